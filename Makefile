@@ -1,0 +1,110 @@
+# safeconv build. `make` builds the shared and static library, the `safeconv` command and
+# safeconv.pc into $(BUILD). GPU support comes from mk/gpu.mk (nvcc or hipcc when present).
+#
+#   make                 library + command          make test       all CPU tests
+#   make test-asan       tests under ASan+UBSan     make test-gpu   GPU tests (GPU machine)
+#   make install PREFIX=/usr/local                  make clean
+#
+# BUILD selects the output folder, so several builds (asan, gpu) can sit side by side.
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+CC      ?= cc
+SANITIZE ?=
+
+VERSION_MAJOR := 0
+VERSION       := 0.1.0
+SONAME        := libsafeconv.so.$(VERSION_MAJOR)
+
+OPT      ?= -O2
+CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
+CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -fPIC \
+            -fvisibility=hidden -pthread $(SANITIZE)
+LDFLAGS  += -pthread $(SANITIZE)
+
+# Debian's OpenBLAS: the header lives in /usr/include/<triplet>/openblas-pthread on Debian 12.
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || pkg-config --cflags blas-openblas 2>/dev/null)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+CPPFLAGS += $(BLAS_CFLAGS)
+
+LDLIBS_CORE := $(BLAS_LIBS) -lm -ldl -lpthread
+
+# Fragments add sources and rules: GPU_OBJS/GPU_LDLIBS (gpu.mk), GUARD_* (guard.mk), ...
+GPU_OBJS   :=
+GPU_LDLIBS :=
+EXTRA_LIB_SRCS :=
+EXTRA_LDLIBS :=
+EXCLUDE_SRCS :=
+include $(sort $(wildcard mk/*.mk))
+
+LIB_SRCS := $(filter-out $(EXCLUDE_SRCS),$(sort $(wildcard src/core/*.c src/cpu/*.c)) $(EXTRA_LIB_SRCS))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(GPU_OBJS)
+LDLIBS   := $(LDLIBS_CORE) $(EXTRA_LDLIBS) $(GPU_LDLIBS)
+
+TOOL_SRCS := $(sort $(wildcard tools/*.c))
+TEST_SRCS := $(sort $(wildcard tests/c/*.c))
+
+SHLIB := $(BUILD)/libsafeconv.so.$(VERSION)
+STLIB := $(BUILD)/libsafeconv.a
+TOOL  := $(BUILD)/safeconv
+TESTS := $(BUILD)/safeconv-tests
+
+.PHONY: all lib test test-c test-python test-asan test-gpu install clean
+all: lib $(TOOL) $(BUILD)/safeconv.pc
+lib: $(SHLIB) $(BUILD)/libsafeconv.so $(STLIB)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(SHLIB): $(LIB_OBJS)
+	$(LINK_CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+$(BUILD)/libsafeconv.so: $(SHLIB)
+	ln -sf libsafeconv.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+$(STLIB): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+# The command and the tests link the static library: they run from the build tree unchanged.
+$(TOOL): $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRCS)) $(STLIB)
+	$(LINK_CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(TESTS): $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS)) $(STLIB)
+	$(LINK_CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/safeconv.pc: safeconv.pc.in
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@PRIVATE_LIBS@|$(strip $(LDLIBS))|g' $< > $@
+
+LINK_CC ?= $(CC)
+
+# Tests. SC_TEST_ARGS passes options to the C runner (e.g. --count 300 --seed 1).
+test: test-c test-python
+test-c: $(TESTS) $(TOOL)
+	$(TESTS) $(SC_TEST_ARGS)
+	$(TOOL) verify --count 300
+test-python: lib
+	@if [ -d python/tests ]; then tests/run_python_tests.sh $(BUILD); fi
+
+test-asan:
+	$(MAKE) BUILD=build-asan GPU=none OPT=-O1 \
+	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    build-asan/safeconv-tests build-asan/safeconv
+	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv-tests --quick
+	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv verify --count 100
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/safeconv.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libsafeconv.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libsafeconv.so
+	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/safeconv.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

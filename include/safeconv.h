@@ -1,0 +1,300 @@
+/*
+ * safeconv.h - the one public C API of safeconv.
+ *
+ * safeconv computes 2D convolution forward, backward-data, backward-weight and the bias
+ * gradient with its own kernels (CPU, and GPU through CUDA or HIP from one source), with no
+ * just-in-time compilation and no link-time dependency on cuDNN or MIOpen.
+ *
+ * Life cycle (XNNPACK-style opaque handle):
+ *
+ *     sc_context_options opt;
+ *     sc_context_options_init(&opt);          // CPU, strategy auto, 64 MiB workspace limit
+ *     sc_context *ctx;
+ *     if (sc_context_create(&opt, &ctx) != SC_STATUS_OK) puts(sc_last_error());
+ *     sc_conv2d_desc d;
+ *     sc_conv2d_desc_init(&d);                // stride 1, dilation 1, groups 1, fp32, NCHW
+ *     d.n = 1; d.c = 3; d.h = 224; d.w = 224; d.k = 64; d.r = 3; d.s = 3; d.pad_h = d.pad_w = 1;
+ *     sc_conv2d_forward(ctx, &d, x, w, bias, y, NULL, 0);
+ *     sc_context_destroy(ctx);
+ *
+ * Tensor layouts (dense, no strides; every element count below is 64-bit):
+ *
+ *   layout       x (input)      w (weight)          y (output)     bias
+ *   SC_NCHW      N, C, H, W     K, C/groups, R, S   N, K, P, Q     K
+ *   SC_NHWC      N, H, W, C     K, R, S, C/groups   N, P, Q, K     K
+ *
+ *   P = (H + 2*pad_h - dil_h*(R-1) - 1) / stride_h + 1, Q likewise with W, pad_w, dil_w, S.
+ *   The weight layouts are PyTorch's (contiguous, and channels_last) so tensors pass unchanged.
+ *   Output channel k belongs to group k / (K/groups) and reads input channels
+ *   [g*C/groups, (g+1)*C/groups).
+ *
+ * Memory spaces: a context created for SC_DEVICE_CPU takes host pointers; a context created for
+ * GPU ordinal d >= 0 takes device pointers of that GPU, and runs on the context's stream
+ * (asynchronously: a call returns once the work is queued).
+ *
+ * Errors: every function that can fail returns sc_status. On failure, sc_last_error() returns a
+ * message for the calling thread naming the offending field and why, e.g.
+ * "desc.groups: 3 does not divide C=64". Nothing the caller owns is modified by a call that fails
+ * validation.
+ *
+ * Thread safety: global functions (version, device queries, status strings, validation) are
+ * thread-safe. A context may be used by one thread at a time; distinct contexts are
+ * independent and may be used concurrently.
+ */
+#ifndef SAFECONV_H
+#define SAFECONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define SC_API __declspec(dllexport)
+#else
+#define SC_API __attribute__((visibility("default")))
+#endif
+
+#define SC_VERSION_MAJOR 0
+#define SC_VERSION_MINOR 1
+#define SC_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes. Numbers are stable: append only.
+ * ------------------------------------------------------------------------------------------ */
+typedef enum sc_status {
+    SC_STATUS_OK = 0,
+    SC_STATUS_BAD_PARAM = 1,       /* caller error: a field is invalid (message names it) */
+    SC_STATUS_UNSUPPORTED = 2,     /* valid request that this build or backend cannot do */
+    SC_STATUS_OUT_OF_MEMORY = 3,   /* host or device allocation failed, or over the limit */
+    SC_STATUS_DEVICE_ERROR = 4,    /* the GPU runtime reported an error */
+    SC_STATUS_VENDOR_FAILED = 5,   /* the vendor library (cuDNN/MIOpen) failed or is unusable */
+    SC_STATUS_NOT_AVAILABLE = 6,   /* the requested device or backend is not present */
+    SC_STATUS_INTERNAL = 7,        /* a bug in safeconv: please report it */
+    SC_STATUS_CACHE_ERROR = 8      /* the selection cache could not be used */
+} sc_status;
+
+/* A static English name for a status ("bad parameter", ...). Never NULL. */
+SC_API const char *sc_status_string(sc_status status);
+
+/* The calling thread's message for its last failed call (empty string if none). The pointer
+ * stays valid until the next safeconv call on this thread. */
+SC_API const char *sc_last_error(void);
+
+/* "0.1.0"; and the number 10000*major + 100*minor + patch. */
+SC_API const char *sc_version_string(void);
+SC_API int sc_version(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Enumerations. Zero is the default for each so that a zeroed struct means fp32 NCHW auto.
+ * ------------------------------------------------------------------------------------------ */
+typedef enum sc_dtype {
+    SC_DTYPE_F32 = 0,
+    SC_DTYPE_F16 = 1, /* fp16 storage, fp32 accumulation (GPU only) */
+    SC_DTYPE_BF16 = 2 /* bf16 storage, fp32 accumulation (GPU only) */
+} sc_dtype;
+
+typedef enum sc_layout {
+    SC_NCHW = 0,
+    SC_NHWC = 1
+} sc_layout;
+
+typedef enum sc_direction {
+    SC_DIR_FORWARD = 0,
+    SC_DIR_BACKWARD_DATA = 1,
+    SC_DIR_BACKWARD_WEIGHT = 2,
+    SC_DIR_BACKWARD_BIAS = 3
+} sc_direction;
+
+/* Which implementation runs (DESIGN.md, "Strategies"). */
+typedef enum sc_strategy {
+    SC_STRATEGY_AUTO = 0,      /* vendor only where probed safe+faster, else safeconv GPU */
+    SC_STRATEGY_GPU = 1,       /* safeconv GPU kernels only (alias "gpu_unfold") */
+    SC_STRATEGY_VENDOR = 2,    /* vendor library always (alias "implicit_gemm") */
+    SC_STRATEGY_SELECTIVE = 3, /* vendor for spatial size <= threshold, safeconv above */
+    SC_STRATEGY_CPU = 4        /* CPU compute with copies (alias "cpu_fallback") */
+} sc_strategy;
+
+/* Parse "auto", "gpu", "gpu_unfold", "vendor", "implicit_gemm", "selective", "cpu",
+ * "cpu_fallback" (case-sensitive). BAD_PARAM for anything else. */
+SC_API sc_status sc_strategy_from_name(const char *name, sc_strategy *out);
+SC_API const char *sc_strategy_name(sc_strategy s);
+
+/* Algorithm ids. Append-only: a number is never reused or renumbered, because ids are stored in
+ * selection caches that outlive a release. */
+typedef enum sc_algo {
+    SC_ALGO_NONE = 0,                /* let the library choose */
+    SC_ALGO_CPU_REFERENCE = 1,       /* direct loops accumulating in double: the test oracle */
+    SC_ALGO_CPU_IM2COL_GEMM = 2,     /* chunked im2col + BLAS sgemm */
+    SC_ALGO_CPU_DIRECT = 3,          /* direct loops in float (depthwise, tiny GEMMs) */
+    SC_ALGO_GPU_IMPLICIT_GEMM = 4,   /* tiled implicit GEMM on the FMA units */
+    SC_ALGO_GPU_DIRECT_DEPTHWISE = 5,/* one thread per output, channel-wise filters */
+    SC_ALGO_GPU_DIRECT_SMALL_C = 6,  /* direct kernel for stems with very few input channels */
+    SC_ALGO_GPU_NAIVE = 7,           /* simple direct GPU kernel: a fallback that always applies */
+    SC_ALGO_VENDOR_CUDNN = 8,
+    SC_ALGO_VENDOR_MIOPEN = 9
+} sc_algo;
+
+SC_API const char *sc_algo_name(sc_algo a);
+
+/* ---------------------------------------------------------------------------------------------
+ * Convolution descriptor: a plain struct. Initialise with sc_conv2d_desc_init, then set sizes.
+ * ------------------------------------------------------------------------------------------ */
+typedef struct sc_conv2d_desc {
+    int64_t n, c, h, w;         /* input batch, channels, height, width: all >= 1 */
+    int64_t k, r, s;            /* output channels, filter height (R) and width (S): >= 1 */
+    int64_t pad_h, pad_w;       /* zero padding added on both sides of H and of W: >= 0 */
+    int64_t stride_h, stride_w; /* >= 1 */
+    int64_t dil_h, dil_w;       /* filter dilation: >= 1 */
+    int64_t groups;             /* >= 1, divides c and k; groups == c == k is depthwise */
+    sc_dtype dtype;
+    sc_layout layout;
+} sc_conv2d_desc;
+
+/* Zero sizes, padding 0, stride 1, dilation 1, groups 1, fp32, NCHW. */
+SC_API void sc_conv2d_desc_init(sc_conv2d_desc *d);
+
+/* Validate a descriptor (overflow-safe): BAD_PARAM with a message naming the field for any
+ * combination that has no valid output, OK otherwise. */
+SC_API sc_status sc_conv2d_validate(const sc_conv2d_desc *d);
+
+/* Output height P and width Q of a valid descriptor. Either pointer may be NULL. */
+SC_API sc_status sc_conv2d_output_size(const sc_conv2d_desc *d, int64_t *p, int64_t *q);
+
+/* Element counts of x, w and y (any pointer may be NULL). */
+SC_API sc_status sc_conv2d_tensor_elems(const sc_conv2d_desc *d, int64_t *x_elems,
+                                        int64_t *w_elems, int64_t *y_elems);
+
+/* Multiply-add count times two of one direction (bias gradient: N*P*Q*K). */
+SC_API double sc_conv2d_flops(const sc_conv2d_desc *d, sc_direction dir);
+
+/* ---------------------------------------------------------------------------------------------
+ * Devices and backends.
+ * ------------------------------------------------------------------------------------------ */
+#define SC_DEVICE_CPU (-1)
+
+typedef enum sc_backend {
+    SC_BACKEND_CPU = 1,
+    SC_BACKEND_CUDA = 2,
+    SC_BACKEND_HIP = 4
+} sc_backend;
+
+/* Bit mask of sc_backend values compiled into this library. */
+SC_API unsigned sc_backends_compiled(void);
+
+typedef struct sc_device_info {
+    int index;                /* GPU ordinal; -1 for the CPU */
+    sc_backend backend;       /* SC_BACKEND_CPU, _CUDA or _HIP */
+    char name[256];           /* "NVIDIA H100 80GB HBM3", "AMD Radeon RX 5600 XT", CPU model */
+    char arch[64];            /* "sm_90", "gfx1010", "x86_64" */
+    int multiprocessors;      /* SMs / CUs; CPU: logical cores */
+    int warp_size;            /* 32 or 64; CPU: 1 */
+    uint64_t total_memory;    /* bytes */
+    int driver_version;       /* as the runtime reports it; 0 if unknown */
+    int runtime_version;
+} sc_device_info;
+
+/* Number of usable GPUs (0 on a machine without one, or a build without GPU support). */
+SC_API int sc_device_count(void);
+
+/* Describe GPU `device` (0 .. count-1) or the CPU (SC_DEVICE_CPU). */
+SC_API sc_status sc_device_get_info(int device, sc_device_info *info);
+
+/* ---------------------------------------------------------------------------------------------
+ * Context.
+ * ------------------------------------------------------------------------------------------ */
+typedef struct sc_context sc_context;
+
+typedef struct sc_context_options {
+    int device;               /* SC_DEVICE_CPU or a GPU ordinal. Default: CPU */
+    void *stream;             /* cudaStream_t / hipStream_t; NULL = legacy default stream */
+    sc_strategy strategy;     /* default SC_STRATEGY_AUTO */
+    int deterministic;        /* 1 (default): only bit-reproducible algorithms */
+    int allow_cpu;            /* 1: a GPU context may compute on the CPU when no GPU kernel
+                                 applies. Default 0: such a request is UNSUPPORTED */
+    size_t workspace_limit;   /* bytes of scratch the library may use; 0 = default
+                                 (64 MiB on the CPU, 16 MiB on a GPU) */
+    int verbosity;            /* 0 silent (default), 1 decisions to stderr, 2 every call */
+    int size_threshold;       /* SC_STRATEGY_SELECTIVE: max(H, W) up to which the vendor
+                                 library is used. Default 42 */
+    sc_algo algo;             /* force one algorithm; SC_ALGO_NONE (default) lets it choose */
+    int num_threads;          /* CPU threads for the CPU backend; 0 = all cores */
+    const char *cache_path;   /* selection cache file; NULL = $SAFECONV_CACHE_DIR or XDG.
+                                 Copied at create. */
+} sc_context_options;
+
+SC_API void sc_context_options_init(sc_context_options *opt);
+
+/* Create a context. BAD_PARAM for invalid options, NOT_AVAILABLE for a GPU ordinal that does
+ * not exist (or a build without GPU support). */
+SC_API sc_status sc_context_create(const sc_context_options *opt, sc_context **out);
+
+/* Release a context and its workspace pool. NULL is allowed. Waits for queued GPU work. */
+SC_API void sc_context_destroy(sc_context *ctx);
+
+/* Change the stream later calls run on (GPU contexts). */
+SC_API sc_status sc_context_set_stream(sc_context *ctx, void *stream);
+
+/* Per-context statistics, accumulated since create. */
+typedef struct sc_stats {
+    uint64_t calls[4];        /* indexed by sc_direction */
+    uint64_t gpu_calls;       /* calls served by safeconv's GPU kernels */
+    uint64_t cpu_calls;       /* calls served by the CPU backend */
+    uint64_t vendor_calls;    /* calls served by the vendor library */
+    uint64_t workspace_peak;  /* largest scratch used by one call, bytes */
+    sc_algo last_algo;        /* algorithm of the most recent successful call */
+} sc_stats;
+
+SC_API sc_status sc_context_get_stats(const sc_context *ctx, sc_stats *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Convolution.
+ *
+ * Each call overwrites its output (no accumulation). `workspace` may be NULL, in which case the
+ * library uses a pool owned by the context (allocated on first need, reused, bounded by
+ * workspace_limit). A caller workspace must be at least the size the matching query returns,
+ * in the context's memory space. Outputs must not alias inputs.
+ * Pointers must be aligned to their element size.
+ * ------------------------------------------------------------------------------------------ */
+
+/* y = conv(x, w) + bias. bias may be NULL. */
+SC_API sc_status sc_conv2d_forward(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
+                                   const void *w, const void *bias, void *y, void *workspace,
+                                   size_t workspace_size);
+
+/* dx = the gradient of the loss with respect to x, given dy. */
+SC_API sc_status sc_conv2d_backward_data(sc_context *ctx, const sc_conv2d_desc *d,
+                                         const void *dy, const void *w, void *dx,
+                                         void *workspace, size_t workspace_size);
+
+/* dw = the gradient with respect to w, and if dbias is not NULL also the bias gradient
+ * (dbias[k] = sum over n, p, q of dy). Partial sums are reduced in a fixed order:
+ * bit-identical results run to run. */
+SC_API sc_status sc_conv2d_backward_weight(sc_context *ctx, const sc_conv2d_desc *d,
+                                           const void *x, const void *dy, void *dw, void *dbias,
+                                           void *workspace, size_t workspace_size);
+
+/* dbias alone. */
+SC_API sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *d,
+                                         const void *dy, void *dbias);
+
+/* Scratch bytes the chosen algorithm wants for one direction (0 is a valid answer). */
+SC_API sc_status sc_conv2d_workspace_size(sc_context *ctx, const sc_conv2d_desc *d,
+                                          sc_direction dir, size_t *bytes);
+
+/* The algorithm a call with these arguments would run, without running it. */
+SC_API sc_status sc_conv2d_select(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
+                                  sc_algo *algo);
+
+/* ---------------------------------------------------------------------------------------------
+ * Guard and selection cache (DESIGN.md, "Guard and cache"): declared below this line.
+ * ------------------------------------------------------------------------------------------ */
+/* @@GUARD_API@@ */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAFECONV_H */

@@ -1,0 +1,246 @@
+/* conv.c - the public convolution entry points: validate, plan (which backend and algorithm),
+ * find workspace, run, count. Each layer below is reached only through its own header. */
+#include "core/guard_hook.h"
+#include "core/internal.h"
+#include "cpu/cpu.h"
+#include "gpu/gpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { ROUTE_CPU, ROUTE_GPU, ROUTE_VENDOR, ROUTE_CPU_COPY } sc_route;
+
+typedef struct sc_plan {
+    sc_route route;
+    sc_algo algo;
+    size_t ws_bytes;
+} sc_plan;
+
+static bool is_cpu_algo(sc_algo a)
+{
+    return a == SC_ALGO_CPU_REFERENCE || a == SC_ALGO_CPU_IM2COL_GEMM || a == SC_ALGO_CPU_DIRECT;
+}
+
+static bool is_vendor_algo(sc_algo a)
+{
+    return a == SC_ALGO_VENDOR_CUDNN || a == SC_ALGO_VENDOR_MIOPEN;
+}
+
+static sc_status plan_cpu(sc_context *ctx, const sc_problem *pb, sc_direction dir, sc_route route,
+                          sc_plan *pl)
+{
+    pl->route = route;
+    return sc_cpu_select(pb, dir, ctx->opt.algo, ctx->workspace_limit, &pl->algo, &pl->ws_bytes);
+}
+
+static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction dir, sc_plan *pl)
+{
+    const sc_context_options *o = &ctx->opt;
+    memset(pl, 0, sizeof *pl);
+    if (o->device < 0) {
+        if (o->algo != SC_ALGO_NONE && !is_cpu_algo(o->algo))
+            return sc__fail(SC_STATUS_BAD_PARAM,
+                            "options.algo: %s needs a GPU context, this one is on the CPU",
+                            sc_algo_name(o->algo));
+        return plan_cpu(ctx, pb, dir, ROUTE_CPU, pl);
+    }
+    /* A GPU context. */
+    if (o->strategy == SC_STRATEGY_CPU || is_cpu_algo(o->algo))
+        return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
+    sc_status st;
+    if (o->strategy != SC_STRATEGY_GPU || is_vendor_algo(o->algo)) {
+        bool use_vendor = false;
+        if ((st = sc__guard_select(ctx, pb, dir, &use_vendor, &pl->algo, &pl->ws_bytes)))
+            return st;
+        if (use_vendor) {
+            pl->route = ROUTE_VENDOR;
+            return SC_STATUS_OK;
+        }
+    }
+    if ((st = sc_gpu_set_device(o->device))) return st;
+    pl->route = ROUTE_GPU;
+    st = sc_gpu_select(pb, dir, o->algo, &pl->algo, &pl->ws_bytes);
+    if (st == SC_STATUS_UNSUPPORTED && o->allow_cpu && o->algo == SC_ALGO_NONE)
+        return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
+    if (st == SC_STATUS_OK && pl->ws_bytes > ctx->workspace_limit)
+        return sc__fail(SC_STATUS_OUT_OF_MEMORY,
+                        "options.workspace_limit: %s needs %zu bytes of workspace, limit is %zu",
+                        sc_algo_name(pl->algo), pl->ws_bytes, ctx->workspace_limit);
+    return st;
+}
+
+/* Element counts of the operands a, b, c, out, out2 of `dir` (sc_call's roles). */
+static void operand_elems(const sc_problem *pb, sc_direction dir, int64_t n[5])
+{
+    int64_t K = pb->d.k;
+    memset(n, 0, 5 * sizeof n[0]);
+    switch (dir) {
+    case SC_DIR_FORWARD: n[0] = pb->x_elems, n[1] = pb->w_elems, n[2] = K, n[3] = pb->y_elems; break;
+    case SC_DIR_BACKWARD_DATA: n[0] = pb->y_elems, n[1] = pb->w_elems, n[3] = pb->x_elems; break;
+    case SC_DIR_BACKWARD_WEIGHT: n[0] = pb->x_elems, n[1] = pb->y_elems, n[3] = pb->w_elems, n[4] = K; break;
+    case SC_DIR_BACKWARD_BIAS: n[0] = pb->y_elems, n[3] = K; break;
+    }
+}
+
+/* GPU context, CPU compute: copy the inputs to the host, run, copy the outputs back. */
+static sc_status run_cpu_copy(sc_context *ctx, sc_call *call)
+{
+    int64_t n[5];
+    operand_elems(call->pb, call->dir, n);
+    const void *dev_in[3] = {call->a, call->b, call->c};
+    void *dev_out[2] = {call->out, call->out2};
+    void *host[5] = {0};
+    size_t es = call->pb->elem_size;
+    sc_status st = SC_STATUS_OK;
+    for (int i = 0; i < 5 && !st; i++) {
+        const void *dev = i < 3 ? dev_in[i] : dev_out[i - 3];
+        if (!dev || !n[i]) continue;
+        if (!(host[i] = malloc((size_t)n[i] * es)))
+            st = sc__fail(SC_STATUS_OUT_OF_MEMORY, "cpu fallback: host copy of %lld elements",
+                          (long long)n[i]);
+        else if (i < 3)
+            st = sc_gpu_copy(host[i], dev, (size_t)n[i] * es, 1, call->stream);
+    }
+    if (!st) {
+        sc_call h = *call;
+        h.a = host[0], h.b = host[1], h.c = host[2], h.out = host[3], h.out2 = host[4];
+        h.stream = NULL;
+        st = sc_cpu_run(&h);
+    }
+    for (int i = 3; i < 5 && !st; i++)
+        if (host[i]) st = sc_gpu_copy(dev_out[i - 3], host[i], (size_t)n[i] * es, 0, call->stream);
+    for (int i = 0; i < 5; i++) free(host[i]);
+    return st;
+}
+
+static sc_status check_ptr(const void *p, const char *name, size_t align, bool required)
+{
+    if (!p) return required ? sc__fail(SC_STATUS_BAD_PARAM, "%s: NULL", name) : SC_STATUS_OK;
+    if ((uintptr_t)p % align)
+        return sc__fail(SC_STATUS_BAD_PARAM, "%s: pointer %p is not aligned to %zu bytes", name,
+                        p, align);
+    return SC_STATUS_OK;
+}
+
+/* The common path of every entry point. names[] labels a, b, c, out, out2 for messages;
+ * NULL name = operand unused; a name starting with '?' = optional. */
+static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
+                           const void *a, const void *b, const void *c, void *out, void *out2,
+                           void *ws, size_t ws_size, const char *const names[5])
+{
+    sc__clear_error();
+    if (!ctx) return sc__fail(SC_STATUS_BAD_PARAM, "ctx: NULL");
+    sc_problem pb;
+    sc_status st = sc__problem_init(d, &pb);
+    if (st) return st;
+    const void *ptrs[5] = {a, b, c, out, out2};
+    for (int i = 0; i < 5; i++) {
+        if (!names[i]) continue;
+        bool optional = names[i][0] == '?';
+        if ((st = check_ptr(ptrs[i], names[i] + optional, pb.elem_size, !optional))) return st;
+    }
+    if (ws && ((uintptr_t)ws % 16))
+        return sc__fail(SC_STATUS_BAD_PARAM, "workspace: pointer %p is not 16-byte aligned", ws);
+
+    sc_plan pl;
+    if ((st = plan_call(ctx, &pb, dir, &pl))) return st;
+    sc_call call = {.pb = &pb, .dir = dir, .algo = pl.algo, .a = a, .b = b, .c = c,
+                    .out = out, .out2 = out2, .stream = ctx->opt.stream,
+                    .num_threads = ctx->opt.num_threads};
+    bool host_ws = pl.route == ROUTE_CPU || pl.route == ROUTE_CPU_COPY;
+    /* A caller workspace lives in the context's memory space; the CPU-copy route needs host
+     * scratch, so it always uses the context's host pool. */
+    bool use_caller_ws = pl.route != ROUTE_CPU_COPY;
+    if ((st = sc__workspace(ctx, host_ws, pl.ws_bytes, use_caller_ws ? ws : NULL, ws_size,
+                            &call.ws)))
+        return st;
+    call.ws_size = pl.ws_bytes;
+    if (ctx->opt.verbosity >= 2)
+        fprintf(stderr, "safeconv: dir %d n%lld c%lld %lldx%lld k%lld %lldx%lld g%lld -> %s\n",
+                (int)dir, (long long)pb.d.n, (long long)pb.d.c, (long long)pb.d.h,
+                (long long)pb.d.w, (long long)pb.d.k, (long long)pb.d.r, (long long)pb.d.s,
+                (long long)pb.d.groups, sc_algo_name(pl.algo));
+    switch (pl.route) {
+    case ROUTE_CPU: st = sc_cpu_run(&call); break;
+    case ROUTE_CPU_COPY: st = run_cpu_copy(ctx, &call); break;
+    case ROUTE_GPU: st = sc_gpu_run(&call); break;
+    case ROUTE_VENDOR: st = sc__guard_run(ctx, &call); break;
+    }
+    if (st) return st;
+    ctx->stats.calls[dir]++;
+    ctx->stats.last_algo = pl.algo;
+    if (pl.route == ROUTE_GPU) ctx->stats.gpu_calls++;
+    else if (pl.route == ROUTE_VENDOR) ctx->stats.vendor_calls++;
+    else ctx->stats.cpu_calls++;
+    return SC_STATUS_OK;
+}
+
+sc_status sc_conv2d_forward(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
+                            const void *w, const void *bias, void *y, void *workspace,
+                            size_t workspace_size)
+{
+    static const char *const names[5] = {"x", "w", "?bias", "y", NULL};
+    return conv_call(ctx, d, SC_DIR_FORWARD, x, w, bias, y, NULL, workspace, workspace_size,
+                     names);
+}
+
+sc_status sc_conv2d_backward_data(sc_context *ctx, const sc_conv2d_desc *d, const void *dy,
+                                  const void *w, void *dx, void *workspace, size_t workspace_size)
+{
+    static const char *const names[5] = {"dy", "w", NULL, "dx", NULL};
+    return conv_call(ctx, d, SC_DIR_BACKWARD_DATA, dy, w, NULL, dx, NULL, workspace,
+                     workspace_size, names);
+}
+
+sc_status sc_conv2d_backward_weight(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
+                                    const void *dy, void *dw, void *dbias, void *workspace,
+                                    size_t workspace_size)
+{
+    static const char *const names[5] = {"x", "dy", NULL, "dw", "?dbias"};
+    return conv_call(ctx, d, SC_DIR_BACKWARD_WEIGHT, x, dy, NULL, dw, dbias, workspace,
+                     workspace_size, names);
+}
+
+sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *d, const void *dy,
+                                  void *dbias)
+{
+    static const char *const names[5] = {"dy", NULL, NULL, "dbias", NULL};
+    return conv_call(ctx, d, SC_DIR_BACKWARD_BIAS, dy, NULL, NULL, dbias, NULL, NULL, 0, names);
+}
+
+static sc_status plan_query(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
+                            sc_plan *pl)
+{
+    sc__clear_error();
+    if (!ctx) return sc__fail(SC_STATUS_BAD_PARAM, "ctx: NULL");
+    if ((unsigned)dir > SC_DIR_BACKWARD_BIAS)
+        return sc__fail(SC_STATUS_BAD_PARAM, "dir: unknown direction %d", (int)dir);
+    sc_problem pb;
+    sc_status st = sc__problem_init(d, &pb);
+    if (st) return st;
+    return plan_call(ctx, &pb, dir, pl);
+}
+
+sc_status sc_conv2d_workspace_size(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
+                                   size_t *bytes)
+{
+    if (!bytes) return sc__fail(SC_STATUS_BAD_PARAM, "bytes: NULL");
+    sc_plan pl;
+    sc_status st = plan_query(ctx, d, dir, &pl);
+    if (st) return st;
+    /* The CPU-copy route uses the context's host pool, never caller memory. */
+    *bytes = pl.route == ROUTE_CPU_COPY ? 0 : pl.ws_bytes;
+    return SC_STATUS_OK;
+}
+
+sc_status sc_conv2d_select(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
+                           sc_algo *algo)
+{
+    if (!algo) return sc__fail(SC_STATUS_BAD_PARAM, "algo: NULL");
+    sc_plan pl;
+    sc_status st = plan_query(ctx, d, dir, &pl);
+    if (st) return st;
+    *algo = pl.algo;
+    return SC_STATUS_OK;
+}

@@ -1,0 +1,22 @@
+/* cpu.h - the CPU backend as the core sees it: host pointers, fp32, synchronous. */
+#ifndef SC_CPU_H
+#define SC_CPU_H
+
+#include "core/internal.h"
+
+/* Choose a CPU algorithm (or check the requested one applies) and the scratch it needs within
+ * `limit` bytes. UNSUPPORTED for dtypes other than fp32. */
+sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, size_t limit,
+                        sc_algo *algo, size_t *ws_bytes);
+sc_status sc_cpu_run(const sc_call *call);
+
+/* The algorithms (cpu_reference.c, cpu_gemm.c, cpu_direct.c). Operand roles as in sc_call. */
+sc_status sc_cpu_reference_run(const sc_call *call);
+sc_status sc_cpu_gemm_run(const sc_call *call);
+size_t sc_cpu_gemm_workspace(const sc_problem *pb, sc_direction dir, size_t limit);
+sc_status sc_cpu_direct_run(const sc_call *call);
+
+/* Bias gradient in float with a fixed summation order (shared by all CPU algorithms). */
+void sc_cpu_bias_grad(const sc_problem *pb, const float *dy, float *dbias);
+
+#endif

@@ -1,0 +1,46 @@
+/* gpu.h - the GPU backend as the core sees it. Implemented by the CUDA/HIP sources in this
+ * folder (compiled with nvcc or hipcc), or by gpu_none.c in a build with neither, where every
+ * function reports no device. All functions are C-callable (extern "C" in the .cu files).
+ *
+ * Pointers in sc_call are device pointers; work is queued on call->stream (a cudaStream_t or
+ * hipStream_t; NULL = legacy default stream) and is not waited for. */
+#ifndef SC_GPU_H
+#define SC_GPU_H
+
+#include "../core/internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* SC_BACKEND_CUDA, SC_BACKEND_HIP, or 0 when no GPU backend is compiled in. */
+unsigned sc_gpu_backend(void);
+
+/* Usable devices; 0 when the runtime or driver is missing. Never fails. */
+int sc_gpu_device_count(void);
+sc_status sc_gpu_device_info(int device, sc_device_info *info);
+
+/* Make `device` current for the calling thread. */
+sc_status sc_gpu_set_device(int device);
+
+sc_status sc_gpu_malloc(void **ptr, size_t bytes);
+void sc_gpu_free(void *ptr);
+
+/* Synchronous copies on `stream` (waits for them). kind: 0 host->device, 1 device->host. */
+sc_status sc_gpu_copy(void *dst, const void *src, size_t bytes, int kind, void *stream);
+sc_status sc_gpu_sync(void *stream);
+
+/* Choose the algorithm and its workspace for a problem. A requested algo (call->algo != NONE
+ * in `want`) is honoured if it applies, else UNSUPPORTED. No timing, no allocation: host cost
+ * well under a millisecond. */
+sc_status sc_gpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, sc_algo *algo,
+                        size_t *ws_bytes);
+
+/* Run call->algo (already selected). Checks the launch; does not synchronize. */
+sc_status sc_gpu_run(const sc_call *call);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SC_GPU_H */

@@ -1,0 +1,11 @@
+/* cmd_probe.c - placeholder until the guarded vendor route lands (src/guard/). */
+#include "commands.h"
+
+#include <stdio.h>
+
+int cmd_probe(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fprintf(stderr, "safeconv probe: not built yet (needs the guarded vendor route)\n");
+    return 1;
+}

@@ -1,0 +1,20 @@
+/* suite.h - layer suites: CSV files of convolution shapes (bench/suites/public.csv).
+ *
+ * Format: '#' starts a comment line; each other non-empty line is
+ *   name,n,c,h,w,k,r,s,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups
+ */
+#ifndef SC_TOOLS_SUITE_H
+#define SC_TOOLS_SUITE_H
+
+#include "safeconv.h"
+
+typedef struct sc_suite_row {
+    char name[64];
+    sc_conv2d_desc desc; /* fp32 NCHW as read; callers change dtype/layout as they need */
+} sc_suite_row;
+
+/* Read a suite. On error prints "FILE:LINE: why" to stderr and returns -1; else the number of
+ * rows, with *rows malloc'ed (free it). Every row is validated with sc_conv2d_validate. */
+int sc_suite_load(const char *path, sc_suite_row **rows);
+
+#endif
