@@ -38,17 +38,29 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
 {
     const sc_context_options *o = &ctx->opt;
     memset(pl, 0, sizeof *pl);
+    sc_status st;
     if (o->device < 0) {
-        if (o->algo != SC_ALGO_NONE && !is_cpu_algo(o->algo))
+        if (o->algo != SC_ALGO_NONE && !is_cpu_algo(o->algo) && !is_vendor_algo(o->algo))
             return sc__fail(SC_STATUS_BAD_PARAM,
                             "options.algo: %s needs a GPU context, this one is on the CPU",
                             sc_algo_name(o->algo));
+        /* A vendor adapter that works on host memory (the fault-injection vendor of the tests)
+         * serves CPU contexts; the guard says whether one is loaded. */
+        if (o->strategy != SC_STRATEGY_CPU && o->strategy != SC_STRATEGY_GPU &&
+            !is_cpu_algo(o->algo)) {
+            bool use_vendor = false;
+            if ((st = sc__guard_select(ctx, pb, dir, &use_vendor, &pl->algo, &pl->ws_bytes)))
+                return st;
+            if (use_vendor) {
+                pl->route = ROUTE_VENDOR;
+                return SC_STATUS_OK;
+            }
+        }
         return plan_cpu(ctx, pb, dir, ROUTE_CPU, pl);
     }
     /* A GPU context. */
     if (o->strategy == SC_STRATEGY_CPU || is_cpu_algo(o->algo))
         return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
-    sc_status st;
     if (o->strategy != SC_STRATEGY_GPU || is_vendor_algo(o->algo)) {
         bool use_vendor = false;
         if ((st = sc__guard_select(ctx, pb, dir, &use_vendor, &pl->algo, &pl->ws_bytes)))
@@ -148,7 +160,7 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
     sc_call call = {.pb = &pb, .dir = dir, .algo = pl.algo, .a = a, .b = b, .c = c,
                     .out = out, .out2 = out2, .stream = ctx->opt.stream,
                     .num_threads = ctx->opt.num_threads};
-    bool host_ws = pl.route == ROUTE_CPU || pl.route == ROUTE_CPU_COPY;
+    bool host_ws = pl.route == ROUTE_CPU || pl.route == ROUTE_CPU_COPY || ctx->opt.device < 0;
     /* A caller workspace lives in the context's memory space; the CPU-copy route needs host
      * scratch, so it always uses the context's host pool. */
     bool use_caller_ws = pl.route != ROUTE_CPU_COPY;
