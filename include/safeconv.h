@@ -249,6 +249,20 @@ typedef struct sc_stats {
 
 SC_API sc_status sc_context_get_stats(const sc_context *ctx, sc_stats *out);
 
+/* Wait until all work queued by this context is done (GPU); a no-op on the CPU. */
+SC_API sc_status sc_context_synchronize(sc_context *ctx);
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory helpers for tools, tests and bindings without a GPU runtime of their own: allocate,
+ * free and copy in the memory space of `device` (host memory for SC_DEVICE_CPU; 64-byte
+ * aligned). Copies are synchronous. Contexts never require these: any device pointer works.
+ * ------------------------------------------------------------------------------------------ */
+SC_API sc_status sc_memory_alloc(int device, size_t bytes, void **ptr);
+SC_API void sc_memory_free(int device, void *ptr);
+/* to_device != 0: host `src` -> `dst` in the device's memory; else device `src` -> host `dst`. */
+SC_API sc_status sc_memory_copy(int device, void *dst, const void *src, size_t bytes,
+                                int to_device);
+
 /* ---------------------------------------------------------------------------------------------
  * Convolution.
  *

@@ -1,0 +1,49 @@
+/* compat.h - one source for CUDA and HIP. The .cu files in this folder use the CUDA runtime
+ * names; compiled by hipcc (__HIP_PLATFORM_AMD__) they map to HIP's. Same idea as llama.cpp's
+ * ggml-cuda/vendors/hip.h. Only the names this backend uses are mapped.
+ *
+ * SC_WARP: threads per warp/wavefront as a compile-time constant, never a literal in kernels:
+ * 32 on NVIDIA and RDNA (wave32, hipcc's default for gfx10/gfx11), 64 on GCN/CDNA. */
+#ifndef SC_GPU_COMPAT_H
+#define SC_GPU_COMPAT_H
+
+#if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
+#include <hip/hip_runtime.h>
+#define SC_GPU_HIP 1
+#define cudaError_t hipError_t
+#define cudaSuccess hipSuccess
+#define cudaStream_t hipStream_t
+#define cudaDeviceProp hipDeviceProp_t
+#define cudaGetDeviceCount hipGetDeviceCount
+#define cudaGetDeviceProperties hipGetDeviceProperties
+#define cudaSetDevice hipSetDevice
+#define cudaGetDevice hipGetDevice
+#define cudaMalloc hipMalloc
+#define cudaFree hipFree
+#define cudaMemcpyAsync hipMemcpyAsync
+#define cudaMemcpyHostToDevice hipMemcpyHostToDevice
+#define cudaMemcpyDeviceToHost hipMemcpyDeviceToHost
+#define cudaStreamSynchronize hipStreamSynchronize
+#define cudaGetLastError hipGetLastError
+#define cudaGetErrorString hipGetErrorString
+#define cudaDriverGetVersion hipDriverGetVersion
+#define cudaRuntimeGetVersion hipRuntimeGetVersion
+#define cudaDeviceGetAttribute hipDeviceGetAttribute
+#define cudaDevAttrMultiProcessorCount hipDeviceAttributeMultiprocessorCount
+#define cudaFuncSetAttribute hipFuncSetAttribute
+#else
+#include <cuda_runtime.h>
+#define SC_GPU_HIP 0
+#endif
+
+/* Warp (wavefront) width the kernels are compiled for. */
+#if SC_GPU_HIP && defined(__AMDGCN_WAVEFRONT_SIZE)
+#define SC_WARP __AMDGCN_WAVEFRONT_SIZE
+#elif SC_GPU_HIP && (defined(__GFX9__) || defined(__gfx900__) || defined(__gfx906__) || \
+                     defined(__gfx908__) || defined(__gfx90a__))
+#define SC_WARP 64
+#else
+#define SC_WARP 32
+#endif
+
+#endif /* SC_GPU_COMPAT_H */
