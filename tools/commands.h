@@ -5,7 +5,7 @@
 #define SC_TOOLS_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
-int cmd_info(int argc, char **argv);     /* devices and backends (short; doctor is the long form) */
+int cmd_info(int argc, char **argv);     /* devices and backends (cmd_version.c; doctor is the long form) */
 int cmd_verify(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_probe(int argc, char **argv);    /* guarded vendor route (cmd_probe.c) */

@@ -123,6 +123,12 @@ static void run_nchw(const sc_call *call)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Kg, (int)jc, (int)L,
                                 1.0f, b + woff, (int)L, B, pw ? (int)PQ : (int)jc, 0.0f,
                                 out + yoff + j0, (int)PQ);
+                    if (call->c) /* bias: one value per output-channel row of the block */
+                        for (int64_t k = 0; k < Kg; k++) {
+                            float bk = ((const float *)call->c)[g * Kg + k];
+                            float *row = out + yoff + k * PQ + j0;
+                            for (int64_t j = 0; j < jc; j++) row[j] += bk;
+                        }
                     break;
                 }
                 case SC_DIR_BACKWARD_DATA:
@@ -224,6 +230,12 @@ static void run_nhwc(const sc_call *call)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mc, (int)Kg, (int)L, 1.0f,
                             A, pw ? (int)C : (int)L, b + woff, (int)L, 0.0f,
                             out + m0 * K + g * Kg, (int)K);
+                if (call->c) /* bias: the group's Kg channels of every row of the block */
+                    for (int64_t i = 0; i < mc; i++) {
+                        float *row = out + (m0 + i) * K + g * Kg;
+                        const float *bg = (const float *)call->c + g * Kg;
+                        for (int64_t k = 0; k < Kg; k++) row[k] += bg[k];
+                    }
                 break;
             }
             case SC_DIR_BACKWARD_DATA:

@@ -1,0 +1,862 @@
+/* gemm.cu - implicit GEMM for forward, backward-data and backward-weight, fp32 on the FMA units.
+ *
+ * Each direction is one GEMM  C[M][N] = sum_k A[m][k] * B[k][n]  (DESIGN.md, "Kernels"), with
+ * A and B gathered from the tensors on the fly (no im2col buffer):
+ *
+ *   direction        M (rows)          N (cols)        K (reduction)      grid.z
+ *   forward          N*P*Q  (n,p,q)    Kg  (k)         Cg*R*S             group
+ *   backward-data    N*Hc*Wc (n,i,j)   Cg  (c)         Kg*Rc*Sc           group x stride class
+ *   backward-weight  Kg  (k)           Cg*R*S          N*P*Q (a slice)    group x split
+ *
+ * The reduction order of (c,r,s) follows the weight layout: (c,r,s) for NCHW, (r,s,c) for NHWC,
+ * so weight rows are contiguous along k. Backward-data is split into sh*sw classes of output
+ * positions (h mod sh, w mod sw); inside one class only the taps r = r0 + i*rstep can hit an
+ * output row, so zero taps of strided convolutions are skipped, not multiplied. Positions with
+ * no tap at all get a zero reduction, so dx is fully written.
+ *
+ * Backward-weight splits N*P*Q into `splits` equal slices; each writes its partial dw to the
+ * workspace, and reduce_splits sums them in slice order: no atomics, identical bits every run.
+ *
+ * Kernel: BM x BN tile per block, 256 threads, TM x TN register micro-tile per thread, BK = 8,
+ * two shared-memory stages with the next tile's global loads in registers during the FMAs.
+ * Index math is 32-bit with multiply-high division by the run-time sizes (select.cu keeps
+ * every GEMM size under 2^31); addresses are 64-bit. */
+#include "kern.h"
+
+typedef long long i64;
+#define BK 8
+#define NT 256
+
+/* ---- operand gathers ---------------------------------------------------------------------- */
+/* Each gather has: Row (per tile row, fixed over the reduction), Kst (per reduction index),
+ * row(idx), kdec(kk), knext(Kst&) (kk+1), and load(Row, Kst) returning 0 outside the tensor. */
+
+/* Forward A: x at rows m = (n,p,q), reduction (c,r,s). */
+struct GFwdX {
+    const float *x;
+    int m_count, k_count;
+    sc_fdiv dq, dp, drs, ds, dcg;
+    int C, H, W, R, S, Cg, Q, P, sh, sw, ph, pw, dh, dw, nhwc;
+    i64 goff; /* g*Cg*(H*W) or g*Cg */
+    struct Row {
+        i64 base;
+        int h0, w0;
+        bool ok;
+    };
+    struct Kst {
+        int c, r, s, kk;
+    };
+    __device__ Row row(int m) const
+    {
+        Row o;
+        o.ok = m < m_count;
+        int mm = o.ok ? m : 0;
+        int t = sc_div(mm, dq), q = mm - t * Q;
+        int n = sc_div(t, dp), p = t - n * P;
+        o.base = (i64)n * C * H * W + goff;
+        o.h0 = p * sh - ph;
+        o.w0 = q * sw - pw;
+        return o;
+    }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        k.kk = kk;
+        if (nhwc) {
+            int rs = sc_div(kk, dcg);
+            k.c = kk - rs * Cg;
+            k.r = sc_div(rs, ds);
+            k.s = rs - k.r * S;
+        } else {
+            k.c = sc_div(kk, drs);
+            int rs = kk - k.c * R * S;
+            k.r = sc_div(rs, ds);
+            k.s = rs - k.r * S;
+        }
+        return k;
+    }
+    __device__ void knext(Kst &k) const
+    {
+        k.kk++;
+        if (nhwc) {
+            if (++k.c == Cg) { k.c = 0; if (++k.s == S) { k.s = 0; k.r++; } }
+        } else {
+            if (++k.s == S) { k.s = 0; if (++k.r == R) { k.r = 0; k.c++; } }
+        }
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        int h = o.h0 + k.r * dh, w = o.w0 + k.s * dw;
+        if (!o.ok || k.kk >= k_count || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W)
+            return 0.f;
+        i64 off = nhwc ? ((i64)h * W + w) * C + k.c : (i64)k.c * H * W + (i64)h * W + w;
+        return __ldg(x + o.base + off);
+    }
+};
+
+/* Forward B: w at cols k, reduction kk (already in the weight's own order). */
+struct GFwdW {
+    const float *w;
+    int n_count, k_count;
+    i64 goff; /* g*Kg*CgRS */
+    struct Row {
+        i64 base;
+        bool ok;
+    };
+    struct Kst {
+        int kk;
+    };
+    __device__ Row row(int k) const
+    {
+        Row o;
+        o.ok = k < n_count;
+        o.base = goff + (i64)(o.ok ? k : 0) * k_count;
+        return o;
+    }
+    __device__ Kst kdec(int kk) const { Kst k; k.kk = kk; return k; }
+    __device__ void knext(Kst &k) const { k.kk++; }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        return (o.ok && k.kk < k_count) ? __ldg(w + o.base + k.kk) : 0.f;
+    }
+};
+
+/* Backward-data stride class: output positions h = a + sh*i, w = b + sw*j; taps
+ * r = r0 + rr*rstep (rr < Rc), p = pb0 + i - rr*dp; likewise s, q. */
+struct BdClass {
+    int a, b, hc, wc;
+    int r0, rstep, rc, dp, pb0;
+    int s0, sstep, sc, dq, qb0;
+};
+
+__device__ __forceinline__ int gcd_i(int a, int b)
+{
+    while (b) { int t = a % b; a = b; b = t; }
+    return a;
+}
+
+/* Taps of one dimension for residue a: r*dil == a + pad (mod stride). */
+__device__ __forceinline__ void bd_dim(int a, int pad, int stride, int dil, int R, int &r0,
+                                       int &rstep, int &rc, int &dp, int &pb0)
+{
+    rstep = stride / gcd_i(stride, dil);
+    r0 = -1;
+    for (int r = 0; r < rstep && r < R; r++)
+        if (((a + pad - r * dil) % stride + stride) % stride == 0) { r0 = r; break; }
+    if (r0 < 0) { r0 = 0; rc = 0; } else rc = (R - 1 - r0) / rstep + 1;
+    dp = rstep * dil / stride;
+    int num = a + pad - r0 * dil;   /* divisible by stride when rc > 0 */
+    pb0 = rc > 0 ? (num >= 0 ? num / stride : -((-num) / stride)) : 0;
+}
+
+/* Backward-data A: dy at rows m = (n,i,j), reduction (k,rr,ss) NCHW / (rr,ss,k) NHWC. */
+struct GBdDy {
+    const float *dy;
+    int m_count, k_count;
+    sc_fdiv dwc, dhc, drs, ds, dkg;  /* drs/ds: by Rc*Sc, Sc */
+    int K, P, Q, Kg, rc, sc, dp, dq, pb0, qb0, hc, wc, nhwc;
+    i64 goff; /* g*Kg*P*Q (NCHW) or g*Kg */
+    struct Row {
+        i64 base;
+        int pb, qb;
+        bool ok;
+    };
+    struct Kst {
+        int k, rr, ss, kk;
+    };
+    __device__ Row row(int m) const
+    {
+        Row o;
+        o.ok = m < m_count;
+        int mm = o.ok ? m : 0;
+        int t = sc_div(mm, dwc), j = mm - t * wc;
+        int n = sc_div(t, dhc), i = t - n * hc;
+        o.base = (i64)n * K * P * Q + goff;
+        o.pb = pb0 + i;
+        o.qb = qb0 + j;
+        return o;
+    }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        k.kk = kk;
+        if (nhwc) {
+            int rs = sc_div(kk, dkg);
+            k.k = kk - rs * Kg;
+            k.rr = sc_div(rs, ds);
+            k.ss = rs - k.rr * sc;
+        } else {
+            k.k = sc_div(kk, drs);
+            int rs = kk - k.k * rc * sc;
+            k.rr = sc_div(rs, ds);
+            k.ss = rs - k.rr * sc;
+        }
+        return k;
+    }
+    __device__ void knext(Kst &k) const
+    {
+        k.kk++;
+        if (nhwc) {
+            if (++k.k == Kg) { k.k = 0; if (++k.ss == sc) { k.ss = 0; k.rr++; } }
+        } else {
+            if (++k.ss == sc) { k.ss = 0; if (++k.rr == rc) { k.rr = 0; k.k++; } }
+        }
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        int p = o.pb - k.rr * dp, q = o.qb - k.ss * dq;
+        if (!o.ok || k.kk >= k_count || (unsigned)p >= (unsigned)P || (unsigned)q >= (unsigned)Q)
+            return 0.f;
+        i64 off = nhwc ? ((i64)p * Q + q) * K + k.k : (i64)k.k * P * Q + (i64)p * Q + q;
+        return __ldg(dy + o.base + off);
+    }
+};
+
+/* Backward-data B: w at cols c, reduction as GBdDy. */
+struct GBdW {
+    const float *w;
+    int n_count, k_count;
+    sc_fdiv drs, ds, dkg;
+    int Cg, R, S, Kg, rc, sc, r0, rstep, s0, sstep, nhwc;
+    i64 goff; /* g*Kg*Cg*R*S */
+    struct Row {
+        int c;
+        bool ok;
+    };
+    struct Kst {
+        int k, rr, ss, kk;
+    };
+    __device__ Row row(int c) const { Row o; o.ok = c < n_count; o.c = o.ok ? c : 0; return o; }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        k.kk = kk;
+        if (nhwc) {
+            int rs = sc_div(kk, dkg);
+            k.k = kk - rs * Kg;
+            k.rr = sc_div(rs, ds);
+            k.ss = rs - k.rr * sc;
+        } else {
+            k.k = sc_div(kk, drs);
+            int rs = kk - k.k * rc * sc;
+            k.rr = sc_div(rs, ds);
+            k.ss = rs - k.rr * sc;
+        }
+        return k;
+    }
+    __device__ void knext(Kst &k) const
+    {
+        k.kk++;
+        if (nhwc) {
+            if (++k.k == Kg) { k.k = 0; if (++k.ss == sc) { k.ss = 0; k.rr++; } }
+        } else {
+            if (++k.ss == sc) { k.ss = 0; if (++k.rr == rc) { k.rr = 0; k.k++; } }
+        }
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        if (!o.ok || k.kk >= k_count) return 0.f;
+        int r = r0 + k.rr * rstep, s = s0 + k.ss * sstep;
+        i64 off = nhwc ? (((i64)k.k * R + r) * S + s) * Cg + o.c
+                       : (((i64)k.k * Cg + o.c) * R + r) * S + s;
+        return __ldg(w + goff + off);
+    }
+};
+
+/* Backward-weight A: dy at rows k, reduction (n,p,q) in [kbeg, kend). */
+struct GBwDy {
+    const float *dy;
+    int m_count, k_end;
+    sc_fdiv dq, dpq;
+    int K, P, Q, nhwc;
+    i64 goff; /* g*Kg */
+    struct Row {
+        i64 off;
+        bool ok;
+    };
+    struct Kst {
+        int n, p, q, kk;
+    };
+    __device__ Row row(int k) const
+    {
+        Row o;
+        o.ok = k < m_count;
+        i64 kc = goff + (o.ok ? k : 0);
+        o.off = nhwc ? kc : kc * P * Q;
+        return o;
+    }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        k.kk = kk;
+        k.n = sc_div(kk, dpq);
+        int pq = kk - k.n * P * Q;
+        k.p = sc_div(pq, dq);
+        k.q = pq - k.p * Q;
+        return k;
+    }
+    __device__ void knext(Kst &k) const
+    {
+        k.kk++;
+        if (++k.q == Q) { k.q = 0; if (++k.p == P) { k.p = 0; k.n++; } }
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        if (!o.ok || k.kk >= k_end) return 0.f;
+        i64 pix = ((i64)k.n * P + k.p) * Q + k.q;
+        i64 idx = nhwc ? pix * K + o.off : (i64)k.n * K * P * Q + o.off + (i64)k.p * Q + k.q;
+        return __ldg(dy + idx);
+    }
+};
+
+/* Backward-weight B: x at cols (c,r,s) NCHW / (r,s,c) NHWC, reduction (n,p,q). */
+struct GBwX {
+    const float *x;
+    int n_count, k_end;
+    sc_fdiv dq, dpq, drs, ds, dcg;
+    int C, H, W, R, S, Cg, P, Q, sh, sw, ph, pw, dh, dw, nhwc;
+    i64 goff; /* g*Cg */
+    struct Row {
+        i64 coff;
+        int hr, ws;
+        bool ok;
+    };
+    struct Kst {
+        int n, p, q, kk;
+    };
+    __device__ Row row(int col) const
+    {
+        Row o;
+        o.ok = col < n_count;
+        int cc = o.ok ? col : 0, c, r, s;
+        if (nhwc) {
+            int rs = sc_div(cc, dcg);
+            c = cc - rs * Cg;
+            r = sc_div(rs, ds);
+            s = rs - r * S;
+        } else {
+            c = sc_div(cc, drs);
+            int rs = cc - c * R * S;
+            r = sc_div(rs, ds);
+            s = rs - r * S;
+        }
+        o.coff = nhwc ? goff + c : (goff + c) * H * W;
+        o.hr = r * dh - ph;
+        o.ws = s * dw - pw;
+        return o;
+    }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        k.kk = kk;
+        k.n = sc_div(kk, dpq);
+        int pq = kk - k.n * P * Q;
+        k.p = sc_div(pq, dq);
+        k.q = pq - k.p * Q;
+        return k;
+    }
+    __device__ void knext(Kst &k) const
+    {
+        k.kk++;
+        if (++k.q == Q) { k.q = 0; if (++k.p == P) { k.p = 0; k.n++; } }
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        int h = k.p * sh + o.hr, w = k.q * sw + o.ws;
+        if (!o.ok || k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W)
+            return 0.f;
+        i64 idx = nhwc ? (((i64)k.n * H + h) * W + w) * C + o.coff
+                       : (i64)k.n * C * H * W + o.coff + (i64)h * W + w;
+        return __ldg(x + idx);
+    }
+};
+
+/* ---- the tiled kernel ------------------------------------------------------------------------ */
+/* Loader for one operand tile (ROWS x BK) with NT threads.
+ * KFAST: thread t takes reduction index t % BK and rows t/BK + j*(NT/BK): one reduction decode
+ * per step, row decodes hoisted out of the loop (good when the reduction is the contiguous
+ * dimension). Otherwise: row t % ROWS, E consecutive reduction indices from (t/ROWS)*E:
+ * one row decode in all, one decode plus E-1 cheap increments per step. */
+template <int ROWS, bool KFAST, class G>
+struct Loader {
+    static constexpr int E = (ROWS * BK + NT - 1) / NT; /* elements per thread */
+    typename G::Row rows[KFAST ? E : 1];
+    int kl;     /* this thread's first reduction index within the tile */
+    bool act;   /* this thread loads anything (ROWS*BK may be < NT) */
+    float v[E];
+
+    __device__ void init(const G &g, int row0)
+    {
+        int t = threadIdx.x;
+        if (KFAST) {
+            kl = t % BK;
+            act = true;
+#pragma unroll
+            for (int j = 0; j < E; j++) rows[j] = g.row(row0 + t / BK + j * (NT / BK));
+        } else {
+            act = t < ROWS * (BK / E);
+            kl = (t / ROWS) * E;
+            rows[0] = g.row(row0 + t % ROWS);
+        }
+    }
+    __device__ void fetch(const G &g, int k0)
+    {
+        if (KFAST) {
+            typename G::Kst ks = g.kdec(k0 + kl);
+#pragma unroll
+            for (int j = 0; j < E; j++) v[j] = g.load(rows[j], ks);
+        } else if (act) {
+            typename G::Kst ks = g.kdec(k0 + kl);
+#pragma unroll
+            for (int j = 0; j < E; j++) {
+                if (j) g.knext(ks);
+                v[j] = g.load(rows[0], ks);
+            }
+        }
+    }
+    /* smem tile is [BK][ROWS + 4] */
+    __device__ void store(float *s) const
+    {
+        int t = threadIdx.x;
+        if (KFAST) {
+#pragma unroll
+            for (int j = 0; j < E; j++) {
+                int r = t / BK + j * (NT / BK);
+                if (r < ROWS) s[kl * (ROWS + 4) + r] = v[j];
+            }
+        } else if (act) {
+#pragma unroll
+            for (int j = 0; j < E; j++) s[(kl + j) * (ROWS + 4) + t % ROWS] = v[j];
+        }
+    }
+};
+
+/* Fragment row of micro-tile element i for thread coordinate ty: TM = 8 is split into two
+ * groups of 4 half a tile apart (fewer bank conflicts, 16-byte shared loads). */
+template <int TM, int BMx>
+__device__ __forceinline__ int frag_row(int ty, int i)
+{
+    return TM == 8 ? (i / 4) * (BMx / 2) + ty * 4 + (i % 4) : ty * TM + i;
+}
+
+template <int BM, int BN, int TM, int TN, bool AK, bool BKF, class Op>
+__global__ __launch_bounds__(NT) void gemm_kernel(Op op)
+{
+    static_assert((BM / TM) * (BN / TN) == NT, "tile/thread mismatch");
+    __shared__ __align__(16) float As[2][BK * (BM + 4)];
+    __shared__ __align__(16) float Bs[2][BK * (BN + 4)];
+
+    typename Op::Block blk;
+    if (!op.block(blockIdx.z, blk)) return;
+    int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    if (m0 >= blk.a.m_count || n0 >= blk.b.n_count) return;
+
+    Loader<BM, AK, typename Op::A> la;
+    Loader<BN, BKF, typename Op::B> lb;
+    la.init(blk.a, m0);
+    lb.init(blk.b, n0);
+
+    const int tx = threadIdx.x % (BN / TN), ty = threadIdx.x / (BN / TN);
+    float acc[TM][TN];
+#pragma unroll
+    for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++) acc[i][j] = 0.f;
+
+    int kbeg = blk.kbeg, kend = blk.kend;
+    if (kbeg < kend) {
+        la.fetch(blk.a, kbeg);
+        lb.fetch(blk.b, kbeg);
+        la.store(As[0]);
+        lb.store(Bs[0]);
+        __syncthreads();
+        int cur = 0;
+        for (int k0 = kbeg; k0 < kend; k0 += BK) {
+            bool more = k0 + BK < kend;
+            if (more) {
+                la.fetch(blk.a, k0 + BK);
+                lb.fetch(blk.b, k0 + BK);
+            }
+            const float *as = As[cur], *bs = Bs[cur];
+#pragma unroll
+            for (int kk = 0; kk < BK; kk++) {
+                float af[TM], bf[TN];
+#pragma unroll
+                for (int i = 0; i < TM; i++) af[i] = as[kk * (BM + 4) + frag_row<TM, BM>(ty, i)];
+#pragma unroll
+                for (int j = 0; j < TN; j++) bf[j] = bs[kk * (BN + 4) + frag_row<TN, BN>(tx, j)];
+#pragma unroll
+                for (int i = 0; i < TM; i++)
+#pragma unroll
+                    for (int j = 0; j < TN; j++) acc[i][j] += af[i] * bf[j];
+            }
+            if (more) {
+                la.store(As[cur ^ 1]);
+                lb.store(Bs[cur ^ 1]);
+            }
+            __syncthreads();
+            cur ^= 1;
+        }
+    }
+
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+        int m = m0 + frag_row<TM, BM>(ty, i);
+        if (m >= blk.a.m_count) continue;
+        typename Op::Out o = blk.out_row(m);
+#pragma unroll
+        for (int j = 0; j < TN; j++) {
+            int n = n0 + frag_row<TN, BN>(tx, j);
+            if (n < blk.b.n_count) blk.store(o, n, acc[i][j]);
+        }
+    }
+}
+
+/* ---- per-direction ops ------------------------------------------------------------------------ */
+struct OpFwd {
+    typedef GFwdX A;
+    typedef GFwdW B;
+    GFwdX a;
+    GFwdW b;
+    const float *bias;
+    float *y;
+    int K, Kg, P, Q, Cg, H, W, nhwc;
+    i64 kgoff_mult_w;  /* Kg * CgRS */
+    struct Block {
+        GFwdX a;
+        GFwdW b;
+        int kbeg, kend;
+        const float *bias;
+        float *y;
+        int K, P, Q, nhwc, kg0;
+        sc_fdiv dq, dp;
+        struct OutT {
+            i64 base;
+        };
+        typedef OutT Out;
+        __device__ Out out_row(int m) const
+        {
+            int t = sc_div(m, dq), q = m - t * Q;
+            int n = sc_div(t, dp), p = t - n * P;
+            Out o;
+            o.base = nhwc ? (((i64)n * P + p) * Q + q) * K + kg0
+                          : ((i64)n * K + kg0) * P * Q + (i64)p * Q + q;
+            return o;
+        }
+        __device__ void store(const Out &o, int k, float v) const
+        {
+            if (bias) v += bias[kg0 + k];
+            y[o.base + (nhwc ? (i64)k : (i64)k * P * Q)] = v;
+        }
+    };
+    typedef Block::Out Out;
+    __device__ bool block(int z, Block &bl) const
+    {
+        int g = z;
+        bl.a = a;
+        bl.b = b;
+        bl.a.goff = nhwc ? (i64)g * Cg : (i64)g * Cg * H * W;
+        bl.b.goff = (i64)g * kgoff_mult_w;
+        bl.kbeg = 0;
+        bl.kend = a.k_count;
+        bl.bias = bias;
+        bl.y = y;
+        bl.K = K, bl.P = P, bl.Q = Q, bl.nhwc = nhwc;
+        bl.kg0 = g * Kg;
+        bl.dq = a.dq, bl.dp = a.dp;
+        return true;
+    }
+};
+
+struct OpBd {
+    typedef GBdDy A;
+    typedef GBdW B;
+    GBdDy a;
+    GBdW b;
+    float *dx;
+    int C, H, W, K, P, Q, R, S, Cg, Kg, sh, sw, ph, pw, dh, dw, nhwc, classes;
+    struct Block {
+        GBdDy a;
+        GBdW b;
+        int kbeg, kend;
+        float *dx;
+        int C, H, W, sh, sw, cls_a, cls_b, hc, wc, nhwc, cg0;
+        sc_fdiv dwc, dhc;
+        struct Out {
+            i64 base;
+        };
+        __device__ Out out_row(int m) const
+        {
+            int t = sc_div(m, dwc), j = m - t * wc;
+            int n = sc_div(t, dhc), i = t - n * hc;
+            int h = cls_a + sh * i, w = cls_b + sw * j;
+            Out o;
+            o.base = nhwc ? (((i64)n * H + h) * W + w) * C + cg0
+                          : ((i64)n * C + cg0) * H * W + (i64)h * W + w;
+            return o;
+        }
+        __device__ void store(const Out &o, int c, float v) const
+        {
+            dx[o.base + (nhwc ? (i64)c : (i64)c * H * W)] = v;
+        }
+    };
+    __device__ bool block(int z, Block &bl) const
+    {
+        int g = z / classes, cls = z - g * classes;
+        int ca = cls / sw, cb = cls - ca * sw;
+        if (ca >= H || cb >= W) return false;
+        int hc = (H - ca + sh - 1) / sh, wc = (W - cb + sw - 1) / sw;
+        int r0, rstep, rc, dpp, pb0, s0, sstep, scn, dqq, qb0;
+        bd_dim(ca, ph, sh, dh, R, r0, rstep, rc, dpp, pb0);
+        bd_dim(cb, pw, sw, dw, S, s0, sstep, scn, dqq, qb0);
+        bl.a = a;
+        bl.b = b;
+        int m_count = a.m_count / 1;  /* N (set on host) */
+        int n = m_count;
+        bl.a.m_count = n * hc * wc;
+        bl.a.k_count = Kg * rc * scn;
+        bl.a.dwc = sc_fdiv_dev(wc);
+        bl.a.dhc = sc_fdiv_dev(hc);
+        bl.a.drs = sc_fdiv_dev(rc * scn > 0 ? rc * scn : 1);
+        bl.a.ds = sc_fdiv_dev(scn > 0 ? scn : 1);
+        bl.a.rc = rc, bl.a.sc = scn, bl.a.dp = dpp, bl.a.dq = dqq, bl.a.pb0 = pb0, bl.a.qb0 = qb0;
+        bl.a.hc = hc, bl.a.wc = wc;
+        bl.a.goff = nhwc ? (i64)g * Kg : (i64)g * Kg * P * Q;
+        bl.b.k_count = bl.a.k_count;
+        bl.b.drs = bl.a.drs, bl.b.ds = bl.a.ds;
+        bl.b.rc = rc, bl.b.sc = scn, bl.b.r0 = r0, bl.b.rstep = rstep, bl.b.s0 = s0,
+        bl.b.sstep = sstep;
+        bl.b.goff = (i64)g * Kg * Cg * R * S;
+        bl.kbeg = 0;
+        bl.kend = bl.a.k_count;
+        bl.dx = dx;
+        bl.C = C, bl.H = H, bl.W = W, bl.sh = sh, bl.sw = sw, bl.cls_a = ca, bl.cls_b = cb;
+        bl.hc = hc, bl.wc = wc, bl.nhwc = nhwc, bl.cg0 = g * Cg;
+        bl.dwc = bl.a.dwc, bl.dhc = bl.a.dhc;
+        return true;
+    }
+    /* device-side fdiv construction (once per block; 64-bit divide, cheap at this rate) */
+    __device__ static sc_fdiv sc_fdiv_dev(int d)
+    {
+        sc_fdiv f;
+        f.d = (uint32_t)d;
+        uint32_t l = 0;
+        while (l < 32 && (1ull << l) < (unsigned long long)d) l++;
+        f.l = l;
+        f.m = (uint32_t)(((1ull << 32) * ((1ull << l) - (unsigned long long)d)) / (unsigned long long)d + 1);
+        return f;
+    }
+};
+
+struct OpBw {
+    typedef GBwDy A;
+    typedef GBwX B;
+    GBwDy a;
+    GBwX b;
+    float *out;   /* dw, or the split workspace */
+    int G, Cg, Kg, splits, chunk, npq, nhwc, H, W, P, Q;
+    i64 crs;      /* Cg*R*S */
+    i64 wsize;    /* K*Cg*R*S: one split's slice of the workspace */
+    struct Block {
+        GBwDy a;
+        GBwX b;
+        int kbeg, kend;
+        float *out;
+        i64 crs;
+        struct Out {
+            i64 base;
+        };
+        __device__ Out out_row(int k) const { Out o; o.base = (i64)k * crs; return o; }
+        __device__ void store(const Out &o, int col, float v) const { out[o.base + col] = v; }
+    };
+    __device__ bool block(int z, Block &bl) const
+    {
+        int split = z / G, g = z - split * G;
+        bl.a = a;
+        bl.b = b;
+        bl.a.goff = (i64)g * Kg;
+        bl.b.goff = (i64)g * Cg;
+        bl.kbeg = split * chunk;
+        bl.kend = min(npq, bl.kbeg + chunk);
+        bl.a.k_end = bl.kend;
+        bl.b.k_end = bl.kend;
+        bl.crs = crs;
+        bl.out = out + (i64)split * wsize + (i64)g * Kg * crs;
+        return true;
+    }
+};
+
+/* out[i] = sum_{s < splits} ws[s*n + i], in slice order. */
+__global__ void reduce_splits(const float *__restrict__ ws, float *__restrict__ out, i64 n,
+                              int splits)
+{
+    for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n;
+         i += (i64)gridDim.x * blockDim.x) {
+        float s = ws[i];
+        for (int j = 1; j < splits; j++) s += ws[(i64)j * n + i];
+        out[i] = s;
+    }
+}
+
+/* ---- configurations and launch ------------------------------------------------------------- */
+/* cfg: 0 = 128x128 (8x8), 1 = 128x64 (8x4), 2 = 64x128 (4x8), 3 = 64x64 (4x4), 4 = 128x32 (8x2)
+ * 5 = 32x128 (2x8). All 256 threads. */
+struct CfgShape {
+    int bm, bn;
+};
+static const CfgShape cfg_shape[6] = {{128, 128}, {128, 64}, {64, 128}, {64, 64}, {128, 32}, {32, 128}};
+
+template <bool AK, bool BKF, class Op>
+static void launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
+{
+    switch (cfg) {
+    case 0: gemm_kernel<128, 128, 8, 8, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
+    case 1: gemm_kernel<128, 64, 8, 4, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
+    case 2: gemm_kernel<64, 128, 4, 8, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
+    case 3: gemm_kernel<64, 64, 4, 4, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
+    case 4: gemm_kernel<128, 32, 8, 2, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
+    default: gemm_kernel<32, 128, 2, 8, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
+    }
+}
+
+static int ceil_div(i64 a, i64 b) { return (int)((a + b - 1) / b); }
+
+/* GEMM sizes of a direction (bwd-data: the largest stride class). */
+static void gemm_dims(const sc_kp &kp, int dir, i64 &M, i64 &N, i64 &Kr)
+{
+    if (dir == 0) {
+        M = (i64)kp.n * kp.p * kp.q, N = kp.kg, Kr = (i64)kp.cg * kp.r * kp.s;
+    } else if (dir == 1) {
+        M = (i64)kp.n * ((kp.h + kp.sh - 1) / kp.sh) * ((kp.w + kp.sw - 1) / kp.sw);
+        N = kp.cg;
+        Kr = (i64)kp.kg * ((kp.r + kp.sh - 1) / kp.sh + 1) * ((kp.s + kp.sw - 1) / kp.sw + 1);
+    } else {
+        M = kp.kg, N = (i64)kp.cg * kp.r * kp.s, Kr = (i64)kp.n * kp.p * kp.q;
+    }
+}
+
+sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit)
+{
+    i64 M, N, Kr;
+    gemm_dims(kp, dir, M, N, Kr);
+    i64 zmul = dir == 1 ? (i64)kp.g * kp.sh * kp.sw : kp.g;
+    /* Prefer the biggest tile that still gives about two waves; skinny N gets skinny tiles. */
+    int best = 3;
+    double best_score = -1;
+    for (int c = 0; c < 6; c++) {
+        int bm = cfg_shape[c].bm, bn = cfg_shape[c].bn;
+        i64 tiles = (i64)ceil_div(M, bm) * ceil_div(N, bn) * zmul;
+        double util = (double)M * N / ((double)ceil_div(M, bm) * bm * ceil_div(N, bn) * bn);
+        double eff = (bm * bn) / (double)(bm + bn) / 64.0;  /* FMAs per shared load, 128x128 = 1 */
+        double fill = tiles >= 2 * sm_count ? 1.0 : (double)tiles / (2 * sm_count);
+        if (dir == 2) fill = 1.0; /* the split fills the machine */
+        double score = util * eff * (0.25 + 0.75 * fill);
+        if (score > best_score + 1e-9) best_score = score, best = c;
+    }
+    sc_gemm_plan pl = {best, 1};
+    if (dir == 2) {
+        int bm = cfg_shape[best].bm, bn = cfg_shape[best].bn;
+        i64 tiles = (i64)ceil_div(M, bm) * ceil_div(N, bn) * kp.g;
+        i64 want = (2 * (i64)sm_count + tiles - 1) / tiles;
+        i64 maxk = Kr / (16 * BK);          /* at least 16 steps per slice */
+        if (want > maxk) want = maxk;
+        i64 wbytes = (i64)kp.k * N * 4;
+        i64 maxws = (i64)(ws_limit / (size_t)(wbytes > 0 ? wbytes : 1));
+        if (want > maxws) want = maxws;
+        if (want > 65535 / kp.g) want = 65535 / kp.g;
+        if (want < 2) want = 1;
+        pl.splits = (int)want;
+    }
+    return pl;
+}
+
+size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl)
+{
+    if (dir != 2 || pl.splits <= 1) return 0;
+    return (size_t)pl.splits * kp.k * kp.cg * kp.r * kp.s * sizeof(float);
+}
+
+int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a,
+                   const float *b, const float *c, float *out, float *ws, cudaStream_t st)
+{
+    int bm = cfg_shape[pl.cfg].bm, bn = cfg_shape[pl.cfg].bn;
+    int rs = kp.r * kp.s;
+    if (dir == 0) {
+        OpFwd op;
+        GFwdX &ga = op.a;
+        ga.x = a;
+        ga.m_count = kp.n * kp.p * kp.q;
+        ga.k_count = kp.cg * rs;
+        ga.dq = sc_fdiv_make(kp.q), ga.dp = sc_fdiv_make(kp.p), ga.drs = sc_fdiv_make(rs);
+        ga.ds = sc_fdiv_make(kp.s), ga.dcg = sc_fdiv_make(kp.cg);
+        ga.C = kp.c, ga.H = kp.h, ga.W = kp.w, ga.R = kp.r, ga.S = kp.s, ga.Cg = kp.cg;
+        ga.Q = kp.q, ga.P = kp.p, ga.sh = kp.sh, ga.sw = kp.sw, ga.ph = kp.ph, ga.pw = kp.pw;
+        ga.dh = kp.dh, ga.dw = kp.dw, ga.nhwc = kp.nhwc, ga.goff = 0;
+        op.b.w = b, op.b.n_count = kp.kg, op.b.k_count = kp.cg * rs, op.b.goff = 0;
+        op.bias = c, op.y = out;
+        op.K = kp.k, op.Kg = kp.kg, op.P = kp.p, op.Q = kp.q, op.Cg = kp.cg, op.H = kp.h;
+        op.W = kp.w, op.nhwc = kp.nhwc;
+        op.kgoff_mult_w = (i64)kp.kg * kp.cg * rs;
+        dim3 grid(ceil_div(ga.m_count, bm), ceil_div(kp.kg, bn), kp.g);
+        if (kp.nhwc) launch_cfg<true, true>(pl.cfg, grid, op, st);
+        else launch_cfg<false, true>(pl.cfg, grid, op, st);
+    } else if (dir == 1) {
+        OpBd op;
+        GBdDy &ga = op.a;
+        ga.dy = a;
+        ga.m_count = kp.n; /* per-block: N * Hc * Wc */
+        ga.k_count = 0;
+        ga.dkg = sc_fdiv_make(kp.kg);
+        ga.K = kp.k, ga.P = kp.p, ga.Q = kp.q, ga.Kg = kp.kg, ga.nhwc = kp.nhwc, ga.goff = 0;
+        GBdW &gb = op.b;
+        gb.w = b, gb.n_count = kp.cg, gb.k_count = 0, gb.dkg = ga.dkg;
+        gb.Cg = kp.cg, gb.R = kp.r, gb.S = kp.s, gb.Kg = kp.kg, gb.nhwc = kp.nhwc, gb.goff = 0;
+        op.dx = out;
+        op.C = kp.c, op.H = kp.h, op.W = kp.w, op.K = kp.k, op.P = kp.p, op.Q = kp.q;
+        op.R = kp.r, op.S = kp.s, op.Cg = kp.cg, op.Kg = kp.kg, op.sh = kp.sh, op.sw = kp.sw;
+        op.ph = kp.ph, op.pw = kp.pw, op.dh = kp.dh, op.dw = kp.dw, op.nhwc = kp.nhwc;
+        op.classes = kp.sh * kp.sw;
+        i64 mmax = (i64)kp.n * ((kp.h + kp.sh - 1) / kp.sh) * ((kp.w + kp.sw - 1) / kp.sw);
+        dim3 grid(ceil_div(mmax, bm), ceil_div(kp.cg, bn), kp.g * op.classes);
+        /* NHWC: dy is contiguous along k (the reduction); NCHW: along the output position. */
+        if (kp.nhwc) launch_cfg<true, false>(pl.cfg, grid, op, st);
+        else launch_cfg<true, true>(pl.cfg, grid, op, st);
+    } else {
+        OpBw op;
+        int npq = kp.n * kp.p * kp.q;
+        int splits = pl.splits < 1 ? 1 : pl.splits;
+        int chunk = ceil_div(npq, splits);
+        chunk = (chunk + BK - 1) / BK * BK;
+        GBwDy &ga = op.a;
+        ga.dy = b; /* roles: a = x, b = dy */
+        ga.m_count = kp.kg, ga.k_end = npq;
+        ga.dq = sc_fdiv_make(kp.q), ga.dpq = sc_fdiv_make(kp.p * kp.q);
+        ga.K = kp.k, ga.P = kp.p, ga.Q = kp.q, ga.nhwc = kp.nhwc, ga.goff = 0;
+        GBwX &gb = op.b;
+        gb.x = a;
+        gb.n_count = kp.cg * rs, gb.k_end = npq;
+        gb.dq = ga.dq, gb.dpq = ga.dpq, gb.drs = sc_fdiv_make(rs), gb.ds = sc_fdiv_make(kp.s);
+        gb.dcg = sc_fdiv_make(kp.cg);
+        gb.C = kp.c, gb.H = kp.h, gb.W = kp.w, gb.R = kp.r, gb.S = kp.s, gb.Cg = kp.cg;
+        gb.P = kp.p, gb.Q = kp.q, gb.sh = kp.sh, gb.sw = kp.sw, gb.ph = kp.ph, gb.pw = kp.pw;
+        gb.dh = kp.dh, gb.dw = kp.dw, gb.nhwc = kp.nhwc, gb.goff = 0;
+        op.G = kp.g, op.Cg = kp.cg, op.Kg = kp.kg, op.splits = splits, op.chunk = chunk;
+        op.npq = npq, op.nhwc = kp.nhwc, op.H = kp.h, op.W = kp.w, op.P = kp.p, op.Q = kp.q;
+        op.crs = (i64)kp.cg * rs;
+        op.wsize = (i64)kp.k * op.crs;
+        op.out = splits > 1 ? ws : out;
+        dim3 grid(ceil_div(kp.kg, bm), ceil_div(op.crs, bn), kp.g * splits);
+        /* NCHW: both along q (the reduction); NHWC: dy along k, x along c (the rows). */
+        if (kp.nhwc) launch_cfg<false, false>(pl.cfg, grid, op, st);
+        else launch_cfg<true, true>(pl.cfg, grid, op, st);
+        int e = (int)cudaGetLastError();
+        if (e) return e;
+        if (splits > 1) {
+            i64 n = op.wsize;
+            unsigned blocks = (unsigned)((n + 255) / 256);
+            if (blocks > 65535u * 4) blocks = 65535u * 4;
+            reduce_splits<<<blocks, 256, 0, st>>>(ws, out, n, splits);
+        }
+    }
+    return (int)cudaGetLastError();
+}

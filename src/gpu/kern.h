@@ -1,0 +1,67 @@
+/* kern.h - what the GPU source files share: the problem as 32-bit kernel parameters, fast
+ * division by run-time constants, and the launchers that select.cu dispatches to.
+ * Host and device code; included only by src/gpu/*.cu. */
+#ifndef SC_GPU_KERN_H
+#define SC_GPU_KERN_H
+
+#include "compat.h"
+#include <stdint.h>
+
+/* Division by a run-time constant d >= 1 for 0 <= n < 2^31: q = (umulhi(n, m) + n) >> l
+ * (Granlund-Montgomery with the 33rd bit folded into the add). */
+struct sc_fdiv {
+    uint32_t d, m, l;
+};
+
+static inline sc_fdiv sc_fdiv_make(uint32_t d)
+{
+    sc_fdiv f;
+    f.d = d;
+    uint32_t l = 0;
+    while (l < 32 && (1ull << l) < d) l++;
+    f.l = l;
+    f.m = (uint32_t)(((1ull << 32) * ((1ull << l) - d)) / d + 1);
+    return f;
+}
+
+__device__ __forceinline__ int sc_div(int n, const sc_fdiv &f)
+{
+    return (int)((__umulhi((uint32_t)n, f.m) + (uint32_t)n) >> f.l);
+}
+
+/* The problem in the form every kernel takes (by value). Every field fits in 31 bits for the
+ * tiled kernels (select.cu checks); the naive kernels recompute 64-bit products from these. */
+struct sc_kp {
+    int n, c, h, w, k, r, s, p, q;
+    int sh, sw, ph, pw, dh, dw;
+    int g, cg, kg;
+    int nhwc;
+};
+
+struct sc_call;  /* core/internal.h */
+
+/* Launchers: each checks the launch and returns 0, or the CUDA/HIP error code. `ws` is device
+ * workspace of at least the size the matching *_ws function asked for. */
+int sc_launch_naive(const sc_kp &kp, int dir, const float *a, const float *b, const float *c,
+                    float *out, cudaStream_t st);
+int sc_launch_bias_grad(const sc_kp &kp, const float *dy, float *db, cudaStream_t st);
+
+int sc_launch_depthwise(const sc_kp &kp, int dir, const float *a, const float *b,
+                        const float *c, float *out, cudaStream_t st);
+
+int sc_launch_small_c(const sc_kp &kp, const float *x, const float *w, const float *bias,
+                      float *y, cudaStream_t st);
+bool sc_small_c_applies(const sc_kp &kp);
+
+/* Implicit GEMM. cfg: tile configuration index (see gemm.cu); splits: backward-weight split of
+ * N*P*Q (1 = no workspace, written straight to dw). */
+struct sc_gemm_plan {
+    int cfg;
+    int splits;
+};
+sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit);
+size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl);
+int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a,
+                   const float *b, const float *c, float *out, float *ws, cudaStream_t st);
+
+#endif /* SC_GPU_KERN_H */

@@ -1,0 +1,100 @@
+/* vendor.c - resolve and load the process's vendor adapter once (see vendor.h). */
+#include "vendor/vendor.h"
+
+#include "core/internal.h"
+#include "gpu/gpu.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const sc_vendor_adapter *chosen;
+static char why_not[320];
+
+static const sc_vendor_adapter *load_plugin(const char *path)
+{
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        snprintf(why_not, sizeof why_not, "not found: %s", dlerror());
+        return NULL;
+    }
+    sc_vendor_entry_fn entry;
+    *(void **)&entry = dlsym(dl, SC_VENDOR_ENTRY);
+    if (!entry) {
+        snprintf(why_not, sizeof why_not, "%s: no symbol %s (not a safeconv vendor plugin)", path,
+                 SC_VENDOR_ENTRY);
+        return NULL; /* the handle stays open: harmless, and dlclose of odd libraries is not */
+    }
+    const sc_vendor_adapter *ad = entry(SC_VENDOR_ABI);
+    if (!ad || ad->abi != SC_VENDOR_ABI) {
+        snprintf(why_not, sizeof why_not, "%s: does not speak vendor ABI %d", path, SC_VENDOR_ABI);
+        return NULL;
+    }
+    return ad;
+}
+
+static void resolve(void)
+{
+    const char *env = getenv("SAFECONV_VENDOR_LIBRARY");
+    const sc_vendor_adapter *ad = NULL;
+    if (env && (!*env || !strcmp(env, "none"))) {
+        snprintf(why_not, sizeof why_not, "disabled (SAFECONV_VENDOR_LIBRARY=none)");
+        return;
+    }
+    if (env) {
+        ad = load_plugin(env);
+    } else {
+        unsigned be = sc_gpu_backend();
+        if (be == SC_BACKEND_CUDA) ad = sc__vendor_cudnn();
+        else if (be == SC_BACKEND_HIP) ad = sc__vendor_miopen();
+        else
+            snprintf(why_not, sizeof why_not,
+                     "no GPU backend compiled in (set SAFECONV_VENDOR_LIBRARY for a plugin)");
+    }
+    if (!ad) return;
+    char err[256] = "";
+    if (ad->load(err, sizeof err)) {
+        snprintf(why_not, sizeof why_not, "%s", err[0] ? err : "not found");
+        return;
+    }
+    chosen = ad;
+}
+
+const sc_vendor_adapter *sc__vendor_get(const char **why)
+{
+    pthread_once(&once, resolve);
+    if (why) *why = chosen ? "" : why_not;
+    return chosen;
+}
+
+bool sc__vendor_serves(const sc_vendor_adapter *ad, int device)
+{
+    if (!ad) return false;
+    return device < 0 ? ad->memory == SC_VENDOR_MEM_HOST : ad->memory == SC_VENDOR_MEM_DEVICE;
+}
+
+sc_status sc_vendor_get_info(int device, sc_vendor_info *info)
+{
+    sc__clear_error();
+    if (!info) return sc__fail(SC_STATUS_BAD_PARAM, "info: NULL");
+    memset(info, 0, sizeof *info);
+    const char *why;
+    const sc_vendor_adapter *ad = sc__vendor_get(&why);
+    if (!ad) {
+        snprintf(info->message, sizeof info->message, "%s", why);
+        return SC_STATUS_OK;
+    }
+    snprintf(info->name, sizeof info->name, "%s", ad->name);
+    snprintf(info->version, sizeof info->version, "%s", ad->version());
+    snprintf(info->library, sizeof info->library, "%s", ad->library());
+    info->host_memory = ad->memory == SC_VENDOR_MEM_HOST;
+    info->available = sc__vendor_serves(ad, device);
+    if (!info->available)
+        snprintf(info->message, sizeof info->message, "%s works on %s memory; device %d is %s",
+                 ad->name, info->host_memory ? "host" : "GPU", device,
+                 device < 0 ? "the CPU" : "a GPU");
+    return SC_STATUS_OK;
+}

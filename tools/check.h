@@ -1,0 +1,56 @@
+/* check.h - property-space configurations and checked runs against the reference, shared by
+ * `safeconv verify` and the C test suite (which links tools/check.c). Public API only. */
+#ifndef SC_TOOLS_CHECK_H
+#define SC_TOOLS_CHECK_H
+
+#include "safeconv.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* splitmix64: tiny, seedable, and the same sequence on every machine. */
+typedef struct sc_rng { uint64_t state; } sc_rng;
+uint64_t sc_rng_next(sc_rng *r);
+int64_t sc_rng_range(sc_rng *r, int64_t lo, int64_t hi); /* inclusive */
+float sc_rng_unit(sc_rng *r);                            /* uniform in [-1, 1) */
+uint64_t sc_mix_seed(uint64_t base, uint64_t i);          /* seed of configuration i */
+
+typedef struct sc_gen_options {
+    int layout;           /* -1 random, else SC_NCHW / SC_NHWC */
+    sc_dtype dtype;
+    double max_macs;      /* redraw configurations over this many multiply-adds (reference cost) */
+    double large_share;   /* fraction of configurations with wide channels (GEMM tiles) */
+} sc_gen_options;
+
+void sc_gen_options_init(sc_gen_options *o);
+
+/* A random valid descriptor from DESIGN.md's property space: N 1-3, strides 1-3, padding 0-3
+ * (h and w independent), dilation 1-3, groups 1 / several / depthwise, odd sizes, kernels
+ * larger than the input with padding, 1x1 cases, asymmetric kernels. Deterministic in *r. */
+void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d);
+
+/* Print a descriptor on one line ("n2 c6 8x11 k4 3x1 s2,1 p0,3 d1,2 g2 nhwc f32"). */
+void sc_desc_format(const sc_conv2d_desc *d, char *buf, size_t size);
+
+typedef struct sc_check_result {
+    bool pass;
+    double rel_err;       /* ||out - ref|| / ||ref|| (dw and dbias combined for backward-weight) */
+    double tol;
+    int64_t bad_elems;    /* NaN or Inf in the output: unwritten (poisoned) or broken */
+    bool bits_repeat;     /* backward-weight: a second run gave identical bits */
+    sc_algo algo;
+    char message[320];    /* why it failed */
+} sc_check_result;
+
+/* Tolerance on the relative L2 error for a reduction of `length` terms. */
+double sc_check_tolerance(sc_dtype t, int64_t length);
+
+/* Run direction `dir` of `d` on `ctx` (memory of `device`) with fresh random inputs drawn from
+ * `data_seed` (and a random bias in forward / dbias in backward-weight), outputs poisoned with
+ * NaN, and compare with the double-precision reference on the host. Backward-weight runs twice
+ * and must repeat bit for bit. Returns non-OK only when the check itself could not run
+ * (allocation); a wrong result is res->pass == false. */
+sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *d,
+                             sc_direction dir, uint64_t data_seed, sc_check_result *res);
+
+#endif
