@@ -2,7 +2,7 @@
  *
  *   SC_TEST(name) { CHECK(x == 1); CHECK_STATUS(sc_call(...), SC_STATUS_OK); }
  *
- * Every SC_TEST in any tests/c/*.c file registers itself at start-up; the runner
+ * Every SC_TEST in any C file under tests/c registers itself at start-up; the runner
  * (tests/c/main.c) runs them in name order, or those matching a filter, and ends with the line
  * "N passed, N failed". A test fails at its first failed CHECK (it returns). Tests that are
  * slow can check sc_test_quick() and do less under --quick (the sanitizer build). */
