@@ -82,7 +82,7 @@ LINK_CC ?= $(CC)
 test: test-c test-python
 test-c: $(TESTS) $(TOOL)
 	$(TESTS) $(SC_TEST_ARGS)
-	$(TOOL) verify --count 300
+	$(TOOL) verify --count 2000 --device cpu
 test-python: lib
 	@if [ -d python/tests ]; then tests/run_python_tests.sh $(BUILD); fi
 

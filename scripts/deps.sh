@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# deps.sh [build|test] - make sure the Debian packages safeconv needs are installed.
+# As root: installs what is missing with apt-get. Otherwise: prints the apt line and fails.
+#   build: compiler, OpenBLAS, SQLite (what `make` needs)
+#   test:  + PyTorch (Debian's 1.13, CPU), pytest, numpy, and hipcc for the HIP build check
+set -euo pipefail
+what=${1:-build}
+pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev)
+if [ "$what" = test ]; then
+    pkgs+=(python3-torch python3-pytest python3-numpy hipcc)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "safeconv needs these Debian packages; install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
