@@ -102,7 +102,9 @@ install: all
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libsafeconv.so
 	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(BUILD)/safeconv.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@PRIVATE_LIBS@|$(strip $(LDLIBS))|g' safeconv.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/safeconv.pc
 
 clean:
 	rm -rf build build-*
