@@ -13,6 +13,8 @@ echo "== C tests and verify"
 make test-c
 echo "== Python tests"
 make test-python
+echo "== install check (make install + pkg-config consumer)"
+tests/install/check.sh build
 echo "== sanitizers (ASan + UBSan)"
 make -j"$jobs" test-asan
 if [ -x .ci/gpu_build_check.sh ]; then
