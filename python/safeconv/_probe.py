@@ -1,0 +1,1 @@
+"""probe_model(): placeholder until the guard API lands (filled in below)."""

@@ -1,0 +1,164 @@
+"""Per-layer statistics: calls, which path served them, bypass rate, time; and report().
+
+Each module that runs through safeconv gets a LayerStats (held in a WeakKeyDictionary, so
+stats never keep a model alive and never enter its state_dict). Functional calls with no
+module (F.conv2d from user code while enable() is active) are grouped by kind and shape.
+
+Paths: "gpu" (safeconv's GPU kernels), "cpu" (safeconv's CPU backend, or a GPU context's CPU
+fallback), "vendor" (cuDNN/MIOpen through the guard), "torch" (PyTorch's own convolution, only
+with fallback="torch"). The bypass rate is the share of library calls that did not go to a
+vendor library: (gpu + cpu) / all.
+
+Time: on the CPU, wall time of each library call. On a GPU, the time between two CUDA events
+recorded on the stream around each call, read when report() runs (it synchronizes them).
+"""
+import collections
+import sys
+import threading
+import weakref
+
+from . import _lib as L
+
+_lock = threading.Lock()
+_modules = weakref.WeakKeyDictionary()
+_functional = collections.OrderedDict()
+
+PATHS = ("gpu", "cpu", "vendor", "torch")
+
+
+class LayerStats:
+    def __init__(self, kind):
+        self.kind = kind
+        self.forward_calls = 0
+        self.backward_calls = 0
+        self.direction_calls = collections.Counter()  # "forward", "backward_data", ...
+        self.paths = collections.Counter()
+        self.algos = collections.Counter()
+        self.time_s = 0.0
+        self.shape = None
+        self._pending = []  # (start, end) CUDA events not yet read
+
+    def add(self, direction, path, algo, seconds=None, events=None):
+        self.direction_calls[L.DIRECTION_NAMES[direction]] += 1
+        self.paths[path] += 1
+        if algo is not None:
+            self.algos[L.algo_name(algo)] += 1
+        if seconds is not None:
+            self.time_s += seconds
+        if events is not None:
+            self._pending.append(events)
+            if len(self._pending) > 256:
+                self._resolve(block=False)
+
+    def _resolve(self, block):
+        keep = []
+        for start, end in self._pending:
+            if block:
+                end.synchronize()
+            elif not end.query():
+                keep.append((start, end))
+                continue
+            self.time_s += start.elapsed_time(end) / 1000.0
+        self._pending = keep
+
+    def as_dict(self):
+        self._resolve(block=True)
+        lib_calls = sum(n for p, n in self.paths.items() if p != "torch")
+        all_calls = sum(self.paths.values())
+        bypassed = self.paths["gpu"] + self.paths["cpu"]
+        main = self.paths.most_common(1)[0][0] if self.paths else "-"
+        return {
+            "type": self.kind,
+            "shape": self.shape,
+            "forward_calls": self.forward_calls,
+            "backward_calls": self.backward_calls,
+            "calls": dict(self.direction_calls),
+            "library_calls": lib_calls,
+            "path": main if len(self.paths) <= 1 else "mixed",
+            "paths": {p: self.paths[p] for p in PATHS if self.paths[p]},
+            "algos": dict(self.algos),
+            "bypass_rate": (bypassed / all_calls) if all_calls else 0.0,
+            "time_s": self.time_s,
+        }
+
+
+def record_for(layer, kind, shape_key=None):
+    """The LayerStats of `layer` (a module), or of the functional group (kind, shape_key)."""
+    if layer is not None:
+        rec = _modules.get(layer)
+        if rec is None:
+            with _lock:
+                rec = _modules.get(layer)
+                if rec is None:
+                    rec = LayerStats(type(layer).__name__)
+                    _modules[layer] = rec
+        return rec
+    key = (kind, shape_key)
+    rec = _functional.get(key)
+    if rec is None:
+        with _lock:
+            rec = _functional.get(key)
+            if rec is None:
+                rec = LayerStats("F." + kind)
+                _functional[key] = rec
+    return rec
+
+
+def reset_stats():
+    """Forget every statistic gathered so far."""
+    with _lock:
+        _modules.clear()
+        _functional.clear()
+
+
+def _is_conv(m):
+    import torch.nn as nn
+    return isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d))
+
+
+def report(model=None, print_table=True, file=None):
+    """Per-layer statistics as a dict {layer name: {...}}, and (by default) a printed table.
+
+    With a model: every Conv1d/Conv2d/ConvTranspose2d in it (by its name in
+    model.named_modules(), including layers that never ran) and every other module of it that
+    ran through safeconv. Without one: every module seen so far. Functional calls (F.conv2d and
+    friends outside a Conv module) are listed after the layers as "F.<kind> <shape>".
+    Each entry has: type, shape (input shape of the last call), forward_calls, backward_calls,
+    calls (per direction), library_calls, path ("gpu", "cpu", "vendor", "torch" or "mixed"),
+    paths (calls per path), algos, bypass_rate, time_s.
+    """
+    out = collections.OrderedDict()
+    if model is not None:
+        for name, m in model.named_modules():
+            rec = _modules.get(m)
+            if rec is None and not _is_conv(m):
+                continue
+            out[name or "(model)"] = (rec or LayerStats(type(m).__name__)).as_dict()
+    else:
+        for m, rec in list(_modules.items()):
+            out["%s@%x" % (type(m).__name__, id(m))] = rec.as_dict()
+    for (kind, shape), rec in list(_functional.items()):
+        out["F.%s %s" % (kind, shape)] = rec.as_dict()
+    if print_table:
+        print(format_table(out), file=file or sys.stdout)
+    return out
+
+
+def format_table(rows):
+    head = ("layer", "type", "fwd", "bwd", "path", "bypass", "time ms", "algorithms")
+    lines = []
+    for name, r in rows.items():
+        algos = ", ".join("%s:%d" % kv for kv in sorted(r["algos"].items())) or "-"
+        lines.append((name, r["type"], str(r["forward_calls"]), str(r["backward_calls"]),
+                      r["path"], "%.0f%%" % (100 * r["bypass_rate"]) if r["paths"] else "-",
+                      "%.2f" % (1000 * r["time_s"]), algos))
+    widths = [max([len(h)] + [len(l[i]) for l in lines]) for i, h in enumerate(head)]
+    fmt = "  ".join("%%-%ds" % w for w in widths[:-1]) + "  %s"
+    total_f = sum(r["forward_calls"] for r in rows.values())
+    total_b = sum(r["backward_calls"] for r in rows.values())
+    total_t = sum(r["time_s"] for r in rows.values())
+    text = [fmt % head, fmt % tuple("-" * w for w in widths)]
+    text += [fmt % l for l in lines]
+    text.append("%d layers, %d forward and %d backward calls, %.2f ms in safeconv"
+                % (len(rows), total_f, total_b, 1000 * total_t))
+    return "\n".join(text)

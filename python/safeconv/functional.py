@@ -1,0 +1,524 @@
+"""Convolutions through libsafeconv, with autograd: conv2d, conv1d, conv_transpose2d.
+
+The signatures are torch.nn.functional's, so enable() can put these in its place.
+
+How each maps onto the C API (include/safeconv.h):
+  conv2d            forward: sc_conv2d_forward; backward: backward_data (input gradient),
+                    backward_weight (weight, and bias in the same pass), backward_bias (bias
+                    alone). Only the gradients autograd asks for are computed.
+  conv_transpose2d  is the input gradient of a convolution whose output is this input:
+                    forward = backward_data, input gradient = forward, weight gradient =
+                    backward_weight with the roles of x and dy swapped. Bias: added/summed in
+                    PyTorch (the transposed output has the conv's input channel count).
+  conv1d            conv2d with height 1.
+
+Layouts: an input in channels_last memory format (and not also plain contiguous) runs as
+SC_NHWC with the weight made channels_last ((K,R,S,C/g) in memory, the header's NHWC weight)
+and gives a channels_last output; anything else runs as SC_NCHW on contiguous copies.
+Non-contiguous inputs are copied, never rejected.
+
+Devices: CPU tensors run on a CPU context (strategy "cpu" unless force_strategy=True); CUDA
+tensors (also ROCm builds of PyTorch, which call them "cuda") on the context of their GPU, on
+torch.cuda.current_stream(). Tensors on other devices (meta, xla, ...), non-tensor arguments
+(torch.fx proxies) and calls under torch.jit tracing go to PyTorch's own function unchanged.
+
+dtypes: float32 everywhere; float16/bfloat16 on GPUs if the library's GPU backend does them.
+Others raise SafeConvUnsupportedError, or run PyTorch's own convolution with fallback="torch".
+Under CUDA autocast the inputs are cast to the autocast dtype first (what PyTorch's conv does);
+under CPU autocast they are computed in float32.
+
+Gradients are computed once (no double backward: torch.autograd.function.once_differentiable).
+"""
+import ctypes
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from . import _lib as L
+from . import _stats
+from .config import current_config
+
+# PyTorch's own functions, taken before enable() can replace them.
+TORCH_CONV1D = F.conv1d
+TORCH_CONV2D = F.conv2d
+TORCH_CONV_TRANSPOSE2D = F.conv_transpose2d
+TORCH_PAD = F.pad
+
+_DTYPES = {torch.float32: L.DTYPE_F32, torch.float16: L.DTYPE_F16, torch.bfloat16: L.DTYPE_BF16}
+_FN_NAMES = {L.DIR_FORWARD: "sc_conv2d_forward", L.DIR_BACKWARD_DATA: "sc_conv2d_backward_data",
+             L.DIR_BACKWARD_WEIGHT: "sc_conv2d_backward_weight",
+             L.DIR_BACKWARD_BIAS: "sc_conv2d_backward_bias"}
+
+
+# --- argument checks ---------------------------------------------------------------------------
+def _pair(v, name, n=2):
+    if isinstance(v, bool):
+        raise L.SafeConvInputError("%s: expected an int or a tuple of %d ints, got %r" % (name, n, v))
+    if isinstance(v, int):
+        return (v,) * n
+    try:
+        t = tuple(int(i) for i in v)
+    except (TypeError, ValueError):
+        raise L.SafeConvInputError("%s: expected an int or a tuple of %d ints, got %r"
+                                   % (name, n, v)) from None
+    if len(t) == 1:
+        t = t * n
+    if len(t) != n:
+        raise L.SafeConvInputError("%s: expected %d values, got %r" % (name, n, v))
+    return t
+
+
+def _dev_str(t):
+    return str(t.device)
+
+
+def _check_tensors(what, x, w, b, x_dims, w_dims):
+    """Types, ranks, dtypes and devices. Raises SafeConvInputError naming the problem, or
+    SafeConvUnsupportedError for a valid request safeconv cannot compute."""
+    if x.dim() not in x_dims:
+        raise L.SafeConvInputError("%s: input must have %s dimensions, got shape %s"
+                                   % (what, " or ".join(map(str, x_dims)), tuple(x.shape)))
+    if w.dim() != w_dims:
+        raise L.SafeConvInputError("%s: weight must have %d dimensions, got shape %s"
+                                   % (what, w_dims, tuple(w.shape)))
+    for name, t in (("weight", w), ("bias", b)):
+        if t is None:
+            continue
+        if t.device != x.device:
+            raise L.SafeConvInputError(
+                "%s: %s is on %s but input is on %s; all tensors must be on one device"
+                % (what, name, _dev_str(t), _dev_str(x)))
+        if t.dtype != x.dtype:
+            raise L.SafeConvInputError("%s: %s dtype %s does not match input dtype %s"
+                                       % (what, name, t.dtype, x.dtype))
+    if b is not None and b.dim() != 1:
+        raise L.SafeConvInputError("%s: bias must be 1-dimensional, got shape %s"
+                                   % (what, tuple(b.shape)))
+
+
+def _check_dtype(what, x):
+    if x.dtype not in _DTYPES:
+        raise L.SafeConvUnsupportedError(
+            "%s: dtype %s is not supported (safeconv computes float32, and float16/bfloat16 on "
+            "GPUs); convert the model and input with .float(), or pass fallback='torch' to run "
+            "PyTorch's convolution for such calls" % (what, x.dtype))
+    if x.device.type == "cpu" and x.dtype != torch.float32:
+        raise L.SafeConvUnsupportedError(
+            "%s: dtype %s is not supported on the CPU (float32 only); use .float(), or pass "
+            "fallback='torch'" % (what, x.dtype))
+
+
+def _delegate(x, w, b):
+    """True when the call should go to PyTorch unchanged (see the module docstring)."""
+    if not isinstance(x, torch.Tensor) or not isinstance(w, torch.Tensor):
+        return True
+    if b is not None and not isinstance(b, torch.Tensor):
+        return True
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        return True
+    return False
+
+
+def _supported_device(x):
+    return x.device.type in ("cpu", "cuda")
+
+
+def _autocast(x, w, b):
+    if x.device.type == "cuda" and torch.is_autocast_enabled():
+        dt = torch.get_autocast_gpu_dtype()
+    elif x.device.type == "cpu" and torch.is_autocast_cpu_enabled():
+        dt = torch.float32
+    else:
+        return x, w, b
+    cast = lambda t: t if t is None or t.dtype == dt or not t.is_floating_point() else t.to(dt)
+    return cast(x), cast(w), cast(b)
+
+
+def _channels_last(x):
+    return (not x.is_contiguous()) and x.is_contiguous(memory_format=torch.channels_last)
+
+
+# --- descriptors -------------------------------------------------------------------------------
+def _make_desc(n, c, h, w_, k, r, s, pad, stride, dil, groups, dtype, nhwc):
+    d = L.ConvDesc()
+    d.n, d.c, d.h, d.w, d.k, d.r, d.s = n, c, h, w_, k, r, s
+    d.pad_h, d.pad_w = pad
+    d.stride_h, d.stride_w = stride
+    d.dil_h, d.dil_w = dil
+    d.groups = groups
+    d.dtype = _DTYPES[dtype]
+    d.layout = L.NHWC if nhwc else L.NCHW
+    return d
+
+
+def _output_size(d, what):
+    """(P, Q) of `d`, validated by the library (its message names the bad field). A batch of
+    zero is valid in PyTorch: it is validated as a batch of one."""
+    n = d.n
+    if n == 0:
+        d.n = 1
+    p, q = ctypes.c_int64(), ctypes.c_int64()
+    try:
+        L.check(L.load_library().sc_conv2d_output_size(ctypes.byref(d), ctypes.byref(p),
+                                                        ctypes.byref(q)), what)
+    finally:
+        d.n = n
+    return p.value, q.value
+
+
+# --- calling the library -----------------------------------------------------------------------
+def _ptr(t):
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def _call_lib(direction, cfg, rec, device, d, ptrs):
+    """Run one direction. ptrs: the direction's pointer arguments in the header's order,
+    without workspace. Records the path and time in `rec`."""
+    lib = L.load_library()
+    on_cpu = device.type == "cpu"
+    dev = L.DEVICE_CPU if on_cpu else (device.index if device.index is not None
+                                       else torch.cuda.current_device())
+    cctx = L.get_context(dev, cfg.context_options(on_cpu))
+    fn = getattr(lib, _FN_NAMES[direction])
+    seconds = events = None
+    with cctx.lock:
+        if on_cpu:
+            t0 = time.perf_counter()
+            if direction == L.DIR_BACKWARD_BIAS:
+                st = fn(cctx.handle, ctypes.byref(d), *ptrs)
+            else:
+                st = fn(cctx.handle, ctypes.byref(d), *ptrs, None, 0)
+            seconds = time.perf_counter() - t0
+            L.check(st, _FN_NAMES[direction])
+        else:
+            with torch.cuda.device(dev):
+                stream = torch.cuda.current_stream(dev)
+                cctx.set_stream(stream.cuda_stream)
+                if direction == L.DIR_BACKWARD_BIAS:
+                    ws_args = ()
+                else:
+                    # Workspace from PyTorch's caching allocator: stream-ordered, and visible
+                    # to torch.cuda.memory_allocated().
+                    nbytes = ctypes.c_size_t()
+                    L.check(lib.sc_conv2d_workspace_size(cctx.handle, ctypes.byref(d), direction,
+                                                         ctypes.byref(nbytes)),
+                            "sc_conv2d_workspace_size")
+                    ws = None
+                    if nbytes.value:
+                        ws = torch.empty(nbytes.value, dtype=torch.uint8, device=device)
+                    ws_args = (_ptr(ws), nbytes.value)
+                start = torch.cuda.Event(enable_timing=True)
+                end = torch.cuda.Event(enable_timing=True)
+                start.record(stream)
+                st = fn(cctx.handle, ctypes.byref(d), *ptrs, *ws_args)
+                end.record(stream)
+                L.check(st, _FN_NAMES[direction])
+                events = (start, end)
+        s = cctx.get_stats()
+        prev = getattr(cctx, "prev_counts", (0, 0, 0))
+        now = (s.gpu_calls, s.cpu_calls, s.vendor_calls)
+        cctx.prev_counts = now
+    path = ("gpu" if now[0] > prev[0] else "vendor" if now[2] > prev[2] else "cpu")
+    rec.add(direction, path, s.last_algo, seconds, events)
+
+
+def _empty(shape, like, nhwc):
+    return torch.empty(shape, dtype=like.dtype, device=like.device,
+                       memory_format=torch.channels_last if nhwc else torch.contiguous_format)
+
+
+# --- autograd functions ------------------------------------------------------------------------
+class _Spec:
+    """What a Function needs besides tensors (kept on ctx for backward)."""
+    __slots__ = ("desc", "cfg", "rec", "nhwc", "transposed")
+
+    def __init__(self, desc, cfg, rec, nhwc, transposed):
+        self.desc, self.cfg, self.rec, self.nhwc, self.transposed = desc, cfg, rec, nhwc, transposed
+
+
+class _Conv2dFunction(torch.autograd.Function):
+    """y = conv2d(x, w) + b, x and w already in the spec's layout (contiguous)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, spec):
+        d = spec.desc
+        p, q = _output_size(d, "conv2d")
+        y = _empty((d.n, d.k, p, q), x, spec.nhwc)
+        if d.n > 0:
+            _call_lib(L.DIR_FORWARD, spec.cfg, spec.rec, x.device, d,
+                      (_ptr(x), _ptr(w), _ptr(b), _ptr(y)))
+        spec.rec.forward_calls += 1
+        ctx.spec = spec
+        ctx.has_bias = b is not None
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        ctx.save_for_backward(x if need_w else None, w if need_x else None)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        spec, d = ctx.spec, ctx.spec.desc
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        need_b = need_b and ctx.has_bias
+        fmt = torch.channels_last if spec.nhwc else torch.contiguous_format
+        dy = dy.contiguous(memory_format=fmt)
+        dx = dw = db = None
+        dev = dy.device
+        if need_x:
+            dx = _empty((d.n, d.c, d.h, d.w), dy, spec.nhwc)
+        if need_w:
+            dw = _empty((d.k, d.c // d.groups, d.r, d.s), dy, spec.nhwc)
+        if need_b:
+            db = torch.empty((d.k,), dtype=dy.dtype, device=dev)
+        if d.n == 0:
+            dw = dw.zero_() if dw is not None else None
+            db = db.zero_() if db is not None else None
+        else:
+            if need_x:
+                _call_lib(L.DIR_BACKWARD_DATA, spec.cfg, spec.rec, dev, d,
+                          (_ptr(dy), _ptr(w), _ptr(dx)))
+            if need_w:
+                _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, dev, d,
+                          (_ptr(x), _ptr(dy), _ptr(dw), _ptr(db)))
+            elif need_b:
+                _call_lib(L.DIR_BACKWARD_BIAS, spec.cfg, spec.rec, dev, d, (_ptr(dy), _ptr(db)))
+        spec.rec.backward_calls += 1
+        return dx, dw, db, None
+
+
+class _ConvTranspose2dFunction(torch.autograd.Function):
+    """y = conv_transpose2d(x, w) + b: the input gradient of the convolution `desc` whose
+    input is y (N, C_out, Hout, Wout) and whose output is x (N, C_in, H, W)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, spec):
+        d = spec.desc
+        y = _empty((d.n, d.c, d.h, d.w), x, spec.nhwc)
+        if d.n > 0:
+            _call_lib(L.DIR_BACKWARD_DATA, spec.cfg, spec.rec, x.device, d,
+                      (_ptr(x), _ptr(w), _ptr(y)))
+        if b is not None:
+            y.add_(b.view(1, -1, 1, 1))
+        spec.rec.forward_calls += 1
+        ctx.spec = spec
+        ctx.has_bias = b is not None
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        ctx.save_for_backward(x if need_w else None, w if need_x else None)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        spec, d = ctx.spec, ctx.spec.desc
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        fmt = torch.channels_last if spec.nhwc else torch.contiguous_format
+        dy = dy.contiguous(memory_format=fmt)
+        dev = dy.device
+        dx = dw = db = None
+        if need_x:
+            p, q = _output_size(d, "conv_transpose2d")
+            dx = _empty((d.n, d.k, p, q), dy, spec.nhwc)
+        if need_w:
+            dw = _empty((d.k, d.c // d.groups, d.r, d.s), dy, spec.nhwc)
+        if d.n == 0:
+            dw = dw.zero_() if dw is not None else None
+        else:
+            if need_x:
+                _call_lib(L.DIR_FORWARD, spec.cfg, spec.rec, dev, d,
+                          (_ptr(dy), _ptr(w), None, _ptr(dx)))
+            if need_w:
+                _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, dev, d,
+                          (_ptr(dy), _ptr(x), _ptr(dw), None))
+        if need_b and ctx.has_bias:
+            db = dy.sum(dim=(0, 2, 3))
+        spec.rec.backward_calls += 1
+        return dx, dw, db, None
+
+
+# --- fallback ----------------------------------------------------------------------------------
+def _torch_fallback(rec, fn, *args):
+    """Run PyTorch's own function (fallback='torch'), counted as path "torch"."""
+    rec.forward_calls += 1
+    rec.paths["torch"] += 1
+    return fn(*args)
+
+
+def _config_for(layer):
+    cfg = getattr(layer, "safeconv_config", None) if layer is not None else None
+    return cfg if cfg is not None else current_config()
+
+
+# --- public functions --------------------------------------------------------------------------
+def _resolve_padding(padding, x, ksize, stride, dil, what):
+    """(x, (pad_h, pad_w)): string padding resolved; the odd extra of 'same' is added on the
+    bottom/right of x with zeros first, as PyTorch does."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return x, (0, 0)
+        if padding != "same":
+            raise L.SafeConvInputError("%s: padding must be 'valid', 'same' or ints, got %r"
+                                       % (what, padding))
+        if any(s != 1 for s in stride):
+            raise L.SafeConvInputError("%s: padding='same' is not supported for strided "
+                                       "convolutions (stride %s)" % (what, stride))
+        pads, extra = [], []
+        for k, dl in zip(ksize, dil):
+            total = dl * (k - 1)
+            pads.append(total // 2)
+            extra.append(total - 2 * (total // 2))
+        if any(extra):
+            x = TORCH_PAD(x, (0, extra[1], 0, extra[0]))
+        return x, tuple(pads)
+    return x, _pair(padding, "%s: padding" % what)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
+    """torch.nn.functional.conv2d through safeconv. `layer` (a module) is where statistics go."""
+    args = (input, weight, bias, stride, padding, dilation, groups)
+    if _delegate(input, weight, bias):
+        return TORCH_CONV2D(*args)
+    x, w, b = input, weight, bias
+    _check_tensors("conv2d", x, w, b, (3, 4), 4)
+    if not _supported_device(x):
+        return TORCH_CONV2D(*args)
+    cfg = _config_for(layer)
+    x, w, b = _autocast(x, w, b)
+    rec = _stats.record_for(layer, "conv2d", None if layer is not None else
+                            (tuple(x.shape[-3:]), tuple(w.shape)))
+    try:
+        _check_dtype("conv2d", x)
+        unbatched = x.dim() == 3
+        if unbatched:
+            x = x.unsqueeze(0)
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise L.SafeConvInputError("conv2d: groups must be an int >= 1, got %r" % (groups,))
+        n, c, h, wd = x.shape
+        k, cg, r, s = w.shape
+        if c != cg * groups:
+            raise L.SafeConvInputError(
+                "conv2d: weight of shape %s expects %d input channels (%d per group x %d "
+                "groups), input has %d (input shape %s)"
+                % (tuple(w.shape), cg * groups, cg, groups, c, tuple(x.shape)))
+        if k % groups:
+            raise L.SafeConvInputError("conv2d: weight has %d output channels, not divisible by "
+                                       "groups=%d" % (k, groups))
+        if b is not None and b.shape[0] != k:
+            raise L.SafeConvInputError("conv2d: bias has %d elements, weight has %d output "
+                                       "channels" % (b.shape[0], k))
+        stride_ = _pair(stride, "conv2d: stride")
+        dil = _pair(dilation, "conv2d: dilation")
+        x, pad = _resolve_padding(padding, x, (r, s), stride_, dil, "conv2d")
+        n, c, h, wd = x.shape
+        nhwc = _channels_last(x)
+        fmt = torch.channels_last if nhwc else torch.contiguous_format
+        xc = x.contiguous(memory_format=fmt)
+        wc = w.contiguous(memory_format=fmt)
+        bc = b.contiguous() if b is not None else None
+        d = _make_desc(n, c, h, wd, k, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
+        rec.shape = tuple(x.shape)
+        y = _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False))
+        return y.squeeze(0) if unbatched else y
+    except L.SafeConvUnsupportedError:
+        if cfg.fallback != "torch":
+            raise
+        return _torch_fallback(rec, TORCH_CONV2D, *args)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
+    """torch.nn.functional.conv1d through safeconv: a conv2d of height 1."""
+    args = (input, weight, bias, stride, padding, dilation, groups)
+    if _delegate(input, weight, bias):
+        return TORCH_CONV1D(*args)
+    _check_tensors("conv1d", input, weight, bias, (2, 3), 3)
+    if not _supported_device(input):
+        return TORCH_CONV1D(*args)
+    (st,) = _pair(stride, "conv1d: stride", 1)
+    (dl,) = _pair(dilation, "conv1d: dilation", 1)
+    pad = padding if isinstance(padding, str) else (0, _pair(padding, "conv1d: padding", 1)[0])
+    try:
+        y = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, st), pad, (1, dl), groups,
+                   layer=layer)
+    except L.SafeConvError as e:
+        e.args = (str(e).replace("conv2d:", "conv1d (as conv2d of height 1):", 1),)
+        raise
+    return y.squeeze(-2)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, layer=None):
+    """torch.nn.functional.conv_transpose2d through safeconv (backward-data of a conv2d)."""
+    args = (input, weight, bias, stride, padding, output_padding, groups, dilation)
+    if _delegate(input, weight, bias):
+        return TORCH_CONV_TRANSPOSE2D(*args)
+    x, w, b = input, weight, bias
+    _check_tensors("conv_transpose2d", x, w, b, (3, 4), 4)
+    if not _supported_device(x):
+        return TORCH_CONV_TRANSPOSE2D(*args)
+    cfg = _config_for(layer)
+    x, w, b = _autocast(x, w, b)
+    rec = _stats.record_for(layer, "conv_transpose2d", None if layer is not None else
+                            (tuple(x.shape[-3:]), tuple(w.shape)))
+    try:
+        _check_dtype("conv_transpose2d", x)
+        unbatched = x.dim() == 3
+        if unbatched:
+            x = x.unsqueeze(0)
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise L.SafeConvInputError("conv_transpose2d: groups must be an int >= 1, got %r"
+                                       % (groups,))
+        n, cin, h, wd = x.shape
+        wk, cog, r, s = w.shape  # weight: (C_in, C_out/groups, R, S)
+        if wk != cin:
+            raise L.SafeConvInputError(
+                "conv_transpose2d: weight of shape %s expects %d input channels, input has %d "
+                "(input shape %s)" % (tuple(w.shape), wk, cin, tuple(x.shape)))
+        if cin % groups:
+            raise L.SafeConvInputError("conv_transpose2d: %d input channels not divisible by "
+                                       "groups=%d" % (cin, groups))
+        cout = cog * groups
+        if b is not None and b.shape[0] != cout:
+            raise L.SafeConvInputError("conv_transpose2d: bias has %d elements, output has %d "
+                                       "channels" % (b.shape[0], cout))
+        if isinstance(padding, str):
+            raise L.SafeConvInputError("conv_transpose2d: string padding %r is not supported "
+                                       "(PyTorch does not support it either)" % (padding,))
+        stride_ = _pair(stride, "conv_transpose2d: stride")
+        pad = _pair(padding, "conv_transpose2d: padding")
+        dil = _pair(dilation, "conv_transpose2d: dilation")
+        opad = _pair(output_padding, "conv_transpose2d: output_padding")
+        for i, dim in enumerate("hw"):
+            if opad[i] < 0 or opad[i] >= max(stride_[i], dil[i]):
+                raise L.SafeConvInputError(
+                    "conv_transpose2d: output_padding[%d]=%d must be >= 0 and smaller than "
+                    "stride or dilation" % (i, opad[i]))
+            if opad[i] >= stride_[i]:
+                raise L.SafeConvUnsupportedError(
+                    "conv_transpose2d: output_padding[%d]=%d >= stride %d (allowed by PyTorch "
+                    "when dilation is larger) is not supported by safeconv"
+                    % (i, opad[i], stride_[i]))
+        hout = (h - 1) * stride_[0] - 2 * pad[0] + dil[0] * (r - 1) + opad[0] + 1
+        wout = (wd - 1) * stride_[1] - 2 * pad[1] + dil[1] * (s - 1) + opad[1] + 1
+        if hout < 1 or wout < 1:
+            raise L.SafeConvInputError("conv_transpose2d: output size %dx%d is not positive "
+                                       "(input %dx%d, padding %s)" % (hout, wout, h, wd, pad))
+        nhwc = _channels_last(x)
+        fmt = torch.channels_last if nhwc else torch.contiguous_format
+        xc = x.contiguous(memory_format=fmt)
+        wc = w.contiguous(memory_format=fmt)
+        bc = b.contiguous() if b is not None else None
+        d = _make_desc(n, cout, hout, wout, cin, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
+        p, q = _output_size(d, "conv_transpose2d")
+        if (p, q) != (h, wd):
+            raise L.SafeConvError("conv_transpose2d: internal size mismatch %dx%d vs %dx%d"
+                                  % (p, q, h, wd), L.STATUS_INTERNAL)
+        rec.shape = tuple(x.shape)
+        y = _ConvTranspose2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, True))
+        return y.squeeze(0) if unbatched else y
+    except L.SafeConvUnsupportedError:
+        if cfg.fallback != "torch":
+            raise
+        return _torch_fallback(rec, TORCH_CONV_TRANSPOSE2D, *args)

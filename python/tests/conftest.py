@@ -1,0 +1,65 @@
+"""Shared fixtures. The library comes from $SAFECONV_LIBRARY (tests/run_python_tests.sh sets it)
+or the package's own lookup; if it cannot load, every test that needs it fails (never skips).
+
+CUDA: tests parametrized over DEVICES also run on "cuda" when torch sees a GPU and the library
+reports one (sc_device_count() > 0); otherwise those cases are skipped with the reason.
+"""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+
+import torch  # noqa: E402
+
+import safeconv  # noqa: E402
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def _cuda_reason():
+    if not torch.cuda.is_available():
+        return "torch sees no CUDA/ROCm GPU"
+    try:
+        if safeconv.device_count() == 0:
+            return "libsafeconv reports no GPU (built without a GPU backend?)"
+    except safeconv.SafeConvError as e:
+        return "libsafeconv did not load: %s" % e
+    return None
+
+
+CUDA_SKIP = _cuda_reason()
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(CUDA_SKIP is not None,
+                                                                reason=str(CUDA_SKIP)))]
+
+
+@pytest.fixture(autouse=True)
+def _clean_state():
+    """Every test starts and ends disabled, with default options and fresh statistics."""
+    safeconv.disable()
+    safeconv.reset_stats()
+    yield
+    safeconv.disable()
+
+
+@pytest.fixture(scope="session")
+def lib():
+    return safeconv.load_library()
+
+
+def rel_err(a, b):
+    """||a - b|| / ||b|| in float64 (NaN/inf in `a` give inf)."""
+    a = a.detach().double().cpu()
+    b = b.detach().double().cpu()
+    if not torch.isfinite(a).all():
+        return float("inf")
+    den = b.norm().item()
+    num = (a - b).norm().item()
+    return num / den if den > 0 else num
+
+
+def tol(device, dtype=torch.float32):
+    if dtype in (torch.float16, torch.bfloat16):
+        return 2e-2
+    return 2e-5 if device == "cpu" else 1e-4
