@@ -1,0 +1,146 @@
+"""Bad input gets a clear Python exception naming the problem; fallback="torch" on request."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import safeconv
+from conftest import CUDA_SKIP, rel_err
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _x(*shape, **kw):
+    return torch.randn(*shape, **kw)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16, torch.int32])
+def test_unsupported_dtype_on_cpu(dtype):
+    x, w = _x(1, 3, 5, 5).to(dtype), _x(2, 3, 3, 3).to(dtype)
+    with pytest.raises(safeconv.SafeConvUnsupportedError, match=str(dtype)) as e:
+        safeconv.conv2d(x, w)
+    assert e.value.status == 2 and isinstance(e.value, safeconv.SafeConvError)
+    assert isinstance(e.value, RuntimeError)
+
+
+def test_fallback_torch_when_asked():
+    x, w = _x(1, 3, 5, 5, dtype=torch.float64), _x(2, 3, 3, 3, dtype=torch.float64)
+    m = nn.Conv2d(3, 2, 3).double()
+    with safeconv.enable(fallback="torch"):
+        y = F.conv2d(x, w)
+        assert y.dtype == torch.float64
+        assert torch.allclose(y, safeconv.functional.TORCH_CONV2D(x, w))
+        m(x).sum().backward()                       # gradients through PyTorch's conv
+        assert m.weight.grad is not None
+        t = safeconv.conv_transpose2d(_x(1, 2, 3, 3, dtype=torch.float64), w)
+        assert t.shape == (1, 3, 5, 5)
+    rep = safeconv.report(m, print_table=False)["(model)"]
+    assert rep["path"] == "torch" and rep["bypass_rate"] == 0.0
+    with pytest.raises(safeconv.SafeConvUnsupportedError):   # default: error
+        with safeconv.enable():
+            F.conv2d(x, w)
+
+
+def test_mixed_dtypes():
+    with pytest.raises(safeconv.SafeConvInputError, match="weight dtype torch.float64 does not "
+                                                          "match input dtype torch.float32"):
+        safeconv.conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3, dtype=torch.float64))
+    with pytest.raises(safeconv.SafeConvInputError, match="bias dtype"):
+        safeconv.conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3), _x(2, dtype=torch.float64))
+
+
+def test_different_devices():
+    # The meta device needs no hardware: it checks the test's premise on any machine.
+    with pytest.raises(safeconv.SafeConvInputError, match="weight is on meta but input is on cpu"):
+        safeconv.conv2d(_x(1, 3, 5, 5), torch.empty(2, 3, 3, 3, device="meta"))
+    with pytest.raises(safeconv.SafeConvInputError, match="bias is on meta"):
+        safeconv.conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3), torch.empty(2, device="meta"))
+
+
+@pytest.mark.skipif(CUDA_SKIP is not None, reason=str(CUDA_SKIP))
+def test_cpu_and_cuda_mixed():
+    with pytest.raises(safeconv.SafeConvInputError, match="weight is on cuda"):
+        safeconv.conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3, device="cuda"))
+
+
+@pytest.mark.parametrize("x,w,b,kw,match", [
+    ((1, 4, 5, 5), (2, 3, 3, 3), None, {}, r"weight of shape \(2, 3, 3, 3\) expects 3 input "
+                                           r"channels.*input has 4"),
+    ((1, 6, 5, 5), (4, 3, 3, 3), None, {"groups": 3}, "expects 9 input channels"),
+    ((1, 6, 5, 5), (4, 2, 3, 3), None, {"groups": 3}, "4 output channels, not divisible by "
+                                                      "groups=3"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), (3,), {}, "bias has 3 elements, weight has 2 output channels"),
+    ((1, 3, 5, 5), (2, 3, 3), None, {}, "weight must have 4 dimensions"),
+    ((3, 5), (2, 3, 3, 3), None, {}, "input must have 3 or 4 dimensions"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), (2, 1), {}, "bias must be 1-dimensional"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), None, {"groups": 0}, "groups must be an int >= 1"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), None, {"stride": (1, 2, 3)}, "stride: expected 2 values"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), None, {"padding": "full"}, "padding must be 'valid', 'same'"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), None, {"padding": "same", "stride": 2},
+     "padding='same' is not supported for strided"),
+    # found by the library: its message names the descriptor field
+    ((1, 3, 2, 5), (2, 3, 3, 3), None, {}, r"desc\.r"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), None, {"stride": 0}, r"desc\.stride_h"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), None, {"padding": -1}, r"desc\.pad_h"),
+])
+def test_bad_shapes_name_the_problem(x, w, b, kw, match):
+    with pytest.raises(safeconv.SafeConvInputError, match=match) as e:
+        safeconv.conv2d(_x(*x), _x(*w), None if b is None else _x(*b), **kw)
+    assert e.value.status == 1 and isinstance(e.value, ValueError)
+
+
+def test_bad_transpose_and_conv1d_inputs():
+    with pytest.raises(safeconv.SafeConvInputError, match="expects 4 input channels, input has 3"):
+        safeconv.conv_transpose2d(_x(1, 3, 5, 5), _x(4, 2, 3, 3))
+    with pytest.raises(safeconv.SafeConvInputError, match="output_padding"):
+        safeconv.conv_transpose2d(_x(1, 4, 5, 5), _x(4, 2, 3, 3), stride=2, output_padding=2)
+    with pytest.raises(safeconv.SafeConvInputError, match="bias has 3 elements, output has 2"):
+        safeconv.conv_transpose2d(_x(1, 4, 5, 5), _x(4, 2, 3, 3), _x(3))
+    with pytest.raises(safeconv.SafeConvInputError, match="conv1d"):
+        safeconv.conv1d(_x(1, 4, 9), _x(2, 3, 3))
+    with pytest.raises(safeconv.SafeConvInputError, match="weight must have 3 dimensions"):
+        safeconv.conv1d(_x(1, 4, 9), _x(2, 4, 3, 3))
+
+
+def test_bad_module_weight_shape():
+    m = safeconv.SafeConv2d(3, 4, 3)
+    with torch.no_grad():
+        m.weight = nn.Parameter(torch.randn(4, 2, 3, 3))
+    with pytest.raises(safeconv.SafeConvInputError, match="expects 2 input channels"):
+        m(_x(1, 3, 6, 6))
+
+
+def test_non_tensor_and_meta_go_to_pytorch():
+    # meta tensors (shape inference) and traced calls are PyTorch's business, unchanged
+    y = safeconv.conv2d(torch.empty(1, 3, 5, 5, device="meta"),
+                        torch.empty(2, 3, 3, 3, device="meta"))
+    assert y.shape == (1, 2, 3, 3) and y.device.type == "meta"
+    with pytest.raises(TypeError):
+        safeconv.conv2d("not a tensor", _x(2, 3, 3, 3))
+
+
+def test_library_not_found_is_clear():
+    env = dict(os.environ, SAFECONV_LIBRARY="/nonexistent/libsafeconv.so",
+               PYTHONPATH=os.path.join(HERE, os.pardir))
+    code = ("import safeconv\n"
+            "try:\n    safeconv.load_library()\n"
+            "except safeconv.LibraryNotFoundError as e:\n    print('OK', e.status, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("OK 6") and "/nonexistent/libsafeconv.so" in out.stdout
+
+
+def test_gradcheck_small():
+    """A float32 finite-difference sanity check on top of the reference comparisons."""
+    x = torch.randn(1, 2, 4, 4, dtype=torch.float64)
+    w = torch.randn(2, 2, 2, 2, dtype=torch.float64)
+    # safeconv is float32: compare its gradients with float64 PyTorch gradients instead
+    xs, ws = x.float().requires_grad_(), w.float().requires_grad_()
+    xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
+    safeconv.conv2d(xs, ws, stride=2).square().sum().backward()
+    F.conv2d(xr, wr, stride=2).square().sum().backward()
+    assert rel_err(xs.grad, xr.grad) < 1e-5 and rel_err(ws.grad, wr.grad) < 1e-5
