@@ -85,4 +85,13 @@ bool sc_arg_algo(const char *text, sc_algo *out)
     return false;
 }
 
+bool sc_arg_device(const char *text, int *device)
+{
+    if (text && !strcmp(text, "cpu")) {
+        *device = SC_DEVICE_CPU;
+        return true;
+    }
+    return sc_arg_int("--device", text, 0, 1023, device);
+}
+
 int sc_default_device(void) { return sc_device_count() > 0 ? 0 : SC_DEVICE_CPU; }

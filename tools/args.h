@@ -21,6 +21,9 @@ bool sc_arg_layout(const char *text, int *layout);
 /* An algorithm by its sc_algo_name. */
 bool sc_arg_algo(const char *text, sc_algo *out);
 
+/* "cpu" gives SC_DEVICE_CPU; a number is a GPU ordinal. */
+bool sc_arg_device(const char *text, int *device);
+
 /* The device the tools use by default: GPU 0 when one is present, else the CPU. */
 int sc_default_device(void);
 

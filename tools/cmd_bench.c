@@ -112,10 +112,8 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(o, "--layout")) ok = sc_arg_layout(v, &layout) && layout >= 0;
         else if (!strcmp(o, "--algo")) ok = sc_arg_algo(v, &algo);
         else if (!strcmp(o, "--versus")) ok = have_versus = sc_arg_algo(v, &versus);
-        else if (!strcmp(o, "--device")) {
-            if (v && !strcmp(v, "cpu")) device = SC_DEVICE_CPU;
-            else ok = sc_arg_int(o, v, 0, 1023, &device);
-        } else {
+        else if (!strcmp(o, "--device")) ok = sc_arg_device(v, &device);
+        else {
             fprintf(stderr, "safeconv bench: unknown option '%s'\n", o);
             ok = false;
         }

@@ -49,10 +49,8 @@ int cmd_verify(int argc, char **argv)
         else if (!strcmp(o, "--strategy")) {
             ok = v && sc_strategy_from_name(v, &strategy) == SC_STATUS_OK;
             if (!ok) fprintf(stderr, "safeconv: --strategy: %s\n", sc_last_error());
-        } else if (!strcmp(o, "--device")) {
-            if (v && !strcmp(v, "cpu")) device = SC_DEVICE_CPU;
-            else ok = sc_arg_int(o, v, 0, 1023, &device);
-        } else {
+        } else if (!strcmp(o, "--device")) ok = sc_arg_device(v, &device);
+        else {
             fprintf(stderr, "safeconv verify: unknown option '%s'\n", o);
             ok = false;
         }
