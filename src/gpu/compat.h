@@ -12,6 +12,8 @@
 #define SC_GPU_HIP 1
 #define cudaError_t hipError_t
 #define cudaSuccess hipSuccess
+#define cudaErrorMemoryAllocation hipErrorOutOfMemory
+#define cudaErrorInvalidValue hipErrorInvalidValue
 #define cudaStream_t hipStream_t
 #define cudaDeviceProp hipDeviceProp_t
 #define cudaGetDeviceCount hipGetDeviceCount

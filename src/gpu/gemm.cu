@@ -29,7 +29,7 @@ typedef long long i64;
 
 /* ---- operand gathers ---------------------------------------------------------------------- */
 /* Each gather has: Row (per tile row, fixed over the reduction), Kst (per reduction index),
- * row(idx), kdec(kk), knext(Kst&) (kk+1), and load(Row, Kst) returning 0 outside the tensor. */
+ * row(idx), kdec(kk), knext(Kst) (the state of kk+1; by value, so no compiler puts it in scratch), and load(Row, Kst) returning 0 outside the tensor. */
 
 /* Forward A: x at rows m = (n,p,q), reduction (c,r,s). */
 struct GFwdX {
@@ -75,7 +75,7 @@ struct GFwdX {
         }
         return k;
     }
-    __device__ void knext(Kst &k) const
+    __device__ Kst knext(Kst k) const
     {
         k.kk++;
         if (nhwc) {
@@ -83,6 +83,7 @@ struct GFwdX {
         } else {
             if (++k.s == S) { k.s = 0; if (++k.r == R) { k.r = 0; k.c++; } }
         }
+        return k;
     }
     __device__ float load(const Row &o, const Kst &k) const
     {
@@ -114,7 +115,7 @@ struct GFwdW {
         return o;
     }
     __device__ Kst kdec(int kk) const { Kst k; k.kk = kk; return k; }
-    __device__ void knext(Kst &k) const { k.kk++; }
+    __device__ Kst knext(Kst k) const { k.kk++; return k; }
     __device__ float load(const Row &o, const Kst &k) const
     {
         return (o.ok && k.kk < k_count) ? __ldg(w + o.base + k.kk) : 0.f;
@@ -123,30 +124,32 @@ struct GFwdW {
 
 /* Backward-data stride class: output positions h = a + sh*i, w = b + sw*j; taps
  * r = r0 + rr*rstep (rr < Rc), p = pb0 + i - rr*dp; likewise s, q. */
+#define BD_MAX_CLASSES 16
 struct BdClass {
     int a, b, hc, wc;
     int r0, rstep, rc, dp, pb0;
     int s0, sstep, sc, dq, qb0;
+    sc_fdiv dwc, dhc, drs, ds;
 };
 
-__device__ __forceinline__ int gcd_i(int a, int b)
+static int gcd_h(int a, int b)
 {
     while (b) { int t = a % b; a = b; b = t; }
     return a;
 }
 
-/* Taps of one dimension for residue a: r*dil == a + pad (mod stride). */
-__device__ __forceinline__ void bd_dim(int a, int pad, int stride, int dil, int R, int &r0,
-                                       int &rstep, int &rc, int &dp, int &pb0)
+/* Taps of one dimension for residue a: r*dil == a + pad (mod stride). Host side. */
+static void bd_dim(int a, int pad, int stride, int dil, int R, int &r0, int &rstep, int &rc,
+                   int &dp, int &pb0)
 {
-    rstep = stride / gcd_i(stride, dil);
+    rstep = stride / gcd_h(stride, dil);
     r0 = -1;
     for (int r = 0; r < rstep && r < R; r++)
-        if (((a + pad - r * dil) % stride + stride) % stride == 0) { r0 = r; break; }
+        if ((((long long)a + pad - (long long)r * dil) % stride + stride) % stride == 0) { r0 = r; break; }
     if (r0 < 0) { r0 = 0; rc = 0; } else rc = (R - 1 - r0) / rstep + 1;
     dp = rstep * dil / stride;
-    int num = a + pad - r0 * dil;   /* divisible by stride when rc > 0 */
-    pb0 = rc > 0 ? (num >= 0 ? num / stride : -((-num) / stride)) : 0;
+    long long num = (long long)a + pad - (long long)r0 * dil; /* divisible when rc > 0 */
+    pb0 = rc > 0 ? (int)(num >= 0 ? num / stride : -((-num) / stride)) : 0;
 }
 
 /* Backward-data A: dy at rows m = (n,i,j), reduction (k,rr,ss) NCHW / (rr,ss,k) NHWC. */
@@ -193,7 +196,7 @@ struct GBdDy {
         }
         return k;
     }
-    __device__ void knext(Kst &k) const
+    __device__ Kst knext(Kst k) const
     {
         k.kk++;
         if (nhwc) {
@@ -201,6 +204,7 @@ struct GBdDy {
         } else {
             if (++k.ss == sc) { k.ss = 0; if (++k.rr == rc) { k.rr = 0; k.k++; } }
         }
+        return k;
     }
     __device__ float load(const Row &o, const Kst &k) const
     {
@@ -244,7 +248,7 @@ struct GBdW {
         }
         return k;
     }
-    __device__ void knext(Kst &k) const
+    __device__ Kst knext(Kst k) const
     {
         k.kk++;
         if (nhwc) {
@@ -252,6 +256,7 @@ struct GBdW {
         } else {
             if (++k.ss == sc) { k.ss = 0; if (++k.rr == rc) { k.rr = 0; k.k++; } }
         }
+        return k;
     }
     __device__ float load(const Row &o, const Kst &k) const
     {
@@ -295,10 +300,11 @@ struct GBwDy {
         k.q = pq - k.p * Q;
         return k;
     }
-    __device__ void knext(Kst &k) const
+    __device__ Kst knext(Kst k) const
     {
         k.kk++;
         if (++k.q == Q) { k.q = 0; if (++k.p == P) { k.p = 0; k.n++; } }
+        return k;
     }
     __device__ float load(const Row &o, const Kst &k) const
     {
@@ -355,10 +361,11 @@ struct GBwX {
         k.q = pq - k.p * Q;
         return k;
     }
-    __device__ void knext(Kst &k) const
+    __device__ Kst knext(Kst k) const
     {
         k.kk++;
         if (++k.q == Q) { k.q = 0; if (++k.p == P) { k.p = 0; k.n++; } }
+        return k;
     }
     __device__ float load(const Row &o, const Kst &k) const
     {
@@ -409,7 +416,7 @@ struct Loader {
             typename G::Kst ks = g.kdec(k0 + kl);
 #pragma unroll
             for (int j = 0; j < E; j++) {
-                if (j) g.knext(ks);
+                if (j) ks = g.knext(ks);
                 v[j] = g.load(rows[0], ks);
             }
         }
@@ -440,7 +447,7 @@ __device__ __forceinline__ int frag_row(int ty, int i)
 }
 
 template <int BM, int BN, int TM, int TN, bool AK, bool BKF, class Op>
-__global__ __launch_bounds__(NT) void gemm_kernel(Op op)
+__global__ __launch_bounds__(NT, 1) void gemm_kernel(Op op)
 {
     static_assert((BM / TM) * (BN / TN) == NT, "tile/thread mismatch");
     __shared__ __align__(16) float As[2][BK * (BM + 4)];
@@ -503,7 +510,7 @@ __global__ __launch_bounds__(NT) void gemm_kernel(Op op)
     for (int i = 0; i < TM; i++) {
         int m = m0 + frag_row<TM, BM>(ty, i);
         if (m >= blk.a.m_count) continue;
-        typename Op::Out o = blk.out_row(m);
+        typename Op::Block::Out o = blk.out_row(m);
 #pragma unroll
         for (int j = 0; j < TN; j++) {
             int n = n0 + frag_row<TN, BN>(tx, j);
@@ -530,10 +537,9 @@ struct OpFwd {
         float *y;
         int K, P, Q, nhwc, kg0;
         sc_fdiv dq, dp;
-        struct OutT {
+        struct Out {
             i64 base;
         };
-        typedef OutT Out;
         __device__ Out out_row(int m) const
         {
             int t = sc_div(m, dq), q = m - t * Q;
@@ -549,7 +555,6 @@ struct OpFwd {
             y[o.base + (nhwc ? (i64)k : (i64)k * P * Q)] = v;
         }
     };
-    typedef Block::Out Out;
     __device__ bool block(int z, Block &bl) const
     {
         int g = z;
@@ -575,6 +580,7 @@ struct OpBd {
     GBdW b;
     float *dx;
     int C, H, W, K, P, Q, R, S, Cg, Kg, sh, sw, ph, pw, dh, dw, nhwc, classes;
+    BdClass cls[BD_MAX_CLASSES];
     struct Block {
         GBdDy a;
         GBdW b;
@@ -602,49 +608,29 @@ struct OpBd {
     };
     __device__ bool block(int z, Block &bl) const
     {
-        int g = z / classes, cls = z - g * classes;
-        int ca = cls / sw, cb = cls - ca * sw;
-        if (ca >= H || cb >= W) return false;
-        int hc = (H - ca + sh - 1) / sh, wc = (W - cb + sw - 1) / sw;
-        int r0, rstep, rc, dpp, pb0, s0, sstep, scn, dqq, qb0;
-        bd_dim(ca, ph, sh, dh, R, r0, rstep, rc, dpp, pb0);
-        bd_dim(cb, pw, sw, dw, S, s0, sstep, scn, dqq, qb0);
+        int g = z / classes, ci = z - g * classes;
+        const BdClass &k = cls[ci];
+        if (k.hc <= 0 || k.wc <= 0) return false;
         bl.a = a;
         bl.b = b;
-        int m_count = a.m_count / 1;  /* N (set on host) */
-        int n = m_count;
-        bl.a.m_count = n * hc * wc;
-        bl.a.k_count = Kg * rc * scn;
-        bl.a.dwc = sc_fdiv_dev(wc);
-        bl.a.dhc = sc_fdiv_dev(hc);
-        bl.a.drs = sc_fdiv_dev(rc * scn > 0 ? rc * scn : 1);
-        bl.a.ds = sc_fdiv_dev(scn > 0 ? scn : 1);
-        bl.a.rc = rc, bl.a.sc = scn, bl.a.dp = dpp, bl.a.dq = dqq, bl.a.pb0 = pb0, bl.a.qb0 = qb0;
-        bl.a.hc = hc, bl.a.wc = wc;
+        bl.a.m_count = a.m_count * k.hc * k.wc; /* a.m_count holds N */
+        bl.a.k_count = Kg * k.rc * k.sc;
+        bl.a.dwc = k.dwc, bl.a.dhc = k.dhc, bl.a.drs = k.drs, bl.a.ds = k.ds;
+        bl.a.rc = k.rc, bl.a.sc = k.sc, bl.a.dp = k.dp, bl.a.dq = k.dq, bl.a.pb0 = k.pb0;
+        bl.a.qb0 = k.qb0, bl.a.hc = k.hc, bl.a.wc = k.wc;
         bl.a.goff = nhwc ? (i64)g * Kg : (i64)g * Kg * P * Q;
         bl.b.k_count = bl.a.k_count;
-        bl.b.drs = bl.a.drs, bl.b.ds = bl.a.ds;
-        bl.b.rc = rc, bl.b.sc = scn, bl.b.r0 = r0, bl.b.rstep = rstep, bl.b.s0 = s0,
-        bl.b.sstep = sstep;
+        bl.b.drs = k.drs, bl.b.ds = k.ds;
+        bl.b.rc = k.rc, bl.b.sc = k.sc, bl.b.r0 = k.r0, bl.b.rstep = k.rstep, bl.b.s0 = k.s0;
+        bl.b.sstep = k.sstep;
         bl.b.goff = (i64)g * Kg * Cg * R * S;
         bl.kbeg = 0;
         bl.kend = bl.a.k_count;
         bl.dx = dx;
-        bl.C = C, bl.H = H, bl.W = W, bl.sh = sh, bl.sw = sw, bl.cls_a = ca, bl.cls_b = cb;
-        bl.hc = hc, bl.wc = wc, bl.nhwc = nhwc, bl.cg0 = g * Cg;
-        bl.dwc = bl.a.dwc, bl.dhc = bl.a.dhc;
+        bl.C = C, bl.H = H, bl.W = W, bl.sh = sh, bl.sw = sw, bl.cls_a = k.a, bl.cls_b = k.b;
+        bl.hc = k.hc, bl.wc = k.wc, bl.nhwc = nhwc, bl.cg0 = g * Cg;
+        bl.dwc = k.dwc, bl.dhc = k.dhc;
         return true;
-    }
-    /* device-side fdiv construction (once per block; 64-bit divide, cheap at this rate) */
-    __device__ static sc_fdiv sc_fdiv_dev(int d)
-    {
-        sc_fdiv f;
-        f.d = (uint32_t)d;
-        uint32_t l = 0;
-        while (l < 32 && (1ull << l) < (unsigned long long)d) l++;
-        f.l = l;
-        f.m = (uint32_t)(((1ull << 32) * ((1ull << l) - (unsigned long long)d)) / (unsigned long long)d + 1);
-        return f;
     }
 };
 
@@ -816,6 +802,18 @@ int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float
         op.R = kp.r, op.S = kp.s, op.Cg = kp.cg, op.Kg = kp.kg, op.sh = kp.sh, op.sw = kp.sw;
         op.ph = kp.ph, op.pw = kp.pw, op.dh = kp.dh, op.dw = kp.dw, op.nhwc = kp.nhwc;
         op.classes = kp.sh * kp.sw;
+        if (op.classes > BD_MAX_CLASSES) return (int)cudaErrorInvalidValue; /* select.cu checks */
+        for (int ci = 0; ci < op.classes; ci++) {
+            BdClass &k = op.cls[ci];
+            k.a = ci / kp.sw, k.b = ci % kp.sw;
+            k.hc = k.a < kp.h ? (kp.h - k.a + kp.sh - 1) / kp.sh : 0;
+            k.wc = k.b < kp.w ? (kp.w - k.b + kp.sw - 1) / kp.sw : 0;
+            bd_dim(k.a, kp.ph, kp.sh, kp.dh, kp.r, k.r0, k.rstep, k.rc, k.dp, k.pb0);
+            bd_dim(k.b, kp.pw, kp.sw, kp.dw, kp.s, k.s0, k.sstep, k.sc, k.dq, k.qb0);
+            k.dwc = sc_fdiv_make(k.wc > 0 ? k.wc : 1), k.dhc = sc_fdiv_make(k.hc > 0 ? k.hc : 1);
+            k.drs = sc_fdiv_make(k.rc * k.sc > 0 ? k.rc * k.sc : 1);
+            k.ds = sc_fdiv_make(k.sc > 0 ? k.sc : 1);
+        }
         i64 mmax = (i64)kp.n * ((kp.h + kp.sh - 1) / kp.sh) * ((kp.w + kp.sw - 1) / kp.sw);
         dim3 grid(ceil_div(mmax, bm), ceil_div(kp.cg, bn), kp.g * op.classes);
         /* NHWC: dy is contiguous along k (the reduction); NCHW: along the output position. */

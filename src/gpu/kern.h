@@ -1,6 +1,6 @@
 /* kern.h - what the GPU source files share: the problem as 32-bit kernel parameters, fast
  * division by run-time constants, and the launchers that select.cu dispatches to.
- * Host and device code; included only by src/gpu/*.cu. */
+ * Host and device code; included only by src/gpu/ .cu files. */
 #ifndef SC_GPU_KERN_H
 #define SC_GPU_KERN_H
 
