@@ -91,7 +91,15 @@ bool sc_arg_device(const char *text, int *device)
         *device = SC_DEVICE_CPU;
         return true;
     }
-    return sc_arg_int("--device", text, 0, 1023, device);
+    char *end;
+    long v = text ? strtol(text, &end, 10) : -1;
+    if (!text || !*text || *end || v < 0 || v > 1023) {
+        fprintf(stderr, "safeconv: --device: expected 'cpu' or a GPU number, got '%s'\n",
+                text ? text : "(nothing)");
+        return false;
+    }
+    *device = (int)v;
+    return true;
 }
 
 int sc_default_device(void) { return sc_device_count() > 0 ? 0 : SC_DEVICE_CPU; }
