@@ -307,6 +307,160 @@ SC_API sc_status sc_conv2d_select(sc_context *ctx, const sc_conv2d_desc *d, sc_d
  * ------------------------------------------------------------------------------------------ */
 /* @@GUARD_API@@ */
 
+/* Version of safeconv's kernel set, part of every selection-cache key: bump it whenever a kernel
+ * or the selection among safeconv's own kernels changes, so cached timings are re-measured. */
+#define SC_KERNEL_SET_VERSION 1
+
+/* Outcome of probing one shape and direction through the vendor library (numbers stable). */
+typedef enum sc_probe_outcome {
+    SC_PROBE_SEEN = 0,   /* not probed yet: auto met this shape and remembered it */
+    SC_PROBE_OK = 1,     /* ran, result within tolerance of safeconv's */
+    SC_PROBE_HANG = 2,   /* the watchdog fired; the child was killed */
+    SC_PROBE_CRASH = 3,  /* the child died of a signal (result.signal) */
+    SC_PROBE_ERROR = 4,  /* the vendor returned an error status (result.detail) */
+    SC_PROBE_WRONG = 5,  /* differs from safeconv beyond tolerance, or NaN/Inf */
+    SC_PROBE_SLOW = 6,   /* first call took longer than the slow limit (e.g. kernel compile) */
+    SC_PROBE_NO_VENDOR = 7 /* no vendor library usable for this device: nothing to probe */
+} sc_probe_outcome;
+
+/* "seen", "ok", "hang", "crash", "error", "wrong", "slow", "no-vendor"; never NULL. */
+SC_API const char *sc_probe_outcome_name(sc_probe_outcome o);
+
+/* ---- Selection cache (SQLite, WAL). Location: options path, else $SAFECONV_CACHE_DIR/
+ * safeconv.sqlite, else $XDG_CACHE_HOME/safeconv/safeconv.sqlite, else
+ * ~/.cache/safeconv/safeconv.sqlite. A file that cannot be used (read-only, locked, corrupt,
+ * a directory that cannot be created) degrades to an in-memory cache for the process, with one
+ * warning on stderr per process; it never fails the caller. ---- */
+typedef struct sc_cache sc_cache;
+
+/* The environment part of a key: a change in any field means "re-probe". */
+typedef struct sc_cache_key {
+    char device[128];       /* device name */
+    char arch[32];          /* "sm_90", "gfx1010", "x86_64" */
+    int multiprocessors;
+    int driver_version, runtime_version;
+    char vendor[32];        /* "cudnn", "miopen", "fault", ... */
+    char vendor_version[64];
+    int kernel_set;         /* SC_KERNEL_SET_VERSION */
+    /* The problem part. */
+    sc_direction dir;
+    sc_conv2d_desc desc;    /* all sizes, padding, stride, dilation, groups, dtype, layout */
+    int deterministic;
+} sc_cache_key;
+
+typedef struct sc_cache_entry {
+    sc_cache_key key;
+    sc_probe_outcome outcome;
+    int vendor_algo;        /* the vendor's own algorithm number (cudnnConvolutionFwdAlgo_t...) */
+    double vendor_ms;       /* median time of one vendor call; 0 if not measured */
+    double safeconv_ms;     /* median time of safeconv's own kernels, same shape */
+    uint64_t workspace;     /* vendor workspace bytes */
+    char detail[192];       /* signal name, vendor status string, error size, ... */
+    double updated;         /* Unix time of the write */
+} sc_cache_entry;
+
+/* The path the cache would use for `path` (NULL = default), into buf. BAD_PARAM if buf is too
+ * small; CACHE_ERROR if no location can be derived (no HOME). */
+SC_API sc_status sc_cache_resolve_path(const char *path, char *buf, size_t size);
+
+/* Open (creating folders and the file as needed). Fails only for OUT_OF_MEMORY / BAD_PARAM;
+ * an unusable file gives an in-memory cache (sc_cache_is_persistent() == 0). */
+SC_API sc_status sc_cache_open(const char *path, sc_cache **out);
+SC_API void sc_cache_close(sc_cache *c);
+SC_API const char *sc_cache_path(const sc_cache *c);   /* the file path it tried */
+SC_API int sc_cache_is_persistent(const sc_cache *c);  /* 1 file, 0 in-memory fallback */
+
+/* Insert or replace one row (an SC_PROBE_SEEN row never replaces an existing one). One
+ * transaction; returns only after it is committed (or CACHE_ERROR if it could not be). */
+SC_API sc_status sc_cache_put(sc_cache *c, const sc_cache_entry *e);
+/* Look a key up: *found = 1 and *out filled, or *found = 0. */
+SC_API sc_status sc_cache_get(sc_cache *c, const sc_cache_key *k, sc_cache_entry *out,
+                              int *found);
+/* Call fn for every row (stops early when fn returns non-zero). */
+SC_API sc_status sc_cache_foreach(sc_cache *c, int (*fn)(const sc_cache_entry *e, void *user),
+                                  void *user);
+/* Delete every row; *removed (may be NULL) gets the count. */
+SC_API sc_status sc_cache_clear(sc_cache *c, int64_t *removed);
+
+/* Fill the environment part of a key for `device` (SC_DEVICE_CPU or a GPU ordinal) with the
+ * vendor adapter that this process would use (loads it). The problem part is zeroed. */
+SC_API sc_status sc_cache_key_for_device(int device, sc_cache_key *k);
+
+/* ---- Vendor library (cuDNN, MIOpen, or a plugin named by $SAFECONV_VENDOR_LIBRARY). ---- */
+typedef struct sc_vendor_info {
+    int available;          /* 1 if loaded and usable for the device's memory space */
+    char name[32];          /* "cudnn", "miopen", "fault", or "" */
+    char version[64];       /* "9.19.0" */
+    char library[256];      /* what was dlopen'ed */
+    int host_memory;        /* 1: works on host pointers (serves CPU contexts) */
+    char message[256];      /* why not available: "not found: libcudnn.so.9: cannot open ..." */
+} sc_vendor_info;
+
+SC_API sc_status sc_vendor_get_info(int device, sc_vendor_info *info);
+
+/* ---- Probe: run shapes through the vendor library in child processes under a watchdog and
+ * record the outcome and both sides' times in the cache. The child is a fresh `safeconv`
+ * executable (found from `helper`, $SAFECONV_TOOL, this program if it is `safeconv`, a
+ * `safeconv` next to this program or next to libsafeconv.so, or ../bin of it); a CPU-only
+ * probe without one forks instead. The caller's GPU state is never inherited. ---- */
+typedef struct sc_probe_result sc_probe_result;
+
+typedef struct sc_probe_options {
+    int device;              /* SC_DEVICE_CPU (default) or a GPU ordinal */
+    int deterministic;       /* default 1: deterministic vendor algorithms only */
+    double watchdog_s;       /* wall time per child before it is killed: default 120 */
+    double slow_s;           /* first vendor call over this is "slow": default 30 */
+    double tolerance;        /* max ||vendor - safeconv|| / ||safeconv||; 0 = by dtype
+                                (fp32 1e-3, fp16/bf16 2e-2) */
+    int repeats;             /* timed calls per side after the first: default 5 */
+    int force;               /* 1: probe again even when the cache has an answer */
+    const char *cache_path;  /* NULL = default location */
+    const char *helper;      /* path of the safeconv executable for children; NULL = search */
+    int progress;            /* 1: progress on stderr (a bar on a terminal, else lines) */
+    void (*on_result)(void *user, int done, int total, const int counts[8],
+                      const sc_probe_result *r); /* optional, after each probe */
+    void *user;
+    uint64_t seed;           /* input data seed; 0 = fixed default */
+} sc_probe_options;
+
+struct sc_probe_result {
+    sc_conv2d_desc desc;
+    sc_direction dir;
+    sc_probe_outcome outcome;
+    int signal;              /* CRASH: the signal number */
+    int from_cache;          /* 1: answered from the cache, no child started */
+    int child_pid;           /* the child's pid (0 when from the cache) */
+    int use_vendor;          /* what strategy auto will do: ok and vendor faster */
+    int vendor_algo;
+    double vendor_ms, safeconv_ms;
+    double first_call_ms;    /* the vendor's first call, including its set-up */
+    double rel_error;        /* ||vendor - safeconv|| / ||safeconv|| (WRONG: may be NaN) */
+    double elapsed_s;        /* the child's wall time as the parent saw it */
+    uint64_t workspace;
+    char detail[192];
+};
+
+SC_API void sc_probe_options_init(sc_probe_options *opt);
+
+/* Probe one shape and direction (BACKWARD_BIAS is not probed: it returns NO_VENDOR). */
+SC_API sc_status sc_probe_shape(const sc_probe_options *opt, const sc_conv2d_desc *d,
+                                sc_direction dir, sc_probe_result *res);
+
+/* Probe n shapes for every direction bit set in dir_mask (1 << SC_DIR_FORWARD, ...):
+ * results[i * ndirs + j] for shape i and the j-th direction set in the mask, in order.
+ * Returns OK even when shapes hang or crash: that is what results say. */
+SC_API sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *descs,
+                                size_t n, unsigned dir_mask, sc_probe_result *results);
+
+/* Shapes that strategy auto met and remembered (outcome SEEN) for this device's current key:
+ * *descs and *dirs are malloc'ed (free them), *count rows. For `safeconv probe --seen`. */
+SC_API sc_status sc_probe_pending(const sc_probe_options *opt, sc_conv2d_desc **descs,
+                                  sc_direction **dirs, size_t *count);
+
+/* Internal: the child side of a probe (`safeconv probe --child FD REQUEST`). Returns the exit
+ * code. Not for applications. */
+SC_API int sc_probe_child_main(int argc, char **argv);
+
 #ifdef __cplusplus
 }
 #endif

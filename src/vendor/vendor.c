@@ -10,7 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* Resolved for one value of $SAFECONV_VENDOR_LIBRARY; a later different value (a test, or
+ * Python setting os.environ after import) resolves again. Adapters are never unloaded, so a
+ * context created earlier keeps a valid pointer. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static bool resolved;
+static char resolved_for[1024]; /* the variable's value then, "\x01" when unset */
 static const sc_vendor_adapter *chosen;
 static char why_not[320];
 
@@ -36,10 +41,11 @@ static const sc_vendor_adapter *load_plugin(const char *path)
     return ad;
 }
 
-static void resolve(void)
+static void resolve(const char *env)
 {
-    const char *env = getenv("SAFECONV_VENDOR_LIBRARY");
     const sc_vendor_adapter *ad = NULL;
+    chosen = NULL;
+    why_not[0] = 0;
     if (env && (!*env || !strcmp(env, "none"))) {
         snprintf(why_not, sizeof why_not, "disabled (SAFECONV_VENDOR_LIBRARY=none)");
         return;
@@ -65,9 +71,17 @@ static void resolve(void)
 
 const sc_vendor_adapter *sc__vendor_get(const char **why)
 {
-    pthread_once(&once, resolve);
-    if (why) *why = chosen ? "" : why_not;
-    return chosen;
+    const char *env = getenv("SAFECONV_VENDOR_LIBRARY");
+    pthread_mutex_lock(&mu);
+    if (!resolved || strcmp(resolved_for, env ? env : "\x01")) {
+        resolve(env);
+        snprintf(resolved_for, sizeof resolved_for, "%s", env ? env : "\x01");
+        resolved = true;
+    }
+    const sc_vendor_adapter *ad = chosen;
+    if (why) *why = ad ? "" : why_not;
+    pthread_mutex_unlock(&mu);
+    return ad;
 }
 
 bool sc__vendor_serves(const sc_vendor_adapter *ad, int device)

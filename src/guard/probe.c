@@ -1,0 +1,449 @@
+/* probe.c - the parent side of a probe: for each shape and direction, answer from the cache or
+ * start a child (probe_child.c) under a watchdog, classify what happened, write it to the cache.
+ *
+ * The child is a fresh executable (`safeconv probe --child FD REQUEST`), never a fork that goes
+ * on using the parent's GPU state: CUDA/HIP cannot be used in a forked child of a process that
+ * initialised them. Only a CPU-only probe with no `safeconv` executable to be found forks
+ * without exec. Each child leads its own process group; on the watchdog the whole group gets
+ * SIGKILL, so nothing it started outlives it. Core dumps are off in children. */
+#include "guard/guard.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void sc_probe_options_init(sc_probe_options *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->device = SC_DEVICE_CPU;
+    o->deterministic = 1;
+    o->watchdog_s = 120;
+    o->slow_s = 30;
+    o->repeats = 5;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static bool executable(const char *p) { return p && *p && access(p, X_OK) == 0; }
+
+/* The safeconv executable for children into buf: 1 found, 0 none (fork instead). */
+static int find_helper(const sc_probe_options *o, char *buf, size_t n)
+{
+    if (o->helper) {
+        if (!*o->helper) return 0;
+        snprintf(buf, n, "%s", o->helper);
+        return 1;
+    }
+    const char *env = getenv("SAFECONV_TOOL");
+    if (executable(env)) {
+        snprintf(buf, n, "%s", env);
+        return 1;
+    }
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len > 0) {
+        self[len] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash && !strcmp(slash + 1, "safeconv")) {
+            snprintf(buf, n, "%s", self);
+            return 1;
+        }
+        if (slash) {
+            snprintf(slash + 1, sizeof self - (size_t)(slash + 1 - self), "safeconv");
+            if (executable(self)) {
+                snprintf(buf, n, "%s", self);
+                return 1;
+            }
+        }
+    }
+    Dl_info info;
+    if (dladdr((void *)sc_probe_suite, &info) && info.dli_fname) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", info.dli_fname);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = 0;
+            char cand[PATH_MAX + 32];
+            snprintf(cand, sizeof cand, "%.4000s/safeconv", dir);
+            if (!executable(cand)) snprintf(cand, sizeof cand, "%.4000s/../bin/safeconv", dir);
+            if (executable(cand) && strlen(cand) < n) {
+                memcpy(buf, cand, strlen(cand) + 1);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void request_line(const sc_probe_options *o, const sc_conv2d_desc *d, sc_direction dir,
+                         char *buf, size_t n)
+{
+    snprintf(buf, n,
+             "1 %d %d %d %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld "
+             "%d %d %.17g %.17g %d %llu",
+             (int)dir, (int)d->dtype, (int)d->layout, (long long)d->n, (long long)d->c,
+             (long long)d->h, (long long)d->w, (long long)d->k, (long long)d->r, (long long)d->s,
+             (long long)d->pad_h, (long long)d->pad_w, (long long)d->stride_h,
+             (long long)d->stride_w, (long long)d->dil_h, (long long)d->dil_w,
+             (long long)d->groups, o->deterministic ? 1 : 0, o->device, o->slow_s, o->tolerance,
+             o->repeats, (unsigned long long)o->seed);
+}
+
+/* Wait for pid up to `secs` (polling: a child stuck in the GPU driver may take a while to go).
+ * true when reaped. */
+static bool reap(pid_t pid, int *status, double secs)
+{
+    double end = now_s() + secs;
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) return r == pid;
+        if (now_s() > end) return false;
+        struct timespec t = {0, 2000000};
+        nanosleep(&t, NULL);
+    }
+}
+
+/* Run one child; fill res (outcome, times, detail). */
+static void run_child(const sc_probe_options *o, const char *helper, const sc_conv2d_desc *d,
+                      sc_direction dir, sc_probe_result *res)
+{
+    char req[512];
+    request_line(o, d, dir, req, sizeof req);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC)) {
+        res->outcome = SC_PROBE_ERROR;
+        snprintf(res->detail, sizeof res->detail, "probe: pipe: %s", strerror(errno));
+        return;
+    }
+    fflush(NULL);
+    double t0 = now_s();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]), close(fds[1]);
+        res->outcome = SC_PROBE_ERROR;
+        snprintf(res->detail, sizeof res->detail, "probe: fork: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL), signal(SIGSEGV, SIG_DFL), signal(SIGABRT, SIG_DFL);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            if (!getenv("SAFECONV_PROBE_VERBOSE")) dup2(devnull, 1), dup2(devnull, 2);
+        }
+        /* The result pipe becomes fd 3, without close-on-exec. */
+        if (fds[1] == 3) fcntl(3, F_SETFD, 0);
+        else dup2(fds[1], 3);
+        if (helper) {
+            char *argv[] = {(char *)helper, "probe", "--child", "3", req, NULL};
+            execv(helper, argv);
+            _exit(127);
+        }
+        _exit(sc__probe_child_run(req, 3));
+    }
+    setpgid(pid, pid); /* also done by the child: whichever runs first */
+    res->child_pid = (int)pid;
+    close(fds[1]);
+    char line[1024];
+    size_t got = 0;
+    bool hung = false;
+    for (;;) {
+        double left = o->watchdog_s - (now_s() - t0);
+        if (left <= 0) {
+            hung = true;
+            break;
+        }
+        struct pollfd p = {fds[0], POLLIN, 0};
+        int pr = poll(&p, 1, (int)(left * 1000) + 1);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) continue; /* timeout: re-checked above */
+        ssize_t r = read(fds[0], line + got, sizeof line - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break; /* EOF: the child closed it (exit or death) */
+        got += (size_t)r;
+        if (got >= sizeof line - 1 || memchr(line, '\n', got)) break; /* the result is in */
+    }
+    line[got] = 0;
+    close(fds[0]);
+    int status = 0;
+    if (hung) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+    } else if (!reap(pid, &status, o->watchdog_s - (now_s() - t0) > 0 ? o->watchdog_s - (now_s() - t0) : 0)) {
+        /* It would not exit in time: killed. With its result line in, the result stands (the
+         * vendor hung in clean-up); without one, it hung. */
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+        if (got) {
+            reap(pid, &status, 10.0);
+            status = 0;
+        } else {
+            hung = true;
+        }
+    }
+    if (hung) {
+        if (!reap(pid, &status, 10.0))
+            snprintf(res->detail, sizeof res->detail, "killed; still exiting (in the driver?)");
+        kill(-pid, SIGKILL); /* anything left in its group */
+        res->outcome = SC_PROBE_HANG;
+        res->elapsed_s = now_s() - t0;
+        if (!res->detail[0])
+            snprintf(res->detail, sizeof res->detail, "no result after %.1f s; killed",
+                     o->watchdog_s);
+        return;
+    }
+    kill(-pid, SIGKILL); /* grandchildren, if the vendor left any */
+    res->elapsed_s = now_s() - t0;
+    if (WIFSIGNALED(status)) {
+        res->outcome = SC_PROBE_CRASH;
+        res->signal = WTERMSIG(status);
+        snprintf(res->detail, sizeof res->detail, "signal %d (%s)", res->signal,
+                 strsignal(res->signal));
+        return;
+    }
+    int outcome, algo;
+    unsigned long long ws;
+    int off = 0;
+    if (sscanf(line, "R %d %d %lf %lf %lf %lf %llu %n", &outcome, &algo, &res->vendor_ms,
+               &res->safeconv_ms, &res->first_call_ms, &res->rel_error, &ws, &off) >= 7 &&
+        (unsigned)outcome <= SC_PROBE_NO_VENDOR) {
+        res->outcome = (sc_probe_outcome)outcome;
+        res->vendor_algo = algo;
+        res->workspace = ws;
+        char *detail = line + off;
+        detail[strcspn(detail, "\n")] = 0;
+        snprintf(res->detail, sizeof res->detail, "%s", detail);
+        return;
+    }
+    res->outcome = SC_PROBE_ERROR;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == 127 && helper)
+        snprintf(res->detail, sizeof res->detail, "cannot run the probe helper %.150s", helper);
+    else
+        snprintf(res->detail, sizeof res->detail, "child exited with code %d and no result", code);
+}
+
+static void progress(const sc_probe_options *o, int done, int total, const int counts[8],
+                     const sc_probe_result *r, int cached)
+{
+    if (o->on_result) o->on_result(o->user, done, total, counts, r);
+    if (!o->progress) return;
+    char tally[200];
+    snprintf(tally, sizeof tally, "ok %d  hang %d  crash %d  error %d  wrong %d  slow %d  (cached %d)",
+             counts[SC_PROBE_OK], counts[SC_PROBE_HANG], counts[SC_PROBE_CRASH],
+             counts[SC_PROBE_ERROR], counts[SC_PROBE_WRONG], counts[SC_PROBE_SLOW], cached);
+    if (isatty(2)) {
+        char bar[31];
+        int fill = total ? done * 30 / total : 30;
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+        bar[30] = 0;
+        fprintf(stderr, "\rprobe [%s] %d/%d  %s", bar, done, total, tally);
+        if (done == total) fputc('\n', stderr);
+    } else {
+        static const char *const dn[] = {"fwd", "bwd_data", "bwd_weight", "bwd_bias"};
+        const sc_conv2d_desc *d = &r->desc;
+        fprintf(stderr, "probe %d/%d %s n%lld c%lld %lldx%lld k%lld %lldx%lld s%lld g%lld: %s%s  | %s\n",
+                done, total, dn[r->dir & 3], (long long)d->n, (long long)d->c, (long long)d->h,
+                (long long)d->w, (long long)d->k, (long long)d->r, (long long)d->s,
+                (long long)d->stride_h, (long long)d->groups, sc_probe_outcome_name(r->outcome),
+                r->from_cache ? " (cached)" : "", tally);
+    }
+}
+
+static void fill_from_entry(sc_probe_result *r, const sc_cache_entry *e)
+{
+    r->outcome = e->outcome;
+    r->vendor_algo = e->vendor_algo;
+    r->vendor_ms = e->vendor_ms, r->safeconv_ms = e->safeconv_ms;
+    r->workspace = e->workspace;
+    snprintf(r->detail, sizeof r->detail, "%s", e->detail);
+    r->from_cache = 1;
+}
+
+sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *descs, size_t n,
+                         unsigned dir_mask, sc_probe_result *results)
+{
+    sc__clear_error();
+    sc_probe_options o;
+    if (opt) o = *opt;
+    else sc_probe_options_init(&o);
+    if (!descs && n) return sc__fail(SC_STATUS_BAD_PARAM, "descs: NULL");
+    if (!results && n) return sc__fail(SC_STATUS_BAD_PARAM, "results: NULL");
+    if (!dir_mask || (dir_mask & ~0xfu))
+        return sc__fail(SC_STATUS_BAD_PARAM, "dir_mask: 0x%x; set bits 1 << SC_DIR_* (0..3)", dir_mask);
+    if (!(o.watchdog_s > 0)) return sc__fail(SC_STATUS_BAD_PARAM, "options.watchdog_s: must be > 0");
+    if (!(o.slow_s > 0)) return sc__fail(SC_STATUS_BAD_PARAM, "options.slow_s: must be > 0");
+    if (o.tolerance < 0) return sc__fail(SC_STATUS_BAD_PARAM, "options.tolerance: must be >= 0");
+    if (o.repeats < 1 || o.repeats > 100)
+        return sc__fail(SC_STATUS_BAD_PARAM, "options.repeats: %d, must be 1..100", o.repeats);
+    if (o.device >= 0 && o.device >= sc_device_count())
+        return sc__fail(SC_STATUS_NOT_AVAILABLE, "options.device: GPU %d not present", o.device);
+    for (size_t i = 0; i < n; i++)
+        if (sc_conv2d_validate(&descs[i])) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", sc_last_error());
+            return sc__fail(SC_STATUS_BAD_PARAM, "descs[%zu]: %s", i, msg);
+        }
+    int ndirs = 0;
+    sc_direction dirs[4];
+    for (int j = 0; j < 4; j++)
+        if (dir_mask & (1u << j)) dirs[ndirs++] = (sc_direction)j;
+    int total = (int)n * ndirs;
+
+    const char *why = "";
+    const sc_vendor_adapter *ad = sc__vendor_get(&why);
+    bool serves = sc__vendor_serves(ad, o.device);
+    sc_cache *cache = NULL;
+    sc_cache_key env;
+    memset(&env, 0, sizeof env);
+    if (serves) {
+        sc_status st = sc_cache_open(o.cache_path, &cache);
+        if (!st) st = sc__cache_env_key(o.device, ad, &env);
+        if (st) {
+            sc_cache_close(cache);
+            return st;
+        }
+    }
+    char helper_buf[PATH_MAX];
+    int have_helper = -1; /* resolved on first need */
+    int counts[8] = {0}, cached = 0, done = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < ndirs; j++) {
+            sc_probe_result *r = &results[i * (size_t)ndirs + (size_t)j];
+            memset(r, 0, sizeof *r);
+            r->desc = descs[i], r->dir = dirs[j];
+            sc_cache_entry e;
+            memset(&e, 0, sizeof e);
+            e.key = env;
+            e.key.desc = descs[i], e.key.dir = dirs[j], e.key.deterministic = o.deterministic ? 1 : 0;
+            int found = 0;
+            if (!serves || dirs[j] == SC_DIR_BACKWARD_BIAS) {
+                r->outcome = SC_PROBE_NO_VENDOR;
+                snprintf(r->detail, sizeof r->detail, "%s",
+                         !serves ? (ad ? "the vendor library works on another memory space" : why)
+                                 : "the bias gradient is never sent to the vendor");
+            } else if (!o.force && !sc_cache_get(cache, &e.key, &e, &found) && found &&
+                       e.outcome != SC_PROBE_SEEN && e.outcome != SC_PROBE_NO_VENDOR) {
+                fill_from_entry(r, &e);
+                cached++;
+            } else {
+                if (have_helper < 0) {
+                    have_helper = find_helper(&o, helper_buf, sizeof helper_buf);
+                    if (!have_helper && o.device >= 0) {
+                        sc_cache_close(cache);
+                        return sc__fail(SC_STATUS_NOT_AVAILABLE,
+                                        "probe: no `safeconv` executable found for the child "
+                                        "processes of a GPU probe; set SAFECONV_TOOL or "
+                                        "options.helper");
+                    }
+                }
+                run_child(&o, have_helper ? helper_buf : NULL, &descs[i], dirs[j], r);
+                e.key.desc = descs[i], e.key.dir = dirs[j];
+                e.outcome = r->outcome, e.vendor_algo = r->vendor_algo;
+                e.vendor_ms = r->vendor_ms, e.safeconv_ms = r->safeconv_ms;
+                e.workspace = r->workspace, e.updated = 0;
+                snprintf(e.detail, sizeof e.detail, "%s", r->detail);
+                if (r->outcome != SC_PROBE_NO_VENDOR) sc_cache_put(cache, &e);
+                sc__clear_error();
+            }
+            sc_cache_entry tmp = {.outcome = r->outcome, .vendor_ms = r->vendor_ms,
+                                  .safeconv_ms = r->safeconv_ms};
+            r->use_vendor = sc__cache_prefers_vendor(&tmp);
+            counts[r->outcome & 7]++;
+            progress(&o, ++done, total, counts, r, cached);
+        }
+    sc_cache_close(cache);
+    sc__cache_bump_generation();
+    return SC_STATUS_OK;
+}
+
+sc_status sc_probe_shape(const sc_probe_options *opt, const sc_conv2d_desc *d, sc_direction dir,
+                         sc_probe_result *res)
+{
+    if ((unsigned)dir > SC_DIR_BACKWARD_BIAS)
+        return sc__fail(SC_STATUS_BAD_PARAM, "dir: unknown direction %d", (int)dir);
+    if (!d) return sc__fail(SC_STATUS_BAD_PARAM, "d: NULL");
+    if (!res) return sc__fail(SC_STATUS_BAD_PARAM, "res: NULL");
+    return sc_probe_suite(opt, d, 1, 1u << dir, res);
+}
+
+typedef struct {
+    sc_cache_key env;
+    int det;
+    sc_conv2d_desc *descs;
+    sc_direction *dirs;
+    size_t n, cap;
+    bool oom;
+} pending_ctx;
+
+static int collect(const sc_cache_entry *e, void *user)
+{
+    pending_ctx *pc = user;
+    if (e->outcome != SC_PROBE_SEEN || e->key.deterministic != pc->det ||
+        !sc__cache_same_env(&e->key, &pc->env))
+        return 0;
+    if (pc->n == pc->cap) {
+        size_t cap = pc->cap ? pc->cap * 2 : 16;
+        sc_conv2d_desc *d = realloc(pc->descs, cap * sizeof *d);
+        if (d) pc->descs = d;
+        sc_direction *r = realloc(pc->dirs, cap * sizeof *r);
+        if (r) pc->dirs = r;
+        if (!d || !r) return pc->oom = true, 1;
+        pc->cap = cap;
+    }
+    pc->descs[pc->n] = e->key.desc, pc->dirs[pc->n] = e->key.dir, pc->n++;
+    return 0;
+}
+
+sc_status sc_probe_pending(const sc_probe_options *opt, sc_conv2d_desc **descs,
+                           sc_direction **dirs, size_t *count)
+{
+    sc__clear_error();
+    if (!descs || !dirs || !count)
+        return sc__fail(SC_STATUS_BAD_PARAM, "%s: NULL", !descs ? "descs" : !dirs ? "dirs" : "count");
+    *descs = NULL, *dirs = NULL, *count = 0;
+    sc_probe_options o;
+    if (opt) o = *opt;
+    else sc_probe_options_init(&o);
+    const sc_vendor_adapter *ad = sc__vendor_get(NULL);
+    if (!sc__vendor_serves(ad, o.device)) return SC_STATUS_OK;
+    pending_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    pc.det = o.deterministic ? 1 : 0;
+    sc_status st = sc__cache_env_key(o.device, ad, &pc.env);
+    if (st) return st;
+    sc_cache *c;
+    if ((st = sc_cache_open(o.cache_path, &c))) return st;
+    st = sc_cache_foreach(c, collect, &pc);
+    sc_cache_close(c);
+    if (!st && pc.oom) st = sc__fail(SC_STATUS_OUT_OF_MEMORY, "pending: allocation failed");
+    if (st) {
+        free(pc.descs), free(pc.dirs);
+        return st;
+    }
+    *descs = pc.descs, *dirs = pc.dirs, *count = pc.n;
+    return SC_STATUS_OK;
+}
