@@ -232,10 +232,29 @@ def _empty(shape, like, nhwc):
 # --- autograd functions ------------------------------------------------------------------------
 class _Spec:
     """What a Function needs besides tensors (kept on ctx for backward)."""
-    __slots__ = ("desc", "cfg", "rec", "nhwc", "transposed")
+    __slots__ = ("desc", "cfg", "rec", "nhwc", "transposed", "output_padding")
 
-    def __init__(self, desc, cfg, rec, nhwc, transposed):
+    def __init__(self, desc, cfg, rec, nhwc, transposed, output_padding=(0, 0)):
         self.desc, self.cfg, self.rec, self.nhwc, self.transposed = desc, cfg, rec, nhwc, transposed
+        self.output_padding = output_padding
+
+
+def _torch_backward(spec, x, w, dy, need):
+    """Gradients by PyTorch (fallback='torch' when the library cannot do a backward call).
+    x or w may be None when not saved: only their shapes are needed then."""
+    d = spec.desc
+    if spec.transposed:  # x: (N, C_in=K, P, Q), dy: (N, C_out=C, H, W)
+        x_shape = (d.n, d.k) + _output_size(d, "conv_transpose2d")
+        bias = [d.c] if need[2] else None
+    else:
+        x_shape = (d.n, d.c, d.h, d.w)
+        bias = [d.k] if need[2] else None
+    x_ = x if x is not None else dy.new_empty(1).expand(x_shape)
+    w_ = w if w is not None else dy.new_empty(1).expand(d.k, d.c // d.groups, d.r, d.s)
+    spec.rec.paths["torch"] += 1
+    return torch.ops.aten.convolution_backward(
+        dy, x_, w_, bias, [d.stride_h, d.stride_w], [d.pad_h, d.pad_w], [d.dil_h, d.dil_w],
+        spec.transposed, list(spec.output_padding), d.groups, list(need))
 
 
 class _Conv2dFunction(torch.autograd.Function):
@@ -273,18 +292,24 @@ class _Conv2dFunction(torch.autograd.Function):
             dw = _empty((d.k, d.c // d.groups, d.r, d.s), dy, spec.nhwc)
         if need_b:
             db = torch.empty((d.k,), dtype=dy.dtype, device=dev)
-        if d.n == 0:
-            dw = dw.zero_() if dw is not None else None
-            db = db.zero_() if db is not None else None
-        else:
-            if need_x:
-                _call_lib(L.DIR_BACKWARD_DATA, spec.cfg, spec.rec, dev, d,
-                          (_ptr(dy), _ptr(w), _ptr(dx)))
-            if need_w:
-                _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, dev, d,
-                          (_ptr(x), _ptr(dy), _ptr(dw), _ptr(db)))
-            elif need_b:
-                _call_lib(L.DIR_BACKWARD_BIAS, spec.cfg, spec.rec, dev, d, (_ptr(dy), _ptr(db)))
+        try:
+            if d.n == 0:
+                dw = dw.zero_() if dw is not None else None
+                db = db.zero_() if db is not None else None
+            else:
+                if need_x:
+                    _call_lib(L.DIR_BACKWARD_DATA, spec.cfg, spec.rec, dev, d,
+                              (_ptr(dy), _ptr(w), _ptr(dx)))
+                if need_w:
+                    _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, dev, d,
+                              (_ptr(x), _ptr(dy), _ptr(dw), _ptr(db)))
+                elif need_b:
+                    _call_lib(L.DIR_BACKWARD_BIAS, spec.cfg, spec.rec, dev, d,
+                              (_ptr(dy), _ptr(db)))
+        except L.SafeConvUnsupportedError:
+            if spec.cfg.fallback != "torch":
+                raise
+            dx, dw, db = _torch_backward(spec, x, w, dy, (need_x, need_w, need_b))
         spec.rec.backward_calls += 1
         return dx, dw, db, None
 
@@ -324,15 +349,20 @@ class _ConvTranspose2dFunction(torch.autograd.Function):
             dx = _empty((d.n, d.k, p, q), dy, spec.nhwc)
         if need_w:
             dw = _empty((d.k, d.c // d.groups, d.r, d.s), dy, spec.nhwc)
-        if d.n == 0:
-            dw = dw.zero_() if dw is not None else None
-        else:
-            if need_x:
-                _call_lib(L.DIR_FORWARD, spec.cfg, spec.rec, dev, d,
-                          (_ptr(dy), _ptr(w), None, _ptr(dx)))
-            if need_w:
-                _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, dev, d,
-                          (_ptr(dy), _ptr(x), _ptr(dw), None))
+        try:
+            if d.n == 0:
+                dw = dw.zero_() if dw is not None else None
+            else:
+                if need_x:
+                    _call_lib(L.DIR_FORWARD, spec.cfg, spec.rec, dev, d,
+                              (_ptr(dy), _ptr(w), None, _ptr(dx)))
+                if need_w:
+                    _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, dev, d,
+                              (_ptr(dy), _ptr(x), _ptr(dw), None))
+        except L.SafeConvUnsupportedError:
+            if spec.cfg.fallback != "torch":
+                raise
+            dx, dw, _ = _torch_backward(spec, x, w, dy, (need_x, need_w, False))
         if need_b and ctx.has_bias:
             db = dy.sum(dim=(0, 2, 3))
         spec.rec.backward_calls += 1
@@ -347,7 +377,21 @@ def _torch_fallback(rec, fn, *args):
     return fn(*args)
 
 
+# probe_model's shape collector: (callback(kind, device, desc), Config) while collecting.
+_collector = None
+
+
+def _record(layer, kind, x, w):
+    """Where this call's statistics go (nowhere lasting while probe_model collects shapes)."""
+    if _collector is not None:
+        return _stats.LayerStats(kind)
+    return _stats.record_for(layer, kind, None if layer is not None else
+                             (tuple(x.shape[-3:]), tuple(w.shape)))
+
+
 def _config_for(layer):
+    if _collector is not None:
+        return _collector[1]
     cfg = getattr(layer, "safeconv_config", None) if layer is not None else None
     return cfg if cfg is not None else current_config()
 
@@ -387,8 +431,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         return TORCH_CONV2D(*args)
     cfg = _config_for(layer)
     x, w, b = _autocast(x, w, b)
-    rec = _stats.record_for(layer, "conv2d", None if layer is not None else
-                            (tuple(x.shape[-3:]), tuple(w.shape)))
+    rec = _record(layer, "conv2d", x, w)
     try:
         _check_dtype("conv2d", x)
         unbatched = x.dim() == 3
@@ -420,6 +463,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         bc = b.contiguous() if b is not None else None
         d = _make_desc(n, c, h, wd, k, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
         rec.shape = tuple(x.shape)
+        if _collector is not None:
+            _collector[0]("conv2d", x.device, d)
         y = _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False))
         return y.squeeze(0) if unbatched else y
     except L.SafeConvUnsupportedError:
@@ -460,8 +505,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         return TORCH_CONV_TRANSPOSE2D(*args)
     cfg = _config_for(layer)
     x, w, b = _autocast(x, w, b)
-    rec = _stats.record_for(layer, "conv_transpose2d", None if layer is not None else
-                            (tuple(x.shape[-3:]), tuple(w.shape)))
+    rec = _record(layer, "conv_transpose2d", x, w)
     try:
         _check_dtype("conv_transpose2d", x)
         unbatched = x.dim() == 3
@@ -516,7 +560,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             raise L.SafeConvError("conv_transpose2d: internal size mismatch %dx%d vs %dx%d"
                                   % (p, q, h, wd), L.STATUS_INTERNAL)
         rec.shape = tuple(x.shape)
-        y = _ConvTranspose2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, True))
+        if _collector is not None:
+            _collector[0]("conv_transpose2d", x.device, d)
+        y = _ConvTranspose2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, True, opad))
         return y.squeeze(0) if unbatched else y
     except L.SafeConvUnsupportedError:
         if cfg.fallback != "torch":

@@ -144,3 +144,41 @@ def test_gradcheck_small():
     safeconv.conv2d(xs, ws, stride=2).square().sum().backward()
     F.conv2d(xr, wr, stride=2).square().sum().backward()
     assert rel_err(xs.grad, xr.grad) < 1e-5 and rel_err(ws.grad, wr.grad) < 1e-5
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("need", [(True, True, True), (True, False, False), (False, True, True),
+                                  (False, False, True)])
+def test_backward_fallback_to_torch(monkeypatch, transposed, need):
+    """A backward direction the library reports UNSUPPORTED runs in PyTorch with
+    fallback='torch' (and raises without it)."""
+    real = safeconv.functional._call_lib
+
+    def forward_only(direction, cfg, rec, device, d, ptrs):
+        if direction != (1 if transposed else 0):
+            raise safeconv.SafeConvUnsupportedError("test: direction %d unsupported" % direction)
+        return real(direction, cfg, rec, device, d, ptrs)
+
+    monkeypatch.setattr(safeconv.functional, "_call_lib", forward_only)
+    g = torch.Generator().manual_seed(4)
+    if transposed:
+        x, w, b = (torch.randn(2, 4, 5, 4, generator=g), torch.randn(4, 3, 3, 2, generator=g),
+                   torch.randn(6, generator=g))
+        kw = dict(stride=2, padding=1, output_padding=1, groups=2)
+        fn, ref_fn = safeconv.conv_transpose2d, safeconv.functional.TORCH_CONV_TRANSPOSE2D
+    else:
+        x, w, b = (torch.randn(2, 4, 7, 6, generator=g), torch.randn(6, 2, 3, 2, generator=g),
+                   torch.randn(6, generator=g))
+        kw = dict(stride=(2, 1), padding=1, groups=2)
+        fn, ref_fn = safeconv.conv2d, safeconv.functional.TORCH_CONV2D
+    for t, n in zip((x, w, b), need):
+        t.requires_grad_(n)
+    wanted = [t for t in (x, w, b) if t.requires_grad]
+    if not transposed or need[0] or need[1]:  # a transposed bias gradient is a PyTorch sum
+        with pytest.raises(safeconv.SafeConvUnsupportedError):
+            torch.autograd.grad(fn(x, w, b, **kw).sum(), wanted)
+    with safeconv.enable(fallback="torch"):
+        grads = torch.autograd.grad(fn(x, w, b, **kw).square().sum(), wanted)
+    ref = torch.autograd.grad(ref_fn(x, w, b, **kw).square().sum(), wanted)
+    for a, r in zip(grads, ref):
+        assert rel_err(a, r) < 1e-5

@@ -1,0 +1,128 @@
+"""GPU-only checks (the CPU/CUDA-parametrized tests in the other files cover the rest):
+streams, devices, half precision, the CPU route of a GPU context, statistics on the GPU.
+Skipped unless torch sees a GPU and libsafeconv reports one."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import safeconv
+from conftest import CUDA_SKIP, rel_err, tol
+
+pytestmark = pytest.mark.skipif(CUDA_SKIP is not None, reason=str(CUDA_SKIP))
+
+
+def _data(seed=0, device="cuda", dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(4, 16, 20, 18, generator=g, dtype=torch.float64)
+    w = torch.randn(32, 8, 3, 3, generator=g, dtype=torch.float64)
+    b = torch.randn(32, generator=g, dtype=torch.float64)
+    return (x, w, b), [t.to(device=device, dtype=dtype).requires_grad_() for t in (x, w, b)]
+
+
+def _check_against_cpu_double(ref, got, dtype=torch.float32, **kw):
+    ref = [t.clone().requires_grad_() for t in ref]
+    yr = F.conv2d(*ref, **kw)
+    y = safeconv.conv2d(*got, **kw)
+    assert y.dtype == dtype and y.is_cuda
+    assert rel_err(y, yr) < tol("cuda", dtype)
+    g = torch.randn(yr.shape, dtype=torch.float64)
+    for a, r in zip(torch.autograd.grad(y, got, g.to(y)), torch.autograd.grad(yr, ref, g)):
+        assert rel_err(a, r) < tol("cuda", dtype)
+
+
+def test_gpu_path_and_report():
+    ref, got = _data()
+    layer = nn.Module()
+    y = safeconv.conv2d(*got, padding=1, groups=2, layer=layer)
+    y.sum().backward()
+    rep = safeconv.report(layer, print_table=False)["(model)"]
+    assert rep["path"] == "gpu" and rep["bypass_rate"] == 1.0
+    assert rep["time_s"] > 0
+    assert all(a.startswith("gpu_") for a in rep["algos"])
+
+
+def test_non_default_stream():
+    """Work is queued on torch.cuda.current_stream(): inputs made on a side stream are read
+    after they are written, and the result is right without extra synchronization."""
+    ref, _ = _data(1)
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        got = [t.to("cuda").requires_grad_() for t in ref]
+        for _ in range(3):
+            got[0] = (got[0].detach() * 1.0).requires_grad_()  # more work queued on s
+        y = safeconv.conv2d(*got, padding=1, groups=2)
+        (dx,) = torch.autograd.grad(y.sum(), [got[0]])
+    s.synchronize()
+    yr = F.conv2d(*ref, padding=1, groups=2)
+    assert rel_err(y, yr) < tol("cuda")
+    ref0 = ref[0].clone().requires_grad_()
+    (dxr,) = torch.autograd.grad(F.conv2d(ref0, ref[1], ref[2], padding=1, groups=2).sum(),
+                                 [ref0])
+    assert rel_err(dx, dxr) < tol("cuda")
+
+
+def test_current_device_is_kept():
+    before = torch.cuda.current_device()
+    last = torch.cuda.device_count() - 1
+    ref, got = _data(2, device="cuda:%d" % last)
+    _check_against_cpu_double(ref, got, padding=1, groups=2)
+    assert torch.cuda.current_device() == before
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_or_clear_error(dtype):
+    ref, got = _data(3, dtype=dtype)
+    try:
+        _check_against_cpu_double(ref, got, dtype=dtype, padding=1, groups=2)
+    except safeconv.SafeConvUnsupportedError as e:
+        assert "unsupported" in str(e).lower() or "not supported" in str(e).lower()
+        with safeconv.enable(fallback="torch"):
+            y = F.conv2d(*got, padding=1, groups=2)
+        assert y.dtype == dtype
+
+
+def test_autocast():
+    ref, got = _data(4)
+    with torch.autocast("cuda", dtype=torch.float16):
+        try:
+            y = safeconv.conv2d(*got, padding=1, groups=2)
+        except safeconv.SafeConvUnsupportedError:
+            pytest.skip("this build has no fp16 GPU kernels")
+    assert y.dtype == torch.float16
+    assert rel_err(y, F.conv2d(*ref, padding=1, groups=2)) < 2e-2
+
+
+@pytest.mark.parametrize("options", [{"strategy": "cpu"}, {"strategy": "gpu", "allow_cpu": True},
+                                     {"strategy": "gpu", "deterministic": False},
+                                     {"strategy": "gpu", "workspace_limit": 1 << 20}])
+def test_gpu_options(options):
+    ref, got = _data(5)
+    layer = nn.Module()
+    with safeconv.enable(**options):
+        _check_against_cpu_double(ref, got, padding=1, groups=2)
+        safeconv.conv2d(*got, padding=1, groups=2, layer=layer)
+    if options["strategy"] == "cpu":
+        assert safeconv.report(layer, print_table=False)["(model)"]["path"] == "cpu"
+
+
+def test_channels_last_model_on_gpu():
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU(),
+                          nn.ConvTranspose2d(16, 8, 2, stride=2), nn.Conv2d(8, 4, 1))
+    model = model.cuda().to(memory_format=torch.channels_last)
+    ref = [p.detach().double().cpu() for p in model.parameters()]
+    x = torch.randn(2, 3, 16, 16, device="cuda").to(memory_format=torch.channels_last)
+    safe = safeconv.patch_model(model)
+    y = safe(x)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    ref_model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+                              nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU(),
+                              nn.ConvTranspose2d(16, 8, 2, stride=2), nn.Conv2d(8, 4, 1)).double()
+    with torch.no_grad():
+        for p, r in zip(ref_model.parameters(), ref):
+            p.copy_(r)
+    assert rel_err(y, ref_model(x.double().cpu())) < tol("cuda")
+    y.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
