@@ -7,7 +7,8 @@
  * kernels, dir, dtype, layout, n, c, h, w, k, r, s, pad_h, pad_w, stride_h, stride_w, dil_h,
  * dil_w, groups, det) and 7 value columns (outcome, algo, vendor_ms, safeconv_ms, workspace,
  * detail, updated). PRAGMA user_version holds the schema number; another number drops the
- * table (it is a cache). */
+ * table (it is a cache). A writer waits up to 10 s for another's lock
+ * ($SAFECONV_CACHE_BUSY_MS overrides), then the write fails with CACHE_ERROR: callers go on. */
 #include "guard/guard.h"
 
 #include <errno.h>
@@ -139,9 +140,15 @@ static int user_version(sqlite3 *db, int *v)
 }
 
 /* Set up a freshly opened file: WAL, schema. SQLITE_OK or an error with `why`. */
+static int busy_ms(void)
+{
+    const char *e = getenv("SAFECONV_CACHE_BUSY_MS");
+    return e && *e ? atoi(e) : BUSY_TIMEOUT_MS;
+}
+
 static int setup_file(sqlite3 *db, char *why, size_t len)
 {
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(db, busy_ms());
     if (sqlite3_db_readonly(db, "main") == 1) {
         snprintf(why, len, "read-only");
         return SQLITE_READONLY;
@@ -374,6 +381,8 @@ sc_status sc_cache_put(sc_cache *c, const sc_cache_entry *e)
     if (rc)
         return sc__fail(SC_STATUS_CACHE_ERROR, "cache %s: write failed: %s", c->path,
                         sqlite3_errstr(rc));
+    /* Contexts of this process reload their in-memory copy (a 'seen' row changes nothing). */
+    if (e->outcome != SC_PROBE_SEEN) sc__cache_bump_generation();
     return SC_STATUS_OK;
 }
 

@@ -12,6 +12,7 @@
  * Actions: ok, hang (never returns), segv (raises SIGSEGV), abort, wrong (every result 10%
  * off), nan (one NaN in the result), error (a vendor error status), slow or slow=MS (the first
  * call in the process sleeps MS, default 1000, then computes correctly).
+ * SAFECONV_FAULT_VERSION=X makes it report version X (default 1.0).
  * With neither variable set the rule is "hw>42:hang": the original users' bug (an RX 5600 XT
  * fine at 42x42, hung at 44x44). fp32 only; other dtypes give an error status. */
 #include "vendor/vendor_abi.h"
@@ -200,7 +201,12 @@ static void compute(const sc_vendor_op *op, double *acc)
 }
 
 static int fault_load(char *err, size_t len) { (void)err, (void)len; return 0; }
-static const char *fault_version(void) { return "1.0"; }
+/* $SAFECONV_FAULT_VERSION changes the version it reports (tests of cache version stamps). */
+static const char *fault_version(void)
+{
+    const char *v = getenv("SAFECONV_FAULT_VERSION");
+    return v && *v ? v : "1.0";
+}
 static const char *fault_library(void) { return "libsafeconv_fault_vendor.so"; }
 static int fault_create(void **h, int device, char *err, size_t len)
 {
