@@ -135,6 +135,13 @@ static struct sc_guard_state *state(sc_context *ctx)
     if (ctx->guard) return ctx->guard;
     struct sc_guard_state *g = calloc(1, sizeof *g);
     if (!g) return NULL;
+    ctx->guard = g;
+    if (ctx->opt.device < 0 && !getenv("SAFECONV_VENDOR_LIBRARY")) {
+        /* Only a plugin can work on host memory: do not load cuDNN/MIOpen for nothing. */
+        snprintf(g->why, sizeof g->why, "no vendor library works on host memory (cuDNN and "
+                 "MIOpen need a GPU; SAFECONV_VENDOR_LIBRARY names a host plugin)");
+        return g;
+    }
     if (ctx->opt.strategy == SC_STRATEGY_VENDOR) setenv("MIOPEN_DEBUG_CONV_IMPLICIT_GEMM", "1", 0);
     const char *why = "";
     const sc_vendor_adapter *ad = sc__vendor_get(&why);
@@ -146,7 +153,6 @@ static struct sc_guard_state *state(sc_context *ctx)
         snprintf(g->why, sizeof g->why, "%s", why);
     else
         g->ad = ad;
-    ctx->guard = g;
     return g;
 }
 

@@ -158,6 +158,13 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
         if (fds[1] == 3) fcntl(3, F_SETFD, 0);
         else dup2(fds[1], 3);
         if (helper) {
+            /* Under a sanitizer build, let fatal signals kill the child as they would in a
+             * release build, so a crash reads as a crash, not as exit code 1. */
+            char asan[1024];
+            const char *old = getenv("ASAN_OPTIONS");
+            snprintf(asan, sizeof asan, "%s%shandle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0",
+                     old ? old : "", old && *old ? ":" : "");
+            setenv("ASAN_OPTIONS", asan, 1);
             char *argv[] = {(char *)helper, "probe", "--child", "3", req, NULL};
             execv(helper, argv);
             _exit(127);
