@@ -3,6 +3,7 @@
 # with Debian's Python (/usr/bin/python3, which has torch). `make test-python` calls it.
 # Fails when the library is missing, when pytest collects no tests (its exit code 5), or on any
 # failure. PYTHON overrides the interpreter (e.g. a venv with a CUDA PyTorch on a GPU machine).
+# Extra arguments go to pytest (e.g. -k cuda -x).
 set -u
 build=${1:-build}
 [ $# -gt 0 ] && shift
@@ -13,7 +14,15 @@ if [ ! -e "$lib" ]; then
     echo "run_python_tests.sh: $lib not found (build it with: make BUILD=$(basename "$build") lib)" >&2
     exit 2
 fi
+# Debian's /usr/bin/python3 (CI) unless PYTHON says otherwise; on a machine where it has no
+# torch but the `python3` on PATH does (the GPU machine's image), that one is used.
 python=${PYTHON:-/usr/bin/python3}
+if [ -z "${PYTHON:-}" ] && ! "$python" -c "import torch" 2>/dev/null; then
+    if command -v python3 >/dev/null && python3 -c "import torch, pytest" 2>/dev/null; then
+        python=$(command -v python3)
+        echo "run_python_tests.sh: /usr/bin/python3 has no torch; using $python" >&2
+    fi
+fi
 SAFECONV_LIBRARY=$lib PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     "$python" -m pytest -q -p no:cacheprovider "$root/python/tests" "$@"

@@ -61,7 +61,7 @@ def setup_environment(strategy=None, cache_dir=None, avoid_crashing_solvers=Fals
     Warns when HSA_OVERRIDE_GFX_VERSION is set on an RDNA1 card (gfx1010/1011/1012): it makes
     the runtime load code built for RDNA2 (gfx1030), whose instruction set differs; with ROCm
     5.3 and later that gives segfaults and memory access faults. Unset it and use a native
-    build (safeconv's kernels are built for gfx1010 with `make GPU=hip HIP_ARCH=gfx1010`).
+    build (safeconv's kernels are built for gfx1010 with `make GPU=hip HIP_ARCHS=gfx1010`).
     Also warns when torch is already imported: most of these are read when the libraries load.
 
     Returns {"set": {name: value}, "kept": {name: value}, "warnings": [text]}.
@@ -103,7 +103,7 @@ def setup_environment(strategy=None, cache_dir=None, avoid_crashing_solvers=Fals
             "built for another architecture (10.3.0 = RDNA2, gfx1030), whose instruction set "
             "differs from RDNA1's; with ROCm 5.3 and later this gives segfaults and 'Memory "
             "access fault' errors. Unset it and use code built for your card: safeconv's "
-            "kernels are compiled natively for %s (make GPU=hip HIP_ARCH=%s)."
+            "kernels are compiled natively for %s (make GPU=hip HIP_ARCHS=%s)."
             % (override, ", ".join(rdna1), rdna1[0], rdna1[0]))
     if environ is None and "torch" in sys.modules:
         result["warnings"].append(

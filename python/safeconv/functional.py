@@ -125,12 +125,31 @@ def _supported_device(x):
     return x.device.type in ("cpu", "cuda")
 
 
+def _autocast_state(device_type):
+    """(enabled, dtype) of autocast for "cuda" or "cpu", with PyTorch 2.4+'s API or the older one."""
+    if hasattr(torch, "get_autocast_dtype"):
+        try:
+            if not torch.is_autocast_enabled(device_type):
+                return False, None
+            return True, torch.get_autocast_dtype(device_type)
+        except TypeError:
+            pass
+    if device_type == "cuda":
+        if not torch.is_autocast_enabled():
+            return False, None
+        return True, torch.get_autocast_gpu_dtype()
+    return torch.is_autocast_cpu_enabled(), None
+
+
 def _autocast(x, w, b):
-    if x.device.type == "cuda" and torch.is_autocast_enabled():
-        dt = torch.get_autocast_gpu_dtype()
-    elif x.device.type == "cpu" and torch.is_autocast_cpu_enabled():
-        dt = torch.float32
+    if x.device.type == "cuda":
+        on, dt = _autocast_state("cuda")
+    elif x.device.type == "cpu":
+        on, dt = _autocast_state("cpu")
+        dt = torch.float32  # the CPU backend computes float32
     else:
+        on = False
+    if not on:
         return x, w, b
     cast = lambda t: t if t is None or t.dtype == dt or not t.is_floating_point() else t.to(dt)
     return cast(x), cast(w), cast(b)
@@ -425,12 +444,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     args = (input, weight, bias, stride, padding, dilation, groups)
     if _delegate(input, weight, bias):
         return TORCH_CONV2D(*args)
-    x, w, b = input, weight, bias
+    x, w, b = _autocast(input, weight, bias)
     _check_tensors("conv2d", x, w, b, (3, 4), 4)
     if not _supported_device(x):
         return TORCH_CONV2D(*args)
     cfg = _config_for(layer)
-    x, w, b = _autocast(x, w, b)
     rec = _record(layer, "conv2d", x, w)
     try:
         _check_dtype("conv2d", x)
@@ -478,6 +496,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     args = (input, weight, bias, stride, padding, dilation, groups)
     if _delegate(input, weight, bias):
         return TORCH_CONV1D(*args)
+    input, weight, bias = _autocast(input, weight, bias)
     _check_tensors("conv1d", input, weight, bias, (2, 3), 3)
     if not _supported_device(input):
         return TORCH_CONV1D(*args)
@@ -499,12 +518,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     args = (input, weight, bias, stride, padding, output_padding, groups, dilation)
     if _delegate(input, weight, bias):
         return TORCH_CONV_TRANSPOSE2D(*args)
-    x, w, b = input, weight, bias
+    x, w, b = _autocast(input, weight, bias)
     _check_tensors("conv_transpose2d", x, w, b, (3, 4), 4)
     if not _supported_device(x):
         return TORCH_CONV_TRANSPOSE2D(*args)
     cfg = _config_for(layer)
-    x, w, b = _autocast(x, w, b)
     rec = _record(layer, "conv_transpose2d", x, w)
     try:
         _check_dtype("conv_transpose2d", x)

@@ -70,7 +70,7 @@ def _compare(fn_ref, fn_safe, ref_in, safe_in, device, seed, dtype=torch.float32
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", range(40))
 def test_conv2d_random(device, channels_last, seed):
     cs = _conv_case(seed)
     ref_in, safe_in = _inputs((cs["n"], cs["c"], cs["h"], cs["w"]),
@@ -105,7 +105,7 @@ def _transpose_case(seed):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(16))
 def test_conv_transpose2d_random(device, channels_last, seed):
     cs = _transpose_case(seed)
     ref_in, safe_in = _inputs((cs["n"], cs["cin"], cs["h"], cs["w"]),
@@ -119,7 +119,7 @@ def test_conv_transpose2d_random(device, channels_last, seed):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(12))
 def test_conv1d_random(device, seed):
     rng = random.Random(2000 + seed)
     groups = rng.choice([1, 2])

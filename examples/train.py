@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Train with safeconv or with the vendor library, and compare.
+
+Models: torchvision's ResNet-18 (random init, nothing downloaded) and a small YOLO-style
+backbone (Conv-BN-SiLU, CSP blocks, SPPF) with a classification head. Data: a fixed-seed
+synthetic image set (class templates under noise, with 30% of the labels shuffled so that
+the loss plateaus well above zero and two runs can be compared by their final loss).
+
+    # one run
+    python3 examples/train.py --mode safeconv          # safeconv.enable(strategy="gpu")
+    python3 examples/train.py --mode cudnn             # PyTorch with cuDNN (fp32, TF32 off)
+    # both, same seed: final-loss difference (target: within 2%) and throughput ratio
+    python3 examples/train.py --compare
+    # ResNet-18 training-step throughput, batch 64, 224x224, fp32:
+    # safeconv vs cuDNN (target >= 0.8x) and vs PyTorch with cuDNN off (target >= 1.5x)
+    python3 examples/train.py --benchmark
+
+The library is found through $SAFECONV_LIBRARY, next to the package, or in <repo>/build; the
+package itself is taken from <repo>/python when it is not installed. Without a GPU everything
+runs on the CPU (slowly: use --steps 5 --size 32 --model yolo to try it).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "python"))
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import safeconv  # noqa: E402
+
+
+# --- models -------------------------------------------------------------------------------------
+def resnet18(num_classes):
+    try:
+        import torchvision
+    except ImportError:
+        return None
+    try:
+        return torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    except TypeError:  # torchvision before 0.13
+        return torchvision.models.resnet18(pretrained=False, num_classes=num_classes)
+
+
+def conv_bn_act(cin, cout, k=3, s=1, g=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, groups=g, bias=False),
+                         nn.BatchNorm2d(cout), nn.SiLU())
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.a, self.b = conv_bn_act(c, c, 1), conv_bn_act(c, c, 3)
+
+    def forward(self, x):
+        return x + self.b(self.a(x))
+
+
+class CSP(nn.Module):
+    """Cross-stage partial block (YOLOv5's C3): split, n bottlenecks on one half, concat."""
+
+    def __init__(self, c, n=1):
+        super().__init__()
+        h = c // 2
+        self.left, self.right = conv_bn_act(c, h, 1), conv_bn_act(c, h, 1)
+        self.blocks = nn.Sequential(*[Bottleneck(h) for _ in range(n)])
+        self.out = conv_bn_act(2 * h, c, 1)
+
+    def forward(self, x):
+        return self.out(torch.cat([self.blocks(self.left(x)), self.right(x)], 1))
+
+
+class SPPF(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.a, self.b = conv_bn_act(c, c // 2, 1), conv_bn_act(2 * c, c, 1)
+
+    def forward(self, x):
+        x = self.a(x)
+        y1 = F.max_pool2d(x, 5, 1, 2)
+        y2 = F.max_pool2d(y1, 5, 1, 2)
+        return self.b(torch.cat([x, y1, y2, F.max_pool2d(y2, 5, 1, 2)], 1))
+
+
+class YoloBackbone(nn.Module):
+    """A small YOLO-style backbone (strides 2-32) with a 1x1 detection-style head pooled into
+    class logits."""
+
+    def __init__(self, num_classes, w=16):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv_bn_act(3, w, 6, 2),                # the stem (YOLOv5's 6x6 stride 2)
+            conv_bn_act(w, 2 * w, 3, 2), CSP(2 * w, 1),
+            conv_bn_act(2 * w, 4 * w, 3, 2), CSP(4 * w, 2),
+            conv_bn_act(4 * w, 8 * w, 3, 2), CSP(8 * w, 1),
+            conv_bn_act(8 * w, 8 * w, 3, 2), SPPF(8 * w))
+        self.head = nn.Conv2d(8 * w, num_classes, 1)
+
+    def forward(self, x):
+        return self.head(self.features(x)).mean((2, 3))
+
+
+MODELS = {"resnet18": resnet18, "yolo": YoloBackbone}
+
+
+# --- data -------------------------------------------------------------------------------------
+def make_dataset(n, size, classes, seed):
+    """Fixed-seed images: a smooth random template per class plus noise; 30% of the labels
+    replaced at random, so the achievable loss stays well above zero."""
+    g = torch.Generator().manual_seed(seed)
+    templates = F.interpolate(torch.randn(classes, 3, 8, 8, generator=g), size=(size, size),
+                              mode="bilinear", align_corners=False)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    images = 0.5 * templates[labels] + torch.randn(n, 3, size, size, generator=g)
+    noisy = torch.rand(n, generator=g) < 0.3
+    labels[noisy] = torch.randint(0, classes, (int(noisy.sum()),), generator=g)
+    return images, labels
+
+
+# --- running ----------------------------------------------------------------------------------
+def set_vendor_mode(mode):
+    """cudnn: PyTorch's convolution with cuDNN, fp32 (TF32 off), deterministic.
+    nocudnn: PyTorch with cuDNN off (its own im2col + GEMM)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.enabled = mode != "nocudnn"
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(model_name, mode, args, device):
+    """Train one model for args.steps steps. Returns losses and throughput."""
+    set_vendor_mode("cudnn" if mode == "safeconv" else mode)
+    torch.manual_seed(args.seed)
+    model = MODELS[model_name](args.classes)
+    if model is None:
+        print("  %s: torchvision is not installed, skipped" % model_name)
+        return None
+    model = model.to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    images, labels = make_dataset(args.dataset, args.size, args.classes, args.seed)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
+    order = torch.randperm(args.dataset, generator=torch.Generator().manual_seed(args.seed + 1))
+    handle = safeconv.enable(strategy=args.strategy) if mode == "safeconv" else None
+    losses, t_start, timed_images = [], None, 0
+    try:
+        model.train()
+        for step in range(args.steps):
+            if step == args.warmup:
+                sync(device)
+                t_start, timed_images = time.perf_counter(), 0
+            idx = order[(step * args.batch) % args.dataset:][:args.batch]
+            if len(idx) < args.batch:
+                idx = torch.cat([idx, order[:args.batch - len(idx)]])
+            x, y = images[idx].to(device), labels[idx].to(device)
+            if args.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            timed_images += args.batch
+            if args.log_every and (step + 1) % args.log_every == 0:
+                print("  %-8s %-8s step %4d  loss %.4f" % (model_name, mode, step + 1, losses[-1]))
+            if not math.isfinite(losses[-1]):
+                raise RuntimeError("loss is not finite at step %d" % (step + 1))
+        sync(device)
+        elapsed = time.perf_counter() - t_start if t_start is not None else float("nan")
+        if mode == "safeconv" and args.report:
+            safeconv.report(model)
+    finally:
+        if handle is not None:
+            safeconv.disable()
+    tail = losses[-20:]
+    result = {"model": model_name, "mode": mode, "steps": args.steps,
+              "final_loss": sum(tail) / len(tail), "last_loss": losses[-1],
+              "images_per_s": timed_images / elapsed if elapsed > 0 else float("nan"),
+              "losses": losses}
+    print("  %-8s %-8s final loss %.4f (mean of the last %d steps; last %.4f), %.1f images/s"
+          % (model_name, mode, result["final_loss"], len(tail), result["last_loss"],
+             result["images_per_s"]))
+    return result
+
+
+def compare(model_name, args, device):
+    s = train(model_name, "safeconv", args, device)
+    c = train(model_name, "cudnn", args, device)
+    if s is None or c is None:
+        return None
+    diff = 100.0 * abs(s["final_loss"] - c["final_loss"]) / abs(c["final_loss"])
+    ratio = s["images_per_s"] / c["images_per_s"]
+    ok = diff <= 2.0
+    print("  %-8s final loss safeconv %.4f vs cudnn %.4f: difference %.2f%% (%s, target <= 2%%);"
+          " throughput safeconv/cudnn %.2fx" % (model_name, s["final_loss"], c["final_loss"], diff,
+                                                "PASS" if ok else "FAIL", ratio))
+    return {"model": model_name, "loss_diff_pct": diff, "throughput_ratio": ratio, "pass": ok,
+            "safeconv": s, "cudnn": c}
+
+
+def benchmark(args, device):
+    """ResNet-18 training steps (batch, size, fp32) per second, three ways."""
+    res = {}
+    for mode in ("safeconv", "cudnn", "nocudnn"):
+        set_vendor_mode("cudnn" if mode == "safeconv" else mode)
+        torch.backends.cudnn.benchmark = mode == "cudnn"   # cuDNN at its best
+        torch.backends.cudnn.deterministic = mode != "cudnn"
+        torch.manual_seed(args.seed)
+        model = resnet18(1000)
+        if model is None:
+            print("benchmark: torchvision is not installed")
+            return None
+        model = model.to(device)
+        if args.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x = torch.randn(args.bench_batch, 3, args.bench_size, args.bench_size, device=device)
+        if args.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 1000, (args.bench_batch,), device=device)
+        handle = safeconv.enable(strategy=args.strategy) if mode == "safeconv" else None
+        try:
+            times = []
+            for i in range(args.bench_warmup + args.bench_steps):
+                sync(device)
+                t0 = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+                sync(device)
+                if i >= args.bench_warmup:
+                    times.append(time.perf_counter() - t0)
+        finally:
+            if handle is not None:
+                safeconv.disable()
+        times.sort()
+        med = times[len(times) // 2]
+        res[mode] = args.bench_batch / med
+        print("  resnet18 train step, batch %d, %dx%d fp32, %-8s: %8.1f images/s (median of %d "
+              "steps, %.1f ms)" % (args.bench_batch, args.bench_size, args.bench_size, mode,
+                                   res[mode], len(times), 1000 * med))
+        del model, opt, x, y
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    r1, r2 = res["safeconv"] / res["cudnn"], res["safeconv"] / res["nocudnn"]
+    print("  safeconv / cudnn fp32      = %.2fx (target >= 0.8x: %s)" % (r1, "PASS" if r1 >= 0.8
+                                                                            else "FAIL"))
+    print("  safeconv / cudnn disabled  = %.2fx (target >= 1.5x: %s)" % (r2, "PASS" if r2 >= 1.5
+                                                                            else "FAIL"))
+    res.update({"ratio_vs_cudnn": r1, "ratio_vs_nocudnn": r2})
+    return res
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", choices=["safeconv", "cudnn", "nocudnn"], default="safeconv",
+                   help="safeconv: safeconv.enable(strategy=...); cudnn: PyTorch with cuDNN "
+                        "(fp32, TF32 off); nocudnn: PyTorch with cuDNN disabled")
+    p.add_argument("--compare", action="store_true",
+                   help="train with safeconv and with cudnn, compare final loss and throughput")
+    p.add_argument("--benchmark", action="store_true",
+                   help="ResNet-18 training-step throughput: safeconv, cudnn, cudnn off")
+    p.add_argument("--model", choices=["resnet18", "yolo", "both"], default="both")
+    p.add_argument("--strategy", default="gpu", help="safeconv strategy (default gpu)")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--size", type=int, default=64, help="image size for training runs")
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--dataset", type=int, default=4096, help="synthetic images")
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--warmup", type=int, default=5, help="steps not timed")
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--report", action="store_true", help="print safeconv.report(model)")
+    p.add_argument("--bench-batch", type=int, default=64)
+    p.add_argument("--bench-size", type=int, default=224)
+    p.add_argument("--bench-steps", type=int, default=20)
+    p.add_argument("--bench-warmup", type=int, default=3)
+    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--json", help="write the results to this file")
+    args = p.parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    args.warmup = min(args.warmup, max(0, args.steps - 1))
+    print("safeconv %s (library %s at %s), PyTorch %s, device %s%s" % (
+        safeconv.__version__, safeconv.library_version(), safeconv.library_path(),
+        torch.__version__, device,
+        " (%s)" % torch.cuda.get_device_name(device) if device.type == "cuda" else ""))
+    models = ["resnet18", "yolo"] if args.model == "both" else [args.model]
+    out = {"args": vars(args), "runs": []}
+    failed = False
+    if args.benchmark:
+        out["benchmark"] = benchmark(args, device)
+    else:
+        for m in models:
+            if args.compare:
+                r = compare(m, args, device)
+                failed |= r is not None and not r["pass"]
+            else:
+                r = train(m, args.mode, args, device)
+            if r is not None:
+                out["runs"].append(r)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
