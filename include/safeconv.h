@@ -330,7 +330,8 @@ SC_API const char *sc_probe_outcome_name(sc_probe_outcome o);
  * safeconv.sqlite, else $XDG_CACHE_HOME/safeconv/safeconv.sqlite, else
  * ~/.cache/safeconv/safeconv.sqlite. A file that cannot be used (read-only, locked, corrupt,
  * a directory that cannot be created) degrades to an in-memory cache for the process, with one
- * warning on stderr per process; it never fails the caller. ---- */
+ * warning on stderr per process; it never fails the caller. The path ":memory:" (here and in
+ * sc_context_options.cache_path) asks for an in-memory cache on purpose: no warning. ---- */
 typedef struct sc_cache sc_cache;
 
 /* The environment part of a key: a change in any field means "re-probe". */

@@ -221,6 +221,16 @@ sc_status sc_cache_open(const char *path, sc_cache **out)
     if (!c) return sc__fail(SC_STATUS_OUT_OF_MEMORY, "cache: allocation failed");
     char why[300] = "";
     int ok = 0;
+    if (path && !strcmp(path, ":memory:")) {
+        /* Asked for: an in-memory cache for this process, no warning. */
+        snprintf(c->path, sizeof c->path, ":memory:");
+        if (!(c->db = open_memory())) {
+            free(c);
+            return sc__fail(SC_STATUS_OUT_OF_MEMORY, "cache: cannot open an in-memory database");
+        }
+        *out = c;
+        return SC_STATUS_OK;
+    }
     if (sc_cache_resolve_path(path, c->path, sizeof c->path)) {
         snprintf(why, sizeof why, "%s", sc_last_error());
         sc__clear_error();

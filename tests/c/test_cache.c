@@ -404,3 +404,18 @@ SC_TEST(test_cache_locked_by_another_writer)
     sc_tg_no_vendor();
     sc_tg_rmtree(dir);
 }
+
+SC_TEST(test_cache_memory_on_request)
+{
+    sc_cache *c;
+    CHECK_STATUS(sc_cache_open(":memory:", &c), SC_STATUS_OK);
+    CHECK(!sc_cache_is_persistent(c));
+    CHECK(!strcmp(sc_cache_path(c), ":memory:"));
+    sc_cache_entry e, got;
+    entry(&e, "dev", 3, SC_PROBE_OK, 1);
+    CHECK_STATUS(sc_cache_put(c, &e), SC_STATUS_OK);
+    int found = 0;
+    CHECK_STATUS(sc_cache_get(c, &e.key, &got, &found), SC_STATUS_OK);
+    CHECK(found);
+    sc_cache_close(c);
+}
