@@ -43,6 +43,39 @@ static bool is_rdna1(const char *arch)
            !strncmp(arch, "gfx1012", 7);
 }
 
+/* The real chip, whatever HSA_OVERRIDE_GFX_VERSION makes the runtime report: the amdkfd
+ * topology lists gfx_target_version per node (100100 = gfx1010, 100101 = gfx1011,
+ * 100102 = gfx1012). true if an RDNA1 chip is present; *found gets the first one. */
+static bool kfd_rdna1(int *found)
+{
+    *found = 0;
+    for (int node = 0; node < 64; node++) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/class/kfd/kfd/topology/nodes/%d/properties", node);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            int v;
+            if (sscanf(line, "gfx_target_version %d", &v) == 1 && v >= 100100 && v <= 100102)
+                *found = v;
+        }
+        fclose(f);
+        if (*found) return true;
+    }
+    return false;
+}
+
+/* Marketing names of RDNA1 cards, for runtimes that report the overridden arch. */
+static bool name_rdna1(const char *name)
+{
+    static const char *const cards[] = {"RX 5300", "RX 5500", "RX 5600", "RX 5700", "Navi 10",
+                                        "Navi 14", "Pro W5500", "Pro W5700", "Pro 5600M"};
+    for (size_t i = 0; i < sizeof cards / sizeof cards[0]; i++)
+        if (strstr(name, cards[i])) return true;
+    return false;
+}
+
 int cmd_doctor(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -70,7 +103,13 @@ int cmd_doctor(int argc, char **argv)
                info.arch, info.multiprocessors, info.backend == SC_BACKEND_HIP ? "CUs" : "SMs",
                info.total_memory / 1073741824.0, info.driver_version, info.runtime_version);
         if (info.backend == SC_BACKEND_HIP) amd = true;
-        if (is_rdna1(info.arch)) rdna1 = true;
+        if (is_rdna1(info.arch) || name_rdna1(info.name)) rdna1 = true;
+    }
+    int kfd_gfx = 0;
+    if (kfd_rdna1(&kfd_gfx)) {
+        rdna1 = true;
+        printf("  amdkfd: an RDNA1 chip is present (gfx_target_version %d = gfx%d)\n", kfd_gfx,
+               1010 + kfd_gfx % 10);
     }
     if (!ngpu) printf("  no GPU usable\n");
 
@@ -146,11 +185,12 @@ int cmd_doctor(int argc, char **argv)
 
     /* Verdict. */
     printf("\nverdict: ");
-    if (!ngpu)
+    if (hsa_bad)
+        printf("unset HSA_OVERRIDE_GFX_VERSION, then strategy gpu (safeconv's native gfx1010 "
+               "kernels)\n");
+    else if (!ngpu)
         printf("no GPU usable: strategy cpu (the CPU backend)%s\n",
                be & (SC_BACKEND_CUDA | SC_BACKEND_HIP) ? "" : "; this build has no GPU backend");
-    else if (hsa_bad)
-        printf("unset HSA_OVERRIDE_GFX_VERSION, then strategy gpu (safeconv's native kernels)\n");
     else if (!vi.available)
         printf("strategy gpu (no vendor library usable: auto runs safeconv's kernels everywhere)\n");
     else if (!s.current)
