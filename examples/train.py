@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Train with safeconv or with the vendor library, and compare.
 
-Models: torchvision's ResNet-18 (random init, nothing downloaded) and a small YOLO-style
+Models: torchvision's ResNet-18 (random init, nothing downloaded; the same architecture is
+defined here when torchvision is missing) and a small YOLO-style
 backbone (Conv-BN-SiLU, CSP blocks, SPPF) with a classification head. Data: a fixed-seed
 synthetic image set (class templates under noise, with 30% of the labels shuffled so that
 the loss plateaus well above zero and two runs can be compared by their final loss).
@@ -37,11 +38,43 @@ import safeconv  # noqa: E402
 
 
 # --- models -------------------------------------------------------------------------------------
+class _BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                            nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+
+def _resnet18_plain(num_classes):
+    """ResNet-18 with torchvision's layer shapes, for machines without torchvision."""
+    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+              nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        layers += [_BasicBlock(cin, cout, stride), _BasicBlock(cout, cout, 1)]
+        cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(512, num_classes))
+
+
 def resnet18(num_classes):
+    """torchvision's ResNet-18, random init (nothing downloaded); the same architecture
+    defined here when torchvision is not installed."""
     try:
         import torchvision
     except ImportError:
-        return None
+        return _resnet18_plain(num_classes)
     try:
         return torchvision.models.resnet18(weights=None, num_classes=num_classes)
     except TypeError:  # torchvision before 0.13
@@ -144,9 +177,6 @@ def train(model_name, mode, args, device):
     set_vendor_mode("cudnn" if mode == "safeconv" else mode)
     torch.manual_seed(args.seed)
     model = MODELS[model_name](args.classes)
-    if model is None:
-        print("  %s: torchvision is not installed, skipped" % model_name)
-        return None
     model = model.to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -218,11 +248,7 @@ def benchmark(args, device):
         torch.backends.cudnn.benchmark = mode == "cudnn"   # cuDNN at its best
         torch.backends.cudnn.deterministic = mode != "cudnn"
         torch.manual_seed(args.seed)
-        model = resnet18(1000)
-        if model is None:
-            print("benchmark: torchvision is not installed")
-            return None
-        model = model.to(device)
+        model = resnet18(1000).to(device)
         if args.channels_last:
             model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -6,10 +6,14 @@ reports one (sc_device_count() > 0); otherwise those cases are skipped with the 
 """
 import os
 import sys
+import tempfile
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+
+# The selection cache of strategy auto goes to a fresh folder, never the user's own cache.
+os.environ["SAFECONV_CACHE_DIR"] = tempfile.mkdtemp(prefix="safeconv-test-cache-")
 
 import torch  # noqa: E402
 

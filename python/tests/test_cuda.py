@@ -48,7 +48,7 @@ def test_non_default_stream():
     ref, _ = _data(1)
     s = torch.cuda.Stream()
     with torch.cuda.stream(s):
-        got = [t.to("cuda").requires_grad_() for t in ref]
+        got = [t.to("cuda", torch.float32).requires_grad_() for t in ref]
         for _ in range(3):
             got[0] = (got[0].detach() * 1.0).requires_grad_()  # more work queued on s
         y = safeconv.conv2d(*got, padding=1, groups=2)
@@ -95,7 +95,7 @@ def test_autocast():
 
 @pytest.mark.parametrize("options", [{"strategy": "cpu"}, {"strategy": "gpu", "allow_cpu": True},
                                      {"strategy": "gpu", "deterministic": False},
-                                     {"strategy": "gpu", "workspace_limit": 1 << 20}])
+                                     {"strategy": "gpu", "workspace_limit": 4 << 20}])
 def test_gpu_options(options):
     ref, got = _data(5)
     layer = nn.Module()
