@@ -17,3 +17,5 @@ $(FAULT_VENDOR): tests/fault_vendor/fault_vendor.c src/vendor/vendor_abi.h inclu
 .PHONY: fault-vendor
 fault-vendor: $(FAULT_VENDOR)
 test-c: $(FAULT_VENDOR)
+# Whoever builds the test runner (test-asan, a GPU run) gets the plugin next to it too.
+$(BUILD)/safeconv-tests: | $(FAULT_VENDOR)
