@@ -134,8 +134,11 @@ typedef enum sc_algo {
     SC_ALGO_GPU_DIRECT_SMALL_C = 6,  /* direct kernel for stems with very few input channels */
     SC_ALGO_GPU_NAIVE = 7,           /* simple direct GPU kernel: a fallback that always applies */
     SC_ALGO_VENDOR_CUDNN = 8,
-    SC_ALGO_VENDOR_MIOPEN = 9
+    SC_ALGO_VENDOR_MIOPEN = 9,
+    SC_ALGO_VENDOR_PLUGIN = 10       /* a vendor adapter loaded from $SAFECONV_VENDOR_LIBRARY
+                                        (the fault-injection vendor of the tests) */
 } sc_algo;
+#define SC_ALGO_LAST SC_ALGO_VENDOR_PLUGIN /* highest id in this version */
 
 SC_API const char *sc_algo_name(sc_algo a);
 
@@ -221,7 +224,8 @@ typedef struct sc_context_options {
                                  library is used. Default 42 */
     sc_algo algo;             /* force one algorithm; SC_ALGO_NONE (default) lets it choose */
     int num_threads;          /* CPU threads for the CPU backend; 0 = all cores */
-    const char *cache_path;   /* selection cache file; NULL = $SAFECONV_CACHE_DIR or XDG.
+    const char *cache_path;   /* selection cache file; NULL = $SAFECONV_CACHE_DIR or XDG;
+                                 ":memory:" = a private in-memory cache (nothing persists).
                                  Copied at create. */
 } sc_context_options;
 

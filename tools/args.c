@@ -74,7 +74,7 @@ bool sc_arg_layout(const char *text, int *layout)
 
 bool sc_arg_algo(const char *text, sc_algo *out)
 {
-    for (int a = 0; a <= SC_ALGO_VENDOR_MIOPEN; a++)
+    for (int a = 0; a <= SC_ALGO_LAST; a++)
         if (text && !strcmp(text, sc_algo_name((sc_algo)a))) {
             *out = (sc_algo)a;
             return true;

@@ -42,7 +42,7 @@ sc_status sc_context_create(const sc_context_options *opt, sc_context **out)
     if (o.size_threshold < 0)
         return sc__fail(SC_STATUS_BAD_PARAM, "options.size_threshold: must be >= 0, got %d",
                         o.size_threshold);
-    if ((unsigned)o.algo > SC_ALGO_VENDOR_MIOPEN)
+    if ((unsigned)o.algo > SC_ALGO_LAST)
         return sc__fail(SC_STATUS_BAD_PARAM, "options.algo: unknown value %d", (int)o.algo);
     if (o.device >= 0) {
         int n = sc_gpu_device_count();

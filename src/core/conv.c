@@ -24,7 +24,7 @@ static bool is_cpu_algo(sc_algo a)
 
 static bool is_vendor_algo(sc_algo a)
 {
-    return a == SC_ALGO_VENDOR_CUDNN || a == SC_ALGO_VENDOR_MIOPEN;
+    return a == SC_ALGO_VENDOR_CUDNN || a == SC_ALGO_VENDOR_MIOPEN || a == SC_ALGO_VENDOR_PLUGIN;
 }
 
 static sc_status plan_cpu(sc_context *ctx, const sc_problem *pb, sc_direction dir, sc_route route,

@@ -96,6 +96,7 @@ const char *sc_algo_name(sc_algo a)
     case SC_ALGO_GPU_NAIVE: return "gpu_naive";
     case SC_ALGO_VENDOR_CUDNN: return "vendor_cudnn";
     case SC_ALGO_VENDOR_MIOPEN: return "vendor_miopen";
+    case SC_ALGO_VENDOR_PLUGIN: return "vendor_plugin";
     }
     return "unknown";
 }
