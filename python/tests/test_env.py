@@ -22,12 +22,12 @@ def _run(code, **env):
     return out.stdout
 
 
-def test_import_does_not_import_torch():
+def test_import_does_not_import_torch(tmp_path):
     out = _run("import sys, safeconv\n"
                "safeconv.setup_environment(archs=[], quiet=True)\n"
                "print('torch' in sys.modules)\n"
                "safeconv.enable\n"
-               "print('torch' in sys.modules)\n")
+               "print('torch' in sys.modules)\n", XDG_CACHE_HOME=str(tmp_path))
     assert out.split() == ["False", "True"]
 
 
