@@ -211,3 +211,35 @@ def test_deterministic_bits(device):
         outs.append([y] + list(torch.autograd.grad((y * y).sum(), (x, w, b))))
     for a, b_ in zip(*outs):
         assert torch.equal(a, b_)
+
+
+def test_threads_share_contexts_safely():
+    """Calls from several threads (DataParallel-like) on shared contexts give right results."""
+    import threading
+    g = torch.Generator().manual_seed(21)
+    cases = [(torch.randn(2, 4, 9, 9, generator=g), torch.randn(6, 4, 3, 3, generator=g))
+             for _ in range(4)]
+    errors, results = [], [None] * 4
+
+    def work(i):
+        try:
+            x, w = cases[i]
+            for _ in range(10):
+                xr = x.clone().requires_grad_()
+                y = safeconv.conv2d(xr, w, padding=1)
+                (dx,) = torch.autograd.grad(y.sum(), [xr])
+            results[i] = (y, dx)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for (x, w), (y, dx) in zip(cases, results):
+        xr = x.double().requires_grad_()
+        yr = F.conv2d(xr, w.double(), padding=1)
+        assert rel_err(y, yr) < 2e-5
+        assert rel_err(dx, torch.autograd.grad(yr.sum(), [xr])[0]) < 2e-5
