@@ -30,6 +30,7 @@ under CPU autocast they are computed in float32.
 Gradients are computed once (no double backward: torch.autograd.function.once_differentiable).
 """
 import ctypes
+import operator
 import time
 
 import torch
@@ -54,20 +55,35 @@ _FN_NAMES = {L.DIR_FORWARD: "sc_conv2d_forward", L.DIR_BACKWARD_DATA: "sc_conv2d
 
 # --- argument checks ---------------------------------------------------------------------------
 def _pair(v, name, n=2):
+    """(v,)*n for an int, or a tuple of n ints (anything with __index__, not bools or floats)."""
+    bad = L.SafeConvInputError("%s: expected an int or a tuple of %d ints, got %r" % (name, n, v))
     if isinstance(v, bool):
-        raise L.SafeConvInputError("%s: expected an int or a tuple of %d ints, got %r" % (name, n, v))
-    if isinstance(v, int):
-        return (v,) * n
+        raise bad
     try:
-        t = tuple(int(i) for i in v)
-    except (TypeError, ValueError):
-        raise L.SafeConvInputError("%s: expected an int or a tuple of %d ints, got %r"
-                                   % (name, n, v)) from None
+        return (operator.index(v),) * n
+    except TypeError:
+        pass
+    try:
+        t = tuple(operator.index(i) for i in v)
+    except TypeError:
+        raise bad from None
+    if any(isinstance(i, bool) for i in v):
+        raise bad
     if len(t) == 1:
         t = t * n
     if len(t) != n:
         raise L.SafeConvInputError("%s: expected %d values, got %r" % (name, n, v))
     return t
+
+
+def _groups(groups, what):
+    try:
+        g = operator.index(groups)
+    except TypeError:
+        g = None
+    if g is None or isinstance(groups, bool) or g < 1:
+        raise L.SafeConvInputError("%s: groups must be an int >= 1, got %r" % (what, groups))
+    return g
 
 
 def _dev_str(t):
@@ -455,8 +471,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         unbatched = x.dim() == 3
         if unbatched:
             x = x.unsqueeze(0)
-        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-            raise L.SafeConvInputError("conv2d: groups must be an int >= 1, got %r" % (groups,))
+        groups = _groups(groups, "conv2d")
         n, c, h, wd = x.shape
         k, cg, r, s = w.shape
         if c != cg * groups:
@@ -529,9 +544,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         unbatched = x.dim() == 3
         if unbatched:
             x = x.unsqueeze(0)
-        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-            raise L.SafeConvInputError("conv_transpose2d: groups must be an int >= 1, got %r"
-                                       % (groups,))
+        groups = _groups(groups, "conv_transpose2d")
         n, cin, h, wd = x.shape
         wk, cog, r, s = w.shape  # weight: (C_in, C_out/groups, R, S)
         if wk != cin:
