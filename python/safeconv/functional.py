@@ -31,6 +31,7 @@ Gradients are computed once (no double backward: torch.autograd.function.once_di
 """
 import ctypes
 import operator
+import sys
 import time
 
 import torch
@@ -341,9 +342,10 @@ class _Conv2dFunction(torch.autograd.Function):
                 elif need_b:
                     _call_lib(L.DIR_BACKWARD_BIAS, spec.cfg, spec.rec, dev, d,
                               (_ptr(dy), _ptr(db)))
-        except L.SafeConvUnsupportedError:
+        except L.SafeConvUnsupportedError as e:
             if spec.cfg.fallback != "torch":
                 raise
+            _tell_fallback(spec.cfg, e)
             dx, dw, db = _torch_backward(spec, x, w, dy, (need_x, need_w, need_b))
         spec.rec.backward_calls += 1
         return dx, dw, db, None
@@ -394,9 +396,10 @@ class _ConvTranspose2dFunction(torch.autograd.Function):
                 if need_w:
                     _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, dev, d,
                               (_ptr(dy), _ptr(x), _ptr(dw), None))
-        except L.SafeConvUnsupportedError:
+        except L.SafeConvUnsupportedError as e:
             if spec.cfg.fallback != "torch":
                 raise
+            _tell_fallback(spec.cfg, e)
             dx, dw, _ = _torch_backward(spec, x, w, dy, (need_x, need_w, False))
         if need_b and ctx.has_bias:
             db = dy.sum(dim=(0, 2, 3))
@@ -405,6 +408,17 @@ class _ConvTranspose2dFunction(torch.autograd.Function):
 
 
 # --- fallback ----------------------------------------------------------------------------------
+_told = set()
+
+
+def _tell_fallback(cfg, err):
+    """With verbose >= 1, say once per distinct reason that PyTorch ran instead."""
+    if cfg.verbose and str(err) not in _told:
+        _told.add(str(err))
+        print("safeconv: fallback='torch': PyTorch's convolution runs instead (%s)" % err,
+              file=sys.stderr)
+
+
 def _torch_fallback(rec, fn, *args):
     """Run PyTorch's own function (fallback='torch'), counted as path "torch"."""
     rec.forward_calls += 1
@@ -500,9 +514,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
             _collector[0]("conv2d", x.device, d)
         y = _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False))
         return y.squeeze(0) if unbatched else y
-    except L.SafeConvUnsupportedError:
+    except L.SafeConvUnsupportedError as e:
         if cfg.fallback != "torch":
             raise
+        _tell_fallback(cfg, e)
         return _torch_fallback(rec, TORCH_CONV2D, *args)
 
 
@@ -595,7 +610,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             _collector[0]("conv_transpose2d", x.device, d)
         y = _ConvTranspose2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, True, opad))
         return y.squeeze(0) if unbatched else y
-    except L.SafeConvUnsupportedError:
+    except L.SafeConvUnsupportedError as e:
         if cfg.fallback != "torch":
             raise
+        _tell_fallback(cfg, e)
         return _torch_fallback(rec, TORCH_CONV_TRANSPOSE2D, *args)

@@ -193,3 +193,12 @@ def test_cpu_autocast_computes_float32():
         y = safeconv.conv2d(x.bfloat16(), w)
     assert y.dtype == torch.float32
     assert rel_err(y, F.conv2d(x.bfloat16().float(), w)) < 1e-5
+
+
+def test_fallback_is_told_once_with_verbose(capfd):
+    x, w = _x(1, 3, 5, 5, dtype=torch.float64), _x(2, 3, 3, 3, dtype=torch.float64)
+    with safeconv.enable(fallback="torch", verbose=1):
+        F.conv2d(x, w)
+        F.conv2d(x, w)
+    err = capfd.readouterr().err
+    assert err.count("runs instead") == 1 and "float64" in err
