@@ -20,6 +20,9 @@ import torch  # noqa: E402
 import safeconv  # noqa: E402
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# PyTorch references on a GPU must be fp32, not TF32 (cuDNN's default allows TF32).
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def _cuda_reason():
