@@ -132,11 +132,34 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
         snprintf(res->detail, sizeof res->detail, "probe: pipe: %s", strerror(errno));
         return;
     }
+    /* Everything the child needs is prepared here: between fork and exec it only calls
+     * async-signal-safe functions (the parent may have other threads). Under a sanitizer build
+     * the exec'ed child gets handle_segv=0 etc., so that a crash reads as a crash, not as
+     * ASan's exit code 1. */
+    extern char **environ;
+    size_t nenv = 0;
+    while (environ[nenv]) nenv++;
+    char **envp = calloc(nenv + 2, sizeof *envp);
+    char asan[1200];
+    const char *old_asan = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%.1000s%shandle_segv=0:handle_sigbus=0:"
+             "handle_sigfpe=0:handle_abort=0", old_asan ? old_asan : "",
+             old_asan && *old_asan ? ":" : "");
+    if (envp) {
+        size_t k = 0;
+        for (size_t i = 0; i < nenv; i++)
+            if (strncmp(environ[i], "ASAN_OPTIONS=", 13)) envp[k++] = environ[i];
+        envp[k++] = asan;
+        envp[k] = NULL;
+    }
+    bool quiet = !getenv("SAFECONV_PROBE_VERBOSE");
+    char *argv[] = {(char *)helper, "probe", "--child", "3", req, NULL};
     fflush(NULL);
     double t0 = now_s();
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]), close(fds[1]);
+        free(envp);
         res->outcome = SC_PROBE_ERROR;
         snprintf(res->detail, sizeof res->detail, "probe: fork: %s", strerror(errno));
         return;
@@ -152,25 +175,20 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
         int devnull = open("/dev/null", O_RDWR);
         if (devnull >= 0) {
             dup2(devnull, 0);
-            if (!getenv("SAFECONV_PROBE_VERBOSE")) dup2(devnull, 1), dup2(devnull, 2);
+            if (quiet) dup2(devnull, 1), dup2(devnull, 2);
         }
         /* The result pipe becomes fd 3, without close-on-exec. */
         if (fds[1] == 3) fcntl(3, F_SETFD, 0);
         else dup2(fds[1], 3);
         if (helper) {
-            /* Under a sanitizer build, let fatal signals kill the child as they would in a
-             * release build, so a crash reads as a crash, not as exit code 1. */
-            char asan[1024];
-            const char *old = getenv("ASAN_OPTIONS");
-            snprintf(asan, sizeof asan, "%s%shandle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0",
-                     old ? old : "", old && *old ? ":" : "");
-            setenv("ASAN_OPTIONS", asan, 1);
-            char *argv[] = {(char *)helper, "probe", "--child", "3", req, NULL};
-            execv(helper, argv);
+            if (envp) execve(helper, argv, envp);
+            else execv(helper, argv);
             _exit(127);
         }
+        /* Fork-only (CPU probe, no executable found): the parent never touched a GPU. */
         _exit(sc__probe_child_run(req, 3));
     }
+    free(envp);
     setpgid(pid, pid); /* also done by the child: whichever runs first */
     res->child_pid = (int)pid;
     close(fds[1]);
