@@ -195,12 +195,36 @@ static int setup_file(sqlite3 *db, char *why, size_t len)
 static sqlite3 *open_memory(void)
 {
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL)) {
+    if (sqlite3_open_v2(":memory:", &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_URI, NULL)) {
         sqlite3_close(db);
         return NULL;
     }
     exec_sql(db, SCHEMA, NULL, 0);
     return db;
+}
+
+/* A readable but read-only cache file: copy its rows into the in-memory database, so earlier
+ * probes still count. Opened immutable (no -shm/-wal needed, nothing written). Best effort. */
+static void import_readonly(sqlite3 *mem, const char *path)
+{
+    char uri[PATH_MAX * 3 + 32] = "file:";
+    size_t n = strlen(uri);
+    for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < sizeof uri; p++) {
+        if (*p == '%' || *p == '?' || *p == '#' || *p < 0x21)
+            n += (size_t)snprintf(uri + n, sizeof uri - n, "%%%02X", *p);
+        else
+            uri[n++] = (char)*p;
+    }
+    snprintf(uri + n, sizeof uri - n, "?mode=ro&immutable=1");
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(mem, "ATTACH DATABASE ?1 AS ro", -1, &st, NULL)) return;
+    sqlite3_bind_text(st, 1, uri, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return;
+    exec_sql(mem, "INSERT OR IGNORE INTO main.selection SELECT * FROM ro.selection", NULL, 0);
+    exec_sql(mem, "DETACH DATABASE ro", NULL, 0);
 }
 
 /* Switch an open cache to memory (a file that broke after open). */
@@ -256,6 +280,7 @@ sc_status sc_cache_open(const char *path, sc_cache **out)
     if (ok) {
         c->persistent = 1;
     } else {
+        bool readonly = c->db && sqlite3_db_readonly(c->db, "main") == 1;
         if (c->db) sqlite3_close_v2(c->db);
         c->db = NULL;
         sc__cache_warn_once(c->path, why);
@@ -263,6 +288,7 @@ sc_status sc_cache_open(const char *path, sc_cache **out)
             free(c);
             return sc__fail(SC_STATUS_OUT_OF_MEMORY, "cache: cannot open an in-memory database");
         }
+        if (readonly) import_readonly(c->db, c->path);
     }
     *out = c;
     return SC_STATUS_OK;

@@ -272,7 +272,15 @@ static int degraded_run(const char *path)
 
 /* Child runs degraded_run(path) with stderr into a file; returns its exit code, and the number
  * of warnings it printed in *warnings. */
+static int run_captured_body(int (*body)(const char *), const char *path, const char *errfile,
+                             int *warnings);
 static int run_captured(const char *path, const char *errfile, int *warnings)
+{
+    return run_captured_body(degraded_run, path, errfile, warnings);
+}
+
+static int run_captured_body(int (*body)(const char *), const char *path, const char *errfile,
+                             int *warnings)
 {
     fflush(NULL);
     pid_t pid = fork();
@@ -280,7 +288,7 @@ static int run_captured(const char *path, const char *errfile, int *warnings)
         int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0) _exit(20);
         dup2(fd, 2);
-        _exit(degraded_run(path));
+        _exit(body(path));
     }
     int status = 0;
     waitpid(pid, &status, 0);
@@ -341,16 +349,6 @@ SC_TEST(test_cache_unwritable_folder)
     /* /proc refuses new folders to root too. */
     code = run_captured("/proc/safeconv-test/c.sqlite", errf, &warnings);
     CHECK_MSG(code == 0 && warnings == 1, "/proc: step %d, %d warnings", code, warnings);
-    /* Not root: a read-only folder with permission bits as well. */
-    if (geteuid() != 0) {
-        char ro[320];
-        snprintf(ro, sizeof ro, "%s/ro", dir);
-        CHECK(mkdir(ro, 0555) == 0);
-        snprintf(path, sizeof path, "%s/ro/c.sqlite", dir);
-        code = run_captured(path, errf, &warnings);
-        chmod(ro, 0755);
-        CHECK_MSG(code == 0 && warnings == 1, "read-only folder: step %d, %d warnings", code, warnings);
-    }
     sc_tg_no_vendor();
     sc_tg_rmtree(dir);
 }
@@ -418,4 +416,72 @@ SC_TEST(test_cache_memory_on_request)
     CHECK_STATUS(sc_cache_get(c, &e.key, &got, &found), SC_STATUS_OK);
     CHECK(found);
     sc_cache_close(c);
+}
+
+/* A read-only but valid file: in-memory cache with one warning, and the file's rows still
+ * answer (imported), so earlier probes keep counting. */
+static int readonly_run(const char *path)
+{
+    int code = degraded_run(path);
+    if (code) return code;
+    sc_cache *c;
+    if (sc_cache_open(path, &c) || sc_cache_is_persistent(c)) return 30;
+    sc_cache_entry e, got;
+    entry(&e, "from the file", 7, SC_PROBE_OK, 1);
+    int found = 0;
+    if (sc_cache_get(c, &e.key, &got, &found) || !found || got.outcome != SC_PROBE_OK) return 31;
+    sc_cache_close(c);
+    return 0;
+}
+
+/* Make `path` unwritable even for root: chattr +i (ext4 and friends), or permission bits when
+ * not root. false if neither is possible here. */
+static bool make_readonly(const char *path, bool on)
+{
+    char cmd[600];
+    if (geteuid() == 0) {
+        snprintf(cmd, sizeof cmd, "chattr %ci '%s' 2>/dev/null", on ? '+' : '-', path);
+        return system(cmd) == 0;
+    }
+    struct stat st;
+    if (stat(path, &st)) return false;
+    mode_t m = S_ISDIR(st.st_mode) ? (on ? 0555 : 0755) : (on ? 0444 : 0644);
+    return chmod(path, m) == 0;
+}
+
+SC_TEST(test_cache_readonly_file_and_folder)
+{
+    char dir[256], path[320], errf[320], rodir[320], ropath[400];
+    CHECK(sc_tg_tempdir(dir, sizeof dir));
+    snprintf(path, sizeof path, "%s/c.sqlite", dir);
+    snprintf(errf, sizeof errf, "%s/stderr", dir);
+    sc_cache *c;
+    CHECK_STATUS(sc_cache_open(path, &c), SC_STATUS_OK);
+    sc_cache_entry e;
+    entry(&e, "from the file", 7, SC_PROBE_OK, 1);
+    CHECK_STATUS(sc_cache_put(c, &e), SC_STATUS_OK);
+    sc_cache_close(c);
+    if (!make_readonly(path, true)) {
+        printf("    (no chattr +i on this file system: read-only file case skipped)\n");
+    } else {
+        int warnings;
+        int code = run_captured_body(readonly_run, path, errf, &warnings);
+        make_readonly(path, false);
+        CHECK_MSG(code == 0, "read-only file: failed at step %d", code);
+        CHECK_MSG(warnings == 1, "read-only file: %d warnings, want 1", warnings);
+    }
+    snprintf(rodir, sizeof rodir, "%s/ro", dir);
+    CHECK(mkdir(rodir, 0755) == 0);
+    snprintf(ropath, sizeof ropath, "%s/c.sqlite", rodir);
+    if (!make_readonly(rodir, true)) {
+        printf("    (no chattr +i on this file system: read-only folder case skipped)\n");
+    } else {
+        int warnings;
+        int code = run_captured(ropath, errf, &warnings);
+        make_readonly(rodir, false);
+        CHECK_MSG(code == 0, "read-only folder: failed at step %d", code);
+        CHECK_MSG(warnings == 1, "read-only folder: %d warnings, want 1", warnings);
+    }
+    sc_tg_no_vendor();
+    sc_tg_rmtree(dir);
 }
