@@ -192,7 +192,7 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
     setpgid(pid, pid); /* also done by the child: whichever runs first */
     res->child_pid = (int)pid;
     close(fds[1]);
-    char line[1024];
+    char buf[2048];
     size_t got = 0;
     bool hung = false;
     for (;;) {
@@ -205,14 +205,25 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
         int pr = poll(&p, 1, (int)(left * 1000) + 1);
         if (pr < 0 && errno == EINTR) continue;
         if (pr <= 0) continue; /* timeout: re-checked above */
-        ssize_t r = read(fds[0], line + got, sizeof line - 1 - got);
+        ssize_t r = read(fds[0], buf + got, sizeof buf - 1 - got);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break; /* EOF: the child closed it (exit or death) */
         got += (size_t)r;
-        if (got >= sizeof line - 1 || memchr(line, '\n', got)) break; /* the result is in */
+        buf[got] = 0;
+        char *rl = strstr(buf, "R ");
+        if (got >= sizeof buf - 1 || (rl && (rl == buf || rl[-1] == '\n') && strchr(rl, '\n')))
+            break; /* the result is in */
     }
-    line[got] = 0;
+    buf[got] = 0;
     close(fds[0]);
+    /* The result line, and the phase the child last announced. */
+    char *line = NULL, *ph = NULL;
+    for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (!strncmp(l, "R ", 2)) line = l;
+        if (!strncmp(l, "P ", 2)) ph = l + 2;
+    }
+    bool in_vendor = ph && !strncmp(ph, "vendor", 6);
+    got = line ? strlen(line) : 0;
     int status = 0;
     if (hung) {
         kill(-pid, SIGKILL);
@@ -233,11 +244,20 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
         if (!reap(pid, &status, 10.0))
             snprintf(res->detail, sizeof res->detail, "killed; still exiting (in the driver?)");
         kill(-pid, SIGKILL); /* anything left in its group */
-        res->outcome = SC_PROBE_HANG;
         res->elapsed_s = now_s() - t0;
+        if (!in_vendor) {
+            /* Not started, or still in safeconv's own run: the vendor was never called. */
+            res->outcome = SC_PROBE_ERROR;
+            snprintf(res->detail, sizeof res->detail, "%s within the %.3g s watchdog; raise it "
+                     "for this shape", ph ? "safeconv's own run did not finish"
+                                          : "the child did not start", o->watchdog_s);
+            return;
+        }
+        res->outcome = SC_PROBE_HANG;
         if (!res->detail[0])
-            snprintf(res->detail, sizeof res->detail, "no result after %.1f s; killed",
-                     o->watchdog_s);
+            snprintf(res->detail, sizeof res->detail,
+                     "no result after %.1f s%s; killed", o->watchdog_s,
+                     in_vendor ? " in the vendor's first call (hung, or compiling longer than that)" : "");
         return;
     }
     kill(-pid, SIGKILL); /* grandchildren, if the vendor left any */
@@ -252,7 +272,7 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
     int outcome, algo;
     unsigned long long ws;
     int off = 0;
-    if (sscanf(line, "R %d %d %lf %lf %lf %lf %llu %n", &outcome, &algo, &res->vendor_ms,
+    if (line && sscanf(line, "R %d %d %lf %lf %lf %lf %llu %n", &outcome, &algo, &res->vendor_ms,
                &res->safeconv_ms, &res->first_call_ms, &res->rel_error, &ws, &off) >= 7 &&
         (unsigned)outcome <= SC_PROBE_NO_VENDOR) {
         res->outcome = (sc_probe_outcome)outcome;

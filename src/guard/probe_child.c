@@ -5,7 +5,8 @@
  * It runs safeconv's own kernels (GPU strategy on a GPU, the CPU backend on the CPU) and then
  * the vendor adapter on the same random inputs, compares, times both, and writes ONE line to FD:
  *   "R OUTCOME VENDOR_ALGO VENDOR_MS SAFECONV_MS FIRST_MS REL_ERROR WORKSPACE DETAIL..."
- * A hang or a crash writes nothing: the parent's watchdog and waitpid tell those apart.
+ * preceded by phase lines "P safeconv" and "P vendor". A hang or a crash writes no R line:
+ * the parent's watchdog and waitpid tell those apart, the last phase says where it stopped.
  *
  * REQUEST is one line of numbers (probe.c writes it):
  *   "1 dir dtype layout n c h w k r s pad_h pad_w stride_h stride_w dil_h dil_w groups det
@@ -67,6 +68,13 @@ static void report(int fd, sc_probe_outcome o, int algo, double vms, double sms,
     int n = snprintf(line, sizeof line, "R %d %d %.6g %.6g %.6g %.6g %zu %s\n", (int)o, algo, vms,
                      sms, first, err, ws, det);
     if (n > 0 && write(fd, line, (size_t)n) < 0) { /* the parent is gone: nothing to do */ }
+}
+
+static void phase(int fd, const char *name)
+{
+    char line[64];
+    int n = snprintf(line, sizeof line, "P %s\n", name);
+    if (write(fd, line, (size_t)n) < 0) { /* the parent is gone */ }
 }
 
 /* Element size and host <-> storage conversion for the dtypes (fp16/bf16 round to nearest). */
@@ -240,7 +248,9 @@ int sc__probe_child_run(const char *req, int fd)
         goto out;
     }
 
-    /* safeconv's side: its own kernels, never the vendor. */
+    /* safeconv's side: its own kernels, never the vendor. Phase lines let the parent tell
+     * a vendor hang from a shape too big for the watchdog. */
+    phase(fd, "safeconv");
     sc_context_options o;
     sc_context_options_init(&o);
     o.device = r.device;
@@ -269,6 +279,7 @@ int sc__probe_child_run(const char *req, int fd)
     }
 
     /* The vendor's side, first call timed from handle creation to the finished result. */
+    phase(fd, "vendor");
     const char *why = "";
     const sc_vendor_adapter *ad = sc__vendor_get(&why);
     if (!sc__vendor_serves(ad, r.device)) {
