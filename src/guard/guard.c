@@ -11,6 +11,7 @@
  *              no vendor library means safeconv everywhere.
  * The backward bias gradient never goes to the vendor (nothing to gain, nothing probed). */
 #include "core/guard_hook.h"
+#include "gpu/gpu.h"
 #include "guard/guard.h"
 
 #include <stdio.h>
@@ -285,6 +286,8 @@ sc_status sc__guard_run(sc_context *ctx, const sc_call *call)
     plan_slot *p;
     sc_status st = plan(ctx, g, call->pb, call->dir, &p);
     if (st) return st;
+    /* The vendor handle belongs to the context's GPU: make it current for this thread. */
+    if (ctx->opt.device >= 0 && (st = sc_gpu_set_device(ctx->opt.device))) return st;
     sc_vendor_op op;
     problem_op(ctx, call->pb, call->dir, &op);
     op.a = call->a, op.b = call->b, op.c = call->c, op.out = call->out, op.out2 = call->out2;
