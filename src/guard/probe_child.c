@@ -213,6 +213,10 @@ int sc__probe_child_run(const char *req, int fd)
         report(fd, SC_PROBE_ERROR, 0, 0, 0, 0, 0, 0, "probe child: bad request");
         return 2;
     }
+    if (r.device >= 0 && sc_gpu_set_device(r.device)) {
+        report(fd, SC_PROBE_ERROR, 0, 0, 0, 0, 0, 0, "probe child: cannot select the GPU");
+        return 1;
+    }
     if (r.repeats < 1) r.repeats = 1;
     if (r.repeats > 100) r.repeats = 100;
     int64_t xe, we, ye;
