@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,31 @@ static bool reap(pid_t pid, int *status, double secs)
         struct timespec t = {0, 2000000};
         nanosleep(&t, NULL);
     }
+}
+
+/* Children killed but not yet gone (stuck in a driver call): reaped later, so no zombie is
+ * left behind by a finished probe. */
+static pthread_mutex_t unreaped_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t unreaped[64];
+static int nunreaped;
+
+static void remember_unreaped(pid_t pid)
+{
+    pthread_mutex_lock(&unreaped_mu);
+    if (nunreaped < 64) unreaped[nunreaped++] = pid;
+    pthread_mutex_unlock(&unreaped_mu);
+}
+
+static void reap_leftovers(double secs)
+{
+    pthread_mutex_lock(&unreaped_mu);
+    for (int i = 0; i < nunreaped;) {
+        int st;
+        kill(-unreaped[i], SIGKILL);
+        if (reap(unreaped[i], &st, secs)) unreaped[i] = unreaped[--nunreaped];
+        else i++;
+    }
+    pthread_mutex_unlock(&unreaped_mu);
 }
 
 /* Run one child; fill res (outcome, times, detail). */
@@ -241,8 +267,10 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
         }
     }
     if (hung) {
-        if (!reap(pid, &status, 10.0))
+        if (!reap(pid, &status, 10.0)) {
             snprintf(res->detail, sizeof res->detail, "killed; still exiting (in the driver?)");
+            remember_unreaped(pid);
+        }
         kill(-pid, SIGKILL); /* anything left in its group */
         res->elapsed_s = now_s() - t0;
         if (!in_vendor) {
@@ -421,6 +449,7 @@ sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *desc
             progress(&o, ++done, total, counts, r, cached);
         }
     sc_cache_close(cache);
+    reap_leftovers(1.0);
     sc__cache_bump_generation();
     return SC_STATUS_OK;
 }
