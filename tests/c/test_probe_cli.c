@@ -69,6 +69,31 @@ SC_TEST(test_probe_cli_probe_cache_doctor)
     rc = run(cmd, &out);
     CHECK(rc == 0 && out && strstr(out, "verdict: ") && strstr(out, "fault 1.0"));
     free(out);
+    /* Shapes auto met are probed by --seen. */
+    char cpath[320];
+    snprintf(cpath, sizeof cpath, "%s/c.sqlite", dir);
+    sc_context_options co;
+    sc_context_options_init(&co);
+    co.cache_path = cpath;
+    sc_context *ctx;
+    CHECK_STATUS(sc_context_create(&co, &ctx), SC_STATUS_OK);
+    sc_conv2d_desc d;
+    sc_conv2d_desc_init(&d);
+    d.n = 1, d.c = 2, d.h = d.w = 6, d.k = 7, d.r = d.s = 3; /* k=7: segv */
+    float x[72], w[126], y[7 * 16];
+    for (int i = 0; i < 72; i++) x[i] = (float)i / 72;
+    for (int i = 0; i < 126; i++) w[i] = (float)i / 126;
+    CHECK_STATUS(sc_conv2d_forward(ctx, &d, x, w, NULL, y, NULL, 0), SC_STATUS_OK);
+    sc_context_destroy(ctx);
+    snprintf(cmd, sizeof cmd, "%s/safeconv probe --seen --device -1 --watchdog 1 --repeats 1 "
+             "--cache %s 2>&1", b, cpath);
+    rc = run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "seen-1") && strstr(out, "total 1: ok 0, hang 0, crash 1"),
+              "rc %d: %s", rc, out ? out : "");
+    free(out);
+    rc = run(cmd, &out);
+    CHECK(rc == 0 && out && strstr(out, "no remembered shapes"));
+    free(out);
     snprintf(cmd, sizeof cmd, "%s/safeconv probe --suite /nonexistent.csv 2>&1", b);
     rc = run(cmd, &out);
     CHECK(rc == 1);
