@@ -245,16 +245,16 @@ sc_status sc__guard_select(sc_context *ctx, const sc_problem *pb, sc_direction d
     struct sc_guard_state *g = state(ctx);
     if (!g) return sc__fail(SC_STATUS_OUT_OF_MEMORY, "guard: allocation failed");
     sc_algo forced = ctx->opt.algo;
-    bool force = ctx->opt.strategy == SC_STRATEGY_VENDOR || forced == SC_ALGO_VENDOR_CUDNN ||
-                 forced == SC_ALGO_VENDOR_MIOPEN;
+    bool forced_vendor = forced == SC_ALGO_VENDOR_CUDNN || forced == SC_ALGO_VENDOR_MIOPEN ||
+                         forced == SC_ALGO_VENDOR_PLUGIN;
+    bool force = ctx->opt.strategy == SC_STRATEGY_VENDOR || forced_vendor;
     if (!g->ad) {
         if (force)
             return sc__fail(SC_STATUS_NOT_AVAILABLE, "strategy vendor: no vendor library: %s",
                             g->why);
         return SC_STATUS_OK;
     }
-    if (force && (forced == SC_ALGO_VENDOR_CUDNN || forced == SC_ALGO_VENDOR_MIOPEN) &&
-        forced != g->ad->algo)
+    if (forced_vendor && forced != g->ad->algo)
         return sc__fail(SC_STATUS_NOT_AVAILABLE, "options.algo: %s requested, the vendor "
                         "library loaded is %s", sc_algo_name(forced), g->ad->name);
     if (dir == SC_DIR_BACKWARD_BIAS) return SC_STATUS_OK;

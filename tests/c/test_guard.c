@@ -44,7 +44,7 @@ SC_TEST(test_guard_vendor_strategy_uses_vendor)
     }
     sc_algo a;
     CHECK_STATUS(sc_conv2d_select(ctx, &d, SC_DIR_FORWARD, &a), SC_STATUS_OK);
-    CHECK(a == SC_ALGO_VENDOR_MIOPEN); /* the fault vendor counts as MIOpen */
+    CHECK(a == SC_ALGO_VENDOR_PLUGIN); /* the fault vendor is a plugin */
     sc_stats s;
     sc_context_get_stats(ctx, &s);
     CHECK(s.vendor_calls == 3 && s.cpu_calls == 0);
@@ -164,15 +164,15 @@ SC_TEST(test_guard_auto_follows_cache)
     CHECK_STATUS(sc_context_create(&o, &ctx), SC_STATUS_OK);
     sc_algo a;
     CHECK_STATUS(sc_conv2d_select(ctx, &fast, SC_DIR_FORWARD, &a), SC_STATUS_OK);
-    CHECK(a == SC_ALGO_VENDOR_MIOPEN);
+    CHECK(a == SC_ALGO_VENDOR_PLUGIN);
     CHECK_STATUS(sc_conv2d_select(ctx, &fast, SC_DIR_BACKWARD_DATA, &a), SC_STATUS_OK);
-    CHECK(a != SC_ALGO_VENDOR_MIOPEN); /* another direction: not probed */
+    CHECK(a != SC_ALGO_VENDOR_PLUGIN); /* another direction: not probed */
     CHECK_STATUS(sc_conv2d_select(ctx, &slow, SC_DIR_FORWARD, &a), SC_STATUS_OK);
-    CHECK(a != SC_ALGO_VENDOR_MIOPEN);
+    CHECK(a != SC_ALGO_VENDOR_PLUGIN);
     CHECK_STATUS(sc_conv2d_select(ctx, &hung, SC_DIR_FORWARD, &a), SC_STATUS_OK);
-    CHECK(a != SC_ALGO_VENDOR_MIOPEN);
+    CHECK(a != SC_ALGO_VENDOR_PLUGIN);
     CHECK_STATUS(sc_conv2d_select(ctx, &fresh, SC_DIR_FORWARD, &a), SC_STATUS_OK);
-    CHECK(a != SC_ALGO_VENDOR_MIOPEN);
+    CHECK(a != SC_ALGO_VENDOR_PLUGIN);
     sc_status st;
     CHECK(sc_tg_check_vs_reference(ctx, &fast, SC_DIR_FORWARD, &st) < 1e-5);
     CHECK_STATUS(st, SC_STATUS_OK);
@@ -180,19 +180,19 @@ SC_TEST(test_guard_auto_follows_cache)
     e.key.desc = fresh, e.outcome = SC_PROBE_OK, e.vendor_ms = 1, e.safeconv_ms = 5;
     CHECK_STATUS(sc_cache_put(c, &e), SC_STATUS_OK);
     CHECK_STATUS(sc_conv2d_select(ctx, &fresh, SC_DIR_FORWARD, &a), SC_STATUS_OK);
-    CHECK(a == SC_ALGO_VENDOR_MIOPEN);
+    CHECK(a == SC_ALGO_VENDOR_PLUGIN);
     /* Rows of another vendor version are not used. */
     e.key.desc = slow;
     snprintf(e.key.vendor_version, sizeof e.key.vendor_version, "0.9");
     CHECK_STATUS(sc_cache_put(c, &e), SC_STATUS_OK);
     CHECK_STATUS(sc_conv2d_select(ctx, &slow, SC_DIR_FORWARD, &a), SC_STATUS_OK);
-    CHECK(a != SC_ALGO_VENDOR_MIOPEN);
+    CHECK(a != SC_ALGO_VENDOR_PLUGIN);
     /* A non-deterministic context does not read deterministic rows. */
     sc_context *nd;
     o.deterministic = 0;
     CHECK_STATUS(sc_context_create(&o, &nd), SC_STATUS_OK);
     CHECK_STATUS(sc_conv2d_select(nd, &fast, SC_DIR_FORWARD, &a), SC_STATUS_OK);
-    CHECK(a != SC_ALGO_VENDOR_MIOPEN);
+    CHECK(a != SC_ALGO_VENDOR_PLUGIN);
     sc_context_destroy(nd);
     sc_context_destroy(ctx);
     sc_cache_close(c);
