@@ -34,9 +34,11 @@ STRATEGY_AUTO, STRATEGY_GPU, STRATEGY_VENDOR, STRATEGY_SELECTIVE, STRATEGY_CPU =
 STRATEGY_NAMES = {"auto": 0, "gpu": 1, "gpu_unfold": 1, "vendor": 2, "implicit_gemm": 2,
                   "selective": 3, "cpu": 4, "cpu_fallback": 4}
 
+# Algorithm ids and names come from the library (sc_algo_name; ids are append-only), see
+# algo_names(). This copy of the first ones is only for messages when no library is loaded.
 ALGO_NAMES = {0: "none", 1: "cpu_reference", 2: "cpu_im2col_gemm", 3: "cpu_direct",
               4: "gpu_implicit_gemm", 5: "gpu_direct_depthwise", 6: "gpu_direct_small_c",
-              7: "gpu_naive", 8: "vendor_cudnn", 9: "vendor_miopen"}
+              7: "gpu_naive", 8: "vendor_cudnn", 9: "vendor_miopen", 10: "vendor_plugin"}
 
 DEVICE_CPU = -1
 BACKEND_CPU, BACKEND_CUDA, BACKEND_HIP = 1, 2, 4
@@ -283,8 +285,26 @@ def strategy_from_name(name):
     return out.value
 
 
+_algo_names = None
+
+
+def algo_names():
+    """{id: name} of every algorithm the loaded library knows (asked from sc_algo_name)."""
+    global _algo_names
+    if _algo_names is None:
+        lib = load_library()
+        names = {}
+        for i in range(256):
+            n = lib.sc_algo_name(i)
+            n = n.decode() if n else "unknown"
+            if n != "unknown":
+                names[i] = n
+        _algo_names = names
+    return _algo_names
+
+
 def algo_name(a):
-    return ALGO_NAMES.get(int(a), "algo_%d" % int(a))
+    return algo_names().get(int(a), "algo_%d" % int(a))
 
 
 # --- contexts ------------------------------------------------------------------------------

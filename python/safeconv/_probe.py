@@ -42,6 +42,7 @@ class ProbeResult(ctypes.Structure):
                 ("workspace", ctypes.c_uint64), ("detail", ctypes.c_char * 192)]
 
 
+# The library's names (sc_probe_outcome_name) are used; this copy is for older builds.
 OUTCOMES = ("seen", "ok", "hang", "crash", "error", "wrong", "slow", "no-vendor")
 _DESC_FIELDS = [f for f, _ in L.ConvDesc._fields_]
 
@@ -90,6 +91,14 @@ def _declare(lib):
     if L.has_symbol("sc_probe_outcome_name"):
         lib.sc_probe_outcome_name.restype = ctypes.c_char_p
         lib.sc_probe_outcome_name.argtypes = [ctypes.c_int]
+
+
+def _outcome_name(lib, o):
+    if L.has_symbol("sc_probe_outcome_name"):
+        name = lib.sc_probe_outcome_name(o)
+        if name:
+            return name.decode()
+    return OUTCOMES[o] if 0 <= o < len(OUTCOMES) else str(o)
 
 
 def probe_model(model, example_input, directions=("forward", "backward_data", "backward_weight"),
@@ -156,8 +165,7 @@ def probe_model(model, example_input, directions=("forward", "backward_data", "b
                 results.append({
                     "kind": s["kind"], "device": str(s["device"]), "desc": dict(s["desc"]),
                     "direction": L.DIRECTION_NAMES[dr],
-                    "outcome": OUTCOMES[r.outcome] if 0 <= r.outcome < len(OUTCOMES)
-                    else str(r.outcome),
+                    "outcome": _outcome_name(lib, r.outcome),
                     "use_vendor": bool(r.use_vendor), "from_cache": bool(r.from_cache),
                     "signal": r.signal, "vendor_ms": r.vendor_ms, "safeconv_ms": r.safeconv_ms,
                     "first_call_ms": r.first_call_ms, "rel_error": r.rel_error,

@@ -24,7 +24,10 @@ DEFAULTS = {
     "force_strategy": False,  # CPU tensors always use strategy "cpu" unless this is True
 }
 
-_ALGO_IDS = {name: num for num, name in L.ALGO_NAMES.items()}
+
+
+def _algo_ids():
+    return {name: num for num, name in L.algo_names().items()}
 
 
 class Config:
@@ -91,7 +94,7 @@ class Config:
             "workspace_limit": int(o["workspace_limit"] or 0),
             "verbosity": verbosity,
             "size_threshold": int(o["size_threshold"]),
-            "algo": 0 if o["algo"] is None else _ALGO_IDS[o["algo"]],
+            "algo": 0 if o["algo"] is None else _algo_ids()[o["algo"]],
             "num_threads": int(o["num_threads"]),
             "cache_path": cache_path,
         }
@@ -116,8 +119,11 @@ def _validate(o):
             bad(name, "expected an integer >= 0")
     if o["verbose"] not in (0, 1, 2, True, False):
         bad("verbose", "expected 0, 1, 2 or a bool")
-    if o["algo"] is not None and o["algo"] not in _ALGO_IDS:
-        bad("algo", "expected None or one of %s" % ", ".join(sorted(_ALGO_IDS)))
+    if o["algo"] is not None:
+        ids = _algo_ids()  # the library's names (loads it)
+        if o["algo"] not in ids or o["algo"] == "none":
+            bad("algo", "expected None or one of %s"
+                % ", ".join(sorted(n for n in ids if n != "none")))
     if o["fallback"] not in ("error", "torch"):
         bad("fallback", "expected 'error' or 'torch'")
     if o["cache_path"] is not None and not isinstance(o["cache_path"], str):

@@ -56,3 +56,7 @@ def test_enum_values_match_the_header():
     assert (L.STATUS_UNSUPPORTED, L.NHWC, L.DIR_BACKWARD_BIAS, L.STRATEGY_CPU,
             L.DEVICE_CPU) == (2, 1, 3, 4, -1)
     assert L.ALGO_NAMES[9] == "vendor_miopen"
+    names = L.algo_names()          # asked from the library
+    assert names[0] == "none" and names[1] == "cpu_reference" and names[9] == "vendor_miopen"
+    for i, n in L.ALGO_NAMES.items():
+        assert names.get(i, n) == n
