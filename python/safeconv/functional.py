@@ -245,13 +245,17 @@ def _call_lib(direction, cfg, rec, device, d, ptrs):
                     if nbytes.value:
                         ws = torch.empty(nbytes.value, dtype=torch.uint8, device=device)
                     ws_args = (_ptr(ws), nbytes.value)
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record(stream)
+                # No timing events inside CUDA graph capture (they would become graph nodes).
+                timed = not torch.cuda.is_current_stream_capturing()
+                if timed:
+                    start = torch.cuda.Event(enable_timing=True)
+                    end = torch.cuda.Event(enable_timing=True)
+                    start.record(stream)
                 st = fn(cctx.handle, ctypes.byref(d), *ptrs, *ws_args)
-                end.record(stream)
+                if timed:
+                    end.record(stream)
                 L.check(st, _FN_NAMES[direction])
-                events = (start, end)
+                events = (start, end) if timed else None
         s = cctx.get_stats()
         prev = getattr(cctx, "prev_counts", (0, 0, 0))
         now = (s.gpu_calls, s.cpu_calls, s.vendor_calls)
