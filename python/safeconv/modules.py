@@ -77,13 +77,10 @@ def _safe_class(cls):
         body = {"forward": _conv_transpose2d_forward}
         if cls.forward is not nn.ConvTranspose2d.forward:
             return None  # its own forward: leave it to enable()'s F.conv_transpose2d patch
-        safe = SafeConvTranspose2d
     elif issubclass(cls, nn.Conv2d):
         body = {"_conv_forward": SafeConv2d._conv_forward}
-        safe = SafeConv2d
     elif issubclass(cls, nn.Conv1d):
         body = {"_conv_forward": SafeConv1d._conv_forward}
-        safe = SafeConv1d
     else:
         return None
     body["__module__"] = cls.__module__
