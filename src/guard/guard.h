@@ -26,6 +26,11 @@ static inline bool sc__cache_prefers_vendor(const sc_cache_entry *e)
 /* The one "cache unusable" warning of this process (later calls are silent). */
 void sc__cache_warn_once(const char *path, const char *why);
 
+/* The parent/child probe protocol: bumped whenever the request or the lines change, so a
+ * `safeconv` executable from another build answers "mismatch" instead of being misread.
+ * 2: phase lines "P safeconv" / "P vendor" before the "R" line. */
+#define SC_PROBE_PROTOCOL 2
+
 /* The child side of a probe: parse `req`, run both sides, write one result line to fd. */
 int sc__probe_child_run(const char *req, int fd);
 

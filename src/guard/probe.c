@@ -97,9 +97,9 @@ static void request_line(const sc_probe_options *o, const sc_conv2d_desc *d, sc_
                          char *buf, size_t n)
 {
     snprintf(buf, n,
-             "1 %d %d %d %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld "
+             "%d %d %d %d %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld "
              "%d %d %.17g %.17g %d %llu",
-             (int)dir, (int)d->dtype, (int)d->layout, (long long)d->n, (long long)d->c,
+             SC_PROBE_PROTOCOL, (int)dir, (int)d->dtype, (int)d->layout, (long long)d->n, (long long)d->c,
              (long long)d->h, (long long)d->w, (long long)d->k, (long long)d->r, (long long)d->s,
              (long long)d->pad_h, (long long)d->pad_w, (long long)d->stride_h,
              (long long)d->stride_w, (long long)d->dil_h, (long long)d->dil_w,
@@ -309,6 +309,9 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
         char *detail = line + off;
         detail[strcspn(detail, "\n")] = 0;
         snprintf(res->detail, sizeof res->detail, "%s", detail);
+        if (!strcmp(res->detail, "probe child: bad request")) /* a child from an older build */
+            snprintf(res->detail, sizeof res->detail, "the probe child did not understand the "
+                     "request (a safeconv executable from another build? set SAFECONV_TOOL)");
         return;
     }
     res->outcome = SC_PROBE_ERROR;

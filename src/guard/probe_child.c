@@ -8,13 +8,14 @@
  * preceded by phase lines "P safeconv" and "P vendor". A hang or a crash writes no R line:
  * the parent's watchdog and waitpid tell those apart, the last phase says where it stopped.
  *
- * REQUEST is one line of numbers (probe.c writes it):
- *   "1 dir dtype layout n c h w k r s pad_h pad_w stride_h stride_w dil_h dil_w groups det
+ * REQUEST is one line of numbers (probe.c writes it), starting with SC_PROBE_PROTOCOL:
+ *   "2 dir dtype layout n c h w k r s pad_h pad_w stride_h stride_w dil_h dil_w groups det
  *    device slow_s tolerance repeats seed" */
 #include "gpu/gpu.h"
 #include "guard/guard.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static int parse(const char *s, request *r)
                    &ver, &dir, &dtype, &layout, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
                    &v[7], &v[8], &v[9], &v[10], &v[11], &v[12], &v[13], &r->det, &r->device,
                    &r->slow_s, &r->tol, &r->repeats, &r->seed);
-    if (n != 24 || ver != 1) return -1;
+    if (n != 24 || ver != SC_PROBE_PROTOCOL) return -1;
     sc_conv2d_desc_init(&r->d);
     r->dir = (sc_direction)dir;
     r->d.dtype = (sc_dtype)dtype, r->d.layout = (sc_layout)layout;
@@ -208,7 +209,17 @@ static double median(double *v, int n)
 
 int sc__probe_child_run(const char *req, int fd)
 {
+    /* A parent that stopped listening must not turn into a "crash" by SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     request r;
+    if (atoi(req) != SC_PROBE_PROTOCOL) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "probe protocol mismatch: the parent speaks %d, this child %d "
+                 "(a safeconv executable from another build? set SAFECONV_TOOL)", atoi(req),
+                 SC_PROBE_PROTOCOL);
+        report(fd, SC_PROBE_ERROR, 0, 0, 0, 0, 0, 0, msg);
+        return 2;
+    }
     if (parse(req, &r) || sc_conv2d_validate(&r.d) || (unsigned)r.dir > SC_DIR_BACKWARD_WEIGHT) {
         report(fd, SC_PROBE_ERROR, 0, 0, 0, 0, 0, 0, "probe child: bad request");
         return 2;
