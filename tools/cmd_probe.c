@@ -147,7 +147,11 @@ int cmd_probe(int argc, char **argv)
             snprintf(rows[i].name, sizeof rows[i].name, "seen-%zu", i + 1);
         }
         n = (int)cnt;
-        if (!n) printf("no remembered shapes to probe\n");
+        if (!n) {
+            printf("no remembered shapes to probe\n");
+            free(rows), free(descs), free(dirs);
+            return 0;
+        }
     }
     /* --seen probes each row in its own remembered direction; otherwise every row x mask. */
     int ndirs = seen ? 1 : __builtin_popcount(mask);
