@@ -103,17 +103,21 @@ CUDNN_FUNCS(DECLARE)
 static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
 static int load_state; /* 0 not tried, 1 ok, -1 failed */
 static char load_err[256];
-static char lib_name[64];
+static char lib_name[256];
 static char ver[32];
 
 static int cudnn_load(char *err, size_t len)
 {
     pthread_mutex_lock(&load_mu);
     if (!load_state) {
-        static const char *const names[] = {"libcudnn.so.9", "libcudnn.so.8", "libcudnn.so"};
+        /* $SAFECONV_CUDNN_LIBRARY names the file (e.g. PyTorch's bundled copy under
+         * site-packages/nvidia/cudnn/lib); otherwise the loader's search path. */
+        const char *env = getenv("SAFECONV_CUDNN_LIBRARY");
+        const char *names[] = {env && *env ? env : "libcudnn.so.9", "libcudnn.so.8", "libcudnn.so"};
+        size_t nnames = env && *env ? 1 : 3;
         void *dl = NULL;
         char first[200] = "";
-        for (size_t i = 0; i < sizeof names / sizeof names[0] && !dl; i++) {
+        for (size_t i = 0; i < nnames && !dl; i++) {
             dl = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
             if (dl) snprintf(lib_name, sizeof lib_name, "%s", names[i]);
             else if (!first[0]) snprintf(first, sizeof first, "%s", dlerror());
@@ -127,7 +131,7 @@ static int cudnn_load(char *err, size_t len)
     if (!missing && !(*(void **)&p_##name = dlsym(dl, #name))) missing = #name;
             CUDNN_FUNCS(RESOLVE)
             if (missing) {
-                snprintf(load_err, sizeof load_err, "%s lacks %s", lib_name, missing);
+                snprintf(load_err, sizeof load_err, "%.200s lacks %.40s", lib_name, missing);
             } else {
                 size_t v = p_cudnnGetVersion();
                 /* cuDNN 9: major*10000 + minor*100 + patch; cuDNN 8: major*1000 + minor*100. */

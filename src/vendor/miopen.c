@@ -98,15 +98,19 @@ static miopenStatus_t (*p_miopenSetConvolutionAttribute)(miopenConvolutionDescri
 
 static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
 static int load_state;
-static char load_err[256], lib_name[64], ver[32];
+static char load_err[256], lib_name[256], ver[32];
 
 static int miopen_load(char *err, size_t len)
 {
     pthread_mutex_lock(&load_mu);
     if (!load_state) {
         load_state = -1;
-        void *dl = dlopen("libMIOpen.so.1", RTLD_NOW | RTLD_LOCAL);
-        if (dl) snprintf(lib_name, sizeof lib_name, "libMIOpen.so.1");
+        /* $SAFECONV_MIOPEN_LIBRARY names the file; otherwise the loader's search path. */
+        const char *env = getenv("SAFECONV_MIOPEN_LIBRARY");
+        const char *first = env && *env ? env : "libMIOpen.so.1";
+        void *dl = dlopen(first, RTLD_NOW | RTLD_LOCAL);
+        if (dl) snprintf(lib_name, sizeof lib_name, "%s", first);
+        else if (env && *env) { /* an explicit file that fails: report it, do not search */ }
         else if ((dl = dlopen("libMIOpen.so", RTLD_NOW | RTLD_LOCAL)))
             snprintf(lib_name, sizeof lib_name, "libMIOpen.so");
         if (!dl) {
@@ -118,7 +122,7 @@ static int miopen_load(char *err, size_t len)
             MIOPEN_FUNCS(RESOLVE)
             *(void **)&p_miopenSetConvolutionAttribute = dlsym(dl, "miopenSetConvolutionAttribute");
             if (missing) {
-                snprintf(load_err, sizeof load_err, "%s lacks %s", lib_name, missing);
+                snprintf(load_err, sizeof load_err, "%.200s lacks %.40s", lib_name, missing);
             } else {
                 size_t a = 0, b = 0, c = 0;
                 p_miopenGetVersion(&a, &b, &c);
