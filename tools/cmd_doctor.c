@@ -163,7 +163,8 @@ int cmd_doctor(int argc, char **argv)
         "HSA_OVERRIDE_GFX_VERSION", "MIOPEN_FIND_MODE", "MIOPEN_USER_DB_PATH",
         "MIOPEN_CUSTOM_CACHE_DIR", "MIOPEN_DEBUG_CONV_IMPLICIT_GEMM", "MIOPEN_DEBUG_CONV_GEMM",
         "MIOPEN_DEBUG_CONV_DIRECT_OCL_WRW2", "PYTORCH_MIOPEN_SUGGEST_NHWC",
-        "SAFECONV_CACHE_DIR", "SAFECONV_TOOL", "XDG_CACHE_HOME"};
+        "SAFECONV_CACHE_DIR", "SAFECONV_TOOL", "SAFECONV_CUDNN_LIBRARY",
+        "SAFECONV_MIOPEN_LIBRARY", "XDG_CACHE_HOME"};
     int shown = 0;
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
