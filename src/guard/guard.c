@@ -32,6 +32,8 @@ typedef struct {
     sc_direction dir;
     int algo_id;
     size_t ws;
+    bool failed;   /* the vendor could not plan it: err says why */
+    char err[160];
 } plan_slot;
 
 #define PLANS 32
@@ -189,7 +191,10 @@ static sc_status plan(sc_context *ctx, struct sc_guard_state *g, const sc_proble
                       sc_direction dir, plan_slot **out)
 {
     sc_conv2d_desc d = key_desc(&pb->d);
-    if ((*out = find_plan(g, &d, dir))) return SC_STATUS_OK;
+    plan_slot *s = find_plan(g, &d, dir);
+    if (s && s->failed)
+        return sc__fail(SC_STATUS_VENDOR_FAILED, "vendor %s: %s", g->ad->name, s->err);
+    if ((*out = s)) return SC_STATUS_OK;
     sc_status st = ensure_handle(ctx, g);
     if (st) return st;
     sc_vendor_op op;
@@ -197,10 +202,12 @@ static sc_status plan(sc_context *ctx, struct sc_guard_state *g, const sc_proble
     int algo_id = 0;
     size_t ws = 0;
     char err[256] = "";
-    if (g->ad->plan(g->handle, &op, &algo_id, &ws, err, sizeof err))
-        return sc__fail(SC_STATUS_VENDOR_FAILED, "vendor %s: %s", g->ad->name, err);
-    plan_slot *s = &g->plans[g->nplans < PLANS ? g->nplans++ : g->next_plan++ % PLANS];
-    s->d = d, s->dir = dir, s->algo_id = algo_id, s->ws = ws;
+    int rc = g->ad->plan(g->handle, &op, &algo_id, &ws, err, sizeof err);
+    /* Failures are remembered too: a shape the vendor cannot plan costs one attempt. */
+    s = &g->plans[g->nplans < PLANS ? g->nplans++ : g->next_plan++ % PLANS];
+    s->d = d, s->dir = dir, s->algo_id = algo_id, s->ws = ws, s->failed = rc != 0;
+    snprintf(s->err, sizeof s->err, "%s", rc ? err : "");
+    if (rc) return sc__fail(SC_STATUS_VENDOR_FAILED, "vendor %s: %s", g->ad->name, err);
     *out = s;
     return SC_STATUS_OK;
 }

@@ -67,6 +67,14 @@ SC_TEST(test_guard_vendor_error_is_a_status)
     sc_tg_check_vs_reference(ctx, &d, SC_DIR_FORWARD, &st);
     CHECK(st == SC_STATUS_VENDOR_FAILED);
     CHECK_ERROR_MENTIONS("FAULT_STATUS_EXECUTION_FAILED");
+    /* A shape the vendor cannot plan: the status and its reason, the same the second time
+     * (remembered, not planned again). */
+    d.dtype = SC_DTYPE_F16;
+    sc_algo a;
+    for (int i = 0; i < 2; i++) {
+        CHECK_STATUS(sc_conv2d_select(ctx, &d, SC_DIR_FORWARD, &a), SC_STATUS_VENDOR_FAILED);
+        CHECK_ERROR_MENTIONS("fp32 only");
+    }
     sc_context_destroy(ctx);
     sc_tg_no_vendor();
 }
