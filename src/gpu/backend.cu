@@ -10,6 +10,7 @@ extern "C" {
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Default GPU workspace limit (the core's); backward-weight splits stay within it. */
@@ -159,8 +160,8 @@ static bool gemm_applies(const sc_problem *pb, const sc_kp &kp, sc_direction dir
     if (npq > LIM || nhw > LIM || (int64_t)kp.cg * rs > LIM || (int64_t)kp.kg * rs > LIM)
         return false;
     if (dir == SC_DIR_FORWARD) return kp.g <= 65535 && kp.kg / 32 < 65535;
-    if (dir == SC_DIR_BACKWARD_DATA)
-        return (int64_t)kp.g * kp.sh * kp.sw <= 65535 && kp.cg / 32 < 65535;
+    if (dir == SC_DIR_BACKWARD_DATA) /* one launch covers at most 16 stride classes */
+        return kp.sh * kp.sw <= 16 && (int64_t)kp.g * kp.sh * kp.sw <= 65535 && kp.cg / 32 < 65535;
     if (dir == SC_DIR_BACKWARD_WEIGHT)
         return kp.g <= 65535 && (int64_t)kp.cg * rs / 32 < 65535 && (int64_t)kp.k * kp.cg * rs <= LIM;
     (void)pb;
@@ -187,7 +188,9 @@ static bool algo_applies(const sc_problem *pb, const sc_kp &kp, sc_direction dir
     case SC_ALGO_GPU_NAIVE: return true;
     case SC_ALGO_GPU_IMPLICIT_GEMM: return gemm_applies(pb, kp, dir);
     case SC_ALGO_GPU_DIRECT_DEPTHWISE: return depthwise_applies(kp, dir);
-    case SC_ALGO_GPU_DIRECT_SMALL_C: return dir == SC_DIR_FORWARD && sc_small_c_applies(kp);
+    case SC_ALGO_GPU_DIRECT_SMALL_C:
+        return (dir == SC_DIR_FORWARD && sc_small_c_applies(kp)) ||
+               (dir == SC_DIR_BACKWARD_DATA && sc_small_c_bwd_applies(kp));
     default: return false;
     }
 }
@@ -198,20 +201,32 @@ static sc_algo choose(const sc_problem *pb, const sc_kp &kp, sc_direction dir)
     if (dir == SC_DIR_BACKWARD_BIAS) return SC_ALGO_GPU_NAIVE;
     if (depthwise_applies(kp, dir)) return SC_ALGO_GPU_DIRECT_DEPTHWISE;
     if (dir == SC_DIR_FORWARD && kp.c <= 4 && sc_small_c_applies(kp)) return SC_ALGO_GPU_DIRECT_SMALL_C;
+    if (dir == SC_DIR_BACKWARD_DATA && kp.c <= 4 && sc_small_c_bwd_applies(kp))
+        return SC_ALGO_GPU_DIRECT_SMALL_C;
     if (gemm_applies(pb, kp, dir)) return SC_ALGO_GPU_IMPLICIT_GEMM;
     return SC_ALGO_GPU_NAIVE;
 }
 
-static size_t ws_for(const sc_kp &kp, sc_direction dir, sc_algo a, sc_gemm_plan *plan_out)
+/* Workspace of algorithm a. The GEMM plan depends on the limit only through the split counts
+ * it allows; sc_gpu_run replans with limit = the workspace it was given, which reproduces the
+ * plan that asked for it (a smaller limit only lowers the other candidates' scores). */
+static size_t ws_for(const sc_kp &kp, sc_direction dir, sc_algo a, size_t limit,
+                     sc_gemm_plan *plan_out)
 {
     if (a != SC_ALGO_GPU_IMPLICIT_GEMM) return 0;
-    sc_gemm_plan pl = sc_gemm_choose(kp, (int)dir, sm_count_of_current(), SC_GPU_WS_CAP);
+    sc_gemm_plan pl = sc_gemm_choose(kp, (int)dir, sm_count_of_current(), limit);
     if (plan_out) *plan_out = pl;
     return sc_gemm_ws_bytes(kp, (int)dir, pl);
 }
 
 extern "C" sc_status sc_gpu_select(const sc_problem *pb, sc_direction dir, sc_algo want,
                                    sc_algo *algo, size_t *ws_bytes)
+{
+    return sc_gpu_select_limit(pb, dir, want, SC_GPU_WS_CAP, algo, ws_bytes);
+}
+
+extern "C" sc_status sc_gpu_select_limit(const sc_problem *pb, sc_direction dir, sc_algo want,
+                                         size_t ws_limit, sc_algo *algo, size_t *ws_bytes)
 {
     if (pb->d.dtype != SC_DTYPE_F32)
         return sc__fail(SC_STATUS_UNSUPPORTED,
@@ -230,7 +245,7 @@ extern "C" sc_status sc_gpu_select(const sc_problem *pb, sc_direction dir, sc_al
         a = choose(pb, kp, dir);
     }
     *algo = a;
-    *ws_bytes = ws_for(kp, dir, a, NULL);
+    *ws_bytes = ws_for(kp, dir, a, ws_limit, NULL);
     return SC_STATUS_OK;
 }
 
@@ -253,13 +268,19 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
         case SC_ALGO_GPU_NAIVE: e = sc_launch_naive(kp, dir, a, b, c, out, st); break;
         case SC_ALGO_GPU_DIRECT_DEPTHWISE: e = sc_launch_depthwise(kp, dir, a, b, c, out, st); break;
         case SC_ALGO_GPU_DIRECT_SMALL_C:
-            if (dir != 0) return sc__fail(SC_STATUS_UNSUPPORTED, "gpu: small-C is forward only");
-            e = sc_launch_small_c(kp, a, b, c, out, st);
+            if (dir == 0) e = sc_launch_small_c(kp, a, b, c, out, st);
+            else if (dir == 1) e = sc_launch_small_c_bwd_data(kp, a, b, out, st);
+            else return sc__fail(SC_STATUS_UNSUPPORTED, "gpu: small-C has no backward-weight");
             break;
         case SC_ALGO_GPU_IMPLICIT_GEMM: {
             sc_gemm_plan pl;
-            size_t need = ws_for(kp, call->dir, call->algo, &pl);
-            if (need > call->ws_size || (need && !call->ws)) pl.splits = 1; /* no workspace */
+            size_t need = ws_for(kp, call->dir, call->algo, call->ws ? call->ws_size : 0, &pl);
+            if (need > call->ws_size || (need && !call->ws)) pl.splits = 1; /* cannot happen */
+            static int debug = -1;
+            if (debug < 0) debug = getenv("SAFECONV_GPU_DEBUG") != NULL;
+            if (debug)
+                fprintf(stderr, "safeconv gpu: dir %d gemm cfg %d splits %d lm %d ws %zu\n", dir, pl.cfg,
+                        pl.splits, pl.lm, need);
             e = sc_launch_gemm(kp, dir, pl, a, b, c, out, (float *)call->ws, st);
             break;
         }

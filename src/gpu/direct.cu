@@ -7,6 +7,8 @@
  * one block reducing in a fixed order, so results are bit-identical run to run. */
 #include "kern.h"
 
+#include <stdlib.h>
+
 typedef long long i64;
 
 /* ---- index helpers (64-bit) ------------------------------------------------------------ */
@@ -138,14 +140,16 @@ int sc_launch_naive(const sc_kp &kp, int dir, const float *a, const float *b, co
 /* ---- bias gradient: db[k] = sum_{n,p,q} dy[n,k,p,q], fixed order -------------------------- */
 #define BIAS_T 256
 /* NCHW: one block per k; thread t sums pq = t, t+256, ... of every n in order; then a fixed
- * tree over the block. */
+ * tree over the block. Sums in double: a bias gradient is one number from up to N*P*Q terms
+ * of both signs, where float partial sums lose the small result to cancellation; the kernel
+ * is memory-bound, so double adds cost nothing measurable. */
 __global__ __launch_bounds__(BIAS_T) void bias_nchw(sc_kp kp, const float *__restrict__ dy,
                                                     float *__restrict__ db)
 {
-    __shared__ float red[BIAS_T];
+    __shared__ double red[BIAS_T];
     int k = blockIdx.x;
     i64 pq = (i64)kp.p * kp.q;
-    float acc = 0.f;
+    double acc = 0.0;
     for (i64 n = 0; n < kp.n; n++) {
         const float *row = dy + (n * kp.k + k) * pq;
         for (i64 j = threadIdx.x; j < pq; j += BIAS_T) acc += row[j];
@@ -156,26 +160,26 @@ __global__ __launch_bounds__(BIAS_T) void bias_nchw(sc_kp kp, const float *__res
         if ((int)threadIdx.x < o) red[threadIdx.x] += red[threadIdx.x + o];
         __syncthreads();
     }
-    if (threadIdx.x == 0) db[k] = red[0];
+    if (threadIdx.x == 0) db[k] = (float)red[0];
 }
 
 /* NHWC: block (32 channels) x (8 row-walkers); walker ty sums rows ty, ty+8, ... */
 __global__ __launch_bounds__(BIAS_T) void bias_nhwc(sc_kp kp, const float *__restrict__ dy,
                                                     float *__restrict__ db)
 {
-    __shared__ float red[8][33];
+    __shared__ double red[8][33];
     int tx = threadIdx.x % 32, ty = threadIdx.x / 32;
     int k = blockIdx.x * 32 + tx;
     i64 rows = (i64)kp.n * kp.p * kp.q;
-    float acc = 0.f;
+    double acc = 0.0;
     if (k < kp.k)
         for (i64 j = ty; j < rows; j += 8) acc += dy[j * kp.k + k];
     red[ty][tx] = acc;
     __syncthreads();
     if (ty == 0 && k < kp.k) {
-        float s = red[0][tx];
+        double s = red[0][tx];
         for (int i = 1; i < 8; i++) s += red[i][tx];
-        db[k] = s;
+        db[k] = (float)s;
     }
 }
 
@@ -192,10 +196,10 @@ int sc_launch_bias_grad(const sc_kp &kp, const float *dy, float *db, cudaStream_
 /* Forward: grid.y = n; each thread one output of image n; 32-bit index within the image
  * (select.cu checks K*P*Q and C*H*W < 2^31). k = c*mult + j reads channel c. */
 struct dw_div {
-    sc_fdiv q, p, k, mult;
+    sc_fdiv q, p, k, mult, sh, sw;
 };
 
-__global__ __launch_bounds__(256) void dw_fwd(sc_kp kp, dw_div dv, const float *__restrict__ x,
+__global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const float *__restrict__ x,
                                              const float *__restrict__ w,
                                              const float *__restrict__ bias,
                                              float *__restrict__ y)
@@ -234,7 +238,7 @@ __global__ __launch_bounds__(256) void dw_fwd(sc_kp kp, dw_div dv, const float *
 
 /* Backward-data: each thread one dx element of image n (grid.y), summing its own taps in a
  * fixed order (j, r, s). */
-__global__ __launch_bounds__(256) void dw_bwd_data(sc_kp kp, dw_div dvx,
+__global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
                                                   const float *__restrict__ dy,
                                                   const float *__restrict__ w,
                                                   float *__restrict__ dx)
@@ -258,12 +262,12 @@ __global__ __launch_bounds__(256) void dw_bwd_data(sc_kp kp, dw_div dvx,
     for (int r = 0; r < kp.r; r++) {
         int hh = h + kp.ph - r * kp.dh;
         if (hh < 0) break;
-        int p = hh / kp.sh;
+        int p = sc_div(hh, dvx.sh);
         if (p * kp.sh != hh || p >= kp.p) continue;
         for (int s = 0; s < kp.s; s++) {
             int wq = ww + kp.pw - s * kp.dw;
             if (wq < 0) break;
-            int q = wq / kp.sw;
+            int q = sc_div(wq, dvx.sw);
             if (q * kp.sw != wq || q >= kp.q) continue;
             for (int j = 0; j < mult; j++) {
                 int k = c * mult + j;
@@ -278,7 +282,7 @@ __global__ __launch_bounds__(256) void dw_bwd_data(sc_kp kp, dw_div dvx,
 
 /* Backward-weight: one block per (k, tap); threads stride over (n, p, q) in a fixed order,
  * then a fixed tree. */
-__global__ __launch_bounds__(256) void dw_bwd_weight(sc_kp kp, const float *__restrict__ x,
+__global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const float *__restrict__ x,
                                                     const float *__restrict__ dy,
                                                     float *__restrict__ dwt)
 {
@@ -310,18 +314,116 @@ __global__ __launch_bounds__(256) void dw_bwd_weight(sc_kp kp, const float *__re
     if (threadIdx.x == 0) dwt[(i64)k * kp.r * kp.s + tap] = red[0];
 }
 
+/* Depthwise, register-blocked: each thread QV consecutive outputs along the row, so one row of
+ * QV+S-1 inputs serves QV*S multiply-adds (instead of QV*S loads). Column stride and dilation
+ * 1, S in {3,5,7}. Forward: any row stride/dilation, any multiplier. Backward-data with stride
+ * and dilation 1 and multiplier 1 is the same correlation of dy with the flipped filter and
+ * padding R-1-pad (flip = 1). One image per grid.y; index within the image in 32 bits. */
+#define DW_QV 4
+struct dwf_p {
+    int cin, hin, win, cout, hout, wout, R, sh, dh, ph, pw, flip, nhwc, qb;
+    sc_fdiv dqb, dhout, dcout, dmult;
+};
+
+template <int S>
+__global__ __launch_bounds__(256) void dw_fast(dwf_p a, const float *__restrict__ in,
+                                              const float *__restrict__ wt,
+                                              const float *__restrict__ bias,
+                                              float *__restrict__ out)
+{
+    int per = a.cout * a.hout * a.qb;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= per) return;
+    int n = blockIdx.y, k, p, jb, t;
+    if (a.nhwc) {
+        t = sc_div(i, a.dcout), k = i - t * a.cout;
+        p = sc_div(t, a.dqb), jb = t - p * a.qb;
+    } else {
+        t = sc_div(i, a.dqb), jb = i - t * a.qb;
+        k = sc_div(t, a.dhout), p = t - k * a.hout;
+    }
+    int ic = sc_div(k, a.dmult);
+    int q0 = jb * DW_QV;
+    const float *inn = in + (i64)n * a.cin * a.hin * a.win;
+    const float *wk = wt + (i64)k * a.R * S;
+    float acc[DW_QV];
+    float b0 = bias ? bias[k] : 0.f;
+#pragma unroll
+    for (int j = 0; j < DW_QV; j++) acc[j] = b0;
+    for (int r = 0; r < a.R; r++) {
+        int h = p * a.sh - a.ph + r * a.dh;
+        if ((unsigned)h >= (unsigned)a.hin) continue;
+        float xr[DW_QV + S - 1];
+#pragma unroll
+        for (int u = 0; u < DW_QV + S - 1; u++) {
+            int w = q0 - a.pw + u;
+            xr[u] = (unsigned)w < (unsigned)a.win
+                        ? (a.nhwc ? inn[((i64)h * a.win + w) * a.cin + ic]
+                                  : inn[((i64)ic * a.hin + h) * a.win + w])
+                        : 0.f;
+        }
+        const float *wr = a.flip ? wk + (a.R - 1 - r) * S : wk + r * S;
+#pragma unroll
+        for (int s = 0; s < S; s++) {
+            float wv = a.flip ? wr[S - 1 - s] : wr[s];
+#pragma unroll
+            for (int j = 0; j < DW_QV; j++) acc[j] += xr[j + s] * wv;
+        }
+    }
+    float *o = out + (i64)n * a.cout * a.hout * a.wout;
+#pragma unroll
+    for (int j = 0; j < DW_QV; j++) {
+        int q = q0 + j;
+        if (q < a.wout) {
+            if (a.nhwc) o[((i64)p * a.wout + q) * a.cout + k] = acc[j];
+            else o[((i64)k * a.hout + p) * a.wout + q] = acc[j];
+        }
+    }
+}
+
+/* Launch the register-blocked kernel if it applies; false = use the generic one. */
+static bool dw_fast_launch(const sc_kp &kp, int dir, const float *in, const float *w,
+                           const float *bias, float *out, cudaStream_t st)
+{
+    if (kp.s != 3 && kp.s != 5 && kp.s != 7) return false;
+    if (kp.sw != 1 || kp.dw != 1) return false;
+    dwf_p a;
+    if (dir == 0) {
+        a.cin = kp.c, a.hin = kp.h, a.win = kp.w, a.cout = kp.k, a.hout = kp.p, a.wout = kp.q;
+        a.sh = kp.sh, a.dh = kp.dh, a.ph = kp.ph, a.pw = kp.pw, a.flip = 0;
+        a.dmult = sc_fdiv_make(kp.kg);
+    } else {
+        if (kp.sh != 1 || kp.dh != 1 || kp.kg != 1) return false;
+        a.cin = kp.k, a.hin = kp.p, a.win = kp.q, a.cout = kp.c, a.hout = kp.h, a.wout = kp.w;
+        a.sh = 1, a.dh = 1, a.ph = kp.r - 1 - kp.ph, a.pw = kp.s - 1 - kp.pw, a.flip = 1;
+        a.dmult = sc_fdiv_make(1);
+    }
+    a.R = kp.r, a.nhwc = kp.nhwc;
+    a.qb = (a.wout + DW_QV - 1) / DW_QV;
+    a.dqb = sc_fdiv_make(a.qb), a.dhout = sc_fdiv_make(a.hout), a.dcout = sc_fdiv_make(a.cout);
+    long long per = (long long)a.cout * a.hout * a.qb;
+    if (per >= (1ll << 31) - 256) return false;
+    dim3 grid((unsigned)((per + 255) / 256), kp.n);
+    if (kp.s == 3) dw_fast<3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    else if (kp.s == 5) dw_fast<5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    else dw_fast<7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    return true;
+}
+
 int sc_launch_depthwise(const sc_kp &kp, int dir, const float *a, const float *b,
                         const float *c, float *out, cudaStream_t st)
 {
     if (dir == 0) {
+        if (dw_fast_launch(kp, 0, a, b, c, out, st)) return (int)cudaGetLastError();
         dw_div dv = {sc_fdiv_make(kp.q), sc_fdiv_make(kp.p), sc_fdiv_make(kp.k),
-                     sc_fdiv_make(kp.kg)};
+                     sc_fdiv_make(kp.kg), sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
         int per = kp.k * kp.p * kp.q;
         dim3 grid((per + 255) / 256, kp.n);
         dw_fwd<<<grid, 256, 0, st>>>(kp, dv, a, b, c, out);
     } else if (dir == 1) {
+        if (dw_fast_launch(kp, 1, a, b, nullptr, out, st)) return (int)cudaGetLastError();
         dw_div dv = {sc_fdiv_make(kp.w), sc_fdiv_make(kp.h), sc_fdiv_make(kp.c),
-                     sc_fdiv_make(1)};
+                     sc_fdiv_make(1), sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
         int per = kp.c * kp.h * kp.w;
         dim3 grid((per + 255) / 256, kp.n);
         dw_bwd_data<<<grid, 256, 0, st>>>(kp, dv, a, b, out);
@@ -426,5 +528,130 @@ int sc_launch_small_c(const sc_kp &kp, const float *x, const float *w, const flo
     size_t smem = (size_t)kp.c * kp.r * kp.s * kpad * sizeof(float);
     smallc_fwd<<<(unsigned)((total + SMALLC_T - 1) / SMALLC_T), SMALLC_T, smem, st>>>(
         kp, dv, kpad, x, w, bias, y);
+    return (int)cudaGetLastError();
+}
+
+/* ---- small-C backward-data (groups 1, C <= 4) ----------------------------------------------- */
+/* dx of a stem: the GEMM would have only C <= 4 columns. Each thread computes SBD_PIX input
+ * pixels of one column class (w = b + sw*j for consecutive j, so the valid taps are the same
+ * for all of them and their dy columns are adjacent) for all C channels; threads are ordered by
+ * class so a warp shares its taps. The filter sits in shared memory as
+ * wt[((r*S + s)*K + k)*C + c]. Fixed summation order (r, s, k). */
+#define SMALLC_BD_T 128
+#define SBD_PIX 4 /* pixels per thread for large images; 1 for small (more threads) */
+bool sc_small_c_bwd_applies(const sc_kp &kp)
+{
+    long long wcb = (kp.w + kp.sw - 1) / kp.sw;
+    return kp.g == 1 && kp.c <= 4 && (long long)kp.k * kp.r * kp.s * kp.c <= SMALLC_SMEM_FLOATS &&
+           (long long)kp.n * kp.h * kp.sw * wcb < (1ll << 31) - SMALLC_BD_T;
+}
+
+struct smallc_bd_div {
+    sc_fdiv wcb, sw, h, dsh;
+};
+
+template <int PIX>
+__global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_bd_div dv,
+                                                               int wcb,
+                                                               const float *__restrict__ dy,
+                                                               const float *__restrict__ w,
+                                                               float *__restrict__ dx)
+{
+    extern __shared__ float4 smem4[];
+    float *wt = (float *)smem4;
+    int C = kp.c, K = kp.k, RS = kp.r * kp.s;
+    for (int i = threadIdx.x; i < RS * K * C; i += SMALLC_BD_T) {
+        int c = i % C, t = i / C, k = t % K, rs = t / K;
+        int r = rs / kp.s, s = rs - r * kp.s;
+        wt[i] = kp.nhwc ? w[((i64)(k * kp.r + r) * kp.s + s) * C + c]
+                        : w[((i64)(k * C + c) * kp.r + r) * kp.s + s];
+    }
+    __syncthreads();
+    int idx = blockIdx.x * SMALLC_BD_T + threadIdx.x;
+    int total = kp.n * kp.h * kp.sw * wcb;
+    if (idx >= total) return;
+    int t = sc_div(idx, dv.wcb), jb = idx - t * wcb;
+    int t2 = sc_div(t, dv.sw), b = t - t2 * kp.sw;
+    int n = sc_div(t2, dv.h), h = t2 - n * kp.h;
+    if (b >= kp.w) return;
+    int wc = (kp.w - b + kp.sw - 1) / kp.sw; /* positions in this column class */
+    int j0 = jb * PIX;
+    if (j0 >= wc) return;
+    int w0 = b + kp.sw * j0;
+    float acc[PIX][4];
+#pragma unroll
+    for (int u = 0; u < PIX; u++)
+#pragma unroll
+        for (int c = 0; c < 4; c++) acc[u][c] = 0.f;
+    i64 pq = (i64)kp.p * kp.q;
+    i64 gs = kp.nhwc ? 1 : pq;          /* step from channel k to k+1 in dy */
+    i64 qs = kp.nhwc ? (i64)K : 1;      /* step from column q to q+1 in dy */
+    for (int r = 0; r < kp.r; r++) {
+        int hh = h + kp.ph - r * kp.dh;
+        if (hh < 0) break;
+        int p = sc_div(hh, dv.dsh);
+        if (p * kp.sh != hh || p >= kp.p) continue;
+        i64 rowbase = kp.nhwc ? ((i64)n * kp.p + p) * kp.q * K : (i64)n * K * pq + (i64)p * kp.q;
+        for (int s = 0; s < kp.s; s++) {
+            int num = w0 + kp.pw - s * kp.dw;          /* = sw * q of pixel 0 */
+            int md = ((num % kp.sw) + kp.sw) % kp.sw;
+            if (md) continue;
+            int q0 = (num - md) / kp.sw;               /* exact, may be negative */
+            if (q0 + PIX - 1 < 0) break;           /* q0 only shrinks as s grows */
+            if (q0 >= kp.q) continue;
+            bool ok[PIX];
+            i64 off[PIX];
+#pragma unroll
+            for (int u = 0; u < PIX; u++) {
+                int q = q0 + u;
+                ok[u] = q >= 0 && q < kp.q && j0 + u < wc;
+                off[u] = rowbase + (ok[u] ? (i64)q * qs : 0);
+            }
+            const float *wr = wt + (r * kp.s + s) * K * C;
+            for (int k = 0; k < K; k++) {
+                float g[PIX];
+#pragma unroll
+                for (int u = 0; u < PIX; u++) g[u] = ok[u] ? __ldg(dy + off[u] + k * gs) : 0.f;
+#pragma unroll
+                for (int c = 0; c < 4; c++)
+                    if (c < C) {
+                        float wv = wr[k * C + c];
+#pragma unroll
+                        for (int u = 0; u < PIX; u++) acc[u][c] += g[u] * wv;
+                    }
+            }
+        }
+    }
+#pragma unroll
+    for (int u = 0; u < PIX; u++) {
+        int ww = w0 + kp.sw * u;
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+            if (c < C && j0 + u < wc) {
+                if (kp.nhwc) dx[(((i64)n * kp.h + h) * kp.w + ww) * C + c] = acc[u][c];
+                else dx[(((i64)n * C + c) * kp.h + h) * kp.w + ww] = acc[u][c];
+            }
+    }
+}
+
+int sc_launch_small_c_bwd_data(const sc_kp &kp, const float *dy, const float *w, float *dx,
+                               cudaStream_t st)
+{
+    /* 4 pixels a thread once there are enough threads to fill the GPU several times over */
+    static int force = -2; /* SAFECONV_GPU_SMALLC_PIX=1|4: tests force either variant */
+    if (force == -2) {
+        const char *v = getenv("SAFECONV_GPU_SMALLC_PIX");
+        force = v && *v ? atoi(v) : -1;
+    }
+    bool big = force > 0 ? force > 1 : (long long)kp.n * kp.h * kp.w >= (1ll << 19);
+    int pix = big ? SBD_PIX : 1;
+    int wcb = ((kp.w + kp.sw - 1) / kp.sw + pix - 1) / pix;
+    smallc_bd_div dv = {sc_fdiv_make(wcb), sc_fdiv_make(kp.sw), sc_fdiv_make(kp.h),
+                        sc_fdiv_make(kp.sh)};
+    long long total = (long long)kp.n * kp.h * kp.sw * wcb;
+    size_t smem = (size_t)kp.k * kp.r * kp.s * kp.c * sizeof(float);
+    unsigned blocks = (unsigned)((total + SMALLC_BD_T - 1) / SMALLC_BD_T);
+    if (big) smallc_bwd_data<SBD_PIX><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
+    else smallc_bwd_data<1><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
     return (int)cudaGetLastError();
 }

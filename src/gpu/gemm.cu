@@ -14,8 +14,10 @@
  * output row, so zero taps of strided convolutions are skipped, not multiplied. Positions with
  * no tap at all get a zero reduction, so dx is fully written.
  *
- * Backward-weight splits N*P*Q into `splits` equal slices; each writes its partial dw to the
- * workspace, and reduce_splits sums them in slice order: no atomics, identical bits every run.
+ * Split reduction (backward-weight over N*P*Q; forward and backward-data when there are too
+ * few tiles to fill the machine): slice 0 writes the output, slices 1.. write partial sums to
+ * the workspace, and reduce_splits adds them in slice order (then the bias): no atomics,
+ * identical bits every run.
  *
  * Kernel: BM x BN tile per block, 256 threads, TM x TN register micro-tile per thread, BK = 8,
  * two shared-memory stages with the next tile's global loads in registers during the FMAs.
@@ -23,9 +25,14 @@
  * every GEMM size under 2^31); addresses are 64-bit. */
 #include "kern.h"
 
+#include <stdlib.h>
+
 typedef long long i64;
 #define BK 8
 #define NT 256
+#ifndef SC_GEMM_LM_DEFAULT
+#define SC_GEMM_LM_DEFAULT 1
+#endif
 
 /* ---- operand gathers ---------------------------------------------------------------------- */
 /* Each gather has: Row (per tile row, fixed over the reduction), Kst (per reduction index),
@@ -446,8 +453,19 @@ __device__ __forceinline__ int frag_row(int ty, int i)
     return TM == 8 ? (i / 4) * (BMx / 2) + ty * 4 + (i % 4) : ty * TM + i;
 }
 
-template <int BM, int BN, int TM, int TN, bool AK, bool BKF, class Op>
-__global__ __launch_bounds__(NT, 1) void gemm_kernel(Op op)
+/* LM ("lanes along M"): consecutive threads take consecutive tile rows and a thread's rows are
+ * BM/TM apart, so a warp's epilogue stores hit consecutive m: coalesced for NCHW outputs (y of
+ * forward, dx of backward-data, contiguous along m) at the price of scalar A-fragment loads.
+ * Otherwise consecutive threads take consecutive columns (coalesced for NHWC outputs and dw). */
+template <int TM, int BMx, bool LM>
+__device__ __forceinline__ int frag_row_m(int ty, int i)
+{
+    return LM ? i * (BMx / TM) + ty : frag_row<TM, BMx>(ty, i);
+}
+
+/* 128x128 needs more than 128 registers a thread: one block per SM; the others fit two. */
+template <int BM, int BN, int TM, int TN, bool AK, bool BKF, bool LM, class Op>
+__global__ __launch_bounds__(NT, (BM * BN >= 128 * 128 ? 1 : 2)) void gemm_kernel(Op op)
 {
     static_assert((BM / TM) * (BN / TN) == NT, "tile/thread mismatch");
     __shared__ __align__(16) float As[2][BK * (BM + 4)];
@@ -463,7 +481,8 @@ __global__ __launch_bounds__(NT, 1) void gemm_kernel(Op op)
     la.init(blk.a, m0);
     lb.init(blk.b, n0);
 
-    const int tx = threadIdx.x % (BN / TN), ty = threadIdx.x / (BN / TN);
+    const int tx = LM ? threadIdx.x / (BM / TM) : threadIdx.x % (BN / TN);
+    const int ty = LM ? threadIdx.x % (BM / TM) : threadIdx.x / (BN / TN);
     float acc[TM][TN];
 #pragma unroll
     for (int i = 0; i < TM; i++)
@@ -489,7 +508,7 @@ __global__ __launch_bounds__(NT, 1) void gemm_kernel(Op op)
             for (int kk = 0; kk < BK; kk++) {
                 float af[TM], bf[TN];
 #pragma unroll
-                for (int i = 0; i < TM; i++) af[i] = as[kk * (BM + 4) + frag_row<TM, BM>(ty, i)];
+                for (int i = 0; i < TM; i++) af[i] = as[kk * (BM + 4) + frag_row_m<TM, BM, LM>(ty, i)];
 #pragma unroll
                 for (int j = 0; j < TN; j++) bf[j] = bs[kk * (BN + 4) + frag_row<TN, BN>(tx, j)];
 #pragma unroll
@@ -508,7 +527,7 @@ __global__ __launch_bounds__(NT, 1) void gemm_kernel(Op op)
 
 #pragma unroll
     for (int i = 0; i < TM; i++) {
-        int m = m0 + frag_row<TM, BM>(ty, i);
+        int m = m0 + frag_row_m<TM, BM, LM>(ty, i);
         if (m >= blk.a.m_count) continue;
         typename Op::Block::Out o = blk.out_row(m);
 #pragma unroll
@@ -528,7 +547,10 @@ struct OpFwd {
     const float *bias;
     float *y;
     int K, Kg, P, Q, Cg, H, W, nhwc;
+    int G, splits, chunk; /* reduction split: z = split*G + g; chunk is a multiple of BK */
     i64 kgoff_mult_w;  /* Kg * CgRS */
+    i64 y_elems;       /* split 0 writes y, split s > 0 writes ws + (s-1)*y_elems */
+    float *ws;
     struct Block {
         GFwdX a;
         GFwdW b;
@@ -557,15 +579,15 @@ struct OpFwd {
     };
     __device__ bool block(int z, Block &bl) const
     {
-        int g = z;
+        int split = z / G, g = z - split * G;
         bl.a = a;
         bl.b = b;
         bl.a.goff = nhwc ? (i64)g * Cg : (i64)g * Cg * H * W;
         bl.b.goff = (i64)g * kgoff_mult_w;
-        bl.kbeg = 0;
-        bl.kend = a.k_count;
-        bl.bias = bias;
-        bl.y = y;
+        bl.kbeg = split * chunk;
+        bl.kend = min(a.k_count, bl.kbeg + chunk);
+        bl.bias = splits > 1 ? nullptr : bias; /* added by the reduction instead */
+        bl.y = split == 0 ? y : ws + (i64)(split - 1) * y_elems;
         bl.K = K, bl.P = P, bl.Q = Q, bl.nhwc = nhwc;
         bl.kg0 = g * Kg;
         bl.dq = a.dq, bl.dp = a.dp;
@@ -580,6 +602,9 @@ struct OpBd {
     GBdW b;
     float *dx;
     int C, H, W, K, P, Q, R, S, Cg, Kg, sh, sw, ph, pw, dh, dw, nhwc, classes;
+    int G, splits;  /* z = split*(G*classes) + g*classes + class */
+    i64 x_elems;    /* split 0 writes dx, split s > 0 writes ws + (s-1)*x_elems */
+    float *ws;
     BdClass cls[BD_MAX_CLASSES];
     struct Block {
         GBdDy a;
@@ -608,7 +633,9 @@ struct OpBd {
     };
     __device__ bool block(int z, Block &bl) const
     {
-        int g = z / classes, ci = z - g * classes;
+        int split = z / (G * classes);
+        int zz = z - split * G * classes;
+        int g = zz / classes, ci = zz - g * classes;
         const BdClass &k = cls[ci];
         if (k.hc <= 0 || k.wc <= 0) return false;
         bl.a = a;
@@ -624,9 +651,11 @@ struct OpBd {
         bl.b.rc = k.rc, bl.b.sc = k.sc, bl.b.r0 = k.r0, bl.b.rstep = k.rstep, bl.b.s0 = k.s0;
         bl.b.sstep = k.sstep;
         bl.b.goff = (i64)g * Kg * Cg * R * S;
-        bl.kbeg = 0;
-        bl.kend = bl.a.k_count;
-        bl.dx = dx;
+        int chunk = (bl.a.k_count + splits - 1) / splits;
+        chunk = (chunk + BK - 1) / BK * BK;
+        bl.kbeg = split * chunk;
+        bl.kend = min(bl.a.k_count, bl.kbeg + chunk);
+        bl.dx = split == 0 ? dx : ws + (i64)(split - 1) * x_elems;
         bl.C = C, bl.H = H, bl.W = W, bl.sh = sh, bl.sw = sw, bl.cls_a = k.a, bl.cls_b = k.b;
         bl.hc = k.hc, bl.wc = k.wc, bl.nhwc = nhwc, bl.cg0 = g * Cg;
         bl.dwc = k.dwc, bl.dhc = k.dhc;
@@ -639,7 +668,8 @@ struct OpBw {
     typedef GBwX B;
     GBwDy a;
     GBwX b;
-    float *out;   /* dw, or the split workspace */
+    float *out;   /* dw: split 0 writes here, split s > 0 to ws + (s-1)*wsize */
+    float *ws;
     int G, Cg, Kg, splits, chunk, npq, nhwc, H, W, P, Q;
     i64 crs;      /* Cg*R*S */
     i64 wsize;    /* K*Cg*R*S: one split's slice of the workspace */
@@ -667,21 +697,33 @@ struct OpBw {
         bl.a.k_end = bl.kend;
         bl.b.k_end = bl.kend;
         bl.crs = crs;
-        bl.out = out + (i64)split * wsize + (i64)g * Kg * crs;
+        bl.out = (split == 0 ? out : ws + (i64)(split - 1) * wsize) + (i64)g * Kg * crs;
         return true;
     }
 };
 
-/* out[i] = sum_{s < splits} ws[s*n + i], in slice order. */
+/* out[i] = out[i] + sum_{s < splits-1} ws[s*n + i] (+ bias[channel of i]), in slice order
+ * (split 0 wrote out itself).
+ * Channel of i: (i / inner) % K (NCHW: inner = P*Q; NHWC: inner = 1). */
 __global__ void reduce_splits(const float *__restrict__ ws, float *__restrict__ out, i64 n,
-                              int splits)
+                              int splits, const float *__restrict__ bias, i64 inner, int K)
 {
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n;
          i += (i64)gridDim.x * blockDim.x) {
-        float s = ws[i];
-        for (int j = 1; j < splits; j++) s += ws[(i64)j * n + i];
+        float s = out[i]; /* split 0 */
+        for (int j = 0; j < splits - 1; j++) s += ws[(i64)j * n + i];
+        if (bias) s += bias[(i / inner) % K];
         out[i] = s;
     }
+}
+
+static int launch_reduce(const float *ws, float *out, i64 n, int splits, const float *bias,
+                         i64 inner, int K, cudaStream_t st)
+{
+    unsigned blocks = (unsigned)((n + 255) / 256);
+    if (blocks > 65535u * 4) blocks = 65535u * 4;
+    reduce_splits<<<blocks, 256, 0, st>>>(ws, out, n, splits, bias, inner, K);
+    return (int)cudaGetLastError();
 }
 
 /* ---- configurations and launch ------------------------------------------------------------- */
@@ -692,16 +734,16 @@ struct CfgShape {
 };
 static const CfgShape cfg_shape[6] = {{128, 128}, {128, 64}, {64, 128}, {64, 64}, {128, 32}, {32, 128}};
 
-template <bool AK, bool BKF, class Op>
+template <bool AK, bool BKF, bool LM, class Op>
 static void launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
 {
     switch (cfg) {
-    case 0: gemm_kernel<128, 128, 8, 8, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
-    case 1: gemm_kernel<128, 64, 8, 4, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
-    case 2: gemm_kernel<64, 128, 4, 8, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
-    case 3: gemm_kernel<64, 64, 4, 4, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
-    case 4: gemm_kernel<128, 32, 8, 2, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
-    default: gemm_kernel<32, 128, 2, 8, AK, BKF, Op><<<grid, NT, 0, st>>>(op); break;
+    case 0: gemm_kernel<128, 128, 8, 8, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
+    case 1: gemm_kernel<128, 64, 8, 4, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
+    case 2: gemm_kernel<64, 128, 4, 8, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
+    case 3: gemm_kernel<64, 64, 4, 4, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
+    case 4: gemm_kernel<128, 32, 8, 2, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
+    default: gemm_kernel<32, 128, 2, 8, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
     }
 }
 
@@ -721,45 +763,83 @@ static void gemm_dims(const sc_kp &kp, int dir, i64 &M, i64 &N, i64 &Kr)
     }
 }
 
+/* Optional overrides for tuning and experiments (read once): SAFECONV_GPU_GEMM_CFG = tile
+ * configuration 0..5, SAFECONV_GPU_GEMM_SPLITS = reduction split (still capped by the
+ * workspace limit). Unset: the heuristic decides. */
+static int env_int(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : -1;
+}
+
+/* Heuristic, no timing: a time model per tile shape and reduction split, the smallest wins.
+ *   GEMM:   padded FLOPs / (SMs x rate(tile) x wave efficiency); the rate per SM grows with
+ *           the FMAs per shared-memory load of the tile (128x128 = 1, 64x64 = 0.5);
+ *           128x128 runs one block per SM (registers), the others two.
+ *   reduce: split > 1 reads (split-1) partial outputs and reads + writes the output once,
+ *           plus a launch.
+ * The constants are rough fits to H100 measurements (bench/NOTES-gpu.md); only their ratios
+ * matter. */
 sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit)
 {
+    static int force_cfg = -2, force_splits = -2, force_lm = -2;
+    if (force_cfg == -2) {
+        force_splits = env_int("SAFECONV_GPU_GEMM_SPLITS");
+        force_lm = env_int("SAFECONV_GPU_GEMM_LM");
+        force_cfg = env_int("SAFECONV_GPU_GEMM_CFG");
+    }
     i64 M, N, Kr;
     gemm_dims(kp, dir, M, N, Kr);
     i64 zmul = dir == 1 ? (i64)kp.g * kp.sh * kp.sw : kp.g;
-    /* Prefer the biggest tile that still gives about two waves; skinny N gets skinny tiles. */
-    int best = 3;
-    double best_score = -1;
+    i64 out_elems = dir == 0 ? (i64)kp.n * kp.k * kp.p * kp.q
+                  : dir == 1 ? (i64)kp.n * kp.c * kp.h * kp.w
+                             : (i64)kp.k * kp.cg * kp.r * kp.s;
+    double out_bytes = 4.0 * (double)out_elems;
+    /* split 0 writes the output itself: s splits need s-1 output-sized slices */
+    i64 smax = 1 + (i64)(ws_limit / (size_t)(out_elems * 4 > 0 ? out_elems * 4 : 1));
+    i64 maxk = Kr / (8 * BK);
+    if (smax > maxk) smax = maxk;
+    if (smax > 65535 / zmul) smax = 65535 / zmul;
+    if (smax > 1024) smax = 1024;
+    if (smax < 1) smax = 1;
+    static const int cand[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
+    sc_gemm_plan best = {3, 1, 0};
+    double best_t = 1e30;
     for (int c = 0; c < 6; c++) {
+        if (force_cfg >= 0 && force_cfg <= 5 && c != force_cfg) continue;
         int bm = cfg_shape[c].bm, bn = cfg_shape[c].bn;
-        i64 tiles = (i64)ceil_div(M, bm) * ceil_div(N, bn) * zmul;
-        double util = (double)M * N / ((double)ceil_div(M, bm) * bm * ceil_div(N, bn) * bn);
-        double eff = (bm * bn) / (double)(bm + bn) / 64.0;  /* FMAs per shared load, 128x128 = 1 */
-        double fill = tiles >= 2 * sm_count ? 1.0 : (double)tiles / (2 * sm_count);
-        if (dir == 2) fill = 1.0; /* the split fills the machine */
-        double score = util * eff * (0.25 + 0.75 * fill);
-        if (score > best_score + 1e-9) best_score = score, best = c;
+        i64 mt = ceil_div(M, bm), nt = ceil_div(N, bn);
+        i64 tiles = mt * nt * zmul;
+        double flops = 2.0 * (double)(mt * bm) * (double)(nt * bn) * (double)Kr * (double)zmul;
+        double eff = (bm * bn) / (double)(bm + bn) / 64.0;
+        double rate = 0.19e12 * (0.55 + 0.45 * eff);
+        i64 slots = (i64)sm_count * (c == 0 ? 1 : 2);
+        for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
+            i64 sp = cand[ci];
+            if (force_splits >= 1) sp = force_splits < smax ? force_splits : smax;
+            if (sp > smax) break;
+            i64 blocks = tiles * sp;
+            i64 waves = (blocks + slots - 1) / slots;
+            double wave_eff = (double)blocks / ((double)waves * slots);
+            double t = flops / ((double)sm_count * rate * wave_eff);
+            if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
+            if (t < best_t * (1 - 1e-9)) best_t = t, best.cfg = c, best.splits = (int)sp;
+            if (force_splits >= 1) break;
+        }
     }
-    sc_gemm_plan pl = {best, 1};
-    if (dir == 2) {
-        int bm = cfg_shape[best].bm, bn = cfg_shape[best].bn;
-        i64 tiles = (i64)ceil_div(M, bm) * ceil_div(N, bn) * kp.g;
-        i64 want = (2 * (i64)sm_count + tiles - 1) / tiles;
-        i64 maxk = Kr / (16 * BK);          /* at least 16 steps per slice */
-        if (want > maxk) want = maxk;
-        i64 wbytes = (i64)kp.k * N * 4;
-        i64 maxws = (i64)(ws_limit / (size_t)(wbytes > 0 ? wbytes : 1));
-        if (want > maxws) want = maxws;
-        if (want > 65535 / kp.g) want = 65535 / kp.g;
-        if (want < 2) want = 1;
-        pl.splits = (int)want;
-    }
-    return pl;
+    /* NCHW forward / backward-data outputs are contiguous along M: lanes along M. */
+    best.lm = (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0;
+    if (force_lm >= 0 && dir != 2 && !kp.nhwc) best.lm = force_lm ? 1 : 0;
+    return best;
 }
 
 size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl)
 {
-    if (dir != 2 || pl.splits <= 1) return 0;
-    return (size_t)pl.splits * kp.k * kp.cg * kp.r * kp.s * sizeof(float);
+    if (pl.splits <= 1) return 0;
+    i64 out_elems = dir == 0 ? (i64)kp.n * kp.k * kp.p * kp.q
+                  : dir == 1 ? (i64)kp.n * kp.c * kp.h * kp.w
+                             : (i64)kp.k * kp.cg * kp.r * kp.s;
+    return (size_t)(pl.splits - 1) * (size_t)out_elems * sizeof(float);
 }
 
 int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a,
@@ -783,9 +863,19 @@ int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float
         op.K = kp.k, op.Kg = kp.kg, op.P = kp.p, op.Q = kp.q, op.Cg = kp.cg, op.H = kp.h;
         op.W = kp.w, op.nhwc = kp.nhwc;
         op.kgoff_mult_w = (i64)kp.kg * kp.cg * rs;
-        dim3 grid(ceil_div(ga.m_count, bm), ceil_div(kp.kg, bn), kp.g);
-        if (kp.nhwc) launch_cfg<true, true>(pl.cfg, grid, op, st);
-        else launch_cfg<false, true>(pl.cfg, grid, op, st);
+        int splits = pl.splits < 1 ? 1 : pl.splits;
+        op.G = kp.g, op.splits = splits;
+        op.chunk = (ceil_div(ga.k_count, splits) + BK - 1) / BK * BK;
+        op.y_elems = (i64)kp.n * kp.k * kp.p * kp.q;
+        op.ws = ws;
+        dim3 grid(ceil_div(ga.m_count, bm), ceil_div(kp.kg, bn), kp.g * splits);
+        if (kp.nhwc) launch_cfg<true, true, false>(pl.cfg, grid, op, st);
+        else if (pl.lm) launch_cfg<false, true, true>(pl.cfg, grid, op, st);
+        else launch_cfg<false, true, false>(pl.cfg, grid, op, st);
+        int e = (int)cudaGetLastError();
+        if (e || splits == 1) return e;
+        return launch_reduce(ws, out, op.y_elems, splits, c, kp.nhwc ? 1 : (i64)kp.p * kp.q,
+                             kp.k, st);
     } else if (dir == 1) {
         OpBd op;
         GBdDy &ga = op.a;
@@ -815,10 +905,33 @@ int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float
             k.ds = sc_fdiv_make(k.sc > 0 ? k.sc : 1);
         }
         i64 mmax = (i64)kp.n * ((kp.h + kp.sh - 1) / kp.sh) * ((kp.w + kp.sw - 1) / kp.sw);
-        dim3 grid(ceil_div(mmax, bm), ceil_div(kp.cg, bn), kp.g * op.classes);
+        int splits = pl.splits < 1 ? 1 : pl.splits;
+        /* Classes that no tap reaches (e.g. 1x1 stride 2): one contiguous memset instead of
+         * scattered zero stores from GEMM tiles. Only without a split, whose reduction reads
+         * every workspace element. */
+        if (splits == 1) {
+            bool any_zero = false;
+            for (int ci = 0; ci < op.classes; ci++)
+                if (op.cls[ci].hc > 0 && op.cls[ci].wc > 0 && op.cls[ci].rc * op.cls[ci].sc == 0)
+                    any_zero = true;
+            if (any_zero) {
+                cudaError_t me = cudaMemsetAsync(out, 0, (size_t)kp.n * kp.c * kp.h * kp.w * sizeof(float), st);
+                if (me != cudaSuccess) return (int)me;
+                for (int ci = 0; ci < op.classes; ci++)
+                    if (op.cls[ci].rc * op.cls[ci].sc == 0) op.cls[ci].hc = 0; /* skipped */
+            }
+        }
+        op.G = kp.g, op.splits = splits;
+        op.x_elems = (i64)kp.n * kp.c * kp.h * kp.w;
+        op.ws = ws;
+        dim3 grid(ceil_div(mmax, bm), ceil_div(kp.cg, bn), kp.g * op.classes * splits);
         /* NHWC: dy is contiguous along k (the reduction); NCHW: along the output position. */
-        if (kp.nhwc) launch_cfg<true, false>(pl.cfg, grid, op, st);
-        else launch_cfg<true, true>(pl.cfg, grid, op, st);
+        if (kp.nhwc) launch_cfg<true, false, false>(pl.cfg, grid, op, st);
+        else if (pl.lm) launch_cfg<true, true, true>(pl.cfg, grid, op, st);
+        else launch_cfg<true, true, false>(pl.cfg, grid, op, st);
+        int e = (int)cudaGetLastError();
+        if (e || splits == 1) return e;
+        return launch_reduce(ws, out, op.x_elems, splits, nullptr, 1, 1, st);
     } else {
         OpBw op;
         int npq = kp.n * kp.p * kp.q;
@@ -842,19 +955,15 @@ int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float
         op.npq = npq, op.nhwc = kp.nhwc, op.H = kp.h, op.W = kp.w, op.P = kp.p, op.Q = kp.q;
         op.crs = (i64)kp.cg * rs;
         op.wsize = (i64)kp.k * op.crs;
-        op.out = splits > 1 ? ws : out;
+        op.out = out;
+        op.ws = ws;
         dim3 grid(ceil_div(kp.kg, bm), ceil_div(op.crs, bn), kp.g * splits);
         /* NCHW: both along q (the reduction); NHWC: dy along k, x along c (the rows). */
-        if (kp.nhwc) launch_cfg<false, false>(pl.cfg, grid, op, st);
-        else launch_cfg<true, true>(pl.cfg, grid, op, st);
+        if (kp.nhwc) launch_cfg<false, false, false>(pl.cfg, grid, op, st);
+        else launch_cfg<true, true, false>(pl.cfg, grid, op, st);
         int e = (int)cudaGetLastError();
         if (e) return e;
-        if (splits > 1) {
-            i64 n = op.wsize;
-            unsigned blocks = (unsigned)((n + 255) / 256);
-            if (blocks > 65535u * 4) blocks = 65535u * 4;
-            reduce_splits<<<blocks, 256, 0, st>>>(ws, out, n, splits);
-        }
+        if (splits > 1) return launch_reduce(ws, out, op.wsize, splits, nullptr, 1, 1, st);
     }
     return (int)cudaGetLastError();
 }

@@ -44,6 +44,13 @@ sc_status sc_gpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, sc
     return sc__fail(SC_STATUS_NOT_AVAILABLE, "no GPU backend in this build");
 }
 
+sc_status sc_gpu_select_limit(const sc_problem *pb, sc_direction dir, sc_algo want,
+                              size_t ws_limit, sc_algo *algo, size_t *ws_bytes)
+{
+    (void)ws_limit;
+    return sc_gpu_select(pb, dir, want, algo, ws_bytes);
+}
+
 sc_status sc_gpu_run(const sc_call *call)
 {
     (void)call;

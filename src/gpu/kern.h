@@ -52,12 +52,16 @@ int sc_launch_depthwise(const sc_kp &kp, int dir, const float *a, const float *b
 int sc_launch_small_c(const sc_kp &kp, const float *x, const float *w, const float *bias,
                       float *y, cudaStream_t st);
 bool sc_small_c_applies(const sc_kp &kp);
+int sc_launch_small_c_bwd_data(const sc_kp &kp, const float *dy, const float *w, float *dx,
+                               cudaStream_t st);
+bool sc_small_c_bwd_applies(const sc_kp &kp);
 
 /* Implicit GEMM. cfg: tile configuration index (see gemm.cu); splits: backward-weight split of
  * N*P*Q (1 = no workspace, written straight to dw). */
 struct sc_gemm_plan {
     int cfg;
     int splits;
+    int lm; /* epilogue-coalescing thread layout for NCHW outputs (gemm.cu, frag_row_m) */
 };
 sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit);
 size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl);
