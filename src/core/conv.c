@@ -72,7 +72,8 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
     }
     if ((st = sc_gpu_set_device(o->device))) return st;
     pl->route = ROUTE_GPU;
-    st = sc_gpu_select(pb, dir, o->algo, &pl->algo, &pl->ws_bytes);
+    /* Splits of the reduction are sized to this context's workspace limit. */
+    st = sc_gpu_select_limit(pb, dir, o->algo, ctx->workspace_limit, &pl->algo, &pl->ws_bytes);
     if (st == SC_STATUS_UNSUPPORTED && o->allow_cpu && o->algo == SC_ALGO_NONE)
         return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
     if (st == SC_STATUS_OK && pl->ws_bytes > ctx->workspace_limit)
