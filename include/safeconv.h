@@ -30,7 +30,9 @@
  *
  * Memory spaces: a context created for SC_DEVICE_CPU takes host pointers; a context created for
  * GPU ordinal d >= 0 takes device pointers of that GPU, and runs on the context's stream
- * (asynchronously: a call returns once the work is queued).
+ * (asynchronously: a call returns once the work is queued). A call on a GPU context makes that
+ * GPU current for the calling thread (cudaSetDevice / hipSetDevice) and leaves it so.
+ * Changing a context's stream waits for work still queued on the old one.
  *
  * Errors: every function that can fail returns sc_status. On failure, sc_last_error() returns a
  * message for the calling thread naming the offending field and why, e.g.
@@ -223,7 +225,9 @@ typedef struct sc_context_options {
     int size_threshold;       /* SC_STRATEGY_SELECTIVE: max(H, W) up to which the vendor
                                  library is used. Default 42 */
     sc_algo algo;             /* force one algorithm; SC_ALGO_NONE (default) lets it choose */
-    int num_threads;          /* CPU threads for the CPU backend; 0 = all cores */
+    int num_threads;          /* CPU threads for the CPU backend; 0 = OpenBLAS's default
+                                 (all cores). OpenBLAS's count is process-wide: each CPU call
+                                 sets it to its context's value */
     const char *cache_path;   /* selection cache file; NULL = $SAFECONV_CACHE_DIR or XDG;
                                  ":memory:" = a private in-memory cache (nothing persists).
                                  Copied at create. */

@@ -60,7 +60,7 @@ static double time_call(sc_context *ctx, const sc_conv2d_desc *d, int dir, opera
         double t0 = now();
         if (run_once(ctx, d, dir, o) || sc_context_synchronize(ctx)) return -1;
         t[n++] = now() - t0;
-        if (n >= 1 && now() - start > 30 * min_time && n >= 1) break; /* slow algorithms */
+        if (min_time > 0 && now() - start > 30 * min_time) break; /* slow algorithms */
     }
     for (int i = 1; i < n; i++) /* insertion sort: n is small */
         for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {

@@ -88,6 +88,13 @@ sc_status sc_context_set_stream(sc_context *ctx, void *stream)
 {
     sc__clear_error();
     if (!ctx) return sc__fail(SC_STATUS_BAD_PARAM, "ctx: NULL");
+    /* The device pool is reused by the next call, which will be ordered on the new stream
+     * only: wait for work on the old one that may still use the pool. */
+    if (ctx->opt.device >= 0 && ctx->device_pool.ptr && stream != ctx->opt.stream) {
+        sc_status st = sc_gpu_set_device(ctx->opt.device);
+        if (!st) st = sc_gpu_sync(ctx->opt.stream);
+        if (st) return st;
+    }
     ctx->opt.stream = stream;
     return SC_STATUS_OK;
 }
@@ -106,6 +113,7 @@ sc_status sc__workspace(sc_context *ctx, bool on_host, size_t bytes, void *calle
 {
     *out = NULL;
     if (bytes == 0) return SC_STATUS_OK;
+    if (bytes > ctx->stats.workspace_peak) ctx->stats.workspace_peak = bytes;
     if (caller_ws) {
         if (caller_size < bytes)
             return sc__fail(SC_STATUS_BAD_PARAM,
@@ -134,7 +142,6 @@ sc_status sc__workspace(sc_context *ctx, bool on_host, size_t bytes, void *calle
                             bytes);
         pool->ptr = p, pool->size = bytes;
     }
-    if (bytes > ctx->stats.workspace_peak) ctx->stats.workspace_peak = bytes;
     *out = pool->ptr;
     return SC_STATUS_OK;
 }

@@ -58,7 +58,9 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
         }
         return plan_cpu(ctx, pb, dir, ROUTE_CPU, pl);
     }
-    /* A GPU context. */
+    /* A GPU context: every route below (vendor workspace, CPU-copy transfers, kernels) works
+     * on the context's GPU, so make it current for this thread first. */
+    if ((st = sc_gpu_set_device(o->device))) return st;
     if (o->strategy == SC_STRATEGY_CPU || is_cpu_algo(o->algo))
         return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
     if (o->strategy != SC_STRATEGY_GPU || is_vendor_algo(o->algo)) {
@@ -70,7 +72,6 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
             return SC_STATUS_OK;
         }
     }
-    if ((st = sc_gpu_set_device(o->device))) return st;
     pl->route = ROUTE_GPU;
     /* Splits of the reduction are sized to this context's workspace limit. */
     st = sc_gpu_select_limit(pb, dir, o->algo, ctx->workspace_limit, &pl->algo, &pl->ws_bytes);

@@ -21,6 +21,7 @@
 #include "cpu/layout.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -264,6 +265,20 @@ static void run_nhwc(const sc_call *call)
     }
 }
 
+/* OpenBLAS's thread count is process-wide: set it on every call to what this context asked
+ * for (0 = the count OpenBLAS chose at start), so one context's setting never leaks into
+ * another's; skip the call when the count already holds. */
+static int initial_threads;
+static void read_initial_threads(void) { initial_threads = openblas_get_num_threads(); }
+
+static void set_blas_threads(int wanted)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_initial_threads);
+    int n = wanted > 0 ? wanted : initial_threads;
+    if (n > 0 && openblas_get_num_threads() != n) openblas_set_num_threads(n);
+}
+
 /* BLAS takes int dimensions: larger problems go to the direct loops. */
 static bool fits_int(const sc_problem *pb)
 {
@@ -278,7 +293,7 @@ sc_status sc_cpu_gemm_run(const sc_call *call)
     if (!is_pointwise(pb) && call->ws_size < (size_t)reduction(pb) * sizeof(float))
         return sc__fail(SC_STATUS_INTERNAL, "cpu gemm: workspace of %zu bytes holds no column",
                         call->ws_size);
-    if (call->num_threads > 0) openblas_set_num_threads(call->num_threads);
+    set_blas_threads(call->num_threads);
     if (pb->d.layout == SC_NCHW) run_nchw(call);
     else run_nhwc(call);
     if (call->dir == SC_DIR_BACKWARD_WEIGHT && call->out2) sc_cpu_bias_grad(pb, call->b, call->out2);

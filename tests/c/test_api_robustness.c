@@ -105,3 +105,53 @@ SC_TEST(threads_independent_contexts)
         CHECK(w[i].error_was_own);
     }
 }
+
+/* OpenBLAS's thread count is process-wide: a context asking for 1 thread must not leave the
+ * next context (asking for the default) with 1. */
+#include <cblas.h>
+
+SC_TEST(cpu_thread_count_does_not_leak_between_contexts)
+{
+    int initial = openblas_get_num_threads();
+    sc_conv2d_desc d;
+    sc_conv2d_desc_init(&d);
+    d.n = 1, d.c = 8, d.h = 9, d.w = 9, d.k = 8, d.r = 3, d.s = 3;
+    static float x[648], w[576], y[392];
+    sc_context_options o;
+    sc_context_options_init(&o);
+    o.algo = SC_ALGO_CPU_IM2COL_GEMM;
+    o.num_threads = initial > 1 ? 1 : 2;
+    sc_context *one, *dflt;
+    CHECK_STATUS(sc_context_create(&o, &one), SC_STATUS_OK);
+    o.num_threads = 0;
+    CHECK_STATUS(sc_context_create(&o, &dflt), SC_STATUS_OK);
+    CHECK_STATUS(sc_conv2d_forward(one, &d, x, w, NULL, y, NULL, 0), SC_STATUS_OK);
+    CHECK(openblas_get_num_threads() == (initial > 1 ? 1 : 2));
+    CHECK_STATUS(sc_conv2d_forward(dflt, &d, x, w, NULL, y, NULL, 0), SC_STATUS_OK);
+    CHECK_MSG(openblas_get_num_threads() == initial, "threads %d after a default context, want %d",
+              openblas_get_num_threads(), initial);
+    sc_context_destroy(one);
+    sc_context_destroy(dflt);
+}
+
+/* Statistics count the scratch of a call whether it came from the pool or the caller. */
+SC_TEST(api_workspace_peak_counts_caller_workspace)
+{
+    sc_conv2d_desc d;
+    sc_conv2d_desc_init(&d);
+    d.n = 1, d.c = 4, d.h = 6, d.w = 6, d.k = 8, d.r = 3, d.s = 3, d.pad_h = d.pad_w = 1;
+    sc_context_options o;
+    sc_context_options_init(&o);
+    o.algo = SC_ALGO_CPU_IM2COL_GEMM;
+    sc_context *ctx;
+    CHECK_STATUS(sc_context_create(&o, &ctx), SC_STATUS_OK);
+    size_t need;
+    CHECK_STATUS(sc_conv2d_workspace_size(ctx, &d, SC_DIR_FORWARD, &need), SC_STATUS_OK);
+    static float x[144], w[288], y[288], ws[4096];
+    CHECK(need > 0 && need <= sizeof ws);
+    CHECK_STATUS(sc_conv2d_forward(ctx, &d, x, w, NULL, y, ws, sizeof ws), SC_STATUS_OK);
+    sc_stats st;
+    CHECK_STATUS(sc_context_get_stats(ctx, &st), SC_STATUS_OK);
+    CHECK(st.workspace_peak == need);
+    sc_context_destroy(ctx);
+}
