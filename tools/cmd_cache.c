@@ -34,10 +34,15 @@ static int show_row(const sc_cache_entry *e, void *user)
     bool stale = !same_env(&e->key, &s->now);
     s->rows++, s->stale += stale, s->by_outcome[e->outcome & 7]++;
     if (!s->print) return 0;
-    char shape[160], when[32], vms[24] = "-", sms[24] = "-";
+    char shape[160], when[32] = "-", vms[24] = "-", sms[24] = "-";
     sc_desc_format(&e->key.desc, shape, sizeof shape);
-    time_t t = (time_t)e->updated;
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&t));
+    /* Any number can sit in a row (sc_cache_put takes what it is given): only a time between
+     * 1970 and the year 10000 is shown as a date. */
+    struct tm tmbuf;
+    if (e->updated >= 0 && e->updated < 253402300800.0) {
+        time_t t = (time_t)e->updated;
+        if (localtime_r(&t, &tmbuf)) strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tmbuf);
+    }
     if (e->vendor_ms > 0) snprintf(vms, sizeof vms, "%.3f", e->vendor_ms);
     if (e->safeconv_ms > 0) snprintf(sms, sizeof sms, "%.3f", e->safeconv_ms);
     bool vendor = e->outcome == SC_PROBE_OK && e->vendor_ms > 0 && e->vendor_ms < e->safeconv_ms;

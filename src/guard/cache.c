@@ -305,16 +305,17 @@ const char *sc_cache_path(const sc_cache *c) { return c ? c->path : ""; }
 int sc_cache_is_persistent(const sc_cache *c) { return c ? c->persistent : 0; }
 
 /* ---- rows ---- */
+/* The key's strings are fixed arrays that a caller may fill to the brim: bounded reads. */
 static void bind_key(sqlite3_stmt *st, const sc_cache_key *k)
 {
     const sc_conv2d_desc *d = &k->desc;
-    sqlite3_bind_text(st, 1, k->device, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, k->arch, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, k->device, (int)strnlen(k->device, sizeof k->device), SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, k->arch, (int)strnlen(k->arch, sizeof k->arch), SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 3, k->multiprocessors);
     sqlite3_bind_int(st, 4, k->driver_version);
     sqlite3_bind_int(st, 5, k->runtime_version);
-    sqlite3_bind_text(st, 6, k->vendor, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, k->vendor_version, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, k->vendor, (int)strnlen(k->vendor, sizeof k->vendor), SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, k->vendor_version, (int)strnlen(k->vendor_version, sizeof k->vendor_version), SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 8, k->kernel_set);
     sqlite3_bind_int(st, 9, (int)k->dir);
     sqlite3_bind_int(st, 10, (int)d->dtype);

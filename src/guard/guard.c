@@ -220,6 +220,10 @@ static bool auto_prefers_vendor(sc_context *ctx, struct sc_guard_state *g, const
         g->cache_ready = true;
         if (sc_cache_open(ctx->opt.cache_path, &g->cache) ||
             sc__cache_env_key(ctx->opt.device, g->ad, &g->env)) {
+            /* Without the environment part of the key, rows would be written under an empty
+             * device and vendor: no cache at all is better. */
+            sc_cache_close(g->cache);
+            g->cache = NULL;
             sc__clear_error();
             return false;
         }

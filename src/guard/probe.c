@@ -108,14 +108,27 @@ static void request_line(const sc_probe_options *o, const sc_conv2d_desc *d, sc_
 }
 
 /* Wait for pid up to `secs` (polling: a child stuck in the GPU driver may take a while to go).
- * true when reaped. */
-static bool reap(pid_t pid, int *status, double secs)
+ * Once it has exited, its process group is killed *before* it is reaped: while the leader is
+ * an unreaped zombie its pid, and so the group id, cannot be reused, so the kill reaches only
+ * what the child left behind. Returns 1 when reaped (*status set), 0 on time-out, -1 when the
+ * child is not ours to wait for any more (SIGCHLD ignored, or reaped by someone else's
+ * waitpid(-1)): its exit status is unknown. */
+static int reap(pid_t pid, int *status, double secs)
 {
     double end = now_s() + secs;
     for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR)) return r == pid;
-        if (now_s() > end) return false;
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int r = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (si.si_pid == pid) {
+            kill(-pid, SIGKILL);
+            while (waitpid(pid, status, 0) < 0)
+                if (errno != EINTR) return -1;
+            return 1;
+        }
+        if (now_s() > end) return 0;
         struct timespec t = {0, 2000000};
         nanosleep(&t, NULL);
     }
@@ -139,15 +152,18 @@ static void reap_leftovers(double secs)
     pthread_mutex_lock(&unreaped_mu);
     for (int i = 0; i < nunreaped;) {
         int st;
-        kill(-unreaped[i], SIGKILL);
-        if (reap(unreaped[i], &st, secs)) unreaped[i] = unreaped[--nunreaped];
+        kill(-unreaped[i], SIGKILL); /* still unreaped: the group id is still this child's */
+        if (reap(unreaped[i], &st, secs) != 0) unreaped[i] = unreaped[--nunreaped];
         else i++;
     }
     pthread_mutex_unlock(&unreaped_mu);
 }
 
-/* Run one child; fill res (outcome, times, detail). */
-static void run_child(const sc_probe_options *o, const char *helper, const sc_conv2d_desc *d,
+/* Run one child; fill res (outcome, times, detail). Returns false when the outcome is about
+ * the probe machinery rather than the vendor (no pipe or fork, a helper that cannot run or
+ * speaks another protocol, a child that never reached the vendor, an exit status nobody can
+ * read): such results are reported but not cached, so a fixed setup probes again. */
+static bool run_child(const sc_probe_options *o, const char *helper, const sc_conv2d_desc *d,
                       sc_direction dir, sc_probe_result *res)
 {
     char req[512];
@@ -156,7 +172,7 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
     if (pipe2(fds, O_CLOEXEC)) {
         res->outcome = SC_PROBE_ERROR;
         snprintf(res->detail, sizeof res->detail, "probe: pipe: %s", strerror(errno));
-        return;
+        return false;
     }
     /* Everything the child needs is prepared here: between fork and exec it only calls
      * async-signal-safe functions (the parent may have other threads). Under a sanitizer build
@@ -188,7 +204,7 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
         free(envp);
         res->outcome = SC_PROBE_ERROR;
         snprintf(res->detail, sizeof res->detail, "probe: fork: %s", strerror(errno));
-        return;
+        return false;
     }
     if (pid == 0) {
         setpgid(0, 0);
@@ -250,28 +266,31 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
     }
     bool in_vendor = ph && !strncmp(ph, "vendor", 6);
     got = line ? strlen(line) : 0;
-    int status = 0;
+    int status = 0, reaped = 0;
     if (hung) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-    } else if (!reap(pid, &status, o->watchdog_s - (now_s() - t0) > 0 ? o->watchdog_s - (now_s() - t0) : 0)) {
-        /* It would not exit in time: killed. With its result line in, the result stands (the
-         * vendor hung in clean-up); without one, it hung. */
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-        if (got) {
-            reap(pid, &status, 10.0);
-            status = 0;
-        } else {
-            hung = true;
+        kill(-pid, SIGKILL); /* not reaped yet: the group id is still this child's */
+    } else {
+        double left = o->watchdog_s - (now_s() - t0);
+        reaped = reap(pid, &status, left > 0 ? left : 0);
+        if (reaped == 0) {
+            /* It would not exit in time: killed. With its result line in, the result stands
+             * (the vendor hung in clean-up); without one, it hung. */
+            kill(-pid, SIGKILL);
+            if (got) {
+                reaped = reap(pid, &status, 10.0);
+                if (reaped == 0) remember_unreaped(pid);
+                status = 0;
+            } else {
+                hung = true;
+            }
         }
     }
     if (hung) {
-        if (!reap(pid, &status, 10.0)) {
+        int rr = reap(pid, &status, 10.0);
+        if (rr == 0) {
             snprintf(res->detail, sizeof res->detail, "killed; still exiting (in the driver?)");
             remember_unreaped(pid);
         }
-        kill(-pid, SIGKILL); /* anything left in its group */
         res->elapsed_s = now_s() - t0;
         if (!in_vendor) {
             /* Not started, or still in safeconv's own run: the vendor was never called. */
@@ -279,23 +298,22 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
             snprintf(res->detail, sizeof res->detail, "%s within the %.3g s watchdog; raise it "
                      "for this shape", ph ? "safeconv's own run did not finish"
                                           : "the child did not start", o->watchdog_s);
-            return;
+            return false;
         }
         res->outcome = SC_PROBE_HANG;
         if (!res->detail[0])
             snprintf(res->detail, sizeof res->detail,
                      "no result after %.1f s%s; killed", o->watchdog_s,
                      in_vendor ? " in the vendor's first call (hung, or compiling longer than that)" : "");
-        return;
+        return true;
     }
-    kill(-pid, SIGKILL); /* grandchildren, if the vendor left any */
     res->elapsed_s = now_s() - t0;
-    if (WIFSIGNALED(status)) {
+    if (reaped > 0 && WIFSIGNALED(status)) {
         res->outcome = SC_PROBE_CRASH;
         res->signal = WTERMSIG(status);
         snprintf(res->detail, sizeof res->detail, "signal %d (%s)", res->signal,
                  strsignal(res->signal));
-        return;
+        return true;
     }
     int outcome, algo;
     unsigned long long ws;
@@ -309,17 +327,26 @@ static void run_child(const sc_probe_options *o, const char *helper, const sc_co
         char *detail = line + off;
         detail[strcspn(detail, "\n")] = 0;
         snprintf(res->detail, sizeof res->detail, "%s", detail);
-        if (!strcmp(res->detail, "probe child: bad request")) /* a child from an older build */
+        if (!strcmp(res->detail, "probe child: bad request")) { /* a child from another build */
             snprintf(res->detail, sizeof res->detail, "the probe child did not understand the "
                      "request (a safeconv executable from another build? set SAFECONV_TOOL)");
-        return;
+            return false;
+        }
+        return true;
     }
     res->outcome = SC_PROBE_ERROR;
+    if (reaped < 0) {
+        snprintf(res->detail, sizeof res->detail, "the child's exit status is unavailable "
+                 "(SIGCHLD ignored, or reaped elsewhere) and it sent no result");
+        return false;
+    }
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (code == 127 && helper)
+    if (code == 127 && helper) {
         snprintf(res->detail, sizeof res->detail, "cannot run the probe helper %.150s", helper);
-    else
-        snprintf(res->detail, sizeof res->detail, "child exited with code %d and no result", code);
+        return false;
+    }
+    snprintf(res->detail, sizeof res->detail, "child exited with code %d and no result", code);
+    return true;
 }
 
 static void progress(const sc_probe_options *o, int done, int total, const int counts[8],
@@ -436,13 +463,14 @@ sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *desc
                                         "options.helper");
                     }
                 }
-                run_child(&o, have_helper ? helper_buf : NULL, &descs[i], dirs[j], r);
+                bool about_vendor =
+                    run_child(&o, have_helper ? helper_buf : NULL, &descs[i], dirs[j], r);
                 e.key.desc = descs[i], e.key.dir = dirs[j];
                 e.outcome = r->outcome, e.vendor_algo = r->vendor_algo;
                 e.vendor_ms = r->vendor_ms, e.safeconv_ms = r->safeconv_ms;
                 e.workspace = r->workspace, e.updated = 0;
                 snprintf(e.detail, sizeof e.detail, "%s", r->detail);
-                if (r->outcome != SC_PROBE_NO_VENDOR) sc_cache_put(cache, &e);
+                if (r->outcome != SC_PROBE_NO_VENDOR && about_vendor) sc_cache_put(cache, &e);
                 sc__clear_error();
             }
             sc_cache_entry tmp = {.outcome = r->outcome, .vendor_ms = r->vendor_ms,
