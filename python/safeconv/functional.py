@@ -438,8 +438,9 @@ def _record(layer, kind, x, w):
     """Where this call's statistics go (nowhere lasting while probe_model collects shapes)."""
     if _collector is not None:
         return _stats.LayerStats(kind)
-    return _stats.record_for(layer, kind, None if layer is not None else
-                             (tuple(x.shape[-3:]), tuple(w.shape)))
+    # Functional calls are grouped by weight shape only: a model fed varying image sizes must
+    # not add a group per size (the statistics would grow without bound).
+    return _stats.record_for(layer, kind, None if layer is not None else tuple(w.shape))
 
 
 def _config_for(layer):
