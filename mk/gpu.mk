@@ -15,7 +15,9 @@ CUDA_HOME ?= /usr/local/cuda
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ( test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc ))
 HIPCC ?= $(shell command -v hipcc 2>/dev/null)
 NVCC_ARCHS ?= sm_75 sm_80 sm_86 sm_89 sm_90 compute_90
-HIP_ARCHS ?= gfx1010 gfx1012 gfx1030 gfx1100
+# gfx1100 (RDNA3) is not in the default: Debian 12's ROCm 5.2 ships no gfx1100 device
+# libraries, so hipcc there cannot build it; with ROCm >= 5.3 add it: HIP_ARCHS="... gfx1100".
+HIP_ARCHS ?= gfx1010 gfx1012 gfx1030
 GPU_OPT ?= -O3
 
 ifeq ($(GPU),auto)
