@@ -40,6 +40,7 @@ typedef long long i64;
 
 /* Forward A: x at rows m = (n,p,q), reduction (c,r,s). */
 struct GFwdX {
+    static constexpr bool cheap_row = false;
     const float *x;
     int m_count, k_count;
     sc_fdiv dq, dp, drs, ds, dcg;
@@ -102,8 +103,11 @@ struct GFwdX {
     }
 };
 
-/* Forward B: w at cols k, reduction kk (already in the weight's own order). */
+/* Forward B: w at cols k, reduction kk (already in the weight's own order). cheap_row: row()
+ * is one multiply-add, so a KFAST loader recomputes it per tile instead of holding E row
+ * descriptors in registers (the 128x128 tile's register budget). */
 struct GFwdW {
+    static constexpr bool cheap_row = true;
     const float *w;
     int n_count, k_count;
     i64 goff; /* g*Kg*CgRS */
@@ -161,6 +165,7 @@ static void bd_dim(int a, int pad, int stride, int dil, int R, int &r0, int &rst
 
 /* Backward-data A: dy at rows m = (n,i,j), reduction (k,rr,ss) NCHW / (rr,ss,k) NHWC. */
 struct GBdDy {
+    static constexpr bool cheap_row = false;
     const float *dy;
     int m_count, k_count;
     sc_fdiv dwc, dhc, drs, ds, dkg;  /* drs/ds: by Rc*Sc, Sc */
@@ -225,6 +230,7 @@ struct GBdDy {
 
 /* Backward-data B: w at cols c, reduction as GBdDy. */
 struct GBdW {
+    static constexpr bool cheap_row = false;
     const float *w;
     int n_count, k_count;
     sc_fdiv drs, ds, dkg;
@@ -277,6 +283,7 @@ struct GBdW {
 
 /* Backward-weight A: dy at rows k, reduction (n,p,q) in [kbeg, kend). */
 struct GBwDy {
+    static constexpr bool cheap_row = true;
     const float *dy;
     int m_count, k_end;
     sc_fdiv dq, dpq;
@@ -324,6 +331,7 @@ struct GBwDy {
 
 /* Backward-weight B: x at cols (c,r,s) NCHW / (r,s,c) NHWC, reduction (n,p,q). */
 struct GBwX {
+    static constexpr bool cheap_row = false;
     const float *x;
     int n_count, k_end;
     sc_fdiv dq, dpq, drs, ds, dcg;
@@ -394,7 +402,9 @@ struct GBwX {
 template <int ROWS, bool KFAST, class G>
 struct Loader {
     static constexpr int E = (ROWS * BK + NT - 1) / NT; /* elements per thread */
-    typename G::Row rows[KFAST ? E : 1];
+    static constexpr bool RECOMP = KFAST && G::cheap_row; /* rows recomputed per fetch */
+    typename G::Row rows[KFAST && !RECOMP ? E : 1];
+    int row0;   /* the tile's first row (RECOMP) */
     int kl;     /* this thread's first reduction index within the tile */
     bool act;   /* this thread loads anything (ROWS*BK may be < NT) */
     float v[E];
@@ -402,7 +412,11 @@ struct Loader {
     __device__ void init(const G &g, int row0)
     {
         int t = threadIdx.x;
-        if (KFAST) {
+        if (RECOMP) {
+            kl = t % BK;
+            act = true;
+            this->row0 = row0 + t / BK;
+        } else if (KFAST) {
             kl = t % BK;
             act = true;
 #pragma unroll
@@ -415,7 +429,11 @@ struct Loader {
     }
     __device__ void fetch(const G &g, int k0)
     {
-        if (KFAST) {
+        if (RECOMP) {
+            typename G::Kst ks = g.kdec(k0 + kl);
+#pragma unroll
+            for (int j = 0; j < E; j++) v[j] = g.load(g.row(row0 + j * (NT / BK)), ks);
+        } else if (KFAST) {
             typename G::Kst ks = g.kdec(k0 + kl);
 #pragma unroll
             for (int j = 0; j < E; j++) v[j] = g.load(rows[j], ks);
@@ -463,9 +481,20 @@ __device__ __forceinline__ int frag_row_m(int ty, int i)
     return LM ? i * (BMx / TM) + ty : frag_row<TM, BMx>(ty, i);
 }
 
-/* 128x128 needs more than 128 registers a thread: one block per SM; the others fit two. */
-template <int BM, int BN, int TM, int TN, bool AK, bool BKF, bool LM, class Op>
-__global__ __launch_bounds__(NT, (BM * BN >= 128 * 128 ? 1 : 2)) void gemm_kernel(Op op)
+/* MINB: blocks per SM the kernel is compiled for (registers <= 65536 / (256 x MINB)). The
+ * smaller tiles fit two. 128x128 fits two (128 registers, no spill on sm_75..sm_90) only with
+ * lanes along M; its other variants need 140-190 registers and run one block per SM. HIP
+ * builds keep one for 128x128 (SC_GEMM_BIG_LM_MINB). */
+#ifndef SC_GEMM_BIG_LM_MINB
+#if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
+#define SC_GEMM_BIG_LM_MINB 1
+#else
+#define SC_GEMM_BIG_LM_MINB 2
+#endif
+#endif
+
+template <int BM, int BN, int TM, int TN, bool AK, bool BKF, bool LM, int MINB, class Op>
+__global__ __launch_bounds__(NT, MINB) void gemm_kernel(Op op)
 {
     static_assert((BM / TM) * (BN / TN) == NT, "tile/thread mismatch");
     __shared__ __align__(16) float As[2][BK * (BM + 4)];
@@ -728,22 +757,27 @@ static int launch_reduce(const float *ws, float *out, i64 n, int splits, const f
 
 /* ---- configurations and launch ------------------------------------------------------------- */
 /* cfg: 0 = 128x128 (8x8), 1 = 128x64 (8x4), 2 = 64x128 (4x8), 3 = 64x64 (4x4), 4 = 128x32 (8x2)
- * 5 = 32x128 (2x8). All 256 threads. */
+ * 5 = 32x128 (2x8), 6 = 128x128 (8x8) compiled for two blocks/SM (with lanes along M on CUDA;
+ * otherwise the same kernel as 0). All 256 threads. */
+#define SC_GEMM_NCFG 7
 struct CfgShape {
     int bm, bn;
 };
-static const CfgShape cfg_shape[6] = {{128, 128}, {128, 64}, {64, 128}, {64, 64}, {128, 32}, {32, 128}};
+static const CfgShape cfg_shape[SC_GEMM_NCFG] = {{128, 128}, {128, 64}, {64, 128}, {64, 64}, {128, 32},
+                                                 {32, 128}, {128, 128}};
 
 template <bool AK, bool BKF, bool LM, class Op>
 static void launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
 {
+    constexpr int M2 = LM ? SC_GEMM_BIG_LM_MINB : 1;
     switch (cfg) {
-    case 0: gemm_kernel<128, 128, 8, 8, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
-    case 1: gemm_kernel<128, 64, 8, 4, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
-    case 2: gemm_kernel<64, 128, 4, 8, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
-    case 3: gemm_kernel<64, 64, 4, 4, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
-    case 4: gemm_kernel<128, 32, 8, 2, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
-    default: gemm_kernel<32, 128, 2, 8, AK, BKF, LM, Op><<<grid, NT, 0, st>>>(op); break;
+    case 0: gemm_kernel<128, 128, 8, 8, AK, BKF, LM, 1, Op><<<grid, NT, 0, st>>>(op); break;
+    case 1: gemm_kernel<128, 64, 8, 4, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
+    case 2: gemm_kernel<64, 128, 4, 8, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
+    case 3: gemm_kernel<64, 64, 4, 4, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
+    case 4: gemm_kernel<128, 32, 8, 2, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
+    case 6: gemm_kernel<128, 128, 8, 8, AK, BKF, LM, M2, Op><<<grid, NT, 0, st>>>(op); break;
+    default: gemm_kernel<32, 128, 2, 8, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
     }
 }
 
@@ -764,7 +798,7 @@ static void gemm_dims(const sc_kp &kp, int dir, i64 &M, i64 &N, i64 &Kr)
 }
 
 /* Optional overrides for tuning and experiments (read once): SAFECONV_GPU_GEMM_CFG = tile
- * configuration 0..5, SAFECONV_GPU_GEMM_SPLITS = reduction split (still capped by the
+ * configuration 0..6, SAFECONV_GPU_GEMM_SPLITS = reduction split (still capped by the
  * workspace limit). Unset: the heuristic decides. */
 static int env_int(const char *name)
 {
@@ -775,7 +809,9 @@ static int env_int(const char *name)
 /* Heuristic, no timing: a time model per tile shape and reduction split, the smallest wins.
  *   GEMM:   padded FLOPs / (SMs x rate(tile) x wave efficiency); the rate per SM grows with
  *           the FMAs per shared-memory load of the tile (128x128 = 1, 64x64 = 0.5);
- *           128x128 runs one block per SM (registers), the others two.
+ *           128x128 (cfg 0) runs one block per SM (registers); cfg 6, the same tile
+ *           compiled for two blocks/SM (lanes along M only), gets 1.2x the rate and a
+ *           per-SM load model (below); the others two.
  *   reduce: split > 1 reads (split-1) partial outputs and reads + writes the output once,
  *           plus a launch.
  * The constants are rough fits to H100 measurements (bench/NOTES-gpu.md); only their ratios
@@ -803,17 +839,24 @@ sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_li
     if (smax > 1024) smax = 1024;
     if (smax < 1) smax = 1;
     static const int cand[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
+    /* NCHW forward / backward-data outputs are contiguous along M: lanes along M. */
+    int lm = (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0;
+    if (force_lm >= 0 && dir != 2 && !kp.nhwc) lm = force_lm ? 1 : 0;
     sc_gemm_plan best = {3, 1, 0};
     double best_t = 1e30;
-    for (int c = 0; c < 6; c++) {
-        if (force_cfg >= 0 && force_cfg <= 5 && c != force_cfg) continue;
+    for (int c = 0; c < SC_GEMM_NCFG; c++) {
+        if (force_cfg >= 0 && force_cfg < SC_GEMM_NCFG && c != force_cfg) continue;
+        /* 6 only where it differs from 0: two blocks/SM (lanes along M, CUDA) */
+        bool two = c == 6 && lm && SC_GEMM_BIG_LM_MINB == 2;
+        if (c == 6 && !two && c != force_cfg) continue;
         int bm = cfg_shape[c].bm, bn = cfg_shape[c].bn;
         i64 mt = ceil_div(M, bm), nt = ceil_div(N, bn);
         i64 tiles = mt * nt * zmul;
         double flops = 2.0 * (double)(mt * bm) * (double)(nt * bn) * (double)Kr * (double)zmul;
         double eff = (bm * bn) / (double)(bm + bn) / 64.0;
-        double rate = 0.19e12 * (0.55 + 0.45 * eff);
-        i64 slots = (i64)sm_count * (c == 0 ? 1 : 2);
+        double rate = 0.19e12 * (0.55 + 0.45 * eff) * (two ? 1.2 : 1.0);
+        /* blocks per SM (launch_cfg's MINB) */
+        i64 slots = (i64)sm_count * (c == 0 || (c == 6 && !two) ? 1 : 2);
         for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
             i64 sp = cand[ci];
             if (force_splits >= 1) sp = force_splits < smax ? force_splits : smax;
@@ -821,15 +864,20 @@ sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_li
             i64 blocks = tiles * sp;
             i64 waves = (blocks + slots - 1) / slots;
             double wave_eff = (double)blocks / ((double)waves * slots);
+            if (two) {
+                /* The busiest SM runs mx blocks: pairs, then a lone block in 0.7 of a pair's
+                 * time (fitted on the H100 sweep, bench/NOTES-gpu.md run 6). */
+                i64 mx = (blocks + sm_count - 1) / sm_count;
+                double units = (double)(mx / 2) + (mx % 2 ? 0.7 : 0.0);
+                wave_eff = (double)blocks / (2.0 * sm_count) / units;
+            }
             double t = flops / ((double)sm_count * rate * wave_eff);
             if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
             if (t < best_t * (1 - 1e-9)) best_t = t, best.cfg = c, best.splits = (int)sp;
             if (force_splits >= 1) break;
         }
     }
-    /* NCHW forward / backward-data outputs are contiguous along M: lanes along M. */
-    best.lm = (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0;
-    if (force_lm >= 0 && dir != 2 && !kp.nhwc) best.lm = force_lm ? 1 : 0;
+    best.lm = lm;
     return best;
 }
 
