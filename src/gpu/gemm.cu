@@ -814,7 +814,7 @@ static int env_int(const char *name)
  *           per-SM load model (below); the others two.
  *   reduce: split > 1 reads (split-1) partial outputs and reads + writes the output once,
  *           plus a launch.
- * The constants are rough fits to H100 measurements (bench/NOTES-gpu.md); only their ratios
+ * The constants are rough fits to H100 measurements (bench/NOTES.md, GPU section); only their ratios
  * matter. */
 sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit)
 {
@@ -866,7 +866,7 @@ sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_li
             double wave_eff = (double)blocks / ((double)waves * slots);
             if (two) {
                 /* The busiest SM runs mx blocks: pairs, then a lone block in 0.7 of a pair's
-                 * time (fitted on the H100 sweep, bench/NOTES-gpu.md run 6). */
+                 * time (fitted on the H100 sweep, bench/NOTES.md, GPU section, run 6). */
                 i64 mx = (blocks + sm_count - 1) / sm_count;
                 double units = (double)(mx / 2) + (mx % 2 ? 0.7 : 0.0);
                 wave_eff = (double)blocks / (2.0 * sm_count) / units;
