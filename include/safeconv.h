@@ -310,6 +310,25 @@ SC_API sc_status sc_conv2d_workspace_size(sc_context *ctx, const sc_conv2d_desc 
 SC_API sc_status sc_conv2d_select(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
                                   sc_algo *algo);
 
+/* Tuning: time the variants (tile shape, reduction split) of the GPU kernel chosen for one
+ * direction of `d` on ctx's GPU, with random data in buffers this call allocates, and keep the
+ * fastest for later calls of the same problem and direction in this process (in memory; not
+ * persisted). A variant whose output differs from the heuristic's by more than 1e-4 (relative
+ * L2) or holds NaN is never adopted, and a variant must beat the heuristic's time by 3% to
+ * replace it. Synchronous; `repeats` timed runs per variant (0 = 5). Problems whose kernel
+ * has no variants (direct kernels) report candidates = 0. UNSUPPORTED on a CPU context. */
+typedef struct sc_tune_result {
+    int candidates;      /* variants timed */
+    int rejected;        /* variants whose output disagreed with the heuristic's */
+    int adopted;         /* 1: a measured variant now serves this problem in this process */
+    double default_ms;   /* median time of the heuristic's variant */
+    double best_ms;      /* median time of the variant now in use */
+    char plan[64];       /* the variant now in use, e.g. "gemm tile 6 split 2" */
+} sc_tune_result;
+
+SC_API sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
+                                int repeats, sc_tune_result *res);
+
 /* ---------------------------------------------------------------------------------------------
  * Guard and selection cache (DESIGN.md, "Guard and cache"): declared below this line.
  * ------------------------------------------------------------------------------------------ */

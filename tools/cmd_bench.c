@@ -19,10 +19,11 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: safeconv bench --suite FILE [--device N|cpu] [--batch N] [--direction D|all]\n"
             "                      [--layout nchw|nhwc] [--algo NAME] [--versus NAME]\n"
-            "                      [--filter TEXT] [--repeat N] [--min-time SECONDS]\n"
+            "                      [--filter TEXT] [--repeat N] [--min-time SECONDS] [--tune]\n"
             "Times each shape of FILE (bench/suites/public.csv) and prints ms and GFLOP/s per\n"
             "direction. --batch overrides N of every shape; --filter keeps rows whose name\n"
-            "contains TEXT.\n");
+            "contains TEXT. --tune first times the GPU kernel's variants for each shape and\n"
+            "direction (sc_conv2d_tune) and keeps the fastest for the timed runs.\n");
 }
 
 static double now(void)
@@ -92,13 +93,16 @@ int cmd_bench(int argc, char **argv)
     int device = sc_default_device(), dir = -1, layout = SC_NCHW, batch = 0, repeat = 5;
     uint64_t min_ms = 200;
     sc_algo algo = SC_ALGO_NONE, versus = SC_ALGO_NONE;
-    bool have_versus = false;
+    bool have_versus = false, tune = false;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(o, "--tune")) {
+            tune = true;
+            continue;
         } else if (!strcmp(o, "--suite")) ok = (suite = v) != NULL;
         else if (!strcmp(o, "--filter")) ok = (filter = v) != NULL;
         else if (!strcmp(o, "--batch")) ok = sc_arg_int(o, v, 1, 1 << 20, &batch);
@@ -122,6 +126,10 @@ int cmd_bench(int argc, char **argv)
             return 2;
         }
         i++;
+    }
+    if (tune && device < 0) {
+        fprintf(stderr, "safeconv bench: --tune times GPU kernel variants; it needs a GPU device\n");
+        return 2;
     }
     if (!suite) {
         fprintf(stderr, "safeconv bench: --suite FILE is required\n");
@@ -182,6 +190,20 @@ int cmd_bench(int argc, char **argv)
             if (dir >= 0 && dir != k) continue;
             if (tty) fprintf(stderr, "\r[%d/%d] %s %s ...", r + 1, nrows, rows[r].name,
                              sc_direction_name((sc_direction)k));
+            if (tune) {
+                sc_tune_result tr;
+                if (sc_conv2d_tune(ctx[0], &d, (sc_direction)k, 0, &tr)) {
+                    printf("%-24s %-15s tune failed: %s\n", rows[r].name,
+                           sc_direction_name((sc_direction)k), sc_last_error());
+                    failures++;
+                    continue;
+                }
+                if (tr.candidates)
+                    printf("%-24s %-15s tuned: %d variants (%d rejected), heuristic %.3f ms, "
+                           "now %s %.3f ms%s\n", rows[r].name, sc_direction_name((sc_direction)k),
+                           tr.candidates, tr.rejected, tr.default_ms, tr.plan, tr.best_ms,
+                           tr.adopted ? "" : " (kept)");
+            }
             double t[2] = {0, 0};
             sc_algo used[2] = {SC_ALGO_NONE, SC_ALGO_NONE};
             for (int c = 0; c < 1 + have_versus; c++) {

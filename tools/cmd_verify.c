@@ -16,16 +16,18 @@ static void usage(FILE *f)
             "usage: safeconv verify [--count N] [--seed S] [--direction D|all] [--device N|cpu]\n"
             "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
             "                       [--workspace-limit BYTES] [--large FRACTION] [--replay SEED]\n"
-            "                       [--verbose]\n"
+            "                       [--tune] [--verbose]\n"
             "Checks COUNT random configurations (default 100) in every chosen direction\n"
             "(default all) against the reference, on the best device present (or --device).\n"
-            "Ends with a line 'N passed, N failed'; exit status 1 if any failed.\n");
+            "Ends with a line 'N passed, N failed'; exit status 1 if any failed.\n"
+            "--tune (GPU): tune each configuration first, so the checked run uses the\n"
+            "measured variant rather than the heuristic's.\n");
 }
 
 int cmd_verify(int argc, char **argv)
 {
     uint64_t count = 100, seed = 0, replay = 0, ws_limit = 0;
-    bool have_seed = false, have_replay = false, verbose = false;
+    bool have_seed = false, have_replay = false, verbose = false, tune = false;
     int dir = -1, layout = -1, device = sc_default_device(), large_pct = -1;
     sc_algo algo = SC_ALGO_NONE;
     sc_strategy strategy = SC_STRATEGY_GPU;
@@ -37,6 +39,9 @@ int cmd_verify(int argc, char **argv)
             return 0;
         } else if (!strcmp(o, "--verbose")) {
             verbose = true;
+            continue;
+        } else if (!strcmp(o, "--tune")) {
+            tune = true;
             continue;
         } else if (!strcmp(o, "--count")) ok = sc_arg_u64(o, v, &count) && count > 0;
         else if (!strcmp(o, "--seed")) ok = have_seed = sc_arg_u64(o, v, &seed);
@@ -59,6 +64,10 @@ int cmd_verify(int argc, char **argv)
             return 2;
         }
         i++;
+    }
+    if (tune && device < 0) {
+        fprintf(stderr, "safeconv verify: --tune times GPU kernel variants; it needs a GPU device\n");
+        return 2;
     }
     if (!have_seed) seed = (uint64_t)time(NULL);
 
@@ -93,6 +102,13 @@ int cmd_verify(int argc, char **argv)
         for (int k = 0; k < 4; k++) {
             if (dir >= 0 && k != dir) continue;
             sc_check_result res;
+            sc_tune_result tr;
+            if (tune && k != SC_DIR_BACKWARD_BIAS && sc_conv2d_tune(ctx, &d, (sc_direction)k, 1, &tr)) {
+                printf("FAIL %-15s %s  tune: %s  seed 0x%016llx\n", sc_direction_name((sc_direction)k),
+                       text, sc_last_error(), (unsigned long long)cfg_seed);
+                failed++, per_dir_fail[k]++;
+                continue;
+            }
             sc_status st = sc_check_direction(ctx, device, &d, (sc_direction)k, cfg_seed + 1 + k, &res);
             if (st) {
                 fprintf(stderr, "safeconv verify: could not run a check: %s\n", sc_last_error());

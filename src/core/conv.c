@@ -84,24 +84,11 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
     return st;
 }
 
-/* Element counts of the operands a, b, c, out, out2 of `dir` (sc_call's roles). */
-static void operand_elems(const sc_problem *pb, sc_direction dir, int64_t n[5])
-{
-    int64_t K = pb->d.k;
-    memset(n, 0, 5 * sizeof n[0]);
-    switch (dir) {
-    case SC_DIR_FORWARD: n[0] = pb->x_elems, n[1] = pb->w_elems, n[2] = K, n[3] = pb->y_elems; break;
-    case SC_DIR_BACKWARD_DATA: n[0] = pb->y_elems, n[1] = pb->w_elems, n[3] = pb->x_elems; break;
-    case SC_DIR_BACKWARD_WEIGHT: n[0] = pb->x_elems, n[1] = pb->y_elems, n[3] = pb->w_elems, n[4] = K; break;
-    case SC_DIR_BACKWARD_BIAS: n[0] = pb->y_elems, n[3] = K; break;
-    }
-}
-
 /* GPU context, CPU compute: copy the inputs to the host, run, copy the outputs back. */
 static sc_status run_cpu_copy(sc_context *ctx, sc_call *call)
 {
     int64_t n[5];
-    operand_elems(call->pb, call->dir, n);
+    sc__operand_elems(call->pb, call->dir, n);
     const void *dev_in[3] = {call->a, call->b, call->c};
     void *dev_out[2] = {call->out, call->out2};
     void *host[5] = {0};

@@ -74,4 +74,17 @@ typedef struct sc_call {
     int num_threads;  /* CPU only; 0 = all */
 } sc_call;
 
+/* Element counts of the operands a, b, c, out, out2 of `dir` (sc_call's roles; 0 = unused). */
+static inline void sc__operand_elems(const sc_problem *pb, sc_direction dir, int64_t n[5])
+{
+    int64_t K = pb->d.k;
+    for (int i = 0; i < 5; i++) n[i] = 0;
+    switch (dir) {
+    case SC_DIR_FORWARD: n[0] = pb->x_elems, n[1] = pb->w_elems, n[2] = K, n[3] = pb->y_elems; break;
+    case SC_DIR_BACKWARD_DATA: n[0] = pb->y_elems, n[1] = pb->w_elems, n[3] = pb->x_elems; break;
+    case SC_DIR_BACKWARD_WEIGHT: n[0] = pb->x_elems, n[1] = pb->y_elems, n[3] = pb->w_elems, n[4] = K; break;
+    case SC_DIR_BACKWARD_BIAS: n[0] = pb->y_elems, n[3] = K; break;
+    }
+}
+
 #endif /* SC_INTERNAL_H */

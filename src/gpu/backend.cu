@@ -294,3 +294,52 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
     if (e) return dev_fail((cudaError_t)e, "kernel launch");
     return SC_STATUS_OK;
 }
+
+/* ---- tuning (sc_conv2d_tune) --------------------------------------------------------------- */
+
+extern "C" int sc_gpu_tune_candidates(const sc_problem *pb, sc_direction dir, size_t ws_limit,
+                                      sc_gpu_plan *plans, int max)
+{
+    sc_kp kp;
+    if (pb->d.dtype != SC_DTYPE_F32 || !make_kp(pb, &kp) || dir == SC_DIR_BACKWARD_BIAS ||
+        choose(pb, kp, dir) != SC_ALGO_GPU_IMPLICIT_GEMM || max <= 0)
+        return 0;
+    enum { MAXC = 32 };
+    sc_gemm_plan pl[MAXC];
+    int sm = sm_count_of_current();
+    int n = sc_gemm_candidates(kp, (int)dir, sm, ws_limit, pl, max < MAXC ? max : MAXC);
+    for (int i = 0; i < n; i++) {
+        plans[i].cfg = pl[i].cfg, plans[i].splits = pl[i].splits, plans[i].lm = pl[i].lm;
+        plans[i].ws_bytes = sc_gemm_ws_bytes(kp, (int)dir, pl[i]);
+    }
+    return n;
+}
+
+extern "C" sc_status sc_gpu_run_plan(const sc_call *call, const sc_gpu_plan *plan)
+{
+    sc_kp kp;
+    if (call->algo != SC_ALGO_GPU_IMPLICIT_GEMM || !make_kp(call->pb, &kp))
+        return sc__fail(SC_STATUS_INTERNAL, "gpu: a plan applies to the implicit GEMM only");
+    sc_gemm_plan pl = {plan->cfg, plan->splits, plan->lm};
+    size_t need = sc_gemm_ws_bytes(kp, (int)call->dir, pl);
+    if (need > call->ws_size || (need && !call->ws))
+        return sc__fail(SC_STATUS_INTERNAL, "gpu: plan needs %zu bytes of workspace, %zu given",
+                        need, call->ws_size);
+    int e = sc_launch_gemm(kp, (int)call->dir, pl, (const float *)call->a,
+                           (const float *)call->b, (const float *)call->c, (float *)call->out,
+                           (float *)call->ws, (cudaStream_t)call->stream);
+    if (!e && call->dir == SC_DIR_BACKWARD_WEIGHT && call->out2)
+        e = sc_launch_bias_grad(kp, (const float *)call->b, (float *)call->out2,
+                                (cudaStream_t)call->stream);
+    if (e) return dev_fail((cudaError_t)e, "kernel launch");
+    return SC_STATUS_OK;
+}
+
+extern "C" void sc_gpu_remember_plan(const sc_problem *pb, sc_direction dir,
+                                     const sc_gpu_plan *plan)
+{
+    sc_kp kp;
+    if (!make_kp(pb, &kp)) return;
+    sc_gemm_plan pl = {plan->cfg, plan->splits, plan->lm};
+    sc_gemm_remember(kp, (int)dir, sm_count_of_current(), pl);
+}

@@ -25,7 +25,9 @@
  * every GEMM size under 2^31); addresses are 64-bit. */
 #include "kern.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef long long i64;
 #define BK 8
@@ -816,7 +818,15 @@ static int env_int(const char *name)
  *           plus a launch.
  * The constants are rough fits to H100 measurements (bench/NOTES.md, GPU section); only their ratios
  * matter. */
-sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit)
+/* Every (tile, split) the model scores for this problem, within the workspace limit and the
+ * environment overrides: up to `max` of them into out[] (in enumeration order), with their
+ * modelled times. Returns how many. */
+struct sc_gemm_scored {
+    sc_gemm_plan pl;
+    double t;
+};
+static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limit,
+                          sc_gemm_scored *out, int max)
 {
     static int force_cfg = -2, force_splits = -2, force_lm = -2;
     if (force_cfg == -2) {
@@ -842,8 +852,7 @@ sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_li
     /* NCHW forward / backward-data outputs are contiguous along M: lanes along M. */
     int lm = (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0;
     if (force_lm >= 0 && dir != 2 && !kp.nhwc) lm = force_lm ? 1 : 0;
-    sc_gemm_plan best = {3, 1, 0};
-    double best_t = 1e30;
+    int n = 0;
     for (int c = 0; c < SC_GEMM_NCFG; c++) {
         if (force_cfg >= 0 && force_cfg < SC_GEMM_NCFG && c != force_cfg) continue;
         /* 6 only where it differs from 0: two blocks/SM (lanes along M, CUDA) */
@@ -873,12 +882,91 @@ sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_li
             }
             double t = flops / ((double)sm_count * rate * wave_eff);
             if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
-            if (t < best_t * (1 - 1e-9)) best_t = t, best.cfg = c, best.splits = (int)sp;
+            if (n < max) {
+                out[n].pl.cfg = c, out[n].pl.splits = (int)sp, out[n].pl.lm = lm;
+                out[n].t = t;
+                n++;
+            }
             if (force_splits >= 1) break;
         }
     }
-    best.lm = lm;
+    return n;
+}
+
+#define SC_GEMM_MAX_SCORED (SC_GEMM_NCFG * 20)
+
+/* The model's best plan, ignoring tuned plans. */
+static sc_gemm_plan model_best(const sc_kp &kp, int dir, int sm_count, size_t ws_limit)
+{
+    sc_gemm_scored all[SC_GEMM_MAX_SCORED];
+    int n = gemm_enumerate(kp, dir, sm_count, ws_limit, all, SC_GEMM_MAX_SCORED);
+    sc_gemm_plan best = {3, 1, (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0};
+    double best_t = 1e30;
+    for (int i = 0; i < n; i++)
+        if (all[i].t < best_t * (1 - 1e-9)) best_t = all[i].t, best = all[i].pl;
     return best;
+}
+
+/* Plans measured faster by sc_conv2d_tune, per problem, direction and SM count: in memory for
+ * the life of the process. A tuned plan is used only when its workspace fits the limit asked
+ * for, so the plan chosen at select time (the context's limit) and re-derived at run time (the
+ * workspace given) agree. */
+struct tuned_plan {
+    sc_kp kp;
+    int dir, sm_count;
+    sc_gemm_plan pl;
+};
+static pthread_mutex_t tuned_mu = PTHREAD_MUTEX_INITIALIZER;
+static tuned_plan tuned[512];
+static int ntuned;
+
+static bool tuned_lookup(const sc_kp &kp, int dir, int sm_count, sc_gemm_plan *pl)
+{
+    bool found = false;
+    pthread_mutex_lock(&tuned_mu);
+    for (int i = 0; i < ntuned && !found; i++)
+        if (tuned[i].dir == dir && tuned[i].sm_count == sm_count &&
+            !memcmp(&tuned[i].kp, &kp, sizeof kp))
+            *pl = tuned[i].pl, found = true;
+    pthread_mutex_unlock(&tuned_mu);
+    return found;
+}
+
+void sc_gemm_remember(const sc_kp &kp, int dir, int sm_count, const sc_gemm_plan &pl)
+{
+    pthread_mutex_lock(&tuned_mu);
+    int i = 0;
+    while (i < ntuned && !(tuned[i].dir == dir && tuned[i].sm_count == sm_count &&
+                           !memcmp(&tuned[i].kp, &kp, sizeof kp)))
+        i++;
+    if (i == ntuned && ntuned < (int)(sizeof tuned / sizeof tuned[0])) ntuned++;
+    if (i < ntuned) tuned[i].kp = kp, tuned[i].dir = dir, tuned[i].sm_count = sm_count, tuned[i].pl = pl;
+    pthread_mutex_unlock(&tuned_mu);
+}
+
+sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit)
+{
+    sc_gemm_plan pl;
+    if (tuned_lookup(kp, dir, sm_count, &pl) && sc_gemm_ws_bytes(kp, dir, pl) <= ws_limit)
+        return pl;
+    return model_best(kp, dir, sm_count, ws_limit);
+}
+
+int sc_gemm_candidates(const sc_kp &kp, int dir, int sm_count, size_t ws_limit,
+                       sc_gemm_plan *out, int max)
+{
+    sc_gemm_scored all[SC_GEMM_MAX_SCORED];
+    int n = gemm_enumerate(kp, dir, sm_count, ws_limit, all, SC_GEMM_MAX_SCORED);
+    /* Selection sort by modelled time: n is at most a few dozen. */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (all[j].t < all[i].t) {
+                sc_gemm_scored t = all[i];
+                all[i] = all[j], all[j] = t;
+            }
+    int k = n < max ? n : max;
+    for (int i = 0; i < k; i++) out[i] = all[i].pl;
+    return k;
 }
 
 size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl)

@@ -45,6 +45,23 @@ sc_status sc_gpu_select_limit(const sc_problem *pb, sc_direction dir, sc_algo wa
 /* Run call->algo (already selected). Checks the launch; does not synchronize. */
 sc_status sc_gpu_run(const sc_call *call);
 
+/* Tuning (sc_conv2d_tune, src/core/tune.c): the implicit GEMM's plan variants for a problem.
+ * A plan is a tile configuration and a reduction split; its workspace is ws_bytes. */
+typedef struct sc_gpu_plan {
+    int cfg, splits, lm;
+    size_t ws_bytes;
+} sc_gpu_plan;
+
+/* Up to `max` plans within ws_limit, the heuristic's own choice first, then the next best by
+ * its model. 0 when the problem does not run on the implicit GEMM. */
+int sc_gpu_tune_candidates(const sc_problem *pb, sc_direction dir, size_t ws_limit,
+                           sc_gpu_plan *plans, int max);
+/* Run the implicit GEMM of call (call->algo must be it) with `plan`. */
+sc_status sc_gpu_run_plan(const sc_call *call, const sc_gpu_plan *plan);
+/* Make `plan` the one later calls of this problem use (in memory, this process, this GPU's
+ * SM count), as long as its workspace fits the limit they have. */
+void sc_gpu_remember_plan(const sc_problem *pb, sc_direction dir, const sc_gpu_plan *plan);
+
 #ifdef __cplusplus
 }
 #endif

@@ -56,3 +56,21 @@ sc_status sc_gpu_run(const sc_call *call)
     (void)call;
     return sc__fail(SC_STATUS_NOT_AVAILABLE, "no GPU backend in this build");
 }
+
+int sc_gpu_tune_candidates(const sc_problem *pb, sc_direction dir, size_t ws_limit,
+                           sc_gpu_plan *plans, int max)
+{
+    (void)pb, (void)dir, (void)ws_limit, (void)plans, (void)max;
+    return 0;
+}
+
+sc_status sc_gpu_run_plan(const sc_call *call, const sc_gpu_plan *plan)
+{
+    (void)call, (void)plan;
+    return sc__fail(SC_STATUS_NOT_AVAILABLE, "no GPU backend in this build");
+}
+
+void sc_gpu_remember_plan(const sc_problem *pb, sc_direction dir, const sc_gpu_plan *plan)
+{
+    (void)pb, (void)dir, (void)plan;
+}

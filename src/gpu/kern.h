@@ -64,6 +64,11 @@ struct sc_gemm_plan {
     int lm; /* epilogue-coalescing thread layout for NCHW outputs (gemm.cu, frag_row_m) */
 };
 sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit);
+/* Tuning: the model's best `max` plans within ws_limit, best first (the first is what
+ * sc_gemm_choose picks when nothing was tuned); and remembering a measured winner. */
+int sc_gemm_candidates(const sc_kp &kp, int dir, int sm_count, size_t ws_limit,
+                       sc_gemm_plan *out, int max);
+void sc_gemm_remember(const sc_kp &kp, int dir, int sm_count, const sc_gemm_plan &pl);
 size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl);
 int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a,
                    const float *b, const float *c, float *out, float *ws, cudaStream_t st);

@@ -294,3 +294,27 @@ SC_TEST(api_memory_helpers)
     CHECK_STATUS(sc_memory_alloc(-7, 4, &p), SC_STATUS_BAD_PARAM);
     CHECK_STATUS(sc_memory_alloc(sc_device_count(), 4, &p), SC_STATUS_NOT_AVAILABLE);
 }
+
+SC_TEST(bad_tune_arguments)
+{
+    sc_conv2d_desc d = good();
+    sc_tune_result r;
+    sc_context *ctx = cpu_ctx();
+    CHECK(ctx);
+    CHECK_STATUS(sc_conv2d_tune(NULL, &d, SC_DIR_FORWARD, 0, &r), SC_STATUS_BAD_PARAM);
+    CHECK_ERROR_MENTIONS("ctx");
+    CHECK_STATUS(sc_conv2d_tune(ctx, &d, SC_DIR_FORWARD, 0, NULL), SC_STATUS_BAD_PARAM);
+    CHECK_ERROR_MENTIONS("res");
+    CHECK_STATUS(sc_conv2d_tune(ctx, &d, (sc_direction)7, 0, &r), SC_STATUS_BAD_PARAM);
+    CHECK_ERROR_MENTIONS("dir");
+    CHECK_STATUS(sc_conv2d_tune(ctx, &d, SC_DIR_FORWARD, -1, &r), SC_STATUS_BAD_PARAM);
+    CHECK_ERROR_MENTIONS("repeats");
+    d.groups = 3;
+    CHECK_STATUS(sc_conv2d_tune(ctx, &d, SC_DIR_FORWARD, 0, &r), SC_STATUS_BAD_PARAM);
+    CHECK_ERROR_MENTIONS("desc.groups");
+    d = good();
+    /* Valid, but tuning times GPU kernels: a CPU context cannot. */
+    CHECK_STATUS(sc_conv2d_tune(ctx, &d, SC_DIR_FORWARD, 0, &r), SC_STATUS_UNSUPPORTED);
+    CHECK_ERROR_MENTIONS("CPU");
+    sc_context_destroy(ctx);
+}
