@@ -162,8 +162,8 @@ static void compare(const float *out, const float *ref, int64_t n, double *err2,
     }
 }
 
-static sc_status run_dir(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir, void *a,
-                         void *b, void *c, void *out, void *out2)
+sc_status sc_run_direction(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
+                           const void *a, const void *b, const void *c, void *out, void *out2)
 {
     switch (dir) {
     case SC_DIR_FORWARD: return sc_conv2d_forward(ctx, d, a, b, c, out, NULL, 0);
@@ -212,7 +212,7 @@ sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *
     sc_context_options_init(&ro);
     ro.algo = SC_ALGO_CPU_REFERENCE;
     if ((st = sc_context_create(&ro, &rctx))) goto out;
-    st = run_dir(rctx, d, dir, bufs[0].host, bufs[1].host, bufs[2].host, ref[0].host, ref[1].host);
+    st = sc_run_direction(rctx, d, dir, bufs[0].host, bufs[1].host, bufs[2].host, ref[0].host, ref[1].host);
     if (st) {
         snprintf(res->message, sizeof res->message, "reference failed: %s", sc_last_error());
         goto out;
@@ -222,7 +222,7 @@ sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *
     for (int run = 0; run < runs; run++) {
         for (int i = 3; i < 5; i++)
             if (n[i] && (st = buf_poison(device, &bufs[i]))) goto out;
-        sc_status rs = run_dir(ctx, d, dir, bufs[0].dev, bufs[1].dev, bufs[2].dev, bufs[3].dev,
+        sc_status rs = sc_run_direction(ctx, d, dir, bufs[0].dev, bufs[1].dev, bufs[2].dev, bufs[3].dev,
                                bufs[4].dev);
         if (!rs) rs = sc_context_synchronize(ctx);
         if (rs) {

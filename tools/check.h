@@ -42,6 +42,12 @@ typedef struct sc_check_result {
     char message[320];    /* why it failed */
 } sc_check_result;
 
+/* One call of direction `dir` with operands in the library's roles (a, b, c, out, out2: x, w,
+ * bias, y for forward; dy, w, -, dx for backward-data; x, dy, -, dw, dbias for backward-weight;
+ * dy, -, -, dbias for the bias gradient), no caller workspace. */
+sc_status sc_run_direction(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
+                           const void *a, const void *b, const void *c, void *out, void *out2);
+
 /* Tolerance on the relative L2 error for a reduction of `length` terms. */
 double sc_check_tolerance(sc_dtype t, int64_t length);
 

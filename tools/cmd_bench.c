@@ -37,14 +37,18 @@ typedef struct operands {
     void *x, *w, *y, *bias, *dx, *dw, *dbias;
 } operands;
 
+/* One call of `dir` on the operands, in the library's roles. */
 static sc_status run_once(sc_context *ctx, const sc_conv2d_desc *d, int dir, operands *o)
 {
     switch (dir) {
-    case SC_DIR_FORWARD: return sc_conv2d_forward(ctx, d, o->x, o->w, o->bias, o->y, NULL, 0);
-    case SC_DIR_BACKWARD_DATA: return sc_conv2d_backward_data(ctx, d, o->y, o->w, o->dx, NULL, 0);
+    case SC_DIR_FORWARD:
+        return sc_run_direction(ctx, d, SC_DIR_FORWARD, o->x, o->w, o->bias, o->y, NULL);
+    case SC_DIR_BACKWARD_DATA:
+        return sc_run_direction(ctx, d, SC_DIR_BACKWARD_DATA, o->y, o->w, NULL, o->dx, NULL);
     case SC_DIR_BACKWARD_WEIGHT:
-        return sc_conv2d_backward_weight(ctx, d, o->x, o->y, o->dw, o->dbias, NULL, 0);
-    default: return sc_conv2d_backward_bias(ctx, d, o->y, o->dbias);
+        return sc_run_direction(ctx, d, SC_DIR_BACKWARD_WEIGHT, o->x, o->y, NULL, o->dw, o->dbias);
+    default:
+        return sc_run_direction(ctx, d, SC_DIR_BACKWARD_BIAS, o->y, NULL, NULL, o->dbias, NULL);
     }
 }
 

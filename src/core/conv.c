@@ -34,6 +34,18 @@ static sc_status plan_cpu(sc_context *ctx, const sc_problem *pb, sc_direction di
     return sc_cpu_select(pb, dir, ctx->opt.algo, ctx->workspace_limit, &pl->algo, &pl->ws_bytes);
 }
 
+/* Ask the guard whether the vendor library serves this call; *taken when it does (the plan is
+ * then complete). */
+static sc_status plan_vendor(sc_context *ctx, const sc_problem *pb, sc_direction dir,
+                             sc_plan *pl, bool *taken)
+{
+    *taken = false;
+    sc_status st = sc__guard_select(ctx, pb, dir, taken, &pl->algo, &pl->ws_bytes);
+    if (st) return st;
+    if (*taken) pl->route = ROUTE_VENDOR;
+    return SC_STATUS_OK;
+}
+
 static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction dir, sc_plan *pl)
 {
     const sc_context_options *o = &ctx->opt;
@@ -48,13 +60,8 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
          * serves CPU contexts; the guard says whether one is loaded. */
         if (o->strategy != SC_STRATEGY_CPU && o->strategy != SC_STRATEGY_GPU &&
             !is_cpu_algo(o->algo)) {
-            bool use_vendor = false;
-            if ((st = sc__guard_select(ctx, pb, dir, &use_vendor, &pl->algo, &pl->ws_bytes)))
-                return st;
-            if (use_vendor) {
-                pl->route = ROUTE_VENDOR;
-                return SC_STATUS_OK;
-            }
+            bool taken;
+            if ((st = plan_vendor(ctx, pb, dir, pl, &taken)) || taken) return st;
         }
         return plan_cpu(ctx, pb, dir, ROUTE_CPU, pl);
     }
@@ -64,13 +71,8 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
     if (o->strategy == SC_STRATEGY_CPU || is_cpu_algo(o->algo))
         return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
     if (o->strategy != SC_STRATEGY_GPU || is_vendor_algo(o->algo)) {
-        bool use_vendor = false;
-        if ((st = sc__guard_select(ctx, pb, dir, &use_vendor, &pl->algo, &pl->ws_bytes)))
-            return st;
-        if (use_vendor) {
-            pl->route = ROUTE_VENDOR;
-            return SC_STATUS_OK;
-        }
+        bool taken;
+        if ((st = plan_vendor(ctx, pb, dir, pl, &taken)) || taken) return st;
     }
     pl->route = ROUTE_GPU;
     /* Splits of the reduction are sized to this context's workspace limit. */

@@ -23,7 +23,10 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
         *algo = want;
         return SC_STATUS_OK;
     case SC_ALGO_CPU_IM2COL_GEMM:
-        if (dir == SC_DIR_BACKWARD_BIAS) break; /* no GEMM in a bias gradient */
+        if (dir == SC_DIR_BACKWARD_BIAS) { /* no GEMM in a bias gradient: the direct sum */
+            *algo = SC_ALGO_CPU_DIRECT;
+            return SC_STATUS_OK;
+        }
         *ws_bytes = sc_cpu_gemm_workspace(pb, dir, limit);
         if (*ws_bytes == SIZE_MAX)
             return sc__fail(SC_STATUS_OUT_OF_MEMORY,
@@ -35,10 +38,6 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
     default:
         return sc__fail(SC_STATUS_UNSUPPORTED, "options.algo: %s does not run on the CPU",
                         sc_algo_name(want));
-    }
-    if (want == SC_ALGO_CPU_IM2COL_GEMM) {
-        *algo = SC_ALGO_CPU_DIRECT;
-        return SC_STATUS_OK;
     }
     int64_t reduction = pb->cg * pb->d.r * pb->d.s;
     if (dir == SC_DIR_BACKWARD_BIAS || pb->cg == 1 || reduction < SC_CPU_DIRECT_MAX_REDUCTION) {

@@ -1,6 +1,7 @@
 /* test_guard_util.c - helpers shared by the guard, cache and probe tests (test_guard*.c,
  * test_cache*.c, test_probe*.c declare what they use). No SC_TESTs here. */
 #include "testlib.h"
+#include "../../tools/check.h"
 
 #include "safeconv.h"
 
@@ -79,11 +80,7 @@ sc_status sc_tg_run(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir, 
                     const float *b, float *out, int64_t out_n)
 {
     for (int64_t i = 0; i < out_n; i++) out[i] = NAN;
-    switch (dir) {
-    case SC_DIR_FORWARD: return sc_conv2d_forward(ctx, d, a, b, NULL, out, NULL, 0);
-    case SC_DIR_BACKWARD_DATA: return sc_conv2d_backward_data(ctx, d, a, b, out, NULL, 0);
-    default: return sc_conv2d_backward_weight(ctx, d, a, b, out, NULL, NULL, 0);
-    }
+    return sc_run_direction(ctx, d, dir, a, b, NULL, out, NULL);
 }
 
 /* Element counts of a, b, out for dir. */
