@@ -26,6 +26,7 @@
 #include "kern.h"
 
 #include <pthread.h>
+#include <type_traits>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,11 @@ typedef long long i64;
 #endif
 
 /* ---- operand gathers ---------------------------------------------------------------------- */
+/* A row descriptor's coordinate set to SC_ROW_NONE (or its negation) marks a row past the
+ * GEMM: every coordinate derived from it fails the unsigned bounds test, so the row reads 0
+ * without a separate flag (rows are 16 bytes: one shared-memory load). |SC_ROW_NONE| is far
+ * beyond any tap offset (sizes < 2^31, offsets < 2^30 by select.cu's limits). */
+#define SC_ROW_NONE (-(1 << 30))
 /* Each gather has: Row (per tile row, fixed over the reduction), Kst (per reduction index),
  * row(idx), kdec(kk), knext(Kst) (the state of kk+1; by value, so no compiler puts it in scratch), and load(Row, Kst) returning 0 outside the tensor. */
 
@@ -50,8 +56,7 @@ struct GFwdX {
     i64 goff; /* g*Cg*(H*W) or g*Cg */
     struct Row {
         i64 base;
-        int h0, w0;
-        bool ok;
+        int h0, w0; /* h0 = SC_ROW_NONE: a row past the GEMM (every load reads 0) */
     };
     struct Kst {
         int c, r, s, kk;
@@ -59,12 +64,12 @@ struct GFwdX {
     __device__ Row row(int m) const
     {
         Row o;
-        o.ok = m < m_count;
-        int mm = o.ok ? m : 0;
+        bool ok = m < m_count;
+        int mm = ok ? m : 0;
         int t = sc_div(mm, dq), q = mm - t * Q;
         int n = sc_div(t, dp), p = t - n * P;
         o.base = (i64)n * C * H * W + goff;
-        o.h0 = p * sh - ph;
+        o.h0 = ok ? p * sh - ph : SC_ROW_NONE;
         o.w0 = q * sw - pw;
         return o;
     }
@@ -98,7 +103,7 @@ struct GFwdX {
     __device__ float load(const Row &o, const Kst &k) const
     {
         int h = o.h0 + k.r * dh, w = o.w0 + k.s * dw;
-        if (!o.ok || k.kk >= k_count || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W)
+        if (k.kk >= k_count || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W)
             return 0.f;
         i64 off = nhwc ? ((i64)h * W + w) * C + k.c : (i64)k.c * H * W + (i64)h * W + w;
         return __ldg(x + o.base + off);
@@ -175,8 +180,7 @@ struct GBdDy {
     i64 goff; /* g*Kg*P*Q (NCHW) or g*Kg */
     struct Row {
         i64 base;
-        int pb, qb;
-        bool ok;
+        int pb, qb; /* pb = -SC_ROW_NONE: a row past the GEMM */
     };
     struct Kst {
         int k, rr, ss, kk;
@@ -184,12 +188,12 @@ struct GBdDy {
     __device__ Row row(int m) const
     {
         Row o;
-        o.ok = m < m_count;
-        int mm = o.ok ? m : 0;
+        bool ok = m < m_count;
+        int mm = ok ? m : 0;
         int t = sc_div(mm, dwc), j = mm - t * wc;
         int n = sc_div(t, dhc), i = t - n * hc;
         o.base = (i64)n * K * P * Q + goff;
-        o.pb = pb0 + i;
+        o.pb = ok ? pb0 + i : -SC_ROW_NONE;
         o.qb = qb0 + j;
         return o;
     }
@@ -223,7 +227,7 @@ struct GBdDy {
     __device__ float load(const Row &o, const Kst &k) const
     {
         int p = o.pb - k.rr * dp, q = o.qb - k.ss * dq;
-        if (!o.ok || k.kk >= k_count || (unsigned)p >= (unsigned)P || (unsigned)q >= (unsigned)Q)
+        if (k.kk >= k_count || (unsigned)p >= (unsigned)P || (unsigned)q >= (unsigned)Q)
             return 0.f;
         i64 off = nhwc ? ((i64)p * Q + q) * K + k.k : (i64)k.k * P * Q + (i64)p * Q + q;
         return __ldg(dy + o.base + off);
@@ -232,7 +236,7 @@ struct GBdDy {
 
 /* Backward-data B: w at cols c, reduction as GBdDy. */
 struct GBdW {
-    static constexpr bool cheap_row = false;
+    static constexpr bool cheap_row = true;
     const float *w;
     int n_count, k_count;
     sc_fdiv drs, ds, dkg;
@@ -341,8 +345,7 @@ struct GBwX {
     i64 goff; /* g*Cg */
     struct Row {
         i64 coff;
-        int hr, ws;
-        bool ok;
+        int hr, ws; /* hr = SC_ROW_NONE: a column past the GEMM */
     };
     struct Kst {
         int n, p, q, kk;
@@ -350,8 +353,8 @@ struct GBwX {
     __device__ Row row(int col) const
     {
         Row o;
-        o.ok = col < n_count;
-        int cc = o.ok ? col : 0, c, r, s;
+        bool ok = col < n_count;
+        int cc = ok ? col : 0, c, r, s;
         if (nhwc) {
             int rs = sc_div(cc, dcg);
             c = cc - rs * Cg;
@@ -364,7 +367,7 @@ struct GBwX {
             s = rs - r * S;
         }
         o.coff = nhwc ? goff + c : (goff + c) * H * W;
-        o.hr = r * dh - ph;
+        o.hr = ok ? r * dh - ph : SC_ROW_NONE;
         o.ws = s * dw - pw;
         return o;
     }
@@ -387,7 +390,7 @@ struct GBwX {
     __device__ float load(const Row &o, const Kst &k) const
     {
         int h = k.p * sh + o.hr, w = k.q * sw + o.ws;
-        if (!o.ok || k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W)
+        if (k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W)
             return 0.f;
         i64 idx = nhwc ? (((i64)k.n * H + h) * W + w) * C + o.coff
                        : (i64)k.n * C * H * W + o.coff + (i64)h * W + w;
@@ -396,57 +399,78 @@ struct GBwX {
 };
 
 /* ---- the tiled kernel ------------------------------------------------------------------------ */
+/* Fragment row of micro-tile element i for thread coordinate ty: TM = 8 is split into two
+ * groups of 4 half a tile apart (fewer bank conflicts, 16-byte shared loads). */
+template <int TM, int BMx>
+__device__ __forceinline__ int frag_row(int ty, int i)
+{
+    return TM == 8 ? (i / 4) * (BMx / 2) + ty * 4 + (i % 4) : ty * TM + i;
+}
+
 /* Loader for one operand tile (ROWS x BK) with NT threads.
  * KFAST: thread t takes reduction index t % BK and rows t/BK + j*(NT/BK): one reduction decode
  * per step, row decodes hoisted out of the loop (good when the reduction is the contiguous
  * dimension). Otherwise: row t % ROWS, E consecutive reduction indices from (t/ROWS)*E:
- * one row decode in all, one decode plus E-1 cheap increments per step. */
-template <int ROWS, bool KFAST, class G>
+ * one row decode in all, one decode plus E-1 cheap increments per step.
+ * PTM > 0 (the A tile with lanes along M, TM = PTM): tile row r is stored at the position
+ * where frag_row puts element r / (ROWS/PTM) of thread r % (ROWS/PTM), so each thread's TM
+ * rows, BM/TM apart in the tile, sit together in shared memory and load as 16-byte vectors. */
+template <int ROWS, bool KFAST, class G, int PTM = 0>
 struct Loader {
     static constexpr int E = (ROWS * BK + NT - 1) / NT; /* elements per thread */
-    static constexpr bool RECOMP = KFAST && G::cheap_row; /* rows recomputed per fetch */
-    typename G::Row rows[KFAST && !RECOMP ? E : 1];
-    int row0;   /* the tile's first row (RECOMP) */
+    /* Row descriptors are not held in registers through the mainloop (the 128x128 tiles' register
+     * budget): cheap ones are recomputed per fetch; costly ones are computed once into shared
+     * memory (srows, ROWS entries; a __syncthreads before the first fetch) and read per fetch. */
+    static constexpr bool SROWS = !G::cheap_row;
+    static constexpr int SROW_N = SROWS ? ROWS : 1; /* shared descriptors the kernel provides */
+    const typename G::Row *srow; /* this thread's first descriptor (SROWS) */
+    int row0;   /* this thread's first row (cheap rows) */
     int kl;     /* this thread's first reduction index within the tile */
     bool act;   /* this thread loads anything (ROWS*BK may be < NT) */
     float v[E];
 
-    __device__ void init(const G &g, int row0)
+    __device__ void init(const G &g, int row0, typename G::Row *srows)
     {
         int t = threadIdx.x;
-        if (RECOMP) {
+        if (SROWS)
+            for (int r = t; r < ROWS; r += NT) srows[r] = g.row(row0 + r);
+        if (KFAST) {
             kl = t % BK;
             act = true;
             this->row0 = row0 + t / BK;
-        } else if (KFAST) {
-            kl = t % BK;
-            act = true;
-#pragma unroll
-            for (int j = 0; j < E; j++) rows[j] = g.row(row0 + t / BK + j * (NT / BK));
+            srow = srows + t / BK;
         } else {
             act = t < ROWS * (BK / E);
             kl = (t / ROWS) * E;
-            rows[0] = g.row(row0 + t % ROWS);
+            this->row0 = row0 + t % ROWS;
+            srow = srows + t % ROWS;
         }
+    }
+    /* descriptor of this thread's j-th row (KFAST) or its one row */
+    __device__ typename G::Row rowd(const G &g, int j) const
+    {
+        if (SROWS) return srow[j * (NT / BK)];
+        return g.row(row0 + j * (NT / BK));
     }
     __device__ void fetch(const G &g, int k0)
     {
-        if (RECOMP) {
+        if (KFAST) {
             typename G::Kst ks = g.kdec(k0 + kl);
 #pragma unroll
-            for (int j = 0; j < E; j++) v[j] = g.load(g.row(row0 + j * (NT / BK)), ks);
-        } else if (KFAST) {
-            typename G::Kst ks = g.kdec(k0 + kl);
-#pragma unroll
-            for (int j = 0; j < E; j++) v[j] = g.load(rows[j], ks);
+            for (int j = 0; j < E; j++) v[j] = g.load(rowd(g, j), ks);
         } else if (act) {
             typename G::Kst ks = g.kdec(k0 + kl);
+            typename G::Row o = rowd(g, 0);
 #pragma unroll
             for (int j = 0; j < E; j++) {
                 if (j) ks = g.knext(ks);
-                v[j] = g.load(rows[0], ks);
+                v[j] = g.load(o, ks);
             }
         }
+    }
+    static __device__ __forceinline__ int pos(int r)
+    {
+        return PTM ? frag_row<PTM, ROWS>(r % (ROWS / (PTM ? PTM : 1)), r / (ROWS / (PTM ? PTM : 1))) : r;
     }
     /* smem tile is [BK][ROWS + 4] */
     __device__ void store(float *s) const
@@ -456,26 +480,20 @@ struct Loader {
 #pragma unroll
             for (int j = 0; j < E; j++) {
                 int r = t / BK + j * (NT / BK);
-                if (r < ROWS) s[kl * (ROWS + 4) + r] = v[j];
+                if (r < ROWS) s[kl * (ROWS + 4) + pos(r)] = v[j];
             }
         } else if (act) {
+            int p = pos(t % ROWS);
 #pragma unroll
-            for (int j = 0; j < E; j++) s[(kl + j) * (ROWS + 4) + t % ROWS] = v[j];
+            for (int j = 0; j < E; j++) s[(kl + j) * (ROWS + 4) + p] = v[j];
         }
     }
 };
 
-/* Fragment row of micro-tile element i for thread coordinate ty: TM = 8 is split into two
- * groups of 4 half a tile apart (fewer bank conflicts, 16-byte shared loads). */
-template <int TM, int BMx>
-__device__ __forceinline__ int frag_row(int ty, int i)
-{
-    return TM == 8 ? (i / 4) * (BMx / 2) + ty * 4 + (i % 4) : ty * TM + i;
-}
-
 /* LM ("lanes along M"): consecutive threads take consecutive tile rows and a thread's rows are
  * BM/TM apart, so a warp's epilogue stores hit consecutive m: coalesced for NCHW outputs (y of
- * forward, dx of backward-data, contiguous along m) at the price of scalar A-fragment loads.
+ * forward, dx of backward-data, contiguous along m). The A loader stores rows permuted
+ * (Loader's PTM), so the A fragments still load as vectors from frag_row positions.
  * Otherwise consecutive threads take consecutive columns (coalesced for NHWC outputs and dw). */
 template <int TM, int BMx, bool LM>
 __device__ __forceinline__ int frag_row_m(int ty, int i)
@@ -484,14 +502,15 @@ __device__ __forceinline__ int frag_row_m(int ty, int i)
 }
 
 /* MINB: blocks per SM the kernel is compiled for (registers <= 65536 / (256 x MINB)). The
- * smaller tiles fit two. 128x128 fits two (128 registers, no spill on sm_75..sm_90) only with
- * lanes along M; its other variants need 140-190 registers and run one block per SM. HIP
- * builds keep one for 128x128 (SC_GEMM_BIG_LM_MINB). */
-#ifndef SC_GEMM_BIG_LM_MINB
+ * smaller tiles fit two. 128x128 fits two (128 registers, no spill on sm_75..sm_90: row
+ * descriptors live in shared memory, Loader) as cfg 6; cfg 0 is the same tile compiled for
+ * one block per SM (more registers, fewer co-resident warps), which wins when there are too
+ * few tiles to give every SM two. HIP builds keep one for 128x128 (SC_GEMM_BIG_MINB). */
+#ifndef SC_GEMM_BIG_MINB
 #if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
-#define SC_GEMM_BIG_LM_MINB 1
+#define SC_GEMM_BIG_MINB 1
 #else
-#define SC_GEMM_BIG_LM_MINB 2
+#define SC_GEMM_BIG_MINB 2
 #endif
 #endif
 
@@ -501,16 +520,21 @@ __global__ __launch_bounds__(NT, MINB) void gemm_kernel(Op op)
     static_assert((BM / TM) * (BN / TN) == NT, "tile/thread mismatch");
     __shared__ __align__(16) float As[2][BK * (BM + 4)];
     __shared__ __align__(16) float Bs[2][BK * (BN + 4)];
+    typedef Loader<BM, AK, typename Op::A, LM ? TM : 0> LA;
+    typedef Loader<BN, BKF, typename Op::B> LB;
+    __shared__ __align__(16) typename Op::A::Row arows[LA::SROW_N];
+    __shared__ __align__(16) typename Op::B::Row brows[LB::SROW_N];
 
     typename Op::Block blk;
     if (!op.block(blockIdx.z, blk)) return;
     int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
     if (m0 >= blk.a.m_count || n0 >= blk.b.n_count) return;
 
-    Loader<BM, AK, typename Op::A> la;
-    Loader<BN, BKF, typename Op::B> lb;
-    la.init(blk.a, m0);
-    lb.init(blk.b, n0);
+    LA la;
+    LB lb;
+    la.init(blk.a, m0, arows);
+    lb.init(blk.b, n0, brows);
+    if (LA::SROWS || LB::SROWS) __syncthreads(); /* descriptors visible before the first fetch */
 
     const int tx = LM ? threadIdx.x / (BM / TM) : threadIdx.x % (BN / TN);
     const int ty = LM ? threadIdx.x % (BM / TM) : threadIdx.x / (BN / TN);
@@ -539,7 +563,7 @@ __global__ __launch_bounds__(NT, MINB) void gemm_kernel(Op op)
             for (int kk = 0; kk < BK; kk++) {
                 float af[TM], bf[TN];
 #pragma unroll
-                for (int i = 0; i < TM; i++) af[i] = as[kk * (BM + 4) + frag_row_m<TM, BM, LM>(ty, i)];
+                for (int i = 0; i < TM; i++) af[i] = as[kk * (BM + 4) + frag_row<TM, BM>(ty, i)];
 #pragma unroll
                 for (int j = 0; j < TN; j++) bf[j] = bs[kk * (BN + 4) + frag_row<TN, BN>(tx, j)];
 #pragma unroll
@@ -759,19 +783,31 @@ static int launch_reduce(const float *ws, float *out, i64 n, int splits, const f
 
 /* ---- configurations and launch ------------------------------------------------------------- */
 /* cfg: 0 = 128x128 (8x8), 1 = 128x64 (8x4), 2 = 64x128 (4x8), 3 = 64x64 (4x4), 4 = 128x32 (8x2)
- * 5 = 32x128 (2x8), 6 = 128x128 (8x8) compiled for two blocks/SM (with lanes along M on CUDA;
- * otherwise the same kernel as 0). All 256 threads. */
-#define SC_GEMM_NCFG 7
+ * 5 = 32x128 (2x8), 6 = 128x128 (8x8) compiled for two blocks/SM (SC_GEMM_BIG_MINB; otherwise
+ * the same kernel as 0), 7 = 256x64 (8x8) and 8 = 64x256 (8x8), both for two blocks/SM: the
+ * 8x8 micro-tile (64 FMAs per 16 shared loads) for GEMMs with 64 columns (rows), e.g. a
+ * 64-channel layer's forward and backward-data, which 128x128 pads by half (cfg_built: where
+ * they exist). All 256 threads. */
+#define SC_GEMM_NCFG 9
 struct CfgShape {
-    int bm, bn;
+    int bm, bn, tm, tn;
 };
-static const CfgShape cfg_shape[SC_GEMM_NCFG] = {{128, 128}, {128, 64}, {64, 128}, {64, 64}, {128, 32},
-                                                 {32, 128}, {128, 128}};
+static const CfgShape cfg_shape[SC_GEMM_NCFG] = {
+    {128, 128, 8, 8}, {128, 64, 8, 4}, {64, 128, 4, 8}, {64, 64, 4, 4}, {128, 32, 8, 2},
+    {32, 128, 2, 8},  {128, 128, 8, 8}, {256, 64, 8, 8}, {64, 256, 8, 8}};
+
+/* Configurations a direction and layout can use. Not built, because they would need more than
+ * 128 registers and spill: 256x64 for NCHW backward-weight (256 rows of dy recomputed per
+ * fetch), and 64x256 for forward (on sm_75..sm_89). */
+static bool cfg_built(int c, int dir, bool nhwc)
+{
+    return !(c == 7 && dir == 2 && !nhwc) && !(c == 8 && dir == 0);
+}
 
 template <bool AK, bool BKF, bool LM, class Op>
 static void launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
 {
-    constexpr int M2 = LM ? SC_GEMM_BIG_LM_MINB : 1;
+    constexpr int M2 = SC_GEMM_BIG_MINB;
     switch (cfg) {
     case 0: gemm_kernel<128, 128, 8, 8, AK, BKF, LM, 1, Op><<<grid, NT, 0, st>>>(op); break;
     case 1: gemm_kernel<128, 64, 8, 4, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
@@ -779,6 +815,15 @@ static void launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
     case 3: gemm_kernel<64, 64, 4, 4, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
     case 4: gemm_kernel<128, 32, 8, 2, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
     case 6: gemm_kernel<128, 128, 8, 8, AK, BKF, LM, M2, Op><<<grid, NT, 0, st>>>(op); break;
+    case 7:
+        /* not built for NCHW backward-weight (cfg_built) */
+        if constexpr (!(std::is_same<Op, OpBw>::value && AK))
+            gemm_kernel<256, 64, 8, 8, AK, BKF, LM, M2, Op><<<grid, NT, 0, st>>>(op);
+        break;
+    case 8:
+        if constexpr (!std::is_same<Op, OpFwd>::value)
+            gemm_kernel<64, 256, 8, 8, AK, BKF, LM, M2, Op><<<grid, NT, 0, st>>>(op);
+        break;
     default: gemm_kernel<32, 128, 2, 8, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
     }
 }
@@ -812,7 +857,7 @@ static int env_int(const char *name)
  *   GEMM:   padded FLOPs / (SMs x rate(tile) x wave efficiency); the rate per SM grows with
  *           the FMAs per shared-memory load of the tile (128x128 = 1, 64x64 = 0.5);
  *           128x128 (cfg 0) runs one block per SM (registers); cfg 6, the same tile
- *           compiled for two blocks/SM (lanes along M only), gets 1.2x the rate and a
+ *           compiled for two blocks/SM, gets 1.2x the rate and a
  *           per-SM load model (below); the others two.
  *   reduce: split > 1 reads (split-1) partial outputs and reads + writes the output once,
  *           plus a launch.
@@ -855,17 +900,20 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
     int n = 0;
     for (int c = 0; c < SC_GEMM_NCFG; c++) {
         if (force_cfg >= 0 && force_cfg < SC_GEMM_NCFG && c != force_cfg) continue;
-        /* 6 only where it differs from 0: two blocks/SM (lanes along M, CUDA) */
-        bool two = c == 6 && lm && SC_GEMM_BIG_LM_MINB == 2;
+        /* 6 only where it differs from 0: two blocks/SM (SC_GEMM_BIG_MINB) */
+        bool two = c >= 6 && SC_GEMM_BIG_MINB == 2;
         if (c == 6 && !two && c != force_cfg) continue;
+        if (!cfg_built(c, dir, kp.nhwc != 0)) continue;
         int bm = cfg_shape[c].bm, bn = cfg_shape[c].bn;
         i64 mt = ceil_div(M, bm), nt = ceil_div(N, bn);
         i64 tiles = mt * nt * zmul;
         double flops = 2.0 * (double)(mt * bm) * (double)(nt * bn) * (double)Kr * (double)zmul;
-        double eff = (bm * bn) / (double)(bm + bn) / 64.0;
+        /* FMAs per shared load of the thread's micro-tile, 8x8 = 1 */
+        int tm = cfg_shape[c].tm, tn = cfg_shape[c].tn;
+        double eff = (tm * tn) / (double)(tm + tn) / 4.0;
         double rate = 0.19e12 * (0.55 + 0.45 * eff) * (two ? 1.2 : 1.0);
         /* blocks per SM (launch_cfg's MINB) */
-        i64 slots = (i64)sm_count * (c == 0 || (c == 6 && !two) ? 1 : 2);
+        i64 slots = (i64)sm_count * (c == 0 || (c >= 6 && !two) ? 1 : 2);
         for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
             i64 sp = cand[ci];
             if (force_splits >= 1) sp = force_splits < smax ? force_splits : smax;
@@ -981,6 +1029,8 @@ size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl)
 int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a,
                    const float *b, const float *c, float *out, float *ws, cudaStream_t st)
 {
+    if (pl.cfg < 0 || pl.cfg >= SC_GEMM_NCFG || !cfg_built(pl.cfg, dir, kp.nhwc != 0))
+        return (int)cudaErrorInvalidValue;
     int bm = cfg_shape[pl.cfg].bm, bn = cfg_shape[pl.cfg].bn;
     int rs = kp.r * kp.s;
     if (dir == 0) {
