@@ -21,6 +21,7 @@ import argparse
 import ctypes as C
 import csv
 import math
+import re
 import os
 import statistics
 import sys
@@ -231,6 +232,26 @@ def gmean(v):
     return math.exp(sum(math.log(t) for t in v) / len(v)) if v else float("nan")
 
 
+def weighted_total(allres, methods):
+    """Suites whose names end in _xN (N layers of that shape, e.g. resnet18_b64.csv): the
+    N-weighted total time per method and direction, i.e. one network step's convolutions."""
+    w = {}
+    for name in allres:
+        m = re.search(r"_x(\d+)$", name)
+        if not m:
+            return
+        w[name] = int(m.group(1))
+    print("\nweighted total (shape time x N from the _xN names), ms; ratio to cudnn_fp32")
+    base = {dn: sum(w[nm] * allres[nm].get(("cudnn_fp32", dn), {}).get("ms", float("nan"))
+                    for nm in w) for dn in DIRS}
+    for m in methods:
+        tot = {dn: sum(w[nm] * allres[nm].get((m, dn), {}).get("ms", float("nan")) for nm in w)
+               for dn in DIRS}
+        s, bs = sum(tot.values()), sum(base.values())
+        print(f"{m:14s} " + " ".join(f"{dn} {tot[dn]:7.3f} ({tot[dn] / base[dn]:4.2f}x)" for dn in DIRS)
+              + f"  all {s:7.3f} ({s / bs:4.2f}x)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -290,6 +311,7 @@ def main():
             cells.append(f"{gmean([t for t, _ in rat]):6.2f}x (max {worst[0]:5.2f})")
         mem = max((allres[nm].get((m, d), {}).get("mem", 0) for nm in allres for d in DIRS), default=0)
         print(f"{m:14s} " + " ".join(f"{c:>18s}" for c in cells) + f"  {mem / 2**20:8.1f}")
+    weighted_total(allres, methods)
     if a.csv:
         with open(a.csv, "w", newline="") as f:
             wr = csv.writer(f)

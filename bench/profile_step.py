@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""profile_step.py - where a ResNet-18 training step's time goes, safeconv against cuDNN.
+
+For each mode (safeconv with strategy gpu; cuDNN fp32, TF32 off, autotuned) it runs warm-up
+steps, then profiles a few steps with torch.profiler and prints: wall time per step, GPU
+kernel time per step (busy), the difference (GPU idle: host overhead, launch gaps), and the
+kernels that take the most time. Reports only; nothing is asserted.
+
+usage: python3 bench/profile_step.py [--batch 64] [--size 224] [--steps 3] [--top 12]
+"""
+import argparse
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "python"))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "examples"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+try:
+    from torch.autograd import DeviceType  # noqa: E402
+except ImportError:
+    from torch._C._autograd import DeviceType  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
+
+import safeconv  # noqa: E402
+from train import resnet18  # noqa: E402
+
+
+def run(mode, a):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = mode == "cudnn"
+    torch.manual_seed(0)
+    model = resnet18(1000).cuda()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(a.batch, 3, a.size, a.size, device="cuda")
+    y = torch.randint(0, 1000, (a.batch,), device="cuda")
+    handle = safeconv.enable(strategy="gpu") if mode == "safeconv" else None
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    try:
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            t0 = time.perf_counter()
+            for _ in range(a.steps):
+                step()
+            torch.cuda.synchronize()
+            wall = (time.perf_counter() - t0) / a.steps
+    finally:
+        if handle is not None:
+            safeconv.disable()
+    # Kernels only (device-side events), grouped by name; operator rows would count their
+    # kernels a second time.
+    groups = {}
+    for e in prof.events():
+        if getattr(e, "device_type", None) != DeviceType.CUDA:
+            continue
+        g = groups.setdefault(e.name, [0.0, 0])
+        g[0] += e.time_range.elapsed_us()
+        g[1] += 1
+    busy = sum(g[0] for g in groups.values()) / a.steps / 1e3
+    print(f"== {mode}: wall {wall * 1e3:.2f} ms/step (profiled), GPU kernels {busy:.2f} ms/step, "
+          f"GPU idle {wall * 1e3 - busy:.2f} ms/step")
+    conv = sum(g[0] for n, g in groups.items()
+               if any(k in n for k in ("gemm_kernel", "smallc", "reduce_splits", "conv", "xmma",
+                                       "dgrad", "wgrad", "flip_filter", "implicit_convolve"))) / a.steps / 1e3
+    print(f"   convolution kernels (by name) {conv:.2f} ms/step, the rest {busy - conv:.2f} ms/step")
+    for n, g in sorted(groups.items(), key=lambda kv: -kv[1][0])[:a.top]:
+        print(f"   {g[0] / a.steps / 1e3:7.3f} ms  x{g[1] // a.steps:<4d} {n[:110]}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--modes", default="safeconv,cudnn")
+    a = ap.parse_args()
+    for m in a.modes.split(","):
+        run(m, a)
+
+
+if __name__ == "__main__":
+    main()
