@@ -314,6 +314,13 @@ def benchmark(args, device):
         if args.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 1000, (args.bench_batch,), device=device)
+        if mode == "safeconv" and args.probe:
+            # strategy "auto" uses the vendor library only for shapes probed ok and faster:
+            # probe this model's shapes first (child processes; results kept in the cache).
+            res_p = safeconv.probe_model(model, x, progress=False)
+            n_vendor = sum(1 for r in res_p if r["use_vendor"])
+            print("  probed %d shape-directions: %d use the vendor library under 'auto' (%s)"
+                  % (len(res_p), n_vendor, ", ".join(sorted({r["outcome"] for r in res_p}))))
         handle = safeconv.enable(strategy=args.strategy) if mode == "safeconv" else None
         try:
             times = []
@@ -383,6 +390,9 @@ def main(argv=None):
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--report", action="store_true", help="print safeconv.report(model)")
     p.add_argument("--bench-batch", type=int, default=64)
+    p.add_argument("--probe", action="store_true",
+                   help="--benchmark: probe the model's shapes first (safeconv.probe_model), for "
+                        "--strategy auto")
     p.add_argument("--bench-modes", default="safeconv,cudnn,cudnn_default,cudnn_determ,nocudnn",
                    help="comma-separated subset of the benchmark's configurations")
     p.add_argument("--bench-size", type=int, default=224)
