@@ -474,56 +474,81 @@ def _resolve_padding(padding, x, ksize, stride, dil, what):
     return x, _pair(padding, "%s: padding" % what)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
-    """torch.nn.functional.conv2d through safeconv. `layer` (a module) is where statistics go."""
-    args = (input, weight, bias, stride, padding, dilation, groups)
+def _prologue(what, input, weight, bias):
+    """What conv2d and conv_transpose2d do first: the operands after autocast and the tensor
+    checks, or None when the call belongs to PyTorch's own function (_delegate, or a device
+    safeconv does not serve)."""
     if _delegate(input, weight, bias):
-        return TORCH_CONV2D(*args)
+        return None
     x, w, b = _autocast(input, weight, bias)
-    _check_tensors("conv2d", x, w, b, (3, 4), 4)
-    if not _supported_device(x):
-        return TORCH_CONV2D(*args)
-    cfg = _config_for(layer)
-    rec = _record(layer, "conv2d", x, w)
+    _check_tensors(what, x, w, b, (3, 4), 4)
+    return (x, w, b) if _supported_device(x) else None
+
+
+def _operands(x, w, b):
+    """(nhwc, x, w, b) in the layout the library gets: channels_last when x is (and is not
+    also plain contiguous), else contiguous NCHW; copies only where needed."""
+    nhwc = _channels_last(x)
+    fmt = torch.channels_last if nhwc else torch.contiguous_format
+    return (nhwc, x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt),
+            b.contiguous() if b is not None else None)
+
+
+def _run_or_fallback(cfg, rec, torch_fn, args, body):
+    """body(); on SafeConvUnsupportedError, PyTorch's torch_fn(*args) when the configuration
+    allows the fallback (told once, counted in the layer's record), else the error."""
     try:
-        _check_dtype("conv2d", x)
-        unbatched = x.dim() == 3
-        if unbatched:
-            x = x.unsqueeze(0)
-        groups = _groups(groups, "conv2d")
-        n, c, h, wd = x.shape
-        k, cg, r, s = w.shape
-        if c != cg * groups:
-            raise L.SafeConvInputError(
-                "conv2d: weight of shape %s expects %d input channels (%d per group x %d "
-                "groups), input has %d (input shape %s)"
-                % (tuple(w.shape), cg * groups, cg, groups, c, tuple(x.shape)))
-        if k % groups:
-            raise L.SafeConvInputError("conv2d: weight has %d output channels, not divisible by "
-                                       "groups=%d" % (k, groups))
-        if b is not None and b.shape[0] != k:
-            raise L.SafeConvInputError("conv2d: bias has %d elements, weight has %d output "
-                                       "channels" % (b.shape[0], k))
-        stride_ = _pair(stride, "conv2d: stride")
-        dil = _pair(dilation, "conv2d: dilation")
-        x, pad = _resolve_padding(padding, x, (r, s), stride_, dil, "conv2d")
-        n, c, h, wd = x.shape
-        nhwc = _channels_last(x)
-        fmt = torch.channels_last if nhwc else torch.contiguous_format
-        xc = x.contiguous(memory_format=fmt)
-        wc = w.contiguous(memory_format=fmt)
-        bc = b.contiguous() if b is not None else None
-        d = _make_desc(n, c, h, wd, k, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
-        rec.shape = tuple(x.shape)
-        if _collector is not None:
-            _collector[0]("conv2d", x.device, d)
-        y = _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False))
-        return y.squeeze(0) if unbatched else y
+        return body()
     except L.SafeConvUnsupportedError as e:
         if cfg.fallback != "torch":
             raise
         _tell_fallback(cfg, e)
-        return _torch_fallback(rec, TORCH_CONV2D, *args)
+        return _torch_fallback(rec, torch_fn, *args)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
+    """torch.nn.functional.conv2d through safeconv. `layer` (a module) is where statistics go."""
+    args = (input, weight, bias, stride, padding, dilation, groups)
+    ops = _prologue("conv2d", input, weight, bias)
+    if ops is None:
+        return TORCH_CONV2D(*args)
+    cfg = _config_for(layer)
+    rec = _record(layer, "conv2d", ops[0], ops[1])
+    return _run_or_fallback(cfg, rec, TORCH_CONV2D, args,
+                            lambda: _conv2d_body(*ops, stride, padding, dilation, groups, cfg, rec))
+
+
+def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
+    """conv2d's own path: shape checks, padding, the descriptor, the autograd function."""
+    _check_dtype("conv2d", x)
+    unbatched = x.dim() == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    groups = _groups(groups, "conv2d")
+    n, c, h, wd = x.shape
+    k, cg, r, s = w.shape
+    if c != cg * groups:
+        raise L.SafeConvInputError(
+            "conv2d: weight of shape %s expects %d input channels (%d per group x %d "
+            "groups), input has %d (input shape %s)"
+            % (tuple(w.shape), cg * groups, cg, groups, c, tuple(x.shape)))
+    if k % groups:
+        raise L.SafeConvInputError("conv2d: weight has %d output channels, not divisible by "
+                                   "groups=%d" % (k, groups))
+    if b is not None and b.shape[0] != k:
+        raise L.SafeConvInputError("conv2d: bias has %d elements, weight has %d output "
+                                   "channels" % (b.shape[0], k))
+    stride_ = _pair(stride, "conv2d: stride")
+    dil = _pair(dilation, "conv2d: dilation")
+    x, pad = _resolve_padding(padding, x, (r, s), stride_, dil, "conv2d")
+    n, c, h, wd = x.shape
+    nhwc, xc, wc, bc = _operands(x, w, b)
+    d = _make_desc(n, c, h, wd, k, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
+    rec.shape = tuple(x.shape)
+    if _collector is not None:
+        _collector[0]("conv2d", x.device, d)
+    y = _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False))
+    return y.squeeze(0) if unbatched else y
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
@@ -551,72 +576,67 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      dilation=1, *, layer=None):
     """torch.nn.functional.conv_transpose2d through safeconv (backward-data of a conv2d)."""
     args = (input, weight, bias, stride, padding, output_padding, groups, dilation)
-    if _delegate(input, weight, bias):
-        return TORCH_CONV_TRANSPOSE2D(*args)
-    x, w, b = _autocast(input, weight, bias)
-    _check_tensors("conv_transpose2d", x, w, b, (3, 4), 4)
-    if not _supported_device(x):
+    ops = _prologue("conv_transpose2d", input, weight, bias)
+    if ops is None:
         return TORCH_CONV_TRANSPOSE2D(*args)
     cfg = _config_for(layer)
-    rec = _record(layer, "conv_transpose2d", x, w)
-    try:
-        _check_dtype("conv_transpose2d", x)
-        unbatched = x.dim() == 3
-        if unbatched:
-            x = x.unsqueeze(0)
-        groups = _groups(groups, "conv_transpose2d")
-        n, cin, h, wd = x.shape
-        wk, cog, r, s = w.shape  # weight: (C_in, C_out/groups, R, S)
-        if wk != cin:
+    rec = _record(layer, "conv_transpose2d", ops[0], ops[1])
+    return _run_or_fallback(cfg, rec, TORCH_CONV_TRANSPOSE2D, args,
+                            lambda: _conv_transpose2d_body(*ops, stride, padding, output_padding,
+                                                           groups, dilation, cfg, rec))
+
+
+def _conv_transpose2d_body(x, w, b, stride, padding, output_padding, groups, dilation, cfg, rec):
+    """conv_transpose2d's own path: shape checks, the output size, the descriptor of the
+    convolution whose backward-data it is, the autograd function."""
+    _check_dtype("conv_transpose2d", x)
+    unbatched = x.dim() == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    groups = _groups(groups, "conv_transpose2d")
+    n, cin, h, wd = x.shape
+    wk, cog, r, s = w.shape  # weight: (C_in, C_out/groups, R, S)
+    if wk != cin:
+        raise L.SafeConvInputError(
+            "conv_transpose2d: weight of shape %s expects %d input channels, input has %d "
+            "(input shape %s)" % (tuple(w.shape), wk, cin, tuple(x.shape)))
+    if cin % groups:
+        raise L.SafeConvInputError("conv_transpose2d: %d input channels not divisible by "
+                                   "groups=%d" % (cin, groups))
+    cout = cog * groups
+    if b is not None and b.shape[0] != cout:
+        raise L.SafeConvInputError("conv_transpose2d: bias has %d elements, output has %d "
+                                   "channels" % (b.shape[0], cout))
+    if isinstance(padding, str):
+        raise L.SafeConvInputError("conv_transpose2d: string padding %r is not supported "
+                                   "(PyTorch does not support it either)" % (padding,))
+    stride_ = _pair(stride, "conv_transpose2d: stride")
+    pad = _pair(padding, "conv_transpose2d: padding")
+    dil = _pair(dilation, "conv_transpose2d: dilation")
+    opad = _pair(output_padding, "conv_transpose2d: output_padding")
+    for i, dim in enumerate("hw"):
+        if opad[i] < 0 or opad[i] >= max(stride_[i], dil[i]):
             raise L.SafeConvInputError(
-                "conv_transpose2d: weight of shape %s expects %d input channels, input has %d "
-                "(input shape %s)" % (tuple(w.shape), wk, cin, tuple(x.shape)))
-        if cin % groups:
-            raise L.SafeConvInputError("conv_transpose2d: %d input channels not divisible by "
-                                       "groups=%d" % (cin, groups))
-        cout = cog * groups
-        if b is not None and b.shape[0] != cout:
-            raise L.SafeConvInputError("conv_transpose2d: bias has %d elements, output has %d "
-                                       "channels" % (b.shape[0], cout))
-        if isinstance(padding, str):
-            raise L.SafeConvInputError("conv_transpose2d: string padding %r is not supported "
-                                       "(PyTorch does not support it either)" % (padding,))
-        stride_ = _pair(stride, "conv_transpose2d: stride")
-        pad = _pair(padding, "conv_transpose2d: padding")
-        dil = _pair(dilation, "conv_transpose2d: dilation")
-        opad = _pair(output_padding, "conv_transpose2d: output_padding")
-        for i, dim in enumerate("hw"):
-            if opad[i] < 0 or opad[i] >= max(stride_[i], dil[i]):
-                raise L.SafeConvInputError(
-                    "conv_transpose2d: output_padding[%d]=%d must be >= 0 and smaller than "
-                    "stride or dilation" % (i, opad[i]))
-            if opad[i] >= stride_[i]:
-                raise L.SafeConvUnsupportedError(
-                    "conv_transpose2d: output_padding[%d]=%d >= stride %d (allowed by PyTorch "
-                    "when dilation is larger) is not supported by safeconv"
-                    % (i, opad[i], stride_[i]))
-        hout = (h - 1) * stride_[0] - 2 * pad[0] + dil[0] * (r - 1) + opad[0] + 1
-        wout = (wd - 1) * stride_[1] - 2 * pad[1] + dil[1] * (s - 1) + opad[1] + 1
-        if hout < 1 or wout < 1:
-            raise L.SafeConvInputError("conv_transpose2d: output size %dx%d is not positive "
-                                       "(input %dx%d, padding %s)" % (hout, wout, h, wd, pad))
-        nhwc = _channels_last(x)
-        fmt = torch.channels_last if nhwc else torch.contiguous_format
-        xc = x.contiguous(memory_format=fmt)
-        wc = w.contiguous(memory_format=fmt)
-        bc = b.contiguous() if b is not None else None
-        d = _make_desc(n, cout, hout, wout, cin, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
-        p, q = _output_size(d, "conv_transpose2d")
-        if (p, q) != (h, wd):
-            raise L.SafeConvError("conv_transpose2d: internal size mismatch %dx%d vs %dx%d"
-                                  % (p, q, h, wd), L.STATUS_INTERNAL)
-        rec.shape = tuple(x.shape)
-        if _collector is not None:
-            _collector[0]("conv_transpose2d", x.device, d)
-        y = _ConvTranspose2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, True, opad))
-        return y.squeeze(0) if unbatched else y
-    except L.SafeConvUnsupportedError as e:
-        if cfg.fallback != "torch":
-            raise
-        _tell_fallback(cfg, e)
-        return _torch_fallback(rec, TORCH_CONV_TRANSPOSE2D, *args)
+                "conv_transpose2d: output_padding[%d]=%d must be >= 0 and smaller than "
+                "stride or dilation" % (i, opad[i]))
+        if opad[i] >= stride_[i]:
+            raise L.SafeConvUnsupportedError(
+                "conv_transpose2d: output_padding[%d]=%d >= stride %d (allowed by PyTorch "
+                "when dilation is larger) is not supported by safeconv"
+                % (i, opad[i], stride_[i]))
+    hout = (h - 1) * stride_[0] - 2 * pad[0] + dil[0] * (r - 1) + opad[0] + 1
+    wout = (wd - 1) * stride_[1] - 2 * pad[1] + dil[1] * (s - 1) + opad[1] + 1
+    if hout < 1 or wout < 1:
+        raise L.SafeConvInputError("conv_transpose2d: output size %dx%d is not positive "
+                                   "(input %dx%d, padding %s)" % (hout, wout, h, wd, pad))
+    nhwc, xc, wc, bc = _operands(x, w, b)
+    d = _make_desc(n, cout, hout, wout, cin, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
+    p, q = _output_size(d, "conv_transpose2d")
+    if (p, q) != (h, wd):
+        raise L.SafeConvError("conv_transpose2d: internal size mismatch %dx%d vs %dx%d"
+                              % (p, q, h, wd), L.STATUS_INTERNAL)
+    rec.shape = tuple(x.shape)
+    if _collector is not None:
+        _collector[0]("conv_transpose2d", x.device, d)
+    y = _ConvTranspose2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, True, opad))
+    return y.squeeze(0) if unbatched else y
