@@ -38,13 +38,14 @@ typedef long long i64;
 #endif
 
 /* ---- operand gathers ---------------------------------------------------------------------- */
-/* A row descriptor's coordinate set to SC_ROW_NONE (or its negation) marks a row past the
- * GEMM: every coordinate derived from it fails the unsigned bounds test, so the row reads 0
- * without a separate flag (rows are 16 bytes: one shared-memory load). |SC_ROW_NONE| is far
- * beyond any tap offset (sizes < 2^31, offsets < 2^30 by select.cu's limits). */
+/* A row descriptor's coordinate set to SC_ROW_NONE marks a row past the GEMM: every coordinate
+ * derived from it (the sentinel plus or minus a tap offset below 2^30, by make_kp's size limits
+ * in backend.cu) is negative without overflowing, so it fails the unsigned bounds test and the
+ * row reads 0 without a separate flag (rows are 16 bytes: one shared-memory load). */
 #define SC_ROW_NONE (-(1 << 30))
 /* Each gather has: Row (per tile row, fixed over the reduction), Kst (per reduction index),
- * row(idx), kdec(kk), knext(Kst) (the state of kk+1; by value, so no compiler puts it in scratch), and load(Row, Kst) returning 0 outside the tensor. */
+ * row(idx), kdec(kk), knext(Kst) (the state of kk+1; by value, so no compiler puts it in
+ * scratch), and load(Row, Kst) returning 0 outside the tensor. */
 
 /* Forward A: x at rows m = (n,p,q), reduction (c,r,s). */
 struct GFwdX {
@@ -180,7 +181,7 @@ struct GBdDy {
     i64 goff; /* g*Kg*P*Q (NCHW) or g*Kg */
     struct Row {
         i64 base;
-        int pb, qb; /* pb = -SC_ROW_NONE: a row past the GEMM */
+        int pb, qb; /* pb = SC_ROW_NONE: a row past the GEMM */
     };
     struct Kst {
         int k, rr, ss, kk;
@@ -193,7 +194,7 @@ struct GBdDy {
         int t = sc_div(mm, dwc), j = mm - t * wc;
         int n = sc_div(t, dhc), i = t - n * hc;
         o.base = (i64)n * K * P * Q + goff;
-        o.pb = ok ? pb0 + i : -SC_ROW_NONE;
+        o.pb = ok ? pb0 + i : SC_ROW_NONE;
         o.qb = qb0 + j;
         return o;
     }
@@ -470,7 +471,8 @@ struct Loader {
     }
     static __device__ __forceinline__ int pos(int r)
     {
-        return PTM ? frag_row<PTM, ROWS>(r % (ROWS / (PTM ? PTM : 1)), r / (ROWS / (PTM ? PTM : 1))) : r;
+        constexpr int T = ROWS / (PTM ? PTM : 1); /* threads along the tile's rows */
+        return PTM ? frag_row<PTM, ROWS>(r % T, r / T) : r;
     }
     /* smem tile is [BK][ROWS + 4] */
     __device__ void store(float *s) const
@@ -506,6 +508,9 @@ __device__ __forceinline__ int frag_row_m(int ty, int i)
  * descriptors live in shared memory, Loader) as cfg 6; cfg 0 is the same tile compiled for
  * one block per SM (more registers, fewer co-resident warps), which wins when there are too
  * few tiles to give every SM two. HIP builds keep one for 128x128 (SC_GEMM_BIG_MINB). */
+#if !defined(SC_GEMM_BIG_MINB) && defined(SC_GEMM_BIG_LM_MINB) /* the old name (NOTES run 6) */
+#define SC_GEMM_BIG_MINB SC_GEMM_BIG_LM_MINB
+#endif
 #ifndef SC_GEMM_BIG_MINB
 #if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
 #define SC_GEMM_BIG_MINB 1
@@ -804,8 +809,10 @@ static bool cfg_built(int c, int dir, bool nhwc)
     return !(c == 7 && dir == 2 && !nhwc) && !(c == 8 && dir == 0);
 }
 
+/* Launch configuration cfg; returns 0, or cudaErrorInvalidValue for one not built for this
+ * direction and layout (cfg_built), which launches nothing. */
 template <bool AK, bool BKF, bool LM, class Op>
-static void launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
+static int launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
 {
     constexpr int M2 = SC_GEMM_BIG_MINB;
     switch (cfg) {
@@ -819,13 +826,18 @@ static void launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
         /* not built for NCHW backward-weight (cfg_built) */
         if constexpr (!(std::is_same<Op, OpBw>::value && AK))
             gemm_kernel<256, 64, 8, 8, AK, BKF, LM, M2, Op><<<grid, NT, 0, st>>>(op);
+        else
+            return (int)cudaErrorInvalidValue;
         break;
     case 8:
         if constexpr (!std::is_same<Op, OpFwd>::value)
             gemm_kernel<64, 256, 8, 8, AK, BKF, LM, M2, Op><<<grid, NT, 0, st>>>(op);
+        else
+            return (int)cudaErrorInvalidValue;
         break;
     default: gemm_kernel<32, 128, 2, 8, AK, BKF, LM, 2, Op><<<grid, NT, 0, st>>>(op); break;
     }
+    return 0;
 }
 
 static int ceil_div(i64 a, i64 b) { return (int)((a + b - 1) / b); }
@@ -845,8 +857,8 @@ static void gemm_dims(const sc_kp &kp, int dir, i64 &M, i64 &N, i64 &Kr)
 }
 
 /* Optional overrides for tuning and experiments (read once): SAFECONV_GPU_GEMM_CFG = tile
- * configuration 0..6, SAFECONV_GPU_GEMM_SPLITS = reduction split (still capped by the
- * workspace limit). Unset: the heuristic decides. */
+ * configuration 0..8 (those cfg_built allows), SAFECONV_GPU_GEMM_SPLITS = reduction split
+ * (still capped by the workspace limit). Unset: the heuristic decides. */
 static int env_int(const char *name)
 {
     const char *v = getenv(name);
@@ -856,9 +868,9 @@ static int env_int(const char *name)
 /* Heuristic, no timing: a time model per tile shape and reduction split, the smallest wins.
  *   GEMM:   padded FLOPs / (SMs x rate(tile) x wave efficiency); the rate per SM grows with
  *           the FMAs per shared-memory load of the tile (128x128 = 1, 64x64 = 0.5);
- *           128x128 (cfg 0) runs one block per SM (registers); cfg 6, the same tile
- *           compiled for two blocks/SM, gets 1.2x the rate and a
- *           per-SM load model (below); the others two.
+ *           128x128 (cfg 0) runs one block per SM (registers); the 8x8 micro-tiles compiled
+ *           for two blocks/SM (cfg 6, 7, 8) get 1.2x the rate and a per-SM load model
+ *           (below); the others (cfg 1-5) two blocks/SM at the plain rate.
  *   reduce: split > 1 reads (split-1) partial outputs and reads + writes the output once,
  *           plus a launch.
  * The constants are rough fits to H100 measurements (bench/NOTES.md, GPU section); only their ratios
@@ -1055,10 +1067,10 @@ int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float
         op.y_elems = (i64)kp.n * kp.k * kp.p * kp.q;
         op.ws = ws;
         dim3 grid(ceil_div(ga.m_count, bm), ceil_div(kp.kg, bn), kp.g * splits);
-        if (kp.nhwc) launch_cfg<true, true, false>(pl.cfg, grid, op, st);
-        else if (pl.lm) launch_cfg<false, true, true>(pl.cfg, grid, op, st);
-        else launch_cfg<false, true, false>(pl.cfg, grid, op, st);
-        int e = (int)cudaGetLastError();
+        int e = kp.nhwc ? launch_cfg<true, true, false>(pl.cfg, grid, op, st)
+              : pl.lm   ? launch_cfg<false, true, true>(pl.cfg, grid, op, st)
+                        : launch_cfg<false, true, false>(pl.cfg, grid, op, st);
+        if (!e) e = (int)cudaGetLastError();
         if (e || splits == 1) return e;
         return launch_reduce(ws, out, op.y_elems, splits, c, kp.nhwc ? 1 : (i64)kp.p * kp.q,
                              kp.k, st);
@@ -1112,10 +1124,10 @@ int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float
         op.ws = ws;
         dim3 grid(ceil_div(mmax, bm), ceil_div(kp.cg, bn), kp.g * op.classes * splits);
         /* NHWC: dy is contiguous along k (the reduction); NCHW: along the output position. */
-        if (kp.nhwc) launch_cfg<true, false, false>(pl.cfg, grid, op, st);
-        else if (pl.lm) launch_cfg<true, true, true>(pl.cfg, grid, op, st);
-        else launch_cfg<true, true, false>(pl.cfg, grid, op, st);
-        int e = (int)cudaGetLastError();
+        int e = kp.nhwc ? launch_cfg<true, false, false>(pl.cfg, grid, op, st)
+              : pl.lm   ? launch_cfg<true, true, true>(pl.cfg, grid, op, st)
+                        : launch_cfg<true, true, false>(pl.cfg, grid, op, st);
+        if (!e) e = (int)cudaGetLastError();
         if (e || splits == 1) return e;
         return launch_reduce(ws, out, op.x_elems, splits, nullptr, 1, 1, st);
     } else {
@@ -1145,9 +1157,9 @@ int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float
         op.ws = ws;
         dim3 grid(ceil_div(kp.kg, bm), ceil_div(op.crs, bn), kp.g * splits);
         /* NCHW: both along q (the reduction); NHWC: dy along k, x along c (the rows). */
-        if (kp.nhwc) launch_cfg<false, false, false>(pl.cfg, grid, op, st);
-        else launch_cfg<true, true, false>(pl.cfg, grid, op, st);
-        int e = (int)cudaGetLastError();
+        int e = kp.nhwc ? launch_cfg<false, false, false>(pl.cfg, grid, op, st)
+                        : launch_cfg<true, true, false>(pl.cfg, grid, op, st);
+        if (!e) e = (int)cudaGetLastError();
         if (e) return e;
         if (splits > 1) return launch_reduce(ws, out, op.wsize, splits, nullptr, 1, 1, st);
     }
