@@ -474,17 +474,6 @@ def _resolve_padding(padding, x, ksize, stride, dil, what):
     return x, _pair(padding, "%s: padding" % what)
 
 
-def _prologue(what, input, weight, bias):
-    """What conv2d and conv_transpose2d do first: the operands after autocast and the tensor
-    checks, or None when the call belongs to PyTorch's own function (_delegate, or a device
-    safeconv does not serve)."""
-    if _delegate(input, weight, bias):
-        return None
-    x, w, b = _autocast(input, weight, bias)
-    _check_tensors(what, x, w, b, (3, 4), 4)
-    return (x, w, b) if _supported_device(x) else None
-
-
 def _operands(x, w, b):
     """(nhwc, x, w, b) in the layout the library gets: channels_last when x is (and is not
     also plain contiguous), else contiguous NCHW; copies only where needed."""
@@ -494,11 +483,24 @@ def _operands(x, w, b):
             b.contiguous() if b is not None else None)
 
 
-def _run_or_fallback(cfg, rec, torch_fn, args, body):
-    """body(); on SafeConvUnsupportedError, PyTorch's torch_fn(*args) when the configuration
-    allows the fallback (told once, counted in the layer's record), else the error."""
+def _dispatch(what, torch_fn, args, layer, body):
+    """The entry conv2d and conv_transpose2d share. args: the call's arguments as PyTorch's
+    torch_fn takes them (input, weight, bias first). PyTorch runs the call when safeconv does
+    not serve it (_delegate, or a device safeconv has no backend for); otherwise
+    body(x, w, b, cfg, rec) on the operands after autocast and the tensor checks, and on
+    SafeConvUnsupportedError PyTorch's torch_fn(*args) when the configuration allows the
+    fallback (told once, counted in the layer's record), else the error."""
+    input, weight, bias = args[:3]
+    if _delegate(input, weight, bias):
+        return torch_fn(*args)
+    x, w, b = _autocast(input, weight, bias)
+    _check_tensors(what, x, w, b, (3, 4), 4)
+    if not _supported_device(x):
+        return torch_fn(*args)
+    cfg = _config_for(layer)
+    rec = _record(layer, what, x, w)
     try:
-        return body()
+        return body(x, w, b, cfg, rec)
     except L.SafeConvUnsupportedError as e:
         if cfg.fallback != "torch":
             raise
@@ -509,13 +511,8 @@ def _run_or_fallback(cfg, rec, torch_fn, args, body):
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
     """torch.nn.functional.conv2d through safeconv. `layer` (a module) is where statistics go."""
     args = (input, weight, bias, stride, padding, dilation, groups)
-    ops = _prologue("conv2d", input, weight, bias)
-    if ops is None:
-        return TORCH_CONV2D(*args)
-    cfg = _config_for(layer)
-    rec = _record(layer, "conv2d", ops[0], ops[1])
-    return _run_or_fallback(cfg, rec, TORCH_CONV2D, args,
-                            lambda: _conv2d_body(*ops, stride, padding, dilation, groups, cfg, rec))
+    return _dispatch("conv2d", TORCH_CONV2D, args, layer, lambda x, w, b, cfg, rec: _conv2d_body(
+        x, w, b, stride, padding, dilation, groups, cfg, rec))
 
 
 def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
@@ -576,14 +573,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      dilation=1, *, layer=None):
     """torch.nn.functional.conv_transpose2d through safeconv (backward-data of a conv2d)."""
     args = (input, weight, bias, stride, padding, output_padding, groups, dilation)
-    ops = _prologue("conv_transpose2d", input, weight, bias)
-    if ops is None:
-        return TORCH_CONV_TRANSPOSE2D(*args)
-    cfg = _config_for(layer)
-    rec = _record(layer, "conv_transpose2d", ops[0], ops[1])
-    return _run_or_fallback(cfg, rec, TORCH_CONV_TRANSPOSE2D, args,
-                            lambda: _conv_transpose2d_body(*ops, stride, padding, output_padding,
-                                                           groups, dilation, cfg, rec))
+    return _dispatch("conv_transpose2d", TORCH_CONV_TRANSPOSE2D, args, layer,
+                     lambda x, w, b, cfg, rec: _conv_transpose2d_body(
+                         x, w, b, stride, padding, output_padding, groups, dilation, cfg, rec))
 
 
 def _conv_transpose2d_body(x, w, b, stride, padding, output_padding, groups, dilation, cfg, rec):
