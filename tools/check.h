@@ -36,6 +36,10 @@ typedef struct sc_check_result {
     bool pass;
     double rel_err;       /* ||out - ref|| / ||ref|| (dw and dbias combined for backward-weight) */
     double tol;
+    /* Only when rel_err > tol: ||out - ref|| / ||m||, m the outputs of the absolute inputs (the
+     * terms' magnitudes); <= tol / sqrt(reduction length) passes (cancellation, check.c). -1
+     * when not computed. */
+    double mag_err;
     int64_t bad_elems;    /* NaN or Inf in the output: unwritten (poisoned) or broken */
     bool bits_repeat;     /* backward-weight: a second run gave identical bits */
     sc_algo algo;
