@@ -487,7 +487,8 @@ def _dispatch(what, torch_fn, args, layer, body):
     """The entry conv2d and conv_transpose2d share. args: the call's arguments as PyTorch's
     torch_fn takes them (input, weight, bias first). PyTorch runs the call when safeconv does
     not serve it (_delegate, or a device safeconv has no backend for); otherwise
-    body(x, w, b, cfg, rec) on the operands after autocast and the tensor checks, and on
+    body(x, w, b, cfg, rec) on the operands after autocast and the tensor and dtype checks, a
+    3-D (unbatched) input given a batch of one and its result squeezed back, and on
     SafeConvUnsupportedError PyTorch's torch_fn(*args) when the configuration allows the
     fallback (told once, counted in the layer's record), else the error."""
     input, weight, bias = args[:3]
@@ -500,7 +501,10 @@ def _dispatch(what, torch_fn, args, layer, body):
     cfg = _config_for(layer)
     rec = _record(layer, what, x, w)
     try:
-        return body(x, w, b, cfg, rec)
+        _check_dtype(what, x)
+        unbatched = x.dim() == 3
+        y = body(x.unsqueeze(0) if unbatched else x, w, b, cfg, rec)
+        return y.squeeze(0) if unbatched else y
     except L.SafeConvUnsupportedError as e:
         if cfg.fallback != "torch":
             raise
@@ -516,11 +520,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 
 def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
-    """conv2d's own path: shape checks, padding, the descriptor, the autograd function."""
-    _check_dtype("conv2d", x)
-    unbatched = x.dim() == 3
-    if unbatched:
-        x = x.unsqueeze(0)
+    """conv2d's own path (x batched): shape checks, padding, the descriptor, the autograd
+    function."""
     groups = _groups(groups, "conv2d")
     n, c, h, wd = x.shape
     k, cg, r, s = w.shape
@@ -544,8 +545,7 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
     rec.shape = tuple(x.shape)
     if _collector is not None:
         _collector[0]("conv2d", x.device, d)
-    y = _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False))
-    return y.squeeze(0) if unbatched else y
+    return _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False))
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
@@ -580,11 +580,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 def _conv_transpose2d_body(x, w, b, stride, padding, output_padding, groups, dilation, cfg, rec):
     """conv_transpose2d's own path: shape checks, the output size, the descriptor of the
-    convolution whose backward-data it is, the autograd function."""
-    _check_dtype("conv_transpose2d", x)
-    unbatched = x.dim() == 3
-    if unbatched:
-        x = x.unsqueeze(0)
+    convolution whose backward-data it is, the autograd function (x batched)."""
     groups = _groups(groups, "conv_transpose2d")
     n, cin, h, wd = x.shape
     wk, cog, r, s = w.shape  # weight: (C_in, C_out/groups, R, S)
@@ -630,5 +626,4 @@ def _conv_transpose2d_body(x, w, b, stride, padding, output_padding, groups, dil
     rec.shape = tuple(x.shape)
     if _collector is not None:
         _collector[0]("conv_transpose2d", x.device, d)
-    y = _ConvTranspose2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, True, opad))
-    return y.squeeze(0) if unbatched else y
+    return _ConvTranspose2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, True, opad))
