@@ -33,6 +33,7 @@ void sc_gen_options_init(sc_gen_options *o)
     o->dtype = SC_DTYPE_F32;
     o->max_macs = 2e6;
     o->large_share = 0.0;
+    o->channel_multiple = 1;
 }
 
 static double macs(const sc_conv2d_desc *d)
@@ -57,6 +58,11 @@ void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d)
             d->groups = large ? sc_rng_range(r, 8, 96) : sc_rng_range(r, 1, 12);
             cg = 1;
             kg = sc_rng_range(r, 0, 3) == 0 ? 2 : 1; /* channel multiplier now and then */
+        }
+        if (o->channel_multiple > 1 && kind <= 7) { /* after the draws: same sequence */
+            int64_t m = o->channel_multiple;
+            cg = (cg + m - 1) / m * m;
+            kg = (kg + m - 1) / m * m;
         }
         d->c = cg * d->groups;
         d->k = kg * d->groups;

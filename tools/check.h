@@ -20,6 +20,8 @@ typedef struct sc_gen_options {
     sc_dtype dtype;
     double max_macs;      /* redraw configurations over this many multiply-adds (reference cost) */
     double large_share;   /* fraction of configurations with wide channels (GEMM tiles) */
+    int channel_multiple; /* > 1: channels per group of dense and grouped layers rounded up to a
+                           * multiple (e.g. 8: the GEMM's channel-chunked gathers); 1 = as drawn */
 } sc_gen_options;
 
 void sc_gen_options_init(sc_gen_options *o);

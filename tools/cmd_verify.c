@@ -16,10 +16,12 @@ static void usage(FILE *f)
             "usage: safeconv verify [--count N] [--seed S] [--direction D|all] [--device N|cpu]\n"
             "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
             "                       [--workspace-limit BYTES] [--large FRACTION] [--replay SEED]\n"
-            "                       [--tune] [--verbose]\n"
+            "                       [--channel-multiple M] [--tune] [--verbose]\n"
             "Checks COUNT random configurations (default 100) in every chosen direction\n"
             "(default all) against the reference, on the best device present (or --device).\n"
             "Ends with a line 'N passed, N failed'; exit status 1 if any failed.\n"
+            "--channel-multiple M: channels per group of dense and grouped layers rounded up\n"
+            "to a multiple of M (as in real networks; replay with the same M).\n"
             "--tune (GPU): tune each configuration first, so the checked run uses the\n"
             "measured variant rather than the heuristic's.\n");
 }
@@ -29,6 +31,7 @@ int cmd_verify(int argc, char **argv)
     uint64_t count = 100, seed = 0, replay = 0, ws_limit = 0;
     bool have_seed = false, have_replay = false, verbose = false, tune = false;
     int dir = -1, layout = -1, device = sc_default_device(), large_pct = -1;
+    int cmul = 1;
     sc_algo algo = SC_ALGO_NONE;
     sc_strategy strategy = SC_STRATEGY_GPU;
     for (int i = 1; i < argc; i++) {
@@ -51,6 +54,7 @@ int cmd_verify(int argc, char **argv)
         else if (!strcmp(o, "--layout")) ok = sc_arg_layout(v, &layout);
         else if (!strcmp(o, "--algo")) ok = sc_arg_algo(v, &algo);
         else if (!strcmp(o, "--large")) ok = sc_arg_int(o, v, 0, 100, &large_pct);
+        else if (!strcmp(o, "--channel-multiple")) ok = sc_arg_int(o, v, 1, 64, &cmul);
         else if (!strcmp(o, "--strategy")) {
             ok = v && sc_strategy_from_name(v, &strategy) == SC_STATUS_OK;
             if (!ok) fprintf(stderr, "safeconv: --strategy: %s\n", sc_last_error());
@@ -85,6 +89,7 @@ int cmd_verify(int argc, char **argv)
     sc_gen_options gen;
     sc_gen_options_init(&gen);
     gen.layout = layout;
+    gen.channel_multiple = cmul;
     gen.large_share = large_pct >= 0 ? large_pct / 100.0 : device >= 0 ? 0.1 : 0.0;
 
     if (have_replay) count = 1;

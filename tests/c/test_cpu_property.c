@@ -95,3 +95,30 @@ SC_TEST(cpu_checker_cancellation)
     CHECK_MSG(res.mag_err >= 0 && res.mag_err < 1e-6, "mag_err %g", res.mag_err);
     sc_context_destroy(ctx);
 }
+
+/* `safeconv verify --channel-multiple 8` (the GPU's channel-chunked plans): dense and grouped
+ * layers get channels per group in multiples of 8, depthwise ones stay depthwise, and every
+ * descriptor is still valid. */
+SC_TEST(gen_channel_multiple)
+{
+    sc_gen_options gen;
+    sc_gen_options_init(&gen);
+    gen.channel_multiple = 8;
+    gen.large_share = 0.3;
+    int dense = 0;
+    for (uint64_t i = 0; i < 300; i++) {
+        sc_rng rng = {sc_mix_seed(0x5eed, i)};
+        sc_conv2d_desc d;
+        sc_random_desc(&rng, &gen, &d);
+        CHECK(sc_conv2d_validate(&d) == SC_STATUS_OK);
+        int64_t cg = d.c / d.groups, kg = d.k / d.groups;
+        if (cg == 1) {
+            CHECK(d.groups == d.c && (kg == 1 || kg == 2)); /* depthwise */
+            continue;
+        }
+        CHECK_MSG(cg % 8 == 0 && kg % 8 == 0, "c %lld k %lld groups %lld", (long long)d.c,
+                  (long long)d.k, (long long)d.groups);
+        dense++;
+    }
+    CHECK(dense > 150);
+}
