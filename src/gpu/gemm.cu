@@ -288,6 +288,85 @@ struct GBdW {
     }
 };
 
+/* ---- channel-chunked gathers (NCHW forward and backward-data) ---------------------------------
+ * The gathers above follow the weight's own (c,r,s) order for NCHW, so the 8 reduction indices
+ * of one BK step are 8 taps spread over channels: every element needs its own tap decode,
+ * bounds test and address. The "cc" plans (sc_gemm_plan::cc) reorder the NCHW reduction as
+ * (r,s,c), channel fastest, like NHWC: with the channel count a multiple of BK (cc_applies),
+ * one BK step is 8 channels at one tap, so the E elements a row-loader thread takes share one
+ * bounds test and differ only by a plane stride, and every step is full (no kk < k_count test);
+ * offsets inside one image and group are 32-bit (cc_applies), summed before they meet the
+ * 64-bit base and unsigned (one add with carry per address instead of a sign extension and
+ * two adds; loads with a negative offset are never issued). The weight is first copied into
+ * the workspace in (k,r,s,c) order (transpose_krsc), the NHWC weight layout, so the B side is
+ * the plain gathers reading contiguous channels: GFwdW as is (its reduction index is the copy's
+ * own offset), GBdWt for backward-data. Only the summation order differs from the plain plans. */
+
+/* Forward A, reduction (r,s,c): kdec is GFwdX's NHWC decode; knext only steps c (the E
+ * elements of one thread never cross a tap: E divides BK, BK divides Cg). */
+struct GFwdXc : GFwdX {
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        int rs = sc_div(kk, dcg);
+        k.kk = kk;
+        k.c = kk - rs * Cg;
+        k.r = sc_div(rs, ds);
+        k.s = rs - k.r * S;
+        return k;
+    }
+    __device__ Kst knext(Kst k) const { k.c++; return k; }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        int h = o.h0 + k.r * dh, w = o.w0 + k.s * dw;
+        if ((unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
+        return __ldg(x + o.base + (unsigned)((k.c * H + h) * W + w));
+    }
+};
+
+/* Backward-data A, reduction (rr,ss,k): GBdDy's NHWC decode, NCHW addresses. */
+struct GBdDyc : GBdDy {
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        int rs = sc_div(kk, dkg);
+        k.kk = kk;
+        k.k = kk - rs * Kg;
+        k.rr = sc_div(rs, ds);
+        k.ss = rs - k.rr * sc;
+        return k;
+    }
+    __device__ Kst knext(Kst k) const { k.k++; return k; }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        int p = o.pb - k.rr * dp, q = o.qb - k.ss * dq;
+        if ((unsigned)p >= (unsigned)P || (unsigned)q >= (unsigned)Q) return 0.f;
+        return __ldg(dy + o.base + (unsigned)((k.k * P + p) * Q + q));
+    }
+};
+
+/* Backward-data B on the (k,r,s,c) copy, reduction (rr,ss,k) as GBdDyc: one thread per row c
+ * takes E consecutive k at one tap (a plane of Cg*R*S floats apart), a warp 32 consecutive c.
+ * 32-bit offsets inside one group's weights (cc_applies). */
+struct GBdWt : GBdW {
+    struct Kst {
+        int off; /* ((k*R + r)*S + s) * Cg */
+    };
+    __device__ Kst kdec(int kk) const
+    {
+        int rs = sc_div(kk, dkg), k = kk - rs * Kg;
+        int rr = sc_div(rs, ds), ss = rs - rr * sc;
+        Kst o;
+        o.off = ((k * R + r0 + rr * rstep) * S + s0 + ss * sstep) * Cg;
+        return o;
+    }
+    __device__ Kst knext(Kst k) const { k.off += R * S * Cg; return k; }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        return o.ok ? __ldg(w + goff + (unsigned)(k.off + o.c)) : 0.f;
+    }
+};
+
 /* Backward-weight A: dy at rows k, reduction (n,p,q) in [kbeg, kend). */
 struct GBwDy {
     static constexpr bool cheap_row = true;
@@ -396,6 +475,87 @@ struct GBwX {
         i64 idx = nhwc ? (((i64)k.n * H + h) * W + w) * C + o.coff
                        : (i64)k.n * C * H * W + o.coff + (i64)h * W + w;
         return __ldg(x + idx);
+    }
+};
+
+/* Backward-weight for NCHW with each image of x and dy under 2^31 elements (bw32_applies): the
+ * two gathers above with the layout fixed at compile time, the image's base pointer taken once
+ * per reduction index, and 32-bit offsets inside the image instead of 64-bit products per
+ * element. Same elements, same order: the same bits as GBwDy / GBwX. */
+struct GBwDyN : GBwDy {
+    struct Row {
+        int off; /* (g*Kg + k) * P*Q */
+        bool ok;
+    };
+    struct Kst {
+        const float *img; /* dy + n*K*P*Q */
+        int pq, kk;
+    };
+    __device__ Row row(int k) const
+    {
+        Row o;
+        o.ok = k < m_count;
+        o.off = ((int)goff + (o.ok ? k : 0)) * P * Q;
+        return o;
+    }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        int n = sc_div(kk, dpq);
+        k.kk = kk;
+        k.pq = kk - n * P * Q;
+        k.img = dy + (i64)n * K * P * Q;
+        return k;
+    }
+    __device__ Kst knext(Kst k) const { return kdec(k.kk + 1); }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        return (o.ok && k.kk < k_end) ? __ldg(k.img + (unsigned)(o.off + k.pq)) : 0.f;
+    }
+};
+
+struct GBwXN : GBwX {
+    struct Row {
+        int coff;   /* (g*Cg + c) * H*W */
+        int hr, ws; /* hr = SC_ROW_NONE: a column past the GEMM */
+        int pad;
+    };
+    struct Kst {
+        const float *img; /* x + n*C*H*W */
+        int hq, wq, kk;   /* p*sh, q*sw */
+    };
+    __device__ Row row(int col) const
+    {
+        Row o;
+        bool ok = col < n_count;
+        int cc = ok ? col : 0;
+        int c = sc_div(cc, drs);
+        int rs = cc - c * R * S;
+        int r = sc_div(rs, ds), s = rs - r * S;
+        o.coff = ((int)goff + c) * H * W;
+        o.hr = ok ? r * dh - ph : SC_ROW_NONE;
+        o.ws = s * dw - pw;
+        o.pad = 0;
+        return o;
+    }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        int n = sc_div(kk, dpq);
+        int pq = kk - n * P * Q;
+        int p = sc_div(pq, dq);
+        k.kk = kk;
+        k.hq = p * sh;
+        k.wq = (pq - p * Q) * sw;
+        k.img = x + (i64)n * C * H * W;
+        return k;
+    }
+    __device__ Kst knext(Kst k) const { return kdec(k.kk + 1); }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        int h = k.hq + o.hr, w = k.wq + o.ws;
+        if (k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
+        return __ldg(k.img + (unsigned)(o.coff + h * W + w));
     }
 };
 
@@ -599,11 +759,14 @@ __global__ __launch_bounds__(NT, MINB) void gemm_kernel(Op op)
 }
 
 /* ---- per-direction ops ------------------------------------------------------------------------ */
-struct OpFwd {
-    typedef GFwdX A;
-    typedef GFwdW B;
-    GFwdX a;
-    GFwdW b;
+/* GA: the plain gather GFwdX or the channel-chunked GFwdXc (with the weight copy as b.w). */
+template <class GA, class GB>
+struct OpFwdT {
+    static constexpr int dir = 0;
+    typedef GA A;
+    typedef GB B;
+    GA a;
+    GB b;
     const float *bias;
     float *y;
     int K, Kg, P, Q, Cg, H, W, nhwc;
@@ -612,8 +775,8 @@ struct OpFwd {
     i64 y_elems;       /* split 0 writes y, split s > 0 writes ws + (s-1)*y_elems */
     float *ws;
     struct Block {
-        GFwdX a;
-        GFwdW b;
+        GA a;
+        GB b;
         int kbeg, kend;
         const float *bias;
         float *y;
@@ -655,11 +818,17 @@ struct OpFwd {
     }
 };
 
-struct OpBd {
-    typedef GBdDy A;
-    typedef GBdW B;
-    GBdDy a;
-    GBdW b;
+typedef OpFwdT<GFwdX, GFwdW> OpFwd;
+typedef OpFwdT<GFwdXc, GFwdW> OpFwdC;
+
+/* GA, GB: GBdDy, GBdW, or the channel-chunked GBdDyc, GBdWt (b.w the weight copy). */
+template <class GA, class GB>
+struct OpBdT {
+    static constexpr int dir = 1;
+    typedef GA A;
+    typedef GB B;
+    GA a;
+    GB b;
     float *dx;
     int C, H, W, K, P, Q, R, S, Cg, Kg, sh, sw, ph, pw, dh, dw, nhwc, classes;
     int G, splits;  /* z = split*(G*classes) + g*classes + class */
@@ -667,8 +836,8 @@ struct OpBd {
     float *ws;
     BdClass cls[BD_MAX_CLASSES];
     struct Block {
-        GBdDy a;
-        GBdW b;
+        GA a;
+        GB b;
         int kbeg, kend;
         float *dx;
         int C, H, W, sh, sw, cls_a, cls_b, hc, wc, nhwc, cg0;
@@ -723,19 +892,25 @@ struct OpBd {
     }
 };
 
-struct OpBw {
-    typedef GBwDy A;
-    typedef GBwX B;
-    GBwDy a;
-    GBwX b;
+typedef OpBdT<GBdDy, GBdW> OpBd;
+typedef OpBdT<GBdDyc, GBdWt> OpBdC;
+
+/* GA, GB: GBwDy, GBwX, or their NCHW 32-bit-offset forms GBwDyN, GBwXN. */
+template <class GA, class GB>
+struct OpBwT {
+    static constexpr int dir = 2;
+    typedef GA A;
+    typedef GB B;
+    GA a;
+    GB b;
     float *out;   /* dw: split 0 writes here, split s > 0 to ws + (s-1)*wsize */
     float *ws;
     int G, Cg, Kg, splits, chunk, npq, nhwc, H, W, P, Q;
     i64 crs;      /* Cg*R*S */
     i64 wsize;    /* K*Cg*R*S: one split's slice of the workspace */
     struct Block {
-        GBwDy a;
-        GBwX b;
+        GA a;
+        GB b;
         int kbeg, kend;
         float *out;
         i64 crs;
@@ -761,6 +936,9 @@ struct OpBw {
         return true;
     }
 };
+
+typedef OpBwT<GBwDy, GBwX> OpBw;
+typedef OpBwT<GBwDyN, GBwXN> OpBwN;
 
 /* out[i] = out[i] + sum_{s < splits-1} ws[s*n + i] (+ bias[channel of i]), in slice order
  * (split 0 wrote out itself).
@@ -824,13 +1002,14 @@ static int launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
     case 6: gemm_kernel<128, 128, 8, 8, AK, BKF, LM, M2, Op><<<grid, NT, 0, st>>>(op); break;
     case 7:
         /* not built for NCHW backward-weight (cfg_built) */
-        if constexpr (!(std::is_same<Op, OpBw>::value && AK))
+        if constexpr (!(Op::dir == 2 && AK))
             gemm_kernel<256, 64, 8, 8, AK, BKF, LM, M2, Op><<<grid, NT, 0, st>>>(op);
         else
             return (int)cudaErrorInvalidValue;
         break;
     case 8:
-        if constexpr (!std::is_same<Op, OpFwd>::value)
+        /* not for forward; nor OpBwN, which would spill (sc_launch_gemm runs OpBw instead) */
+        if constexpr (Op::dir != 0 && !std::is_same<Op, OpBwN>::value)
             gemm_kernel<64, 256, 8, 8, AK, BKF, LM, M2, Op><<<grid, NT, 0, st>>>(op);
         else
             return (int)cudaErrorInvalidValue;
@@ -841,6 +1020,41 @@ static int launch_cfg(int cfg, dim3 grid, const Op &op, cudaStream_t st)
 }
 
 static int ceil_div(i64 a, i64 b) { return (int)((a + b - 1) / b); }
+
+/* Where a channel-chunked plan can run: NCHW forward with Cg a multiple of BK, backward-data
+ * with Kg a multiple of BK, the gathers' 32-bit offsets inside one image and group (Cg*H*W
+ * forward; Kg*P*Q and the group's weights backward-data) in range. */
+static bool cc_applies(const sc_kp &kp, int dir)
+{
+    const i64 lim = (i64)1 << 31;
+    if (kp.nhwc) return false;
+    if (dir == 0) return kp.cg % BK == 0 && (i64)kp.cg * kp.h * kp.w < lim;
+    if (dir == 1)
+        return kp.kg % BK == 0 && (i64)kp.kg * kp.p * kp.q < lim &&
+               (i64)kp.kg * kp.cg * kp.r * kp.s < lim;
+    return false;
+}
+
+/* Bytes of the (k,r,s,c) weight copy at the start of a channel-chunked plan's workspace,
+ * rounded up to 256 so the split slices after it stay aligned. */
+static size_t cc_wt_bytes(const sc_kp &kp)
+{
+    size_t b = (size_t)kp.k * kp.cg * kp.r * kp.s * sizeof(float);
+    return (b + 255) / 256 * 256;
+}
+
+/* w[k][c][rs] -> wt[k][rs][c] (per output channel k over all groups: K rows of Cg*RS), one
+ * block per k. A warp reads 32 channels RS floats apart inside one k's Cg*RS block, which the
+ * RS passes over it reuse from cache, and writes 32 consecutive floats. */
+__global__ void transpose_krsc(const float *__restrict__ w, float *__restrict__ wt, int Cg, int RS)
+{
+    i64 base = (i64)blockIdx.x * Cg * RS;
+    int n = Cg * RS;
+    for (int o = threadIdx.x; o < n; o += blockDim.x) {
+        int rs = o / Cg, c = o - rs * Cg;
+        wt[base + o] = __ldg(w + base + (i64)c * RS + rs);
+    }
+}
 
 /* GEMM sizes of a direction (bwd-data: the largest stride class). */
 static void gemm_dims(const sc_kp &kp, int dir, i64 &M, i64 &N, i64 &Kr)
@@ -885,10 +1099,11 @@ struct sc_gemm_scored {
 static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limit,
                           sc_gemm_scored *out, int max)
 {
-    static int force_cfg = -2, force_splits = -2, force_lm = -2;
+    static int force_cfg = -2, force_splits = -2, force_lm = -2, force_cc = -2;
     if (force_cfg == -2) {
         force_splits = env_int("SAFECONV_GPU_GEMM_SPLITS");
         force_lm = env_int("SAFECONV_GPU_GEMM_LM");
+        force_cc = env_int("SAFECONV_GPU_GEMM_CC");
         force_cfg = env_int("SAFECONV_GPU_GEMM_CFG");
     }
     i64 M, N, Kr;
@@ -898,69 +1113,80 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
                   : dir == 1 ? (i64)kp.n * kp.c * kp.h * kp.w
                              : (i64)kp.k * kp.cg * kp.r * kp.s;
     double out_bytes = 4.0 * (double)out_elems;
-    /* split 0 writes the output itself: s splits need s-1 output-sized slices */
-    i64 smax = 1 + (i64)(ws_limit / (size_t)(out_elems * 4 > 0 ? out_elems * 4 : 1));
-    i64 maxk = Kr / (8 * BK);
-    if (smax > maxk) smax = maxk;
-    if (smax > 65535 / zmul) smax = 65535 / zmul;
-    if (smax > 1024) smax = 1024;
-    if (smax < 1) smax = 1;
     static const int cand[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
     /* NCHW forward / backward-data outputs are contiguous along M: lanes along M. */
     int lm = (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0;
     if (force_lm >= 0 && dir != 2 && !kp.nhwc) lm = force_lm ? 1 : 0;
+    /* Channel-chunked plans where they apply and their weight copy fits (SAFECONV_GPU_GEMM_CC:
+     * 0 never, 1 only those), then the plain ones. */
+    bool cc_ok = cc_applies(kp, dir) && force_cc != 0 && cc_wt_bytes(kp) <= ws_limit;
     int n = 0;
-    for (int c = 0; c < SC_GEMM_NCFG; c++) {
-        if (force_cfg >= 0 && force_cfg < SC_GEMM_NCFG && c != force_cfg) continue;
-        /* 6 only where it differs from 0: two blocks/SM (SC_GEMM_BIG_MINB) */
-        bool two = c >= 6 && SC_GEMM_BIG_MINB == 2;
-        if (c == 6 && !two && c != force_cfg) continue;
-        if (!cfg_built(c, dir, kp.nhwc != 0)) continue;
-        int bm = cfg_shape[c].bm, bn = cfg_shape[c].bn;
-        i64 mt = ceil_div(M, bm), nt = ceil_div(N, bn);
-        i64 tiles = mt * nt * zmul;
-        double flops = 2.0 * (double)(mt * bm) * (double)(nt * bn) * (double)Kr * (double)zmul;
-        /* FMAs per shared load of the thread's micro-tile, 8x8 = 1 */
-        int tm = cfg_shape[c].tm, tn = cfg_shape[c].tn;
-        double eff = (tm * tn) / (double)(tm + tn) / 4.0;
-        double rate = 0.19e12 * (0.55 + 0.45 * eff) * (two ? 1.2 : 1.0);
-        /* blocks per SM (launch_cfg's MINB) */
-        i64 slots = (i64)sm_count * (c == 0 || (c >= 6 && !two) ? 1 : 2);
-        for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
-            i64 sp = cand[ci];
-            if (force_splits >= 1) sp = force_splits < smax ? force_splits : smax;
-            if (sp > smax) break;
-            i64 blocks = tiles * sp;
-            i64 waves = (blocks + slots - 1) / slots;
-            double wave_eff = (double)blocks / ((double)waves * slots);
-            if (two) {
-                /* The busiest SM runs mx blocks: pairs, then a lone block in 0.7 of a pair's
-                 * time (fitted on the H100 sweep, bench/NOTES.md, GPU section, run 6). */
-                i64 mx = (blocks + sm_count - 1) / sm_count;
-                double units = (double)(mx / 2) + (mx % 2 ? 0.7 : 0.0);
-                wave_eff = (double)blocks / (2.0 * sm_count) / units;
+    for (int cc = cc_ok ? 1 : 0; cc >= 0; cc--) {
+        if (!cc && cc_ok && force_cc == 1) continue;
+        size_t fixed = cc ? cc_wt_bytes(kp) : 0;
+        /* split 0 writes the output itself: s splits need s-1 output-sized slices */
+        i64 smax = 1 + (i64)((ws_limit - fixed) / (size_t)(out_elems * 4 > 0 ? out_elems * 4 : 1));
+        i64 maxk = Kr / (8 * BK);
+        if (smax > maxk) smax = maxk;
+        if (smax > 65535 / zmul) smax = 65535 / zmul;
+        if (smax > 1024) smax = 1024;
+        if (smax < 1) smax = 1;
+        /* cc: 0.85 of the plain plan's time (forward, NOTES run 13), plus the weight copy */
+        double cc_mul = cc ? 0.85 : 1.0;
+        double cc_add = cc ? 2.0 * (double)fixed / 1.5e12 + 3e-6 : 0.0;
+        for (int c = 0; c < SC_GEMM_NCFG; c++) {
+            if (force_cfg >= 0 && force_cfg < SC_GEMM_NCFG && c != force_cfg) continue;
+            /* 6 only where it differs from 0: two blocks/SM (SC_GEMM_BIG_MINB) */
+            bool two = c >= 6 && SC_GEMM_BIG_MINB == 2;
+            if (c == 6 && !two && c != force_cfg) continue;
+            if (!cfg_built(c, dir, kp.nhwc != 0)) continue;
+            int bm = cfg_shape[c].bm, bn = cfg_shape[c].bn;
+            i64 mt = ceil_div(M, bm), nt = ceil_div(N, bn);
+            i64 tiles = mt * nt * zmul;
+            double flops = 2.0 * (double)(mt * bm) * (double)(nt * bn) * (double)Kr * (double)zmul;
+            /* FMAs per shared load of the thread's micro-tile, 8x8 = 1 */
+            int tm = cfg_shape[c].tm, tn = cfg_shape[c].tn;
+            double eff = (tm * tn) / (double)(tm + tn) / 4.0;
+            double rate = 0.19e12 * (0.55 + 0.45 * eff) * (two ? 1.2 : 1.0);
+            /* blocks per SM (launch_cfg's MINB) */
+            i64 slots = (i64)sm_count * (c == 0 || (c >= 6 && !two) ? 1 : 2);
+            for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
+                i64 sp = cand[ci];
+                if (force_splits >= 1) sp = force_splits < smax ? force_splits : smax;
+                if (sp > smax) break;
+                i64 blocks = tiles * sp;
+                i64 waves = (blocks + slots - 1) / slots;
+                double wave_eff = (double)blocks / ((double)waves * slots);
+                if (two) {
+                    /* The busiest SM runs mx blocks: pairs, then a lone block in 0.7 of a pair's
+                     * time (fitted on the H100 sweep, bench/NOTES.md, GPU section, run 6). */
+                    i64 mx = (blocks + sm_count - 1) / sm_count;
+                    double units = (double)(mx / 2) + (mx % 2 ? 0.7 : 0.0);
+                    wave_eff = (double)blocks / (2.0 * sm_count) / units;
+                }
+                double t = flops / ((double)sm_count * rate * wave_eff) * cc_mul + cc_add;
+                if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
+                if (n < max) {
+                    out[n].pl.cfg = c, out[n].pl.splits = (int)sp, out[n].pl.lm = lm;
+                    out[n].pl.cc = cc;
+                    out[n].t = t;
+                    n++;
+                }
+                if (force_splits >= 1) break;
             }
-            double t = flops / ((double)sm_count * rate * wave_eff);
-            if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
-            if (n < max) {
-                out[n].pl.cfg = c, out[n].pl.splits = (int)sp, out[n].pl.lm = lm;
-                out[n].t = t;
-                n++;
-            }
-            if (force_splits >= 1) break;
         }
     }
     return n;
 }
 
-#define SC_GEMM_MAX_SCORED (SC_GEMM_NCFG * 20)
+#define SC_GEMM_MAX_SCORED (2 * SC_GEMM_NCFG * 20)
 
 /* The model's best plan, ignoring tuned plans. */
 static sc_gemm_plan model_best(const sc_kp &kp, int dir, int sm_count, size_t ws_limit)
 {
     sc_gemm_scored all[SC_GEMM_MAX_SCORED];
     int n = gemm_enumerate(kp, dir, sm_count, ws_limit, all, SC_GEMM_MAX_SCORED);
-    sc_gemm_plan best = {3, 1, (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0};
+    sc_gemm_plan best = {3, 1, (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0, 0};
     double best_t = 1e30;
     for (int i = 0; i < n; i++)
         if (all[i].t < best_t * (1 - 1e-9)) best_t = all[i].t, best = all[i].pl;
@@ -1031,11 +1257,185 @@ int sc_gemm_candidates(const sc_kp &kp, int dir, int sm_count, size_t ws_limit,
 
 size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl)
 {
-    if (pl.splits <= 1) return 0;
+    size_t b = pl.cc ? cc_wt_bytes(kp) : 0;
+    if (pl.splits <= 1) return b;
     i64 out_elems = dir == 0 ? (i64)kp.n * kp.k * kp.p * kp.q
                   : dir == 1 ? (i64)kp.n * kp.c * kp.h * kp.w
                              : (i64)kp.k * kp.cg * kp.r * kp.s;
-    return (size_t)(pl.splits - 1) * (size_t)out_elems * sizeof(float);
+    return b + (size_t)(pl.splits - 1) * (size_t)out_elems * sizeof(float);
+}
+
+/* Forward with Op = OpFwd, or OpFwdC (CC: the channel-chunked gathers, NCHW only; b is then
+ * the (k,r,s,c) weight copy). */
+template <class Op, bool CC>
+static int gemm_fwd(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, const float *b,
+                    const float *c, float *out, float *ws, cudaStream_t st)
+{
+    int bm = cfg_shape[pl.cfg].bm, bn = cfg_shape[pl.cfg].bn;
+    int rs = kp.r * kp.s;
+    Op op;
+    auto &ga = op.a;
+    ga.x = a;
+    ga.m_count = kp.n * kp.p * kp.q;
+    ga.k_count = kp.cg * rs;
+    ga.dq = sc_fdiv_make(kp.q), ga.dp = sc_fdiv_make(kp.p), ga.drs = sc_fdiv_make(rs);
+    ga.ds = sc_fdiv_make(kp.s), ga.dcg = sc_fdiv_make(kp.cg);
+    ga.C = kp.c, ga.H = kp.h, ga.W = kp.w, ga.R = kp.r, ga.S = kp.s, ga.Cg = kp.cg;
+    ga.Q = kp.q, ga.P = kp.p, ga.sh = kp.sh, ga.sw = kp.sw, ga.ph = kp.ph, ga.pw = kp.pw;
+    ga.dh = kp.dh, ga.dw = kp.dw, ga.nhwc = kp.nhwc, ga.goff = 0;
+    op.b.w = b, op.b.n_count = kp.kg, op.b.k_count = kp.cg * rs, op.b.goff = 0;
+    op.bias = c, op.y = out;
+    op.K = kp.k, op.Kg = kp.kg, op.P = kp.p, op.Q = kp.q, op.Cg = kp.cg, op.H = kp.h;
+    op.W = kp.w, op.nhwc = kp.nhwc;
+    op.kgoff_mult_w = (i64)kp.kg * kp.cg * rs;
+    int splits = pl.splits < 1 ? 1 : pl.splits;
+    op.G = kp.g, op.splits = splits;
+    op.chunk = (ceil_div(ga.k_count, splits) + BK - 1) / BK * BK;
+    op.y_elems = (i64)kp.n * kp.k * kp.p * kp.q;
+    op.ws = ws;
+    dim3 grid(ceil_div(ga.m_count, bm), ceil_div(kp.kg, bn), kp.g * splits);
+    int e;
+    if constexpr (CC) {
+        e = pl.lm ? launch_cfg<false, true, true>(pl.cfg, grid, op, st)
+                  : launch_cfg<false, true, false>(pl.cfg, grid, op, st);
+    } else {
+        e = kp.nhwc ? launch_cfg<true, true, false>(pl.cfg, grid, op, st)
+          : pl.lm   ? launch_cfg<false, true, true>(pl.cfg, grid, op, st)
+                    : launch_cfg<false, true, false>(pl.cfg, grid, op, st);
+    }
+    if (!e) e = (int)cudaGetLastError();
+    if (e || splits == 1) return e;
+    return launch_reduce(ws, out, op.y_elems, splits, c, kp.nhwc ? 1 : (i64)kp.p * kp.q,
+                         kp.k, st);
+}
+
+/* Backward-data with Op = OpBd, or OpBdC (CC: the channel-chunked gathers, NCHW only; b is
+ * then the (k,r,s,c) weight copy, read by GBdWt). */
+template <class Op, bool CC>
+static int gemm_bd(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, const float *b,
+                    const float *c, float *out, float *ws, cudaStream_t st)
+{
+    int bm = cfg_shape[pl.cfg].bm, bn = cfg_shape[pl.cfg].bn;
+    Op op;
+    auto &ga = op.a;
+    ga.dy = a;
+    ga.m_count = kp.n; /* per-block: N * Hc * Wc */
+    ga.k_count = 0;
+    ga.dkg = sc_fdiv_make(kp.kg);
+    ga.K = kp.k, ga.P = kp.p, ga.Q = kp.q, ga.Kg = kp.kg, ga.nhwc = kp.nhwc, ga.goff = 0;
+    auto &gb = op.b;
+    gb.w = b, gb.n_count = kp.cg, gb.k_count = 0, gb.dkg = ga.dkg;
+    gb.Cg = kp.cg, gb.R = kp.r, gb.S = kp.s, gb.Kg = kp.kg, gb.nhwc = kp.nhwc, gb.goff = 0;
+    op.dx = out;
+    op.C = kp.c, op.H = kp.h, op.W = kp.w, op.K = kp.k, op.P = kp.p, op.Q = kp.q;
+    op.R = kp.r, op.S = kp.s, op.Cg = kp.cg, op.Kg = kp.kg, op.sh = kp.sh, op.sw = kp.sw;
+    op.ph = kp.ph, op.pw = kp.pw, op.dh = kp.dh, op.dw = kp.dw, op.nhwc = kp.nhwc;
+    op.classes = kp.sh * kp.sw;
+    if (op.classes > BD_MAX_CLASSES) return (int)cudaErrorInvalidValue; /* select.cu checks */
+    for (int ci = 0; ci < op.classes; ci++) {
+        BdClass &k = op.cls[ci];
+        k.a = ci / kp.sw, k.b = ci % kp.sw;
+        k.hc = k.a < kp.h ? (kp.h - k.a + kp.sh - 1) / kp.sh : 0;
+        k.wc = k.b < kp.w ? (kp.w - k.b + kp.sw - 1) / kp.sw : 0;
+        bd_dim(k.a, kp.ph, kp.sh, kp.dh, kp.r, k.r0, k.rstep, k.rc, k.dp, k.pb0);
+        bd_dim(k.b, kp.pw, kp.sw, kp.dw, kp.s, k.s0, k.sstep, k.sc, k.dq, k.qb0);
+        k.dwc = sc_fdiv_make(k.wc > 0 ? k.wc : 1), k.dhc = sc_fdiv_make(k.hc > 0 ? k.hc : 1);
+        k.drs = sc_fdiv_make(k.rc * k.sc > 0 ? k.rc * k.sc : 1);
+        k.ds = sc_fdiv_make(k.sc > 0 ? k.sc : 1);
+    }
+    i64 mmax = (i64)kp.n * ((kp.h + kp.sh - 1) / kp.sh) * ((kp.w + kp.sw - 1) / kp.sw);
+    int splits = pl.splits < 1 ? 1 : pl.splits;
+    /* Classes that no tap reaches (e.g. 1x1 stride 2): one contiguous memset instead of
+     * scattered zero stores from GEMM tiles. Only without a split, whose reduction reads
+     * every workspace element. */
+    if (splits == 1) {
+        bool any_zero = false;
+        for (int ci = 0; ci < op.classes; ci++)
+            if (op.cls[ci].hc > 0 && op.cls[ci].wc > 0 && op.cls[ci].rc * op.cls[ci].sc == 0)
+                any_zero = true;
+        if (any_zero) {
+            cudaError_t me = cudaMemsetAsync(out, 0, (size_t)kp.n * kp.c * kp.h * kp.w * sizeof(float), st);
+            if (me != cudaSuccess) return (int)me;
+            for (int ci = 0; ci < op.classes; ci++)
+                if (op.cls[ci].rc * op.cls[ci].sc == 0) op.cls[ci].hc = 0; /* skipped */
+        }
+    }
+    op.G = kp.g, op.splits = splits;
+    op.x_elems = (i64)kp.n * kp.c * kp.h * kp.w;
+    op.ws = ws;
+    dim3 grid(ceil_div(mmax, bm), ceil_div(kp.cg, bn), kp.g * op.classes * splits);
+    /* NHWC: dy is contiguous along k (the reduction); NCHW: along the output position. The
+     * channel-chunked A loads a row's E channels at one tap: one thread per row (AK false);
+     * its B, the (k,r,s,c) copy, is contiguous along c, the rows, as NHWC's (BKF false). */
+    int e;
+    if constexpr (CC) {
+        e = pl.lm ? launch_cfg<false, false, true>(pl.cfg, grid, op, st)
+                  : launch_cfg<false, false, false>(pl.cfg, grid, op, st);
+    } else {
+        e = kp.nhwc ? launch_cfg<true, false, false>(pl.cfg, grid, op, st)
+          : pl.lm   ? launch_cfg<true, true, true>(pl.cfg, grid, op, st)
+                    : launch_cfg<true, true, false>(pl.cfg, grid, op, st);
+    }
+    if (!e) e = (int)cudaGetLastError();
+    if (e || splits == 1) return e;
+    return launch_reduce(ws, out, op.x_elems, splits, nullptr, 1, 1, st);
+}
+
+/* Backward-weight's NCHW gathers with 32-bit in-image offsets (GBwDyN, GBwXN): where each
+ * image of dy and x is under 2^31 elements. SAFECONV_GPU_GEMM_BW32=0 turns them off
+ * (experiments; the results are the same bits). */
+static bool bw32_applies(const sc_kp &kp)
+{
+    static int force = -2;
+    if (force == -2) force = env_int("SAFECONV_GPU_GEMM_BW32");
+    const i64 lim = (i64)1 << 31;
+    return force != 0 && !kp.nhwc && (i64)kp.k * kp.p * kp.q < lim &&
+           (i64)kp.c * kp.h * kp.w < lim;
+}
+
+/* Backward-weight with Op = OpBw, or OpBwN (N32: NCHW with 32-bit offsets in an image). */
+template <class Op, bool N32>
+static int gemm_bw(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, const float *b,
+                   float *out, float *ws, cudaStream_t st)
+{
+    int bm = cfg_shape[pl.cfg].bm, bn = cfg_shape[pl.cfg].bn;
+    int rs = kp.r * kp.s;
+    Op op;
+    int npq = kp.n * kp.p * kp.q;
+    int splits = pl.splits < 1 ? 1 : pl.splits;
+    int chunk = ceil_div(npq, splits);
+    chunk = (chunk + BK - 1) / BK * BK;
+    auto &ga = op.a;
+    ga.dy = b; /* roles: a = x, b = dy */
+    ga.m_count = kp.kg, ga.k_end = npq;
+    ga.dq = sc_fdiv_make(kp.q), ga.dpq = sc_fdiv_make(kp.p * kp.q);
+    ga.K = kp.k, ga.P = kp.p, ga.Q = kp.q, ga.nhwc = kp.nhwc, ga.goff = 0;
+    auto &gb = op.b;
+    gb.x = a;
+    gb.n_count = kp.cg * rs, gb.k_end = npq;
+    gb.dq = ga.dq, gb.dpq = ga.dpq, gb.drs = sc_fdiv_make(rs), gb.ds = sc_fdiv_make(kp.s);
+    gb.dcg = sc_fdiv_make(kp.cg);
+    gb.C = kp.c, gb.H = kp.h, gb.W = kp.w, gb.R = kp.r, gb.S = kp.s, gb.Cg = kp.cg;
+    gb.P = kp.p, gb.Q = kp.q, gb.sh = kp.sh, gb.sw = kp.sw, gb.ph = kp.ph, gb.pw = kp.pw;
+    gb.dh = kp.dh, gb.dw = kp.dw, gb.nhwc = kp.nhwc, gb.goff = 0;
+    op.G = kp.g, op.Cg = kp.cg, op.Kg = kp.kg, op.splits = splits, op.chunk = chunk;
+    op.npq = npq, op.nhwc = kp.nhwc, op.H = kp.h, op.W = kp.w, op.P = kp.p, op.Q = kp.q;
+    op.crs = (i64)kp.cg * rs;
+    op.wsize = (i64)kp.k * op.crs;
+    op.out = out;
+    op.ws = ws;
+    dim3 grid(ceil_div(kp.kg, bm), ceil_div(op.crs, bn), kp.g * splits);
+    /* NCHW: both along q (the reduction); NHWC: dy along k, x along c (the rows). */
+    int e;
+    if constexpr (N32)
+        e = launch_cfg<true, true, false>(pl.cfg, grid, op, st);
+    else
+        e = kp.nhwc ? launch_cfg<false, false, false>(pl.cfg, grid, op, st)
+                    : launch_cfg<true, true, false>(pl.cfg, grid, op, st);
+    if (!e) e = (int)cudaGetLastError();
+    if (e) return e;
+    if (splits > 1) return launch_reduce(ws, out, op.wsize, splits, nullptr, 1, 1, st);
+    return (int)cudaGetLastError();
 }
 
 int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a,
@@ -1043,125 +1443,20 @@ int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float
 {
     if (pl.cfg < 0 || pl.cfg >= SC_GEMM_NCFG || !cfg_built(pl.cfg, dir, kp.nhwc != 0))
         return (int)cudaErrorInvalidValue;
-    int bm = cfg_shape[pl.cfg].bm, bn = cfg_shape[pl.cfg].bn;
-    int rs = kp.r * kp.s;
-    if (dir == 0) {
-        OpFwd op;
-        GFwdX &ga = op.a;
-        ga.x = a;
-        ga.m_count = kp.n * kp.p * kp.q;
-        ga.k_count = kp.cg * rs;
-        ga.dq = sc_fdiv_make(kp.q), ga.dp = sc_fdiv_make(kp.p), ga.drs = sc_fdiv_make(rs);
-        ga.ds = sc_fdiv_make(kp.s), ga.dcg = sc_fdiv_make(kp.cg);
-        ga.C = kp.c, ga.H = kp.h, ga.W = kp.w, ga.R = kp.r, ga.S = kp.s, ga.Cg = kp.cg;
-        ga.Q = kp.q, ga.P = kp.p, ga.sh = kp.sh, ga.sw = kp.sw, ga.ph = kp.ph, ga.pw = kp.pw;
-        ga.dh = kp.dh, ga.dw = kp.dw, ga.nhwc = kp.nhwc, ga.goff = 0;
-        op.b.w = b, op.b.n_count = kp.kg, op.b.k_count = kp.cg * rs, op.b.goff = 0;
-        op.bias = c, op.y = out;
-        op.K = kp.k, op.Kg = kp.kg, op.P = kp.p, op.Q = kp.q, op.Cg = kp.cg, op.H = kp.h;
-        op.W = kp.w, op.nhwc = kp.nhwc;
-        op.kgoff_mult_w = (i64)kp.kg * kp.cg * rs;
-        int splits = pl.splits < 1 ? 1 : pl.splits;
-        op.G = kp.g, op.splits = splits;
-        op.chunk = (ceil_div(ga.k_count, splits) + BK - 1) / BK * BK;
-        op.y_elems = (i64)kp.n * kp.k * kp.p * kp.q;
-        op.ws = ws;
-        dim3 grid(ceil_div(ga.m_count, bm), ceil_div(kp.kg, bn), kp.g * splits);
-        int e = kp.nhwc ? launch_cfg<true, true, false>(pl.cfg, grid, op, st)
-              : pl.lm   ? launch_cfg<false, true, true>(pl.cfg, grid, op, st)
-                        : launch_cfg<false, true, false>(pl.cfg, grid, op, st);
-        if (!e) e = (int)cudaGetLastError();
-        if (e || splits == 1) return e;
-        return launch_reduce(ws, out, op.y_elems, splits, c, kp.nhwc ? 1 : (i64)kp.p * kp.q,
-                             kp.k, st);
-    } else if (dir == 1) {
-        OpBd op;
-        GBdDy &ga = op.a;
-        ga.dy = a;
-        ga.m_count = kp.n; /* per-block: N * Hc * Wc */
-        ga.k_count = 0;
-        ga.dkg = sc_fdiv_make(kp.kg);
-        ga.K = kp.k, ga.P = kp.p, ga.Q = kp.q, ga.Kg = kp.kg, ga.nhwc = kp.nhwc, ga.goff = 0;
-        GBdW &gb = op.b;
-        gb.w = b, gb.n_count = kp.cg, gb.k_count = 0, gb.dkg = ga.dkg;
-        gb.Cg = kp.cg, gb.R = kp.r, gb.S = kp.s, gb.Kg = kp.kg, gb.nhwc = kp.nhwc, gb.goff = 0;
-        op.dx = out;
-        op.C = kp.c, op.H = kp.h, op.W = kp.w, op.K = kp.k, op.P = kp.p, op.Q = kp.q;
-        op.R = kp.r, op.S = kp.s, op.Cg = kp.cg, op.Kg = kp.kg, op.sh = kp.sh, op.sw = kp.sw;
-        op.ph = kp.ph, op.pw = kp.pw, op.dh = kp.dh, op.dw = kp.dw, op.nhwc = kp.nhwc;
-        op.classes = kp.sh * kp.sw;
-        if (op.classes > BD_MAX_CLASSES) return (int)cudaErrorInvalidValue; /* select.cu checks */
-        for (int ci = 0; ci < op.classes; ci++) {
-            BdClass &k = op.cls[ci];
-            k.a = ci / kp.sw, k.b = ci % kp.sw;
-            k.hc = k.a < kp.h ? (kp.h - k.a + kp.sh - 1) / kp.sh : 0;
-            k.wc = k.b < kp.w ? (kp.w - k.b + kp.sw - 1) / kp.sw : 0;
-            bd_dim(k.a, kp.ph, kp.sh, kp.dh, kp.r, k.r0, k.rstep, k.rc, k.dp, k.pb0);
-            bd_dim(k.b, kp.pw, kp.sw, kp.dw, kp.s, k.s0, k.sstep, k.sc, k.dq, k.qb0);
-            k.dwc = sc_fdiv_make(k.wc > 0 ? k.wc : 1), k.dhc = sc_fdiv_make(k.hc > 0 ? k.hc : 1);
-            k.drs = sc_fdiv_make(k.rc * k.sc > 0 ? k.rc * k.sc : 1);
-            k.ds = sc_fdiv_make(k.sc > 0 ? k.sc : 1);
-        }
-        i64 mmax = (i64)kp.n * ((kp.h + kp.sh - 1) / kp.sh) * ((kp.w + kp.sw - 1) / kp.sw);
-        int splits = pl.splits < 1 ? 1 : pl.splits;
-        /* Classes that no tap reaches (e.g. 1x1 stride 2): one contiguous memset instead of
-         * scattered zero stores from GEMM tiles. Only without a split, whose reduction reads
-         * every workspace element. */
-        if (splits == 1) {
-            bool any_zero = false;
-            for (int ci = 0; ci < op.classes; ci++)
-                if (op.cls[ci].hc > 0 && op.cls[ci].wc > 0 && op.cls[ci].rc * op.cls[ci].sc == 0)
-                    any_zero = true;
-            if (any_zero) {
-                cudaError_t me = cudaMemsetAsync(out, 0, (size_t)kp.n * kp.c * kp.h * kp.w * sizeof(float), st);
-                if (me != cudaSuccess) return (int)me;
-                for (int ci = 0; ci < op.classes; ci++)
-                    if (op.cls[ci].rc * op.cls[ci].sc == 0) op.cls[ci].hc = 0; /* skipped */
-            }
-        }
-        op.G = kp.g, op.splits = splits;
-        op.x_elems = (i64)kp.n * kp.c * kp.h * kp.w;
-        op.ws = ws;
-        dim3 grid(ceil_div(mmax, bm), ceil_div(kp.cg, bn), kp.g * op.classes * splits);
-        /* NHWC: dy is contiguous along k (the reduction); NCHW: along the output position. */
-        int e = kp.nhwc ? launch_cfg<true, false, false>(pl.cfg, grid, op, st)
-              : pl.lm   ? launch_cfg<true, true, true>(pl.cfg, grid, op, st)
-                        : launch_cfg<true, true, false>(pl.cfg, grid, op, st);
-        if (!e) e = (int)cudaGetLastError();
-        if (e || splits == 1) return e;
-        return launch_reduce(ws, out, op.x_elems, splits, nullptr, 1, 1, st);
-    } else {
-        OpBw op;
-        int npq = kp.n * kp.p * kp.q;
-        int splits = pl.splits < 1 ? 1 : pl.splits;
-        int chunk = ceil_div(npq, splits);
-        chunk = (chunk + BK - 1) / BK * BK;
-        GBwDy &ga = op.a;
-        ga.dy = b; /* roles: a = x, b = dy */
-        ga.m_count = kp.kg, ga.k_end = npq;
-        ga.dq = sc_fdiv_make(kp.q), ga.dpq = sc_fdiv_make(kp.p * kp.q);
-        ga.K = kp.k, ga.P = kp.p, ga.Q = kp.q, ga.nhwc = kp.nhwc, ga.goff = 0;
-        GBwX &gb = op.b;
-        gb.x = a;
-        gb.n_count = kp.cg * rs, gb.k_end = npq;
-        gb.dq = ga.dq, gb.dpq = ga.dpq, gb.drs = sc_fdiv_make(rs), gb.ds = sc_fdiv_make(kp.s);
-        gb.dcg = sc_fdiv_make(kp.cg);
-        gb.C = kp.c, gb.H = kp.h, gb.W = kp.w, gb.R = kp.r, gb.S = kp.s, gb.Cg = kp.cg;
-        gb.P = kp.p, gb.Q = kp.q, gb.sh = kp.sh, gb.sw = kp.sw, gb.ph = kp.ph, gb.pw = kp.pw;
-        gb.dh = kp.dh, gb.dw = kp.dw, gb.nhwc = kp.nhwc, gb.goff = 0;
-        op.G = kp.g, op.Cg = kp.cg, op.Kg = kp.kg, op.splits = splits, op.chunk = chunk;
-        op.npq = npq, op.nhwc = kp.nhwc, op.H = kp.h, op.W = kp.w, op.P = kp.p, op.Q = kp.q;
-        op.crs = (i64)kp.cg * rs;
-        op.wsize = (i64)kp.k * op.crs;
-        op.out = out;
-        op.ws = ws;
-        dim3 grid(ceil_div(kp.kg, bm), ceil_div(op.crs, bn), kp.g * splits);
-        /* NCHW: both along q (the reduction); NHWC: dy along k, x along c (the rows). */
-        int e = kp.nhwc ? launch_cfg<false, false, false>(pl.cfg, grid, op, st)
-                        : launch_cfg<true, true, false>(pl.cfg, grid, op, st);
-        if (!e) e = (int)cudaGetLastError();
+    if (pl.cc) {
+        if (!cc_applies(kp, dir) || !ws) return (int)cudaErrorInvalidValue;
+        /* the weight copy first; the split slices, if any, after it */
+        float *wt = ws;
+        ws += cc_wt_bytes(kp) / sizeof(float);
+        transpose_krsc<<<kp.k, 256, 0, st>>>(b, wt, kp.cg, kp.r * kp.s);
+        int e = (int)cudaGetLastError();
         if (e) return e;
-        if (splits > 1) return launch_reduce(ws, out, op.wsize, splits, nullptr, 1, 1, st);
+        return dir == 0 ? gemm_fwd<OpFwdC, true>(kp, pl, a, wt, c, out, ws, st)
+                        : gemm_bd<OpBdC, true>(kp, pl, a, wt, c, out, ws, st);
     }
-    return (int)cudaGetLastError();
+    if (dir == 0) return gemm_fwd<OpFwd, false>(kp, pl, a, b, c, out, ws, st);
+    if (dir == 1) return gemm_bd<OpBd, false>(kp, pl, a, b, c, out, ws, st);
+    /* OpBwN has no 64x256 tile (cfg 8: it would spill); OpBw computes the same bits there */
+    if (bw32_applies(kp) && pl.cfg != 8) return gemm_bw<OpBwN, true>(kp, pl, a, b, out, ws, st);
+    return gemm_bw<OpBw, false>(kp, pl, a, b, out, ws, st);
 }

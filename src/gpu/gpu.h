@@ -46,9 +46,10 @@ sc_status sc_gpu_select_limit(const sc_problem *pb, sc_direction dir, sc_algo wa
 sc_status sc_gpu_run(const sc_call *call);
 
 /* Tuning (sc_conv2d_tune, src/core/tune.c): the implicit GEMM's plan variants for a problem.
- * A plan is a tile configuration and a reduction split; its workspace is ws_bytes. */
+ * A plan is a tile configuration, a reduction split, an epilogue layout and the choice of
+ * gathers (cc); its workspace is ws_bytes. */
 typedef struct sc_gpu_plan {
-    int cfg, splits, lm;
+    int cfg, splits, lm, cc;
     size_t ws_bytes;
 } sc_gpu_plan;
 

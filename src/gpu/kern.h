@@ -56,12 +56,13 @@ int sc_launch_small_c_bwd_data(const sc_kp &kp, const float *dy, const float *w,
                                cudaStream_t st);
 bool sc_small_c_bwd_applies(const sc_kp &kp);
 
-/* Implicit GEMM. cfg: tile configuration index (see gemm.cu); splits: backward-weight split of
- * N*P*Q (1 = no workspace, written straight to dw). */
+/* Implicit GEMM. cfg: tile configuration index (see gemm.cu); splits: reduction split (1 = no
+ * partial sums in the workspace). */
 struct sc_gemm_plan {
     int cfg;
     int splits;
     int lm; /* epilogue-coalescing thread layout for NCHW outputs (gemm.cu, frag_row_m) */
+    int cc; /* channel-chunked gathers with a (k,r,s,c) weight copy in the workspace (gemm.cu) */
 };
 sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit);
 /* Tuning: the model's best `max` plans within ws_limit, best first (the first is what
