@@ -194,7 +194,7 @@ int sc_launch_bias_grad(const sc_kp &kp, const float *dy, float *db, cudaStream_
 
 /* ---- depthwise (groups == C, Cg == 1, K = mult*C) ------------------------------------------ */
 /* Forward: grid.y = n; each thread one output of image n; 32-bit index within the image
- * (select.cu checks K*P*Q and C*H*W < 2^31). k = c*mult + j reads channel c. */
+ * (backend.cu checks K*P*Q and C*H*W < 2^31). k = c*mult + j reads channel c. */
 struct dw_div {
     sc_fdiv q, p, k, mult, sh, sw;
 };

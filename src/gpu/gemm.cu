@@ -9,20 +9,23 @@
  *   backward-weight  Kg  (k)           Cg*R*S          N*P*Q (a slice)    group x split
  *
  * The reduction order of (c,r,s) follows the weight layout: (c,r,s) for NCHW, (r,s,c) for NHWC,
- * so weight rows are contiguous along k. Backward-data is split into sh*sw classes of output
+ * so weight rows are contiguous along k; channel-chunked plans (NCHW, channel counts a multiple
+ * of BK) run (r,s,c) on a (k,r,s,c) copy of the weight instead (see "channel-chunked gathers").
+ * Backward-data is split into sh*sw classes of output
  * positions (h mod sh, w mod sw); inside one class only the taps r = r0 + i*rstep can hit an
  * output row, so zero taps of strided convolutions are skipped, not multiplied. Positions with
  * no tap at all get a zero reduction, so dx is fully written.
  *
  * Split reduction (backward-weight over N*P*Q; forward and backward-data when there are too
  * few tiles to fill the machine): slice 0 writes the output, slices 1.. write partial sums to
- * the workspace, and reduce_splits adds them in slice order (then the bias): no atomics,
- * identical bits every run.
+ * the workspace (after the weight copy of a channel-chunked plan), and reduce_splits adds them
+ * in slice order (then the bias): no atomics, identical bits every run.
  *
  * Kernel: BM x BN tile per block, 256 threads, TM x TN register micro-tile per thread, BK = 8,
  * two shared-memory stages with the next tile's global loads in registers during the FMAs.
- * Index math is 32-bit with multiply-high division by the run-time sizes (select.cu keeps
- * every GEMM size under 2^31); addresses are 64-bit. */
+ * Index math is 32-bit with multiply-high division by the run-time sizes (backend.cu keeps
+ * every GEMM size under 2^31); addresses are 64-bit: a 64-bit base plus, in the channel-chunked
+ * and bw32 gathers, a 32-bit in-image offset. */
 #include "kern.h"
 
 #include <pthread.h>
@@ -1079,7 +1082,8 @@ static int env_int(const char *name)
     return v && *v ? atoi(v) : -1;
 }
 
-/* Heuristic, no timing: a time model per tile shape and reduction split, the smallest wins.
+/* Heuristic, no timing: a time model per tile shape, reduction split and gather kind (cc), the
+ * smallest wins.
  *   GEMM:   padded FLOPs / (SMs x rate(tile) x wave efficiency); the rate per SM grows with
  *           the FMAs per shared-memory load of the tile (128x128 = 1, 64x64 = 0.5);
  *           128x128 (cfg 0) runs one block per SM (registers); the 8x8 micro-tiles compiled
@@ -1087,9 +1091,11 @@ static int env_int(const char *name)
  *           (below); the others (cfg 1-5) two blocks/SM at the plain rate.
  *   reduce: split > 1 reads (split-1) partial outputs and reads + writes the output once,
  *           plus a launch.
+ *   cc:     channel-chunked plans at 0.85x the GEMM time (fitted on forward, NOTES run 13)
+ *           plus the weight copy (read and write at 1.5 TB/s, plus a launch).
  * The constants are rough fits to H100 measurements (bench/NOTES.md, GPU section); only their ratios
  * matter. */
-/* Every (tile, split) the model scores for this problem, within the workspace limit and the
+/* Every (tile, split, cc) the model scores for this problem, within the workspace limit and the
  * environment overrides: up to `max` of them into out[] (in enumeration order), with their
  * modelled times. Returns how many. */
 struct sc_gemm_scored {
@@ -1331,7 +1337,7 @@ static int gemm_bd(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, cons
     op.R = kp.r, op.S = kp.s, op.Cg = kp.cg, op.Kg = kp.kg, op.sh = kp.sh, op.sw = kp.sw;
     op.ph = kp.ph, op.pw = kp.pw, op.dh = kp.dh, op.dw = kp.dw, op.nhwc = kp.nhwc;
     op.classes = kp.sh * kp.sw;
-    if (op.classes > BD_MAX_CLASSES) return (int)cudaErrorInvalidValue; /* select.cu checks */
+    if (op.classes > BD_MAX_CLASSES) return (int)cudaErrorInvalidValue; /* backend.cu checks */
     for (int ci = 0; ci < op.classes; ci++) {
         BdClass &k = op.cls[ci];
         k.a = ci / kp.sw, k.b = ci % kp.sw;

@@ -1,5 +1,5 @@
 /* kern.h - what the GPU source files share: the problem as 32-bit kernel parameters, fast
- * division by run-time constants, and the launchers that select.cu dispatches to.
+ * division by run-time constants, and the launchers that backend.cu dispatches to.
  * Host and device code; included only by src/gpu/ .cu files. */
 #ifndef SC_GPU_KERN_H
 #define SC_GPU_KERN_H
@@ -30,7 +30,7 @@ __device__ __forceinline__ int sc_div(int n, const sc_fdiv &f)
 }
 
 /* The problem in the form every kernel takes (by value). Every field fits in 31 bits for the
- * tiled kernels (select.cu checks); the naive kernels recompute 64-bit products from these. */
+ * tiled kernels (backend.cu checks); the naive kernels recompute 64-bit products from these. */
 struct sc_kp {
     int n, c, h, w, k, r, s, p, q;
     int sh, sw, ph, pw, dh, dw;
