@@ -77,21 +77,26 @@ struct GFwdX {
         o.w0 = q * sw - pw;
         return o;
     }
-    __device__ Kst kdec(int kk) const
+    /* kk in (r,s,c) order: NHWC, and the channel-chunked GFwdXc */
+    __device__ Kst kdec_rsc(int kk) const
     {
         Kst k;
+        int rs = sc_div(kk, dcg);
         k.kk = kk;
-        if (nhwc) {
-            int rs = sc_div(kk, dcg);
-            k.c = kk - rs * Cg;
-            k.r = sc_div(rs, ds);
-            k.s = rs - k.r * S;
-        } else {
-            k.c = sc_div(kk, drs);
-            int rs = kk - k.c * R * S;
-            k.r = sc_div(rs, ds);
-            k.s = rs - k.r * S;
-        }
+        k.c = kk - rs * Cg;
+        k.r = sc_div(rs, ds);
+        k.s = rs - k.r * S;
+        return k;
+    }
+    __device__ Kst kdec(int kk) const
+    {
+        if (nhwc) return kdec_rsc(kk);
+        Kst k;
+        k.kk = kk;
+        k.c = sc_div(kk, drs);
+        int rs = kk - k.c * R * S;
+        k.r = sc_div(rs, ds);
+        k.s = rs - k.r * S;
         return k;
     }
     __device__ Kst knext(Kst k) const
@@ -174,6 +179,28 @@ static void bd_dim(int a, int pad, int stride, int dil, int R, int &r0, int &rst
     pb0 = rc > 0 ? (int)(num >= 0 ? num / stride : -((-num) / stride)) : 0;
 }
 
+/* Backward-data reduction index kk -> (k, rr, ss) for GBdDy, GBdW and their channel-chunked
+ * forms (fields dkg, Kg, ds, sc, drs, rc): (rr,ss,k) order when rsk (NHWC, channel-chunked),
+ * else (k,rr,ss). */
+template <class Kst, class G>
+__device__ __forceinline__ Kst bd_kdec(const G &g, int kk, bool rsk)
+{
+    Kst k;
+    k.kk = kk;
+    if (rsk) {
+        int rs = sc_div(kk, g.dkg);
+        k.k = kk - rs * g.Kg;
+        k.rr = sc_div(rs, g.ds);
+        k.ss = rs - k.rr * g.sc;
+    } else {
+        k.k = sc_div(kk, g.drs);
+        int rs = kk - k.k * g.rc * g.sc;
+        k.rr = sc_div(rs, g.ds);
+        k.ss = rs - k.rr * g.sc;
+    }
+    return k;
+}
+
 /* Backward-data A: dy at rows m = (n,i,j), reduction (k,rr,ss) NCHW / (rr,ss,k) NHWC. */
 struct GBdDy {
     static constexpr bool cheap_row = false;
@@ -201,23 +228,7 @@ struct GBdDy {
         o.qb = qb0 + j;
         return o;
     }
-    __device__ Kst kdec(int kk) const
-    {
-        Kst k;
-        k.kk = kk;
-        if (nhwc) {
-            int rs = sc_div(kk, dkg);
-            k.k = kk - rs * Kg;
-            k.rr = sc_div(rs, ds);
-            k.ss = rs - k.rr * sc;
-        } else {
-            k.k = sc_div(kk, drs);
-            int rs = kk - k.k * rc * sc;
-            k.rr = sc_div(rs, ds);
-            k.ss = rs - k.rr * sc;
-        }
-        return k;
-    }
+    __device__ Kst kdec(int kk) const { return bd_kdec<Kst>(*this, kk, nhwc); }
     __device__ Kst knext(Kst k) const
     {
         k.kk++;
@@ -254,23 +265,7 @@ struct GBdW {
         int k, rr, ss, kk;
     };
     __device__ Row row(int c) const { Row o; o.ok = c < n_count; o.c = o.ok ? c : 0; return o; }
-    __device__ Kst kdec(int kk) const
-    {
-        Kst k;
-        k.kk = kk;
-        if (nhwc) {
-            int rs = sc_div(kk, dkg);
-            k.k = kk - rs * Kg;
-            k.rr = sc_div(rs, ds);
-            k.ss = rs - k.rr * sc;
-        } else {
-            k.k = sc_div(kk, drs);
-            int rs = kk - k.k * rc * sc;
-            k.rr = sc_div(rs, ds);
-            k.ss = rs - k.rr * sc;
-        }
-        return k;
-    }
+    __device__ Kst kdec(int kk) const { return bd_kdec<Kst>(*this, kk, nhwc); }
     __device__ Kst knext(Kst k) const
     {
         k.kk++;
@@ -308,16 +303,7 @@ struct GBdW {
 /* Forward A, reduction (r,s,c): kdec is GFwdX's NHWC decode; knext only steps c (the E
  * elements of one thread never cross a tap: E divides BK, BK divides Cg). */
 struct GFwdXc : GFwdX {
-    __device__ Kst kdec(int kk) const
-    {
-        Kst k;
-        int rs = sc_div(kk, dcg);
-        k.kk = kk;
-        k.c = kk - rs * Cg;
-        k.r = sc_div(rs, ds);
-        k.s = rs - k.r * S;
-        return k;
-    }
+    __device__ Kst kdec(int kk) const { return kdec_rsc(kk); }
     __device__ Kst knext(Kst k) const { k.c++; return k; }
     __device__ float load(const Row &o, const Kst &k) const
     {
@@ -329,16 +315,7 @@ struct GFwdXc : GFwdX {
 
 /* Backward-data A, reduction (rr,ss,k): GBdDy's NHWC decode, NCHW addresses. */
 struct GBdDyc : GBdDy {
-    __device__ Kst kdec(int kk) const
-    {
-        Kst k;
-        int rs = sc_div(kk, dkg);
-        k.kk = kk;
-        k.k = kk - rs * Kg;
-        k.rr = sc_div(rs, ds);
-        k.ss = rs - k.rr * sc;
-        return k;
-    }
+    __device__ Kst kdec(int kk) const { return bd_kdec<Kst>(*this, kk, true); }
     __device__ Kst knext(Kst k) const { k.k++; return k; }
     __device__ float load(const Row &o, const Kst &k) const
     {
@@ -357,10 +334,9 @@ struct GBdWt : GBdW {
     };
     __device__ Kst kdec(int kk) const
     {
-        int rs = sc_div(kk, dkg), k = kk - rs * Kg;
-        int rr = sc_div(rs, ds), ss = rs - rr * sc;
+        GBdW::Kst t = bd_kdec<GBdW::Kst>(*this, kk, true);
         Kst o;
-        o.off = ((k * R + r0 + rr * rstep) * S + s0 + ss * sstep) * Cg;
+        o.off = ((t.k * R + r0 + t.rr * rstep) * S + s0 + t.ss * sstep) * Cg;
         return o;
     }
     __device__ Kst knext(Kst k) const { k.off += R * S * Cg; return k; }
