@@ -335,6 +335,12 @@ class Context:
         self.lock = threading.Lock()
         self.stream = None
         self.stats = Stats()
+        self._stats_ref = ctypes.byref(self.stats)
+        self.prev_counts = (0, 0, 0)  # (gpu, cpu, vendor) calls before the last one
+        # (descriptor bytes, direction) -> workspace bytes the library asked for: a hint, not a
+        # promise (a later decision of the guard, or a tuned plan, may need more; the caller
+        # then gets a "workspace_size:" error, re-queries and retries).
+        self.ws_sizes = {}
 
     def set_stream(self, stream):
         if stream != self.stream:
@@ -343,10 +349,29 @@ class Context:
             self.stream = stream
 
     def get_stats(self):
-        st = Stats()
-        check(load_library().sc_context_get_stats(self.handle, ctypes.byref(st)),
+        """The context's statistics, in a struct this context reuses (copy to keep one)."""
+        check(load_library().sc_context_get_stats(self.handle, self._stats_ref),
               "sc_context_get_stats")
-        return st
+        return self.stats
+
+    def workspace_size(self, d, d_ref, direction):
+        """The workspace bytes of a call, remembered per descriptor and direction (see
+        ws_sizes). d_ref: ctypes.byref(d)."""
+        key = (bytes(d), direction)
+        got = self.ws_sizes.get(key)
+        if got is None:
+            n = ctypes.c_size_t()
+            check(load_library().sc_conv2d_workspace_size(self.handle, d_ref, direction,
+                                                          ctypes.byref(n)),
+                  "sc_conv2d_workspace_size")
+            got = n.value
+            if len(self.ws_sizes) >= 4096:  # shapes without end (varying image sizes)
+                self.ws_sizes.clear()
+            self.ws_sizes[key] = got
+        return got
+
+    def forget_workspace_size(self, d, direction):
+        self.ws_sizes.pop((bytes(d), direction), None)
 
     def destroy(self):
         if self.handle:
@@ -356,6 +381,8 @@ class Context:
 
 _contexts = {}
 _contexts_lock = threading.Lock()
+# Bumped by clear_contexts(): callers that keep a Context (functional._context) check it.
+contexts_generation = 0
 
 
 def get_context(device, opts):
@@ -375,8 +402,10 @@ def get_context(device, opts):
 def clear_contexts():
     """Destroy every cached context (waits for their queued GPU work). Later calls create new
     ones. Contexts are otherwise kept for the life of the process."""
+    global contexts_generation
     with _contexts_lock:
         for ctx in _contexts.values():
             with ctx.lock:
                 ctx.destroy()
         _contexts.clear()
+        contexts_generation += 1

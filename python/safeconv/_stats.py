@@ -10,7 +10,11 @@ with fallback="torch"). The bypass rate is the share of library calls that did n
 vendor library: (gpu + cpu) / all.
 
 Time: on the CPU, wall time of each library call. On a GPU, the time between two CUDA events
-recorded on the stream around each call, read when report() runs (it synchronizes them).
+recorded on the stream around a sample of the calls (the first TIME_FIRST of each direction,
+then one in TIME_EVERY), read when report() runs (it synchronizes them); a direction's time is
+its sampled mean times its calls. Creating and recording the two events costs more host time
+than the rest of a library call (bench/NOTES.md, run 23), which a training step spends on every
+layer; TIME_EVERY = 1 times every call.
 """
 import collections
 import sys
@@ -25,6 +29,10 @@ _functional = collections.OrderedDict()
 
 PATHS = ("gpu", "cpu", "vendor", "torch")
 
+# GPU timing sample: the first TIME_FIRST calls of each direction, then every TIME_EVERY-th.
+TIME_FIRST = 3
+TIME_EVERY = 32
+
 
 class LayerStats:
     def __init__(self, kind):
@@ -34,32 +42,54 @@ class LayerStats:
         self.direction_calls = collections.Counter()  # "forward", "backward_data", ...
         self.paths = collections.Counter()
         self.algos = collections.Counter()
-        self.time_s = 0.0
         self.shape = None
-        self._pending = []  # (start, end) CUDA events not yet read
+        self.desc_cache = None  # functional: (call key, descriptor, (P, Q)) of the last call
+        self.timed_s = [0.0, 0.0, 0.0, 0.0]  # per direction: seconds of the timed calls
+        self.timed_n = [0, 0, 0, 0]  # per direction: how many calls were timed
+        self._dir_n = [0, 0, 0, 0]  # per direction: library calls (direction_calls, by index)
+        self._pending = []  # (direction, start, end) CUDA events not yet read
+
+    def want_time(self, direction):
+        """Whether the next GPU call in `direction` is to be timed (the sample)."""
+        n = self._dir_n[direction]
+        return n < TIME_FIRST or n % TIME_EVERY == 0
 
     def add(self, direction, path, algo, seconds=None, events=None):
+        """One library call. seconds: its measured time (CPU); events: (start, end) CUDA
+        events around it (GPU, sampled calls only)."""
+        self._dir_n[direction] += 1
         self.direction_calls[L.DIRECTION_NAMES[direction]] += 1
         self.paths[path] += 1
         if algo is not None:
             self.algos[L.algo_name(algo)] += 1
         if seconds is not None:
-            self.time_s += seconds
+            self.timed_s[direction] += seconds
+            self.timed_n[direction] += 1
         if events is not None:
-            self._pending.append(events)
+            self._pending.append((direction,) + tuple(events))
             if len(self._pending) > 256:
                 self._resolve(block=False)
 
     def _resolve(self, block):
         keep = []
-        for start, end in self._pending:
+        for direction, start, end in self._pending:
             if block:
                 end.synchronize()
             elif not end.query():
-                keep.append((start, end))
+                keep.append((direction, start, end))
                 continue
-            self.time_s += start.elapsed_time(end) / 1000.0
+            self.timed_s[direction] += start.elapsed_time(end) / 1000.0
+            self.timed_n[direction] += 1
         self._pending = keep
+
+    @property
+    def time_s(self):
+        """Seconds in the library: per direction, the timed calls' mean times all its calls
+        (the exact sum where every call was timed). Reads pending events without waiting."""
+        if self._pending:
+            self._resolve(block=False)
+        return sum(self.timed_s[d] / self.timed_n[d] * self._dir_n[d]
+                   for d in range(4) if self.timed_n[d])
 
     def as_dict(self):
         self._resolve(block=True)
@@ -79,6 +109,7 @@ class LayerStats:
             "algos": dict(self.algos),
             "bypass_rate": (bypassed / all_calls) if all_calls else 0.0,
             "time_s": self.time_s,
+            "timed_calls": sum(self.timed_n),
         }
 
 

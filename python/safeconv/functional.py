@@ -191,16 +191,14 @@ def _make_desc(n, c, h, w_, k, r, s, pad, stride, dil, groups, dtype, nhwc):
 
 def _output_size(d, what):
     """(P, Q) of `d`, validated by the library (its message names the bad field). A batch of
-    zero is valid in PyTorch: it is validated as a batch of one."""
-    n = d.n
-    if n == 0:
+    zero is valid in PyTorch: it is validated as a batch of one (on a copy: `d` may be shared
+    by other calls)."""
+    if d.n == 0:
+        d = L.ConvDesc.from_buffer_copy(d)
         d.n = 1
     p, q = ctypes.c_int64(), ctypes.c_int64()
-    try:
-        L.check(L.load_library().sc_conv2d_output_size(ctypes.byref(d), ctypes.byref(p),
-                                                        ctypes.byref(q)), what)
-    finally:
-        d.n = n
+    L.check(L.load_library().sc_conv2d_output_size(ctypes.byref(d), ctypes.byref(p),
+                                                    ctypes.byref(q)), what)
     return p.value, q.value
 
 
@@ -209,59 +207,107 @@ def _ptr(t):
     return None if t is None else ctypes.c_void_p(t.data_ptr())
 
 
+# The current stream's raw handle without building a torch.cuda.Stream (PyTorch >= 1.11 has
+# this; it is what the Triton integration calls). The per-call host work matters: a training
+# step makes three library calls per layer, and on small late layers the host, not the GPU,
+# sets the pace (bench/NOTES.md, runs 20-23).
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
+def _stream_handle(dev):
+    if _raw_stream is not None:
+        return _raw_stream(dev)
+    return torch.cuda.current_stream(dev).cuda_stream
+
+
+def _context(cfg, dev, on_cpu):
+    """The library context for `cfg` on device `dev` (L.DEVICE_CPU for the CPU), remembered on
+    the Config until clear_contexts()."""
+    key = (dev, on_cpu)
+    got = cfg._ctx_cache.get(key)
+    if got is not None and got[0] == L.contexts_generation:
+        return got[1]
+    cctx = L.get_context(dev, cfg.context_options(on_cpu))
+    cfg._ctx_cache[key] = (L.contexts_generation, cctx)
+    return cctx
+
+
+def _is_workspace_error(st):
+    return st == L.STATUS_BAD_PARAM and L.last_error().startswith("workspace_size:")
+
+
 def _call_lib(direction, cfg, rec, device, d, ptrs):
     """Run one direction. ptrs: the direction's pointer arguments in the header's order,
-    without workspace. Records the path and time in `rec`."""
+    without workspace. Records the path (and, on a sample of GPU calls, the time) in `rec`."""
     lib = L.load_library()
     on_cpu = device.type == "cpu"
-    dev = L.DEVICE_CPU if on_cpu else (device.index if device.index is not None
-                                       else torch.cuda.current_device())
-    cctx = L.get_context(dev, cfg.context_options(on_cpu))
     fn = getattr(lib, _FN_NAMES[direction])
+    d_ref = ctypes.byref(d)
     seconds = events = None
-    with cctx.lock:
-        if on_cpu:
+    if on_cpu:
+        cctx = _context(cfg, L.DEVICE_CPU, True)
+        with cctx.lock:
             t0 = time.perf_counter()
             if direction == L.DIR_BACKWARD_BIAS:
-                st = fn(cctx.handle, ctypes.byref(d), *ptrs)
+                st = fn(cctx.handle, d_ref, *ptrs)
             else:
-                st = fn(cctx.handle, ctypes.byref(d), *ptrs, None, 0)
+                st = fn(cctx.handle, d_ref, *ptrs, None, 0)
             seconds = time.perf_counter() - t0
             L.check(st, _FN_NAMES[direction])
-        else:
-            with torch.cuda.device(dev):
-                stream = torch.cuda.current_stream(dev)
-                cctx.set_stream(stream.cuda_stream)
-                if direction == L.DIR_BACKWARD_BIAS:
-                    ws_args = ()
-                else:
-                    # Workspace from PyTorch's caching allocator: stream-ordered, and visible
-                    # to torch.cuda.memory_allocated().
-                    nbytes = ctypes.c_size_t()
-                    L.check(lib.sc_conv2d_workspace_size(cctx.handle, ctypes.byref(d), direction,
-                                                         ctypes.byref(nbytes)),
-                            "sc_conv2d_workspace_size")
-                    ws = None
-                    if nbytes.value:
-                        ws = torch.empty(nbytes.value, dtype=torch.uint8, device=device)
-                    ws_args = (_ptr(ws), nbytes.value)
-                # No timing events inside CUDA graph capture (they would become graph nodes).
-                timed = not torch.cuda.is_current_stream_capturing()
-                if timed:
-                    start = torch.cuda.Event(enable_timing=True)
-                    end = torch.cuda.Event(enable_timing=True)
-                    start.record(stream)
-                st = fn(cctx.handle, ctypes.byref(d), *ptrs, *ws_args)
-                if timed:
-                    end.record(stream)
-                L.check(st, _FN_NAMES[direction])
-                events = (start, end) if timed else None
-        s = cctx.get_stats()
-        prev = getattr(cctx, "prev_counts", (0, 0, 0))
-        now = (s.gpu_calls, s.cpu_calls, s.vendor_calls)
-        cctx.prev_counts = now
-    path = ("gpu" if now[0] > prev[0] else "vendor" if now[2] > prev[2] else "cpu")
+            s = cctx.get_stats()
+            path = _path_of(cctx, s)
+    else:
+        dev = device.index if device.index is not None else torch.cuda.current_device()
+        cctx = _context(cfg, dev, False)
+        with cctx.lock:
+            # The library makes its context's GPU current; keep PyTorch's current device as
+            # it was (only when they differ: the guard costs host time on every call).
+            if torch.cuda.current_device() == dev:
+                st, events = _call_gpu(lib, fn, direction, rec, device, dev, cctx, d, d_ref, ptrs)
+            else:
+                with torch.cuda.device(dev):
+                    st, events = _call_gpu(lib, fn, direction, rec, device, dev, cctx, d, d_ref,
+                                           ptrs)
+            L.check(st, _FN_NAMES[direction])
+            s = cctx.get_stats()
+            path = _path_of(cctx, s)
     rec.add(direction, path, s.last_algo, seconds, events)
+
+
+def _path_of(cctx, s):
+    """Which route served the call just made: the counter of the context's statistics that
+    moved (s: the statistics read after it)."""
+    prev = cctx.prev_counts
+    now = (s.gpu_calls, s.cpu_calls, s.vendor_calls)
+    cctx.prev_counts = now
+    return "gpu" if now[0] > prev[0] else "vendor" if now[2] > prev[2] else "cpu"
+
+
+def _call_gpu(lib, fn, direction, rec, device, dev, cctx, d, d_ref, ptrs):
+    """The GPU half of _call_lib (context lock held, dev current): (status, events or None)."""
+    cctx.set_stream(_stream_handle(dev))
+    if direction == L.DIR_BACKWARD_BIAS:
+        return fn(cctx.handle, d_ref, *ptrs), None
+    # No timing events inside CUDA graph capture (they would become graph nodes).
+    timed = rec.want_time(direction) and not torch.cuda.is_current_stream_capturing()
+    for attempt in (0, 1):
+        # Workspace from PyTorch's caching allocator: stream-ordered, and visible to
+        # torch.cuda.memory_allocated(). Its size is remembered per shape (Context.ws_sizes);
+        # if the library's plan has changed since and needs more, the call fails before
+        # running anything, and one retry with a fresh query follows.
+        nbytes = cctx.workspace_size(d, d_ref, direction)
+        ws = torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes else None
+        if timed:
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+        st = fn(cctx.handle, d_ref, *ptrs, _ptr(ws), nbytes)
+        if timed:
+            end.record()
+        if attempt == 0 and _is_workspace_error(st):
+            cctx.forget_workspace_size(d, direction)
+            continue
+        return st, ((start, end) if timed and st == L.STATUS_OK else None)
 
 
 def _empty(shape, like, nhwc):
@@ -272,11 +318,12 @@ def _empty(shape, like, nhwc):
 # --- autograd functions ------------------------------------------------------------------------
 class _Spec:
     """What a Function needs besides tensors (kept on ctx for backward)."""
-    __slots__ = ("desc", "cfg", "rec", "nhwc", "transposed", "output_padding")
+    __slots__ = ("desc", "cfg", "rec", "nhwc", "transposed", "output_padding", "out_hw")
 
-    def __init__(self, desc, cfg, rec, nhwc, transposed, output_padding=(0, 0)):
+    def __init__(self, desc, cfg, rec, nhwc, transposed, output_padding=(0, 0), out_hw=None):
         self.desc, self.cfg, self.rec, self.nhwc, self.transposed = desc, cfg, rec, nhwc, transposed
         self.output_padding = output_padding
+        self.out_hw = out_hw  # conv2d: the output's (P, Q), known from the descriptor cache
 
 
 def _torch_backward(spec, x, w, dy, need):
@@ -303,7 +350,7 @@ class _Conv2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, b, spec):
         d = spec.desc
-        p, q = _output_size(d, "conv2d")
+        p, q = spec.out_hw or _output_size(d, "conv2d")
         y = _empty((d.n, d.k, p, q), x, spec.nhwc)
         if d.n > 0:
             _call_lib(L.DIR_FORWARD, spec.cfg, spec.rec, x.device, d,
@@ -474,10 +521,12 @@ def _resolve_padding(padding, x, ksize, stride, dil, what):
     return x, _pair(padding, "%s: padding" % what)
 
 
-def _operands(x, w, b):
+def _operands(x, w, b, nhwc=None):
     """(nhwc, x, w, b) in the layout the library gets: channels_last when x is (and is not
-    also plain contiguous), else contiguous NCHW; copies only where needed."""
-    nhwc = _channels_last(x)
+    also plain contiguous), else contiguous NCHW; copies only where needed. nhwc: the caller's
+    _channels_last(x), when it has it."""
+    if nhwc is None:
+        nhwc = _channels_last(x)
     fmt = torch.channels_last if nhwc else torch.contiguous_format
     return (nhwc, x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt),
             b.contiguous() if b is not None else None)
@@ -521,7 +570,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
     """conv2d's own path (x batched): shape checks, padding, the descriptor, the autograd
-    function."""
+    function. A layer called again with the shapes and arguments of its last call reuses that
+    call's checked descriptor (the checks and the descriptor cost host time on every call)."""
+    key = _desc_key(x, w, b, stride, padding, dilation, groups) if _collector is None else None
+    if key is not None:
+        hit = rec.desc_cache
+        if hit is not None and hit[0] == key:
+            nhwc, xc, wc, bc = _operands(x, w, b, key[4])
+            return _Conv2dFunction.apply(xc, wc, bc,
+                                         _Spec(hit[1], cfg, rec, nhwc, False, out_hw=hit[2]))
     groups = _groups(groups, "conv2d")
     n, c, h, wd = x.shape
     k, cg, r, s = w.shape
@@ -542,10 +599,25 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
     n, c, h, wd = x.shape
     nhwc, xc, wc, bc = _operands(x, w, b)
     d = _make_desc(n, c, h, wd, k, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
+    out_hw = _output_size(d, "conv2d")
     rec.shape = tuple(x.shape)
     if _collector is not None:
         _collector[0]("conv2d", x.device, d)
-    return _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False))
+    elif key is not None:
+        rec.desc_cache = (key, d, out_hw)
+    return _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False, out_hw=out_hw))
+
+
+def _desc_key(x, w, b, stride, padding, dilation, groups):
+    """What fixes a conv2d call's descriptor, for the one-entry cache per layer (LayerStats
+    .desc_cache): shapes, dtype, layout and the arguments as given; None (no caching) for
+    string padding (it may pad x) or arguments other than ints and tuples."""
+    for v in (stride, padding, dilation, groups):
+        # exactly int (True == 1 must not hit an entry made with 1: _pair rejects bools)
+        if type(v) is not int and not (type(v) is tuple and all(type(e) is int for e in v)):
+            return None
+    return (x.shape, w.shape, None if b is None else b.shape, x.dtype, _channels_last(x),
+            stride, padding, dilation, groups)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
