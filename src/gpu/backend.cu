@@ -70,6 +70,13 @@ extern "C" sc_status sc_gpu_device_info(int device, sc_device_info *info)
 
 extern "C" sc_status sc_gpu_set_device(int device)
 {
+    /* Every call of a GPU context comes here: when the device is current already (the usual
+     * case) one cheap query answers, without counting devices or setting one. */
+    int cur = -1;
+    if (device >= 0) {
+        if (cudaGetDevice(&cur) != cudaSuccess) (void)cudaGetLastError();
+        else if (cur == device) return SC_STATUS_OK;
+    }
     int n = sc_gpu_device_count();
     if (device < 0 || device >= n)
         return sc__fail(SC_STATUS_NOT_AVAILABLE, "device: GPU %d requested, %d present", device, n);
