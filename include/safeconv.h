@@ -336,7 +336,7 @@ SC_API sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_dir
 
 /* Version of safeconv's kernel set, part of every selection-cache key: bump it whenever a kernel
  * or the selection among safeconv's own kernels changes, so cached timings are re-measured. */
-#define SC_KERNEL_SET_VERSION 4
+#define SC_KERNEL_SET_VERSION 5
 
 /* Outcome of probing one shape and direction through the vendor library (numbers stable). */
 typedef enum sc_probe_outcome {

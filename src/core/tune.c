@@ -160,7 +160,7 @@ sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction 
     }
     res->best_ms = times[best] * 1e3;
     sc_gpu_remember_plan(&pb, dir, &plans[best]);
-    snprintf(res->plan, sizeof res->plan, "gemm tile %d split %d%s", plans[best].cfg,
-             plans[best].splits, plans[best].cc ? " cc" : "");
+    snprintf(res->plan, sizeof res->plan, "gemm tile %d split %d%s%s", plans[best].cfg,
+             plans[best].splits, plans[best].cc ? " cc" : "", plans[best].serial ? " serial" : "");
     return SC_STATUS_OK;
 }

@@ -286,12 +286,12 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
         case SC_ALGO_GPU_IMPLICIT_GEMM: {
             sc_gemm_plan pl;
             size_t need = ws_for(kp, call->dir, call->algo, call->ws ? call->ws_size : 0, &pl);
-            if (need > call->ws_size || (need && !call->ws)) pl.splits = 1, pl.cc = 0; /* cannot happen */
+            if (need > call->ws_size || (need && !call->ws)) pl.splits = 1, pl.cc = 0, pl.serial = 0; /* cannot happen */
             static int debug = -1;
             if (debug < 0) debug = getenv("SAFECONV_GPU_DEBUG") != NULL;
             if (debug)
-                fprintf(stderr, "safeconv gpu: dir %d gemm cfg %d splits %d lm %d cc %d ws %zu\n", dir,
-                        pl.cfg, pl.splits, pl.lm, pl.cc, need);
+                fprintf(stderr, "safeconv gpu: dir %d gemm cfg %d splits %d lm %d cc %d serial %d ws %zu\n",
+                        dir, pl.cfg, pl.splits, pl.lm, pl.cc, pl.serial, need);
             e = sc_launch_gemm(kp, dir, pl, a, b, c, out, (float *)call->ws, st);
             break;
         }
@@ -321,7 +321,7 @@ extern "C" int sc_gpu_tune_candidates(const sc_problem *pb, sc_direction dir, si
     int n = sc_gemm_candidates(kp, (int)dir, sm, ws_limit, pl, max < MAXC ? max : MAXC);
     for (int i = 0; i < n; i++) {
         plans[i].cfg = pl[i].cfg, plans[i].splits = pl[i].splits, plans[i].lm = pl[i].lm;
-        plans[i].cc = pl[i].cc;
+        plans[i].cc = pl[i].cc, plans[i].serial = pl[i].serial;
         plans[i].ws_bytes = sc_gemm_ws_bytes(kp, (int)dir, pl[i]);
     }
     return n;
@@ -332,7 +332,7 @@ extern "C" sc_status sc_gpu_run_plan(const sc_call *call, const sc_gpu_plan *pla
     sc_kp kp;
     if (call->algo != SC_ALGO_GPU_IMPLICIT_GEMM || !make_kp(call->pb, &kp))
         return sc__fail(SC_STATUS_INTERNAL, "gpu: a plan applies to the implicit GEMM only");
-    sc_gemm_plan pl = {plan->cfg, plan->splits, plan->lm, plan->cc};
+    sc_gemm_plan pl = {plan->cfg, plan->splits, plan->lm, plan->cc, plan->serial};
     size_t need = sc_gemm_ws_bytes(kp, (int)call->dir, pl);
     if (need > call->ws_size || (need && !call->ws))
         return sc__fail(SC_STATUS_INTERNAL, "gpu: plan needs %zu bytes of workspace, %zu given",
@@ -352,6 +352,6 @@ extern "C" void sc_gpu_remember_plan(const sc_problem *pb, sc_direction dir,
 {
     sc_kp kp;
     if (!make_kp(pb, &kp)) return;
-    sc_gemm_plan pl = {plan->cfg, plan->splits, plan->lm, plan->cc};
+    sc_gemm_plan pl = {plan->cfg, plan->splits, plan->lm, plan->cc, plan->serial};
     sc_gemm_remember(kp, (int)dir, sm_count_of_current(), pl);
 }

@@ -49,4 +49,21 @@
 #define SC_WARP 32
 #endif
 
+/* The hand-over of OpBwT's serial splits: a block waits for a flag another block set after
+ * __threadfence(), then reads that block's data.
+ * sc_ld_acquire_u32: the flag read. CUDA: a volatile load, then __threadfence() (the
+ * threadFenceReduction / CUTLASS semaphore pattern). HIP: an agent-scope acquire atomic load
+ * (a volatile load is not an atomic in HIP's C++ model).
+ * sc_ld_l2: the data read, past this SM's L1 (CUDA's L1 is not coherent between SMs). On AMD
+ * the agent-scope acquire (thread 0's fence) invalidates the CU's vector caches, and the
+ * workgroup acquire of the __syncthreads() after it covers the other CU of a WGP, so a plain
+ * load sees the data. */
+#if SC_GPU_HIP
+#define sc_ld_l2(p) (*(p))
+#define sc_ld_acquire_u32(p) __hip_atomic_load((p), __ATOMIC_ACQUIRE, __HIP_MEMORY_SCOPE_AGENT)
+#else
+#define sc_ld_l2(p) __ldcg(p)
+#define sc_ld_acquire_u32(p) (*(volatile unsigned *)(p))
+#endif
+
 #endif /* SC_GPU_COMPAT_H */

@@ -658,6 +658,14 @@ __device__ __forceinline__ int frag_row_m(int ty, int i)
 #endif
 #endif
 
+/* Backward-weight with the plain (64-bit offset) gathers GBwDy/GBwX (OpBwT::PLAIN). */
+template <class Op>
+__host__ __device__ constexpr bool bw_plain_gathers()
+{
+    if constexpr (Op::dir == 2) return Op::PLAIN;
+    else return false;
+}
+
 template <int BM, int BN, int TM, int TN, bool AK, bool BKF, bool LM, int MINB, class Op>
 __global__ __launch_bounds__(NT, MINB) void gemm_kernel(Op op)
 {
@@ -724,6 +732,12 @@ __global__ __launch_bounds__(NT, MINB) void gemm_kernel(Op op)
         }
     }
 
+    /* Serial backward-weight splits (OpBwT); compiled out where they would spill (NCHW 64x256,
+     * and NCHW 128x128 at two blocks/SM with the plain gathers); bw_serial_for never plans
+     * them there. */
+    constexpr bool SER = Op::dir == 2 && !(AK && BM == 64 && BN == 256) &&
+                         !(AK && bw_plain_gathers<Op>() && BM == 128 && BN == 128 && MINB == 2);
+    if constexpr (SER) blk.serial_wait();
 #pragma unroll
     for (int i = 0; i < TM; i++) {
         int m = m0 + frag_row_m<TM, BM, LM>(ty, i);
@@ -732,9 +746,23 @@ __global__ __launch_bounds__(NT, MINB) void gemm_kernel(Op op)
 #pragma unroll
         for (int j = 0; j < TN; j++) {
             int n = n0 + frag_row<TN, BN>(tx, j);
-            if (n < blk.b.n_count) blk.store(o, n, acc[i][j]);
+            /* serial: the row's TN earlier sums are read first, all in flight together, then
+             * added (a read after each store would wait out one L2 round trip per element) */
+            if constexpr (SER) {
+                if (n < blk.b.n_count) acc[i][j] += blk.serial_prev(o, n);
+            } else if (n < blk.b.n_count) {
+                blk.store(o, n, acc[i][j]);
+            }
+        }
+        if constexpr (SER) {
+#pragma unroll
+            for (int j = 0; j < TN; j++) {
+                int n = n0 + frag_row<TN, BN>(tx, j);
+                if (n < blk.b.n_count) blk.store(o, n, acc[i][j]);
+            }
         }
     }
+    if constexpr (SER) blk.serial_signal();
 }
 
 /* ---- per-direction ops ------------------------------------------------------------------------ */
@@ -878,26 +906,59 @@ typedef OpBdT<GBdDyc, GBdWt> OpBdC;
 template <class GA, class GB>
 struct OpBwT {
     static constexpr int dir = 2;
+    static constexpr bool PLAIN = std::is_same<GA, GBwDy>::value;
     typedef GA A;
     typedef GB B;
     GA a;
     GB b;
-    float *out;   /* dw: split 0 writes here, split s > 0 to ws + (s-1)*wsize */
+    float *out;   /* dw: split 0 writes here, split s > 0 to ws + (s-1)*wsize (slices) */
     float *ws;
+    unsigned *sem; /* serial splits: one counter per output tile (zeroed), else nullptr */
     int G, Cg, Kg, splits, chunk, npq, nhwc, H, W, P, Q;
     i64 crs;      /* Cg*R*S */
     i64 wsize;    /* K*Cg*R*S: one split's slice of the workspace */
+    /* Serial splits (sem != nullptr): every split adds into dw itself, in split order: split s
+     * waits until its tile's counter says s, adds its partial sums to what splits 0..s-1 left
+     * there, then sets the counter to s+1. The sum is ((p0 + p1) + p2) + ..., the order the
+     * slice reduction (reduce_splits) uses, so both give the same bits. A waiting block's
+     * predecessor has a lower block index (the split is the slowest grid dimension), so it was
+     * dispatched first and is running or done: no block waits on one that cannot start. Every
+     * backward-weight block reaches the epilogue (its grid has no empty tiles). */
     struct Block {
         GA a;
         GB b;
         int kbeg, kend;
         float *out;
         i64 crs;
+        unsigned *sem; /* this tile's counter (serial), else nullptr */
+        int split;
         struct Out {
             i64 base;
         };
         __device__ Out out_row(int k) const { Out o; o.base = (i64)k * crs; return o; }
         __device__ void store(const Out &o, int col, float v) const { out[o.base + col] = v; }
+        /* serial splits: what splits 0..split-1 left at (o, col), read from L2 (never a stale
+         * L1 line); 0 for split 0 or slices */
+        __device__ float serial_prev(const Out &o, int col) const
+        {
+            return sem && split > 0 ? sc_ld_l2(out + o.base + col) : 0.f;
+        }
+        __device__ void serial_wait() const
+        {
+            if (!sem) return;
+            if (threadIdx.x == 0 && split > 0)
+                while (sc_ld_acquire_u32(sem) != (unsigned)split) {
+                }
+            __threadfence();
+            __syncthreads();
+        }
+        __device__ void serial_signal() const
+        {
+            if (!sem) return;
+            __threadfence(); /* this block's stores visible before the counter moves */
+            __syncthreads();
+            if (threadIdx.x == 0) atomicExch(sem, (unsigned)(split + 1));
+        }
     };
     __device__ bool block(int z, Block &bl) const
     {
@@ -911,7 +972,9 @@ struct OpBwT {
         bl.a.k_end = bl.kend;
         bl.b.k_end = bl.kend;
         bl.crs = crs;
-        bl.out = (split == 0 ? out : ws + (i64)(split - 1) * wsize) + (i64)g * Kg * crs;
+        bl.split = split;
+        bl.sem = sem ? sem + ((i64)g * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x : nullptr;
+        bl.out = (split == 0 || sem ? out : ws + (i64)(split - 1) * wsize) + (i64)g * Kg * crs;
         return true;
     }
 };
@@ -1051,11 +1114,54 @@ static void gemm_dims(const sc_kp &kp, int dir, i64 &M, i64 &N, i64 &Kr)
 
 /* Optional overrides for tuning and experiments (read once): SAFECONV_GPU_GEMM_CFG = tile
  * configuration 0..8 (those cfg_built allows), SAFECONV_GPU_GEMM_SPLITS = reduction split
- * (still capped by the workspace limit). Unset: the heuristic decides. */
+ * (used where it fits the workspace limit, as slices or serial splits, else no split; see
+ * gemm_enumerate). Unset: the heuristic decides. */
 static int env_int(const char *name)
 {
     const char *v = getenv(name);
     return v && *v ? atoi(v) : -1;
+}
+
+/* Backward-weight reduction splits add into dw in split order (serial, see OpBwT) and need only
+ * a counter per output tile; SAFECONV_GPU_GEMM_SERIAL=0 goes back to a workspace slice per
+ * split and reduce_splits (the same bits, more workspace: dw-sized slices cap the split count
+ * under the workspace limit, e.g. 2 for a 512x512x3x3 weight in 16 MiB). */
+#define SC_GEMM_SERIAL_MAX 16 /* longer chains cost more than they fill (NOTES run 26) */
+static bool bw_serial()
+{
+    static int v = -2;
+    if (v == -2) v = env_int("SAFECONV_GPU_GEMM_SERIAL");
+    return v != 0;
+}
+
+/* Backward-weight's NCHW gathers with 32-bit in-image offsets (GBwDyN, GBwXN): where each
+ * image of dy and x is under 2^31 elements. SAFECONV_GPU_GEMM_BW32=0 turns them off
+ * (experiments; the results are the same bits). */
+static bool bw32_applies(const sc_kp &kp)
+{
+    static int force = -2;
+    if (force == -2) force = env_int("SAFECONV_GPU_GEMM_BW32");
+    const i64 lim = (i64)1 << 31;
+    return force != 0 && !kp.nhwc && (i64)kp.k * kp.p * kp.q < lim &&
+           (i64)kp.c * kp.h * kp.w < lim;
+}
+
+/* Serial splits for this tile shape and gather: not where the serial epilogue would make the
+ * kernel spill, so gemm_kernel compiles it out (SER there): NCHW 64x256 (cfg 8), and NCHW
+ * 128x128 two blocks/SM (cfg 6) with the plain gathers (large images, !bw32_applies). */
+static bool bw_serial_for(const sc_kp &kp, int cfg)
+{
+    if (kp.nhwc) return bw_serial();
+    if (cfg == 8) return false;
+    if (cfg == 6 && SC_GEMM_BIG_MINB == 2 && !bw32_applies(kp)) return false;
+    return bw_serial();
+}
+
+static size_t bw_sem_bytes(const sc_kp &kp, int cfg)
+{
+    i64 tiles = (i64)ceil_div((i64)kp.kg, (i64)cfg_shape[cfg].bm) *
+                ceil_div((i64)kp.cg * kp.r * kp.s, (i64)cfg_shape[cfg].bn) * kp.g;
+    return (size_t)(tiles * 4 + 255) / 256 * 256;
 }
 
 /* Heuristic, no timing: a time model per tile shape, reduction split and gather kind (cc), the
@@ -1069,9 +1175,11 @@ static int env_int(const char *name)
  *           plus a launch.
  *   cc:     channel-chunked plans at 0.85x the GEMM time (fitted on forward, NOTES run 13)
  *           plus the weight copy (read and write at 1.5 TB/s, plus a launch).
+ *   serial: backward-weight splits adding into dw in order: 2s-1 output passes and a chain of
+ *           s-1 hand-overs, hidden in proportion to the waves (H200, NOTES runs 26-27).
  * The constants are rough fits to H100 measurements (bench/NOTES.md, GPU section); only their ratios
  * matter. */
-/* Every (tile, split, cc) the model scores for this problem, within the workspace limit and the
+/* Every (tile, split, cc, serial) the model scores for this problem, within the workspace limit and the
  * environment overrides: up to `max` of them into out[] (in enumeration order), with their
  * modelled times. Returns how many. */
 struct sc_gemm_scored {
@@ -1079,7 +1187,7 @@ struct sc_gemm_scored {
     double t;
 };
 static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limit,
-                          sc_gemm_scored *out, int max)
+                          sc_gemm_scored *out, int max, int fs_override = -2)
 {
     static int force_cfg = -2, force_splits = -2, force_lm = -2, force_cc = -2;
     if (force_cfg == -2) {
@@ -1088,6 +1196,11 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
         force_cc = env_int("SAFECONV_GPU_GEMM_CC");
         force_cfg = env_int("SAFECONV_GPU_GEMM_CFG");
     }
+    /* A forced split count (SAFECONV_GPU_GEMM_SPLITS) is scored only where it fits (slices
+     * within the limit, or serial); where it fits nowhere, unsplit plans are scored instead
+     * (the call below). So a smaller limit only removes candidates, and the call, which
+     * replans with limit = the workspace it was given, runs the plan the query chose. */
+    int fs = fs_override != -2 ? fs_override : force_splits;
     i64 M, N, Kr;
     gemm_dims(kp, dir, M, N, Kr);
     i64 zmul = dir == 1 ? (i64)kp.g * kp.sh * kp.sw : kp.g;
@@ -1106,13 +1219,13 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
     for (int cc = cc_ok ? 1 : 0; cc >= 0; cc--) {
         if (!cc && cc_ok && force_cc == 1) continue;
         size_t fixed = cc ? cc_wt_bytes(kp) : 0;
-        /* split 0 writes the output itself: s splits need s-1 output-sized slices */
-        i64 smax = 1 + (i64)((ws_limit - fixed) / (size_t)(out_elems * 4 > 0 ? out_elems * 4 : 1));
-        i64 maxk = Kr / (8 * BK);
-        if (smax > maxk) smax = maxk;
-        if (smax > 65535 / zmul) smax = 65535 / zmul;
-        if (smax > 1024) smax = 1024;
-        if (smax < 1) smax = 1;
+        /* split 0 writes the output itself: s splits need s-1 output-sized slices; serial
+         * backward-weight splits need only their counters (per tile shape, below) */
+        i64 smax_slices = 1 + (i64)((ws_limit - fixed) / (size_t)(out_elems * 4 > 0 ? out_elems * 4 : 1));
+        i64 smax_any = Kr / (8 * BK);
+        if (smax_any > 65535 / zmul) smax_any = 65535 / zmul;
+        if (smax_any > 1024) smax_any = 1024;
+        if (smax_any < 1) smax_any = 1;
         /* cc: 0.85 of the plain plan's time (forward, NOTES run 13), plus the weight copy */
         double cc_mul = cc ? 0.85 : 1.0;
         double cc_add = cc ? 2.0 * (double)fixed / 1.5e12 + 3e-6 : 0.0;
@@ -1132,10 +1245,20 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
             double rate = 0.19e12 * (0.55 + 0.45 * eff) * (two ? 1.2 : 1.0);
             /* blocks per SM (launch_cfg's MINB) */
             i64 slots = (i64)sm_count * (c == 0 || (c >= 6 && !two) ? 1 : 2);
+            /* backward-weight: slices (within the limit) and serial plans (their counters
+             * within it, at most SC_GEMM_SERIAL_MAX splits) are both scored */
+            bool ser_ok = dir == 2 && bw_serial_for(kp, c) && bw_sem_bytes(kp, c) <= ws_limit;
+            for (int serial = ser_ok ? 1 : 0; serial >= 0; serial--) {
+            i64 smax = serial ? (SC_GEMM_SERIAL_MAX < smax_any ? SC_GEMM_SERIAL_MAX : smax_any)
+                              : (smax_slices < smax_any ? smax_slices : smax_any);
+            if (smax < 1) smax = 1;
             for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
-                i64 sp = cand[ci];
-                if (force_splits >= 1) sp = force_splits < smax ? force_splits : smax;
+                i64 sp = fs >= 1 ? fs : cand[ci];
                 if (sp > smax) break;
+                if (serial && sp == 1) { /* the unsplit plan is scored as serial 0 */
+                    if (fs >= 1) break;
+                    continue;
+                }
                 i64 blocks = tiles * sp;
                 i64 waves = (blocks + slots - 1) / slots;
                 double wave_eff = (double)blocks / ((double)waves * slots);
@@ -1147,28 +1270,40 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
                     wave_eff = (double)blocks / (2.0 * sm_count) / units;
                 }
                 double t = flops / ((double)sm_count * rate * wave_eff) * cc_mul + cc_add;
-                if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
+                /* slices: a reduce kernel reads them all; serial: each split reads and writes
+                 * the output in its epilogue, one split after another per tile: a chain of
+                 * sp-1 hand-overs of 3 us + 1.5 us per micro-tile row (NOTES runs 26-27: ~30
+                 * us for 3 splits in one wave), hidden behind other blocks' work in
+                 * proportion to the waves */
+                double waves_f = (double)blocks / (double)slots;
+                if (sp > 1 && serial)
+                    t += (double)(2 * sp - 1) * out_bytes / 4.0e12 +
+                         (double)(sp - 1) * (3e-6 + 1.5e-6 * tm) / (waves_f > 1.0 ? waves_f : 1.0);
+                else if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
                 if (n < max) {
                     out[n].pl.cfg = c, out[n].pl.splits = (int)sp, out[n].pl.lm = lm;
                     out[n].pl.cc = cc;
+                    out[n].pl.serial = serial;
                     out[n].t = t;
                     n++;
                 }
-                if (force_splits >= 1) break;
+                if (fs >= 1) break;
+            }
             }
         }
     }
+    if (n == 0 && fs > 1) return gemm_enumerate(kp, dir, sm_count, ws_limit, out, max, 1);
     return n;
 }
 
-#define SC_GEMM_MAX_SCORED (2 * SC_GEMM_NCFG * 20)
+#define SC_GEMM_MAX_SCORED (3 * SC_GEMM_NCFG * 20)
 
 /* The model's best plan, ignoring tuned plans. */
 static sc_gemm_plan model_best(const sc_kp &kp, int dir, int sm_count, size_t ws_limit)
 {
     sc_gemm_scored all[SC_GEMM_MAX_SCORED];
     int n = gemm_enumerate(kp, dir, sm_count, ws_limit, all, SC_GEMM_MAX_SCORED);
-    sc_gemm_plan best = {3, 1, (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0, 0};
+    sc_gemm_plan best = {3, 1, (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0, 0, 0};
     double best_t = 1e30;
     for (int i = 0; i < n; i++)
         if (all[i].t < best_t * (1 - 1e-9)) best_t = all[i].t, best = all[i].pl;
@@ -1241,6 +1376,8 @@ size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl)
 {
     size_t b = pl.cc ? cc_wt_bytes(kp) : 0;
     if (pl.splits <= 1) return b;
+    if (dir == 2 && pl.serial)
+        return pl.cfg >= 0 && pl.cfg < SC_GEMM_NCFG ? bw_sem_bytes(kp, pl.cfg) : 0;
     i64 out_elems = dir == 0 ? (i64)kp.n * kp.k * kp.p * kp.q
                   : dir == 1 ? (i64)kp.n * kp.c * kp.h * kp.w
                              : (i64)kp.k * kp.cg * kp.r * kp.s;
@@ -1363,18 +1500,6 @@ static int gemm_bd(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, cons
     return launch_reduce(ws, out, op.x_elems, splits, nullptr, 1, 1, st);
 }
 
-/* Backward-weight's NCHW gathers with 32-bit in-image offsets (GBwDyN, GBwXN): where each
- * image of dy and x is under 2^31 elements. SAFECONV_GPU_GEMM_BW32=0 turns them off
- * (experiments; the results are the same bits). */
-static bool bw32_applies(const sc_kp &kp)
-{
-    static int force = -2;
-    if (force == -2) force = env_int("SAFECONV_GPU_GEMM_BW32");
-    const i64 lim = (i64)1 << 31;
-    return force != 0 && !kp.nhwc && (i64)kp.k * kp.p * kp.q < lim &&
-           (i64)kp.c * kp.h * kp.w < lim;
-}
-
 /* Backward-weight with Op = OpBw, or OpBwN (N32: NCHW with 32-bit offsets in an image). */
 template <class Op, bool N32>
 static int gemm_bw(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, const float *b,
@@ -1406,7 +1531,15 @@ static int gemm_bw(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, cons
     op.wsize = (i64)kp.k * op.crs;
     op.out = out;
     op.ws = ws;
+    op.sem = nullptr;
     dim3 grid(ceil_div(kp.kg, bm), ceil_div(op.crs, bn), kp.g * splits);
+    bool serial = splits > 1 && pl.serial;
+    if (serial && !bw_serial_for(kp, pl.cfg)) return (int)cudaErrorInvalidValue; /* not built */
+    if (serial) { /* the tiles' counters (bw_sem_bytes), zeroed in stream order */
+        op.sem = (unsigned *)ws;
+        cudaError_t me = cudaMemsetAsync(op.sem, 0, (size_t)grid.x * grid.y * kp.g * sizeof(unsigned), st);
+        if (me != cudaSuccess) return (int)me;
+    }
     /* NCHW: both along q (the reduction); NHWC: dy along k, x along c (the rows). */
     int e;
     if constexpr (N32)
@@ -1416,7 +1549,7 @@ static int gemm_bw(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, cons
                     : launch_cfg<true, true, false>(pl.cfg, grid, op, st);
     if (!e) e = (int)cudaGetLastError();
     if (e) return e;
-    if (splits > 1) return launch_reduce(ws, out, op.wsize, splits, nullptr, 1, 1, st);
+    if (splits > 1 && !serial) return launch_reduce(ws, out, op.wsize, splits, nullptr, 1, 1, st);
     return (int)cudaGetLastError();
 }
 

@@ -49,7 +49,7 @@ sc_status sc_gpu_run(const sc_call *call);
  * A plan is a tile configuration, a reduction split, an epilogue layout and the choice of
  * gathers (cc); its workspace is ws_bytes. */
 typedef struct sc_gpu_plan {
-    int cfg, splits, lm, cc;
+    int cfg, splits, lm, cc, serial;
     size_t ws_bytes;
 } sc_gpu_plan;
 

@@ -63,6 +63,7 @@ struct sc_gemm_plan {
     int splits;
     int lm; /* epilogue-coalescing thread layout for NCHW outputs (gemm.cu, frag_row_m) */
     int cc; /* channel-chunked gathers with a (k,r,s,c) weight copy in the workspace (gemm.cu) */
+    int serial; /* backward-weight splits add into dw in order (gemm.cu, OpBwT), no slices */
 };
 sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit);
 /* Tuning: the model's best `max` plans within ws_limit, best first (the first is what
