@@ -80,9 +80,11 @@ LINK_CC ?= $(CC)
 
 # Tests. SC_TEST_ARGS passes options to the C runner (e.g. --count 300 --seed 1).
 test: test-c test-python
-test-c: $(TESTS) $(TOOL)
+test-c: $(TESTS) $(TOOL) $(PLAN_CHECK)
 	$(TESTS) $(SC_TEST_ARGS)
 	$(TOOL) verify --count 2000 --device cpu
+	$(if $(PLAN_CHECK),$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
+	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK))
 test-python: lib
 	@if [ -d python/tests ]; then tests/run_python_tests.sh $(BUILD); fi
 
