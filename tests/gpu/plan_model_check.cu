@@ -53,8 +53,8 @@ int main(int argc, char **argv)
                        b.cfg, b.splits, b.cc, b.serial);
         }
     }
-    const char *e = getenv("SAFECONV_GPU_GEMM_SPLITS");
-    printf("plan_model_check%s%s: %d problems, %d failed\n", e ? " SPLITS=" : "", e ? e : "",
-           checked, bad);
+    const char *sp = getenv("SAFECONV_GPU_GEMM_SPLITS"), *ser = getenv("SAFECONV_GPU_GEMM_SERIAL");
+    printf("plan_model_check%s%s%s%s: %d problems, %d failed\n", sp ? " SPLITS=" : "",
+           sp ? sp : "", ser ? " SERIAL=" : "", ser ? ser : "", checked, bad);
     return bad ? 1 : 0;
 }
