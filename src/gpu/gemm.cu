@@ -1249,46 +1249,46 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
              * within it, at most SC_GEMM_SERIAL_MAX splits) are both scored */
             bool ser_ok = dir == 2 && bw_serial_for(kp, c) && bw_sem_bytes(kp, c) <= ws_limit;
             for (int serial = ser_ok ? 1 : 0; serial >= 0; serial--) {
-            i64 smax = serial ? (SC_GEMM_SERIAL_MAX < smax_any ? SC_GEMM_SERIAL_MAX : smax_any)
-                              : (smax_slices < smax_any ? smax_slices : smax_any);
-            if (smax < 1) smax = 1;
-            for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
-                i64 sp = fs >= 1 ? fs : cand[ci];
-                if (sp > smax) break;
-                if (serial && sp == 1) { /* the unsplit plan is scored as serial 0 */
+                i64 smax = serial ? (SC_GEMM_SERIAL_MAX < smax_any ? SC_GEMM_SERIAL_MAX : smax_any)
+                                  : (smax_slices < smax_any ? smax_slices : smax_any);
+                if (smax < 1) smax = 1;
+                for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
+                    i64 sp = fs >= 1 ? fs : cand[ci];
+                    if (sp > smax) break;
+                    if (serial && sp == 1) { /* the unsplit plan is scored as serial 0 */
+                        if (fs >= 1) break;
+                        continue;
+                    }
+                    i64 blocks = tiles * sp;
+                    i64 waves = (blocks + slots - 1) / slots;
+                    double wave_eff = (double)blocks / ((double)waves * slots);
+                    if (two) {
+                        /* The busiest SM runs mx blocks: pairs, then a lone block in 0.7 of a pair's
+                         * time (fitted on the H100 sweep, bench/NOTES.md, GPU section, run 6). */
+                        i64 mx = (blocks + sm_count - 1) / sm_count;
+                        double units = (double)(mx / 2) + (mx % 2 ? 0.7 : 0.0);
+                        wave_eff = (double)blocks / (2.0 * sm_count) / units;
+                    }
+                    double t = flops / ((double)sm_count * rate * wave_eff) * cc_mul + cc_add;
+                    /* slices: a reduce kernel reads them all; serial: each split reads and writes
+                     * the output in its epilogue, one split after another per tile: a chain of
+                     * sp-1 hand-overs of 3 us + 1.5 us per micro-tile row (NOTES runs 26-27: ~30
+                     * us for 3 splits in one wave), hidden behind other blocks' work in
+                     * proportion to the waves */
+                    double waves_f = (double)blocks / (double)slots;
+                    if (sp > 1 && serial)
+                        t += (double)(2 * sp - 1) * out_bytes / 4.0e12 +
+                             (double)(sp - 1) * (3e-6 + 1.5e-6 * tm) / (waves_f > 1.0 ? waves_f : 1.0);
+                    else if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
+                    if (n < max) {
+                        out[n].pl.cfg = c, out[n].pl.splits = (int)sp, out[n].pl.lm = lm;
+                        out[n].pl.cc = cc;
+                        out[n].pl.serial = serial;
+                        out[n].t = t;
+                        n++;
+                    }
                     if (fs >= 1) break;
-                    continue;
                 }
-                i64 blocks = tiles * sp;
-                i64 waves = (blocks + slots - 1) / slots;
-                double wave_eff = (double)blocks / ((double)waves * slots);
-                if (two) {
-                    /* The busiest SM runs mx blocks: pairs, then a lone block in 0.7 of a pair's
-                     * time (fitted on the H100 sweep, bench/NOTES.md, GPU section, run 6). */
-                    i64 mx = (blocks + sm_count - 1) / sm_count;
-                    double units = (double)(mx / 2) + (mx % 2 ? 0.7 : 0.0);
-                    wave_eff = (double)blocks / (2.0 * sm_count) / units;
-                }
-                double t = flops / ((double)sm_count * rate * wave_eff) * cc_mul + cc_add;
-                /* slices: a reduce kernel reads them all; serial: each split reads and writes
-                 * the output in its epilogue, one split after another per tile: a chain of
-                 * sp-1 hand-overs of 3 us + 1.5 us per micro-tile row (NOTES runs 26-27: ~30
-                 * us for 3 splits in one wave), hidden behind other blocks' work in
-                 * proportion to the waves */
-                double waves_f = (double)blocks / (double)slots;
-                if (sp > 1 && serial)
-                    t += (double)(2 * sp - 1) * out_bytes / 4.0e12 +
-                         (double)(sp - 1) * (3e-6 + 1.5e-6 * tm) / (waves_f > 1.0 ? waves_f : 1.0);
-                else if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
-                if (n < max) {
-                    out[n].pl.cfg = c, out[n].pl.splits = (int)sp, out[n].pl.lm = lm;
-                    out[n].pl.cc = cc;
-                    out[n].pl.serial = serial;
-                    out[n].t = t;
-                    n++;
-                }
-                if (fs >= 1) break;
-            }
             }
         }
     }
