@@ -137,10 +137,13 @@ typedef enum sc_algo {
     SC_ALGO_GPU_NAIVE = 7,           /* simple direct GPU kernel: a fallback that always applies */
     SC_ALGO_VENDOR_CUDNN = 8,
     SC_ALGO_VENDOR_MIOPEN = 9,
-    SC_ALGO_VENDOR_PLUGIN = 10       /* a vendor adapter loaded from $SAFECONV_VENDOR_LIBRARY
+    SC_ALGO_VENDOR_PLUGIN = 10,      /* a vendor adapter loaded from $SAFECONV_VENDOR_LIBRARY
                                         (the fault-injection vendor of the tests) */
+    SC_ALGO_GPU_IMPLICIT_GEMM_MMA = 11 /* tiled implicit GEMM on the matrix units (NVIDIA tensor
+                                        cores, sm_80+): fp16/bf16, and fp32 as TF32 when the
+                                        context's math mode allows it; fp32 accumulation */
 } sc_algo;
-#define SC_ALGO_LAST SC_ALGO_VENDOR_PLUGIN /* highest id in this version */
+#define SC_ALGO_LAST SC_ALGO_GPU_IMPLICIT_GEMM_MMA /* highest id in this version */
 
 SC_API const char *sc_algo_name(sc_algo a);
 
@@ -212,6 +215,20 @@ SC_API sc_status sc_device_get_info(int device, sc_device_info *info);
  * ------------------------------------------------------------------------------------------ */
 typedef struct sc_context sc_context;
 
+/* How fp32 tensors are multiplied (numbers stable). fp16/bf16 tensors are always multiplied in
+ * their own precision with fp32 accumulation, whatever the mode.
+ *   SC_MATH_EXACT: fp32 products and fp32 sums (the default). Error bound: about
+ *                  u32 * length relative (u32 = 2^-24).
+ *   SC_MATH_TF32:  fp32 inputs may be rounded to TF32 (10-bit mantissa, fp32 range) and
+ *                  multiplied on matrix units with fp32 sums, where the GPU has them (NVIDIA
+ *                  sm_80+); elsewhere the call computes exact fp32. Error bound: about
+ *                  2 * 2^-11 relative per product plus the fp32 sum's. What PyTorch does
+ *                  when torch.backends.cudnn.allow_tf32 is True (its default). */
+typedef enum sc_math_mode {
+    SC_MATH_EXACT = 0,
+    SC_MATH_TF32 = 1
+} sc_math_mode;
+
 typedef struct sc_context_options {
     int device;               /* SC_DEVICE_CPU or a GPU ordinal. Default: CPU */
     void *stream;             /* cudaStream_t / hipStream_t; NULL = legacy default stream */
@@ -231,6 +248,7 @@ typedef struct sc_context_options {
     const char *cache_path;   /* selection cache file; NULL = $SAFECONV_CACHE_DIR or XDG;
                                  ":memory:" = a private in-memory cache (nothing persists).
                                  Copied at create. */
+    sc_math_mode math;        /* fp32 math mode (sc_math_mode). Default SC_MATH_EXACT */
 } sc_context_options;
 
 SC_API void sc_context_options_init(sc_context_options *opt);
@@ -244,6 +262,9 @@ SC_API void sc_context_destroy(sc_context *ctx);
 
 /* Change the stream later calls run on (GPU contexts). */
 SC_API sc_status sc_context_set_stream(sc_context *ctx, void *stream);
+
+/* Change the fp32 math mode of later calls. BAD_PARAM for a mode this header does not name. */
+SC_API sc_status sc_context_set_math_mode(sc_context *ctx, sc_math_mode mode);
 
 /* Per-context statistics, accumulated since create. */
 typedef struct sc_stats {

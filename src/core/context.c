@@ -44,6 +44,8 @@ sc_status sc_context_create(const sc_context_options *opt, sc_context **out)
                         o.size_threshold);
     if ((unsigned)o.algo > SC_ALGO_LAST)
         return sc__fail(SC_STATUS_BAD_PARAM, "options.algo: unknown value %d", (int)o.algo);
+    if ((unsigned)o.math > SC_MATH_TF32)
+        return sc__fail(SC_STATUS_BAD_PARAM, "options.math: unknown value %d", (int)o.math);
     if (o.device >= 0) {
         int n = sc_gpu_device_count();
         if (o.device >= n)
@@ -96,6 +98,16 @@ sc_status sc_context_set_stream(sc_context *ctx, void *stream)
         if (st) return st;
     }
     ctx->opt.stream = stream;
+    return SC_STATUS_OK;
+}
+
+sc_status sc_context_set_math_mode(sc_context *ctx, sc_math_mode mode)
+{
+    sc__clear_error();
+    if (!ctx) return sc__fail(SC_STATUS_BAD_PARAM, "ctx: NULL");
+    if ((unsigned)mode > SC_MATH_TF32)
+        return sc__fail(SC_STATUS_BAD_PARAM, "mode: unknown math mode %d", (int)mode);
+    ctx->opt.math = mode;
     return SC_STATUS_OK;
 }
 
