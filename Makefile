@@ -37,7 +37,7 @@ EXTRA_LDLIBS :=
 EXCLUDE_SRCS :=
 include $(sort $(wildcard mk/*.mk))
 
-LIB_SRCS := $(filter-out $(EXCLUDE_SRCS),$(sort $(wildcard src/core/*.c src/cpu/*.c)) $(EXTRA_LIB_SRCS))
+LIB_SRCS := $(filter-out $(EXCLUDE_SRCS),$(sort $(wildcard src/common/*.c src/core/*.c src/cpu/*.c)) $(EXTRA_LIB_SRCS))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(GPU_OBJS)
 LDLIBS   := $(LDLIBS_CORE) $(EXTRA_LDLIBS) $(GPU_LDLIBS)
 

@@ -33,7 +33,7 @@ else
 endif
 
 GPU_SRCS := $(sort $(wildcard src/gpu/*.cu))
-GPU_HDRS := $(wildcard src/gpu/*.h) src/core/internal.h include/safeconv.h
+GPU_HDRS := $(wildcard src/gpu/*.h src/common/*.h) include/safeconv.h
 
 ifeq ($(GPU_KIND),cuda)
   ifeq ($(strip $(NVCC)),)

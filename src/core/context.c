@@ -6,9 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SC_DEFAULT_CPU_WORKSPACE ((size_t)64 << 20)
-#define SC_DEFAULT_GPU_WORKSPACE ((size_t)16 << 20)
-
 void sc_context_options_init(sc_context_options *opt)
 {
     if (!opt) return;

@@ -1,23 +1,8 @@
-/* status.c - status strings, the per-thread last-error message, version, enum names. */
+/* status.c - status strings, version, enum names. */
 #include "core/internal.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static _Thread_local char last_error[512];
-
-sc_status sc__fail(sc_status st, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-void sc__clear_error(void) { last_error[0] = '\0'; }
-
-const char *sc_last_error(void) { return last_error; }
 
 const char *sc_status_string(sc_status status)
 {

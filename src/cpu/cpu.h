@@ -2,7 +2,7 @@
 #ifndef SC_CPU_H
 #define SC_CPU_H
 
-#include "core/internal.h"
+#include "common/problem.h"
 
 /* Choose a CPU algorithm (or check the requested one applies) and the scratch it needs within
  * `limit` bytes. UNSUPPORTED for dtypes other than fp32. */
@@ -16,7 +16,7 @@ sc_status sc_cpu_gemm_run(const sc_call *call);
 size_t sc_cpu_gemm_workspace(const sc_problem *pb, sc_direction dir, size_t limit);
 sc_status sc_cpu_direct_run(const sc_call *call);
 
-/* Bias gradient in float with a fixed summation order (shared by all CPU algorithms). */
+/* Bias gradient, summed in double in a fixed order (cpu_bias.c; every CPU algorithm calls it). */
 void sc_cpu_bias_grad(const sc_problem *pb, const float *dy, float *dbias);
 
 #endif

@@ -3,9 +3,6 @@
  * Compiled by nvcc (CUDA) or hipcc (HIP) from this one source; compat.h maps the names. */
 #include "kern.h"
 
-extern "C" {
-#include "core/internal.h"
-}
 #include "gpu.h"
 
 #include <limits.h>

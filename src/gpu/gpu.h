@@ -7,7 +7,7 @@
 #ifndef SC_GPU_H
 #define SC_GPU_H
 
-#include "../core/internal.h"
+#include "common/problem.h"
 
 #ifdef __cplusplus
 extern "C" {

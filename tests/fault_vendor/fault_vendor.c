@@ -15,7 +15,7 @@
  * SAFECONV_FAULT_VERSION=X makes it report version X (default 1.0).
  * With neither variable set the rule is "hw>42:hang": the original users' bug (an RX 5600 XT
  * fine at 42x42, hung at 44x44). fp32 only; other dtypes give an error status. */
-#include "vendor/vendor_abi.h"
+#include "vendorlib/vendor_abi.h"
 
 #include <math.h>
 #include <signal.h>

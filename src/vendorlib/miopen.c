@@ -8,7 +8,7 @@
  * first run() of a shape on a handle calls miopenFind*Algorithm with the call's own buffers
  * (exhaustiveSearch = false), remembers the algorithm, then runs it. Strategy "vendor" sets
  * MIOPEN_DEBUG_CONV_IMPLICIT_GEMM=1 before this library is loaded (guard.c). */
-#include "vendor/vendor.h"
+#include "vendorlib/vendor.h"
 
 #include "gpu/gpu.h"
 

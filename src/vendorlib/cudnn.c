@@ -6,7 +6,7 @@
  * use TF32 tensor cores on Ampere and later, which is not fp32-exact). fp16/bf16 use tensor ops
  * with fp32 compute. With op->deterministic, algorithms cuDNN marks non-deterministic
  * (BWD_DATA_ALGO_0, BWD_FILTER_ALGO_0 and _3) are skipped. */
-#include "vendor/vendor.h"
+#include "vendorlib/vendor.h"
 
 #include "gpu/gpu.h"
 

@@ -1,7 +1,7 @@
 /* vendor.c - resolve and load the process's vendor adapter once (see vendor.h). */
-#include "vendor/vendor.h"
+#include "vendorlib/vendor.h"
 
-#include "core/internal.h"
+#include "common/problem.h"
 #include "gpu/gpu.h"
 
 #include <dlfcn.h>
