@@ -52,8 +52,10 @@ void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d)
         int64_t kind = sc_rng_range(r, 0, 9); /* 0-5 dense, 6-7 grouped, 8-9 depthwise */
         int64_t cg = large ? sc_rng_range(r, 8, 96) : sc_rng_range(r, 1, 9);
         int64_t kg = large ? sc_rng_range(r, 8, 160) : sc_rng_range(r, 1, 9);
-        if (kind <= 5) d->groups = 1;
-        else if (kind <= 7) d->groups = sc_rng_range(r, 2, 4);
+        if (kind <= 5)
+            d->groups = 1;
+        else if (kind <= 7)
+            d->groups = sc_rng_range(r, 2, 4);
         else {
             d->groups = large ? sc_rng_range(r, 8, 96) : sc_rng_range(r, 1, 12);
             cg = 1;
@@ -100,7 +102,9 @@ void sc_desc_format(const sc_conv2d_desc *d, char *buf, size_t size)
              (long long)d->r, (long long)d->s, (long long)d->stride_h, (long long)d->stride_w,
              (long long)d->pad_h, (long long)d->pad_w, (long long)d->dil_h, (long long)d->dil_w,
              (long long)d->groups, d->layout == SC_NHWC ? "nhwc" : "nchw",
-             d->dtype == SC_DTYPE_F32 ? "f32" : d->dtype == SC_DTYPE_F16 ? "f16" : "bf16");
+             d->dtype == SC_DTYPE_F32   ? "f32"
+             : d->dtype == SC_DTYPE_F16 ? "f16"
+                                        : "bf16");
 }
 
 double sc_check_tolerance(sc_dtype t, int64_t length)
@@ -112,8 +116,8 @@ double sc_check_tolerance(sc_dtype t, int64_t length)
 /* ---- buffers in the device's memory space ---------------------------------------------- */
 
 typedef struct buf {
-    float *host;   /* host copy (inputs: the data; outputs: read back) */
-    void *dev;     /* device memory, or == host on the CPU */
+    float *host; /* host copy (inputs: the data; outputs: read back) */
+    void *dev;   /* device memory, or == host on the CPU */
     int64_t n;
 } buf;
 
@@ -210,8 +214,8 @@ sc_status sc_run_direction(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
     return SC_STATUS_BAD_PARAM;
 }
 
-sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *d,
-                             sc_direction dir, uint64_t data_seed, sc_check_result *res)
+sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *d, sc_direction dir,
+                             uint64_t data_seed, sc_check_result *res)
 {
     memset(res, 0, sizeof *res);
     res->bits_repeat = true;
@@ -224,9 +228,13 @@ sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *
     /* Operand element counts in sc_call order (a, b, c, out, out2) and the reduction length. */
     int64_t n[5] = {0}, length = 0;
     switch (dir) {
-    case SC_DIR_FORWARD: n[0] = xe, n[1] = we, n[2] = d->k, n[3] = ye, length = cg * d->r * d->s; break;
+    case SC_DIR_FORWARD:
+        n[0] = xe, n[1] = we, n[2] = d->k, n[3] = ye, length = cg * d->r * d->s;
+        break;
     case SC_DIR_BACKWARD_DATA: n[0] = ye, n[1] = we, n[3] = xe, length = kg * d->r * d->s; break;
-    case SC_DIR_BACKWARD_WEIGHT: n[0] = xe, n[1] = ye, n[3] = we, n[4] = d->k, length = d->n * p * q; break;
+    case SC_DIR_BACKWARD_WEIGHT:
+        n[0] = xe, n[1] = ye, n[3] = we, n[4] = d->k, length = d->n * p * q;
+        break;
     case SC_DIR_BACKWARD_BIAS: n[0] = ye, n[3] = d->k, length = d->n * p * q; break;
     }
     res->tol = sc_check_tolerance(d->dtype, length);
@@ -249,7 +257,8 @@ sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *
     sc_context_options_init(&ro);
     ro.algo = SC_ALGO_CPU_REFERENCE;
     if ((st = sc_context_create(&ro, &rctx))) goto out;
-    st = sc_run_direction(rctx, d, dir, bufs[0].host, bufs[1].host, bufs[2].host, ref[0].host, ref[1].host);
+    st = sc_run_direction(rctx, d, dir, bufs[0].host, bufs[1].host, bufs[2].host, ref[0].host,
+                          ref[1].host);
     if (st) {
         snprintf(res->message, sizeof res->message, "reference failed: %s", sc_last_error());
         goto out;
@@ -259,8 +268,8 @@ sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *
     for (int run = 0; run < runs; run++) {
         for (int i = 3; i < 5; i++)
             if (n[i] && (st = buf_poison(device, &bufs[i]))) goto out;
-        sc_status rs = sc_run_direction(ctx, d, dir, bufs[0].dev, bufs[1].dev, bufs[2].dev, bufs[3].dev,
-                               bufs[4].dev);
+        sc_status rs = sc_run_direction(ctx, d, dir, bufs[0].dev, bufs[1].dev, bufs[2].dev,
+                                        bufs[3].dev, bufs[4].dev);
         if (!rs) rs = sc_context_synchronize(ctx);
         if (rs) {
             snprintf(res->message, sizeof res->message, "%s: %s", sc_status_string(rs),
@@ -272,19 +281,21 @@ sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *
         if (run == 0) {
             double err2 = 0, ref2 = 0;
             for (int i = 3; i < 5; i++)
-                if (n[i]) compare(bufs[i].host, ref[i - 3].host, n[i], &err2, &ref2, &res->bad_elems);
+                if (n[i])
+                    compare(bufs[i].host, ref[i - 3].host, n[i], &err2, &ref2, &res->bad_elems);
             res->rel_err = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
             if (res->rel_err > res->tol && !res->bad_elems)
                 res->mag_err = magnitude_error(rctx, d, dir, bufs, n, err2);
             for (int i = 0; i < 2 && runs > 1; i++)
                 if (n[3 + i]) {
                     first[i] = malloc((size_t)n[3 + i] * sizeof(float));
-                    if (first[i]) memcpy(first[i], bufs[3 + i].host, (size_t)n[3 + i] * sizeof(float));
+                    if (first[i])
+                        memcpy(first[i], bufs[3 + i].host, (size_t)n[3 + i] * sizeof(float));
                 }
         } else {
             for (int i = 0; i < 2; i++)
-                if (n[3 + i] && (!first[i] ||
-                                 memcmp(first[i], bufs[3 + i].host, (size_t)n[3 + i] * sizeof(float))))
+                if (n[3 + i] && (!first[i] || memcmp(first[i], bufs[3 + i].host,
+                                                     (size_t)n[3 + i] * sizeof(float))))
                     res->bits_repeat = false;
         }
     }
@@ -299,9 +310,11 @@ sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *
     else if (!close)
         snprintf(res->message, sizeof res->message,
                  "relative error %.3g over tolerance %.1g (%.3g of the terms' magnitudes, "
-                 "over %.2g)", res->rel_err, res->tol, res->mag_err, mag_tol);
+                 "over %.2g)",
+                 res->rel_err, res->tol, res->mag_err, mag_tol);
     else if (!res->bits_repeat)
-        snprintf(res->message, sizeof res->message, "second run differs bitwise (nondeterministic)");
+        snprintf(res->message, sizeof res->message,
+                 "second run differs bitwise (nondeterministic)");
 out:
     free(first[0]);
     free(first[1]);

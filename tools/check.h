@@ -9,19 +9,21 @@
 #include <stdint.h>
 
 /* splitmix64: tiny, seedable, and the same sequence on every machine. */
-typedef struct sc_rng { uint64_t state; } sc_rng;
+typedef struct sc_rng {
+    uint64_t state;
+} sc_rng;
 uint64_t sc_rng_next(sc_rng *r);
 int64_t sc_rng_range(sc_rng *r, int64_t lo, int64_t hi); /* inclusive */
 float sc_rng_unit(sc_rng *r);                            /* uniform in [-1, 1) */
-uint64_t sc_mix_seed(uint64_t base, uint64_t i);          /* seed of configuration i */
+uint64_t sc_mix_seed(uint64_t base, uint64_t i);         /* seed of configuration i */
 
 typedef struct sc_gen_options {
-    int layout;           /* -1 random, else SC_NCHW / SC_NHWC */
+    int layout; /* -1 random, else SC_NCHW / SC_NHWC */
     sc_dtype dtype;
     double max_macs;      /* redraw configurations over this many multiply-adds (reference cost) */
     double large_share;   /* fraction of configurations with wide channels (GEMM tiles) */
     int channel_multiple; /* > 1: channels per group of dense and grouped layers rounded up to a
-                           * multiple (e.g. 8: the GEMM's channel-chunked gathers); 1 = as drawn */
+                             * multiple (e.g. 8: the GEMM's channel-chunked gathers); 1 = as drawn */
 } sc_gen_options;
 
 void sc_gen_options_init(sc_gen_options *o);
@@ -36,16 +38,16 @@ void sc_desc_format(const sc_conv2d_desc *d, char *buf, size_t size);
 
 typedef struct sc_check_result {
     bool pass;
-    double rel_err;       /* ||out - ref|| / ||ref|| (dw and dbias combined for backward-weight) */
+    double rel_err; /* ||out - ref|| / ||ref|| (dw and dbias combined for backward-weight) */
     double tol;
     /* Only when rel_err > tol: ||out - ref|| / ||m||, m the outputs of the absolute inputs (the
      * terms' magnitudes); <= tol / sqrt(reduction length) passes (cancellation, check.c). -1
      * when not computed. */
     double mag_err;
-    int64_t bad_elems;    /* NaN or Inf in the output: unwritten (poisoned) or broken */
-    bool bits_repeat;     /* backward-weight: a second run gave identical bits */
+    int64_t bad_elems; /* NaN or Inf in the output: unwritten (poisoned) or broken */
+    bool bits_repeat;  /* backward-weight: a second run gave identical bits */
     sc_algo algo;
-    char message[320];    /* why it failed */
+    char message[320]; /* why it failed */
 } sc_check_result;
 
 /* One call of direction `dir` with operands in the library's roles (a, b, c, out, out2: x, w,
@@ -62,7 +64,7 @@ double sc_check_tolerance(sc_dtype t, int64_t length);
  * NaN, and compare with the double-precision reference on the host. Backward-weight runs twice
  * and must repeat bit for bit. Returns non-OK only when the check itself could not run
  * (allocation); a wrong result is res->pass == false. */
-sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *d,
-                             sc_direction dir, uint64_t data_seed, sc_check_result *res);
+sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *d, sc_direction dir,
+                             uint64_t data_seed, sc_check_result *res);
 
 #endif

@@ -46,19 +46,29 @@ int cmd_verify(int argc, char **argv)
         } else if (!strcmp(o, "--tune")) {
             tune = true;
             continue;
-        } else if (!strcmp(o, "--count")) ok = sc_arg_u64(o, v, &count) && count > 0;
-        else if (!strcmp(o, "--seed")) ok = have_seed = sc_arg_u64(o, v, &seed);
-        else if (!strcmp(o, "--replay")) ok = have_replay = sc_arg_u64(o, v, &replay);
-        else if (!strcmp(o, "--workspace-limit")) ok = sc_arg_u64(o, v, &ws_limit);
-        else if (!strcmp(o, "--direction")) ok = sc_arg_direction(v, &dir);
-        else if (!strcmp(o, "--layout")) ok = sc_arg_layout(v, &layout);
-        else if (!strcmp(o, "--algo")) ok = sc_arg_algo(v, &algo);
-        else if (!strcmp(o, "--large")) ok = sc_arg_int(o, v, 0, 100, &large_pct);
-        else if (!strcmp(o, "--channel-multiple")) ok = sc_arg_int(o, v, 1, 64, &cmul);
+        } else if (!strcmp(o, "--count"))
+            ok = sc_arg_u64(o, v, &count) && count > 0;
+        else if (!strcmp(o, "--seed"))
+            ok = have_seed = sc_arg_u64(o, v, &seed);
+        else if (!strcmp(o, "--replay"))
+            ok = have_replay = sc_arg_u64(o, v, &replay);
+        else if (!strcmp(o, "--workspace-limit"))
+            ok = sc_arg_u64(o, v, &ws_limit);
+        else if (!strcmp(o, "--direction"))
+            ok = sc_arg_direction(v, &dir);
+        else if (!strcmp(o, "--layout"))
+            ok = sc_arg_layout(v, &layout);
+        else if (!strcmp(o, "--algo"))
+            ok = sc_arg_algo(v, &algo);
+        else if (!strcmp(o, "--large"))
+            ok = sc_arg_int(o, v, 0, 100, &large_pct);
+        else if (!strcmp(o, "--channel-multiple"))
+            ok = sc_arg_int(o, v, 1, 64, &cmul);
         else if (!strcmp(o, "--strategy")) {
             ok = v && sc_strategy_from_name(v, &strategy) == SC_STATUS_OK;
             if (!ok) fprintf(stderr, "safeconv: --strategy: %s\n", sc_last_error());
-        } else if (!strcmp(o, "--device")) ok = sc_arg_device(v, &device);
+        } else if (!strcmp(o, "--device"))
+            ok = sc_arg_device(v, &device);
         else {
             fprintf(stderr, "safeconv verify: unknown option '%s'\n", o);
             ok = false;
@@ -70,7 +80,8 @@ int cmd_verify(int argc, char **argv)
         i++;
     }
     if (tune && device < 0) {
-        fprintf(stderr, "safeconv verify: --tune times GPU kernel variants; it needs a GPU device\n");
+        fprintf(stderr,
+                "safeconv verify: --tune times GPU kernel variants; it needs a GPU device\n");
         return 2;
     }
     if (!have_seed) seed = (uint64_t)time(NULL);
@@ -108,20 +119,25 @@ int cmd_verify(int argc, char **argv)
             if (dir >= 0 && k != dir) continue;
             sc_check_result res;
             sc_tune_result tr;
-            if (tune && k != SC_DIR_BACKWARD_BIAS && sc_conv2d_tune(ctx, &d, (sc_direction)k, 1, &tr)) {
-                printf("FAIL %-15s %s  tune: %s  seed 0x%016llx\n", sc_direction_name((sc_direction)k),
-                       text, sc_last_error(), (unsigned long long)cfg_seed);
+            if (tune && k != SC_DIR_BACKWARD_BIAS &&
+                sc_conv2d_tune(ctx, &d, (sc_direction)k, 1, &tr)) {
+                printf("FAIL %-15s %s  tune: %s  seed 0x%016llx\n",
+                       sc_direction_name((sc_direction)k), text, sc_last_error(),
+                       (unsigned long long)cfg_seed);
                 failed++, per_dir_fail[k]++;
                 continue;
             }
-            sc_status st = sc_check_direction(ctx, device, &d, (sc_direction)k, cfg_seed + 1 + k, &res);
+            sc_status st =
+                sc_check_direction(ctx, device, &d, (sc_direction)k, cfg_seed + 1 + k, &res);
             if (st) {
                 fprintf(stderr, "safeconv verify: could not run a check: %s\n", sc_last_error());
                 sc_context_destroy(ctx);
                 return 1;
             }
-            if (res.pass) passed++;
-            else failed++, per_dir_fail[k]++;
+            if (res.pass)
+                passed++;
+            else
+                failed++, per_dir_fail[k]++;
             if (!res.pass || verbose)
                 printf("%s %-15s %s  err %.2e  algo %s  seed 0x%016llx%s%s\n",
                        res.pass ? "ok  " : "FAIL", sc_direction_name((sc_direction)k), text,
@@ -129,8 +145,9 @@ int cmd_verify(int argc, char **argv)
                        res.pass ? "" : "  ", res.pass ? "" : res.message);
         }
         if (!verbose && count >= 200 && (i + 1) % (count / 10) == 0)
-            fprintf(stderr, "  %llu/%llu configurations, %llu failed\n", (unsigned long long)(i + 1),
-                    (unsigned long long)count, (unsigned long long)failed);
+            fprintf(stderr, "  %llu/%llu configurations, %llu failed\n",
+                    (unsigned long long)(i + 1), (unsigned long long)count,
+                    (unsigned long long)failed);
     }
     if (failed)
         printf("replay one with: safeconv verify --replay SEED%s (add --direction to narrow)\n",

@@ -17,4 +17,3 @@ sc_status sc__fail(sc_status st, const char *fmt, ...)
 void sc__clear_error(void) { last_error[0] = '\0'; }
 
 const char *sc_last_error(void) { return last_error; }
-

@@ -23,8 +23,8 @@ static sc_status checked_product(const char *what, const int64_t *v, int n, int6
     int64_t acc = 1;
     for (int i = 0; i < n; i++)
         if (!sc__mul_ok(acc, v[i], &acc) || acc > SC_MAX_ELEMS)
-            return sc__fail(SC_STATUS_BAD_PARAM,
-                            "%s: element count overflows the addressable size", what);
+            return sc__fail(SC_STATUS_BAD_PARAM, "%s: element count overflows the addressable size",
+                            what);
     *out = acc;
     return SC_STATUS_OK;
 }
@@ -32,7 +32,10 @@ static sc_status checked_product(const char *what, const int64_t *v, int n, int6
 sc_status sc__problem_init(const sc_conv2d_desc *d, sc_problem *pb)
 {
     if (!d) return sc__fail(SC_STATUS_BAD_PARAM, "desc: NULL");
-    const struct { const char *name; int64_t v; } positive[] = {
+    const struct {
+        const char *name;
+        int64_t v;
+    } positive[] = {
         {"desc.n", d->n}, {"desc.c", d->c}, {"desc.h", d->h}, {"desc.w", d->w},
         {"desc.k", d->k}, {"desc.r", d->r}, {"desc.s", d->s},
     };
@@ -40,13 +43,27 @@ sc_status sc__problem_init(const sc_conv2d_desc *d, sc_problem *pb)
         if (positive[i].v < 1)
             return sc__fail(SC_STATUS_BAD_PARAM, "%s: must be >= 1, got %lld", positive[i].name,
                             (long long)positive[i].v);
-    if (d->pad_h < 0) return sc__fail(SC_STATUS_BAD_PARAM, "desc.pad_h: must be >= 0, got %lld", (long long)d->pad_h);
-    if (d->pad_w < 0) return sc__fail(SC_STATUS_BAD_PARAM, "desc.pad_w: must be >= 0, got %lld", (long long)d->pad_w);
-    if (d->stride_h < 1) return sc__fail(SC_STATUS_BAD_PARAM, "desc.stride_h: must be >= 1, got %lld", (long long)d->stride_h);
-    if (d->stride_w < 1) return sc__fail(SC_STATUS_BAD_PARAM, "desc.stride_w: must be >= 1, got %lld", (long long)d->stride_w);
-    if (d->dil_h < 1) return sc__fail(SC_STATUS_BAD_PARAM, "desc.dil_h: must be >= 1, got %lld", (long long)d->dil_h);
-    if (d->dil_w < 1) return sc__fail(SC_STATUS_BAD_PARAM, "desc.dil_w: must be >= 1, got %lld", (long long)d->dil_w);
-    if (d->groups < 1) return sc__fail(SC_STATUS_BAD_PARAM, "desc.groups: must be >= 1, got %lld", (long long)d->groups);
+    if (d->pad_h < 0)
+        return sc__fail(SC_STATUS_BAD_PARAM, "desc.pad_h: must be >= 0, got %lld",
+                        (long long)d->pad_h);
+    if (d->pad_w < 0)
+        return sc__fail(SC_STATUS_BAD_PARAM, "desc.pad_w: must be >= 0, got %lld",
+                        (long long)d->pad_w);
+    if (d->stride_h < 1)
+        return sc__fail(SC_STATUS_BAD_PARAM, "desc.stride_h: must be >= 1, got %lld",
+                        (long long)d->stride_h);
+    if (d->stride_w < 1)
+        return sc__fail(SC_STATUS_BAD_PARAM, "desc.stride_w: must be >= 1, got %lld",
+                        (long long)d->stride_w);
+    if (d->dil_h < 1)
+        return sc__fail(SC_STATUS_BAD_PARAM, "desc.dil_h: must be >= 1, got %lld",
+                        (long long)d->dil_h);
+    if (d->dil_w < 1)
+        return sc__fail(SC_STATUS_BAD_PARAM, "desc.dil_w: must be >= 1, got %lld",
+                        (long long)d->dil_w);
+    if (d->groups < 1)
+        return sc__fail(SC_STATUS_BAD_PARAM, "desc.groups: must be >= 1, got %lld",
+                        (long long)d->groups);
     if (d->c % d->groups)
         return sc__fail(SC_STATUS_BAD_PARAM, "desc.groups: %lld does not divide C=%lld",
                         (long long)d->groups, (long long)d->c);
@@ -60,8 +77,8 @@ sc_status sc__problem_init(const sc_conv2d_desc *d, sc_problem *pb)
 
     /* Sizes bounded individually so the sums below cannot overflow. */
     const int64_t lim = (int64_t)1 << 40;
-    if (d->h > lim || d->w > lim || d->pad_h > lim || d->pad_w > lim || d->r > lim ||
-        d->s > lim || d->dil_h > lim || d->dil_w > lim || d->stride_h > lim || d->stride_w > lim)
+    if (d->h > lim || d->w > lim || d->pad_h > lim || d->pad_w > lim || d->r > lim || d->s > lim ||
+        d->dil_h > lim || d->dil_w > lim || d->stride_h > lim || d->stride_w > lim)
         return sc__fail(SC_STATUS_BAD_PARAM,
                         "desc: a spatial size, padding, stride or dilation exceeds 2^40");
     int64_t span_h, span_w; /* extent of the dilated filter */
@@ -72,11 +89,13 @@ sc_status sc__problem_init(const sc_conv2d_desc *d, sc_problem *pb)
     if (span_h > in_h)
         return sc__fail(SC_STATUS_BAD_PARAM,
                         "desc.r: dilated filter height %lld exceeds padded input height %lld "
-                        "(empty output)", (long long)span_h, (long long)in_h);
+                        "(empty output)",
+                        (long long)span_h, (long long)in_h);
     if (span_w > in_w)
         return sc__fail(SC_STATUS_BAD_PARAM,
                         "desc.s: dilated filter width %lld exceeds padded input width %lld "
-                        "(empty output)", (long long)span_w, (long long)in_w);
+                        "(empty output)",
+                        (long long)span_w, (long long)in_w);
 
     sc_problem r;
     memset(&r, 0, sizeof r);
@@ -100,4 +119,3 @@ sc_status sc__problem_init(const sc_conv2d_desc *d, sc_problem *pb)
     if (pb) *pb = r;
     return SC_STATUS_OK;
 }
-

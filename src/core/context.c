@@ -22,12 +22,16 @@ sc_status sc_context_create(const sc_context_options *opt, sc_context **out)
     if (!out) return sc__fail(SC_STATUS_BAD_PARAM, "out: NULL");
     *out = NULL;
     sc_context_options o;
-    if (opt) o = *opt;
-    else sc_context_options_init(&o);
+    if (opt)
+        o = *opt;
+    else
+        sc_context_options_init(&o);
 
     if (o.device < SC_DEVICE_CPU)
-        return sc__fail(SC_STATUS_BAD_PARAM, "options.device: %d is neither a GPU ordinal nor "
-                        "SC_DEVICE_CPU (-1)", o.device);
+        return sc__fail(SC_STATUS_BAD_PARAM,
+                        "options.device: %d is neither a GPU ordinal nor "
+                        "SC_DEVICE_CPU (-1)",
+                        o.device);
     if ((unsigned)o.strategy > SC_STRATEGY_CPU)
         return sc__fail(SC_STATUS_BAD_PARAM, "options.strategy: unknown value %d", (int)o.strategy);
     if (o.verbosity < 0 || o.verbosity > 2)
@@ -63,8 +67,8 @@ sc_status sc_context_create(const sc_context_options *opt, sc_context **out)
     }
     ctx->opt.cache_path = ctx->cache_path;
     ctx->workspace_limit = o.workspace_limit ? o.workspace_limit
-                           : o.device >= 0  ? SC_DEFAULT_GPU_WORKSPACE
-                                            : SC_DEFAULT_CPU_WORKSPACE;
+                           : o.device >= 0   ? SC_DEFAULT_GPU_WORKSPACE
+                                             : SC_DEFAULT_CPU_WORKSPACE;
     *out = ctx;
     return SC_STATUS_OK;
 }

@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { ROUTE_CPU, ROUTE_GPU, ROUTE_VENDOR, ROUTE_CPU_COPY } sc_route;
+typedef enum {
+    ROUTE_CPU,
+    ROUTE_GPU,
+    ROUTE_VENDOR,
+    ROUTE_CPU_COPY
+} sc_route;
 
 typedef struct sc_plan {
     sc_route route;
@@ -36,8 +41,8 @@ static sc_status plan_cpu(sc_context *ctx, const sc_problem *pb, sc_direction di
 
 /* Ask the guard whether the vendor library serves this call; *taken when it does (the plan is
  * then complete). */
-static sc_status plan_vendor(sc_context *ctx, const sc_problem *pb, sc_direction dir,
-                             sc_plan *pl, bool *taken)
+static sc_status plan_vendor(sc_context *ctx, const sc_problem *pb, sc_direction dir, sc_plan *pl,
+                             bool *taken)
 {
     *taken = false;
     sc_status st = sc__guard_select(ctx, pb, dir, taken, &pl->algo, &pl->ws_bytes);
@@ -121,8 +126,8 @@ static sc_status check_ptr(const void *p, const char *name, size_t align, bool r
 {
     if (!p) return required ? sc__fail(SC_STATUS_BAD_PARAM, "%s: NULL", name) : SC_STATUS_OK;
     if ((uintptr_t)p % align)
-        return sc__fail(SC_STATUS_BAD_PARAM, "%s: pointer %p is not aligned to %zu bytes", name,
-                        p, align);
+        return sc__fail(SC_STATUS_BAD_PARAM, "%s: pointer %p is not aligned to %zu bytes", name, p,
+                        align);
     return SC_STATUS_OK;
 }
 
@@ -148,8 +153,15 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
 
     sc_plan pl;
     if ((st = plan_call(ctx, &pb, dir, &pl))) return st;
-    sc_call call = {.pb = &pb, .dir = dir, .algo = pl.algo, .a = a, .b = b, .c = c,
-                    .out = out, .out2 = out2, .stream = ctx->opt.stream,
+    sc_call call = {.pb = &pb,
+                    .dir = dir,
+                    .algo = pl.algo,
+                    .a = a,
+                    .b = b,
+                    .c = c,
+                    .out = out,
+                    .out2 = out2,
+                    .stream = ctx->opt.stream,
                     .num_threads = ctx->opt.num_threads};
     bool host_ws = pl.route == ROUTE_CPU || pl.route == ROUTE_CPU_COPY || ctx->opt.device < 0;
     /* A caller workspace lives in the context's memory space; the CPU-copy route needs host
@@ -173,27 +185,28 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
     if (st) return st;
     ctx->stats.calls[dir]++;
     ctx->stats.last_algo = pl.algo;
-    if (pl.route == ROUTE_GPU) ctx->stats.gpu_calls++;
-    else if (pl.route == ROUTE_VENDOR) ctx->stats.vendor_calls++;
-    else ctx->stats.cpu_calls++;
+    if (pl.route == ROUTE_GPU)
+        ctx->stats.gpu_calls++;
+    else if (pl.route == ROUTE_VENDOR)
+        ctx->stats.vendor_calls++;
+    else
+        ctx->stats.cpu_calls++;
     return SC_STATUS_OK;
 }
 
-sc_status sc_conv2d_forward(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
-                            const void *w, const void *bias, void *y, void *workspace,
-                            size_t workspace_size)
+sc_status sc_conv2d_forward(sc_context *ctx, const sc_conv2d_desc *d, const void *x, const void *w,
+                            const void *bias, void *y, void *workspace, size_t workspace_size)
 {
     static const char *const names[5] = {"x", "w", "?bias", "y", NULL};
-    return conv_call(ctx, d, SC_DIR_FORWARD, x, w, bias, y, NULL, workspace, workspace_size,
-                     names);
+    return conv_call(ctx, d, SC_DIR_FORWARD, x, w, bias, y, NULL, workspace, workspace_size, names);
 }
 
 sc_status sc_conv2d_backward_data(sc_context *ctx, const sc_conv2d_desc *d, const void *dy,
                                   const void *w, void *dx, void *workspace, size_t workspace_size)
 {
     static const char *const names[5] = {"dy", "w", NULL, "dx", NULL};
-    return conv_call(ctx, d, SC_DIR_BACKWARD_DATA, dy, w, NULL, dx, NULL, workspace,
-                     workspace_size, names);
+    return conv_call(ctx, d, SC_DIR_BACKWARD_DATA, dy, w, NULL, dx, NULL, workspace, workspace_size,
+                     names);
 }
 
 sc_status sc_conv2d_backward_weight(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
@@ -212,8 +225,7 @@ sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *d, cons
     return conv_call(ctx, d, SC_DIR_BACKWARD_BIAS, dy, NULL, NULL, dbias, NULL, NULL, 0, names);
 }
 
-static sc_status plan_query(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
-                            sc_plan *pl)
+static sc_status plan_query(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir, sc_plan *pl)
 {
     sc__clear_error();
     if (!ctx) return sc__fail(SC_STATUS_BAD_PARAM, "ctx: NULL");

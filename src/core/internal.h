@@ -19,9 +19,9 @@ typedef struct sc_pool {
 } sc_pool;
 
 struct sc_context {
-    sc_context_options opt;       /* as given, with defaults filled in */
-    char *cache_path;             /* owned copy of opt.cache_path (may be NULL) */
-    size_t workspace_limit;       /* resolved default */
+    sc_context_options opt; /* as given, with defaults filled in */
+    char *cache_path;       /* owned copy of opt.cache_path (may be NULL) */
+    size_t workspace_limit; /* resolved default */
     sc_pool host_pool;
     sc_pool device_pool;
     sc_stats stats;

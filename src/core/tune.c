@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SC_TUNE_MAX_PLANS 12
+#define SC_TUNE_MAX_PLANS   12
 #define SC_TUNE_MAX_REPEATS 101
 
 static double now_s(void)
@@ -29,8 +29,8 @@ static int by_value(const void *a, const void *b)
 typedef struct session {
     void *buf[5];
     void *ws;
-    float *host_out;  /* the output of the plan being checked */
-    float *host_ref;  /* the heuristic plan's output */
+    float *host_out; /* the output of the plan being checked */
+    float *host_ref; /* the heuristic plan's output */
 } session;
 
 static void session_free(session *s)
@@ -54,8 +54,8 @@ static double time_plan(sc_call *call, const sc_gpu_plan *plan, int repeats)
     return t[repeats / 2];
 }
 
-sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
-                         int repeats, sc_tune_result *res)
+sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir, int repeats,
+                         sc_tune_result *res)
 {
     sc__clear_error();
     if (!ctx) return sc__fail(SC_STATUS_BAD_PARAM, "ctx: NULL");
@@ -118,9 +118,17 @@ sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction 
     if (!st && max_ws) st = sc_gpu_malloc(&s.ws, max_ws);
     if (!st && (!(s.host_out = malloc(out_bytes)) || !(s.host_ref = malloc(out_bytes))))
         st = sc__fail(SC_STATUS_OUT_OF_MEMORY, "tune: host buffer of %zu bytes", out_bytes);
-    sc_call call = {.pb = &pb, .dir = dir, .algo = SC_ALGO_GPU_IMPLICIT_GEMM, .a = s.buf[0],
-                    .b = s.buf[1], .c = s.buf[2], .out = s.buf[3], .out2 = NULL, .ws = s.ws,
-                    .ws_size = max_ws, .stream = ctx->opt.stream};
+    sc_call call = {.pb = &pb,
+                    .dir = dir,
+                    .algo = SC_ALGO_GPU_IMPLICIT_GEMM,
+                    .a = s.buf[0],
+                    .b = s.buf[1],
+                    .c = s.buf[2],
+                    .out = s.buf[3],
+                    .out2 = NULL,
+                    .ws = s.ws,
+                    .ws_size = max_ws,
+                    .stream = ctx->opt.stream};
     double times[SC_TUNE_MAX_PLANS];
     int best = 0;
     for (int i = 0; i < n && !st; i++) {

@@ -21,7 +21,9 @@ void sc_cpu_bias_grad(const sc_problem *pb, const float *dy, float *dbias)
     }
     /* NHWC: rows of K; walk rows in order, one double accumulator per channel in chunks so the
      * summation order per channel is fixed (row order). */
-    enum { CHUNK = 256 };
+    enum {
+        CHUNK = 256
+    };
     double acc[CHUNK];
     for (int64_t k0 = 0; k0 < d->k; k0 += CHUNK) {
         int64_t kc = d->k - k0 < CHUNK ? d->k - k0 : CHUNK;

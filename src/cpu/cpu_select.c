@@ -18,9 +18,7 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
                         "desc.dtype: the CPU backend computes fp32 only (fp16/bf16 need a GPU)");
     switch (want) {
     case SC_ALGO_CPU_REFERENCE:
-    case SC_ALGO_CPU_DIRECT:
-        *algo = want;
-        return SC_STATUS_OK;
+    case SC_ALGO_CPU_DIRECT: *algo = want; return SC_STATUS_OK;
     case SC_ALGO_CPU_IM2COL_GEMM:
         if (dir == SC_DIR_BACKWARD_BIAS) { /* no GEMM in a bias gradient: the direct sum */
             *algo = SC_ALGO_CPU_DIRECT;
@@ -30,7 +28,8 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
         if (*ws_bytes == SIZE_MAX)
             return sc__fail(SC_STATUS_OUT_OF_MEMORY,
                             "options.workspace_limit: %zu bytes cannot hold one im2col block "
-                            "of this problem", limit);
+                            "of this problem",
+                            limit);
         *algo = want;
         return SC_STATUS_OK;
     case SC_ALGO_NONE: break;

@@ -15,14 +15,12 @@
 
 static sc_status dev_fail(cudaError_t e, const char *what)
 {
-    sc_status st = e == cudaErrorMemoryAllocation ? SC_STATUS_OUT_OF_MEMORY : SC_STATUS_DEVICE_ERROR;
+    sc_status st =
+        e == cudaErrorMemoryAllocation ? SC_STATUS_OUT_OF_MEMORY : SC_STATUS_DEVICE_ERROR;
     return sc__fail(st, "gpu: %s: %s", what, cudaGetErrorString(e));
 }
 
-extern "C" unsigned sc_gpu_backend(void)
-{
-    return SC_GPU_HIP ? SC_BACKEND_HIP : SC_BACKEND_CUDA;
-}
+extern "C" unsigned sc_gpu_backend(void) { return SC_GPU_HIP ? SC_BACKEND_HIP : SC_BACKEND_CUDA; }
 
 extern "C" int sc_gpu_device_count(void)
 {
@@ -71,8 +69,10 @@ extern "C" sc_status sc_gpu_set_device(int device)
      * case) one cheap query answers, without counting devices or setting one. */
     int cur = -1;
     if (device >= 0) {
-        if (cudaGetDevice(&cur) != cudaSuccess) (void)cudaGetLastError();
-        else if (cur == device) return SC_STATUS_OK;
+        if (cudaGetDevice(&cur) != cudaSuccess)
+            (void)cudaGetLastError();
+        else if (cur == device)
+            return SC_STATUS_OK;
     }
     int n = sc_gpu_device_count();
     if (device < 0 || device >= n)
@@ -104,8 +104,8 @@ extern "C" sc_status sc_gpu_copy(void *dst, const void *src, size_t bytes, int k
 {
     if (!bytes) return SC_STATUS_OK;
     cudaStream_t st = (cudaStream_t)stream;
-    cudaError_t e = cudaMemcpyAsync(dst, src, bytes,
-                                    kind == 0 ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, st);
+    cudaError_t e = cudaMemcpyAsync(
+        dst, src, bytes, kind == 0 ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, st);
     if (e == cudaSuccess) e = cudaStreamSynchronize(st);
     return e == cudaSuccess ? SC_STATUS_OK : dev_fail(e, "copy");
 }
@@ -121,7 +121,10 @@ static int sm_count_of_current(void)
 {
     static int cache[64];
     int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) { (void)cudaGetLastError(); return 80; }
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 80;
+    }
     if (dev >= 0 && dev < 64 && cache[dev]) return cache[dev];
     int v = 0;
     if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) {
@@ -136,9 +139,9 @@ static int sm_count_of_current(void)
 static bool make_kp(const sc_problem *pb, sc_kp *kp)
 {
     const sc_conv2d_desc *d = &pb->d;
-    const int64_t v[] = {d->n, d->c, d->h, d->w, d->k, d->r, d->s, pb->p, pb->q, d->stride_h,
-                         d->stride_w, d->pad_h, d->pad_w, d->dil_h, d->dil_w, d->groups,
-                         pb->cg, pb->kg};
+    const int64_t v[] = {d->n,     d->c,     d->h,     d->w,        d->k,        d->r,
+                         d->s,     pb->p,    pb->q,    d->stride_h, d->stride_w, d->pad_h,
+                         d->pad_w, d->dil_h, d->dil_w, d->groups,   pb->cg,      pb->kg};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         if (v[i] < 0 || v[i] > INT_MAX / 4) return false;
     kp->n = (int)d->n, kp->c = (int)d->c, kp->h = (int)d->h, kp->w = (int)d->w;
@@ -167,7 +170,8 @@ static bool gemm_applies(const sc_problem *pb, const sc_kp &kp, sc_direction dir
     if (dir == SC_DIR_BACKWARD_DATA) /* one launch covers at most 16 stride classes */
         return kp.sh * kp.sw <= 16 && (int64_t)kp.g * kp.sh * kp.sw <= 65535 && kp.cg / 32 < 65535;
     if (dir == SC_DIR_BACKWARD_WEIGHT)
-        return kp.g <= 65535 && (int64_t)kp.cg * rs / 32 < 65535 && (int64_t)kp.k * kp.cg * rs <= LIM;
+        return kp.g <= 65535 && (int64_t)kp.cg * rs / 32 < 65535 &&
+               (int64_t)kp.k * kp.cg * rs <= LIM;
     (void)pb;
     return false;
 }
@@ -246,8 +250,8 @@ extern "C" sc_status sc_gpu_select_limit(const sc_problem *pb, sc_direction dir,
     sc_algo a;
     if (want != SC_ALGO_NONE) {
         if (!algo_applies(pb, kp, dir, want))
-            return sc__fail(SC_STATUS_UNSUPPORTED, "options.algo: %s does not apply to this problem",
-                            sc_algo_name(want));
+            return sc__fail(SC_STATUS_UNSUPPORTED,
+                            "options.algo: %s does not apply to this problem", sc_algo_name(want));
         a = want;
     } else {
         a = choose(pb, kp, dir);
@@ -274,20 +278,27 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
     } else {
         switch (call->algo) {
         case SC_ALGO_GPU_NAIVE: e = sc_launch_naive(kp, dir, a, b, c, out, st); break;
-        case SC_ALGO_GPU_DIRECT_DEPTHWISE: e = sc_launch_depthwise(kp, dir, a, b, c, out, st); break;
+        case SC_ALGO_GPU_DIRECT_DEPTHWISE:
+            e = sc_launch_depthwise(kp, dir, a, b, c, out, st);
+            break;
         case SC_ALGO_GPU_DIRECT_SMALL_C:
-            if (dir == 0) e = sc_launch_small_c(kp, a, b, c, out, st);
-            else if (dir == 1) e = sc_launch_small_c_bwd_data(kp, a, b, out, st);
-            else return sc__fail(SC_STATUS_UNSUPPORTED, "gpu: small-C has no backward-weight");
+            if (dir == 0)
+                e = sc_launch_small_c(kp, a, b, c, out, st);
+            else if (dir == 1)
+                e = sc_launch_small_c_bwd_data(kp, a, b, out, st);
+            else
+                return sc__fail(SC_STATUS_UNSUPPORTED, "gpu: small-C has no backward-weight");
             break;
         case SC_ALGO_GPU_IMPLICIT_GEMM: {
             sc_gemm_plan pl;
             size_t need = ws_for(kp, call->dir, call->algo, call->ws ? call->ws_size : 0, &pl);
-            if (need > call->ws_size || (need && !call->ws)) pl.splits = 1, pl.cc = 0, pl.serial = 0; /* cannot happen */
+            if (need > call->ws_size || (need && !call->ws))
+                pl.splits = 1, pl.cc = 0, pl.serial = 0; /* cannot happen */
             static int debug = -1;
             if (debug < 0) debug = getenv("SAFECONV_GPU_DEBUG") != NULL;
             if (debug)
-                fprintf(stderr, "safeconv gpu: dir %d gemm cfg %d splits %d lm %d cc %d serial %d ws %zu\n",
+                fprintf(stderr,
+                        "safeconv gpu: dir %d gemm cfg %d splits %d lm %d cc %d serial %d ws %zu\n",
                         dir, pl.cfg, pl.splits, pl.lm, pl.cc, pl.serial, need);
             e = sc_launch_gemm(kp, dir, pl, a, b, c, out, (float *)call->ws, st);
             break;
@@ -312,7 +323,9 @@ extern "C" int sc_gpu_tune_candidates(const sc_problem *pb, sc_direction dir, si
     if (pb->d.dtype != SC_DTYPE_F32 || !make_kp(pb, &kp) || dir == SC_DIR_BACKWARD_BIAS ||
         choose(pb, kp, dir) != SC_ALGO_GPU_IMPLICIT_GEMM || max <= 0)
         return 0;
-    enum { MAXC = 32 };
+    enum {
+        MAXC = 32
+    };
     sc_gemm_plan pl[MAXC];
     int sm = sm_count_of_current();
     int n = sc_gemm_candidates(kp, (int)dir, sm, ws_limit, pl, max < MAXC ? max : MAXC);
@@ -334,9 +347,9 @@ extern "C" sc_status sc_gpu_run_plan(const sc_call *call, const sc_gpu_plan *pla
     if (need > call->ws_size || (need && !call->ws))
         return sc__fail(SC_STATUS_INTERNAL, "gpu: plan needs %zu bytes of workspace, %zu given",
                         need, call->ws_size);
-    int e = sc_launch_gemm(kp, (int)call->dir, pl, (const float *)call->a,
-                           (const float *)call->b, (const float *)call->c, (float *)call->out,
-                           (float *)call->ws, (cudaStream_t)call->stream);
+    int e = sc_launch_gemm(kp, (int)call->dir, pl, (const float *)call->a, (const float *)call->b,
+                           (const float *)call->c, (float *)call->out, (float *)call->ws,
+                           (cudaStream_t)call->stream);
     if (!e && call->dir == SC_DIR_BACKWARD_WEIGHT && call->out2)
         e = sc_launch_bias_grad(kp, (const float *)call->b, (float *)call->out2,
                                 (cudaStream_t)call->stream);

@@ -14,15 +14,18 @@ typedef long long i64;
 /* ---- index helpers (64-bit) ------------------------------------------------------------ */
 __device__ __forceinline__ i64 x_index(const sc_kp &kp, i64 n, i64 ci, i64 h, i64 w)
 {
-    return kp.nhwc ? ((n * kp.h + h) * kp.w + w) * kp.c + ci : ((n * kp.c + ci) * kp.h + h) * kp.w + w;
+    return kp.nhwc ? ((n * kp.h + h) * kp.w + w) * kp.c + ci
+                   : ((n * kp.c + ci) * kp.h + h) * kp.w + w;
 }
 __device__ __forceinline__ i64 y_index(const sc_kp &kp, i64 n, i64 k, i64 p, i64 q)
 {
-    return kp.nhwc ? ((n * kp.p + p) * kp.q + q) * kp.k + k : ((n * kp.k + k) * kp.p + p) * kp.q + q;
+    return kp.nhwc ? ((n * kp.p + p) * kp.q + q) * kp.k + k
+                   : ((n * kp.k + k) * kp.p + p) * kp.q + q;
 }
 __device__ __forceinline__ i64 w_index(const sc_kp &kp, i64 k, i64 c, i64 r, i64 s)
 {
-    return kp.nhwc ? ((k * kp.r + r) * kp.s + s) * kp.cg + c : ((k * kp.cg + c) * kp.r + r) * kp.s + s;
+    return kp.nhwc ? ((k * kp.r + r) * kp.s + s) * kp.cg + c
+                   : ((k * kp.cg + c) * kp.r + r) * kp.s + s;
 }
 
 /* ---- naive ------------------------------------------------------------------------------ */
@@ -55,8 +58,8 @@ __global__ void naive_fwd(sc_kp kp, const float *__restrict__ x, const float *__
 }
 
 /* dx[n,ci,h,w] = sum over (k in group, r, s) with h = p*sh-ph+r*dh (exact) of dy * w */
-__global__ void naive_bwd_data(sc_kp kp, const float *__restrict__ dy,
-                               const float *__restrict__ w, float *__restrict__ dx, i64 total)
+__global__ void naive_bwd_data(sc_kp kp, const float *__restrict__ dy, const float *__restrict__ w,
+                               float *__restrict__ dx, i64 total)
 {
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total;
          i += (i64)gridDim.x * blockDim.x) {
@@ -200,9 +203,9 @@ struct dw_div {
 };
 
 __global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const float *__restrict__ x,
-                                             const float *__restrict__ w,
-                                             const float *__restrict__ bias,
-                                             float *__restrict__ y)
+                                                 const float *__restrict__ w,
+                                                 const float *__restrict__ bias,
+                                                 float *__restrict__ y)
 {
     int per = kp.k * kp.p * kp.q;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -227,8 +230,8 @@ __global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const floa
         for (int s = 0; s < kp.s; s++) {
             int ww = w0 + s * kp.dw;
             if ((unsigned)ww >= (unsigned)kp.w) continue;
-            float xv = kp.nhwc ? xn[((i64)h * kp.w + ww) * kp.c + c]
-                               : xn[((i64)c * kp.h + h) * kp.w + ww];
+            float xv =
+                kp.nhwc ? xn[((i64)h * kp.w + ww) * kp.c + c] : xn[((i64)c * kp.h + h) * kp.w + ww];
             acc += xv * wk[r * kp.s + s];
         }
     }
@@ -239,9 +242,9 @@ __global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const floa
 /* Backward-data: each thread one dx element of image n (grid.y), summing its own taps in a
  * fixed order (j, r, s). */
 __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
-                                                  const float *__restrict__ dy,
-                                                  const float *__restrict__ w,
-                                                  float *__restrict__ dx)
+                                                      const float *__restrict__ dy,
+                                                      const float *__restrict__ w,
+                                                      float *__restrict__ dx)
 {
     /* dvx reuses the fields: q = W, p = H, k = C */
     int per = kp.c * kp.h * kp.w;
@@ -283,8 +286,8 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
 /* Backward-weight: one block per (k, tap); threads stride over (n, p, q) in a fixed order,
  * then a fixed tree. */
 __global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const float *__restrict__ x,
-                                                    const float *__restrict__ dy,
-                                                    float *__restrict__ dwt)
+                                                        const float *__restrict__ dy,
+                                                        float *__restrict__ dwt)
 {
     __shared__ float red[256];
     int tap = blockIdx.x, k = blockIdx.y;
@@ -299,8 +302,8 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const float *_
             int p = j / kp.q, q = j - p * kp.q;
             int h = p * kp.sh - kp.ph + r * kp.dh, ww = q * kp.sw - kp.pw + s * kp.dw;
             if ((unsigned)h >= (unsigned)kp.h || (unsigned)ww >= (unsigned)kp.w) continue;
-            float xv = kp.nhwc ? xn[((i64)h * kp.w + ww) * kp.c + c]
-                               : xn[((i64)c * kp.h + h) * kp.w + ww];
+            float xv =
+                kp.nhwc ? xn[((i64)h * kp.w + ww) * kp.c + c] : xn[((i64)c * kp.h + h) * kp.w + ww];
             float g = kp.nhwc ? dyn[(i64)j * kp.k + k] : dyn[(i64)k * pq + j];
             acc += xv * g;
         }
@@ -327,9 +330,9 @@ struct dwf_p {
 
 template <int S>
 __global__ __launch_bounds__(256) void dw_fast(dwf_p a, const float *__restrict__ in,
-                                              const float *__restrict__ wt,
-                                              const float *__restrict__ bias,
-                                              float *__restrict__ out)
+                                               const float *__restrict__ wt,
+                                               const float *__restrict__ bias,
+                                               float *__restrict__ out)
 {
     int per = a.cout * a.hout * a.qb;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -375,8 +378,10 @@ __global__ __launch_bounds__(256) void dw_fast(dwf_p a, const float *__restrict_
     for (int j = 0; j < DW_QV; j++) {
         int q = q0 + j;
         if (q < a.wout) {
-            if (a.nhwc) o[((i64)p * a.wout + q) * a.cout + k] = acc[j];
-            else o[((i64)k * a.hout + p) * a.wout + q] = acc[j];
+            if (a.nhwc)
+                o[((i64)p * a.wout + q) * a.cout + k] = acc[j];
+            else
+                o[((i64)k * a.hout + p) * a.wout + q] = acc[j];
         }
     }
 }
@@ -404,26 +409,29 @@ static bool dw_fast_launch(const sc_kp &kp, int dir, const float *in, const floa
     long long per = (long long)a.cout * a.hout * a.qb;
     if (per >= (1ll << 31) - 256) return false;
     dim3 grid((unsigned)((per + 255) / 256), kp.n);
-    if (kp.s == 3) dw_fast<3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-    else if (kp.s == 5) dw_fast<5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-    else dw_fast<7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    if (kp.s == 3)
+        dw_fast<3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    else if (kp.s == 5)
+        dw_fast<5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    else
+        dw_fast<7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
     return true;
 }
 
-int sc_launch_depthwise(const sc_kp &kp, int dir, const float *a, const float *b,
-                        const float *c, float *out, cudaStream_t st)
+int sc_launch_depthwise(const sc_kp &kp, int dir, const float *a, const float *b, const float *c,
+                        float *out, cudaStream_t st)
 {
     if (dir == 0) {
         if (dw_fast_launch(kp, 0, a, b, c, out, st)) return (int)cudaGetLastError();
-        dw_div dv = {sc_fdiv_make(kp.q), sc_fdiv_make(kp.p), sc_fdiv_make(kp.k),
+        dw_div dv = {sc_fdiv_make(kp.q),  sc_fdiv_make(kp.p),  sc_fdiv_make(kp.k),
                      sc_fdiv_make(kp.kg), sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
         int per = kp.k * kp.p * kp.q;
         dim3 grid((per + 255) / 256, kp.n);
         dw_fwd<<<grid, 256, 0, st>>>(kp, dv, a, b, c, out);
     } else if (dir == 1) {
         if (dw_fast_launch(kp, 1, a, b, nullptr, out, st)) return (int)cudaGetLastError();
-        dw_div dv = {sc_fdiv_make(kp.w), sc_fdiv_make(kp.h), sc_fdiv_make(kp.c),
-                     sc_fdiv_make(1), sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
+        dw_div dv = {sc_fdiv_make(kp.w), sc_fdiv_make(kp.h),  sc_fdiv_make(kp.c),
+                     sc_fdiv_make(1),    sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
         int per = kp.c * kp.h * kp.w;
         dim3 grid((per + 255) / 256, kp.n);
         dw_bwd_data<<<grid, 256, 0, st>>>(kp, dv, a, b, out);
@@ -438,8 +446,8 @@ int sc_launch_depthwise(const sc_kp &kp, int dir, const float *a, const float *b
 /* Each thread computes one output pixel for all K, 16 channels at a time; the whole filter
  * sits transposed in shared memory as wt[(c*R + r)*S + s][Kpad] so the 16 weights of one tap
  * are four 16-byte broadcast loads. */
-#define SMALLC_T 128
-#define SMALLC_KC 16
+#define SMALLC_T           128
+#define SMALLC_KC          16
 #define SMALLC_SMEM_FLOATS 12288
 
 bool sc_small_c_applies(const sc_kp &kp)
@@ -463,7 +471,7 @@ __global__ __launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, 
     float *wt = (float *)smem4;
     int crs = kp.c * kp.r * kp.s;
     for (int i = threadIdx.x; i < crs * kpad; i += SMALLC_T) {
-        int t = i / kpad, k = i - t * kpad;   /* t = (c*R + r)*S + s */
+        int t = i / kpad, k = i - t * kpad; /* t = (c*R + r)*S + s */
         int c = t / (kp.r * kp.s), rs = t - c * kp.r * kp.s;
         int r = rs / kp.s, s = rs - r * kp.s;
         float v = 0.f;
@@ -474,7 +482,7 @@ __global__ __launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, 
     }
     __syncthreads();
     int m = blockIdx.x * SMALLC_T + threadIdx.x;
-    int total = kp.n * kp.p * kp.q;   /* < 2^31 (checked) */
+    int total = kp.n * kp.p * kp.q; /* < 2^31 (checked) */
     if (m >= total) return;
     int t = sc_div(m, dv.q), q = m - t * kp.q;
     int n = sc_div(t, dv.p), p = t - n * kp.p;
@@ -519,8 +527,8 @@ __global__ __launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, 
     }
 }
 
-int sc_launch_small_c(const sc_kp &kp, const float *x, const float *w, const float *bias,
-                      float *y, cudaStream_t st)
+int sc_launch_small_c(const sc_kp &kp, const float *x, const float *w, const float *bias, float *y,
+                      cudaStream_t st)
 {
     int kpad = (kp.k + SMALLC_KC - 1) / SMALLC_KC * SMALLC_KC;
     smallc_div dv = {sc_fdiv_make(kp.q), sc_fdiv_make(kp.p)};
@@ -538,7 +546,7 @@ int sc_launch_small_c(const sc_kp &kp, const float *x, const float *w, const flo
  * class so a warp shares its taps. The filter sits in shared memory as
  * wt[((r*S + s)*K + k)*C + c]. Fixed summation order (r, s, k). */
 #define SMALLC_BD_T 128
-#define SBD_PIX 4 /* pixels per thread for large images; 1 for small (more threads) */
+#define SBD_PIX     4 /* pixels per thread for large images; 1 for small (more threads) */
 bool sc_small_c_bwd_applies(const sc_kp &kp)
 {
     long long wcb = (kp.w + kp.sw - 1) / kp.sw;
@@ -551,8 +559,7 @@ struct smallc_bd_div {
 };
 
 template <int PIX>
-__global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_bd_div dv,
-                                                               int wcb,
+__global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_bd_div dv, int wcb,
                                                                const float *__restrict__ dy,
                                                                const float *__restrict__ w,
                                                                float *__restrict__ dx)
@@ -584,8 +591,8 @@ __global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_
 #pragma unroll
         for (int c = 0; c < 4; c++) acc[u][c] = 0.f;
     i64 pq = (i64)kp.p * kp.q;
-    i64 gs = kp.nhwc ? 1 : pq;          /* step from channel k to k+1 in dy */
-    i64 qs = kp.nhwc ? (i64)K : 1;      /* step from column q to q+1 in dy */
+    i64 gs = kp.nhwc ? 1 : pq;     /* step from channel k to k+1 in dy */
+    i64 qs = kp.nhwc ? (i64)K : 1; /* step from column q to q+1 in dy */
     for (int r = 0; r < kp.r; r++) {
         int hh = h + kp.ph - r * kp.dh;
         if (hh < 0) break;
@@ -593,11 +600,11 @@ __global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_
         if (p * kp.sh != hh || p >= kp.p) continue;
         i64 rowbase = kp.nhwc ? ((i64)n * kp.p + p) * kp.q * K : (i64)n * K * pq + (i64)p * kp.q;
         for (int s = 0; s < kp.s; s++) {
-            int num = w0 + kp.pw - s * kp.dw;          /* = sw * q of pixel 0 */
+            int num = w0 + kp.pw - s * kp.dw; /* = sw * q of pixel 0 */
             int md = ((num % kp.sw) + kp.sw) % kp.sw;
             if (md) continue;
-            int q0 = (num - md) / kp.sw;               /* exact, may be negative */
-            if (q0 + PIX - 1 < 0) break;           /* q0 only shrinks as s grows */
+            int q0 = (num - md) / kp.sw; /* exact, may be negative */
+            if (q0 + PIX - 1 < 0) break; /* q0 only shrinks as s grows */
             if (q0 >= kp.q) continue;
             bool ok[PIX];
             i64 off[PIX];
@@ -628,8 +635,10 @@ __global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_
 #pragma unroll
         for (int c = 0; c < 4; c++)
             if (c < C && j0 + u < wc) {
-                if (kp.nhwc) dx[(((i64)n * kp.h + h) * kp.w + ww) * C + c] = acc[u][c];
-                else dx[(((i64)n * C + c) * kp.h + h) * kp.w + ww] = acc[u][c];
+                if (kp.nhwc)
+                    dx[(((i64)n * kp.h + h) * kp.w + ww) * C + c] = acc[u][c];
+                else
+                    dx[(((i64)n * C + c) * kp.h + h) * kp.w + ww] = acc[u][c];
             }
     }
 }
@@ -651,7 +660,9 @@ int sc_launch_small_c_bwd_data(const sc_kp &kp, const float *dy, const float *w,
     long long total = (long long)kp.n * kp.h * kp.sw * wcb;
     size_t smem = (size_t)kp.k * kp.r * kp.s * kp.c * sizeof(float);
     unsigned blocks = (unsigned)((total + SMALLC_BD_T - 1) / SMALLC_BD_T);
-    if (big) smallc_bwd_data<SBD_PIX><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
-    else smallc_bwd_data<1><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
+    if (big)
+        smallc_bwd_data<SBD_PIX><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
+    else
+        smallc_bwd_data<1><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
     return (int)cudaGetLastError();
 }

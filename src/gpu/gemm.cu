@@ -29,9 +29,9 @@
 #include "kern.h"
 
 #include <pthread.h>
-#include <type_traits>
 #include <stdlib.h>
 #include <string.h>
+#include <type_traits>
 
 typedef long long i64;
 #define BK 8
@@ -103,17 +103,28 @@ struct GFwdX {
     {
         k.kk++;
         if (nhwc) {
-            if (++k.c == Cg) { k.c = 0; if (++k.s == S) { k.s = 0; k.r++; } }
+            if (++k.c == Cg) {
+                k.c = 0;
+                if (++k.s == S) {
+                    k.s = 0;
+                    k.r++;
+                }
+            }
         } else {
-            if (++k.s == S) { k.s = 0; if (++k.r == R) { k.r = 0; k.c++; } }
+            if (++k.s == S) {
+                k.s = 0;
+                if (++k.r == R) {
+                    k.r = 0;
+                    k.c++;
+                }
+            }
         }
         return k;
     }
     __device__ float load(const Row &o, const Kst &k) const
     {
         int h = o.h0 + k.r * dh, w = o.w0 + k.s * dw;
-        if (k.kk >= k_count || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W)
-            return 0.f;
+        if (k.kk >= k_count || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
         i64 off = nhwc ? ((i64)h * W + w) * C + k.c : (i64)k.c * H * W + (i64)h * W + w;
         return __ldg(x + o.base + off);
     }
@@ -141,8 +152,17 @@ struct GFwdW {
         o.base = goff + (i64)(o.ok ? k : 0) * k_count;
         return o;
     }
-    __device__ Kst kdec(int kk) const { Kst k; k.kk = kk; return k; }
-    __device__ Kst knext(Kst k) const { k.kk++; return k; }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        k.kk = kk;
+        return k;
+    }
+    __device__ Kst knext(Kst k) const
+    {
+        k.kk++;
+        return k;
+    }
     __device__ float load(const Row &o, const Kst &k) const
     {
         return (o.ok && k.kk < k_count) ? __ldg(w + o.base + k.kk) : 0.f;
@@ -161,7 +181,11 @@ struct BdClass {
 
 static int gcd_h(int a, int b)
 {
-    while (b) { int t = a % b; a = b; b = t; }
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
     return a;
 }
 
@@ -172,8 +196,15 @@ static void bd_dim(int a, int pad, int stride, int dil, int R, int &r0, int &rst
     rstep = stride / gcd_h(stride, dil);
     r0 = -1;
     for (int r = 0; r < rstep && r < R; r++)
-        if ((((long long)a + pad - (long long)r * dil) % stride + stride) % stride == 0) { r0 = r; break; }
-    if (r0 < 0) { r0 = 0; rc = 0; } else rc = (R - 1 - r0) / rstep + 1;
+        if ((((long long)a + pad - (long long)r * dil) % stride + stride) % stride == 0) {
+            r0 = r;
+            break;
+        }
+    if (r0 < 0) {
+        r0 = 0;
+        rc = 0;
+    } else
+        rc = (R - 1 - r0) / rstep + 1;
     dp = rstep * dil / stride;
     long long num = (long long)a + pad - (long long)r0 * dil; /* divisible when rc > 0 */
     pb0 = rc > 0 ? (int)(num >= 0 ? num / stride : -((-num) / stride)) : 0;
@@ -206,7 +237,7 @@ struct GBdDy {
     static constexpr bool cheap_row = false;
     const float *dy;
     int m_count, k_count;
-    sc_fdiv dwc, dhc, drs, ds, dkg;  /* drs/ds: by Rc*Sc, Sc */
+    sc_fdiv dwc, dhc, drs, ds, dkg; /* drs/ds: by Rc*Sc, Sc */
     int K, P, Q, Kg, rc, sc, dp, dq, pb0, qb0, hc, wc, nhwc;
     i64 goff; /* g*Kg*P*Q (NCHW) or g*Kg */
     struct Row {
@@ -233,17 +264,28 @@ struct GBdDy {
     {
         k.kk++;
         if (nhwc) {
-            if (++k.k == Kg) { k.k = 0; if (++k.ss == sc) { k.ss = 0; k.rr++; } }
+            if (++k.k == Kg) {
+                k.k = 0;
+                if (++k.ss == sc) {
+                    k.ss = 0;
+                    k.rr++;
+                }
+            }
         } else {
-            if (++k.ss == sc) { k.ss = 0; if (++k.rr == rc) { k.rr = 0; k.k++; } }
+            if (++k.ss == sc) {
+                k.ss = 0;
+                if (++k.rr == rc) {
+                    k.rr = 0;
+                    k.k++;
+                }
+            }
         }
         return k;
     }
     __device__ float load(const Row &o, const Kst &k) const
     {
         int p = o.pb - k.rr * dp, q = o.qb - k.ss * dq;
-        if (k.kk >= k_count || (unsigned)p >= (unsigned)P || (unsigned)q >= (unsigned)Q)
-            return 0.f;
+        if (k.kk >= k_count || (unsigned)p >= (unsigned)P || (unsigned)q >= (unsigned)Q) return 0.f;
         i64 off = nhwc ? ((i64)p * Q + q) * K + k.k : (i64)k.k * P * Q + (i64)p * Q + q;
         return __ldg(dy + o.base + off);
     }
@@ -264,15 +306,33 @@ struct GBdW {
     struct Kst {
         int k, rr, ss, kk;
     };
-    __device__ Row row(int c) const { Row o; o.ok = c < n_count; o.c = o.ok ? c : 0; return o; }
+    __device__ Row row(int c) const
+    {
+        Row o;
+        o.ok = c < n_count;
+        o.c = o.ok ? c : 0;
+        return o;
+    }
     __device__ Kst kdec(int kk) const { return bd_kdec<Kst>(*this, kk, nhwc); }
     __device__ Kst knext(Kst k) const
     {
         k.kk++;
         if (nhwc) {
-            if (++k.k == Kg) { k.k = 0; if (++k.ss == sc) { k.ss = 0; k.rr++; } }
+            if (++k.k == Kg) {
+                k.k = 0;
+                if (++k.ss == sc) {
+                    k.ss = 0;
+                    k.rr++;
+                }
+            }
         } else {
-            if (++k.ss == sc) { k.ss = 0; if (++k.rr == rc) { k.rr = 0; k.k++; } }
+            if (++k.ss == sc) {
+                k.ss = 0;
+                if (++k.rr == rc) {
+                    k.rr = 0;
+                    k.k++;
+                }
+            }
         }
         return k;
     }
@@ -304,7 +364,11 @@ struct GBdW {
  * elements of one thread never cross a tap: E divides BK, BK divides Cg). */
 struct GFwdXc : GFwdX {
     __device__ Kst kdec(int kk) const { return kdec_rsc(kk); }
-    __device__ Kst knext(Kst k) const { k.c++; return k; }
+    __device__ Kst knext(Kst k) const
+    {
+        k.c++;
+        return k;
+    }
     __device__ float load(const Row &o, const Kst &k) const
     {
         int h = o.h0 + k.r * dh, w = o.w0 + k.s * dw;
@@ -316,7 +380,11 @@ struct GFwdXc : GFwdX {
 /* Backward-data A, reduction (rr,ss,k): GBdDy's NHWC decode, NCHW addresses. */
 struct GBdDyc : GBdDy {
     __device__ Kst kdec(int kk) const { return bd_kdec<Kst>(*this, kk, true); }
-    __device__ Kst knext(Kst k) const { k.k++; return k; }
+    __device__ Kst knext(Kst k) const
+    {
+        k.k++;
+        return k;
+    }
     __device__ float load(const Row &o, const Kst &k) const
     {
         int p = o.pb - k.rr * dp, q = o.qb - k.ss * dq;
@@ -339,7 +407,11 @@ struct GBdWt : GBdW {
         o.off = ((t.k * R + r0 + t.rr * rstep) * S + s0 + t.ss * sstep) * Cg;
         return o;
     }
-    __device__ Kst knext(Kst k) const { k.off += R * S * Cg; return k; }
+    __device__ Kst knext(Kst k) const
+    {
+        k.off += R * S * Cg;
+        return k;
+    }
     __device__ float load(const Row &o, const Kst &k) const
     {
         return o.ok ? __ldg(w + goff + (unsigned)(k.off + o.c)) : 0.f;
@@ -382,7 +454,13 @@ struct GBwDy {
     __device__ Kst knext(Kst k) const
     {
         k.kk++;
-        if (++k.q == Q) { k.q = 0; if (++k.p == P) { k.p = 0; k.n++; } }
+        if (++k.q == Q) {
+            k.q = 0;
+            if (++k.p == P) {
+                k.p = 0;
+                k.n++;
+            }
+        }
         return k;
     }
     __device__ float load(const Row &o, const Kst &k) const
@@ -443,14 +521,19 @@ struct GBwX {
     __device__ Kst knext(Kst k) const
     {
         k.kk++;
-        if (++k.q == Q) { k.q = 0; if (++k.p == P) { k.p = 0; k.n++; } }
+        if (++k.q == Q) {
+            k.q = 0;
+            if (++k.p == P) {
+                k.p = 0;
+                k.n++;
+            }
+        }
         return k;
     }
     __device__ float load(const Row &o, const Kst &k) const
     {
         int h = k.p * sh + o.hr, w = k.q * sw + o.ws;
-        if (k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W)
-            return 0.f;
+        if (k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
         i64 idx = nhwc ? (((i64)k.n * H + h) * W + w) * C + o.coff
                        : (i64)k.n * C * H * W + o.coff + (i64)h * W + w;
         return __ldg(x + idx);
@@ -563,10 +646,10 @@ struct Loader {
      * memory (srows, ROWS entries; a __syncthreads before the first fetch) and read per fetch. */
     static constexpr bool SROWS = !G::cheap_row;
     static constexpr int SROW_N = SROWS ? ROWS : 1; /* shared descriptors the kernel provides */
-    const typename G::Row *srow; /* this thread's first descriptor (SROWS) */
-    int row0;   /* this thread's first row (cheap rows) */
-    int kl;     /* this thread's first reduction index within the tile */
-    bool act;   /* this thread loads anything (ROWS*BK may be < NT) */
+    const typename G::Row *srow;                    /* this thread's first descriptor (SROWS) */
+    int row0;                                       /* this thread's first row (cheap rows) */
+    int kl;   /* this thread's first reduction index within the tile */
+    bool act; /* this thread loads anything (ROWS*BK may be < NT) */
     float v[E];
 
     __device__ void init(const G &g, int row0, typename G::Row *srows)
@@ -662,8 +745,10 @@ __device__ __forceinline__ int frag_row_m(int ty, int i)
 template <class Op>
 __host__ __device__ constexpr bool bw_plain_gathers()
 {
-    if constexpr (Op::dir == 2) return Op::PLAIN;
-    else return false;
+    if constexpr (Op::dir == 2)
+        return Op::PLAIN;
+    else
+        return false;
 }
 
 template <int BM, int BN, int TM, int TN, bool AK, bool BKF, bool LM, int MINB, class Op>
@@ -778,8 +863,8 @@ struct OpFwdT {
     float *y;
     int K, Kg, P, Q, Cg, H, W, nhwc;
     int G, splits, chunk; /* reduction split: z = split*G + g; chunk is a multiple of BK */
-    i64 kgoff_mult_w;  /* Kg * CgRS */
-    i64 y_elems;       /* split 0 writes y, split s > 0 writes ws + (s-1)*y_elems */
+    i64 kgoff_mult_w;     /* Kg * CgRS */
+    i64 y_elems;          /* split 0 writes y, split s > 0 writes ws + (s-1)*y_elems */
     float *ws;
     struct Block {
         GA a;
@@ -838,8 +923,8 @@ struct OpBdT {
     GB b;
     float *dx;
     int C, H, W, K, P, Q, R, S, Cg, Kg, sh, sw, ph, pw, dh, dw, nhwc, classes;
-    int G, splits;  /* z = split*(G*classes) + g*classes + class */
-    i64 x_elems;    /* split 0 writes dx, split s > 0 writes ws + (s-1)*x_elems */
+    int G, splits; /* z = split*(G*classes) + g*classes + class */
+    i64 x_elems;   /* split 0 writes dx, split s > 0 writes ws + (s-1)*x_elems */
     float *ws;
     BdClass cls[BD_MAX_CLASSES];
     struct Block {
@@ -911,12 +996,12 @@ struct OpBwT {
     typedef GB B;
     GA a;
     GB b;
-    float *out;   /* dw: split 0 writes here, split s > 0 to ws + (s-1)*wsize (slices) */
+    float *out; /* dw: split 0 writes here, split s > 0 to ws + (s-1)*wsize (slices) */
     float *ws;
     unsigned *sem; /* serial splits: one counter per output tile (zeroed), else nullptr */
     int G, Cg, Kg, splits, chunk, npq, nhwc, H, W, P, Q;
-    i64 crs;      /* Cg*R*S */
-    i64 wsize;    /* K*Cg*R*S: one split's slice of the workspace */
+    i64 crs;   /* Cg*R*S */
+    i64 wsize; /* K*Cg*R*S: one split's slice of the workspace */
     /* Serial splits (sem != nullptr): every split adds into dw itself, in split order: split s
      * waits until its tile's counter says s, adds its partial sums to what splits 0..s-1 left
      * there, then sets the counter to s+1. The sum is ((p0 + p1) + p2) + ..., the order the
@@ -935,7 +1020,12 @@ struct OpBwT {
         struct Out {
             i64 base;
         };
-        __device__ Out out_row(int k) const { Out o; o.base = (i64)k * crs; return o; }
+        __device__ Out out_row(int k) const
+        {
+            Out o;
+            o.base = (i64)k * crs;
+            return o;
+        }
         __device__ void store(const Out &o, int col, float v) const { out[o.base + col] = v; }
         /* serial splits: what splits 0..split-1 left at (o, col), read from L2 (never a stale
          * L1 line); 0 for split 0 or slices */
@@ -947,8 +1037,7 @@ struct OpBwT {
         {
             if (!sem) return;
             if (threadIdx.x == 0 && split > 0)
-                while (sc_ld_acquire_u32(sem) != (unsigned)split) {
-                }
+                while (sc_ld_acquire_u32(sem) != (unsigned)split) {}
             __threadfence();
             __syncthreads();
         }
@@ -1018,7 +1107,7 @@ struct CfgShape {
     int bm, bn, tm, tn;
 };
 static const CfgShape cfg_shape[SC_GEMM_NCFG] = {
-    {128, 128, 8, 8}, {128, 64, 8, 4}, {64, 128, 4, 8}, {64, 64, 4, 4}, {128, 32, 8, 2},
+    {128, 128, 8, 8}, {128, 64, 8, 4},  {64, 128, 4, 8}, {64, 64, 4, 4}, {128, 32, 8, 2},
     {32, 128, 2, 8},  {128, 128, 8, 8}, {256, 64, 8, 8}, {64, 256, 8, 8}};
 
 /* Configurations a direction and layout can use. Not built, because they would need more than
@@ -1142,8 +1231,7 @@ static bool bw32_applies(const sc_kp &kp)
     static int force = -2;
     if (force == -2) force = env_int("SAFECONV_GPU_GEMM_BW32");
     const i64 lim = (i64)1 << 31;
-    return force != 0 && !kp.nhwc && (i64)kp.k * kp.p * kp.q < lim &&
-           (i64)kp.c * kp.h * kp.w < lim;
+    return force != 0 && !kp.nhwc && (i64)kp.k * kp.p * kp.q < lim && (i64)kp.c * kp.h * kp.w < lim;
 }
 
 /* Serial splits for this tile shape and gather: not where the serial epilogue would make the
@@ -1204,11 +1292,12 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
     i64 M, N, Kr;
     gemm_dims(kp, dir, M, N, Kr);
     i64 zmul = dir == 1 ? (i64)kp.g * kp.sh * kp.sw : kp.g;
-    i64 out_elems = dir == 0 ? (i64)kp.n * kp.k * kp.p * kp.q
-                  : dir == 1 ? (i64)kp.n * kp.c * kp.h * kp.w
-                             : (i64)kp.k * kp.cg * kp.r * kp.s;
+    i64 out_elems = dir == 0   ? (i64)kp.n * kp.k * kp.p * kp.q
+                    : dir == 1 ? (i64)kp.n * kp.c * kp.h * kp.w
+                               : (i64)kp.k * kp.cg * kp.r * kp.s;
     double out_bytes = 4.0 * (double)out_elems;
-    static const int cand[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
+    static const int cand[] = {1,  2,  3,  4,   6,   8,   12,  16,  24,  32,
+                               48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
     /* NCHW forward / backward-data outputs are contiguous along M: lanes along M. */
     int lm = (dir != 2 && !kp.nhwc) ? SC_GEMM_LM_DEFAULT : 0;
     if (force_lm >= 0 && dir != 2 && !kp.nhwc) lm = force_lm ? 1 : 0;
@@ -1221,7 +1310,8 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
         size_t fixed = cc ? cc_wt_bytes(kp) : 0;
         /* split 0 writes the output itself: s splits need s-1 output-sized slices; serial
          * backward-weight splits need only their counters (per tile shape, below) */
-        i64 smax_slices = 1 + (i64)((ws_limit - fixed) / (size_t)(out_elems * 4 > 0 ? out_elems * 4 : 1));
+        i64 smax_slices =
+            1 + (i64)((ws_limit - fixed) / (size_t)(out_elems * 4 > 0 ? out_elems * 4 : 1));
         i64 smax_any = Kr / (8 * BK);
         if (smax_any > 65535 / zmul) smax_any = 65535 / zmul;
         if (smax_any > 1024) smax_any = 1024;
@@ -1278,8 +1368,10 @@ static int gemm_enumerate(const sc_kp &kp, int dir, int sm_count, size_t ws_limi
                     double waves_f = (double)blocks / (double)slots;
                     if (sp > 1 && serial)
                         t += (double)(2 * sp - 1) * out_bytes / 4.0e12 +
-                             (double)(sp - 1) * (3e-6 + 1.5e-6 * tm) / (waves_f > 1.0 ? waves_f : 1.0);
-                    else if (sp > 1) t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
+                             (double)(sp - 1) * (3e-6 + 1.5e-6 * tm) /
+                                 (waves_f > 1.0 ? waves_f : 1.0);
+                    else if (sp > 1)
+                        t += (double)(sp + 1) * out_bytes / 2.0e12 + 3e-6;
                     if (n < max) {
                         out[n].pl.cfg = c, out[n].pl.splits = (int)sp, out[n].pl.lm = lm;
                         out[n].pl.cc = cc;
@@ -1343,7 +1435,8 @@ void sc_gemm_remember(const sc_kp &kp, int dir, int sm_count, const sc_gemm_plan
                            !memcmp(&tuned[i].kp, &kp, sizeof kp)))
         i++;
     if (i == ntuned && ntuned < (int)(sizeof tuned / sizeof tuned[0])) ntuned++;
-    if (i < ntuned) tuned[i].kp = kp, tuned[i].dir = dir, tuned[i].sm_count = sm_count, tuned[i].pl = pl;
+    if (i < ntuned)
+        tuned[i].kp = kp, tuned[i].dir = dir, tuned[i].sm_count = sm_count, tuned[i].pl = pl;
     pthread_mutex_unlock(&tuned_mu);
 }
 
@@ -1355,8 +1448,8 @@ sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_li
     return model_best(kp, dir, sm_count, ws_limit);
 }
 
-int sc_gemm_candidates(const sc_kp &kp, int dir, int sm_count, size_t ws_limit,
-                       sc_gemm_plan *out, int max)
+int sc_gemm_candidates(const sc_kp &kp, int dir, int sm_count, size_t ws_limit, sc_gemm_plan *out,
+                       int max)
 {
     sc_gemm_scored all[SC_GEMM_MAX_SCORED];
     int n = gemm_enumerate(kp, dir, sm_count, ws_limit, all, SC_GEMM_MAX_SCORED);
@@ -1378,9 +1471,9 @@ size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl)
     if (pl.splits <= 1) return b;
     if (dir == 2 && pl.serial)
         return pl.cfg >= 0 && pl.cfg < SC_GEMM_NCFG ? bw_sem_bytes(kp, pl.cfg) : 0;
-    i64 out_elems = dir == 0 ? (i64)kp.n * kp.k * kp.p * kp.q
-                  : dir == 1 ? (i64)kp.n * kp.c * kp.h * kp.w
-                             : (i64)kp.k * kp.cg * kp.r * kp.s;
+    i64 out_elems = dir == 0   ? (i64)kp.n * kp.k * kp.p * kp.q
+                    : dir == 1 ? (i64)kp.n * kp.c * kp.h * kp.w
+                               : (i64)kp.k * kp.cg * kp.r * kp.s;
     return b + (size_t)(pl.splits - 1) * (size_t)out_elems * sizeof(float);
 }
 
@@ -1419,20 +1512,19 @@ static int gemm_fwd(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, con
                   : launch_cfg<false, true, false>(pl.cfg, grid, op, st);
     } else {
         e = kp.nhwc ? launch_cfg<true, true, false>(pl.cfg, grid, op, st)
-          : pl.lm   ? launch_cfg<false, true, true>(pl.cfg, grid, op, st)
+            : pl.lm ? launch_cfg<false, true, true>(pl.cfg, grid, op, st)
                     : launch_cfg<false, true, false>(pl.cfg, grid, op, st);
     }
     if (!e) e = (int)cudaGetLastError();
     if (e || splits == 1) return e;
-    return launch_reduce(ws, out, op.y_elems, splits, c, kp.nhwc ? 1 : (i64)kp.p * kp.q,
-                         kp.k, st);
+    return launch_reduce(ws, out, op.y_elems, splits, c, kp.nhwc ? 1 : (i64)kp.p * kp.q, kp.k, st);
 }
 
 /* Backward-data with Op = OpBd, or OpBdC (CC: the channel-chunked gathers, NCHW only; b is
  * then the (k,r,s,c) weight copy, read by GBdWt). */
 template <class Op, bool CC>
 static int gemm_bd(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, const float *b,
-                    const float *c, float *out, float *ws, cudaStream_t st)
+                   const float *c, float *out, float *ws, cudaStream_t st)
 {
     int bm = cfg_shape[pl.cfg].bm, bn = cfg_shape[pl.cfg].bn;
     Op op;
@@ -1473,7 +1565,8 @@ static int gemm_bd(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, cons
             if (op.cls[ci].hc > 0 && op.cls[ci].wc > 0 && op.cls[ci].rc * op.cls[ci].sc == 0)
                 any_zero = true;
         if (any_zero) {
-            cudaError_t me = cudaMemsetAsync(out, 0, (size_t)kp.n * kp.c * kp.h * kp.w * sizeof(float), st);
+            cudaError_t me =
+                cudaMemsetAsync(out, 0, (size_t)kp.n * kp.c * kp.h * kp.w * sizeof(float), st);
             if (me != cudaSuccess) return (int)me;
             for (int ci = 0; ci < op.classes; ci++)
                 if (op.cls[ci].rc * op.cls[ci].sc == 0) op.cls[ci].hc = 0; /* skipped */
@@ -1492,7 +1585,7 @@ static int gemm_bd(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, cons
                   : launch_cfg<false, false, false>(pl.cfg, grid, op, st);
     } else {
         e = kp.nhwc ? launch_cfg<true, false, false>(pl.cfg, grid, op, st)
-          : pl.lm   ? launch_cfg<true, true, true>(pl.cfg, grid, op, st)
+            : pl.lm ? launch_cfg<true, true, true>(pl.cfg, grid, op, st)
                     : launch_cfg<true, true, false>(pl.cfg, grid, op, st);
     }
     if (!e) e = (int)cudaGetLastError();
@@ -1537,7 +1630,8 @@ static int gemm_bw(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, cons
     if (serial && !bw_serial_for(kp, pl.cfg)) return (int)cudaErrorInvalidValue; /* not built */
     if (serial) { /* the tiles' counters (bw_sem_bytes), zeroed in stream order */
         op.sem = (unsigned *)ws;
-        cudaError_t me = cudaMemsetAsync(op.sem, 0, (size_t)grid.x * grid.y * kp.g * sizeof(unsigned), st);
+        cudaError_t me =
+            cudaMemsetAsync(op.sem, 0, (size_t)grid.x * grid.y * kp.g * sizeof(unsigned), st);
         if (me != cudaSuccess) return (int)me;
     }
     /* NCHW: both along q (the reduction); NHWC: dy along k, x along c (the rows). */
@@ -1553,8 +1647,8 @@ static int gemm_bw(const sc_kp &kp, const sc_gemm_plan &pl, const float *a, cons
     return (int)cudaGetLastError();
 }
 
-int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a,
-                   const float *b, const float *c, float *out, float *ws, cudaStream_t st)
+int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a, const float *b,
+                   const float *c, float *out, float *ws, cudaStream_t st)
 {
     if (pl.cfg < 0 || pl.cfg >= SC_GEMM_NCFG || !cfg_built(pl.cfg, dir, kp.nhwc != 0))
         return (int)cudaErrorInvalidValue;

@@ -39,8 +39,8 @@ sc_status sc_gpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, sc
 /* sc_gpu_select with the context's workspace limit (sc_gpu_select assumes the 16 MiB default):
  * the GEMM's reduction split is sized to fit `ws_limit`. Added for the GPU backend; the core
  * may call this instead of sc_gpu_select. */
-sc_status sc_gpu_select_limit(const sc_problem *pb, sc_direction dir, sc_algo want,
-                              size_t ws_limit, sc_algo *algo, size_t *ws_bytes);
+sc_status sc_gpu_select_limit(const sc_problem *pb, sc_direction dir, sc_algo want, size_t ws_limit,
+                              sc_algo *algo, size_t *ws_bytes);
 
 /* Run call->algo (already selected). Checks the launch; does not synchronize. */
 sc_status sc_gpu_run(const sc_call *call);

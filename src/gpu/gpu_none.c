@@ -11,10 +11,7 @@ sc_status sc_gpu_device_info(int device, sc_device_info *info)
                     "device: GPU %d requested, but this build has no GPU backend", device);
 }
 
-sc_status sc_gpu_set_device(int device)
-{
-    return sc_gpu_device_info(device, NULL);
-}
+sc_status sc_gpu_set_device(int device) { return sc_gpu_device_info(device, NULL); }
 
 sc_status sc_gpu_malloc(void **ptr, size_t bytes)
 {
@@ -44,8 +41,8 @@ sc_status sc_gpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, sc
     return sc__fail(SC_STATUS_NOT_AVAILABLE, "no GPU backend in this build");
 }
 
-sc_status sc_gpu_select_limit(const sc_problem *pb, sc_direction dir, sc_algo want,
-                              size_t ws_limit, sc_algo *algo, size_t *ws_bytes)
+sc_status sc_gpu_select_limit(const sc_problem *pb, sc_direction dir, sc_algo want, size_t ws_limit,
+                              sc_algo *algo, size_t *ws_bytes)
 {
     (void)ws_limit;
     return sc_gpu_select(pb, dir, want, algo, ws_bytes);

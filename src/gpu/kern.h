@@ -38,7 +38,7 @@ struct sc_kp {
     int nhwc;
 };
 
-struct sc_call;  /* core/internal.h */
+struct sc_call; /* core/internal.h */
 
 /* Launchers: each checks the launch and returns 0, or the CUDA/HIP error code. `ws` is device
  * workspace of at least the size the matching *_ws function asked for. */
@@ -46,11 +46,11 @@ int sc_launch_naive(const sc_kp &kp, int dir, const float *a, const float *b, co
                     float *out, cudaStream_t st);
 int sc_launch_bias_grad(const sc_kp &kp, const float *dy, float *db, cudaStream_t st);
 
-int sc_launch_depthwise(const sc_kp &kp, int dir, const float *a, const float *b,
-                        const float *c, float *out, cudaStream_t st);
+int sc_launch_depthwise(const sc_kp &kp, int dir, const float *a, const float *b, const float *c,
+                        float *out, cudaStream_t st);
 
-int sc_launch_small_c(const sc_kp &kp, const float *x, const float *w, const float *bias,
-                      float *y, cudaStream_t st);
+int sc_launch_small_c(const sc_kp &kp, const float *x, const float *w, const float *bias, float *y,
+                      cudaStream_t st);
 bool sc_small_c_applies(const sc_kp &kp);
 int sc_launch_small_c_bwd_data(const sc_kp &kp, const float *dy, const float *w, float *dx,
                                cudaStream_t st);
@@ -68,11 +68,11 @@ struct sc_gemm_plan {
 sc_gemm_plan sc_gemm_choose(const sc_kp &kp, int dir, int sm_count, size_t ws_limit);
 /* Tuning: the model's best `max` plans within ws_limit, best first (the first is what
  * sc_gemm_choose picks when nothing was tuned); and remembering a measured winner. */
-int sc_gemm_candidates(const sc_kp &kp, int dir, int sm_count, size_t ws_limit,
-                       sc_gemm_plan *out, int max);
+int sc_gemm_candidates(const sc_kp &kp, int dir, int sm_count, size_t ws_limit, sc_gemm_plan *out,
+                       int max);
 void sc_gemm_remember(const sc_kp &kp, int dir, int sm_count, const sc_gemm_plan &pl);
 size_t sc_gemm_ws_bytes(const sc_kp &kp, int dir, const sc_gemm_plan &pl);
-int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a,
-                   const float *b, const float *c, float *out, float *ws, cudaStream_t st);
+int sc_launch_gemm(const sc_kp &kp, int dir, const sc_gemm_plan &pl, const float *a, const float *b,
+                   const float *c, float *out, float *ws, cudaStream_t st);
 
 #endif /* SC_GPU_KERN_H */

@@ -13,21 +13,35 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-typedef int cudnnStatus_t;        /* CUDNN_STATUS_SUCCESS = 0 */
+typedef int cudnnStatus_t; /* CUDNN_STATUS_SUCCESS = 0 */
 typedef void *cudnnHandle_t;
 typedef void *cudnnTensorDescriptor_t;
 typedef void *cudnnFilterDescriptor_t;
 typedef void *cudnnConvolutionDescriptor_t;
 
-enum { CUDNN_DATA_FLOAT = 0, CUDNN_DATA_HALF = 2, CUDNN_DATA_BFLOAT16 = 9 };
-enum { CUDNN_TENSOR_NCHW = 0, CUDNN_TENSOR_NHWC = 1 };
-enum { CUDNN_CROSS_CORRELATION = 1 };
-enum { CUDNN_TENSOR_OP_MATH = 1, CUDNN_FMA_MATH = 3 };
-enum { CUDNN_DETERMINISTIC = 1 };
+enum {
+    CUDNN_DATA_FLOAT = 0,
+    CUDNN_DATA_HALF = 2,
+    CUDNN_DATA_BFLOAT16 = 9
+};
+enum {
+    CUDNN_TENSOR_NCHW = 0,
+    CUDNN_TENSOR_NHWC = 1
+};
+enum {
+    CUDNN_CROSS_CORRELATION = 1
+};
+enum {
+    CUDNN_TENSOR_OP_MATH = 1,
+    CUDNN_FMA_MATH = 3
+};
+enum {
+    CUDNN_DETERMINISTIC = 1
+};
 
 /* cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t share this layout. */
 typedef struct {
@@ -40,61 +54,61 @@ typedef struct {
     int reserved[3];
 } perf_t;
 
-#define CUDNN_FUNCS(X)                                                                          \
-    X(size_t, cudnnGetVersion, (void))                                                          \
-    X(const char *, cudnnGetErrorString, (cudnnStatus_t))                                       \
-    X(cudnnStatus_t, cudnnCreate, (cudnnHandle_t *))                                            \
-    X(cudnnStatus_t, cudnnDestroy, (cudnnHandle_t))                                             \
-    X(cudnnStatus_t, cudnnSetStream, (cudnnHandle_t, void *))                                   \
-    X(cudnnStatus_t, cudnnCreateTensorDescriptor, (cudnnTensorDescriptor_t *))                  \
-    X(cudnnStatus_t, cudnnSetTensor4dDescriptor,                                                \
-      (cudnnTensorDescriptor_t, int, int, int, int, int, int))                                  \
-    X(cudnnStatus_t, cudnnDestroyTensorDescriptor, (cudnnTensorDescriptor_t))                   \
-    X(cudnnStatus_t, cudnnCreateFilterDescriptor, (cudnnFilterDescriptor_t *))                  \
-    X(cudnnStatus_t, cudnnSetFilter4dDescriptor,                                                \
-      (cudnnFilterDescriptor_t, int, int, int, int, int, int))                                  \
-    X(cudnnStatus_t, cudnnDestroyFilterDescriptor, (cudnnFilterDescriptor_t))                   \
-    X(cudnnStatus_t, cudnnCreateConvolutionDescriptor, (cudnnConvolutionDescriptor_t *))        \
-    X(cudnnStatus_t, cudnnSetConvolution2dDescriptor,                                           \
-      (cudnnConvolutionDescriptor_t, int, int, int, int, int, int, int, int))                   \
-    X(cudnnStatus_t, cudnnSetConvolutionGroupCount, (cudnnConvolutionDescriptor_t, int))        \
-    X(cudnnStatus_t, cudnnSetConvolutionMathType, (cudnnConvolutionDescriptor_t, int))          \
-    X(cudnnStatus_t, cudnnDestroyConvolutionDescriptor, (cudnnConvolutionDescriptor_t))         \
-    X(cudnnStatus_t, cudnnGetConvolutionForwardAlgorithm_v7,                                    \
-      (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,                         \
-       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *, perf_t *))            \
-    X(cudnnStatus_t, cudnnGetConvolutionBackwardDataAlgorithm_v7,                               \
-      (cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t,                         \
-       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *, perf_t *))            \
-    X(cudnnStatus_t, cudnnGetConvolutionBackwardFilterAlgorithm_v7,                             \
-      (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t,                         \
-       cudnnConvolutionDescriptor_t, cudnnFilterDescriptor_t, int, int *, perf_t *))            \
-    X(cudnnStatus_t, cudnnGetConvolutionForwardWorkspaceSize,                                   \
-      (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,                         \
-       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, size_t *))                   \
-    X(cudnnStatus_t, cudnnGetConvolutionBackwardDataWorkspaceSize,                              \
-      (cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t,                         \
-       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, size_t *))                   \
-    X(cudnnStatus_t, cudnnGetConvolutionBackwardFilterWorkspaceSize,                            \
-      (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t,                         \
-       cudnnConvolutionDescriptor_t, cudnnFilterDescriptor_t, int, size_t *))                   \
-    X(cudnnStatus_t, cudnnConvolutionForward,                                                   \
-      (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *,                      \
-       cudnnFilterDescriptor_t, const void *, cudnnConvolutionDescriptor_t, int, void *, size_t, \
-       const void *, cudnnTensorDescriptor_t, void *))                                          \
-    X(cudnnStatus_t, cudnnConvolutionBackwardData,                                              \
-      (cudnnHandle_t, const void *, cudnnFilterDescriptor_t, const void *,                      \
-       cudnnTensorDescriptor_t, const void *, cudnnConvolutionDescriptor_t, int, void *, size_t, \
-       const void *, cudnnTensorDescriptor_t, void *))                                          \
-    X(cudnnStatus_t, cudnnConvolutionBackwardFilter,                                            \
-      (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *,                      \
-       cudnnTensorDescriptor_t, const void *, cudnnConvolutionDescriptor_t, int, void *, size_t, \
-       const void *, cudnnFilterDescriptor_t, void *))                                          \
-    X(cudnnStatus_t, cudnnConvolutionBackwardBias,                                              \
-      (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *, const void *,        \
-       cudnnTensorDescriptor_t, void *))                                                        \
-    X(cudnnStatus_t, cudnnAddTensor,                                                            \
-      (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *, const void *,        \
+#define CUDNN_FUNCS(X)                                                                             \
+    X(size_t, cudnnGetVersion, (void))                                                             \
+    X(const char *, cudnnGetErrorString, (cudnnStatus_t))                                          \
+    X(cudnnStatus_t, cudnnCreate, (cudnnHandle_t *))                                               \
+    X(cudnnStatus_t, cudnnDestroy, (cudnnHandle_t))                                                \
+    X(cudnnStatus_t, cudnnSetStream, (cudnnHandle_t, void *))                                      \
+    X(cudnnStatus_t, cudnnCreateTensorDescriptor, (cudnnTensorDescriptor_t *))                     \
+    X(cudnnStatus_t, cudnnSetTensor4dDescriptor,                                                   \
+      (cudnnTensorDescriptor_t, int, int, int, int, int, int))                                     \
+    X(cudnnStatus_t, cudnnDestroyTensorDescriptor, (cudnnTensorDescriptor_t))                      \
+    X(cudnnStatus_t, cudnnCreateFilterDescriptor, (cudnnFilterDescriptor_t *))                     \
+    X(cudnnStatus_t, cudnnSetFilter4dDescriptor,                                                   \
+      (cudnnFilterDescriptor_t, int, int, int, int, int, int))                                     \
+    X(cudnnStatus_t, cudnnDestroyFilterDescriptor, (cudnnFilterDescriptor_t))                      \
+    X(cudnnStatus_t, cudnnCreateConvolutionDescriptor, (cudnnConvolutionDescriptor_t *))           \
+    X(cudnnStatus_t, cudnnSetConvolution2dDescriptor,                                              \
+      (cudnnConvolutionDescriptor_t, int, int, int, int, int, int, int, int))                      \
+    X(cudnnStatus_t, cudnnSetConvolutionGroupCount, (cudnnConvolutionDescriptor_t, int))           \
+    X(cudnnStatus_t, cudnnSetConvolutionMathType, (cudnnConvolutionDescriptor_t, int))             \
+    X(cudnnStatus_t, cudnnDestroyConvolutionDescriptor, (cudnnConvolutionDescriptor_t))            \
+    X(cudnnStatus_t, cudnnGetConvolutionForwardAlgorithm_v7,                                       \
+      (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,                            \
+       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *, perf_t *))               \
+    X(cudnnStatus_t, cudnnGetConvolutionBackwardDataAlgorithm_v7,                                  \
+      (cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t,                            \
+       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *, perf_t *))               \
+    X(cudnnStatus_t, cudnnGetConvolutionBackwardFilterAlgorithm_v7,                                \
+      (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t,                            \
+       cudnnConvolutionDescriptor_t, cudnnFilterDescriptor_t, int, int *, perf_t *))               \
+    X(cudnnStatus_t, cudnnGetConvolutionForwardWorkspaceSize,                                      \
+      (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,                            \
+       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, size_t *))                      \
+    X(cudnnStatus_t, cudnnGetConvolutionBackwardDataWorkspaceSize,                                 \
+      (cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t,                            \
+       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, size_t *))                      \
+    X(cudnnStatus_t, cudnnGetConvolutionBackwardFilterWorkspaceSize,                               \
+      (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t,                            \
+       cudnnConvolutionDescriptor_t, cudnnFilterDescriptor_t, int, size_t *))                      \
+    X(cudnnStatus_t, cudnnConvolutionForward,                                                      \
+      (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *,                         \
+       cudnnFilterDescriptor_t, const void *, cudnnConvolutionDescriptor_t, int, void *, size_t,   \
+       const void *, cudnnTensorDescriptor_t, void *))                                             \
+    X(cudnnStatus_t, cudnnConvolutionBackwardData,                                                 \
+      (cudnnHandle_t, const void *, cudnnFilterDescriptor_t, const void *,                         \
+       cudnnTensorDescriptor_t, const void *, cudnnConvolutionDescriptor_t, int, void *, size_t,   \
+       const void *, cudnnTensorDescriptor_t, void *))                                             \
+    X(cudnnStatus_t, cudnnConvolutionBackwardFilter,                                               \
+      (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *,                         \
+       cudnnTensorDescriptor_t, const void *, cudnnConvolutionDescriptor_t, int, void *, size_t,   \
+       const void *, cudnnFilterDescriptor_t, void *))                                             \
+    X(cudnnStatus_t, cudnnConvolutionBackwardBias,                                                 \
+      (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *, const void *,           \
+       cudnnTensorDescriptor_t, void *))                                                           \
+    X(cudnnStatus_t, cudnnAddTensor,                                                               \
+      (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *, const void *,           \
        cudnnTensorDescriptor_t, void *))
 
 #define DECLARE(ret, name, args) static ret(*p_##name) args;
@@ -119,15 +133,17 @@ static int cudnn_load(char *err, size_t len)
         char first[200] = "";
         for (size_t i = 0; i < nnames && !dl; i++) {
             dl = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-            if (dl) snprintf(lib_name, sizeof lib_name, "%s", names[i]);
-            else if (!first[0]) snprintf(first, sizeof first, "%s", dlerror());
+            if (dl)
+                snprintf(lib_name, sizeof lib_name, "%s", names[i]);
+            else if (!first[0])
+                snprintf(first, sizeof first, "%s", dlerror());
         }
         load_state = -1;
         if (!dl) {
             snprintf(load_err, sizeof load_err, "not found: %s", first);
         } else {
             const char *missing = NULL;
-#define RESOLVE(ret, name, args)                                                                \
+#define RESOLVE(ret, name, args)                                                                   \
     if (!missing && !(*(void **)&p_##name = dlsym(dl, #name))) missing = #name;
             CUDNN_FUNCS(RESOLVE)
             if (missing) {
@@ -135,8 +151,10 @@ static int cudnn_load(char *err, size_t len)
             } else {
                 size_t v = p_cudnnGetVersion();
                 /* cuDNN 9: major*10000 + minor*100 + patch; cuDNN 8: major*1000 + minor*100. */
-                if (v >= 90000) snprintf(ver, sizeof ver, "%zu.%zu.%zu", v / 10000, v / 100 % 100, v % 100);
-                else snprintf(ver, sizeof ver, "%zu.%zu.%zu", v / 1000, v / 100 % 10, v % 100);
+                if (v >= 90000)
+                    snprintf(ver, sizeof ver, "%zu.%zu.%zu", v / 10000, v / 100 % 100, v % 100);
+                else
+                    snprintf(ver, sizeof ver, "%zu.%zu.%zu", v / 1000, v / 100 % 10, v % 100);
                 load_state = 1;
             }
         }
@@ -211,34 +229,39 @@ static int descs_make(const sc_vendor_op *op, descs_t *ds, char *err, size_t len
 {
     memset(ds, 0, sizeof *ds);
     const sc_conv2d_desc *d = &op->d;
-    const int64_t v[] = {d->n, d->c, d->h, d->w, d->k, d->r, d->s, op->p, op->q, d->pad_h,
-                         d->pad_w, d->stride_h, d->stride_w, d->dil_h, d->dil_w, d->groups};
+    const int64_t v[] = {d->n,        d->c,     d->h,     d->w,     d->k,     d->r,
+                         d->s,        op->p,    op->q,    d->pad_h, d->pad_w, d->stride_h,
+                         d->stride_w, d->dil_h, d->dil_w, d->groups};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         if (v[i] > INT_MAX) {
             snprintf(err, len, "a size exceeds cuDNN's int range");
             return 1;
         }
-    int dt = d->dtype == SC_DTYPE_F16 ? CUDNN_DATA_HALF
-             : d->dtype == SC_DTYPE_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    int dt = d->dtype == SC_DTYPE_F16    ? CUDNN_DATA_HALF
+             : d->dtype == SC_DTYPE_BF16 ? CUDNN_DATA_BFLOAT16
+                                         : CUDNN_DATA_FLOAT;
     int fmt = d->layout == SC_NHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     cudnnStatus_t s;
-    if ((s = p_cudnnCreateTensorDescriptor(&ds->x)) || (s = p_cudnnCreateTensorDescriptor(&ds->y)) ||
-        (s = p_cudnnCreateTensorDescriptor(&ds->b)) || (s = p_cudnnCreateFilterDescriptor(&ds->w)) ||
+    if ((s = p_cudnnCreateTensorDescriptor(&ds->x)) ||
+        (s = p_cudnnCreateTensorDescriptor(&ds->y)) ||
+        (s = p_cudnnCreateTensorDescriptor(&ds->b)) ||
+        (s = p_cudnnCreateFilterDescriptor(&ds->w)) ||
         (s = p_cudnnCreateConvolutionDescriptor(&ds->conv)))
         return fail(s, "cudnnCreate*Descriptor", err, len);
-    if ((s = p_cudnnSetTensor4dDescriptor(ds->x, fmt, dt, (int)d->n, (int)d->c, (int)d->h, (int)d->w)))
+    if ((s = p_cudnnSetTensor4dDescriptor(ds->x, fmt, dt, (int)d->n, (int)d->c, (int)d->h,
+                                          (int)d->w)))
         return fail(s, "cudnnSetTensor4dDescriptor(x)", err, len);
-    if ((s = p_cudnnSetTensor4dDescriptor(ds->y, fmt, dt, (int)d->n, (int)d->k, (int)op->p, (int)op->q)))
+    if ((s = p_cudnnSetTensor4dDescriptor(ds->y, fmt, dt, (int)d->n, (int)d->k, (int)op->p,
+                                          (int)op->q)))
         return fail(s, "cudnnSetTensor4dDescriptor(y)", err, len);
     if ((s = p_cudnnSetTensor4dDescriptor(ds->b, CUDNN_TENSOR_NCHW, dt, 1, (int)d->k, 1, 1)))
         return fail(s, "cudnnSetTensor4dDescriptor(bias)", err, len);
     if ((s = p_cudnnSetFilter4dDescriptor(ds->w, dt, fmt, (int)d->k, (int)(d->c / d->groups),
                                           (int)d->r, (int)d->s)))
         return fail(s, "cudnnSetFilter4dDescriptor", err, len);
-    if ((s = p_cudnnSetConvolution2dDescriptor(ds->conv, (int)d->pad_h, (int)d->pad_w,
-                                               (int)d->stride_h, (int)d->stride_w, (int)d->dil_h,
-                                               (int)d->dil_w, CUDNN_CROSS_CORRELATION,
-                                               CUDNN_DATA_FLOAT)))
+    if ((s = p_cudnnSetConvolution2dDescriptor(
+             ds->conv, (int)d->pad_h, (int)d->pad_w, (int)d->stride_h, (int)d->stride_w,
+             (int)d->dil_h, (int)d->dil_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT)))
         return fail(s, "cudnnSetConvolution2dDescriptor", err, len);
     if ((s = p_cudnnSetConvolutionGroupCount(ds->conv, (int)d->groups)))
         return fail(s, "cudnnSetConvolutionGroupCount", err, len);
@@ -259,11 +282,14 @@ static int ws_of(handle_t *hd, const sc_vendor_op *op, descs_t *ds, int algo, si
 {
     switch (op->dir) {
     case SC_DIR_FORWARD:
-        return p_cudnnGetConvolutionForwardWorkspaceSize(hd->h, ds->x, ds->w, ds->conv, ds->y, algo, bytes);
+        return p_cudnnGetConvolutionForwardWorkspaceSize(hd->h, ds->x, ds->w, ds->conv, ds->y, algo,
+                                                         bytes);
     case SC_DIR_BACKWARD_DATA:
-        return p_cudnnGetConvolutionBackwardDataWorkspaceSize(hd->h, ds->w, ds->y, ds->conv, ds->x, algo, bytes);
+        return p_cudnnGetConvolutionBackwardDataWorkspaceSize(hd->h, ds->w, ds->y, ds->conv, ds->x,
+                                                              algo, bytes);
     default:
-        return p_cudnnGetConvolutionBackwardFilterWorkspaceSize(hd->h, ds->x, ds->y, ds->conv, ds->w, algo, bytes);
+        return p_cudnnGetConvolutionBackwardFilterWorkspaceSize(hd->h, ds->x, ds->y, ds->conv,
+                                                                ds->w, algo, bytes);
     }
 }
 
@@ -279,17 +305,18 @@ static int cudnn_plan(void *h, const sc_vendor_op *op, int *algo_id, size_t *ws_
     if (!rc) {
         switch (op->dir) {
         case SC_DIR_FORWARD:
-            s = p_cudnnGetConvolutionForwardAlgorithm_v7(hd->h, ds.x, ds.w, ds.conv, ds.y, 16, &n, perf);
+            s = p_cudnnGetConvolutionForwardAlgorithm_v7(hd->h, ds.x, ds.w, ds.conv, ds.y, 16, &n,
+                                                         perf);
             break;
         case SC_DIR_BACKWARD_DATA:
-            s = p_cudnnGetConvolutionBackwardDataAlgorithm_v7(hd->h, ds.w, ds.y, ds.conv, ds.x, 16, &n, perf);
+            s = p_cudnnGetConvolutionBackwardDataAlgorithm_v7(hd->h, ds.w, ds.y, ds.conv, ds.x, 16,
+                                                              &n, perf);
             break;
         case SC_DIR_BACKWARD_WEIGHT:
-            s = p_cudnnGetConvolutionBackwardFilterAlgorithm_v7(hd->h, ds.x, ds.y, ds.conv, ds.w, 16, &n, perf);
+            s = p_cudnnGetConvolutionBackwardFilterAlgorithm_v7(hd->h, ds.x, ds.y, ds.conv, ds.w,
+                                                                16, &n, perf);
             break;
-        default:
-            snprintf(err, len, "direction %d is not a convolution", (int)op->dir);
-            rc = 1;
+        default: snprintf(err, len, "direction %d is not a convolution", (int)op->dir); rc = 1;
         }
         if (!rc && s) rc = fail(s, "cudnnGetConvolution*Algorithm_v7", err, len);
     }
@@ -332,20 +359,20 @@ static int cudnn_run(void *h, const sc_vendor_op *op, int algo, char *err, size_
             break;
         case SC_DIR_BACKWARD_DATA:
             if ((s = p_cudnnConvolutionBackwardData(hd->h, &one, ds.w, op->b, ds.y, op->a, ds.conv,
-                                                    algo, op->ws, op->ws_size, &zero, ds.x, op->out)))
+                                                    algo, op->ws, op->ws_size, &zero, ds.x,
+                                                    op->out)))
                 rc = fail(s, "cudnnConvolutionBackwardData", err, len);
             break;
         case SC_DIR_BACKWARD_WEIGHT:
-            if ((s = p_cudnnConvolutionBackwardFilter(hd->h, &one, ds.x, op->a, ds.y, op->b, ds.conv,
-                                                      algo, op->ws, op->ws_size, &zero, ds.w, op->out)))
+            if ((s = p_cudnnConvolutionBackwardFilter(hd->h, &one, ds.x, op->a, ds.y, op->b,
+                                                      ds.conv, algo, op->ws, op->ws_size, &zero,
+                                                      ds.w, op->out)))
                 rc = fail(s, "cudnnConvolutionBackwardFilter", err, len);
-            else if (op->out2 && (s = p_cudnnConvolutionBackwardBias(hd->h, &one, ds.y, op->b, &zero,
-                                                                     ds.b, op->out2)))
+            else if (op->out2 && (s = p_cudnnConvolutionBackwardBias(hd->h, &one, ds.y, op->b,
+                                                                     &zero, ds.b, op->out2)))
                 rc = fail(s, "cudnnConvolutionBackwardBias", err, len);
             break;
-        default:
-            snprintf(err, len, "direction %d is not a convolution", (int)op->dir);
-            rc = 1;
+        default: snprintf(err, len, "direction %d is not a convolution", (int)op->dir); rc = 1;
         }
     }
     descs_free(&ds);

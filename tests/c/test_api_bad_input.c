@@ -23,21 +23,21 @@ static sc_context *cpu_ctx(void)
 }
 
 /* Validation alone and through a forward call: BAD_PARAM naming `field`. */
-#define EXPECT_BAD_DESC(mutate, field)                                                         \
-    do {                                                                                       \
-        sc_conv2d_desc d = good();                                                             \
-        mutate;                                                                                \
-        CHECK_STATUS(sc_conv2d_validate(&d), SC_STATUS_BAD_PARAM);                             \
-        CHECK_ERROR_MENTIONS(field);                                                           \
-        float buf[4096];                                                                       \
-        for (int i_ = 0; i_ < 4096; i_++) buf[i_] = 7.0f;                                      \
-        sc_context *ctx = cpu_ctx();                                                           \
-        CHECK(ctx);                                                                            \
-        sc_status st_ = sc_conv2d_forward(ctx, &d, buf, buf, NULL, buf + 2048, NULL, 0);       \
-        sc_context_destroy(ctx);                                                               \
-        CHECK_STATUS(st_, SC_STATUS_BAD_PARAM);                                                \
-        CHECK_ERROR_MENTIONS(field);                                                           \
-        for (int i_ = 2048; i_ < 4096; i_++) CHECK(buf[i_] == 7.0f); /* output untouched */    \
+#define EXPECT_BAD_DESC(mutate, field)                                                             \
+    do {                                                                                           \
+        sc_conv2d_desc d = good();                                                                 \
+        mutate;                                                                                    \
+        CHECK_STATUS(sc_conv2d_validate(&d), SC_STATUS_BAD_PARAM);                                 \
+        CHECK_ERROR_MENTIONS(field);                                                               \
+        float buf[4096];                                                                           \
+        for (int i_ = 0; i_ < 4096; i_++) buf[i_] = 7.0f;                                          \
+        sc_context *ctx = cpu_ctx();                                                               \
+        CHECK(ctx);                                                                                \
+        sc_status st_ = sc_conv2d_forward(ctx, &d, buf, buf, NULL, buf + 2048, NULL, 0);           \
+        sc_context_destroy(ctx);                                                                   \
+        CHECK_STATUS(st_, SC_STATUS_BAD_PARAM);                                                    \
+        CHECK_ERROR_MENTIONS(field);                                                               \
+        for (int i_ = 2048; i_ < 4096; i_++) CHECK(buf[i_] == 7.0f); /* output untouched */        \
     } while (0)
 
 SC_TEST(bad_nonpositive_sizes)
@@ -68,14 +68,14 @@ SC_TEST(bad_stride_and_dilation)
 SC_TEST(bad_groups)
 {
     EXPECT_BAD_DESC(d.groups = 0, "desc.groups");
-    EXPECT_BAD_DESC(d.groups = 3, "desc.groups"); /* divides neither C=4 nor K=8 */
+    EXPECT_BAD_DESC(d.groups = 3, "desc.groups");            /* divides neither C=4 nor K=8 */
     EXPECT_BAD_DESC((d.c = 6, d.groups = 3), "desc.groups"); /* divides C=6, not K=8 */
     CHECK_ERROR_MENTIONS("K=8");
 }
 
 SC_TEST(bad_empty_output)
 {
-    EXPECT_BAD_DESC((d.pad_h = 0, d.r = 7), "desc.r");  /* 7 > 6 rows */
+    EXPECT_BAD_DESC((d.pad_h = 0, d.r = 7), "desc.r");     /* 7 > 6 rows */
     EXPECT_BAD_DESC((d.pad_w = 0, d.dil_w = 3), "desc.s"); /* dilated 3x3 spans 7 > 6 */
     CHECK_ERROR_MENTIONS("empty output");
     /* A kernel larger than the input is fine when padding makes room. */
@@ -120,7 +120,8 @@ SC_TEST(bad_null_pointers)
     CHECK_ERROR_MENTIONS("dy: NULL");
     CHECK_STATUS(sc_conv2d_backward_data(ctx, &d, y, w, NULL, NULL, 0), SC_STATUS_BAD_PARAM);
     CHECK_ERROR_MENTIONS("dx: NULL");
-    CHECK_STATUS(sc_conv2d_backward_weight(ctx, &d, x, y, NULL, NULL, NULL, 0), SC_STATUS_BAD_PARAM);
+    CHECK_STATUS(sc_conv2d_backward_weight(ctx, &d, x, y, NULL, NULL, NULL, 0),
+                 SC_STATUS_BAD_PARAM);
     CHECK_ERROR_MENTIONS("dw: NULL");
     CHECK_STATUS(sc_conv2d_backward_bias(ctx, &d, y, NULL), SC_STATUS_BAD_PARAM);
     CHECK_ERROR_MENTIONS("dbias: NULL");
@@ -223,11 +224,11 @@ SC_TEST(unsupported_is_not_bad_param)
 SC_TEST(api_names_and_version)
 {
     sc_strategy s;
-    const char *names[] = {"auto", "gpu", "gpu_unfold", "vendor", "implicit_gemm", "selective",
-                           "cpu", "cpu_fallback"};
-    const sc_strategy want[] = {SC_STRATEGY_AUTO, SC_STRATEGY_GPU, SC_STRATEGY_GPU,
+    const char *names[] = {"auto",          "gpu",       "gpu_unfold", "vendor",
+                           "implicit_gemm", "selective", "cpu",        "cpu_fallback"};
+    const sc_strategy want[] = {SC_STRATEGY_AUTO,   SC_STRATEGY_GPU,    SC_STRATEGY_GPU,
                                 SC_STRATEGY_VENDOR, SC_STRATEGY_VENDOR, SC_STRATEGY_SELECTIVE,
-                                SC_STRATEGY_CPU, SC_STRATEGY_CPU};
+                                SC_STRATEGY_CPU,    SC_STRATEGY_CPU};
     for (int i = 0; i < 8; i++) {
         CHECK_STATUS(sc_strategy_from_name(names[i], &s), SC_STATUS_OK);
         CHECK(s == want[i]);

@@ -25,8 +25,9 @@ static void property(sc_algo algo, size_t ws_limit, int count)
         sc_random_desc(&rng, &gen, &d);
         for (int dir = 0; dir < 4; dir++) {
             sc_check_result res;
-            CHECK_STATUS(sc_check_direction(ctx, SC_DEVICE_CPU, &d, (sc_direction)dir, seed + 1 + dir, &res),
-                         SC_STATUS_OK);
+            CHECK_STATUS(
+                sc_check_direction(ctx, SC_DEVICE_CPU, &d, (sc_direction)dir, seed + 1 + dir, &res),
+                SC_STATUS_OK);
             if (!res.pass) {
                 char text[160];
                 sc_desc_format(&d, text, sizeof text);

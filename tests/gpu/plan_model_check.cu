@@ -48,13 +48,13 @@ int main(int argc, char **argv)
             if (bad++ < 10)
                 printf("FAIL dir %d nhwc %d n%d c%d k%d g%d %dx%d r%dx%d stride %dx%d limit %zu: "
                        "plan cfg %d split %d cc %d serial %d (ws %zu), replanned cfg %d split %d "
-                       "cc %d serial %d\n", dir, kp.nhwc, kp.n, kp.c, kp.k, kp.g, kp.h, kp.w,
-                       kp.r, kp.s, kp.sh, kp.sw, limit, a.cfg, a.splits, a.cc, a.serial, ws,
-                       b.cfg, b.splits, b.cc, b.serial);
+                       "cc %d serial %d\n",
+                       dir, kp.nhwc, kp.n, kp.c, kp.k, kp.g, kp.h, kp.w, kp.r, kp.s, kp.sh, kp.sw,
+                       limit, a.cfg, a.splits, a.cc, a.serial, ws, b.cfg, b.splits, b.cc, b.serial);
         }
     }
     const char *sp = getenv("SAFECONV_GPU_GEMM_SPLITS"), *ser = getenv("SAFECONV_GPU_GEMM_SERIAL");
-    printf("plan_model_check%s%s%s%s: %d problems, %d failed\n", sp ? " SPLITS=" : "",
-           sp ? sp : "", ser ? " SERIAL=" : "", ser ? ser : "", checked, bad);
+    printf("plan_model_check%s%s%s%s: %d problems, %d failed\n", sp ? " SPLITS=" : "", sp ? sp : "",
+           ser ? " SERIAL=" : "", ser ? ser : "", checked, bad);
     return bad ? 1 : 0;
 }
