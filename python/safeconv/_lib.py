@@ -30,6 +30,9 @@ NCHW, NHWC = 0, 1
 DIR_FORWARD, DIR_BACKWARD_DATA, DIR_BACKWARD_WEIGHT, DIR_BACKWARD_BIAS = 0, 1, 2, 3
 DIRECTION_NAMES = ("forward", "backward_data", "backward_weight", "backward_bias")
 
+MATH_EXACT, MATH_TF32 = 0, 1  # sc_math_mode
+MATH_NAMES = {MATH_EXACT: "exact", MATH_TF32: "tf32"}
+
 STRATEGY_AUTO, STRATEGY_GPU, STRATEGY_VENDOR, STRATEGY_SELECTIVE, STRATEGY_CPU = 0, 1, 2, 3, 4
 STRATEGY_NAMES = {"auto": 0, "gpu": 1, "gpu_unfold": 1, "vendor": 2, "implicit_gemm": 2,
                   "selective": 3, "cpu": 4, "cpu_fallback": 4}
@@ -38,7 +41,8 @@ STRATEGY_NAMES = {"auto": 0, "gpu": 1, "gpu_unfold": 1, "vendor": 2, "implicit_g
 # algo_names(). This copy of the first ones is only for messages when no library is loaded.
 ALGO_NAMES = {0: "none", 1: "cpu_reference", 2: "cpu_im2col_gemm", 3: "cpu_direct",
               4: "gpu_implicit_gemm", 5: "gpu_direct_depthwise", 6: "gpu_direct_small_c",
-              7: "gpu_naive", 8: "vendor_cudnn", 9: "vendor_miopen", 10: "vendor_plugin"}
+              7: "gpu_naive", 8: "vendor_cudnn", 9: "vendor_miopen", 10: "vendor_plugin",
+              11: "gpu_implicit_gemm_mma"}
 
 DEVICE_CPU = -1
 BACKEND_CPU, BACKEND_CUDA, BACKEND_HIP = 1, 2, 4
@@ -71,7 +75,7 @@ class ContextOptions(ctypes.Structure):
                 ("allow_cpu", ctypes.c_int), ("workspace_limit", ctypes.c_size_t),
                 ("verbosity", ctypes.c_int), ("size_threshold", ctypes.c_int),
                 ("algo", ctypes.c_int), ("num_threads", ctypes.c_int),
-                ("cache_path", ctypes.c_char_p)]
+                ("cache_path", ctypes.c_char_p), ("math", ctypes.c_int)]
 
 
 class Stats(ctypes.Structure):
