@@ -980,6 +980,23 @@ def _conv_transpose2d_body(x, w, b, stride, padding, output_padding, groups, dil
     return y
 
 
+def _register_script_builtins():
+    """TorchScript resolves the functions a scripted function calls through a table keyed by
+    the function object: F.conv2d is aten::conv2d there. Under enable() F.conv2d is safeconv's
+    conv2d, which the script compiler cannot compile (keyword-only `layer`); entered in the
+    table as the same aten operators, scripted code calling F.conv2d (or safeconv.conv2d)
+    runs PyTorch's convolution, as scripting always did without safeconv."""
+    try:
+        from torch.jit._builtins import _register_builtin
+    except ImportError:  # a PyTorch without this table: scripting such code fails as before
+        return
+    for fn, op in ((conv2d, "aten::conv2d"), (conv1d, "aten::conv1d"),
+                   (conv_transpose2d, "aten::conv_transpose2d")):
+        _register_builtin(fn, op)
+
+
+_register_script_builtins()
+
 # Set by the torch.compile support (PyTorch >= 2.4) once it exists; None: eager only.
 _compile = None
 _compiling = None
