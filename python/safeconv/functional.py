@@ -834,6 +834,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """torch.nn.functional.conv2d through safeconv. `layer` (a module) is where statistics go."""
     if _compile is not None and _compiling():
         return _compile.conv2d(input, weight, bias, stride, padding, dilation, groups, layer)
+    return _conv2d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
+
+
+def _conv2d_eager(input, weight, bias, stride, padding, dilation, groups, layer):
     args = (input, weight, bias, stride, padding, dilation, groups)
     return _dispatch("conv2d", TORCH_CONV2D, args, layer, lambda x, w, b, cfg, rec: _conv2d_body(
         x, w, b, stride, padding, dilation, groups, cfg, rec))
@@ -894,6 +898,10 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """torch.nn.functional.conv1d through safeconv: a conv2d of height 1."""
     if _compile is not None and _compiling():
         return _compile.conv1d(input, weight, bias, stride, padding, dilation, groups, layer)
+    return _conv1d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
+
+
+def _conv1d_eager(input, weight, bias, stride, padding, dilation, groups, layer):
     args = (input, weight, bias, stride, padding, dilation, groups)
     if _delegate(input, weight, bias):
         return TORCH_CONV1D(*args)
@@ -905,8 +913,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     (dl,) = _pair(dilation, "conv1d: dilation", 1)
     pad = padding if isinstance(padding, str) else (0, _pair(padding, "conv1d: padding", 1)[0])
     try:
-        y = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, st), pad, (1, dl), groups,
-                   layer=layer)
+        y = _conv2d_eager(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, st), pad,
+                          (1, dl), groups, layer)
     except L.SafeConvError as e:
         e.args = (str(e).replace("conv2d:", "conv1d (as conv2d of height 1):", 1),)
         raise
@@ -919,6 +927,12 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if _compile is not None and _compiling():
         return _compile.conv_transpose2d(input, weight, bias, stride, padding, output_padding,
                                          groups, dilation, layer)
+    return _conv_transpose2d_eager(input, weight, bias, stride, padding, output_padding, groups,
+                                   dilation, layer)
+
+
+def _conv_transpose2d_eager(input, weight, bias, stride, padding, output_padding, groups,
+                            dilation, layer):
     args = (input, weight, bias, stride, padding, output_padding, groups, dilation)
     return _dispatch("conv_transpose2d", TORCH_CONV_TRANSPOSE2D, args, layer,
                      lambda x, w, b, cfg, rec: _conv_transpose2d_body(
@@ -997,6 +1011,24 @@ def _register_script_builtins():
 
 _register_script_builtins()
 
-# Set by the torch.compile support (PyTorch >= 2.4) once it exists; None: eager only.
+
+# --- torch.compile -----------------------------------------------------------------------------
+# PyTorch >= 2.4: the primitives are also custom operators (torch.library.custom_op) with fake
+# implementations and registered autograd (_compile.py); conv2d and friends use them while
+# torch.compile traces (torch.compiler.is_compiling(), also true while AOTAutograd traces), so
+# the compiled graph has no break at a convolution. Older PyTorch (1.13 included) never imports
+# _compile.py: eager calls are the same either way.
+def _custom_ops_available():
+    try:
+        major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    return ((major, minor) >= (2, 4) and hasattr(torch.library, "custom_op")
+            and hasattr(getattr(torch, "compiler", None), "is_compiling"))
+
+
 _compile = None
 _compiling = None
+if _custom_ops_available():
+    from . import _compile  # noqa: E402  (registers the safeconv:: operators)
+    _compiling = torch.compiler.is_compiling

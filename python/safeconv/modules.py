@@ -34,10 +34,25 @@ _NO_SCRIPT = ("%s cannot be compiled by TorchScript: safeconv computes through i
               "first to script it with PyTorch's convolution.")
 
 
+def _tokenize(module):
+    """torch.compile (PyTorch >= 2.4): the int that names this module to safeconv's operators
+    (options and statistics per module; see _compile.py). Nothing on older PyTorch."""
+    if SF._compile is not None:
+        SF._compile.assign_token(module)
+
+
 class _SafeConvMixin:
     """Marks safeconv classes. `safeconv_config` (a Config, or None for the global one set by
     enable()) selects strategy and options per module."""
     safeconv_config = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _tokenize(self)
+
+    def __setstate__(self, state):  # unpickled or deep-copied: a token of its own
+        super().__setstate__(state)
+        _tokenize(self)
 
     def __prepare_scriptable__(self):
         raise L.SafeConvUnsupportedError(_NO_SCRIPT % type(self).__name__)
@@ -163,6 +178,7 @@ def patch_model(model, strategy=None, **options):
         if new is None:
             continue
         m.__class__ = new
+        _tokenize(m)
         if cfg is not None:
             m.safeconv_config = cfg
     return model
