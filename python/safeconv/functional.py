@@ -437,11 +437,17 @@ def _empty(shape, like, nhwc):
 class _Spec:
     """What a primitive needs besides tensors: the convolution's descriptor (every primitive of
     one layer shares it), options, statistics, layout; kept on ctx for backward."""
-    __slots__ = ("desc", "cfg", "rec", "nhwc", "out_hw", "_wide")
+    __slots__ = ("desc", "cfg", "rec", "nhwc", "out_hw", "w_stride", "_wide")
 
-    def __init__(self, desc, cfg, rec, nhwc, out_hw=None):
+    def __init__(self, desc, cfg, rec, nhwc, out_hw=None, w_stride=None):
         self.desc, self.cfg, self.rec, self.nhwc = desc, cfg, rec, nhwc
         self.out_hw = out_hw  # the output's (P, Q) when known (else asked from the library)
+        # The weight's strides as the library gets it: the weight gradient is made with exactly
+        # these. Where a dimension has size 1 (1x1 kernels) several strides describe one dense
+        # layout; a gradient whose strides differ from its parameter's in any of them is kept
+        # as it is by AccumulateGrad, and DistributedDataParallel, which compares strides
+        # exactly, then warns "Grad strides do not match bucket view strides" and copies.
+        self.w_stride = w_stride
         self._wide = None
 
     def lay(self, t):
@@ -458,7 +464,7 @@ class _Spec:
             label = _DTYPE_LABELS[d.dtype]
             d.dtype = L.DTYPE_F32
             self._wide = _Spec(d, self.cfg, _RelabelledStats(self.rec, label), self.nhwc,
-                               self.out_hw)
+                               self.out_hw, self.w_stride)
         return self._wide
 
 
@@ -574,7 +580,11 @@ def _run_backward_weight(spec, x, dy, want_db):
         dw, db = _run_backward_weight(spec.widened(), x.float(), dy.float(), want_db)
         return dw.to(x.dtype), (None if db is None else db.to(x.dtype))
     d = spec.desc
-    dw = _empty((d.k, d.c // d.groups, d.r, d.s), x, spec.nhwc)
+    shape = (d.k, d.c // d.groups, d.r, d.s)
+    if spec.w_stride is not None:
+        dw = torch.empty_strided(shape, spec.w_stride, dtype=x.dtype, device=x.device)
+    else:
+        dw = _empty(shape, x, spec.nhwc)
     db = torch.empty((d.k,), dtype=x.dtype, device=x.device) if want_db else None
     if d.n == 0:
         return dw.zero_(), (None if db is None else db.zero_())
@@ -852,7 +862,8 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
         hit = rec.desc_cache
         if hit is not None and hit[0] == key:
             nhwc, xc, wc, bc = _operands(x, w, b, key[4])
-            return _ConvForward.apply(xc, wc, bc, _Spec(hit[1], cfg, rec, nhwc, hit[2]), True)
+            return _ConvForward.apply(xc, wc, bc,
+                                      _Spec(hit[1], cfg, rec, nhwc, hit[2], wc.stride()), True)
     groups = _groups(groups, "conv2d")
     n, c, h, wd = x.shape
     k, cg, r, s = w.shape
@@ -879,7 +890,7 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
         _collector[0]("conv2d", x.device, d)
     elif key is not None:
         rec.desc_cache = (key, d, out_hw)
-    return _ConvForward.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, out_hw), True)
+    return _ConvForward.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, out_hw, wc.stride()), True)
 
 
 def _desc_key(x, w, b, stride, padding, dilation, groups):
@@ -988,7 +999,7 @@ def _conv_transpose2d_body(x, w, b, stride, padding, output_padding, groups, dil
     rec.shape = tuple(x.shape)
     if _collector is not None:
         _collector[0]("conv_transpose2d", x.device, d)
-    y = _ConvBackwardData.apply(xc, wc, _Spec(d, cfg, rec, nhwc, (h, wd)), True)
+    y = _ConvBackwardData.apply(xc, wc, _Spec(d, cfg, rec, nhwc, (h, wd), wc.stride()), True)
     if bc is not None:  # PyTorch adds the bias (and sums its gradient)
         y = y.add_(bc.view(1, -1, 1, 1))
     return y
