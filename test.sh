@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh test
 jobs=$(nproc)
+echo "== format (clang-format)"
+make format-check
 echo "== build"
 make -j"$jobs"
 echo "== C tests and verify"

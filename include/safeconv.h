@@ -68,14 +68,14 @@ extern "C" {
  * ------------------------------------------------------------------------------------------ */
 typedef enum sc_status {
     SC_STATUS_OK = 0,
-    SC_STATUS_BAD_PARAM = 1,       /* caller error: a field is invalid (message names it) */
-    SC_STATUS_UNSUPPORTED = 2,     /* valid request that this build or backend cannot do */
-    SC_STATUS_OUT_OF_MEMORY = 3,   /* host or device allocation failed, or over the limit */
-    SC_STATUS_DEVICE_ERROR = 4,    /* the GPU runtime reported an error */
-    SC_STATUS_VENDOR_FAILED = 5,   /* the vendor library (cuDNN/MIOpen) failed or is unusable */
-    SC_STATUS_NOT_AVAILABLE = 6,   /* the requested device or backend is not present */
-    SC_STATUS_INTERNAL = 7,        /* a bug in safeconv: please report it */
-    SC_STATUS_CACHE_ERROR = 8      /* the selection cache could not be used */
+    SC_STATUS_BAD_PARAM = 1,     /* caller error: a field is invalid (message names it) */
+    SC_STATUS_UNSUPPORTED = 2,   /* valid request that this build or backend cannot do */
+    SC_STATUS_OUT_OF_MEMORY = 3, /* host or device allocation failed, or over the limit */
+    SC_STATUS_DEVICE_ERROR = 4,  /* the GPU runtime reported an error */
+    SC_STATUS_VENDOR_FAILED = 5, /* the vendor library (cuDNN/MIOpen) failed or is unusable */
+    SC_STATUS_NOT_AVAILABLE = 6, /* the requested device or backend is not present */
+    SC_STATUS_INTERNAL = 7,      /* a bug in safeconv: please report it */
+    SC_STATUS_CACHE_ERROR = 8    /* the selection cache could not be used */
 } sc_status;
 
 /* A static English name for a status ("bad parameter", ...). Never NULL. */
@@ -110,7 +110,7 @@ typedef enum sc_direction {
     SC_DIR_BACKWARD_BIAS = 3
 } sc_direction;
 
-/* Which implementation runs (DESIGN.md, "Strategies"). */
+/* Which implementation runs (docs/architecture.md, "Strategies"). */
 typedef enum sc_strategy {
     SC_STRATEGY_AUTO = 0,      /* vendor only where probed safe+faster, else safeconv GPU */
     SC_STRATEGY_GPU = 1,       /* safeconv GPU kernels only (alias "gpu_unfold") */
@@ -127,21 +127,21 @@ SC_API const char *sc_strategy_name(sc_strategy s);
 /* Algorithm ids. Append-only: a number is never reused or renumbered, because ids are stored in
  * selection caches that outlive a release. */
 typedef enum sc_algo {
-    SC_ALGO_NONE = 0,                /* let the library choose */
-    SC_ALGO_CPU_REFERENCE = 1,       /* direct loops accumulating in double: the test oracle */
-    SC_ALGO_CPU_IM2COL_GEMM = 2,     /* chunked im2col + BLAS sgemm */
-    SC_ALGO_CPU_DIRECT = 3,          /* direct loops in float (depthwise, tiny GEMMs) */
-    SC_ALGO_GPU_IMPLICIT_GEMM = 4,   /* tiled implicit GEMM on the FMA units */
-    SC_ALGO_GPU_DIRECT_DEPTHWISE = 5,/* one thread per output, channel-wise filters */
-    SC_ALGO_GPU_DIRECT_SMALL_C = 6,  /* direct kernel for stems with very few input channels */
-    SC_ALGO_GPU_NAIVE = 7,           /* simple direct GPU kernel: a fallback that always applies */
+    SC_ALGO_NONE = 0,                 /* let the library choose */
+    SC_ALGO_CPU_REFERENCE = 1,        /* direct loops accumulating in double: the test oracle */
+    SC_ALGO_CPU_IM2COL_GEMM = 2,      /* chunked im2col + BLAS sgemm */
+    SC_ALGO_CPU_DIRECT = 3,           /* direct loops in float (depthwise, tiny GEMMs) */
+    SC_ALGO_GPU_IMPLICIT_GEMM = 4,    /* tiled implicit GEMM on the FMA units */
+    SC_ALGO_GPU_DIRECT_DEPTHWISE = 5, /* one thread per output, channel-wise filters */
+    SC_ALGO_GPU_DIRECT_SMALL_C = 6,   /* direct kernel for stems with very few input channels */
+    SC_ALGO_GPU_NAIVE = 7,            /* simple direct GPU kernel: a fallback that always applies */
     SC_ALGO_VENDOR_CUDNN = 8,
     SC_ALGO_VENDOR_MIOPEN = 9,
-    SC_ALGO_VENDOR_PLUGIN = 10,      /* a vendor adapter loaded from $SAFECONV_VENDOR_LIBRARY
-                                        (the fault-injection vendor of the tests) */
+    SC_ALGO_VENDOR_PLUGIN = 10,        /* a vendor adapter loaded from $SAFECONV_VENDOR_LIBRARY
+                                          (the fault-injection vendor of the tests) */
     SC_ALGO_GPU_IMPLICIT_GEMM_MMA = 11 /* tiled implicit GEMM on the matrix units (NVIDIA tensor
-                                        cores, sm_80+): fp16/bf16, and fp32 as TF32 when the
-                                        context's math mode allows it; fp32 accumulation */
+                                          cores, sm_80+): fp16/bf16, and fp32 as TF32 when the
+                                          context's math mode allows it; fp32 accumulation */
 } sc_algo;
 #define SC_ALGO_LAST SC_ALGO_GPU_IMPLICIT_GEMM_MMA /* highest id in this version */
 
@@ -172,8 +172,8 @@ SC_API sc_status sc_conv2d_validate(const sc_conv2d_desc *d);
 SC_API sc_status sc_conv2d_output_size(const sc_conv2d_desc *d, int64_t *p, int64_t *q);
 
 /* Element counts of x, w and y (any pointer may be NULL). */
-SC_API sc_status sc_conv2d_tensor_elems(const sc_conv2d_desc *d, int64_t *x_elems,
-                                        int64_t *w_elems, int64_t *y_elems);
+SC_API sc_status sc_conv2d_tensor_elems(const sc_conv2d_desc *d, int64_t *x_elems, int64_t *w_elems,
+                                        int64_t *y_elems);
 
 /* Multiply-add count times two of one direction (bias gradient: N*P*Q*K). */
 SC_API double sc_conv2d_flops(const sc_conv2d_desc *d, sc_direction dir);
@@ -193,14 +193,14 @@ typedef enum sc_backend {
 SC_API unsigned sc_backends_compiled(void);
 
 typedef struct sc_device_info {
-    int index;                /* GPU ordinal; -1 for the CPU */
-    sc_backend backend;       /* SC_BACKEND_CPU, _CUDA or _HIP */
-    char name[256];           /* "NVIDIA H100 80GB HBM3", "AMD Radeon RX 5600 XT", CPU model */
-    char arch[64];            /* "sm_90", "gfx1010", "x86_64" */
-    int multiprocessors;      /* SMs / CUs; CPU: logical cores */
-    int warp_size;            /* 32 or 64; CPU: 1 */
-    uint64_t total_memory;    /* bytes */
-    int driver_version;       /* as the runtime reports it; 0 if unknown */
+    int index;             /* GPU ordinal; -1 for the CPU */
+    sc_backend backend;    /* SC_BACKEND_CPU, _CUDA or _HIP */
+    char name[256];        /* "NVIDIA H100 80GB HBM3", "AMD Radeon RX 5600 XT", CPU model */
+    char arch[64];         /* "sm_90", "gfx1010", "x86_64" */
+    int multiprocessors;   /* SMs / CUs; CPU: logical cores */
+    int warp_size;         /* 32 or 64; CPU: 1 */
+    uint64_t total_memory; /* bytes */
+    int driver_version;    /* as the runtime reports it; 0 if unknown */
     int runtime_version;
 } sc_device_info;
 
@@ -230,25 +230,25 @@ typedef enum sc_math_mode {
 } sc_math_mode;
 
 typedef struct sc_context_options {
-    int device;               /* SC_DEVICE_CPU or a GPU ordinal. Default: CPU */
-    void *stream;             /* cudaStream_t / hipStream_t; NULL = legacy default stream */
-    sc_strategy strategy;     /* default SC_STRATEGY_AUTO */
-    int deterministic;        /* 1 (default): only bit-reproducible algorithms */
-    int allow_cpu;            /* 1: a GPU context may compute on the CPU when no GPU kernel
-                                 applies. Default 0: such a request is UNSUPPORTED */
-    size_t workspace_limit;   /* bytes of scratch the library may use; 0 = default
-                                 (64 MiB on the CPU, 16 MiB on a GPU) */
-    int verbosity;            /* 0 silent (default), 1 decisions to stderr, 2 every call */
-    int size_threshold;       /* SC_STRATEGY_SELECTIVE: max(H, W) up to which the vendor
-                                 library is used. Default 42 */
-    sc_algo algo;             /* force one algorithm; SC_ALGO_NONE (default) lets it choose */
-    int num_threads;          /* CPU threads for the CPU backend; 0 = OpenBLAS's default
-                                 (all cores). OpenBLAS's count is process-wide: each CPU call
-                                 sets it to its context's value */
-    const char *cache_path;   /* selection cache file; NULL = $SAFECONV_CACHE_DIR or XDG;
-                                 ":memory:" = a private in-memory cache (nothing persists).
-                                 Copied at create. */
-    sc_math_mode math;        /* fp32 math mode (sc_math_mode). Default SC_MATH_EXACT */
+    int device;             /* SC_DEVICE_CPU or a GPU ordinal. Default: CPU */
+    void *stream;           /* cudaStream_t / hipStream_t; NULL = legacy default stream */
+    sc_strategy strategy;   /* default SC_STRATEGY_AUTO */
+    int deterministic;      /* 1 (default): only bit-reproducible algorithms */
+    int allow_cpu;          /* 1: a GPU context may compute on the CPU when no GPU kernel
+                               applies. Default 0: such a request is UNSUPPORTED */
+    size_t workspace_limit; /* bytes of scratch the library may use; 0 = default
+                               (64 MiB on the CPU, 16 MiB on a GPU) */
+    int verbosity;          /* 0 silent (default), 1 decisions to stderr, 2 every call */
+    int size_threshold;     /* SC_STRATEGY_SELECTIVE: max(H, W) up to which the vendor
+                               library is used. Default 42 */
+    sc_algo algo;           /* force one algorithm; SC_ALGO_NONE (default) lets it choose */
+    int num_threads;        /* CPU threads for the CPU backend; 0 = OpenBLAS's default
+                               (all cores). OpenBLAS's count is process-wide: each CPU call
+                               sets it to its context's value */
+    const char *cache_path; /* selection cache file; NULL = $SAFECONV_CACHE_DIR or XDG;
+                               ":memory:" = a private in-memory cache (nothing persists).
+                               Copied at create. */
+    sc_math_mode math;      /* fp32 math mode (sc_math_mode). Default SC_MATH_EXACT */
 } sc_context_options;
 
 SC_API void sc_context_options_init(sc_context_options *opt);
@@ -268,12 +268,12 @@ SC_API sc_status sc_context_set_math_mode(sc_context *ctx, sc_math_mode mode);
 
 /* Per-context statistics, accumulated since create. */
 typedef struct sc_stats {
-    uint64_t calls[4];        /* indexed by sc_direction */
-    uint64_t gpu_calls;       /* calls served by safeconv's GPU kernels */
-    uint64_t cpu_calls;       /* calls served by the CPU backend */
-    uint64_t vendor_calls;    /* calls served by the vendor library */
-    uint64_t workspace_peak;  /* largest scratch used by one call, bytes */
-    sc_algo last_algo;        /* algorithm of the most recent successful call */
+    uint64_t calls[4];       /* indexed by sc_direction */
+    uint64_t gpu_calls;      /* calls served by safeconv's GPU kernels */
+    uint64_t cpu_calls;      /* calls served by the CPU backend */
+    uint64_t vendor_calls;   /* calls served by the vendor library */
+    uint64_t workspace_peak; /* largest scratch used by one call, bytes */
+    sc_algo last_algo;       /* algorithm of the most recent successful call */
 } sc_stats;
 
 SC_API sc_status sc_context_get_stats(const sc_context *ctx, sc_stats *out);
@@ -308,20 +308,20 @@ SC_API sc_status sc_conv2d_forward(sc_context *ctx, const sc_conv2d_desc *d, con
                                    size_t workspace_size);
 
 /* dx = the gradient of the loss with respect to x, given dy. */
-SC_API sc_status sc_conv2d_backward_data(sc_context *ctx, const sc_conv2d_desc *d,
-                                         const void *dy, const void *w, void *dx,
-                                         void *workspace, size_t workspace_size);
+SC_API sc_status sc_conv2d_backward_data(sc_context *ctx, const sc_conv2d_desc *d, const void *dy,
+                                         const void *w, void *dx, void *workspace,
+                                         size_t workspace_size);
 
 /* dw = the gradient with respect to w, and if dbias is not NULL also the bias gradient
  * (dbias[k] = sum over n, p, q of dy). Partial sums are reduced in a fixed order:
  * bit-identical results run to run. */
-SC_API sc_status sc_conv2d_backward_weight(sc_context *ctx, const sc_conv2d_desc *d,
-                                           const void *x, const void *dy, void *dw, void *dbias,
-                                           void *workspace, size_t workspace_size);
+SC_API sc_status sc_conv2d_backward_weight(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
+                                           const void *dy, void *dw, void *dbias, void *workspace,
+                                           size_t workspace_size);
 
 /* dbias alone. */
-SC_API sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *d,
-                                         const void *dy, void *dbias);
+SC_API sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *d, const void *dy,
+                                         void *dbias);
 
 /* Scratch bytes the chosen algorithm wants for one direction (0 is a valid answer). */
 SC_API sc_status sc_conv2d_workspace_size(sc_context *ctx, const sc_conv2d_desc *d,
@@ -339,21 +339,21 @@ SC_API sc_status sc_conv2d_select(sc_context *ctx, const sc_conv2d_desc *d, sc_d
  * replace it. Synchronous; `repeats` timed runs per variant (0 = 5). Problems whose kernel
  * has no variants (direct kernels) report candidates = 0. UNSUPPORTED on a CPU context. */
 typedef struct sc_tune_result {
-    int candidates;      /* variants timed */
-    int rejected;        /* variants whose output disagreed with the heuristic's */
-    int adopted;         /* 1: a measured variant now serves this problem in this process */
-    double default_ms;   /* median time of the heuristic's variant */
-    double best_ms;      /* median time of the variant now in use */
-    char plan[64];       /* the variant now in use, e.g. "gemm tile 6 split 2" */
+    int candidates;    /* variants timed */
+    int rejected;      /* variants whose output disagreed with the heuristic's */
+    int adopted;       /* 1: a measured variant now serves this problem in this process */
+    double default_ms; /* median time of the heuristic's variant */
+    double best_ms;    /* median time of the variant now in use */
+    char plan[64];     /* the variant now in use, e.g. "gemm tile 6 split 2" */
 } sc_tune_result;
 
 SC_API sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
                                 int repeats, sc_tune_result *res);
 
 /* ---------------------------------------------------------------------------------------------
- * Guard and selection cache (DESIGN.md, "Guard and cache"): declared below this line.
+ * Guard and selection cache: the probed vendor route and the SQLite selection cache
+ * (docs/guard.md).
  * ------------------------------------------------------------------------------------------ */
-/* @@GUARD_API@@ */
 
 /* Version of safeconv's kernel set, part of every selection-cache key: bump it whenever a kernel
  * or the selection among safeconv's own kernels changes, so cached timings are re-measured. */
@@ -361,13 +361,13 @@ SC_API sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_dir
 
 /* Outcome of probing one shape and direction through the vendor library (numbers stable). */
 typedef enum sc_probe_outcome {
-    SC_PROBE_SEEN = 0,   /* not probed yet: auto met this shape and remembered it */
-    SC_PROBE_OK = 1,     /* ran, result within tolerance of safeconv's */
-    SC_PROBE_HANG = 2,   /* the watchdog fired; the child was killed */
-    SC_PROBE_CRASH = 3,  /* the child died of a signal (result.signal) */
-    SC_PROBE_ERROR = 4,  /* the vendor returned an error status (result.detail) */
-    SC_PROBE_WRONG = 5,  /* differs from safeconv beyond tolerance, or NaN/Inf */
-    SC_PROBE_SLOW = 6,   /* first call took longer than the slow limit (e.g. kernel compile) */
+    SC_PROBE_SEEN = 0,     /* not probed yet: auto met this shape and remembered it */
+    SC_PROBE_OK = 1,       /* ran, result within tolerance of safeconv's */
+    SC_PROBE_HANG = 2,     /* the watchdog fired; the child was killed */
+    SC_PROBE_CRASH = 3,    /* the child died of a signal (result.signal) */
+    SC_PROBE_ERROR = 4,    /* the vendor returned an error status (result.detail) */
+    SC_PROBE_WRONG = 5,    /* differs from safeconv beyond tolerance, or NaN/Inf */
+    SC_PROBE_SLOW = 6,     /* first call took longer than the slow limit (e.g. kernel compile) */
     SC_PROBE_NO_VENDOR = 7 /* no vendor library usable for this device: nothing to probe */
 } sc_probe_outcome;
 
@@ -384,28 +384,28 @@ typedef struct sc_cache sc_cache;
 
 /* The environment part of a key: a change in any field means "re-probe". */
 typedef struct sc_cache_key {
-    char device[128];       /* device name */
-    char arch[32];          /* "sm_90", "gfx1010", "x86_64" */
+    char device[128]; /* device name */
+    char arch[32];    /* "sm_90", "gfx1010", "x86_64" */
     int multiprocessors;
     int driver_version, runtime_version;
-    char vendor[32];        /* "cudnn", "miopen", "fault", ... */
+    char vendor[32]; /* "cudnn", "miopen", "fault", ... */
     char vendor_version[64];
-    int kernel_set;         /* SC_KERNEL_SET_VERSION */
+    int kernel_set; /* SC_KERNEL_SET_VERSION */
     /* The problem part. */
     sc_direction dir;
-    sc_conv2d_desc desc;    /* all sizes, padding, stride, dilation, groups, dtype, layout */
+    sc_conv2d_desc desc; /* all sizes, padding, stride, dilation, groups, dtype, layout */
     int deterministic;
 } sc_cache_key;
 
 typedef struct sc_cache_entry {
     sc_cache_key key;
     sc_probe_outcome outcome;
-    int vendor_algo;        /* the vendor's own algorithm number (cudnnConvolutionFwdAlgo_t...) */
-    double vendor_ms;       /* median time of one vendor call; 0 if not measured */
-    double safeconv_ms;     /* median time of safeconv's own kernels, same shape */
-    uint64_t workspace;     /* vendor workspace bytes */
-    char detail[192];       /* signal name, vendor status string, error size, ... */
-    double updated;         /* Unix time of the write */
+    int vendor_algo;    /* the vendor's own algorithm number (cudnnConvolutionFwdAlgo_t...) */
+    double vendor_ms;   /* median time of one vendor call; 0 if not measured */
+    double safeconv_ms; /* median time of safeconv's own kernels, same shape */
+    uint64_t workspace; /* vendor workspace bytes */
+    char detail[192];   /* signal name, vendor status string, error size, ... */
+    double updated;     /* Unix time of the write */
 } sc_cache_entry;
 
 /* The path the cache would use for `path` (NULL = default), into buf. BAD_PARAM if buf is too
@@ -416,15 +416,14 @@ SC_API sc_status sc_cache_resolve_path(const char *path, char *buf, size_t size)
  * an unusable file gives an in-memory cache (sc_cache_is_persistent() == 0). */
 SC_API sc_status sc_cache_open(const char *path, sc_cache **out);
 SC_API void sc_cache_close(sc_cache *c);
-SC_API const char *sc_cache_path(const sc_cache *c);   /* the file path it tried */
-SC_API int sc_cache_is_persistent(const sc_cache *c);  /* 1 file, 0 in-memory fallback */
+SC_API const char *sc_cache_path(const sc_cache *c);  /* the file path it tried */
+SC_API int sc_cache_is_persistent(const sc_cache *c); /* 1 file, 0 in-memory fallback */
 
 /* Insert or replace one row (an SC_PROBE_SEEN row never replaces an existing one). One
  * transaction; returns only after it is committed (or CACHE_ERROR if it could not be). */
 SC_API sc_status sc_cache_put(sc_cache *c, const sc_cache_entry *e);
 /* Look a key up: *found = 1 and *out filled, or *found = 0. */
-SC_API sc_status sc_cache_get(sc_cache *c, const sc_cache_key *k, sc_cache_entry *out,
-                              int *found);
+SC_API sc_status sc_cache_get(sc_cache *c, const sc_cache_key *k, sc_cache_entry *out, int *found);
 /* Call fn for every row (stops early when fn returns non-zero). */
 SC_API sc_status sc_cache_foreach(sc_cache *c, int (*fn)(const sc_cache_entry *e, void *user),
                                   void *user);
@@ -437,12 +436,12 @@ SC_API sc_status sc_cache_key_for_device(int device, sc_cache_key *k);
 
 /* ---- Vendor library (cuDNN, MIOpen, or a plugin named by $SAFECONV_VENDOR_LIBRARY). ---- */
 typedef struct sc_vendor_info {
-    int available;          /* 1 if loaded and usable for the device's memory space */
-    char name[32];          /* "cudnn", "miopen", "fault", or "" */
-    char version[64];       /* "9.19.0" */
-    char library[256];      /* what was dlopen'ed */
-    int host_memory;        /* 1: works on host pointers (serves CPU contexts) */
-    char message[256];      /* why not available: "not found: libcudnn.so.9: cannot open ..." */
+    int available;     /* 1 if loaded and usable for the device's memory space */
+    char name[32];     /* "cudnn", "miopen", "fault", or "" */
+    char version[64];  /* "9.19.0" */
+    char library[256]; /* what was dlopen'ed */
+    int host_memory;   /* 1: works on host pointers (serves CPU contexts) */
+    char message[256]; /* why not available: "not found: libcudnn.so.9: cannot open ..." */
 } sc_vendor_info;
 
 SC_API sc_status sc_vendor_get_info(int device, sc_vendor_info *info);
@@ -455,36 +454,36 @@ SC_API sc_status sc_vendor_get_info(int device, sc_vendor_info *info);
 typedef struct sc_probe_result sc_probe_result;
 
 typedef struct sc_probe_options {
-    int device;              /* SC_DEVICE_CPU (default) or a GPU ordinal */
-    int deterministic;       /* default 1: deterministic vendor algorithms only */
-    double watchdog_s;       /* wall time per child before it is killed: default 120 */
-    double slow_s;           /* first vendor call over this is "slow": default 30 */
-    double tolerance;        /* max ||vendor - safeconv|| / ||safeconv||; 0 = by dtype
-                                (fp32 1e-3, fp16/bf16 2e-2) */
-    int repeats;             /* timed calls per side after the first: default 5 */
-    int force;               /* 1: probe again even when the cache has an answer */
-    const char *cache_path;  /* NULL = default location */
-    const char *helper;      /* path of the safeconv executable for children; NULL = search */
-    int progress;            /* 1: progress on stderr (a bar on a terminal, else lines) */
+    int device;             /* SC_DEVICE_CPU (default) or a GPU ordinal */
+    int deterministic;      /* default 1: deterministic vendor algorithms only */
+    double watchdog_s;      /* wall time per child before it is killed: default 120 */
+    double slow_s;          /* first vendor call over this is "slow": default 30 */
+    double tolerance;       /* max ||vendor - safeconv|| / ||safeconv||; 0 = by dtype
+                               (fp32 1e-3, fp16/bf16 2e-2) */
+    int repeats;            /* timed calls per side after the first: default 5 */
+    int force;              /* 1: probe again even when the cache has an answer */
+    const char *cache_path; /* NULL = default location */
+    const char *helper;     /* path of the safeconv executable for children; NULL = search */
+    int progress;           /* 1: progress on stderr (a bar on a terminal, else lines) */
     void (*on_result)(void *user, int done, int total, const int counts[8],
                       const sc_probe_result *r); /* optional, after each probe */
     void *user;
-    uint64_t seed;           /* input data seed; 0 = fixed default */
+    uint64_t seed; /* input data seed; 0 = fixed default */
 } sc_probe_options;
 
 struct sc_probe_result {
     sc_conv2d_desc desc;
     sc_direction dir;
     sc_probe_outcome outcome;
-    int signal;              /* CRASH: the signal number */
-    int from_cache;          /* 1: answered from the cache, no child started */
-    int child_pid;           /* the child's pid (0 when from the cache) */
-    int use_vendor;          /* what strategy auto will do: ok and vendor faster */
+    int signal;     /* CRASH: the signal number */
+    int from_cache; /* 1: answered from the cache, no child started */
+    int child_pid;  /* the child's pid (0 when from the cache) */
+    int use_vendor; /* what strategy auto will do: ok and vendor faster */
     int vendor_algo;
     double vendor_ms, safeconv_ms;
-    double first_call_ms;    /* the vendor's first call, including its set-up */
-    double rel_error;        /* ||vendor - safeconv|| / ||safeconv|| (WRONG: may be NaN) */
-    double elapsed_s;        /* the child's wall time as the parent saw it */
+    double first_call_ms; /* the vendor's first call, including its set-up */
+    double rel_error;     /* ||vendor - safeconv|| / ||safeconv|| (WRONG: may be NaN) */
+    double elapsed_s;     /* the child's wall time as the parent saw it */
     uint64_t workspace;
     char detail[192];
 };
@@ -498,8 +497,8 @@ SC_API sc_status sc_probe_shape(const sc_probe_options *opt, const sc_conv2d_des
 /* Probe n shapes for every direction bit set in dir_mask (1 << SC_DIR_FORWARD, ...):
  * results[i * ndirs + j] for shape i and the j-th direction set in the mask, in order.
  * Returns OK even when shapes hang or crash: that is what results say. */
-SC_API sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *descs,
-                                size_t n, unsigned dir_mask, sc_probe_result *results);
+SC_API sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *descs, size_t n,
+                                unsigned dir_mask, sc_probe_result *results);
 
 /* Shapes that strategy auto met and remembered (outcome SEEN) for this device's current key:
  * *descs and *dirs are malloc'ed (free them), *count rows. For `safeconv probe --seen`. */

@@ -1,8 +1,8 @@
-# Guarded vendor route and selection cache (src/guard, src/vendor): replaces guard_none.c.
+# Guarded vendor route and selection cache (src/guard, src/vendorlib): replaces guard_none.c.
 # Vendor libraries (cuDNN, MIOpen) are dlopen'ed at run time: nothing to link but SQLite.
 # The fault-injection vendor plugin of the tests is built next to the test runner, which
 # finds it there (tests/c/test_probe*.c).
-EXTRA_LIB_SRCS += $(wildcard src/guard/*.c src/vendor/*.c)
+EXTRA_LIB_SRCS += $(wildcard src/guard/*.c src/vendorlib/*.c)
 EXCLUDE_SRCS += src/core/guard_none.c
 EXTRA_LDLIBS += -lsqlite3
 
@@ -10,7 +10,7 @@ EXTRA_LDLIBS += -lsqlite3
 .DEFAULT_GOAL := all
 
 FAULT_VENDOR := $(BUILD)/libsafeconv_fault_vendor.so
-$(FAULT_VENDOR): tests/fault_vendor/fault_vendor.c src/vendor/vendor_abi.h include/safeconv.h
+$(FAULT_VENDOR): tests/fault_vendor/fault_vendor.c src/vendorlib/vendor_abi.h include/safeconv.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -shared $(LDFLAGS) -o $@ $< -lm
 

@@ -38,10 +38,7 @@ bool sc_arg_int(const char *opt, const char *text, int lo, int hi, int *out)
 static const char *const dir_names[] = {"forward", "backward_data", "backward_weight",
                                         "backward_bias"};
 
-const char *sc_direction_name(sc_direction d)
-{
-    return (unsigned)d < 4 ? dir_names[d] : "unknown";
-}
+const char *sc_direction_name(sc_direction d) { return (unsigned)d < 4 ? dir_names[d] : "unknown"; }
 
 bool sc_arg_direction(const char *text, int *dir)
 {
@@ -54,16 +51,21 @@ bool sc_arg_direction(const char *text, int *dir)
             *dir = i;
             return true;
         }
-    fprintf(stderr, "safeconv: --direction: expected forward, backward_data, backward_weight, "
-                    "backward_bias or all, got '%s'\n", text ? text : "(nothing)");
+    fprintf(stderr,
+            "safeconv: --direction: expected forward, backward_data, backward_weight, "
+            "backward_bias or all, got '%s'\n",
+            text ? text : "(nothing)");
     return false;
 }
 
 bool sc_arg_layout(const char *text, int *layout)
 {
-    if (text && !strcmp(text, "nchw")) *layout = SC_NCHW;
-    else if (text && !strcmp(text, "nhwc")) *layout = SC_NHWC;
-    else if (text && !strcmp(text, "both")) *layout = -1;
+    if (text && !strcmp(text, "nchw"))
+        *layout = SC_NCHW;
+    else if (text && !strcmp(text, "nhwc"))
+        *layout = SC_NHWC;
+    else if (text && !strcmp(text, "both"))
+        *layout = -1;
     else {
         fprintf(stderr, "safeconv: --layout: expected nchw, nhwc or both, got '%s'\n",
                 text ? text : "(nothing)");
@@ -79,8 +81,9 @@ bool sc_arg_algo(const char *text, sc_algo *out)
             *out = (sc_algo)a;
             return true;
         }
-    fprintf(stderr, "safeconv: --algo: unknown algorithm '%s' (e.g. cpu_reference, "
-                    "cpu_im2col_gemm, cpu_direct, gpu_implicit_gemm, gpu_naive)\n",
+    fprintf(stderr,
+            "safeconv: --algo: unknown algorithm '%s' (e.g. cpu_reference, "
+            "cpu_im2col_gemm, cpu_direct, gpu_implicit_gemm, gpu_naive)\n",
             text ? text : "(nothing)");
     return false;
 }

@@ -53,10 +53,12 @@ static sc_status run_once(sc_context *ctx, const sc_conv2d_desc *d, int dir, ope
 }
 
 /* Median seconds of one call; negative on failure (message printed). */
-static double time_call(sc_context *ctx, const sc_conv2d_desc *d, int dir, operands *o,
-                        int repeat, double min_time)
+static double time_call(sc_context *ctx, const sc_conv2d_desc *d, int dir, operands *o, int repeat,
+                        double min_time)
 {
-    enum { MAXRUNS = 1000 };
+    enum {
+        MAXRUNS = 1000
+    };
     static double t[MAXRUNS];
     if (run_once(ctx, d, dir, o) || sc_context_synchronize(ctx)) return -1; /* warm-up */
     int n = 0;
@@ -107,20 +109,29 @@ int cmd_bench(int argc, char **argv)
         } else if (!strcmp(o, "--tune")) {
             tune = true;
             continue;
-        } else if (!strcmp(o, "--suite")) ok = (suite = v) != NULL;
-        else if (!strcmp(o, "--filter")) ok = (filter = v) != NULL;
-        else if (!strcmp(o, "--batch")) ok = sc_arg_int(o, v, 1, 1 << 20, &batch);
-        else if (!strcmp(o, "--repeat")) ok = sc_arg_int(o, v, 1, 1000, &repeat);
+        } else if (!strcmp(o, "--suite"))
+            ok = (suite = v) != NULL;
+        else if (!strcmp(o, "--filter"))
+            ok = (filter = v) != NULL;
+        else if (!strcmp(o, "--batch"))
+            ok = sc_arg_int(o, v, 1, 1 << 20, &batch);
+        else if (!strcmp(o, "--repeat"))
+            ok = sc_arg_int(o, v, 1, 1000, &repeat);
         else if (!strcmp(o, "--min-time")) {
             double s = v ? atof(v) : -1;
             ok = s >= 0 && s <= 60;
             min_ms = (uint64_t)(s * 1000);
             if (!ok) fprintf(stderr, "safeconv: --min-time: expected seconds in [0, 60]\n");
-        } else if (!strcmp(o, "--direction")) ok = sc_arg_direction(v, &dir);
-        else if (!strcmp(o, "--layout")) ok = sc_arg_layout(v, &layout) && layout >= 0;
-        else if (!strcmp(o, "--algo")) ok = sc_arg_algo(v, &algo);
-        else if (!strcmp(o, "--versus")) ok = have_versus = sc_arg_algo(v, &versus);
-        else if (!strcmp(o, "--device")) ok = sc_arg_device(v, &device);
+        } else if (!strcmp(o, "--direction"))
+            ok = sc_arg_direction(v, &dir);
+        else if (!strcmp(o, "--layout"))
+            ok = sc_arg_layout(v, &layout) && layout >= 0;
+        else if (!strcmp(o, "--algo"))
+            ok = sc_arg_algo(v, &algo);
+        else if (!strcmp(o, "--versus"))
+            ok = have_versus = sc_arg_algo(v, &versus);
+        else if (!strcmp(o, "--device"))
+            ok = sc_arg_device(v, &device);
         else {
             fprintf(stderr, "safeconv bench: unknown option '%s'\n", o);
             ok = false;
@@ -132,7 +143,8 @@ int cmd_bench(int argc, char **argv)
         i++;
     }
     if (tune && device < 0) {
-        fprintf(stderr, "safeconv bench: --tune times GPU kernel variants; it needs a GPU device\n");
+        fprintf(stderr,
+                "safeconv bench: --tune times GPU kernel variants; it needs a GPU device\n");
         return 2;
     }
     if (!suite) {
@@ -192,8 +204,9 @@ int cmd_bench(int argc, char **argv)
         o.dbias = alloc_random(device, d.k, &rng, &ok);
         for (int k = 0; ok && k < 3; k++) {
             if (dir >= 0 && dir != k) continue;
-            if (tty) fprintf(stderr, "\r[%d/%d] %s %s ...", r + 1, nrows, rows[r].name,
-                             sc_direction_name((sc_direction)k));
+            if (tty)
+                fprintf(stderr, "\r[%d/%d] %s %s ...", r + 1, nrows, rows[r].name,
+                        sc_direction_name((sc_direction)k));
             if (tune) {
                 sc_tune_result tr;
                 if (sc_conv2d_tune(ctx[0], &d, (sc_direction)k, 0, &tr)) {
@@ -204,8 +217,9 @@ int cmd_bench(int argc, char **argv)
                 }
                 if (tr.candidates)
                     printf("%-24s %-15s tuned: %d variants (%d rejected), heuristic %.3f ms, "
-                           "now %s %.3f ms%s\n", rows[r].name, sc_direction_name((sc_direction)k),
-                           tr.candidates, tr.rejected, tr.default_ms, tr.plan, tr.best_ms,
+                           "now %s %.3f ms%s\n",
+                           rows[r].name, sc_direction_name((sc_direction)k), tr.candidates,
+                           tr.rejected, tr.default_ms, tr.plan, tr.best_ms,
                            tr.adopted ? "" : " (kept)");
             }
             double t[2] = {0, 0};
@@ -224,8 +238,8 @@ int cmd_bench(int argc, char **argv)
                 continue;
             }
             double gf = sc_conv2d_flops(&d, (sc_direction)k) / t[0] * 1e-9;
-            printf("%-24s %-15s %-18s %10.3f %9.1f", rows[r].name, sc_direction_name((sc_direction)k),
-                   sc_algo_name(used[0]), t[0] * 1e3, gf);
+            printf("%-24s %-15s %-18s %10.3f %9.1f", rows[r].name,
+                   sc_direction_name((sc_direction)k), sc_algo_name(used[0]), t[0] * 1e3, gf);
             if (have_versus) printf(" %12.3f %7.1fx", t[1] * 1e3, t[1] / t[0]);
             printf("\n");
             fflush(stdout);

@@ -60,11 +60,14 @@ int cmd_cache(int argc, char **argv)
     const char *path = NULL, *sub = NULL;
     int device = sc_default_device();
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--cache") && i + 1 < argc) path = argv[++i];
+        if (!strcmp(argv[i], "--cache") && i + 1 < argc)
+            path = argv[++i];
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
             if (!sc_arg_int("--device", argv[++i], -1, 1 << 20, &device)) return 2;
-        } else if (!sub && argv[i][0] != '-') sub = argv[i];
-        else return usage(), 2;
+        } else if (!sub && argv[i][0] != '-')
+            sub = argv[i];
+        else
+            return usage(), 2;
     }
     if (!sub) return usage(), 2;
     if (!strcmp(sub, "path")) {
@@ -104,12 +107,12 @@ int cmd_cache(int argc, char **argv)
             fprintf(stderr, "safeconv cache: %s\n", sc_last_error());
             rc = 1;
         }
-        printf("%d rows (%d stale: other device, driver, vendor or kernel version): ok %d, hang %d, "
-               "crash %d, error %d, wrong %d, slow %d, seen (not probed) %d\n",
-               s.rows, s.stale, s.by_outcome[SC_PROBE_OK], s.by_outcome[SC_PROBE_HANG],
-               s.by_outcome[SC_PROBE_CRASH], s.by_outcome[SC_PROBE_ERROR],
-               s.by_outcome[SC_PROBE_WRONG], s.by_outcome[SC_PROBE_SLOW],
-               s.by_outcome[SC_PROBE_SEEN]);
+        printf(
+            "%d rows (%d stale: other device, driver, vendor or kernel version): ok %d, hang %d, "
+            "crash %d, error %d, wrong %d, slow %d, seen (not probed) %d\n",
+            s.rows, s.stale, s.by_outcome[SC_PROBE_OK], s.by_outcome[SC_PROBE_HANG],
+            s.by_outcome[SC_PROBE_CRASH], s.by_outcome[SC_PROBE_ERROR],
+            s.by_outcome[SC_PROBE_WRONG], s.by_outcome[SC_PROBE_SLOW], s.by_outcome[SC_PROBE_SEEN]);
     }
     sc_cache_close(c);
     return rc;

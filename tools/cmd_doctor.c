@@ -69,7 +69,7 @@ static bool kfd_rdna1(int *found)
 /* Marketing names of RDNA1 cards, for runtimes that report the overridden arch. */
 static bool name_rdna1(const char *name)
 {
-    static const char *const cards[] = {"RX 5300", "RX 5500", "RX 5600", "RX 5700", "Navi 10",
+    static const char *const cards[] = {"RX 5300", "RX 5500",   "RX 5600",   "RX 5700",  "Navi 10",
                                         "Navi 14", "Pro W5500", "Pro W5700", "Pro 5600M"};
     for (size_t i = 0; i < sizeof cards / sizeof cards[0]; i++)
         if (strstr(name, cards[i])) return true;
@@ -92,15 +92,15 @@ int cmd_doctor(int argc, char **argv)
     printf("devices:\n");
     sc_device_info info;
     if (!sc_device_get_info(SC_DEVICE_CPU, &info))
-        printf("  cpu   %s, %s, %d threads, %.1f GiB\n", info.name, info.arch,
-               info.multiprocessors, info.total_memory / 1073741824.0);
+        printf("  cpu   %s, %s, %d threads, %.1f GiB\n", info.name, info.arch, info.multiprocessors,
+               info.total_memory / 1073741824.0);
     for (int d = 0; d < ngpu; d++) {
         if (sc_device_get_info(d, &info)) {
             printf("  gpu %d: %s\n", d, sc_last_error());
             continue;
         }
-        printf("  gpu %d %s, %s, %d %s, %.1f GiB, driver %d, runtime %d\n", d, info.name,
-               info.arch, info.multiprocessors, info.backend == SC_BACKEND_HIP ? "CUs" : "SMs",
+        printf("  gpu %d %s, %s, %d %s, %.1f GiB, driver %d, runtime %d\n", d, info.name, info.arch,
+               info.multiprocessors, info.backend == SC_BACKEND_HIP ? "CUs" : "SMs",
                info.total_memory / 1073741824.0, info.driver_version, info.runtime_version);
         if (info.backend == SC_BACKEND_HIP) amd = true;
         if (is_rdna1(info.arch) || name_rdna1(info.name)) rdna1 = true;
@@ -146,12 +146,12 @@ int cmd_doctor(int argc, char **argv)
         sc_cache_foreach(c, count_row, &s);
         printf("  %s%s\n", sc_cache_path(c),
                sc_cache_is_persistent(c) ? "" : " (UNUSABLE: in-memory only this run)");
-        printf("  %d rows; %d for this device, driver and vendor version: ok %d, hang %d, crash %d, "
-               "error %d, wrong %d, slow %d, not probed yet %d\n",
-               s.rows, s.current, s.by_outcome[SC_PROBE_OK], s.by_outcome[SC_PROBE_HANG],
-               s.by_outcome[SC_PROBE_CRASH], s.by_outcome[SC_PROBE_ERROR],
-               s.by_outcome[SC_PROBE_WRONG], s.by_outcome[SC_PROBE_SLOW],
-               s.by_outcome[SC_PROBE_SEEN]);
+        printf(
+            "  %d rows; %d for this device, driver and vendor version: ok %d, hang %d, crash %d, "
+            "error %d, wrong %d, slow %d, not probed yet %d\n",
+            s.rows, s.current, s.by_outcome[SC_PROBE_OK], s.by_outcome[SC_PROBE_HANG],
+            s.by_outcome[SC_PROBE_CRASH], s.by_outcome[SC_PROBE_ERROR],
+            s.by_outcome[SC_PROBE_WRONG], s.by_outcome[SC_PROBE_SLOW], s.by_outcome[SC_PROBE_SEEN]);
         sc_cache_close(c);
     } else {
         printf("  cannot open: %s\n", sc_last_error());
@@ -159,12 +159,19 @@ int cmd_doctor(int argc, char **argv)
 
     /* AMD environment. */
     printf("\nenvironment:\n");
-    static const char *const vars[] = {
-        "HSA_OVERRIDE_GFX_VERSION", "MIOPEN_FIND_MODE", "MIOPEN_USER_DB_PATH",
-        "MIOPEN_CUSTOM_CACHE_DIR", "MIOPEN_DEBUG_CONV_IMPLICIT_GEMM", "MIOPEN_DEBUG_CONV_GEMM",
-        "MIOPEN_DEBUG_CONV_DIRECT_OCL_WRW2", "PYTORCH_MIOPEN_SUGGEST_NHWC",
-        "SAFECONV_CACHE_DIR", "SAFECONV_TOOL", "SAFECONV_CUDNN_LIBRARY",
-        "SAFECONV_MIOPEN_LIBRARY", "XDG_CACHE_HOME"};
+    static const char *const vars[] = {"HSA_OVERRIDE_GFX_VERSION",
+                                       "MIOPEN_FIND_MODE",
+                                       "MIOPEN_USER_DB_PATH",
+                                       "MIOPEN_CUSTOM_CACHE_DIR",
+                                       "MIOPEN_DEBUG_CONV_IMPLICIT_GEMM",
+                                       "MIOPEN_DEBUG_CONV_GEMM",
+                                       "MIOPEN_DEBUG_CONV_DIRECT_OCL_WRW2",
+                                       "PYTORCH_MIOPEN_SUGGEST_NHWC",
+                                       "SAFECONV_CACHE_DIR",
+                                       "SAFECONV_TOOL",
+                                       "SAFECONV_CUDNN_LIBRARY",
+                                       "SAFECONV_MIOPEN_LIBRARY",
+                                       "XDG_CACHE_HOME"};
     int shown = 0;
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
@@ -174,15 +181,20 @@ int cmd_doctor(int argc, char **argv)
     const char *hsa = getenv("HSA_OVERRIDE_GFX_VERSION");
     bool hsa_bad = hsa && rdna1;
     if (hsa_bad)
-        printf("  WARNING: HSA_OVERRIDE_GFX_VERSION=%s on an RDNA1 card (gfx1010/gfx1012): it makes\n"
-               "  the card run code built for another chip (RDNA2); the instruction sets differ and\n"
-               "  with ROCm 5.3 and later this gives segfaults and memory access faults. Unset it\n"
-               "  and use a native gfx1010 build (safeconv's kernels are built natively).\n", hsa);
+        printf(
+            "  WARNING: HSA_OVERRIDE_GFX_VERSION=%s on an RDNA1 card (gfx1010/gfx1012): it makes\n"
+            "  the card run code built for another chip (RDNA2); the instruction sets differ and\n"
+            "  with ROCm 5.3 and later this gives segfaults and memory access faults. Unset it\n"
+            "  and use a native gfx1010 build (safeconv's kernels are built natively).\n",
+            hsa);
     else if (hsa && !amd)
-        printf("  note: HSA_OVERRIDE_GFX_VERSION is set but no AMD GPU is visible to this build; on\n"
-               "  an RDNA1 card (gfx1010/gfx1012) it causes crashes with ROCm 5.3+: unset it there.\n");
+        printf(
+            "  note: HSA_OVERRIDE_GFX_VERSION is set but no AMD GPU is visible to this build; on\n"
+            "  an RDNA1 card (gfx1010/gfx1012) it causes crashes with ROCm 5.3+: unset it "
+            "there.\n");
     if (amd && !getenv("MIOPEN_FIND_MODE"))
-        printf("  hint: MIOPEN_FIND_MODE=2 (FAST) cuts MIOpen's first runs from minutes to seconds\n");
+        printf(
+            "  hint: MIOPEN_FIND_MODE=2 (FAST) cuts MIOpen's first runs from minutes to seconds\n");
 
     /* Verdict. */
     printf("\nverdict: ");
@@ -193,10 +205,12 @@ int cmd_doctor(int argc, char **argv)
         printf("no GPU usable: strategy cpu (the CPU backend)%s\n",
                be & (SC_BACKEND_CUDA | SC_BACKEND_HIP) ? "" : "; this build has no GPU backend");
     else if (!vi.available)
-        printf("strategy gpu (no vendor library usable: auto runs safeconv's kernels everywhere)\n");
+        printf(
+            "strategy gpu (no vendor library usable: auto runs safeconv's kernels everywhere)\n");
     else if (!s.current)
         printf("strategy auto; run `safeconv probe --suite FILE` (or --seen) so auto may use %s "
-               "where it is safe and faster\n", vi.name);
+               "where it is safe and faster\n",
+               vi.name);
     else
         printf("strategy auto (%d shapes probed: %s where ok and faster, safeconv elsewhere)\n",
                s.current, vi.name);

@@ -13,19 +13,22 @@
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: safeconv probe (--suite FILE | --seen | --shape N,C,H,W,K,R,S[,STRIDE,PAD,DIL,GROUPS])\n"
-            "                      [--dir forward|backward_data|backward_weight|all] [--device N]\n"
-            "                      [--dtype f32|f16|bf16] [--layout nchw|nhwc] [--watchdog S]\n"
-            "                      [--slow S] [--tolerance T] [--repeats N] [--force] [--cache PATH]\n"
-            "                      [--nondeterministic] [--quiet]\n"
-            "  --suite FILE  shapes of a suite CSV (name,n,c,h,w,k,r,s,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups)\n"
-            "  --seen        the shapes strategy auto met and remembered (not probed yet)\n"
-            "  --watchdog S  seconds a child may take before it is killed as hung (default 120)\n"
-            "  --slow S      a first vendor call over S seconds is 'slow' (default 30)\n"
-            "  --force       probe again where the cache already has an answer\n"
-            "Outcomes: ok, hang, crash, error, wrong, slow. Exit 0 when every probe ran (whatever\n"
-            "its outcome), 1 on a failure to probe at all, 2 on a usage error.\n");
+    fprintf(
+        stderr,
+        "usage: safeconv probe (--suite FILE | --seen | --shape "
+        "N,C,H,W,K,R,S[,STRIDE,PAD,DIL,GROUPS])\n"
+        "                      [--dir forward|backward_data|backward_weight|all] [--device N]\n"
+        "                      [--dtype f32|f16|bf16] [--layout nchw|nhwc] [--watchdog S]\n"
+        "                      [--slow S] [--tolerance T] [--repeats N] [--force] [--cache PATH]\n"
+        "                      [--nondeterministic] [--quiet]\n"
+        "  --suite FILE  shapes of a suite CSV "
+        "(name,n,c,h,w,k,r,s,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups)\n"
+        "  --seen        the shapes strategy auto met and remembered (not probed yet)\n"
+        "  --watchdog S  seconds a child may take before it is killed as hung (default 120)\n"
+        "  --slow S      a first vendor call over S seconds is 'slow' (default 30)\n"
+        "  --force       probe again where the cache already has an answer\n"
+        "Outcomes: ok, hang, crash, error, wrong, slow. Exit 0 when every probe ran (whatever\n"
+        "its outcome), 1 on a failure to probe at all, 2 on a usage error.\n");
 }
 
 static bool parse_double(const char *opt, const char *s, double *out)
@@ -43,8 +46,8 @@ static bool parse_double(const char *opt, const char *s, double *out)
 static bool parse_shape(const char *s, sc_conv2d_desc *d)
 {
     long long v[11];
-    int n = sscanf(s, "%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld", &v[0], &v[1],
-                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]);
+    int n = sscanf(s, "%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]);
     if (n != 7 && n != 11) return false;
     sc_conv2d_desc_init(d);
     d->n = v[0], d->c = v[1], d->h = v[2], d->w = v[3], d->k = v[4], d->r = v[5], d->s = v[6];
@@ -72,26 +75,37 @@ int cmd_probe(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = true;
-        if (!strcmp(a, "--seen")) seen = true, takes = false;
-        else if (!strcmp(a, "--force")) o.force = 1, takes = false;
-        else if (!strcmp(a, "--quiet")) o.progress = 0, takes = false;
-        else if (!strcmp(a, "--nondeterministic")) o.deterministic = 0, takes = false;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(), 0;
+        if (!strcmp(a, "--seen"))
+            seen = true, takes = false;
+        else if (!strcmp(a, "--force"))
+            o.force = 1, takes = false;
+        else if (!strcmp(a, "--quiet"))
+            o.progress = 0, takes = false;
+        else if (!strcmp(a, "--nondeterministic"))
+            o.deterministic = 0, takes = false;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return usage(), 0;
         else if (!v) {
             fprintf(stderr, "safeconv probe: %s: unknown option or missing value\n", a);
             usage();
             return 2;
-        } else if (!strcmp(a, "--suite")) suite = v;
-        else if (!strcmp(a, "--shape")) shape = v;
-        else if (!strcmp(a, "--cache")) o.cache_path = v;
+        } else if (!strcmp(a, "--suite"))
+            suite = v;
+        else if (!strcmp(a, "--shape"))
+            shape = v;
+        else if (!strcmp(a, "--cache"))
+            o.cache_path = v;
         else if (!strcmp(a, "--dir")) {
             if (!sc_arg_direction(v, &dir)) return usage(), 2;
         } else if (!strcmp(a, "--layout")) {
             if (!sc_arg_layout(v, &layout) || layout < 0) return usage(), 2;
         } else if (!strcmp(a, "--dtype")) {
-            if (!strcmp(v, "f32")) dtype = SC_DTYPE_F32;
-            else if (!strcmp(v, "f16")) dtype = SC_DTYPE_F16;
-            else if (!strcmp(v, "bf16")) dtype = SC_DTYPE_BF16;
+            if (!strcmp(v, "f32"))
+                dtype = SC_DTYPE_F32;
+            else if (!strcmp(v, "f16"))
+                dtype = SC_DTYPE_F16;
+            else if (!strcmp(v, "bf16"))
+                dtype = SC_DTYPE_BF16;
             else {
                 fprintf(stderr, "safeconv probe: --dtype: f32, f16 or bf16, not '%s'\n", v);
                 return 2;
@@ -128,7 +142,9 @@ int cmd_probe(int argc, char **argv)
     } else if (shape) {
         rows = calloc(1, sizeof *rows);
         if (!rows || !parse_shape(shape, &rows[0].desc)) {
-            fprintf(stderr, "safeconv probe: --shape: N,C,H,W,K,R,S or N,C,H,W,K,R,S,STRIDE,PAD,DIL,GROUPS\n");
+            fprintf(
+                stderr,
+                "safeconv probe: --shape: N,C,H,W,K,R,S or N,C,H,W,K,R,S,STRIDE,PAD,DIL,GROUPS\n");
             free(rows);
             return 2;
         }
@@ -169,7 +185,9 @@ int cmd_probe(int argc, char **argv)
     sc_vendor_info vi;
     sc_vendor_get_info(o.device, &vi);
     if (o.progress)
-        fprintf(stderr, "probing %d shape(s) x %d direction(s) on %s through %s %s (watchdog %.1f s, slow %.1f s)\n",
+        fprintf(stderr,
+                "probing %d shape(s) x %d direction(s) on %s through %s %s (watchdog %.1f s, slow "
+                "%.1f s)\n",
                 n, ndirs, o.device < 0 ? "the CPU" : "the GPU", vi.name[0] ? vi.name : "no vendor",
                 vi.version, o.watchdog_s, o.slow_s);
     sc_status st = SC_STATUS_OK;

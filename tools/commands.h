@@ -5,11 +5,12 @@
 #define SC_TOOLS_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
-int cmd_info(int argc, char **argv);     /* devices and backends (cmd_version.c; doctor is the long form) */
+int cmd_info(int argc,
+             char **argv); /* devices and backends (cmd_version.c; doctor is the long form) */
 int cmd_verify(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
-int cmd_probe(int argc, char **argv);    /* guarded vendor route (cmd_probe.c) */
-int cmd_cache(int argc, char **argv);    /* selection cache (cmd_cache.c) */
-int cmd_doctor(int argc, char **argv);   /* cmd_doctor.c */
+int cmd_probe(int argc, char **argv);  /* guarded vendor route (cmd_probe.c) */
+int cmd_cache(int argc, char **argv);  /* selection cache (cmd_cache.c) */
+int cmd_doctor(int argc, char **argv); /* cmd_doctor.c */
 
 #endif

@@ -1,6 +1,6 @@
 /* safeconv.c - the `safeconv` command: dispatch to a subcommand (tools/cmd_*.c). */
-#include "commands.h"
 #include "safeconv.h"
+#include "commands.h"
 
 #include <stdio.h>
 #include <string.h>

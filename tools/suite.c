@@ -29,12 +29,14 @@ int sc_suite_load(const char *path, sc_suite_row **rows)
         long long x[14];
         int used = 0;
         char name[64];
-        int got = sscanf(s, "%63[^,],%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld%n",
-                         name, &x[0], &x[1], &x[2], &x[3], &x[4], &x[5], &x[6], &x[7], &x[8], &x[9],
-                         &x[10], &x[11], &x[12], &x[13], &used);
+        int got = sscanf(
+            s, "%63[^,],%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld%n",
+            name, &x[0], &x[1], &x[2], &x[3], &x[4], &x[5], &x[6], &x[7], &x[8], &x[9], &x[10],
+            &x[11], &x[12], &x[13], &used);
         if (got != 15 || strspn(s + used, " \t\r\n") != strlen(s + used)) {
-            fprintf(stderr, "%s:%d: expected name and 14 integers "
-                            "(n,c,h,w,k,r,s,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups)\n",
+            fprintf(stderr,
+                    "%s:%d: expected name and 14 integers "
+                    "(n,c,h,w,k,r,s,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups)\n",
                     path, lineno);
             goto fail;
         }

@@ -1,13 +1,11 @@
 /* context.c - context life cycle, options, the workspace pools, statistics. */
 #include "core/guard_hook.h"
 #include "core/internal.h"
+#include "core/plan_cache.h"
 #include "gpu/gpu.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define SC_DEFAULT_CPU_WORKSPACE ((size_t)64 << 20)
-#define SC_DEFAULT_GPU_WORKSPACE ((size_t)16 << 20)
 
 void sc_context_options_init(sc_context_options *opt)
 {
@@ -25,12 +23,16 @@ sc_status sc_context_create(const sc_context_options *opt, sc_context **out)
     if (!out) return sc__fail(SC_STATUS_BAD_PARAM, "out: NULL");
     *out = NULL;
     sc_context_options o;
-    if (opt) o = *opt;
-    else sc_context_options_init(&o);
+    if (opt)
+        o = *opt;
+    else
+        sc_context_options_init(&o);
 
     if (o.device < SC_DEVICE_CPU)
-        return sc__fail(SC_STATUS_BAD_PARAM, "options.device: %d is neither a GPU ordinal nor "
-                        "SC_DEVICE_CPU (-1)", o.device);
+        return sc__fail(SC_STATUS_BAD_PARAM,
+                        "options.device: %d is neither a GPU ordinal nor "
+                        "SC_DEVICE_CPU (-1)",
+                        o.device);
     if ((unsigned)o.strategy > SC_STRATEGY_CPU)
         return sc__fail(SC_STATUS_BAD_PARAM, "options.strategy: unknown value %d", (int)o.strategy);
     if (o.verbosity < 0 || o.verbosity > 2)
@@ -66,8 +68,8 @@ sc_status sc_context_create(const sc_context_options *opt, sc_context **out)
     }
     ctx->opt.cache_path = ctx->cache_path;
     ctx->workspace_limit = o.workspace_limit ? o.workspace_limit
-                           : o.device >= 0  ? SC_DEFAULT_GPU_WORKSPACE
-                                            : SC_DEFAULT_CPU_WORKSPACE;
+                           : o.device >= 0   ? SC_DEFAULT_GPU_WORKSPACE
+                                             : SC_DEFAULT_CPU_WORKSPACE;
     *out = ctx;
     return SC_STATUS_OK;
 }
@@ -81,6 +83,7 @@ void sc_context_destroy(sc_context *ctx)
         sc_gpu_free(ctx->device_pool.ptr);
     }
     sc__guard_release(ctx);
+    sc__plan_cache_free(ctx);
     free(ctx->host_pool.ptr);
     free(ctx->cache_path);
     free(ctx);

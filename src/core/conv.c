@@ -2,6 +2,7 @@
  * find workspace, run, count. Each layer below is reached only through its own header. */
 #include "core/guard_hook.h"
 #include "core/internal.h"
+#include "core/plan_cache.h"
 #include "cpu/cpu.h"
 #include "gpu/gpu.h"
 
@@ -9,12 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { ROUTE_CPU, ROUTE_GPU, ROUTE_VENDOR, ROUTE_CPU_COPY } sc_route;
+typedef enum {
+    ROUTE_CPU,
+    ROUTE_GPU,
+    ROUTE_VENDOR,
+    ROUTE_CPU_COPY
+} sc_route;
 
 typedef struct sc_plan {
     sc_route route;
     sc_algo algo;
     size_t ws_bytes;
+    sc_kplan kernel; /* ROUTE_GPU: the plan the GPU backend runs, exactly */
 } sc_plan;
 
 static bool is_cpu_algo(sc_algo a)
@@ -36,8 +43,8 @@ static sc_status plan_cpu(sc_context *ctx, const sc_problem *pb, sc_direction di
 
 /* Ask the guard whether the vendor library serves this call; *taken when it does (the plan is
  * then complete). */
-static sc_status plan_vendor(sc_context *ctx, const sc_problem *pb, sc_direction dir,
-                             sc_plan *pl, bool *taken)
+static sc_status plan_vendor(sc_context *ctx, const sc_problem *pb, sc_direction dir, sc_plan *pl,
+                             bool *taken)
 {
     *taken = false;
     sc_status st = sc__guard_select(ctx, pb, dir, taken, &pl->algo, &pl->ws_bytes);
@@ -75,15 +82,19 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
         if ((st = plan_vendor(ctx, pb, dir, pl, &taken)) || taken) return st;
     }
     pl->route = ROUTE_GPU;
-    /* Splits of the reduction are sized to this context's workspace limit. */
-    st = sc_gpu_select_limit(pb, dir, o->algo, ctx->workspace_limit, &pl->algo, &pl->ws_bytes);
+    /* One selection: the plan chosen here (within the context's workspace limit) is the one
+     * the call runs, and the one whose workspace the size query reports. */
+    st = sc__gpu_plan_cached(ctx, pb, dir, &pl->kernel);
     if (st == SC_STATUS_UNSUPPORTED && o->allow_cpu && o->algo == SC_ALGO_NONE)
         return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
-    if (st == SC_STATUS_OK && pl->ws_bytes > ctx->workspace_limit)
+    if (st) return st;
+    pl->algo = pl->kernel.algo;
+    pl->ws_bytes = pl->kernel.ws_bytes;
+    if (pl->ws_bytes > ctx->workspace_limit)
         return sc__fail(SC_STATUS_OUT_OF_MEMORY,
                         "options.workspace_limit: %s needs %zu bytes of workspace, limit is %zu",
                         sc_algo_name(pl->algo), pl->ws_bytes, ctx->workspace_limit);
-    return st;
+    return SC_STATUS_OK;
 }
 
 /* GPU context, CPU compute: copy the inputs to the host, run, copy the outputs back. */
@@ -121,8 +132,8 @@ static sc_status check_ptr(const void *p, const char *name, size_t align, bool r
 {
     if (!p) return required ? sc__fail(SC_STATUS_BAD_PARAM, "%s: NULL", name) : SC_STATUS_OK;
     if ((uintptr_t)p % align)
-        return sc__fail(SC_STATUS_BAD_PARAM, "%s: pointer %p is not aligned to %zu bytes", name,
-                        p, align);
+        return sc__fail(SC_STATUS_BAD_PARAM, "%s: pointer %p is not aligned to %zu bytes", name, p,
+                        align);
     return SC_STATUS_OK;
 }
 
@@ -148,8 +159,16 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
 
     sc_plan pl;
     if ((st = plan_call(ctx, &pb, dir, &pl))) return st;
-    sc_call call = {.pb = &pb, .dir = dir, .algo = pl.algo, .a = a, .b = b, .c = c,
-                    .out = out, .out2 = out2, .stream = ctx->opt.stream,
+    sc_call call = {.pb = &pb,
+                    .dir = dir,
+                    .algo = pl.algo,
+                    .plan = pl.route == ROUTE_GPU ? &pl.kernel : NULL,
+                    .a = a,
+                    .b = b,
+                    .c = c,
+                    .out = out,
+                    .out2 = out2,
+                    .stream = ctx->opt.stream,
                     .num_threads = ctx->opt.num_threads};
     bool host_ws = pl.route == ROUTE_CPU || pl.route == ROUTE_CPU_COPY || ctx->opt.device < 0;
     /* A caller workspace lives in the context's memory space; the CPU-copy route needs host
@@ -173,27 +192,28 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
     if (st) return st;
     ctx->stats.calls[dir]++;
     ctx->stats.last_algo = pl.algo;
-    if (pl.route == ROUTE_GPU) ctx->stats.gpu_calls++;
-    else if (pl.route == ROUTE_VENDOR) ctx->stats.vendor_calls++;
-    else ctx->stats.cpu_calls++;
+    if (pl.route == ROUTE_GPU)
+        ctx->stats.gpu_calls++;
+    else if (pl.route == ROUTE_VENDOR)
+        ctx->stats.vendor_calls++;
+    else
+        ctx->stats.cpu_calls++;
     return SC_STATUS_OK;
 }
 
-sc_status sc_conv2d_forward(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
-                            const void *w, const void *bias, void *y, void *workspace,
-                            size_t workspace_size)
+sc_status sc_conv2d_forward(sc_context *ctx, const sc_conv2d_desc *d, const void *x, const void *w,
+                            const void *bias, void *y, void *workspace, size_t workspace_size)
 {
     static const char *const names[5] = {"x", "w", "?bias", "y", NULL};
-    return conv_call(ctx, d, SC_DIR_FORWARD, x, w, bias, y, NULL, workspace, workspace_size,
-                     names);
+    return conv_call(ctx, d, SC_DIR_FORWARD, x, w, bias, y, NULL, workspace, workspace_size, names);
 }
 
 sc_status sc_conv2d_backward_data(sc_context *ctx, const sc_conv2d_desc *d, const void *dy,
                                   const void *w, void *dx, void *workspace, size_t workspace_size)
 {
     static const char *const names[5] = {"dy", "w", NULL, "dx", NULL};
-    return conv_call(ctx, d, SC_DIR_BACKWARD_DATA, dy, w, NULL, dx, NULL, workspace,
-                     workspace_size, names);
+    return conv_call(ctx, d, SC_DIR_BACKWARD_DATA, dy, w, NULL, dx, NULL, workspace, workspace_size,
+                     names);
 }
 
 sc_status sc_conv2d_backward_weight(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
@@ -212,8 +232,7 @@ sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *d, cons
     return conv_call(ctx, d, SC_DIR_BACKWARD_BIAS, dy, NULL, NULL, dbias, NULL, NULL, 0, names);
 }
 
-static sc_status plan_query(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
-                            sc_plan *pl)
+static sc_status plan_query(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir, sc_plan *pl)
 {
     sc__clear_error();
     if (!ctx) return sc__fail(SC_STATUS_BAD_PARAM, "ctx: NULL");

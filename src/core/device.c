@@ -38,13 +38,15 @@ sc_status sc_device_get_info(int device, sc_device_info *info)
     if (device >= 0) {
         int n = sc_gpu_device_count();
         if (device >= n)
-            return sc__fail(SC_STATUS_NOT_AVAILABLE, "device: GPU %d requested, %d present",
-                            device, n);
+            return sc__fail(SC_STATUS_NOT_AVAILABLE, "device: GPU %d requested, %d present", device,
+                            n);
         return sc_gpu_device_info(device, info);
     }
     if (device != SC_DEVICE_CPU)
-        return sc__fail(SC_STATUS_BAD_PARAM, "device: %d is neither a GPU ordinal nor "
-                        "SC_DEVICE_CPU (-1)", device);
+        return sc__fail(SC_STATUS_BAD_PARAM,
+                        "device: %d is neither a GPU ordinal nor "
+                        "SC_DEVICE_CPU (-1)",
+                        device);
     info->index = SC_DEVICE_CPU;
     info->backend = SC_BACKEND_CPU;
     cpu_name(info->name, sizeof info->name);

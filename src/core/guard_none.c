@@ -2,9 +2,8 @@
  * selective report that no vendor library is available. Replaced by src/guard/. */
 #include "core/guard_hook.h"
 
-sc_status sc__guard_select(sc_context *ctx, const sc_problem *pb,
-                                                 sc_direction dir, bool *use_vendor,
-                                                 sc_algo *algo, size_t *ws_bytes)
+sc_status sc__guard_select(sc_context *ctx, const sc_problem *pb, sc_direction dir,
+                           bool *use_vendor, sc_algo *algo, size_t *ws_bytes)
 {
     (void)pb, (void)dir, (void)algo, (void)ws_bytes;
     *use_vendor = false;

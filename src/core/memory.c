@@ -9,8 +9,10 @@ static sc_status check_device(int device)
 {
     if (device == SC_DEVICE_CPU) return SC_STATUS_OK;
     if (device < 0)
-        return sc__fail(SC_STATUS_BAD_PARAM, "device: %d is neither a GPU ordinal nor "
-                        "SC_DEVICE_CPU (-1)", device);
+        return sc__fail(SC_STATUS_BAD_PARAM,
+                        "device: %d is neither a GPU ordinal nor "
+                        "SC_DEVICE_CPU (-1)",
+                        device);
     int n = sc_gpu_device_count();
     if (device >= n)
         return sc__fail(SC_STATUS_NOT_AVAILABLE, "device: GPU %d requested, %d present", device, n);
@@ -27,7 +29,8 @@ sc_status sc_memory_alloc(int device, size_t bytes, void **ptr)
     if (bytes == 0) bytes = 1;
     if (device == SC_DEVICE_CPU) {
         if (posix_memalign(ptr, 64, bytes))
-            return sc__fail(SC_STATUS_OUT_OF_MEMORY, "bytes: allocating %zu host bytes failed", bytes);
+            return sc__fail(SC_STATUS_OUT_OF_MEMORY, "bytes: allocating %zu host bytes failed",
+                            bytes);
         return SC_STATUS_OK;
     }
     return sc_gpu_malloc(ptr, bytes);
@@ -36,8 +39,10 @@ sc_status sc_memory_alloc(int device, size_t bytes, void **ptr)
 void sc_memory_free(int device, void *ptr)
 {
     if (!ptr) return;
-    if (device == SC_DEVICE_CPU) free(ptr);
-    else if (check_device(device) == SC_STATUS_OK) sc_gpu_free(ptr);
+    if (device == SC_DEVICE_CPU)
+        free(ptr);
+    else if (check_device(device) == SC_STATUS_OK)
+        sc_gpu_free(ptr);
 }
 
 sc_status sc_memory_copy(int device, void *dst, const void *src, size_t bytes, int to_device)

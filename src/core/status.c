@@ -1,23 +1,8 @@
-/* status.c - status strings, the per-thread last-error message, version, enum names. */
+/* status.c - status strings, version, enum names. */
 #include "core/internal.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static _Thread_local char last_error[512];
-
-sc_status sc__fail(sc_status st, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-void sc__clear_error(void) { last_error[0] = '\0'; }
-
-const char *sc_last_error(void) { return last_error; }
 
 const char *sc_status_string(sc_status status)
 {
@@ -36,7 +21,7 @@ const char *sc_status_string(sc_status status)
 }
 
 #define SC_STR2(x) #x
-#define SC_STR(x) SC_STR2(x)
+#define SC_STR(x)  SC_STR2(x)
 const char *sc_version_string(void)
 {
     return SC_STR(SC_VERSION_MAJOR) "." SC_STR(SC_VERSION_MINOR) "." SC_STR(SC_VERSION_PATCH);
@@ -51,10 +36,14 @@ static const struct {
     const char *name;
     sc_strategy s;
 } strategy_names[] = {
-    {"auto", SC_STRATEGY_AUTO},           {"gpu", SC_STRATEGY_GPU},
-    {"gpu_unfold", SC_STRATEGY_GPU},      {"vendor", SC_STRATEGY_VENDOR},
-    {"implicit_gemm", SC_STRATEGY_VENDOR}, {"selective", SC_STRATEGY_SELECTIVE},
-    {"cpu", SC_STRATEGY_CPU},             {"cpu_fallback", SC_STRATEGY_CPU},
+    {"auto", SC_STRATEGY_AUTO},
+    {"gpu", SC_STRATEGY_GPU},
+    {"gpu_unfold", SC_STRATEGY_GPU},
+    {"vendor", SC_STRATEGY_VENDOR},
+    {"implicit_gemm", SC_STRATEGY_VENDOR},
+    {"selective", SC_STRATEGY_SELECTIVE},
+    {"cpu", SC_STRATEGY_CPU},
+    {"cpu_fallback", SC_STRATEGY_CPU},
 };
 
 sc_status sc_strategy_from_name(const char *name, sc_strategy *out)
@@ -68,7 +57,8 @@ sc_status sc_strategy_from_name(const char *name, sc_strategy *out)
         }
     return sc__fail(SC_STATUS_BAD_PARAM,
                     "strategy: unknown name '%s' (expected auto, gpu, gpu_unfold, vendor, "
-                    "implicit_gemm, selective, cpu or cpu_fallback)", name);
+                    "implicit_gemm, selective, cpu or cpu_fallback)",
+                    name);
 }
 
 const char *sc_strategy_name(sc_strategy s)

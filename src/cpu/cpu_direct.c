@@ -35,8 +35,9 @@ static void forward(const sc_problem *pb, const float *x, const float *w, const 
                     for (int64_t c = 0; c < pb->cg; c++)
                         for (int64_t r = r0; r < r1; r++)
                             for (int64_t s = s0; s < s1; s++)
-                                acc += x[x_off(pb, n, c0 + c, h0 + r * d->dil_h, w0 + s * d->dil_w)] *
-                                       w[w_off(pb, k, c, r, s)];
+                                acc +=
+                                    x[x_off(pb, n, c0 + c, h0 + r * d->dil_h, w0 + s * d->dil_w)] *
+                                    w[w_off(pb, k, c, r, s)];
                     y[y_off(pb, n, k, p, q)] = acc;
                 }
             }
@@ -62,10 +63,13 @@ static void backward(const sc_problem *pb, const float *dy, const float *other, 
                     for (int64_t c = 0; c < pb->cg; c++)
                         for (int64_t r = r0; r < r1; r++)
                             for (int64_t s = s0; s < s1; s++) {
-                                int64_t xo = x_off(pb, n, c0 + c, h0 + r * d->dil_h, w0 + s * d->dil_w);
+                                int64_t xo =
+                                    x_off(pb, n, c0 + c, h0 + r * d->dil_h, w0 + s * d->dil_w);
                                 int64_t wo = w_off(pb, k, c, r, s);
-                                if (weight) out[wo] += g * other[xo];
-                                else out[xo] += g * other[wo];
+                                if (weight)
+                                    out[wo] += g * other[xo];
+                                else
+                                    out[xo] += g * other[wo];
                             }
                 }
             }

@@ -73,7 +73,8 @@ static void im2col_nchw(const sc_problem *pb, const float *xg, int64_t j0, int64
                 for (int64_t j = 0; j < jc; j++) {
                     int64_t h = p * d->stride_h - d->pad_h + r * d->dil_h;
                     int64_t w = q * d->stride_w - d->pad_w + s * d->dil_w;
-                    out[j] = (h >= 0 && h < d->h && w >= 0 && w < d->w) ? plane[h * d->w + w] : 0.0f;
+                    out[j] =
+                        (h >= 0 && h < d->h && w >= 0 && w < d->w) ? plane[h * d->w + w] : 0.0f;
                     if (++q == pb->q) q = 0, p++;
                 }
             }
@@ -134,13 +135,13 @@ static void run_nchw(const sc_call *call)
                 }
                 case SC_DIR_BACKWARD_DATA:
                     if (pw) { /* dX[n,g] (Cg x PQ) = W[g]^T * dY[n,g], written directly */
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)L, (int)jc, (int)Kg,
-                                    1.0f, b + woff, (int)L, a + yoff + j0, (int)PQ, 0.0f,
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)L, (int)jc,
+                                    (int)Kg, 1.0f, b + woff, (int)L, a + yoff + j0, (int)PQ, 0.0f,
                                     out + xoff + j0, (int)PQ);
                     } else {
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)L, (int)jc, (int)Kg,
-                                    1.0f, b + woff, (int)L, a + yoff + j0, (int)PQ, 0.0f, col,
-                                    (int)jc);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)L, (int)jc,
+                                    (int)Kg, 1.0f, b + woff, (int)L, a + yoff + j0, (int)PQ, 0.0f,
+                                    col, (int)jc);
                         col2im_nchw(pb, col, j0, jc, out + xoff);
                     }
                     break;
@@ -177,7 +178,8 @@ static void im2col_nhwc(const sc_problem *pb, const float *x, int64_t g, int64_t
                 int64_t w = q * d->stride_w - d->pad_w + s * d->dil_w;
                 float *dst = row + (r * d->s + s) * Cg;
                 if (h >= 0 && h < d->h && w >= 0 && w < d->w)
-                    memcpy(dst, x + ((n * d->h + h) * d->w + w) * d->c + g * Cg, (size_t)Cg * sizeof(float));
+                    memcpy(dst, x + ((n * d->h + h) * d->w + w) * d->c + g * Cg,
+                           (size_t)Cg * sizeof(float));
                 else
                     memset(dst, 0, (size_t)Cg * sizeof(float));
             }
@@ -229,8 +231,8 @@ static void run_nhwc(const sc_call *call)
                 const float *A = pw ? a + m0 * C + g * pb->cg : col;
                 if (!pw) im2col_nhwc(pb, a, g, m0, mc, col);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mc, (int)Kg, (int)L, 1.0f,
-                            A, pw ? (int)C : (int)L, b + woff, (int)L, 0.0f,
-                            out + m0 * K + g * Kg, (int)K);
+                            A, pw ? (int)C : (int)L, b + woff, (int)L, 0.0f, out + m0 * K + g * Kg,
+                            (int)K);
                 if (call->c) /* bias: the group's Kg channels of every row of the block */
                     for (int64_t i = 0; i < mc; i++) {
                         float *row = out + (m0 + i) * K + g * Kg;
@@ -294,8 +296,11 @@ sc_status sc_cpu_gemm_run(const sc_call *call)
         return sc__fail(SC_STATUS_INTERNAL, "cpu gemm: workspace of %zu bytes holds no column",
                         call->ws_size);
     set_blas_threads(call->num_threads);
-    if (pb->d.layout == SC_NCHW) run_nchw(call);
-    else run_nhwc(call);
-    if (call->dir == SC_DIR_BACKWARD_WEIGHT && call->out2) sc_cpu_bias_grad(pb, call->b, call->out2);
+    if (pb->d.layout == SC_NCHW)
+        run_nchw(call);
+    else
+        run_nhwc(call);
+    if (call->dir == SC_DIR_BACKWARD_WEIGHT && call->out2)
+        sc_cpu_bias_grad(pb, call->b, call->out2);
     return SC_STATUS_OK;
 }

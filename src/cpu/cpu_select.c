@@ -3,7 +3,6 @@
  * Choice (no timing): the direct loops where the GEMM would be tiny or degenerate (depthwise:
  * C/groups == 1, or a reduction of a handful of elements), im2col + sgemm everywhere else. */
 #include "cpu/cpu.h"
-#include "cpu/layout.h"
 
 #include <stdint.h>
 
@@ -14,14 +13,14 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
                         sc_algo *algo, size_t *ws_bytes)
 {
     *ws_bytes = 0;
-    if (pb->d.dtype != SC_DTYPE_F32)
-        return sc__fail(SC_STATUS_UNSUPPORTED,
-                        "desc.dtype: the CPU backend computes fp32 only (fp16/bf16 need a GPU)");
+    sc_problem pf; /* fp16/bf16: the algorithm of the fp32 problem runs on widened copies */
+    if (pb->d.dtype != SC_DTYPE_F32) {
+        sc_cpu_problem_f32(pb, &pf);
+        pb = &pf;
+    }
     switch (want) {
     case SC_ALGO_CPU_REFERENCE:
-    case SC_ALGO_CPU_DIRECT:
-        *algo = want;
-        return SC_STATUS_OK;
+    case SC_ALGO_CPU_DIRECT: *algo = want; return SC_STATUS_OK;
     case SC_ALGO_CPU_IM2COL_GEMM:
         if (dir == SC_DIR_BACKWARD_BIAS) { /* no GEMM in a bias gradient: the direct sum */
             *algo = SC_ALGO_CPU_DIRECT;
@@ -31,7 +30,8 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
         if (*ws_bytes == SIZE_MAX)
             return sc__fail(SC_STATUS_OUT_OF_MEMORY,
                             "options.workspace_limit: %zu bytes cannot hold one im2col block "
-                            "of this problem", limit);
+                            "of this problem",
+                            limit);
         *algo = want;
         return SC_STATUS_OK;
     case SC_ALGO_NONE: break;
@@ -56,6 +56,7 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
 
 sc_status sc_cpu_run(const sc_call *call)
 {
+    if (call->pb->d.dtype != SC_DTYPE_F32) return sc_cpu_run_widened(call);
     switch (call->algo) {
     case SC_ALGO_CPU_REFERENCE: return sc_cpu_reference_run(call);
     case SC_ALGO_CPU_DIRECT: return sc_cpu_direct_run(call);
@@ -63,35 +64,5 @@ sc_status sc_cpu_run(const sc_call *call)
     default:
         return sc__fail(SC_STATUS_INTERNAL, "cpu: algorithm %s routed to the CPU",
                         sc_algo_name(call->algo));
-    }
-}
-
-void sc_cpu_bias_grad(const sc_problem *pb, const float *dy, float *dbias)
-{
-    const sc_conv2d_desc *d = &pb->d;
-    int64_t pq = pb->p * pb->q;
-    if (d->layout == SC_NCHW) {
-        for (int64_t k = 0; k < d->k; k++) {
-            double acc = 0.0;
-            for (int64_t n = 0; n < d->n; n++) {
-                const float *row = dy + (n * d->k + k) * pq;
-                for (int64_t j = 0; j < pq; j++) acc += row[j];
-            }
-            dbias[k] = (float)acc;
-        }
-        return;
-    }
-    /* NHWC: rows of K; walk rows in order, one double accumulator per channel in chunks so the
-     * summation order per channel is fixed (row order). */
-    enum { CHUNK = 256 };
-    double acc[CHUNK];
-    for (int64_t k0 = 0; k0 < d->k; k0 += CHUNK) {
-        int64_t kc = d->k - k0 < CHUNK ? d->k - k0 : CHUNK;
-        for (int64_t i = 0; i < kc; i++) acc[i] = 0.0;
-        for (int64_t m = 0; m < d->n * pq; m++) {
-            const float *row = dy + m * d->k + k0;
-            for (int64_t i = 0; i < kc; i++) acc[i] += row[i];
-        }
-        for (int64_t i = 0; i < kc; i++) dbias[k0 + i] = (float)acc[i];
     }
 }

@@ -3,7 +3,7 @@
 #ifndef SC_CPU_LAYOUT_H
 #define SC_CPU_LAYOUT_H
 
-#include "core/internal.h"
+#include "common/problem.h"
 
 static inline int64_t x_off(const sc_problem *pb, int64_t n, int64_t c, int64_t h, int64_t w)
 {

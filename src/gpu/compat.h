@@ -9,31 +9,31 @@
 
 #if defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC__)
 #include <hip/hip_runtime.h>
-#define SC_GPU_HIP 1
-#define cudaError_t hipError_t
-#define cudaSuccess hipSuccess
-#define cudaErrorMemoryAllocation hipErrorOutOfMemory
-#define cudaErrorInvalidValue hipErrorInvalidValue
-#define cudaStream_t hipStream_t
-#define cudaDeviceProp hipDeviceProp_t
-#define cudaGetDeviceCount hipGetDeviceCount
-#define cudaGetDeviceProperties hipGetDeviceProperties
-#define cudaSetDevice hipSetDevice
-#define cudaGetDevice hipGetDevice
-#define cudaMalloc hipMalloc
-#define cudaFree hipFree
-#define cudaMemcpyAsync hipMemcpyAsync
-#define cudaMemsetAsync hipMemsetAsync
-#define cudaMemcpyHostToDevice hipMemcpyHostToDevice
-#define cudaMemcpyDeviceToHost hipMemcpyDeviceToHost
-#define cudaStreamSynchronize hipStreamSynchronize
-#define cudaGetLastError hipGetLastError
-#define cudaGetErrorString hipGetErrorString
-#define cudaDriverGetVersion hipDriverGetVersion
-#define cudaRuntimeGetVersion hipRuntimeGetVersion
-#define cudaDeviceGetAttribute hipDeviceGetAttribute
+#define SC_GPU_HIP                     1
+#define cudaError_t                    hipError_t
+#define cudaSuccess                    hipSuccess
+#define cudaErrorMemoryAllocation      hipErrorOutOfMemory
+#define cudaErrorInvalidValue          hipErrorInvalidValue
+#define cudaStream_t                   hipStream_t
+#define cudaDeviceProp                 hipDeviceProp_t
+#define cudaGetDeviceCount             hipGetDeviceCount
+#define cudaGetDeviceProperties        hipGetDeviceProperties
+#define cudaSetDevice                  hipSetDevice
+#define cudaGetDevice                  hipGetDevice
+#define cudaMalloc                     hipMalloc
+#define cudaFree                       hipFree
+#define cudaMemcpyAsync                hipMemcpyAsync
+#define cudaMemsetAsync                hipMemsetAsync
+#define cudaMemcpyHostToDevice         hipMemcpyHostToDevice
+#define cudaMemcpyDeviceToHost         hipMemcpyDeviceToHost
+#define cudaStreamSynchronize          hipStreamSynchronize
+#define cudaGetLastError               hipGetLastError
+#define cudaGetErrorString             hipGetErrorString
+#define cudaDriverGetVersion           hipDriverGetVersion
+#define cudaRuntimeGetVersion          hipRuntimeGetVersion
+#define cudaDeviceGetAttribute         hipDeviceGetAttribute
 #define cudaDevAttrMultiProcessorCount hipDeviceAttributeMultiprocessorCount
-#define cudaFuncSetAttribute hipFuncSetAttribute
+#define cudaFuncSetAttribute           hipFuncSetAttribute
 #else
 #include <cuda_runtime.h>
 #define SC_GPU_HIP 0
@@ -42,7 +42,7 @@
 /* Warp (wavefront) width the kernels are compiled for. */
 #if SC_GPU_HIP && defined(__AMDGCN_WAVEFRONT_SIZE)
 #define SC_WARP __AMDGCN_WAVEFRONT_SIZE
-#elif SC_GPU_HIP && (defined(__GFX9__) || defined(__gfx900__) || defined(__gfx906__) || \
+#elif SC_GPU_HIP && (defined(__GFX9__) || defined(__gfx900__) || defined(__gfx906__) ||            \
                      defined(__gfx908__) || defined(__gfx90a__))
 #define SC_WARP 64
 #else
@@ -59,10 +59,10 @@
  * workgroup acquire of the __syncthreads() after it covers the other CU of a WGP, so a plain
  * load sees the data. */
 #if SC_GPU_HIP
-#define sc_ld_l2(p) (*(p))
+#define sc_ld_l2(p)          (*(p))
 #define sc_ld_acquire_u32(p) __hip_atomic_load((p), __ATOMIC_ACQUIRE, __HIP_MEMORY_SCOPE_AGENT)
 #else
-#define sc_ld_l2(p) __ldcg(p)
+#define sc_ld_l2(p)          __ldcg(p)
 #define sc_ld_acquire_u32(p) (*(volatile unsigned *)(p))
 #endif
 

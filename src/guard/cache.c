@@ -23,7 +23,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION  1
 #define BUSY_TIMEOUT_MS 10000
 
 struct sc_cache {
@@ -48,15 +48,18 @@ static const char *const SCHEMA =
     " dtype, layout, n, c, h, w, k, r, s, pad_h, pad_w, stride_h, stride_w, dil_h, dil_w,"
     " groups, det)) WITHOUT ROWID;";
 
-#define KEY_WHERE                                                                              \
-    "device=?1 AND arch=?2 AND sms=?3 AND driver=?4 AND runtime=?5 AND vendor=?6 AND "         \
-    "vendor_version=?7 AND kernels=?8 AND dir=?9 AND dtype=?10 AND layout=?11 AND n=?12 AND "  \
-    "c=?13 AND h=?14 AND w=?15 AND k=?16 AND r=?17 AND s=?18 AND pad_h=?19 AND pad_w=?20 AND " \
+#define KEY_WHERE                                                                                  \
+    "device=?1 AND arch=?2 AND sms=?3 AND driver=?4 AND runtime=?5 AND vendor=?6 AND "             \
+    "vendor_version=?7 AND kernels=?8 AND dir=?9 AND dtype=?10 AND layout=?11 AND n=?12 AND "      \
+    "c=?13 AND h=?14 AND w=?15 AND k=?16 AND r=?17 AND s=?18 AND pad_h=?19 AND pad_w=?20 AND "     \
     "stride_h=?21 AND stride_w=?22 AND dil_h=?23 AND dil_w=?24 AND groups=?25 AND det=?26"
 
 /* ---- process-wide state ---- */
 static atomic_uint generation;
-unsigned sc__cache_generation(void) { return atomic_load_explicit(&generation, memory_order_relaxed); }
+unsigned sc__cache_generation(void)
+{
+    return atomic_load_explicit(&generation, memory_order_relaxed);
+}
 void sc__cache_bump_generation(void) { atomic_fetch_add(&generation, 1); }
 
 static atomic_int warned;
@@ -71,8 +74,8 @@ void sc__cache_warn_once(const char *path, const char *why)
 
 const char *sc_probe_outcome_name(sc_probe_outcome o)
 {
-    static const char *const names[] = {"seen", "ok", "hang", "crash", "error", "wrong", "slow",
-                                        "no-vendor"};
+    static const char *const names[] = {"seen",  "ok",    "hang", "crash",
+                                        "error", "wrong", "slow", "no-vendor"};
     return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "unknown";
 }
 
@@ -83,7 +86,8 @@ sc_status sc_cache_resolve_path(const char *path, char *buf, size_t size)
     if (!buf || !size) return sc__fail(SC_STATUS_BAD_PARAM, "buf: NULL or empty");
     const char *env;
     int n;
-    if (path && *path) n = snprintf(buf, size, "%s", path);
+    if (path && *path)
+        n = snprintf(buf, size, "%s", path);
     else if ((env = getenv("SAFECONV_CACHE_DIR")) && *env)
         n = snprintf(buf, size, "%s/safeconv.sqlite", env);
     else if ((env = getenv("XDG_CACHE_HOME")) && *env)
@@ -180,9 +184,11 @@ static int setup_file(sqlite3 *db, char *why, size_t len)
         char sql[4096];
         snprintf(sql, sizeof sql,
                  "BEGIN IMMEDIATE; DROP TABLE IF EXISTS selection; %s PRAGMA user_version=%d; "
-                 "COMMIT;", SCHEMA, SCHEMA_VERSION);
-        if (v == 0) snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;",
-                             SCHEMA, SCHEMA_VERSION);
+                 "COMMIT;",
+                 SCHEMA, SCHEMA_VERSION);
+        if (v == 0)
+            snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", SCHEMA,
+                     SCHEMA_VERSION);
         if ((rc = exec_sql(db, sql, why, len))) {
             exec_sql(db, "ROLLBACK", NULL, 0);
             return rc;
@@ -263,11 +269,13 @@ sc_status sc_cache_open(const char *path, sc_cache **out)
         if (e) {
             snprintf(why, sizeof why, "cannot create its folder: %s", strerror(e));
         } else {
-            int rc = sqlite3_open_v2(c->path, &c->db,
-                                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                         SQLITE_OPEN_FULLMUTEX, NULL);
-            if (rc) snprintf(why, sizeof why, "%s", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-            else if (!(rc = setup_file(c->db, why, sizeof why))) ok = 1;
+            int rc = sqlite3_open_v2(
+                c->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                NULL);
+            if (rc)
+                snprintf(why, sizeof why, "%s", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+            else if (!(rc = setup_file(c->db, why, sizeof why)))
+                ok = 1;
             if (rc && rc != SQLITE_READONLY) {
                 int ec = sqlite3_extended_errcode(c->db);
                 if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
@@ -309,19 +317,23 @@ int sc_cache_is_persistent(const sc_cache *c) { return c ? c->persistent : 0; }
 static void bind_key(sqlite3_stmt *st, const sc_cache_key *k)
 {
     const sc_conv2d_desc *d = &k->desc;
-    sqlite3_bind_text(st, 1, k->device, (int)strnlen(k->device, sizeof k->device), SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, k->device, (int)strnlen(k->device, sizeof k->device),
+                      SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, k->arch, (int)strnlen(k->arch, sizeof k->arch), SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 3, k->multiprocessors);
     sqlite3_bind_int(st, 4, k->driver_version);
     sqlite3_bind_int(st, 5, k->runtime_version);
-    sqlite3_bind_text(st, 6, k->vendor, (int)strnlen(k->vendor, sizeof k->vendor), SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, k->vendor_version, (int)strnlen(k->vendor_version, sizeof k->vendor_version), SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, k->vendor, (int)strnlen(k->vendor, sizeof k->vendor),
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, k->vendor_version,
+                      (int)strnlen(k->vendor_version, sizeof k->vendor_version), SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 8, k->kernel_set);
     sqlite3_bind_int(st, 9, (int)k->dir);
     sqlite3_bind_int(st, 10, (int)d->dtype);
     sqlite3_bind_int(st, 11, (int)d->layout);
-    const int64_t v[] = {d->n, d->c, d->h, d->w, d->k, d->r, d->s, d->pad_h, d->pad_w,
-                         d->stride_h, d->stride_w, d->dil_h, d->dil_w, d->groups};
+    const int64_t v[] = {d->n,        d->c,     d->h,     d->w,     d->k,
+                         d->r,        d->s,     d->pad_h, d->pad_w, d->stride_h,
+                         d->stride_w, d->dil_h, d->dil_w, d->groups};
     for (int i = 0; i < 14; i++) sqlite3_bind_int64(st, 12 + i, v[i]);
     sqlite3_bind_int(st, 26, k->deterministic);
 }
@@ -348,8 +360,9 @@ static void read_row(sqlite3_stmt *st, sc_cache_entry *e)
     k->dir = (sc_direction)sqlite3_column_int(st, 8);
     d->dtype = (sc_dtype)sqlite3_column_int(st, 9);
     d->layout = (sc_layout)sqlite3_column_int(st, 10);
-    int64_t *v[] = {&d->n, &d->c, &d->h, &d->w, &d->k, &d->r, &d->s, &d->pad_h, &d->pad_w,
-                    &d->stride_h, &d->stride_w, &d->dil_h, &d->dil_w, &d->groups};
+    int64_t *v[] = {&d->n,        &d->c,     &d->h,     &d->w,     &d->k,
+                    &d->r,        &d->s,     &d->pad_h, &d->pad_w, &d->stride_h,
+                    &d->stride_w, &d->dil_h, &d->dil_w, &d->groups};
     for (int i = 0; i < 14; i++) *v[i] = sqlite3_column_int64(st, 11 + i);
     k->deterministic = sqlite3_column_int(st, 25);
     e->outcome = (sc_probe_outcome)sqlite3_column_int(st, 26);
@@ -428,15 +441,20 @@ sc_status sc_cache_get(sc_cache *c, const sc_cache_key *k, sc_cache_entry *out, 
     sc__clear_error();
     if (!c || !k || !out || !found)
         return sc__fail(SC_STATUS_BAD_PARAM, "%s: NULL",
-                        !c ? "cache" : !k ? "key" : !out ? "out" : "found");
+                        !c     ? "cache"
+                        : !k   ? "key"
+                        : !out ? "out"
+                               : "found");
     *found = 0;
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(c->db, "SELECT * FROM selection WHERE " KEY_WHERE, -1, &st, NULL);
     if (!rc) {
         bind_key(st, k);
         rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) read_row(st, out), *found = 1, rc = SQLITE_OK;
-        else if (rc == SQLITE_DONE) rc = SQLITE_OK;
+        if (rc == SQLITE_ROW)
+            read_row(st, out), *found = 1, rc = SQLITE_OK;
+        else if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
         sqlite3_finalize(st);
     }
     if (rc && c->persistent && file_broken(rc)) {
@@ -487,8 +505,7 @@ sc_status sc_cache_clear(sc_cache *c, int64_t *removed)
     if (!c) return sc__fail(SC_STATUS_BAD_PARAM, "cache: NULL");
     char why[200];
     int rc = exec_sql(c->db, "DELETE FROM selection", why, sizeof why);
-    if (rc)
-        return sc__fail(SC_STATUS_CACHE_ERROR, "cache %s: clear failed: %s", c->path, why);
+    if (rc) return sc__fail(SC_STATUS_CACHE_ERROR, "cache %s: clear failed: %s", c->path, why);
     if (removed) *removed = sqlite3_changes(c->db);
     sc__cache_bump_generation();
     return SC_STATUS_OK;

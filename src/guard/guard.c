@@ -10,9 +10,9 @@
  *   selective  the vendor library when max(H, W) <= options.size_threshold, safeconv above;
  *              no vendor library means safeconv everywhere.
  * The backward bias gradient never goes to the vendor (nothing to gain, nothing probed). */
+#include "guard/guard.h"
 #include "core/guard_hook.h"
 #include "gpu/gpu.h"
-#include "guard/guard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +32,7 @@ typedef struct {
     sc_direction dir;
     int algo_id;
     size_t ws;
-    bool failed;   /* the vendor could not plan it: err says why */
+    bool failed; /* the vendor could not plan it: err says why */
     char err[160];
 } plan_slot;
 
@@ -141,7 +141,8 @@ static struct sc_guard_state *state(sc_context *ctx)
     ctx->guard = g;
     if (ctx->opt.device < 0 && !getenv("SAFECONV_VENDOR_LIBRARY")) {
         /* Only a plugin can work on host memory: do not load cuDNN/MIOpen for nothing. */
-        snprintf(g->why, sizeof g->why, "no vendor library works on host memory (cuDNN and "
+        snprintf(g->why, sizeof g->why,
+                 "no vendor library works on host memory (cuDNN and "
                  "MIOpen need a GPU; SAFECONV_VENDOR_LIBRARY names a host plugin)");
         return g;
     }
@@ -266,21 +267,26 @@ sc_status sc__guard_select(sc_context *ctx, const sc_problem *pb, sc_direction d
         return SC_STATUS_OK;
     }
     if (forced_vendor && forced != g->ad->algo)
-        return sc__fail(SC_STATUS_NOT_AVAILABLE, "options.algo: %s requested, the vendor "
-                        "library loaded is %s", sc_algo_name(forced), g->ad->name);
+        return sc__fail(SC_STATUS_NOT_AVAILABLE,
+                        "options.algo: %s requested, the vendor "
+                        "library loaded is %s",
+                        sc_algo_name(forced), g->ad->name);
     if (dir == SC_DIR_BACKWARD_BIAS) return SC_STATUS_OK;
     bool want;
-    if (force) want = true;
+    if (force)
+        want = true;
     else if (ctx->opt.strategy == SC_STRATEGY_SELECTIVE)
         want = (pb->d.h > pb->d.w ? pb->d.h : pb->d.w) <= ctx->opt.size_threshold;
-    else want = auto_prefers_vendor(ctx, g, pb, dir);
+    else
+        want = auto_prefers_vendor(ctx, g, pb, dir);
     if (!want) return SC_STATUS_OK;
     plan_slot *p;
     sc_status st = plan(ctx, g, pb, dir, &p);
     if (st) {
         if (force) return st;
         /* auto/selective: the vendor cannot plan it, safeconv runs it. */
-        if (ctx->opt.verbosity >= 1) fprintf(stderr, "safeconv: %s; using safeconv\n", sc_last_error());
+        if (ctx->opt.verbosity >= 1)
+            fprintf(stderr, "safeconv: %s; using safeconv\n", sc_last_error());
         sc__clear_error();
         return SC_STATUS_OK;
     }

@@ -4,7 +4,7 @@
 #define SC_GUARD_H
 
 #include "core/internal.h"
-#include "vendor/vendor.h"
+#include "vendorlib/vendor.h"
 
 /* Bumped after every probe result written by this process, so contexts reload their map. */
 unsigned sc__cache_generation(void);

@@ -99,12 +99,12 @@ static void request_line(const sc_probe_options *o, const sc_conv2d_desc *d, sc_
     snprintf(buf, n,
              "%d %d %d %d %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld "
              "%d %d %.17g %.17g %d %llu",
-             SC_PROBE_PROTOCOL, (int)dir, (int)d->dtype, (int)d->layout, (long long)d->n, (long long)d->c,
-             (long long)d->h, (long long)d->w, (long long)d->k, (long long)d->r, (long long)d->s,
-             (long long)d->pad_h, (long long)d->pad_w, (long long)d->stride_h,
-             (long long)d->stride_w, (long long)d->dil_h, (long long)d->dil_w,
-             (long long)d->groups, o->deterministic ? 1 : 0, o->device, o->slow_s, o->tolerance,
-             o->repeats, (unsigned long long)o->seed);
+             SC_PROBE_PROTOCOL, (int)dir, (int)d->dtype, (int)d->layout, (long long)d->n,
+             (long long)d->c, (long long)d->h, (long long)d->w, (long long)d->k, (long long)d->r,
+             (long long)d->s, (long long)d->pad_h, (long long)d->pad_w, (long long)d->stride_h,
+             (long long)d->stride_w, (long long)d->dil_h, (long long)d->dil_w, (long long)d->groups,
+             o->deterministic ? 1 : 0, o->device, o->slow_s, o->tolerance, o->repeats,
+             (unsigned long long)o->seed);
 }
 
 /* Wait for pid up to `secs` (polling: a child stuck in the GPU driver may take a while to go).
@@ -153,8 +153,10 @@ static void reap_leftovers(double secs)
     for (int i = 0; i < nunreaped;) {
         int st;
         kill(-unreaped[i], SIGKILL); /* still unreaped: the group id is still this child's */
-        if (reap(unreaped[i], &st, secs) != 0) unreaped[i] = unreaped[--nunreaped];
-        else i++;
+        if (reap(unreaped[i], &st, secs) != 0)
+            unreaped[i] = unreaped[--nunreaped];
+        else
+            i++;
     }
     pthread_mutex_unlock(&unreaped_mu);
 }
@@ -184,9 +186,10 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
     char **envp = calloc(nenv + 2, sizeof *envp);
     char asan[1200];
     const char *old_asan = getenv("ASAN_OPTIONS");
-    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%.1000s%shandle_segv=0:handle_sigbus=0:"
-             "handle_sigfpe=0:handle_abort=0", old_asan ? old_asan : "",
-             old_asan && *old_asan ? ":" : "");
+    snprintf(asan, sizeof asan,
+             "ASAN_OPTIONS=%.1000s%shandle_segv=0:handle_sigbus=0:"
+             "handle_sigfpe=0:handle_abort=0",
+             old_asan ? old_asan : "", old_asan && *old_asan ? ":" : "");
     if (envp) {
         size_t k = 0;
         for (size_t i = 0; i < nenv; i++)
@@ -220,11 +223,15 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
             if (quiet) dup2(devnull, 1), dup2(devnull, 2);
         }
         /* The result pipe becomes fd 3, without close-on-exec. */
-        if (fds[1] == 3) fcntl(3, F_SETFD, 0);
-        else dup2(fds[1], 3);
+        if (fds[1] == 3)
+            fcntl(3, F_SETFD, 0);
+        else
+            dup2(fds[1], 3);
         if (helper) {
-            if (envp) execve(helper, argv, envp);
-            else execv(helper, argv);
+            if (envp)
+                execve(helper, argv, envp);
+            else
+                execv(helper, argv);
             _exit(127);
         }
         /* Fork-only (CPU probe, no executable found): the parent never touched a GPU. */
@@ -295,16 +302,19 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
         if (!in_vendor) {
             /* Not started, or still in safeconv's own run: the vendor was never called. */
             res->outcome = SC_PROBE_ERROR;
-            snprintf(res->detail, sizeof res->detail, "%s within the %.3g s watchdog; raise it "
-                     "for this shape", ph ? "safeconv's own run did not finish"
-                                          : "the child did not start", o->watchdog_s);
+            snprintf(res->detail, sizeof res->detail,
+                     "%s within the %.3g s watchdog; raise it "
+                     "for this shape",
+                     ph ? "safeconv's own run did not finish" : "the child did not start",
+                     o->watchdog_s);
             return false;
         }
         res->outcome = SC_PROBE_HANG;
         if (!res->detail[0])
-            snprintf(res->detail, sizeof res->detail,
-                     "no result after %.1f s%s; killed", o->watchdog_s,
-                     in_vendor ? " in the vendor's first call (hung, or compiling longer than that)" : "");
+            snprintf(res->detail, sizeof res->detail, "no result after %.1f s%s; killed",
+                     o->watchdog_s,
+                     in_vendor ? " in the vendor's first call (hung, or compiling longer than that)"
+                               : "");
         return true;
     }
     res->elapsed_s = now_s() - t0;
@@ -318,7 +328,8 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
     int outcome, algo;
     unsigned long long ws;
     int off = 0;
-    if (line && sscanf(line, "R %d %d %lf %lf %lf %lf %llu %n", &outcome, &algo, &res->vendor_ms,
+    if (line &&
+        sscanf(line, "R %d %d %lf %lf %lf %lf %llu %n", &outcome, &algo, &res->vendor_ms,
                &res->safeconv_ms, &res->first_call_ms, &res->rel_error, &ws, &off) >= 7 &&
         (unsigned)outcome <= SC_PROBE_NO_VENDOR) {
         res->outcome = (sc_probe_outcome)outcome;
@@ -328,7 +339,8 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
         detail[strcspn(detail, "\n")] = 0;
         snprintf(res->detail, sizeof res->detail, "%s", detail);
         if (!strcmp(res->detail, "probe child: bad request")) { /* a child from another build */
-            snprintf(res->detail, sizeof res->detail, "the probe child did not understand the "
+            snprintf(res->detail, sizeof res->detail,
+                     "the probe child did not understand the "
                      "request (a safeconv executable from another build? set SAFECONV_TOOL)");
             return false;
         }
@@ -336,7 +348,8 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
     }
     res->outcome = SC_PROBE_ERROR;
     if (reaped < 0) {
-        snprintf(res->detail, sizeof res->detail, "the child's exit status is unavailable "
+        snprintf(res->detail, sizeof res->detail,
+                 "the child's exit status is unavailable "
                  "(SIGCHLD ignored, or reaped elsewhere) and it sent no result");
         return false;
     }
@@ -355,7 +368,8 @@ static void progress(const sc_probe_options *o, int done, int total, const int c
     if (o->on_result) o->on_result(o->user, done, total, counts, r);
     if (!o->progress) return;
     char tally[200];
-    snprintf(tally, sizeof tally, "ok %d  hang %d  crash %d  error %d  wrong %d  slow %d  (cached %d)",
+    snprintf(tally, sizeof tally,
+             "ok %d  hang %d  crash %d  error %d  wrong %d  slow %d  (cached %d)",
              counts[SC_PROBE_OK], counts[SC_PROBE_HANG], counts[SC_PROBE_CRASH],
              counts[SC_PROBE_ERROR], counts[SC_PROBE_WRONG], counts[SC_PROBE_SLOW], cached);
     if (isatty(2)) {
@@ -368,7 +382,8 @@ static void progress(const sc_probe_options *o, int done, int total, const int c
     } else {
         static const char *const dn[] = {"fwd", "bwd_data", "bwd_weight", "bwd_bias"};
         const sc_conv2d_desc *d = &r->desc;
-        fprintf(stderr, "probe %d/%d %s n%lld c%lld %lldx%lld k%lld %lldx%lld s%lld g%lld: %s%s  | %s\n",
+        fprintf(stderr,
+                "probe %d/%d %s n%lld c%lld %lldx%lld k%lld %lldx%lld s%lld g%lld: %s%s  | %s\n",
                 done, total, dn[r->dir & 3], (long long)d->n, (long long)d->c, (long long)d->h,
                 (long long)d->w, (long long)d->k, (long long)d->r, (long long)d->s,
                 (long long)d->stride_h, (long long)d->groups, sc_probe_outcome_name(r->outcome),
@@ -391,13 +406,17 @@ sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *desc
 {
     sc__clear_error();
     sc_probe_options o;
-    if (opt) o = *opt;
-    else sc_probe_options_init(&o);
+    if (opt)
+        o = *opt;
+    else
+        sc_probe_options_init(&o);
     if (!descs && n) return sc__fail(SC_STATUS_BAD_PARAM, "descs: NULL");
     if (!results && n) return sc__fail(SC_STATUS_BAD_PARAM, "results: NULL");
     if (!dir_mask || (dir_mask & ~0xfu))
-        return sc__fail(SC_STATUS_BAD_PARAM, "dir_mask: 0x%x; set bits 1 << SC_DIR_* (0..3)", dir_mask);
-    if (!(o.watchdog_s > 0)) return sc__fail(SC_STATUS_BAD_PARAM, "options.watchdog_s: must be > 0");
+        return sc__fail(SC_STATUS_BAD_PARAM, "dir_mask: 0x%x; set bits 1 << SC_DIR_* (0..3)",
+                        dir_mask);
+    if (!(o.watchdog_s > 0))
+        return sc__fail(SC_STATUS_BAD_PARAM, "options.watchdog_s: must be > 0");
     if (!(o.slow_s > 0)) return sc__fail(SC_STATUS_BAD_PARAM, "options.slow_s: must be > 0");
     if (o.tolerance < 0) return sc__fail(SC_STATUS_BAD_PARAM, "options.tolerance: must be >= 0");
     if (o.repeats < 1 || o.repeats > 100)
@@ -441,7 +460,8 @@ sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *desc
             sc_cache_entry e;
             memset(&e, 0, sizeof e);
             e.key = env;
-            e.key.desc = descs[i], e.key.dir = dirs[j], e.key.deterministic = o.deterministic ? 1 : 0;
+            e.key.desc = descs[i], e.key.dir = dirs[j],
+            e.key.deterministic = o.deterministic ? 1 : 0;
             int found = 0;
             if (!serves || dirs[j] == SC_DIR_BACKWARD_BIAS) {
                 r->outcome = SC_PROBE_NO_VENDOR;
@@ -473,8 +493,8 @@ sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *desc
                 if (r->outcome != SC_PROBE_NO_VENDOR && about_vendor) sc_cache_put(cache, &e);
                 sc__clear_error();
             }
-            sc_cache_entry tmp = {.outcome = r->outcome, .vendor_ms = r->vendor_ms,
-                                  .safeconv_ms = r->safeconv_ms};
+            sc_cache_entry tmp = {
+                .outcome = r->outcome, .vendor_ms = r->vendor_ms, .safeconv_ms = r->safeconv_ms};
             r->use_vendor = sc__cache_prefers_vendor(&tmp);
             counts[r->outcome & 7]++;
             progress(&o, ++done, total, counts, r, cached);
@@ -523,16 +543,21 @@ static int collect(const sc_cache_entry *e, void *user)
     return 0;
 }
 
-sc_status sc_probe_pending(const sc_probe_options *opt, sc_conv2d_desc **descs,
-                           sc_direction **dirs, size_t *count)
+sc_status sc_probe_pending(const sc_probe_options *opt, sc_conv2d_desc **descs, sc_direction **dirs,
+                           size_t *count)
 {
     sc__clear_error();
     if (!descs || !dirs || !count)
-        return sc__fail(SC_STATUS_BAD_PARAM, "%s: NULL", !descs ? "descs" : !dirs ? "dirs" : "count");
+        return sc__fail(SC_STATUS_BAD_PARAM, "%s: NULL",
+                        !descs  ? "descs"
+                        : !dirs ? "dirs"
+                                : "count");
     *descs = NULL, *dirs = NULL, *count = 0;
     sc_probe_options o;
-    if (opt) o = *opt;
-    else sc_probe_options_init(&o);
+    if (opt)
+        o = *opt;
+    else
+        sc_probe_options_init(&o);
     const sc_vendor_adapter *ad = sc__vendor_get(NULL);
     if (!sc__vendor_serves(ad, o.device)) return SC_STATUS_OK;
     pending_ctx pc;

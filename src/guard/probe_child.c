@@ -42,18 +42,20 @@ static int parse(const char *s, request *r)
     memset(r, 0, sizeof *r);
     int ver, dir, dtype, layout;
     long long v[14];
-    int n = sscanf(s, "%d %d %d %d %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld"
-                      " %d %d %lf %lf %d %llu",
-                   &ver, &dir, &dtype, &layout, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-                   &v[7], &v[8], &v[9], &v[10], &v[11], &v[12], &v[13], &r->det, &r->device,
-                   &r->slow_s, &r->tol, &r->repeats, &r->seed);
+    int n =
+        sscanf(s,
+               "%d %d %d %d %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld"
+               " %d %d %lf %lf %d %llu",
+               &ver, &dir, &dtype, &layout, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
+               &v[8], &v[9], &v[10], &v[11], &v[12], &v[13], &r->det, &r->device, &r->slow_s,
+               &r->tol, &r->repeats, &r->seed);
     if (n != 24 || ver != SC_PROBE_PROTOCOL) return -1;
     sc_conv2d_desc_init(&r->d);
     r->dir = (sc_direction)dir;
     r->d.dtype = (sc_dtype)dtype, r->d.layout = (sc_layout)layout;
-    int64_t *f[] = {&r->d.n, &r->d.c, &r->d.h, &r->d.w, &r->d.k, &r->d.r, &r->d.s,
-                    &r->d.pad_h, &r->d.pad_w, &r->d.stride_h, &r->d.stride_w, &r->d.dil_h,
-                    &r->d.dil_w, &r->d.groups};
+    int64_t *f[] = {&r->d.n,        &r->d.c,     &r->d.h,     &r->d.w,     &r->d.k,
+                    &r->d.r,        &r->d.s,     &r->d.pad_h, &r->d.pad_w, &r->d.stride_h,
+                    &r->d.stride_w, &r->d.dil_h, &r->d.dil_w, &r->d.groups};
     for (int i = 0; i < 14; i++) *f[i] = v[i];
     return 0;
 }
@@ -68,14 +70,16 @@ static void report(int fd, sc_probe_outcome o, int algo, double vms, double sms,
         if (*p == '\n' || *p == '\r') *p = ' ';
     int n = snprintf(line, sizeof line, "R %d %d %.6g %.6g %.6g %.6g %zu %s\n", (int)o, algo, vms,
                      sms, first, err, ws, det);
-    if (n > 0 && write(fd, line, (size_t)n) < 0) { /* the parent is gone: nothing to do */ }
+    if (n > 0 && write(fd, line, (size_t)n) < 0) { /* the parent is gone: nothing to do */
+    }
 }
 
 static void phase(int fd, const char *name)
 {
     char line[64];
     int n = snprintf(line, sizeof line, "P %s\n", name);
-    if (write(fd, line, (size_t)n) < 0) { /* the parent is gone */ }
+    if (write(fd, line, (size_t)n) < 0) { /* the parent is gone */
+    }
 }
 
 /* Element size and host <-> storage conversion for the dtypes (fp16/bf16 round to nearest). */
@@ -83,7 +87,10 @@ static size_t esize(sc_dtype t) { return t == SC_DTYPE_F32 ? 4 : 2; }
 
 static uint16_t to_half(float f)
 {
-    union { float f; uint32_t u; } v = {f};
+    union {
+        float f;
+        uint32_t u;
+    } v = {f};
     uint32_t x = v.u, sign = (x >> 16) & 0x8000;
     int e = (int)((x >> 23) & 0xff) - 127 + 15;
     uint32_t m = x & 0x7fffff;
@@ -100,31 +107,44 @@ static float from_half(uint16_t h)
         float f = ldexpf((float)m, -24);
         return sign ? -f : f;
     }
-    if (e == 31) u = sign | 0x7f800000 | (m << 13);
-    else u = sign | ((e - 15 + 127) << 23) | (m << 13);
-    union { uint32_t u; float f; } v = {u};
+    if (e == 31)
+        u = sign | 0x7f800000 | (m << 13);
+    else
+        u = sign | ((e - 15 + 127) << 23) | (m << 13);
+    union {
+        uint32_t u;
+        float f;
+    } v = {u};
     return v.f;
 }
 static uint16_t to_bf16(float f)
 {
-    union { float f; uint32_t u; } v = {f};
+    union {
+        float f;
+        uint32_t u;
+    } v = {f};
     return (uint16_t)((v.u + 0x7fff + ((v.u >> 16) & 1)) >> 16);
 }
 static float from_bf16(uint16_t b)
 {
-    union { uint32_t u; float f; } v = {(uint32_t)b << 16};
+    union {
+        uint32_t u;
+        float f;
+    } v = {(uint32_t)b << 16};
     return v.f;
 }
 static void store(sc_dtype t, void *dst, const float *src, int64_t n)
 {
-    if (t == SC_DTYPE_F32) memcpy(dst, src, (size_t)n * 4);
+    if (t == SC_DTYPE_F32)
+        memcpy(dst, src, (size_t)n * 4);
     else
         for (int64_t i = 0; i < n; i++)
             ((uint16_t *)dst)[i] = t == SC_DTYPE_F16 ? to_half(src[i]) : to_bf16(src[i]);
 }
 static void load(sc_dtype t, float *dst, const void *src, int64_t n)
 {
-    if (t == SC_DTYPE_F32) memcpy(dst, src, (size_t)n * 4);
+    if (t == SC_DTYPE_F32)
+        memcpy(dst, src, (size_t)n * 4);
     else
         for (int64_t i = 0; i < n; i++) {
             uint16_t h = ((const uint16_t *)src)[i];
@@ -148,8 +168,10 @@ static int buf_alloc(const request *r, buf *b, int64_t n)
 static void buf_free(const request *r, buf *b)
 {
     if (!b->p) return;
-    if (r->device < 0) free(b->p);
-    else sc_gpu_free(b->p);
+    if (r->device < 0)
+        free(b->p);
+    else
+        sc_gpu_free(b->p);
     b->p = NULL;
 }
 static int buf_put(const request *r, buf *b, const float *h)
@@ -191,7 +213,8 @@ static sc_status safeconv_call(sc_context *ctx, const request *r, buf *a, buf *b
 {
     switch (r->dir) {
     case SC_DIR_FORWARD: return sc_conv2d_forward(ctx, &r->d, a->p, b->p, NULL, out->p, NULL, 0);
-    case SC_DIR_BACKWARD_DATA: return sc_conv2d_backward_data(ctx, &r->d, a->p, b->p, out->p, NULL, 0);
+    case SC_DIR_BACKWARD_DATA:
+        return sc_conv2d_backward_data(ctx, &r->d, a->p, b->p, out->p, NULL, 0);
     default: return sc_conv2d_backward_weight(ctx, &r->d, a->p, b->p, out->p, NULL, NULL, 0);
     }
 }
@@ -214,9 +237,10 @@ int sc__probe_child_run(const char *req, int fd)
     request r;
     if (atoi(req) != SC_PROBE_PROTOCOL) {
         char msg[160];
-        snprintf(msg, sizeof msg, "probe protocol mismatch: the parent speaks %d, this child %d "
-                 "(a safeconv executable from another build? set SAFECONV_TOOL)", atoi(req),
-                 SC_PROBE_PROTOCOL);
+        snprintf(msg, sizeof msg,
+                 "probe protocol mismatch: the parent speaks %d, this child %d "
+                 "(a safeconv executable from another build? set SAFECONV_TOOL)",
+                 atoi(req), SC_PROBE_PROTOCOL);
         report(fd, SC_PROBE_ERROR, 0, 0, 0, 0, 0, 0, msg);
         return 2;
     }
@@ -233,9 +257,12 @@ int sc__probe_child_run(const char *req, int fd)
     int64_t xe, we, ye;
     sc_conv2d_tensor_elems(&r.d, &xe, &we, &ye);
     int64_t ne[3]; /* a, b, out per direction (sc_call roles) */
-    if (r.dir == SC_DIR_FORWARD) ne[0] = xe, ne[1] = we, ne[2] = ye;
-    else if (r.dir == SC_DIR_BACKWARD_DATA) ne[0] = ye, ne[1] = we, ne[2] = xe;
-    else ne[0] = xe, ne[1] = ye, ne[2] = we;
+    if (r.dir == SC_DIR_FORWARD)
+        ne[0] = xe, ne[1] = we, ne[2] = ye;
+    else if (r.dir == SC_DIR_BACKWARD_DATA)
+        ne[0] = ye, ne[1] = we, ne[2] = xe;
+    else
+        ne[0] = xe, ne[1] = ye, ne[2] = we;
 
     float *h[4] = {0};
     buf b[3] = {{0}};
@@ -341,8 +368,9 @@ int sc__probe_child_run(const char *req, int fd)
     double rel = finite ? (den > 0 ? sqrt(num / den) : sqrt(num)) : NAN;
     double tol = r.tol > 0 ? r.tol : r.d.dtype == SC_DTYPE_F32 ? 1e-3 : 2e-2;
     if (!finite || !(rel <= tol)) {
-        snprintf(detail, sizeof detail, finite ? "relative error %.3g > tolerance %.3g"
-                                               : "NaN or Inf in the result (tolerance %.3g)",
+        snprintf(detail, sizeof detail,
+                 finite ? "relative error %.3g > tolerance %.3g"
+                        : "NaN or Inf in the result (tolerance %.3g)",
                  finite ? rel : tol, tol);
         report(fd, SC_PROBE_WRONG, algo, 0, safeconv_ms, first_ms, rel, ws, detail);
         goto vendor_out;

@@ -6,7 +6,10 @@
 #include <time.h>
 
 #define MAX_TESTS 512
-static struct { const char *name; sc_test_fn fn; } tests[MAX_TESTS];
+static struct {
+    const char *name;
+    sc_test_fn fn;
+} tests[MAX_TESTS];
 static int ntests;
 static bool failed, quick;
 static uint64_t seed;
@@ -48,13 +51,17 @@ int main(int argc, char **argv)
     int nfilters = 0;
     seed = (uint64_t)time(NULL);
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) quick = true;
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
-        else if (!strcmp(argv[i], "--count") && i + 1 < argc) count_override = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--quick"))
+            quick = true;
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+            seed = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--count") && i + 1 < argc)
+            count_override = atoi(argv[++i]);
         else if (argv[i][0] == '-') {
             fprintf(stderr, "usage: %s [--quick] [--seed S] [--count N] [FILTER...]\n", argv[0]);
             return 2;
-        } else if (nfilters < 64) filters[nfilters++] = argv[i];
+        } else if (nfilters < 64)
+            filters[nfilters++] = argv[i];
     }
     qsort(tests, (size_t)ntests, sizeof tests[0], by_name);
     printf("safeconv tests: seed %llu%s\n", (unsigned long long)seed, quick ? " (quick)" : "");

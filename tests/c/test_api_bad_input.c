@@ -23,21 +23,21 @@ static sc_context *cpu_ctx(void)
 }
 
 /* Validation alone and through a forward call: BAD_PARAM naming `field`. */
-#define EXPECT_BAD_DESC(mutate, field)                                                         \
-    do {                                                                                       \
-        sc_conv2d_desc d = good();                                                             \
-        mutate;                                                                                \
-        CHECK_STATUS(sc_conv2d_validate(&d), SC_STATUS_BAD_PARAM);                             \
-        CHECK_ERROR_MENTIONS(field);                                                           \
-        float buf[4096];                                                                       \
-        for (int i_ = 0; i_ < 4096; i_++) buf[i_] = 7.0f;                                      \
-        sc_context *ctx = cpu_ctx();                                                           \
-        CHECK(ctx);                                                                            \
-        sc_status st_ = sc_conv2d_forward(ctx, &d, buf, buf, NULL, buf + 2048, NULL, 0);       \
-        sc_context_destroy(ctx);                                                               \
-        CHECK_STATUS(st_, SC_STATUS_BAD_PARAM);                                                \
-        CHECK_ERROR_MENTIONS(field);                                                           \
-        for (int i_ = 2048; i_ < 4096; i_++) CHECK(buf[i_] == 7.0f); /* output untouched */    \
+#define EXPECT_BAD_DESC(mutate, field)                                                             \
+    do {                                                                                           \
+        sc_conv2d_desc d = good();                                                                 \
+        mutate;                                                                                    \
+        CHECK_STATUS(sc_conv2d_validate(&d), SC_STATUS_BAD_PARAM);                                 \
+        CHECK_ERROR_MENTIONS(field);                                                               \
+        float buf[4096];                                                                           \
+        for (int i_ = 0; i_ < 4096; i_++) buf[i_] = 7.0f;                                          \
+        sc_context *ctx = cpu_ctx();                                                               \
+        CHECK(ctx);                                                                                \
+        sc_status st_ = sc_conv2d_forward(ctx, &d, buf, buf, NULL, buf + 2048, NULL, 0);           \
+        sc_context_destroy(ctx);                                                                   \
+        CHECK_STATUS(st_, SC_STATUS_BAD_PARAM);                                                    \
+        CHECK_ERROR_MENTIONS(field);                                                               \
+        for (int i_ = 2048; i_ < 4096; i_++) CHECK(buf[i_] == 7.0f); /* output untouched */        \
     } while (0)
 
 SC_TEST(bad_nonpositive_sizes)
@@ -68,14 +68,14 @@ SC_TEST(bad_stride_and_dilation)
 SC_TEST(bad_groups)
 {
     EXPECT_BAD_DESC(d.groups = 0, "desc.groups");
-    EXPECT_BAD_DESC(d.groups = 3, "desc.groups"); /* divides neither C=4 nor K=8 */
+    EXPECT_BAD_DESC(d.groups = 3, "desc.groups");            /* divides neither C=4 nor K=8 */
     EXPECT_BAD_DESC((d.c = 6, d.groups = 3), "desc.groups"); /* divides C=6, not K=8 */
     CHECK_ERROR_MENTIONS("K=8");
 }
 
 SC_TEST(bad_empty_output)
 {
-    EXPECT_BAD_DESC((d.pad_h = 0, d.r = 7), "desc.r");  /* 7 > 6 rows */
+    EXPECT_BAD_DESC((d.pad_h = 0, d.r = 7), "desc.r");     /* 7 > 6 rows */
     EXPECT_BAD_DESC((d.pad_w = 0, d.dil_w = 3), "desc.s"); /* dilated 3x3 spans 7 > 6 */
     CHECK_ERROR_MENTIONS("empty output");
     /* A kernel larger than the input is fine when padding makes room. */
@@ -120,7 +120,8 @@ SC_TEST(bad_null_pointers)
     CHECK_ERROR_MENTIONS("dy: NULL");
     CHECK_STATUS(sc_conv2d_backward_data(ctx, &d, y, w, NULL, NULL, 0), SC_STATUS_BAD_PARAM);
     CHECK_ERROR_MENTIONS("dx: NULL");
-    CHECK_STATUS(sc_conv2d_backward_weight(ctx, &d, x, y, NULL, NULL, NULL, 0), SC_STATUS_BAD_PARAM);
+    CHECK_STATUS(sc_conv2d_backward_weight(ctx, &d, x, y, NULL, NULL, NULL, 0),
+                 SC_STATUS_BAD_PARAM);
     CHECK_ERROR_MENTIONS("dw: NULL");
     CHECK_STATUS(sc_conv2d_backward_bias(ctx, &d, y, NULL), SC_STATUS_BAD_PARAM);
     CHECK_ERROR_MENTIONS("dbias: NULL");
@@ -206,28 +207,32 @@ SC_TEST(bad_context_options)
 
 SC_TEST(unsupported_is_not_bad_param)
 {
-    /* fp16 is a valid request the CPU backend cannot do: UNSUPPORTED, never a wrong result. */
+    /* A vendor algorithm forced on a CPU context with the cpu strategy is a valid request the
+     * CPU backend cannot do: UNSUPPORTED, never a wrong result, and the output untouched. */
     sc_conv2d_desc d = good();
-    d.dtype = SC_DTYPE_F16;
     CHECK_STATUS(sc_conv2d_validate(&d), SC_STATUS_OK);
-    sc_context *ctx = cpu_ctx();
-    CHECK(ctx);
-    static uint16_t x[144], w[288], y[288];
-    for (int i = 0; i < 288; i++) y[i] = 0x7e00; /* fp16 NaN: must stay */
+    sc_context_options o;
+    sc_context_options_init(&o);
+    o.strategy = SC_STRATEGY_CPU;
+    o.algo = SC_ALGO_VENDOR_CUDNN;
+    sc_context *ctx;
+    CHECK_STATUS(sc_context_create(&o, &ctx), SC_STATUS_OK);
+    static float x[144], w[288], y[288];
+    for (int i = 0; i < 288; i++) y[i] = -7.0f;
     CHECK_STATUS(sc_conv2d_forward(ctx, &d, x, w, NULL, y, NULL, 0), SC_STATUS_UNSUPPORTED);
-    CHECK_ERROR_MENTIONS("desc.dtype");
-    for (int i = 0; i < 288; i++) CHECK(y[i] == 0x7e00);
+    CHECK_ERROR_MENTIONS("options.algo");
+    for (int i = 0; i < 288; i++) CHECK(y[i] == -7.0f);
     sc_context_destroy(ctx);
 }
 
 SC_TEST(api_names_and_version)
 {
     sc_strategy s;
-    const char *names[] = {"auto", "gpu", "gpu_unfold", "vendor", "implicit_gemm", "selective",
-                           "cpu", "cpu_fallback"};
-    const sc_strategy want[] = {SC_STRATEGY_AUTO, SC_STRATEGY_GPU, SC_STRATEGY_GPU,
+    const char *names[] = {"auto",          "gpu",       "gpu_unfold", "vendor",
+                           "implicit_gemm", "selective", "cpu",        "cpu_fallback"};
+    const sc_strategy want[] = {SC_STRATEGY_AUTO,   SC_STRATEGY_GPU,    SC_STRATEGY_GPU,
                                 SC_STRATEGY_VENDOR, SC_STRATEGY_VENDOR, SC_STRATEGY_SELECTIVE,
-                                SC_STRATEGY_CPU, SC_STRATEGY_CPU};
+                                SC_STRATEGY_CPU,    SC_STRATEGY_CPU};
     for (int i = 0; i < 8; i++) {
         CHECK_STATUS(sc_strategy_from_name(names[i], &s), SC_STATUS_OK);
         CHECK(s == want[i]);

@@ -14,10 +14,25 @@
 
 static int64_t edge_value(sc_rng *r)
 {
-    static const int64_t edges[] = {0, 1, 2, 3, 7, -1, -2, INT64_MIN, INT64_MAX, INT64_MAX / 2,
-                                    (int64_t)1 << 31, ((int64_t)1 << 31) - 1, (int64_t)1 << 32,
-                                    (int64_t)1 << 40, ((int64_t)1 << 40) + 1, (int64_t)1 << 62,
-                                    -((int64_t)1 << 40), 65535, 1000003};
+    static const int64_t edges[] = {0,
+                                    1,
+                                    2,
+                                    3,
+                                    7,
+                                    -1,
+                                    -2,
+                                    INT64_MIN,
+                                    INT64_MAX,
+                                    INT64_MAX / 2,
+                                    (int64_t)1 << 31,
+                                    ((int64_t)1 << 31) - 1,
+                                    (int64_t)1 << 32,
+                                    (int64_t)1 << 40,
+                                    ((int64_t)1 << 40) + 1,
+                                    (int64_t)1 << 62,
+                                    -((int64_t)1 << 40),
+                                    65535,
+                                    1000003};
     if (sc_rng_range(r, 0, 3) == 0) return sc_rng_range(r, 1, 9);
     return edges[sc_rng_range(r, 0, (int64_t)(sizeof edges / sizeof edges[0]) - 1)];
 }
@@ -29,8 +44,9 @@ SC_TEST(validation_extreme_values)
     for (int i = 0; i < n; i++) {
         sc_conv2d_desc d;
         sc_conv2d_desc_init(&d);
-        int64_t *f[] = {&d.n, &d.c, &d.h, &d.w, &d.k, &d.r, &d.s, &d.pad_h, &d.pad_w,
-                        &d.stride_h, &d.stride_w, &d.dil_h, &d.dil_w, &d.groups};
+        int64_t *f[] = {&d.n,        &d.c,     &d.h,     &d.w,     &d.k,
+                        &d.r,        &d.s,     &d.pad_h, &d.pad_w, &d.stride_h,
+                        &d.stride_w, &d.dil_h, &d.dil_w, &d.groups};
         /* Start from a valid descriptor and break one to three fields. */
         d.n = 1, d.c = 4, d.h = 9, d.w = 9, d.k = 4, d.r = 3, d.s = 3;
         int changes = (int)sc_rng_range(&r, 1, 3);

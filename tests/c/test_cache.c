@@ -21,7 +21,7 @@ void sc_tg_no_vendor(void);
 bool sc_tg_tempdir(char *buf, size_t n);
 void sc_tg_rmtree(const char *dir);
 double sc_tg_check_vs_reference(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
-                                 sc_status *status);
+                                sc_status *status);
 
 static void entry(sc_cache_entry *e, const char *device, int64_t n, sc_probe_outcome o, double vms)
 {
@@ -120,7 +120,7 @@ SC_TEST(test_cache_location)
 
 /* ---- 8 processes at once, one killed with SIGKILL mid-run ---- */
 #define WRITERS 8
-#define ITERS 120
+#define ITERS   120
 
 static void writer(const char *path, int id, int fd, bool forever)
 {
@@ -199,9 +199,11 @@ SC_TEST(test_cache_many_writers_one_killed)
         int status;
         CHECK(waitpid(pids[i], &status, 0) == pids[i]);
         if (i == WRITERS - 1)
-            CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "victim status %x", status);
+            CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "victim status %x",
+                      status);
         else
-            CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer %d status %x", i, status);
+            CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer %d status %x", i,
+                      status);
     }
     printf("    %d committed writes reported by %d processes\n", total, WRITERS);
     /* The file opens, passes integrity_check, and holds every committed row. */
@@ -227,7 +229,8 @@ SC_TEST(test_cache_many_writers_one_killed)
             int found = 0;
             CHECK_STATUS(sc_cache_get(c, &e.key, &got, &found), SC_STATUS_OK);
             CHECK_MSG(found, "writer %d row %d committed but missing", i, j);
-            if (state[i][j] == 2) CHECK_MSG(got.outcome == SC_PROBE_HANG, "writer %d row %d: update lost", i, j);
+            if (state[i][j] == 2)
+                CHECK_MSG(got.outcome == SC_PROBE_HANG, "writer %d row %d: update lost", i, j);
             checked++;
         }
     }
@@ -367,8 +370,8 @@ SC_TEST(test_cache_locked_by_another_writer)
     /* Another writer holds the write lock and does not let go. */
     sqlite3 *other;
     CHECK(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
-    CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE; DELETE FROM selection WHERE n = 999;", NULL,
-                       NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE; DELETE FROM selection WHERE n = 999;", NULL, NULL,
+                       NULL) == SQLITE_OK);
     setenv("SAFECONV_CACHE_BUSY_MS", "200", 1);
     CHECK_STATUS(sc_cache_open(path, &c), SC_STATUS_OK);
     struct timespec t0, t1;

@@ -1,6 +1,6 @@
 /* test_cpu_property.c - property tests of every CPU algorithm against the double-precision
- * reference: random configurations from DESIGN.md's property space, fresh data, NaN-poisoned
- * outputs, bit-identical repeated backward-weight (tools/check.c). At least 300
+ * reference: random configurations from the property space (docs/architecture.md), fresh data,
+ * NaN-poisoned outputs, bit-identical repeated backward-weight (tools/check.c). At least 300
  * configurations per direction per algorithm (100 under --quick); the seed is printed at the
  * start of the run and per failure, so `safeconv verify --replay SEED` reproduces one. */
 #include "../../tools/check.h"
@@ -25,8 +25,9 @@ static void property(sc_algo algo, size_t ws_limit, int count)
         sc_random_desc(&rng, &gen, &d);
         for (int dir = 0; dir < 4; dir++) {
             sc_check_result res;
-            CHECK_STATUS(sc_check_direction(ctx, SC_DEVICE_CPU, &d, (sc_direction)dir, seed + 1 + dir, &res),
-                         SC_STATUS_OK);
+            CHECK_STATUS(
+                sc_check_direction(ctx, SC_DEVICE_CPU, &d, (sc_direction)dir, seed + 1 + dir, &res),
+                SC_STATUS_OK);
             if (!res.pass) {
                 char text[160];
                 sc_desc_format(&d, text, sizeof text);

@@ -13,7 +13,7 @@ void sc_tg_no_vendor(void);
 bool sc_tg_tempdir(char *buf, size_t n);
 void sc_tg_rmtree(const char *dir);
 double sc_tg_check_vs_reference(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
-                                 sc_status *status);
+                                sc_status *status);
 
 static void small(sc_conv2d_desc *d, int64_t hw)
 {

@@ -1,15 +1,15 @@
 /* test_guard_util.c - helpers shared by the guard, cache and probe tests (test_guard*.c,
  * test_cache*.c, test_probe*.c declare what they use). No SC_TESTs here. */
-#include "testlib.h"
 #include "../../tools/check.h"
+#include "testlib.h"
 
 #include "safeconv.h"
 
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <unistd.h>
 
 /* The folder of the test runner: the build folder, where the fault vendor plugin and the
@@ -37,8 +37,10 @@ bool sc_tg_use_fault_vendor(const char *rules)
         return false;
     }
     setenv("SAFECONV_VENDOR_LIBRARY", path, 1);
-    if (rules) setenv("SAFECONV_FAULT_RULES", rules, 1);
-    else unsetenv("SAFECONV_FAULT_RULES");
+    if (rules)
+        setenv("SAFECONV_FAULT_RULES", rules, 1);
+    else
+        unsetenv("SAFECONV_FAULT_RULES");
     unsetenv("SAFECONV_FAULT_VERSION");
     return true;
 }
@@ -62,7 +64,8 @@ void sc_tg_rmtree(const char *dir)
     char cmd[PATH_MAX + 32];
     if (strncmp(dir, "/tmp/safeconv-test-", 19)) return; /* only what sc_tg_tempdir made */
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) { /* best effort */ }
+    if (system(cmd)) { /* best effort */
+    }
 }
 
 static uint64_t rng_state = 88172645463325252ull;
@@ -88,9 +91,12 @@ void sc_tg_sizes(const sc_conv2d_desc *d, sc_direction dir, int64_t n[3])
 {
     int64_t x, w, y;
     sc_conv2d_tensor_elems(d, &x, &w, &y);
-    if (dir == SC_DIR_FORWARD) n[0] = x, n[1] = w, n[2] = y;
-    else if (dir == SC_DIR_BACKWARD_DATA) n[0] = y, n[1] = w, n[2] = x;
-    else n[0] = x, n[1] = y, n[2] = w;
+    if (dir == SC_DIR_FORWARD)
+        n[0] = x, n[1] = w, n[2] = y;
+    else if (dir == SC_DIR_BACKWARD_DATA)
+        n[0] = y, n[1] = w, n[2] = x;
+    else
+        n[0] = x, n[1] = y, n[2] = w;
 }
 
 /* ||got - ref|| / ||ref||; NaN if got has a NaN/Inf. */
@@ -108,7 +114,7 @@ double sc_tg_rel_err(const float *got, const float *ref, int64_t n)
 /* Compare ctx's result with the CPU reference for one direction: the relative error, or NaN.
  * *status gets ctx's status. */
 double sc_tg_check_vs_reference(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
-                                 sc_status *status)
+                                sc_status *status)
 {
     int64_t n[3];
     sc_tg_sizes(d, dir, n);
@@ -135,7 +141,4 @@ double sc_tg_check_vs_reference(sc_context *ctx, const sc_conv2d_desc *d, sc_dir
 }
 
 /* Is any process left in process group / with pid `pid`? */
-bool sc_tg_process_gone(int pid)
-{
-    return kill(pid, 0) != 0 && kill(-pid, 0) != 0;
-}
+bool sc_tg_process_gone(int pid) { return kill(pid, 0) != 0 && kill(-pid, 0) != 0; }

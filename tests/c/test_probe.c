@@ -19,11 +19,11 @@ void sc_tg_no_vendor(void);
 bool sc_tg_tempdir(char *buf, size_t n);
 void sc_tg_rmtree(const char *dir);
 double sc_tg_check_vs_reference(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
-                                 sc_status *status);
+                                sc_status *status);
 bool sc_tg_process_gone(int pid);
 
 #define WATCHDOG_S 2.0
-#define SLOW_S 0.45
+#define SLOW_S     0.45
 
 /* First matching rule wins (the fault vendor's order). */
 static const char *const RULES =
@@ -45,7 +45,7 @@ static void suite_shape(int i, sc_conv2d_desc *d)
     d->pad_h = d->pad_w = d->r / 2;
     d->stride_h = d->stride_w = i % 4 == 3 ? 2 : 1;
     if (i % 10 == 8) d->h = 44, d->w = 44 + i / 10; /* over 42: the original users' hang */
-    if (i == 19) d->c = d->k = d->groups = 12;       /* a depthwise one among the ok shapes */
+    if (i == 19) d->c = d->k = d->groups = 12;      /* a depthwise one among the ok shapes */
 }
 
 static sc_probe_outcome expected(int i, sc_direction dir, int *sig)
@@ -54,7 +54,8 @@ static sc_probe_outcome expected(int i, sc_direction dir, int *sig)
     switch (i % 10) {
     case 2: *sig = SIGSEGV; return SC_PROBE_CRASH;
     case 3: *sig = SIGABRT; return SC_PROBE_CRASH;
-    case 4: case 5: return SC_PROBE_WRONG;
+    case 4:
+    case 5: return SC_PROBE_WRONG;
     case 6: return dir == SC_DIR_BACKWARD_WEIGHT ? SC_PROBE_ERROR : SC_PROBE_OK;
     case 7: return SC_PROBE_SLOW;
     case 8: return SC_PROBE_HANG;
@@ -75,7 +76,9 @@ SC_TEST(test_probe_fault_suite_then_auto_then_cached)
     CHECK(sc_tg_tempdir(dir, sizeof dir));
     snprintf(path, sizeof path, "%s/cache.sqlite", dir);
     CHECK(sc_tg_use_fault_vendor(RULES));
-    enum { N = 30 };
+    enum {
+        N = 30
+    };
     sc_conv2d_desc descs[N];
     for (int i = 0; i < N; i++) {
         suite_shape(i, &descs[i]);
@@ -109,8 +112,8 @@ SC_TEST(test_probe_fault_suite_then_auto_then_cached)
                       sc_probe_outcome_name(r->outcome), sc_probe_outcome_name(want), r->detail);
             CHECK_MSG(!r->from_cache && r->child_pid > 0, "shape %d dir %d: no child", i, j);
             /* No child outlives its watchdog: gone now, and killed in time. */
-            CHECK_MSG(sc_tg_process_gone(r->child_pid), "shape %d dir %d: child %d still alive",
-                      i, j, r->child_pid);
+            CHECK_MSG(sc_tg_process_gone(r->child_pid), "shape %d dir %d: child %d still alive", i,
+                      j, r->child_pid);
             CHECK_MSG(r->elapsed_s < WATCHDOG_S + 1.0, "shape %d dir %d: child took %.2f s", i, j,
                       r->elapsed_s);
             if (want == SC_PROBE_CRASH)

@@ -42,8 +42,10 @@ SC_TEST(test_probe_cli_probe_cache_doctor)
     fclose(f);
     const char *b = sc_tg_build_dir();
     char *out = NULL;
-    snprintf(cmd, sizeof cmd, "%s/safeconv probe --suite %s --dir forward --device -1 "
-             "--watchdog 1 --repeats 1 --cache %s/c.sqlite 2>&1", b, csv, dir);
+    snprintf(cmd, sizeof cmd,
+             "%s/safeconv probe --suite %s --dir forward --device -1 "
+             "--watchdog 1 --repeats 1 --cache %s/c.sqlite 2>&1",
+             b, csv, dir);
     int rc = run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "total 3: ok 1, hang 1, crash 1"), "rc %d: %s", rc,
               out ? out : "");
@@ -53,7 +55,8 @@ SC_TEST(test_probe_cli_probe_cache_doctor)
     rc = run(cmd, &out);
     CHECK(rc == 0 && out && strstr(out, "[cached]") && strstr(out, "(cached 3)"));
     free(out);
-    snprintf(cmd, sizeof cmd, "%s/safeconv cache show --cache %s/c.sqlite --device -1 2>&1", b, dir);
+    snprintf(cmd, sizeof cmd, "%s/safeconv cache show --cache %s/c.sqlite --device -1 2>&1", b,
+             dir);
     rc = run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "3 rows (0 stale"), "%s", out ? out : "");
     free(out);
@@ -85,10 +88,13 @@ SC_TEST(test_probe_cli_probe_cache_doctor)
     for (int i = 0; i < 126; i++) w[i] = (float)i / 126;
     CHECK_STATUS(sc_conv2d_forward(ctx, &d, x, w, NULL, y, NULL, 0), SC_STATUS_OK);
     sc_context_destroy(ctx);
-    snprintf(cmd, sizeof cmd, "%s/safeconv probe --seen --device -1 --watchdog 1 --repeats 1 "
-             "--cache %s 2>&1", b, cpath);
+    snprintf(cmd, sizeof cmd,
+             "%s/safeconv probe --seen --device -1 --watchdog 1 --repeats 1 "
+             "--cache %s 2>&1",
+             b, cpath);
     rc = run(cmd, &out);
-    CHECK_MSG(rc == 0 && out && strstr(out, "seen-1") && strstr(out, "total 1: ok 0, hang 0, crash 1"),
+    CHECK_MSG(rc == 0 && out && strstr(out, "seen-1") &&
+                  strstr(out, "total 1: ok 0, hang 0, crash 1"),
               "rc %d: %s", rc, out ? out : "");
     free(out);
     rc = run(cmd, &out);

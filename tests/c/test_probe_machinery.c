@@ -44,7 +44,8 @@ SC_TEST(test_probe_broken_helper_is_not_cached)
     o.helper = helper; /* the setup fixed: probed again, not answered from the cache */
     CHECK_STATUS(sc_probe_shape(&o, &d, SC_DIR_FORWARD, &r), SC_STATUS_OK);
     CHECK_MSG(!r.from_cache, "answered from the cache: '%s'", r.detail);
-    CHECK_MSG(r.outcome == SC_PROBE_OK, "outcome %s: %s", sc_probe_outcome_name(r.outcome), r.detail);
+    CHECK_MSG(r.outcome == SC_PROBE_OK, "outcome %s: %s", sc_probe_outcome_name(r.outcome),
+              r.detail);
     sc_tg_no_vendor();
     sc_tg_rmtree(dir);
 }

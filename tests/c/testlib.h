@@ -20,44 +20,47 @@ void sc_test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool sc_test_failed(void);
 bool sc_test_quick(void);
-uint64_t sc_test_seed(void);   /* --seed S, else from the clock; printed at start */
-int sc_test_count(int dflt);   /* --count N overrides a property test's default count */
+uint64_t sc_test_seed(void); /* --seed S, else from the clock; printed at start */
+int sc_test_count(int dflt); /* --count N overrides a property test's default count */
 
-#define SC_TEST(name)                                                                          \
-    static void name(void);                                                                    \
-    __attribute__((constructor)) static void sc_reg_##name(void) { sc_test_register(#name, name); } \
+#define SC_TEST(name)                                                                              \
+    static void name(void);                                                                        \
+    __attribute__((constructor)) static void sc_reg_##name(void)                                   \
+    {                                                                                              \
+        sc_test_register(#name, name);                                                             \
+    }                                                                                              \
     static void name(void)
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            sc_test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                              \
-            return;                                                                            \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            sc_test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                                  \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                                   \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            sc_test_fail(__FILE__, __LINE__, __VA_ARGS__);                                     \
-            return;                                                                            \
-        }                                                                                      \
+#define CHECK_MSG(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            sc_test_fail(__FILE__, __LINE__, __VA_ARGS__);                                         \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 /* Status equality, printing both names and the library's last error on mismatch. */
-#define CHECK_STATUS(expr, want)                                                               \
-    do {                                                                                       \
-        sc_status got_ = (expr);                                                               \
-        if (got_ != (want)) {                                                                  \
-            sc_test_fail(__FILE__, __LINE__, "%s: got %s, want %s (%s)", #expr,                \
-                         sc_status_string(got_), sc_status_string(want), sc_last_error());     \
-            return;                                                                            \
-        }                                                                                      \
+#define CHECK_STATUS(expr, want)                                                                   \
+    do {                                                                                           \
+        sc_status got_ = (expr);                                                                   \
+        if (got_ != (want)) {                                                                      \
+            sc_test_fail(__FILE__, __LINE__, "%s: got %s, want %s (%s)", #expr,                    \
+                         sc_status_string(got_), sc_status_string(want), sc_last_error());         \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 /* The last error message contains `needle`. */
-#define CHECK_ERROR_MENTIONS(needle)                                                           \
-    CHECK_MSG(strstr(sc_last_error(), (needle)) != NULL, "message '%s' does not mention '%s'", \
+#define CHECK_ERROR_MENTIONS(needle)                                                               \
+    CHECK_MSG(strstr(sc_last_error(), (needle)) != NULL, "message '%s' does not mention '%s'",     \
               sc_last_error(), (needle))
 
 #endif

@@ -15,7 +15,7 @@
  * SAFECONV_FAULT_VERSION=X makes it report version X (default 1.0).
  * With neither variable set the rule is "hw>42:hang": the original users' bug (an RX 5600 XT
  * fine at 42x42, hung at 44x44). fp32 only; other dtypes give an error status. */
-#include "vendor/vendor_abi.h"
+#include "vendorlib/vendor_abi.h"
 
 #include <math.h>
 #include <signal.h>
@@ -27,7 +27,16 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-enum action { A_OK, A_HANG, A_SEGV, A_ABORT, A_WRONG, A_NAN, A_ERROR, A_SLOW };
+enum action {
+    A_OK,
+    A_HANG,
+    A_SEGV,
+    A_ABORT,
+    A_WRONG,
+    A_NAN,
+    A_ERROR,
+    A_SLOW
+};
 
 /* Does one condition hold? "k>7", "dir=bwd_data". Unknown keys never hold. */
 static int cond_holds(const char *c, size_t len, const sc_vendor_op *op)
@@ -55,22 +64,36 @@ static int cond_holds(const char *c, size_t len, const sc_vendor_op *op)
         int want = -1;
         for (int i = 0; i < 4; i++)
             if (!strcmp(p, names[i])) want = i;
-        return !strcmp(opr, "=") ? want == (int)op->dir : !strcmp(opr, "!=") && want != (int)op->dir;
+        return !strcmp(opr, "=") ? want == (int)op->dir
+                                 : !strcmp(opr, "!=") && want != (int)op->dir;
     }
     int64_t v;
-    if (!strcmp(key, "n")) v = d->n;
-    else if (!strcmp(key, "c")) v = d->c;
-    else if (!strcmp(key, "h")) v = d->h;
-    else if (!strcmp(key, "w")) v = d->w;
-    else if (!strcmp(key, "k")) v = d->k;
-    else if (!strcmp(key, "r")) v = d->r;
-    else if (!strcmp(key, "s")) v = d->s;
-    else if (!strcmp(key, "g")) v = d->groups;
-    else if (!strcmp(key, "hw")) v = d->h > d->w ? d->h : d->w;
-    else if (!strcmp(key, "stride")) v = d->stride_h;
-    else if (!strcmp(key, "pad")) v = d->pad_h;
-    else if (!strcmp(key, "dil")) v = d->dil_h;
-    else return 0;
+    if (!strcmp(key, "n"))
+        v = d->n;
+    else if (!strcmp(key, "c"))
+        v = d->c;
+    else if (!strcmp(key, "h"))
+        v = d->h;
+    else if (!strcmp(key, "w"))
+        v = d->w;
+    else if (!strcmp(key, "k"))
+        v = d->k;
+    else if (!strcmp(key, "r"))
+        v = d->r;
+    else if (!strcmp(key, "s"))
+        v = d->s;
+    else if (!strcmp(key, "g"))
+        v = d->groups;
+    else if (!strcmp(key, "hw"))
+        v = d->h > d->w ? d->h : d->w;
+    else if (!strcmp(key, "stride"))
+        v = d->stride_h;
+    else if (!strcmp(key, "pad"))
+        v = d->pad_h;
+    else if (!strcmp(key, "dil"))
+        v = d->dil_h;
+    else
+        return 0;
     char *num_end;
     long long x = strtoll(p, &num_end, 10);
     if (num_end == p) return 0;
@@ -92,7 +115,8 @@ static void parse_action(const char *a, size_t len, enum action *act, long *ms)
     if (len >= sizeof buf) len = sizeof buf - 1;
     memcpy(buf, a, len), buf[len] = 0;
     *ms = 1000;
-    static const char *const names[] = {"ok", "hang", "segv", "abort", "wrong", "nan", "error", "slow"};
+    static const char *const names[] = {"ok",    "hang", "segv",  "abort",
+                                        "wrong", "nan",  "error", "slow"};
     *act = A_OK;
     for (int i = 0; i < 8; i++) {
         size_t nl = strlen(names[i]);
@@ -200,7 +224,11 @@ static void compute(const sc_vendor_op *op, double *acc)
         }
 }
 
-static int fault_load(char *err, size_t len) { (void)err, (void)len; return 0; }
+static int fault_load(char *err, size_t len)
+{
+    (void)err, (void)len;
+    return 0;
+}
 /* $SAFECONV_FAULT_VERSION changes the version it reports (tests of cache version stamps). */
 static const char *fault_version(void)
 {
@@ -242,9 +270,7 @@ static int fault_run(void *h, const sc_vendor_op *op, int algo, char *err, size_
         for (;;) pause();
     case A_SEGV: raise(SIGSEGV); break;
     case A_ABORT: abort();
-    case A_ERROR:
-        snprintf(err, len, "FAULT_STATUS_EXECUTION_FAILED (injected)");
-        return 8;
+    case A_ERROR: snprintf(err, len, "FAULT_STATUS_EXECUTION_FAILED (injected)"); return 8;
     case A_SLOW:
         if (first) {
             struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
@@ -256,7 +282,7 @@ static int fault_run(void *h, const sc_vendor_op *op, int algo, char *err, size_
     first = 0;
     const sc_conv2d_desc *d = &op->d;
     int64_t cg = d->c / d->groups;
-    int64_t out_elems = op->dir == SC_DIR_FORWARD ? d->n * d->k * op->p * op->q
+    int64_t out_elems = op->dir == SC_DIR_FORWARD         ? d->n * d->k * op->p * op->q
                         : op->dir == SC_DIR_BACKWARD_DATA ? d->n * d->c * d->h * d->w
                                                           : d->k * cg * d->r * d->s;
     double *acc = calloc((size_t)out_elems, sizeof *acc);

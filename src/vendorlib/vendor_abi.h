@@ -19,29 +19,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SC_VENDOR_ABI 1
+#define SC_VENDOR_ABI   1
 #define SC_VENDOR_ENTRY "safeconv_vendor_adapter"
 
-enum { SC_VENDOR_MEM_HOST = 0, SC_VENDOR_MEM_DEVICE = 1 };
+enum {
+    SC_VENDOR_MEM_HOST = 0,
+    SC_VENDOR_MEM_DEVICE = 1
+};
 
 typedef struct sc_vendor_op {
-    sc_conv2d_desc d;        /* validated */
-    int64_t p, q;            /* output height, width */
-    sc_direction dir;        /* FORWARD, BACKWARD_DATA or BACKWARD_WEIGHT */
-    int deterministic;       /* 1: only bit-reproducible vendor algorithms */
-    size_t ws_limit;         /* choose an algorithm within this much workspace */
+    sc_conv2d_desc d;  /* validated */
+    int64_t p, q;      /* output height, width */
+    sc_direction dir;  /* FORWARD, BACKWARD_DATA or BACKWARD_WEIGHT */
+    int deterministic; /* 1: only bit-reproducible vendor algorithms */
+    size_t ws_limit;   /* choose an algorithm within this much workspace */
     const void *a, *b, *c;
     void *out, *out2;
     void *ws;
     size_t ws_size;
-    void *stream;            /* cudaStream_t / hipStream_t (device adapters) */
+    void *stream; /* cudaStream_t / hipStream_t (device adapters) */
 } sc_vendor_op;
 
 typedef struct sc_vendor_adapter {
-    int abi;                 /* SC_VENDOR_ABI */
-    const char *name;        /* "cudnn", "miopen", "fault" */
-    int memory;              /* SC_VENDOR_MEM_HOST or SC_VENDOR_MEM_DEVICE */
-    sc_algo algo;            /* the public algorithm id its calls are counted under */
+    int abi;          /* SC_VENDOR_ABI */
+    const char *name; /* "cudnn", "miopen", "fault" */
+    int memory;       /* SC_VENDOR_MEM_HOST or SC_VENDOR_MEM_DEVICE */
+    sc_algo algo;     /* the public algorithm id its calls are counted under */
     /* Load the vendor library (dlopen); idempotent. */
     int (*load)(char *err, size_t errlen);
     /* After load: version string and the file loaded. */
@@ -51,8 +54,8 @@ typedef struct sc_vendor_adapter {
     int (*create)(void **handle, int device, char *err, size_t errlen);
     void (*destroy)(void *handle);
     /* Choose an algorithm for op (sizes only: pointers may be NULL) and its workspace. */
-    int (*plan)(void *handle, const sc_vendor_op *op, int *algo_id, size_t *ws_bytes,
-                char *err, size_t errlen);
+    int (*plan)(void *handle, const sc_vendor_op *op, int *algo_id, size_t *ws_bytes, char *err,
+                size_t errlen);
     /* Run op with a planned algorithm. Asynchronous on device adapters (op->stream). */
     int (*run)(void *handle, const sc_vendor_op *op, int algo_id, char *err, size_t errlen);
 } sc_vendor_adapter;

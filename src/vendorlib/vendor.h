@@ -5,7 +5,7 @@
 #ifndef SC_VENDOR_H
 #define SC_VENDOR_H
 
-#include "vendor/vendor_abi.h"
+#include "vendorlib/vendor_abi.h"
 
 #include <stdbool.h>
 

@@ -1,7 +1,7 @@
 /* vendor.c - resolve and load the process's vendor adapter once (see vendor.h). */
-#include "vendor/vendor.h"
+#include "vendorlib/vendor.h"
 
-#include "core/internal.h"
+#include "common/problem.h"
 #include "gpu/gpu.h"
 
 #include <dlfcn.h>
@@ -54,8 +54,10 @@ static void resolve(const char *env)
         ad = load_plugin(env);
     } else {
         unsigned be = sc_gpu_backend();
-        if (be == SC_BACKEND_CUDA) ad = sc__vendor_cudnn();
-        else if (be == SC_BACKEND_HIP) ad = sc__vendor_miopen();
+        if (be == SC_BACKEND_CUDA)
+            ad = sc__vendor_cudnn();
+        else if (be == SC_BACKEND_HIP)
+            ad = sc__vendor_miopen();
         else
             snprintf(why_not, sizeof why_not,
                      "no GPU backend compiled in (set SAFECONV_VENDOR_LIBRARY for a plugin)");

@@ -8,7 +8,7 @@
  * first run() of a shape on a handle calls miopenFind*Algorithm with the call's own buffers
  * (exhaustiveSearch = false), remembers the algorithm, then runs it. Strategy "vendor" sets
  * MIOPEN_DEBUG_CONV_IMPLICIT_GEMM=1 before this library is loaded (guard.c). */
-#include "vendor/vendor.h"
+#include "vendorlib/vendor.h"
 
 #include "gpu/gpu.h"
 
@@ -25,9 +25,17 @@ typedef void *miopenHandle_t;
 typedef void *miopenTensorDescriptor_t;
 typedef void *miopenConvolutionDescriptor_t;
 
-enum { miopenHalf = 0, miopenFloat = 1, miopenBFloat16 = 5 };
-enum { miopenConvolution = 0 };
-enum { MIOPEN_CONVOLUTION_ATTRIB_DETERMINISTIC = 1 };
+enum {
+    miopenHalf = 0,
+    miopenFloat = 1,
+    miopenBFloat16 = 5
+};
+enum {
+    miopenConvolution = 0
+};
+enum {
+    MIOPEN_CONVOLUTION_ATTRIB_DETERMINISTIC = 1
+};
 
 /* miopenConvAlgoPerf_t: a union of the three algorithm enums, the time, the workspace. */
 typedef struct {
@@ -36,59 +44,59 @@ typedef struct {
     size_t memory;
 } perf_t;
 
-#define MIOPEN_FUNCS(X)                                                                         \
-    X(miopenStatus_t, miopenGetVersion, (size_t *, size_t *, size_t *))                         \
-    X(const char *, miopenGetErrorString, (miopenStatus_t))                                     \
-    X(miopenStatus_t, miopenCreate, (miopenHandle_t *))                                         \
-    X(miopenStatus_t, miopenDestroy, (miopenHandle_t))                                          \
-    X(miopenStatus_t, miopenSetStream, (miopenHandle_t, void *))                                \
-    X(miopenStatus_t, miopenCreateTensorDescriptor, (miopenTensorDescriptor_t *))               \
-    X(miopenStatus_t, miopenSetTensorDescriptor,                                                \
-      (miopenTensorDescriptor_t, int, int, const int *, const int *))                           \
-    X(miopenStatus_t, miopenDestroyTensorDescriptor, (miopenTensorDescriptor_t))                \
-    X(miopenStatus_t, miopenCreateConvolutionDescriptor, (miopenConvolutionDescriptor_t *))     \
-    X(miopenStatus_t, miopenInitConvolutionDescriptor,                                          \
-      (miopenConvolutionDescriptor_t, int, int, int, int, int, int, int))                       \
-    X(miopenStatus_t, miopenSetConvolutionGroupCount, (miopenConvolutionDescriptor_t, int))     \
-    X(miopenStatus_t, miopenDestroyConvolutionDescriptor, (miopenConvolutionDescriptor_t))      \
-    X(miopenStatus_t, miopenConvolutionForwardGetWorkSpaceSize,                                 \
-      (miopenHandle_t, miopenTensorDescriptor_t, miopenTensorDescriptor_t,                      \
-       miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, size_t *))                      \
-    X(miopenStatus_t, miopenConvolutionBackwardDataGetWorkSpaceSize,                            \
-      (miopenHandle_t, miopenTensorDescriptor_t, miopenTensorDescriptor_t,                      \
-       miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, size_t *))                      \
-    X(miopenStatus_t, miopenConvolutionBackwardWeightsGetWorkSpaceSize,                         \
-      (miopenHandle_t, miopenTensorDescriptor_t, miopenTensorDescriptor_t,                      \
-       miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, size_t *))                      \
-    X(miopenStatus_t, miopenFindConvolutionForwardAlgorithm,                                    \
-      (miopenHandle_t, miopenTensorDescriptor_t, const void *, miopenTensorDescriptor_t,        \
-       const void *, miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, void *, int, int *, \
-       perf_t *, void *, size_t, bool))                                                         \
-    X(miopenStatus_t, miopenFindConvolutionBackwardDataAlgorithm,                               \
-      (miopenHandle_t, miopenTensorDescriptor_t, const void *, miopenTensorDescriptor_t,        \
-       const void *, miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, void *, int, int *, \
-       perf_t *, void *, size_t, bool))                                                         \
-    X(miopenStatus_t, miopenFindConvolutionBackwardWeightsAlgorithm,                            \
-      (miopenHandle_t, miopenTensorDescriptor_t, const void *, miopenTensorDescriptor_t,        \
-       const void *, miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, void *, int, int *, \
-       perf_t *, void *, size_t, bool))                                                         \
-    X(miopenStatus_t, miopenConvolutionForward,                                                 \
-      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *,                    \
-       miopenTensorDescriptor_t, const void *, miopenConvolutionDescriptor_t, int, const void *, \
-       miopenTensorDescriptor_t, void *, void *, size_t))                                       \
-    X(miopenStatus_t, miopenConvolutionBackwardData,                                            \
-      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *,                    \
-       miopenTensorDescriptor_t, const void *, miopenConvolutionDescriptor_t, int, const void *, \
-       miopenTensorDescriptor_t, void *, void *, size_t))                                       \
-    X(miopenStatus_t, miopenConvolutionBackwardWeights,                                         \
-      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *,                    \
-       miopenTensorDescriptor_t, const void *, miopenConvolutionDescriptor_t, int, const void *, \
-       miopenTensorDescriptor_t, void *, void *, size_t))                                       \
-    X(miopenStatus_t, miopenConvolutionForwardBias,                                             \
-      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *, const void *,      \
-       miopenTensorDescriptor_t, void *))                                                       \
-    X(miopenStatus_t, miopenConvolutionBackwardBias,                                            \
-      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *, const void *,      \
+#define MIOPEN_FUNCS(X)                                                                            \
+    X(miopenStatus_t, miopenGetVersion, (size_t *, size_t *, size_t *))                            \
+    X(const char *, miopenGetErrorString, (miopenStatus_t))                                        \
+    X(miopenStatus_t, miopenCreate, (miopenHandle_t *))                                            \
+    X(miopenStatus_t, miopenDestroy, (miopenHandle_t))                                             \
+    X(miopenStatus_t, miopenSetStream, (miopenHandle_t, void *))                                   \
+    X(miopenStatus_t, miopenCreateTensorDescriptor, (miopenTensorDescriptor_t *))                  \
+    X(miopenStatus_t, miopenSetTensorDescriptor,                                                   \
+      (miopenTensorDescriptor_t, int, int, const int *, const int *))                              \
+    X(miopenStatus_t, miopenDestroyTensorDescriptor, (miopenTensorDescriptor_t))                   \
+    X(miopenStatus_t, miopenCreateConvolutionDescriptor, (miopenConvolutionDescriptor_t *))        \
+    X(miopenStatus_t, miopenInitConvolutionDescriptor,                                             \
+      (miopenConvolutionDescriptor_t, int, int, int, int, int, int, int))                          \
+    X(miopenStatus_t, miopenSetConvolutionGroupCount, (miopenConvolutionDescriptor_t, int))        \
+    X(miopenStatus_t, miopenDestroyConvolutionDescriptor, (miopenConvolutionDescriptor_t))         \
+    X(miopenStatus_t, miopenConvolutionForwardGetWorkSpaceSize,                                    \
+      (miopenHandle_t, miopenTensorDescriptor_t, miopenTensorDescriptor_t,                         \
+       miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, size_t *))                         \
+    X(miopenStatus_t, miopenConvolutionBackwardDataGetWorkSpaceSize,                               \
+      (miopenHandle_t, miopenTensorDescriptor_t, miopenTensorDescriptor_t,                         \
+       miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, size_t *))                         \
+    X(miopenStatus_t, miopenConvolutionBackwardWeightsGetWorkSpaceSize,                            \
+      (miopenHandle_t, miopenTensorDescriptor_t, miopenTensorDescriptor_t,                         \
+       miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, size_t *))                         \
+    X(miopenStatus_t, miopenFindConvolutionForwardAlgorithm,                                       \
+      (miopenHandle_t, miopenTensorDescriptor_t, const void *, miopenTensorDescriptor_t,           \
+       const void *, miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, void *, int, int *,  \
+       perf_t *, void *, size_t, bool))                                                            \
+    X(miopenStatus_t, miopenFindConvolutionBackwardDataAlgorithm,                                  \
+      (miopenHandle_t, miopenTensorDescriptor_t, const void *, miopenTensorDescriptor_t,           \
+       const void *, miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, void *, int, int *,  \
+       perf_t *, void *, size_t, bool))                                                            \
+    X(miopenStatus_t, miopenFindConvolutionBackwardWeightsAlgorithm,                               \
+      (miopenHandle_t, miopenTensorDescriptor_t, const void *, miopenTensorDescriptor_t,           \
+       const void *, miopenConvolutionDescriptor_t, miopenTensorDescriptor_t, void *, int, int *,  \
+       perf_t *, void *, size_t, bool))                                                            \
+    X(miopenStatus_t, miopenConvolutionForward,                                                    \
+      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *,                       \
+       miopenTensorDescriptor_t, const void *, miopenConvolutionDescriptor_t, int, const void *,   \
+       miopenTensorDescriptor_t, void *, void *, size_t))                                          \
+    X(miopenStatus_t, miopenConvolutionBackwardData,                                               \
+      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *,                       \
+       miopenTensorDescriptor_t, const void *, miopenConvolutionDescriptor_t, int, const void *,   \
+       miopenTensorDescriptor_t, void *, void *, size_t))                                          \
+    X(miopenStatus_t, miopenConvolutionBackwardWeights,                                            \
+      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *,                       \
+       miopenTensorDescriptor_t, const void *, miopenConvolutionDescriptor_t, int, const void *,   \
+       miopenTensorDescriptor_t, void *, void *, size_t))                                          \
+    X(miopenStatus_t, miopenConvolutionForwardBias,                                                \
+      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *, const void *,         \
+       miopenTensorDescriptor_t, void *))                                                          \
+    X(miopenStatus_t, miopenConvolutionBackwardBias,                                               \
+      (miopenHandle_t, const void *, miopenTensorDescriptor_t, const void *, const void *,         \
        miopenTensorDescriptor_t, void *))
 
 #define DECLARE(ret, name, args) static ret(*p_##name) args;
@@ -109,15 +117,16 @@ static int miopen_load(char *err, size_t len)
         const char *env = getenv("SAFECONV_MIOPEN_LIBRARY");
         const char *first = env && *env ? env : "libMIOpen.so.1";
         void *dl = dlopen(first, RTLD_NOW | RTLD_LOCAL);
-        if (dl) snprintf(lib_name, sizeof lib_name, "%s", first);
-        else if (env && *env) { /* an explicit file that fails: report it, do not search */ }
-        else if ((dl = dlopen("libMIOpen.so", RTLD_NOW | RTLD_LOCAL)))
+        if (dl)
+            snprintf(lib_name, sizeof lib_name, "%s", first);
+        else if (env && *env) { /* an explicit file that fails: report it, do not search */
+        } else if ((dl = dlopen("libMIOpen.so", RTLD_NOW | RTLD_LOCAL)))
             snprintf(lib_name, sizeof lib_name, "libMIOpen.so");
         if (!dl) {
             snprintf(load_err, sizeof load_err, "not found: %s", dlerror());
         } else {
             const char *missing = NULL;
-#define RESOLVE(ret, name, args)                                                                \
+#define RESOLVE(ret, name, args)                                                                   \
     if (!missing && !(*(void **)&p_##name = dlsym(dl, #name))) missing = #name;
             MIOPEN_FUNCS(RESOLVE)
             *(void **)&p_miopenSetConvolutionAttribute = dlsym(dl, "miopenSetConvolutionAttribute");
@@ -223,12 +232,15 @@ static int descs_make(const sc_vendor_op *op, descs_t *ds, char *err, size_t len
         snprintf(err, len, "a tensor exceeds MIOpen's int strides");
         return 1;
     }
-    int dt = d->dtype == SC_DTYPE_F16 ? miopenHalf : d->dtype == SC_DTYPE_BF16 ? miopenBFloat16
-                                                                               : miopenFloat;
+    int dt = d->dtype == SC_DTYPE_F16    ? miopenHalf
+             : d->dtype == SC_DTYPE_BF16 ? miopenBFloat16
+                                         : miopenFloat;
     bool nhwc = d->layout == SC_NHWC;
     miopenStatus_t s;
-    if ((s = p_miopenCreateTensorDescriptor(&ds->x)) || (s = p_miopenCreateTensorDescriptor(&ds->y)) ||
-        (s = p_miopenCreateTensorDescriptor(&ds->w)) || (s = p_miopenCreateTensorDescriptor(&ds->b)) ||
+    if ((s = p_miopenCreateTensorDescriptor(&ds->x)) ||
+        (s = p_miopenCreateTensorDescriptor(&ds->y)) ||
+        (s = p_miopenCreateTensorDescriptor(&ds->w)) ||
+        (s = p_miopenCreateTensorDescriptor(&ds->b)) ||
         (s = p_miopenCreateConvolutionDescriptor(&ds->conv)))
         return fail(s, "miopenCreate*Descriptor", err, len);
     if ((s = set4d(ds->x, dt, nhwc, (int)d->n, (int)d->c, (int)d->h, (int)d->w)) ||
@@ -261,14 +273,14 @@ static int miopen_plan(void *h, const sc_vendor_op *op, int *algo_id, size_t *ws
             s = p_miopenConvolutionForwardGetWorkSpaceSize(hd->h, ds.w, ds.x, ds.conv, ds.y, &ws);
             break;
         case SC_DIR_BACKWARD_DATA:
-            s = p_miopenConvolutionBackwardDataGetWorkSpaceSize(hd->h, ds.y, ds.w, ds.conv, ds.x, &ws);
+            s = p_miopenConvolutionBackwardDataGetWorkSpaceSize(hd->h, ds.y, ds.w, ds.conv, ds.x,
+                                                                &ws);
             break;
         case SC_DIR_BACKWARD_WEIGHT:
-            s = p_miopenConvolutionBackwardWeightsGetWorkSpaceSize(hd->h, ds.y, ds.x, ds.conv, ds.w, &ws);
+            s = p_miopenConvolutionBackwardWeightsGetWorkSpaceSize(hd->h, ds.y, ds.x, ds.conv, ds.w,
+                                                                   &ws);
             break;
-        default:
-            snprintf(err, len, "direction %d is not a convolution", (int)op->dir);
-            rc = 1;
+        default: snprintf(err, len, "direction %d is not a convolution", (int)op->dir); rc = 1;
         }
         if (!rc && s) rc = fail(s, "miopenConvolution*GetWorkSpaceSize", err, len);
     }
@@ -297,9 +309,9 @@ static int find_algo(handle_t *hd, const sc_vendor_op *op, descs_t *ds, int *alg
                                                     op->ws_size, false);
         break;
     case SC_DIR_BACKWARD_DATA:
-        s = p_miopenFindConvolutionBackwardDataAlgorithm(hd->h, ds->y, op->a, ds->w, op->b, ds->conv,
-                                                         ds->x, op->out, 4, &n, perf, op->ws,
-                                                         op->ws_size, false);
+        s = p_miopenFindConvolutionBackwardDataAlgorithm(hd->h, ds->y, op->a, ds->w, op->b,
+                                                         ds->conv, ds->x, op->out, 4, &n, perf,
+                                                         op->ws, op->ws_size, false);
         break;
     default:
         s = p_miopenFindConvolutionBackwardWeightsAlgorithm(hd->h, ds->y, op->b, ds->x, op->a,
@@ -324,13 +336,14 @@ static int miopen_run(void *h, const sc_vendor_op *op, int algo, char *err, size
     const float one = 1.0f, zero = 0.0f;
     int rc = descs_make(op, &ds, err, len);
     miopenStatus_t s = 0;
-    if (!rc && (s = p_miopenSetStream(hd->h, op->stream))) rc = fail(s, "miopenSetStream", err, len);
+    if (!rc && (s = p_miopenSetStream(hd->h, op->stream)))
+        rc = fail(s, "miopenSetStream", err, len);
     if (!rc) rc = find_algo(hd, op, &ds, &algo, err, len);
     if (!rc) {
         switch (op->dir) {
         case SC_DIR_FORWARD:
-            if ((s = p_miopenConvolutionForward(hd->h, &one, ds.x, op->a, ds.w, op->b, ds.conv, algo,
-                                                &zero, ds.y, op->out, op->ws, op->ws_size)))
+            if ((s = p_miopenConvolutionForward(hd->h, &one, ds.x, op->a, ds.w, op->b, ds.conv,
+                                                algo, &zero, ds.y, op->out, op->ws, op->ws_size)))
                 rc = fail(s, "miopenConvolutionForward", err, len);
             else if (op->c && (s = p_miopenConvolutionForwardBias(hd->h, &one, ds.b, op->c, &zero,
                                                                   ds.y, op->out)))
@@ -338,16 +351,17 @@ static int miopen_run(void *h, const sc_vendor_op *op, int algo, char *err, size
             break;
         case SC_DIR_BACKWARD_DATA:
             if ((s = p_miopenConvolutionBackwardData(hd->h, &one, ds.y, op->a, ds.w, op->b, ds.conv,
-                                                     algo, &zero, ds.x, op->out, op->ws, op->ws_size)))
+                                                     algo, &zero, ds.x, op->out, op->ws,
+                                                     op->ws_size)))
                 rc = fail(s, "miopenConvolutionBackwardData", err, len);
             break;
         default:
-            if ((s = p_miopenConvolutionBackwardWeights(hd->h, &one, ds.y, op->b, ds.x, op->a, ds.conv,
-                                                        algo, &zero, ds.w, op->out, op->ws,
+            if ((s = p_miopenConvolutionBackwardWeights(hd->h, &one, ds.y, op->b, ds.x, op->a,
+                                                        ds.conv, algo, &zero, ds.w, op->out, op->ws,
                                                         op->ws_size)))
                 rc = fail(s, "miopenConvolutionBackwardWeights", err, len);
-            else if (op->out2 && (s = p_miopenConvolutionBackwardBias(hd->h, &one, ds.y, op->b, &zero,
-                                                                      ds.b, op->out2)))
+            else if (op->out2 && (s = p_miopenConvolutionBackwardBias(hd->h, &one, ds.y, op->b,
+                                                                      &zero, ds.b, op->out2)))
                 rc = fail(s, "miopenConvolutionBackwardBias", err, len);
         }
     }
