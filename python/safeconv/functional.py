@@ -32,10 +32,9 @@ torch.cuda.current_stream(). Tensors on other devices (meta, xla, ...), non-tens
 unchanged. Under torch.compile (PyTorch >= 2.4) the same primitives run as custom operators
 (_compile.py), so the compiled graph has no break at a convolution.
 
-dtypes: float32, float16 and bfloat16 (fp32 accumulation). On the CPU, a half dtype the
-library's CPU backend does not take is computed as the backend would: widened to float32,
-computed, rounded back. Others raise SafeConvUnsupportedError, or run PyTorch's own
-convolution with fallback="torch". Under autocast the inputs are cast as PyTorch's autocast
+dtypes: float32, float16 and bfloat16 (fp32 accumulation; the CPU backend widens half inputs
+to float32 and rounds its outputs once). Others raise SafeConvUnsupportedError, or run
+PyTorch's own convolution with fallback="torch". Under autocast the inputs are cast as PyTorch's autocast
 casts them for that function and device, so the result has PyTorch's dtype.
 
 fp32 on GPUs: TF32 where the Config's tf32 option allows it (None: follow PyTorch's
@@ -437,7 +436,7 @@ def _empty(shape, like, nhwc):
 class _Spec:
     """What a primitive needs besides tensors: the convolution's descriptor (every primitive of
     one layer shares it), options, statistics, layout; kept on ctx for backward."""
-    __slots__ = ("desc", "cfg", "rec", "nhwc", "out_hw", "w_stride", "_wide")
+    __slots__ = ("desc", "cfg", "rec", "nhwc", "out_hw", "w_stride")
 
     def __init__(self, desc, cfg, rec, nhwc, out_hw=None, w_stride=None):
         self.desc, self.cfg, self.rec, self.nhwc = desc, cfg, rec, nhwc
@@ -448,7 +447,6 @@ class _Spec:
         # as it is by AccumulateGrad, and DistributedDataParallel, which compares strides
         # exactly, then warns "Grad strides do not match bucket view strides" and copies.
         self.w_stride = w_stride
-        self._wide = None
 
     def lay(self, t):
         """t in this spec's layout (dense NCHW, or dense channels_last for NHWC)."""
@@ -456,65 +454,6 @@ class _Spec:
             return None
         return t.contiguous(memory_format=torch.channels_last if self.nhwc
                             else torch.contiguous_format)
-
-    def widened(self):
-        """This spec computing float32 (a CPU half dtype the library does not take)."""
-        if self._wide is None:
-            d = L.ConvDesc.from_buffer_copy(self.desc)
-            label = _DTYPE_LABELS[d.dtype]
-            d.dtype = L.DTYPE_F32
-            self._wide = _Spec(d, self.cfg, _RelabelledStats(self.rec, label), self.nhwc,
-                               self.out_hw, self.w_stride)
-        return self._wide
-
-
-class _RelabelledStats:
-    """A LayerStats seen through the widened computation: its calls count under the dtype the
-    caller gave (bf16 computed as fp32 is reported as bf16)."""
-    __slots__ = ("_rec", "_label")
-
-    def __init__(self, rec, label):
-        self._rec, self._label = rec, label
-
-    def add(self, direction, path, algo, seconds=None, events=None, math=None):
-        self._rec.add(direction, path, algo, seconds, events, self._label)
-
-    def __getattr__(self, name):
-        return getattr(self._rec, name)
-
-
-# torch dtype -> whether the library's CPU backend computes it (asked once)
-_cpu_dtypes = {torch.float32: True}
-
-
-def _cpu_takes(dtype):
-    got = _cpu_dtypes.get(dtype)
-    if got is None:
-        got = _cpu_dtypes[dtype] = _probe_cpu_dtype(dtype)
-    return got
-
-
-def _probe_cpu_dtype(dtype):
-    """One 1x1 forward call in `dtype` on a private CPU context: OK and the right answer means
-    the CPU backend takes the dtype; UNSUPPORTED (today's backend) means widen in Python."""
-    from .config import Config
-    cctx = _context(Config(strategy="cpu", cache_decisions=False), L.DEVICE_CPU, True)
-    x = torch.full((1, 1, 1, 1), 3.0, dtype=dtype)
-    w = torch.full((1, 1, 1, 1), 2.0, dtype=dtype)
-    y = torch.zeros((1, 1, 1, 1), dtype=dtype)
-    d = _make_desc(1, 1, 1, 1, 1, 1, 1, (0, 0), (1, 1), (1, 1), 1, dtype, False)
-    with cctx.lock:
-        st = L.load_library().sc_conv2d_forward(cctx.handle, ctypes.byref(d), _ptr(x), _ptr(w),
-                                                None, _ptr(y), None, 0)
-    return st == L.STATUS_OK and y.item() == 6.0
-
-
-def _widen(spec, t):
-    return spec.desc.dtype != L.DTYPE_F32 and t.device.type == "cpu" and not _cpu_takes(t.dtype)
-
-
-def _f32(t):
-    return None if t is None else t.float()
 
 
 def _conv_args(d):
@@ -543,8 +482,6 @@ def _torch_conv_backward(d, dy, x, w, mask):
 
 def _run_forward(spec, x, w, b):
     """y = conv(x, w) + b, operands in the spec's layout; no autograd."""
-    if _widen(spec, x):
-        return _run_forward(spec.widened(), x.float(), w.float(), _f32(b)).to(x.dtype)
     d = spec.desc
     p, q = spec.out_hw or _output_size(d, "conv2d")
     y = _empty((d.n, d.k, p, q), x, spec.nhwc)
@@ -560,8 +497,6 @@ def _run_forward(spec, x, w, b):
 
 def _run_backward_data(spec, dy, w):
     """dx (N, C, H, W) of the spec's convolution; no autograd."""
-    if _widen(spec, dy):
-        return _run_backward_data(spec.widened(), dy.float(), w.float()).to(dy.dtype)
     d = spec.desc
     dx = _empty((d.n, d.c, d.h, d.w), dy, spec.nhwc)
     if d.n > 0:
@@ -576,9 +511,6 @@ def _run_backward_data(spec, dy, w):
 
 def _run_backward_weight(spec, x, dy, want_db):
     """(dw, db or None) of the spec's convolution; no autograd."""
-    if _widen(spec, x):
-        dw, db = _run_backward_weight(spec.widened(), x.float(), dy.float(), want_db)
-        return dw.to(x.dtype), (None if db is None else db.to(x.dtype))
     d = spec.desc
     shape = (d.k, d.c // d.groups, d.r, d.s)
     if spec.w_stride is not None:
@@ -602,8 +534,6 @@ def _run_backward_weight(spec, x, dy, want_db):
 
 def _run_backward_bias(spec, dy):
     """db (K,) of the spec's convolution; no autograd."""
-    if _widen(spec, dy):
-        return _run_backward_bias(spec.widened(), dy.float()).to(dy.dtype)
     d = spec.desc
     db = torch.empty((d.k,), dtype=dy.dtype, device=dy.device)
     if d.n == 0:
