@@ -277,7 +277,13 @@ def _traceable(x, w, b, x_dims, w_dims):
             and w.dim() == w_dims)
 
 
+def _tensors(x, w):
+    return isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor)
+
+
 def conv2d(input, weight, bias, stride, padding, dilation, groups, layer, kind="conv2d"):
+    if not _tensors(input, weight):
+        return SF._conv2d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
     x, w, b = SF._autocast(input, weight, bias, kind)
     if not _traceable(x, w, b, (3, 4), 4) or (isinstance(padding, str)
                                                and padding not in ("same", "valid")):
@@ -302,6 +308,8 @@ def conv2d(input, weight, bias, stride, padding, dilation, groups, layer, kind="
 
 
 def conv1d(input, weight, bias, stride, padding, dilation, groups, layer):
+    if not _tensors(input, weight):
+        return SF._conv1d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
     x, w, b = SF._autocast(input, weight, bias, "conv1d")
     if not _traceable(x, w, b, (2, 3), 3):
         return SF._conv1d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
@@ -313,6 +321,9 @@ def conv1d(input, weight, bias, stride, padding, dilation, groups, layer):
 
 def conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation,
                      layer):
+    if not _tensors(input, weight):
+        return SF._conv_transpose2d_eager(input, weight, bias, stride, padding, output_padding,
+                                          groups, dilation, layer)
     x, w, b = SF._autocast(input, weight, bias, "conv_transpose2d")
     st, dil = _two(stride), _two(dilation)
     if (not _traceable(x, w, b, (3, 4), 4) or isinstance(padding, str)

@@ -202,3 +202,10 @@ def test_untraceable_calls_take_the_eager_path(C):
     y = C.conv2d(torch.empty(1, 3, 5, 5, device="meta"), torch.empty(2, 3, 3, 3, device="meta"),
                  None, 1, 0, 1, 1, None)
     assert y.device.type == "meta" and y.shape == (1, 2, 3, 3)
+
+
+def test_non_tensor_arguments_take_the_eager_path(C):
+    with pytest.raises(TypeError):
+        C.conv2d("not a tensor", torch.randn(2, 3, 3, 3), None, 1, 0, 1, 1, None)
+    with pytest.raises(TypeError):
+        C.conv_transpose2d(torch.randn(1, 2, 3, 3), 3.0, None, 1, 0, 0, 1, 1, None)
