@@ -1,9 +1,10 @@
 """torch.compile support (PyTorch >= 2.4): safeconv's primitives as custom operators.
 
 functional.py imports this module only where torch.library.custom_op exists; PyTorch 1.13
-never sees it. While torch.compile traces (torch.compiler.is_compiling()), conv2d, conv1d and
-conv_transpose2d come here instead of their eager path: a few lines of plain tensor code that
-Dynamo traces, around one of three operators
+never sees it. While torch.compile traces (Dynamo's is_compiling(), or fake tensors reaching
+the layer when AOTAutograd traces a module Dynamo kept whole: functional._tracing), conv2d,
+conv1d and conv_transpose2d come here instead of their eager path: a few lines of plain tensor
+code that Dynamo traces, around one of three operators
 
   safeconv::conv2d_forward          y  = conv(x, w) + b
   safeconv::conv2d_backward_data    dx = conv^T(dy, w)      (also conv_transpose2d's forward)

@@ -772,7 +772,7 @@ def _dispatch(what, torch_fn, args, layer, body):
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
     """torch.nn.functional.conv2d through safeconv. `layer` (a module) is where statistics go."""
-    if _compile is not None and _compiling():
+    if _compile is not None and _tracing(input):
         return _compile.conv2d(input, weight, bias, stride, padding, dilation, groups, layer)
     return _conv2d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
 
@@ -837,7 +837,7 @@ def _desc_key(x, w, b, stride, padding, dilation, groups):
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
     """torch.nn.functional.conv1d through safeconv: a conv2d of height 1."""
-    if _compile is not None and _compiling():
+    if _compile is not None and _tracing(input):
         return _compile.conv1d(input, weight, bias, stride, padding, dilation, groups, layer)
     return _conv1d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
 
@@ -865,7 +865,7 @@ def _conv1d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1, *, layer=None):
     """torch.nn.functional.conv_transpose2d through safeconv (backward-data of a conv2d)."""
-    if _compile is not None and _compiling():
+    if _compile is not None and _tracing(input):
         return _compile.conv_transpose2d(input, weight, bias, stride, padding, output_padding,
                                          groups, dilation, layer)
     return _conv_transpose2d_eager(input, weight, bias, stride, padding, output_padding, groups,
@@ -956,8 +956,7 @@ _register_script_builtins()
 # --- torch.compile -----------------------------------------------------------------------------
 # PyTorch >= 2.4: the primitives are also custom operators (torch.library.custom_op) with fake
 # implementations and registered autograd (_compile.py); conv2d and friends use them while
-# torch.compile traces (torch.compiler.is_compiling(), also true while AOTAutograd traces), so
-# the compiled graph has no break at a convolution. Older PyTorch (1.13 included) never imports
+# torch.compile traces (_tracing below), so the compiled graph has no break at a convolution. Older PyTorch (1.13 included) never imports
 # _compile.py: eager calls are the same either way.
 def _custom_ops_available():
     try:
@@ -966,6 +965,29 @@ def _custom_ops_available():
         return False
     return ((major, minor) >= (2, 4) and hasattr(torch.library, "custom_op")
             and hasattr(getattr(torch, "compiler", None), "is_compiling"))
+
+
+def _fake_check():
+    try:
+        from torch._subclasses import fake_tensor
+    except ImportError:
+        return lambda t: False
+    fn = getattr(fake_tensor, "is_fake", None)  # also sees fakes inside FunctionalTensor
+    return fn if fn is not None else (lambda t: isinstance(t, fake_tensor.FakeTensor))
+
+
+_is_fake = _fake_check()
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def _tracing(x):
+    """Whether torch.compile is tracing this call: Dynamo says so (is_compiling), or the input
+    is a fake tensor, which is what reaches this code when AOTAutograd traces a module Dynamo
+    kept whole (PyTorch's own nn.Conv2d, whose _conv_forward enable() replaced); the library
+    cannot take a fake tensor, the operators can. A plain tensor costs one type() check."""
+    if _compiling is not None and _compiling():
+        return True
+    return type(x) not in _PLAIN and _is_fake(x)
 
 
 _compile = None

@@ -209,3 +209,16 @@ def test_non_tensor_arguments_take_the_eager_path(C):
         C.conv2d("not a tensor", torch.randn(2, 3, 3, 3), None, 1, 0, 1, 1, None)
     with pytest.raises(TypeError):
         C.conv_transpose2d(torch.randn(1, 2, 3, 3), 3.0, None, 1, 0, 0, 1, 1, None)
+
+
+def test_tracing_is_seen_from_fake_tensors():
+    """AOTAutograd traces a module Dynamo kept whole (a stock nn.Conv2d under enable()) with
+    fake tensors, outside Dynamo's is_compiling(); a fake input must route the call to the
+    operators (the library cannot read a fake tensor), a real one never."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode():
+        fake = torch.empty(2, 3, 4, 4)
+    assert SF._tracing(fake)
+    assert not SF._tracing(torch.empty(2, 3, 4, 4))
+    assert not SF._tracing(torch.nn.Parameter(torch.empty(2)))
+    assert not SF._tracing("not a tensor")
