@@ -129,7 +129,10 @@ def main(argv=None):
     if args.batch % world:
         print("--batch %d is not divisible by %d processes" % (args.batch, world))
         return 2
-    device = torch.device("cuda", local) if args.device == "cuda" else torch.device("cpu")
+    # CUDA: one GPU per process; more processes than GPUs share them (gloo only: NCCL refuses
+    # two ranks on one GPU)
+    device = (torch.device("cuda", local % torch.cuda.device_count()) if args.device == "cuda"
+              else torch.device("cpu"))
     if args.device == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cudnn.allow_tf32 = False  # exact fp32, as the tolerance assumes
@@ -144,7 +147,7 @@ def main(argv=None):
             dist.init_process_group(args.backend)
             model = build(args, device)
             ddp = nn.parallel.DistributedDataParallel(
-                model, device_ids=[local] if args.device == "cuda" else None)
+                model, device_ids=[device.index] if args.device == "cuda" else None)
             losses = train(ddp, args, device, rank, world)
         else:
             losses = None
