@@ -59,7 +59,8 @@ def _stand_in_custom_op(name, fn=None, *, mutates_args):
 @pytest.fixture(scope="module")
 def C():
     if SF._compile is not None:  # PyTorch >= 2.4: the real operators
-        return SF._compile
+        yield SF._compile
+        return
     saved = getattr(torch.library, "custom_op", None)
     torch.library.custom_op = _stand_in_custom_op
     try:
