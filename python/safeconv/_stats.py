@@ -189,7 +189,8 @@ def format_table(rows):
     for name, r in rows.items():
         algos = ", ".join("%s:%d" % kv for kv in sorted(r["algos"].items())) or "-"
         lines.append((name, r["type"], str(r["forward_calls"]), str(r["backward_calls"]),
-                      r["path"], r.get("math", "-"), "%.0f%%" % (100 * r["bypass_rate"]) if r["paths"] else "-",
+                      r["path"], r.get("math", "-"),
+                      "%.0f%%" % (100 * r["bypass_rate"]) if r["paths"] else "-",
                       "%.2f" % (1000 * r["time_s"]), algos))
     widths = [max([len(h)] + [len(l[i]) for l in lines]) for i, h in enumerate(head)]
     fmt = "  ".join("%%-%ds" % w for w in widths[:-1]) + "  %s"

@@ -34,8 +34,8 @@ unchanged. Under torch.compile (PyTorch >= 2.4) the same primitives run as custo
 
 dtypes: float32, float16 and bfloat16 (fp32 accumulation; the CPU backend widens half inputs
 to float32 and rounds its outputs once). Others raise SafeConvUnsupportedError, or run
-PyTorch's own convolution with fallback="torch". Under autocast the inputs are cast as PyTorch's autocast
-casts them for that function and device, so the result has PyTorch's dtype.
+PyTorch's own convolution with fallback="torch". Under autocast the inputs are cast as
+PyTorch's autocast casts them for that function and device, so the result has PyTorch's dtype.
 
 fp32 on GPUs: TF32 where the Config's tf32 option allows it (None: follow PyTorch's
 torch.backends.cudnn.allow_tf32, as cuDNN convolutions do), through the context's math mode.
@@ -162,7 +162,7 @@ def _supported_device(x):
 
 # --- autocast ----------------------------------------------------------------------------------
 def _autocast_state(device_type):
-    """(enabled, dtype) of autocast for "cuda" or "cpu", with PyTorch 2.4+'s API or the older one."""
+    """(enabled, dtype) of autocast for "cuda" or "cpu" (PyTorch 2.4+'s API or the older one)."""
     if hasattr(torch, "get_autocast_dtype"):
         try:
             if not torch.is_autocast_enabled(device_type):
@@ -956,8 +956,8 @@ _register_script_builtins()
 # --- torch.compile -----------------------------------------------------------------------------
 # PyTorch >= 2.4: the primitives are also custom operators (torch.library.custom_op) with fake
 # implementations and registered autograd (_compile.py); conv2d and friends use them while
-# torch.compile traces (_tracing below), so the compiled graph has no break at a convolution. Older PyTorch (1.13 included) never imports
-# _compile.py: eager calls are the same either way.
+# torch.compile traces (_tracing below), so the compiled graph has no break at a convolution.
+# Older PyTorch (1.13 included) never imports _compile.py: eager calls are the same either way.
 def _custom_ops_available():
     try:
         major, minor = (int(v) for v in torch.__version__.split(".")[:2])

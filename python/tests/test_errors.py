@@ -202,7 +202,8 @@ BIG = 2 ** 64 + 1  # wraps to 1 in a C int64_t
 @pytest.mark.parametrize("fn,x,w,kw,match", [
     ("conv2d", (1, 3, 5, 5), (2, 3, 3, 3), {"padding": BIG}, "padding: 18446744073709551617 does "
                                                             "not fit in a 64-bit integer"),
-    ("conv2d", (1, 3, 5, 5), (2, 3, 3, 3), {"padding": (1, -BIG)}, "padding: -18446744073709551617"),
+    ("conv2d", (1, 3, 5, 5), (2, 3, 3, 3), {"padding": (1, -BIG)},
+     "padding: -18446744073709551617"),
     ("conv2d", (1, 3, 5, 5), (2, 3, 3, 3), {"stride": 2 ** 63}, "stride: 9223372036854775808"),
     ("conv2d", (1, 3, 5, 5), (2, 3, 3, 3), {"dilation": (BIG, 1)}, "dilation: 1844"),
     ("conv2d", (1, 4, 5, 5), (2, 2, 3, 3), {"groups": BIG + 1}, "groups: 1844"),
