@@ -89,7 +89,7 @@ PLAN_CHECK := $(BUILD)/plan-check
 $(PLAN_CHECK): tests/gpu/plan_check.c $(STLIB)
 	$(LINK_CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STLIB) $(LDLIBS)
 
-test-c: $(TESTS) $(TOOL) $(PLAN_CHECK)
+test-c: $(TESTS) $(TOOL) $(PLAN_CHECK) $(MMA_EMULATE)
 	$(TESTS) $(SC_TEST_ARGS)
 	$(TOOL) verify --count 2000 --device cpu
 	$(TOOL) verify --count 300 --device cpu --dtype f16
@@ -97,6 +97,7 @@ test-c: $(TESTS) $(TOOL) $(PLAN_CHECK)
 	$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_CC=1 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_CFG=8 $(PLAN_CHECK)
+	$(if $(MMA_EMULATE),$(MMA_EMULATE) 150)
 test-python: lib
 	@if [ -d python/tests ]; then tests/run_python_tests.sh $(BUILD); fi
 
