@@ -68,7 +68,8 @@ $(STLIB): $(LIB_OBJS)
 # The command and the tests link the static library: they run from the build tree unchanged.
 $(TOOL): $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRCS)) $(STLIB)
 	$(LINK_CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(TESTS): $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS)) $(BUILD)/tools/check.o $(BUILD)/tools/suite.o $(STLIB)
+$(TESTS): $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS)) $(BUILD)/tools/check.o $(BUILD)/tools/suite.o \
+          $(BUILD)/tools/args.o $(STLIB)
 	$(LINK_CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/safeconv.pc: safeconv.pc.in
