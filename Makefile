@@ -91,7 +91,7 @@ test-python: lib
 
 test-asan:
 	$(MAKE) BUILD=build-asan GPU=none OPT=-O1 \
-	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    SANITIZE="-fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    build-asan/safeconv-tests build-asan/safeconv
 	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv-tests --quick
 	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv verify --count 100
