@@ -3,6 +3,7 @@
 #
 #   make                 library + command          make test       all CPU tests
 #   make test-asan       tests under ASan+UBSan     make test-gpu   GPU tests (GPU machine)
+#   make test-tsan       threaded tests under TSan  make fuzz       libFuzzer targets (mk/fuzz.mk)
 #   make install PREFIX=/usr/local                  make clean
 #
 # BUILD selects the output folder, so several builds (asan, gpu) can sit side by side.
@@ -49,7 +50,8 @@ STLIB := $(BUILD)/libsafeconv.a
 TOOL  := $(BUILD)/safeconv
 TESTS := $(BUILD)/safeconv-tests
 
-.PHONY: all lib test test-c test-python test-asan test-gpu install clean format format-check
+.PHONY: all lib test test-c test-python test-asan test-tsan test-gpu install clean format \
+        format-check
 all: lib $(TOOL) $(BUILD)/safeconv.pc
 lib: $(SHLIB) $(BUILD)/libsafeconv.so $(STLIB)
 
@@ -95,6 +97,14 @@ test-asan:
 	    build-asan/safeconv-tests build-asan/safeconv
 	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv-tests --quick
 	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv verify --count 100
+
+# ThreadSanitizer over the C tests that run threads in one process. (The others fork, which
+# TSan follows badly in a multi-threaded process, or have no second thread.)
+TSAN_TESTS ?= threads_independent_contexts test_cache_threads
+test-tsan:
+	$(MAKE) BUILD=build-tsan GPU=none OPT=-O1 SANITIZE="-fsanitize=thread" build-tsan/safeconv-tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/safeconv-tests --quick \
+	    $(TSAN_TESTS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \

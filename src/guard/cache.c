@@ -46,9 +46,8 @@ struct sc_cache {
     sqlite3 *db;
     char path[PATH_MAX];
     int persistent;
-    int from_file;    /* opened for a file (not ":memory:" on request) */
-    long long checks; /* progress-handler calls since the statement started */
-    long long max_checks;
+    int from_file;        /* opened for a file (not ":memory:" on request) */
+    long long max_checks; /* progress-handler calls one statement may take */
 };
 
 static const char *const SCHEMA =
@@ -143,10 +142,14 @@ static int make_parent_dirs(const char *file)
 }
 
 /* ---- bounded statements ---- */
+/* Progress-handler calls since this thread's statement started. Per thread: threads may share
+ * a handle, and SQLite calls the handler in the thread that steps the statement. */
+static _Thread_local long long checks;
+
 static int progress(void *user)
 {
-    sc_cache *c = user;
-    return ++c->checks > c->max_checks; /* non-zero: SQLITE_INTERRUPT */
+    const sc_cache *c = user;
+    return ++checks > c->max_checks; /* non-zero: SQLITE_INTERRUPT */
 }
 
 static long long max_checks(void)
@@ -165,10 +168,13 @@ static long long max_checks(void)
 static void bound(sc_cache *c)
 {
     c->max_checks = max_checks();
-    c->checks = 0;
     if (c->db) sqlite3_progress_handler(c->db, STEPS_PER_CHECK, progress, c);
 }
-static void arm(sc_cache *c) { c->checks = 0; }
+static void arm(sc_cache *c)
+{
+    (void)c;
+    checks = 0;
+}
 
 static int exec_sql(sqlite3 *db, const char *sql, char *why, size_t len)
 {
