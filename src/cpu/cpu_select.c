@@ -57,7 +57,6 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
 
 static sc_status cpu_run(const sc_call *call)
 {
-    if (call->pb->d.dtype != SC_DTYPE_F32) return sc_cpu_run_widened(call);
     switch (call->algo) {
     case SC_ALGO_CPU_REFERENCE: return sc_cpu_reference_run(call);
     case SC_ALGO_CPU_DIRECT: return sc_cpu_direct_run(call);
@@ -70,6 +69,9 @@ static sc_status cpu_run(const sc_call *call)
 
 sc_status sc_cpu_run(const sc_call *call)
 {
+    /* fp16/bf16 comes back here in fp32, and takes the gate then: never twice in one thread (a
+     * writer-preferring lock taken again while a probe waits to fork would deadlock). */
+    if (call->pb->d.dtype != SC_DTYPE_F32) return sc_cpu_run_widened(call);
     /* A probe does not fork while this thread is inside a kernel (OpenBLAS): fork_gate.h. */
     sc__fork_gate_enter();
     sc_status st = cpu_run(call);

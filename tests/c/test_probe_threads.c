@@ -5,7 +5,8 @@
  * run "did not finish within the watchdog"). Now the probe forks with no thread inside a
  * kernel (common/fork_gate.h), and the exec'ed child is started without atfork handlers.
  *
- * Eight threads run convolutions (the im2col + sgemm path) without pause while the main thread
+ * Eight threads run convolutions (the im2col + sgemm path; half of them fp16, which the CPU
+ * backend widens and runs through the fp32 entry again) without pause while the main thread
  * probes 12 times with the fork-only child and 4 times with the exec'ed one: every probe must
  * come back "ok". In a child process with an alarm: a hang fails the test, not the run.
  * Not part of the ThreadSanitizer run (forking a multi-threaded process). */
@@ -29,7 +30,7 @@ static atomic_int stop;
 
 static void *busy(void *arg)
 {
-    (void)arg;
+    bool half = arg != NULL; /* fp16: widened to fp32, the kernel entered once more */
     sc_context_options o;
     sc_context_options_init(&o);
     o.strategy = SC_STRATEGY_CPU;
@@ -38,6 +39,7 @@ static void *busy(void *arg)
     sc_conv2d_desc d;
     sc_conv2d_desc_init(&d);
     d.n = 2, d.c = 16, d.h = d.w = 24, d.k = 16, d.r = d.s = 3, d.pad_h = d.pad_w = 1;
+    if (half) d.dtype = SC_DTYPE_F16;
     int64_t xe, we, ye;
     sc_conv2d_tensor_elems(&d, &xe, &we, &ye);
     float *x = calloc((size_t)xe, 4), *w = calloc((size_t)we, 4), *y = calloc((size_t)ye, 4);
@@ -57,7 +59,7 @@ static int probe_while_busy(void)
     };
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
-        if (pthread_create(&t[i], NULL, busy, NULL)) return 30;
+        if (pthread_create(&t[i], NULL, busy, i % 2 ? (void *)1 : NULL)) return 30;
     char tool[PATH_MAX + 16];
     snprintf(tool, sizeof tool, "%s/safeconv", sc_tg_build_dir());
     sc_probe_options o;
