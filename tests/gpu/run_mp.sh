@@ -8,6 +8,7 @@
 #             configurations each, seeds from SEED, printed.
 #   mutants   the verify of a deliberately broken matrix-unit kernel must fail (built with
 #             -DSC_MMA_MUTANT: one reduction step dropped)
+#   families  every GPU family forced, fp32 and bf16 (configurations it does not apply to skipped)
 #   memcheck  compute-sanitizer on the matrix-unit GEMM and the 16-bit FMA kernels
 #   bench_f32 compare.py, public suite: this build and the old one (safeconv fp32 NCHW) and
 #             cuDNN fp32, in one process run each, same session
@@ -69,6 +70,22 @@ verify)
     echo "verify: $(( $(date +%s) - t0 )) s (seeds from $SEED)"
     for f in "$OUT"/v_*.log; do summ "$(basename "$f" .log)" "$f"; grep -m3 '^FAIL' "$f"; done
     cat "$OUT"/v_*.log >"$OUT/verify_all.txt"; rm -f "$OUT"/v_*.log ;;
+families)
+    # every family forced (fp32 and bf16), the configurations it does not apply to skipped
+    t0=$(date +%s)
+    s=$((SEED + 700))
+    for a in gpu_implicit_gemm gpu_naive gpu_direct_depthwise gpu_direct_small_c; do
+        for dt in f32 bf16; do
+            s=$((s + 1))
+            timeout 300 $SC verify --device 0 --dtype $dt --count $COUNT --seed $s --algo $a --skip-unsupported >"$OUT/f_${a}_$dt.log" 2>&1 &
+        done
+    done
+    s=$((s + 1))
+    timeout 300 $SC verify --device 0 --dtype bf16 --layout nhwc --channel-multiple 8 --large 30 --count $COUNT --seed $s --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/f_mma_bf16.log" 2>&1 &
+    wait
+    echo "families: $(( $(date +%s) - t0 )) s (seeds from $((SEED + 701)))"
+    for f in "$OUT"/f_*.log; do summ "$(basename "$f" .log)" "$f"; grep -m3 '^FAIL' "$f"; done
+    cat "$OUT"/f_*.log >"$OUT/families_all.txt"; rm -f "$OUT"/f_*.log ;;
 mutants)
     for dt in bf16 tf32; do
         timeout 120 build-mut/safeconv verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count 100 --seed 99 --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/mut_$dt.log" 2>&1
@@ -85,15 +102,15 @@ memcheck)
     echo "memcheck: $(( $(date +%s) - t0 )) s"
     for f in "$OUT"/mc_*.log; do echo "--- $(basename "$f" .log): $(grep -E 'ERROR SUMMARY|passed, ' "$f" | tr '\n' ' ')"; done ;;
 bench_f32)
-    timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --methods safeconv,cudnn_fp32 $BENCH_ARGS --csv "$OUT/bench_f32_new.csv" >"$OUT/bench_f32_new.txt" 2>&1
+    timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --methods safeconv,cudnn_fp32 --benchmark $BENCH_ARGS --csv "$OUT/bench_f32_new.csv" >"$OUT/bench_f32_new.txt" 2>&1
     echo "new rc=$?"; grep -A4 "geometric mean" "$OUT/bench_f32_new.txt"
     if [ -f .ref/old/build-gpu/libsafeconv.so ]; then
-        timeout 300 python3 bench/compare.py --lib .ref/old/build-gpu/libsafeconv.so --methods safeconv,cudnn_fp32 $BENCH_ARGS --csv "$OUT/bench_f32_old.csv" >"$OUT/bench_f32_old.txt" 2>&1
+        timeout 300 python3 bench/compare.py --lib .ref/old/build-gpu/libsafeconv.so --methods safeconv,cudnn_fp32 --benchmark $BENCH_ARGS --csv "$OUT/bench_f32_old.csv" >"$OUT/bench_f32_old.txt" 2>&1
         echo "old rc=$?"; grep -A4 "geometric mean" "$OUT/bench_f32_old.txt"
     fi ;;
 bench_mp)
     for dt in $BENCH_DTYPES; do
-        timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --dtype $dt --methods safeconv,cudnn_same $BENCH_ARGS --csv "$OUT/bench_$dt.csv" >"$OUT/bench_$dt.txt" 2>&1
+        timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --dtype $dt --methods safeconv,cudnn_same --benchmark $BENCH_ARGS --csv "$OUT/bench_$dt.csv" >"$OUT/bench_$dt.txt" 2>&1
         echo "$dt rc=$?"; grep -A3 "geometric mean" "$OUT/bench_$dt.txt"
     done ;;
 esac
