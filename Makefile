@@ -4,6 +4,7 @@
 #   make                 library + command          make test       all CPU tests
 #   make test-asan       tests under ASan+UBSan     make test-gpu   GPU tests (GPU machine)
 #   make install PREFIX=/usr/local                  make clean
+#   make config          what `make` would build here (GPU backend, architectures) and why
 #
 # BUILD selects the output folder, so several builds (asan, gpu) can sit side by side.
 
@@ -49,7 +50,7 @@ STLIB := $(BUILD)/libsafeconv.a
 TOOL  := $(BUILD)/safeconv
 TESTS := $(BUILD)/safeconv-tests
 
-.PHONY: all lib test test-c test-python test-asan test-gpu install clean format format-check
+.PHONY: all lib test test-c test-plan test-python test-asan test-gpu install config clean format format-check
 all: lib $(TOOL) $(BUILD)/safeconv.pc
 lib: $(SHLIB) $(BUILD)/libsafeconv.so $(STLIB)
 
@@ -80,11 +81,14 @@ LINK_CC ?= $(CC)
 
 # Tests. SC_TEST_ARGS passes options to the C runner (e.g. --count 300 --seed 1).
 test: test-c test-python
-test-c: $(TESTS) $(TOOL) $(PLAN_CHECK)
+test-c: $(TESTS) $(TOOL) test-plan
 	$(TESTS) $(SC_TEST_ARGS)
 	$(TOOL) verify --count 2000 --device cpu
+# The GEMM plan model's promises, on the host (CUDA builds only; .ci/gpu_build_check.sh runs it
+# with GPU=cuda on machines whose `make` builds no CUDA).
+test-plan: $(PLAN_CHECK)
 	$(if $(PLAN_CHECK),$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
-	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK))
+	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK),@:)
 test-python: lib
 	@if [ -d python/tests ]; then tests/run_python_tests.sh $(BUILD); fi
 
@@ -107,6 +111,14 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@PRIVATE_LIBS@|$(strip $(LDLIBS))|g' safeconv.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/safeconv.pc
+
+# What `make` builds on this machine, and why (the GPU detection of mk/gpu.mk). The first two
+# lines are stable (./test.sh compares them before and after its run); the reasons go to stderr.
+config:
+	@echo "GPU=$(GPU) -> $(GPU_KIND)$(if $(filter cuda,$(GPU_KIND)), NVCC_ARCHS=$(NVCC_ARCHS))$(if $(filter hip,$(GPU_KIND)), HIP_ARCHS=$(HIP_ARCHS))"
+	@echo "BUILD=$(BUILD) PREFIX=$(PREFIX)"
+	@$(if $(filter auto,$(GPU)),scripts/detect_gpu.sh --explain auto "$(NVCC)" "$(HIPCC)" >/dev/null)
+	@echo "other GPUs: GPU=cuda NVCC_ARCHS=\"sm_XX ...\" (or all: $(NVCC_ARCHS_ALL)); GPU=hip HIP_ARCHS=\"gfxNNNN ...\" (or all: $(HIP_ARCHS_ALL)); GPU=none: CPU only" >&2
 
 # Formatting is clang-format's (.clang-format), not taste: format-check fails on any C, C++ or
 # CUDA file of the tree that clang-format would change; format rewrites them.
