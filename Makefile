@@ -3,13 +3,18 @@
 #
 #   make                 library + command          make test       all CPU tests
 #   make test-asan       tests under ASan+UBSan     make test-gpu   GPU tests (GPU machine)
-#   make install PREFIX=/usr/local                  make clean
+#   make install PREFIX=/usr/local                  make uninstall  make clean
 #   make config          what `make` would build here (GPU backend, architectures) and why
 #
 # BUILD selects the output folder, so several builds (asan, gpu) can sit side by side.
 
 BUILD   ?= build
-PREFIX  ?= /usr/local
+# Install folders (GNU names, upper case). Multiarch: LIBDIR=$(PREFIX)/lib/x86_64-linux-gnu.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
 CC      ?= cc
 SANITIZE ?=
 
@@ -50,7 +55,8 @@ STLIB := $(BUILD)/libsafeconv.a
 TOOL  := $(BUILD)/safeconv
 TESTS := $(BUILD)/safeconv-tests
 
-.PHONY: all lib test test-c test-plan test-python test-asan test-gpu install config clean format format-check
+.PHONY: all lib test test-c test-plan test-python test-asan test-gpu install uninstall config clean \
+        format format-check
 all: lib $(TOOL) $(BUILD)/safeconv.pc
 lib: $(SHLIB) $(BUILD)/libsafeconv.so $(STLIB)
 
@@ -72,10 +78,21 @@ $(TOOL): $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRCS)) $(STLIB)
 $(TESTS): $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS)) $(BUILD)/tools/check.o $(BUILD)/tools/suite.o $(STLIB)
 	$(LINK_CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/safeconv.pc: safeconv.pc.in
+# safeconv.pc and the CMake package describe an installed copy: the install folders substituted,
+# and the private libraries by name only (-l...), never the build host's folders (-L from
+# OpenBLAS's pkg-config, CUDA's lib64): see safeconv.pc.in.
+SC_LINK_NAMES := $(filter -l%,$(LDLIBS))
+PC_PRIVATE_LIBS := $(SC_LINK_NAMES)
+# The CMake static target: library names; CUDA's runtime is CUDA::cudart_static there.
+CMAKE_PRIVATE_LIBS := $(patsubst -l%,%,$(filter-out -lcudart_static,$(SC_LINK_NAMES)))
+SC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+    -e 's|@SONAME@|$(SONAME)|g' \
+    -e 's|@PRIVATE_LIBS@|$(PC_PRIVATE_LIBS)|g' -e 's|@CMAKE_PRIVATE_LIBS@|$(CMAKE_PRIVATE_LIBS)|g' \
+    -e 's|@GPU_KIND@|$(GPU_KIND)|g'
+$(BUILD)/safeconv.pc: safeconv.pc.in Makefile
 	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@PRIVATE_LIBS@|$(strip $(LDLIBS))|g' $< > $@
+	$(SC_SUBST) $< > $@
 
 LINK_CC ?= $(CC)
 
@@ -99,24 +116,47 @@ test-asan:
 	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv-tests --quick
 	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv verify --count 100
 
+# make install [PREFIX=...] [LIBDIR=...] [DESTDIR=...]: the library (shared with its soname links,
+# and static), the header, the command, the benchmark suites (DATADIR/safeconv/suites),
+# safeconv.pc and the CMake package
+# (LIBDIR/cmake/safeconv: find_package(safeconv)). As root with no DESTDIR it then runs ldconfig,
+# so programs find the new library at once (LDCONFIG= skips that). `make uninstall` with the same
+# variables removes exactly these files.
+LDCONFIG ?= ldconfig
+SUITES := $(sort $(wildcard bench/suites/*.csv))
+CMAKE_DIR := $(LIBDIR)/cmake/safeconv
+INSTALLED := $(INCLUDEDIR)/safeconv.h $(LIBDIR)/libsafeconv.so.$(VERSION) $(LIBDIR)/$(SONAME) \
+    $(LIBDIR)/libsafeconv.so $(LIBDIR)/libsafeconv.a $(BINDIR)/safeconv \
+    $(LIBDIR)/pkgconfig/safeconv.pc $(CMAKE_DIR)/safeconvConfig.cmake \
+    $(CMAKE_DIR)/safeconvConfigVersion.cmake $(addprefix $(DATADIR)/safeconv/suites/,$(notdir $(SUITES)))
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/safeconv.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libsafeconv.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libsafeconv.so
-	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@PRIVATE_LIBS@|$(strip $(LDLIBS))|g' safeconv.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/safeconv.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(CMAKE_DIR) $(DESTDIR)$(DATADIR)/safeconv/suites
+	install -m 644 include/safeconv.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libsafeconv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsafeconv.so
+	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(SUITES) $(DESTDIR)$(DATADIR)/safeconv/suites/
+	$(SC_SUBST) safeconv.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/safeconv.pc
+	$(SC_SUBST) cmake/safeconvConfig.cmake.in > $(DESTDIR)$(CMAKE_DIR)/safeconvConfig.cmake
+	$(SC_SUBST) cmake/safeconvConfigVersion.cmake.in \
+	    > $(DESTDIR)$(CMAKE_DIR)/safeconvConfigVersion.cmake
+	$(if $(and $(LDCONFIG),$(if $(DESTDIR),,1)),@if [ "$$(id -u)" = 0 ] && \
+	    command -v $(LDCONFIG) >/dev/null 2>&1; then echo $(LDCONFIG); $(LDCONFIG); fi)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@rmdir $(DESTDIR)$(DATADIR)/safeconv/suites $(DESTDIR)$(DATADIR)/safeconv \
+	    $(DESTDIR)$(CMAKE_DIR) $(DESTDIR)$(LIBDIR)/cmake 2>/dev/null || true
 
 # What `make` builds on this machine, and why (the GPU detection of mk/gpu.mk). The first two
 # lines are stable (./test.sh compares them before and after its run); the reasons go to stderr.
 config:
 	@echo "GPU=$(GPU) -> $(GPU_KIND)$(if $(filter cuda,$(GPU_KIND)), NVCC_ARCHS=$(NVCC_ARCHS))$(if $(filter hip,$(GPU_KIND)), HIP_ARCHS=$(HIP_ARCHS))"
-	@echo "BUILD=$(BUILD) PREFIX=$(PREFIX)"
+	@echo "BUILD=$(BUILD) PREFIX=$(PREFIX) LIBDIR=$(LIBDIR)"
 	@$(if $(filter auto,$(GPU)),scripts/detect_gpu.sh --explain auto "$(NVCC)" "$(HIPCC)" >/dev/null)
 	@echo "other GPUs: GPU=cuda NVCC_ARCHS=\"sm_XX ...\" (or all: $(NVCC_ARCHS_ALL)); GPU=hip HIP_ARCHS=\"gfxNNNN ...\" (or all: $(HIP_ARCHS_ALL)); GPU=none: CPU only" >&2
 

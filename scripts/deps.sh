@@ -2,13 +2,14 @@
 # deps.sh [build|test] - make sure the Debian packages safeconv needs are installed.
 # As root: installs what is missing with apt-get. Otherwise: prints the apt line and fails.
 #   build: compiler, OpenBLAS, SQLite (what `make` needs)
-#   test:  + PyTorch (Debian's 1.13, CPU), pytest, numpy, hipcc for the HIP build check,
-#          clang-format for the format check
+#   test:  + PyTorch (Debian's 1.13, CPU), pytest, numpy, hipcc for the HIP build check (it
+#          does not make `make` build HIP: mk/gpu.mk wants an AMD GPU too), clang-format for the
+#          format check, cmake for the CMake consumer of the install check
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev)
 if [ "$what" = test ]; then
-    pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format)
+    pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format cmake)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
