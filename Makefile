@@ -5,6 +5,7 @@
 #   make test-asan       tests under ASan+UBSan     make test-gpu   GPU tests (GPU machine)
 #   make install PREFIX=/usr/local                  make uninstall  make clean
 #   make config          what `make` would build here (GPU backend, architectures) and why
+#   make wheel           a wheel of python/ with this build's library (BUILD/dist)
 #
 # BUILD selects the output folder, so several builds (asan, gpu) can sit side by side.
 
@@ -55,7 +56,7 @@ STLIB := $(BUILD)/libsafeconv.a
 TOOL  := $(BUILD)/safeconv
 TESTS := $(BUILD)/safeconv-tests
 
-.PHONY: all lib test test-c test-plan test-python test-asan test-gpu install uninstall config clean \
+.PHONY: all lib test test-c test-plan test-python test-asan test-gpu install uninstall wheel config clean \
         format format-check
 all: lib $(TOOL) $(BUILD)/safeconv.pc
 lib: $(SHLIB) $(BUILD)/libsafeconv.so $(STLIB)
@@ -151,6 +152,19 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	@rmdir $(DESTDIR)$(DATADIR)/safeconv/suites $(DESTDIR)$(DATADIR)/safeconv \
 	    $(DESTDIR)$(CMAKE_DIR) $(DESTDIR)$(LIBDIR)/cmake 2>/dev/null || true
+
+# make wheel: a wheel of the Python package that carries this build's library, in $(BUILD)/dist,
+# tagged for this platform (python/setup.py); built from a copy of python/, offline, with the
+# setuptools and wheel of $(PYTHON). Install it with pip; it needs no make install.
+PYTHON ?= python3
+wheel: $(SHLIB)
+	rm -rf $(BUILD)/wheel-src $(BUILD)/dist && mkdir -p $(BUILD)/wheel-src $(BUILD)/dist
+	cp -R python/pyproject.toml python/setup.py python/safeconv $(BUILD)/wheel-src/
+	rm -rf $(BUILD)/wheel-src/safeconv/__pycache__ $(BUILD)/wheel-src/safeconv/libsafeconv.so*
+	cp -L $(SHLIB) $(BUILD)/wheel-src/safeconv/libsafeconv.so
+	cd $(BUILD)/wheel-src && $(PYTHON) -m pip wheel -q --no-build-isolation --no-deps \
+	    --no-index -w $(abspath $(BUILD)/dist) .
+	@ls $(BUILD)/dist/*.whl
 
 # What `make` builds on this machine, and why (the GPU detection of mk/gpu.mk). The first two
 # lines are stable (./test.sh compares them before and after its run); the reasons go to stderr.
