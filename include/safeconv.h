@@ -110,7 +110,7 @@ typedef enum sc_direction {
     SC_DIR_BACKWARD_BIAS = 3
 } sc_direction;
 
-/* Which implementation runs (DESIGN.md, "Strategies"). */
+/* Which implementation runs (docs/architecture.md, "Strategies"). */
 typedef enum sc_strategy {
     SC_STRATEGY_AUTO = 0,      /* vendor only where probed safe+faster, else safeconv GPU */
     SC_STRATEGY_GPU = 1,       /* safeconv GPU kernels only (alias "gpu_unfold") */
@@ -351,9 +351,9 @@ SC_API sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_dir
                                 int repeats, sc_tune_result *res);
 
 /* ---------------------------------------------------------------------------------------------
- * Guard and selection cache (DESIGN.md, "Guard and cache"): declared below this line.
+ * Guard and selection cache: the probed vendor route and the SQLite selection cache
+ * (docs/guard.md).
  * ------------------------------------------------------------------------------------------ */
-/* @@GUARD_API@@ */
 
 /* Version of safeconv's kernel set, part of every selection-cache key: bump it whenever a kernel
  * or the selection among safeconv's own kernels changes, so cached timings are re-measured. */

@@ -28,7 +28,7 @@ typedef struct sc_gen_options {
 
 void sc_gen_options_init(sc_gen_options *o);
 
-/* A random valid descriptor from DESIGN.md's property space: N 1-3, strides 1-3, padding 0-3
+/* A random valid descriptor from the property space (docs/architecture.md): N 1-3, strides 1-3, padding 0-3
  * (h and w independent), dilation 1-3, groups 1 / several / depthwise, odd sizes, kernels
  * larger than the input with padding, 1x1 cases, asymmetric kernels. Deterministic in *r. */
 void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d);

@@ -6,7 +6,7 @@ cache in _lib (one sc_context per device, strategy and options).
 """
 from . import _lib as L
 
-# Option name -> default. Names and defaults follow DESIGN.md ("Strategies") and the header.
+# Option name -> default. Names and defaults follow docs/architecture.md ("Strategies") and the header.
 DEFAULTS = {
     "strategy": "auto",       # auto | gpu (gpu_unfold) | vendor (implicit_gemm) | selective | cpu
     "size_threshold": 42,     # selective: max(H, W) up to which the vendor library is used
