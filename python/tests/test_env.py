@@ -155,7 +155,8 @@ CONV_FWD_BWD = """
     import torch, safeconv
     x = torch.randn(1, 3, 6, 6, requires_grad=True)
     with safeconv.enable(strategy="cpu"):
-        torch.nn.functional.conv2d(x, torch.randn(2, 3, 3, 3)).sum().backward()
+        w = torch.randn(2, 3, 3, 3, requires_grad=True)
+        torch.nn.functional.conv2d(x, w).sum().backward()
     print("done")
 """
 

@@ -200,6 +200,7 @@ def test_fallback_is_told_once_with_verbose(caplog):
     """On the "safeconv" logger: a warning with verbose, once per reason; info without."""
     x, w = _x(1, 3, 5, 5, dtype=torch.float64), _x(2, 3, 3, 3, dtype=torch.float64)
     caplog.set_level(logging.INFO, logger="safeconv")
+    safeconv.functional._told.clear()  # reasons told by earlier tests of this process
     with safeconv.enable(fallback="torch", verbose=1):
         F.conv2d(x, w)
         F.conv2d(x, w)
