@@ -23,8 +23,8 @@ echo "== C tests and verify"
 make test-c
 echo "== Python tests"
 make test-python
-echo "== install check (make install + pkg-config consumer)"
-tests/install/check.sh build
+echo "== new user (make install, pip install, the README's snippet, pkg-config + CMake consumers, wheel)"
+tests/newuser/check.sh --host build
 echo "== sanitizers (ASan + UBSan)"
 make -j"$jobs" test-asan
 if [ -x .ci/gpu_build_check.sh ]; then
