@@ -111,6 +111,7 @@ $(PLAN_CHECK): tests/gpu/plan_check.c $(STLIB)
 test-c: $(TESTS) $(TOOL) $(PLAN_CHECK)
 	$(TESTS) $(SC_TEST_ARGS)
 	$(TOOL) verify --count 2000 --device cpu
+	$(PYTHON) tests/cli/check.py $(BUILD)
 	$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_CC=1 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_CFG=8 $(PLAN_CHECK)
@@ -125,8 +126,8 @@ test-asan:
 	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv verify --count 100
 
 # make install [PREFIX=...] [LIBDIR=...] [DESTDIR=...]: the library (shared with its soname links,
-# and static), the header, the command, the benchmark suites (DATADIR/safeconv/suites),
-# safeconv.pc and the CMake package
+# and static), the header, the command, the benchmark suites (DATADIR/safeconv/suites, where an
+# installed `safeconv bench --suite NAME` finds them), safeconv.pc and the CMake package
 # (LIBDIR/cmake/safeconv: find_package(safeconv)). As root with no DESTDIR it then runs ldconfig,
 # so programs find the new library at once (LDCONFIG= skips that). `make uninstall` with the same
 # variables removes exactly these files.

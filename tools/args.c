@@ -1,38 +1,69 @@
 /* args.c - see args.h. */
 #include "args.h"
+#include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const char *shown(const char *text) { return text ? text : ""; }
 
 bool sc_arg_u64(const char *opt, const char *text, uint64_t *out)
 {
     char *end;
     errno = 0;
-    if (!text || !*text || *text == '-') goto bad;
+    /* strtoull would skip spaces and accept a sign (" -1" is 2^64 - 1): digits only. */
+    if (!text || !isdigit((unsigned char)text[0])) goto bad;
     unsigned long long v = strtoull(text, &end, 0);
     if (errno || *end) goto bad;
     *out = v;
     return true;
 bad:
-    fprintf(stderr, "safeconv: %s: expected a non-negative integer, got '%s'\n", opt,
-            text ? text : "(nothing)");
+    sc_cli_usage_error("%s: expected a non-negative integer, got '%s'", opt, shown(text));
     return false;
 }
 
 bool sc_arg_int(const char *opt, const char *text, int lo, int hi, int *out)
 {
-    char *end;
+    char *end = NULL;
     errno = 0;
-    long v = text ? strtol(text, &end, 0) : 0;
-    if (!text || !*text || errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "safeconv: %s: expected an integer in [%d, %d], got '%s'\n", opt, lo, hi,
-                text ? text : "(nothing)");
+    bool shape_ok = text && (isdigit((unsigned char)text[0]) ||
+                             (text[0] == '-' && lo < 0 && isdigit((unsigned char)text[1])));
+    long v = shape_ok ? strtol(text, &end, 0) : 0;
+    if (!shape_ok || errno || *end || v < lo || v > hi) {
+        sc_cli_usage_error("%s: expected an integer in [%d, %d], got '%s'", opt, lo, hi,
+                           shown(text));
         return false;
     }
     *out = (int)v;
     return true;
+}
+
+static bool real(const char *opt, const char *text, double lo, double hi, const char *what,
+                 double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = text && *text && !isspace((unsigned char)text[0]) ? strtod(text, &end) : NAN;
+    if (!end || end == text || *end || errno || !isfinite(v) || v < lo || v > hi) {
+        sc_cli_usage_error("%s: expected %s in [%g, %g], got '%s'", opt, what, lo, hi, shown(text));
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool sc_arg_seconds(const char *opt, const char *text, double lo, double hi, double *out)
+{
+    return real(opt, text, lo, hi, "seconds", out);
+}
+
+bool sc_arg_number(const char *opt, const char *text, double lo, double hi, double *out)
+{
+    return real(opt, text, lo, hi, "a number", out);
 }
 
 static const char *const dir_names[] = {"forward", "backward_data", "backward_weight",
@@ -40,9 +71,9 @@ static const char *const dir_names[] = {"forward", "backward_data", "backward_we
 
 const char *sc_direction_name(sc_direction d) { return (unsigned)d < 4 ? dir_names[d] : "unknown"; }
 
-bool sc_arg_direction(const char *text, int *dir)
+bool sc_arg_direction(const char *opt, const char *text, bool allow_all, int *dir)
 {
-    if (text && !strcmp(text, "all")) {
+    if (allow_all && text && !strcmp(text, "all")) {
         *dir = -1;
         return true;
     }
@@ -51,58 +82,73 @@ bool sc_arg_direction(const char *text, int *dir)
             *dir = i;
             return true;
         }
-    fprintf(stderr,
-            "safeconv: --direction: expected forward, backward_data, backward_weight, "
-            "backward_bias or all, got '%s'\n",
-            text ? text : "(nothing)");
+    sc_cli_usage_error("%s: expected forward, backward_data, backward_weight, backward_bias%s, "
+                       "got '%s'",
+                       opt, allow_all ? " or all" : "", shown(text));
     return false;
 }
 
-bool sc_arg_layout(const char *text, int *layout)
+bool sc_arg_layout(const char *opt, const char *text, bool allow_both, int *layout)
 {
     if (text && !strcmp(text, "nchw"))
         *layout = SC_NCHW;
     else if (text && !strcmp(text, "nhwc"))
         *layout = SC_NHWC;
-    else if (text && !strcmp(text, "both"))
+    else if (allow_both && text && !strcmp(text, "both"))
         *layout = -1;
     else {
-        fprintf(stderr, "safeconv: --layout: expected nchw, nhwc or both, got '%s'\n",
-                text ? text : "(nothing)");
+        sc_cli_usage_error("%s: expected nchw%s, got '%s'", opt,
+                           allow_both ? ", nhwc or both" : " or nhwc", shown(text));
         return false;
     }
     return true;
 }
 
-bool sc_arg_algo(const char *text, sc_algo *out)
+bool sc_arg_algo(const char *opt, const char *text, sc_algo *out)
 {
-    for (int a = 0; a <= SC_ALGO_LAST; a++)
+    for (int a = 1; a <= SC_ALGO_LAST; a++)
         if (text && !strcmp(text, sc_algo_name((sc_algo)a))) {
             *out = (sc_algo)a;
             return true;
         }
-    fprintf(stderr,
-            "safeconv: --algo: unknown algorithm '%s' (e.g. cpu_reference, "
-            "cpu_im2col_gemm, cpu_direct, gpu_implicit_gemm, gpu_naive)\n",
-            text ? text : "(nothing)");
+    char names[512] = "";
+    size_t len = 0;
+    for (int a = 1; a <= SC_ALGO_LAST && len < sizeof names; a++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", a > 1 ? ", " : "",
+                                sc_algo_name((sc_algo)a));
+    sc_cli_usage_error("%s: unknown algorithm '%s' (one of: %s)", opt, shown(text), names);
     return false;
 }
 
-bool sc_arg_device(const char *text, int *device)
+bool sc_arg_device(const char *opt, const char *text, int *device)
 {
     if (text && !strcmp(text, "cpu")) {
         *device = SC_DEVICE_CPU;
         return true;
     }
-    char *end;
-    long v = text ? strtol(text, &end, 10) : -1;
-    if (!text || !*text || *end || v < 0 || v > 1023) {
-        fprintf(stderr, "safeconv: --device: expected 'cpu' or a GPU number, got '%s'\n",
-                text ? text : "(nothing)");
+    char *end = NULL;
+    long v = text && isdigit((unsigned char)text[0]) ? strtol(text, &end, 10) : -1;
+    if (!end || *end || v < 0 || v > 1023) {
+        sc_cli_usage_error("%s: expected 'cpu' or a GPU number, got '%s'", opt, shown(text));
         return false;
     }
     *device = (int)v;
     return true;
+}
+
+bool sc_arg_dtype(const char *opt, const char *text, sc_dtype *out)
+{
+    static const struct {
+        const char *name;
+        sc_dtype t;
+    } names[] = {{"f32", SC_DTYPE_F32}, {"f16", SC_DTYPE_F16}, {"bf16", SC_DTYPE_BF16}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (text && !strcmp(text, names[i].name)) {
+            *out = names[i].t;
+            return true;
+        }
+    sc_cli_usage_error("%s: expected f32, f16 or bf16, got '%s'", opt, shown(text));
+    return false;
 }
 
 int sc_default_device(void) { return sc_device_count() > 0 ? 0 : SC_DEVICE_CPU; }

@@ -53,7 +53,7 @@ grep -- '-- safeconv' "$tmp/cmake.log"
 echo "install check: CMake consumers ok"
 
 # --- the installed command finds the installed suites ---------------------------------------
-"$prefix/bin/safeconv" bench --suite "$prefix/share/safeconv/suites/public.csv" --filter r50_conv1 --batch 1 --device cpu >"$tmp/bench.txt"
+"$prefix/bin/safeconv" bench --suite public --filter r50_conv1 --batch 1 --device cpu >"$tmp/bench.txt"
 grep -q 'r50_conv1' "$tmp/bench.txt"
 echo "install check: installed safeconv bench --suite public ok"
 
