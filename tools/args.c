@@ -136,18 +136,25 @@ bool sc_arg_device(const char *opt, const char *text, int *device)
     return true;
 }
 
-bool sc_arg_dtype(const char *opt, const char *text, sc_dtype *out)
+bool sc_arg_dtype(const char *opt, const char *text, sc_dtype *out, bool *tf32)
 {
     static const struct {
         const char *name;
         sc_dtype t;
     } names[] = {{"f32", SC_DTYPE_F32}, {"f16", SC_DTYPE_F16}, {"bf16", SC_DTYPE_BF16}};
+    if (tf32) *tf32 = false;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (text && !strcmp(text, names[i].name)) {
             *out = names[i].t;
             return true;
         }
-    sc_cli_usage_error("%s: expected f32, f16 or bf16, got '%s'", opt, shown(text));
+    if (tf32 && text && !strcmp(text, "tf32")) {
+        *out = SC_DTYPE_F32;
+        *tf32 = true;
+        return true;
+    }
+    sc_cli_usage_error("%s: expected f32, f16%s bf16%s, got '%s'", opt, tf32 ? "," : " or",
+                       tf32 ? " or tf32" : "", shown(text));
     return false;
 }
 

@@ -32,8 +32,9 @@ bool sc_arg_algo(const char *opt, const char *text, sc_algo *out);
 /* "cpu" gives SC_DEVICE_CPU; a number is a GPU ordinal. */
 bool sc_arg_device(const char *opt, const char *text, int *device);
 
-/* "f32", "f16", "bf16". */
-bool sc_arg_dtype(const char *opt, const char *text, sc_dtype *out);
+/* "f32", "f16", "bf16"; with tf32 non-NULL also "tf32" (f32 tensors, *tf32 = true: the
+ * context's math mode SC_MATH_TF32). */
+bool sc_arg_dtype(const char *opt, const char *text, sc_dtype *out, bool *tf32);
 
 /* The device the tools use by default: GPU 0 when one is present, else the CPU. */
 int sc_default_device(void);

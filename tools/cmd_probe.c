@@ -148,7 +148,7 @@ static int parse(int argc, char **argv, const char *usage, sc_probe_options *o, 
                 ok = false, sc_cli_usage_error("--direction: backward_bias is not probed");
             break;
         case O_LAYOUT: ok = sc_arg_layout("--layout", v, false, &a->layout); break;
-        case O_DTYPE: ok = sc_arg_dtype("--dtype", v, &a->dtype); break;
+        case O_DTYPE: ok = sc_arg_dtype("--dtype", v, &a->dtype, NULL); break;
         case O_DEVICE: ok = sc_arg_device("--device", v, &o->device); break;
         case O_REPEAT: ok = sc_arg_int("--repeat", v, 1, 100, &o->repeats); break;
         case O_WATCHDOG: ok = sc_arg_seconds("--watchdog", v, 0.001, 86400, &o->watchdog_s); break;

@@ -17,7 +17,8 @@ static const char usage[] =
     "usage: safeconv verify [--count N] [--seed S] [--direction D|all] [--device N|cpu]\n"
     "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
     "                       [--workspace-limit BYTES] [--large PERCENT] [--replay SEED]\n"
-    "                       [--channel-multiple M] [--tune] [--verbose] [--json]\n"
+    "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
+    "                       [--verbose] [--json]\n"
     "Checks N random configurations in every chosen direction against the double-precision\n"
     "reference, on the best device present. Ends with 'N passed, N failed'; exit 1 if any\n"
     "failed.\n"
@@ -34,6 +35,9 @@ static const char usage[] =
     "  --replay SEED          rerun the one configuration of a failure's seed\n"
     "  --channel-multiple M   channels per group rounded up to a multiple of M (1-64; replay\n"
     "                         with the same M)\n"
+    "  --dtype T              the tensors' type: f32 (default), f16, bf16, or tf32 (f32 tensors,\n"
+    "                         math mode SC_MATH_TF32); fp16/bf16/TF32 results are checked\n"
+    "                         against the reference on the rounded inputs with a derived bound\n"
     "  --tune                 (GPU) tune each configuration first, so the checked run uses the\n"
     "                         measured variant rather than the heuristic's\n"
     "  --verbose              print every check, not only failures\n"
@@ -52,6 +56,7 @@ enum {
     O_LARGE,
     O_REPLAY,
     O_CMUL,
+    O_DTYPE,
     O_TUNE,
     O_VERBOSE
 };
@@ -67,6 +72,7 @@ static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT}
                                      {"large", required_argument, NULL, O_LARGE},
                                      {"replay", required_argument, NULL, O_REPLAY},
                                      {"channel-multiple", required_argument, NULL, O_CMUL},
+                                     {"dtype", required_argument, NULL, O_DTYPE},
                                      {"tune", no_argument, NULL, O_TUNE},
                                      {"verbose", no_argument, NULL, O_VERBOSE},
                                      {"json", no_argument, NULL, SC_OPT_JSON},
@@ -75,7 +81,8 @@ static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT}
 
 typedef struct run_opts {
     uint64_t count, seed, replay, ws_limit;
-    bool have_seed, have_replay, verbose, tune, json;
+    bool have_seed, have_replay, verbose, tune, json, tf32;
+    sc_dtype dtype;
     int dir, layout, device, large_pct, cmul;
     sc_algo algo;
     sc_strategy strategy;
@@ -106,6 +113,7 @@ static int parse(int argc, char **argv, run_opts *r, bool *stop)
         case O_ALGO: ok = sc_arg_algo("--algo", v, &r->algo); break;
         case O_LARGE: ok = sc_arg_int("--large", v, 0, 100, &r->large_pct); break;
         case O_CMUL: ok = sc_arg_int("--channel-multiple", v, 1, 64, &r->cmul); break;
+        case O_DTYPE: ok = sc_arg_dtype("--dtype", v, &r->dtype, &r->tf32); break;
         case O_DEVICE: ok = sc_arg_device("--device", v, &r->device); break;
         case O_STRATEGY:
             ok = sc_strategy_from_name(v, &r->strategy) == SC_STATUS_OK;
@@ -145,7 +153,8 @@ static void json_check(sc_json *j, int k, const sc_conv2d_desc *d, uint64_t seed
 
 int cmd_verify(int argc, char **argv)
 {
-    run_opts r = {.count = 100,
+    run_opts r = {.dtype = SC_DTYPE_F32,
+                  .count = 100,
                   .dir = -1,
                   .layout = -1,
                   .device = sc_default_device(),
@@ -164,16 +173,22 @@ int cmd_verify(int argc, char **argv)
     opt.algo = r.algo;
     opt.strategy = r.strategy;
     opt.workspace_limit = (size_t)r.ws_limit;
+    opt.math = r.tf32 ? SC_MATH_TF32 : SC_MATH_EXACT;
     sc_context *ctx;
     if (sc_context_create(&opt, &ctx) != SC_STATUS_OK) return sc_cli_fail("%s", sc_last_error());
     sc_gen_options gen;
     sc_gen_options_init(&gen);
     gen.layout = r.layout;
     gen.channel_multiple = r.cmul;
+    gen.dtype = r.dtype;
+    sc_check_options copt;
+    sc_check_options_init(&copt);
+    copt.tf32 = r.tf32;
     gen.large_share = r.large_pct >= 0 ? r.large_pct / 100.0 : r.device >= 0 ? 0.1 : 0.0;
 
     if (r.have_replay) r.count = 1;
     const char *dirs = r.dir < 0 ? "all" : sc_direction_name((sc_direction)r.dir);
+    const char *dtype = r.tf32 ? "tf32" : sc_dtype_name(r.dtype);
     sc_json j;
     if (r.json) {
         sc_json_start(&j, stdout);
@@ -185,11 +200,13 @@ int cmd_verify(int argc, char **argv)
             sc_json_null(&j, "replay");
         sc_json_int(&j, "device", r.device);
         sc_json_string(&j, "directions", dirs);
+        sc_json_string(&j, "dtype", dtype);
         sc_json_array(&j, "checks");
     } else {
-        printf("safeconv verify: %llu configurations, seed %llu, device %s, directions %s\n",
+        printf("safeconv verify: %llu configurations, seed %llu, device %s, directions %s, dtype "
+               "%s\n",
                (unsigned long long)r.count, (unsigned long long)r.seed,
-               r.device < 0 ? "cpu" : "gpu", dirs);
+               r.device < 0 ? "cpu" : "gpu", dirs, dtype);
     }
     uint64_t passed = 0, failed = 0, per_dir_pass[4] = {0}, per_dir_fail[4] = {0};
     const char *fatal = NULL;
@@ -218,7 +235,8 @@ int cmd_verify(int argc, char **argv)
                 failed++, per_dir_fail[k]++;
                 continue;
             }
-            if (sc_check_direction(ctx, r.device, &d, (sc_direction)k, cfg_seed + 1 + k, &res)) {
+            if (sc_check_direction_ex(ctx, r.device, &d, (sc_direction)k, cfg_seed + 1 + k, &copt,
+                                      &res)) {
                 snprintf(fatal_buf, sizeof fatal_buf, "%s", sc_last_error());
                 fatal = fatal_buf;
                 break;

@@ -91,7 +91,8 @@ NEEDS_GPU = {("verify", "--tune"), ("bench", "--tune")}
 KEYS = {
     "version": {"version", "version_number", "kernel_set", "backends"},
     "info": {"version", "backends", "devices", "best_device"},
-    "verify": {"count", "seed", "replay", "device", "directions", "checks", "per_direction",
+    "verify": {"count", "seed", "replay", "device", "directions", "dtype", "checks",
+               "per_direction",
                "passed", "failed", "error"},
     "bench": {"suite", "device", "layout", "batch", "algo", "versus", "results", "timed",
               "failed"},
