@@ -246,22 +246,26 @@ def main():
     rc, out, err = run(["cache", "--cache", CACHE])
     usage_error("cache", ["cache"], rc, err, "path, show or clear")
     # probe: --help lists the outcomes the totals line counts, in its order.
-    listed = re.search(r"Outcomes:([^.]*)\.", helps["probe"]).group(1).replace(",", " ").split()
-    rc, out, err = run(args_of("probe", BASE["probe"]))
-    counted = re.findall(r" ([a-z-]+) \d+", out.splitlines()[-1].split(":", 1)[1])
-    if listed != counted:
-        fail("probe --help lists outcomes %s, its totals count %s" % (listed, counted))
-    rc, out, err = run(args_of("probe", BASE["probe"]) + ["--json"])
-    doc = json.loads(out)
-    if set(doc["outcomes"]) - {"seen", "unknown"} != set(listed):
-        fail("probe --json outcomes %s, --help lists %s" % (sorted(doc["outcomes"]), listed))
-    # verify --json: a failure's seed replays it (seeds are strings "0x...").
-    rc, out, err = run(["verify", "--count", "1", "--device", "cpu", "--seed", "3", "--verbose",
-                        "--json"])
-    seed = json.loads(out)["checks"][0]["seed"]
-    rc, out, err = run(["verify", "--replay", seed, "--device", "cpu", "--json"])
-    if rc != 0 or json.loads(out)["replay"] != seed:
-        fail("verify --replay %s: exit %d" % (seed, rc))
+    try:
+        m = re.search(r"Outcomes:([^.]*)\.", helps["probe"])
+        listed = m.group(1).replace(",", " ").split() if m else []
+        rc, out, err = run(args_of("probe", BASE["probe"]))
+        counted = re.findall(r" ([a-z-]+) \d+", out.splitlines()[-1].split(":", 1)[1])
+        if not listed or listed != counted:
+            fail("probe --help lists outcomes %s, its totals count %s" % (listed, counted))
+        rc, out, err = run(args_of("probe", BASE["probe"]) + ["--json"])
+        doc = json.loads(out)
+        if set(doc["outcomes"]) - {"seen", "unknown"} != set(listed):
+            fail("probe --json outcomes %s, --help lists %s" % (sorted(doc["outcomes"]), listed))
+        # verify --json: a check's seed replays it (seeds are strings "0x...").
+        rc, out, err = run(["verify", "--count", "1", "--device", "cpu", "--seed", "3",
+                            "--verbose", "--json"])
+        seed = json.loads(out)["checks"][0]["seed"]
+        rc, out, err = run(["verify", "--replay", seed, "--device", "cpu", "--json"])
+        if rc != 0 or json.loads(out)["replay"] != seed:
+            fail("verify --replay %s: exit %d" % (seed, rc))
+    except (ValueError, KeyError, IndexError) as e:
+        fail("probe outcomes / verify replay: %r" % e)
     if failures:
         print("cli check: %d FAILED" % len(failures))
         return 1

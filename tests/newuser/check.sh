@@ -133,8 +133,9 @@ bare_check() {
     git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$root/root/safeconv"
     cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
     mounted=()
-    for fs in proc sys dev; do
-        mount --bind "/$fs" "$root/$fs" && mounted+=("$root/$fs")
+    for fs in proc sys dev dev/pts; do
+        mkdir -p "$root/$fs"
+        mount --bind "/$fs" "$root/$fs" && mounted=("$root/$fs" "${mounted[@]}")
     done
     cleanup() { for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done; }
     trap cleanup EXIT
