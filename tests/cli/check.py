@@ -181,6 +181,8 @@ def walk(cmd):
         good, bad = SAMPLES[opt]
         flag = good is None
         args = args_of(cmd, base, opt, good, flag)
+        if (cmd, opt) in NEEDS_GPU and GPU:  # run it on GPU 0
+            args = args_of(cmd, dict(base, **{"--device": "0"}), opt, good, flag)
         rc, out, err = run(args + ["--json"])
         if (cmd, opt) in NEEDS_GPU and not GPU:
             usage_error(cmd, args, rc, err, opt)
