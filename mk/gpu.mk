@@ -90,3 +90,18 @@ else ifeq ($(GPU_KIND),none)
 else
   $(error GPU=$(GPU): expected auto, cuda, hip or none)
 endif
+
+# --- a change of GPU compiler or flags rebuilds the GPU objects ---------------------------------
+# The architectures now depend on the machine (and NVCC_ARCHS=all on the command line): without
+# this, `make NVCC_ARCHS=all` after a build for the present GPU kept its one-arch objects.
+# $(BUILD)/gpu.flags holds the compile line; it is rewritten (newer) only when that changes.
+SC_GPU_FLAGS_NOW = $(GPU_KIND) $(if $(filter cuda,$(GPU_KIND)),$(NVCC) $(NVCC_FLAGS) $(NVCC_EXTRA)) \
+                   $(if $(filter hip,$(GPU_KIND)),$(HIPCC) $(HIP_FLAGS) $(HIP_EXTRA))
+ifneq ($(strip $(GPU_OBJS)),)
+$(GPU_OBJS): $(BUILD)/gpu.flags
+$(BUILD)/gpu.flags: sc-gpu-flags-force
+	@mkdir -p $(dir $@)
+	@echo '$(strip $(SC_GPU_FLAGS_NOW))' | cmp -s - $@ || echo '$(strip $(SC_GPU_FLAGS_NOW))' > $@
+.PHONY: sc-gpu-flags-force
+sc-gpu-flags-force:
+endif

@@ -2,7 +2,8 @@
 # detect_gpu_test.sh - scripts/detect_gpu.sh (how GPU=auto and the default architectures are
 # chosen) against made-up machines: fake nvidia-smi programs on PATH and fake /dev, /sys and /proc
 # trees under SC_DETECT_ROOT. Also checks, through make, that GPU=auto follows the detection and
-# that NVCC_ARCHS / HIP_ARCHS default to what was found. Needs no GPU and no compiler; < 1 s.
+# that NVCC_ARCHS / HIP_ARCHS default to what was found, and that changing them rebuilds the GPU
+# objects. Needs no GPU and no compiler (a fake nvcc); a few seconds.
 set -u
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
@@ -127,6 +128,28 @@ mexpect "cuda $all_nv $all_hip" h200 NVCC_ARCHS=all
 mexpect "cuda sm_80 $all_hip" h200 NVCC_ARCHS=sm_80
 mexpect "hip $all_nv gfx1010" rx5600
 mexpect "none $all_nv $all_hip" h200 GPU=none
+
+# A change of architectures rebuilds the GPU objects (mk/gpu.mk's gpu.flags), the same flags do
+# not: a fake nvcc that writes its -o file and logs the call.
+printf '%s\n' '#!/bin/sh' \
+    'while [ $# -gt 0 ]; do case $1 in -o) shift; out=$1 ;; esac; shift; done' \
+    'echo "$out" >>"$FAKE_LOG"; : >"$out"' >"$tmp/nvcc"
+chmod +x "$tmp/nvcc"
+obj=$(ls src/gpu/*.cu | head -1)
+obj=$tmp/b/${obj%.cu}.o
+compiles() {
+    FAKE_LOG=$tmp/log make -s --no-print-directory BUILD="$tmp/b" GPU=cuda NVCC="$tmp/nvcc" \
+        NVCC_ARCHS="$1" "$obj" >/dev/null 2>&1
+    wc -l <"$tmp/log" | tr -d ' '
+}
+: >"$tmp/log"
+got="$(compiles sm_80) $(compiles sm_80) $(compiles sm_90) $(compiles sm_90) $(compiles all)"
+if [ "$got" = "1 1 2 2 3" ]; then
+    echo "ok   GPU objects rebuilt when NVCC_ARCHS changes, not otherwise"
+else
+    echo "FAIL GPU objects compiled after sm_80, sm_80, sm_90, sm_90, all: '$got', want '1 1 2 2 3'"
+    fails=$((fails + 1))
+fi
 
 if [ $fails -ne 0 ]; then
     echo "detect_gpu_test: $fails FAILED"
