@@ -11,12 +11,19 @@
 
 static const char *shown(const char *text) { return text ? text : ""; }
 
+/* strtoull and strtol skip leading white space and take a sign: " -1" would be 2^64 - 1.
+ * A number starts with a digit (or '-' and a digit where negatives are allowed). */
+static bool starts_number(const char *t, bool negative_ok)
+{
+    return t && (isdigit((unsigned char)t[0]) ||
+                 (negative_ok && t[0] == '-' && isdigit((unsigned char)t[1])));
+}
+
 bool sc_arg_u64(const char *opt, const char *text, uint64_t *out)
 {
     char *end;
     errno = 0;
-    /* strtoull would skip spaces and accept a sign (" -1" is 2^64 - 1): digits only. */
-    if (!text || !isdigit((unsigned char)text[0])) goto bad;
+    if (!starts_number(text, false)) goto bad;
     unsigned long long v = strtoull(text, &end, 0);
     if (errno || *end) goto bad;
     *out = v;
@@ -30,10 +37,8 @@ bool sc_arg_int(const char *opt, const char *text, int lo, int hi, int *out)
 {
     char *end = NULL;
     errno = 0;
-    bool shape_ok = text && (isdigit((unsigned char)text[0]) ||
-                             (text[0] == '-' && lo < 0 && isdigit((unsigned char)text[1])));
-    long v = shape_ok ? strtol(text, &end, 0) : 0;
-    if (!shape_ok || errno || *end || v < lo || v > hi) {
+    long v = starts_number(text, lo < 0) ? strtol(text, &end, 0) : 0;
+    if (!end || errno || *end || v < lo || v > hi) {
         sc_cli_usage_error("%s: expected an integer in [%d, %d], got '%s'", opt, lo, hi,
                            shown(text));
         return false;
@@ -42,28 +47,51 @@ bool sc_arg_int(const char *opt, const char *text, int lo, int hi, int *out)
     return true;
 }
 
-static bool real(const char *opt, const char *text, double lo, double hi, const char *what,
-                 double *out)
+bool sc_arg_double(const char *opt, const char *text, double lo, double hi, double *out)
 {
     char *end = NULL;
-    errno = 0;
-    double v = text && *text && !isspace((unsigned char)text[0]) ? strtod(text, &end) : NAN;
-    if (!end || end == text || *end || errno || !isfinite(v) || v < lo || v > hi) {
-        sc_cli_usage_error("%s: expected %s in [%g, %g], got '%s'", opt, what, lo, hi, shown(text));
+    double v = 0;
+    /* Digits or a point first: no white space, no sign games, no "inf" or "nan". */
+    if (text && (isdigit((unsigned char)text[0]) || text[0] == '.' ||
+                 (text[0] == '-' && (isdigit((unsigned char)text[1]) || text[1] == '.'))))
+        v = strtod(text, &end);
+    if (!end || end == text || *end || !isfinite(v) || v < lo || v > hi) {
+        sc_cli_usage_error("%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, shown(text));
         return false;
     }
     *out = v;
     return true;
 }
 
-bool sc_arg_seconds(const char *opt, const char *text, double lo, double hi, double *out)
+bool sc_arg_shape(const char *opt, const char *text, sc_conv2d_desc *d)
 {
-    return real(opt, text, lo, hi, "seconds", out);
-}
-
-bool sc_arg_number(const char *opt, const char *text, double lo, double hi, double *out)
-{
-    return real(opt, text, lo, hi, "a number", out);
+    long long v[11];
+    int n = 0;
+    const char *p = text;
+    while (p && n < 11) {
+        char *end;
+        errno = 0;
+        if (!starts_number(p, true)) break;
+        v[n] = strtoll(p, &end, 10);
+        if (errno || (*end != ',' && *end != 0)) break;
+        n++;
+        p = *end == ',' ? end + 1 : NULL;
+    }
+    if (p || (n != 7 && n != 11)) {
+        sc_cli_usage_error("%s: expected N,C,H,W,K,R,S or N,C,H,W,K,R,S,STRIDE,PAD,DIL,GROUPS "
+                           "(integers), got '%s'",
+                           opt, shown(text));
+        return false;
+    }
+    sc_conv2d_desc_init(d);
+    d->n = v[0], d->c = v[1], d->h = v[2], d->w = v[3], d->k = v[4], d->r = v[5], d->s = v[6];
+    if (n == 11) {
+        d->stride_h = d->stride_w = v[7];
+        d->pad_h = d->pad_w = v[8];
+        d->dil_h = d->dil_w = v[9];
+        d->groups = v[10];
+    }
+    return true;
 }
 
 static const char *const dir_names[] = {"forward", "backward_data", "backward_weight",
@@ -71,9 +99,9 @@ static const char *const dir_names[] = {"forward", "backward_data", "backward_we
 
 const char *sc_direction_name(sc_direction d) { return (unsigned)d < 4 ? dir_names[d] : "unknown"; }
 
-bool sc_arg_direction(const char *opt, const char *text, bool allow_all, int *dir)
+bool sc_arg_direction(const char *text, int *dir)
 {
-    if (allow_all && text && !strcmp(text, "all")) {
+    if (text && !strcmp(text, "all")) {
         *dir = -1;
         return true;
     }
@@ -82,29 +110,28 @@ bool sc_arg_direction(const char *opt, const char *text, bool allow_all, int *di
             *dir = i;
             return true;
         }
-    sc_cli_usage_error("%s: expected forward, backward_data, backward_weight, backward_bias%s, "
-                       "got '%s'",
-                       opt, allow_all ? " or all" : "", shown(text));
+    sc_cli_usage_error("--direction: expected forward, backward_data, backward_weight, "
+                       "backward_bias or all, got '%s'",
+                       shown(text));
     return false;
 }
 
-bool sc_arg_layout(const char *opt, const char *text, bool allow_both, int *layout)
+bool sc_arg_layout(const char *text, int *layout)
 {
     if (text && !strcmp(text, "nchw"))
         *layout = SC_NCHW;
     else if (text && !strcmp(text, "nhwc"))
         *layout = SC_NHWC;
-    else if (allow_both && text && !strcmp(text, "both"))
+    else if (text && !strcmp(text, "both"))
         *layout = -1;
     else {
-        sc_cli_usage_error("%s: expected nchw%s, got '%s'", opt,
-                           allow_both ? ", nhwc or both" : " or nhwc", shown(text));
+        sc_cli_usage_error("--layout: expected nchw, nhwc or both, got '%s'", shown(text));
         return false;
     }
     return true;
 }
 
-bool sc_arg_algo(const char *opt, const char *text, sc_algo *out)
+bool sc_arg_algo_for(const char *opt, const char *text, sc_algo *out)
 {
     for (int a = 1; a <= SC_ALGO_LAST; a++)
         if (text && !strcmp(text, sc_algo_name((sc_algo)a))) {
@@ -120,16 +147,19 @@ bool sc_arg_algo(const char *opt, const char *text, sc_algo *out)
     return false;
 }
 
-bool sc_arg_device(const char *opt, const char *text, int *device)
+bool sc_arg_algo(const char *text, sc_algo *out) { return sc_arg_algo_for("--algo", text, out); }
+
+bool sc_arg_device(const char *text, int *device)
 {
-    if (text && !strcmp(text, "cpu")) {
+    if (text && (!strcmp(text, "cpu") || !strcmp(text, "-1"))) {
         *device = SC_DEVICE_CPU;
         return true;
     }
     char *end = NULL;
-    long v = text && isdigit((unsigned char)text[0]) ? strtol(text, &end, 10) : -1;
-    if (!end || *end || v < 0 || v > 1023) {
-        sc_cli_usage_error("%s: expected 'cpu' or a GPU number, got '%s'", opt, shown(text));
+    errno = 0;
+    long v = starts_number(text, false) ? strtol(text, &end, 10) : -1;
+    if (!end || errno || *end || v < 0 || v > 1023) {
+        sc_cli_usage_error("--device: expected 'cpu' or a GPU number, got '%s'", shown(text));
         return false;
     }
     *device = (int)v;

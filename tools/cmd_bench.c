@@ -184,12 +184,16 @@ int cmd_bench(int argc, char **argv)
         case O_FILTER: filter = v; break;
         case O_BATCH: ok = sc_arg_int("--batch", v, 1, 1 << 20, &batch); break;
         case O_REPEAT: ok = sc_arg_int("--repeat", v, 1, 1000, &repeat); break;
-        case O_MIN_TIME: ok = sc_arg_seconds("--min-time", v, 0, 60, &min_time); break;
-        case O_DIRECTION: ok = sc_arg_direction("--direction", v, true, &dir); break;
-        case O_LAYOUT: ok = sc_arg_layout("--layout", v, false, &layout); break;
-        case O_ALGO: ok = sc_arg_algo("--algo", v, &algo); break;
-        case O_VERSUS: ok = have_versus = sc_arg_algo("--versus", v, &versus); break;
-        case O_DEVICE: ok = sc_arg_device("--device", v, &device); break;
+        case O_MIN_TIME: ok = sc_arg_double("--min-time", v, 0, 60, &min_time); break;
+        case O_DIRECTION: ok = sc_arg_direction(v, &dir); break;
+        case O_LAYOUT:
+            ok = sc_arg_layout(v, &layout);
+            if (ok && layout < 0)
+                ok = false, sc_cli_usage_error("--layout: nchw or nhwc, not both");
+            break;
+        case O_ALGO: ok = sc_arg_algo(v, &algo); break;
+        case O_VERSUS: ok = have_versus = sc_arg_algo_for("--versus", v, &versus); break;
+        case O_DEVICE: ok = sc_arg_device(v, &device); break;
         default: break;
         }
         if (!ok) return SC_EXIT_USAGE;

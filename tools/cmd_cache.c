@@ -128,7 +128,7 @@ int cmd_cache(int argc, char **argv)
         case SC_OPT_JSON: json = true; break;
         case O_CACHE: path = optarg; break;
         case O_DEVICE:
-            if (!sc_arg_device("--device", optarg, &device)) return SC_EXIT_USAGE;
+            if (!sc_arg_device(optarg, &device)) return SC_EXIT_USAGE;
             break;
         default: break;
         }

@@ -10,8 +10,6 @@
 #include "json.h"
 #include "suite.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,34 +87,6 @@ static const struct option opts[] = {{"suite", required_argument, NULL, O_SUITE}
                                      {"help", no_argument, NULL, SC_OPT_HELP},
                                      {0}};
 
-/* "N,C,H,W,K,R,S" or "...,STRIDE,PAD,DIL,GROUPS": decimal integers and commas, nothing else. */
-static bool parse_shape(const char *s, sc_conv2d_desc *d)
-{
-    long long v[11];
-    int n = 0;
-    const char *p = s;
-    while (n < 11) {
-        if (!isdigit((unsigned char)*p)) return false;
-        char *end;
-        errno = 0;
-        v[n++] = strtoll(p, &end, 10);
-        if (errno) return false;
-        p = end;
-        if (*p == '\0') break;
-        if (*p++ != ',') return false;
-    }
-    if (*p != '\0' || (n != 7 && n != 11)) return false;
-    sc_conv2d_desc_init(d);
-    d->n = v[0], d->c = v[1], d->h = v[2], d->w = v[3], d->k = v[4], d->r = v[5], d->s = v[6];
-    if (n == 11) {
-        d->stride_h = d->stride_w = v[7];
-        d->pad_h = d->pad_w = v[8];
-        d->dil_h = d->dil_w = v[9];
-        d->groups = v[10];
-    }
-    return true;
-}
-
 typedef struct probe_args {
     const char *suite, *shape;
     bool seen, json;
@@ -143,17 +113,21 @@ static int parse(int argc, char **argv, const char *usage, sc_probe_options *o, 
         case O_SHAPE: a->shape = v; break;
         case O_CACHE: o->cache_path = v; break;
         case O_DIRECTION:
-            ok = sc_arg_direction("--direction", v, true, &a->dir);
+            ok = sc_arg_direction(v, &a->dir);
             if (ok && a->dir == SC_DIR_BACKWARD_BIAS)
                 ok = false, sc_cli_usage_error("--direction: backward_bias is not probed");
             break;
-        case O_LAYOUT: ok = sc_arg_layout("--layout", v, false, &a->layout); break;
+        case O_LAYOUT:
+            ok = sc_arg_layout(v, &a->layout);
+            if (ok && a->layout < 0)
+                ok = false, sc_cli_usage_error("--layout: nchw or nhwc, not both");
+            break;
         case O_DTYPE: ok = sc_arg_dtype("--dtype", v, &a->dtype, NULL); break;
-        case O_DEVICE: ok = sc_arg_device("--device", v, &o->device); break;
+        case O_DEVICE: ok = sc_arg_device(v, &o->device); break;
         case O_REPEAT: ok = sc_arg_int("--repeat", v, 1, 100, &o->repeats); break;
-        case O_WATCHDOG: ok = sc_arg_seconds("--watchdog", v, 0.001, 86400, &o->watchdog_s); break;
-        case O_SLOW: ok = sc_arg_seconds("--slow", v, 0.001, 86400, &o->slow_s); break;
-        case O_TOLERANCE: ok = sc_arg_number("--tolerance", v, 0, 1e6, &o->tolerance); break;
+        case O_WATCHDOG: ok = sc_arg_double("--watchdog", v, 0.001, 86400, &o->watchdog_s); break;
+        case O_SLOW: ok = sc_arg_double("--slow", v, 0.001, 86400, &o->slow_s); break;
+        case O_TOLERANCE: ok = sc_arg_double("--tolerance", v, 0, 1e6, &o->tolerance); break;
         default: break;
         }
         if (!ok) return SC_EXIT_USAGE;
@@ -209,10 +183,7 @@ int cmd_probe(int argc, char **argv)
         if ((n = sc_suite_load(path, &rows)) < 0) return sc_cli_fail("%s", sc_suite_error());
     } else if (a.shape) {
         sc_conv2d_desc d;
-        if (!parse_shape(a.shape, &d))
-            return sc_cli_usage_error("--shape: expected N,C,H,W,K,R,S or "
-                                      "N,C,H,W,K,R,S,STRIDE,PAD,DIL,GROUPS, got '%s'",
-                                      a.shape);
+        if (!sc_arg_shape("--shape", a.shape, &d)) return SC_EXIT_USAGE;
         d.dtype = a.dtype, d.layout = (sc_layout)a.layout;
         if (sc_conv2d_validate(&d)) return sc_cli_usage_error("--shape: %s", sc_last_error());
         rows = calloc(1, sizeof *rows);

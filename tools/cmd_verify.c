@@ -108,13 +108,13 @@ static int parse(int argc, char **argv, run_opts *r, bool *stop)
         case O_SEED: ok = r->have_seed = sc_arg_u64("--seed", v, &r->seed); break;
         case O_REPLAY: ok = r->have_replay = sc_arg_u64("--replay", v, &r->replay); break;
         case O_WORKSPACE: ok = sc_arg_u64("--workspace-limit", v, &r->ws_limit); break;
-        case O_DIRECTION: ok = sc_arg_direction("--direction", v, true, &r->dir); break;
-        case O_LAYOUT: ok = sc_arg_layout("--layout", v, true, &r->layout); break;
-        case O_ALGO: ok = sc_arg_algo("--algo", v, &r->algo); break;
+        case O_DIRECTION: ok = sc_arg_direction(v, &r->dir); break;
+        case O_LAYOUT: ok = sc_arg_layout(v, &r->layout); break;
+        case O_ALGO: ok = sc_arg_algo(v, &r->algo); break;
         case O_LARGE: ok = sc_arg_int("--large", v, 0, 100, &r->large_pct); break;
         case O_CMUL: ok = sc_arg_int("--channel-multiple", v, 1, 64, &r->cmul); break;
         case O_DTYPE: ok = sc_arg_dtype("--dtype", v, &r->dtype, &r->tf32); break;
-        case O_DEVICE: ok = sc_arg_device("--device", v, &r->device); break;
+        case O_DEVICE: ok = sc_arg_device(v, &r->device); break;
         case O_STRATEGY:
             ok = sc_strategy_from_name(v, &r->strategy) == SC_STATUS_OK;
             if (!ok) sc_cli_usage_error("--strategy: %s", sc_last_error());
