@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - every test that runs without a GPU: install what is missing (as root), build, run
 # the C suite and `safeconv verify`, the Python suite (Debian's PyTorch on the CPU), the C
-# suite again under AddressSanitizer + UndefinedBehaviorSanitizer, and the GPU build checks
+# suite again under AddressSanitizer + UndefinedBehaviorSanitizer, the threaded C tests under
+# ThreadSanitizer, the libFuzzer targets for a short while (tests/fuzz), and the GPU build checks
 # (CUDA and HIP objects compile, no register spills) when those scripts exist.
 # It builds what `make` builds on this machine (GPU=auto: a GPU backend only for a GPU present,
 # scripts/detect_gpu.sh) and leaves that choice as it found it: the compilers it installs for the
@@ -27,6 +28,10 @@ echo "== new user (make install, pip install, the README's snippet, pkg-config +
 tests/newuser/check.sh --host build
 echo "== sanitizers (ASan + UBSan)"
 make -j"$jobs" test-asan
+echo "== ThreadSanitizer (the threaded C tests)"
+make -j"$jobs" test-tsan
+echo "== fuzzing (libFuzzer: dispatch, cache file reader, argument parsers; 20 s each)"
+make -j"$jobs" fuzz FUZZ_SECONDS=20
 if [ -x .ci/gpu_build_check.sh ]; then
     echo "== GPU build checks (no GPU needed)"
     .ci/gpu_build_check.sh

@@ -11,6 +11,7 @@
 #include "suite.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,29 @@ static const struct option opts[] = {{"suite", required_argument, NULL, O_SUITE}
                                      {"help", no_argument, NULL, SC_OPT_HELP},
                                      {0}};
 
+/* SIGINT, SIGTERM, SIGHUP: the children's process groups go first (they die with this process
+ * anyway, PR_SET_PDEATHSIG; this takes what they started too), then this process, by the same
+ * signal. A signal ignored when we started (nohup, a background job) stays ignored. */
+static void on_signal(int sig)
+{
+    sc_probe_kill_children();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void forward_signals(void)
+{
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        if (!sigaction(sigs[i], NULL, &old) && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 typedef struct probe_args {
     const char *suite, *shape;
     bool seen, json;
@@ -125,9 +149,9 @@ static int parse(int argc, char **argv, const char *usage, sc_probe_options *o, 
         case O_DTYPE: ok = sc_arg_dtype("--dtype", v, &a->dtype, NULL); break;
         case O_DEVICE: ok = sc_arg_device(v, &o->device); break;
         case O_REPEAT: ok = sc_arg_int("--repeat", v, 1, 100, &o->repeats); break;
-        case O_WATCHDOG: ok = sc_arg_double("--watchdog", v, 0.001, 86400, &o->watchdog_s); break;
-        case O_SLOW: ok = sc_arg_double("--slow", v, 0.001, 86400, &o->slow_s); break;
-        case O_TOLERANCE: ok = sc_arg_double("--tolerance", v, 0, 1e6, &o->tolerance); break;
+        case O_WATCHDOG: ok = sc_arg_double("--watchdog", v, 1e-3, 1e9, &o->watchdog_s); break;
+        case O_SLOW: ok = sc_arg_double("--slow", v, 1e-3, 1e9, &o->slow_s); break;
+        case O_TOLERANCE: ok = sc_arg_double("--tolerance", v, 0, 1e9, &o->tolerance); break;
         default: break;
         }
         if (!ok) return SC_EXIT_USAGE;
@@ -160,7 +184,8 @@ int cmd_probe(int argc, char **argv)
                         sc_probe_outcome_name(reported[i]), i + 1 < NREPORTED ? "," : ".");
     snprintf(usage + len, sizeof usage - (size_t)len,
              " Exit 0 when every probe ran (whatever its outcome), 1 when\n"
-             "probing could not run, 2 on a usage error.\n");
+             "probing could not run (or a --seen row could not be probed), 2 on a usage error.\n"
+             "SIGINT, SIGTERM and SIGHUP kill the probe's children first.\n");
 
     sc_probe_options o;
     sc_probe_options_init(&o);
@@ -214,14 +239,16 @@ int cmd_probe(int argc, char **argv)
     int ndirs = a.seen ? 1 : __builtin_popcount(mask);
     sc_conv2d_desc *in = calloc(n ? (size_t)n : 1, sizeof *in);
     sc_probe_result *res = calloc(n ? (size_t)n * (size_t)ndirs : 1, sizeof *res);
-    if (!in || !res) {
-        free(in), free(res), free(rows), free(descs), free(dirs);
+    int *skipped = calloc(n ? (size_t)n : 1, sizeof *skipped); /* --seen rows not probed */
+    if (!in || !res || !skipped) {
+        free(in), free(res), free(skipped), free(rows), free(descs), free(dirs);
         return sc_cli_fail("out of memory");
     }
     for (int i = 0; i < n; i++) {
         in[i] = rows[i].desc;
         if (!a.seen) in[i].dtype = a.dtype, in[i].layout = (sc_layout)a.layout;
     }
+    forward_signals();
     sc_vendor_info vi;
     sc_vendor_get_info(o.device, &vi);
     if (o.progress && n)
@@ -231,16 +258,26 @@ int cmd_probe(int argc, char **argv)
                 n, ndirs, o.device < 0 ? "the CPU" : "the GPU", vi.name[0] ? vi.name : "no vendor",
                 vi.version, o.watchdog_s, o.slow_s);
     sc_status st = SC_STATUS_OK;
-    for (int i = 0; i < n && !st && a.seen; i++) st = sc_probe_shape(&o, &in[i], dirs[i], &res[i]);
+    int nskipped = 0;
+    /* A remembered row that cannot be probed (a file from another build, or planted) is
+     * reported and passed over: the others are probed. */
+    for (int i = 0; a.seen && i < n; i++)
+        if (sc_probe_shape(&o, &in[i], dirs[i], &res[i])) {
+            sc_cli_note("%s: not probed: %s", rows[i].name, sc_last_error());
+            skipped[i] = 1, nskipped++;
+        }
     if (!a.seen && n) st = sc_probe_suite(&o, in, (size_t)n, mask, res);
     if (st) {
         rc = sc_cli_fail("%s", sc_last_error());
-        free(in), free(res), free(rows), free(descs), free(dirs);
+        free(in), free(res), free(skipped), free(rows), free(descs), free(dirs);
         return rc;
     }
     int counts[9] = {0};
-    for (int i = 0; i < n * ndirs; i++)
-        counts[(unsigned)res[i].outcome <= 7 ? res[i].outcome : 8]++;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < ndirs && !skipped[i]; k++) {
+            unsigned oc = (unsigned)res[i * ndirs + k].outcome;
+            counts[oc <= SC_PROBE_NO_VENDOR ? (int)oc : 8]++;
+        }
     if (a.json) {
         sc_json j;
         sc_json_start(&j, stdout);
@@ -250,7 +287,7 @@ int cmd_probe(int argc, char **argv)
         sc_json_number(&j, "slow_s", o.slow_s);
         sc_json_array(&j, "results");
         for (int i = 0; i < n; i++)
-            for (int k = 0; k < ndirs; k++) {
+            for (int k = 0; k < ndirs && !skipped[i]; k++) {
                 const sc_probe_result *r = &res[i * ndirs + k];
                 sc_json_object(&j, NULL);
                 sc_json_string(&j, "name", rows[i].name);
@@ -271,14 +308,15 @@ int cmd_probe(int argc, char **argv)
                 sc_json_end(&j);
             }
         sc_json_end(&j);
-        sc_json_int(&j, "total", n * ndirs);
+        sc_json_int(&j, "total", (n - nskipped) * ndirs);
         sc_json_outcomes(&j, "outcomes", counts);
+        sc_json_int(&j, "not_probed", nskipped);
         sc_json_finish(&j);
     } else {
         printf("%-24s %-15s %-9s %11s %12s %-8s %s\n", "name", "direction", "outcome", "vendor ms",
                "safeconv ms", "auto", "detail");
         for (int i = 0; i < n; i++)
-            for (int k = 0; k < ndirs; k++) {
+            for (int k = 0; k < ndirs && !skipped[i]; k++) {
                 const sc_probe_result *r = &res[i * ndirs + k];
                 char vms[32] = "-", sms[32] = "-";
                 if (r->vendor_ms > 0) snprintf(vms, sizeof vms, "%.3f", r->vendor_ms);
@@ -288,13 +326,13 @@ int cmd_probe(int argc, char **argv)
                        r->use_vendor ? vi.name : "safeconv", r->from_cache ? "[cached] " : "",
                        r->detail);
             }
-        printf("total %d:", n * ndirs);
+        printf("total %d:", (n - nskipped) * ndirs);
         for (int i = 0; i < NREPORTED; i++)
             printf(" %s %d%s", sc_probe_outcome_name(reported[i]), counts[reported[i]],
                    i + 1 < NREPORTED ? "," : "");
         if (counts[8]) printf(", unknown %d", counts[8]);
-        printf("\n");
+        printf("%s\n", nskipped ? " (some not probed)" : "");
     }
-    free(in), free(res), free(rows), free(descs), free(dirs);
-    return SC_EXIT_OK;
+    free(in), free(res), free(skipped), free(rows), free(descs), free(dirs);
+    return nskipped ? SC_EXIT_FAIL : SC_EXIT_OK;
 }

@@ -18,7 +18,7 @@ static const char usage[] =
     "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
     "                       [--workspace-limit BYTES] [--large PERCENT] [--replay SEED]\n"
     "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
-    "                       [--verbose] [--json]\n"
+    "                       [--skip-unsupported] [--verbose] [--json]\n"
     "Checks N random configurations in every chosen direction against the double-precision\n"
     "reference, on the best device present. Ends with 'N passed, N failed'; exit 1 if any\n"
     "failed.\n"
@@ -40,6 +40,8 @@ static const char usage[] =
     "                         against the reference on the rounded inputs with a derived bound\n"
     "  --tune                 (GPU) tune each configuration first, so the checked run uses the\n"
     "                         measured variant rather than the heuristic's\n"
+    "  --skip-unsupported     with --algo: skip (and count) the configurations that algorithm\n"
+    "                         does not apply to, instead of failing them\n"
     "  --verbose              print every check, not only failures\n"
     "  --json                 one JSON document on stdout (docs/cli.md); progress on stderr\n"
     "  -h, --help             this text\n";
@@ -58,6 +60,7 @@ enum {
     O_CMUL,
     O_DTYPE,
     O_TUNE,
+    O_SKIP_UNSUPPORTED,
     O_VERBOSE
 };
 
@@ -74,6 +77,7 @@ static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT}
                                      {"channel-multiple", required_argument, NULL, O_CMUL},
                                      {"dtype", required_argument, NULL, O_DTYPE},
                                      {"tune", no_argument, NULL, O_TUNE},
+                                     {"skip-unsupported", no_argument, NULL, O_SKIP_UNSUPPORTED},
                                      {"verbose", no_argument, NULL, O_VERBOSE},
                                      {"json", no_argument, NULL, SC_OPT_JSON},
                                      {"help", no_argument, NULL, SC_OPT_HELP},
@@ -81,7 +85,7 @@ static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT}
 
 typedef struct run_opts {
     uint64_t count, seed, replay, ws_limit;
-    bool have_seed, have_replay, verbose, tune, json, tf32;
+    bool have_seed, have_replay, verbose, tune, json, tf32, skip_unsupported;
     sc_dtype dtype;
     int dir, layout, device, large_pct, cmul;
     sc_algo algo;
@@ -101,6 +105,7 @@ static int parse(int argc, char **argv, run_opts *r, bool *stop)
         case SC_OPT_JSON: r->json = true; break;
         case O_TUNE: r->tune = true; break;
         case O_VERBOSE: r->verbose = true; break;
+        case O_SKIP_UNSUPPORTED: r->skip_unsupported = true; break;
         case O_COUNT:
             ok = sc_arg_u64("--count", v, &r->count);
             if (ok && r->count == 0) ok = false, sc_cli_usage_error("--count: must be at least 1");
@@ -208,7 +213,7 @@ int cmd_verify(int argc, char **argv)
                (unsigned long long)r.count, (unsigned long long)r.seed,
                r.device < 0 ? "cpu" : "gpu", dirs, dtype);
     }
-    uint64_t passed = 0, failed = 0, per_dir_pass[4] = {0}, per_dir_fail[4] = {0};
+    uint64_t passed = 0, failed = 0, skipped = 0, per_dir_pass[4] = {0}, per_dir_fail[4] = {0};
     const char *fatal = NULL;
     char fatal_buf[400];
     for (uint64_t i = 0; i < r.count && !fatal; i++) {
@@ -222,6 +227,12 @@ int cmd_verify(int argc, char **argv)
             if (r.dir >= 0 && k != r.dir) continue;
             sc_check_result res;
             sc_tune_result tr;
+            sc_algo chosen;
+            if (r.skip_unsupported &&
+                sc_conv2d_select(ctx, &d, (sc_direction)k, &chosen) == SC_STATUS_UNSUPPORTED) {
+                skipped++;
+                continue;
+            }
             if (r.tune && k != SC_DIR_BACKWARD_BIAS &&
                 sc_conv2d_tune(ctx, &d, (sc_direction)k, 1, &tr)) {
                 char msg[400];
@@ -274,6 +285,7 @@ int cmd_verify(int argc, char **argv)
         sc_json_end(&j);
         sc_json_uint(&j, "passed", passed);
         sc_json_uint(&j, "failed", failed);
+        sc_json_uint(&j, "skipped", skipped);
         sc_json_string(&j, "error", fatal ? fatal : NULL);
         sc_json_finish(&j);
     } else {
@@ -285,8 +297,14 @@ int cmd_verify(int argc, char **argv)
             if (per_dir_fail[k])
                 printf("%s: %llu failed\n", sc_direction_name((sc_direction)k),
                        (unsigned long long)per_dir_fail[k]);
-        printf("%llu passed, %llu failed\n", (unsigned long long)passed,
-               (unsigned long long)failed);
+        if (skipped)
+            printf("%llu passed, %llu failed, %llu skipped (the forced algorithm does not "
+                   "apply)\n",
+                   (unsigned long long)passed, (unsigned long long)failed,
+                   (unsigned long long)skipped);
+        else
+            printf("%llu passed, %llu failed\n", (unsigned long long)passed,
+                   (unsigned long long)failed);
     }
     sc_context_destroy(ctx);
     return failed || fatal ? SC_EXIT_FAIL : SC_EXIT_OK;

@@ -79,6 +79,7 @@ SAMPLES = {
     "--cache": (CACHE, None),
     # flags
     "--tune": (None, None), "--verbose": (None, None), "--json": (None, None),
+    "--skip-unsupported": (None, None),
     "--seen": (None, None), "--force": (None, None), "--nondeterministic": (None, None),
     "--quiet": (None, None), "--help": (None, None),
 }
@@ -92,11 +93,11 @@ KEYS = {
     "version": {"version", "version_number", "kernel_set", "backends"},
     "info": {"version", "backends", "devices", "best_device"},
     "verify": {"count", "seed", "replay", "device", "directions", "dtype", "checks",
-               "per_direction",
-               "passed", "failed", "error"},
+               "per_direction", "passed", "failed", "skipped", "error"},
     "bench": {"suite", "device", "layout", "batch", "algo", "versus", "results", "timed",
               "failed"},
-    "probe": {"device", "vendor", "watchdog_s", "slow_s", "results", "total", "outcomes"},
+    "probe": {"device", "vendor", "watchdog_s", "slow_s", "results", "total", "outcomes",
+              "not_probed"},
     "cache show": {"path", "persistent", "device", "rows", "total", "stale", "outcomes", "error"},
     "cache path": {"path"},
     "cache clear": {"path", "removed"},
