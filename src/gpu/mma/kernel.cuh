@@ -213,23 +213,52 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
 #if SC_MMA_MUTANT
 #define sc_tf32(f) (__float_as_uint(f) & 0xffffe000u)
 #endif
+                /* K-major tiles: ldmatrix on 32-bit elements (each 8x8 matrix of 16-bit
+                 * halves is 8 rows of 4 floats; a lane receives the float at row g, column t:
+                 * exactly the TF32 fragment element); row-major tiles: 32-bit loads. */
+                const unsigned as_u = as0 + (unsigned)(st * A_TILE * 4);
+                const unsigned bs_u = bs0 + (unsigned)(st * B_TILE * 4);
 #pragma unroll
                 for (int mt = 0; mt < MTL; mt++) {
                     int rb = wm * WTM + mt * 16;
-#define SC_A(r, k) (AK ? as[(rb + (r)) * A_LD + ks + (k)] : as[(ks + (k)) * A_LD + rb + (r)])
-                    af[mt][0] = sc_tf32(SC_A(g, t));
-                    af[mt][1] = sc_tf32(SC_A(g + 8, t));
-                    af[mt][2] = sc_tf32(SC_A(g, t + 4));
-                    af[mt][3] = sc_tf32(SC_A(g + 8, t + 4));
+                    if (AK) {
+                        unsigned r[4];
+                        sc_ldmatrix_x4(r, as_u + (unsigned)(((rb + (lane & 15)) * A_LD + ks +
+                                                             (lane >> 4) * 4) *
+                                                            4));
+#pragma unroll
+                        for (int e = 0; e < 4; e++) af[mt][e] = sc_tf32(__uint_as_float(r[e]));
+                    } else {
+#define SC_A(r, k) as[(ks + (k)) * A_LD + rb + (r)]
+                        af[mt][0] = sc_tf32(SC_A(g, t));
+                        af[mt][1] = sc_tf32(SC_A(g + 8, t));
+                        af[mt][2] = sc_tf32(SC_A(g, t + 4));
+                        af[mt][3] = sc_tf32(SC_A(g + 8, t + 4));
 #undef SC_A
+                    }
                 }
 #pragma unroll
-                for (int nt = 0; nt < NTL; nt++) {
+                for (int nt = 0; nt < NTL; nt += 2) {
                     int cb = wn * WTN + nt * 8;
-#define SC_B(k, n) (BKM ? bs[(cb + (n)) * B_LD + ks + (k)] : bs[(ks + (k)) * B_LD + cb + (n)])
-                    bf[nt][0] = sc_tf32(SC_B(t, g));
-                    bf[nt][1] = sc_tf32(SC_B(t + 4, g));
+                    if (BKM) {
+                        unsigned r[4];
+                        sc_ldmatrix_x4(
+                            r, bs_u + (unsigned)(((cb + (lane & 7) + (lane >> 4) * 8) * B_LD + ks +
+                                                  ((lane >> 3) & 1) * 4) *
+                                                 4));
+                        bf[nt][0] = sc_tf32(__uint_as_float(r[0]));
+                        bf[nt][1] = sc_tf32(__uint_as_float(r[1]));
+                        bf[nt + 1][0] = sc_tf32(__uint_as_float(r[2]));
+                        bf[nt + 1][1] = sc_tf32(__uint_as_float(r[3]));
+                    } else {
+#pragma unroll
+                        for (int h = 0; h < 2; h++) {
+#define SC_B(k, n) bs[(ks + (k)) * B_LD + cb + h * 8 + (n)]
+                            bf[nt + h][0] = sc_tf32(SC_B(t, g));
+                            bf[nt + h][1] = sc_tf32(SC_B(t + 4, g));
 #undef SC_B
+                        }
+                    }
                 }
 #pragma unroll
                 for (int mt = 0; mt < MTL; mt++)
