@@ -4,12 +4,19 @@
 #   make                 library + command          make test       all CPU tests
 #   make test-asan       tests under ASan+UBSan     make test-gpu   GPU tests (GPU machine)
 #   make test-tsan       threaded tests under TSan  make fuzz       libFuzzer targets (mk/fuzz.mk)
-#   make install PREFIX=/usr/local                  make clean
+#   make install PREFIX=/usr/local                  make uninstall  make clean
+#   make config          what `make` would build here (GPU backend, architectures) and why
+#   make wheel           a wheel of python/ with this build's library (BUILD/dist)
 #
 # BUILD selects the output folder, so several builds (asan, gpu) can sit side by side.
 
 BUILD   ?= build
-PREFIX  ?= /usr/local
+# Install folders (GNU names, upper case). Multiarch: LIBDIR=$(PREFIX)/lib/x86_64-linux-gnu.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
 CC      ?= cc
 SANITIZE ?=
 
@@ -53,8 +60,8 @@ STLIB := $(BUILD)/libsafeconv.a
 TOOL  := $(BUILD)/safeconv
 TESTS := $(BUILD)/safeconv-tests
 
-.PHONY: all lib test test-c test-python test-asan test-tsan test-gpu install clean format \
-        format-check
+.PHONY: all lib test test-c test-python test-asan test-tsan test-gpu install uninstall wheel \
+        config clean format format-check
 all: lib $(TOOL) $(BUILD)/safeconv.pc
 lib: $(SHLIB) $(BUILD)/libsafeconv.so $(STLIB)
 
@@ -74,13 +81,24 @@ $(STLIB): $(LIB_OBJS)
 $(TOOL): $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRCS)) $(STLIB)
 	$(LINK_CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(TESTS): $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS)) $(BUILD)/tools/check.o $(BUILD)/tools/suite.o \
-          $(BUILD)/tools/args.o $(STLIB)
+          $(BUILD)/tools/args.o $(BUILD)/tools/cli.o $(STLIB)
 	$(LINK_CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/safeconv.pc: safeconv.pc.in
+# safeconv.pc and the CMake package describe an installed copy: the install folders substituted,
+# and the private libraries by name only (-l...), never the build host's folders (-L from
+# OpenBLAS's pkg-config, CUDA's lib64): see safeconv.pc.in.
+SC_LINK_NAMES := $(filter -l%,$(LDLIBS))
+PC_PRIVATE_LIBS := $(SC_LINK_NAMES)
+# The CMake static target: library names; CUDA's runtime is CUDA::cudart_static there.
+CMAKE_PRIVATE_LIBS := $(patsubst -l%,%,$(filter-out -lcudart_static,$(SC_LINK_NAMES)))
+SC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+    -e 's|@SONAME@|$(SONAME)|g' \
+    -e 's|@PRIVATE_LIBS@|$(PC_PRIVATE_LIBS)|g' -e 's|@CMAKE_PRIVATE_LIBS@|$(CMAKE_PRIVATE_LIBS)|g' \
+    -e 's|@GPU_KIND@|$(GPU_KIND)|g'
+$(BUILD)/safeconv.pc: safeconv.pc.in Makefile
 	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@PRIVATE_LIBS@|$(strip $(LDLIBS))|g' $< > $@
+	$(SC_SUBST) $< > $@
 
 LINK_CC ?= $(CC)
 
@@ -97,6 +115,7 @@ test-c: $(TESTS) $(TOOL) $(PLAN_CHECK) $(MMA_EMULATE)
 	$(TOOL) verify --count 2000 --device cpu
 	$(TOOL) verify --count 300 --device cpu --dtype f16
 	$(TOOL) verify --count 300 --device cpu --dtype bf16
+	$(PYTHON) tests/cli/check.py $(BUILD)
 	$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_CC=1 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_CFG=8 $(PLAN_CHECK)
@@ -119,18 +138,62 @@ test-tsan:
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/safeconv-tests --quick \
 	    $(TSAN_TESTS)
 
+# make install [PREFIX=...] [LIBDIR=...] [DESTDIR=...]: the library (shared with its soname links,
+# and static), the header, the command, the benchmark suites (DATADIR/safeconv/suites, where an
+# installed `safeconv bench --suite NAME` finds them), safeconv.pc and the CMake package
+# (LIBDIR/cmake/safeconv: find_package(safeconv)). As root with no DESTDIR it then runs ldconfig,
+# so programs find the new library at once (LDCONFIG= skips that). `make uninstall` with the same
+# variables removes exactly these files.
+LDCONFIG ?= ldconfig
+SUITES := $(sort $(wildcard bench/suites/*.csv))
+CMAKE_DIR := $(LIBDIR)/cmake/safeconv
+INSTALLED := $(INCLUDEDIR)/safeconv.h $(LIBDIR)/libsafeconv.so.$(VERSION) $(LIBDIR)/$(SONAME) \
+    $(LIBDIR)/libsafeconv.so $(LIBDIR)/libsafeconv.a $(BINDIR)/safeconv \
+    $(LIBDIR)/pkgconfig/safeconv.pc $(CMAKE_DIR)/safeconvConfig.cmake \
+    $(CMAKE_DIR)/safeconvConfigVersion.cmake $(addprefix $(DATADIR)/safeconv/suites/,$(notdir $(SUITES)))
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/safeconv.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libsafeconv.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libsafeconv.so
-	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@PRIVATE_LIBS@|$(strip $(LDLIBS))|g' safeconv.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/safeconv.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(CMAKE_DIR) $(DESTDIR)$(DATADIR)/safeconv/suites
+	install -m 644 include/safeconv.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libsafeconv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsafeconv.so
+	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(SUITES) $(DESTDIR)$(DATADIR)/safeconv/suites/
+	$(SC_SUBST) safeconv.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/safeconv.pc
+	$(SC_SUBST) cmake/safeconvConfig.cmake.in > $(DESTDIR)$(CMAKE_DIR)/safeconvConfig.cmake
+	$(SC_SUBST) cmake/safeconvConfigVersion.cmake.in \
+	    > $(DESTDIR)$(CMAKE_DIR)/safeconvConfigVersion.cmake
+	$(if $(and $(LDCONFIG),$(if $(DESTDIR),,1)),@if [ "$$(id -u)" = 0 ] && \
+	    command -v $(LDCONFIG) >/dev/null 2>&1; then echo $(LDCONFIG); $(LDCONFIG); fi)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@rmdir $(DESTDIR)$(DATADIR)/safeconv/suites $(DESTDIR)$(DATADIR)/safeconv \
+	    $(DESTDIR)$(CMAKE_DIR) $(DESTDIR)$(LIBDIR)/cmake 2>/dev/null || true
+
+# make wheel: a wheel of the Python package that carries this build's library, in $(BUILD)/dist,
+# tagged for this platform (python/setup.py); built from a copy of python/, offline, with the
+# setuptools and wheel of $(PYTHON). Install it with pip; it needs no make install.
+PYTHON ?= python3
+wheel: $(SHLIB)
+	rm -rf $(BUILD)/wheel-src $(BUILD)/dist && mkdir -p $(BUILD)/wheel-src $(BUILD)/dist
+	cp -R python/pyproject.toml python/setup.py python/safeconv $(BUILD)/wheel-src/
+	rm -rf $(BUILD)/wheel-src/safeconv/__pycache__ $(BUILD)/wheel-src/safeconv/libsafeconv.so*
+	cp -L $(SHLIB) $(BUILD)/wheel-src/safeconv/libsafeconv.so
+	cd $(BUILD)/wheel-src && $(PYTHON) -m pip wheel -q --no-build-isolation --no-deps \
+	    --no-index -w $(abspath $(BUILD)/dist) .
+	@ls $(BUILD)/dist/*.whl
+
+# What `make` builds on this machine, and why (the GPU detection of mk/gpu.mk). The first two
+# lines are stable (./test.sh compares them before and after its run); the reasons go to stderr.
+config:
+	@echo "GPU=$(GPU) -> $(GPU_KIND)$(if $(filter cuda,$(GPU_KIND)), NVCC_ARCHS=$(NVCC_ARCHS))$(if $(filter hip,$(GPU_KIND)), HIP_ARCHS=$(HIP_ARCHS))"
+	@echo "BUILD=$(BUILD) PREFIX=$(PREFIX) LIBDIR=$(LIBDIR)"
+	@$(if $(filter auto,$(GPU)),scripts/detect_gpu.sh --explain auto "$(NVCC)" "$(HIPCC)" >/dev/null)
+	@echo "other GPUs: GPU=cuda NVCC_ARCHS=\"sm_XX ...\" (or all: $(NVCC_ARCHS_ALL)); GPU=hip HIP_ARCHS=\"gfxNNNN ...\" (or all: $(HIP_ARCHS_ALL)); GPU=none: CPU only" >&2
 
 # Formatting is clang-format's (.clang-format), not taste: format-check fails on any C, C++ or
 # CUDA file of the tree that clang-format would change; format rewrites them.

@@ -5,7 +5,9 @@
 #
 #   .ci/gpu_build_check.sh [outdir]      (default build-ci-gpu)
 #
-# CUDA: nvcc -Xptxas -v for each sm_XX of NVCC_ARCHS (the flags come from mk/gpu.mk); a kernel
+# The backends and architectures are named explicitly (GPU=cuda NVCC_ARCHS=all, GPU=hip
+# HIP_ARCHS=...): what `make` alone builds depends on the GPU present (mk/gpu.mk), this check not.
+# CUDA: nvcc -Xptxas -v for each sm_XX of NVCC_ARCHS_ALL (the flags come from mk/gpu.mk); a kernel
 #       fails on "N bytes stack frame" or "N bytes spill stores/loads" with N > 0.
 # HIP:  hipcc -Rpass-analysis=kernel-resource-usage; fails on ScratchSize > 0 or a spill > 0.
 # A missing nvcc skips the CUDA half with a notice; hipcc is installed from Debian if missing.
@@ -20,7 +22,7 @@ mkvar() { make -s --no-print-directory "$@" --eval='sc-print-%: ; @echo $($*)' ;
 # ---- CUDA --------------------------------------------------------------------------------------
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
     NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
-    FLAGS=$(mkvar GPU=cuda BUILD="$OUTDIR" sc-print-NVCC_FLAGS)
+    FLAGS=$(mkvar GPU=cuda NVCC_ARCHS=all BUILD="$OUTDIR" sc-print-NVCC_FLAGS)
     echo "== CUDA: $NVCC $FLAGS"
     pids=()
     for f in src/gpu/*.cu; do

@@ -237,7 +237,7 @@ def train(model_name, mode, args, device):
         elapsed = time.perf_counter() - t_start if t_start is not None else float("nan")
         eval_loss = evaluate(model, args, device)
         if mode == "safeconv" and args.report:
-            safeconv.report(model)
+            print(safeconv.report(model))
     finally:
         if handle is not None:
             safeconv.disable()

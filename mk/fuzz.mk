@@ -15,8 +15,8 @@ FUZZ_SAN     := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-r
 
 # Built by the sub-make below (BUILD=build-fuzz, CC=clang, SANITIZE with fuzzer-no-link). This
 # file is read before the Makefile defines STLIB and guard.mk FAULT_VENDOR: their paths here.
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/tools/args.o $(BUILD)/tools/suite.o \
-                 $(BUILD)/tools/check.o $(BUILD)/libsafeconv.a | $(BUILD)/libsafeconv_fault_vendor.so
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/tools/args.o $(BUILD)/tools/cli.o \
+                 $(BUILD)/tools/suite.o $(BUILD)/tools/check.o $(BUILD)/libsafeconv.a | $(BUILD)/libsafeconv_fault_vendor.so
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< \
 	    $(filter %.o %.a,$^) $(LDLIBS)
 

@@ -2,13 +2,17 @@
 # deps.sh [build|test] - make sure the Debian packages safeconv needs are installed.
 # As root: installs what is missing with apt-get. Otherwise: prints the apt line and fails.
 #   build: compiler, OpenBLAS, SQLite (what `make` needs)
-#   test:  + PyTorch (Debian's 1.13, CPU), pytest, numpy, hipcc for the HIP build check,
-#          clang-format for the format check, clang and its runtimes (libFuzzer) for make fuzz
+#   test:  + PyTorch (Debian's 1.13, CPU), pytest, numpy, hipcc for the HIP build check (it
+#          does not make `make` build HIP: mk/gpu.mk wants an AMD GPU too), clang-format for the
+#          format check, clang and its runtimes (libFuzzer) for make fuzz, cmake for the CMake
+#          consumer of the install check, venv and pip for the new-user check
+#          (tests/newuser/check.sh: pip install of python/ in a venv)
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev)
 if [ "$what" = test ]; then
-    pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format clang libclang-rt-14-dev)
+    pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format clang libclang-rt-14-dev
+           cmake python3-venv python3-pip)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,5 +1,6 @@
 /* args.c - see args.h. */
 #include "args.h"
+#include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const char *shown(const char *text) { return text ? text : ""; }
 
 /* strtoull and strtol skip leading white space and take a sign: " -1" would be 2^64 - 1.
  * A number starts with a digit (or '-' and a digit where negatives are allowed). */
@@ -26,8 +29,7 @@ bool sc_arg_u64(const char *opt, const char *text, uint64_t *out)
     *out = v;
     return true;
 bad:
-    fprintf(stderr, "safeconv: %s: expected a non-negative integer, got '%s'\n", opt,
-            text ? text : "(nothing)");
+    sc_cli_usage_error("%s: expected a non-negative integer, got '%s'", opt, shown(text));
     return false;
 }
 
@@ -35,84 +37,13 @@ bool sc_arg_int(const char *opt, const char *text, int lo, int hi, int *out)
 {
     char *end = NULL;
     errno = 0;
-    long v = starts_number(text, true) ? strtol(text, &end, 0) : 0;
+    long v = starts_number(text, lo < 0) ? strtol(text, &end, 0) : 0;
     if (!end || errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "safeconv: %s: expected an integer in [%d, %d], got '%s'\n", opt, lo, hi,
-                text ? text : "(nothing)");
+        sc_cli_usage_error("%s: expected an integer in [%d, %d], got '%s'", opt, lo, hi,
+                           shown(text));
         return false;
     }
     *out = (int)v;
-    return true;
-}
-
-static const char *const dir_names[] = {"forward", "backward_data", "backward_weight",
-                                        "backward_bias"};
-
-const char *sc_direction_name(sc_direction d) { return (unsigned)d < 4 ? dir_names[d] : "unknown"; }
-
-bool sc_arg_direction(const char *text, int *dir)
-{
-    if (text && !strcmp(text, "all")) {
-        *dir = -1;
-        return true;
-    }
-    for (int i = 0; i < 4; i++)
-        if (text && !strcmp(text, dir_names[i])) {
-            *dir = i;
-            return true;
-        }
-    fprintf(stderr,
-            "safeconv: --direction: expected forward, backward_data, backward_weight, "
-            "backward_bias or all, got '%s'\n",
-            text ? text : "(nothing)");
-    return false;
-}
-
-bool sc_arg_layout(const char *text, int *layout)
-{
-    if (text && !strcmp(text, "nchw"))
-        *layout = SC_NCHW;
-    else if (text && !strcmp(text, "nhwc"))
-        *layout = SC_NHWC;
-    else if (text && !strcmp(text, "both"))
-        *layout = -1;
-    else {
-        fprintf(stderr, "safeconv: --layout: expected nchw, nhwc or both, got '%s'\n",
-                text ? text : "(nothing)");
-        return false;
-    }
-    return true;
-}
-
-bool sc_arg_algo(const char *text, sc_algo *out)
-{
-    for (int a = 0; a <= SC_ALGO_LAST; a++)
-        if (text && !strcmp(text, sc_algo_name((sc_algo)a))) {
-            *out = (sc_algo)a;
-            return true;
-        }
-    fprintf(stderr,
-            "safeconv: --algo: unknown algorithm '%s' (e.g. cpu_reference, "
-            "cpu_im2col_gemm, cpu_direct, gpu_implicit_gemm, gpu_naive)\n",
-            text ? text : "(nothing)");
-    return false;
-}
-
-bool sc_arg_device(const char *text, int *device)
-{
-    if (text && !strcmp(text, "cpu")) {
-        *device = SC_DEVICE_CPU;
-        return true;
-    }
-    char *end = NULL;
-    errno = 0;
-    long v = starts_number(text, false) ? strtol(text, &end, 10) : -1;
-    if (!end || errno || *end || v < 0 || v > 1023) {
-        fprintf(stderr, "safeconv: --device: expected 'cpu' or a GPU number, got '%s'\n",
-                text ? text : "(nothing)");
-        return false;
-    }
-    *device = (int)v;
     return true;
 }
 
@@ -125,8 +56,7 @@ bool sc_arg_double(const char *opt, const char *text, double lo, double hi, doub
                  (text[0] == '-' && (isdigit((unsigned char)text[1]) || text[1] == '.'))))
         v = strtod(text, &end);
     if (!end || end == text || *end || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "safeconv: %s: expected a number in [%g, %g], got '%s'\n", opt, lo, hi,
-                text ? text : "(nothing)");
+        sc_cli_usage_error("%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, shown(text));
         return false;
     }
     *out = v;
@@ -148,10 +78,9 @@ bool sc_arg_shape(const char *opt, const char *text, sc_conv2d_desc *d)
         p = *end == ',' ? end + 1 : NULL;
     }
     if (p || (n != 7 && n != 11)) {
-        fprintf(stderr,
-                "safeconv: %s: expected N,C,H,W,K,R,S or N,C,H,W,K,R,S,STRIDE,PAD,DIL,GROUPS "
-                "(integers), got '%s'\n",
-                opt, text ? text : "(nothing)");
+        sc_cli_usage_error("%s: expected N,C,H,W,K,R,S or N,C,H,W,K,R,S,STRIDE,PAD,DIL,GROUPS "
+                           "(integers), got '%s'",
+                           opt, shown(text));
         return false;
     }
     sc_conv2d_desc_init(d);
@@ -163,6 +92,100 @@ bool sc_arg_shape(const char *opt, const char *text, sc_conv2d_desc *d)
         d->groups = v[10];
     }
     return true;
+}
+
+static const char *const dir_names[] = {"forward", "backward_data", "backward_weight",
+                                        "backward_bias"};
+
+const char *sc_direction_name(sc_direction d) { return (unsigned)d < 4 ? dir_names[d] : "unknown"; }
+
+bool sc_arg_direction(const char *text, int *dir)
+{
+    if (text && !strcmp(text, "all")) {
+        *dir = -1;
+        return true;
+    }
+    for (int i = 0; i < 4; i++)
+        if (text && !strcmp(text, dir_names[i])) {
+            *dir = i;
+            return true;
+        }
+    sc_cli_usage_error("--direction: expected forward, backward_data, backward_weight, "
+                       "backward_bias or all, got '%s'",
+                       shown(text));
+    return false;
+}
+
+bool sc_arg_layout(const char *text, int *layout)
+{
+    if (text && !strcmp(text, "nchw"))
+        *layout = SC_NCHW;
+    else if (text && !strcmp(text, "nhwc"))
+        *layout = SC_NHWC;
+    else if (text && !strcmp(text, "both"))
+        *layout = -1;
+    else {
+        sc_cli_usage_error("--layout: expected nchw, nhwc or both, got '%s'", shown(text));
+        return false;
+    }
+    return true;
+}
+
+bool sc_arg_algo_for(const char *opt, const char *text, sc_algo *out)
+{
+    for (int a = 1; a <= SC_ALGO_LAST; a++)
+        if (text && !strcmp(text, sc_algo_name((sc_algo)a))) {
+            *out = (sc_algo)a;
+            return true;
+        }
+    char names[512] = "";
+    size_t len = 0;
+    for (int a = 1; a <= SC_ALGO_LAST && len < sizeof names; a++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", a > 1 ? ", " : "",
+                                sc_algo_name((sc_algo)a));
+    sc_cli_usage_error("%s: unknown algorithm '%s' (one of: %s)", opt, shown(text), names);
+    return false;
+}
+
+bool sc_arg_algo(const char *text, sc_algo *out) { return sc_arg_algo_for("--algo", text, out); }
+
+bool sc_arg_device(const char *text, int *device)
+{
+    if (text && (!strcmp(text, "cpu") || !strcmp(text, "-1"))) {
+        *device = SC_DEVICE_CPU;
+        return true;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = starts_number(text, false) ? strtol(text, &end, 10) : -1;
+    if (!end || errno || *end || v < 0 || v > 1023) {
+        sc_cli_usage_error("--device: expected 'cpu' or a GPU number, got '%s'", shown(text));
+        return false;
+    }
+    *device = (int)v;
+    return true;
+}
+
+bool sc_arg_dtype(const char *opt, const char *text, sc_dtype *out, bool *tf32)
+{
+    static const struct {
+        const char *name;
+        sc_dtype t;
+    } names[] = {{"f32", SC_DTYPE_F32}, {"f16", SC_DTYPE_F16}, {"bf16", SC_DTYPE_BF16}};
+    if (tf32) *tf32 = false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (text && !strcmp(text, names[i].name)) {
+            *out = names[i].t;
+            return true;
+        }
+    if (tf32 && text && !strcmp(text, "tf32")) {
+        *out = SC_DTYPE_F32;
+        *tf32 = true;
+        return true;
+    }
+    sc_cli_usage_error("%s: expected f32, f16%s bf16%s, got '%s'", opt, tf32 ? "," : " or",
+                       tf32 ? " or tf32" : "", shown(text));
+    return false;
 }
 
 int sc_default_device(void) { return sc_device_count() > 0 ? 0 : SC_DEVICE_CPU; }

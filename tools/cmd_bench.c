@@ -5,26 +5,69 @@
  * cpu_reference) and prints the speedup. */
 #include "args.h"
 #include "check.h"
+#include "cli.h"
 #include "commands.h"
+#include "describe.h"
+#include "json.h"
 #include "suite.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: safeconv bench --suite FILE [--device N|cpu] [--batch N] [--direction D|all]\n"
-            "                      [--layout nchw|nhwc] [--algo NAME] [--versus NAME]\n"
-            "                      [--filter TEXT] [--repeat N] [--min-time SECONDS] [--tune]\n"
-            "Times each shape of FILE (bench/suites/public.csv) and prints ms and GFLOP/s per\n"
-            "direction. --batch overrides N of every shape; --filter keeps rows whose name\n"
-            "contains TEXT. --tune first times the GPU kernel's variants for each shape and\n"
-            "direction (sc_conv2d_tune) and keeps the fastest for the timed runs.\n");
-}
+static const char usage[] =
+    "usage: safeconv bench --suite NAME|FILE [--device N|cpu] [--batch N] [--direction D|all]\n"
+    "                      [--layout nchw|nhwc] [--algo NAME] [--versus NAME] [--filter TEXT]\n"
+    "                      [--repeat N] [--min-time SECONDS] [--tune] [--json]\n"
+    "Times each shape of a suite and prints the median ms and GFLOP/s per direction.\n"
+    "  --suite NAME|FILE   a suite CSV (name,n,c,h,w,k,r,s,stride_h,stride_w,pad_h,pad_w,dil_h,\n"
+    "                      dil_w,groups), or the name of one shipped with safeconv: public,\n"
+    "                      resnet18_b64 (bench/suites; installed in share/safeconv/suites)\n"
+    "  --device N|cpu      GPU N or the CPU (default: GPU 0 when present)\n"
+    "  --batch N           N of every shape (default: the suite's)\n"
+    "  --direction D       forward, backward_data, backward_weight or all (default all)\n"
+    "  --layout L          nchw or nhwc (default nchw)\n"
+    "  --algo NAME         force one algorithm (default: the library chooses)\n"
+    "  --versus NAME       also time this algorithm on the same data; prints the speedup\n"
+    "  --filter TEXT       only rows whose name contains TEXT\n"
+    "  --repeat N          timed runs at least (1-1000, default 5)\n"
+    "  --min-time SECONDS  and for at least this long (0-60, default 0.2)\n"
+    "  --tune              (GPU) first time the kernel's variants for each shape and direction\n"
+    "                      (sc_conv2d_tune) and keep the fastest for the timed runs\n"
+    "  --json              one JSON document on stdout (docs/cli.md); progress on stderr\n"
+    "  -h, --help          this text\n";
+
+enum {
+    O_SUITE = SC_OPT_FIRST,
+    O_DEVICE,
+    O_BATCH,
+    O_DIRECTION,
+    O_LAYOUT,
+    O_ALGO,
+    O_VERSUS,
+    O_FILTER,
+    O_REPEAT,
+    O_MIN_TIME,
+    O_TUNE
+};
+
+static const struct option opts[] = {{"suite", required_argument, NULL, O_SUITE},
+                                     {"device", required_argument, NULL, O_DEVICE},
+                                     {"batch", required_argument, NULL, O_BATCH},
+                                     {"direction", required_argument, NULL, O_DIRECTION},
+                                     {"layout", required_argument, NULL, O_LAYOUT},
+                                     {"algo", required_argument, NULL, O_ALGO},
+                                     {"versus", required_argument, NULL, O_VERSUS},
+                                     {"filter", required_argument, NULL, O_FILTER},
+                                     {"repeat", required_argument, NULL, O_REPEAT},
+                                     {"min-time", required_argument, NULL, O_MIN_TIME},
+                                     {"tune", no_argument, NULL, O_TUNE},
+                                     {"json", no_argument, NULL, SC_OPT_JSON},
+                                     {"help", no_argument, NULL, SC_OPT_HELP},
+                                     {0}};
 
 static double now(void)
 {
@@ -93,67 +136,81 @@ fail:
     return NULL;
 }
 
+/* A row or direction that could not be timed: a line, or a results entry with "error". */
+static void row_failed(sc_json *j, const char *name, int dir, const sc_conv2d_desc *d,
+                       const char *what, const char *why)
+{
+    const char *dname = dir >= 0 ? sc_direction_name((sc_direction)dir) : NULL;
+    if (!j) {
+        if (dname)
+            printf("%-24s %-15s %s: %s\n", name, dname, what, why);
+        else
+            printf("%-24s %s: %s\n", name, what, why);
+        return;
+    }
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s: %s", what, why);
+    sc_json_object(j, NULL);
+    sc_json_string(j, "shape", name);
+    sc_json_string(j, "direction", dname);
+    sc_json_desc(j, "desc", d);
+    sc_json_null(j, "algo");
+    sc_json_null(j, "ms");
+    sc_json_null(j, "gflops");
+    sc_json_null(j, "versus_algo");
+    sc_json_null(j, "versus_ms");
+    sc_json_null(j, "speedup");
+    sc_json_null(j, "tuned");
+    sc_json_string(j, "error", msg);
+    sc_json_end(j);
+}
+
 int cmd_bench(int argc, char **argv)
 {
-    const char *suite = NULL, *filter = NULL;
+    const char *suite_arg = NULL, *filter = NULL;
     int device = sc_default_device(), dir = -1, layout = SC_NCHW, batch = 0, repeat = 5;
-    uint64_t min_ms = 200;
+    double min_time = 0.2;
     sc_algo algo = SC_ALGO_NONE, versus = SC_ALGO_NONE;
-    bool have_versus = false, tune = false;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    bool have_versus = false, tune = false, json = false;
+    for (int c; (c = sc_cli_next(argc, argv, opts, usage)) != SC_CLI_DONE;) {
+        const char *v = optarg;
         bool ok = true;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(o, "--tune")) {
-            tune = true;
-            continue;
-        } else if (!strcmp(o, "--suite"))
-            ok = (suite = v) != NULL;
-        else if (!strcmp(o, "--filter"))
-            ok = (filter = v) != NULL;
-        else if (!strcmp(o, "--batch"))
-            ok = sc_arg_int(o, v, 1, 1 << 20, &batch);
-        else if (!strcmp(o, "--repeat"))
-            ok = sc_arg_int(o, v, 1, 1000, &repeat);
-        else if (!strcmp(o, "--min-time")) {
-            double s = 0;
-            ok = sc_arg_double(o, v, 0, 60, &s); /* checked before the conversion: nan, 1e300 */
-            if (ok) min_ms = (uint64_t)(s * 1000);
-        } else if (!strcmp(o, "--direction"))
-            ok = sc_arg_direction(v, &dir);
-        else if (!strcmp(o, "--layout"))
-            ok = sc_arg_layout(v, &layout) && layout >= 0;
-        else if (!strcmp(o, "--algo"))
-            ok = sc_arg_algo(v, &algo);
-        else if (!strcmp(o, "--versus"))
-            ok = have_versus = sc_arg_algo(v, &versus);
-        else if (!strcmp(o, "--device"))
-            ok = sc_arg_device(v, &device);
-        else {
-            fprintf(stderr, "safeconv bench: unknown option '%s'\n", o);
-            ok = false;
+        switch (c) {
+        case SC_CLI_HELP: return SC_EXIT_OK;
+        case SC_CLI_ERROR: return SC_EXIT_USAGE;
+        case SC_OPT_JSON: json = true; break;
+        case O_TUNE: tune = true; break;
+        case O_SUITE: suite_arg = v; break;
+        case O_FILTER: filter = v; break;
+        case O_BATCH: ok = sc_arg_int("--batch", v, 1, 1 << 20, &batch); break;
+        case O_REPEAT: ok = sc_arg_int("--repeat", v, 1, 1000, &repeat); break;
+        case O_MIN_TIME: ok = sc_arg_double("--min-time", v, 0, 60, &min_time); break;
+        case O_DIRECTION: ok = sc_arg_direction(v, &dir); break;
+        case O_LAYOUT:
+            ok = sc_arg_layout(v, &layout);
+            if (ok && layout < 0)
+                ok = false, sc_cli_usage_error("--layout: nchw or nhwc, not both");
+            break;
+        case O_ALGO: ok = sc_arg_algo(v, &algo); break;
+        case O_VERSUS: ok = have_versus = sc_arg_algo_for("--versus", v, &versus); break;
+        case O_DEVICE: ok = sc_arg_device(v, &device); break;
+        default: break;
         }
-        if (!ok) {
-            usage(stderr);
-            return 2;
-        }
-        i++;
+        if (!ok) return SC_EXIT_USAGE;
     }
-    if (tune && device < 0) {
-        fprintf(stderr,
-                "safeconv bench: --tune times GPU kernel variants; it needs a GPU device\n");
-        return 2;
-    }
-    if (!suite) {
-        fprintf(stderr, "safeconv bench: --suite FILE is required\n");
-        usage(stderr);
-        return 2;
-    }
+    if (!sc_cli_no_more_args(argc, argv, 0)) return SC_EXIT_USAGE;
+    if (tune && device < 0)
+        return sc_cli_usage_error("--tune times GPU kernel variants; it needs a GPU device");
+    if (!suite_arg) return sc_cli_usage_error("--suite is required");
+    if (dir == SC_DIR_BACKWARD_BIAS)
+        return sc_cli_usage_error("--direction: backward_bias is not timed (forward, "
+                                  "backward_data, backward_weight or all)");
+    char suite[PATH_MAX];
+    if (!sc_suite_find(suite_arg, suite, sizeof suite))
+        return sc_cli_fail("--suite %s", sc_suite_error());
     sc_suite_row *rows;
     int nrows = sc_suite_load(suite, &rows);
-    if (nrows < 0) return 1;
+    if (nrows < 0) return sc_cli_fail("%s", sc_suite_error());
 
     sc_context *ctx[2] = {NULL, NULL};
     for (int c = 0; c < 1 + have_versus; c++) {
@@ -163,20 +220,35 @@ int cmd_bench(int argc, char **argv)
         opt.strategy = device >= 0 ? SC_STRATEGY_GPU : SC_STRATEGY_AUTO;
         opt.algo = c ? versus : algo;
         if (sc_context_create(&opt, &ctx[c])) {
-            fprintf(stderr, "safeconv bench: %s\n", sc_last_error());
+            int rc = sc_cli_fail("%s", sc_last_error());
             free(rows);
             sc_context_destroy(ctx[0]);
-            return 1;
+            return rc;
         }
     }
     sc_device_info info;
     sc_device_get_info(device, &info);
-    printf("safeconv bench: %s on %s (%s), layout %s%s%s\n", suite, info.name, info.arch,
-           layout == SC_NHWC ? "nhwc" : "nchw", have_versus ? ", versus " : "",
-           have_versus ? sc_algo_name(versus) : "");
-    printf("%-24s %-15s %-18s %10s %9s", "shape", "direction", "algorithm", "ms", "GFLOP/s");
-    if (have_versus) printf(" %12s %8s", "versus ms", "speedup");
-    printf("\n");
+    sc_json j;
+    if (json) {
+        sc_json_start(&j, stdout);
+        sc_json_string(&j, "suite", suite);
+        sc_json_device(&j, "device", &info);
+        sc_json_string(&j, "layout", layout == SC_NHWC ? "nhwc" : "nchw");
+        if (batch)
+            sc_json_int(&j, "batch", batch);
+        else
+            sc_json_null(&j, "batch");
+        sc_json_string(&j, "algo", algo ? sc_algo_name(algo) : NULL);
+        sc_json_string(&j, "versus", have_versus ? sc_algo_name(versus) : NULL);
+        sc_json_array(&j, "results");
+    } else {
+        printf("safeconv bench: %s on %s (%s), layout %s%s%s\n", suite, info.name, info.arch,
+               layout == SC_NHWC ? "nhwc" : "nchw", have_versus ? ", versus " : "",
+               have_versus ? sc_algo_name(versus) : "");
+        printf("%-24s %-15s %-18s %10s %9s", "shape", "direction", "algorithm", "ms", "GFLOP/s");
+        if (have_versus) printf(" %12s %8s", "versus ms", "speedup");
+        printf("\n");
+    }
 
     int failures = 0, shown = 0;
     bool tty = isatty(2);
@@ -188,7 +260,7 @@ int cmd_bench(int argc, char **argv)
         if (batch) d.n = batch;
         int64_t xe, we, ye;
         if (sc_conv2d_tensor_elems(&d, &xe, &we, &ye)) {
-            printf("%-24s invalid: %s\n", rows[r].name, sc_last_error());
+            row_failed(json ? &j : NULL, rows[r].name, -1, &d, "invalid", sc_last_error());
             failures++;
             continue;
         }
@@ -203,57 +275,97 @@ int cmd_bench(int argc, char **argv)
         o.dbias = alloc_random(device, d.k, &rng, &ok);
         for (int k = 0; ok && k < 3; k++) {
             if (dir >= 0 && dir != k) continue;
-            if (tty)
-                fprintf(stderr, "\r[%d/%d] %s %s ...", r + 1, nrows, rows[r].name,
-                        sc_direction_name((sc_direction)k));
+            const char *dname = sc_direction_name((sc_direction)k);
+            if (tty) fprintf(stderr, "\r[%d/%d] %s %s ...", r + 1, nrows, rows[r].name, dname);
+            sc_tune_result tr;
+            bool tuned = false;
             if (tune) {
-                sc_tune_result tr;
                 if (sc_conv2d_tune(ctx[0], &d, (sc_direction)k, 0, &tr)) {
-                    printf("%-24s %-15s tune failed: %s\n", rows[r].name,
-                           sc_direction_name((sc_direction)k), sc_last_error());
+                    if (tty) fprintf(stderr, "\r\033[K");
+                    row_failed(json ? &j : NULL, rows[r].name, k, &d, "tune failed",
+                               sc_last_error());
                     failures++;
                     continue;
                 }
-                if (tr.candidates)
+                tuned = tr.candidates > 0;
+                if (tuned && !json)
                     printf("%-24s %-15s tuned: %d variants (%d rejected), heuristic %.3f ms, "
                            "now %s %.3f ms%s\n",
-                           rows[r].name, sc_direction_name((sc_direction)k), tr.candidates,
-                           tr.rejected, tr.default_ms, tr.plan, tr.best_ms,
-                           tr.adopted ? "" : " (kept)");
+                           rows[r].name, dname, tr.candidates, tr.rejected, tr.default_ms, tr.plan,
+                           tr.best_ms, tr.adopted ? "" : " (kept)");
             }
             double t[2] = {0, 0};
             sc_algo used[2] = {SC_ALGO_NONE, SC_ALGO_NONE};
             for (int c = 0; c < 1 + have_versus; c++) {
-                t[c] = time_call(ctx[c], &d, k, &o, repeat, min_ms / 1000.0);
+                t[c] = time_call(ctx[c], &d, k, &o, repeat, min_time);
                 sc_stats st;
                 if (!sc_context_get_stats(ctx[c], &st)) used[c] = st.last_algo;
                 if (t[c] < 0) break;
             }
             if (tty) fprintf(stderr, "\r\033[K");
             if (t[0] < 0 || t[1] < 0) {
-                printf("%-24s %-15s failed: %s\n", rows[r].name, sc_direction_name((sc_direction)k),
-                       sc_last_error());
+                row_failed(json ? &j : NULL, rows[r].name, k, &d, "failed", sc_last_error());
                 failures++;
                 continue;
             }
             double gf = sc_conv2d_flops(&d, (sc_direction)k) / t[0] * 1e-9;
-            printf("%-24s %-15s %-18s %10.3f %9.1f", rows[r].name,
-                   sc_direction_name((sc_direction)k), sc_algo_name(used[0]), t[0] * 1e3, gf);
-            if (have_versus) printf(" %12.3f %7.1fx", t[1] * 1e3, t[1] / t[0]);
-            printf("\n");
-            fflush(stdout);
+            if (json) {
+                sc_json_object(&j, NULL);
+                sc_json_string(&j, "shape", rows[r].name);
+                sc_json_string(&j, "direction", dname);
+                sc_json_desc(&j, "desc", &d);
+                sc_json_string(&j, "algo", sc_algo_name(used[0]));
+                sc_json_number(&j, "ms", t[0] * 1e3);
+                sc_json_number(&j, "gflops", gf);
+                if (have_versus) {
+                    sc_json_string(&j, "versus_algo", sc_algo_name(used[1]));
+                    sc_json_number(&j, "versus_ms", t[1] * 1e3);
+                    sc_json_number(&j, "speedup", t[1] / t[0]);
+                } else {
+                    sc_json_null(&j, "versus_algo");
+                    sc_json_null(&j, "versus_ms");
+                    sc_json_null(&j, "speedup");
+                }
+                if (tuned) {
+                    sc_json_object(&j, "tuned");
+                    sc_json_int(&j, "candidates", tr.candidates);
+                    sc_json_int(&j, "rejected", tr.rejected);
+                    sc_json_number(&j, "heuristic_ms", tr.default_ms);
+                    sc_json_string(&j, "plan", tr.plan);
+                    sc_json_number(&j, "best_ms", tr.best_ms);
+                    sc_json_bool(&j, "adopted", tr.adopted);
+                    sc_json_end(&j);
+                } else {
+                    sc_json_null(&j, "tuned");
+                }
+                sc_json_null(&j, "error");
+                sc_json_end(&j);
+            } else {
+                printf("%-24s %-15s %-18s %10.3f %9.1f", rows[r].name, dname, sc_algo_name(used[0]),
+                       t[0] * 1e3, gf);
+                if (have_versus) printf(" %12.3f %7.1fx", t[1] * 1e3, t[1] / t[0]);
+                printf("\n");
+                fflush(stdout);
+            }
             shown++;
         }
         if (!ok) {
-            printf("%-24s could not allocate: %s\n", rows[r].name, sc_last_error());
+            row_failed(json ? &j : NULL, rows[r].name, -1, &d, "could not allocate",
+                       sc_last_error());
             failures++;
         }
         void *all[] = {o.x, o.w, o.y, o.bias, o.dx, o.dw, o.dbias};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sc_memory_free(device, all[i]);
     }
-    if (shown == 0 && failures == 0) fprintf(stderr, "safeconv bench: no rows matched\n");
+    if (shown == 0 && failures == 0) sc_cli_note("no rows matched");
+    if (json) {
+        sc_json_end(&j); /* results */
+        sc_json_int(&j, "timed", shown);
+        sc_json_int(&j, "failed", failures);
+        sc_json_finish(&j);
+    }
     sc_context_destroy(ctx[0]);
     sc_context_destroy(ctx[1]);
     free(rows);
-    return failures || shown == 0 ? 1 : 0;
+    return failures || shown == 0 ? SC_EXIT_FAIL : SC_EXIT_OK;
 }

@@ -3,206 +3,309 @@
  * Every failure prints its seed; `--replay SEED` reruns exactly that configuration. */
 #include "args.h"
 #include "check.h"
+#include "cli.h"
 #include "commands.h"
+#include "describe.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static void usage(FILE *f)
+static const char usage[] =
+    "usage: safeconv verify [--count N] [--seed S] [--direction D|all] [--device N|cpu]\n"
+    "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
+    "                       [--workspace-limit BYTES] [--large PERCENT] [--replay SEED]\n"
+    "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
+    "                       [--skip-unsupported] [--verbose] [--json]\n"
+    "Checks N random configurations in every chosen direction against the double-precision\n"
+    "reference, on the best device present. Ends with 'N passed, N failed'; exit 1 if any\n"
+    "failed.\n"
+    "  --count N              configurations (default 100)\n"
+    "  --seed S               seed of the run (default: the clock; printed)\n"
+    "  --direction D          forward, backward_data, backward_weight, backward_bias or all\n"
+    "                         (default all)\n"
+    "  --device N|cpu         GPU N or the CPU (default: GPU 0 when present)\n"
+    "  --layout L             nchw, nhwc or both (default both: drawn per configuration)\n"
+    "  --algo NAME            force one algorithm (e.g. cpu_reference, gpu_implicit_gemm)\n"
+    "  --strategy S           auto, gpu, vendor, selective or cpu (default gpu)\n"
+    "  --workspace-limit B    bytes of scratch per call (default: the library's)\n"
+    "  --large PERCENT        share of configurations with wide channels (default 10 on a GPU)\n"
+    "  --replay SEED          rerun the one configuration of a failure's seed\n"
+    "  --channel-multiple M   channels per group rounded up to a multiple of M (1-64; replay\n"
+    "                         with the same M)\n"
+    "  --dtype T              the tensors' type: f32 (default), f16, bf16, or tf32 (f32 tensors,\n"
+    "                         math mode SC_MATH_TF32); fp16/bf16/TF32 results are checked\n"
+    "                         against the reference on the rounded inputs with a derived bound\n"
+    "  --tune                 (GPU) tune each configuration first, so the checked run uses the\n"
+    "                         measured variant rather than the heuristic's\n"
+    "  --skip-unsupported     with --algo: skip (and count) the configurations that algorithm\n"
+    "                         does not apply to, instead of failing them\n"
+    "  --verbose              print every check, not only failures\n"
+    "  --json                 one JSON document on stdout (docs/cli.md); progress on stderr\n"
+    "  -h, --help             this text\n";
+
+enum {
+    O_COUNT = SC_OPT_FIRST,
+    O_SEED,
+    O_DIRECTION,
+    O_DEVICE,
+    O_LAYOUT,
+    O_ALGO,
+    O_STRATEGY,
+    O_WORKSPACE,
+    O_LARGE,
+    O_REPLAY,
+    O_CMUL,
+    O_DTYPE,
+    O_TUNE,
+    O_SKIP_UNSUPPORTED,
+    O_VERBOSE
+};
+
+static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT},
+                                     {"seed", required_argument, NULL, O_SEED},
+                                     {"direction", required_argument, NULL, O_DIRECTION},
+                                     {"device", required_argument, NULL, O_DEVICE},
+                                     {"layout", required_argument, NULL, O_LAYOUT},
+                                     {"algo", required_argument, NULL, O_ALGO},
+                                     {"strategy", required_argument, NULL, O_STRATEGY},
+                                     {"workspace-limit", required_argument, NULL, O_WORKSPACE},
+                                     {"large", required_argument, NULL, O_LARGE},
+                                     {"replay", required_argument, NULL, O_REPLAY},
+                                     {"channel-multiple", required_argument, NULL, O_CMUL},
+                                     {"dtype", required_argument, NULL, O_DTYPE},
+                                     {"tune", no_argument, NULL, O_TUNE},
+                                     {"skip-unsupported", no_argument, NULL, O_SKIP_UNSUPPORTED},
+                                     {"verbose", no_argument, NULL, O_VERBOSE},
+                                     {"json", no_argument, NULL, SC_OPT_JSON},
+                                     {"help", no_argument, NULL, SC_OPT_HELP},
+                                     {0}};
+
+typedef struct run_opts {
+    uint64_t count, seed, replay, ws_limit;
+    bool have_seed, have_replay, verbose, tune, json, tf32, skip_unsupported;
+    sc_dtype dtype;
+    int dir, layout, device, large_pct, cmul;
+    sc_algo algo;
+    sc_strategy strategy;
+} run_opts;
+
+/* SC_EXIT_OK to run; else the exit code (help shown or usage error). */
+static int parse(int argc, char **argv, run_opts *r, bool *stop)
 {
-    fprintf(f,
-            "usage: safeconv verify [--count N] [--seed S] [--direction D|all] [--device N|cpu]\n"
-            "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
-            "                       [--workspace-limit BYTES] [--large FRACTION] [--replay SEED]\n"
-            "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
-            "                       [--skip-unsupported] [--verbose]\n"
-            "Checks COUNT random configurations (default 100) in every chosen direction\n"
-            "(default all) against the reference, on the best device present (or --device).\n"
-            "Ends with a line 'N passed, N failed'; exit status 1 if any failed.\n"
-            "--channel-multiple M: channels per group of dense and grouped layers rounded up\n"
-            "to a multiple of M (as in real networks; replay with the same M).\n"
-            "--dtype: the tensors' type (default f32); tf32 = f32 tensors with the context's\n"
-            "math mode SC_MATH_TF32. fp16/bf16/TF32 results are checked against the reference\n"
-            "on the rounded inputs with a derived bound (tools/check.c).\n"
-            "--skip-unsupported: with --algo, skip (and count) the configurations that\n"
-            "algorithm does not apply to, instead of failing them.\n"
-            "--tune (GPU): tune each configuration first, so the checked run uses the\n"
-            "measured variant rather than the heuristic's.\n");
+    *stop = true;
+    for (int c; (c = sc_cli_next(argc, argv, opts, usage)) != SC_CLI_DONE;) {
+        const char *v = optarg;
+        bool ok = true;
+        switch (c) {
+        case SC_CLI_HELP: return SC_EXIT_OK;
+        case SC_CLI_ERROR: return SC_EXIT_USAGE;
+        case SC_OPT_JSON: r->json = true; break;
+        case O_TUNE: r->tune = true; break;
+        case O_VERBOSE: r->verbose = true; break;
+        case O_SKIP_UNSUPPORTED: r->skip_unsupported = true; break;
+        case O_COUNT:
+            ok = sc_arg_u64("--count", v, &r->count);
+            if (ok && r->count == 0) ok = false, sc_cli_usage_error("--count: must be at least 1");
+            break;
+        case O_SEED: ok = r->have_seed = sc_arg_u64("--seed", v, &r->seed); break;
+        case O_REPLAY: ok = r->have_replay = sc_arg_u64("--replay", v, &r->replay); break;
+        case O_WORKSPACE: ok = sc_arg_u64("--workspace-limit", v, &r->ws_limit); break;
+        case O_DIRECTION: ok = sc_arg_direction(v, &r->dir); break;
+        case O_LAYOUT: ok = sc_arg_layout(v, &r->layout); break;
+        case O_ALGO: ok = sc_arg_algo(v, &r->algo); break;
+        case O_LARGE: ok = sc_arg_int("--large", v, 0, 100, &r->large_pct); break;
+        case O_CMUL: ok = sc_arg_int("--channel-multiple", v, 1, 64, &r->cmul); break;
+        case O_DTYPE: ok = sc_arg_dtype("--dtype", v, &r->dtype, &r->tf32); break;
+        case O_DEVICE: ok = sc_arg_device(v, &r->device); break;
+        case O_STRATEGY:
+            ok = sc_strategy_from_name(v, &r->strategy) == SC_STATUS_OK;
+            if (!ok) sc_cli_usage_error("--strategy: %s", sc_last_error());
+            break;
+        default: break;
+        }
+        if (!ok) return SC_EXIT_USAGE;
+    }
+    if (!sc_cli_no_more_args(argc, argv, 0)) return SC_EXIT_USAGE;
+    if (r->tune && r->device < 0)
+        return sc_cli_usage_error("--tune times GPU kernel variants; it needs a GPU device");
+    *stop = false;
+    return SC_EXIT_OK;
+}
+
+static void json_check(sc_json *j, int k, const sc_conv2d_desc *d, uint64_t seed,
+                       const sc_check_result *res, const char *message)
+{
+    sc_json_object(j, NULL);
+    sc_json_string(j, "direction", sc_direction_name((sc_direction)k));
+    sc_json_desc(j, "desc", d);
+    sc_json_seed(j, "seed", seed);
+    sc_json_bool(j, "pass", res ? res->pass : false);
+    if (res) {
+        sc_json_number(j, "rel_err", res->rel_err);
+        sc_json_number(j, "tolerance", res->tol);
+        sc_json_string(j, "algo", sc_algo_name(res->algo));
+    } else {
+        sc_json_null(j, "rel_err");
+        sc_json_null(j, "tolerance");
+        sc_json_null(j, "algo");
+    }
+    sc_json_string(j, "message", message && *message ? message : NULL);
+    sc_json_end(j);
 }
 
 int cmd_verify(int argc, char **argv)
 {
-    uint64_t count = 100, seed = 0, replay = 0, ws_limit = 0;
-    bool have_seed = false, have_replay = false, verbose = false, tune = false;
-    bool skip_unsupported = false;
-    int dir = -1, layout = -1, device = sc_default_device(), large_pct = -1;
-    int cmul = 1;
-    sc_dtype dtype = SC_DTYPE_F32;
-    bool tf32 = false;
-    sc_algo algo = SC_ALGO_NONE;
-    sc_strategy strategy = SC_STRATEGY_GPU;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(o, "--verbose")) {
-            verbose = true;
-            continue;
-        } else if (!strcmp(o, "--tune")) {
-            tune = true;
-            continue;
-        } else if (!strcmp(o, "--skip-unsupported")) {
-            skip_unsupported = true;
-            continue;
-        } else if (!strcmp(o, "--count"))
-            ok = sc_arg_u64(o, v, &count) && count > 0;
-        else if (!strcmp(o, "--seed"))
-            ok = have_seed = sc_arg_u64(o, v, &seed);
-        else if (!strcmp(o, "--replay"))
-            ok = have_replay = sc_arg_u64(o, v, &replay);
-        else if (!strcmp(o, "--workspace-limit"))
-            ok = sc_arg_u64(o, v, &ws_limit);
-        else if (!strcmp(o, "--direction"))
-            ok = sc_arg_direction(v, &dir);
-        else if (!strcmp(o, "--layout"))
-            ok = sc_arg_layout(v, &layout);
-        else if (!strcmp(o, "--algo"))
-            ok = sc_arg_algo(v, &algo);
-        else if (!strcmp(o, "--large"))
-            ok = sc_arg_int(o, v, 0, 100, &large_pct);
-        else if (!strcmp(o, "--dtype")) {
-            ok = v && (!strcmp(v, "f32") || !strcmp(v, "f16") || !strcmp(v, "bf16") ||
-                       !strcmp(v, "tf32"));
-            if (ok) {
-                dtype = !strcmp(v, "f16")    ? SC_DTYPE_F16
-                        : !strcmp(v, "bf16") ? SC_DTYPE_BF16
-                                             : SC_DTYPE_F32;
-                tf32 = !strcmp(v, "tf32");
-            } else {
-                fprintf(stderr,
-                        "safeconv verify: --dtype: expected f32, f16, bf16 or tf32, got "
-                        "'%s'\n",
-                        v ? v : "(nothing)");
-            }
-        } else if (!strcmp(o, "--channel-multiple"))
-            ok = sc_arg_int(o, v, 1, 64, &cmul);
-        else if (!strcmp(o, "--strategy")) {
-            ok = v && sc_strategy_from_name(v, &strategy) == SC_STATUS_OK;
-            if (!ok) fprintf(stderr, "safeconv: --strategy: %s\n", sc_last_error());
-        } else if (!strcmp(o, "--device"))
-            ok = sc_arg_device(v, &device);
-        else {
-            fprintf(stderr, "safeconv verify: unknown option '%s'\n", o);
-            ok = false;
-        }
-        if (!ok) {
-            usage(stderr);
-            return 2;
-        }
-        i++;
-    }
-    if (tune && device < 0) {
-        fprintf(stderr,
-                "safeconv verify: --tune times GPU kernel variants; it needs a GPU device\n");
-        return 2;
-    }
-    if (!have_seed) seed = (uint64_t)time(NULL);
+    run_opts r = {.dtype = SC_DTYPE_F32,
+                  .count = 100,
+                  .dir = -1,
+                  .layout = -1,
+                  .device = sc_default_device(),
+                  .large_pct = -1,
+                  .cmul = 1,
+                  .algo = SC_ALGO_NONE,
+                  .strategy = SC_STRATEGY_GPU};
+    bool stop;
+    int rc = parse(argc, argv, &r, &stop);
+    if (stop) return rc;
+    if (!r.have_seed) r.seed = (uint64_t)time(NULL);
 
     sc_context_options opt;
     sc_context_options_init(&opt);
-    opt.device = device;
-    opt.algo = algo;
-    opt.strategy = strategy;
-    opt.workspace_limit = (size_t)ws_limit;
-    opt.math = tf32 ? SC_MATH_TF32 : SC_MATH_EXACT;
+    opt.device = r.device;
+    opt.algo = r.algo;
+    opt.strategy = r.strategy;
+    opt.workspace_limit = (size_t)r.ws_limit;
+    opt.math = r.tf32 ? SC_MATH_TF32 : SC_MATH_EXACT;
     sc_context *ctx;
-    if (sc_context_create(&opt, &ctx) != SC_STATUS_OK) {
-        fprintf(stderr, "safeconv verify: %s\n", sc_last_error());
-        return 1;
-    }
+    if (sc_context_create(&opt, &ctx) != SC_STATUS_OK) return sc_cli_fail("%s", sc_last_error());
     sc_gen_options gen;
     sc_gen_options_init(&gen);
-    gen.layout = layout;
-    gen.channel_multiple = cmul;
-    gen.dtype = dtype;
+    gen.layout = r.layout;
+    gen.channel_multiple = r.cmul;
+    gen.dtype = r.dtype;
     sc_check_options copt;
     sc_check_options_init(&copt);
-    copt.tf32 = tf32;
-    gen.large_share = large_pct >= 0 ? large_pct / 100.0 : device >= 0 ? 0.1 : 0.0;
+    copt.tf32 = r.tf32;
+    gen.large_share = r.large_pct >= 0 ? r.large_pct / 100.0 : r.device >= 0 ? 0.1 : 0.0;
 
-    if (have_replay) count = 1;
-    printf("safeconv verify: %llu configurations, seed %llu, device %s, directions %s, dtype %s\n",
-           (unsigned long long)count, (unsigned long long)seed, device < 0 ? "cpu" : "gpu",
-           dir < 0 ? "all" : sc_direction_name((sc_direction)dir),
-           tf32                     ? "tf32"
-           : dtype == SC_DTYPE_F16  ? "f16"
-           : dtype == SC_DTYPE_BF16 ? "bf16"
-                                    : "f32");
-    uint64_t passed = 0, failed = 0, skipped = 0, per_dir_fail[4] = {0};
-    for (uint64_t i = 0; i < count; i++) {
-        uint64_t cfg_seed = have_replay ? replay : sc_mix_seed(seed, i);
+    if (r.have_replay) r.count = 1;
+    const char *dirs = r.dir < 0 ? "all" : sc_direction_name((sc_direction)r.dir);
+    const char *dtype = r.tf32 ? "tf32" : sc_dtype_name(r.dtype);
+    sc_json j;
+    if (r.json) {
+        sc_json_start(&j, stdout);
+        sc_json_uint(&j, "count", r.count);
+        sc_json_seed(&j, "seed", r.seed);
+        if (r.have_replay)
+            sc_json_seed(&j, "replay", r.replay);
+        else
+            sc_json_null(&j, "replay");
+        sc_json_int(&j, "device", r.device);
+        sc_json_string(&j, "directions", dirs);
+        sc_json_string(&j, "dtype", dtype);
+        sc_json_array(&j, "checks");
+    } else {
+        printf("safeconv verify: %llu configurations, seed %llu, device %s, directions %s, dtype "
+               "%s\n",
+               (unsigned long long)r.count, (unsigned long long)r.seed,
+               r.device < 0 ? "cpu" : "gpu", dirs, dtype);
+    }
+    uint64_t passed = 0, failed = 0, skipped = 0, per_dir_pass[4] = {0}, per_dir_fail[4] = {0};
+    const char *fatal = NULL;
+    char fatal_buf[400];
+    for (uint64_t i = 0; i < r.count && !fatal; i++) {
+        uint64_t cfg_seed = r.have_replay ? r.replay : sc_mix_seed(r.seed, i);
         sc_rng rng = {cfg_seed};
         sc_conv2d_desc d;
         sc_random_desc(&rng, &gen, &d);
         char text[160];
         sc_desc_format(&d, text, sizeof text);
-        for (int k = 0; k < 4; k++) {
-            if (dir >= 0 && k != dir) continue;
+        for (int k = 0; k < 4 && !fatal; k++) {
+            if (r.dir >= 0 && k != r.dir) continue;
             sc_check_result res;
             sc_tune_result tr;
             sc_algo chosen;
-            if (skip_unsupported &&
+            if (r.skip_unsupported &&
                 sc_conv2d_select(ctx, &d, (sc_direction)k, &chosen) == SC_STATUS_UNSUPPORTED) {
                 skipped++;
                 continue;
             }
-            if (tune && k != SC_DIR_BACKWARD_BIAS &&
+            if (r.tune && k != SC_DIR_BACKWARD_BIAS &&
                 sc_conv2d_tune(ctx, &d, (sc_direction)k, 1, &tr)) {
-                printf("FAIL %-15s %s  tune: %s  seed 0x%016llx\n",
-                       sc_direction_name((sc_direction)k), text, sc_last_error(),
-                       (unsigned long long)cfg_seed);
+                char msg[400];
+                snprintf(msg, sizeof msg, "tune: %s", sc_last_error());
+                if (r.json)
+                    json_check(&j, k, &d, cfg_seed, NULL, msg);
+                else
+                    printf("FAIL %-15s %s  %s  seed 0x%016llx\n",
+                           sc_direction_name((sc_direction)k), text, msg,
+                           (unsigned long long)cfg_seed);
                 failed++, per_dir_fail[k]++;
                 continue;
             }
-            sc_status st = sc_check_direction_ex(ctx, device, &d, (sc_direction)k, cfg_seed + 1 + k,
-                                                 &copt, &res);
-            if (st) {
-                fprintf(stderr, "safeconv verify: could not run a check: %s\n", sc_last_error());
-                sc_context_destroy(ctx);
-                return 1;
+            if (sc_check_direction_ex(ctx, r.device, &d, (sc_direction)k, cfg_seed + 1 + k, &copt,
+                                      &res)) {
+                snprintf(fatal_buf, sizeof fatal_buf, "%s", sc_last_error());
+                fatal = fatal_buf;
+                break;
             }
             if (res.pass)
-                passed++;
+                passed++, per_dir_pass[k]++;
             else
                 failed++, per_dir_fail[k]++;
-            if (!res.pass || verbose)
-                printf("%s %-15s %s  err %.2e  algo %s  seed 0x%016llx%s%s\n",
-                       res.pass ? "ok  " : "FAIL", sc_direction_name((sc_direction)k), text,
-                       res.rel_err, sc_algo_name(res.algo), (unsigned long long)cfg_seed,
-                       res.pass ? "" : "  ", res.pass ? "" : res.message);
+            if (!res.pass || r.verbose) {
+                if (r.json)
+                    json_check(&j, k, &d, cfg_seed, &res, res.pass ? NULL : res.message);
+                else
+                    printf("%s %-15s %s  err %.2e  algo %s  seed 0x%016llx%s%s\n",
+                           res.pass ? "ok  " : "FAIL", sc_direction_name((sc_direction)k), text,
+                           res.rel_err, sc_algo_name(res.algo), (unsigned long long)cfg_seed,
+                           res.pass ? "" : "  ", res.pass ? "" : res.message);
+            }
         }
-        if (!verbose && count >= 200 && (i + 1) % (count / 10) == 0)
+        if (!r.verbose && r.count >= 200 && (i + 1) % (r.count / 10) == 0)
             fprintf(stderr, "  %llu/%llu configurations, %llu failed\n",
-                    (unsigned long long)(i + 1), (unsigned long long)count,
+                    (unsigned long long)(i + 1), (unsigned long long)r.count,
                     (unsigned long long)failed);
     }
-    if (failed)
-        printf("replay one with: safeconv verify --replay SEED%s (add --direction to narrow)\n",
-               device < 0 ? " --device cpu" : "");
-    for (int k = 0; k < 4; k++)
-        if (per_dir_fail[k])
-            printf("%s: %llu failed\n", sc_direction_name((sc_direction)k),
-                   (unsigned long long)per_dir_fail[k]);
-    if (skipped)
-        printf("%llu passed, %llu failed, %llu skipped (the forced algorithm does not apply)\n",
-               (unsigned long long)passed, (unsigned long long)failed, (unsigned long long)skipped);
-    else
-        printf("%llu passed, %llu failed\n", (unsigned long long)passed,
-               (unsigned long long)failed);
+    if (fatal) sc_cli_note("could not run a check: %s", fatal);
+    if (r.json) {
+        sc_json_end(&j); /* checks */
+        sc_json_object(&j, "per_direction");
+        for (int k = 0; k < 4; k++) {
+            if (r.dir >= 0 && k != r.dir) continue;
+            sc_json_object(&j, sc_direction_name((sc_direction)k));
+            sc_json_uint(&j, "passed", per_dir_pass[k]);
+            sc_json_uint(&j, "failed", per_dir_fail[k]);
+            sc_json_end(&j);
+        }
+        sc_json_end(&j);
+        sc_json_uint(&j, "passed", passed);
+        sc_json_uint(&j, "failed", failed);
+        sc_json_uint(&j, "skipped", skipped);
+        sc_json_string(&j, "error", fatal ? fatal : NULL);
+        sc_json_finish(&j);
+    } else {
+        if (failed)
+            printf("replay one with: safeconv verify --replay SEED%s (add --direction to "
+                   "narrow)\n",
+                   r.device < 0 ? " --device cpu" : "");
+        for (int k = 0; k < 4; k++)
+            if (per_dir_fail[k])
+                printf("%s: %llu failed\n", sc_direction_name((sc_direction)k),
+                       (unsigned long long)per_dir_fail[k]);
+        if (skipped)
+            printf("%llu passed, %llu failed, %llu skipped (the forced algorithm does not "
+                   "apply)\n",
+                   (unsigned long long)passed, (unsigned long long)failed,
+                   (unsigned long long)skipped);
+        else
+            printf("%llu passed, %llu failed\n", (unsigned long long)passed,
+                   (unsigned long long)failed);
+    }
     sc_context_destroy(ctx);
-    return failed ? 1 : 0;
+    return failed || fatal ? SC_EXIT_FAIL : SC_EXIT_OK;
 }

@@ -4,15 +4,25 @@ This module does not import torch. Everything here mirrors include/safeconv.h ex
 header changes, change this file with it.
 
 Library lookup order (first hit wins):
-  1. $SAFECONV_LIBRARY (a path to libsafeconv.so)
-  2. libsafeconv.so beside this package (python/safeconv/libsafeconv.so, as a wheel ships it)
-  3. the repository's build tree: <repo>/build/libsafeconv.so
-  4. the system loader (ctypes.util.find_library("safeconv"), e.g. after `make install`)
+  1. $SAFECONV_LIBRARY (a path to libsafeconv.so); when set, nothing else is tried
+  2. libsafeconv.so beside this package (safeconv/libsafeconv.so, as `make wheel` ships it)
+  3. the repository's build tree, when the package is used in place: <repo>/build/libsafeconv.so
+  4. the system loader, by soname (LD_LIBRARY_PATH, the ldconfig cache, /lib, /usr/lib)
+  5. the folders `make install` writes to, read directly so that a fresh install works before
+     ldconfig has run: <sys.prefix>/lib (make install PREFIX=$VIRTUAL_ENV) and /usr/local/lib,
+     each also with the multiarch folder (lib/x86_64-linux-gnu: LIBDIR=...)
 """
 import ctypes
-import ctypes.util
+import logging
 import os
+import sys
+import sysconfig
 import threading
+
+# The package's messages (never print): warnings (shown on stderr when the application has not
+# configured logging) and info. The C library writes its own messages (verbose, or
+# SAFECONV_VERBOSITY=silent|decisions|calls) to stderr itself.
+log = logging.getLogger("safeconv")
 
 # --- enums (C ints) ------------------------------------------------------------------------
 STATUS_OK = 0
@@ -121,17 +131,61 @@ _lib = None
 _lib_path = None
 
 
+SONAME = "libsafeconv.so.0"  # the major version this package speaks (checked after loading)
+
+
+def _repo_root():
+    """The repository this package sits in (python/safeconv -> <repo>), or None when it was
+    installed (pip) or copied elsewhere."""
+    root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         os.pardir, os.pardir))
+    if os.path.isfile(os.path.join(root, "include", "safeconv.h")) and \
+            os.path.isfile(os.path.join(root, "Makefile")):
+        return root
+    return None
+
+
+def _install_dirs():
+    """Library folders of `make install` (the default PREFIX /usr/local, and this Python's
+    prefix, e.g. a virtual environment), with their multiarch variant (LIBDIR=.../lib/<triplet>)."""
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    dirs = []
+    for prefix in (sys.prefix, "/usr/local"):
+        for d in ([os.path.join(prefix, "lib", multiarch)] if multiarch else []) + \
+                [os.path.join(prefix, "lib")]:
+            if d not in dirs:
+                dirs.append(d)
+    return dirs
+
+
 def _candidates():
+    """(paths to try in order, whether they came from $SAFECONV_LIBRARY). A bare file name
+    (the soname) goes to the system loader."""
     env = os.environ.get("SAFECONV_LIBRARY")
     if env:
         return [env], True
     here = os.path.dirname(os.path.abspath(__file__))
-    paths = [os.path.join(here, "libsafeconv.so"),
-             os.path.join(here, os.pardir, os.pardir, "build", "libsafeconv.so")]
-    found = ctypes.util.find_library("safeconv")
-    if found:
-        paths.append(found)
+    paths = [os.path.join(here, "libsafeconv.so")]
+    root = _repo_root()
+    if root:
+        paths.append(os.path.join(root, "build", "libsafeconv.so"))
+    paths.append(SONAME)
+    paths += [os.path.join(d, SONAME) for d in _install_dirs()]
     return paths, False
+
+
+def _not_found_hint(from_env):
+    """What to do about a library that could not be loaded, for where this package is."""
+    if from_env:
+        return "SAFECONV_LIBRARY is set, so only that path was tried"
+    root = _repo_root()
+    if root:
+        return ("build it: `make` in %s (or set SAFECONV_LIBRARY to the path of "
+                "libsafeconv.so)" % root)
+    return ("install it: `make install` in a safeconv checkout (as root: /usr/local/lib; or "
+            "`make install PREFIX=%s` for this Python's prefix), or put libsafeconv.so beside "
+            "this package (%s), or set SAFECONV_LIBRARY to its path"
+            % (sys.prefix, os.path.dirname(os.path.abspath(__file__))))
 
 
 def _declare(lib):
@@ -208,11 +262,8 @@ def load_library():
                 continue
             _lib, _lib_path = lib, p
             return lib
-        hint = ("SAFECONV_LIBRARY is set, so only that path was tried" if from_env else
-                "build it with `make` in the repository, or set SAFECONV_LIBRARY to the path "
-                "of libsafeconv.so")
         raise LibraryNotFoundError("safeconv: libsafeconv.so could not be loaded (%s):\n  %s"
-                                   % (hint, "\n  ".join(errors)))
+                                   % (_not_found_hint(from_env), "\n  ".join(errors)))
 
 
 def library_path():

@@ -153,8 +153,19 @@ def _is_conv(m):
     return isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d))
 
 
-def report(model=None, print_table=True, file=None):
-    """Per-layer statistics as a dict {layer name: {...}}, and (by default) a printed table.
+class Report(collections.OrderedDict):
+    """report()'s result: {layer name: {...}} whose str() is the table, so that
+    `print(safeconv.report(model))` prints the table (once) and `rows = safeconv.report(model)`
+    keeps the numbers."""
+
+    def __str__(self):
+        return format_table(self)
+
+
+def report(model=None, print_table=False, file=None):
+    """Per-layer statistics as a Report: a dict {layer name: {...}} whose str() is a table.
+    It prints nothing unless print_table=True (then the table goes to `file`, default stdout):
+    `print(safeconv.report(model))` or `rows = safeconv.report(model)`, never both at once.
 
     With a model: every Conv1d/Conv2d/ConvTranspose2d in it (by its name in
     model.named_modules(), including layers that never ran) and every other module of it that
@@ -166,7 +177,7 @@ def report(model=None, print_table=True, file=None):
     arithmetic of its library calls; "tf32" only for fp32 tensors on the matrix-unit GEMM
     with TF32 allowed), maths (calls per math), bypass_rate, time_s.
     """
-    out = collections.OrderedDict()
+    out = Report()
     if model is not None:
         for name, m in model.named_modules():
             rec = _modules.get(m)

@@ -41,8 +41,8 @@ fp32 on GPUs: TF32 where the Config's tf32 option allows it (None: follow PyTorc
 torch.backends.cudnn.allow_tf32, as cuDNN convolutions do), through the context's math mode.
 """
 import ctypes
+import logging
 import operator
-import sys
 import time
 
 import torch
@@ -672,11 +672,12 @@ _told = set()
 
 
 def _tell_fallback(cfg, err):
-    """With verbose >= 1, say once per distinct reason that PyTorch ran instead."""
-    if cfg.verbose and str(err) not in _told:
-        _told.add(str(err))
-        print("safeconv: fallback='torch': PyTorch's convolution runs instead (%s)" % err,
-              file=sys.stderr)
+    """Once per distinct reason, on the "safeconv" logger: PyTorch ran instead. A warning with
+    verbose >= 1 (on stderr even where logging is not configured), info otherwise."""
+    level = logging.WARNING if cfg.verbose else logging.INFO
+    if (level, str(err)) not in _told:
+        _told.add((level, str(err)))
+        L.log.log(level, "fallback='torch': PyTorch's convolution runs instead (%s)", err)
 
 
 def _torch_fallback(rec, fn, *args):

@@ -138,7 +138,40 @@ def test_options_give_pytorchs_result(options):
 def test_verbose_prints_decisions(capfd):
     with safeconv.enable(verbose=2):
         F.conv2d(torch.randn(1, 3, 5, 5), torch.randn(2, 3, 3, 3))
-    assert "safeconv" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    # every call, its direction by name (not "dir 0")
+    assert "safeconv: forward n1 c3 5x5 k2 3x3 g1 -> " in err and "dir " not in err, err
+
+
+def _run_with_env(env_extra, code):
+    import textwrap
+    env = dict(os.environ, **env_extra)
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, timeout=120,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+CONV_FWD_BWD = """
+    import torch, safeconv
+    x = torch.randn(1, 3, 6, 6, requires_grad=True)
+    with safeconv.enable(strategy="cpu"):
+        w = torch.randn(2, 3, 3, 3, requires_grad=True)
+        torch.nn.functional.conv2d(x, w).sum().backward()
+    print("done")
+"""
+
+
+def test_verbosity_environment_variable_named_levels():
+    """SAFECONV_VERBOSITY=calls turns on the library's per-call messages without touching the
+    program; a bad level is an error naming the variable."""
+    rc, out, err = _run_with_env({"SAFECONV_VERBOSITY": "calls"}, CONV_FWD_BWD)
+    assert rc == 0 and "done" in out, err
+    assert "safeconv: forward " in err and "safeconv: backward_data " in err, err
+    assert "safeconv: backward_weight " in err, err
+    rc, out, err = _run_with_env({"SAFECONV_VERBOSITY": "silent"}, CONV_FWD_BWD)
+    assert rc == 0 and "safeconv:" not in err, err
+    rc, out, err = _run_with_env({"SAFECONV_VERBOSITY": "loud"}, CONV_FWD_BWD)
+    assert rc != 0 and "SAFECONV_VERBOSITY" in err and "'loud'" in err, err
 
 
 def test_forced_algorithm_is_used():

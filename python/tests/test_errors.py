@@ -1,4 +1,5 @@
 """Bad input gets a clear Python exception naming the problem; fallback="torch" on request."""
+import logging
 import os
 import subprocess
 import sys
@@ -187,13 +188,37 @@ def test_backward_fallback_to_torch(monkeypatch, transposed, need):
         assert rel_err(a, r) < 1e-5
 
 
-def test_fallback_is_told_once_with_verbose(capfd):
+def test_fallback_is_told_once_with_verbose(caplog):
+    """On the "safeconv" logger: a warning with verbose, once per reason; info without."""
     x, w = _x(1, 3, 5, 5, dtype=torch.float64), _x(2, 3, 3, 3, dtype=torch.float64)
+    caplog.set_level(logging.INFO, logger="safeconv")
+    safeconv.functional._told.clear()  # reasons told by earlier tests of this process
     with safeconv.enable(fallback="torch", verbose=1):
         F.conv2d(x, w)
         F.conv2d(x, w)
-    err = capfd.readouterr().err
-    assert err.count("runs instead") == 1 and "float64" in err
+    told = [r for r in caplog.records if "runs instead" in r.getMessage()]
+    assert len(told) == 1 and told[0].name == "safeconv", caplog.records
+    assert told[0].levelno == logging.WARNING and "float64" in told[0].getMessage()
+    caplog.clear()
+    x3 = _x(1, 3, 6, 6, dtype=torch.float64)
+    with safeconv.enable(fallback="torch"):
+        F.conv2d(x3, w)
+    told = [r for r in caplog.records if "runs instead" in r.getMessage()]
+    assert len(told) == 1 and told[0].levelno == logging.INFO, caplog.records
+
+
+def test_fallback_warning_reaches_stderr_without_logging_setup():
+    """An application that configured no logging still sees the warning (Python's last-resort
+    handler), and nothing is printed by the package itself on stdout."""
+    code = ("import torch, safeconv\n"
+            "with safeconv.enable(fallback='torch', verbose=1):\n"
+            "    torch.nn.functional.conv2d(torch.randn(1, 3, 5, 5, dtype=torch.float64),\n"
+            "                               torch.randn(2, 3, 3, 3, dtype=torch.float64))\n")
+    p = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stdout == b""
+    assert p.stderr.decode().count("runs instead") == 1, p.stderr.decode()
 
 
 BIG = 2 ** 64 + 1  # wraps to 1 in a C int64_t

@@ -290,8 +290,14 @@ def test_report_table_and_dict(capsys):
     x = torch.randn(2, 3, 8, 8, requires_grad=True)
     model[:3](x).sum().backward()
     rep = safeconv.report(model)
+    assert capsys.readouterr().out == ""  # returns, does not print
+    print(rep)  # the README's print(safeconv.report(model)): the table, once, no dict dump
     out = capsys.readouterr().out
     assert "layer" in out and "bypass" in out and "0 " in out
+    assert out.count("bypass") == 1 and "{" not in out and "Dict" not in out, out
+    assert out == str(rep) + "\n"
+    assert safeconv.report(model, print_table=True) == rep  # prints when asked
+    assert capsys.readouterr().out == out
     assert set(rep) == {"0", "2", "3"}
     r0 = rep["0"]
     assert r0["forward_calls"] == 1 and r0["backward_calls"] == 1

@@ -17,6 +17,25 @@ void sc_context_options_init(sc_context_options *opt)
     opt->size_threshold = 42;
 }
 
+/* SAFECONV_VERBOSITY, when set, replaces options.verbosity for every context (an operator turns
+ * the messages on or off without touching the program): silent, decisions or calls (0, 1, 2).
+ * Any other value is an error naming the variable, not a silent default. */
+static sc_status verbosity_from_env(int *verbosity)
+{
+    static const char *const names[] = {"silent", "decisions", "calls"};
+    const char *v = getenv("SAFECONV_VERBOSITY");
+    if (!v || !*v) return SC_STATUS_OK;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(v, names[i]) || (v[0] == '0' + i && v[1] == '\0')) {
+            *verbosity = i;
+            return SC_STATUS_OK;
+        }
+    return sc__fail(SC_STATUS_BAD_PARAM,
+                    "SAFECONV_VERBOSITY: expected silent, decisions or calls (or 0, 1, 2), "
+                    "got '%.64s'",
+                    v);
+}
+
 sc_status sc_context_create(const sc_context_options *opt, sc_context **out)
 {
     sc__clear_error();
@@ -38,6 +57,8 @@ sc_status sc_context_create(const sc_context_options *opt, sc_context **out)
     if (o.verbosity < 0 || o.verbosity > 2)
         return sc__fail(SC_STATUS_BAD_PARAM, "options.verbosity: must be 0, 1 or 2, got %d",
                         o.verbosity);
+    sc_status env_st = verbosity_from_env(&o.verbosity);
+    if (env_st) return env_st;
     if (o.num_threads < 0)
         return sc__fail(SC_STATUS_BAD_PARAM, "options.num_threads: must be >= 0, got %d",
                         o.num_threads);

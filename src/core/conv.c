@@ -188,8 +188,8 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
         return st;
     call.ws_size = pl.ws_bytes;
     if (ctx->opt.verbosity >= 2)
-        fprintf(stderr, "safeconv: dir %d n%lld c%lld %lldx%lld k%lld %lldx%lld g%lld -> %s\n",
-                (int)dir, (long long)pb.d.n, (long long)pb.d.c, (long long)pb.d.h,
+        fprintf(stderr, "safeconv: %s n%lld c%lld %lldx%lld k%lld %lldx%lld g%lld -> %s\n",
+                sc__direction_name(dir), (long long)pb.d.n, (long long)pb.d.c, (long long)pb.d.h,
                 (long long)pb.d.w, (long long)pb.d.k, (long long)pb.d.r, (long long)pb.d.s,
                 (long long)pb.d.groups, sc_algo_name(pl.algo));
     switch (pl.route) {

@@ -34,4 +34,8 @@ struct sc_context {
 sc_status sc__workspace(sc_context *ctx, bool on_host, size_t bytes, void *caller_ws,
                         size_t caller_size, void **out);
 
+/* "forward", "backward_data", "backward_weight", "backward_bias" (the names of the tools and
+ * the Python layer), for messages. */
+const char *sc__direction_name(sc_direction dir);
+
 #endif /* SC_INTERNAL_H */

@@ -61,6 +61,17 @@ sc_status sc_strategy_from_name(const char *name, sc_strategy *out)
                     name);
 }
 
+const char *sc__direction_name(sc_direction dir)
+{
+    switch (dir) {
+    case SC_DIR_FORWARD: return "forward";
+    case SC_DIR_BACKWARD_DATA: return "backward_data";
+    case SC_DIR_BACKWARD_WEIGHT: return "backward_weight";
+    case SC_DIR_BACKWARD_BIAS: return "backward_bias";
+    }
+    return "unknown direction";
+}
+
 const char *sc_strategy_name(sc_strategy s)
 {
     switch (s) {

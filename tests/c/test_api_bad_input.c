@@ -184,6 +184,19 @@ SC_TEST(bad_context_options)
     o.verbosity = 5;
     CHECK_STATUS(sc_context_create(&o, &ctx), SC_STATUS_BAD_PARAM);
     CHECK_ERROR_MENTIONS("options.verbosity");
+    /* SAFECONV_VERBOSITY replaces the option (named levels or digits); a bad value is an error
+     * naming the variable, never a silent default. */
+    sc_context_options_init(&o);
+    setenv("SAFECONV_VERBOSITY", "loud", 1);
+    sc_status env_st = sc_context_create(&o, &ctx);
+    unsetenv("SAFECONV_VERBOSITY");
+    CHECK_STATUS(env_st, SC_STATUS_BAD_PARAM);
+    CHECK_ERROR_MENTIONS("SAFECONV_VERBOSITY");
+    setenv("SAFECONV_VERBOSITY", "decisions", 1);
+    env_st = sc_context_create(&o, &ctx);
+    unsetenv("SAFECONV_VERBOSITY");
+    CHECK_STATUS(env_st, SC_STATUS_OK);
+    sc_context_destroy(ctx);
     sc_context_options_init(&o);
     o.num_threads = -1;
     CHECK_STATUS(sc_context_create(&o, &ctx), SC_STATUS_BAD_PARAM);

@@ -125,11 +125,12 @@ SC_TEST(test_cli_args_refused_by_the_command)
         free(out);
     }
     /* A long watchdog is fine. */
-    snprintf(cmd, sizeof cmd,
-             "timeout 60 %s/safeconv probe --watchdog 3000000 --shape 1,3,8,8,4,3,3 --dir forward "
-             "--device -1 "
-             "--repeats 1 --cache :memory: --quiet 2>&1",
-             b);
+    snprintf(
+        cmd, sizeof cmd,
+        "timeout 60 %s/safeconv probe --watchdog 3000000 --shape 1,3,8,8,4,3,3 --direction forward "
+        "--device -1 "
+        "--repeat 1 --cache :memory: --quiet 2>&1",
+        b);
     char *out = NULL;
     int rc = run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "total 1: ok 1"), "rc %d: %s", rc, out ? out : "");
@@ -167,7 +168,7 @@ SC_TEST(test_cli_seen_bad_rows_do_not_block)
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     snprintf(cmd, sizeof cmd,
-             "%s/safeconv probe --seen --device -1 --watchdog 30 --repeats 1 --cache %s 2>&1",
+             "%s/safeconv probe --seen --device -1 --watchdog 30 --repeat 1 --cache %s 2>&1",
              sc_tg_build_dir(), path);
     char *out = NULL;
     int rc = run(cmd, &out);

@@ -11,8 +11,9 @@ SC_TEST(cpu_public_suite_batch1)
 {
     sc_suite_row *rows;
     int n = sc_suite_load("bench/suites/public.csv", &rows);
-    CHECK_MSG(n >= 30, "bench/suites/public.csv: %d rows (run the tests from the repository root)",
-              n);
+    CHECK_MSG(n >= 30,
+              "bench/suites/public.csv: %d rows (run the tests from the repository root) %s", n,
+              sc_suite_error());
     sc_context *ctx;
     CHECK_STATUS(sc_context_create(NULL, &ctx), SC_STATUS_OK);
     int failures = 0;

@@ -43,8 +43,8 @@ SC_TEST(test_probe_cli_probe_cache_doctor)
     const char *b = sc_tg_build_dir();
     char *out = NULL;
     snprintf(cmd, sizeof cmd,
-             "%s/safeconv probe --suite %s --dir forward --device -1 "
-             "--watchdog 1 --repeats 1 --cache %s/c.sqlite 2>&1",
+             "%s/safeconv probe --suite %s --direction forward --device cpu "
+             "--watchdog 1 --repeat 1 --cache %s/c.sqlite 2>&1",
              b, csv, dir);
     int rc = run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "total 3: ok 1, hang 1, crash 1"), "rc %d: %s", rc,
@@ -55,7 +55,7 @@ SC_TEST(test_probe_cli_probe_cache_doctor)
     rc = run(cmd, &out);
     CHECK(rc == 0 && out && strstr(out, "[cached]") && strstr(out, "(cached 3)"));
     free(out);
-    snprintf(cmd, sizeof cmd, "%s/safeconv cache show --cache %s/c.sqlite --device -1 2>&1", b,
+    snprintf(cmd, sizeof cmd, "%s/safeconv cache show --cache %s/c.sqlite --device cpu 2>&1", b,
              dir);
     rc = run(cmd, &out);
     CHECK_MSG(rc == 0 && out && strstr(out, "3 rows (0 stale"), "%s", out ? out : "");
@@ -89,7 +89,7 @@ SC_TEST(test_probe_cli_probe_cache_doctor)
     CHECK_STATUS(sc_conv2d_forward(ctx, &d, x, w, NULL, y, NULL, 0), SC_STATUS_OK);
     sc_context_destroy(ctx);
     snprintf(cmd, sizeof cmd,
-             "%s/safeconv probe --seen --device -1 --watchdog 1 --repeats 1 "
+             "%s/safeconv probe --seen --device cpu --watchdog 1 --repeat 1 "
              "--cache %s 2>&1",
              b, cpath);
     rc = run(cmd, &out);

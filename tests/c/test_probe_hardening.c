@@ -127,7 +127,7 @@ static void prober(enum how how)
     snprintf(tool, sizeof tool, "%s/safeconv", sc_tg_build_dir());
     if (how == CLI) {
         execl(tool, "safeconv", "probe", "--shape", "1,3,44,44,4,3,3", "--dir", "forward",
-              "--device", "-1", "--watchdog", "600", "--repeats", "1", "--cache",
+              "--device", "-1", "--watchdog", "600", "--repeat", "1", "--cache",
               ":memory:", "--quiet", (char *)NULL);
         _exit(127);
     }
