@@ -14,8 +14,9 @@
 #                  40 until at least 100 cases ran serial plans (counted from SAFECONV_GPU_DEBUG)
 #
 #   tests/hipcpu/run.sh [BUILD]            (default build-hipcpu)
-#   HIPCPU_DIR=<HIP-CPU checkout>           (default ../shared/third_party/hip-cpu, next to the
-#                                            repository; include/, src/include/, external/)
+#   HIPCPU_DIR=<HIP-CPU checkout>           (include/, src/include/, external/; the default is
+#                                            mk/hipcpu.mk's, where CI provides it)
+#   HIPCPU_EXTRA=<flags>                    (added to every src/gpu compile, e.g. -D...)
 # Skips (exit 0, with a message) where HIP-CPU, TBB or g++ is missing; exit 1 on any failure.
 # What this catches and what it cannot: docs/gpu.md, "The HIP source on the CPU".
 set -uo pipefail
@@ -41,7 +42,7 @@ t_all=$SECONDS
 # ---- build --------------------------------------------------------------------------------------
 # make does not know the objects depend on the adapter: a changed adapter or HIP-CPU rebuilds them.
 stamp="$B/hipcpu.stamp"
-want=$(cat tests/hipcpu/hipcc-cpu tests/hipcpu/shim.h <(echo "$HIPCPU_DIR") | cksum)
+want=$(cat tests/hipcpu/hipcc-cpu tests/hipcpu/shim.h <(echo "$HIPCPU_DIR ${HIPCPU_EXTRA:-}") | cksum)
 if [ -d "$B" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     find "$B/src/gpu" -name '*.o' -delete 2>/dev/null
 fi
@@ -49,7 +50,7 @@ mkdir -p "$B"
 echo "== HIP-CPU build ($B, HIPCPU_DIR=$HIPCPU_DIR)"
 t=$SECONDS
 make -s --no-print-directory -j"$JOBS" BUILD="$B" GPU=hip HIPCC="$PWD/tests/hipcpu/hipcc-cpu" \
-    HIP_ARCHS= GPU_OPT=-O1 GPU_LDLIBS="-ltbb -lstdc++ -lpthread" "$B/safeconv" || {
+    HIP_ARCHS= GPU_OPT=-O1 HIP_EXTRA="${HIPCPU_EXTRA:-}" GPU_LDLIBS="-ltbb -lstdc++ -lpthread" "$B/safeconv" || {
     echo "test-hip-cpu: FAILED: the HIP-CPU build"
     exit 1
 }

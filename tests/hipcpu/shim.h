@@ -60,13 +60,16 @@ static inline hipError_t hipDeviceGetAttribute(int *v, int attr, int dev)
 /* The null stream. HIP-CPU's does not keep its work in order: its scheduler drains the null
  * stream from two threads at once (Runtime::wait_all_streams_ takes it in a std::async task and
  * again in the loop over all streams, which includes it), so a launch can run while the one
- * before it is still running, and a synchronize can return before both are done
- * (tests/hipcpu/stream_order.cu shows it). A created stream is drained by one thread, in order:
- * the order CUDA and HIP give the null stream. So the null stream is replaced by one created
- * stream of the process (an inline function: one instance across the objects of a link) in
- * everything src/gpu puts on a stream: launches, async copies and sets, synchronizes. */
+ * before it is still running (tests/hipcpu/stream_order.cu shows it). A created stream is
+ * drained by one thread, in order: the order CUDA and HIP give the null stream. So the null
+ * stream is replaced by one created stream of the process (an inline function: one instance
+ * across the objects of a link) in everything src/gpu puts on a stream: launches, async copies
+ * and sets, synchronizes. */
 inline hipStream_t sc_hipcpu_stream(hipStream_t st)
 {
+#ifdef SC_HIPCPU_RAW_NULL_STREAM
+    return st; /* the experiment below: HIP-CPU's own null stream */
+#endif
     if (st) return st;
     static hipStream_t own = [] {
         hipStream_t s = nullptr;
@@ -107,9 +110,21 @@ static inline sc_hipcpu_cfg sc_hipcpu_launch(dim3 grid, dim3 block, size_t smem 
 {
     return {grid, block, (unsigned)smem, st};
 }
+/* SC_HIPCPU_RAW_NULL_STREAM=us (an experiment, docs/gpu.md "The HIP source on the CPU"): HIP-CPU's
+ * own null stream, and the host pauses that many microseconds before each launch, which widens
+ * the window in which HIP-CPU overlaps a launch with the one before. */
+#ifdef SC_HIPCPU_RAW_NULL_STREAM
+#include <chrono>
+#include <thread>
+#define SC_HIPCPU_PAUSE()                                                                          \
+    std::this_thread::sleep_for(std::chrono::microseconds(SC_HIPCPU_RAW_NULL_STREAM))
+#else
+#define SC_HIPCPU_PAUSE() ((void)0)
+#endif
 template <class... P, class... A>
 static inline void operator|(void (*kernel)(P...), const sc_hipcpu_pending<A...> &l)
 {
+    SC_HIPCPU_PAUSE();
     ::hip::detail::launch(
         l.grid, l.block, l.smem, sc_hipcpu_stream(l.st),
         [=](auto &&...xs) noexcept { kernel(std::forward<decltype(xs)>(xs)...); }, l.args);
