@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh - every test that runs without a GPU: install what is missing (as root), build, run
 # the C suite and `safeconv verify`, the Python suite (Debian's PyTorch on the CPU), the C
-# suite again under AddressSanitizer + UndefinedBehaviorSanitizer, and the GPU build checks
-# (CUDA and HIP objects compile, no register spills) when those scripts exist.
+# suite again under AddressSanitizer + UndefinedBehaviorSanitizer, the GPU build checks
+# (CUDA and HIP objects compile, no register spills, AMD limits) when those scripts exist, and
+# the HIP source run on the CPU against HIP-CPU (make test-hip-cpu; skipped when HIP-CPU is absent).
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh test
@@ -23,4 +24,6 @@ if [ -x .ci/gpu_build_check.sh ]; then
     echo "== GPU build checks (no GPU needed)"
     .ci/gpu_build_check.sh
 fi
+echo "== the HIP source run on the CPU (HIP-CPU; skipped when absent)"
+make test-hip-cpu
 echo "== all tests passed"
