@@ -92,6 +92,8 @@ $(PLAN_CHECK): tests/gpu/plan_check.c $(STLIB)
 test-c: $(TESTS) $(TOOL) $(PLAN_CHECK)
 	$(TESTS) $(SC_TEST_ARGS)
 	$(TOOL) verify --count 2000 --device cpu
+	$(TOOL) verify --count 300 --device cpu --dtype f16
+	$(TOOL) verify --count 300 --device cpu --dtype bf16
 	$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_CC=1 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_CFG=8 $(PLAN_CHECK)

@@ -162,16 +162,15 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
     sc_kp kp;
     if (!pl || pl->algo != call->algo)
         return sc__fail(SC_STATUS_INTERNAL, "gpu: a call reached the GPU without its plan");
-    if (!sc_kp_make(call->pb, &kp) || call->pb->d.dtype != SC_DTYPE_F32)
+    if (!sc_kp_make(call->pb, &kp))
         return sc__fail(SC_STATUS_UNSUPPORTED, "gpu: problem not supported by the GPU kernels");
     if (pl->ws_bytes && (!call->ws || call->ws_size < pl->ws_bytes))
         return sc__fail(SC_STATUS_INTERNAL, "gpu: plan needs %zu bytes of workspace, %zu given",
                         pl->ws_bytes, call->ws ? call->ws_size : (size_t)0);
     if (sc_gpu_knobs_get()->debug) debug_plan(call, pl);
     cudaStream_t st = (cudaStream_t)call->stream;
-    const float *a = (const float *)call->a, *b = (const float *)call->b;
-    const float *c = (const float *)call->c;
-    float *out = (float *)call->out, *out2 = (float *)call->out2;
+    const void *a = call->a, *b = call->b, *c = call->c;
+    void *out = call->out, *out2 = call->out2;
     sc_direction dir = call->dir;
     int e = 0;
     if (dir == SC_DIR_BACKWARD_BIAS) {

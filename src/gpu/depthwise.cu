@@ -2,6 +2,7 @@
  * forward, backward-data and backward-weight, with a register-blocked variant for rows of 3, 5
  * or 7 taps. Each output element is written by one thread, or by one block reducing in a fixed
  * order: the same bits on every run. Where they apply: fam_depthwise.c. */
+#include "dtype.cuh"
 #include "launch.h"
 
 typedef long long i64;
@@ -13,10 +14,10 @@ struct dw_div {
     sc_fdiv q, p, k, mult, sh, sw;
 };
 
-__global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const float *__restrict__ x,
-                                                 const float *__restrict__ w,
-                                                 const float *__restrict__ bias,
-                                                 float *__restrict__ y)
+template <class T>
+__global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const T *__restrict__ x,
+                                                 const T *__restrict__ w,
+                                                 const T *__restrict__ bias, T *__restrict__ y)
 {
     int per = kp.k * kp.p * kp.q;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -31,8 +32,8 @@ __global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const floa
         k = sc_div(t, dv.p), p = t - k * kp.p;
     }
     int c = sc_div(k, dv.mult);
-    const float *xn = x + (i64)n * kp.c * kp.h * kp.w;
-    const float *wk = w + (i64)k * kp.r * kp.s;
+    const T *xn = x + (i64)n * kp.c * kp.h * kp.w;
+    const T *wk = w + (i64)k * kp.r * kp.s;
     int h0 = p * kp.sh - kp.ph, w0 = q * kp.sw - kp.pw;
     float acc = 0.f;
     for (int r = 0; r < kp.r; r++) {
@@ -41,21 +42,21 @@ __global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const floa
         for (int s = 0; s < kp.s; s++) {
             int ww = w0 + s * kp.dw;
             if ((unsigned)ww >= (unsigned)kp.w) continue;
-            float xv =
-                kp.nhwc ? xn[((i64)h * kp.w + ww) * kp.c + c] : xn[((i64)c * kp.h + h) * kp.w + ww];
-            acc += xv * wk[r * kp.s + s];
+            float xv = kp.nhwc ? sc_get(xn + (((i64)h * kp.w + ww) * kp.c + c))
+                               : sc_get(xn + (((i64)c * kp.h + h) * kp.w + ww));
+            acc += xv * sc_get(wk + (r * kp.s + s));
         }
     }
-    if (bias) acc += bias[k];
-    y[(i64)n * per + i] = acc;
+    if (bias) acc += sc_get(bias + (k));
+    sc_put(y + ((i64)n * per + i), acc);
 }
 
 /* Backward-data: each thread one dx element of image n (grid.y), summing its own taps in a
  * fixed order (j, r, s). */
+template <class T>
 __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
-                                                      const float *__restrict__ dy,
-                                                      const float *__restrict__ w,
-                                                      float *__restrict__ dx)
+                                                      const T *__restrict__ dy,
+                                                      const T *__restrict__ w, T *__restrict__ dx)
 {
     /* dvx reuses the fields: q = W, p = H, k = C */
     int per = kp.c * kp.h * kp.w;
@@ -71,7 +72,7 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
         c = sc_div(t, dvx.p), h = t - c * kp.h;
     }
     int mult = kp.kg;
-    const float *dyn = dy + (i64)n * kp.k * kp.p * kp.q;
+    const T *dyn = dy + (i64)n * kp.k * kp.p * kp.q;
     float acc = 0.f;
     for (int r = 0; r < kp.r; r++) {
         int hh = h + kp.ph - r * kp.dh;
@@ -85,20 +86,21 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
             if (q * kp.sw != wq || q >= kp.q) continue;
             for (int j = 0; j < mult; j++) {
                 int k = c * mult + j;
-                float g = kp.nhwc ? dyn[((i64)p * kp.q + q) * kp.k + k]
-                                  : dyn[((i64)k * kp.p + p) * kp.q + q];
-                acc += g * w[((i64)k * kp.r + r) * kp.s + s];
+                float g = kp.nhwc ? sc_get(dyn + (((i64)p * kp.q + q) * kp.k + k))
+                                  : sc_get(dyn + (((i64)k * kp.p + p) * kp.q + q));
+                acc += g * sc_get(w + (((i64)k * kp.r + r) * kp.s + s));
             }
         }
     }
-    dx[(i64)n * per + i] = acc;
+    sc_put(dx + ((i64)n * per + i), acc);
 }
 
 /* Backward-weight: one block per (k, tap); threads stride over (n, p, q) in a fixed order,
  * then a fixed tree. */
-__global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const float *__restrict__ x,
-                                                        const float *__restrict__ dy,
-                                                        float *__restrict__ dwt)
+template <class T>
+__global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const T *__restrict__ x,
+                                                        const T *__restrict__ dy,
+                                                        T *__restrict__ dwt)
 {
     __shared__ float red[256];
     int tap = blockIdx.x, k = blockIdx.y;
@@ -107,15 +109,15 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const float *_
     int pq = kp.p * kp.q;
     float acc = 0.f;
     for (int n = 0; n < kp.n; n++) {
-        const float *xn = x + (i64)n * kp.c * kp.h * kp.w;
-        const float *dyn = dy + (i64)n * kp.k * pq;
+        const T *xn = x + (i64)n * kp.c * kp.h * kp.w;
+        const T *dyn = dy + (i64)n * kp.k * pq;
         for (int j = threadIdx.x; j < pq; j += 256) {
             int p = j / kp.q, q = j - p * kp.q;
             int h = p * kp.sh - kp.ph + r * kp.dh, ww = q * kp.sw - kp.pw + s * kp.dw;
             if ((unsigned)h >= (unsigned)kp.h || (unsigned)ww >= (unsigned)kp.w) continue;
-            float xv =
-                kp.nhwc ? xn[((i64)h * kp.w + ww) * kp.c + c] : xn[((i64)c * kp.h + h) * kp.w + ww];
-            float g = kp.nhwc ? dyn[(i64)j * kp.k + k] : dyn[(i64)k * pq + j];
+            float xv = kp.nhwc ? sc_get(xn + (((i64)h * kp.w + ww) * kp.c + c))
+                               : sc_get(xn + (((i64)c * kp.h + h) * kp.w + ww));
+            float g = kp.nhwc ? sc_get(dyn + ((i64)j * kp.k + k)) : sc_get(dyn + ((i64)k * pq + j));
             acc += xv * g;
         }
     }
@@ -125,7 +127,7 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const float *_
         if ((int)threadIdx.x < o) red[threadIdx.x] += red[threadIdx.x + o];
         __syncthreads();
     }
-    if (threadIdx.x == 0) dwt[(i64)k * kp.r * kp.s + tap] = red[0];
+    if (threadIdx.x == 0) sc_put(dwt + ((i64)k * kp.r * kp.s + tap), red[0]);
 }
 
 /* Depthwise, register-blocked: each thread QV consecutive outputs along the row, so one row of
@@ -139,11 +141,10 @@ struct dwf_p {
     sc_fdiv dqb, dhout, dcout, dmult;
 };
 
-template <int S>
-__global__ __launch_bounds__(256) void dw_fast(dwf_p a, const float *__restrict__ in,
-                                               const float *__restrict__ wt,
-                                               const float *__restrict__ bias,
-                                               float *__restrict__ out)
+template <class T, int S>
+__global__ __launch_bounds__(256) void dw_fast(dwf_p a, const T *__restrict__ in,
+                                               const T *__restrict__ wt, const T *__restrict__ bias,
+                                               T *__restrict__ out)
 {
     int per = a.cout * a.hout * a.qb;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -158,10 +159,10 @@ __global__ __launch_bounds__(256) void dw_fast(dwf_p a, const float *__restrict_
     }
     int ic = sc_div(k, a.dmult);
     int q0 = jb * DW_QV;
-    const float *inn = in + (i64)n * a.cin * a.hin * a.win;
-    const float *wk = wt + (i64)k * a.R * S;
+    const T *inn = in + (i64)n * a.cin * a.hin * a.win;
+    const T *wk = wt + (i64)k * a.R * S;
     float acc[DW_QV];
-    float b0 = bias ? bias[k] : 0.f;
+    float b0 = bias ? sc_get(bias + (k)) : 0.f;
 #pragma unroll
     for (int j = 0; j < DW_QV; j++) acc[j] = b0;
     for (int r = 0; r < a.R; r++) {
@@ -172,34 +173,35 @@ __global__ __launch_bounds__(256) void dw_fast(dwf_p a, const float *__restrict_
         for (int u = 0; u < DW_QV + S - 1; u++) {
             int w = q0 - a.pw + u;
             xr[u] = (unsigned)w < (unsigned)a.win
-                        ? (a.nhwc ? inn[((i64)h * a.win + w) * a.cin + ic]
-                                  : inn[((i64)ic * a.hin + h) * a.win + w])
+                        ? (a.nhwc ? sc_get(inn + (((i64)h * a.win + w) * a.cin + ic))
+                                  : sc_get(inn + (((i64)ic * a.hin + h) * a.win + w)))
                         : 0.f;
         }
-        const float *wr = a.flip ? wk + (a.R - 1 - r) * S : wk + r * S;
+        const T *wr = a.flip ? wk + (a.R - 1 - r) * S : wk + r * S;
 #pragma unroll
         for (int s = 0; s < S; s++) {
-            float wv = a.flip ? wr[S - 1 - s] : wr[s];
+            float wv = a.flip ? sc_get(wr + (S - 1 - s)) : sc_get(wr + (s));
 #pragma unroll
             for (int j = 0; j < DW_QV; j++) acc[j] += xr[j + s] * wv;
         }
     }
-    float *o = out + (i64)n * a.cout * a.hout * a.wout;
+    T *o = out + (i64)n * a.cout * a.hout * a.wout;
 #pragma unroll
     for (int j = 0; j < DW_QV; j++) {
         int q = q0 + j;
         if (q < a.wout) {
             if (a.nhwc)
-                o[((i64)p * a.wout + q) * a.cout + k] = acc[j];
+                sc_put(o + (((i64)p * a.wout + q) * a.cout + k), acc[j]);
             else
-                o[((i64)k * a.hout + p) * a.wout + q] = acc[j];
+                sc_put(o + (((i64)k * a.hout + p) * a.wout + q), acc[j]);
         }
     }
 }
 
 /* Launch the register-blocked kernel if it applies; false = use the generic one. */
-static bool dw_fast_launch(const sc_kp &kp, sc_direction dir, const float *in, const float *w,
-                           const float *bias, float *out, cudaStream_t st)
+template <class T>
+static bool dw_fast_launch(const sc_kp &kp, sc_direction dir, const T *in, const T *w,
+                           const T *bias, T *out, cudaStream_t st)
 {
     if (kp.s != 3 && kp.s != 5 && kp.s != 7) return false;
     if (kp.sw != 1 || kp.dw != 1) return false;
@@ -221,16 +223,17 @@ static bool dw_fast_launch(const sc_kp &kp, sc_direction dir, const float *in, c
     if (per >= (1ll << 31) - 256) return false;
     dim3 grid((unsigned)((per + 255) / 256), kp.n);
     if (kp.s == 3)
-        dw_fast<3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        dw_fast<T, 3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
     else if (kp.s == 5)
-        dw_fast<5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        dw_fast<T, 5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
     else
-        dw_fast<7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        dw_fast<T, 7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
     return true;
 }
 
-int sc_launch_depthwise(const sc_kp &kp, sc_direction dir, const float *a, const float *b,
-                        const float *c, float *out, cudaStream_t st)
+template <class T>
+static int launch(const sc_kp &kp, sc_direction dir, const T *a, const T *b, const T *c, T *out,
+                  cudaStream_t st)
 {
     if (dir == SC_DIR_FORWARD) {
         if (dw_fast_launch(kp, SC_DIR_FORWARD, a, b, c, out, st)) return (int)cudaGetLastError();
@@ -238,18 +241,27 @@ int sc_launch_depthwise(const sc_kp &kp, sc_direction dir, const float *a, const
                      sc_fdiv_make(kp.kg), sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
         int per = kp.k * kp.p * kp.q;
         dim3 grid((per + 255) / 256, kp.n);
-        dw_fwd<<<grid, 256, 0, st>>>(kp, dv, a, b, c, out);
+        dw_fwd<T><<<grid, 256, 0, st>>>(kp, dv, a, b, c, out);
     } else if (dir == SC_DIR_BACKWARD_DATA) {
-        if (dw_fast_launch(kp, SC_DIR_BACKWARD_DATA, a, b, nullptr, out, st))
+        if (dw_fast_launch<T>(kp, SC_DIR_BACKWARD_DATA, a, b, nullptr, out, st))
             return (int)cudaGetLastError();
         dw_div dv = {sc_fdiv_make(kp.w), sc_fdiv_make(kp.h),  sc_fdiv_make(kp.c),
                      sc_fdiv_make(1),    sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
         int per = kp.c * kp.h * kp.w;
         dim3 grid((per + 255) / 256, kp.n);
-        dw_bwd_data<<<grid, 256, 0, st>>>(kp, dv, a, b, out);
+        dw_bwd_data<T><<<grid, 256, 0, st>>>(kp, dv, a, b, out);
     } else if (dir == SC_DIR_BACKWARD_WEIGHT) {
         dim3 grid(kp.r * kp.s, kp.k);
-        dw_bwd_weight<<<grid, 256, 0, st>>>(kp, a, b, out);
+        dw_bwd_weight<T><<<grid, 256, 0, st>>>(kp, a, b, out);
     }
     return (int)cudaGetLastError();
+}
+
+int sc_launch_depthwise(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
+                        const void *c, void *out, cudaStream_t st)
+{
+    return sc_with_dtype(kp.dtype, [&](auto t) {
+        using T = decltype(t);
+        return launch<T>(kp, dir, (const T *)a, (const T *)b, (const T *)c, (T *)out, st);
+    });
 }

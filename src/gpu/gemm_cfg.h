@@ -101,19 +101,26 @@ static inline SC_CONSTEXPR int sc_gemm_minb(int cfg, bool hip)
 /* Kernels not built because they would need more than 128 registers and spill (the CI build
  * check fails on a spill): 256x64 for NCHW backward-weight (256 rows of dy recomputed per
  * fetch), 64x256 for forward, and 64x256 with the N32 gathers (the plain ones compute the same
- * bits there). */
-static inline SC_CONSTEXPR bool sc_gemm_cfg_built(int cfg, int dir, bool nhwc, int gather)
+ * bits there). fp16/bf16 tensors (loaded as 16-bit, computed in fp32: AMD's RDNA path, and on
+ * NVIDIA the verification of that path) get the four tiles 0-3 with the plain gathers only, to
+ * keep the build small; the matrix-unit family is their fast path where there is one. */
+static inline SC_CONSTEXPR bool sc_gemm_cfg_built(int cfg, int dir, bool nhwc, int gather,
+                                                  int dtype)
 {
     return !(cfg == 7 && dir == SC_DIR_BACKWARD_WEIGHT && !nhwc) &&
-           !(cfg == 8 && dir == SC_DIR_FORWARD) && !(cfg == 8 && gather == SC_GATHER_N32);
+           !(cfg == 8 && dir == SC_DIR_FORWARD) && !(cfg == 8 && gather == SC_GATHER_N32) &&
+           (dtype == SC_DTYPE_F32 || (cfg <= 3 && gather == SC_GATHER_PLAIN));
 }
 
 /* The serial backward-weight epilogue (gemm_kernel's SER, OpBwT) is compiled in except where it
- * would spill: NCHW 64x256, and NCHW 128x128 at two blocks per SM with the plain gathers. */
-static inline SC_CONSTEXPR bool sc_gemm_serial_built(int cfg, bool nhwc, int gather, bool hip)
+ * would spill: NCHW 64x256, and NCHW 128x128 at two blocks per SM with the plain gathers; and
+ * only for fp32 dw (16-bit dw would be rounded between the splits). */
+static inline SC_CONSTEXPR bool sc_gemm_serial_built(int cfg, bool nhwc, int gather, bool hip,
+                                                     int dtype)
 {
-    return nhwc ||
-           (cfg != 8 && !(cfg == 6 && sc_gemm_minb(cfg, hip) == 2 && gather == SC_GATHER_PLAIN));
+    return dtype == SC_DTYPE_F32 &&
+           (nhwc ||
+            (cfg != 8 && !(cfg == 6 && sc_gemm_minb(cfg, hip) == 2 && gather == SC_GATHER_PLAIN)));
 }
 
 #endif /* SC_GPU_GEMM_CFG_H */

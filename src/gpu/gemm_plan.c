@@ -23,7 +23,7 @@ bool sc_gemm_cc_applies(const sc_kp *kp, sc_direction dir)
      * gathers' 32-bit offsets inside one image and group (Cg*H*W forward; Kg*P*Q and the
      * group's weights backward-data) in range. */
     const i64 lim = (i64)1 << 31;
-    if (kp->nhwc) return false;
+    if (kp->nhwc || kp->dtype != SC_DTYPE_F32) return false;
     if (dir == SC_DIR_FORWARD) return kp->cg % SC_GEMM_BK == 0 && (i64)kp->cg * kp->h * kp->w < lim;
     if (dir == SC_DIR_BACKWARD_DATA)
         return kp->kg % SC_GEMM_BK == 0 && (i64)kp->kg * kp->p * kp->q < lim &&
@@ -45,7 +45,7 @@ static int bw_gather(const sc_kp *kp, int cfg)
     const i64 lim = (i64)1 << 31;
     bool n32 = sc_gpu_knobs_get()->gemm_bw32 != 0 && !kp->nhwc &&
                (i64)kp->k * kp->p * kp->q < lim && (i64)kp->c * kp->h * kp->w < lim;
-    return n32 && sc_gemm_cfg_built(cfg, SC_DIR_BACKWARD_WEIGHT, false, SC_GATHER_N32)
+    return n32 && sc_gemm_cfg_built(cfg, SC_DIR_BACKWARD_WEIGHT, false, SC_GATHER_N32, kp->dtype)
                ? SC_GATHER_N32
                : SC_GATHER_PLAIN;
 }
@@ -65,13 +65,20 @@ static i64 out_elems_of(const sc_kp *kp, sc_direction dir)
                                          : (i64)kp->k * kp->cg * kp->r * kp->s;
 }
 
+/* Split slices in the workspace hold fp32 partial sums: for fp32 outputs split 0 writes the
+ * output itself; for fp16/bf16 every split writes a slice and the reduction rounds once. */
+static i64 slices_of(const sc_kp *kp, i64 splits)
+{
+    return kp->dtype == SC_DTYPE_F32 ? splits - 1 : splits;
+}
+
 size_t sc_gemm_ws_bytes(const sc_kp *kp, sc_direction dir, const sc_kplan *pl)
 {
     size_t b = pl->gather == SC_GATHER_CC ? sc_gemm_cc_wt_bytes(kp) : 0;
     if (pl->splits <= 1) return b;
     if (dir == SC_DIR_BACKWARD_WEIGHT && pl->serial)
         return pl->cfg >= 0 && pl->cfg < SC_GEMM_NCFG ? bw_sem_bytes(kp, pl->cfg) : 0;
-    return b + (size_t)(pl->splits - 1) * (size_t)out_elems_of(kp, dir) * sizeof(float);
+    return b + (size_t)slices_of(kp, pl->splits) * (size_t)out_elems_of(kp, dir) * sizeof(float);
 }
 
 /* GEMM sizes of a direction (backward-data: the largest stride class). */
@@ -140,7 +147,8 @@ static int enumerate(const sc_kp *kp, sc_direction dir, int sm_count, bool hip, 
         /* split 0 writes the output itself: s splits need s-1 output-sized slices; serial
          * backward-weight splits need only their counters (per tile shape, below) */
         i64 smax_slices =
-            1 + (i64)((ws_limit - fixed) / (size_t)(out_elems * 4 > 0 ? out_elems * 4 : 1));
+            (kp->dtype == SC_DTYPE_F32 ? 1 : 0) +
+            (i64)((ws_limit - fixed) / (size_t)(out_elems * 4 > 0 ? out_elems * 4 : 1));
         i64 smax_any = Kr / (8 * SC_GEMM_BK);
         if (smax_any > 65535 / zmul) smax_any = 65535 / zmul;
         if (smax_any > 1024) smax_any = 1024;
@@ -156,7 +164,7 @@ static int enumerate(const sc_kp *kp, sc_direction dir, int sm_count, bool hip, 
             int gather = cc                              ? SC_GATHER_CC
                          : dir == SC_DIR_BACKWARD_WEIGHT ? bw_gather(kp, c)
                                                          : SC_GATHER_PLAIN;
-            if (!sc_gemm_cfg_built(c, dir, kp->nhwc != 0, gather)) continue;
+            if (!sc_gemm_cfg_built(c, dir, kp->nhwc != 0, gather, kp->dtype)) continue;
             int bm = sc_gemm_bm(c), bn = sc_gemm_bn(c);
             i64 mt = ceil_div(M, bm), nt = ceil_div(N, bn);
             i64 tiles = mt * nt * zmul;
@@ -169,7 +177,7 @@ static int enumerate(const sc_kp *kp, sc_direction dir, int sm_count, bool hip, 
             /* backward-weight: slices (within the limit) and serial plans (their counters
              * within it, at most SC_GEMM_SERIAL_MAX splits) are both scored */
             bool ser_ok = dir == SC_DIR_BACKWARD_WEIGHT && kn->gemm_serial != 0 &&
-                          sc_gemm_serial_built(c, kp->nhwc != 0, gather, hip) &&
+                          sc_gemm_serial_built(c, kp->nhwc != 0, gather, hip, kp->dtype) &&
                           bw_sem_bytes(kp, c) <= ws_limit;
             for (int serial = ser_ok ? 1 : 0; serial >= 0; serial--) {
                 i64 smax = serial ? (SC_GEMM_SERIAL_MAX < smax_any ? SC_GEMM_SERIAL_MAX : smax_any)

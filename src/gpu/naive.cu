@@ -1,9 +1,10 @@
 /* naive.cu - the naive direct kernels: one thread per output element, 64-bit index math,
- * fixed-order float sums. Always correct, never fast: the fallback that applies to every
+ * fixed-order fp32 sums (fp16/bf16 tensors widened on load, rounded on store). Always correct, never fast: the fallback that applies to every
  * problem (fam_naive.c), and the simplest statement of each direction.
  *
  * Layouts: NCHW x N,C,H,W  w K,Cg,R,S  y N,K,P,Q;  NHWC x N,H,W,C  w K,R,S,Cg  y N,P,Q,K.
  * Every output element is written by exactly one thread: the same bits on every run. */
+#include "dtype.cuh"
 #include "launch.h"
 
 typedef long long i64;
@@ -27,8 +28,9 @@ __device__ __forceinline__ i64 w_index(const sc_kp &kp, i64 k, i64 c, i64 r, i64
 
 /* ---- naive ------------------------------------------------------------------------------ */
 /* y[n,k,p,q] = bias[k] + sum_{c,r,s} x[n, g*Cg+c, p*sh-ph+r*dh, q*sw-pw+s*dw] * w[k,c,r,s] */
-__global__ void naive_fwd(sc_kp kp, const float *__restrict__ x, const float *__restrict__ w,
-                          const float *__restrict__ bias, float *__restrict__ y, i64 total)
+template <class T>
+__global__ void naive_fwd(sc_kp kp, const T *__restrict__ x, const T *__restrict__ w,
+                          const T *__restrict__ bias, T *__restrict__ y, i64 total)
 {
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total;
          i += (i64)gridDim.x * blockDim.x) {
@@ -47,16 +49,18 @@ __global__ void naive_fwd(sc_kp kp, const float *__restrict__ x, const float *__
                 for (int s = 0; s < kp.s; s++) {
                     i64 ww = q * kp.sw - kp.pw + (i64)s * kp.dw;
                     if (ww < 0 || ww >= kp.w) continue;
-                    acc += x[x_index(kp, n, g * kp.cg + c, h, ww)] * w[w_index(kp, k, c, r, s)];
+                    acc += sc_get(x + x_index(kp, n, g * kp.cg + c, h, ww)) *
+                           sc_get(w + w_index(kp, k, c, r, s));
                 }
             }
-        y[i] = bias ? acc + bias[k] : acc;
+        sc_put(y + i, bias ? acc + sc_get(bias + k) : acc);
     }
 }
 
 /* dx[n,ci,h,w] = sum over (k in group, r, s) with h = p*sh-ph+r*dh (exact) of dy * w */
-__global__ void naive_bwd_data(sc_kp kp, const float *__restrict__ dy, const float *__restrict__ w,
-                               float *__restrict__ dx, i64 total)
+template <class T>
+__global__ void naive_bwd_data(sc_kp kp, const T *__restrict__ dy, const T *__restrict__ w,
+                               T *__restrict__ dx, i64 total)
 {
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total;
          i += (i64)gridDim.x * blockDim.x) {
@@ -80,17 +84,19 @@ __global__ void naive_bwd_data(sc_kp kp, const float *__restrict__ dy, const flo
                     if (wq < 0 || wq % kp.sw) continue;
                     i64 q = wq / kp.sw;
                     if (q >= kp.q) continue;
-                    acc += dy[y_index(kp, n, k, p, q)] * w[w_index(kp, k, c, r, s)];
+                    acc +=
+                        sc_get(dy + y_index(kp, n, k, p, q)) * sc_get(w + w_index(kp, k, c, r, s));
                 }
             }
         }
-        dx[i] = acc;
+        sc_put(dx + i, acc);
     }
 }
 
 /* dw[k,c,r,s] = sum_{n,p,q} dy[n,k,p,q] * x[n, g*Cg+c, p*sh-ph+r*dh, q*sw-pw+s*dw] */
-__global__ void naive_bwd_weight(sc_kp kp, const float *__restrict__ x,
-                                 const float *__restrict__ dy, float *__restrict__ dw, i64 total)
+template <class T>
+__global__ void naive_bwd_weight(sc_kp kp, const T *__restrict__ x, const T *__restrict__ dy,
+                                 T *__restrict__ dw, i64 total)
 {
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total;
          i += (i64)gridDim.x * blockDim.x) {
@@ -109,10 +115,11 @@ __global__ void naive_bwd_weight(sc_kp kp, const float *__restrict__ x,
                 for (i64 q = 0; q < kp.q; q++) {
                     i64 ww = q * kp.sw - kp.pw + s * kp.dw;
                     if (ww < 0 || ww >= kp.w) continue;
-                    acc += dy[y_index(kp, n, k, p, q)] * x[x_index(kp, n, ci, h, ww)];
+                    acc += sc_get(dy + y_index(kp, n, k, p, q)) *
+                           sc_get(x + x_index(kp, n, ci, h, ww));
                 }
             }
-        dw[i] = acc;
+        sc_put(dw + i, acc);
     }
 }
 
@@ -122,21 +129,31 @@ static unsigned grid_for(long long total, int threads)
     return (unsigned)(b > 65535 * 8 ? 65535 * 8 : (b < 1 ? 1 : b));
 }
 
-int sc_launch_naive(const sc_kp &kp, sc_direction dir, const float *a, const float *b,
-                    const float *c, float *out, cudaStream_t st)
+template <class T>
+static int launch(const sc_kp &kp, sc_direction dir, const T *a, const T *b, const T *c, T *out,
+                  cudaStream_t st)
 {
-    const int T = 128;
+    const int NT = 128;
     i64 xe = (i64)kp.n * kp.c * kp.h * kp.w, ye = (i64)kp.n * kp.k * kp.p * kp.q;
     i64 we = (i64)kp.k * kp.cg * kp.r * kp.s;
     switch (dir) {
-    case SC_DIR_FORWARD: naive_fwd<<<grid_for(ye, T), T, 0, st>>>(kp, a, b, c, out, ye); break;
+    case SC_DIR_FORWARD: naive_fwd<T><<<grid_for(ye, NT), NT, 0, st>>>(kp, a, b, c, out, ye); break;
     case SC_DIR_BACKWARD_DATA:
-        naive_bwd_data<<<grid_for(xe, T), T, 0, st>>>(kp, a, b, out, xe);
+        naive_bwd_data<T><<<grid_for(xe, NT), NT, 0, st>>>(kp, a, b, out, xe);
         break;
     case SC_DIR_BACKWARD_WEIGHT:
-        naive_bwd_weight<<<grid_for(we, T), T, 0, st>>>(kp, a, b, out, we);
+        naive_bwd_weight<T><<<grid_for(we, NT), NT, 0, st>>>(kp, a, b, out, we);
         break;
     default: return (int)cudaErrorInvalidValue; /* the bias gradient is bias.cu */
     }
     return (int)cudaGetLastError();
+}
+
+int sc_launch_naive(const sc_kp &kp, sc_direction dir, const void *a, const void *b, const void *c,
+                    void *out, cudaStream_t st)
+{
+    return sc_with_dtype(kp.dtype, [&](auto t) {
+        using T = decltype(t);
+        return launch<T>(kp, dir, (const T *)a, (const T *)b, (const T *)c, (T *)out, st);
+    });
 }

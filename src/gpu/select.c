@@ -23,9 +23,6 @@ const sc_gpu_family *sc_gpu_family_of(sc_algo a)
 sc_status sc_gpu_select_plan(const sc_problem *pb, const sc_gpu_request *rq, sc_algo want,
                              const sc_gpu_dev *dev, sc_kplan *out)
 {
-    if (pb->d.dtype != SC_DTYPE_F32)
-        return sc__fail(SC_STATUS_UNSUPPORTED,
-                        "desc.dtype: the GPU kernels of this build are fp32 only");
     sc_kp kp;
     if (!sc_kp_make(pb, &kp))
         return sc__fail(SC_STATUS_UNSUPPORTED,

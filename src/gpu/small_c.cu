@@ -1,6 +1,7 @@
 /* small_c.cu - direct forward and backward-data kernels for stems with C <= 4 input channels
  * (the GEMM would have a reduction or a column count of a handful). Sizes and where they
  * apply: small_c.h. Each output element is written by one thread, summing in a fixed order. */
+#include "dtype.cuh"
 #include "knobs.h"
 #include "launch.h"
 #include "small_c.h"
@@ -15,11 +16,11 @@ struct smallc_div {
     sc_fdiv q, p;
 };
 
-__global__ __launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, int kpad,
-                                                       const float *__restrict__ x,
-                                                       const float *__restrict__ w,
-                                                       const float *__restrict__ bias,
-                                                       float *__restrict__ y)
+template <class T>
+__global__
+__launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, int kpad,
+                                            const T *__restrict__ x, const T *__restrict__ w,
+                                            const T *__restrict__ bias, T *__restrict__ y)
 {
     extern __shared__ float4 smem4[];
     float *wt = (float *)smem4;
@@ -30,8 +31,8 @@ __global__ __launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, 
         int r = rs / kp.s, s = rs - r * kp.s;
         float v = 0.f;
         if (k < kp.k)
-            v = kp.nhwc ? w[((i64)(k * kp.r + r) * kp.s + s) * kp.c + c]
-                        : w[((i64)(k * kp.c + c) * kp.r + r) * kp.s + s];
+            v = kp.nhwc ? sc_get(w + (((i64)(k * kp.r + r) * kp.s + s) * kp.c + c))
+                        : sc_get(w + (((i64)(k * kp.c + c) * kp.r + r) * kp.s + s));
         wt[i] = v;
     }
     __syncthreads();
@@ -54,8 +55,8 @@ __global__ __launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, 
                     int ww = w0 + s * kp.dw;
                     float xv = 0.f;
                     if (hok && (unsigned)ww < (unsigned)kp.w)
-                        xv = kp.nhwc ? x[(((i64)n * kp.h + h) * kp.w + ww) * kp.c + c]
-                                     : x[(((i64)n * kp.c + c) * kp.h + h) * kp.w + ww];
+                        xv = kp.nhwc ? sc_get(x + ((((i64)n * kp.h + h) * kp.w + ww) * kp.c + c))
+                                     : sc_get(x + ((((i64)n * kp.c + c) * kp.h + h) * kp.w + ww));
                     const float4 *wp = (const float4 *)(wt + tap * kpad + kc);
 #pragma unroll
                     for (int u = 0; u < SMALLC_KC / 4; u++) {
@@ -71,24 +72,25 @@ __global__ __launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, 
         for (int u = 0; u < SMALLC_KC; u++) {
             int k = kc + u;
             if (k < kp.k) {
-                float v = acc[u] + (bias ? bias[k] : 0.f);
+                float v = acc[u] + (bias ? sc_get(bias + (k)) : 0.f);
                 if (kp.nhwc)
-                    y[(i64)m * kp.k + k] = v;
+                    sc_put(y + ((i64)m * kp.k + k), v);
                 else
-                    y[(((i64)n * kp.k + k) * kp.p + p) * kp.q + q] = v;
+                    sc_put(y + ((((i64)n * kp.k + k) * kp.p + p) * kp.q + q), v);
             }
         }
     }
 }
 
-static int small_c_fwd(const sc_kp &kp, const float *x, const float *w, const float *bias, float *y,
+template <class T>
+static int small_c_fwd(const sc_kp &kp, const T *x, const T *w, const T *bias, T *y,
                        cudaStream_t st)
 {
     int kpad = (kp.k + SMALLC_KC - 1) / SMALLC_KC * SMALLC_KC;
     smallc_div dv = {sc_fdiv_make(kp.q), sc_fdiv_make(kp.p)};
     long long total = (long long)kp.n * kp.p * kp.q;
     size_t smem = (size_t)kp.c * kp.r * kp.s * kpad * sizeof(float);
-    smallc_fwd<<<(unsigned)((total + SMALLC_T - 1) / SMALLC_T), SMALLC_T, smem, st>>>(
+    smallc_fwd<T><<<(unsigned)((total + SMALLC_T - 1) / SMALLC_T), SMALLC_T, smem, st>>>(
         kp, dv, kpad, x, w, bias, y);
     return (int)cudaGetLastError();
 }
@@ -103,11 +105,11 @@ struct smallc_bd_div {
     sc_fdiv wcb, sw, h, dsh;
 };
 
-template <int PIX>
+template <class T, int PIX>
 __global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_bd_div dv, int wcb,
-                                                               const float *__restrict__ dy,
-                                                               const float *__restrict__ w,
-                                                               float *__restrict__ dx)
+                                                               const T *__restrict__ dy,
+                                                               const T *__restrict__ w,
+                                                               T *__restrict__ dx)
 {
     extern __shared__ float4 smem4[];
     float *wt = (float *)smem4;
@@ -115,8 +117,8 @@ __global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_
     for (int i = threadIdx.x; i < RS * K * C; i += SMALLC_BD_T) {
         int c = i % C, t = i / C, k = t % K, rs = t / K;
         int r = rs / kp.s, s = rs - r * kp.s;
-        wt[i] = kp.nhwc ? w[((i64)(k * kp.r + r) * kp.s + s) * C + c]
-                        : w[((i64)(k * C + c) * kp.r + r) * kp.s + s];
+        wt[i] = kp.nhwc ? sc_get(w + (((i64)(k * kp.r + r) * kp.s + s) * C + c))
+                        : sc_get(w + (((i64)(k * C + c) * kp.r + r) * kp.s + s));
     }
     __syncthreads();
     int idx = blockIdx.x * SMALLC_BD_T + threadIdx.x;
@@ -163,7 +165,7 @@ __global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_
             for (int k = 0; k < K; k++) {
                 float g[PIX];
 #pragma unroll
-                for (int u = 0; u < PIX; u++) g[u] = ok[u] ? __ldg(dy + off[u] + k * gs) : 0.f;
+                for (int u = 0; u < PIX; u++) g[u] = ok[u] ? sc_ldg(dy + off[u] + k * gs) : 0.f;
 #pragma unroll
                 for (int c = 0; c < 4; c++)
                     if (c < C) {
@@ -181,15 +183,15 @@ __global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_
         for (int c = 0; c < 4; c++)
             if (c < C && j0 + u < wc) {
                 if (kp.nhwc)
-                    dx[(((i64)n * kp.h + h) * kp.w + ww) * C + c] = acc[u][c];
+                    sc_put(dx + ((((i64)n * kp.h + h) * kp.w + ww) * C + c), acc[u][c]);
                 else
-                    dx[(((i64)n * C + c) * kp.h + h) * kp.w + ww] = acc[u][c];
+                    sc_put(dx + ((((i64)n * C + c) * kp.h + h) * kp.w + ww), acc[u][c]);
             }
     }
 }
 
-static int small_c_bwd_data(const sc_kp &kp, const float *dy, const float *w, float *dx,
-                            cudaStream_t st)
+template <class T>
+static int small_c_bwd_data(const sc_kp &kp, const T *dy, const T *w, T *dx, cudaStream_t st)
 {
     /* 4 pixels a thread once there are enough threads to fill the GPU several times over */
     int force =
@@ -203,16 +205,21 @@ static int small_c_bwd_data(const sc_kp &kp, const float *dy, const float *w, fl
     size_t smem = (size_t)kp.k * kp.r * kp.s * kp.c * sizeof(float);
     unsigned blocks = (unsigned)((total + SMALLC_BD_T - 1) / SMALLC_BD_T);
     if (big)
-        smallc_bwd_data<SBD_PIX><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
+        smallc_bwd_data<T, SBD_PIX><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
     else
-        smallc_bwd_data<1><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
+        smallc_bwd_data<T, 1><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
     return (int)cudaGetLastError();
 }
 
-int sc_launch_small_c(const sc_kp &kp, sc_direction dir, const float *a, const float *b,
-                      const float *c, float *out, cudaStream_t st)
+int sc_launch_small_c(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
+                      const void *c, void *out, cudaStream_t st)
 {
-    if (dir == SC_DIR_FORWARD) return small_c_fwd(kp, a, b, c, out, st);
-    if (dir == SC_DIR_BACKWARD_DATA) return small_c_bwd_data(kp, a, b, out, st);
-    return (int)cudaErrorInvalidValue; /* no backward-weight: fam_small_c.c never plans it */
+    return sc_with_dtype(kp.dtype, [&](auto t) {
+        using T = decltype(t);
+        if (dir == SC_DIR_FORWARD)
+            return small_c_fwd<T>(kp, (const T *)a, (const T *)b, (const T *)c, (T *)out, st);
+        if (dir == SC_DIR_BACKWARD_DATA)
+            return small_c_bwd_data<T>(kp, (const T *)a, (const T *)b, (T *)out, st);
+        return (int)cudaErrorInvalidValue; /* no backward-weight: fam_small_c.c never plans it */
+    });
 }

@@ -50,10 +50,11 @@ static void check_gemm(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
     sc_direction dir = rq->dir;
     if (pl->cfg < 0 || pl->cfg >= SC_GEMM_NCFG || pl->splits < 1)
         return fail(pb, rq, dev, pl, "configuration or split out of range");
-    if (!sc_gemm_cfg_built(pl->cfg, dir, kp->nhwc != 0, pl->gather))
+    if (!sc_gemm_cfg_built(pl->cfg, dir, kp->nhwc != 0, pl->gather, kp->dtype))
         return fail(pb, rq, dev, pl, "a configuration with no kernel");
-    if (pl->serial && (dir != SC_DIR_BACKWARD_WEIGHT || pl->splits < 2 ||
-                       !sc_gemm_serial_built(pl->cfg, kp->nhwc != 0, pl->gather, dev->hip)))
+    if (pl->serial &&
+        (dir != SC_DIR_BACKWARD_WEIGHT || pl->splits < 2 ||
+         !sc_gemm_serial_built(pl->cfg, kp->nhwc != 0, pl->gather, dev->hip, kp->dtype)))
         return fail(pb, rq, dev, pl, "a serial plan with no serial epilogue");
     if (pl->gather == SC_GATHER_CC &&
         (dir == SC_DIR_BACKWARD_WEIGHT || !sc_gemm_cc_applies(kp, dir)))
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
         d.pad_h = d.r / 2, d.pad_w = d.s / 2;
         d.dil_h = rnd(0, 5) ? 1 : 2, d.dil_w = rnd(0, 5) ? 1 : 2;
         d.layout = rnd(0, 1) ? SC_NHWC : SC_NCHW;
+        d.dtype = rnd(0, 2) == 0 ? SC_DTYPE_F32 : rnd(0, 1) ? SC_DTYPE_F16 : SC_DTYPE_BF16;
         sc_problem pb;
         sc_kp kp;
         if (sc__problem_init(&d, &pb) || !sc_kp_make(&pb, &kp)) continue;

@@ -28,17 +28,24 @@
  * every GEMM size under 2^31); addresses are 64-bit: a 64-bit base plus, in the channel-chunked
  * and bw32 gathers, a 32-bit in-image offset.
  *
- * Files: gather_fwd/bd/bw/cc.cuh (one pair of operand gathers per direction, CUTLASS's
- * iterators), kernel.cuh (the tiled kernel and its loaders), op_fwd/bd/bw.cuh (per direction:
- * the block's slice of the GEMM and its epilogue), launch_cfg.cuh (a named configuration of
- * gemm_cfg.h to a kernel instance); gemm_fwd.cu, gemm_bd.cu and gemm_bw.cu instantiate one
- * direction each (parallel builds), gemm_launch.cu dispatches a plan (planner: gemm_plan.c). */
+ * Element types: fp32, and fp16/bf16 loaded as 16-bit and computed in fp32 (dtype.cuh); split
+ * slices are fp32 partial sums either way.
+ *
+ * Files: gather_fwd/bd/bw.cuh (one set of operand gathers per direction, CUTLASS's iterators),
+ * kernel.cuh (the tiled kernel and its loaders), op_fwd/bd/bw.cuh (per direction: the block's
+ * slice of the GEMM and its epilogue), launch_cfg.cuh (a named configuration of gemm_cfg.h to
+ * a kernel instance), dir_fwd/bd/bw.cuh (a direction for one element type); the files
+ * gemm_{fwd,bd,bw}{,_f16,_bf16}.cu instantiate one direction and type each (parallel builds),
+ * gemm_launch.cu dispatches a plan (planner: gemm_plan.c). */
 #ifndef SC_GPU_GEMM_COMMON_CUH
 #define SC_GPU_GEMM_COMMON_CUH
 
+#include "../dtype.cuh"
 #include "../gemm_cfg.h"
 #include "../gemm_plan.h"
 #include "../launch.h"
+
+#include <type_traits>
 
 typedef long long i64;
 #define BK SC_GEMM_BK /* reduction step */
@@ -46,19 +53,57 @@ typedef long long i64;
 
 static inline int ceil_div(i64 a, i64 b) { return (int)((a + b - 1) / b); }
 
-/* out[i] += the split slices ws[s*n + i] in slice order (+ bias[channel of i]); gemm_launch.cu.
+/* The split reduction (gemm_launch.cu): out[i] = the slices' fp32 partial sums added in
+ * slice order (+ bias[channel of i]), rounded once to T. fp32 (split 0 wrote out itself):
+ * out[i] + ws[0..splits-2]; 16-bit T: ws[0..splits-1] (every split wrote a slice).
  * Channel of i: (i / inner) % K (NCHW: inner = P*Q; NHWC: inner = 1). */
-int sc_gemm_launch_reduce(const float *ws, float *out, i64 n, int splits, const float *bias,
-                          i64 inner, int K, cudaStream_t st);
+template <class T>
+int sc_gemm_launch_reduce(const float *ws, T *out, i64 n, int splits, const T *bias, i64 inner,
+                          int K, cudaStream_t st);
 
-/* The directions (gemm_fwd.cu, gemm_bd.cu, gemm_bw.cu), given the plan and, for a
- * channel-chunked plan, b = the (k,r,s,c) weight copy and ws past it. */
-int sc_gemm_fwd(const sc_kp &kp, const sc_kplan &pl, const float *a, const float *b, const float *c,
-                float *out, float *ws, cudaStream_t st);
-int sc_gemm_bd(const sc_kp &kp, const sc_kplan &pl, const float *a, const float *b, float *out,
-               float *ws, cudaStream_t st);
-int sc_gemm_bw(const sc_kp &kp, const sc_kplan &pl, const float *a, const float *b, float *out,
-               float *ws, cudaStream_t st);
+/* Where split `split` of a plan with `splits` writes (op_*.cuh), n the output's elements, off
+ * the block's offset in it. fp32: split 0 (or every split of a serial plan) to the output, split
+ * s > 0 to the fp32 slice ws + (s-1)*n. 16-bit T: the output when unsplit, else every split to
+ * the fp32 slice ws + s*n (*yf), so the reduction rounds once. Overloads, not if constexpr: the
+ * operations are templates whose element type is not a template parameter. */
+__device__ __forceinline__ void sc_split_out(float *out, float *ws, i64 n, i64 off, int split,
+                                             int splits, bool in_place, float **y, float **yf)
+{
+    *y = (split == 0 || in_place ? out : ws + (i64)(split - 1) * n) + off;
+    *yf = nullptr;
+}
+template <class T>
+__device__ __forceinline__ void sc_split_out(T *out, float *ws, i64 n, i64 off, int split,
+                                             int splits, bool in_place, T **y, float **yf)
+{
+    *y = out + off;
+    *yf = splits > 1 ? ws + (i64)split * n + off : nullptr;
+}
+/* Store v at y[off] (fp32), or at the slice yf[off] / rounded to y[off] (16-bit T). */
+__device__ __forceinline__ void sc_split_store(float *y, float *yf, i64 off, float v)
+{
+    y[off] = v;
+}
+template <class T>
+__device__ __forceinline__ void sc_split_store(T *y, float *yf, i64 off, float v)
+{
+    if (yf)
+        yf[off] = v;
+    else
+        sc_put(y + off, v);
+}
+
+/* The directions for element type T (gemm_{fwd,bd,bw}{,_f16,_bf16}.cu, from dir_*.cuh), given
+ * the plan and, for a channel-chunked plan, b = the (k,r,s,c) weight copy and ws past it. */
+template <class T>
+int sc_gemm_fwd(const sc_kp &kp, const sc_kplan &pl, const T *a, const T *b, const T *c, T *out,
+                float *ws, cudaStream_t st);
+template <class T>
+int sc_gemm_bd(const sc_kp &kp, const sc_kplan &pl, const T *a, const T *b, T *out, float *ws,
+               cudaStream_t st);
+template <class T>
+int sc_gemm_bw(const sc_kp &kp, const sc_kplan &pl, const T *a, const T *b, T *out, float *ws,
+               cudaStream_t st);
 
 /* ---- operand gathers ---------------------------------------------------------------------- */
 /* A row descriptor's coordinate set to SC_ROW_NONE marks a row past the GEMM: every coordinate

@@ -1,10 +1,6 @@
 /* gather_bd.cuh - backward-data's operand gathers: A = dy at rows (n,i,j) of one stride class,
- * B = w at columns c, over the class's taps (k,rr,ss); the stride classes themselves. */
-#ifndef SC_GPU_GEMM_GATHER_BD_CUH
-#define SC_GPU_GEMM_GATHER_BD_CUH
-
-#include "common.cuh"
-
+ * B = w at columns c, over the class's taps (k,rr,ss); the stride classes themselves.
+ * Included inside an element type's namespace (dir_*.cuh), where T is defined. */
 /* Backward-data stride class: output positions h = a + sh*i, w = b + sw*j; taps
  * r = r0 + rr*rstep (rr < Rc), p = pb0 + i - rr*dp; likewise s, q. */
 #define BD_MAX_CLASSES 16
@@ -72,7 +68,7 @@ __device__ __forceinline__ Kst bd_kdec(const G &g, int kk, bool rsk)
 struct GBdDy {
     static constexpr int gather = SC_GATHER_PLAIN;
     static constexpr bool cheap_row = false;
-    const float *dy;
+    const T *dy;
     int m_count, k_count;
     sc_fdiv dwc, dhc, drs, ds, dkg; /* drs/ds: by Rc*Sc, Sc */
     int K, P, Q, Kg, rc, sc, dp, dq, pb0, qb0, hc, wc, nhwc;
@@ -124,14 +120,14 @@ struct GBdDy {
         int p = o.pb - k.rr * dp, q = o.qb - k.ss * dq;
         if (k.kk >= k_count || (unsigned)p >= (unsigned)P || (unsigned)q >= (unsigned)Q) return 0.f;
         i64 off = nhwc ? ((i64)p * Q + q) * K + k.k : (i64)k.k * P * Q + (i64)p * Q + q;
-        return __ldg(dy + o.base + off);
+        return sc_ldg(dy + o.base + off);
     }
 };
 
 /* Backward-data B: w at cols c, reduction as GBdDy. */
 struct GBdW {
     static constexpr bool cheap_row = true;
-    const float *w;
+    const T *w;
     int n_count, k_count;
     sc_fdiv drs, ds, dkg;
     int Cg, R, S, Kg, rc, sc, r0, rstep, s0, sstep, nhwc;
@@ -179,8 +175,49 @@ struct GBdW {
         int r = r0 + k.rr * rstep, s = s0 + k.ss * sstep;
         i64 off = nhwc ? (((i64)k.k * R + r) * S + s) * Cg + o.c
                        : (((i64)k.k * Cg + o.c) * R + r) * S + s;
-        return __ldg(w + goff + off);
+        return sc_ldg(w + goff + off);
     }
 };
 
-#endif /* SC_GPU_GEMM_GATHER_BD_CUH */
+/* The channel-chunked gathers of backward-data (see gather_fwd.cuh on channel-chunked plans). */
+/* Backward-data A, reduction (rr,ss,k): GBdDy's NHWC decode, NCHW addresses. */
+struct GBdDyc : GBdDy {
+    static constexpr int gather = SC_GATHER_CC;
+    __device__ Kst kdec(int kk) const { return bd_kdec<Kst>(*this, kk, true); }
+    __device__ Kst knext(Kst k) const
+    {
+        k.k++;
+        return k;
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        int p = o.pb - k.rr * dp, q = o.qb - k.ss * dq;
+        if ((unsigned)p >= (unsigned)P || (unsigned)q >= (unsigned)Q) return 0.f;
+        return sc_ldg(dy + o.base + (unsigned)((k.k * P + p) * Q + q));
+    }
+};
+
+/* Backward-data B on the (k,r,s,c) copy, reduction (rr,ss,k) as GBdDyc: one thread per row c
+ * takes E consecutive k at one tap (a plane of Cg*R*S floats apart), a warp 32 consecutive c.
+ * 32-bit offsets inside one group's weights (cc_applies). */
+struct GBdWt : GBdW {
+    struct Kst {
+        int off; /* ((k*R + r)*S + s) * Cg */
+    };
+    __device__ Kst kdec(int kk) const
+    {
+        GBdW::Kst t = bd_kdec<GBdW::Kst>(*this, kk, true);
+        Kst o;
+        o.off = ((t.k * R + r0 + t.rr * rstep) * S + s0 + t.ss * sstep) * Cg;
+        return o;
+    }
+    __device__ Kst knext(Kst k) const
+    {
+        k.off += R * S * Cg;
+        return k;
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        return o.ok ? sc_ldg(w + goff + (unsigned)(k.off + o.c)) : 0.f;
+    }
+};

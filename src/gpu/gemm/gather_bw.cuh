@@ -1,15 +1,11 @@
 /* gather_bw.cuh - backward-weight's operand gathers: A = dy at rows k, B = x at columns
- * (c,r,s) / (r,s,c), over the reduction (n,p,q); and their NCHW 32-bit-offset forms. */
-#ifndef SC_GPU_GEMM_GATHER_BW_CUH
-#define SC_GPU_GEMM_GATHER_BW_CUH
-
-#include "common.cuh"
-
+ * (c,r,s) / (r,s,c), over the reduction (n,p,q); and their NCHW 32-bit-offset forms.
+ * Included inside an element type's namespace (dir_*.cuh), where T is defined. */
 /* Backward-weight A: dy at rows k, reduction (n,p,q) in [kbeg, kend). */
 struct GBwDy {
     static constexpr int gather = SC_GATHER_PLAIN;
     static constexpr bool cheap_row = true;
-    const float *dy;
+    const T *dy;
     int m_count, k_end;
     sc_fdiv dq, dpq;
     int K, P, Q, nhwc;
@@ -56,14 +52,14 @@ struct GBwDy {
         if (!o.ok || k.kk >= k_end) return 0.f;
         i64 pix = ((i64)k.n * P + k.p) * Q + k.q;
         i64 idx = nhwc ? pix * K + o.off : (i64)k.n * K * P * Q + o.off + (i64)k.p * Q + k.q;
-        return __ldg(dy + idx);
+        return sc_ldg(dy + idx);
     }
 };
 
 /* Backward-weight B: x at cols (c,r,s) NCHW / (r,s,c) NHWC, reduction (n,p,q). */
 struct GBwX {
     static constexpr bool cheap_row = false;
-    const float *x;
+    const T *x;
     int n_count, k_end;
     sc_fdiv dq, dpq, drs, ds, dcg;
     int C, H, W, R, S, Cg, P, Q, sh, sw, ph, pw, dh, dw, nhwc;
@@ -124,7 +120,7 @@ struct GBwX {
         if (k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
         i64 idx = nhwc ? (((i64)k.n * H + h) * W + w) * C + o.coff
                        : (i64)k.n * C * H * W + o.coff + (i64)h * W + w;
-        return __ldg(x + idx);
+        return sc_ldg(x + idx);
     }
 };
 
@@ -139,7 +135,7 @@ struct GBwDyN : GBwDy {
         bool ok;
     };
     struct Kst {
-        const float *img; /* dy + n*K*P*Q */
+        const T *img; /* dy + n*K*P*Q */
         int pq, kk;
     };
     __device__ Row row(int k) const
@@ -161,7 +157,7 @@ struct GBwDyN : GBwDy {
     __device__ Kst knext(Kst k) const { return kdec(k.kk + 1); }
     __device__ float load(const Row &o, const Kst &k) const
     {
-        return (o.ok && k.kk < k_end) ? __ldg(k.img + (unsigned)(o.off + k.pq)) : 0.f;
+        return (o.ok && k.kk < k_end) ? sc_ldg(k.img + (unsigned)(o.off + k.pq)) : 0.f;
     }
 };
 
@@ -172,8 +168,8 @@ struct GBwXN : GBwX {
         int pad;
     };
     struct Kst {
-        const float *img; /* x + n*C*H*W */
-        int hq, wq, kk;   /* p*sh, q*sw */
+        const T *img;   /* x + n*C*H*W */
+        int hq, wq, kk; /* p*sh, q*sw */
     };
     __device__ Row row(int col) const
     {
@@ -206,8 +202,6 @@ struct GBwXN : GBwX {
     {
         int h = k.hq + o.hr, w = k.wq + o.ws;
         if (k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
-        return __ldg(k.img + (unsigned)(o.coff + h * W + w));
+        return sc_ldg(k.img + (unsigned)(o.coff + h * W + w));
     }
 };
-
-#endif /* SC_GPU_GEMM_GATHER_BW_CUH */

@@ -1,15 +1,11 @@
 /* gather_fwd.cuh - forward's operand gathers: A = x at rows (n,p,q), B = w at columns k, over
- * the reduction (c,r,s) (NCHW) or (r,s,c) (NHWC). */
-#ifndef SC_GPU_GEMM_GATHER_FWD_CUH
-#define SC_GPU_GEMM_GATHER_FWD_CUH
-
-#include "common.cuh"
-
+ * the reduction (c,r,s) (NCHW) or (r,s,c) (NHWC).
+ * Included inside an element type's namespace (dir_*.cuh), where T is defined. */
 /* Forward A: x at rows m = (n,p,q), reduction (c,r,s). */
 struct GFwdX {
     static constexpr int gather = SC_GATHER_PLAIN;
     static constexpr bool cheap_row = false;
-    const float *x;
+    const T *x;
     int m_count, k_count;
     sc_fdiv dq, dp, drs, ds, dcg;
     int C, H, W, R, S, Cg, Q, P, sh, sw, ph, pw, dh, dw, nhwc;
@@ -82,7 +78,7 @@ struct GFwdX {
         int h = o.h0 + k.r * dh, w = o.w0 + k.s * dw;
         if (k.kk >= k_count || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
         i64 off = nhwc ? ((i64)h * W + w) * C + k.c : (i64)k.c * H * W + (i64)h * W + w;
-        return __ldg(x + o.base + off);
+        return sc_ldg(x + o.base + off);
     }
 };
 
@@ -91,7 +87,7 @@ struct GFwdX {
  * descriptors in registers (the 128x128 tile's register budget). */
 struct GFwdW {
     static constexpr bool cheap_row = true;
-    const float *w;
+    const T *w;
     int n_count, k_count;
     i64 goff; /* g*Kg*CgRS */
     struct Row {
@@ -121,8 +117,38 @@ struct GFwdW {
     }
     __device__ float load(const Row &o, const Kst &k) const
     {
-        return (o.ok && k.kk < k_count) ? __ldg(w + o.base + k.kk) : 0.f;
+        return (o.ok && k.kk < k_count) ? sc_ldg(w + o.base + k.kk) : 0.f;
     }
 };
 
-#endif /* SC_GPU_GEMM_GATHER_FWD_CUH */
+/* ---- channel-chunked gathers (NCHW forward and backward-data) ---------------------------------
+ * The gathers above follow the weight's own (c,r,s) order for NCHW, so the 8 reduction indices
+ * of one BK step are 8 taps spread over channels: every element needs its own tap decode,
+ * bounds test and address. The "cc" plans (gather SC_GATHER_CC) reorder the NCHW reduction as
+ * (r,s,c), channel fastest, like NHWC: with the channel count a multiple of BK (sc_gemm_cc_applies),
+ * one BK step is 8 channels at one tap, so the E elements a row-loader thread takes share one
+ * bounds test and differ only by a plane stride, and every step is full (no kk < k_count test);
+ * offsets inside one image and group are 32-bit (sc_gemm_cc_applies), summed before they meet the
+ * 64-bit base and unsigned (one add with carry per address instead of a sign extension and
+ * two adds; loads with a negative offset are never issued). The weight is first copied into
+ * the workspace in (k,r,s,c) order (transpose_krsc), the NHWC weight layout, so the B side is
+ * the plain gathers reading contiguous channels: GFwdW as is (its reduction index is the copy's
+ * own offset), GBdWt for backward-data. Only the summation order differs from the plain plans. */
+
+/* Forward A, reduction (r,s,c): kdec is GFwdX's NHWC decode; knext only steps c (the E
+ * elements of one thread never cross a tap: E divides BK, BK divides Cg). */
+struct GFwdXc : GFwdX {
+    static constexpr int gather = SC_GATHER_CC;
+    __device__ Kst kdec(int kk) const { return kdec_rsc(kk); }
+    __device__ Kst knext(Kst k) const
+    {
+        k.c++;
+        return k;
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        int h = o.h0 + k.r * dh, w = o.w0 + k.s * dw;
+        if ((unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
+        return sc_ldg(x + o.base + (unsigned)((k.c * H + h) * W + w));
+    }
+};

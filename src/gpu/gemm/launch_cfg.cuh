@@ -12,12 +12,13 @@
 template <int CFG, bool AK, bool BKF, bool LM, bool NHWC, class Op>
 static int launch_one(dim3 grid, const Op &op, cudaStream_t st)
 {
-    if constexpr (!sc_gemm_cfg_built(CFG, Op::dir, NHWC, Op::gather)) {
+    constexpr int dtype = sc_dtype_of<typename Op::Elem>::value;
+    if constexpr (!sc_gemm_cfg_built(CFG, Op::dir, NHWC, Op::gather, dtype)) {
         return (int)cudaErrorInvalidValue;
     } else {
         constexpr bool hip = SC_GPU_HIP != 0;
-        constexpr bool SER =
-            Op::dir == SC_DIR_BACKWARD_WEIGHT && sc_gemm_serial_built(CFG, NHWC, Op::gather, hip);
+        constexpr bool SER = Op::dir == SC_DIR_BACKWARD_WEIGHT &&
+                             sc_gemm_serial_built(CFG, NHWC, Op::gather, hip, dtype);
         gemm_kernel<sc_gemm_bm(CFG), sc_gemm_bn(CFG), sc_gemm_tm(CFG), sc_gemm_tn(CFG), AK, BKF, LM,
                     sc_gemm_minb(CFG, hip), SER, Op><<<grid, NT, 0, st>>>(op);
         return 0;

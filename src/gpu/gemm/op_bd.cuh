@@ -1,31 +1,29 @@
 /* op_bd.cuh - backward-data as one GEMM per group, stride class and split: the block's slice
- * and its epilogue (dx). */
-#ifndef SC_GPU_GEMM_OP_BD_CUH
-#define SC_GPU_GEMM_OP_BD_CUH
-
-#include "gather_bd.cuh"
-#include "gather_cc.cuh"
-
+ * and its epilogue (dx).
+ * Included inside an element type's namespace (dir_*.cuh), where T is defined. */
 /* GA, GB: GBdDy, GBdW, or the channel-chunked GBdDyc, GBdWt (b.w the weight copy). */
 template <class GA, class GB>
 struct OpBdT {
     static constexpr sc_direction dir = SC_DIR_BACKWARD_DATA;
+    typedef T Elem;
     static constexpr int gather = GA::gather; /* SC_GATHER_PLAIN or _CC */
     typedef GA A;
     typedef GB B;
     GA a;
     GB b;
-    float *dx;
+    T *dx;
     int C, H, W, K, P, Q, R, S, Cg, Kg, sh, sw, ph, pw, dh, dw, nhwc, classes;
     int G, splits; /* z = split*(G*classes) + g*classes + class */
-    i64 x_elems;   /* split 0 writes dx, split s > 0 writes ws + (s-1)*x_elems */
+    i64 x_elems;   /* fp32: split 0 writes dx, split s > 0 writes ws + (s-1)*x_elems; 16-bit T:
+                    * split s writes the fp32 slice ws + s*x_elems */
     float *ws;
     BdClass cls[BD_MAX_CLASSES];
     struct Block {
         GA a;
         GB b;
         int kbeg, kend;
-        float *dx;
+        T *dx;
+        float *dxf; /* 16-bit T, split plans: this split's fp32 slice (else nullptr) */
         int C, H, W, sh, sw, cls_a, cls_b, hc, wc, nhwc, cg0;
         sc_fdiv dwc, dhc;
         struct Out {
@@ -43,7 +41,7 @@ struct OpBdT {
         }
         __device__ void store(const Out &o, int c, float v) const
         {
-            dx[o.base + (nhwc ? (i64)c : (i64)c * H * W)] = v;
+            sc_split_store(dx, dxf, o.base + (nhwc ? (i64)c : (i64)c * H * W), v);
         }
     };
     __device__ bool block(int z, Block &bl) const
@@ -70,7 +68,7 @@ struct OpBdT {
         chunk = (chunk + BK - 1) / BK * BK;
         bl.kbeg = split * chunk;
         bl.kend = min(bl.a.k_count, bl.kbeg + chunk);
-        bl.dx = split == 0 ? dx : ws + (i64)(split - 1) * x_elems;
+        sc_split_out(dx, ws, x_elems, 0, split, splits, false, &bl.dx, &bl.dxf);
         bl.C = C, bl.H = H, bl.W = W, bl.sh = sh, bl.sw = sw, bl.cls_a = k.a, bl.cls_b = k.b;
         bl.hc = k.hc, bl.wc = k.wc, bl.nhwc = nhwc, bl.cg0 = g * Cg;
         bl.dwc = k.dwc, bl.dhc = k.dhc;
@@ -80,5 +78,3 @@ struct OpBdT {
 
 typedef OpBdT<GBdDy, GBdW> OpBd;
 typedef OpBdT<GBdDyc, GBdWt> OpBdC;
-
-#endif /* SC_GPU_GEMM_OP_BD_CUH */

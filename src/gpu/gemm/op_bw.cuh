@@ -1,20 +1,18 @@
 /* op_bw.cuh - backward-weight as one GEMM per group and split: the block's slice and its
- * epilogue (dw: slices in the workspace, or serial splits adding in order). */
-#ifndef SC_GPU_GEMM_OP_BW_CUH
-#define SC_GPU_GEMM_OP_BW_CUH
-
-#include "gather_bw.cuh"
-
+ * epilogue (dw: slices in the workspace, or serial splits adding in order).
+ * Included inside an element type's namespace (dir_*.cuh), where T is defined. */
 /* GA, GB: GBwDy, GBwX, or their NCHW 32-bit-offset forms GBwDyN, GBwXN. */
 template <class GA, class GB>
 struct OpBwT {
     static constexpr sc_direction dir = SC_DIR_BACKWARD_WEIGHT;
+    typedef T Elem;
     static constexpr int gather = GA::gather; /* SC_GATHER_PLAIN or _N32 */
     typedef GA A;
     typedef GB B;
     GA a;
     GB b;
-    float *out; /* dw: split 0 writes here, split s > 0 to ws + (s-1)*wsize (slices) */
+    T *out; /* dw. fp32: split 0 writes here, split s > 0 to ws + (s-1)*wsize (slices);
+             * 16-bit T: split s to the fp32 slice ws + s*wsize; no serial splits */
     float *ws;
     unsigned *sem; /* serial splits: one counter per output tile (zeroed), else nullptr */
     int G, Cg, Kg, splits, chunk, npq, nhwc, H, W, P, Q;
@@ -31,7 +29,8 @@ struct OpBwT {
         GA a;
         GB b;
         int kbeg, kend;
-        float *out;
+        T *out;
+        float *outf; /* 16-bit T, split plans: this split's fp32 slice (else nullptr) */
         i64 crs;
         unsigned *sem; /* this tile's counter (serial), else nullptr */
         int split;
@@ -44,7 +43,10 @@ struct OpBwT {
             o.base = (i64)k * crs;
             return o;
         }
-        __device__ void store(const Out &o, int col, float v) const { out[o.base + col] = v; }
+        __device__ void store(const Out &o, int col, float v) const
+        {
+            sc_split_store(out, outf, o.base + col, v);
+        }
         /* serial splits: what splits 0..split-1 left at (o, col), read from L2 (never a stale
          * L1 line); 0 for split 0 or slices */
         __device__ float serial_prev(const Out &o, int col) const
@@ -81,12 +83,11 @@ struct OpBwT {
         bl.crs = crs;
         bl.split = split;
         bl.sem = sem ? sem + ((i64)g * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x : nullptr;
-        bl.out = (split == 0 || sem ? out : ws + (i64)(split - 1) * wsize) + (i64)g * Kg * crs;
+        sc_split_out(out, ws, wsize, (i64)g * Kg * crs, split, splits, sem != nullptr, &bl.out,
+                     &bl.outf);
         return true;
     }
 };
 
 typedef OpBwT<GBwDy, GBwX> OpBw;
 typedef OpBwT<GBwDyN, GBwXN> OpBwN;
-
-#endif /* SC_GPU_GEMM_OP_BW_CUH */
