@@ -7,6 +7,7 @@
 #   stream order   HIP-CPU runs one stream's work in order (stream_order.cu; what the rest needs)
 #   default        the default selection, every direction
 #   cfg 0..8       each GEMM tile configuration forced (SAFECONV_GPU_GEMM_CFG), each seen run
+#   f16, bf16      16-bit tensors: the default selection, and the GEMM forced
 #   naive          --algo gpu_naive
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
@@ -108,6 +109,11 @@ for c in 0 1 2 3 4 5 6 7 8; do
     step "cfg $c" vv SAFECONV_GPU_GEMM_CFG=$c -- --count 8 --seed 41$c --large 50 \
         --algo gpu_implicit_gemm
     need "cfg $c" "$(plans cfg $c)" 1
+done
+for dt in f16 bf16; do # 16-bit tensors: the default selection, then the GEMM forced
+    step "$dt" vv -- --count 30 --seed 4005 --dtype $dt
+    step "$dt gemm" vv -- --count 20 --seed 4006 --dtype $dt --large 50 --algo gpu_implicit_gemm
+    need "$dt gemm" "$(grep -c ' gpu_implicit_gemm ' "$B/plans.txt")" 1
 done
 step naive vv -- --count 40 --seed 4004 --algo gpu_naive
 need naive "$(grep -c ' gpu_naive ' "$B/plans.txt")" 1

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -29,6 +30,20 @@
 static inline unsigned __umulhi(unsigned a, unsigned b)
 {
     return (unsigned)(((unsigned long long)a * b) >> 32);
+}
+
+/* Bit casts between float and unsigned (hipcc device built-ins; dtype.cuh's bf16). */
+static inline float __uint_as_float(unsigned u)
+{
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+static inline unsigned __float_as_uint(float f)
+{
+    unsigned u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
 }
 
 /* Clang's scoped atomic load (compat.h's sc_ld_acquire_u32 on HIP): on one CPU every scope is
