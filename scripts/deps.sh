@@ -3,12 +3,14 @@
 # As root: installs what is missing with apt-get. Otherwise: prints the apt line and fails.
 #   build: compiler, OpenBLAS, SQLite (what `make` needs)
 #   test:  + PyTorch (Debian's 1.13, CPU), pytest, numpy, hipcc for the HIP build check,
-#          clang-format for the format check, g++ and TBB for the HIP-CPU run (make test-hip-cpu)
+#          clang-format for the format check, clang and its runtimes (libFuzzer) for make fuzz,
+#          g++ and TBB for the HIP-CPU run (make test-hip-cpu)
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev)
 if [ "$what" = test ]; then
-    pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format g++ libtbb-dev)
+    pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format clang libclang-rt-14-dev
+           g++ libtbb-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
