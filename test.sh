@@ -2,8 +2,9 @@
 # test.sh - every test that runs without a GPU: install what is missing (as root), build, run
 # the C suite and `safeconv verify`, the Python suite (Debian's PyTorch on the CPU), the C
 # suite again under AddressSanitizer + UndefinedBehaviorSanitizer, the threaded C tests under
-# ThreadSanitizer, the libFuzzer targets for a short while (tests/fuzz), and the GPU build checks
-# (CUDA and HIP objects compile, no register spills) when those scripts exist.
+# ThreadSanitizer, the libFuzzer targets for a short while (tests/fuzz), the GPU build checks
+# (CUDA and HIP objects compile, no register spills, AMD limits) when those scripts exist, and
+# the HIP source run on the CPU against HIP-CPU (make test-hip-cpu; skipped when HIP-CPU is absent).
 # It builds what `make` builds on this machine (GPU=auto: a GPU backend only for a GPU present,
 # scripts/detect_gpu.sh) and leaves that choice as it found it: the compilers it installs for the
 # build checks (hipcc) select nothing, and the last step checks `make config` did not change.
@@ -36,6 +37,8 @@ if [ -x .ci/gpu_build_check.sh ]; then
     echo "== GPU build checks (no GPU needed)"
     .ci/gpu_build_check.sh
 fi
+echo "== the HIP source run on the CPU (HIP-CPU; skipped when absent)"
+make test-hip-cpu
 config_after=$(make -s --no-print-directory config 2>/dev/null)
 if [ "$config_before" != "$config_after" ]; then
     echo "FAIL: the tests changed what \`make\` builds here:" >&2

@@ -6,13 +6,14 @@
 #          does not make `make` build HIP: mk/gpu.mk wants an AMD GPU too), clang-format for the
 #          format check, clang and its runtimes (libFuzzer) for make fuzz, cmake for the CMake
 #          consumer of the install check, venv and pip for the new-user check
-#          (tests/newuser/check.sh: pip install of python/ in a venv)
+#          (tests/newuser/check.sh: pip install of python/ in a venv), g++ and TBB for the
+#          HIP-CPU run (make test-hip-cpu)
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev)
 if [ "$what" = test ]; then
     pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format clang libclang-rt-14-dev
-           cmake python3-venv python3-pip)
+           cmake python3-venv python3-pip g++ libtbb-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

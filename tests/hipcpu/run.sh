@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# run.sh - the HIP build's source run on the CPU (`make test-hip-cpu`; CI, through test.sh).
+# Builds the library and the safeconv command with src/gpu compiled the way GPU=hip compiles
+# it, but against HIP-CPU (AMD's header-only HIP runtime that runs kernels on CPU threads)
+# through tests/hipcpu/hipcc-cpu, then runs `safeconv verify --device 0` on that CPU "device":
+#
+#   stream order   HIP-CPU runs one stream's work in order (stream_order.cu; what the rest needs)
+#   default        the default selection, every direction
+#   cfg 0..8       each GEMM tile configuration forced (SAFECONV_GPU_GEMM_CFG), each seen run
+#   f16, bf16      16-bit tensors: the default selection, and the GEMM forced
+#   naive          --algo gpu_naive
+#   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
+#   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
+#                  serial default, a workspace limit that leaves no room for slices): batches of
+#                  40 until at least 100 cases ran serial plans (counted from SAFECONV_GPU_DEBUG)
+#
+#   tests/hipcpu/run.sh [BUILD]            (default build-hipcpu)
+#   HIPCPU_DIR=<HIP-CPU checkout>           (include/, src/include/, external/; the default is
+#                                            mk/hipcpu.mk's, where CI provides it)
+#   HIPCPU_EXTRA=<flags>                    (added to every src/gpu compile, e.g. -D...)
+# Skips (exit 0, with a message) where HIP-CPU, TBB or g++ is missing; exit 1 on any failure.
+# What this catches and what it cannot: docs/gpu.md, "The HIP source on the CPU".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+B=${1:-build-hipcpu}
+HIPCPU_DIR=${HIPCPU_DIR:-../shared/third_party/hip-cpu}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+skip() {
+    echo "test-hip-cpu: SKIPPED: $*"
+    exit 0
+}
+[ -f "$HIPCPU_DIR/include/hip/hip_runtime.h" ] ||
+    skip "no HIP-CPU at HIPCPU_DIR=$HIPCPU_DIR (a checkout of github.com/ROCm/HIP-CPU; see docs/gpu.md)"
+[ -f "$HIPCPU_DIR/src/include/hip/detail/api.hpp" ] && [ -d "$HIPCPU_DIR/external" ] ||
+    skip "HIP-CPU at $HIPCPU_DIR is incomplete: its include/ needs src/include/ and external/ beside it"
+command -v g++ >/dev/null || skip "no g++"
+echo '#include <tbb/tbb.h>' | g++ -x c++ -E - >/dev/null 2>&1 ||
+    skip "no TBB headers (Debian: libtbb-dev), which HIP-CPU's parallel algorithms need"
+HIPCPU_DIR=$(cd "$HIPCPU_DIR" && pwd)
+export HIPCPU_DIR
+
+t_all=$SECONDS
+# ---- build --------------------------------------------------------------------------------------
+# make does not know the objects depend on the adapter: a changed adapter or HIP-CPU rebuilds them.
+stamp="$B/hipcpu.stamp"
+want=$(cat tests/hipcpu/hipcc-cpu tests/hipcpu/shim.h <(echo "$HIPCPU_DIR ${HIPCPU_EXTRA:-}") | cksum)
+if [ -d "$B" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    find "$B/src/gpu" -name '*.o' -delete 2>/dev/null
+fi
+mkdir -p "$B"
+echo "== HIP-CPU build ($B, HIPCPU_DIR=$HIPCPU_DIR)"
+t=$SECONDS
+make -s --no-print-directory -j"$JOBS" BUILD="$B" GPU=hip HIPCC="$PWD/tests/hipcpu/hipcc-cpu" \
+    HIP_ARCHS= GPU_OPT=-O1 HIP_EXTRA="${HIPCPU_EXTRA:-}" GPU_LDLIBS="-ltbb -lstdc++ -lpthread" "$B/safeconv" || {
+    echo "test-hip-cpu: FAILED: the HIP-CPU build"
+    exit 1
+}
+echo "$want" >"$stamp"
+tests/hipcpu/hipcc-cpu -O1 -Iinclude -Isrc -c tests/hipcpu/stream_order.cu -o "$B/stream_order.o" &&
+    g++ -o "$B/stream_order" "$B/stream_order.o" -ltbb -lpthread || {
+    echo "test-hip-cpu: FAILED: building tests/hipcpu/stream_order.cu"
+    exit 1
+}
+echo "   built in $((SECONDS - t)) s"
+
+# ---- checks ------------------------------------------------------------------------------------
+fail=0
+log="$B/hipcpu-verify.log"
+: >"$log"
+# step NAME CMD...: run one check; its output goes to the log, its last line to the screen.
+# stderr (SAFECONV_GPU_DEBUG's plans) to $B/plans.txt, which the callers count.
+step() {
+    local name=$1 t=$SECONDS rc
+    shift
+    echo "== $name: $*" >>"$log"
+    "$@" >"$B/out.txt" 2>"$B/plans.txt"
+    rc=$?
+    cat "$B/out.txt" >>"$log"
+    printf '   %-16s %-44s %3d s\n' "$name" "$(tail -n 1 "$B/out.txt")" $((SECONDS - t))
+    if [ $rc != 0 ]; then
+        grep -E '^FAIL|^replay' "$B/out.txt" | head -20 | sed 's/^/      /'
+        fail=1
+    fi
+    return $rc
+}
+# plans KEY VALUE: how many printed plans have KEY VALUE (the debug line's "key value" pairs).
+plans() {
+    awk -v k="$1" -v v="$2" '/^safeconv gpu:/ {
+        for (i = 1; i < NF; i++) if ($i == k && $(i + 1) == v) { n++; break } }
+        END { print n + 0 }' "$B/plans.txt"
+}
+need() { # need WHAT COUNT MIN
+    if [ "$2" -lt "$3" ]; then
+        echo "      FAIL: $1: $2 plans, expected at least $3"
+        fail=1
+    fi
+}
+vv() { # vv ENV... -- VERIFY-ARGS...
+    local envs=()
+    while [ "$1" != -- ]; do envs+=("$1"); shift; done
+    shift
+    env SAFECONV_GPU_DEBUG=1 "${envs[@]}" "$B/safeconv" verify --device 0 "$@"
+}
+
+echo "== HIP-CPU verify (safeconv verify --device 0 against the CPU reference; log: $log)"
+step "stream order" "$B/stream_order"
+step default vv -- --count 150 --seed 4001
+for c in 0 1 2 3 4 5 6 7 8; do
+    step "cfg $c" vv SAFECONV_GPU_GEMM_CFG=$c -- --count 8 --seed 41$c --large 50 \
+        --algo gpu_implicit_gemm
+    need "cfg $c" "$(plans cfg $c)" 1
+done
+for dt in f16 bf16; do # 16-bit tensors: the default selection, then the GEMM forced
+    step "$dt" vv -- --count 30 --seed 4005 --dtype $dt
+    step "$dt gemm" vv -- --count 20 --seed 4006 --dtype $dt --large 50 --algo gpu_implicit_gemm
+    need "$dt gemm" "$(grep -c ' gpu_implicit_gemm ' "$B/plans.txt")" 1
+done
+step naive vv -- --count 40 --seed 4004 --algo gpu_naive
+need naive "$(grep -c ' gpu_naive ' "$B/plans.txt")" 1
+step "channel-chunked" vv SAFECONV_GPU_GEMM_CC=1 -- --count 40 --seed 4002 --large 50 \
+    --channel-multiple 8 --layout nchw --algo gpu_implicit_gemm
+need "channel-chunked" "$(plans gather 1)" 10
+
+# Serial backward-weight splits: each case runs twice (the determinism check), so two plans.
+serial=0
+batch=0
+t=$SECONDS
+while [ $serial -lt 100 ] && [ $batch -lt 10 ]; do
+    sp=$(echo "2 3 4 6" | cut -d' ' -f$((batch % 4 + 1)))
+    step "serial splits=$sp" vv SAFECONV_GPU_GEMM_SPLITS=$sp -- --count 40 --seed $((4300 + batch)) \
+        --large 100 --direction backward_weight --algo gpu_implicit_gemm --workspace-limit 1024
+    serial=$((serial + $(plans serial 1) / 2))
+    batch=$((batch + 1))
+done
+echo "   serial-split backward-weight cases: $serial (in $((SECONDS - t)) s)"
+need "serial splits" $serial 100
+
+echo "test-hip-cpu: $([ $fail = 0 ] && echo OK || echo FAILED) in $((SECONDS - t_all)) s"
+exit $fail
