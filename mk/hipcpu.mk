@@ -2,7 +2,7 @@
 # verified there: tests/hipcpu/run.sh, docs/gpu.md ("The HIP source on the CPU"). Its own build
 # folder; skipped with a message where HIP-CPU (HIPCPU_DIR) or TBB is missing.
 #   make test-hip-cpu [HIPCPU_DIR=<a HIP-CPU checkout>]
-HIPCPU_DIR ?= ../shared/third_party/hip-cpu
+HIPCPU_DIR ?= third_party/hip-cpu
 
 # This fragment is read before the Makefile defines `all`: keep `all` the default goal.
 .DEFAULT_GOAL := all

@@ -23,7 +23,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=${1:-build-hipcpu}
-HIPCPU_DIR=${HIPCPU_DIR:-../shared/third_party/hip-cpu}
+HIPCPU_DIR=${HIPCPU_DIR:-third_party/hip-cpu}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 skip() {
     echo "test-hip-cpu: SKIPPED: $*"
