@@ -83,7 +83,7 @@ bool sc_arg_algo(const char *text, sc_algo *out)
         }
     fprintf(stderr,
             "safeconv: --algo: unknown algorithm '%s' (e.g. cpu_reference, "
-            "cpu_im2col_gemm, cpu_direct, gpu_implicit_gemm, gpu_naive)\n",
+            "cpu_im2col_gemm, cpu_direct, cpu_onednn, gpu_implicit_gemm, gpu_naive)\n",
             text ? text : "(nothing)");
     return false;
 }

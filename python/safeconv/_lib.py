@@ -38,7 +38,8 @@ STRATEGY_NAMES = {"auto": 0, "gpu": 1, "gpu_unfold": 1, "vendor": 2, "implicit_g
 # algo_names(). This copy of the first ones is only for messages when no library is loaded.
 ALGO_NAMES = {0: "none", 1: "cpu_reference", 2: "cpu_im2col_gemm", 3: "cpu_direct",
               4: "gpu_implicit_gemm", 5: "gpu_direct_depthwise", 6: "gpu_direct_small_c",
-              7: "gpu_naive", 8: "vendor_cudnn", 9: "vendor_miopen", 10: "vendor_plugin"}
+              7: "gpu_naive", 8: "vendor_cudnn", 9: "vendor_miopen", 10: "vendor_plugin",
+              11: "gpu_implicit_gemm_mma", 12: "cpu_onednn"}
 
 DEVICE_CPU = -1
 BACKEND_CPU, BACKEND_CUDA, BACKEND_HIP = 1, 2, 4
