@@ -1,7 +1,9 @@
 /* cpu_select.c - which CPU algorithm runs, and the dispatch to it.
  *
- * Choice (no timing): the direct loops where the GEMM would be tiny or degenerate (depthwise:
- * C/groups == 1, or a reduction of a handful of elements), im2col + sgemm everywhere else. */
+ * Choice (no timing, so the same problem always gets the same algorithm and the same bits):
+ * oneDNN where the build has it and it is faster (sc_cpu_onednn_faster); otherwise the direct
+ * loops where the GEMM would be tiny or degenerate (depthwise: C/groups == 1, or a reduction of
+ * a handful of elements), im2col + sgemm everywhere else. */
 #include "cpu/cpu.h"
 
 #include <stdint.h>
@@ -9,47 +11,74 @@
 /* Reductions shorter than this gain nothing from a GEMM call per column block. */
 #define SC_CPU_DIRECT_MAX_REDUCTION 8
 
+/* Where oneDNN beats im2col + OpenBLAS and the direct loops (bench/NOTES.md, issue 21). */
+static bool onednn_faster(const sc_problem *pb, sc_direction dir)
+{
+    (void)pb, (void)dir;
+    return false; /* until measured */
+}
+
+static sc_status select_gemm(const sc_problem *pb, sc_direction dir, sc_algo want, size_t limit,
+                             sc_algo *algo, size_t *ws_bytes)
+{
+    if (dir == SC_DIR_BACKWARD_BIAS) { /* no GEMM in a bias gradient: the direct sum */
+        *algo = SC_ALGO_CPU_DIRECT;
+        return SC_STATUS_OK;
+    }
+    *ws_bytes = sc_cpu_gemm_workspace(pb, dir, limit);
+    if (*ws_bytes == SIZE_MAX) {
+        *ws_bytes = 0;
+        if (want == SC_ALGO_NONE) { /* the limit is too small for one block: loops need none */
+            *algo = SC_ALGO_CPU_DIRECT;
+            return SC_STATUS_OK;
+        }
+        return sc__fail(SC_STATUS_OUT_OF_MEMORY,
+                        "options.workspace_limit: %zu bytes cannot hold one im2col block "
+                        "of this problem",
+                        limit);
+    }
+    *algo = SC_ALGO_CPU_IM2COL_GEMM;
+    return SC_STATUS_OK;
+}
+
 sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, size_t limit,
-                        sc_algo *algo, size_t *ws_bytes)
+                        int num_threads, sc_algo *algo, size_t *ws_bytes)
 {
     *ws_bytes = 0;
     if (pb->d.dtype != SC_DTYPE_F32)
         return sc__fail(SC_STATUS_UNSUPPORTED,
                         "desc.dtype: the CPU backend computes fp32 only (fp16/bf16 need a GPU)");
+    bool reference;
     switch (want) {
     case SC_ALGO_CPU_REFERENCE:
     case SC_ALGO_CPU_DIRECT: *algo = want; return SC_STATUS_OK;
-    case SC_ALGO_CPU_IM2COL_GEMM:
-        if (dir == SC_DIR_BACKWARD_BIAS) { /* no GEMM in a bias gradient: the direct sum */
+    case SC_ALGO_CPU_IM2COL_GEMM: return select_gemm(pb, dir, want, limit, algo, ws_bytes);
+    case SC_ALGO_CPU_ONEDNN:
+        if (dir == SC_DIR_BACKWARD_BIAS) { /* a sum: the direct loop, as for im2col */
             *algo = SC_ALGO_CPU_DIRECT;
             return SC_STATUS_OK;
         }
-        *ws_bytes = sc_cpu_gemm_workspace(pb, dir, limit);
-        if (*ws_bytes == SIZE_MAX)
-            return sc__fail(SC_STATUS_OUT_OF_MEMORY,
-                            "options.workspace_limit: %zu bytes cannot hold one im2col block "
-                            "of this problem",
-                            limit);
         *algo = want;
-        return SC_STATUS_OK;
+        return sc_cpu_onednn_plan(pb, dir, num_threads, limit, ws_bytes, &reference);
     case SC_ALGO_NONE: break;
     default:
         return sc__fail(SC_STATUS_UNSUPPORTED, "options.algo: %s does not run on the CPU",
                         sc_algo_name(want));
     }
+    if (dir != SC_DIR_BACKWARD_BIAS && sc_cpu_onednn_built() && onednn_faster(pb, dir) &&
+        sc_cpu_onednn_plan(pb, dir, num_threads, limit, ws_bytes, &reference) == SC_STATUS_OK &&
+        !reference) {
+        *algo = SC_ALGO_CPU_ONEDNN;
+        return SC_STATUS_OK;
+    }
+    sc__clear_error(); /* oneDNN declining is no error of the call */
+    *ws_bytes = 0;
     int64_t reduction = pb->cg * pb->d.r * pb->d.s;
     if (dir == SC_DIR_BACKWARD_BIAS || pb->cg == 1 || reduction < SC_CPU_DIRECT_MAX_REDUCTION) {
         *algo = SC_ALGO_CPU_DIRECT;
         return SC_STATUS_OK;
     }
-    size_t ws = sc_cpu_gemm_workspace(pb, dir, limit);
-    if (ws == SIZE_MAX) { /* the limit is too small for one block: loops need no scratch */
-        *algo = SC_ALGO_CPU_DIRECT;
-        return SC_STATUS_OK;
-    }
-    *algo = SC_ALGO_CPU_IM2COL_GEMM;
-    *ws_bytes = ws;
-    return SC_STATUS_OK;
+    return select_gemm(pb, dir, SC_ALGO_NONE, limit, algo, ws_bytes);
 }
 
 sc_status sc_cpu_run(const sc_call *call)
@@ -58,6 +87,7 @@ sc_status sc_cpu_run(const sc_call *call)
     case SC_ALGO_CPU_REFERENCE: return sc_cpu_reference_run(call);
     case SC_ALGO_CPU_DIRECT: return sc_cpu_direct_run(call);
     case SC_ALGO_CPU_IM2COL_GEMM: return sc_cpu_gemm_run(call);
+    case SC_ALGO_CPU_ONEDNN: return sc_cpu_onednn_run(call);
     default:
         return sc__fail(SC_STATUS_INTERNAL, "cpu: algorithm %s routed to the CPU",
                         sc_algo_name(call->algo));

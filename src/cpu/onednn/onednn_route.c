@@ -1,0 +1,162 @@
+/* onednn_route.c - the oneDNN route as the CPU backend sees it (cpu.h): which layout variant a
+ * problem gets, its workspace, and the thread count of each call.
+ *
+ * Threads. Debian's oneDNN 2.6 runs on OpenMP (DNNL_CPU_THREADING_RUNTIME == OMP): a primitive
+ * takes the calling thread's OpenMP thread count when it is created and keeps it. So each call
+ * sets the calling thread's count to the context's num_threads (0: the count the thread already
+ * has, i.e. OMP_NUM_THREADS or all cores, or what the application set, e.g.
+ * torch.set_num_threads) and turns OpenMP's dynamic adjustment off for the call, and restores
+ * both after; the count is part of the recipe's key. OpenMP counts are per thread, so contexts on
+ * other threads are unaffected.
+ *
+ * Fork. libgomp cannot start a parallel region in a child forked from a thread that already ran
+ * one (the child inherits a thread pool whose threads did not survive the fork: it waits for
+ * them forever). So once this route has been used, a forked child (a probe's child, a test's
+ * captured run, a data-loader worker) runs its oneDNN calls on one thread: correct, slower, and
+ * the bits of a one-thread context.
+ *
+ * Determinism. oneDNN 2.6 promises bit-identical results run to run for the same primitive on the
+ * same CPU with the same thread count (it has no atomics in its CPU convolutions; the
+ * "deterministic" attribute arrived only with 3.x, for GPUs). safeconv keeps every input of that
+ * promise fixed: the variant and workspace follow from the problem and the limit alone (no
+ * timing), the thread count is pinned per call and keyed, and dynamic thread adjustment is off. */
+#include "cpu/cpu.h"
+#include "cpu/onednn/onednn.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+#include <omp.h>
+#define SC_DNNL_OMP 1
+#else
+#define SC_DNNL_OMP 0
+#endif
+
+static atomic_bool forked_child;
+static void on_fork_child(void) { atomic_store(&forked_child, true); }
+static void watch_forks(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+typedef struct thread_scope {
+    int prev, prev_dynamic;
+} thread_scope;
+
+/* Pin the calling thread's OpenMP count for one call; returns the count in force. */
+static int threads_enter(int wanted, thread_scope *t)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, watch_forks); /* before this route's first parallel region */
+#if SC_DNNL_OMP
+    t->prev = omp_get_max_threads();
+    t->prev_dynamic = omp_get_dynamic();
+    int n = atomic_load(&forked_child) ? 1 : wanted > 0 ? wanted : t->prev;
+    if (n != t->prev) omp_set_num_threads(n);
+    if (t->prev_dynamic) omp_set_dynamic(0);
+    return n;
+#else /* TBB or a thread pool: oneDNN takes its own count; safeconv cannot set it per call */
+    (void)wanted, (void)t;
+    return 0;
+#endif
+}
+
+static void threads_leave(int n, const thread_scope *t)
+{
+#if SC_DNNL_OMP
+    if (n != t->prev) omp_set_num_threads(t->prev);
+    if (t->prev_dynamic) omp_set_dynamic(1);
+#else
+    (void)n, (void)t;
+#endif
+}
+
+bool sc_cpu_onednn_built(void) { return sc_dnnl_engine() != NULL; }
+
+/* Layout variants in order of preference for a problem (the first that fits the limit runs). */
+static int variants(const sc_problem *pb, sc_direction dir, sc_dnnl_variant out[SC_DNNL_VARIANTS])
+{
+    (void)pb, (void)dir;
+    const char *force = getenv("SAFECONV_ONEDNN_VARIANT");
+    if (force && !strcmp(force, "user")) return out[0] = SC_DNNL_USER, 1;
+    if (force && !strcmp(force, "blocked")) return out[0] = SC_DNNL_BLOCKED, 1;
+    out[0] = SC_DNNL_BLOCKED;
+    out[1] = SC_DNNL_USER;
+    return 2;
+}
+
+static void make_key(const sc_problem *pb, sc_direction dir, int threads, sc_dnnl_variant v,
+                     sc_dnnl_key *k)
+{
+    memset(k, 0, sizeof *k); /* padding bytes too: keys compare with memcmp */
+    k->d = pb->d;
+    k->dir = (int)dir;
+    k->threads = threads;
+    k->variant = (int)v;
+}
+
+static bool is_reference(const sc_dnnl_recipe *r) { return !strncmp(r->why, "ref", 3); }
+
+/* The recipe a call runs: the first variant that oneDNN serves within `limit` bytes with more
+ * than its reference loops, else the first it serves at all. NULL with an error otherwise.
+ * Threads pinned. The plan and the call both choose with this, so they agree. */
+static sc_dnnl_recipe *choose(const sc_problem *pb, sc_direction dir, int threads, size_t limit)
+{
+    sc_dnnl_variant v[SC_DNNL_VARIANTS];
+    int nv = variants(pb, dir, v);
+    char why[256] = "";
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < nv; i++) {
+            sc_dnnl_key key;
+            make_key(pb, dir, threads, v[i], &key);
+            sc_dnnl_recipe *r = sc_dnnl_cache_acquire(pb, &key);
+            if (!r) {
+                sc__fail(SC_STATUS_OUT_OF_MEMORY, "cpu_onednn: out of memory for a recipe");
+                return NULL;
+            }
+            if (r->ok && r->ws_bytes <= limit && (pass == 1 || !is_reference(r))) return r;
+            if (r->ok && r->ws_bytes > limit) /* the most telling reason */
+                snprintf(why, sizeof why, "%s needs %zu bytes of workspace", r->why, r->ws_bytes);
+            else if (!why[0] && !r->ok)
+                snprintf(why, sizeof why, "%s", r->why);
+            sc_dnnl_cache_release(r);
+        }
+    sc__fail(SC_STATUS_UNSUPPORTED, "cpu_onednn: not for this problem: %s (workspace limit %zu)",
+             why, limit);
+    return NULL;
+}
+
+sc_status sc_cpu_onednn_plan(const sc_problem *pb, sc_direction dir, int num_threads, size_t limit,
+                             size_t *ws_bytes, bool *reference)
+{
+    *ws_bytes = 0;
+    *reference = false;
+    if (dir == SC_DIR_BACKWARD_BIAS)
+        return sc__fail(SC_STATUS_UNSUPPORTED, "cpu_onednn: the bias gradient alone is a sum");
+    if (!sc_dnnl_engine())
+        return sc__fail(SC_STATUS_NOT_AVAILABLE, "cpu_onednn: oneDNN has no CPU engine here");
+    thread_scope t;
+    int n = threads_enter(num_threads, &t);
+    sc_dnnl_recipe *r = choose(pb, dir, n, limit);
+    threads_leave(n, &t);
+    if (!r) return SC_STATUS_UNSUPPORTED;
+    *ws_bytes = r->ws_bytes;
+    *reference = is_reference(r);
+    sc_dnnl_cache_release(r);
+    return SC_STATUS_OK;
+}
+
+sc_status sc_cpu_onednn_run(const sc_call *call)
+{
+    if (call->dir == SC_DIR_BACKWARD_BIAS) return sc_cpu_direct_run(call);
+    thread_scope t;
+    int n = threads_enter(call->num_threads, &t);
+    /* The plan chose the first variant within the limit; the workspace it sized is at most the
+     * limit, so the same choice within ws_size finds the same recipe. */
+    sc_dnnl_recipe *r = choose(call->pb, call->dir, n, call->ws_size);
+    sc_status st = r ? sc_dnnl_recipe_run(r, call) : SC_STATUS_INTERNAL;
+    sc_dnnl_cache_release(r);
+    threads_leave(n, &t);
+    return st;
+}
