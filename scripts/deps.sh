@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # deps.sh [build|test] - make sure the Debian packages safeconv needs are installed.
 # As root: installs what is missing with apt-get. Otherwise: prints the apt line and fails.
-#   build: compiler, OpenBLAS, SQLite (what `make` needs)
+#   build: compiler, OpenBLAS, SQLite, oneDNN (what `make` needs; without libdnnl-dev the
+#          CPU backend builds without its oneDNN route)
 #   test:  + PyTorch (Debian's 1.13, CPU), pytest, numpy, hipcc for the HIP build check,
 #          clang-format for the format check
 set -euo pipefail
 what=${1:-build}
-pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev)
+pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev libdnnl-dev)
 if [ "$what" = test ]; then
     pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format)
 fi

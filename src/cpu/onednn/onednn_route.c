@@ -25,6 +25,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,32 +100,36 @@ static void make_key(const sc_problem *pb, sc_direction dir, int threads, sc_dnn
 static bool is_reference(const sc_dnnl_recipe *r) { return !strncmp(r->why, "ref", 3); }
 
 /* The recipe a call runs: the first variant that oneDNN serves within `limit` bytes with more
- * than its reference loops, else the first it serves at all. NULL with an error otherwise.
- * Threads pinned. The plan and the call both choose with this, so they agree. */
-static sc_dnnl_recipe *choose(const sc_problem *pb, sc_direction dir, int threads, size_t limit)
+ * than its reference loops, else the first it serves at all; an error otherwise. Threads
+ * pinned. The plan and the call both choose with this, so they agree. */
+static sc_status choose(const sc_problem *pb, sc_direction dir, int threads, size_t limit,
+                        sc_dnnl_recipe **out)
 {
+    *out = NULL;
     sc_dnnl_variant v[SC_DNNL_VARIANTS];
     int nv = variants(pb, dir, v);
-    char why[256] = "";
+    char why[160] = "";
+    size_t least = SIZE_MAX; /* the smallest workspace of a variant over the limit */
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < nv; i++) {
             sc_dnnl_key key;
             make_key(pb, dir, threads, v[i], &key);
             sc_dnnl_recipe *r = sc_dnnl_cache_acquire(pb, &key);
-            if (!r) {
-                sc__fail(SC_STATUS_OUT_OF_MEMORY, "cpu_onednn: out of memory for a recipe");
-                return NULL;
+            if (!r) return sc__fail(SC_STATUS_OUT_OF_MEMORY, "cpu_onednn: out of memory");
+            if (r->ok && r->ws_bytes <= limit && (pass == 1 || !is_reference(r))) {
+                *out = r;
+                return SC_STATUS_OK;
             }
-            if (r->ok && r->ws_bytes <= limit && (pass == 1 || !is_reference(r))) return r;
-            if (r->ok && r->ws_bytes > limit) /* the most telling reason */
-                snprintf(why, sizeof why, "%s needs %zu bytes of workspace", r->why, r->ws_bytes);
-            else if (!why[0] && !r->ok)
-                snprintf(why, sizeof why, "%s", r->why);
+            if (r->ok && r->ws_bytes > limit && r->ws_bytes < least) least = r->ws_bytes;
+            if (!r->ok) snprintf(why, sizeof why, "%s", r->why);
             sc_dnnl_cache_release(r);
         }
-    sc__fail(SC_STATUS_UNSUPPORTED, "cpu_onednn: not for this problem: %s (workspace limit %zu)",
-             why, limit);
-    return NULL;
+    if (least != SIZE_MAX)
+        return sc__fail(SC_STATUS_OUT_OF_MEMORY,
+                        "options.workspace_limit: cpu_onednn needs %zu bytes of workspace for "
+                        "this problem, the limit is %zu",
+                        least, limit);
+    return sc__fail(SC_STATUS_UNSUPPORTED, "cpu_onednn: not for this problem: %s", why);
 }
 
 sc_status sc_cpu_onednn_plan(const sc_problem *pb, sc_direction dir, int num_threads, size_t limit,
@@ -138,9 +143,10 @@ sc_status sc_cpu_onednn_plan(const sc_problem *pb, sc_direction dir, int num_thr
         return sc__fail(SC_STATUS_NOT_AVAILABLE, "cpu_onednn: oneDNN has no CPU engine here");
     thread_scope t;
     int n = threads_enter(num_threads, &t);
-    sc_dnnl_recipe *r = choose(pb, dir, n, limit);
+    sc_dnnl_recipe *r;
+    sc_status st = choose(pb, dir, n, limit, &r);
     threads_leave(n, &t);
-    if (!r) return SC_STATUS_UNSUPPORTED;
+    if (st) return st;
     *ws_bytes = r->ws_bytes;
     *reference = is_reference(r);
     sc_dnnl_cache_release(r);
@@ -154,8 +160,9 @@ sc_status sc_cpu_onednn_run(const sc_call *call)
     int n = threads_enter(call->num_threads, &t);
     /* The plan chose the first variant within the limit; the workspace it sized is at most the
      * limit, so the same choice within ws_size finds the same recipe. */
-    sc_dnnl_recipe *r = choose(call->pb, call->dir, n, call->ws_size);
-    sc_status st = r ? sc_dnnl_recipe_run(r, call) : SC_STATUS_INTERNAL;
+    sc_dnnl_recipe *r;
+    sc_status st = choose(call->pb, call->dir, n, call->ws_size, &r);
+    if (!st) st = sc_dnnl_recipe_run(r, call);
     sc_dnnl_cache_release(r);
     threads_leave(n, &t);
     return st;
