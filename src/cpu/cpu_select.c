@@ -11,11 +11,20 @@
 /* Reductions shorter than this gain nothing from a GEMM call per column block. */
 #define SC_CPU_DIRECT_MAX_REDUCTION 8
 
-/* Where oneDNN beats im2col + OpenBLAS and the direct loops (bench/NOTES.md, issue 21). */
+/* Below this many multiply-adds a oneDNN call (memory objects, a stream, ~4 us) costs more than
+ * the direct loops, and creating its primitive (milliseconds, once per shape) far more. */
+#define SC_CPU_ONEDNN_MIN_MACS 4096
+
+/* Where oneDNN beats im2col + OpenBLAS and the direct loops. Measured on the public suite and
+ * depthwise layers at batch 4 (bench/NOTES.md, issue 21): oneDNN's best layout variant was
+ * faster in every direction of every layer, 1.2-30x, so it takes every problem but the tiny. */
 static bool onednn_faster(const sc_problem *pb, sc_direction dir)
 {
-    (void)pb, (void)dir;
-    return false; /* until measured */
+    (void)dir;
+    const sc_conv2d_desc *d = &pb->d;
+    double macs = (double)d->n * (double)d->k * (double)(pb->p * pb->q) * (double)pb->cg *
+                  (double)(d->r * d->s);
+    return macs >= SC_CPU_ONEDNN_MIN_MACS;
 }
 
 static sc_status select_gemm(const sc_problem *pb, sc_direction dir, sc_algo want, size_t limit,

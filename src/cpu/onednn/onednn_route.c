@@ -75,15 +75,37 @@ static void threads_leave(int n, const thread_scope *t)
 
 bool sc_cpu_onednn_built(void) { return sc_dnnl_engine() != NULL; }
 
-/* Layout variants in order of preference for a problem (the first that fits the limit runs). */
+/* Layout variants in order of preference for a problem; the first that oneDNN serves within
+ * the workspace limit runs. From oneDNN 2.6 on the public suite (bench/NOTES.md, issue 21):
+ *  - 1x1 filters: the caller's layout. oneDNN's GEMM on plain tensors beats its blocked 1x1
+ *    kernels plus the reorders in and out (up to 2x at 56x56).
+ *  - NCHW otherwise: blocked (its direct JIT kernels, 1.3-3x faster than its im2col + GEMM on
+ *    plain tensors, reorders included), except backward-data of a dense layer with fewer than
+ *    16 input channels (a stem: blocking pads C=3 to 16, 3x the work) and backward-weight of
+ *    outputs of at most 8x8 (ResNet's last stage: the GEMM wins there).
+ *  - NHWC otherwise: the caller's layout (oneDNN's NHWC kernels, no reorders), except
+ *    backward-weight of dense layers with a strided or large output plane, where the blocked
+ *    kernel wins by 10-50%.
+ * SAFECONV_ONEDNN_VARIANT=user|blocked forces one variant (tests, measurements). */
 static int variants(const sc_problem *pb, sc_direction dir, sc_dnnl_variant out[SC_DNNL_VARIANTS])
 {
-    (void)pb, (void)dir;
     const char *force = getenv("SAFECONV_ONEDNN_VARIANT");
     if (force && !strcmp(force, "user")) return out[0] = SC_DNNL_USER, 1;
     if (force && !strcmp(force, "blocked")) return out[0] = SC_DNNL_BLOCKED, 1;
-    out[0] = SC_DNNL_BLOCKED;
-    out[1] = SC_DNNL_USER;
+    const sc_conv2d_desc *d = &pb->d;
+    const bool pointwise = d->r == 1 && d->s == 1, dense = d->groups == 1;
+    const int64_t plane = pb->p * pb->q;
+    bool user;
+    if (pointwise)
+        user = true;
+    else if (d->layout == SC_NCHW)
+        user = (dir == SC_DIR_BACKWARD_DATA && dense && pb->cg < 16) ||
+               (dir == SC_DIR_BACKWARD_WEIGHT && plane <= 64);
+    else
+        user = !(dir == SC_DIR_BACKWARD_WEIGHT && dense &&
+                 (d->stride_h > 1 || d->stride_w > 1 || (plane >= 28 * 28 && pb->cg >= 32)));
+    out[0] = user ? SC_DNNL_USER : SC_DNNL_BLOCKED;
+    out[1] = user ? SC_DNNL_BLOCKED : SC_DNNL_USER;
     return 2;
 }
 
