@@ -48,6 +48,38 @@ SC_TEST(cpu_onednn_absent_build_says_so)
     sc_context_destroy(ctx);
 }
 
+/* Auto selection: oneDNN for real layers (dense, depthwise, 1x1) when built, the other
+ * algorithms without it and for tiny problems. */
+SC_TEST(cpu_auto_selection_takes_onednn_where_built)
+{
+    bool built = sc_test_onednn_built();
+    sc_context *ctx;
+    CHECK_STATUS(sc_context_create(NULL, &ctx), SC_STATUS_OK);
+    sc_conv2d_desc dense = layer(), depthwise = layer(), pointwise = layer(), tiny = layer();
+    depthwise.groups = depthwise.k = depthwise.c;
+    pointwise.r = pointwise.s = 1, pointwise.pad_h = pointwise.pad_w = 0;
+    tiny.n = 1, tiny.c = 1, tiny.k = 1, tiny.h = tiny.w = 3;
+    struct {
+        const sc_conv2d_desc *d;
+        sc_algo without;
+    } cases[] = {{&dense, SC_ALGO_CPU_IM2COL_GEMM},
+                 {&depthwise, SC_ALGO_CPU_DIRECT},
+                 {&pointwise, SC_ALGO_CPU_IM2COL_GEMM}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int dir = 0; dir < 3; dir++) {
+            sc_algo a;
+            CHECK_STATUS(sc_conv2d_select(ctx, cases[i].d, (sc_direction)dir, &a), SC_STATUS_OK);
+            CHECK_MSG(a == (built ? SC_ALGO_CPU_ONEDNN : cases[i].without), "case %zu dir %d: %s",
+                      i, dir, sc_algo_name(a));
+        }
+    sc_algo a;
+    CHECK_STATUS(sc_conv2d_select(ctx, &tiny, SC_DIR_FORWARD, &a), SC_STATUS_OK);
+    CHECK(a != SC_ALGO_CPU_ONEDNN);
+    CHECK_STATUS(sc_conv2d_select(ctx, &dense, SC_DIR_BACKWARD_BIAS, &a), SC_STATUS_OK);
+    CHECK(a == SC_ALGO_CPU_DIRECT);
+    sc_context_destroy(ctx);
+}
+
 SC_TEST(cpu_onednn_workspace_is_the_query_and_within_the_limit)
 {
     if (!sc_test_onednn_built()) return;

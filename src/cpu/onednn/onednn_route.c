@@ -15,11 +15,11 @@
  * captured run, a data-loader worker) runs its oneDNN calls on one thread: correct, slower, and
  * the bits of a one-thread context.
  *
- * Determinism. oneDNN 2.6 promises bit-identical results run to run for the same primitive on the
- * same CPU with the same thread count (it has no atomics in its CPU convolutions; the
- * "deterministic" attribute arrived only with 3.x, for GPUs). safeconv keeps every input of that
- * promise fixed: the variant and workspace follow from the problem and the limit alone (no
- * timing), the thread count is pinned per call and keyed, and dynamic thread adjustment is off. */
+ * Determinism. oneDNN promises bit-identical results run to run for the same primitive in the
+ * same environment (CPU, library, thread count); 2.6 has no attribute for it (3.x added one,
+ * mostly for GPU kernels with atomics). safeconv keeps every input of that promise fixed: the
+ * variant and workspace follow from the problem and the limit alone (no timing), the thread
+ * count is pinned per call and keyed, and dynamic thread adjustment is off. */
 #include "cpu/cpu.h"
 #include "cpu/onednn/onednn.h"
 
