@@ -12,14 +12,17 @@ sc_context_options.num_threads). Timing is wall clock (time.perf_counter), inter
 paired: every repeat times one step of each method back to back, in rotating order, and the
 ratio to torch is taken within the repeat, so load from other processes on a shared machine
 falls on both sides alike; the report is the median over repeats of those ratios (and the
-median and minimum times), after warm-up calls (primitive creation, caches). --dirs also times
+median and minimum times), after warm-up calls (primitive creation, caches). --cpu-time (with
+--threads 1) times the calling thread's CPU time instead (time.thread_time): what the call
+computes, whatever other processes do to the wall clock. --dirs also times
 each direction alone (for analysis; not paired). Prints per shape the step time of each method
 and its ratio to torch, then the geometric mean and the worst ratio. Timings are reports, never
 assertions.
 
 usage: /usr/bin/python3 bench/compare_cpu.py [--lib build/libsafeconv.so] [--suite FILE]
        [--filter TEXT] [--batch 4] [--threads 2] [--layout nchw|nhwc] [--repeat 15]
-       [--methods torch,safeconv,safeconv:cpu_im2col_gemm] [--extra] [--dirs] [--csv OUT]
+       [--methods torch,safeconv,safeconv:cpu_im2col_gemm] [--extra] [--dirs] [--cpu-time]
+       [--csv OUT]
 """
 import argparse
 import csv
@@ -173,10 +176,13 @@ def step_fn(name, ops):
     return lambda: (ops["fwd"](), ops["bwd_data"](), ops["bwd_weight"]())
 
 
+CLOCK = time.perf_counter
+
+
 def timed(fn):
-    t = time.perf_counter()
+    t = CLOCK()
     fn()
-    return (time.perf_counter() - t) * 1e3
+    return (CLOCK() - t) * 1e3
 
 
 def run_shape(shape, layout, scs, repeat, warm, dirs):
@@ -224,8 +230,15 @@ def main(argv=None):
     ap.add_argument("--methods", default="torch,safeconv")
     ap.add_argument("--extra", action="store_true", help="add depthwise shapes (EXTRA)")
     ap.add_argument("--dirs", action="store_true", help="also time each direction alone")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time the calling thread's CPU time (needs --threads 1)")
     ap.add_argument("--csv", default="")
     a = ap.parse_args(argv)
+    if a.cpu_time:
+        if a.threads != 1:
+            raise SystemExit("--cpu-time counts the calling thread only: use --threads 1")
+        global CLOCK
+        CLOCK = time.thread_time
     torch.set_num_threads(a.threads)
     methods = [m for m in a.methods.split(",") if m]
     if "torch" not in methods:
@@ -237,7 +250,8 @@ def main(argv=None):
     if a.extra:
         rows += [(nm, [a.batch] + sh[1:]) for nm, sh in EXTRA]
     print(f"torch {torch.__version__} threads {torch.get_num_threads()} | safeconv {a.lib} | "
-          f"batch {a.batch} layout {a.layout} | {a.repeat} interleaved paired repeats "
+          f"batch {a.batch} layout {a.layout} | {a.repeat} interleaved paired repeats, "
+          f"{'thread CPU time' if a.cpu_time else 'wall clock'} "
           f"| load average {os.getloadavg()[0]:.2f}")
     allres = {}
     for name, shape in rows:
