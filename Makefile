@@ -37,7 +37,10 @@ EXTRA_LDLIBS :=
 EXCLUDE_SRCS :=
 include $(sort $(wildcard mk/*.mk))
 
-LIB_SRCS := $(filter-out $(EXCLUDE_SRCS),$(sort $(wildcard src/common/*.c src/core/*.c src/cpu/*.c)) $(EXTRA_LIB_SRCS))
+# src/gpu/*.c is the GPU backend's planning half (plain C, in every build); its runtime half is
+# the .cu files (mk/gpu.mk) or gpu_none.c.
+LIB_SRCS := $(filter-out $(EXCLUDE_SRCS),$(sort $(wildcard src/common/*.c src/core/*.c src/cpu/*.c) \
+              $(filter-out src/gpu/gpu_none.c,$(wildcard src/gpu/*.c))) $(EXTRA_LIB_SRCS))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(GPU_OBJS)
 LDLIBS   := $(LDLIBS_CORE) $(EXTRA_LDLIBS) $(GPU_LDLIBS)
 
@@ -80,11 +83,20 @@ LINK_CC ?= $(CC)
 
 # Tests. SC_TEST_ARGS passes options to the C runner (e.g. --count 300 --seed 1).
 test: test-c test-python
+# The GPU planner's promises, on the host with the C compiler alone (tests/gpu/plan_check.c);
+# the experiment switches are read once per process, so it runs once per setting worth checking.
+PLAN_CHECK := $(BUILD)/plan-check
+$(PLAN_CHECK): tests/gpu/plan_check.c $(STLIB)
+	$(LINK_CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STLIB) $(LDLIBS)
+
 test-c: $(TESTS) $(TOOL) $(PLAN_CHECK)
 	$(TESTS) $(SC_TEST_ARGS)
 	$(TOOL) verify --count 2000 --device cpu
-	$(if $(PLAN_CHECK),$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
-	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK))
+	$(TOOL) verify --count 300 --device cpu --dtype f16
+	$(TOOL) verify --count 300 --device cpu --dtype bf16
+	$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
+	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK) && \
+	    SAFECONV_GPU_GEMM_CC=1 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_CFG=8 $(PLAN_CHECK)
 test-python: lib
 	@if [ -d python/tests ]; then tests/run_python_tests.sh $(BUILD); fi
 

@@ -94,8 +94,8 @@ SC_API int sc_version(void);
  * ------------------------------------------------------------------------------------------ */
 typedef enum sc_dtype {
     SC_DTYPE_F32 = 0,
-    SC_DTYPE_F16 = 1, /* fp16 storage, fp32 accumulation (GPU only) */
-    SC_DTYPE_BF16 = 2 /* bf16 storage, fp32 accumulation (GPU only) */
+    SC_DTYPE_F16 = 1, /* fp16 storage, fp32 accumulation, results rounded to nearest even */
+    SC_DTYPE_BF16 = 2 /* bf16 storage, fp32 accumulation, results rounded to nearest even */
 } sc_dtype;
 
 typedef enum sc_layout {
@@ -110,7 +110,7 @@ typedef enum sc_direction {
     SC_DIR_BACKWARD_BIAS = 3
 } sc_direction;
 
-/* Which implementation runs (DESIGN.md, "Strategies"). */
+/* Which implementation runs (docs/architecture.md, "Strategies"). */
 typedef enum sc_strategy {
     SC_STRATEGY_AUTO = 0,      /* vendor only where probed safe+faster, else safeconv GPU */
     SC_STRATEGY_GPU = 1,       /* safeconv GPU kernels only (alias "gpu_unfold") */
@@ -352,13 +352,13 @@ SC_API sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_dir
                                 int repeats, sc_tune_result *res);
 
 /* ---------------------------------------------------------------------------------------------
- * Guard and selection cache (DESIGN.md, "Guard and cache"): declared below this line.
+ * Guard and selection cache: the probed vendor route and the SQLite selection cache
+ * (docs/guard.md).
  * ------------------------------------------------------------------------------------------ */
-/* @@GUARD_API@@ */
 
 /* Version of safeconv's kernel set, part of every selection-cache key: bump it whenever a kernel
  * or the selection among safeconv's own kernels changes, so cached timings are re-measured. */
-#define SC_KERNEL_SET_VERSION 5
+#define SC_KERNEL_SET_VERSION 6
 
 /* Outcome of probing one shape and direction through the vendor library (numbers stable). */
 typedef enum sc_probe_outcome {

@@ -33,7 +33,7 @@ else
 endif
 
 GPU_SRCS := $(sort $(wildcard src/gpu/*.cu))
-GPU_HDRS := $(wildcard src/gpu/*.h src/common/*.h) include/safeconv.h
+GPU_HDRS := $(wildcard src/gpu/*.h src/gpu/gemm/*.cuh src/common/*.h) include/safeconv.h
 
 ifeq ($(GPU_KIND),cuda)
   ifeq ($(strip $(NVCC)),)
@@ -49,11 +49,6 @@ ifeq ($(GPU_KIND),cuda)
   $(BUILD)/src/gpu/%.o: src/gpu/%.cu $(GPU_HDRS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) $(NVCC_EXTRA) -c $< -o $@
-  # The plan model's promises, checked on the host (tests/gpu/plan_model_check.cu; make test-c).
-  PLAN_CHECK := $(BUILD)/plan-model-check
-  $(PLAN_CHECK): tests/gpu/plan_model_check.cu $(BUILD)/src/gpu/gemm.o $(GPU_HDRS)
-	$(NVCC) -O2 -std=c++17 -Iinclude -Isrc -Isrc/gpu -D_GNU_SOURCE -o $@ $< \
-	    $(BUILD)/src/gpu/gemm.o $(GPU_LDLIBS)
 else ifeq ($(GPU_KIND),hip)
   ifeq ($(strip $(HIPCC)),)
     $(error GPU=hip but hipcc was not found)

@@ -4,15 +4,20 @@
 # `tests/gpu/run_device.sh build` (which makes build-gpu with GPU=cuda NVCC_ARCHS=sm_90).
 #
 #   tests    tests/run_python_tests.sh BUILD with python3 (PyTorch 2.11): the CPU tests plus the
-#            same cases on CUDA tensors and python/tests/test_cuda.py
+#            same cases on CUDA tensors, python/tests/test_cuda.py (AMP with GradScaler, TF32)
+#            and test_cuda_graphs.py; all but test_compile.py
+#   compile  python/tests/test_compile.py: opcheck, no graph break, compiled vs eager (its own
+#            stage: Inductor's first compilations take minutes)
+#   ddp      examples/ddp_train.py under torchrun, 2 processes: nccl on 2 GPUs (gloo on CUDA
+#            tensors with one GPU); final loss vs one process, no grad-stride warning
 #   compare  examples/train.py --compare: ResNet-18 and a YOLO-style backbone, 200 steps each,
 #            safeconv.enable(strategy="gpu") vs cuDNN; final-loss difference (target <= 2%)
 #   bench    examples/train.py --benchmark: ResNet-18 train step, batch 64, 224x224, fp32;
 #            safeconv vs cuDNN (target >= 0.8x) and vs cuDNN off (target >= 1.5x)
 #
-# usage: python/gpu_checks.sh "tests compare bench" [BUILD]      (BUILD default build-gpu)
+# usage: python/gpu_checks.sh "tests compile ddp compare bench" [BUILD]   (default build-gpu)
 set -u
-STAGES=${1:-"tests compare bench"}
+STAGES=${1:-"tests compile ddp compare bench"}
 BUILD=${2:-build-gpu}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -36,11 +41,28 @@ tests)
     # the fault-injection vendor plugin lets the guard's end-to-end test run too
     make BUILD="$BUILD" GPU=cuda NVCC_ARCHS=sm_90 fault-vendor >"$OUT/fault_vendor_build.log" 2>&1
     t0=$(date +%s)
-    PYTHON=$PY timeout 420 tests/run_python_tests.sh "$BUILD" -rs \
+    PYTHON=$PY timeout 480 tests/run_python_tests.sh "$BUILD" -rs \
+        --ignore=python/tests/test_compile.py \
         --junitxml="$OUT/py_tests.xml" >"$OUT/py_tests.log" 2>&1 || rc=1
     echo "tests: $(( $(date +%s) - t0 )) s: $(grep -E "[0-9]+ (passed|failed|error)" "$OUT/py_tests.log" | tail -1)"
     grep -E "^(FAILED|ERROR)" "$OUT/py_tests.log" | head -30
     grep -E "^SKIPPED" "$OUT/py_tests.log" | head -5 ;;
+compile)
+    t0=$(date +%s)
+    PYTHONPATH=$PWD/python timeout 580 "$PY" -m pytest -q -rs -p no:cacheprovider \
+        python/tests/test_compile.py >"$OUT/py_compile.log" 2>&1 || rc=1
+    echo "compile: $(( $(date +%s) - t0 )) s: $(grep -E "[0-9]+ (passed|failed|error|skipped)" "$OUT/py_compile.log" | tail -1)"
+    grep -E "^(FAILED|ERROR|SKIPPED)" "$OUT/py_compile.log" | head -20 ;;
+ddp)
+    t0=$(date +%s)
+    ngpu=$("$PY" -c "import torch; print(torch.cuda.device_count())")
+    backend=nccl
+    [ "$ngpu" -ge 2 ] || backend=gloo
+    timeout 300 "$PY" -m torch.distributed.run --standalone --nproc_per_node 2 \
+        examples/ddp_train.py --backend $backend --device cuda --channels-last-input \
+        >"$OUT/ddp.log" 2>&1 || rc=1
+    echo "ddp ($backend, $ngpu GPUs): $(( $(date +%s) - t0 )) s"
+    grep -E "final loss|Grad strides|Error|error" "$OUT/ddp.log" ;;
 compare)
     t0=$(date +%s)
     timeout 400 "$PY" examples/train.py --compare --json "$OUT/train_compare.json" \

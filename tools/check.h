@@ -1,5 +1,6 @@
 /* check.h - property-space configurations and checked runs against the reference, shared by
- * `safeconv verify` and the C test suite (which links tools/check.c). Public API only. */
+ * `safeconv verify` and the C test suite (which links tools/check.c). The public API only,
+ * and the library's header-only fp16/bf16 conversions (src/common/half.h). */
 #ifndef SC_TOOLS_CHECK_H
 #define SC_TOOLS_CHECK_H
 
@@ -28,7 +29,7 @@ typedef struct sc_gen_options {
 
 void sc_gen_options_init(sc_gen_options *o);
 
-/* A random valid descriptor from DESIGN.md's property space: N 1-3, strides 1-3, padding 0-3
+/* A random valid descriptor from the property space (docs/architecture.md): N 1-3, strides 1-3, padding 0-3
  * (h and w independent), dilation 1-3, groups 1 / several / depthwise, odd sizes, kernels
  * larger than the input with padding, 1x1 cases, asymmetric kernels. Deterministic in *r. */
 void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d);
@@ -56,8 +57,19 @@ typedef struct sc_check_result {
 sc_status sc_run_direction(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
                            const void *a, const void *b, const void *c, void *out, void *out2);
 
-/* Tolerance on the relative L2 error for a reduction of `length` terms. */
+/* Tolerance on the relative L2 error of exact fp32 for a reduction of `length` terms. */
 double sc_check_tolerance(sc_dtype t, int64_t length);
+
+/* The bound on ||out - ref|| for fp16/bf16 outputs (t), or TF32 products with fp32 outputs
+ * (t = SC_DTYPE_F32): u_out * ||ref|| + 2 * 2^-24 * length * ||m||, with ||m|| the norm of the
+ * outputs computed on |inputs| (check.c explains the derivation). */
+double sc_check_bound(sc_dtype t, int64_t length, double ref_norm, double mag_norm);
+
+typedef struct sc_check_options {
+    int tf32; /* the context's math mode is SC_MATH_TF32 */
+} sc_check_options;
+
+void sc_check_options_init(sc_check_options *o);
 
 /* Run direction `dir` of `d` on `ctx` (memory of `device`) with fresh random inputs drawn from
  * `data_seed` (and a random bias in forward / dbias in backward-weight), outputs poisoned with
@@ -66,5 +78,12 @@ double sc_check_tolerance(sc_dtype t, int64_t length);
  * (allocation); a wrong result is res->pass == false. */
 sc_status sc_check_direction(sc_context *ctx, int device, const sc_conv2d_desc *d, sc_direction dir,
                              uint64_t data_seed, sc_check_result *res);
+
+/* The same with options: fp16/bf16 descriptors (data rounded to the type; the reference on the
+ * rounded inputs; sc_check_bound), and TF32 math (the reference on inputs rounded to TF32 where
+ * the family that runs multiplies in TF32). */
+sc_status sc_check_direction_ex(sc_context *ctx, int device, const sc_conv2d_desc *d,
+                                sc_direction dir, uint64_t data_seed, const sc_check_options *opt,
+                                sc_check_result *res);
 
 #endif

@@ -16,12 +16,16 @@ static void usage(FILE *f)
             "usage: safeconv verify [--count N] [--seed S] [--direction D|all] [--device N|cpu]\n"
             "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
             "                       [--workspace-limit BYTES] [--large FRACTION] [--replay SEED]\n"
-            "                       [--channel-multiple M] [--tune] [--verbose]\n"
+            "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
+            "                       [--verbose]\n"
             "Checks COUNT random configurations (default 100) in every chosen direction\n"
             "(default all) against the reference, on the best device present (or --device).\n"
             "Ends with a line 'N passed, N failed'; exit status 1 if any failed.\n"
             "--channel-multiple M: channels per group of dense and grouped layers rounded up\n"
             "to a multiple of M (as in real networks; replay with the same M).\n"
+            "--dtype: the tensors' type (default f32); tf32 = f32 tensors with the context's\n"
+            "math mode SC_MATH_TF32. fp16/bf16/TF32 results are checked against the reference\n"
+            "on the rounded inputs with a derived bound (tools/check.c).\n"
             "--tune (GPU): tune each configuration first, so the checked run uses the\n"
             "measured variant rather than the heuristic's.\n");
 }
@@ -32,6 +36,8 @@ int cmd_verify(int argc, char **argv)
     bool have_seed = false, have_replay = false, verbose = false, tune = false;
     int dir = -1, layout = -1, device = sc_default_device(), large_pct = -1;
     int cmul = 1;
+    sc_dtype dtype = SC_DTYPE_F32;
+    bool tf32 = false;
     sc_algo algo = SC_ALGO_NONE;
     sc_strategy strategy = SC_STRATEGY_GPU;
     for (int i = 1; i < argc; i++) {
@@ -62,7 +68,21 @@ int cmd_verify(int argc, char **argv)
             ok = sc_arg_algo(v, &algo);
         else if (!strcmp(o, "--large"))
             ok = sc_arg_int(o, v, 0, 100, &large_pct);
-        else if (!strcmp(o, "--channel-multiple"))
+        else if (!strcmp(o, "--dtype")) {
+            ok = v && (!strcmp(v, "f32") || !strcmp(v, "f16") || !strcmp(v, "bf16") ||
+                       !strcmp(v, "tf32"));
+            if (ok) {
+                dtype = !strcmp(v, "f16")    ? SC_DTYPE_F16
+                        : !strcmp(v, "bf16") ? SC_DTYPE_BF16
+                                             : SC_DTYPE_F32;
+                tf32 = !strcmp(v, "tf32");
+            } else {
+                fprintf(stderr,
+                        "safeconv verify: --dtype: expected f32, f16, bf16 or tf32, got "
+                        "'%s'\n",
+                        v ? v : "(nothing)");
+            }
+        } else if (!strcmp(o, "--channel-multiple"))
             ok = sc_arg_int(o, v, 1, 64, &cmul);
         else if (!strcmp(o, "--strategy")) {
             ok = v && sc_strategy_from_name(v, &strategy) == SC_STATUS_OK;
@@ -92,6 +112,7 @@ int cmd_verify(int argc, char **argv)
     opt.algo = algo;
     opt.strategy = strategy;
     opt.workspace_limit = (size_t)ws_limit;
+    opt.math = tf32 ? SC_MATH_TF32 : SC_MATH_EXACT;
     sc_context *ctx;
     if (sc_context_create(&opt, &ctx) != SC_STATUS_OK) {
         fprintf(stderr, "safeconv verify: %s\n", sc_last_error());
@@ -101,12 +122,20 @@ int cmd_verify(int argc, char **argv)
     sc_gen_options_init(&gen);
     gen.layout = layout;
     gen.channel_multiple = cmul;
+    gen.dtype = dtype;
+    sc_check_options copt;
+    sc_check_options_init(&copt);
+    copt.tf32 = tf32;
     gen.large_share = large_pct >= 0 ? large_pct / 100.0 : device >= 0 ? 0.1 : 0.0;
 
     if (have_replay) count = 1;
-    printf("safeconv verify: %llu configurations, seed %llu, device %s, directions %s\n",
+    printf("safeconv verify: %llu configurations, seed %llu, device %s, directions %s, dtype %s\n",
            (unsigned long long)count, (unsigned long long)seed, device < 0 ? "cpu" : "gpu",
-           dir < 0 ? "all" : sc_direction_name((sc_direction)dir));
+           dir < 0 ? "all" : sc_direction_name((sc_direction)dir),
+           tf32                     ? "tf32"
+           : dtype == SC_DTYPE_F16  ? "f16"
+           : dtype == SC_DTYPE_BF16 ? "bf16"
+                                    : "f32");
     uint64_t passed = 0, failed = 0, per_dir_fail[4] = {0};
     for (uint64_t i = 0; i < count; i++) {
         uint64_t cfg_seed = have_replay ? replay : sc_mix_seed(seed, i);
@@ -127,8 +156,8 @@ int cmd_verify(int argc, char **argv)
                 failed++, per_dir_fail[k]++;
                 continue;
             }
-            sc_status st =
-                sc_check_direction(ctx, device, &d, (sc_direction)k, cfg_seed + 1 + k, &res);
+            sc_status st = sc_check_direction_ex(ctx, device, &d, (sc_direction)k, cfg_seed + 1 + k,
+                                                 &copt, &res);
             if (st) {
                 fprintf(stderr, "safeconv verify: could not run a check: %s\n", sc_last_error());
                 sc_context_destroy(ctx);

@@ -1,6 +1,6 @@
 """Environment and multiprocessing helpers (the original project's), importable without torch.
 
-setup_environment()  MIOpen/ROCm settings from DESIGN.md ("AMD environment"); warns about
+setup_environment()  MIOpen/ROCm settings (docs/pytorch.md, "Quick start for AMD users"); warns about
                      HSA_OVERRIDE_GFX_VERSION on RDNA1 cards. Call it before `import torch`.
 setup_multiprocessing()  the "spawn" start method.
 patch_dataloader()   DataLoader defaults: spawn workers, persistent workers.
@@ -47,7 +47,7 @@ def amd_gpu_archs():
 
 def setup_environment(strategy=None, cache_dir=None, avoid_crashing_solvers=False,
                       archs=None, environ=None, quiet=False):
-    """Set the MIOpen/ROCm environment DESIGN.md describes, only where not already set.
+    """Set the MIOpen/ROCm environment docs/pytorch.md describes, only where not already set.
 
     - MIOPEN_FIND_MODE=2 (fast find: heuristics on a find-db miss).
     - MIOPEN_USER_DB_PATH and MIOPEN_CUSTOM_CACHE_DIR: a writable per-user place

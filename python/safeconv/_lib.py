@@ -30,6 +30,9 @@ NCHW, NHWC = 0, 1
 DIR_FORWARD, DIR_BACKWARD_DATA, DIR_BACKWARD_WEIGHT, DIR_BACKWARD_BIAS = 0, 1, 2, 3
 DIRECTION_NAMES = ("forward", "backward_data", "backward_weight", "backward_bias")
 
+MATH_EXACT, MATH_TF32 = 0, 1  # sc_math_mode
+MATH_NAMES = {MATH_EXACT: "exact", MATH_TF32: "tf32"}
+
 STRATEGY_AUTO, STRATEGY_GPU, STRATEGY_VENDOR, STRATEGY_SELECTIVE, STRATEGY_CPU = 0, 1, 2, 3, 4
 STRATEGY_NAMES = {"auto": 0, "gpu": 1, "gpu_unfold": 1, "vendor": 2, "implicit_gemm": 2,
                   "selective": 3, "cpu": 4, "cpu_fallback": 4}
@@ -40,6 +43,7 @@ ALGO_NAMES = {0: "none", 1: "cpu_reference", 2: "cpu_im2col_gemm", 3: "cpu_direc
               4: "gpu_implicit_gemm", 5: "gpu_direct_depthwise", 6: "gpu_direct_small_c",
               7: "gpu_naive", 8: "vendor_cudnn", 9: "vendor_miopen", 10: "vendor_plugin",
               11: "gpu_implicit_gemm_mma", 12: "cpu_onednn"}
+ALGO_GPU_IMPLICIT_GEMM_MMA = 11  # the only family that computes fp32 as TF32 (sc_math_mode)
 
 DEVICE_CPU = -1
 BACKEND_CPU, BACKEND_CUDA, BACKEND_HIP = 1, 2, 4
@@ -72,7 +76,7 @@ class ContextOptions(ctypes.Structure):
                 ("allow_cpu", ctypes.c_int), ("workspace_limit", ctypes.c_size_t),
                 ("verbosity", ctypes.c_int), ("size_threshold", ctypes.c_int),
                 ("algo", ctypes.c_int), ("num_threads", ctypes.c_int),
-                ("cache_path", ctypes.c_char_p)]
+                ("cache_path", ctypes.c_char_p), ("math", ctypes.c_int)]
 
 
 class Stats(ctypes.Structure):
@@ -155,6 +159,7 @@ def _declare(lib):
         "sc_context_create": (c_int, [P(ContextOptions), P(c_void_p)]),
         "sc_context_destroy": (None, [c_void_p]),
         "sc_context_set_stream": (c_int, [c_void_p, c_void_p]),
+        "sc_context_set_math_mode": (c_int, [c_void_p, c_int]),
         "sc_context_get_stats": (c_int, [c_void_p, P(Stats)]),
         "sc_conv2d_forward": (c_int, [c_void_p, P(ConvDesc), c_void_p, c_void_p, c_void_p,
                                       c_void_p, c_void_p, c_size_t]),
@@ -335,6 +340,7 @@ class Context:
         self.device = device
         self.lock = threading.Lock()
         self.stream = None
+        self.math = o.math  # the context's sc_math_mode (set per call: set_math_mode)
         self.stats = Stats()
         self._stats_ref = ctypes.byref(self.stats)
         self.prev_counts = (0, 0, 0)  # (gpu, cpu, vendor) calls before the last one
@@ -348,6 +354,13 @@ class Context:
             check(load_library().sc_context_set_stream(self.handle, ctypes.c_void_p(stream)),
                   "sc_context_set_stream")
             self.stream = stream
+
+    def set_math_mode(self, mode):
+        """The fp32 math mode of later calls (a library call only when it changes)."""
+        if mode != self.math:
+            check(load_library().sc_context_set_math_mode(self.handle, int(mode)),
+                  "sc_context_set_math_mode")
+            self.math = mode
 
     def get_stats(self):
         """The context's statistics, in a struct this context reuses (copy to keep one)."""

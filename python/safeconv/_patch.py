@@ -71,7 +71,7 @@ def enable(strategy="auto", **options):
     strategy: "auto" (default; until the guard lands it behaves as "gpu"), "gpu"
     ("gpu_unfold"), "vendor" ("implicit_gemm"), "selective", "cpu" ("cpu_fallback").
     options: size_threshold, allow_cpu, verbose, deterministic, cache_decisions, cache_path,
-    workspace_limit, num_threads, algo, fallback, force_strategy (safeconv.config.DEFAULTS).
+    workspace_limit, num_threads, algo, fallback, force_strategy, tf32 (safeconv.config.DEFAULTS).
     Calling it again changes the options and patches nothing twice. Also a context manager:
     `with safeconv.enable(strategy="gpu"): ...`."""
     cfg = Config(strategy=strategy, **options)

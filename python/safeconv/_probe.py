@@ -3,7 +3,7 @@
 Collection runs one forward pass of the model under torch.no_grad() with every convolution
 routed through safeconv's own kernels (strategy "gpu", CPU fallback allowed), so collecting
 never touches the vendor library that probing is meant to vet. Each distinct descriptor is
-then probed through the C library's sc_probe_suite (DESIGN.md, "Guard and cache"): one child
+then probed through the C library's sc_probe_suite (docs/guard.md): one child
 process per shape and direction under a watchdog, results kept in the selection cache, where
 strategy "auto" reads them. Progress goes to stderr (the library draws it).
 

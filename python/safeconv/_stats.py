@@ -42,6 +42,7 @@ class LayerStats:
         self.direction_calls = collections.Counter()  # "forward", "backward_data", ...
         self.paths = collections.Counter()
         self.algos = collections.Counter()
+        self.maths = collections.Counter()  # "fp32", "tf32", "fp16", "bf16": library calls
         self.shape = None
         self.desc_cache = None  # functional: (call key, descriptor, (P, Q)) of the last call
         self.timed_s = [0.0, 0.0, 0.0, 0.0]  # per direction: seconds of the timed calls
@@ -54,14 +55,16 @@ class LayerStats:
         n = self._dir_n[direction]
         return n < TIME_FIRST or n % TIME_EVERY == 0
 
-    def add(self, direction, path, algo, seconds=None, events=None):
+    def add(self, direction, path, algo, seconds=None, events=None, math=None):
         """One library call. seconds: its measured time (CPU); events: (start, end) CUDA
-        events around it (GPU, sampled calls only)."""
+        events around it (GPU, sampled calls only); math: the arithmetic it ran in."""
         self._dir_n[direction] += 1
         self.direction_calls[L.DIRECTION_NAMES[direction]] += 1
         self.paths[path] += 1
         if algo is not None:
             self.algos[L.algo_name(algo)] += 1
+        if math is not None:
+            self.maths[math] += 1
         if seconds is not None:
             self.timed_s[direction] += seconds
             self.timed_n[direction] += 1
@@ -107,6 +110,9 @@ class LayerStats:
             "path": main if len(self.paths) <= 1 else "mixed",
             "paths": {p: self.paths[p] for p in PATHS if self.paths[p]},
             "algos": dict(self.algos),
+            "math": (next(iter(self.maths)) if len(self.maths) == 1 else
+                     "mixed" if self.maths else "-"),
+            "maths": dict(self.maths),
             "bypass_rate": (bypassed / all_calls) if all_calls else 0.0,
             "time_s": self.time_s,
             "timed_calls": sum(self.timed_n),
@@ -156,7 +162,9 @@ def report(model=None, print_table=True, file=None):
     friends outside a Conv module) are listed after the layers as "F.<kind> <shape>".
     Each entry has: type, shape (input shape of the last call), forward_calls, backward_calls,
     calls (per direction), library_calls, path ("gpu", "cpu", "vendor", "torch" or "mixed"),
-    paths (calls per path), algos, bypass_rate, time_s.
+    paths (calls per path), algos, math ("fp32", "tf32", "fp16", "bf16" or "mixed": the
+    arithmetic of its library calls; "tf32" only for fp32 tensors on the matrix-unit GEMM
+    with TF32 allowed), maths (calls per math), bypass_rate, time_s.
     """
     out = collections.OrderedDict()
     if model is not None:
@@ -176,12 +184,13 @@ def report(model=None, print_table=True, file=None):
 
 
 def format_table(rows):
-    head = ("layer", "type", "fwd", "bwd", "path", "bypass", "time ms", "algorithms")
+    head = ("layer", "type", "fwd", "bwd", "path", "math", "bypass", "time ms", "algorithms")
     lines = []
     for name, r in rows.items():
         algos = ", ".join("%s:%d" % kv for kv in sorted(r["algos"].items())) or "-"
         lines.append((name, r["type"], str(r["forward_calls"]), str(r["backward_calls"]),
-                      r["path"], "%.0f%%" % (100 * r["bypass_rate"]) if r["paths"] else "-",
+                      r["path"], r.get("math", "-"),
+                      "%.0f%%" % (100 * r["bypass_rate"]) if r["paths"] else "-",
                       "%.2f" % (1000 * r["time_s"]), algos))
     widths = [max([len(h)] + [len(l[i]) for l in lines]) for i, h in enumerate(head)]
     fmt = "  ".join("%%-%ds" % w for w in widths[:-1]) + "  %s"

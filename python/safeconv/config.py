@@ -6,7 +6,7 @@ cache in _lib (one sc_context per device, strategy and options).
 """
 from . import _lib as L
 
-# Option name -> default. Names and defaults follow DESIGN.md ("Strategies") and the header.
+# Option name -> default. Names and defaults follow docs/architecture.md ("Strategies") and the header.
 DEFAULTS = {
     "strategy": "auto",       # auto | gpu (gpu_unfold) | vendor (implicit_gemm) | selective | cpu
     "size_threshold": 42,     # selective: max(H, W) up to which the vendor library is used
@@ -22,6 +22,9 @@ DEFAULTS = {
                               # the CPU, UNSUPPORTED from the library); "torch": run PyTorch's
                               # own convolution for those instead, counted as path "torch"
     "force_strategy": False,  # CPU tensors always use strategy "cpu" unless this is True
+    "tf32": None,             # fp32 on GPUs: None follows torch.backends.cudnn.allow_tf32 (as
+                              # PyTorch's cuDNN convolutions do), True allows TF32 on the matrix
+                              # units, False keeps exact fp32 (sc_math_mode)
 }
 
 
@@ -126,6 +129,8 @@ def _validate(o):
                 % ", ".join(sorted(n for n in ids if n != "none")))
     if o["fallback"] not in ("error", "torch"):
         bad("fallback", "expected 'error' or 'torch'")
+    if o["tf32"] is not None and not isinstance(o["tf32"], bool):
+        bad("tf32", "expected None (follow PyTorch), True or False")
     if o["cache_path"] is not None and not isinstance(o["cache_path"], str):
         bad("cache_path", "expected None or a path string")
 

@@ -2,14 +2,22 @@
 
 The signatures are torch.nn.functional's, so enable() can put these in its place.
 
-How each maps onto the C API (include/safeconv.h):
-  conv2d            forward: sc_conv2d_forward; backward: backward_data (input gradient),
-                    backward_weight (weight, and bias in the same pass), backward_bias (bias
-                    alone). Only the gradients autograd asks for are computed.
-  conv_transpose2d  is the input gradient of a convolution whose output is this input:
-                    forward = backward_data, input gradient = forward, weight gradient =
-                    backward_weight with the roles of x and dy swapped. Bias: added/summed in
-                    PyTorch (the transposed output has the conv's input channel count).
+Three primitives on one convolution `desc` (x: N,C,H,W -> y: N,K,P,Q), each a library call:
+  forward           y  = conv(x, w) + b            sc_conv2d_forward
+  backward_data     dx = conv^T(dy, w)             sc_conv2d_backward_data
+  backward_weight   dw = dW(x, dy) (and db)        sc_conv2d_backward_weight (or _bias)
+Each one's gradient is made of the others (PyTorch's convolution_backward formulas), so every
+gradient can itself be differentiated (double backward: gradient penalties, Hessian-vector
+products):
+  forward:          dx = backward_data(dy, w), dw = backward_weight(x, dy), db = sum(dy)
+  backward_data:    d/d dy = forward(ddx, w),    d/dw = backward_weight(ddx, dy)
+  backward_weight:  d/dx = backward_data(dy, ddw), d/d dy = forward(x, ddw)
+A plain first-order backward (no create_graph) calls the library directly, with the weight
+and bias gradients in one backward_weight call, as before.
+
+  conv2d            forward on the conv's descriptor.
+  conv_transpose2d  backward_data of the convolution whose output is this input; bias added
+                    (and its gradient summed) by PyTorch.
   conv1d            conv2d with height 1.
 
 Layouts: an input in channels_last memory format (and not also plain contiguous) runs as
@@ -20,14 +28,17 @@ Non-contiguous inputs are copied, never rejected.
 Devices: CPU tensors run on a CPU context (strategy "cpu" unless force_strategy=True); CUDA
 tensors (also ROCm builds of PyTorch, which call them "cuda") on the context of their GPU, on
 torch.cuda.current_stream(). Tensors on other devices (meta, xla, ...), non-tensor arguments
-(torch.fx proxies) and calls under torch.jit tracing go to PyTorch's own function unchanged.
+(torch.fx proxies) and calls under torch.jit tracing or scripting go to PyTorch's own function
+unchanged. Under torch.compile (PyTorch >= 2.4) the same primitives run as custom operators
+(_compile.py), so the compiled graph has no break at a convolution.
 
-dtypes: float32 everywhere; float16/bfloat16 on GPUs if the library's GPU backend does them.
-Others raise SafeConvUnsupportedError, or run PyTorch's own convolution with fallback="torch".
-Under CUDA autocast the inputs are cast to the autocast dtype first (what PyTorch's conv does);
-under CPU autocast they are computed in float32.
+dtypes: float32, float16 and bfloat16 (fp32 accumulation; the CPU backend widens half inputs
+to float32 and rounds its outputs once). Others raise SafeConvUnsupportedError, or run
+PyTorch's own convolution with fallback="torch". Under autocast the inputs are cast as
+PyTorch's autocast casts them for that function and device, so the result has PyTorch's dtype.
 
-Gradients are computed once (no double backward: torch.autograd.function.once_differentiable).
+fp32 on GPUs: TF32 where the Config's tf32 option allows it (None: follow PyTorch's
+torch.backends.cudnn.allow_tf32, as cuDNN convolutions do), through the context's math mode.
 """
 import ctypes
 import operator
@@ -36,7 +47,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 from . import _lib as L
 from . import _stats
@@ -49,31 +59,43 @@ TORCH_CONV_TRANSPOSE2D = F.conv_transpose2d
 TORCH_PAD = F.pad
 
 _DTYPES = {torch.float32: L.DTYPE_F32, torch.float16: L.DTYPE_F16, torch.bfloat16: L.DTYPE_BF16}
+_DTYPE_LABELS = {L.DTYPE_F32: "fp32", L.DTYPE_F16: "fp16", L.DTYPE_BF16: "bf16"}
 _FN_NAMES = {L.DIR_FORWARD: "sc_conv2d_forward", L.DIR_BACKWARD_DATA: "sc_conv2d_backward_data",
              L.DIR_BACKWARD_WEIGHT: "sc_conv2d_backward_weight",
              L.DIR_BACKWARD_BIAS: "sc_conv2d_backward_bias"}
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 # --- argument checks ---------------------------------------------------------------------------
+def _int64(v, name):
+    """v if it fits a C int64_t; else SafeConvInputError (ctypes would wrap it silently:
+    padding=2**64+1 would run as padding 1)."""
+    if v < _INT64_MIN or v > _INT64_MAX:
+        raise L.SafeConvInputError("%s: %d does not fit in a 64-bit integer" % (name, v))
+    return v
+
+
 def _pair(v, name, n=2):
-    """(v,)*n for an int, or a tuple of n ints (anything with __index__, not bools or floats)."""
+    """(v,)*n for an int, or a tuple of n ints (anything with __index__, not bools or floats),
+    each within int64 (negative values go on to the library, whose message names the field)."""
     bad = L.SafeConvInputError("%s: expected an int or a tuple of %d ints, got %r" % (name, n, v))
     if isinstance(v, bool):
         raise bad
     try:
-        return (operator.index(v),) * n
+        t = (operator.index(v),) * n
     except TypeError:
-        pass
-    try:
-        t = tuple(operator.index(i) for i in v)
-    except TypeError:
-        raise bad from None
-    if any(isinstance(i, bool) for i in v):
-        raise bad
-    if len(t) == 1:
-        t = t * n
-    if len(t) != n:
-        raise L.SafeConvInputError("%s: expected %d values, got %r" % (name, n, v))
+        try:
+            t = tuple(operator.index(i) for i in v)
+        except TypeError:
+            raise bad from None
+        if any(isinstance(i, bool) for i in v):
+            raise bad
+        if len(t) == 1:
+            t = t * n
+        if len(t) != n:
+            raise L.SafeConvInputError("%s: expected %d values, got %r" % (name, n, v))
+    for i in t:
+        _int64(i, name)
     return t
 
 
@@ -84,7 +106,7 @@ def _groups(groups, what):
         g = None
     if g is None or isinstance(groups, bool) or g < 1:
         raise L.SafeConvInputError("%s: groups must be an int >= 1, got %r" % (what, groups))
-    return g
+    return _int64(g, "%s: groups" % what)
 
 
 def _dev_str(t):
@@ -118,13 +140,9 @@ def _check_tensors(what, x, w, b, x_dims, w_dims):
 def _check_dtype(what, x):
     if x.dtype not in _DTYPES:
         raise L.SafeConvUnsupportedError(
-            "%s: dtype %s is not supported (safeconv computes float32, and float16/bfloat16 on "
-            "GPUs); convert the model and input with .float(), or pass fallback='torch' to run "
+            "%s: dtype %s is not supported (safeconv computes float32, float16 and bfloat16); "
+            "convert the model and input with .float(), or pass fallback='torch' to run "
             "PyTorch's convolution for such calls" % (what, x.dtype))
-    if x.device.type == "cpu" and x.dtype != torch.float32:
-        raise L.SafeConvUnsupportedError(
-            "%s: dtype %s is not supported on the CPU (float32 only); use .float(), or pass "
-            "fallback='torch'" % (what, x.dtype))
 
 
 def _delegate(x, w, b):
@@ -142,8 +160,9 @@ def _supported_device(x):
     return x.device.type in ("cpu", "cuda")
 
 
+# --- autocast ----------------------------------------------------------------------------------
 def _autocast_state(device_type):
-    """(enabled, dtype) of autocast for "cuda" or "cpu", with PyTorch 2.4+'s API or the older one."""
+    """(enabled, dtype) of autocast for "cuda" or "cpu" (PyTorch 2.4+'s API or the older one)."""
     if hasattr(torch, "get_autocast_dtype"):
         try:
             if not torch.is_autocast_enabled(device_type):
@@ -155,20 +174,49 @@ def _autocast_state(device_type):
         if not torch.is_autocast_enabled():
             return False, None
         return True, torch.get_autocast_gpu_dtype()
-    return torch.is_autocast_cpu_enabled(), None
+    if not torch.is_autocast_cpu_enabled():
+        return False, None
+    return True, torch.get_autocast_cpu_dtype()
 
 
-def _autocast(x, w, b):
-    if x.device.type == "cuda":
+def _cpu_autocast_policy():
+    """{kind: True when PyTorch's CPU autocast runs that function in the lower precision}.
+    The lists differ between versions (1.13 leaves conv_transpose2d in float32, 2.x casts it),
+    so PyTorch itself is asked once, with 1x1 tensors, at import (not inside a traced call)."""
+    out = {"conv2d": True, "conv1d": True, "conv_transpose2d": True}
+    try:
+        x = torch.ones(1, 1, 1, 1)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out["conv2d"] = TORCH_CONV2D(x, x).dtype != torch.float32
+            out["conv1d"] = TORCH_CONV1D(x[0], x[0]).dtype != torch.float32
+            out["conv_transpose2d"] = TORCH_CONV_TRANSPOSE2D(x, x).dtype != torch.float32
+    except Exception:  # no CPU autocast in this build: the defaults are never used then
+        pass
+    return out
+
+
+_CPU_AUTOCAST = _cpu_autocast_policy()
+
+
+def _autocast(x, w, b, kind):
+    """The operands as PyTorch's autocast would give them to its own `kind` function: every
+    floating-point tensor but float64 cast to the autocast dtype (CUDA: all convolutions; CPU:
+    the functions this PyTorch casts)."""
+    dev = x.device.type
+    if dev == "cuda":
         on, dt = _autocast_state("cuda")
-    elif x.device.type == "cpu":
+    elif dev == "cpu":
         on, dt = _autocast_state("cpu")
-        dt = torch.float32  # the CPU backend computes float32
+        on = on and _CPU_AUTOCAST.get(kind, True)
     else:
-        on = False
+        return x, w, b
     if not on:
         return x, w, b
-    cast = lambda t: t if t is None or t.dtype == dt or not t.is_floating_point() else t.to(dt)
+
+    def cast(t):
+        if t is None or not t.is_floating_point() or t.dtype in (dt, torch.float64):
+            return t
+        return t.to(dt)
     return cast(x), cast(w), cast(b)
 
 
@@ -177,7 +225,14 @@ def _channels_last(x):
 
 
 # --- descriptors -------------------------------------------------------------------------------
-def _make_desc(n, c, h, w_, k, r, s, pad, stride, dil, groups, dtype, nhwc):
+_DESC_INTS = ("n", "c", "h", "w", "k", "r", "s", "pad_h", "pad_w", "stride_h", "stride_w",
+              "dil_h", "dil_w", "groups")
+
+
+def _make_desc(n, c, h, w_, k, r, s, pad, stride, dil, groups, dtype, nhwc, what="conv2d"):
+    vals = (n, c, h, w_, k, r, s) + tuple(pad) + tuple(stride) + tuple(dil) + (groups,)
+    for name, v in zip(_DESC_INTS, vals):  # sizes computed here (a transposed conv's output)
+        _int64(v, "%s: desc.%s" % (what, name))
     d = L.ConvDesc()
     d.n, d.c, d.h, d.w, d.k, d.r, d.s = n, c, h, w_, k, r, s
     d.pad_h, d.pad_w = pad
@@ -200,6 +255,7 @@ def _output_size(d, what):
     L.check(L.load_library().sc_conv2d_output_size(ctypes.byref(d), ctypes.byref(p),
                                                     ctypes.byref(q)), what)
     return p.value, q.value
+
 
 
 # --- calling the library -----------------------------------------------------------------------
@@ -236,14 +292,53 @@ def _is_workspace_error(st):
     return st == L.STATUS_BAD_PARAM and L.last_error().startswith("workspace_size:")
 
 
+def torch_allows_tf32():
+    """Whether PyTorch lets cuDNN convolutions use TF32 now: torch.backends.cudnn.conv
+    .fp32_precision where this PyTorch has it (2.9+; "none" defers to the cudnn-wide and then
+    the global setting), else torch.backends.cudnn.allow_tf32 (True by default)."""
+    cudnn = torch.backends.cudnn
+    conv = getattr(cudnn, "conv", None)
+    for holder in (conv, cudnn, torch.backends):
+        try:
+            p = getattr(holder, "fp32_precision", None) if holder is not None else None
+        except Exception:
+            p = None
+        if p in ("tf32", "ieee"):
+            return p == "tf32"
+    try:
+        return bool(cudnn.allow_tf32)
+    except Exception:  # e.g. conv and rnn set apart through the newer API: PyTorch's default
+        return True
+
+
+def _math_mode(cfg, dtype):
+    """The context math mode for a GPU call: TF32 for fp32 when the Config's tf32 says so
+    (None: as PyTorch's cuDNN convolutions would run now); fp16/bf16 ignore the mode."""
+    if dtype != L.DTYPE_F32:
+        return None
+    tf32 = cfg.tf32
+    if tf32 is None:
+        tf32 = torch_allows_tf32()
+    return L.MATH_TF32 if tf32 else L.MATH_EXACT
+
+
+def _math_label(dtype, mode, algo):
+    """What report() shows for a call: "tf32" only when fp32 tensors ran on the matrix-unit
+    GEMM with TF32 allowed (every other kernel computes exact fp32 whatever the mode)."""
+    if dtype == L.DTYPE_F32 and mode == L.MATH_TF32 and algo == L.ALGO_GPU_IMPLICIT_GEMM_MMA:
+        return "tf32"
+    return _DTYPE_LABELS.get(dtype, "?")
+
+
 def _call_lib(direction, cfg, rec, device, d, ptrs):
     """Run one direction. ptrs: the direction's pointer arguments in the header's order,
-    without workspace. Records the path (and, on a sample of GPU calls, the time) in `rec`."""
+    without workspace. Records the path, the math and (on a sample of GPU calls) the time in
+    `rec`."""
     lib = L.load_library()
     on_cpu = device.type == "cpu"
     fn = getattr(lib, _FN_NAMES[direction])
     d_ref = ctypes.byref(d)
-    seconds = events = None
+    seconds = events = mode = None
     if on_cpu:
         cctx = _context(cfg, L.DEVICE_CPU, True)
         with cctx.lock:
@@ -259,7 +354,10 @@ def _call_lib(direction, cfg, rec, device, d, ptrs):
     else:
         dev = device.index if device.index is not None else torch.cuda.current_device()
         cctx = _context(cfg, dev, False)
+        mode = _math_mode(cfg, d.dtype)
         with cctx.lock:
+            if mode is not None:
+                cctx.set_math_mode(mode)
             # The library makes its context's GPU current; keep PyTorch's current device as
             # it was (only when they differ: the guard costs host time on every call).
             if torch.cuda.current_device() == dev:
@@ -271,7 +369,7 @@ def _call_lib(direction, cfg, rec, device, d, ptrs):
             L.check(st, _FN_NAMES[direction])
             s = cctx.get_stats()
             path = _path_of(cctx, s)
-    rec.add(direction, path, s.last_algo, seconds, events)
+    rec.add(direction, path, s.last_algo, seconds, events, _math_label(d.dtype, mode, s.last_algo))
 
 
 def _path_of(cctx, s):
@@ -283,12 +381,30 @@ def _path_of(cctx, s):
     return "gpu" if now[0] > prev[0] else "vendor" if now[2] > prev[2] else "cpu"
 
 
+# device index -> a small buffer passed as the workspace of calls that need none (see below)
+_no_workspace = {}
+
+
+def _empty_workspace(dev):
+    buf = _no_workspace.get(dev)
+    if buf is None:
+        buf = _no_workspace[dev] = torch.empty(256, dtype=torch.uint8,
+                                               device=torch.device("cuda", dev))
+    return buf
+
+
 def _call_gpu(lib, fn, direction, rec, device, dev, cctx, d, d_ref, ptrs):
-    """The GPU half of _call_lib (context lock held, dev current): (status, events or None)."""
+    """The GPU half of _call_lib (context lock held, dev current): (status, events or None).
+
+    CUDA graph capture: nothing here synchronizes or queries the device. The workspace always
+    comes from the caller (PyTorch's caching allocator, which captures correctly); a call that
+    needs none still gets a non-NULL pointer of size 0, so the library never allocates its own
+    device pool: that pool is what would make sc_context_set_stream wait for the old stream
+    when the stream changes (as it does between a warm-up stream and the capture stream).
+    No timing events are recorded while capturing (they would become graph nodes)."""
     cctx.set_stream(_stream_handle(dev))
     if direction == L.DIR_BACKWARD_BIAS:
         return fn(cctx.handle, d_ref, *ptrs), None
-    # No timing events inside CUDA graph capture (they would become graph nodes).
     timed = rec.want_time(direction) and not torch.cuda.is_current_stream_capturing()
     for attempt in (0, 1):
         # Workspace from PyTorch's caching allocator: stream-ordered, and visible to
@@ -296,7 +412,8 @@ def _call_gpu(lib, fn, direction, rec, device, dev, cctx, d, d_ref, ptrs):
         # if the library's plan has changed since and needs more, the call fails before
         # running anything, and one retry with a fresh query follows.
         nbytes = cctx.workspace_size(d, d_ref, direction)
-        ws = torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes else None
+        ws = (torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes
+              else _empty_workspace(dev))
         if timed:
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
@@ -315,147 +432,239 @@ def _empty(shape, like, nhwc):
                        memory_format=torch.channels_last if nhwc else torch.contiguous_format)
 
 
-# --- autograd functions ------------------------------------------------------------------------
+# --- the three primitives ----------------------------------------------------------------------
 class _Spec:
-    """What a Function needs besides tensors (kept on ctx for backward)."""
-    __slots__ = ("desc", "cfg", "rec", "nhwc", "transposed", "output_padding", "out_hw")
+    """What a primitive needs besides tensors: the convolution's descriptor (every primitive of
+    one layer shares it), options, statistics, layout; kept on ctx for backward."""
+    __slots__ = ("desc", "cfg", "rec", "nhwc", "out_hw", "w_stride")
 
-    def __init__(self, desc, cfg, rec, nhwc, transposed, output_padding=(0, 0), out_hw=None):
-        self.desc, self.cfg, self.rec, self.nhwc, self.transposed = desc, cfg, rec, nhwc, transposed
-        self.output_padding = output_padding
-        self.out_hw = out_hw  # conv2d: the output's (P, Q), known from the descriptor cache
+    def __init__(self, desc, cfg, rec, nhwc, out_hw=None, w_stride=None):
+        self.desc, self.cfg, self.rec, self.nhwc = desc, cfg, rec, nhwc
+        self.out_hw = out_hw  # the output's (P, Q) when known (else asked from the library)
+        # The weight's strides as the library gets it: the weight gradient is made with exactly
+        # these. Where a dimension has size 1 (1x1 kernels) several strides describe one dense
+        # layout; a gradient whose strides differ from its parameter's in any of them is kept
+        # as it is by AccumulateGrad, and DistributedDataParallel, which compares strides
+        # exactly, then warns "Grad strides do not match bucket view strides" and copies.
+        self.w_stride = w_stride
+
+    def lay(self, t):
+        """t in this spec's layout (dense NCHW, or dense channels_last for NHWC)."""
+        if t is None:
+            return None
+        return t.contiguous(memory_format=torch.channels_last if self.nhwc
+                            else torch.contiguous_format)
 
 
-def _torch_backward(spec, x, w, dy, need):
-    """Gradients by PyTorch (fallback='torch' when the library cannot do a backward call).
-    x or w may be None when not saved: only their shapes are needed then."""
-    d = spec.desc
-    if spec.transposed:  # x: (N, C_in=K, P, Q), dy: (N, C_out=C, H, W)
-        x_shape = (d.n, d.k) + _output_size(d, "conv_transpose2d")
-        bias = [d.c] if need[2] else None
-    else:
-        x_shape = (d.n, d.c, d.h, d.w)
-        bias = [d.k] if need[2] else None
-    x_ = x if x is not None else dy.new_empty(1).expand(x_shape)
-    w_ = w if w is not None else dy.new_empty(1).expand(d.k, d.c // d.groups, d.r, d.s)
+def _conv_args(d):
+    return ([d.stride_h, d.stride_w], [d.pad_h, d.pad_w], [d.dil_h, d.dil_w], d.groups)
+
+
+def _torch_instead(spec, err):
+    """After SafeConvUnsupportedError from the library: PyTorch computes that call when the
+    Config says fallback="torch" (told once with verbose, counted as path "torch"), else the
+    error stands."""
+    if spec.cfg.fallback != "torch":
+        raise err
+    _tell_fallback(spec.cfg, err)
     spec.rec.paths["torch"] += 1
-    return torch.ops.aten.convolution_backward(
-        dy, x_, w_, bias, [d.stride_h, d.stride_w], [d.pad_h, d.pad_w], [d.dil_h, d.dil_w],
-        spec.transposed, list(spec.output_padding), d.groups, list(need))
 
 
-class _Conv2dFunction(torch.autograd.Function):
-    """y = conv2d(x, w) + b, x and w already in the spec's layout (contiguous)."""
+def _torch_conv_backward(d, dy, x, w, mask):
+    """PyTorch's convolution_backward for the convolution `d`; x or w may be None (only their
+    shapes are needed then)."""
+    x_ = x if x is not None else dy.new_empty(1).expand(d.n, d.c, d.h, d.w)
+    w_ = w if w is not None else dy.new_empty(1).expand(d.k, d.c // d.groups, d.r, d.s)
+    stride, pad, dil, groups = _conv_args(d)
+    return torch.ops.aten.convolution_backward(dy, x_, w_, [d.k] if mask[2] else None, stride,
+                                               pad, dil, False, [0, 0], groups, list(mask))
 
-    @staticmethod
-    def forward(ctx, x, w, b, spec):
-        d = spec.desc
-        p, q = spec.out_hw or _output_size(d, "conv2d")
-        y = _empty((d.n, d.k, p, q), x, spec.nhwc)
-        if d.n > 0:
+
+def _run_forward(spec, x, w, b):
+    """y = conv(x, w) + b, operands in the spec's layout; no autograd."""
+    d = spec.desc
+    p, q = spec.out_hw or _output_size(d, "conv2d")
+    y = _empty((d.n, d.k, p, q), x, spec.nhwc)
+    if d.n > 0:
+        try:
             _call_lib(L.DIR_FORWARD, spec.cfg, spec.rec, x.device, d,
                       (_ptr(x), _ptr(w), _ptr(b), _ptr(y)))
-        spec.rec.forward_calls += 1
-        ctx.spec = spec
-        ctx.has_bias = b is not None
+        except L.SafeConvUnsupportedError as e:
+            _torch_instead(spec, e)
+            y.copy_(TORCH_CONV2D(x, w, b, *_conv_args(d)))
+    return y
+
+
+def _run_backward_data(spec, dy, w):
+    """dx (N, C, H, W) of the spec's convolution; no autograd."""
+    d = spec.desc
+    dx = _empty((d.n, d.c, d.h, d.w), dy, spec.nhwc)
+    if d.n > 0:
+        try:
+            _call_lib(L.DIR_BACKWARD_DATA, spec.cfg, spec.rec, dy.device, d,
+                      (_ptr(dy), _ptr(w), _ptr(dx)))
+        except L.SafeConvUnsupportedError as e:
+            _torch_instead(spec, e)
+            dx.copy_(_torch_conv_backward(d, dy, None, w, (True, False, False))[0])
+    return dx
+
+
+def _run_backward_weight(spec, x, dy, want_db):
+    """(dw, db or None) of the spec's convolution; no autograd."""
+    d = spec.desc
+    shape = (d.k, d.c // d.groups, d.r, d.s)
+    if spec.w_stride is not None:
+        dw = torch.empty_strided(shape, spec.w_stride, dtype=x.dtype, device=x.device)
+    else:
+        dw = _empty(shape, x, spec.nhwc)
+    db = torch.empty((d.k,), dtype=x.dtype, device=x.device) if want_db else None
+    if d.n == 0:
+        return dw.zero_(), (None if db is None else db.zero_())
+    try:
+        _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, x.device, d,
+                  (_ptr(x), _ptr(dy), _ptr(dw), _ptr(db)))
+    except L.SafeConvUnsupportedError as e:
+        _torch_instead(spec, e)
+        _, gw, gb = _torch_conv_backward(d, dy, x, None, (False, True, want_db))
+        dw.copy_(gw)
+        if want_db:
+            db.copy_(gb)
+    return dw, db
+
+
+def _run_backward_bias(spec, dy):
+    """db (K,) of the spec's convolution; no autograd."""
+    d = spec.desc
+    db = torch.empty((d.k,), dtype=dy.dtype, device=dy.device)
+    if d.n == 0:
+        return db.zero_()
+    try:
+        _call_lib(L.DIR_BACKWARD_BIAS, spec.cfg, spec.rec, dy.device, d, (_ptr(dy), _ptr(db)))
+    except L.SafeConvUnsupportedError as e:
+        _torch_instead(spec, e)
+        db.copy_(dy.sum(dim=(0, 2, 3)))
+    return db
+
+
+# The autograd Functions. `top` marks the call the user made (it counts forward_calls and
+# backward_calls in the layer's statistics); the same Functions inside a backward do not.
+# Each backward uses the Functions when autograd records it (create_graph=True: the result
+# must be differentiable again) and the library directly otherwise.
+class _ConvForward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w, b, spec, top):
+        y = _run_forward(spec, x, w, b)
+        if top:
+            spec.rec.forward_calls += 1
+        ctx.spec, ctx.top, ctx.has_bias = spec, top, b is not None
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(x if need_w else None, w if need_x else None)
         return y
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dy):
-        spec, d = ctx.spec, ctx.spec.desc
+        spec = ctx.spec
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         need_b = need_b and ctx.has_bias
-        fmt = torch.channels_last if spec.nhwc else torch.contiguous_format
-        dy = dy.contiguous(memory_format=fmt)
+        dy = spec.lay(dy)
         dx = dw = db = None
-        dev = dy.device
-        if need_x:
-            dx = _empty((d.n, d.c, d.h, d.w), dy, spec.nhwc)
-        if need_w:
-            dw = _empty((d.k, d.c // d.groups, d.r, d.s), dy, spec.nhwc)
-        if need_b:
-            db = torch.empty((d.k,), dtype=dy.dtype, device=dev)
-        try:
-            if d.n == 0:
-                dw = dw.zero_() if dw is not None else None
-                db = db.zero_() if db is not None else None
-            else:
-                if need_x:
-                    _call_lib(L.DIR_BACKWARD_DATA, spec.cfg, spec.rec, dev, d,
-                              (_ptr(dy), _ptr(w), _ptr(dx)))
-                if need_w:
-                    _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, dev, d,
-                              (_ptr(x), _ptr(dy), _ptr(dw), _ptr(db)))
-                elif need_b:
-                    _call_lib(L.DIR_BACKWARD_BIAS, spec.cfg, spec.rec, dev, d,
-                              (_ptr(dy), _ptr(db)))
-        except L.SafeConvUnsupportedError as e:
-            if spec.cfg.fallback != "torch":
-                raise
-            _tell_fallback(spec.cfg, e)
-            dx, dw, db = _torch_backward(spec, x, w, dy, (need_x, need_w, need_b))
-        spec.rec.backward_calls += 1
-        return dx, dw, db, None
+        if torch.is_grad_enabled():
+            if need_x:
+                dx = _ConvBackwardData.apply(dy, w, spec, False)
+            if need_w:
+                dw = _ConvBackwardWeight.apply(x, dy, spec)
+            if need_b:
+                db = _ConvBackwardBias.apply(dy, spec)
+        else:
+            if need_x:
+                dx = _run_backward_data(spec, dy, w)
+            if need_w:
+                dw, db = _run_backward_weight(spec, x, dy, need_b)
+            elif need_b:
+                db = _run_backward_bias(spec, dy)
+        if ctx.top:
+            spec.rec.backward_calls += 1
+        return dx, dw, db, None, None
 
 
-class _ConvTranspose2dFunction(torch.autograd.Function):
-    """y = conv_transpose2d(x, w) + b: the input gradient of the convolution `desc` whose
-    input is y (N, C_out, Hout, Wout) and whose output is x (N, C_in, H, W)."""
+class _ConvBackwardData(torch.autograd.Function):
+    """dx = backward_data(dy, w); also conv_transpose2d's forward (top=True)."""
 
     @staticmethod
-    def forward(ctx, x, w, b, spec):
-        d = spec.desc
-        y = _empty((d.n, d.c, d.h, d.w), x, spec.nhwc)
-        if d.n > 0:
-            _call_lib(L.DIR_BACKWARD_DATA, spec.cfg, spec.rec, x.device, d,
-                      (_ptr(x), _ptr(w), _ptr(y)))
-        if b is not None:
-            y.add_(b.view(1, -1, 1, 1))
-        spec.rec.forward_calls += 1
+    def forward(ctx, dy, w, spec, top):
+        dx = _run_backward_data(spec, dy, w)
+        if top:
+            spec.rec.forward_calls += 1
+        ctx.spec, ctx.top = spec, top
+        need_dy, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        ctx.save_for_backward(dy if need_w else None, w if need_dy else None)
+        return dx
+
+    @staticmethod
+    def backward(ctx, ddx):
+        spec = ctx.spec
+        dy, w = ctx.saved_tensors
+        need_dy, need_w = ctx.needs_input_grad[:2]
+        ddx = spec.lay(ddx)
+        g_dy = g_w = None
+        if torch.is_grad_enabled():
+            if need_dy:
+                g_dy = _ConvForward.apply(ddx, w, None, spec, False)
+            if need_w:
+                g_w = _ConvBackwardWeight.apply(ddx, dy, spec)
+        else:
+            if need_dy:
+                g_dy = _run_forward(spec, ddx, w, None)
+            if need_w:
+                g_w = _run_backward_weight(spec, ddx, dy, False)[0]
+        if ctx.top:
+            spec.rec.backward_calls += 1
+        return g_dy, g_w, None, None
+
+
+class _ConvBackwardWeight(torch.autograd.Function):
+    """dw = backward_weight(x, dy)."""
+
+    @staticmethod
+    def forward(ctx, x, dy, spec):
+        dw = _run_backward_weight(spec, x, dy, False)[0]
         ctx.spec = spec
-        ctx.has_bias = b is not None
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        ctx.save_for_backward(x if need_w else None, w if need_x else None)
-        return y
+        need_x, need_dy = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        ctx.save_for_backward(x if need_dy else None, dy if need_x else None)
+        return dw
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, dy):
-        spec, d = ctx.spec, ctx.spec.desc
-        x, w = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        fmt = torch.channels_last if spec.nhwc else torch.contiguous_format
-        dy = dy.contiguous(memory_format=fmt)
-        dev = dy.device
-        dx = dw = db = None
-        if need_x:
-            p, q = _output_size(d, "conv_transpose2d")
-            dx = _empty((d.n, d.k, p, q), dy, spec.nhwc)
-        if need_w:
-            dw = _empty((d.k, d.c // d.groups, d.r, d.s), dy, spec.nhwc)
-        try:
-            if d.n == 0:
-                dw = dw.zero_() if dw is not None else None
-            else:
-                if need_x:
-                    _call_lib(L.DIR_FORWARD, spec.cfg, spec.rec, dev, d,
-                              (_ptr(dy), _ptr(w), None, _ptr(dx)))
-                if need_w:
-                    _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, dev, d,
-                              (_ptr(dy), _ptr(x), _ptr(dw), None))
-        except L.SafeConvUnsupportedError as e:
-            if spec.cfg.fallback != "torch":
-                raise
-            _tell_fallback(spec.cfg, e)
-            dx, dw, _ = _torch_backward(spec, x, w, dy, (need_x, need_w, False))
-        if need_b and ctx.has_bias:
-            db = dy.sum(dim=(0, 2, 3))
-        spec.rec.backward_calls += 1
-        return dx, dw, db, None
+    def backward(ctx, ddw):
+        spec = ctx.spec
+        x, dy = ctx.saved_tensors
+        need_x, need_dy = ctx.needs_input_grad[:2]
+        ddw = spec.lay(ddw)
+        g_x = g_dy = None
+        if torch.is_grad_enabled():
+            if need_x:
+                g_x = _ConvBackwardData.apply(dy, ddw, spec, False)
+            if need_dy:
+                g_dy = _ConvForward.apply(x, ddw, None, spec, False)
+        else:
+            if need_x:
+                g_x = _run_backward_data(spec, dy, ddw)
+            if need_dy:
+                g_dy = _run_forward(spec, x, ddw, None)
+        return g_x, g_dy, None
+
+
+class _ConvBackwardBias(torch.autograd.Function):
+    """db = sum of dy over N, P, Q (the library's backward_bias); its gradient is broadcast."""
+
+    @staticmethod
+    def forward(ctx, dy, spec):
+        ctx.shape = dy.shape
+        return _run_backward_bias(spec, dy)
+
+    @staticmethod
+    def backward(ctx, ddb):
+        return ddb.reshape(1, -1, 1, 1).expand(ctx.shape), None
 
 
 # --- fallback ----------------------------------------------------------------------------------
@@ -543,7 +752,7 @@ def _dispatch(what, torch_fn, args, layer, body):
     input, weight, bias = args[:3]
     if _delegate(input, weight, bias):
         return torch_fn(*args)
-    x, w, b = _autocast(input, weight, bias)
+    x, w, b = _autocast(input, weight, bias, what)
     _check_tensors(what, x, w, b, (3, 4), 4)
     if not _supported_device(x):
         return torch_fn(*args)
@@ -563,6 +772,12 @@ def _dispatch(what, torch_fn, args, layer, body):
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
     """torch.nn.functional.conv2d through safeconv. `layer` (a module) is where statistics go."""
+    if _compile is not None and _tracing(input):
+        return _compile.conv2d(input, weight, bias, stride, padding, dilation, groups, layer)
+    return _conv2d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
+
+
+def _conv2d_eager(input, weight, bias, stride, padding, dilation, groups, layer):
     args = (input, weight, bias, stride, padding, dilation, groups)
     return _dispatch("conv2d", TORCH_CONV2D, args, layer, lambda x, w, b, cfg, rec: _conv2d_body(
         x, w, b, stride, padding, dilation, groups, cfg, rec))
@@ -577,8 +792,8 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
         hit = rec.desc_cache
         if hit is not None and hit[0] == key:
             nhwc, xc, wc, bc = _operands(x, w, b, key[4])
-            return _Conv2dFunction.apply(xc, wc, bc,
-                                         _Spec(hit[1], cfg, rec, nhwc, False, out_hw=hit[2]))
+            return _ConvForward.apply(xc, wc, bc,
+                                      _Spec(hit[1], cfg, rec, nhwc, hit[2], wc.stride()), True)
     groups = _groups(groups, "conv2d")
     n, c, h, wd = x.shape
     k, cg, r, s = w.shape
@@ -605,7 +820,7 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
         _collector[0]("conv2d", x.device, d)
     elif key is not None:
         rec.desc_cache = (key, d, out_hw)
-    return _Conv2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, False, out_hw=out_hw))
+    return _ConvForward.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, out_hw, wc.stride()), True)
 
 
 def _desc_key(x, w, b, stride, padding, dilation, groups):
@@ -622,10 +837,16 @@ def _desc_key(x, w, b, stride, padding, dilation, groups):
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):
     """torch.nn.functional.conv1d through safeconv: a conv2d of height 1."""
+    if _compile is not None and _tracing(input):
+        return _compile.conv1d(input, weight, bias, stride, padding, dilation, groups, layer)
+    return _conv1d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
+
+
+def _conv1d_eager(input, weight, bias, stride, padding, dilation, groups, layer):
     args = (input, weight, bias, stride, padding, dilation, groups)
     if _delegate(input, weight, bias):
         return TORCH_CONV1D(*args)
-    input, weight, bias = _autocast(input, weight, bias)
+    input, weight, bias = _autocast(input, weight, bias, "conv1d")
     _check_tensors("conv1d", input, weight, bias, (2, 3), 3)
     if not _supported_device(input):
         return TORCH_CONV1D(*args)
@@ -633,8 +854,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     (dl,) = _pair(dilation, "conv1d: dilation", 1)
     pad = padding if isinstance(padding, str) else (0, _pair(padding, "conv1d: padding", 1)[0])
     try:
-        y = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, st), pad, (1, dl), groups,
-                   layer=layer)
+        y = _conv2d_eager(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, st), pad,
+                          (1, dl), groups, layer)
     except L.SafeConvError as e:
         e.args = (str(e).replace("conv2d:", "conv1d (as conv2d of height 1):", 1),)
         raise
@@ -644,6 +865,15 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1, *, layer=None):
     """torch.nn.functional.conv_transpose2d through safeconv (backward-data of a conv2d)."""
+    if _compile is not None and _tracing(input):
+        return _compile.conv_transpose2d(input, weight, bias, stride, padding, output_padding,
+                                         groups, dilation, layer)
+    return _conv_transpose2d_eager(input, weight, bias, stride, padding, output_padding, groups,
+                                   dilation, layer)
+
+
+def _conv_transpose2d_eager(input, weight, bias, stride, padding, output_padding, groups,
+                            dilation, layer):
     args = (input, weight, bias, stride, padding, output_padding, groups, dilation)
     return _dispatch("conv_transpose2d", TORCH_CONV_TRANSPOSE2D, args, layer,
                      lambda x, w, b, cfg, rec: _conv_transpose2d_body(
@@ -690,7 +920,8 @@ def _conv_transpose2d_body(x, w, b, stride, padding, output_padding, groups, dil
         raise L.SafeConvInputError("conv_transpose2d: output size %dx%d is not positive "
                                    "(input %dx%d, padding %s)" % (hout, wout, h, wd, pad))
     nhwc, xc, wc, bc = _operands(x, w, b)
-    d = _make_desc(n, cout, hout, wout, cin, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
+    d = _make_desc(n, cout, hout, wout, cin, r, s, pad, stride_, dil, groups, x.dtype, nhwc,
+                   "conv_transpose2d")
     p, q = _output_size(d, "conv_transpose2d")
     if (p, q) != (h, wd):
         raise L.SafeConvError("conv_transpose2d: internal size mismatch %dx%d vs %dx%d"
@@ -698,4 +929,69 @@ def _conv_transpose2d_body(x, w, b, stride, padding, output_padding, groups, dil
     rec.shape = tuple(x.shape)
     if _collector is not None:
         _collector[0]("conv_transpose2d", x.device, d)
-    return _ConvTranspose2dFunction.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, True, opad))
+    y = _ConvBackwardData.apply(xc, wc, _Spec(d, cfg, rec, nhwc, (h, wd), wc.stride()), True)
+    if bc is not None:  # PyTorch adds the bias (and sums its gradient)
+        y = y.add_(bc.view(1, -1, 1, 1))
+    return y
+
+
+def _register_script_builtins():
+    """TorchScript resolves the functions a scripted function calls through a table keyed by
+    the function object: F.conv2d is aten::conv2d there. Under enable() F.conv2d is safeconv's
+    conv2d, which the script compiler cannot compile (keyword-only `layer`); entered in the
+    table as the same aten operators, scripted code calling F.conv2d (or safeconv.conv2d)
+    runs PyTorch's convolution, as scripting always did without safeconv."""
+    try:
+        from torch.jit._builtins import _register_builtin
+    except ImportError:  # a PyTorch without this table: scripting such code fails as before
+        return
+    for fn, op in ((conv2d, "aten::conv2d"), (conv1d, "aten::conv1d"),
+                   (conv_transpose2d, "aten::conv_transpose2d")):
+        _register_builtin(fn, op)
+
+
+_register_script_builtins()
+
+
+# --- torch.compile -----------------------------------------------------------------------------
+# PyTorch >= 2.4: the primitives are also custom operators (torch.library.custom_op) with fake
+# implementations and registered autograd (_compile.py); conv2d and friends use them while
+# torch.compile traces (_tracing below), so the compiled graph has no break at a convolution.
+# Older PyTorch (1.13 included) never imports _compile.py: eager calls are the same either way.
+def _custom_ops_available():
+    try:
+        major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    return ((major, minor) >= (2, 4) and hasattr(torch.library, "custom_op")
+            and hasattr(getattr(torch, "compiler", None), "is_compiling"))
+
+
+def _fake_check():
+    try:
+        from torch._subclasses import fake_tensor
+    except ImportError:
+        return lambda t: False
+    fn = getattr(fake_tensor, "is_fake", None)  # also sees fakes inside FunctionalTensor
+    return fn if fn is not None else (lambda t: isinstance(t, fake_tensor.FakeTensor))
+
+
+_is_fake = _fake_check()
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def _tracing(x):
+    """Whether torch.compile is tracing this call: Dynamo says so (is_compiling), or the input
+    is a fake tensor, which is what reaches this code when AOTAutograd traces a module Dynamo
+    kept whole (PyTorch's own nn.Conv2d, whose _conv_forward enable() replaced); the library
+    cannot take a fake tensor, the operators can. A plain tensor costs one type() check."""
+    if _compiling is not None and _compiling():
+        return True
+    return type(x) not in _PLAIN and _is_fake(x)
+
+
+_compile = None
+_compiling = None
+if _custom_ops_available():
+    from . import _compile  # noqa: E402  (registers the safeconv:: operators)
+    _compiling = torch.compiler.is_compiling

@@ -9,11 +9,36 @@ the module object, its parameters, device, dtype, hooks and train/eval mode are 
 A subclass of nn.Conv2d defined elsewhere is given a subclass of its own class that routes
 _conv_forward through safeconv (its other methods keep working).
 """
+from typing import List, Optional
+
+import torch
 import torch.nn as nn
+from torch import Tensor
+from torch.nn.modules.utils import _pair, _single
 
 from . import _lib as L
 from . import functional as SF
 from .config import Config
+
+# TorchScript: enable() puts the _conv_forward/forward functions below into PyTorch's own
+# classes, so `torch.jit.script(model)` compiles them. Each starts with the code PyTorch's
+# method has, under `if torch.jit.is_scripting():` (a branch the script compiler decides at
+# compile time: the rest, which calls safeconv through Python, is never compiled), with
+# PyTorch's functions taken before enable() (SF.TORCH_*). Scripted code therefore runs
+# PyTorch's convolution. safeconv's own classes refuse to be scripted (__prepare_scriptable__):
+# a SafeConv2d asked for safeconv, which TorchScript cannot call.
+_NO_SCRIPT = ("%s cannot be compiled by TorchScript: safeconv computes through its C library "
+              "from Python (ctypes), which a scripted module cannot call. Script a model of "
+              "stock layers instead (under safeconv.enable() scripted code runs PyTorch's "
+              "convolution), use torch.compile (PyTorch >= 2.4), or safeconv.unpatch_model() "
+              "first to script it with PyTorch's convolution.")
+
+
+def _tokenize(module):
+    """torch.compile (PyTorch >= 2.4): the int that names this module to safeconv's operators
+    (options and statistics per module; see _compile.py). Nothing on older PyTorch."""
+    if SF._compile is not None:
+        SF._compile.assign_token(module)
 
 
 class _SafeConvMixin:
@@ -21,11 +46,30 @@ class _SafeConvMixin:
     enable()) selects strategy and options per module."""
     safeconv_config = None
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _tokenize(self)
+
+    def __setstate__(self, state):  # unpickled or deep-copied: a token of its own
+        super().__setstate__(state)
+        _tokenize(self)
+
+    def __prepare_scriptable__(self):
+        raise L.SafeConvUnsupportedError(_NO_SCRIPT % type(self).__name__)
+
 
 class SafeConv2d(_SafeConvMixin, nn.Conv2d):
     """nn.Conv2d computed by safeconv (forward and every gradient)."""
 
-    def _conv_forward(self, input, weight, bias):
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]):
+        if torch.jit.is_scripting():  # PyTorch's own method (see above)
+            if self.padding_mode != "zeros":
+                return SF.TORCH_CONV2D(SF.TORCH_PAD(input, self._reversed_padding_repeated_twice,
+                                                    mode=self.padding_mode),
+                                       weight, bias, self.stride, _pair(0), self.dilation,
+                                       self.groups)
+            return SF.TORCH_CONV2D(input, weight, bias, self.stride, self.padding, self.dilation,
+                                   self.groups)
         if self.padding_mode != "zeros":
             return SF.conv2d(SF.TORCH_PAD(input, self._reversed_padding_repeated_twice,
                                           mode=self.padding_mode),
@@ -37,7 +81,15 @@ class SafeConv2d(_SafeConvMixin, nn.Conv2d):
 class SafeConv1d(_SafeConvMixin, nn.Conv1d):
     """nn.Conv1d computed by safeconv as a convolution of height 1."""
 
-    def _conv_forward(self, input, weight, bias):
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Optional[Tensor]):
+        if torch.jit.is_scripting():  # PyTorch's own method
+            if self.padding_mode != "zeros":
+                return SF.TORCH_CONV1D(SF.TORCH_PAD(input, self._reversed_padding_repeated_twice,
+                                                    mode=self.padding_mode),
+                                       weight, bias, self.stride, _single(0), self.dilation,
+                                       self.groups)
+            return SF.TORCH_CONV1D(input, weight, bias, self.stride, self.padding, self.dilation,
+                                   self.groups)
         if self.padding_mode != "zeros":
             return SF.conv1d(SF.TORCH_PAD(input, self._reversed_padding_repeated_twice,
                                           mode=self.padding_mode),
@@ -46,19 +98,26 @@ class SafeConv1d(_SafeConvMixin, nn.Conv1d):
                          self.groups, layer=self)
 
 
-def _conv_transpose2d_forward(self, input, output_size=None):
-    """nn.ConvTranspose2d.forward with the convolution through safeconv."""
-    if self.padding_mode != "zeros":
-        raise ValueError("Only `zeros` padding mode is supported for ConvTranspose2d")
-    output_padding = self._output_padding(input, output_size, self.stride, self.padding,
-                                          self.kernel_size, 2, self.dilation)
-    return SF.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
-                               output_padding, self.groups, self.dilation, layer=self)
-
-
 class SafeConvTranspose2d(_SafeConvMixin, nn.ConvTranspose2d):
     """nn.ConvTranspose2d computed by safeconv (its forward is safeconv's backward-data)."""
-    forward = _conv_transpose2d_forward
+
+    def forward(self, input: Tensor, output_size: Optional[List[int]] = None) -> Tensor:
+        """nn.ConvTranspose2d.forward with the convolution through safeconv."""
+        if self.padding_mode != "zeros":
+            raise ValueError("Only `zeros` padding mode is supported for ConvTranspose2d")
+        assert isinstance(self.padding, tuple)
+        output_padding = self._output_padding(
+            input, output_size, self.stride, self.padding, self.kernel_size,  # type: ignore
+            2, self.dilation)  # type: ignore[arg-type]
+        if torch.jit.is_scripting():  # PyTorch's own method
+            return SF.TORCH_CONV_TRANSPOSE2D(input, self.weight, self.bias, self.stride,
+                                             self.padding, output_padding, self.groups,
+                                             self.dilation)
+        return SF.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                   output_padding, self.groups, self.dilation, layer=self)
+
+
+_conv_transpose2d_forward = SafeConvTranspose2d.__dict__["forward"]
 
 
 # PyTorch class -> safeconv class; subclasses get one made on first need.
@@ -119,6 +178,7 @@ def patch_model(model, strategy=None, **options):
         if new is None:
             continue
         m.__class__ = new
+        _tokenize(m)
         if cfg is not None:
             m.safeconv_config = cfg
     return model

@@ -121,7 +121,7 @@ def test_stale_workspace_size_is_requeried():
         sizes = {k: v for k, v in cctx.ws_sizes.items() if k[1] == L.DIR_FORWARD and v}
         assert sizes, "expected a forward call that needs workspace"
         for k in sizes:
-            cctx.ws_sizes[k] = 256  # too small, but not 0 (0 lets the library use its pool)
+            cctx.ws_sizes[k] = 256  # too small (a stale 0: the next test)
         y2 = F.conv2d(x, w, padding=1)
         for k, v in sizes.items():
             assert cctx.ws_sizes[k] == v
@@ -131,3 +131,60 @@ def test_stale_workspace_size_is_requeried():
     xr = x.detach().double().cpu().requires_grad_()
     (dxr,) = torch.autograd.grad(F.conv2d(xr, w.detach().double().cpu(), padding=1).sum(), [xr])
     assert rel_err(dx, dxr) < tol("cuda")
+
+
+@pytest.mark.skipif(CUDA_SKIP is not None, reason=str(CUDA_SKIP))
+def test_zero_workspace_size_never_lets_the_library_use_its_pool():
+    """A remembered size of 0 that became too small is found out too: calls that need no
+    workspace still pass a (non-NULL, size 0) pointer, so the library reports the shortfall
+    instead of allocating its own device pool (which CUDA graph capture cannot have)."""
+    x = torch.randn(2, 64, 8, 8, device="cuda")
+    w = torch.randn(64, 64, 3, 3, device="cuda")
+    with safeconv.enable(strategy="gpu"):
+        y = F.conv2d(x, w, padding=1)
+        cctx = FN._context(current_config(), torch.cuda.current_device(), False)
+        sizes = {k: v for k, v in cctx.ws_sizes.items() if k[1] == L.DIR_FORWARD and v}
+        assert sizes, "expected a forward call that needs workspace"
+        for k in sizes:
+            cctx.ws_sizes[k] = 0
+        assert torch.equal(F.conv2d(x, w, padding=1), y)
+        for k, v in sizes.items():
+            assert cctx.ws_sizes[k] == v
+
+
+class _FakeGpuContext:
+    def __init__(self, nbytes):
+        self.nbytes, self.streams, self.handle = nbytes, [], None
+
+    def set_stream(self, s):
+        self.streams.append(s)
+
+    def workspace_size(self, d, d_ref, direction):
+        return self.nbytes
+
+    def forget_workspace_size(self, d, direction):
+        pass
+
+
+@pytest.mark.parametrize("nbytes", [0, 4096])
+def test_gpu_call_is_capture_safe(monkeypatch, nbytes):
+    """_call_gpu (CPU stand-ins for the device pieces): while a CUDA graph is being captured it
+    records no timing events, and the workspace pointer is never NULL (size 0 where the call
+    needs none), so the library never falls back to its own pool."""
+    monkeypatch.setattr(FN, "_stream_handle", lambda dev: 1234)
+    monkeypatch.setattr(FN, "_empty_workspace", lambda dev: torch.empty(256, dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+    seen = []
+
+    def fn(handle, d_ref, *args):
+        seen.append(args)
+        return L.STATUS_OK
+    rec = _stats.LayerStats("x")
+    assert rec.want_time(L.DIR_FORWARD)  # a call that would be timed outside capture
+    cctx = _FakeGpuContext(nbytes)
+    st, events = FN._call_gpu(None, fn, L.DIR_FORWARD, rec, torch.device("cpu"), 0, cctx,
+                              L.ConvDesc(), None, (None, None, None, None))
+    assert st == L.STATUS_OK and events is None
+    assert cctx.streams == [1234]
+    ws, size = seen[0][-2], seen[0][-1]
+    assert ws is not None and ws.value and size == nbytes

@@ -128,3 +128,91 @@ def test_channels_last_model_on_gpu():
     assert rel_err(y, ref_model(x.double().cpu())) < tol("cuda")
     y.sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def _amp_model():
+    torch.manual_seed(7)
+    return safeconv.patch_model(nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, stride=2, padding=1,
+                                                             groups=4), nn.ReLU(),
+        nn.ConvTranspose2d(16, 8, 2, stride=2), nn.ReLU(), nn.Conv2d(8, 4, 1)).cuda(),
+        strategy="gpu")
+
+
+def _grad_scaler(scale):
+    amp = getattr(torch, "amp", None)
+    if amp is not None and hasattr(amp, "GradScaler"):
+        try:
+            return amp.GradScaler("cuda", init_scale=scale)
+        except TypeError:
+            pass
+    return torch.cuda.amp.GradScaler(init_scale=scale)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_amp_step_with_grad_scaler(dtype):
+    """CUDA autocast: convolutions computed by the library in the autocast dtype (descriptor
+    dtype F16/BF16), weight gradients float32 for float32 parameters. GradScaler: a finite
+    step is taken with the scale kept; an inf in the input reaches the gradients (never
+    sanitized), so the step is skipped and the scale lowered."""
+    model = _amp_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    scaler = _grad_scaler(2.0 ** 12)
+    x = torch.randn(4, 3, 16, 16, device="cuda")
+    with torch.autocast("cuda", dtype=dtype):
+        try:
+            y = model(x)
+        except safeconv.SafeConvUnsupportedError as e:
+            pytest.skip("this build has no %s GPU kernels: %s" % (dtype, e))
+        loss = y.float().square().mean()
+    assert y.dtype == dtype
+    rep = safeconv.report(model, print_table=False)
+    assert rep["0"]["math"] == {torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+    assert rep["0"]["path"] == "gpu"
+    scaler.scale(loss).backward()
+    assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all()
+               for p in model.parameters())
+    before = [p.detach().clone() for p in model.parameters()]
+    scaler.step(opt)
+    scaler.update()
+    assert scaler.get_scale() == 2.0 ** 12
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+    opt.zero_grad(set_to_none=True)
+    x[0, 0, 5, 5] = float("inf")
+    with torch.autocast("cuda", dtype=dtype):
+        loss = model(x).float().square().mean()
+    scaler.scale(loss).backward()
+    assert any(not torch.isfinite(p.grad).all() for p in model.parameters())
+    before = [p.detach().clone() for p in model.parameters()]
+    scaler.step(opt)
+    scaler.update()
+    assert scaler.get_scale() < 2.0 ** 12
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+
+def test_tf32_follows_pytorch_unless_configured():
+    """fp32 tensors: the matrix-unit GEMM (gpu_implicit_gemm_mma) may round to TF32 only when
+    torch.backends.cudnn.allow_tf32 allows it (tf32=None) or tf32=True says so; report()
+    names the math. Where that family does not run (no sm_80+, or a shape it does not take),
+    every call is exact fp32 whatever the setting."""
+    g = torch.Generator().manual_seed(8)
+    x64 = torch.randn(8, 64, 28, 28, generator=g, dtype=torch.float64)
+    w64 = torch.randn(64, 64, 3, 3, generator=g, dtype=torch.float64)
+    ref = torch.conv2d(x64, w64, padding=1)
+    x, w = x64.float().cuda(), w64.float().cuda()
+    before = torch.backends.cudnn.allow_tf32
+    try:
+        for allow, opt, tf32 in [(True, None, True), (False, None, False), (True, False, False),
+                                 (False, True, True)]:
+            torch.backends.cudnn.allow_tf32 = allow
+            safeconv.reset_stats()
+            layer = nn.Module()
+            with safeconv.enable(strategy="gpu", tf32=opt):
+                y = safeconv.conv2d(x, w, padding=1, layer=layer)
+            rep = safeconv.report(layer, print_table=False)["(model)"]
+            mma = "gpu_implicit_gemm_mma" in rep["algos"]
+            assert rep["math"] == ("tf32" if tf32 and mma else "fp32"), (allow, opt, rep)
+            assert rel_err(y, ref) < (5e-3 if tf32 and mma else 1e-4)
+    finally:
+        torch.backends.cudnn.allow_tf32 = before

@@ -45,7 +45,7 @@ typedef struct sc_kplan {
     int cfg;         /* the family's named tile configuration, -1 where it has none */
     int splits;      /* reduction splits; 1 = none */
     int lm;          /* GEMM: epilogue lanes along M (coalesced NCHW outputs) */
-    int cc;          /* GEMM: channel-chunked gathers on a (k,r,s,c) copy of the weight */
+    int gather;      /* GEMM: the family's operand-gather variant (0 = the plain one) */
     int serial;      /* GEMM backward-weight: splits add into dw in order, no slices */
     int tf32;        /* matrix units: fp32 operands rounded to TF32 */
     size_t ws_bytes; /* workspace bytes the plan needs in the context's memory space */

@@ -1,6 +1,7 @@
 /* context.c - context life cycle, options, the workspace pools, statistics. */
 #include "core/guard_hook.h"
 #include "core/internal.h"
+#include "core/plan_cache.h"
 #include "gpu/gpu.h"
 
 #include <stdlib.h>
@@ -82,6 +83,7 @@ void sc_context_destroy(sc_context *ctx)
         sc_gpu_free(ctx->device_pool.ptr);
     }
     sc__guard_release(ctx);
+    sc__plan_cache_free(ctx);
     free(ctx->host_pool.ptr);
     free(ctx->cache_path);
     free(ctx);

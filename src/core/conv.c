@@ -2,6 +2,7 @@
  * find workspace, run, count. Each layer below is reached only through its own header. */
 #include "core/guard_hook.h"
 #include "core/internal.h"
+#include "core/plan_cache.h"
 #include "cpu/cpu.h"
 #include "gpu/gpu.h"
 
@@ -20,6 +21,7 @@ typedef struct sc_plan {
     sc_route route;
     sc_algo algo;
     size_t ws_bytes;
+    sc_kplan kernel; /* ROUTE_GPU: the plan the GPU backend runs, exactly */
 } sc_plan;
 
 static bool is_cpu_algo(sc_algo a) { return sc_cpu_is_algo(a); }
@@ -78,15 +80,19 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
         if ((st = plan_vendor(ctx, pb, dir, pl, &taken)) || taken) return st;
     }
     pl->route = ROUTE_GPU;
-    /* Splits of the reduction are sized to this context's workspace limit. */
-    st = sc_gpu_select_limit(pb, dir, o->algo, ctx->workspace_limit, &pl->algo, &pl->ws_bytes);
+    /* One selection: the plan chosen here (within the context's workspace limit) is the one
+     * the call runs, and the one whose workspace the size query reports. */
+    st = sc__gpu_plan_cached(ctx, pb, dir, &pl->kernel);
     if (st == SC_STATUS_UNSUPPORTED && o->allow_cpu && o->algo == SC_ALGO_NONE)
         return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
-    if (st == SC_STATUS_OK && pl->ws_bytes > ctx->workspace_limit)
+    if (st) return st;
+    pl->algo = pl->kernel.algo;
+    pl->ws_bytes = pl->kernel.ws_bytes;
+    if (pl->ws_bytes > ctx->workspace_limit)
         return sc__fail(SC_STATUS_OUT_OF_MEMORY,
                         "options.workspace_limit: %s needs %zu bytes of workspace, limit is %zu",
                         sc_algo_name(pl->algo), pl->ws_bytes, ctx->workspace_limit);
-    return st;
+    return SC_STATUS_OK;
 }
 
 /* GPU context, CPU compute: copy the inputs to the host, run, copy the outputs back. */
@@ -154,6 +160,7 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
     sc_call call = {.pb = &pb,
                     .dir = dir,
                     .algo = pl.algo,
+                    .plan = pl.route == ROUTE_GPU ? &pl.kernel : NULL,
                     .a = a,
                     .b = b,
                     .c = c,

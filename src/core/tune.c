@@ -1,6 +1,7 @@
 /* tune.c - sc_conv2d_tune: measure the GPU GEMM's plan variants for one problem and keep the
  * fastest that computes the same result as the heuristic's plan (see safeconv.h). */
 #include "core/internal.h"
+#include "gpu/gemm_cfg.h"
 #include "gpu/gpu.h"
 
 #include <math.h>
@@ -42,12 +43,14 @@ static void session_free(session *s)
 }
 
 /* Median seconds of `repeats` synchronized runs of `plan`; negative on failure. */
-static double time_plan(sc_call *call, const sc_gpu_plan *plan, int repeats)
+static double time_plan(sc_call *call, const sc_kplan *plan, int repeats)
 {
     double t[SC_TUNE_MAX_REPEATS];
+    call->plan = plan;
+    call->algo = plan->algo;
     for (int i = 0; i < repeats; i++) {
         double t0 = now_s();
-        if (sc_gpu_run_plan(call, plan) || sc_gpu_sync(call->stream)) return -1;
+        if (sc_gpu_run(call) || sc_gpu_sync(call->stream)) return -1;
         t[i] = now_s() - t0;
     }
     qsort(t, (size_t)repeats, sizeof t[0], by_value);
@@ -74,16 +77,14 @@ sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction 
         return sc__fail(SC_STATUS_UNSUPPORTED,
                         "ctx: tuning times GPU kernels; this context is on the CPU");
     if ((st = sc_gpu_set_device(ctx->opt.device))) return st;
-    sc_algo algo;
-    size_t ws_heur;
-    if ((st = sc_gpu_select_limit(&pb, dir, SC_ALGO_NONE, ctx->workspace_limit, &algo, &ws_heur)))
+    sc_kplan def;
+    if ((st = sc_gpu_plan(&pb, dir, SC_ALGO_NONE, ctx->opt.math, ctx->workspace_limit, &def)))
         return st;
-    sc_gpu_plan plans[SC_TUNE_MAX_PLANS];
-    int n = algo == SC_ALGO_GPU_IMPLICIT_GEMM
-                ? sc_gpu_tune_candidates(&pb, dir, ctx->workspace_limit, plans, SC_TUNE_MAX_PLANS)
-                : 0;
+    sc_kplan plans[SC_TUNE_MAX_PLANS];
+    int n = sc_gpu_tune_candidates(&pb, dir, ctx->opt.math, ctx->workspace_limit, plans,
+                                   SC_TUNE_MAX_PLANS);
     if (n <= 0) {
-        snprintf(res->plan, sizeof res->plan, "%s (no variants)", sc_algo_name(algo));
+        snprintf(res->plan, sizeof res->plan, "%s (no variants)", sc_algo_name(def.algo));
         return SC_STATUS_OK;
     }
 
@@ -134,7 +135,9 @@ sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction 
     for (int i = 0; i < n && !st; i++) {
         times[i] = -1;
         /* One run to warm up and to check the result against the heuristic plan's. */
-        if ((st = sc_gpu_run_plan(&call, &plans[i])) || (st = sc_gpu_sync(call.stream)) ||
+        call.plan = &plans[i];
+        call.algo = plans[i].algo;
+        if ((st = sc_gpu_run(&call)) || (st = sc_gpu_sync(call.stream)) ||
             (st = sc_gpu_copy(i ? s.host_out : s.host_ref, s.buf[3], out_bytes, 1, call.stream)))
             break;
         if (i > 0) {
@@ -169,6 +172,7 @@ sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction 
     res->best_ms = times[best] * 1e3;
     sc_gpu_remember_plan(&pb, dir, &plans[best]);
     snprintf(res->plan, sizeof res->plan, "gemm tile %d split %d%s%s", plans[best].cfg,
-             plans[best].splits, plans[best].cc ? " cc" : "", plans[best].serial ? " serial" : "");
+             plans[best].splits, plans[best].gather == SC_GATHER_CC ? " cc" : "",
+             plans[best].serial ? " serial" : "");
     return SC_STATUS_OK;
 }

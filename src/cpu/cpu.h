@@ -1,4 +1,5 @@
-/* cpu.h - the CPU backend as the core sees it: host pointers, fp32, synchronous. */
+/* cpu.h - the CPU backend as the core sees it: host pointers, synchronous; fp32 algorithms,
+ * fp16/bf16 through fp32 copies. */
 #ifndef SC_CPU_H
 #define SC_CPU_H
 
@@ -13,7 +14,7 @@ static inline bool sc_cpu_is_algo(sc_algo a)
 
 /* Choose a CPU algorithm (or check the requested one applies) and the scratch it needs within
  * `limit` bytes, for calls with `num_threads` threads (the context's option: 0 = default).
- * UNSUPPORTED for dtypes other than fp32. */
+ * fp16/bf16 problems run the fp32 algorithm on widened copies (cpu_widen.c). */
 sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, size_t limit,
                         int num_threads, sc_algo *algo, size_t *ws_bytes);
 sc_status sc_cpu_run(const sc_call *call);
@@ -34,6 +35,11 @@ sc_status sc_cpu_onednn_plan(const sc_problem *pb, sc_direction dir, int num_thr
 sc_status sc_cpu_onednn_run(const sc_call *call);
 /* Drop every cached oneDNN primitive (tests: the next call creates them again). */
 void sc_cpu_onednn_cache_clear(void);
+
+/* fp16/bf16 (cpu_widen.c): the fp32 form of a problem, and a call run on fp32 copies of its
+ * operands with the outputs rounded back. */
+void sc_cpu_problem_f32(const sc_problem *pb, sc_problem *out);
+sc_status sc_cpu_run_widened(const sc_call *call);
 
 /* Bias gradient, summed in double in a fixed order (cpu_bias.c; every CPU algorithm calls it). */
 void sc_cpu_bias_grad(const sc_problem *pb, const float *dy, float *dbias);

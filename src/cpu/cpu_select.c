@@ -54,9 +54,11 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
                         int num_threads, sc_algo *algo, size_t *ws_bytes)
 {
     *ws_bytes = 0;
-    if (pb->d.dtype != SC_DTYPE_F32)
-        return sc__fail(SC_STATUS_UNSUPPORTED,
-                        "desc.dtype: the CPU backend computes fp32 only (fp16/bf16 need a GPU)");
+    sc_problem pf; /* fp16/bf16: the algorithm of the fp32 problem runs on widened copies */
+    if (pb->d.dtype != SC_DTYPE_F32) {
+        sc_cpu_problem_f32(pb, &pf);
+        pb = &pf;
+    }
     bool reference;
     switch (want) {
     case SC_ALGO_CPU_REFERENCE:
@@ -92,6 +94,7 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
 
 sc_status sc_cpu_run(const sc_call *call)
 {
+    if (call->pb->d.dtype != SC_DTYPE_F32) return sc_cpu_run_widened(call);
     switch (call->algo) {
     case SC_ALGO_CPU_REFERENCE: return sc_cpu_reference_run(call);
     case SC_ALGO_CPU_DIRECT: return sc_cpu_direct_run(call);

@@ -1,6 +1,6 @@
 /* test_cpu_property.c - property tests of every CPU algorithm against the double-precision
- * reference: random configurations from DESIGN.md's property space, fresh data, NaN-poisoned
- * outputs, bit-identical repeated backward-weight (tools/check.c). At least 300
+ * reference: random configurations from the property space (docs/architecture.md), fresh data,
+ * NaN-poisoned outputs, bit-identical repeated backward-weight (tools/check.c). At least 300
  * configurations per direction per algorithm (100 under --quick); the seed is printed at the
  * start of the run and per failure, so `safeconv verify --replay SEED` reproduces one.
  * The oneDNN route runs in both of its layout variants (SAFECONV_ONEDNN_VARIANT) when the

@@ -1,0 +1,267 @@
+/* depthwise.cu - depthwise direct kernels (groups == C, C/groups == 1, K = multiplier*C):
+ * forward, backward-data and backward-weight, with a register-blocked variant for rows of 3, 5
+ * or 7 taps. Each output element is written by one thread, or by one block reducing in a fixed
+ * order: the same bits on every run. Where they apply: fam_depthwise.c. */
+#include "dtype.cuh"
+#include "launch.h"
+
+typedef long long i64;
+
+/* ---- depthwise (groups == C, Cg == 1, K = mult*C) ------------------------------------------ */
+/* Forward: grid.y = n; each thread one output of image n; 32-bit index within the image
+ * (backend.cu checks K*P*Q and C*H*W < 2^31). k = c*mult + j reads channel c. */
+struct dw_div {
+    sc_fdiv q, p, k, mult, sh, sw;
+};
+
+template <class T>
+__global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const T *__restrict__ x,
+                                                 const T *__restrict__ w,
+                                                 const T *__restrict__ bias, T *__restrict__ y)
+{
+    int per = kp.k * kp.p * kp.q;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= per) return;
+    int n = blockIdx.y;
+    int k, p, q, t;
+    if (kp.nhwc) {
+        t = sc_div(i, dv.k), k = i - t * kp.k;
+        p = sc_div(t, dv.q), q = t - p * kp.q;
+    } else {
+        t = sc_div(i, dv.q), q = i - t * kp.q;
+        k = sc_div(t, dv.p), p = t - k * kp.p;
+    }
+    int c = sc_div(k, dv.mult);
+    const T *xn = x + (i64)n * kp.c * kp.h * kp.w;
+    const T *wk = w + (i64)k * kp.r * kp.s;
+    int h0 = p * kp.sh - kp.ph, w0 = q * kp.sw - kp.pw;
+    float acc = 0.f;
+    for (int r = 0; r < kp.r; r++) {
+        int h = h0 + r * kp.dh;
+        if ((unsigned)h >= (unsigned)kp.h) continue;
+        for (int s = 0; s < kp.s; s++) {
+            int ww = w0 + s * kp.dw;
+            if ((unsigned)ww >= (unsigned)kp.w) continue;
+            float xv = kp.nhwc ? sc_get(xn + (((i64)h * kp.w + ww) * kp.c + c))
+                               : sc_get(xn + (((i64)c * kp.h + h) * kp.w + ww));
+            acc += xv * sc_get(wk + (r * kp.s + s));
+        }
+    }
+    if (bias) acc += sc_get(bias + (k));
+    sc_put(y + ((i64)n * per + i), acc);
+}
+
+/* Backward-data: each thread one dx element of image n (grid.y), summing its own taps in a
+ * fixed order (j, r, s). */
+template <class T>
+__global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
+                                                      const T *__restrict__ dy,
+                                                      const T *__restrict__ w, T *__restrict__ dx)
+{
+    /* dvx reuses the fields: q = W, p = H, k = C */
+    int per = kp.c * kp.h * kp.w;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= per) return;
+    int n = blockIdx.y;
+    int c, h, ww, t;
+    if (kp.nhwc) {
+        t = sc_div(i, dvx.k), c = i - t * kp.c;
+        h = sc_div(t, dvx.q), ww = t - h * kp.w;
+    } else {
+        t = sc_div(i, dvx.q), ww = i - t * kp.w;
+        c = sc_div(t, dvx.p), h = t - c * kp.h;
+    }
+    int mult = kp.kg;
+    const T *dyn = dy + (i64)n * kp.k * kp.p * kp.q;
+    float acc = 0.f;
+    for (int r = 0; r < kp.r; r++) {
+        int hh = h + kp.ph - r * kp.dh;
+        if (hh < 0) break;
+        int p = sc_div(hh, dvx.sh);
+        if (p * kp.sh != hh || p >= kp.p) continue;
+        for (int s = 0; s < kp.s; s++) {
+            int wq = ww + kp.pw - s * kp.dw;
+            if (wq < 0) break;
+            int q = sc_div(wq, dvx.sw);
+            if (q * kp.sw != wq || q >= kp.q) continue;
+            for (int j = 0; j < mult; j++) {
+                int k = c * mult + j;
+                float g = kp.nhwc ? sc_get(dyn + (((i64)p * kp.q + q) * kp.k + k))
+                                  : sc_get(dyn + (((i64)k * kp.p + p) * kp.q + q));
+                acc += g * sc_get(w + (((i64)k * kp.r + r) * kp.s + s));
+            }
+        }
+    }
+    sc_put(dx + ((i64)n * per + i), acc);
+}
+
+/* Backward-weight: one block per (k, tap); threads stride over (n, p, q) in a fixed order,
+ * then a fixed tree. */
+template <class T>
+__global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const T *__restrict__ x,
+                                                        const T *__restrict__ dy,
+                                                        T *__restrict__ dwt)
+{
+    __shared__ float red[256];
+    int tap = blockIdx.x, k = blockIdx.y;
+    int r = tap / kp.s, s = tap - r * kp.s;
+    int c = k / kp.kg;
+    int pq = kp.p * kp.q;
+    float acc = 0.f;
+    for (int n = 0; n < kp.n; n++) {
+        const T *xn = x + (i64)n * kp.c * kp.h * kp.w;
+        const T *dyn = dy + (i64)n * kp.k * pq;
+        for (int j = threadIdx.x; j < pq; j += 256) {
+            int p = j / kp.q, q = j - p * kp.q;
+            int h = p * kp.sh - kp.ph + r * kp.dh, ww = q * kp.sw - kp.pw + s * kp.dw;
+            if ((unsigned)h >= (unsigned)kp.h || (unsigned)ww >= (unsigned)kp.w) continue;
+            float xv = kp.nhwc ? sc_get(xn + (((i64)h * kp.w + ww) * kp.c + c))
+                               : sc_get(xn + (((i64)c * kp.h + h) * kp.w + ww));
+            float g = kp.nhwc ? sc_get(dyn + ((i64)j * kp.k + k)) : sc_get(dyn + ((i64)k * pq + j));
+            acc += xv * g;
+        }
+    }
+    red[threadIdx.x] = acc;
+    __syncthreads();
+    for (int o = 128; o > 0; o >>= 1) {
+        if ((int)threadIdx.x < o) red[threadIdx.x] += red[threadIdx.x + o];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) sc_put(dwt + ((i64)k * kp.r * kp.s + tap), red[0]);
+}
+
+/* Depthwise, register-blocked: each thread QV consecutive outputs along the row, so one row of
+ * QV+S-1 inputs serves QV*S multiply-adds (instead of QV*S loads). Column stride and dilation
+ * 1, S in {3,5,7}. Forward: any row stride/dilation, any multiplier. Backward-data with stride
+ * and dilation 1 and multiplier 1 is the same correlation of dy with the flipped filter and
+ * padding R-1-pad (flip = 1). One image per grid.y; index within the image in 32 bits. */
+#define DW_QV 4
+struct dwf_p {
+    int cin, hin, win, cout, hout, wout, R, sh, dh, ph, pw, flip, nhwc, qb;
+    sc_fdiv dqb, dhout, dcout, dmult;
+};
+
+template <class T, int S>
+__global__ __launch_bounds__(256) void dw_fast(dwf_p a, const T *__restrict__ in,
+                                               const T *__restrict__ wt, const T *__restrict__ bias,
+                                               T *__restrict__ out)
+{
+    int per = a.cout * a.hout * a.qb;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= per) return;
+    int n = blockIdx.y, k, p, jb, t;
+    if (a.nhwc) {
+        t = sc_div(i, a.dcout), k = i - t * a.cout;
+        p = sc_div(t, a.dqb), jb = t - p * a.qb;
+    } else {
+        t = sc_div(i, a.dqb), jb = i - t * a.qb;
+        k = sc_div(t, a.dhout), p = t - k * a.hout;
+    }
+    int ic = sc_div(k, a.dmult);
+    int q0 = jb * DW_QV;
+    const T *inn = in + (i64)n * a.cin * a.hin * a.win;
+    const T *wk = wt + (i64)k * a.R * S;
+    float acc[DW_QV];
+    float b0 = bias ? sc_get(bias + (k)) : 0.f;
+#pragma unroll
+    for (int j = 0; j < DW_QV; j++) acc[j] = b0;
+    for (int r = 0; r < a.R; r++) {
+        int h = p * a.sh - a.ph + r * a.dh;
+        if ((unsigned)h >= (unsigned)a.hin) continue;
+        float xr[DW_QV + S - 1];
+#pragma unroll
+        for (int u = 0; u < DW_QV + S - 1; u++) {
+            int w = q0 - a.pw + u;
+            xr[u] = (unsigned)w < (unsigned)a.win
+                        ? (a.nhwc ? sc_get(inn + (((i64)h * a.win + w) * a.cin + ic))
+                                  : sc_get(inn + (((i64)ic * a.hin + h) * a.win + w)))
+                        : 0.f;
+        }
+        const T *wr = a.flip ? wk + (a.R - 1 - r) * S : wk + r * S;
+#pragma unroll
+        for (int s = 0; s < S; s++) {
+            float wv = a.flip ? sc_get(wr + (S - 1 - s)) : sc_get(wr + (s));
+#pragma unroll
+            for (int j = 0; j < DW_QV; j++) acc[j] += xr[j + s] * wv;
+        }
+    }
+    T *o = out + (i64)n * a.cout * a.hout * a.wout;
+#pragma unroll
+    for (int j = 0; j < DW_QV; j++) {
+        int q = q0 + j;
+        if (q < a.wout) {
+            if (a.nhwc)
+                sc_put(o + (((i64)p * a.wout + q) * a.cout + k), acc[j]);
+            else
+                sc_put(o + (((i64)k * a.hout + p) * a.wout + q), acc[j]);
+        }
+    }
+}
+
+/* Launch the register-blocked kernel if it applies; false = use the generic one. */
+template <class T>
+static bool dw_fast_launch(const sc_kp &kp, sc_direction dir, const T *in, const T *w,
+                           const T *bias, T *out, cudaStream_t st)
+{
+    if (kp.s != 3 && kp.s != 5 && kp.s != 7) return false;
+    if (kp.sw != 1 || kp.dw != 1) return false;
+    dwf_p a;
+    if (dir == SC_DIR_FORWARD) {
+        a.cin = kp.c, a.hin = kp.h, a.win = kp.w, a.cout = kp.k, a.hout = kp.p, a.wout = kp.q;
+        a.sh = kp.sh, a.dh = kp.dh, a.ph = kp.ph, a.pw = kp.pw, a.flip = 0;
+        a.dmult = sc_fdiv_make(kp.kg);
+    } else {
+        if (kp.sh != 1 || kp.dh != 1 || kp.kg != 1) return false;
+        a.cin = kp.k, a.hin = kp.p, a.win = kp.q, a.cout = kp.c, a.hout = kp.h, a.wout = kp.w;
+        a.sh = 1, a.dh = 1, a.ph = kp.r - 1 - kp.ph, a.pw = kp.s - 1 - kp.pw, a.flip = 1;
+        a.dmult = sc_fdiv_make(1);
+    }
+    a.R = kp.r, a.nhwc = kp.nhwc;
+    a.qb = (a.wout + DW_QV - 1) / DW_QV;
+    a.dqb = sc_fdiv_make(a.qb), a.dhout = sc_fdiv_make(a.hout), a.dcout = sc_fdiv_make(a.cout);
+    long long per = (long long)a.cout * a.hout * a.qb;
+    if (per >= (1ll << 31) - 256) return false;
+    dim3 grid((unsigned)((per + 255) / 256), kp.n);
+    if (kp.s == 3)
+        dw_fast<T, 3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    else if (kp.s == 5)
+        dw_fast<T, 5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    else
+        dw_fast<T, 7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    return true;
+}
+
+template <class T>
+static int launch(const sc_kp &kp, sc_direction dir, const T *a, const T *b, const T *c, T *out,
+                  cudaStream_t st)
+{
+    if (dir == SC_DIR_FORWARD) {
+        if (dw_fast_launch(kp, SC_DIR_FORWARD, a, b, c, out, st)) return (int)cudaGetLastError();
+        dw_div dv = {sc_fdiv_make(kp.q),  sc_fdiv_make(kp.p),  sc_fdiv_make(kp.k),
+                     sc_fdiv_make(kp.kg), sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
+        int per = kp.k * kp.p * kp.q;
+        dim3 grid((per + 255) / 256, kp.n);
+        dw_fwd<T><<<grid, 256, 0, st>>>(kp, dv, a, b, c, out);
+    } else if (dir == SC_DIR_BACKWARD_DATA) {
+        if (dw_fast_launch<T>(kp, SC_DIR_BACKWARD_DATA, a, b, nullptr, out, st))
+            return (int)cudaGetLastError();
+        dw_div dv = {sc_fdiv_make(kp.w), sc_fdiv_make(kp.h),  sc_fdiv_make(kp.c),
+                     sc_fdiv_make(1),    sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
+        int per = kp.c * kp.h * kp.w;
+        dim3 grid((per + 255) / 256, kp.n);
+        dw_bwd_data<T><<<grid, 256, 0, st>>>(kp, dv, a, b, out);
+    } else if (dir == SC_DIR_BACKWARD_WEIGHT) {
+        dim3 grid(kp.r * kp.s, kp.k);
+        dw_bwd_weight<T><<<grid, 256, 0, st>>>(kp, a, b, out);
+    }
+    return (int)cudaGetLastError();
+}
+
+int sc_launch_depthwise(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
+                        const void *c, void *out, cudaStream_t st)
+{
+    return sc_with_dtype(kp.dtype, [&](auto t) {
+        using T = decltype(t);
+        return launch<T>(kp, dir, (const T *)a, (const T *)b, (const T *)c, (T *)out, st);
+    });
+}

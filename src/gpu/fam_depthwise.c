@@ -1,0 +1,24 @@
+/* fam_depthwise.c - the depthwise direct kernels (depthwise.cu): C/groups == 1 (any channel
+ * multiplier), forward, backward-data and backward-weight; 32-bit indices within one image. */
+#include "gpu/family.h"
+
+#include <limits.h>
+
+static bool dw_applies(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
+{
+    (void)dev;
+    const long long lim = INT_MAX - 4096;
+    if (kp->cg != 1 || kp->g != kp->c || kp->n > 65535) return false;
+    if ((long long)kp->k * kp->p * kp->q > lim || (long long)kp->c * kp->h * kp->w > lim)
+        return false;
+    return rq->dir <= SC_DIR_BACKWARD_WEIGHT && kp->g <= 65535;
+}
+
+static void dw_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev, sc_kplan *out)
+{
+    (void)kp, (void)rq, (void)dev;
+    sc_fam_plan_plain(SC_ALGO_GPU_DIRECT_DEPTHWISE, out);
+}
+
+const sc_gpu_family sc_fam_depthwise = {SC_ALGO_GPU_DIRECT_DEPTHWISE, dw_applies, dw_applies,
+                                        dw_plan};

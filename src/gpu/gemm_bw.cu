@@ -1,0 +1,4 @@
+/* gemm_bw.cu - backward-weight of the FMA implicit GEMM, fp32 tensors (gemm/dir_bw.cuh). */
+#define SC_GEMM_ELEM float
+#define SC_GEMM_NS   gemm_f32
+#include "gemm/dir_bw.cuh"

@@ -1,0 +1,34 @@
+/* knobs.c - the experiment switches (knobs.h), read once. */
+#include "gpu/knobs.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+static sc_gpu_knobs knobs;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* An integer switch; -1 when unset or empty. */
+static int env_int(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : -1;
+}
+
+static void read_knobs(void)
+{
+    knobs.gemm_cfg = env_int("SAFECONV_GPU_GEMM_CFG");
+    knobs.gemm_splits = env_int("SAFECONV_GPU_GEMM_SPLITS");
+    knobs.gemm_lm = env_int("SAFECONV_GPU_GEMM_LM");
+    knobs.gemm_cc = env_int("SAFECONV_GPU_GEMM_CC");
+    knobs.gemm_serial = env_int("SAFECONV_GPU_GEMM_SERIAL");
+    knobs.gemm_bw32 = env_int("SAFECONV_GPU_GEMM_BW32");
+    knobs.gemm_mma = env_int("SAFECONV_GPU_GEMM_MMA");
+    knobs.smallc_pix = env_int("SAFECONV_GPU_SMALLC_PIX");
+    knobs.debug = getenv("SAFECONV_GPU_DEBUG") != NULL;
+}
+
+const sc_gpu_knobs *sc_gpu_knobs_get(void)
+{
+    pthread_once(&once, read_knobs);
+    return &knobs;
+}

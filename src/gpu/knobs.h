@@ -1,0 +1,31 @@
+/* knobs.h - the GPU backend's experiment switches, read from the environment in one place
+ * (knobs.c), once per process. None is needed in normal use: they exist to force a variant
+ * for tests and measurements (docs/gpu.md lists them). A value of -1 means "unset: the
+ * heuristic decides". */
+#ifndef SC_GPU_KNOBS_H
+#define SC_GPU_KNOBS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sc_gpu_knobs {
+    int gemm_cfg;    /* SAFECONV_GPU_GEMM_CFG: force one named tile configuration (its number) */
+    int gemm_splits; /* SAFECONV_GPU_GEMM_SPLITS: force the reduction split where it fits */
+    int gemm_lm;     /* SAFECONV_GPU_GEMM_LM: 0/1 epilogue lanes along M for NCHW outputs */
+    int gemm_cc;     /* SAFECONV_GPU_GEMM_CC: 0 no channel-chunked plans, 1 only those */
+    int gemm_serial; /* SAFECONV_GPU_GEMM_SERIAL: 0 no serial backward-weight splits */
+    int gemm_bw32;   /* SAFECONV_GPU_GEMM_BW32: 0 backward-weight gathers with 64-bit offsets */
+    int gemm_mma;    /* SAFECONV_GPU_GEMM_MMA: 0 never the matrix-unit GEMM by default */
+    int smallc_pix;  /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
+    int debug;       /* SAFECONV_GPU_DEBUG: set = print every plan on stderr */
+} sc_gpu_knobs;
+
+/* The switches of this process (read at the first call; thread-safe). */
+const sc_gpu_knobs *sc_gpu_knobs_get(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SC_GPU_KNOBS_H */

@@ -1,0 +1,29 @@
+/* launch.h - the kernel launchers that backend.cu dispatches a plan to, one group per kernel
+ * family (one .cu file each). Host C++, compiled by nvcc or hipcc. Each launcher checks the
+ * launch and returns 0 or the CUDA/HIP error code; `ws` is device workspace of at least the
+ * plan's ws_bytes. Operand roles are sc_call's (common/problem.h); the tensors' element type is
+ * kp.dtype (fp32, fp16 or bf16), so pointers are untyped here. */
+#ifndef SC_GPU_LAUNCH_H
+#define SC_GPU_LAUNCH_H
+
+#include "common/problem.h"
+#include "compat.h"
+#include "kparams.h"
+
+/* naive.cu: every direction but the bias gradient. */
+int sc_launch_naive(const sc_kp &kp, sc_direction dir, const void *a, const void *b, const void *c,
+                    void *out, cudaStream_t st);
+/* bias.cu: db[k] = sum over n, p, q of dy, in double, fixed order. */
+int sc_launch_bias_grad(const sc_kp &kp, const void *dy, void *db, cudaStream_t st);
+/* depthwise.cu: forward, backward-data, backward-weight. */
+int sc_launch_depthwise(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
+                        const void *c, void *out, cudaStream_t st);
+/* small_c.cu: forward and backward-data. */
+int sc_launch_small_c(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
+                      const void *c, void *out, cudaStream_t st);
+/* gemm_launch.cu (the kernels: gemm_fwd.cu, gemm_bd.cu, gemm_bw.cu): the plan's tile
+ * configuration, split and gathers. */
+int sc_launch_gemm(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, const void *a,
+                   const void *b, const void *c, void *out, void *ws, cudaStream_t st);
+
+#endif /* SC_GPU_LAUNCH_H */

@@ -1,0 +1,131 @@
+/* plan_check.c - the GPU planner's promises, checked on the host with the C compiler alone (no
+ * GPU, no CUDA): `make test-c` runs it once per experiment-switch setting worth checking (the
+ * switches are read once per process). For random problems, directions, devices and workspace
+ * limits:
+ *   1. default selection succeeds for fp32 and picks a family that can implement the problem;
+ *   2. a GEMM plan is one the launchers have a kernel for (sc_gemm_cfg_built, the serial
+ *      epilogue built, the gather valid for the direction and layout), and its workspace is
+ *      sc_gemm_ws_bytes of it and within the limit; other families need no workspace;
+ *   3. planning is a function of its inputs: the same request gives the same plan, bit for bit
+ *      (the size query and the call of one shape agree because they make the same plan);
+ *   4. forcing a family gives that family's plan where it can implement the problem and
+ *      UNSUPPORTED where it cannot.
+ * Exit status 1 on a failure; the first failures are printed. */
+#include "gpu/family.h"
+#include "gpu/gemm_cfg.h"
+#include "gpu/gemm_plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned long long rng = 88172645463325252ull;
+static int rnd(int a, int b)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return a + (int)(rng % (unsigned long long)(b - a + 1));
+}
+
+static int bad;
+
+static void fail(const sc_problem *pb, const sc_gpu_request *rq, const sc_gpu_dev *dev,
+                 const sc_kplan *pl, const char *why)
+{
+    if (bad++ >= 10) return;
+    const sc_conv2d_desc *d = &pb->d;
+    printf("FAIL %s: dir %d n%lld c%lld %lldx%lld k%lld r%lldx%lld s%lld,%lld g%lld %s limit %zu "
+           "sm %d hip %d -> %s cfg %d splits %d lm %d gather %d serial %d ws %zu\n",
+           why, (int)rq->dir, (long long)d->n, (long long)d->c, (long long)d->h, (long long)d->w,
+           (long long)d->k, (long long)d->r, (long long)d->s, (long long)d->stride_h,
+           (long long)d->stride_w, (long long)d->groups, d->layout == SC_NHWC ? "nhwc" : "nchw",
+           rq->ws_limit, dev->sm_count, (int)dev->hip, sc_algo_name(pl->algo), pl->cfg, pl->splits,
+           pl->lm, pl->gather, pl->serial, pl->ws_bytes);
+}
+
+static void check_gemm(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
+                       const sc_gpu_dev *dev, const sc_kplan *pl)
+{
+    sc_direction dir = rq->dir;
+    if (pl->cfg < 0 || pl->cfg >= SC_GEMM_NCFG || pl->splits < 1)
+        return fail(pb, rq, dev, pl, "configuration or split out of range");
+    if (!sc_gemm_cfg_built(pl->cfg, dir, kp->nhwc != 0, pl->gather, kp->dtype))
+        return fail(pb, rq, dev, pl, "a configuration with no kernel");
+    if (pl->serial &&
+        (dir != SC_DIR_BACKWARD_WEIGHT || pl->splits < 2 ||
+         !sc_gemm_serial_built(pl->cfg, kp->nhwc != 0, pl->gather, dev->hip, kp->dtype)))
+        return fail(pb, rq, dev, pl, "a serial plan with no serial epilogue");
+    if (pl->gather == SC_GATHER_CC &&
+        (dir == SC_DIR_BACKWARD_WEIGHT || !sc_gemm_cc_applies(kp, dir)))
+        return fail(pb, rq, dev, pl, "channel-chunked gathers where they do not apply");
+    if (pl->gather == SC_GATHER_N32 && (dir != SC_DIR_BACKWARD_WEIGHT || kp->nhwc))
+        return fail(pb, rq, dev, pl, "N32 gathers outside NCHW backward-weight");
+    if (pl->gather < 0 || pl->gather > SC_GATHER_N32)
+        return fail(pb, rq, dev, pl, "unknown gather");
+    if (pl->ws_bytes != sc_gemm_ws_bytes(kp, dir, pl))
+        return fail(pb, rq, dev, pl, "ws_bytes is not the plan's workspace");
+    if (pl->ws_bytes > rq->ws_limit) return fail(pb, rq, dev, pl, "workspace over the limit");
+}
+
+int main(int argc, char **argv)
+{
+    int count = argc > 1 ? atoi(argv[1]) : 20000, checked = 0;
+    static const sc_algo fams[] = {SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_DEPTHWISE,
+                                   SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_NAIVE};
+    for (int i = 0; i < count; i++) {
+        sc_conv2d_desc d;
+        sc_conv2d_desc_init(&d);
+        int kind = rnd(0, 9);
+        d.groups = kind < 6 ? 1 : kind < 8 ? 2 : rnd(2, 64);
+        int cg = kind >= 8 ? 1 : rnd(0, 4) == 0 ? rnd(1, 4) : rnd(1, 256);
+        int kg = kind >= 8 ? rnd(1, 2) : rnd(1, 512);
+        d.c = (int64_t)cg * d.groups, d.k = (int64_t)kg * d.groups;
+        d.n = rnd(1, 64), d.h = rnd(3, 60), d.w = rnd(3, 60);
+        d.r = rnd(1, 7), d.s = rnd(1, 7);
+        d.stride_h = rnd(1, 3), d.stride_w = rnd(1, 3);
+        d.pad_h = d.r / 2, d.pad_w = d.s / 2;
+        d.dil_h = rnd(0, 5) ? 1 : 2, d.dil_w = rnd(0, 5) ? 1 : 2;
+        d.layout = rnd(0, 1) ? SC_NHWC : SC_NCHW;
+        d.dtype = rnd(0, 2) == 0 ? SC_DTYPE_F32 : rnd(0, 1) ? SC_DTYPE_F16 : SC_DTYPE_BF16;
+        sc_problem pb;
+        sc_kp kp;
+        if (sc__problem_init(&d, &pb) || !sc_kp_make(&pb, &kp)) continue;
+        sc_gpu_dev dev = {rnd(0, 1) ? 132 : 40, rnd(0, 1) ? 90 : 75, rnd(0, 3) == 0};
+        size_t limit = rnd(0, 3) == 0 ? (size_t)rnd(0, 4096) : (size_t)rnd(0, 64) << 20;
+        sc_gpu_request rq = {(sc_direction)rnd(0, 3), SC_MATH_EXACT, limit};
+        sc_kplan a, b;
+        checked++;
+        if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &a)) {
+            fail(&pb, &rq, &dev, &a, "default selection failed");
+            continue;
+        }
+        const sc_gpu_family *f = sc_gpu_family_of(a.algo);
+        if (!f || (rq.dir != SC_DIR_BACKWARD_BIAS && !f->can_implement(&kp, &rq, &dev)))
+            fail(&pb, &rq, &dev, &a, "the chosen family cannot implement the problem");
+        if (a.algo == SC_ALGO_GPU_IMPLICIT_GEMM && rq.dir != SC_DIR_BACKWARD_BIAS)
+            check_gemm(&pb, &kp, &rq, &dev, &a);
+        else if (a.ws_bytes)
+            fail(&pb, &rq, &dev, &a, "a direct kernel asking for workspace");
+        if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &b) || memcmp(&a, &b, sizeof a))
+            fail(&pb, &rq, &dev, &b, "a second plan differs from the first");
+        for (size_t j = 0; j < sizeof fams / sizeof fams[0]; j++) {
+            const sc_gpu_family *ff = sc_gpu_family_of(fams[j]);
+            bool can = rq.dir == SC_DIR_BACKWARD_BIAS || ff->can_implement(&kp, &rq, &dev);
+            sc_status st = sc_gpu_select_plan(&pb, &rq, fams[j], &dev, &b);
+            if (can && (st || b.algo != fams[j]))
+                fail(&pb, &rq, &dev, &b, "a forced family that applies was not planned");
+            else if (!can && st != SC_STATUS_UNSUPPORTED)
+                fail(&pb, &rq, &dev, &b, "a forced family that does not apply was planned");
+            else if (can && b.algo == SC_ALGO_GPU_IMPLICIT_GEMM && rq.dir != SC_DIR_BACKWARD_BIAS)
+                check_gemm(&pb, &kp, &rq, &dev, &b);
+        }
+    }
+    const char *env[] = {"SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",
+                         "SAFECONV_GPU_GEMM_CC", "SAFECONV_GPU_GEMM_CFG"};
+    printf("plan_check");
+    for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
+        if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));
+    printf(": %d problems, %d failed\n", checked, bad);
+    return bad ? 1 : 0;
+}
