@@ -69,6 +69,11 @@ sc_status sc_dnnl_recipe_run(const sc_dnnl_recipe *r, const sc_call *call);
 sc_dnnl_recipe *sc_dnnl_cache_acquire(const sc_problem *pb, const sc_dnnl_key *key);
 void sc_dnnl_cache_release(sc_dnnl_recipe *r);
 
+/* pthread_atfork handlers: hold the cache's lock across a fork (prepare), release it in the
+ * parent and in the child (done). */
+void sc_dnnl_cache_fork_prepare(void);
+void sc_dnnl_cache_fork_done(void);
+
 /* The engine every recipe uses (created once); NULL when oneDNN cannot make a CPU engine. */
 dnnl_engine_t sc_dnnl_engine(void);
 

@@ -117,6 +117,11 @@ void sc_dnnl_cache_release(sc_dnnl_recipe *r)
     if (last) sc_dnnl_recipe_destroy(r);
 }
 
+/* fork() while another thread holds the lock would leave the child a lock nobody releases:
+ * hold it across the fork (onednn_route.c registers these). */
+void sc_dnnl_cache_fork_prepare(void) { pthread_mutex_lock(&lock); }
+void sc_dnnl_cache_fork_done(void) { pthread_mutex_unlock(&lock); }
+
 void sc_cpu_onednn_cache_clear(void)
 {
     pthread_mutex_lock(&lock);

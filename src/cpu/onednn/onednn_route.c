@@ -38,8 +38,15 @@
 #endif
 
 static atomic_bool forked_child;
-static void on_fork_child(void) { atomic_store(&forked_child, true); }
-static void watch_forks(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+static void on_fork_child(void)
+{
+    atomic_store(&forked_child, true);
+    sc_dnnl_cache_fork_done();
+}
+static void watch_forks(void)
+{
+    pthread_atfork(sc_dnnl_cache_fork_prepare, sc_dnnl_cache_fork_done, on_fork_child);
+}
 
 typedef struct thread_scope {
     int prev, prev_dynamic;
