@@ -93,8 +93,9 @@ bool sc_cpu_onednn_built(void) { return sc_dnnl_engine() != NULL; }
  *    16 input channels (a stem: blocking pads C=3 to 16, 3x the work) and backward-weight of
  *    outputs of at most 8x8 (ResNet's last stage: the GEMM wins there).
  *  - NHWC otherwise: the caller's layout (oneDNN's NHWC kernels, no reorders), except
- *    backward-weight of dense layers with a strided or large output plane, where the blocked
- *    kernel wins by 10-50%.
+ *    backward-weight of dense layers of 32+ output channels with a strided or large output
+ *    plane, where the blocked kernel wins by 10-50% (at 16 output channels, YOLO's stem, the
+ *    NHWC kernel wins).
  * SAFECONV_ONEDNN_VARIANT=user|blocked forces one variant (tests, measurements). */
 static int variants(const sc_problem *pb, sc_direction dir, sc_dnnl_variant out[SC_DNNL_VARIANTS])
 {
@@ -112,7 +113,7 @@ static int variants(const sc_problem *pb, sc_direction dir, sc_dnnl_variant out[
         user = (dir == SC_DIR_BACKWARD_DATA && dense && pb->cg < 16) ||
                (dir == SC_DIR_BACKWARD_WEIGHT && plane <= 64);
     else
-        user = !(dir == SC_DIR_BACKWARD_WEIGHT && dense &&
+        user = !(dir == SC_DIR_BACKWARD_WEIGHT && dense && pb->kg >= 32 &&
                  (d->stride_h > 1 || d->stride_w > 1 || (plane >= 28 * 28 && pb->cg >= 32)));
     out[0] = user ? SC_DNNL_USER : SC_DNNL_BLOCKED;
     out[1] = user ? SC_DNNL_BLOCKED : SC_DNNL_USER;
