@@ -85,9 +85,10 @@ bool sc_cpu_onednn_built(void) { return sc_dnnl_engine() != NULL; }
 /* Layout variants in order of preference for a problem; the first that oneDNN serves within
  * the workspace limit runs. From oneDNN 2.6 on the public suite (bench/NOTES.md, issue 21):
  *  - 1x1 filters: the caller's layout. oneDNN's GEMM on plain tensors beats its blocked 1x1
- *    kernels plus the reorders in and out (up to 2x at 56x56); except NCHW backward-weight
- *    where the GEMM is thin (C*K <= 4096: 3x slower at 32 -> 32 channels, 160x160, two
- *    threads) or its reduction short (outputs of at most 8x8).
+ *    kernels plus the reorders in and out (up to 2x at 56x56); except, in NCHW, small planes
+ *    (14x14 and below: the blocked kernels win by 10-20% and the reorders are small) and
+ *    backward-weight where the GEMM is thin (C*K <= 4096: 3x slower at 32 -> 32 channels,
+ *    160x160, two threads).
  *  - NCHW otherwise: blocked (its direct JIT kernels, 1.3-3x faster than its im2col + GEMM on
  *    plain tensors, reorders included), except backward-data of a dense layer with fewer than
  *    16 input channels (a stem: blocking pads C=3 to 16, 3x the work) and backward-weight of
@@ -107,8 +108,8 @@ static int variants(const sc_problem *pb, sc_direction dir, sc_dnnl_variant out[
     const int64_t plane = pb->p * pb->q;
     bool user;
     if (pointwise)
-        user = dir != SC_DIR_BACKWARD_WEIGHT || d->layout == SC_NHWC ||
-               (pb->cg * pb->kg > 4096 && plane > 64);
+        user = d->layout == SC_NHWC ||
+               (plane > 14 * 14 && (dir != SC_DIR_BACKWARD_WEIGHT || pb->cg * pb->kg > 4096));
     else if (d->layout == SC_NCHW)
         user = (dir == SC_DIR_BACKWARD_DATA && dense && pb->cg < 16) ||
                (dir == SC_DIR_BACKWARD_WEIGHT && plane <= 64);
