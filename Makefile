@@ -3,6 +3,7 @@
 #
 #   make                 library + command          make test       all CPU tests
 #   make test-asan       tests under ASan+UBSan     make test-gpu   GPU tests (GPU machine)
+#   make test-tsan       threaded tests under TSan  make fuzz       libFuzzer targets (mk/fuzz.mk)
 #   make install PREFIX=/usr/local                  make clean
 #
 # BUILD selects the output folder, so several builds (asan, gpu) can sit side by side.
@@ -52,7 +53,8 @@ STLIB := $(BUILD)/libsafeconv.a
 TOOL  := $(BUILD)/safeconv
 TESTS := $(BUILD)/safeconv-tests
 
-.PHONY: all lib test test-c test-python test-asan test-gpu install clean format format-check
+.PHONY: all lib test test-c test-python test-asan test-tsan test-gpu install clean format \
+        format-check
 all: lib $(TOOL) $(BUILD)/safeconv.pc
 lib: $(SHLIB) $(BUILD)/libsafeconv.so $(STLIB)
 
@@ -71,7 +73,8 @@ $(STLIB): $(LIB_OBJS)
 # The command and the tests link the static library: they run from the build tree unchanged.
 $(TOOL): $(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRCS)) $(STLIB)
 	$(LINK_CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(TESTS): $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS)) $(BUILD)/tools/check.o $(BUILD)/tools/suite.o $(STLIB)
+$(TESTS): $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS)) $(BUILD)/tools/check.o $(BUILD)/tools/suite.o \
+          $(BUILD)/tools/args.o $(STLIB)
 	$(LINK_CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/safeconv.pc: safeconv.pc.in
@@ -89,7 +92,7 @@ PLAN_CHECK := $(BUILD)/plan-check
 $(PLAN_CHECK): tests/gpu/plan_check.c $(STLIB)
 	$(LINK_CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STLIB) $(LDLIBS)
 
-test-c: $(TESTS) $(TOOL) $(PLAN_CHECK)
+test-c: $(TESTS) $(TOOL) $(PLAN_CHECK) $(MMA_EMULATE)
 	$(TESTS) $(SC_TEST_ARGS)
 	$(TOOL) verify --count 2000 --device cpu
 	$(TOOL) verify --count 300 --device cpu --dtype f16
@@ -97,15 +100,24 @@ test-c: $(TESTS) $(TOOL) $(PLAN_CHECK)
 	$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_CC=1 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_CFG=8 $(PLAN_CHECK)
+	$(if $(MMA_EMULATE),$(MMA_EMULATE) 150)
 test-python: lib
 	@if [ -d python/tests ]; then tests/run_python_tests.sh $(BUILD); fi
 
 test-asan:
 	$(MAKE) BUILD=build-asan GPU=none OPT=-O1 \
-	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    SANITIZE="-fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    build-asan/safeconv-tests build-asan/safeconv
 	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv-tests --quick
 	ASAN_OPTIONS=detect_leaks=1 build-asan/safeconv verify --count 100
+
+# ThreadSanitizer over the C tests that run threads in one process. (The others fork, which
+# TSan follows badly in a multi-threaded process, or have no second thread.)
+TSAN_TESTS ?= threads_independent_contexts test_cache_threads
+test-tsan:
+	$(MAKE) BUILD=build-tsan GPU=none OPT=-O1 SANITIZE="-fsanitize=thread" build-tsan/safeconv-tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/safeconv-tests --quick \
+	    $(TSAN_TESTS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \

@@ -9,13 +9,17 @@ backward-weight through:
   cudnn_bf16    PyTorch -> cuDNN, bf16, channels_last (NHWC)
   torch_nocudnn PyTorch with torch.backends.cudnn.enabled = False (its own im2col + cuBLAS)
   unfold        F.unfold + matmul (the Python-Conv2d workaround), TF32 off
+  cudnn_same    PyTorch -> cuDNN in safeconv's dtype and layout (--dtype, --layout): the
+                baseline for reduced precision (TF32 on for tf32)
 Times with CUDA events after warm-up, median of repeats. Prints per shape the time of each
-and its ratio to cudnn_fp32, then geometric means per direction and for the sum of the three.
+and its ratio to the baseline (cudnn_fp32; cudnn_same with --dtype other than f32), then
+geometric means per direction and for the sum of the three.
 Extra memory: peak allocator growth during the op beyond the output (PyTorch methods), the
 workspace safeconv asks for (safeconv). Timings are reports, never assertions.
 
 usage: python3 bench/compare.py [--lib build-gpu/libsafeconv.so] [--suite FILE]
        [--filter TEXT] [--methods a,b] [--repeat N] [--benchmark] [--csv OUT]
+       [--dtype f32|tf32|f16|bf16] [--layout nchw|nhwc]
        /usr/bin/python3 bench/compare.py --device cpu [bench/compare_cpu.py's options]
 --device cpu (first): the CPU backend against PyTorch's CPU convolution, see compare_cpu.py.
 """
@@ -32,7 +36,10 @@ import torch
 import torch.nn.functional as F
 
 DIRS = ("fwd", "bwd_data", "bwd_weight")
-METHODS = ("safeconv", "cudnn_fp32", "cudnn_tf32", "cudnn_bf16", "torch_nocudnn", "unfold")
+METHODS = ("safeconv", "cudnn_fp32", "cudnn_tf32", "cudnn_bf16", "torch_nocudnn", "unfold",
+           "cudnn_same")
+BASE = "cudnn_fp32"       # the method every ratio is relative to (main() may change it)
+DTYPE, LAYOUT = "f32", "nchw"
 
 
 class Desc(C.Structure):
@@ -46,11 +53,11 @@ class Opts(C.Structure):
                 ("deterministic", C.c_int), ("allow_cpu", C.c_int),
                 ("workspace_limit", C.c_size_t), ("verbosity", C.c_int),
                 ("size_threshold", C.c_int), ("algo", C.c_int), ("num_threads", C.c_int),
-                ("cache_path", C.c_char_p)]
+                ("cache_path", C.c_char_p), ("math", C.c_int)]
 
 
 class SafeConv:
-    def __init__(self, path, device):
+    def __init__(self, path, device, math=0):
         self.lib = C.CDLL(path)
         L = self.lib
         L.sc_last_error.restype = C.c_char_p
@@ -70,6 +77,7 @@ class SafeConv:
         o.device = device
         o.stream = torch.cuda.current_stream().cuda_stream
         o.strategy = 1  # SC_STRATEGY_GPU: safeconv's own kernels
+        o.math = math   # 1: SC_MATH_TF32
         self._opts = buf
         self.ctx = C.c_void_p()
         if L.sc_context_create(buf, C.byref(self.ctx)) != 0:
@@ -157,27 +165,41 @@ def run_shape(sc, shape, methods, repeat):
             tf32 = m == "cudnn_tf32"
             torch.backends.cudnn.allow_tf32 = tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32
+            if m in ("safeconv", "cudnn_same"):
+                # safeconv's dtype and layout; the inputs rounded to the dtype once, for both
+                tdt = {"f16": torch.float16, "bf16": torch.bfloat16}.get(DTYPE, torch.float32)
+                mf = torch.channels_last if LAYOUT == "nhwc" else torch.contiguous_format
+                xs, ws_, dys = (t.to(tdt).contiguous(memory_format=mf) for t in (x, wt, dy))
+                bs = bias.to(tdt)
+            if m == "cudnn_same":
+                torch.backends.cudnn.allow_tf32 = DTYPE == "tf32"
+                ops = torch_dirs(xs, ws_, dys, bs)
+                for dn in DIRS:
+                    res[(m, dn)] = dict(ms=time_op(ops[dn], repeat), mem=0)
+                continue
             if m == "safeconv":
-                d = Desc(n, c, h, w, k, r, s, ph, pw, sh, sw, dh, dw, g, 0, 0)
-                yy = torch.empty_like(y)
-                dx = torch.empty_like(x)
-                dwt = torch.empty_like(wt)
+                sdt = {"f16": 1, "bf16": 2}.get(DTYPE, 0)
+                d = Desc(n, c, h, w, k, r, s, ph, pw, sh, sw, dh, dw, g, sdt, 1 if LAYOUT == "nhwc" else 0)
+                yy = torch.empty_like(y, dtype=tdt).contiguous(memory_format=mf)
+                dx = torch.empty_like(xs)
+                dwt = torch.empty_like(ws_)
                 L = sc.lib
                 ops = {
-                    "fwd": lambda: sc.check(L.sc_conv2d_forward(sc.ctx, C.byref(d), x.data_ptr(), wt.data_ptr(), bias.data_ptr(), yy.data_ptr(), None, 0)),
-                    "bwd_data": lambda: sc.check(L.sc_conv2d_backward_data(sc.ctx, C.byref(d), dy.data_ptr(), wt.data_ptr(), dx.data_ptr(), None, 0)),
-                    "bwd_weight": lambda: sc.check(L.sc_conv2d_backward_weight(sc.ctx, C.byref(d), x.data_ptr(), dy.data_ptr(), dwt.data_ptr(), None, None, 0)),
+                    "fwd": lambda: sc.check(L.sc_conv2d_forward(sc.ctx, C.byref(d), xs.data_ptr(), ws_.data_ptr(), bs.data_ptr(), yy.data_ptr(), None, 0)),
+                    "bwd_data": lambda: sc.check(L.sc_conv2d_backward_data(sc.ctx, C.byref(d), dys.data_ptr(), ws_.data_ptr(), dx.data_ptr(), None, 0)),
+                    "bwd_weight": lambda: sc.check(L.sc_conv2d_backward_weight(sc.ctx, C.byref(d), xs.data_ptr(), dys.data_ptr(), dwt.data_ptr(), None, None, 0)),
                 }
                 for i, dn in enumerate(DIRS):
                     ops[dn]()
                 torch.cuda.synchronize()
-                # correctness spot check against cuDNN fp32 (relative L2 error)
+                # correctness spot check against cuDNN fp32 on the same (rounded) inputs
                 torch.backends.cudnn.allow_tf32 = False
-                ref = torch_dirs(x, wt, dy, bias)
+                ref = torch_dirs(xs.float(), ws_.float(), dys.float(), bs.float())
                 errs = {"fwd": (yy, ref["fwd"]()), "bwd_data": (dx, ref["bwd_data"]()[0]),
                         "bwd_weight": (dwt, ref["bwd_weight"]()[1])}
                 for i, dn in enumerate(DIRS):
                     got, want = errs[dn]
+                    got = got.float()
                     e = ((got - want).norm() / want.norm().clamp_min(1e-30)).item()
                     res[(m, dn)] = dict(ms=time_op(ops[dn], repeat), mem=sc.ws(d, i), err=e,
                                         algo=sc.algo(d, i))
@@ -243,8 +265,8 @@ def weighted_total(allres, methods):
         if not m:
             return
         w[name] = int(m.group(1))
-    print("\nweighted total (shape time x N from the _xN names), ms; ratio to cudnn_fp32")
-    base = {dn: sum(w[nm] * allres[nm].get(("cudnn_fp32", dn), {}).get("ms", float("nan"))
+    print("\nweighted total (shape time x N from the _xN names), ms; ratio to", BASE)
+    base = {dn: sum(w[nm] * allres[nm].get((BASE, dn), {}).get("ms", float("nan"))
                     for nm in w) for dn in DIRS}
     for m in methods:
         tot = {dn: sum(w[nm] * allres[nm].get((m, dn), {}).get("ms", float("nan")) for nm in w)
@@ -269,10 +291,23 @@ def main():
     ap.add_argument("--benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
     ap.add_argument("--extra", action="store_true", help="add the depthwise 3x3 target shape")
     ap.add_argument("--csv", default="")
+    ap.add_argument("--dtype", default="f32", choices=("f32", "tf32", "f16", "bf16"),
+                    help="safeconv's dtype (tf32: fp32 tensors, math mode TF32); the baseline is "
+                         "then cuDNN in the same dtype and layout (cudnn_same)")
+    ap.add_argument("--layout", default="", choices=("", "nchw", "nhwc"),
+                    help="safeconv's layout (default nchw for f32, nhwc otherwise)")
     a = ap.parse_args()
+    global BASE, DTYPE, LAYOUT
+    DTYPE = a.dtype
+    LAYOUT = a.layout or ("nchw" if a.dtype == "f32" else "nhwc")
+    if DTYPE != "f32":
+        BASE = "cudnn_same"
     torch.backends.cudnn.benchmark = a.benchmark
     methods = [m for m in a.methods.split(",") if m]
-    sc = SafeConv(a.lib, torch.cuda.current_device()) if "safeconv" in methods else None
+    if BASE not in methods:
+        methods.append(BASE)
+    sc = SafeConv(a.lib, torch.cuda.current_device(), 1 if DTYPE == "tf32" else 0) \
+        if "safeconv" in methods else None
     rows = load_suite(a.suite, a.filter)
     if a.extra:
         rows.append(("dw3x3_144_56", [32, 144, 56, 56, 144, 3, 3, 1, 1, 1, 1, 1, 1, 144]))
@@ -282,7 +317,7 @@ def main():
     for name, shape in rows:
         res = run_shape(sc, shape, methods, a.repeat)
         allres[name] = res
-        base = {dn: res.get(("cudnn_fp32", dn), {}).get("ms", float("nan")) for dn in DIRS}
+        base = {dn: res.get((BASE, dn), {}).get("ms", float("nan")) for dn in DIRS}
         line = [f"{name:24s}"]
         for dn in DIRS:
             cells = []
@@ -297,7 +332,8 @@ def main():
                 for dn in DIRS if ("safeconv", dn) in res))
         sys.stdout.flush()
     # summary
-    print("\nratio to cudnn_fp32 (TF32 off), geometric mean over", len(rows), "shapes; worst shape")
+    print("\nratio to", BASE, "(dtype %s, layout %s), geometric mean over" % (DTYPE, LAYOUT),
+          len(rows), "shapes; worst shape")
     print(f"{'method':14s} " + " ".join(f"{dn:>18s}" for dn in DIRS) + f" {'sum of 3':>18s}  extra MiB (max)")
     for m in methods:
         cells = []
@@ -307,10 +343,10 @@ def main():
                 r = allres[name]
                 if dn == "sum":
                     t = sum(r.get((m, d), {}).get("ms", float("nan")) for d in DIRS)
-                    b = sum(r.get(("cudnn_fp32", d), {}).get("ms", float("nan")) for d in DIRS)
+                    b = sum(r.get((BASE, d), {}).get("ms", float("nan")) for d in DIRS)
                 else:
                     t = r.get((m, dn), {}).get("ms", float("nan"))
-                    b = r.get(("cudnn_fp32", dn), {}).get("ms", float("nan"))
+                    b = r.get((BASE, dn), {}).get("ms", float("nan"))
                 rat.append((t / b, name))
             fin = [t for t in rat if math.isfinite(t[0])]
             worst = max(fin) if fin else (float("nan"), "-")
@@ -321,10 +357,10 @@ def main():
     if a.csv:
         with open(a.csv, "w", newline="") as f:
             wr = csv.writer(f)
-            wr.writerow(["shape", "method", "direction", "ms", "ratio_to_cudnn_fp32", "extra_bytes", "algo", "rel_err"])
+            wr.writerow(["shape", "method", "direction", "ms", "ratio_to_" + BASE, "extra_bytes", "algo", "rel_err"])
             for name, r in allres.items():
                 for (m, dn), v in r.items():
-                    b = r.get(("cudnn_fp32", dn), {}).get("ms", float("nan"))
+                    b = r.get((BASE, dn), {}).get("ms", float("nan"))
                     wr.writerow([name, m, dn, f"{v['ms']:.4f}", f"{v['ms'] / b:.3f}", v.get("mem", 0), v.get("algo", ""), v.get("err", "")])
 
 

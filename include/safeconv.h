@@ -414,21 +414,27 @@ typedef struct sc_cache_entry {
 SC_API sc_status sc_cache_resolve_path(const char *path, char *buf, size_t size);
 
 /* Open (creating folders and the file as needed). Fails only for OUT_OF_MEMORY / BAD_PARAM;
- * an unusable file gives an in-memory cache (sc_cache_is_persistent() == 0). */
+ * an unusable file gives an in-memory cache (sc_cache_is_persistent() == 0): unreadable,
+ * read-only (its rows are copied into memory), corrupt, or hostile (a `selection` that is not
+ * the table this library writes: a view, triggers, other columns). Every statement on a cache
+ * is bounded: one that runs too long (a hostile file) makes it fall back to memory too. */
 SC_API sc_status sc_cache_open(const char *path, sc_cache **out);
 SC_API void sc_cache_close(sc_cache *c);
 SC_API const char *sc_cache_path(const sc_cache *c);  /* the file path it tried */
 SC_API int sc_cache_is_persistent(const sc_cache *c); /* 1 file, 0 in-memory fallback */
 
 /* Insert or replace one row (an SC_PROBE_SEEN row never replaces an existing one). One
- * transaction; returns only after it is committed (or CACHE_ERROR if it could not be). */
+ * transaction; returns OK only after it is committed: to the file when the cache is
+ * persistent. A write the file refuses (disk full, I/O error, made read-only, locked past the
+ * busy timeout) returns CACHE_ERROR and the row is stored nowhere. */
 SC_API sc_status sc_cache_put(sc_cache *c, const sc_cache_entry *e);
 /* Look a key up: *found = 1 and *out filled, or *found = 0. */
 SC_API sc_status sc_cache_get(sc_cache *c, const sc_cache_key *k, sc_cache_entry *out, int *found);
 /* Call fn for every row (stops early when fn returns non-zero). */
 SC_API sc_status sc_cache_foreach(sc_cache *c, int (*fn)(const sc_cache_entry *e, void *user),
                                   void *user);
-/* Delete every row; *removed (may be NULL) gets the count. */
+/* Delete every row; *removed (may be NULL) gets the count. CACHE_ERROR when the cache was
+ * opened for a file that is not in use (it fell back to memory): nothing is removed. */
 SC_API sc_status sc_cache_clear(sc_cache *c, int64_t *removed);
 
 /* Fill the environment part of a key for `device` (SC_DEVICE_CPU or a GPU ordinal) with the
@@ -449,9 +455,10 @@ SC_API sc_status sc_vendor_get_info(int device, sc_vendor_info *info);
 
 /* ---- Probe: run shapes through the vendor library in child processes under a watchdog and
  * record the outcome and both sides' times in the cache. The child is a fresh `safeconv`
- * executable (found from `helper`, $SAFECONV_TOOL, this program if it is `safeconv`, a
- * `safeconv` next to this program or next to libsafeconv.so, or ../bin of it); a CPU-only
- * probe without one forks instead. The caller's GPU state is never inherited. ---- */
+ * executable (found from `helper`, $SAFECONV_TOOL - both must be absolute paths -, this
+ * program if it is `safeconv`, a `safeconv` next to this program or next to libsafeconv.so as
+ * it was loaded, or ../bin of it); a CPU-only probe without one forks instead. The caller's
+ * GPU state is never inherited. A child dies with the thread that started it. ---- */
 typedef struct sc_probe_result sc_probe_result;
 
 typedef struct sc_probe_options {
@@ -464,7 +471,8 @@ typedef struct sc_probe_options {
     int repeats;            /* timed calls per side after the first: default 5 */
     int force;              /* 1: probe again even when the cache has an answer */
     const char *cache_path; /* NULL = default location */
-    const char *helper;     /* path of the safeconv executable for children; NULL = search */
+    const char *helper;     /* absolute path of the safeconv executable for children; NULL =
+                               search; "" = fork without exec (CPU only) */
     int progress;           /* 1: progress on stderr (a bar on a terminal, else lines) */
     void (*on_result)(void *user, int done, int total, const int counts[8],
                       const sc_probe_result *r); /* optional, after each probe */
@@ -505,6 +513,11 @@ SC_API sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_des
  * *descs and *dirs are malloc'ed (free them), *count rows. For `safeconv probe --seen`. */
 SC_API sc_status sc_probe_pending(const sc_probe_options *opt, sc_conv2d_desc **descs,
                                   sc_direction **dirs, size_t *count);
+
+/* Async-signal-safe: SIGKILL every probe child this process has running, and whatever each
+ * started (its process group). For an application's SIGINT/SIGTERM handler (`safeconv probe`
+ * installs one); children die with their parent anyway (PR_SET_PDEATHSIG). */
+SC_API void sc_probe_kill_children(void);
 
 /* Internal: the child side of a probe (`safeconv probe --child FD REQUEST`). Returns the exit
  * code. Not for applications. */

@@ -35,6 +35,15 @@ endif
 GPU_SRCS := $(sort $(wildcard src/gpu/*.cu))
 GPU_HDRS := $(wildcard src/gpu/*.h src/gpu/gemm/*.cuh src/common/*.h) include/safeconv.h
 
+# The matrix-unit GEMM's index math emulated on the host (tests/gpu/mma_emulate.cu; make test-c):
+# nvcc compiles it as host code, whatever GPU backend this build has; no nvcc, no test.
+ifneq ($(strip $(NVCC)),)
+  MMA_EMULATE := $(BUILD)/mma-emulate
+  $(MMA_EMULATE): tests/gpu/mma_emulate.cu $(BUILD)/libsafeconv.a $(wildcard src/gpu/mma/*.cuh)
+	$(NVCC) -O2 -std=c++17 -Iinclude -Isrc -Isrc/gpu -D_GNU_SOURCE -o $@ $< $(BUILD)/libsafeconv.a \
+	    $(LDLIBS_CORE) $(EXTRA_LDLIBS) -lstdc++
+endif
+
 ifeq ($(GPU_KIND),cuda)
   ifeq ($(strip $(NVCC)),)
     $(error GPU=cuda but nvcc was not found (set NVCC or CUDA_HOME))

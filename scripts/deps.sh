@@ -4,12 +4,12 @@
 #   build: compiler, OpenBLAS, SQLite, oneDNN (what `make` needs; without libdnnl-dev the
 #          CPU backend builds without its oneDNN route)
 #   test:  + PyTorch (Debian's 1.13, CPU), pytest, numpy, hipcc for the HIP build check,
-#          clang-format for the format check
+#          clang-format for the format check, clang and its runtimes (libFuzzer) for make fuzz
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev libdnnl-dev)
 if [ "$what" = test ]; then
-    pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format)
+    pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format clang libclang-rt-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -24,6 +24,13 @@ bool sc_arg_algo(const char *text, sc_algo *out);
 /* "cpu" gives SC_DEVICE_CPU; a number is a GPU ordinal. */
 bool sc_arg_device(const char *text, int *device);
 
+/* A finite number in [lo, hi] (no "inf", "nan", white space or trailing text). */
+bool sc_arg_double(const char *opt, const char *text, double lo, double hi, double *out);
+
+/* "N,C,H,W,K,R,S" or "N,C,H,W,K,R,S,STRIDE,PAD,DIL,GROUPS": integers and commas only. Fills
+ * a fresh descriptor (not validated: sc_conv2d_validate names a bad field). */
+bool sc_arg_shape(const char *opt, const char *text, sc_conv2d_desc *d);
+
 /* The device the tools use by default: GPU 0 when one is present, else the CPU. */
 int sc_default_device(void);
 

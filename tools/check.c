@@ -361,6 +361,8 @@ sc_status sc_check_direction_ex(sc_context *ctx, int device, const sc_conv2d_des
     ro.algo = SC_ALGO_CPU_REFERENCE;
     if ((st = sc_context_create(&ro, &rctx))) goto out;
     st = sc_run_direction(rctx, &df, dir, rin[0], rin[1], rin[2], ref[0].host, ref[1].host);
+    /* The bias gradient is a sum of dy, not a product: no TF32 rounding there. */
+    if (!st && tf32 && n[4]) st = sc_conv2d_backward_bias(rctx, &df, bufs[1].host, ref[1].host);
     if (st) {
         snprintf(res->message, sizeof res->message, "reference failed: %s", sc_last_error());
         goto out;

@@ -118,10 +118,9 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(o, "--repeat"))
             ok = sc_arg_int(o, v, 1, 1000, &repeat);
         else if (!strcmp(o, "--min-time")) {
-            double s = v ? atof(v) : -1;
-            ok = s >= 0 && s <= 60;
-            min_ms = (uint64_t)(s * 1000);
-            if (!ok) fprintf(stderr, "safeconv: --min-time: expected seconds in [0, 60]\n");
+            double s = 0;
+            ok = sc_arg_double(o, v, 0, 60, &s); /* checked before the conversion: nan, 1e300 */
+            if (ok) min_ms = (uint64_t)(s * 1000);
         } else if (!strcmp(o, "--direction"))
             ok = sc_arg_direction(v, &dir);
         else if (!strcmp(o, "--layout"))

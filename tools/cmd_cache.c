@@ -16,7 +16,7 @@ static void usage(void)
 
 typedef struct {
     sc_cache_key now;
-    int rows, stale, by_outcome[8];
+    int rows, stale, by_outcome[8], unknown; /* unknown: codes of another build, or planted */
     bool print;
 } show_ctx;
 
@@ -32,7 +32,11 @@ static int show_row(const sc_cache_entry *e, void *user)
 {
     show_ctx *s = user;
     bool stale = !same_env(&e->key, &s->now);
-    s->rows++, s->stale += stale, s->by_outcome[e->outcome & 7]++;
+    s->rows++, s->stale += stale;
+    if ((unsigned)e->outcome <= SC_PROBE_NO_VENDOR)
+        s->by_outcome[e->outcome]++;
+    else
+        s->unknown++;
     if (!s->print) return 0;
     char shape[160], when[32] = "-", vms[24] = "-", sms[24] = "-";
     sc_desc_format(&e->key.desc, shape, sizeof shape);
@@ -109,10 +113,11 @@ int cmd_cache(int argc, char **argv)
         }
         printf(
             "%d rows (%d stale: other device, driver, vendor or kernel version): ok %d, hang %d, "
-            "crash %d, error %d, wrong %d, slow %d, seen (not probed) %d\n",
+            "crash %d, error %d, wrong %d, slow %d, seen (not probed) %d, unknown %d\n",
             s.rows, s.stale, s.by_outcome[SC_PROBE_OK], s.by_outcome[SC_PROBE_HANG],
             s.by_outcome[SC_PROBE_CRASH], s.by_outcome[SC_PROBE_ERROR],
-            s.by_outcome[SC_PROBE_WRONG], s.by_outcome[SC_PROBE_SLOW], s.by_outcome[SC_PROBE_SEEN]);
+            s.by_outcome[SC_PROBE_WRONG], s.by_outcome[SC_PROBE_SLOW], s.by_outcome[SC_PROBE_SEEN],
+            s.unknown);
     }
     sc_cache_close(c);
     return rc;

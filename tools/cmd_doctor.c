@@ -10,7 +10,7 @@
 #include <string.h>
 
 typedef struct {
-    int rows, current, by_outcome[8];
+    int rows, current, by_outcome[9]; /* [8]: codes nobody knows (another build, planted) */
     sc_cache_key now;
 } summary;
 
@@ -24,7 +24,7 @@ static int count_row(const sc_cache_entry *e, void *user)
         !strcmp(a->vendor, b->vendor) && !strcmp(a->vendor_version, b->vendor_version) &&
         a->kernel_set == b->kernel_set) {
         s->current++;
-        s->by_outcome[e->outcome & 7]++;
+        s->by_outcome[(unsigned)e->outcome <= SC_PROBE_NO_VENDOR ? e->outcome : 8]++;
     }
     return 0;
 }

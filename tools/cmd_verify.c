@@ -17,7 +17,7 @@ static void usage(FILE *f)
             "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
             "                       [--workspace-limit BYTES] [--large FRACTION] [--replay SEED]\n"
             "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
-            "                       [--verbose]\n"
+            "                       [--skip-unsupported] [--verbose]\n"
             "Checks COUNT random configurations (default 100) in every chosen direction\n"
             "(default all) against the reference, on the best device present (or --device).\n"
             "Ends with a line 'N passed, N failed'; exit status 1 if any failed.\n"
@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "--dtype: the tensors' type (default f32); tf32 = f32 tensors with the context's\n"
             "math mode SC_MATH_TF32. fp16/bf16/TF32 results are checked against the reference\n"
             "on the rounded inputs with a derived bound (tools/check.c).\n"
+            "--skip-unsupported: with --algo, skip (and count) the configurations that\n"
+            "algorithm does not apply to, instead of failing them.\n"
             "--tune (GPU): tune each configuration first, so the checked run uses the\n"
             "measured variant rather than the heuristic's.\n");
 }
@@ -34,6 +36,7 @@ int cmd_verify(int argc, char **argv)
 {
     uint64_t count = 100, seed = 0, replay = 0, ws_limit = 0;
     bool have_seed = false, have_replay = false, verbose = false, tune = false;
+    bool skip_unsupported = false;
     int dir = -1, layout = -1, device = sc_default_device(), large_pct = -1;
     int cmul = 1;
     sc_dtype dtype = SC_DTYPE_F32;
@@ -51,6 +54,9 @@ int cmd_verify(int argc, char **argv)
             continue;
         } else if (!strcmp(o, "--tune")) {
             tune = true;
+            continue;
+        } else if (!strcmp(o, "--skip-unsupported")) {
+            skip_unsupported = true;
             continue;
         } else if (!strcmp(o, "--count"))
             ok = sc_arg_u64(o, v, &count) && count > 0;
@@ -136,7 +142,7 @@ int cmd_verify(int argc, char **argv)
            : dtype == SC_DTYPE_F16  ? "f16"
            : dtype == SC_DTYPE_BF16 ? "bf16"
                                     : "f32");
-    uint64_t passed = 0, failed = 0, per_dir_fail[4] = {0};
+    uint64_t passed = 0, failed = 0, skipped = 0, per_dir_fail[4] = {0};
     for (uint64_t i = 0; i < count; i++) {
         uint64_t cfg_seed = have_replay ? replay : sc_mix_seed(seed, i);
         sc_rng rng = {cfg_seed};
@@ -148,6 +154,12 @@ int cmd_verify(int argc, char **argv)
             if (dir >= 0 && k != dir) continue;
             sc_check_result res;
             sc_tune_result tr;
+            sc_algo chosen;
+            if (skip_unsupported &&
+                sc_conv2d_select(ctx, &d, (sc_direction)k, &chosen) == SC_STATUS_UNSUPPORTED) {
+                skipped++;
+                continue;
+            }
             if (tune && k != SC_DIR_BACKWARD_BIAS &&
                 sc_conv2d_tune(ctx, &d, (sc_direction)k, 1, &tr)) {
                 printf("FAIL %-15s %s  tune: %s  seed 0x%016llx\n",
@@ -185,7 +197,12 @@ int cmd_verify(int argc, char **argv)
         if (per_dir_fail[k])
             printf("%s: %llu failed\n", sc_direction_name((sc_direction)k),
                    (unsigned long long)per_dir_fail[k]);
-    printf("%llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);
+    if (skipped)
+        printf("%llu passed, %llu failed, %llu skipped (the forced algorithm does not apply)\n",
+               (unsigned long long)passed, (unsigned long long)failed, (unsigned long long)skipped);
+    else
+        printf("%llu passed, %llu failed\n", (unsigned long long)passed,
+               (unsigned long long)failed);
     sc_context_destroy(ctx);
     return failed ? 1 : 0;
 }

@@ -25,6 +25,9 @@ DEFAULTS = {
     "tf32": None,             # fp32 on GPUs: None follows torch.backends.cudnn.allow_tf32 (as
                               # PyTorch's cuDNN convolutions do), True allows TF32 on the matrix
                               # units, False keeps exact fp32 (sc_math_mode)
+    "tensor_core_layout": True,  # CUDA conv2d with an NCHW input in fp16/bf16 (or fp32 with
+                              # TF32 allowed): run it as NHWC, the layout of the matrix-unit
+                              # kernels, and return a contiguous output (two copies per call)
 }
 
 
@@ -131,6 +134,8 @@ def _validate(o):
         bad("fallback", "expected 'error' or 'torch'")
     if o["tf32"] is not None and not isinstance(o["tf32"], bool):
         bad("tf32", "expected None (follow PyTorch), True or False")
+    if not isinstance(o["tensor_core_layout"], bool):
+        bad("tensor_core_layout", "expected True or False")
     if o["cache_path"] is not None and not isinstance(o["cache_path"], str):
         bad("cache_path", "expected None or a path string")
 

@@ -783,6 +783,23 @@ def _conv2d_eager(input, weight, bias, stride, padding, dilation, groups, layer)
         x, w, b, stride, padding, dilation, groups, cfg, rec))
 
 
+def _tensor_core_layout(x, w, groups, cfg):
+    """True when a CUDA conv2d whose input is not channels_last should still run in the NHWC
+    layout: its tensors are fp16/bf16, or fp32 with TF32 allowed, and its channel counts are
+    ones the matrix-unit kernels take (K/groups a multiple of 8, not depthwise). Those kernels
+    work on NHWC only; the copies to channels_last and of the output back cost less than the
+    FMA kernels' reduced-precision path (docs/pytorch.md, "Layouts")."""
+    if x.device.type != "cuda" or not cfg.tensor_core_layout:
+        return False
+    if x.dtype == torch.float32:
+        if _math_mode(cfg, L.DTYPE_F32) != L.MATH_TF32:
+            return False
+    elif x.dtype not in (torch.float16, torch.bfloat16):
+        return False
+    k, cg = w.shape[0], w.shape[1]
+    return cg > 1 and (k // groups) % 8 == 0
+
+
 def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
     """conv2d's own path (x batched): shape checks, padding, the descriptor, the autograd
     function. A layer called again with the shapes and arguments of its last call reuses that
@@ -791,9 +808,11 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
     if key is not None:
         hit = rec.desc_cache
         if hit is not None and hit[0] == key:
-            nhwc, xc, wc, bc = _operands(x, w, b, key[4])
-            return _ConvForward.apply(xc, wc, bc,
-                                      _Spec(hit[1], cfg, rec, nhwc, hit[2], wc.stride()), True)
+            tc = hit[3]
+            nhwc, xc, wc, bc = _operands(x, w, b, key[4] or tc)
+            y = _ConvForward.apply(xc, wc, bc, _Spec(hit[1], cfg, rec, nhwc, hit[2], wc.stride()),
+                                   True)
+            return y.contiguous() if tc else y
     groups = _groups(groups, "conv2d")
     n, c, h, wd = x.shape
     k, cg, r, s = w.shape
@@ -812,15 +831,23 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
     dil = _pair(dilation, "conv2d: dilation")
     x, pad = _resolve_padding(padding, x, (r, s), stride_, dil, "conv2d")
     n, c, h, wd = x.shape
-    nhwc, xc, wc, bc = _operands(x, w, b)
+    cl = _channels_last(x)
+    tc = not cl and _tensor_core_layout(x, w, groups, cfg)
+    nhwc, xc, wc, bc = _operands(x, w, b, cl or tc)
     d = _make_desc(n, c, h, wd, k, r, s, pad, stride_, dil, groups, x.dtype, nhwc)
     out_hw = _output_size(d, "conv2d")
     rec.shape = tuple(x.shape)
     if _collector is not None:
         _collector[0]("conv2d", x.device, d)
     elif key is not None:
-        rec.desc_cache = (key, d, out_hw)
-    return _ConvForward.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, out_hw, wc.stride()), True)
+        rec.desc_cache = (key, d, out_hw, tc)
+    y = _ConvForward.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, out_hw, wc.stride()), True)
+    return y.contiguous() if tc else y
+
+
+def _math_mode_key():
+    """What of PyTorch's state changes the NHWC decision of an fp32 call between calls."""
+    return torch_allows_tf32()
 
 
 def _desc_key(x, w, b, stride, padding, dilation, groups):
@@ -832,7 +859,7 @@ def _desc_key(x, w, b, stride, padding, dilation, groups):
         if type(v) is not int and not (type(v) is tuple and all(type(e) is int for e in v)):
             return None
     return (x.shape, w.shape, None if b is None else b.shape, x.dtype, _channels_last(x),
-            stride, padding, dilation, groups)
+            stride, padding, dilation, groups, _math_mode_key())
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):

@@ -216,3 +216,27 @@ def test_tf32_follows_pytorch_unless_configured():
             assert rel_err(y, ref) < (5e-3 if tf32 and mma else 1e-4)
     finally:
         torch.backends.cudnn.allow_tf32 = before
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_nchw_reduced_precision_runs_on_tensor_cores(dtype):
+    """An NCHW fp16/bf16 conv2d on CUDA runs as NHWC on the matrix-unit kernels (the Config's
+    tensor_core_layout) and still returns a contiguous NCHW output with the right values and
+    gradients; with tensor_core_layout=False it stays NCHW (the FMA kernels)."""
+    g = torch.Generator().manual_seed(3)
+    ref = [torch.randn(s, generator=g, dtype=torch.float64) for s in ((2, 16, 12, 10), (32, 16, 3, 3), (32,))]
+    for tcl, family in ((True, "gpu_implicit_gemm_mma"), (False, "gpu_implicit_gemm")):
+        got = [t.to("cuda", dtype).requires_grad_() for t in ref]
+        layer = nn.Module()
+        with safeconv.enable(strategy="gpu", tensor_core_layout=tcl):
+            y = safeconv.conv2d(*got, padding=1, layer=layer)
+            y.float().square().sum().backward()
+        assert y.is_contiguous() and y.dtype == dtype
+        rounded = [t.to(dtype).double().requires_grad_() for t in ref]
+        yr = torch.conv2d(*rounded, padding=1)
+        yr.square().sum().backward()
+        assert rel_err(y, yr) < 2e-2
+        for a, r in zip(got, rounded):
+            assert rel_err(a.grad, r.grad) < 5e-2
+        rep = safeconv.report(layer, print_table=False)["(model)"]
+        assert family in rep["algos"], rep["algos"]

@@ -1,5 +1,7 @@
 """probe_model: shape collection always; probing when the library has the guard's probe."""
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -107,3 +109,34 @@ def test_guard_end_to_end_with_fault_vendor(tmp_path, monkeypatch):
         assert r["path"] == "vendor" and r["bypass_rate"] == 0.0
     finally:
         safeconv.clear_contexts()
+
+
+def test_probe_helper_not_from_working_directory(tmp_path):
+    """libsafeconv.so loaded by a relative name (SAFECONV_LIBRARY=build/libsafeconv.so): after
+    os.chdir elsewhere, probe_model must not run a `build/safeconv` planted there and cache
+    what it prints (issue 14). The library's folder is made absolute when it is loaded."""
+    plugin = _fault_vendor()
+    lib = os.path.abspath(safeconv.library_path())
+    base, build = os.path.split(os.path.dirname(lib))
+    evil = tmp_path / "elsewhere"
+    (evil / build).mkdir(parents=True)
+    marker = tmp_path / "planted-ran"
+    planted = evil / build / "safeconv"
+    planted.write_text("#!/bin/sh\ntouch '%s'\necho 'R 1 0 0.001 1 1 0 0 planted' >&3\n" % marker)
+    planted.chmod(0o755)
+    code = (
+        "import os, sys, torch, torch.nn as nn, safeconv\n"
+        "net, x = nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8)\n"
+        "safeconv.library_path()  # loaded here, from the starting folder\n"
+        "os.chdir(sys.argv[1])\n"
+        "r = safeconv.probe_model(net, x, cache_path=sys.argv[2], directions=('forward',),\n"
+        "                         watchdog_s=60, progress=False)[0]\n"
+        "print('RESULT', r['outcome'], repr(r['detail']))\n")
+    env = dict(os.environ, SAFECONV_LIBRARY=os.path.join(build, os.path.basename(lib)),
+               SAFECONV_VENDOR_LIBRARY=plugin, SAFECONV_FAULT_RULES="ok")
+    env.pop("SAFECONV_TOOL", None)
+    out = subprocess.run([sys.executable, "-c", code, str(evil), str(tmp_path / "c.sqlite")],
+                         cwd=base, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not marker.exists(), "the planted %s was executed" % planted
+    assert "RESULT ok" in out.stdout and "planted" not in out.stdout, out.stdout

@@ -51,7 +51,8 @@ static sc_status plan_vendor(sc_context *ctx, const sc_problem *pb, sc_direction
     return SC_STATUS_OK;
 }
 
-static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction dir, sc_plan *pl)
+static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction dir, int align,
+                           sc_plan *pl)
 {
     const sc_context_options *o = &ctx->opt;
     memset(pl, 0, sizeof *pl);
@@ -82,7 +83,7 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
     pl->route = ROUTE_GPU;
     /* One selection: the plan chosen here (within the context's workspace limit) is the one
      * the call runs, and the one whose workspace the size query reports. */
-    st = sc__gpu_plan_cached(ctx, pb, dir, &pl->kernel);
+    st = sc__gpu_plan_cached(ctx, pb, dir, align, &pl->kernel);
     if (st == SC_STATUS_UNSUPPORTED && o->allow_cpu && o->algo == SC_ALGO_NONE)
         return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
     if (st) return st;
@@ -155,8 +156,16 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
     if (ws && ((uintptr_t)ws % 16))
         return sc__fail(SC_STATUS_BAD_PARAM, "workspace: pointer %p is not 16-byte aligned", ws);
 
+    /* The tensors' alignment (the bias and its gradient excluded: kernels read them an element
+     * at a time): the matrix-unit kernels copy 16-byte chunks and need it; the size query,
+     * which has no pointers, assumes 16. */
+    int align = 16;
+    const void *tensors[3] = {a, b, out};
+    for (int i = 0; i < 3; i++)
+        while (tensors[i] && align > 1 && (uintptr_t)tensors[i] % (uintptr_t)align) align /= 2;
+
     sc_plan pl;
-    if ((st = plan_call(ctx, &pb, dir, &pl))) return st;
+    if ((st = plan_call(ctx, &pb, dir, align, &pl))) return st;
     sc_call call = {.pb = &pb,
                     .dir = dir,
                     .algo = pl.algo,
@@ -239,7 +248,7 @@ static sc_status plan_query(sc_context *ctx, const sc_conv2d_desc *d, sc_directi
     sc_problem pb;
     sc_status st = sc__problem_init(d, &pb);
     if (st) return st;
-    return plan_call(ctx, &pb, dir, pl);
+    return plan_call(ctx, &pb, dir, 16, pl);
 }
 
 sc_status sc_conv2d_workspace_size(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,

@@ -1,9 +1,9 @@
 /* plan_cache.c - the GPU kernel plans a context has made, so a shape seen before is not planned
  * again (a training step asks for the same shapes every step, and the workspace query and the
  * call of one shape ask twice). Keyed by everything planning reads: the descriptor, the
- * direction, the requested algorithm, the math mode and the workspace limit (the device is
- * the context's own), plus the generation of remembered (tuned) plans, so tuning takes effect
- * at once. A context is used by one thread at a time, so the cache needs no lock. */
+ * direction, the tensors' alignment, the requested algorithm, the math mode and the workspace
+ * limit (the device is the context's own), plus the generation of remembered (tuned) plans, so
+ * tuning takes effect at once. A context is used by one thread at a time, so the cache needs no lock. */
 #include "core/plan_cache.h"
 #include "gpu/gpu.h"
 
@@ -15,6 +15,7 @@
 typedef struct entry {
     bool used;
     sc_conv2d_desc d;
+    int align;
     sc_direction dir;
     sc_algo want;
     sc_math_mode math;
@@ -39,7 +40,7 @@ static unsigned slot_of(const sc_conv2d_desc *d, sc_direction dir)
     return (unsigned)(h % SLOTS);
 }
 
-sc_status sc__gpu_plan_cached(sc_context *ctx, const sc_problem *pb, sc_direction dir,
+sc_status sc__gpu_plan_cached(sc_context *ctx, const sc_problem *pb, sc_direction dir, int align,
                               sc_kplan *out)
 {
     sc_algo want = ctx->opt.algo;
@@ -48,14 +49,14 @@ sc_status sc__gpu_plan_cached(sc_context *ctx, const sc_problem *pb, sc_directio
     unsigned gen = sc_gpu_plan_generation();
     if (!ctx->plans) ctx->plans = calloc(1, sizeof *ctx->plans); /* none: plan every call */
     entry *e = ctx->plans ? &ctx->plans->e[slot_of(&pb->d, dir)] : NULL;
-    if (e && e->used && e->dir == dir && e->want == want && e->math == math && e->limit == limit &&
-        e->gen == gen && !memcmp(&e->d, &pb->d, sizeof pb->d)) {
+    if (e && e->used && e->dir == dir && e->align == align && e->want == want && e->math == math &&
+        e->limit == limit && e->gen == gen && !memcmp(&e->d, &pb->d, sizeof pb->d)) {
         *out = e->plan;
         return SC_STATUS_OK;
     }
-    sc_status st = sc_gpu_plan(pb, dir, want, math, limit, out);
+    sc_status st = sc_gpu_plan(pb, dir, want, math, limit, align, out);
     if (st || !e) return st;
-    e->used = true, e->d = pb->d, e->dir = dir, e->want = want, e->math = math;
+    e->used = true, e->d = pb->d, e->dir = dir, e->align = align, e->want = want, e->math = math;
     e->limit = limit, e->gen = gen, e->plan = *out;
     return SC_STATUS_OK;
 }

@@ -4,9 +4,10 @@
 
 #include "core/internal.h"
 
-/* The plan of (pb, dir) on ctx's GPU (current), with the context's algorithm, math mode and
- * workspace limit: from the cache, or planned (sc_gpu_plan) and remembered. */
-sc_status sc__gpu_plan_cached(sc_context *ctx, const sc_problem *pb, sc_direction dir,
+/* The plan of (pb, dir) on ctx's GPU (current), for tensors aligned to `align` bytes, with the
+ * context's algorithm, math mode and workspace limit: from the cache, or planned (sc_gpu_plan)
+ * and remembered. */
+sc_status sc__gpu_plan_cached(sc_context *ctx, const sc_problem *pb, sc_direction dir, int align,
                               sc_kplan *out);
 
 /* Free ctx->plans (sc_context_destroy). */

@@ -78,7 +78,7 @@ sc_status sc_conv2d_tune(sc_context *ctx, const sc_conv2d_desc *d, sc_direction 
                         "ctx: tuning times GPU kernels; this context is on the CPU");
     if ((st = sc_gpu_set_device(ctx->opt.device))) return st;
     sc_kplan def;
-    if ((st = sc_gpu_plan(&pb, dir, SC_ALGO_NONE, ctx->opt.math, ctx->workspace_limit, &def)))
+    if ((st = sc_gpu_plan(&pb, dir, SC_ALGO_NONE, ctx->opt.math, ctx->workspace_limit, 16, &def)))
         return st;
     sc_kplan plans[SC_TUNE_MAX_PLANS];
     int n = sc_gpu_tune_candidates(&pb, dir, ctx->opt.math, ctx->workspace_limit, plans,

@@ -1,9 +1,10 @@
 /* cpu_select.c - which CPU algorithm runs, and the dispatch to it.
  *
  * Choice (no timing, so the same problem always gets the same algorithm and the same bits):
- * oneDNN where the build has it and it is faster (sc_cpu_onednn_faster); otherwise the direct
- * loops where the GEMM would be tiny or degenerate (depthwise: C/groups == 1, or a reduction of
- * a handful of elements), im2col + sgemm everywhere else. */
+ * oneDNN where the build has it and it is faster (onednn_faster); otherwise the direct loops
+ * where the GEMM would be tiny or degenerate (depthwise: C/groups == 1, or a reduction of a
+ * handful of elements), im2col + sgemm everywhere else. */
+#include "common/fork_gate.h"
 #include "cpu/cpu.h"
 
 #include <stdint.h>
@@ -92,9 +93,8 @@ sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, si
     return select_gemm(pb, dir, SC_ALGO_NONE, limit, algo, ws_bytes);
 }
 
-sc_status sc_cpu_run(const sc_call *call)
+static sc_status cpu_run(const sc_call *call)
 {
-    if (call->pb->d.dtype != SC_DTYPE_F32) return sc_cpu_run_widened(call);
     switch (call->algo) {
     case SC_ALGO_CPU_REFERENCE: return sc_cpu_reference_run(call);
     case SC_ALGO_CPU_DIRECT: return sc_cpu_direct_run(call);
@@ -104,4 +104,16 @@ sc_status sc_cpu_run(const sc_call *call)
         return sc__fail(SC_STATUS_INTERNAL, "cpu: algorithm %s routed to the CPU",
                         sc_algo_name(call->algo));
     }
+}
+
+sc_status sc_cpu_run(const sc_call *call)
+{
+    /* fp16/bf16 comes back here in fp32, and takes the gate then: never twice in one thread (a
+     * writer-preferring lock taken again while a probe waits to fork would deadlock). */
+    if (call->pb->d.dtype != SC_DTYPE_F32) return sc_cpu_run_widened(call);
+    /* A probe does not fork while this thread is inside a kernel (OpenBLAS): fork_gate.h. */
+    sc__fork_gate_enter();
+    sc_status st = cpu_run(call);
+    sc__fork_gate_leave();
+    return st;
 }

@@ -39,6 +39,15 @@
 #define SC_GPU_HIP 0
 #endif
 
+/* SC_HD: a function kernels call that host code may call too (tests emulate kernels' index
+ * math on the host: tests/gpu/mma_emulate.cu). SC_DEVICE_PASS: compiling device code. */
+#define SC_HD __host__ __device__ __forceinline__
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+#define SC_DEVICE_PASS 1
+#else
+#define SC_DEVICE_PASS 0
+#endif
+
 /* Warp (wavefront) width the kernels are compiled for. */
 #if SC_GPU_HIP && defined(__AMDGCN_WAVEFRONT_SIZE)
 #define SC_WARP __AMDGCN_WAVEFRONT_SIZE

@@ -142,9 +142,9 @@ struct dwf_p {
 };
 
 template <class T, int S>
-__global__ __launch_bounds__(256) void dw_fast(dwf_p a, const T *__restrict__ in,
-                                               const T *__restrict__ wt, const T *__restrict__ bias,
-                                               T *__restrict__ out)
+__device__ __forceinline__ void dw_fast_body(const dwf_p &a, const T *__restrict__ in,
+                                             const T *__restrict__ wt, const T *__restrict__ bias,
+                                             T *__restrict__ out)
 {
     int per = a.cout * a.hout * a.qb;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -198,6 +198,23 @@ __global__ __launch_bounds__(256) void dw_fast(dwf_p a, const T *__restrict__ in
     }
 }
 
+/* fp32, and fp16/bf16 with one block per SM promised to the register allocator: without it
+ * ptxas spills 12 bytes of the 16-bit S = 3 kernel on sm_90 (40 registers used). */
+template <class T, int S>
+__global__ __launch_bounds__(256) void dw_fast(dwf_p a, const T *__restrict__ in,
+                                               const T *__restrict__ wt, const T *__restrict__ bias,
+                                               T *__restrict__ out)
+{
+    dw_fast_body<T, S>(a, in, wt, bias, out);
+}
+template <class T, int S>
+__global__ __launch_bounds__(256, 1) void dw_fast16(dwf_p a, const T *__restrict__ in,
+                                                    const T *__restrict__ wt,
+                                                    const T *__restrict__ bias, T *__restrict__ out)
+{
+    dw_fast_body<T, S>(a, in, wt, bias, out);
+}
+
 /* Launch the register-blocked kernel if it applies; false = use the generic one. */
 template <class T>
 static bool dw_fast_launch(const sc_kp &kp, sc_direction dir, const T *in, const T *w,
@@ -222,12 +239,21 @@ static bool dw_fast_launch(const sc_kp &kp, sc_direction dir, const T *in, const
     long long per = (long long)a.cout * a.hout * a.qb;
     if (per >= (1ll << 31) - 256) return false;
     dim3 grid((unsigned)((per + 255) / 256), kp.n);
-    if (kp.s == 3)
-        dw_fast<T, 3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-    else if (kp.s == 5)
-        dw_fast<T, 5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-    else
-        dw_fast<T, 7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    if constexpr (sizeof(T) == 2) {
+        if (kp.s == 3)
+            dw_fast16<T, 3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        else if (kp.s == 5)
+            dw_fast16<T, 5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        else
+            dw_fast16<T, 7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    } else {
+        if (kp.s == 3)
+            dw_fast<T, 3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        else if (kp.s == 5)
+            dw_fast<T, 5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        else
+            dw_fast<T, 7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    }
     return true;
 }
 

@@ -28,6 +28,8 @@ typedef struct sc_gpu_request {
     sc_direction dir;
     sc_math_mode math; /* fp32 tensors: exact, or TF32 allowed */
     size_t ws_limit;   /* the context's workspace limit */
+    int align;         /* bytes every tensor pointer of the call is aligned to (a power of two,
+                        * at most 16); the size query, which has no pointers, assumes 16 */
 } sc_gpu_request;
 
 typedef struct sc_gpu_family {
@@ -43,7 +45,8 @@ typedef struct sc_gpu_family {
 } sc_gpu_family;
 
 /* The families, in selection order (fam_*.c). */
-extern const sc_gpu_family sc_fam_depthwise, sc_fam_small_c, sc_fam_gemm, sc_fam_naive;
+extern const sc_gpu_family sc_fam_depthwise, sc_fam_small_c, sc_fam_gemm_mma, sc_fam_gemm,
+    sc_fam_naive;
 
 /* A plan with no family options and no workspace (the direct kernels). */
 void sc_fam_plan_plain(sc_algo algo, sc_kplan *out);

@@ -9,7 +9,9 @@
 
 #include <stdbool.h>
 
-#ifdef __cplusplus
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define SC_CONSTEXPR constexpr __host__ __device__
+#elif defined(__cplusplus)
 #define SC_CONSTEXPR constexpr
 #else
 #define SC_CONSTEXPR

@@ -45,11 +45,12 @@ sc_status sc_gpu_run(const sc_call *call);
 /* ---- planning (select.c) ---- */
 
 /* The plan a call of (pb, dir) runs on the current device: family `want` (SC_ALGO_NONE: the
- * default selection), fp32 math mode, the context's workspace limit. No timing, no
- * allocation: host cost in microseconds. UNSUPPORTED (message naming the field) when the
- * problem or the requested family cannot run here. */
+ * default selection), fp32 math mode, the context's workspace limit, and the alignment in
+ * bytes of the call's tensor pointers (16 = at least 16; the size query assumes 16). No
+ * timing, no allocation: host cost in microseconds. UNSUPPORTED (message naming the field)
+ * when the problem or the requested family cannot run here. */
 sc_status sc_gpu_plan(const sc_problem *pb, sc_direction dir, sc_algo want, sc_math_mode math,
-                      size_t ws_limit, sc_kplan *plan);
+                      size_t ws_limit, int align, sc_kplan *plan);
 
 /* Tuning (sc_conv2d_tune): up to `max` plan variants of the default family within ws_limit,
  * the default plan first; 0 when that family has no variants. */

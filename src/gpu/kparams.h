@@ -51,9 +51,13 @@ static inline sc_fdiv sc_fdiv_make(uint32_t d)
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #include "gpu/compat.h"
 
-__device__ __forceinline__ int sc_div(int n, const sc_fdiv &f)
+SC_HD int sc_div(int n, const sc_fdiv &f)
 {
+#if SC_DEVICE_PASS
     return (int)((__umulhi((uint32_t)n, f.m) + (uint32_t)n) >> f.l);
+#else
+    return (int)(((uint32_t)(((uint64_t)(uint32_t)n * f.m) >> 32) + (uint32_t)n) >> f.l);
+#endif
 }
 #endif
 

@@ -8,9 +8,10 @@
 
 /* Selection order: the first family that can implement a problem and prefers it wins. The
  * direct kernels come first because where they apply the GEMM's shape is wrong (a reduction
- * of R*S per channel, or a handful of columns); naive last, as it always applies. */
-static const sc_gpu_family *const families[] = {&sc_fam_depthwise, &sc_fam_small_c, &sc_fam_gemm,
-                                                &sc_fam_naive};
+ * of R*S per channel, or a handful of columns); then the matrix units where the dtype, the
+ * math mode, the device and the layout let them run; naive last, as it always applies. */
+static const sc_gpu_family *const families[] = {&sc_fam_depthwise, &sc_fam_small_c,
+                                                &sc_fam_gemm_mma, &sc_fam_gemm, &sc_fam_naive};
 #define NFAM (sizeof families / sizeof families[0])
 
 const sc_gpu_family *sc_gpu_family_of(sc_algo a)
@@ -52,12 +53,12 @@ sc_status sc_gpu_select_plan(const sc_problem *pb, const sc_gpu_request *rq, sc_
 }
 
 sc_status sc_gpu_plan(const sc_problem *pb, sc_direction dir, sc_algo want, sc_math_mode math,
-                      size_t ws_limit, sc_kplan *plan)
+                      size_t ws_limit, int align, sc_kplan *plan)
 {
     sc_gpu_dev dev;
     sc_status st = sc_gpu_current_device(&dev);
     if (st) return st;
-    sc_gpu_request rq = {dir, math, ws_limit};
+    sc_gpu_request rq = {dir, math, ws_limit, align};
     return sc_gpu_select_plan(pb, &rq, want, &dev, plan);
 }
 
@@ -68,7 +69,7 @@ int sc_gpu_tune_candidates(const sc_problem *pb, sc_direction dir, sc_math_mode 
     sc_gpu_dev dev;
     sc_kp kp;
     if (max <= 0 || dir == SC_DIR_BACKWARD_BIAS || sc_gpu_current_device(&dev) ||
-        sc_gpu_plan(pb, dir, SC_ALGO_NONE, math, ws_limit, &def) ||
+        sc_gpu_plan(pb, dir, SC_ALGO_NONE, math, ws_limit, 16, &def) ||
         def.algo != SC_ALGO_GPU_IMPLICIT_GEMM || !sc_kp_make(pb, &kp))
         return 0;
     return sc_gemm_candidates(&kp, dir, dev.sm_count, dev.hip, ws_limit, plans, max);

@@ -17,10 +17,9 @@ struct smallc_div {
 };
 
 template <class T>
-__global__
-__launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, int kpad,
-                                            const T *__restrict__ x, const T *__restrict__ w,
-                                            const T *__restrict__ bias, T *__restrict__ y)
+__device__ __forceinline__ void smallc_fwd_body(const sc_kp &kp, const smallc_div &dv, int kpad,
+                                                const T *__restrict__ x, const T *__restrict__ w,
+                                                const T *__restrict__ bias, T *__restrict__ y)
 {
     extern __shared__ float4 smem4[];
     float *wt = (float *)smem4;
@@ -82,6 +81,24 @@ __launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, int kpad,
     }
 }
 
+/* fp32 as always; 16-bit with one block per SM promised to ptxas (it spills them otherwise). */
+template <class T>
+__global__
+__launch_bounds__(SMALLC_T) void smallc_fwd(sc_kp kp, smallc_div dv, int kpad,
+                                            const T *__restrict__ x, const T *__restrict__ w,
+                                            const T *__restrict__ bias, T *__restrict__ y)
+{
+    smallc_fwd_body<T>(kp, dv, kpad, x, w, bias, y);
+}
+template <class T>
+__global__ __launch_bounds__(SMALLC_T,
+                             1) void smallc_fwd_1(sc_kp kp, smallc_div dv, int kpad,
+                                                  const T *__restrict__ x, const T *__restrict__ w,
+                                                  const T *__restrict__ bias, T *__restrict__ y)
+{
+    smallc_fwd_body<T>(kp, dv, kpad, x, w, bias, y);
+}
+
 template <class T>
 static int small_c_fwd(const sc_kp &kp, const T *x, const T *w, const T *bias, T *y,
                        cudaStream_t st)
@@ -90,8 +107,11 @@ static int small_c_fwd(const sc_kp &kp, const T *x, const T *w, const T *bias, T
     smallc_div dv = {sc_fdiv_make(kp.q), sc_fdiv_make(kp.p)};
     long long total = (long long)kp.n * kp.p * kp.q;
     size_t smem = (size_t)kp.c * kp.r * kp.s * kpad * sizeof(float);
-    smallc_fwd<T><<<(unsigned)((total + SMALLC_T - 1) / SMALLC_T), SMALLC_T, smem, st>>>(
-        kp, dv, kpad, x, w, bias, y);
+    unsigned blocks = (unsigned)((total + SMALLC_T - 1) / SMALLC_T);
+    if constexpr (sizeof(T) == 4)
+        smallc_fwd<T><<<blocks, SMALLC_T, smem, st>>>(kp, dv, kpad, x, w, bias, y);
+    else
+        smallc_fwd_1<T><<<blocks, SMALLC_T, smem, st>>>(kp, dv, kpad, x, w, bias, y);
     return (int)cudaGetLastError();
 }
 
@@ -105,11 +125,31 @@ struct smallc_bd_div {
     sc_fdiv wcb, sw, h, dsh;
 };
 
-template <class T, int PIX>
-__global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_bd_div dv, int wcb,
-                                                               const T *__restrict__ dy,
-                                                               const T *__restrict__ w,
-                                                               T *__restrict__ dx)
+/* VK > 1 (NHWC, K a multiple of VK, dy 16-byte aligned): the VK channels of one dy pixel in one
+ * 16-byte load (a warp's threads read pixels K elements apart: one load per element left each
+ * 32-byte sector mostly unused, 16-bit NHWC stems ran 4.6x slower than fp32 NCHW). */
+template <class T>
+__device__ __forceinline__ void sc_ld16(const T *p, float *v)
+{
+    if constexpr (sizeof(T) == 4) {
+        float4 f = __ldg((const float4 *)p);
+        v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+    } else {
+        uint4 u = __ldg((const uint4 *)p);
+        const unsigned w4[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            T lo, hi;
+            lo.bits = (unsigned short)(w4[j] & 0xffffu), hi.bits = (unsigned short)(w4[j] >> 16);
+            v[2 * j] = sc_widen(lo), v[2 * j + 1] = sc_widen(hi);
+        }
+    }
+}
+
+template <class T, int PIX, int VK>
+__device__ __forceinline__ void smallc_bwd_data_body(const sc_kp &kp, const smallc_bd_div &dv,
+                                                     int wcb, const T *__restrict__ dy,
+                                                     const T *__restrict__ w, T *__restrict__ dx)
 {
     extern __shared__ float4 smem4[];
     float *wt = (float *)smem4;
@@ -162,17 +202,41 @@ __global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_
                 off[u] = rowbase + (ok[u] ? (i64)q * qs : 0);
             }
             const float *wr = wt + (r * kp.s + s) * K * C;
-            for (int k = 0; k < K; k++) {
-                float g[PIX];
+            if constexpr (VK == 1) {
+                for (int k = 0; k < K; k++) {
+                    float g[PIX];
 #pragma unroll
-                for (int u = 0; u < PIX; u++) g[u] = ok[u] ? sc_ldg(dy + off[u] + k * gs) : 0.f;
+                    for (int u = 0; u < PIX; u++) g[u] = ok[u] ? sc_ldg(dy + off[u] + k * gs) : 0.f;
 #pragma unroll
-                for (int c = 0; c < 4; c++)
-                    if (c < C) {
-                        float wv = wr[k * C + c];
+                    for (int c = 0; c < 4; c++)
+                        if (c < C) {
+                            float wv = wr[k * C + c];
 #pragma unroll
-                        for (int u = 0; u < PIX; u++) acc[u][c] += g[u] * wv;
+                            for (int u = 0; u < PIX; u++) acc[u][c] += g[u] * wv;
+                        }
+                }
+            } else {
+                for (int k = 0; k < K; k += VK) {
+                    float g[PIX][VK];
+#pragma unroll
+                    for (int u = 0; u < PIX; u++) {
+                        if (ok[u]) {
+                            sc_ld16(dy + off[u] + k, g[u]);
+                        } else {
+#pragma unroll
+                            for (int e = 0; e < VK; e++) g[u][e] = 0.f;
+                        }
                     }
+#pragma unroll
+                    for (int e = 0; e < VK; e++)
+#pragma unroll
+                        for (int c = 0; c < 4; c++)
+                            if (c < C) {
+                                float wv = wr[(k + e) * C + c];
+#pragma unroll
+                                for (int u = 0; u < PIX; u++) acc[u][c] += g[u][e] * wv;
+                            }
+                }
             }
         }
     }
@@ -190,6 +254,35 @@ __global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_
     }
 }
 
+/* fp32 with one element per load, as it always was; the 16-bit and vector-load variants promise
+ * ptxas one block per SM (without it ptxas spills some of them on sm_90 at ~80 registers). */
+template <class T, int PIX, int VK>
+__global__ __launch_bounds__(SMALLC_BD_T) void smallc_bwd_data(sc_kp kp, smallc_bd_div dv, int wcb,
+                                                               const T *__restrict__ dy,
+                                                               const T *__restrict__ w,
+                                                               T *__restrict__ dx)
+{
+    smallc_bwd_data_body<T, PIX, VK>(kp, dv, wcb, dy, w, dx);
+}
+template <class T, int PIX, int VK>
+__global__ __launch_bounds__(SMALLC_BD_T,
+                             1) void smallc_bwd_data_1(sc_kp kp, smallc_bd_div dv, int wcb,
+                                                       const T *__restrict__ dy,
+                                                       const T *__restrict__ w, T *__restrict__ dx)
+{
+    smallc_bwd_data_body<T, PIX, VK>(kp, dv, wcb, dy, w, dx);
+}
+
+template <class T, int PIX, int VK>
+static void launch_bd(unsigned blocks, size_t smem, cudaStream_t st, const sc_kp &kp,
+                      const smallc_bd_div &dv, int wcb, const T *dy, const T *w, T *dx)
+{
+    if constexpr (sizeof(T) == 4 && VK == 1)
+        smallc_bwd_data<T, PIX, VK><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
+    else
+        smallc_bwd_data_1<T, PIX, VK><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
+}
+
 template <class T>
 static int small_c_bwd_data(const sc_kp &kp, const T *dy, const T *w, T *dx, cudaStream_t st)
 {
@@ -204,10 +297,16 @@ static int small_c_bwd_data(const sc_kp &kp, const T *dy, const T *w, T *dx, cud
     long long total = (long long)kp.n * kp.h * kp.sw * wcb;
     size_t smem = (size_t)kp.k * kp.r * kp.s * kp.c * sizeof(float);
     unsigned blocks = (unsigned)((total + SMALLC_BD_T - 1) / SMALLC_BD_T);
-    if (big)
-        smallc_bwd_data<T, SBD_PIX><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
+    constexpr int VK = 16 / sizeof(T);
+    bool vec = kp.nhwc && kp.k % VK == 0 && (uintptr_t)dy % 16 == 0;
+    if (vec && big)
+        launch_bd<T, SBD_PIX, VK>(blocks, smem, st, kp, dv, wcb, dy, w, dx);
+    else if (vec)
+        launch_bd<T, 1, VK>(blocks, smem, st, kp, dv, wcb, dy, w, dx);
+    else if (big)
+        launch_bd<T, SBD_PIX, 1>(blocks, smem, st, kp, dv, wcb, dy, w, dx);
     else
-        smallc_bwd_data<T, 1><<<blocks, SMALLC_BD_T, smem, st>>>(kp, dv, wcb, dy, w, dx);
+        launch_bd<T, 1, 1>(blocks, smem, st, kp, dv, wcb, dy, w, dx);
     return (int)cudaGetLastError();
 }
 

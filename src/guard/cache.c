@@ -8,7 +8,18 @@
  * dil_w, groups, det) and 7 value columns (outcome, algo, vendor_ms, safeconv_ms, workspace,
  * detail, updated). PRAGMA user_version holds the schema number; another number drops the
  * table (it is a cache). A writer waits up to 10 s for another's lock
- * ($SAFECONV_CACHE_BUSY_MS overrides), then the write fails with CACHE_ERROR: callers go on. */
+ * ($SAFECONV_CACHE_BUSY_MS overrides), then the write fails with CACHE_ERROR: callers go on.
+ *
+ * The file may be hostile (SAFECONV_CACHE_DIR can be a shared folder): before any statement
+ * reads `selection`, its schema is checked (a table, these 33 columns in this order, this
+ * primary key, no generated columns, no index or trigger on it); every statement is bounded
+ * by a progress handler (SQLITE_INTERRUPT after too many virtual-machine steps), so no file
+ * makes a call hang. Either failure reads as "unusable": memory, one warning.
+ *
+ * A put that cannot reach the file (disk full, I/O error, made read-only) returns CACHE_ERROR
+ * and stores the row nowhere: OK from sc_cache_put on a persistent cache means committed to the
+ * file. Only a cache that was never persistent (or fell back after a failed read) writes to
+ * memory. Clearing a cache whose file is not in use is an error, never a silent success. */
 #include "guard/guard.h"
 
 #include <errno.h>
@@ -25,11 +36,18 @@
 
 #define SCHEMA_VERSION  1
 #define BUSY_TIMEOUT_MS 10000
+/* Virtual-machine steps one statement may take: a lookup takes tens, listing a cache of 100,000
+ * rows some 10^8; a recursive view or trigger never ends. $SAFECONV_CACHE_MAX_VM_STEPS
+ * overrides (the tests use a small bound). */
+#define MAX_VM_STEPS    100000000LL
+#define STEPS_PER_CHECK 1000
 
 struct sc_cache {
     sqlite3 *db;
     char path[PATH_MAX];
     int persistent;
+    int from_file;        /* opened for a file (not ":memory:" on request) */
+    long long max_checks; /* progress-handler calls one statement may take */
 };
 
 static const char *const SCHEMA =
@@ -123,6 +141,41 @@ static int make_parent_dirs(const char *file)
     return 0;
 }
 
+/* ---- bounded statements ---- */
+/* Progress-handler calls since this thread's statement started. Per thread: threads may share
+ * a handle, and SQLite calls the handler in the thread that steps the statement. */
+static _Thread_local long long checks;
+
+static int progress(void *user)
+{
+    const sc_cache *c = user;
+    return ++checks > c->max_checks; /* non-zero: SQLITE_INTERRUPT */
+}
+
+static long long max_checks(void)
+{
+    const char *e = getenv("SAFECONV_CACHE_MAX_VM_STEPS");
+    long long steps = MAX_VM_STEPS;
+    if (e && *e) {
+        char *end;
+        long long v = strtoll(e, &end, 10);
+        if (!*end && v > 0) steps = v;
+    }
+    return steps / STEPS_PER_CHECK > 0 ? steps / STEPS_PER_CHECK : 1;
+}
+
+/* Put c->db under the bound; arm() before each statement restarts the count. */
+static void bound(sc_cache *c)
+{
+    c->max_checks = max_checks();
+    if (c->db) sqlite3_progress_handler(c->db, STEPS_PER_CHECK, progress, c);
+}
+static void arm(sc_cache *c)
+{
+    (void)c;
+    checks = 0;
+}
+
 static int exec_sql(sqlite3 *db, const char *sql, char *why, size_t len)
 {
     char *msg = NULL;
@@ -143,6 +196,78 @@ static int user_version(sqlite3 *db, int *v)
     return rc;
 }
 
+static const char *const COLUMNS[] = {
+    "device",    "arch",        "sms",       "driver", "runtime", "vendor",  "vendor_version",
+    "kernels",   "dir",         "dtype",     "layout", "n",       "c",       "h",
+    "w",         "k",           "r",         "s",      "pad_h",   "pad_w",   "stride_h",
+    "stride_w",  "dil_h",       "dil_w",     "groups", "det",     "outcome", "algo",
+    "vendor_ms", "safeconv_ms", "workspace", "detail", "updated"};
+#define NCOLUMNS 33
+#define NKEY     26
+
+/* Is `selection` in database `schema` ("main", "ro") what this file writes? A view (a recursive
+ * one never ends), generated columns, an index or trigger on it (code that runs on every write)
+ * or other columns: SQLITE_CORRUPT with `why`. Reads only sqlite_master and table_xinfo, which
+ * run no code of the file. */
+static int check_schema(sc_cache *c, const char *schema, char *why, size_t len)
+{
+    char sql[200];
+    sqlite3_stmt *st;
+    int objects = 0, tables = 0, rc;
+    snprintf(sql, sizeof sql,
+             "SELECT type, name FROM \"%s\".sqlite_master WHERE name = 'selection' COLLATE "
+             "NOCASE OR tbl_name = 'selection' COLLATE NOCASE",
+             schema);
+    arm(c);
+    if ((rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL))) goto sqlerr;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *type = (const char *)sqlite3_column_text(st, 0);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        objects++;
+        if (type && !strcmp(type, "table") && name && !sqlite3_stricmp(name, "selection"))
+            tables++;
+        else if (!(type && !strcmp(type, "index") && name &&
+                   !strncmp(name, "sqlite_autoindex_", 17))) {
+            snprintf(why, len, "unexpected schema: %s '%.60s' on the selection table",
+                     type ? type : "?", name ? name : "?");
+            sqlite3_finalize(st);
+            return SQLITE_CORRUPT;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) goto sqlerr;
+    if (tables != 1) {
+        snprintf(why, len, "unexpected schema: no selection table (%d objects)", objects);
+        return SQLITE_CORRUPT;
+    }
+    snprintf(sql, sizeof sql, "PRAGMA \"%s\".table_xinfo(selection)", schema);
+    arm(c);
+    if ((rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL))) goto sqlerr;
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        int pk = sqlite3_column_int(st, 5), hidden = sqlite3_column_int(st, 6);
+        if (n >= NCOLUMNS || !name || strcmp(name, COLUMNS[n]) || hidden ||
+            pk != (n < NKEY ? n + 1 : 0)) {
+            snprintf(why, len, "unexpected schema: column %d is '%.40s'%s", n, name ? name : "?",
+                     hidden ? " (generated)" : "");
+            sqlite3_finalize(st);
+            return SQLITE_CORRUPT;
+        }
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) goto sqlerr;
+    if (n != NCOLUMNS) {
+        snprintf(why, len, "unexpected schema: %d columns, want %d", n, NCOLUMNS);
+        return SQLITE_CORRUPT;
+    }
+    return SQLITE_OK;
+sqlerr:
+    snprintf(why, len, "%s", sqlite3_errmsg(c->db));
+    return rc ? rc : SQLITE_ERROR;
+}
+
 /* Set up a freshly opened file: WAL, schema. SQLITE_OK or an error with `why`. */
 static int busy_ms(void)
 {
@@ -150,9 +275,12 @@ static int busy_ms(void)
     return e && *e ? atoi(e) : BUSY_TIMEOUT_MS;
 }
 
-static int setup_file(sqlite3 *db, char *why, size_t len)
+static int setup_file(sc_cache *c, char *why, size_t len)
 {
+    sqlite3 *db = c->db;
     sqlite3_busy_timeout(db, busy_ms());
+    bound(c);
+    arm(c);
     if (sqlite3_db_readonly(db, "main") == 1) {
         snprintf(why, len, "read-only");
         return SQLITE_READONLY;
@@ -175,6 +303,7 @@ static int setup_file(sqlite3 *db, char *why, size_t len)
     if (rc) return rc;
     exec_sql(db, "PRAGMA synchronous=NORMAL", NULL, 0);
     int v = 0;
+    arm(c);
     if ((rc = user_version(db, &v))) {
         snprintf(why, len, "%s", sqlite3_errmsg(db));
         return rc;
@@ -189,13 +318,18 @@ static int setup_file(sqlite3 *db, char *why, size_t len)
         if (v == 0)
             snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", SCHEMA,
                      SCHEMA_VERSION);
+        arm(c);
         if ((rc = exec_sql(db, sql, why, len))) {
             exec_sql(db, "ROLLBACK", NULL, 0);
             return rc;
         }
     }
+    /* Whatever the version said (CREATE TABLE IF NOT EXISTS passes over a view of that name),
+     * the table must be ours before a statement reads it. */
+    if ((rc = check_schema(c, "main", why, len))) return rc;
     /* Touch the table: a damaged file fails here rather than later. */
-    return exec_sql(db, "SELECT count(*) FROM selection", why, len);
+    arm(c);
+    return exec_sql(db, "SELECT * FROM selection LIMIT 1", why, len);
 }
 
 static sqlite3 *open_memory(void)
@@ -210,10 +344,12 @@ static sqlite3 *open_memory(void)
     return db;
 }
 
-/* A readable but read-only cache file: copy its rows into the in-memory database, so earlier
- * probes still count. Opened immutable (no -shm/-wal needed, nothing written). Best effort. */
-static void import_readonly(sqlite3 *mem, const char *path)
+/* A readable but read-only cache file: copy its rows into the in-memory database (c->db), so
+ * earlier probes still count. Opened immutable (no -shm/-wal needed, nothing written), its
+ * schema checked like a writable file's, the copy bounded. Best effort. */
+static void import_readonly(sc_cache *c, const char *path)
 {
+    sqlite3 *mem = c->db;
     char uri[PATH_MAX * 3 + 32] = "file:";
     size_t n = strlen(uri);
     for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < sizeof uri; p++) {
@@ -224,12 +360,27 @@ static void import_readonly(sqlite3 *mem, const char *path)
     }
     snprintf(uri + n, sizeof uri - n, "?mode=ro&immutable=1");
     sqlite3_stmt *st;
+    arm(c);
     if (sqlite3_prepare_v2(mem, "ATTACH DATABASE ?1 AS ro", -1, &st, NULL)) return;
     sqlite3_bind_text(st, 1, uri, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return;
-    exec_sql(mem, "INSERT OR IGNORE INTO main.selection SELECT * FROM ro.selection", NULL, 0);
+    char why[200];
+    int v = 0;
+    arm(c);
+    sqlite3_stmt *vs;
+    if (!sqlite3_prepare_v2(mem, "PRAGMA ro.user_version", -1, &vs, NULL)) {
+        if (sqlite3_step(vs) == SQLITE_ROW) v = sqlite3_column_int(vs, 0);
+        sqlite3_finalize(vs);
+    }
+    if (v == SCHEMA_VERSION && !check_schema(c, "ro", why, sizeof why)) {
+        arm(c);
+        if (exec_sql(mem, "INSERT OR IGNORE INTO main.selection SELECT * FROM ro.selection", NULL,
+                     0))
+            exec_sql(mem, "DELETE FROM main.selection", NULL, 0); /* all or nothing */
+    }
+    arm(c);
     exec_sql(mem, "DETACH DATABASE ro", NULL, 0);
 }
 
@@ -240,6 +391,7 @@ static void degrade(sc_cache *c, const char *why)
     if (c->db) sqlite3_close_v2(c->db);
     c->db = open_memory();
     c->persistent = 0;
+    bound(c);
 }
 
 sc_status sc_cache_open(const char *path, sc_cache **out)
@@ -258,9 +410,11 @@ sc_status sc_cache_open(const char *path, sc_cache **out)
             free(c);
             return sc__fail(SC_STATUS_OUT_OF_MEMORY, "cache: cannot open an in-memory database");
         }
+        bound(c);
         *out = c;
         return SC_STATUS_OK;
     }
+    c->from_file = 1;
     if (sc_cache_resolve_path(path, c->path, sizeof c->path)) {
         snprintf(why, sizeof why, "%s", sc_last_error());
         sc__clear_error();
@@ -274,7 +428,7 @@ sc_status sc_cache_open(const char *path, sc_cache **out)
                 NULL);
             if (rc)
                 snprintf(why, sizeof why, "%s", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-            else if (!(rc = setup_file(c->db, why, sizeof why)))
+            else if (!(rc = setup_file(c, why, sizeof why)))
                 ok = 1;
             if (rc && rc != SQLITE_READONLY) {
                 int ec = sqlite3_extended_errcode(c->db);
@@ -282,6 +436,9 @@ sc_status sc_cache_open(const char *path, sc_cache **out)
                     snprintf(why + strlen(why), sizeof why - strlen(why), " (locked)");
                 else if ((rc & 0xff) == SQLITE_NOTADB || (ec & 0xff) == SQLITE_CORRUPT)
                     snprintf(why + strlen(why), sizeof why - strlen(why), " (corrupt)");
+                else if ((rc & 0xff) == SQLITE_INTERRUPT)
+                    snprintf(why + strlen(why), sizeof why - strlen(why),
+                             " (a statement ran past its bound: hostile or damaged file)");
             }
         }
     }
@@ -296,7 +453,8 @@ sc_status sc_cache_open(const char *path, sc_cache **out)
             free(c);
             return sc__fail(SC_STATUS_OUT_OF_MEMORY, "cache: cannot open an in-memory database");
         }
-        if (readonly) import_readonly(c->db, c->path);
+        bound(c);
+        if (readonly) import_readonly(c, c->path);
     }
     *out = c;
     return SC_STATUS_OK;
@@ -374,11 +532,14 @@ static void read_row(sqlite3_stmt *st, sc_cache_entry *e)
     e->updated = sqlite3_column_double(st, 32);
 }
 
+/* A read that failed this way means the file cannot serve this process: fall back to memory.
+ * SQLITE_INTERRUPT is the step bound (a hostile file). */
 static bool file_broken(int rc)
 {
     rc &= 0xff;
     return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB || rc == SQLITE_READONLY ||
-           rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN || rc == SQLITE_FULL;
+           rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN || rc == SQLITE_FULL ||
+           rc == SQLITE_INTERRUPT;
 }
 
 static double now_s(void)
@@ -406,8 +567,11 @@ static int put_once(sc_cache *c, const sc_cache_entry *e)
     sqlite3_bind_double(st, 29, e->vendor_ms);
     sqlite3_bind_double(st, 30, e->safeconv_ms);
     sqlite3_bind_int64(st, 31, (sqlite3_int64)e->workspace);
-    sqlite3_bind_text(st, 32, e->detail, -1, SQLITE_TRANSIENT);
+    /* detail may be filled to the brim, without a NUL: a bounded read, like the key's. */
+    sqlite3_bind_text(st, 32, e->detail, (int)strnlen(e->detail, sizeof e->detail),
+                      SQLITE_TRANSIENT);
     sqlite3_bind_double(st, 33, e->updated > 0 ? e->updated : now_s());
+    arm(c);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -420,14 +584,13 @@ sc_status sc_cache_put(sc_cache *c, const sc_cache_entry *e)
     if (!e) return sc__fail(SC_STATUS_BAD_PARAM, "entry: NULL");
     if ((unsigned)e->outcome > SC_PROBE_NO_VENDOR)
         return sc__fail(SC_STATUS_BAD_PARAM, "entry.outcome: unknown value %d", (int)e->outcome);
+    if ((unsigned)e->key.dir > SC_DIR_BACKWARD_BIAS)
+        return sc__fail(SC_STATUS_BAD_PARAM, "entry.key.dir: unknown direction %d",
+                        (int)e->key.dir);
+    /* A write that fails is reported, never redirected to memory: OK means the row is in the
+     * cache's database (the file, for a persistent cache) and a full disk, an I/O error or a
+     * file made read-only return CACHE_ERROR for every row they lose. */
     int rc = put_once(c, e);
-    if (rc && c->persistent && file_broken(rc)) {
-        char why[200];
-        snprintf(why, sizeof why, "write failed: %s", sqlite3_errstr(rc));
-        degrade(c, why);
-        if (!c->db) return sc__fail(SC_STATUS_CACHE_ERROR, "cache: no in-memory database");
-        rc = put_once(c, e);
-    }
     if (rc)
         return sc__fail(SC_STATUS_CACHE_ERROR, "cache %s: write failed: %s", c->path,
                         sqlite3_errstr(rc));
@@ -447,6 +610,7 @@ sc_status sc_cache_get(sc_cache *c, const sc_cache_key *k, sc_cache_entry *out, 
                                : "found");
     *found = 0;
     sqlite3_stmt *st;
+    arm(c);
     int rc = sqlite3_prepare_v2(c->db, "SELECT * FROM selection WHERE " KEY_WHERE, -1, &st, NULL);
     if (!rc) {
         bind_key(st, k);
@@ -474,6 +638,7 @@ sc_status sc_cache_foreach(sc_cache *c, int (*fn)(const sc_cache_entry *, void *
     sc__clear_error();
     if (!c || !fn) return sc__fail(SC_STATUS_BAD_PARAM, "%s: NULL", !c ? "cache" : "fn");
     sqlite3_stmt *st;
+    arm(c); /* one bound for the whole listing: a view that never ends yields rows forever */
     int rc = sqlite3_prepare_v2(c->db, "SELECT * FROM selection ORDER BY updated", -1, &st, NULL);
     if (!rc) {
         sc_cache_entry e;
@@ -503,7 +668,13 @@ sc_status sc_cache_clear(sc_cache *c, int64_t *removed)
 {
     sc__clear_error();
     if (!c) return sc__fail(SC_STATUS_BAD_PARAM, "cache: NULL");
+    if (c->from_file && !c->persistent)
+        return sc__fail(SC_STATUS_CACHE_ERROR,
+                        "cache %s: the file is not in use by this process (read-only, corrupt or "
+                        "unreachable: see the warning); nothing was removed from it",
+                        c->path);
     char why[200];
+    arm(c);
     int rc = exec_sql(c->db, "DELETE FROM selection", why, sizeof why);
     if (rc) return sc__fail(SC_STATUS_CACHE_ERROR, "cache %s: clear failed: %s", c->path, why);
     if (removed) *removed = sqlite3_changes(c->db);

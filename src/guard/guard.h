@@ -28,8 +28,10 @@ void sc__cache_warn_once(const char *path, const char *why);
 
 /* The parent/child probe protocol: bumped whenever the request or the lines change, so a
  * `safeconv` executable from another build answers "mismatch" instead of being misread.
- * 2: phase lines "P safeconv" / "P vendor" before the "R" line. */
-#define SC_PROBE_PROTOCOL 2
+ * 2: phase lines "P safeconv" / "P vendor" before the "R" line.
+ * 3: phase "P probe" (back in the probe's own code, e.g. the vendor's workspace could not be
+ *    allocated): an error after it, or before "P vendor", is not the vendor's. */
+#define SC_PROBE_PROTOCOL 3
 
 /* The child side of a probe: parse `req`, run both sides, write one result line to fd. */
 int sc__probe_child_run(const char *req, int fd);

@@ -5,19 +5,37 @@
  * on using the parent's GPU state: CUDA/HIP cannot be used in a forked child of a process that
  * initialised them. Only a CPU-only probe with no `safeconv` executable to be found forks
  * without exec. Each child leads its own process group; on the watchdog the whole group gets
- * SIGKILL, so nothing it started outlives it. Core dumps are off in children. */
+ * SIGKILL, so nothing it started outlives it. Core dumps are off in children.
+ *
+ * Under attack and faults (docs/guard.md, "What the probe and the cache promise"):
+ *  - the helper is never run from a relative path: options.helper and $SAFECONV_TOOL must be
+ *    absolute, and the folder of libsafeconv.so is made absolute when the library is loaded;
+ *  - a child dies with its parent (PR_SET_PDEATHSIG, checked after it is set), and
+ *    sc_probe_kill_children() (async-signal-safe: `safeconv probe` calls it on SIGINT, SIGTERM
+ *    and SIGHUP) kills the process groups of the children running;
+ *  - the exec'ed child is started with _Fork (no atfork handlers: OpenBLAS's would wait for
+ *    other threads' sgemm calls); the fork-only child is forked with the fork gate closed
+ *    (common/fork_gate.h) and the vendor lock held, so it inherits no lock held by a thread
+ *    that does not exist in it;
+ *  - a failure of the machinery (no pipe or fork, a helper that cannot run, a child that died
+ *    or gave up before calling the vendor: out of memory, a dtype the CPU cannot run, a signal
+ *    in safeconv's own run) is reported but never cached as the vendor's outcome. */
+#include "common/fork_gate.h"
 #include "guard/guard.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -44,15 +62,52 @@ static double now_s(void)
 
 static bool executable(const char *p) { return p && *p && access(p, X_OK) == 0; }
 
-/* The safeconv executable for children into buf: 1 found, 0 none (fork instead). */
+/* The folder of the file this code was loaded from, made absolute when it is loaded. dladdr
+ * gives the name the loader was given (`SAFECONV_LIBRARY=build/libsafeconv.so`,
+ * `LD_LIBRARY_PATH=build`), relative to the working directory of that moment; at probe time
+ * the process may be anywhere, and `build/safeconv` there is anybody's program. Empty when
+ * unknown (a bare name: found through a search path we cannot redo). */
+static char lib_dir[PATH_MAX];
+
+__attribute__((constructor)) static void remember_lib_dir(void)
+{
+    Dl_info info;
+    if (!dladdr((void *)remember_lib_dir, &info) || !info.dli_fname) return;
+    const char *name = info.dli_fname;
+    char path[PATH_MAX], cwd[PATH_MAX];
+    if (!strchr(name, '/')) return;
+    if (name[0] == '/') {
+        if (snprintf(path, sizeof path, "%s", name) >= (int)sizeof path) return;
+    } else {
+        if (!getcwd(cwd, sizeof cwd)) return;
+        if (snprintf(path, sizeof path, "%s/%s", cwd, name) >= (int)sizeof path) return;
+    }
+    *strrchr(path, '/') = 0;
+    snprintf(lib_dir, sizeof lib_dir, "%s", path);
+}
+
+/* The safeconv executable for children into buf: 1 found, 0 none (fork instead), -1 a
+ * relative path given (error set): never resolved against the working directory. */
 static int find_helper(const sc_probe_options *o, char *buf, size_t n)
 {
     if (o->helper) {
         if (!*o->helper) return 0;
+        if (o->helper[0] != '/')
+            return sc__fail(SC_STATUS_BAD_PARAM,
+                            "options.helper: '%.200s' is a relative path; give an absolute one "
+                            "(it would be looked up from whatever folder the process is in)",
+                            o->helper),
+                   -1;
         snprintf(buf, n, "%s", o->helper);
         return 1;
     }
     const char *env = getenv("SAFECONV_TOOL");
+    if (env && *env && env[0] != '/')
+        return sc__fail(SC_STATUS_BAD_PARAM,
+                        "SAFECONV_TOOL: '%.200s' is a relative path; give an absolute one (it "
+                        "would be looked up from whatever folder the process is in)",
+                        env),
+               -1;
     if (executable(env)) {
         snprintf(buf, n, "%s", env);
         return 1;
@@ -74,23 +129,59 @@ static int find_helper(const sc_probe_options *o, char *buf, size_t n)
             }
         }
     }
-    Dl_info info;
-    if (dladdr((void *)sc_probe_suite, &info) && info.dli_fname) {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", info.dli_fname);
-        char *slash = strrchr(dir, '/');
-        if (slash) {
-            *slash = 0;
-            char cand[PATH_MAX + 32];
-            snprintf(cand, sizeof cand, "%.4000s/safeconv", dir);
-            if (!executable(cand)) snprintf(cand, sizeof cand, "%.4000s/../bin/safeconv", dir);
-            if (executable(cand) && strlen(cand) < n) {
-                memcpy(buf, cand, strlen(cand) + 1);
-                return 1;
-            }
+    if (lib_dir[0]) {
+        char cand[PATH_MAX + 32];
+        snprintf(cand, sizeof cand, "%.4000s/safeconv", lib_dir);
+        if (!executable(cand)) snprintf(cand, sizeof cand, "%.4000s/../bin/safeconv", lib_dir);
+        if (executable(cand) && strlen(cand) < n) {
+            memcpy(buf, cand, strlen(cand) + 1);
+            return 1;
         }
     }
     return 0;
+}
+
+/* ---- children running now, for sc_probe_kill_children (a signal handler) ---- */
+#define LIVE_SLOTS 64
+static atomic_int live[LIVE_SLOTS];
+
+static void track(pid_t pid)
+{
+    for (int i = 0; i < LIVE_SLOTS; i++) {
+        int free_slot = 0;
+        if (atomic_compare_exchange_strong(&live[i], &free_slot, (int)pid)) return;
+    }
+}
+
+/* Called before the child is reaped: until then its pid (and group id) cannot be reused. */
+static void untrack(pid_t pid)
+{
+    for (int i = 0; i < LIVE_SLOTS; i++) {
+        int was = (int)pid;
+        if (atomic_compare_exchange_strong(&live[i], &was, 0)) return;
+    }
+}
+
+void sc_probe_kill_children(void)
+{
+    for (int i = 0; i < LIVE_SLOTS; i++) {
+        int pid = atomic_load(&live[i]);
+        if (pid > 0) {
+            kill(-pid, SIGKILL); /* the group: whatever the child started */
+            kill(pid, SIGKILL);  /* the child, should it not lead its group yet */
+        }
+    }
+}
+
+/* fork for a child that only execs: no atfork handlers (OpenBLAS's waits for other threads'
+ * sgemm calls, and could wait forever); the child calls async-signal-safe functions only. */
+static pid_t fork_to_exec(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return _Fork();
+#else
+    return fork();
+#endif
 }
 
 static void request_line(const sc_probe_options *o, const sc_conv2d_desc *d, sc_direction dir,
@@ -124,6 +215,7 @@ static int reap(pid_t pid, int *status, double secs)
         if (r < 0) return -1;
         if (si.si_pid == pid) {
             kill(-pid, SIGKILL);
+            untrack(pid);
             while (waitpid(pid, status, 0) < 0)
                 if (errno != EINTR) return -1;
             return 1;
@@ -201,7 +293,19 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
     char *argv[] = {(char *)helper, "probe", "--child", "3", req, NULL};
     fflush(NULL);
     double t0 = now_s();
-    pid_t pid = fork();
+    pid_t parent = getpid();
+    pid_t pid;
+    if (helper) {
+        pid = fork_to_exec();
+    } else {
+        /* The child runs safeconv's code: fork (malloc and stdio made safe by libc) with no
+         * thread inside a CPU kernel and the vendor lock held (fork_gate.h). */
+        sc__fork_gate_close();
+        sc__vendor_fork_lock();
+        pid = fork();
+        sc__vendor_fork_unlock(pid == 0);
+        sc__fork_gate_open(pid == 0);
+    }
     if (pid < 0) {
         close(fds[0]), close(fds[1]);
         free(envp);
@@ -210,6 +314,10 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
         return false;
     }
     if (pid == 0) {
+        /* Die with the parent, whatever kills it. Set after the fork, so check that the
+         * parent did not die before: then this child has been re-parented already. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
         setpgid(0, 0);
         struct rlimit no_core = {0, 0};
         setrlimit(RLIMIT_CORE, &no_core);
@@ -238,6 +346,7 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
         _exit(sc__probe_child_run(req, 3));
     }
     free(envp);
+    track(pid);
     setpgid(pid, pid); /* also done by the child: whichever runs first */
     res->child_pid = (int)pid;
     close(fds[1]);
@@ -251,7 +360,8 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
             break;
         }
         struct pollfd p = {fds[0], POLLIN, 0};
-        int pr = poll(&p, 1, (int)(left * 1000) + 1);
+        /* At most an hour per wait (the loop re-checks): a long watchdog is not an int. */
+        int pr = poll(&p, 1, left < 3600 ? (int)(left * 1000) + 1 : 3600 * 1000);
         if (pr < 0 && errno == EINTR) continue;
         if (pr <= 0) continue; /* timeout: re-checked above */
         ssize_t r = read(fds[0], buf + got, sizeof buf - 1 - got);
@@ -319,8 +429,17 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
     }
     res->elapsed_s = now_s() - t0;
     if (reaped > 0 && WIFSIGNALED(status)) {
-        res->outcome = SC_PROBE_CRASH;
         res->signal = WTERMSIG(status);
+        if (!in_vendor) {
+            /* Not the vendor's doing: it was not called (safeconv's own run, out of memory
+             * and killed, ...). Reported, not cached. */
+            res->outcome = SC_PROBE_ERROR;
+            snprintf(res->detail, sizeof res->detail,
+                     "the child died of signal %d (%s) %s, before calling the vendor", res->signal,
+                     strsignal(res->signal), ph ? "in safeconv's own run" : "while starting");
+            return false;
+        }
+        res->outcome = SC_PROBE_CRASH;
         snprintf(res->detail, sizeof res->detail, "signal %d (%s)", res->signal,
                  strsignal(res->signal));
         return true;
@@ -344,6 +463,9 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
                      "request (a safeconv executable from another build? set SAFECONV_TOOL)");
             return false;
         }
+        /* An error before the vendor phase, or after the child left it ("P probe": its own
+         * allocation failed), is the probe's: out of memory, a dtype the CPU cannot run. */
+        if (res->outcome == SC_PROBE_ERROR && !in_vendor) return false;
         return true;
     }
     res->outcome = SC_PROBE_ERROR;
@@ -358,8 +480,9 @@ static bool run_child(const sc_probe_options *o, const char *helper, const sc_co
         snprintf(res->detail, sizeof res->detail, "cannot run the probe helper %.150s", helper);
         return false;
     }
-    snprintf(res->detail, sizeof res->detail, "child exited with code %d and no result", code);
-    return true;
+    snprintf(res->detail, sizeof res->detail, "child exited with code %d and no result%s", code,
+             in_vendor ? "" : ", before calling the vendor");
+    return in_vendor; /* the vendor may call exit(); before it, the helper failed */
 }
 
 static void progress(const sc_probe_options *o, int done, int total, const int counts[8],
@@ -415,10 +538,15 @@ sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *desc
     if (!dir_mask || (dir_mask & ~0xfu))
         return sc__fail(SC_STATUS_BAD_PARAM, "dir_mask: 0x%x; set bits 1 << SC_DIR_* (0..3)",
                         dir_mask);
-    if (!(o.watchdog_s > 0))
-        return sc__fail(SC_STATUS_BAD_PARAM, "options.watchdog_s: must be > 0");
-    if (!(o.slow_s > 0)) return sc__fail(SC_STATUS_BAD_PARAM, "options.slow_s: must be > 0");
-    if (o.tolerance < 0) return sc__fail(SC_STATUS_BAD_PARAM, "options.tolerance: must be >= 0");
+    if (!(o.watchdog_s > 0) || !isfinite(o.watchdog_s))
+        return sc__fail(SC_STATUS_BAD_PARAM, "options.watchdog_s: %g; must be finite and > 0",
+                        o.watchdog_s);
+    if (!(o.slow_s > 0) || !isfinite(o.slow_s))
+        return sc__fail(SC_STATUS_BAD_PARAM, "options.slow_s: %g; must be finite and > 0",
+                        o.slow_s);
+    if (!(o.tolerance >= 0) || !isfinite(o.tolerance))
+        return sc__fail(SC_STATUS_BAD_PARAM, "options.tolerance: %g; must be finite and >= 0",
+                        o.tolerance);
     if (o.repeats < 1 || o.repeats > 100)
         return sc__fail(SC_STATUS_BAD_PARAM, "options.repeats: %d, must be 1..100", o.repeats);
     if (o.device >= 0 && o.device >= sc_device_count())
@@ -450,7 +578,7 @@ sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *desc
         }
     }
     char helper_buf[PATH_MAX];
-    int have_helper = -1; /* resolved on first need */
+    int have_helper = -2; /* resolved on first need */
     int counts[8] = {0}, cached = 0, done = 0;
     for (size_t i = 0; i < n; i++)
         for (int j = 0; j < ndirs; j++) {
@@ -469,12 +597,18 @@ sc_status sc_probe_suite(const sc_probe_options *opt, const sc_conv2d_desc *desc
                          !serves ? (ad ? "the vendor library works on another memory space" : why)
                                  : "the bias gradient is never sent to the vendor");
             } else if (!o.force && !sc_cache_get(cache, &e.key, &e, &found) && found &&
-                       e.outcome != SC_PROBE_SEEN && e.outcome != SC_PROBE_NO_VENDOR) {
+                       e.outcome > SC_PROBE_SEEN && e.outcome < SC_PROBE_NO_VENDOR) {
+                /* An answer; 'seen', 'no-vendor' and codes nobody knows (a file from another
+                 * build, or planted) are probed again. */
                 fill_from_entry(r, &e);
                 cached++;
             } else {
-                if (have_helper < 0) {
+                if (have_helper == -2) {
                     have_helper = find_helper(&o, helper_buf, sizeof helper_buf);
+                    if (have_helper < 0) {
+                        sc_cache_close(cache);
+                        return SC_STATUS_BAD_PARAM; /* a relative path: error set */
+                    }
                     if (!have_helper && o.device >= 0) {
                         sc_cache_close(cache);
                         return sc__fail(SC_STATUS_NOT_AVAILABLE,
@@ -530,6 +664,12 @@ static int collect(const sc_cache_entry *e, void *user)
     if (e->outcome != SC_PROBE_SEEN || e->key.deterministic != pc->det ||
         !sc__cache_same_env(&e->key, &pc->env))
         return 0;
+    /* A row nobody can probe (another build's, or planted: dir -1, groups that do not divide)
+     * is passed over rather than blocking the others. */
+    if ((unsigned)e->key.dir > SC_DIR_BACKWARD_WEIGHT || sc_conv2d_validate(&e->key.desc)) {
+        sc__clear_error();
+        return 0;
+    }
     if (pc->n == pc->cap) {
         size_t cap = pc->cap ? pc->cap * 2 : 16;
         sc_conv2d_desc *d = realloc(pc->descs, cap * sizeof *d);

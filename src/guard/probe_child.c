@@ -5,11 +5,13 @@
  * It runs safeconv's own kernels (GPU strategy on a GPU, the CPU backend on the CPU) and then
  * the vendor adapter on the same random inputs, compares, times both, and writes ONE line to FD:
  *   "R OUTCOME VENDOR_ALGO VENDOR_MS SAFECONV_MS FIRST_MS REL_ERROR WORKSPACE DETAIL..."
- * preceded by phase lines "P safeconv" and "P vendor". A hang or a crash writes no R line:
- * the parent's watchdog and waitpid tell those apart, the last phase says where it stopped.
+ * preceded by phase lines "P safeconv" and "P vendor" ("P probe" when it fails on its own
+ * after the vendor phase began). A hang or a crash writes no R line: the parent's watchdog
+ * and waitpid tell those apart, the last phase says where it stopped; an error reported
+ * outside the vendor phase is the probe's, not the vendor's (not cached).
  *
  * REQUEST is one line of numbers (probe.c writes it), starting with SC_PROBE_PROTOCOL:
- *   "2 dir dtype layout n c h w k r s pad_h pad_w stride_h stride_w dil_h dil_w groups det
+ *   "3 dir dtype layout n c h w k r s pad_h pad_w stride_h stride_w dil_h dil_w groups det
  *    device slow_s tolerance repeats seed" */
 #include "gpu/gpu.h"
 #include "guard/guard.h"
@@ -346,8 +348,11 @@ int sc__probe_child_run(const char *req, int fd)
     if (!vr) vr = ad->plan(handle, &op, &algo, &ws, err, sizeof err);
     buf wsb = {0};
     if (!vr && ws && buf_alloc(&r, &wsb, (int64_t)((ws + 3) / esize(r.d.dtype)))) {
+        /* This machine's memory, not the vendor: say so (phase "probe"), so it is not cached. */
+        phase(fd, "probe");
         snprintf(err, sizeof err, "cannot allocate %zu bytes of vendor workspace", ws);
-        vr = -1;
+        report(fd, SC_PROBE_ERROR, algo, 0, 0, 0, 0, ws, err);
+        goto vendor_out;
     }
     op.ws = wsb.p, op.ws_size = ws;
     if (!vr) vr = ad->run(handle, &op, algo, err, sizeof err);

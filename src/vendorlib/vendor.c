@@ -86,6 +86,18 @@ const sc_vendor_adapter *sc__vendor_get(const char **why)
     return ad;
 }
 
+void sc__vendor_fork_lock(void) { pthread_mutex_lock(&mu); }
+
+void sc__vendor_fork_unlock(int in_child)
+{
+    if (!in_child) {
+        pthread_mutex_unlock(&mu);
+        return;
+    }
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    mu = fresh;
+}
+
 bool sc__vendor_serves(const sc_vendor_adapter *ad, int device)
 {
     if (!ad) return false;

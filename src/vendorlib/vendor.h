@@ -21,4 +21,9 @@ const sc_vendor_adapter *sc__vendor_get(const char **why);
  * GPUs)? */
 bool sc__vendor_serves(const sc_vendor_adapter *ad, int device);
 
+/* Held across the probe's fork without exec, so that the child (which calls sc__vendor_get)
+ * never inherits the lock taken by another thread that is resolving the adapter. */
+void sc__vendor_fork_lock(void);
+void sc__vendor_fork_unlock(int in_child);
+
 #endif

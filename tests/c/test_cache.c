@@ -240,7 +240,11 @@ SC_TEST(test_cache_many_writers_one_killed)
 }
 
 /* ---- degraded caches: run `body` in a child with stderr captured; one warning, exit 0 ---- */
-static int degraded_run(const char *path)
+/* Also used by test_cache_hostile.c. */
+int sc_tc_degraded_run(const char *path);
+int sc_tc_run_captured(int (*body)(const char *), const char *path, const char *errfile,
+                       int *warnings);
+int sc_tc_degraded_run(const char *path)
 {
     sc_cache *c;
     if (sc_cache_open(path, &c)) return 10;
@@ -273,17 +277,16 @@ static int degraded_run(const char *path)
     return 0;
 }
 
-/* Child runs degraded_run(path) with stderr into a file; returns its exit code, and the number
+/* Child runs sc_tc_degraded_run(path) with stderr into a file; returns its exit code, and the number
  * of warnings it printed in *warnings. */
-static int run_captured_body(int (*body)(const char *), const char *path, const char *errfile,
-                             int *warnings);
 static int run_captured(const char *path, const char *errfile, int *warnings)
 {
-    return run_captured_body(degraded_run, path, errfile, warnings);
+    return sc_tc_run_captured(sc_tc_degraded_run, path, errfile, warnings);
 }
 
-static int run_captured_body(int (*body)(const char *), const char *path, const char *errfile,
-                             int *warnings)
+/* The child gets 60 s (an alarm): a cache that hangs a call fails the test, not the run. */
+int sc_tc_run_captured(int (*body)(const char *), const char *path, const char *errfile,
+                       int *warnings)
 {
     fflush(NULL);
     pid_t pid = fork();
@@ -291,6 +294,7 @@ static int run_captured_body(int (*body)(const char *), const char *path, const 
         int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0) _exit(20);
         dup2(fd, 2);
+        alarm(60);
         _exit(body(path));
     }
     int status = 0;
@@ -425,7 +429,7 @@ SC_TEST(test_cache_memory_on_request)
  * answer (imported), so earlier probes keep counting. */
 static int readonly_run(const char *path)
 {
-    int code = degraded_run(path);
+    int code = sc_tc_degraded_run(path);
     if (code) return code;
     sc_cache *c;
     if (sc_cache_open(path, &c) || sc_cache_is_persistent(c)) return 30;
@@ -468,7 +472,7 @@ SC_TEST(test_cache_readonly_file_and_folder)
         printf("    (no chattr +i on this file system: read-only file case skipped)\n");
     } else {
         int warnings;
-        int code = run_captured_body(readonly_run, path, errf, &warnings);
+        int code = sc_tc_run_captured(readonly_run, path, errf, &warnings);
         make_readonly(path, false);
         CHECK_MSG(code == 0, "read-only file: failed at step %d", code);
         CHECK_MSG(warnings == 1, "read-only file: %d warnings, want 1", warnings);

@@ -68,7 +68,8 @@ void sc_tg_rmtree(const char *dir)
     }
 }
 
-static uint64_t rng_state = 88172645463325252ull;
+/* Per thread: test_cache_threads.c fills inputs from several threads at once. */
+static _Thread_local uint64_t rng_state = 88172645463325252ull;
 void sc_tg_fill(float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {

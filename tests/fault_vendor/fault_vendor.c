@@ -19,6 +19,8 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,7 +266,8 @@ static int fault_run(void *h, const sc_vendor_op *op, int algo, char *err, size_
     }
     long ms;
     enum action act = decide(op, &ms);
-    static int first = 1;
+    static atomic_int called; /* threads may call at once (test_cache_threads.c) */
+    bool first = !atomic_exchange(&called, 1);
     switch (act) {
     case A_HANG:
         for (;;) pause();
@@ -279,7 +282,6 @@ static int fault_run(void *h, const sc_vendor_op *op, int algo, char *err, size_
         break;
     default: break;
     }
-    first = 0;
     const sc_conv2d_desc *d = &op->d;
     int64_t cg = d->c / d->groups;
     int64_t out_elems = op->dir == SC_DIR_FORWARD         ? d->n * d->k * op->p * op->q

@@ -14,6 +14,7 @@
 #include "gpu/family.h"
 #include "gpu/gemm_cfg.h"
 #include "gpu/gemm_plan.h"
+#include "gpu/mma_cfg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,11 +69,29 @@ static void check_gemm(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
     if (pl->ws_bytes > rq->ws_limit) return fail(pb, rq, dev, pl, "workspace over the limit");
 }
 
+static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
+                      const sc_gpu_dev *dev, const sc_kplan *pl)
+{
+    if (dev->hip || dev->cc < 80 || !kp->nhwc || rq->align < 16)
+        return fail(pb, rq, dev, pl, "matrix units where they cannot run");
+    if (kp->dtype == SC_DTYPE_F32 && rq->math != SC_MATH_TF32)
+        return fail(pb, rq, dev, pl, "TF32 without the math mode that allows it");
+    if (pl->tf32 != (kp->dtype == SC_DTYPE_F32)) return fail(pb, rq, dev, pl, "tf32 flag");
+    if (pl->cfg < 0 || pl->cfg >= SC_MMA_NCFG || pl->splits < 1)
+        return fail(pb, rq, dev, pl, "configuration or split out of range");
+    if (kp->kg % sc_mma_vec(kp->dtype) ||
+        (kp->cg % sc_mma_vec(kp->dtype) && rq->dir == SC_DIR_BACKWARD_DATA))
+        return fail(pb, rq, dev, pl, "channels not a multiple of the chunk");
+    if (pl->ws_bytes > rq->ws_limit) return fail(pb, rq, dev, pl, "workspace over the limit");
+    if ((pl->splits > 1) != (pl->ws_bytes > 0)) return fail(pb, rq, dev, pl, "split workspace");
+}
+
 int main(int argc, char **argv)
 {
     int count = argc > 1 ? atoi(argv[1]) : 20000, checked = 0;
     static const sc_algo fams[] = {SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_DEPTHWISE,
-                                   SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_NAIVE};
+                                   SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_NAIVE,
+                                   SC_ALGO_GPU_IMPLICIT_GEMM_MMA};
     for (int i = 0; i < count; i++) {
         sc_conv2d_desc d;
         sc_conv2d_desc_init(&d);
@@ -80,6 +99,7 @@ int main(int argc, char **argv)
         d.groups = kind < 6 ? 1 : kind < 8 ? 2 : rnd(2, 64);
         int cg = kind >= 8 ? 1 : rnd(0, 4) == 0 ? rnd(1, 4) : rnd(1, 256);
         int kg = kind >= 8 ? rnd(1, 2) : rnd(1, 512);
+        if (kind < 8 && rnd(0, 1)) cg = (cg + 7) / 8 * 8, kg = (kg + 7) / 8 * 8; /* matrix units */
         d.c = (int64_t)cg * d.groups, d.k = (int64_t)kg * d.groups;
         d.n = rnd(1, 64), d.h = rnd(3, 60), d.w = rnd(3, 60);
         d.r = rnd(1, 7), d.s = rnd(1, 7);
@@ -93,7 +113,8 @@ int main(int argc, char **argv)
         if (sc__problem_init(&d, &pb) || !sc_kp_make(&pb, &kp)) continue;
         sc_gpu_dev dev = {rnd(0, 1) ? 132 : 40, rnd(0, 1) ? 90 : 75, rnd(0, 3) == 0};
         size_t limit = rnd(0, 3) == 0 ? (size_t)rnd(0, 4096) : (size_t)rnd(0, 64) << 20;
-        sc_gpu_request rq = {(sc_direction)rnd(0, 3), SC_MATH_EXACT, limit};
+        sc_gpu_request rq = {(sc_direction)rnd(0, 3), rnd(0, 1) ? SC_MATH_TF32 : SC_MATH_EXACT,
+                             limit, rnd(0, 3) ? 16 : 2};
         sc_kplan a, b;
         checked++;
         if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &a)) {
@@ -105,6 +126,8 @@ int main(int argc, char **argv)
             fail(&pb, &rq, &dev, &a, "the chosen family cannot implement the problem");
         if (a.algo == SC_ALGO_GPU_IMPLICIT_GEMM && rq.dir != SC_DIR_BACKWARD_BIAS)
             check_gemm(&pb, &kp, &rq, &dev, &a);
+        else if (a.algo == SC_ALGO_GPU_IMPLICIT_GEMM_MMA)
+            check_mma(&pb, &kp, &rq, &dev, &a);
         else if (a.ws_bytes)
             fail(&pb, &rq, &dev, &a, "a direct kernel asking for workspace");
         if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &b) || memcmp(&a, &b, sizeof a))

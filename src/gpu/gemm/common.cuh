@@ -66,26 +66,23 @@ int sc_gemm_launch_reduce(const float *ws, T *out, i64 n, int splits, const T *b
  * s > 0 to the fp32 slice ws + (s-1)*n. 16-bit T: the output when unsplit, else every split to
  * the fp32 slice ws + s*n (*yf), so the reduction rounds once. Overloads, not if constexpr: the
  * operations are templates whose element type is not a template parameter. */
-__device__ __forceinline__ void sc_split_out(float *out, float *ws, i64 n, i64 off, int split,
-                                             int splits, bool in_place, float **y, float **yf)
+SC_HD void sc_split_out(float *out, float *ws, i64 n, i64 off, int split, int splits, bool in_place,
+                        float **y, float **yf)
 {
     *y = (split == 0 || in_place ? out : ws + (i64)(split - 1) * n) + off;
     *yf = nullptr;
 }
 template <class T>
-__device__ __forceinline__ void sc_split_out(T *out, float *ws, i64 n, i64 off, int split,
-                                             int splits, bool in_place, T **y, float **yf)
+SC_HD void sc_split_out(T *out, float *ws, i64 n, i64 off, int split, int splits, bool in_place,
+                        T **y, float **yf)
 {
     *y = out + off;
     *yf = splits > 1 ? ws + (i64)split * n + off : nullptr;
 }
 /* Store v at y[off] (fp32), or at the slice yf[off] / rounded to y[off] (16-bit T). */
-__device__ __forceinline__ void sc_split_store(float *y, float *yf, i64 off, float v)
-{
-    y[off] = v;
-}
+SC_HD void sc_split_store(float *y, float *yf, i64 off, float v) { y[off] = v; }
 template <class T>
-__device__ __forceinline__ void sc_split_store(T *y, float *yf, i64 off, float v)
+SC_HD void sc_split_store(T *y, float *yf, i64 off, float v)
 {
     if (yf)
         yf[off] = v;

@@ -1,5 +1,6 @@
 /* dir_bd.cuh - backward-data of the FMA implicit GEMM for one element type (included by
  * gemm_bd.cu, gemm_bd_f16.cu, gemm_bd_bf16.cu; see dir_fwd.cuh). */
+#include "bd_class.cuh"
 #include "launch_cfg.cuh"
 
 namespace SC_GEMM_NS
@@ -32,17 +33,7 @@ static int gemm_bd(const sc_kp &kp, const sc_kplan &pl, const T *a, const T *b, 
     op.ph = kp.ph, op.pw = kp.pw, op.dh = kp.dh, op.dw = kp.dw, op.nhwc = kp.nhwc;
     op.classes = kp.sh * kp.sw;
     if (op.classes > BD_MAX_CLASSES) return (int)cudaErrorInvalidValue; /* backend.cu checks */
-    for (int ci = 0; ci < op.classes; ci++) {
-        BdClass &k = op.cls[ci];
-        k.a = ci / kp.sw, k.b = ci % kp.sw;
-        k.hc = k.a < kp.h ? (kp.h - k.a + kp.sh - 1) / kp.sh : 0;
-        k.wc = k.b < kp.w ? (kp.w - k.b + kp.sw - 1) / kp.sw : 0;
-        bd_dim(k.a, kp.ph, kp.sh, kp.dh, kp.r, k.r0, k.rstep, k.rc, k.dp, k.pb0);
-        bd_dim(k.b, kp.pw, kp.sw, kp.dw, kp.s, k.s0, k.sstep, k.sc, k.dq, k.qb0);
-        k.dwc = sc_fdiv_make(k.wc > 0 ? k.wc : 1), k.dhc = sc_fdiv_make(k.hc > 0 ? k.hc : 1);
-        k.drs = sc_fdiv_make(k.rc * k.sc > 0 ? k.rc * k.sc : 1);
-        k.ds = sc_fdiv_make(k.sc > 0 ? k.sc : 1);
-    }
+    sc_bd_classes(kp, op.cls);
     i64 mmax = (i64)kp.n * ((kp.h + kp.sh - 1) / kp.sh) * ((kp.w + kp.sw - 1) / kp.sw);
     int splits = pl.splits < 1 ? 1 : pl.splits;
     /* Classes that no tap reaches (e.g. 1x1 stride 2): one contiguous memset instead of

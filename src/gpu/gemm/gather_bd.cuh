@@ -1,47 +1,6 @@
 /* gather_bd.cuh - backward-data's operand gathers: A = dy at rows (n,i,j) of one stride class,
- * B = w at columns c, over the class's taps (k,rr,ss); the stride classes themselves.
+ * B = w at columns c, over the class's taps (k,rr,ss) (the stride classes: bd_class.cuh).
  * Included inside an element type's namespace (dir_*.cuh), where T is defined. */
-/* Backward-data stride class: output positions h = a + sh*i, w = b + sw*j; taps
- * r = r0 + rr*rstep (rr < Rc), p = pb0 + i - rr*dp; likewise s, q. */
-#define BD_MAX_CLASSES 16
-struct BdClass {
-    int a, b, hc, wc;
-    int r0, rstep, rc, dp, pb0;
-    int s0, sstep, sc, dq, qb0;
-    sc_fdiv dwc, dhc, drs, ds;
-};
-
-static inline int gcd_h(int a, int b)
-{
-    while (b) {
-        int t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-/* Taps of one dimension for residue a: r*dil == a + pad (mod stride). Host side. */
-static inline void bd_dim(int a, int pad, int stride, int dil, int R, int &r0, int &rstep, int &rc,
-                          int &dp, int &pb0)
-{
-    rstep = stride / gcd_h(stride, dil);
-    r0 = -1;
-    for (int r = 0; r < rstep && r < R; r++)
-        if ((((long long)a + pad - (long long)r * dil) % stride + stride) % stride == 0) {
-            r0 = r;
-            break;
-        }
-    if (r0 < 0) {
-        r0 = 0;
-        rc = 0;
-    } else
-        rc = (R - 1 - r0) / rstep + 1;
-    dp = rstep * dil / stride;
-    long long num = (long long)a + pad - (long long)r0 * dil; /* divisible when rc > 0 */
-    pb0 = rc > 0 ? (int)(num >= 0 ? num / stride : -((-num) / stride)) : 0;
-}
-
 /* Backward-data reduction index kk -> (k, rr, ss) for GBdDy, GBdW and their channel-chunked
  * forms (fields dkg, Kg, ds, sc, drs, rc): (rr,ss,k) order when rsk (NHWC, channel-chunked),
  * else (k,rr,ss). */

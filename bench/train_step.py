@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""train_step.py - training-step throughput of torchvision models with safeconv's convolutions
+against cuDNN's, under the precision settings people train with (GPU machine only).
+
+For each model and precision, one process times (median of --steps steps after --warmup):
+  safeconv       safeconv.enable(strategy="gpu"): every convolution on safeconv's kernels
+  cudnn          cuDNN, torch.backends.cudnn.benchmark = True (its fastest algorithms)
+  cudnn_determ   cuDNN with torch.backends.cudnn.deterministic = True (exact fp32 only)
+Precisions:
+  fp32      exact fp32: torch.backends.cudnn.allow_tf32 = False (safeconv: SC_MATH_EXACT)
+  tf32      PyTorch's default: allow_tf32 = True (safeconv follows it: SC_MATH_TF32)
+  amp_bf16  torch.autocast("cuda", torch.bfloat16)
+  amp_fp16  torch.autocast("cuda", torch.float16) with torch.amp.GradScaler
+The model and input are channels_last unless --nchw. Prints images/s and the ratio to cuDNN in
+the same setting; timings are reports, never assertions.
+
+usage: python3 bench/train_step.py [--models resnet50,...] [--precisions fp32,tf32,...]
+       [--batch 64] [--size 224] [--steps 20] [--warmup 5] [--nchw] [--json OUT]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import safeconv  # noqa: E402
+
+
+def make_model(name):
+    import torchvision.models as tvm
+    return getattr(tvm, name)(num_classes=1000)
+
+
+def run(model_name, precision, impl, args):
+    torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = impl == "cudnn"
+    torch.backends.cudnn.deterministic = impl == "cudnn_determ"
+    tf32 = precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    mf = torch.contiguous_format if args.nchw else torch.channels_last
+    model = make_model(model_name).cuda().to(memory_format=mf)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(args.batch, 3, args.size, args.size, device="cuda").contiguous(memory_format=mf)
+    y = torch.randint(0, 1000, (args.batch,), device="cuda")
+    amp = {"amp_bf16": torch.bfloat16, "amp_fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler("cuda") if precision == "amp_fp16" else None
+    handle = safeconv.enable(strategy="gpu") if impl == "safeconv" else None
+    try:
+        times = []
+        for i in range(args.warmup + args.steps):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None):
+                loss = F.cross_entropy(model(x), y)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            torch.cuda.synchronize()
+            if i >= args.warmup:
+                times.append(time.perf_counter() - t0)
+        report = safeconv.report(model) if handle is not None and args.report else None
+    finally:
+        if handle is not None:
+            safeconv.disable()
+    times.sort()
+    med = times[len(times) // 2]
+    del model, opt, x, y
+    torch.cuda.empty_cache()
+    return {"images_per_s": args.batch / med, "ms": 1000 * med, "loss": float(loss),
+            "report": report}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="resnet50")
+    ap.add_argument("--precisions", default="fp32,tf32,amp_bf16,amp_fp16")
+    ap.add_argument("--impls", default="safeconv,cudnn")
+    ap.add_argument("--determ", action="store_true", help="also cuDNN deterministic (fp32 only)")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--nchw", action="store_true")
+    ap.add_argument("--report", action="store_true")
+    ap.add_argument("--json", default="")
+    a = ap.parse_args()
+    print("device:", torch.cuda.get_device_name(), "| torch", torch.__version__, "| cudnn",
+          torch.backends.cudnn.version(), "| batch", a.batch, "| size", a.size,
+          "| layout", "nchw" if a.nchw else "channels_last")
+    out = []
+    for m in a.models.split(","):
+        for p in a.precisions.split(","):
+            impls = a.impls.split(",") + (["cudnn_determ"] if a.determ and p == "fp32" else [])
+            res = {}
+            for impl in impls:
+                try:
+                    res[impl] = run(m, p, impl, a)
+                except Exception as e:  # a setting that cannot run is reported, not fatal
+                    res[impl] = {"error": str(e)[:200]}
+            line = "%-20s %-9s" % (m, p)
+            for impl in impls:
+                r = res[impl]
+                line += "  %s %s" % (impl, "%.1f img/s" % r["images_per_s"] if "images_per_s" in r
+                                     else "ERROR " + r["error"])
+            if "images_per_s" in res.get("safeconv", {}):
+                for ref in ("cudnn", "cudnn_determ"):
+                    if "images_per_s" in res.get(ref, {}):
+                        line += "  safeconv/%s %.2fx" % (
+                            ref, res["safeconv"]["images_per_s"] / res[ref]["images_per_s"])
+            print(line, flush=True)
+            out.append({"model": m, "precision": p, "results": res})
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()

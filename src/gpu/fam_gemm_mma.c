@@ -1,0 +1,130 @@
+/* fam_gemm_mma.c - the implicit GEMM on the matrix units (NVIDIA tensor cores, sm_80+;
+ * kernels: gemm_mma_*.cu, mma/): fp16 and bf16 tensors, and fp32 tensors as TF32 when the
+ * context's math mode allows it, with fp32 accumulation. NHWC, 16-byte aligned tensors, K/groups
+ * a multiple of the 16-byte chunk (8 fp16/bf16, 4 fp32), and C/groups too for backward-data:
+ * operand tiles are filled by asynchronous 16-byte copies, except where forward and
+ * backward-weight pad C/groups to the chunk (stems). Elsewhere the FMA families compute these
+ * dtypes. */
+#include "gpu/family.h"
+#include "gpu/knobs.h"
+#include "gpu/mma_cfg.h"
+
+#include <limits.h>
+#include <string.h>
+
+typedef long long i64;
+
+static bool mma_applies(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
+{
+    if (dev->hip || dev->cc < 80) return false;
+    if (kp->dtype == SC_DTYPE_F32 && rq->math != SC_MATH_TF32) return false;
+    if (!kp->nhwc || rq->align < 16) return false;
+    int v = sc_mma_vec(kp->dtype);
+    /* K/groups: a multiple of the chunk (dy's rows, the outputs' 16-byte stores); C/groups too
+     * for backward-data; forward and backward-weight pad it (mma/op_fwd.cuh, op_bw.cuh) */
+    if (kp->kg % v || (kp->cg % v && rq->dir == SC_DIR_BACKWARD_DATA)) return false;
+    const i64 lim = INT_MAX - 4096;
+    i64 rs = (i64)kp->r * kp->s;
+    i64 npq = (i64)kp->n * kp->p * kp->q, nhw = (i64)kp->n * kp->h * kp->w;
+    if (npq > lim || nhw > lim || (i64)kp->cg * rs > lim || (i64)kp->kg * rs > lim ||
+        (i64)kp->k * kp->cg * rs > lim)
+        return false;
+    /* grid.y counts tiles of 64 columns at most; grid.z groups (x stride classes) */
+    switch (rq->dir) {
+    case SC_DIR_FORWARD: return kp->g <= 65535 && kp->kg / 64 < 65535;
+    case SC_DIR_BACKWARD_DATA: /* one launch covers at most 16 stride classes */
+        return kp->sh * kp->sw <= 16 && (i64)kp->g * kp->sh * kp->sw <= 65535 &&
+               kp->cg / 64 < 65535;
+    case SC_DIR_BACKWARD_WEIGHT: return kp->g <= 65535 && (i64)kp->cg * rs / 64 < 65535;
+    default: return false;
+    }
+}
+
+static bool mma_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
+{
+    return sc_gpu_knobs_get()->gemm_mma != 0 && mma_applies(kp, rq, dev);
+}
+
+static i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
+
+/* GEMM sizes (backward-data: the largest stride class) and the output's elements. */
+static void dims(const sc_kp *kp, sc_direction dir, i64 *M, i64 *N, i64 *Kr, i64 *out)
+{
+    int v = sc_mma_vec(kp->dtype);
+    i64 cp = (kp->cg + v - 1) / v * v; /* channels padded to the chunk */
+    if (dir == SC_DIR_FORWARD) {
+        *M = (i64)kp->n * kp->p * kp->q, *N = kp->kg, *Kr = cp * kp->r * kp->s;
+        *out = (i64)kp->n * kp->k * kp->p * kp->q;
+    } else if (dir == SC_DIR_BACKWARD_DATA) {
+        *M = (i64)kp->n * ((kp->h + kp->sh - 1) / kp->sh) * ((kp->w + kp->sw - 1) / kp->sw);
+        *N = kp->cg;
+        *Kr = (i64)kp->kg * ((kp->r + kp->sh - 1) / kp->sh) * ((kp->s + kp->sw - 1) / kp->sw);
+        *out = (i64)kp->n * kp->c * kp->h * kp->w;
+    } else {
+        *M = kp->kg, *N = cp * kp->r * kp->s, *Kr = (i64)kp->n * kp->p * kp->q;
+        *out = (i64)kp->k * kp->cg * kp->r * kp->s;
+    }
+}
+
+/* Split partial sums are fp32 slices: for fp32 (TF32) outputs split 0 writes the output itself,
+ * for fp16/bf16 every split writes a slice and the reduction rounds once. */
+static size_t ws_of(const sc_kp *kp, int splits, i64 out)
+{
+    if (splits <= 1) return 0;
+    return (size_t)(kp->dtype == SC_DTYPE_F32 ? splits - 1 : splits) * (size_t)out * 4;
+}
+
+/* Time model (no timing): padded flops over the SMs at a rate per configuration (larger tiles
+ * reuse each loaded element more: 128x128 = 1, 128x64 and 64x128 = 0.8, 64x64 = 0.6), the wave
+ * efficiency of the grid, plus the split reduction's traffic and launch. Only ratios matter. */
+static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev,
+                     sc_kplan *out)
+{
+    static const int cand[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
+    const sc_gpu_knobs *kn = sc_gpu_knobs_get();
+    i64 M, N, Kr, outn;
+    dims(kp, rq->dir, &M, &N, &Kr, &outn);
+    i64 zmul = rq->dir == SC_DIR_BACKWARD_DATA ? (i64)kp->g * kp->sh * kp->sw : kp->g;
+    int bk = kp->dtype == SC_DTYPE_F32 ? 16 : 32;
+    double best_t = 1e30;
+    memset(out, 0, sizeof *out);
+    out->algo = SC_ALGO_GPU_IMPLICIT_GEMM_MMA;
+    out->cfg = 3, out->splits = 1;
+    out->tf32 = kp->dtype == SC_DTYPE_F32;
+    for (int c = 0; c < SC_MMA_NCFG; c++) {
+        if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_MMA_NCFG && c != kn->gemm_cfg) continue;
+        int bm = sc_mma_bm(c), bn = sc_mma_bn(c);
+        i64 tiles = ceil_div(M, bm) * ceil_div(N, bn) * zmul;
+        double eff = c == 0 ? 1.0 : c == 3 ? 0.6 : 0.8;
+        double rate = 3.0e12 * eff * (kp->dtype == SC_DTYPE_F32 ? 0.5 : 1.0); /* per SM */
+        i64 slots = (i64)dev->sm_count * sc_mma_minb(c);
+        i64 smax = Kr / (4 * bk);
+        if (smax > 65535 / zmul) smax = 65535 / zmul;
+        if (smax < 1) smax = 1;
+        for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
+            int sp = kn->gemm_splits >= 1 ? kn->gemm_splits : cand[ci];
+            if (sp > smax || ws_of(kp, sp, outn) > rq->ws_limit) {
+                if (kn->gemm_splits >= 1)
+                    sp = 1; /* a forced split that does not fit: none */
+                else
+                    break;
+            }
+            i64 blocks = tiles * sp;
+            i64 waves = (blocks + slots - 1) / slots;
+            double wave_eff = (double)blocks / ((double)waves * slots);
+            double flops = 2.0 * (double)ceil_div(M, bm) * bm * (double)ceil_div(N, bn) * bn *
+                           (double)ceil_div(Kr, bk) * bk * (double)zmul;
+            double t = flops / ((double)dev->sm_count * rate * wave_eff) + 4e-6;
+            if (sp > 1) t += (double)(sp + 1) * (double)outn * 4.0 / 2.0e12 + 3e-6;
+            if (t < best_t * (1 - 1e-9)) {
+                best_t = t;
+                out->cfg = c, out->splits = sp;
+            }
+            if (kn->gemm_splits >= 1) break;
+        }
+    }
+    out->ws_bytes = ws_of(kp, out->splits, outn);
+}
+
+const sc_gpu_family sc_fam_gemm_mma = {SC_ALGO_GPU_IMPLICIT_GEMM_MMA, mma_applies, mma_preferred,
+                                       mma_plan};

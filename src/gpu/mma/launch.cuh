@@ -1,0 +1,42 @@
+/* launch.cuh - a named configuration of the matrix-unit GEMM (mma_cfg.h) to a kernel instance,
+ * with its dynamic shared memory (over 48 KiB needs an opt-in per function and device). */
+#ifndef SC_GPU_MMA_LAUNCH_CUH
+#define SC_GPU_MMA_LAUNCH_CUH
+
+#include "common.cuh"
+
+template <int CFG, class Op>
+static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
+{
+    constexpr int smem =
+        sc_mma_smem_bytes(CFG, Op::A_KMAJOR, Op::B_KMAJOR, (int)sizeof(typename Op::Elem));
+    if (smem > 48 * 1024) {
+        static unsigned long long opted; /* bit d: the opt-in was made on device d */
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e != cudaSuccess) return (int)e;
+        bool done = dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1);
+        if (!done) {
+            e = cudaFuncSetAttribute(mma_kernel<CFG, Op>,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+            if (e != cudaSuccess) return (int)e;
+            if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
+        }
+    }
+    mma_kernel<CFG, Op><<<grid, 256, smem, st>>>(op);
+    return (int)cudaGetLastError();
+}
+
+template <class Op>
+static int mma_launch(int cfg, const Op &op, dim3 grid, cudaStream_t st)
+{
+    switch (cfg) {
+#define SC_MMA_X_LAUNCH(id, bm, bn, minb, stages)                                                  \
+    case id: return mma_launch_one<id, Op>(op, grid, st);
+        SC_MMA_CONFIGS(SC_MMA_X_LAUNCH)
+#undef SC_MMA_X_LAUNCH
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+#endif /* SC_GPU_MMA_LAUNCH_CUH */

@@ -1,0 +1,141 @@
+/* op_fwd.cuh - forward on the matrix units, NHWC: M = N*P*Q rows (n,p,q), N = K/groups columns,
+ * reduction (r,s,c) with c fastest, per group and split (grid.z = split*G + g).
+ *   A = x, K-major: a chunk is 8 (4) consecutive channels of one input pixel, zero outside the
+ *       image (padding);
+ *   B = w (K,R,S,C/groups), K-major: a chunk is 8 (4) consecutive elements of one output
+ *       channel's (r,s,c) row;
+ * PAD (C/groups not a multiple of the chunk, e.g. a 3-channel stem): the reduction runs over
+ * (r,s,c) with c padded to Cp, a multiple of the chunk; both operands' chunks are then loaded
+ * element by element, the padding channels zero (their rows are not 16-byte aligned).
+ *   epilogue: bias, y (N,P,Q,K) or the split's fp32 slice. */
+#ifndef SC_GPU_MMA_OP_FWD_CUH
+#define SC_GPU_MMA_OP_FWD_CUH
+
+#include "common.cuh"
+
+template <class E, bool PAD>
+struct MmaFwd {
+    typedef E Elem;
+    static constexpr bool A_KMAJOR = true, B_KMAJOR = true, A_PAD = PAD, B_PAD = PAD;
+    static constexpr int V = 16 / sizeof(E);
+    const E *x, *w, *bias;
+    E *y;
+    float *ws;
+    int H, W, C, K, P, Q, S, Cg, Cp, Kg, sh, sw, ph, pw, dh, dw;
+    int M, Kred, rscg, G, splits, chunk; /* Kred = R*S*Cp; rscg = R*S*Cg, a weight row */
+    i64 y_elems;
+    sc_fdiv dq, dp, dcg, ds;
+
+    struct Block {
+        int M, N, kbeg, kend, g;
+        E *y;
+        float *yf;
+        const E *bias;
+    };
+    SC_HD bool block(int z, Block &b) const
+    {
+        int split = z / G;
+        b.g = z - split * G;
+        b.M = M, b.N = Kg;
+        b.kbeg = split * chunk;
+        b.kend = min(Kred, b.kbeg + chunk);
+        b.bias = splits > 1 ? nullptr : bias; /* added by the reduction instead */
+        sc_split_out(y, ws, y_elems, 0, split, splits, false, &b.y, &b.yf);
+        return true;
+    }
+
+    struct AIter {
+        const E *base; /* x + n*H*W*C + g*Cg */
+        int h0, w0, kc;
+        bool ok;
+    };
+    SC_HD void a_init(const Block &b, AIter &it, int m, int kc) const
+    {
+        it.ok = m < M;
+        int mm = it.ok ? m : 0;
+        int t = sc_div(mm, dq), q = mm - t * Q;
+        int n = sc_div(t, dp), p = t - n * P;
+        it.base = x + (i64)n * H * W * C + (i64)b.g * Cg;
+        it.h0 = p * sh - ph, it.w0 = q * sw - pw, it.kc = kc;
+    }
+    /* cnt: the chunk's elements inside the tensor (<= 0: none) */
+    SC_HD const E *a_src(const Block &b, const AIter &it, int k0, int &cnt) const
+    {
+        int k = k0 + it.kc * V;
+        int rs = sc_div(k, dcg), c = k - rs * Cp; /* dcg divides by Cp */
+        int r = sc_div(rs, ds), s = rs - r * S;
+        int h = it.h0 + r * dh, wi = it.w0 + s * dw;
+        bool ok = it.ok && k < b.kend && (unsigned)h < (unsigned)H && (unsigned)wi < (unsigned)W;
+        cnt = ok ? Cg - c : 0;
+        return ok ? it.base + ((i64)h * W + wi) * C + c : x;
+    }
+    SC_HD const E *a_src(const Block &b, const AIter &it, int k0, bool &valid) const
+    {
+        int cnt;
+        const E *p = a_src(b, it, k0, cnt);
+        valid = cnt > 0;
+        return p;
+    }
+
+    struct BIter {
+        const E *row; /* w + (g*Kg + k)*Kred */
+        int kc;
+        bool ok;
+    };
+    SC_HD void b_init(const Block &b, BIter &it, int col, int kc) const
+    {
+        it.ok = col < Kg;
+        it.row = w + ((i64)b.g * Kg + (it.ok ? col : 0)) * rscg;
+        it.kc = kc;
+    }
+    SC_HD const E *b_src(const Block &b, const BIter &it, int k0, bool &valid) const
+    {
+        int k = k0 + it.kc * V;
+        valid = it.ok && k < b.kend;
+        return valid ? it.row + k : w;
+    }
+    SC_HD const E *b_src(const Block &b, const BIter &it, int k0, int &cnt) const
+    {
+        int k = k0 + it.kc * V;
+        int rs = sc_div(k, dcg), c = k - rs * Cp;
+        bool ok = it.ok && k < b.kend;
+        cnt = ok ? Cg - c : 0;
+        return ok ? it.row + rs * Cg + c : w;
+    }
+
+    SC_HD void store8(const Block &b, int m, int col, float *v) const
+    {
+        if (m >= M || col >= Kg) return;
+        int n = Kg - col < 8 ? Kg - col : 8;
+        if (b.bias)
+            for (int j = 0; j < n; j++) v[j] += sc_get(b.bias + b.g * Kg + col + j);
+        sc_mma_store8(b.y, b.yf, (i64)m * K + (i64)b.g * Kg + col, v, n);
+    }
+};
+
+/* The operation of a plan, and its grid (host). */
+template <class E, bool PAD>
+static MmaFwd<E, PAD> sc_mma_fwd_op(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w,
+                                    const E *bias, E *y, float *ws, dim3 *grid)
+{
+    constexpr int KB = 64 / sizeof(E), V = 16 / sizeof(E);
+    MmaFwd<E, PAD> op;
+    op.x = x, op.w = w, op.bias = bias, op.y = y, op.ws = ws;
+    op.H = kp.h, op.W = kp.w, op.C = kp.c, op.K = kp.k, op.P = kp.p, op.Q = kp.q, op.S = kp.s;
+    op.Cg = kp.cg, op.Kg = kp.kg, op.sh = kp.sh, op.sw = kp.sw, op.ph = kp.ph, op.pw = kp.pw;
+    op.dh = kp.dh, op.dw = kp.dw;
+    op.Cp = (kp.cg + V - 1) / V * V;
+    op.M = kp.n * kp.p * kp.q, op.Kred = op.Cp * kp.r * kp.s, op.G = kp.g;
+    op.rscg = kp.cg * kp.r * kp.s;
+    int splits = pl.splits < 1 ? 1 : pl.splits;
+    op.splits = splits;
+    op.chunk = (ceil_div(op.Kred, splits) + KB - 1) / KB * KB;
+    op.y_elems = (i64)kp.n * kp.p * kp.q * kp.k;
+    op.dq = sc_fdiv_make(kp.q), op.dp = sc_fdiv_make(kp.p), op.dcg = sc_fdiv_make(op.Cp);
+    op.ds = sc_fdiv_make(kp.s);
+    *grid =
+        dim3(ceil_div(op.M, sc_mma_bm(pl.cfg)), ceil_div(kp.kg, sc_mma_bn(pl.cfg)), kp.g * splits);
+    return op;
+}
+
+#endif /* SC_GPU_MMA_OP_FWD_CUH */

@@ -1,0 +1,304 @@
+/* mma_emulate.cu - the matrix-unit GEMM's index math, run on the host (no GPU): for random NHWC
+ * problems, element types, directions, tile configurations and splits, the operations of
+ * src/gpu/mma/op_*.cuh (the same code the kernel runs: their functions are SC_HD) are driven
+ * the way mma/kernel.cuh drives them: per block of the grid, the chunks of every stage of the
+ * reduction by the thread-to-chunk assignment of the kernel, zero-filled where the operation
+ * says invalid, multiplied in double, stored through the operation's epilogue, the split
+ * slices added as the reduction kernel adds them. The result is compared with the library's
+ * reference convolution. What this cannot check: the fragment layouts of ldmatrix and mma, the
+ * cp.async pipeline and the barriers (the GPU machine's verify does).
+ *
+ * Built with nvcc as host code (make test-c, when nvcc is present); exit status 1 on a failure.
+ * usage: mma-emulate [count] [seed] */
+#include "mma/op_bd.cuh"
+#include "mma/op_bw.cuh"
+#include "mma/op_fwd.cuh"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+static unsigned long long rng;
+static int rnd(int a, int b)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return a + (int)(rng % (unsigned long long)(b - a + 1));
+}
+static float unit() { return (float)rnd(-1 << 20, 1 << 20) / (float)(1 << 20); }
+
+template <class E>
+static E from_float(float v);
+template <>
+float from_float<float>(float v)
+{
+    return v;
+}
+template <>
+sc_half from_float<sc_half>(float v)
+{
+    return sc_round_half(v);
+}
+template <>
+sc_bf16 from_float<sc_bf16>(float v)
+{
+    return sc_round_bf16(v);
+}
+static float to_float(float v) { return v; }
+static float to_float(sc_half v) { return sc_widen(v); }
+static float to_float(sc_bf16 v) { return sc_widen(v); }
+
+/* A chunk's source and valid elements, as the kernel's load_stage takes them: padded operands
+ * say how many, the others all (V) or none. */
+template <class Op>
+static const typename Op::Elem *a_source(const Op &op, const typename Op::Block &b,
+                                         const typename Op::AIter &it, int k0, int &cnt)
+{
+    if constexpr (Op::A_PAD) {
+        return op.a_src(b, it, k0, cnt);
+    } else {
+        bool v;
+        const typename Op::Elem *p = op.a_src(b, it, k0, v);
+        cnt = v ? 16 / (int)sizeof(typename Op::Elem) : 0;
+        return p;
+    }
+}
+template <class Op>
+static const typename Op::Elem *b_source(const Op &op, const typename Op::Block &b,
+                                         const typename Op::BIter &it, int k0, int &cnt)
+{
+    if constexpr (Op::B_PAD) {
+        return op.b_src(b, it, k0, cnt);
+    } else {
+        bool v;
+        const typename Op::Elem *p = op.b_src(b, it, k0, v);
+        cnt = v ? 16 / (int)sizeof(typename Op::Elem) : 0;
+        return p;
+    }
+}
+
+/* Drive op over its grid as mma_kernel does (configuration cfg), accumulating in double. */
+template <class Op>
+static void emulate(const Op &op, int cfg, dim3 grid)
+{
+    typedef typename Op::Elem E;
+    const int BM = sc_mma_bm(cfg), BN = sc_mma_bn(cfg), ES = sizeof(E), V = 16 / ES, KB = 64 / ES;
+    const bool AK = Op::A_KMAJOR, BKM = Op::B_KMAJOR;
+    const int a_ch = AK ? BM * (KB / V) : KB * (BM / V), b_ch = BKM ? BN * (KB / V) : KB * (BN / V);
+    std::vector<double> A((size_t)BM * KB), B((size_t)KB * BN), acc((size_t)BM * BN);
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned bx = 0; bx < grid.x; bx++)
+            for (unsigned by = 0; by < grid.y; by++) {
+                typename Op::Block blk;
+                if (!op.block((int)z, blk)) continue;
+                int m0 = (int)bx * BM, n0 = (int)by * BN;
+                if (m0 >= blk.M || n0 >= blk.N) continue;
+                std::fill(acc.begin(), acc.end(), 0.0);
+                int nk = blk.kend > blk.kbeg ? (blk.kend - blk.kbeg + KB - 1) / KB : 0;
+                for (int kt = 0; kt < nk; kt++) {
+                    int k0 = blk.kbeg + kt * KB;
+                    for (int id = 0; id < a_ch; id++) {
+                        typename Op::AIter it;
+                        int row, kc, base;
+                        if (AK) {
+                            row = id / (KB / V), kc = id % (KB / V);
+                            op.a_init(blk, it, m0 + row, kc);
+                        } else {
+                            kc = id / (BM / V), row = (id % (BM / V)) * V;
+                            op.a_init(blk, it, m0 + row, kc);
+                        }
+                        int cnt;
+                        const E *src = a_source(op, blk, it, k0, cnt);
+                        for (int e = 0; e < V; e++) {
+                            double v = e < cnt ? (double)to_float(src[e]) : 0.0;
+                            if (AK)
+                                base = row * KB + kc * V + e; /* A[row][k] */
+                            else
+                                base = (row + e) * KB + kc; /* A[m][kk] */
+                            A[(size_t)base] = v;
+                        }
+                    }
+                    for (int id = 0; id < b_ch; id++) {
+                        typename Op::BIter it;
+                        int col, kc;
+                        if (BKM) {
+                            col = id / (KB / V), kc = id % (KB / V);
+                            op.b_init(blk, it, n0 + col, kc);
+                        } else {
+                            kc = id / (BN / V), col = (id % (BN / V)) * V;
+                            op.b_init(blk, it, n0 + col, kc);
+                        }
+                        int cnt;
+                        const E *src = b_source(op, blk, it, k0, cnt);
+                        for (int e = 0; e < V; e++) {
+                            double v = e < cnt ? (double)to_float(src[e]) : 0.0;
+                            if (BKM)
+                                B[(size_t)(kc * V + e) * BN + col] = v; /* B[k][n] */
+                            else
+                                B[(size_t)kc * BN + col + e] = v;
+                        }
+                    }
+                    for (int r = 0; r < BM; r++)
+                        for (int k = 0; k < KB; k++) {
+                            double a = A[(size_t)r * KB + k];
+                            if (a == 0.0) continue;
+                            for (int c = 0; c < BN; c++)
+                                acc[(size_t)r * BN + c] += a * B[(size_t)k * BN + c];
+                        }
+                }
+                for (int r = 0; r < BM; r++)
+                    for (int c = 0; c < BN; c += 8) {
+                        float v[8];
+                        for (int j = 0; j < 8; j++) v[j] = (float)acc[(size_t)r * BN + c + j];
+                        op.store8(blk, m0 + r, n0 + c, v);
+                    }
+            }
+}
+
+/* The split reduction as gemm_launch.cu's kernels compute it. */
+template <class E>
+static void reduce(const float *ws, E *out, long long n, int splits, const E *bias, int K)
+{
+    for (long long i = 0; i < n; i++) {
+        float s;
+        if (sizeof(E) == 4) {
+            s = to_float(out[i]);
+            for (int j = 0; j < splits - 1; j++) s += ws[(long long)j * n + i];
+        } else {
+            s = ws[i];
+            for (int j = 1; j < splits; j++) s += ws[(long long)j * n + i];
+        }
+        if (bias) s += to_float(bias[i % K]);
+        out[i] = from_float<E>(s);
+    }
+}
+
+static int failures;
+
+template <class E>
+static void check_one(const sc_conv2d_desc &d, sc_direction dir, int cfg, int splits)
+{
+    sc_problem pb;
+    sc_kp kp;
+    if (sc__problem_init(&d, &pb) || !sc_kp_make(&pb, &kp)) return;
+    kp.dtype = sc_dtype_of<E>::value;
+    long long xe = pb.x_elems, we = pb.w_elems, ye = pb.y_elems;
+    std::vector<E> x(xe), w(we), y(ye), bias(d.k);
+    std::vector<float> xf(xe), wf(we), yf(ye), bf(d.k),
+        ref(dir == SC_DIR_BACKWARD_WEIGHT ? we
+            : dir == SC_DIR_BACKWARD_DATA ? xe
+                                          : ye);
+    auto fill = [](std::vector<E> &v, std::vector<float> &f) {
+        for (size_t i = 0; i < v.size(); i++) v[i] = from_float<E>(unit()), f[i] = to_float(v[i]);
+    };
+    fill(x, xf), fill(w, wf), fill(y, yf), fill(bias, bf);
+    sc_kplan pl;
+    memset(&pl, 0, sizeof pl);
+    pl.algo = SC_ALGO_GPU_IMPLICIT_GEMM_MMA, pl.cfg = cfg, pl.splits = splits;
+    long long outn = (long long)ref.size();
+    std::vector<float> ws((size_t)outn * splits + 1);
+    std::vector<E> out(outn, from_float<E>(NAN));
+    dim3 grid;
+    bool pad = kp.cg % (16 / (int)sizeof(E)) != 0;
+    if (dir == SC_DIR_FORWARD && pad) {
+        MmaFwd<E, true> op = sc_mma_fwd_op<E, true>(kp, pl, x.data(), w.data(), bias.data(),
+                                                    out.data(), ws.data(), &grid);
+        emulate(op, cfg, grid);
+        if (splits > 1) reduce<E>(ws.data(), out.data(), outn, splits, bias.data(), kp.k);
+    } else if (dir == SC_DIR_FORWARD) {
+        MmaFwd<E, false> op = sc_mma_fwd_op<E, false>(kp, pl, x.data(), w.data(), bias.data(),
+                                                      out.data(), ws.data(), &grid);
+        emulate(op, cfg, grid);
+        if (splits > 1) reduce<E>(ws.data(), out.data(), outn, splits, bias.data(), kp.k);
+    } else if (dir == SC_DIR_BACKWARD_DATA) {
+        if (pad) return;
+        MmaBd<E> op;
+        if (!sc_mma_bd_op<E>(kp, pl, y.data(), w.data(), out.data(), ws.data(), &op, &grid)) return;
+        emulate(op, cfg, grid);
+        if (splits > 1) reduce<E>(ws.data(), out.data(), outn, splits, (const E *)nullptr, 1);
+    } else if (pad) {
+        MmaBw<E, true> op =
+            sc_mma_bw_op<E, true>(kp, pl, x.data(), y.data(), out.data(), ws.data(), &grid);
+        emulate(op, cfg, grid);
+        if (splits > 1) reduce<E>(ws.data(), out.data(), outn, splits, (const E *)nullptr, 1);
+    } else {
+        MmaBw<E, false> op =
+            sc_mma_bw_op<E, false>(kp, pl, x.data(), y.data(), out.data(), ws.data(), &grid);
+        emulate(op, cfg, grid);
+        if (splits > 1) reduce<E>(ws.data(), out.data(), outn, splits, (const E *)nullptr, 1);
+    }
+    /* The reference on the widened inputs (fp32 descriptor). */
+    sc_conv2d_desc df = d;
+    df.dtype = SC_DTYPE_F32;
+    sc_context_options o;
+    sc_context_options_init(&o);
+    o.algo = SC_ALGO_CPU_REFERENCE;
+    sc_context *ctx;
+    if (sc_context_create(&o, &ctx)) return;
+    if (dir == SC_DIR_FORWARD)
+        sc_conv2d_forward(ctx, &df, xf.data(), wf.data(), bf.data(), ref.data(), NULL, 0);
+    else if (dir == SC_DIR_BACKWARD_DATA)
+        sc_conv2d_backward_data(ctx, &df, yf.data(), wf.data(), ref.data(), NULL, 0);
+    else
+        sc_conv2d_backward_weight(ctx, &df, xf.data(), yf.data(), ref.data(), NULL, NULL, 0);
+    sc_context_destroy(ctx);
+    double e2 = 0, r2 = 0;
+    long long bad = 0;
+    for (long long i = 0; i < outn; i++) {
+        double v = to_float(out[i]);
+        if (!isfinite(v)) {
+            bad++;
+            continue;
+        }
+        e2 += (v - ref[i]) * (v - ref[i]), r2 += (double)ref[i] * ref[i];
+    }
+    double rel = sqrt(e2 / (r2 > 0 ? r2 : 1));
+    double tol = sizeof(E) == 4 ? 1e-5 : kp.dtype == SC_DTYPE_F16 ? 2e-3 : 1e-2;
+    if (bad || rel > tol) {
+        if (failures++ < 10)
+            printf(
+                "FAIL %s dir %d cfg %d splits %d: n%lld c%lld %lldx%lld k%lld %lldx%lld s%lld,%lld "
+                "p%lld,%lld d%lld,%lld g%lld: rel %.3g, %lld unwritten\n",
+                sizeof(E) == 4             ? "tf32"
+                : kp.dtype == SC_DTYPE_F16 ? "f16"
+                                           : "bf16",
+                (int)dir, cfg, splits, (long long)d.n, (long long)d.c, (long long)d.h,
+                (long long)d.w, (long long)d.k, (long long)d.r, (long long)d.s,
+                (long long)d.stride_h, (long long)d.stride_w, (long long)d.pad_h,
+                (long long)d.pad_w, (long long)d.dil_h, (long long)d.dil_w, (long long)d.groups,
+                rel, bad);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int count = argc > 1 ? atoi(argv[1]) : 60;
+    rng = argc > 2 ? strtoull(argv[2], NULL, 0) : 88172645463325252ull;
+    int checked = 0;
+    for (int i = 0; i < count; i++) {
+        sc_conv2d_desc d;
+        sc_conv2d_desc_init(&d);
+        int v = rnd(0, 2) ? 8 : 16;
+        d.groups = rnd(0, 3) ? 1 : 2;
+        d.c = (long long)v * rnd(1, 3) * d.groups, d.k = (long long)v * rnd(1, 3) * d.groups;
+        if (rnd(0, 2) == 0) d.c = (long long)rnd(1, 20) * d.groups; /* padded channels */
+        d.n = rnd(1, 2), d.h = rnd(1, 11), d.w = rnd(1, 11);
+        d.r = rnd(1, 3), d.s = rnd(1, 3);
+        d.stride_h = rnd(1, 2), d.stride_w = rnd(1, 2), d.pad_h = rnd(0, 2), d.pad_w = rnd(0, 2);
+        d.dil_h = rnd(1, 2), d.dil_w = rnd(1, 2);
+        d.layout = SC_NHWC;
+        if (sc_conv2d_validate(&d)) continue;
+        int cfg = rnd(0, SC_MMA_NCFG - 1), splits = rnd(0, 2) ? 1 : rnd(2, 3);
+        for (int dir = 0; dir < 3; dir++) {
+            check_one<sc_half>(d, (sc_direction)dir, cfg, splits);
+            check_one<sc_bf16>(d, (sc_direction)dir, cfg, splits);
+            check_one<float>(d, (sc_direction)dir, cfg, splits);
+            checked += 3;
+        }
+    }
+    printf("mma_emulate: %d checks, %d failed\n", checked, failures);
+    return failures ? 1 : 0;
+}

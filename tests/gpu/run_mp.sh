@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# run_mp.sh - the GPU-machine stages of the mixed-precision work, logs under $OUT:
+#   build     this tree (build-gpu) and, if .ref/old holds an older tree, that one too
+#             (.ref/old/build-gpu), sm_90 only, in parallel
+#   verify    safeconv verify per direction for f16, bf16 and tf32: default selection (NHWC,
+#             channels in multiples of 8), the matrix-unit GEMM forced, the FMA GEMM forced;
+#             and f32 default + forced GEMM (the fp32 kernels after the restructure). COUNT
+#             configurations each, seeds from SEED, printed.
+#   mutants   the verify of a deliberately broken matrix-unit kernel must fail (built with
+#             -DSC_MMA_MUTANT: one reduction step dropped)
+#   memcheck  compute-sanitizer on the matrix-unit GEMM and the 16-bit FMA kernels
+#   bench_f32 compare.py, public suite: this build and the old one (safeconv fp32 NCHW) and
+#             cuDNN fp32, in one process run each, same session
+#   bench_mp  compare.py --dtype bf16/f16/tf32 (NHWC) against cuDNN in the same dtype/layout
+# usage: tests/gpu/run_mp.sh "build verify memcheck"   (env: COUNT, SEED, DTYPES, BENCH_DTYPES)
+set -u
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+STAGES=${1:-"build verify"}
+COUNT=${COUNT:-300}
+SEED=${SEED:-7001}
+DTYPES=${DTYPES:-"f16 bf16 tf32"}
+BENCH_DTYPES=${BENCH_DTYPES:-"bf16 f16 tf32"}
+BENCH_ARGS=${BENCH_ARGS:-"--repeat 10"}
+SC=build-gpu/safeconv
+if [ -d .devdeps ]; then
+    export CPPFLAGS="-I$PWD/.devdeps/include" LDFLAGS="-L$PWD/.devdeps/lib"
+    export LD_LIBRARY_PATH="$PWD/.devdeps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+export PYTHONUNBUFFERED=1
+summ() { echo "--- $1: $(grep -E 'passed, .* failed' "$2" | tail -1) $(grep -c '^FAIL' "$2") FAIL lines"; }
+J=$(nproc)
+
+for st in $STAGES; do
+case $st in
+build)
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
+    t0=$(date +%s)
+    if [ -d .ref/old ]; then
+        (cd .ref/old && make BUILD=build-gpu GPU=cuda NVCC_ARCHS=sm_90 -j$((J / 2)) >"$OUT/build_old.log" 2>&1; echo "old build rc=$?") &
+    fi
+    make BUILD=build-gpu GPU=cuda NVCC_ARCHS=sm_90 -j$((J / 2)) >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+    wait
+    echo "build: $(( $(date +%s) - t0 )) s"; $SC info | head -5 ;;
+mutant_build)
+    # build-gpu's objects, the matrix-unit files rebuilt with the mutation
+    rm -rf build-mut && cp -a build-gpu build-mut && rm -f build-mut/src/gpu/gemm_mma_*.o
+    make BUILD=build-mut GPU=cuda NVCC_ARCHS=sm_90 NVCC_EXTRA=-DSC_MMA_MUTANT -j$J build-mut/safeconv >"$OUT/build_mut.log" 2>&1 || { tail -20 "$OUT/build_mut.log"; exit 1; } ;;
+verify)
+    t0=$(date +%s)
+    s=$SEED
+    for dt in $DTYPES; do
+        for d in forward backward_data backward_weight; do
+            s=$((s + 1))
+            timeout 240 $SC verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count $COUNT --seed $s --direction $d >"$OUT/v_${dt}_def_$d.log" 2>&1 &
+            timeout 240 $SC verify --device 0 --dtype $dt --count $COUNT --seed $((s + 100)) --direction $d >"$OUT/v_${dt}_any_$d.log" 2>&1 &
+            timeout 240 $SC verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count $COUNT --seed $((s + 200)) --direction $d --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/v_${dt}_mma_$d.log" 2>&1 &
+            [ $dt != tf32 ] && timeout 240 $SC verify --device 0 --dtype $dt --count $COUNT --seed $((s + 300)) --direction $d --algo gpu_implicit_gemm >"$OUT/v_${dt}_fma_$d.log" 2>&1 &
+            while [ "$(jobs -rp | wc -l)" -ge "$J" ]; do sleep 0.5; done
+        done
+    done
+    for d in forward backward_data backward_weight backward_bias; do
+        s=$((s + 1))
+        timeout 240 $SC verify --device 0 --count $COUNT --seed $s --direction $d >"$OUT/v_f32_def_$d.log" 2>&1 &
+        timeout 240 $SC verify --device 0 --count $COUNT --seed $((s + 100)) --direction $d --algo gpu_implicit_gemm >"$OUT/v_f32_gemm_$d.log" 2>&1 &
+        timeout 240 $SC verify --device 0 --dtype bf16 --count $COUNT --seed $((s + 200)) --direction $d --algo gpu_naive >"$OUT/v_bf16_naive_$d.log" 2>&1 &
+    done
+    wait
+    echo "verify: $(( $(date +%s) - t0 )) s (seeds from $SEED)"
+    for f in "$OUT"/v_*.log; do summ "$(basename "$f" .log)" "$f"; grep -m3 '^FAIL' "$f"; done
+    cat "$OUT"/v_*.log >"$OUT/verify_all.txt"; rm -f "$OUT"/v_*.log ;;
+mutants)
+    for dt in bf16 tf32; do
+        timeout 120 build-mut/safeconv verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count 100 --seed 99 --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/mut_$dt.log" 2>&1
+        echo "--- mutant $dt (must fail): $(grep -E 'passed, .* failed' "$OUT/mut_$dt.log" | tail -1)"
+    done ;;
+memcheck)
+    t0=$(date +%s)
+    for dt in bf16 tf32; do
+        timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count 20 --seed $((SEED + 500)) --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/mc_mma_$dt.log" 2>&1 &
+    done
+    timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --dtype f16 --count 20 --seed $((SEED + 501)) >"$OUT/mc_f16.log" 2>&1 &
+    timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --count 20 --seed $((SEED + 502)) >"$OUT/mc_f32.log" 2>&1 &
+    wait
+    echo "memcheck: $(( $(date +%s) - t0 )) s"
+    for f in "$OUT"/mc_*.log; do echo "--- $(basename "$f" .log): $(grep -E 'ERROR SUMMARY|passed, ' "$f" | tr '\n' ' ')"; done ;;
+bench_f32)
+    timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --methods safeconv,cudnn_fp32 $BENCH_ARGS --csv "$OUT/bench_f32_new.csv" >"$OUT/bench_f32_new.txt" 2>&1
+    echo "new rc=$?"; grep -A4 "geometric mean" "$OUT/bench_f32_new.txt"
+    if [ -f .ref/old/build-gpu/libsafeconv.so ]; then
+        timeout 300 python3 bench/compare.py --lib .ref/old/build-gpu/libsafeconv.so --methods safeconv,cudnn_fp32 $BENCH_ARGS --csv "$OUT/bench_f32_old.csv" >"$OUT/bench_f32_old.txt" 2>&1
+        echo "old rc=$?"; grep -A4 "geometric mean" "$OUT/bench_f32_old.txt"
+    fi ;;
+bench_mp)
+    for dt in $BENCH_DTYPES; do
+        timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --dtype $dt --methods safeconv,cudnn_same $BENCH_ARGS --csv "$OUT/bench_$dt.csv" >"$OUT/bench_$dt.txt" 2>&1
+        echo "$dt rc=$?"; grep -A3 "geometric mean" "$OUT/bench_$dt.txt"
+    done ;;
+esac
+done
