@@ -195,6 +195,36 @@ SC_TEST(cpu_onednn_forked_child_computes)
               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
+/* oneDNN 2.6's 1x1 backward-weight on NHWC tensors with a stride and fewer channels than its
+ * block books its scratchpad too small (oneDNN issue #6035): wrong, run-to-run different weight
+ * gradients, or heap corruption. The route must never run it, even when the caller's layout is
+ * preferred (SAFECONV_ONEDNN_VARIANT=user). Fails on the code without known_broken(). */
+SC_TEST(cpu_onednn_strided_1x1_nhwc_backward_weight)
+{
+    if (!sc_test_onednn_built()) return;
+    sc_context *ctx = onednn_ctx(2, 0);
+    CHECK(ctx);
+    const int64_t strides[3][2] = {{2, 2}, {2, 1}, {1, 3}};
+    for (int pref = 0; pref < 2; pref++) {
+        if (pref) setenv("SAFECONV_ONEDNN_VARIANT", "user", 1);
+        for (int i = 0; i < 3; i++)
+            for (int rep = 0; rep < 4; rep++) {
+                sc_conv2d_desc d;
+                sc_conv2d_desc_init(&d);
+                d.n = 1 + rep % 2, d.c = 9, d.h = 16, d.w = 16, d.k = 3, d.r = d.s = 1;
+                d.stride_h = strides[i][0], d.stride_w = strides[i][1], d.layout = SC_NHWC;
+                sc_check_result res;
+                CHECK_STATUS(sc_check_direction(ctx, SC_DEVICE_CPU, &d, SC_DIR_BACKWARD_WEIGHT,
+                                                (uint64_t)(10 * i + rep), &res),
+                             SC_STATUS_OK);
+                CHECK_MSG(res.pass, "stride %lldx%lld, user first %d, run %d: %s",
+                          (long long)d.stride_h, (long long)d.stride_w, pref, rep, res.message);
+            }
+        unsetenv("SAFECONV_ONEDNN_VARIANT");
+    }
+    sc_context_destroy(ctx);
+}
+
 /* Two threads, each with its own context, run more distinct problems than the primitive cache
  * holds, half of them the other thread's at the same time: evictions while the other thread
  * runs a recipe, and both threads creating the same one. Every result is checked. */

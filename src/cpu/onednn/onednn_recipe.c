@@ -129,9 +129,26 @@ static bool make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_
     return s ? fail(r, "reorder primitive", s) : true;
 }
 
+/* oneDNN 2.6's 1x1 backward-weight kernel, given NHWC activations and a stride, copies the
+ * strided input into per-thread scratchpad space it books too small when C/groups is below its
+ * channel block (oneDNN issue #6035, open): wrong and run-to-run different weight gradients, or
+ * writes past the workspace into the heap (seen here at 9 channels, stride 2 and 2x1). Never
+ * build that combination: the blocked variant (channels padded to the block) serves it. */
+static bool known_broken(const sc_problem *pb, const sc_dnnl_key *key)
+{
+    const sc_conv2d_desc *d = &pb->d;
+    return key->variant == SC_DNNL_USER && key->dir == SC_DIR_BACKWARD_WEIGHT &&
+           d->layout == SC_NHWC && d->r == 1 && d->s == 1 && (d->stride_h > 1 || d->stride_w > 1);
+}
+
 static bool build(const sc_problem *pb, const sc_dnnl_key *key, dnnl_primitive_attr_t attr,
                   sc_dnnl_recipe *r)
 {
+    if (known_broken(pb, key)) {
+        snprintf(r->why, sizeof r->why,
+                 "oneDNN 2.6's strided 1x1 backward-weight on NHWC tensors (issue #6035)");
+        return false;
+    }
     dnnl_primitive_desc_t pd = NULL;
     if (!make_pd(pb, key, attr, r, &pd)) return false;
     bool ok = false;

@@ -97,25 +97,29 @@ bool sc_cpu_onednn_built(void) { return sc_dnnl_engine() != NULL; }
  *    backward-weight of dense layers of 32+ output channels with a strided or large output
  *    plane, where the blocked kernel wins by 10-50% (at 16 output channels, YOLO's stem, the
  *    NHWC kernel wins).
- * SAFECONV_ONEDNN_VARIANT=user|blocked forces one variant (tests, measurements). */
+ * NHWC 1x1 backward-weight with a stride runs blocked: oneDNN's NHWC kernel for it is broken
+ * (onednn_recipe.c, known_broken). SAFECONV_ONEDNN_VARIANT=user|blocked puts one variant first
+ * (tests, measurements); the other still serves what the first cannot. */
 static int variants(const sc_problem *pb, sc_direction dir, sc_dnnl_variant out[SC_DNNL_VARIANTS])
 {
-    const char *force = getenv("SAFECONV_ONEDNN_VARIANT");
-    if (force && !strcmp(force, "user")) return out[0] = SC_DNNL_USER, 1;
-    if (force && !strcmp(force, "blocked")) return out[0] = SC_DNNL_BLOCKED, 1;
     const sc_conv2d_desc *d = &pb->d;
     const bool pointwise = d->r == 1 && d->s == 1, dense = d->groups == 1;
+    const bool strided = d->stride_h > 1 || d->stride_w > 1;
     const int64_t plane = pb->p * pb->q;
     bool user;
-    if (pointwise)
-        user = d->layout == SC_NHWC ||
-               (plane > 14 * 14 && (dir != SC_DIR_BACKWARD_WEIGHT || pb->cg * pb->kg > 4096));
+    const char *force = getenv("SAFECONV_ONEDNN_VARIANT");
+    if (force && (!strcmp(force, "user") || !strcmp(force, "blocked")))
+        user = !strcmp(force, "user");
+    else if (pointwise && d->layout == SC_NHWC)
+        user = !(dir == SC_DIR_BACKWARD_WEIGHT && strided);
+    else if (pointwise)
+        user = plane > 14 * 14 && (dir != SC_DIR_BACKWARD_WEIGHT || pb->cg * pb->kg > 4096);
     else if (d->layout == SC_NCHW)
         user = (dir == SC_DIR_BACKWARD_DATA && dense && pb->cg < 16) ||
                (dir == SC_DIR_BACKWARD_WEIGHT && plane <= 64);
     else
         user = !(dir == SC_DIR_BACKWARD_WEIGHT && dense && pb->kg >= 32 &&
-                 (d->stride_h > 1 || d->stride_w > 1 || (plane >= 28 * 28 && pb->cg >= 32)));
+                 (strided || (plane >= 28 * 28 && pb->cg >= 32)));
     out[0] = user ? SC_DNNL_USER : SC_DNNL_BLOCKED;
     out[1] = user ? SC_DNNL_BLOCKED : SC_DNNL_USER;
     return 2;
