@@ -7,7 +7,10 @@
  * recipes are evicted beyond SC_DNNL_CACHE_CAPACITY. Thread-safe: contexts on several threads
  * share the cache under one mutex, held only for the table itself, never while a primitive is
  * created or runs; a recipe evicted while another thread runs it is destroyed by the last user
- * (reference count). Two threads missing the same key at once both create it; one copy is kept. */
+ * (reference count). Two threads missing the same key at once both create it; one copy is kept.
+ * Creating and destroying recipes is serialized by a second mutex: oneDNN's own primitive cache
+ * (shared by the whole process) publishes its entries in ways ThreadSanitizer cannot follow
+ * inside the uninstrumented library, and creation is a once-per-shape cost anyway. */
 #include "cpu/onednn/onednn.h"
 
 #include <pthread.h>
@@ -25,6 +28,7 @@ typedef struct entry {
 } entry;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER; /* never held with `lock` */
 static entry table[SC_DNNL_CACHE_CAPACITY];
 static int count;
 static uint64_t tick;
@@ -32,8 +36,15 @@ static uint64_t tick;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 static dnnl_engine_t engine;
 
+/* Once, before any thread uses oneDNN: the engine, and oneDNN's own lazily built globals (its
+ * primitive cache and CPU detection), so that they are built under this pthread_once rather than
+ * by whichever thread first creates a primitive (which ThreadSanitizer, blind inside oneDNN,
+ * reports as a race between two contexts' threads). */
 static void engine_create(void)
 {
+    int capacity;
+    (void)dnnl_get_primitive_cache_capacity(&capacity);
+    (void)dnnl_get_effective_cpu_isa();
     if (dnnl_engine_get_count(dnnl_cpu) < 1 || dnnl_engine_create(&engine, dnnl_cpu, 0))
         engine = NULL;
 }
@@ -50,6 +61,14 @@ static uint64_t key_hash(const sc_dnnl_key *k)
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (size_t i = 0; i < sizeof *k; i++) h = (h ^ p[i]) * 1099511628211ull;
     return h;
+}
+
+static void destroy(sc_dnnl_recipe *r)
+{
+    if (!r) return;
+    pthread_mutex_lock(&create_lock);
+    sc_dnnl_recipe_destroy(r);
+    pthread_mutex_unlock(&create_lock);
 }
 
 /* Under the lock: the entry of key, or NULL. */
@@ -77,7 +96,9 @@ sc_dnnl_recipe *sc_dnnl_cache_acquire(const sc_problem *pb, const sc_dnnl_key *k
     pthread_mutex_unlock(&lock);
     if (r) return r;
 
+    pthread_mutex_lock(&create_lock);
     sc_dnnl_recipe *made = sc_dnnl_recipe_create(pb, key);
+    pthread_mutex_unlock(&create_lock);
     if (!made) return NULL;
     sc_dnnl_recipe *evicted = NULL;
     pthread_mutex_lock(&lock);
@@ -103,8 +124,8 @@ sc_dnnl_recipe *sc_dnnl_cache_acquire(const sc_problem *pb, const sc_dnnl_key *k
         made = NULL;
     }
     pthread_mutex_unlock(&lock);
-    sc_dnnl_recipe_destroy(made);
-    sc_dnnl_recipe_destroy(evicted);
+    destroy(made);
+    destroy(evicted);
     return r;
 }
 
@@ -114,13 +135,21 @@ void sc_dnnl_cache_release(sc_dnnl_recipe *r)
     pthread_mutex_lock(&lock);
     bool last = --r->refs == 0 && r->detached;
     pthread_mutex_unlock(&lock);
-    if (last) sc_dnnl_recipe_destroy(r);
+    if (last) destroy(r);
 }
 
 /* fork() while another thread holds the lock would leave the child a lock nobody releases:
  * hold it across the fork (onednn_route.c registers these). */
-void sc_dnnl_cache_fork_prepare(void) { pthread_mutex_lock(&lock); }
-void sc_dnnl_cache_fork_done(void) { pthread_mutex_unlock(&lock); }
+void sc_dnnl_cache_fork_prepare(void)
+{
+    pthread_mutex_lock(&create_lock);
+    pthread_mutex_lock(&lock);
+}
+void sc_dnnl_cache_fork_done(void)
+{
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&create_lock);
+}
 
 void sc_cpu_onednn_cache_clear(void)
 {
@@ -135,5 +164,5 @@ void sc_cpu_onednn_cache_clear(void)
     }
     count = 0;
     pthread_mutex_unlock(&lock);
-    for (int i = 0; i < n; i++) sc_dnnl_recipe_destroy(drop[i]);
+    for (int i = 0; i < n; i++) destroy(drop[i]);
 }

@@ -37,6 +37,21 @@
 #define SC_DNNL_OMP 0
 #endif
 
+/* ThreadSanitizer cannot see libgomp's synchronization (an uninstrumented library): every
+ * buffer an OpenMP worker touches would be reported as a race with the thread that allocated
+ * it. Under TSan the route computes on the calling thread, so what TSan checks is safeconv's
+ * own threading (contexts, the recipe cache), which is what `make test-tsan` is for. */
+#if defined(__SANITIZE_THREAD__)
+#define SC_DNNL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SC_DNNL_TSAN 1
+#endif
+#endif
+#ifndef SC_DNNL_TSAN
+#define SC_DNNL_TSAN 0
+#endif
+
 static atomic_bool forked_child;
 static void on_fork_child(void)
 {
@@ -60,7 +75,7 @@ static int threads_enter(int wanted, thread_scope *t)
 #if SC_DNNL_OMP
     t->prev = omp_get_max_threads();
     t->prev_dynamic = omp_get_dynamic();
-    int n = atomic_load(&forked_child) ? 1 : wanted > 0 ? wanted : t->prev;
+    int n = SC_DNNL_TSAN || atomic_load(&forked_child) ? 1 : wanted > 0 ? wanted : t->prev;
     if (n != t->prev) omp_set_num_threads(n);
     if (t->prev_dynamic) omp_set_dynamic(0);
     return n;
