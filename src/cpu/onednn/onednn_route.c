@@ -185,6 +185,22 @@ static sc_status choose(const sc_problem *pb, sc_direction dir, int threads, siz
     return sc__fail(SC_STATUS_UNSUPPORTED, "cpu_onednn: not for this problem: %s", why);
 }
 
+/* Problems oneDNN is not asked about. Its kernels index with int, and its JIT generators emit
+ * code per distinct padding case along a row: padding that goes on well past the filter's span
+ * (16+ outputs made of padding alone on a side, which no network has) makes it generate, and
+ * allocate, without bound (the dispatch fuzzer's pad_w = 1000003 on a 5-wide filter: gigabytes
+ * and minutes in one primitive descriptor). */
+static const char *outside(const sc_problem *pb)
+{
+    const sc_conv2d_desc *d = &pb->d;
+    const int64_t big = INT32_MAX;
+    if (pb->x_elems > big || pb->y_elems > big || pb->w_elems > big || d->k > big || d->c > big)
+        return "a tensor of more than 2^31 elements";
+    if (d->pad_h >= (d->r - 1) * d->dil_h + 17 || d->pad_w >= (d->s - 1) * d->dil_w + 17)
+        return "padding 16 or more past the filter's span";
+    return NULL;
+}
+
 sc_status sc_cpu_onednn_plan(const sc_problem *pb, sc_direction dir, int num_threads, size_t limit,
                              size_t *ws_bytes, bool *reference)
 {
@@ -192,6 +208,8 @@ sc_status sc_cpu_onednn_plan(const sc_problem *pb, sc_direction dir, int num_thr
     *reference = false;
     if (dir == SC_DIR_BACKWARD_BIAS)
         return sc__fail(SC_STATUS_UNSUPPORTED, "cpu_onednn: the bias gradient alone is a sum");
+    const char *why = outside(pb);
+    if (why) return sc__fail(SC_STATUS_UNSUPPORTED, "cpu_onednn: not for %s", why);
     if (!sc_dnnl_engine())
         return sc__fail(SC_STATUS_NOT_AVAILABLE, "cpu_onednn: oneDNN has no CPU engine here");
     thread_scope t;
