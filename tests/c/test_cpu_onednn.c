@@ -225,6 +225,39 @@ SC_TEST(cpu_onednn_strided_1x1_nhwc_backward_weight)
     sc_context_destroy(ctx);
 }
 
+/* Valid problems oneDNN takes minutes and gigabytes to create a primitive for (the dispatch
+ * fuzzer's): padding far past the filter's span, declined at once (forced: an error naming it;
+ * auto: another algorithm), and NHWC rows of millions of outputs, which must not get oneDNN's
+ * NHWC kernel (the blocked variant or another algorithm may serve them). Without the guards
+ * each select below runs for minutes. */
+SC_TEST(cpu_onednn_declines_what_onednn_cannot_plan)
+{
+    if (!sc_test_onednn_built()) return;
+    sc_conv2d_desc pad, wide;
+    sc_conv2d_desc_init(&pad);
+    pad.n = 8, pad.c = 8, pad.h = 4, pad.w = 8, pad.k = 4, pad.r = 3, pad.s = 5;
+    pad.pad_h = 3, pad.pad_w = 1000003, pad.layout = SC_NHWC;
+    sc_conv2d_desc_init(&wide);
+    wide.n = 8, wide.c = 1, wide.h = 3, wide.w = 50397441, wide.k = 1, wide.r = 1, wide.s = 2;
+    wide.stride_w = 3, wide.pad_h = 3, wide.pad_w = 8, wide.dil_h = 4, wide.dil_w = 3;
+    wide.layout = SC_NHWC;
+    sc_context *forced = onednn_ctx(2, 0), *dflt;
+    CHECK(forced);
+    CHECK_STATUS(sc_context_create(NULL, &dflt), SC_STATUS_OK);
+    sc_algo a;
+    for (int dir = 0; dir < 3; dir++) {
+        CHECK(sc_conv2d_select(forced, &pad, (sc_direction)dir, &a) != SC_STATUS_OK);
+        CHECK_ERROR_MENTIONS("padding");
+        sc_status st = sc_conv2d_select(forced, &wide, (sc_direction)dir, &a);
+        CHECK(st == SC_STATUS_OK || st == SC_STATUS_OUT_OF_MEMORY || st == SC_STATUS_UNSUPPORTED);
+        CHECK_STATUS(sc_conv2d_select(dflt, &pad, (sc_direction)dir, &a), SC_STATUS_OK);
+        CHECK(a != SC_ALGO_CPU_ONEDNN);
+        CHECK_STATUS(sc_conv2d_select(dflt, &wide, (sc_direction)dir, &a), SC_STATUS_OK);
+    }
+    sc_context_destroy(forced);
+    sc_context_destroy(dflt);
+}
+
 /* Two threads, each with its own context, run more distinct problems than the primitive cache
  * holds, half of them the other thread's at the same time: evictions while the other thread
  * runs a recipe, and both threads creating the same one. Every result is checked. */

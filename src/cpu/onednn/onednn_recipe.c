@@ -141,12 +141,29 @@ static bool known_broken(const sc_problem *pb, const sc_dnnl_key *key)
            d->layout == SC_NHWC && d->r == 1 && d->s == 1 && (d->stride_h > 1 || d->stride_w > 1);
 }
 
+/* oneDNN's NHWC forward kernel (brgconv), which every backward descriptor of the `user` variant
+ * also builds as its forward hint, takes time proportional to the output row's width to create:
+ * 0.1 s at 3,300 columns, 4 s at 480,000 (an audio conv1d as 1 x W), minutes at the fuzzer's
+ * millions. Wider rows than this take the blocked variant, or another algorithm. */
+#define SC_DNNL_NHWC_MAX_ROW 16384
+
+static bool too_slow_to_create(const sc_problem *pb, const sc_dnnl_key *key)
+{
+    return key->variant == SC_DNNL_USER && pb->d.layout == SC_NHWC && pb->q > SC_DNNL_NHWC_MAX_ROW;
+}
+
 static bool build(const sc_problem *pb, const sc_dnnl_key *key, dnnl_primitive_attr_t attr,
                   sc_dnnl_recipe *r)
 {
     if (known_broken(pb, key)) {
         snprintf(r->why, sizeof r->why,
                  "oneDNN 2.6's strided 1x1 backward-weight on NHWC tensors (issue #6035)");
+        return false;
+    }
+    if (too_slow_to_create(pb, key)) {
+        snprintf(r->why, sizeof r->why,
+                 "NHWC rows of more than %d outputs (oneDNN's kernel creation grows with them)",
+                 SC_DNNL_NHWC_MAX_ROW);
         return false;
     }
     dnnl_primitive_desc_t pd = NULL;
