@@ -191,7 +191,7 @@ wheel: $(SHLIB)
 # lines are stable (./test.sh compares them before and after its run); the reasons go to stderr.
 config:
 	@echo "GPU=$(GPU) -> $(GPU_KIND)$(if $(filter cuda,$(GPU_KIND)), NVCC_ARCHS=$(NVCC_ARCHS))$(if $(filter hip,$(GPU_KIND)), HIP_ARCHS=$(HIP_ARCHS))"
-	@echo "BUILD=$(BUILD) PREFIX=$(PREFIX) LIBDIR=$(LIBDIR)"
+	@echo "BUILD=$(BUILD) PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) ONEDNN=$(ONEDNN)"
 	@$(if $(filter auto,$(GPU)),scripts/detect_gpu.sh --explain auto "$(NVCC)" "$(HIPCC)" >/dev/null)
 	@echo "other GPUs: GPU=cuda NVCC_ARCHS=\"sm_XX ...\" (or all: $(NVCC_ARCHS_ALL)); GPU=hip HIP_ARCHS=\"gfxNNNN ...\" (or all: $(HIP_ARCHS_ALL)); GPU=none: CPU only" >&2
 

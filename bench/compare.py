@@ -20,6 +20,8 @@ workspace safeconv asks for (safeconv). Timings are reports, never assertions.
 usage: python3 bench/compare.py [--lib build-gpu/libsafeconv.so] [--suite FILE]
        [--filter TEXT] [--methods a,b] [--repeat N] [--benchmark] [--csv OUT]
        [--dtype f32|tf32|f16|bf16] [--layout nchw|nhwc]
+       /usr/bin/python3 bench/compare.py --device cpu [bench/compare_cpu.py's options]
+--device cpu (first): the CPU backend against PyTorch's CPU convolution, see compare_cpu.py.
 """
 import argparse
 import ctypes as C
@@ -275,6 +277,10 @@ def weighted_total(allres, methods):
 
 
 def main():
+    if sys.argv[1:3] == ["--device", "cpu"]:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import compare_cpu
+        return compare_cpu.main(sys.argv[3:])
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--lib", default=os.path.join(here, "..", "build-gpu", "libsafeconv.so"))

@@ -137,13 +137,14 @@ typedef enum sc_algo {
     SC_ALGO_GPU_NAIVE = 7,            /* simple direct GPU kernel: a fallback that always applies */
     SC_ALGO_VENDOR_CUDNN = 8,
     SC_ALGO_VENDOR_MIOPEN = 9,
-    SC_ALGO_VENDOR_PLUGIN = 10,        /* a vendor adapter loaded from $SAFECONV_VENDOR_LIBRARY
-                                          (the fault-injection vendor of the tests) */
-    SC_ALGO_GPU_IMPLICIT_GEMM_MMA = 11 /* tiled implicit GEMM on the matrix units (NVIDIA tensor
-                                          cores, sm_80+): fp16/bf16, and fp32 as TF32 when the
-                                          context's math mode allows it; fp32 accumulation */
+    SC_ALGO_VENDOR_PLUGIN = 10,         /* a vendor adapter loaded from $SAFECONV_VENDOR_LIBRARY
+                                           (the fault-injection vendor of the tests) */
+    SC_ALGO_GPU_IMPLICIT_GEMM_MMA = 11, /* tiled implicit GEMM on the matrix units (NVIDIA tensor
+                                           cores, sm_80+): fp16/bf16, and fp32 as TF32 when the
+                                           context's math mode allows it; fp32 accumulation */
+    SC_ALGO_CPU_ONEDNN = 12 /* oneDNN's CPU convolution primitives (builds with oneDNN) */
 } sc_algo;
-#define SC_ALGO_LAST SC_ALGO_GPU_IMPLICIT_GEMM_MMA /* highest id in this version */
+#define SC_ALGO_LAST SC_ALGO_CPU_ONEDNN /* highest id in this version */
 
 SC_API const char *sc_algo_name(sc_algo a);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh [build|test] - make sure the Debian packages safeconv needs are installed.
 # As root: installs what is missing with apt-get. Otherwise: prints the apt line and fails.
-#   build: compiler, OpenBLAS, SQLite (what `make` needs)
+#   build: compiler, OpenBLAS, SQLite, oneDNN (what `make` needs; without libdnnl-dev the
+#          CPU backend builds without its oneDNN route)
 #   test:  + PyTorch (Debian's 1.13, CPU), pytest, numpy, hipcc for the HIP build check (it
 #          does not make `make` build HIP: mk/gpu.mk wants an AMD GPU too), clang-format for the
 #          format check, clang and its runtimes (libFuzzer) for make fuzz, cmake for the CMake
@@ -10,7 +11,7 @@
 #          HIP-CPU run (make test-hip-cpu)
 set -euo pipefail
 what=${1:-build}
-pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev)
+pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev libdnnl-dev)
 if [ "$what" = test ]; then
     pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format clang libclang-rt-14-dev
            cmake python3-venv python3-pip g++ libtbb-dev)

@@ -16,7 +16,7 @@ DEFAULTS = {
     "cache_decisions": True,  # keep vendor/safeconv decisions in the persistent selection cache
     "cache_path": None,       # selection cache file (None: $SAFECONV_CACHE_DIR or XDG cache)
     "workspace_limit": 0,     # bytes of scratch per call; 0 = library default (64 MiB CPU, 16 GPU)
-    "num_threads": 0,         # CPU backend threads; 0 = all cores
+    "num_threads": 0,         # CPU backend threads; 0 = PyTorch's OpenMP count (oneDNN route)
     "algo": None,             # force one algorithm by name (e.g. "cpu_reference"); None = choose
     "fallback": "error",      # "error": raise on requests safeconv cannot do (float64, fp16 on
                               # the CPU, UNSUPPORTED from the library); "torch": run PyTorch's

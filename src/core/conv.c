@@ -24,10 +24,7 @@ typedef struct sc_plan {
     sc_kplan kernel; /* ROUTE_GPU: the plan the GPU backend runs, exactly */
 } sc_plan;
 
-static bool is_cpu_algo(sc_algo a)
-{
-    return a == SC_ALGO_CPU_REFERENCE || a == SC_ALGO_CPU_IM2COL_GEMM || a == SC_ALGO_CPU_DIRECT;
-}
+static bool is_cpu_algo(sc_algo a) { return sc_cpu_is_algo(a); }
 
 static bool is_vendor_algo(sc_algo a)
 {
@@ -38,7 +35,8 @@ static sc_status plan_cpu(sc_context *ctx, const sc_problem *pb, sc_direction di
                           sc_plan *pl)
 {
     pl->route = route;
-    return sc_cpu_select(pb, dir, ctx->opt.algo, ctx->workspace_limit, &pl->algo, &pl->ws_bytes);
+    return sc_cpu_select(pb, dir, ctx->opt.algo, ctx->workspace_limit, ctx->opt.num_threads,
+                         &pl->algo, &pl->ws_bytes);
 }
 
 /* Ask the guard whether the vendor library serves this call; *taken when it does (the plan is

@@ -2,9 +2,14 @@
  * reference: random configurations from the property space (docs/architecture.md), fresh data,
  * NaN-poisoned outputs, bit-identical repeated backward-weight (tools/check.c). At least 300
  * configurations per direction per algorithm (100 under --quick); the seed is printed at the
- * start of the run and per failure, so `safeconv verify --replay SEED` reproduces one. */
+ * start of the run and per failure, so `safeconv verify --replay SEED` reproduces one.
+ * The oneDNN route runs in both of its layout variants (SAFECONV_ONEDNN_VARIANT) when the
+ * build has it. */
 #include "../../tools/check.h"
+#include "cpu_onednn_util.h"
 #include "testlib.h"
+
+#include <stdlib.h>
 
 static void property(sc_algo algo, size_t ws_limit, int count)
 {
@@ -45,6 +50,27 @@ SC_TEST(cpu_property_im2col_gemm) { property(SC_ALGO_CPU_IM2COL_GEMM, 0, 300); }
 SC_TEST(cpu_property_direct) { property(SC_ALGO_CPU_DIRECT, 0, 300); }
 /* 64 KiB: most problems need several column blocks, exercising the block edges. */
 SC_TEST(cpu_property_im2col_small_blocks) { property(SC_ALGO_CPU_IM2COL_GEMM, 64 << 10, 300); }
+
+/* The oneDNN route as selection orders its layout variants, then each variant alone (150 each:
+ * every new problem creates oneDNN primitives, milliseconds apiece). */
+SC_TEST(cpu_property_onednn)
+{
+    if (sc_test_onednn_built()) property(SC_ALGO_CPU_ONEDNN, 0, 300);
+}
+SC_TEST(cpu_property_onednn_user_layout)
+{
+    if (!sc_test_onednn_built()) return;
+    setenv("SAFECONV_ONEDNN_VARIANT", "user", 1);
+    property(SC_ALGO_CPU_ONEDNN, 0, 150);
+    unsetenv("SAFECONV_ONEDNN_VARIANT");
+}
+SC_TEST(cpu_property_onednn_blocked_layout)
+{
+    if (!sc_test_onednn_built()) return;
+    setenv("SAFECONV_ONEDNN_VARIANT", "blocked", 1);
+    property(SC_ALGO_CPU_ONEDNN, 0, 150);
+    unsetenv("SAFECONV_ONEDNN_VARIANT");
+}
 
 /* The checker itself must be able to fail: a result with a wrong bias is caught. */
 SC_TEST(cpu_checker_catches_wrong_results)

@@ -1,0 +1,12 @@
+# oneDNN route of the CPU backend (src/cpu/onednn): built when oneDNN's C header compiles
+# (Debian: libdnnl-dev, installed by scripts/deps.sh) unless the build says ONEDNN=0; it then
+# replaces src/cpu/cpu_onednn_none.c. oneDNN is linked (-ldnnl); Debian's build runs on OpenMP,
+# whose per-thread count the route sets per call, hence -lgomp.
+ONEDNN ?= $(shell printf '\#include <oneapi/dnnl/dnnl.h>\n' | $(CC) $(CPPFLAGS) -E -x c - \
+            >/dev/null 2>&1 && echo 1 || echo 0)
+
+ifeq ($(ONEDNN),1)
+EXTRA_LIB_SRCS += $(wildcard src/cpu/onednn/*.c)
+EXCLUDE_SRCS += src/cpu/cpu_onednn_none.c
+EXTRA_LDLIBS += -ldnnl -lgomp
+endif
