@@ -37,10 +37,12 @@ case $st in
 build)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
     t0=$(date +%s)
+    jb=$J
     if [ -d .ref/old ]; then
+        jb=$((J / 2))
         (cd .ref/old && make BUILD=build-gpu GPU=cuda NVCC_ARCHS=sm_90 -j$((J / 2)) >"$OUT/build_old.log" 2>&1; echo "old build rc=$?") &
     fi
-    make BUILD=build-gpu GPU=cuda NVCC_ARCHS=sm_90 -j$((J / 2)) >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+    make BUILD=build-gpu GPU=cuda NVCC_ARCHS=sm_90 -j$jb >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
     wait
     echo "build: $(( $(date +%s) - t0 )) s"; $SC info | head -5 ;;
 mutant_build)
