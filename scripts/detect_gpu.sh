@@ -13,7 +13,9 @@
 # --explain prints, on stderr, why.
 #
 # Test hooks (tests/build/detect_gpu_test.sh): SC_DETECT_ROOT is prepended to /dev, /sys and
-# /proc; nvidia-smi and the compilers come from PATH / the arguments.
+# /proc; SC_DETECT_NVIDIA_SMI names the nvidia-smi to run (default: the one on PATH; the make
+# cases set it so that a real GPU machine's nvidia-smi does not answer for a fake machine); the
+# compilers come from the arguments.
 explain=0
 if [ "${1:-}" = --explain ]; then
     explain=1
@@ -23,20 +25,21 @@ want=${1:-auto}
 nvcc=${2:-}
 hipcc=${3:-}
 root=${SC_DETECT_ROOT:-}
+smi=${SC_DETECT_NVIDIA_SMI:-nvidia-smi}
 say() { [ $explain = 1 ] && echo "detect_gpu: $*" >&2; return 0; }
 
 # NVIDIA: nvidia-smi lists the GPUs the driver can use; compute_cap (drivers >= 510) gives the
 # architecture, 9.0 -> sm_90. Without nvidia-smi, /proc/driver/nvidia/gpus says a GPU exists (no
 # architecture: the documented list is built).
 nvidia_archs() {
-    if command -v nvidia-smi >/dev/null 2>&1; then
-        caps=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null) || caps=
+    if command -v "$smi" >/dev/null 2>&1; then
+        caps=$("$smi" --query-gpu=compute_cap --format=csv,noheader 2>/dev/null) || caps=
         archs=$(printf '%s\n' "$caps" | sed -n 's/^ *\([0-9][0-9]*\)\.\([0-9]\) *$/sm_\1\2/p' | sort -u)
         if [ -n "$archs" ]; then
             echo $archs
             return 0
         fi
-        if nvidia-smi -L 2>/dev/null | grep -q '^GPU [0-9]'; then
+        if "$smi" -L 2>/dev/null | grep -q '^GPU [0-9]'; then
             echo "?"
             return 0
         fi

@@ -106,7 +106,7 @@ expect kfd_no_gpu none auto "" "$hipcc"
 mk() {
     n=$1
     shift
-    PATH="$tmp/$n/bin:$PATH" SC_DETECT_ROOT="$tmp/$n/root" make -s --no-print-directory \
+    PATH="$tmp/$n/bin:$PATH" SC_DETECT_ROOT="$tmp/$n/root" SC_DETECT_NVIDIA_SMI="$tmp/$n/bin/nvidia-smi" make -s --no-print-directory \
         NVCC="$nvcc" HIPCC="$hipcc" "$@" --eval='sc-print: ; @echo $(GPU_KIND) $(NVCC_ARCHS) $(HIP_ARCHS)' \
         sc-print 2>&1
 }

@@ -235,13 +235,18 @@ def main():
         rc, out, err = run(a)
         if rc != 0:
             fail("%s: exit %d: %s" % (" ".join(a), rc, err.strip()[-300:]))
-    # cache's other subcommands, and rows in show after the probes above.
+    # cache's other subcommands, and rows in show after the probes above (the probes write rows
+    # only through a vendor: without the fault plugin, which make test-c builds, say so).
+    if not os.path.exists(FAULT):
+        print("note: %s missing (make fault-vendor): the cache-row checks are not run" % FAULT)
     for sub in ("path", "show", "clear"):
         rc, out, err = run(["cache", sub, "--cache", CACHE, "--json"])
         if rc != 0:
             fail("cache %s --json: exit %d %s" % (sub, rc, err))
             continue
         doc = check_json("cache " + sub, out)
+        if not os.path.exists(FAULT):
+            continue
         if doc and sub == "show" and not doc["rows"]:
             fail("cache show --json: no rows after the probes")
         if doc and sub == "clear" and doc["removed"] < 1:
