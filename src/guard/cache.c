@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SCHEMA_VERSION  1
@@ -549,6 +550,13 @@ static double now_s(void)
     return (double)tv.tv_sec + tv.tv_usec * 1e-6;
 }
 
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int put_once(sc_cache *c, const sc_cache_entry *e)
 {
     const char *sql = e->outcome == SC_PROBE_SEEN
@@ -591,6 +599,17 @@ sc_status sc_cache_put(sc_cache *c, const sc_cache_entry *e)
      * cache's database (the file, for a persistent cache) and a full disk, an I/O error or a
      * file made read-only return CACHE_ERROR for every row they lose. */
     int rc = put_once(c, e);
+    /* SQLite's busy handler waits for another connection's lock, but not when this handle has
+     * a read under way (another thread stepping sc_cache_foreach on the same handle) and a
+     * writer elsewhere committed since it began: the write cannot upgrade that snapshot and
+     * fails at once with SQLITE_BUSY(_SNAPSHOT). The read ends soon; retry, within the same
+     * busy timeout as any other lock wait. */
+    double start = monotonic_s(), limit_s = busy_ms() / 1000.0;
+    for (int pause_us = 200; (rc & 0xff) == SQLITE_BUSY && monotonic_s() - start < limit_s;
+         pause_us = pause_us < 20000 ? 2 * pause_us : pause_us) {
+        usleep((useconds_t)pause_us);
+        rc = put_once(c, e);
+    }
     if (rc)
         return sc__fail(SC_STATUS_CACHE_ERROR, "cache %s: write failed: %s", c->path,
                         sqlite3_errstr(rc));

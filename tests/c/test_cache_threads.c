@@ -63,6 +63,7 @@ typedef struct {
     sc_cache *c;
     sc_cache_key env;
     int failed;
+    char why[256]; /* the first failed write's message */
 } writer_arg;
 
 static void *writer(void *p)
@@ -74,7 +75,8 @@ static void *writer(void *p)
         e.key = a->env;
         e.key.desc = shape(i), e.key.dir = (sc_direction)(i % 3), e.key.deterministic = 1;
         e.outcome = SC_PROBE_OK, e.vendor_ms = 1, e.safeconv_ms = 2;
-        if (sc_cache_put(a->c, &e)) a->failed++;
+        if (sc_cache_put(a->c, &e) && !a->failed++)
+            snprintf(a->why, sizeof a->why, "%s", sc_last_error());
     }
     return NULL;
 }
@@ -112,7 +114,7 @@ SC_TEST(test_cache_threads_auto_contexts_share_a_cache)
     for (int i = 0; i < 20; i++) CHECK_STATUS(sc_cache_foreach(c, count, &rows), SC_STATUS_OK);
     pthread_join(w, NULL);
     for (int i = 0; i < WORKERS; i++) pthread_join(t[i], NULL);
-    CHECK(wa.failed == 0);
+    CHECK_MSG(wa.failed == 0, "%d writes failed: %s", wa.failed, wa.why);
     for (int i = 0; i < WORKERS; i++)
         CHECK_MSG(args[i].bad == 0, "worker %d: %d bad", i, args[i].bad);
     /* After the threads: a new context calls the vendor for the three rows written ok. */
