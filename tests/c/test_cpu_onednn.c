@@ -226,8 +226,8 @@ SC_TEST(cpu_onednn_strided_1x1_nhwc_backward_weight)
 }
 
 /* Valid problems oneDNN takes minutes and gigabytes to create a primitive for (the dispatch
- * fuzzer's): padding far past the filter's span, declined at once (forced: an error naming it;
- * auto: another algorithm), and NHWC rows of millions of outputs, which must not get oneDNN's
+ * fuzzer's): padding far past the filter's span and a tensor of exactly 2^31-1 elements,
+ * declined at once (forced: an error naming it; auto: another algorithm), and NHWC rows of millions of outputs, which must not get oneDNN's
  * NHWC kernel (the blocked variant or another algorithm may serve them). Without the guards
  * each select below runs for minutes. */
 SC_TEST(cpu_onednn_declines_what_onednn_cannot_plan)
@@ -241,6 +241,10 @@ SC_TEST(cpu_onednn_declines_what_onednn_cannot_plan)
     wide.n = 8, wide.c = 1, wide.h = 3, wide.w = 50397441, wide.k = 1, wide.r = 1, wide.s = 2;
     wide.stride_w = 3, wide.pad_h = 3, wide.pad_w = 8, wide.dil_h = 4, wide.dil_w = 3;
     wide.layout = SC_NHWC;
+    sc_conv2d_desc edge; /* x and y of INT_MAX elements: 30 s in oneDNN 2.6's descriptor */
+    sc_conv2d_desc_init(&edge);
+    edge.n = INT32_MAX, edge.c = edge.h = edge.w = edge.k = 1, edge.r = 8, edge.s = 3;
+    edge.pad_h = 4, edge.pad_w = 3, edge.stride_h = 7, edge.stride_w = 8, edge.layout = SC_NHWC;
     sc_context *forced = onednn_ctx(2, 0), *dflt;
     CHECK(forced);
     CHECK_STATUS(sc_context_create(NULL, &dflt), SC_STATUS_OK);
@@ -248,6 +252,10 @@ SC_TEST(cpu_onednn_declines_what_onednn_cannot_plan)
     for (int dir = 0; dir < 3; dir++) {
         CHECK(sc_conv2d_select(forced, &pad, (sc_direction)dir, &a) != SC_STATUS_OK);
         CHECK_ERROR_MENTIONS("padding");
+        CHECK(sc_conv2d_select(forced, &edge, (sc_direction)dir, &a) != SC_STATUS_OK);
+        CHECK_ERROR_MENTIONS("2^31-1");
+        CHECK_STATUS(sc_conv2d_select(dflt, &edge, (sc_direction)dir, &a), SC_STATUS_OK);
+        CHECK(a != SC_ALGO_CPU_ONEDNN);
         sc_status st = sc_conv2d_select(forced, &wide, (sc_direction)dir, &a);
         CHECK(st == SC_STATUS_OK || st == SC_STATUS_OUT_OF_MEMORY || st == SC_STATUS_UNSUPPORTED);
         CHECK_STATUS(sc_conv2d_select(dflt, &pad, (sc_direction)dir, &a), SC_STATUS_OK);

@@ -185,7 +185,9 @@ static sc_status choose(const sc_problem *pb, sc_direction dir, int threads, siz
     return sc__fail(SC_STATUS_UNSUPPORTED, "cpu_onednn: not for this problem: %s", why);
 }
 
-/* Problems oneDNN is not asked about. Its kernels index with int, and its JIT generators emit
+/* Problems oneDNN is not asked about. Its kernels index with int (a tensor of exactly INT_MAX
+ * elements, n = 2^31-1 of 1x1x1, kept oneDNN 2.6 in its primitive descriptor for 30 s in the
+ * dispatch fuzzer, where INT_MAX - 1 took a millisecond: sizes stop below it), and its JIT generators emit
  * code per distinct padding case along a row: padding that goes on well past the filter's span
  * (16+ outputs made of padding alone on a side, which no network has) makes it generate, and
  * allocate, without bound (the dispatch fuzzer's pad_w = 1000003 on a 5-wide filter: gigabytes
@@ -194,8 +196,9 @@ static const char *outside(const sc_problem *pb)
 {
     const sc_conv2d_desc *d = &pb->d;
     const int64_t big = INT32_MAX;
-    if (pb->x_elems > big || pb->y_elems > big || pb->w_elems > big || d->k > big || d->c > big)
-        return "a tensor of more than 2^31 elements";
+    if (pb->x_elems >= big || pb->y_elems >= big || pb->w_elems >= big || d->k >= big ||
+        d->c >= big)
+        return "a tensor of 2^31-1 or more elements";
     if (d->pad_h >= (d->r - 1) * d->dil_h + 17 || d->pad_w >= (d->s - 1) * d->dil_w + 17)
         return "padding 16 or more past the filter's span";
     return NULL;
