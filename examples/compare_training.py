@@ -1,0 +1,292 @@
+"""The two checks behind `examples/train.py --compare` (docs/pytorch.md, "What --compare checks").
+
+One run's final loss cannot tell a correct convolution from a wrong one: two correct
+implementations that sum in different orders drift apart chaotically over a few hundred SGD
+steps (bench/NOTES.md: cuDNN and PyTorch's own convolution differ by 3.9% after 200 steps on
+ResNet-18). So the comparison has two parts:
+
+early agreement   the first few optimizer steps, same seed (same initial weights, same batches,
+                  same order) with safeconv and with the reference (cuDNN on a GPU, PyTorch's
+                  CPU convolution on the CPU): the losses and every parameter after each step
+                  must agree within a bound derived from the precision of the arithmetic
+                  (bound() below). Rounding differences have not grown yet, so a wrong
+                  gradient shows at once.
+statistical       several seeds per implementation trained to the end on data whose loss
+agreement         plateaus above zero; safeconv's mean final training loss and held-out accuracy
+                  must lie in the band the two reference implementations span, widened by the
+                  seed-to-seed spread (band() below).
+
+examples/train.py holds the models, the data and the training loop; this file only compares.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+# Unit roundoff u (half the distance from 1 to the next number) of the arithmetic in which two
+# correct implementations can differ: fp32 with TF32 off, TF32 (10 explicit mantissa bits:
+# the operands are rounded to it), fp16 and bf16 (AMP: operands and results stored in the
+# 16-bit type, accumulation in fp32).
+UNIT_ROUNDOFF = {"fp32": 2.0 ** -24, "tf32": 2.0 ** -11, "fp16": 2.0 ** -11, "bf16": 2.0 ** -8}
+
+# Growth factors G (bound = G * u), per check and precision. How they are derived
+# (docs/pytorch.md, "What --compare checks", says the same):
+#
+# Layer check (each convolution of the first step recomputed from the same tensors):
+# * fp32: the two sides differ only in summation order. A dot product of length n summed in
+#   two orders differs by about sqrt(n) u (Higham and Mary's probabilistic bound; the worst
+#   case n u does not happen with rounding to nearest), and a sum that cancels (a weight
+#   gradient is a sum of positive and negative products) loses up to another sqrt(n)
+#   relative to its result: n u in all, n <= 2^15 here (backward-weight sums over batch x
+#   output pixels, 32 x 32 x 32 at the stem). G = 2^15: bound 2.0e-3, 5x below the 1e-2 of a
+#   gradient scaled by 1.01, and above Winograd's error should cuDNN choose it.
+# * fp16, bf16 (AMP): both sides accumulate in fp32 and round the result once to the 16-bit
+#   type. Their fp32 sums differ by ~1e-6 relative, so the rounded results are equal except
+#   where the two sums straddle a rounding boundary, and there they differ by one unit in the
+#   last place (2u) on a few elements. The norm of the difference is therefore far below u:
+#   G = 1. (A gradient scaled by 1.01 is 2.6 u in bf16 and fails.)
+# * tf32: the operands are rounded to TF32 (u = 2^-11) and the products summed in fp32; two
+#   implementations may round the operands differently (to nearest, or truncating), which
+#   leaves up to ~2u per product, less after the sum: G = 8 (bound 3.9e-3).
+#
+# Trajectory check (the losses and all parameters after each of the first optimizer steps;
+# same initial weights, same batches):
+# * fp32: each step chains ~2 x 20 convolutions, normalisations and the loss; their relative
+#   differences add, and momentum carries each step's difference into the next ones: the
+#   layer bound n u covers that with room (measured on the CPU: 1e-6 to 2e-5 for two correct
+#   implementations over 3 steps). G = 2^15 for steps 1..--early-steps (default 3). After a
+#   few steps the differences grow chaotically (ResNet-18: x100 in step 4), which is why the
+#   check stops early.
+# * fp16, bf16, tf32: the short-format roundings at every layer boundary flip differently on
+#   the two sides and the flips compound through the depth; a network at initialisation has
+#   a gradient that is a small difference of large terms (the loss is ~ln 10), which
+#   amplifies them. Measured on the CPU in bf16, step 1 (same weights, same batch): 2^2 u
+#   (YOLO-style) to 2^6 u (ResNet-18) between two correct implementations, and from step 2 on
+#   they diverge (60% on ResNet-18). G = 2^7, on step 1 only; later steps are printed, not
+#   judged. In these precisions the layer check is the sharp one.
+LAYER_GROWTH = {"fp32": 2.0 ** 15, "tf32": 8.0, "fp16": 1.0, "bf16": 1.0}
+TRAJECTORY_GROWTH = {"fp32": 2.0 ** 15, "tf32": 2.0 ** 7, "fp16": 2.0 ** 7, "bf16": 2.0 ** 7}
+
+
+def precision_of(args, device):
+    """The arithmetic of the run: the AMP dtype, else tf32 when allowed on a GPU, else fp32."""
+    if args.amp in ("bf16", "fp16"):
+        return args.amp
+    return "tf32" if args.tf32 and device.type == "cuda" else "fp32"
+
+
+def layer_bound(precision):
+    return LAYER_GROWTH[precision] * UNIT_ROUNDOFF[precision]
+
+
+def trajectory_bound(precision):
+    return TRAJECTORY_GROWTH[precision] * UNIT_ROUNDOFF[precision]
+
+
+def steps_judged(precision, early_steps):
+    """fp32: every early step; the short formats: the first (see TRAJECTORY_GROWTH)."""
+    return early_steps if precision == "fp32" else min(1, early_steps)
+
+
+def _flat(tensors):
+    return torch.cat([t.reshape(-1).double().cpu() for t in tensors])
+
+
+def _rel(a, b):
+    """||a - b|| / ||b|| in float64 (0 when both are zero)."""
+    a, b = a.double(), b.double()
+    nb = float(b.norm())
+    nd = float((a - b).norm())
+    return nd / nb if nb > 0 else (0.0 if nd == 0 else math.inf)
+
+
+def layer_metrics(layers):
+    """Each convolution of the first step recomputed with PyTorch's convolution (whatever
+    set_vendor_mode chose: cuDNN / oneDNN) from the tensors safeconv saw: the relative norm
+    difference of the output, the input gradient and the weight gradient. Same inputs on
+    both sides, so this is the convolution alone, in the dtype it ran in."""
+    out = []
+    for rec in layers:
+        if rec["dy"] is None:
+            continue
+        dt = rec["y"].dtype
+        x = rec["x"].to(dt).requires_grad_(rec["dx"] is not None)
+        w = rec["w"].to(dt).requires_grad_(True)
+        b = None if rec["b"] is None else rec["b"].to(dt)
+        with torch.enable_grad():
+            y = F.conv2d(x, w, b, rec["stride"], rec["padding"], rec["dilation"], rec["groups"])
+            want = (x, w) if rec["dx"] is not None else (w,)
+            grads = torch.autograd.grad(y, want, rec["dy"].to(dt))
+        m = {"name": rec["name"], "forward": _rel(rec["y"], y.detach())}
+        if rec["dx"] is not None:
+            m["backward_data"] = _rel(rec["dx"].to(dt), grads[0])
+        if rec["dw"] is not None:
+            m["backward_weight"] = _rel(rec["dw"], grads[-1].to(rec["dw"].dtype))
+        out.append(m)
+    return out
+
+
+def early_metrics(ref, run):
+    """Per step t = 1..T of two runs with snapshots (train(..., snapshots=T)), over all the
+    parameters as one vector:
+
+    loss    |loss_run - loss_ref| / |loss_ref| of step t's loss (step 1: the initial weights;
+            later steps: after t-1 updates)
+    param   ||P_run - P_ref|| / ||P_ref - P_0||: the difference of the two runs' parameters
+            relative to the reference's update so far (the weights themselves are much larger
+            than their update, and would hide it)
+    drift   <d, D> / ||D||^2 with d = P_run - P_ref, D = P_ref - P_0: the signed part of the
+            difference along the reference's update (a gradient scaled by 1.01 gives +0.01;
+            rounding differences point every way and mostly cancel here). |drift| <= param.
+    """
+    out = []
+    p0 = ref["params"][0]
+    for t in range(1, len(ref["params"])):
+        D = _flat([a - a0 for a, a0 in zip(ref["params"][t], p0)])
+        d = _flat([b - a for a, b in zip(ref["params"][t], run["params"][t])])
+        dn = float(D.norm())
+        lr, ls = ref["losses"][t - 1], run["losses"][t - 1]
+        out.append({"step": t, "loss": abs(ls - lr) / abs(lr),
+                    "param": float(d.norm()) / dn if dn > 0 else math.inf,
+                    "drift": float(torch.dot(d, D)) / dn ** 2 if dn > 0 else math.inf})
+    return out
+
+
+def _fmt_bound(g, precision):
+    return "%.2e = 2^%g x u(%s) %.2e" % (g * UNIT_ROUNDOFF[precision], math.log2(g), precision,
+                                        UNIT_ROUNDOFF[precision])
+
+
+def early_check(model_name, args, device, tr):
+    """The early-agreement check of one model. tr: the examples/train.py module (train,
+    set_vendor_mode). Returns a dict with the numbers and "pass"."""
+    prec = precision_of(args, device)
+    T = args.early_steps
+    judged = steps_judged(prec, T)
+    lb, tb = layer_bound(prec), trajectory_bound(prec)
+    ref = tr.train(model_name, "cudnn", args, device, steps=T, snapshots=T, quiet=True)
+    run = tr.train(model_name, "safeconv", args, device, steps=T, snapshots=T, quiet=True,
+                   capture_layers=True)
+    tr.set_vendor_mode("cudnn", args.tf32)
+    layers = layer_metrics(run.pop("layers"))
+    traj = early_metrics(ref, run)
+    # For scale, not judged: the same trajectory with PyTorch's own convolution (cuDNN off,
+    # or mkldnn off on the CPU) against the reference, two implementations that are correct.
+    floor = None
+    if args.early_floor:
+        other = tr.train(model_name, "nocudnn", args, device, steps=T, snapshots=T, quiet=True)
+        floor = early_metrics(ref, other)
+    print("  %-8s early agreement, %s, the first %d step%s (seed %d), safeconv vs %s:"
+          % (model_name, prec, T, "s" if T > 1 else "", args.seed, reference_name(device)))
+    ok = True
+    worst = {}
+    for key in ("forward", "backward_data", "backward_weight"):
+        vals = [(m[key], m["name"]) for m in layers if key in m]
+        if vals:
+            worst[key] = max(vals)
+    layers_ok = bool(layers) and all(v[0] <= lb for v in worst.values())
+    ok &= layers_ok
+    print("    layers, step 1 (%d convolutions, same tensors; bound %s): worst %s: %s"
+          % (len(layers), _fmt_bound(LAYER_GROWTH[prec], prec),
+             ", ".join("%s %.2e (%s)" % (k, v[0], v[1]) for k, v in worst.items()),
+             "PASS" if layers_ok else "FAIL"))
+    for i, m in enumerate(traj):
+        is_judged = m["step"] <= judged
+        step_ok = m["loss"] <= tb and m["param"] <= tb
+        if is_judged:
+            ok &= step_ok
+        fl = floor[i] if floor else None
+        print("    step %d: loss %.2e, parameters %.2e (drift %+.2e)%s; bound %s: %s"
+              % (m["step"], m["loss"], m["param"], m["drift"],
+                 "" if fl is None else "; %s vs reference: loss %.2e, parameters %.2e"
+                 % (floor_name(device), fl["loss"], fl["param"]),
+                 "%.2e" % tb if i else _fmt_bound(TRAJECTORY_GROWTH[prec], prec),
+                 ("PASS" if step_ok else "FAIL") if is_judged else "not judged"))
+    print("  %-8s early agreement: %s" % (model_name, "PASS" if ok else "FAIL"))
+    return {"precision": prec, "layer_bound": lb, "trajectory_bound": tb,
+            "steps_judged": judged, "layers": layers, "trajectory": traj,
+            "floor_trajectory": floor, "pass": ok}
+
+
+def reference_name(device):
+    return "cuDNN" if device.type == "cuda" else "PyTorch's CPU convolution (oneDNN)"
+
+
+def floor_name(device):
+    return "cuDNN off" if device.type == "cuda" else "mkldnn off"
+
+
+def _mean_sd(v):
+    m = sum(v) / len(v)
+    var = sum((x - m) ** 2 for x in v) / (len(v) - 1) if len(v) > 1 else 0.0
+    return m, var
+
+
+def band(values, k):
+    """values: {"safeconv": [...], "cudnn": [...], "nocudnn": [...]} (one value per seed).
+    The band: from the lower to the higher of the two references' means, widened on each side
+    by k standard errors of a mean of n seeds, s/sqrt(n), with s the seed-to-seed standard
+    deviation pooled over the three implementations. PASS when safeconv's mean is inside."""
+    n = len(values["safeconv"])
+    stats = {mode: _mean_sd(v) for mode, v in values.items()}
+    s = math.sqrt(sum(var for _, var in stats.values()) / len(stats))
+    w = k * s / math.sqrt(n)
+    refs = [stats[m][0] for m in values if m != "safeconv"]
+    lo, hi = min(refs) - w, max(refs) + w
+    mean = stats["safeconv"][0]
+    return {"means": {m: st[0] for m, st in stats.items()},
+            "sds": {m: math.sqrt(st[1]) for m, st in stats.items()},
+            "pooled_sd": s, "widening": w, "band": [lo, hi], "safeconv_mean": mean,
+            "pass": lo <= mean <= hi}
+
+
+def statistical_check(model_name, args, device, tr):
+    """--seeds runs per implementation, --steps steps each; the final training loss (mean of
+    the last 20 steps) and the held-out accuracy as distributions (band())."""
+    seeds = [args.seed + i for i in range(args.seeds)]
+    modes = ["safeconv", "cudnn", "nocudnn"]
+    runs = {m: [] for m in modes}
+    for seed in seeds:
+        for m in modes:
+            r = tr.train(model_name, m, args, device, seed=seed, quiet=True)
+            r.pop("losses")
+            runs[m].append(r)
+            print("    %-8s seed %d %-8s final loss %.4f, held-out accuracy %.3f, loss %.4f, "
+                  "%.0f images/s" % (model_name, seed, m, r["final_loss"], r["eval_acc"],
+                                     r["eval_loss"], r["images_per_s"]))
+    out = {"seeds": seeds, "steps": args.steps, "runs": runs}
+    ok = True
+    names = {"cudnn": "cudnn" if device.type == "cuda" else "onednn",
+             "nocudnn": floor_name(device).replace(" ", "-")}
+    for metric, label in (("final_loss", "final training loss"),
+                          ("eval_acc", "held-out accuracy")):
+        b = band({m: [r[metric] for r in runs[m]] for m in modes}, args.band_k)
+        out[metric] = b
+        ok &= b["pass"]
+        print("  %-8s %s over %d seeds: safeconv %.4f (sd %.4f); %s %.4f (sd %.4f), %s %.4f "
+              "(sd %.4f); band [%.4f, %.4f] (the references' span +- %g x %.4f/sqrt(%d)): %s"
+              % (model_name, label, len(seeds), b["means"]["safeconv"], b["sds"]["safeconv"],
+                 names["cudnn"], b["means"]["cudnn"], b["sds"]["cudnn"], names["nocudnn"],
+                 b["means"]["nocudnn"], b["sds"]["nocudnn"], b["band"][0], b["band"][1],
+                 args.band_k, b["pooled_sd"], len(seeds), "PASS" if b["pass"] else "FAIL"))
+    tput = [s["images_per_s"] / c["images_per_s"] for s, c in zip(runs["safeconv"], runs["cudnn"])]
+    out["throughput_ratio"] = sum(tput) / len(tput)
+    out["pass"] = ok
+    print("  %-8s statistical agreement: %s (throughput safeconv/%s %.2fx)"
+          % (model_name, "PASS" if ok else "FAIL", names["cudnn"], out["throughput_ratio"]))
+    return out
+
+
+def compare(model_name, args, device, tr):
+    """Both checks for one model (those in args.checks); the verdict is PASS when all pass."""
+    out = {"model": model_name}
+    ok = True
+    if "early" in args.checks:
+        out["early"] = early_check(model_name, args, device, tr)
+        ok &= out["early"]["pass"]
+    if "stat" in args.checks:
+        out["statistical"] = statistical_check(model_name, args, device, tr)
+        ok &= out["statistical"]["pass"]
+    out["pass"] = ok
+    print("  %-8s verdict: %s" % (model_name, "PASS" if ok else "FAIL"))
+    return out
