@@ -43,3 +43,95 @@ def test_benchmark_subset_of_modes(train_mod, tmp_path):
     assert set(b) >= {"safeconv", "cudnn", "ratio_vs_cudnn"}
     assert "nocudnn" not in b and "ratio_vs_nocudnn" not in b
     assert b["safeconv"] > 0 and b["ratio_vs_cudnn"] == pytest.approx(b["safeconv"] / b["cudnn"])
+
+
+# --compare's checks (docs/pytorch.md, "What --compare checks"): the early agreement on a tiny
+# YOLO-style model, 3 steps, against PyTorch's CPU convolution: it passes for safeconv and
+# fails for the test-only wrong variant (weight gradients scaled by 1.01).
+EARLY = ["--device", "cpu", "--compare", "--checks", "early", "--model", "yolo", "--size", "32",
+         "--batch", "8", "--dataset", "64", "--held-out", "32", "--no-early-floor"]
+
+
+def _early(train_mod, tmp_path, extra):
+    out = tmp_path / "early.json"
+    rc = train_mod.main(EARLY + extra + ["--json", str(out)])
+    run = json.loads(out.read_text())["runs"][0]
+    return rc, run["early"], run
+
+
+def test_compare_early_agreement_passes(train_mod, tmp_path):
+    rc, early, run = _early(train_mod, tmp_path, [])
+    assert rc == 0 and early["pass"] and run["pass"]
+    assert early["precision"] == "fp32"
+    assert early["layer_bound"] == pytest.approx(2.0 ** 15 * 2.0 ** -24)
+    assert len(early["layers"]) == 25  # every Conv2d of the model
+    for m in early["layers"]:
+        assert m["forward"] <= early["layer_bound"]
+        assert m["backward_weight"] <= early["layer_bound"]
+    assert [t["step"] for t in early["trajectory"]] == [1, 2, 3]
+    assert all(t["param"] <= early["trajectory_bound"] for t in early["trajectory"])
+    assert "statistical" not in run
+
+
+def test_compare_early_agreement_fails_wrong_gradient(train_mod, tmp_path):
+    import safeconv.functional as SF
+    orig = SF._run_backward_weight
+    rc, early, run = _early(train_mod, tmp_path, ["--test-wrong-dw-scale", "1.01"])
+    assert SF._run_backward_weight is orig  # the switch is undone
+    assert rc == 1 and not early["pass"] and not run["pass"]
+    # every convolution's weight gradient is 1% off; nothing else is
+    for m in early["layers"]:
+        assert m["backward_weight"] == pytest.approx(0.01, rel=0.05)
+        assert m["forward"] <= early["layer_bound"]
+    step1 = early["trajectory"][0]
+    assert step1["param"] > early["trajectory_bound"]
+    assert step1["drift"] == pytest.approx(0.01, rel=0.1)  # the update is 1% too long
+
+
+def test_compare_early_agreement_bf16(train_mod, tmp_path):
+    """AMP bf16 on the CPU: the layer check's bound is bf16's unit roundoff (2^-8); it
+    passes safeconv and fails the 1.01 variant (the trajectory's bound in bf16, 0.5, cannot)."""
+    rc, early, _ = _early(train_mod, tmp_path, ["--amp", "bf16"])
+    assert rc == 0 and early["precision"] == "bf16" and early["steps_judged"] == 1
+    assert early["layer_bound"] == 2.0 ** -8
+    rc, early, _ = _early(train_mod, tmp_path, ["--amp", "bf16", "--test-wrong-dw-scale", "1.01"])
+    assert rc == 1 and not early["pass"]
+    assert max(m["backward_weight"] for m in early["layers"]) > early["layer_bound"]
+
+
+def test_band_is_paired_and_widened(train_mod):
+    """The statistical check's band on made-up numbers: per-seed differences from the
+    cuDNN run, the references' span widened by k standard errors of the differences."""
+    import compare_training as ct
+    cudnn = [1.0, 1.5, 2.0, 1.2]
+    nocudnn = [c + d for c, d in zip(cudnn, [0.01, -0.01, 0.02, 0.0])]
+    good = [c + d for c, d in zip(cudnn, [0.0, 0.01, -0.01, 0.005])]
+    b = ct.band({"safeconv": good, "cudnn": cudnn, "nocudnn": nocudnn}, 4.0)
+    assert b["pass"]
+    assert b["band"][0] < 0.0 < 0.005 < b["band"][1]  # contains the span [0, mean nocudnn]
+    # the seed-to-seed spread of whole runs (0.4) does not widen it; the differences' does
+    assert b["widening"] == pytest.approx(4.0 * b["diff_sd"] / 2.0)
+    assert b["widening"] < 0.05
+    shifted = [g + 0.1 for g in good]
+    assert not ct.band({"safeconv": shifted, "cudnn": cudnn, "nocudnn": nocudnn}, 4.0)["pass"]
+
+
+def test_compare_statistical_check_runs(train_mod, tmp_path):
+    """The statistical check end to end on a tiny run (2 seeds x 3 implementations, 6 steps):
+    its numbers and band are reported; whether it passes at this size is not asserted (the
+    verdict's numbers come from the GPU machine and the hand-run CPU numbers in the notes)."""
+    out = tmp_path / "stat.json"
+    train_mod.main(["--device", "cpu", "--compare", "--checks", "stat", "--model", "yolo",
+                    "--size", "32", "--batch", "8", "--dataset", "64", "--held-out", "32",
+                    "--steps", "6", "--seeds", "2", "--json", str(out)])
+    st = json.loads(out.read_text())["runs"][0]["statistical"]
+    assert st["seeds"] == [0, 1]
+    assert {m: len(v) for m, v in st["runs"].items()} == {"safeconv": 2, "cudnn": 2,
+                                                         "nocudnn": 2}
+    for metric in ("final_loss", "eval_acc"):
+        b = st[metric]
+        lo, hi = b["band"]
+        assert lo <= min(0.0, b["diff_means"]["nocudnn"])
+        assert hi >= max(0.0, b["diff_means"]["nocudnn"])
+        assert b["pass"] == (lo <= b["safeconv_diff"] <= hi)
+    assert isinstance(st["pass"], bool)
