@@ -23,6 +23,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+
+class NonFiniteLoss(RuntimeError):
+    """A training run's loss became inf or NaN (raised by examples/train.py's train())."""
+
 # Unit roundoff u (half the distance from 1 to the next number) of the arithmetic in which two
 # correct implementations can differ: fp32 with TF32 off, TF32 (10 explicit mantissa bits:
 # the operands are rounded to it), fp16 and bf16 (AMP: operands and results stored in the
@@ -165,8 +169,13 @@ def early_check(model_name, args, device, tr):
     judged = steps_judged(prec, T)
     lb, tb = layer_bound(prec), trajectory_bound(prec)
     ref = tr.train(model_name, "cudnn", args, device, steps=T, snapshots=T, quiet=True)
-    run = tr.train(model_name, "safeconv", args, device, steps=T, snapshots=T, quiet=True,
-                   capture_layers=True)
+    try:
+        run = tr.train(model_name, "safeconv", args, device, steps=T, snapshots=T, quiet=True,
+                       capture_layers=True)
+    except NonFiniteLoss as e:
+        print("  %-8s early agreement: safeconv's %s where the reference's is not: FAIL"
+              % (model_name, e))
+        return {"precision": prec, "pass": False, "diverged": True}
     tr.set_vendor_mode("cudnn", args.tf32)
     layers = layer_metrics(run.pop("layers"))
     traj = early_metrics(ref, run)
@@ -235,6 +244,10 @@ def band(values, k):
     pooled over safeconv's and nocudnn's; safeconv's mean difference must lie inside. (Once
     training has decorrelated the runs, s becomes the plain seed-to-seed spread.)"""
     n = len(values["safeconv"])
+    if not all(math.isfinite(v) for v in values["safeconv"]):
+        return {"means": {}, "sds": {}, "diff_means": {"safeconv": math.nan, "nocudnn": math.nan},
+                "diff_sd": math.nan, "widening": math.nan, "band": [math.nan, math.nan],
+                "safeconv_diff": math.nan, "pass": False, "diverged": True}
     d = {m: [a - c for a, c in zip(values[m], values["cudnn"])]
          for m in ("safeconv", "nocudnn")}
     mv = {m: _mean_var(v) for m, v in d.items()}
@@ -257,7 +270,14 @@ def statistical_check(model_name, args, device, tr):
     runs = {m: [] for m in modes}
     for seed in seeds:
         for m in modes:
-            r = tr.train(model_name, m, args, device, seed=seed, quiet=True)
+            try:
+                r = tr.train(model_name, m, args, device, seed=seed, quiet=True)
+            except NonFiniteLoss:
+                if m != "safeconv":
+                    raise
+                # safeconv diverged where the references did not: a FAIL, not a crash
+                r = {"final_loss": math.inf, "eval_acc": 0.0, "eval_loss": math.inf,
+                     "images_per_s": math.nan, "losses": None, "diverged": True}
             r.pop("losses")
             runs[m].append(r)
             print("    %-8s seed %d %-8s final loss %.4f, held-out accuracy %.3f, loss %.4f, "
@@ -272,6 +292,10 @@ def statistical_check(model_name, args, device, tr):
         b = band({m: [r[metric] for r in runs[m]] for m in modes}, args.band_k)
         out[metric] = b
         ok &= b["pass"]
+        if b.get("diverged"):
+            print("  %-8s %s: a safeconv run diverged (the references did not): FAIL"
+                  % (model_name, label))
+            continue
         print("  %-8s %s, %d seeds: means safeconv %.4f, %s %.4f, %s %.4f (seed-to-seed sd "
               "%.4f); minus %s's per seed: safeconv %+.4f, %s %+.4f; band [%+.4f, %+.4f] (the "
               "references' span +- %g x %.4f/sqrt(%d)): %s"
@@ -281,7 +305,7 @@ def statistical_check(model_name, args, device, tr):
                  names["nocudnn"], b["diff_means"]["nocudnn"], b["band"][0], b["band"][1],
                  args.band_k, b["diff_sd"], len(seeds), "PASS" if b["pass"] else "FAIL"))
     tput = [s["images_per_s"] / c["images_per_s"] for s, c in zip(runs["safeconv"], runs["cudnn"])]
-    out["throughput_ratio"] = sum(tput) / len(tput)
+    out["throughput_ratio"] = sum(tput) / len(tput)  # nan if a run diverged
     out["pass"] = ok
     print("  %-8s statistical agreement: %s (throughput safeconv/%s %.2fx)"
           % (model_name, "PASS" if ok else "FAIL", names["cudnn"], out["throughput_ratio"]))

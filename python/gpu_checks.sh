@@ -10,14 +10,19 @@
 #            stage: Inductor's first compilations take minutes)
 #   ddp      examples/ddp_train.py under torchrun, 2 processes: nccl on 2 GPUs (gloo on CUDA
 #            tensors with one GPU); final loss vs one process, no grad-stride warning
-#   compare  examples/train.py --compare: ResNet-18 and a YOLO-style backbone, 200 steps each,
-#            safeconv.enable(strategy="gpu") vs cuDNN; final-loss difference (target <= 2%)
+#   compare  examples/train.py --compare: ResNet-18 and a YOLO-style backbone, safeconv
+#            (strategy "gpu") vs cuDNN and PyTorch with cuDNN off: early agreement (each
+#            convolution of step 1, the first 3 steps) and statistical agreement (5 seeds x 200
+#            steps); exact fp32, then AMP bf16. Passes when both verdicts are PASS
+#   wrong    the same checks on the test-only wrong variant (safeconv's weight gradients
+#            scaled): 1.01 must fail the early check in fp32 and bf16, 2 must fail both checks.
+#            Passes when every one of them says FAIL
 #   bench    examples/train.py --benchmark: ResNet-18 train step, batch 64, 224x224, fp32;
 #            safeconv vs cuDNN (target >= 0.8x) and vs cuDNN off (target >= 1.5x)
 #
-# usage: python/gpu_checks.sh "tests compile ddp compare bench" [BUILD]   (default build-gpu)
+# usage: python/gpu_checks.sh "tests compile ddp compare wrong bench" [BUILD] (default build-gpu)
 set -u
-STAGES=${1:-"tests compile ddp compare bench"}
+STAGES=${1:-"tests compile ddp compare wrong bench"}
 BUILD=${2:-build-gpu}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -64,11 +69,27 @@ ddp)
     echo "ddp ($backend, $ngpu GPUs): $(( $(date +%s) - t0 )) s"
     grep -E "final loss|Grad strides|Error|error" "$OUT/ddp.log" ;;
 compare)
-    t0=$(date +%s)
-    timeout 400 "$PY" examples/train.py --compare --json "$OUT/train_compare.json" \
-        >"$OUT/train_compare.log" 2>&1 || rc=1
-    echo "compare: $(( $(date +%s) - t0 )) s"
-    grep -E "final loss|difference|Error|error" "$OUT/train_compare.log" ;;
+    for amp in none bf16; do
+        t0=$(date +%s)
+        timeout 550 "$PY" examples/train.py --compare --amp $amp \
+            --json "$OUT/train_compare_$amp.json" >"$OUT/train_compare_$amp.log" 2>&1 || rc=1
+        echo "compare (amp $amp): $(( $(date +%s) - t0 )) s"
+        grep -E "layers, step|step [0-9]:|agreement|seeds:|verdict|Error|error" \
+            "$OUT/train_compare_$amp.log"
+    done ;;
+wrong)
+    # TEST ONLY switch: each of these runs must end in "verdict: FAIL" (exit status 1)
+    for run in "1.01 none early" "1.01 bf16 early" "2 none early,stat"; do
+        set -- $run
+        t0=$(date +%s)
+        log="$OUT/train_wrong_$1_$2_${3%%,*}.log"
+        timeout 550 "$PY" examples/train.py --compare --test-wrong-dw-scale "$1" --amp "$2" \
+            --checks "$3" >"$log" 2>&1
+        st=$?
+        [ $st -eq 1 ] || { rc=1; echo "wrong variant $run: exit status $st, not 1 (FAIL)"; }
+        echo "wrong variant (scale $1, amp $2, checks $3): $(( $(date +%s) - t0 )) s, exit $st"
+        grep -E "layers, step|step 1:|agreement|seeds:|verdict|Error|error" "$log"
+    done ;;
 bench)
     t0=$(date +%s)
     timeout 300 "$PY" examples/train.py --benchmark --json "$OUT/train_bench.json" \
