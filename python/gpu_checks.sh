@@ -75,7 +75,7 @@ compare)
         timeout 550 "$PY" examples/train.py --compare --amp $amp \
             --json "$OUT/train_compare_$amp.json" >"$OUT/train_compare_$amp.log" 2>&1 || rc=1
         echo "compare (amp $amp): $(( $(date +%s) - t0 )) s"
-        grep -E "layers, step|step [0-9]:|agreement|seeds:|verdict|Error|error" \
+        grep -E "layers of step|step [0-9]:|agreement|seeds:|verdict|Error|error" \
             "$OUT/train_compare_$amp.log"
     done ;;
 wrong)
@@ -89,7 +89,7 @@ wrong)
         st=$?
         [ $st -eq 1 ] || { rc=1; echo "wrong variant $run: exit status $st, not 1 (FAIL)"; }
         echo "wrong variant (scale $1, amp $2, checks $3): $(( $(date +%s) - t0 )) s, exit $st"
-        grep -E "layers, step|step 1:|agreement|seeds:|verdict|Error|error" "$log"
+        grep -E "layers of step|step 1:|agreement|seeds:|verdict|Error|error" "$log"
     done ;;
 bench)
     t0=$(date +%s)

@@ -63,13 +63,16 @@ def test_compare_early_agreement_passes(train_mod, tmp_path):
     rc, early, run = _early(train_mod, tmp_path, [])
     assert rc == 0 and early["pass"] and run["pass"]
     assert early["precision"] == "fp32"
-    assert early["layer_bound"] == pytest.approx(2.0 ** 15 * 2.0 ** -24)
+    b = early["bounds"]
+    assert b["layer"] == pytest.approx(2.0 ** 15 * 2.0 ** -24)
     assert len(early["layers"]) == 25  # every Conv2d of the model
     for m in early["layers"]:
-        assert m["forward"] <= early["layer_bound"]
-        assert m["backward_weight"] <= early["layer_bound"]
+        assert m["forward"] <= b["layer"] and m["backward_weight"] <= b["layer"]
     assert [t["step"] for t in early["trajectory"]] == [1, 2, 3]
-    assert all(t["param"] <= early["trajectory_bound"] for t in early["trajectory"])
+    assert early["loss_steps_judged"] == 3
+    assert all(t["loss"] <= b["loss"] for t in early["trajectory"])
+    step1 = early["trajectory"][0]
+    assert step1["param"] <= b["param"] and abs(step1["drift"]) <= b["drift"]
     assert "statistical" not in run
 
 
@@ -80,23 +83,25 @@ def test_compare_early_agreement_fails_wrong_gradient(train_mod, tmp_path):
     assert SF._run_backward_weight is orig  # the switch is undone
     assert rc == 1 and not early["pass"] and not run["pass"]
     # every convolution's weight gradient is 1% off; nothing else is
+    b = early["bounds"]
     for m in early["layers"]:
         assert m["backward_weight"] == pytest.approx(0.01, rel=0.05)
-        assert m["forward"] <= early["layer_bound"]
+        assert m["forward"] <= b["layer"]
     step1 = early["trajectory"][0]
-    assert step1["param"] > early["trajectory_bound"]
+    assert step1["param"] > b["param"]
     assert step1["drift"] == pytest.approx(0.01, rel=0.1)  # the update is 1% too long
+    assert step1["drift"] > b["drift"]
 
 
 def test_compare_early_agreement_bf16(train_mod, tmp_path):
     """AMP bf16 on the CPU: the layer check's bound is bf16's unit roundoff (2^-8); it
-    passes safeconv and fails the 1.01 variant (the trajectory's bound in bf16, 0.5, cannot)."""
+    passes safeconv and fails the 1.01 variant (the step's bounds in bf16 cannot see 1%)."""
     rc, early, _ = _early(train_mod, tmp_path, ["--amp", "bf16"])
-    assert rc == 0 and early["precision"] == "bf16" and early["steps_judged"] == 1
-    assert early["layer_bound"] == 2.0 ** -8
+    assert rc == 0 and early["precision"] == "bf16" and early["loss_steps_judged"] == 1
+    assert early["bounds"]["layer"] == 2.0 ** -8
     rc, early, _ = _early(train_mod, tmp_path, ["--amp", "bf16", "--test-wrong-dw-scale", "1.01"])
     assert rc == 1 and not early["pass"]
-    assert max(m["backward_weight"] for m in early["layers"]) > early["layer_bound"]
+    assert max(m["backward_weight"] for m in early["layers"]) > early["bounds"]["layer"]
 
 
 def test_band_is_paired_and_widened(train_mod):
