@@ -199,8 +199,19 @@ static const char *outside(const sc_problem *pb)
     if (pb->x_elems >= big || pb->y_elems >= big || pb->w_elems >= big || d->k >= big ||
         d->c >= big)
         return "a tensor of 2^31-1 or more elements";
+    /* Its shape arithmetic is int too: a stride of 2^31-1 (one output column, so legal) gave
+     * wrong results and 2^31-2 a crash (the dispatch fuzzer). Every spatial quantity, and the
+     * sums oneDNN forms from them, stays below 2^30: fields one by one first, so that the
+     * products below cannot overflow int64. */
+    const int64_t lim = (int64_t)1 << 30;
+    if (d->h >= lim || d->w >= lim || d->r >= lim || d->s >= lim || d->stride_h >= lim ||
+        d->stride_w >= lim || d->dil_h >= lim || d->dil_w >= lim)
+        return "a size, stride or dilation of 2^30 or more";
     if (d->pad_h >= (d->r - 1) * d->dil_h + 17 || d->pad_w >= (d->s - 1) * d->dil_w + 17)
         return "padding 16 or more past the filter's span";
+    if (d->h + 2 * d->pad_h >= lim || d->w + 2 * d->pad_w >= lim ||
+        (d->r - 1) * d->dil_h + 1 >= lim || (d->s - 1) * d->dil_w + 1 >= lim)
+        return "a padded input or dilated filter of 2^30 or more";
     return NULL;
 }
 
