@@ -176,3 +176,41 @@ def test_decide_without_torch_imported_uses_amd_gpus():
     assert _other_ops.decide(None, "vendor", "6.2")[0] is False
     assert _other_ops.decide(True, "vendor", None)[0] is True
     assert _other_ops.decide(False, "auto", "6.2")[0] is False
+
+
+# --- which batch-norm operator PyTorch dispatches (the GPU legs run on the GPU machine) -----------
+VENDOR_BN = ("aten::cudnn_batch_norm", "aten::miopen_batch_norm")
+
+
+def _bn_ops(model, x):
+    """Names of the batch-norm operators PyTorch dispatched for a forward and backward (from the
+    profiler's op records: aten::cudnn_batch_norm and aten::miopen_batch_norm are the vendor's,
+    their _backward the same)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(x).sum().backward()
+    return {e.name for e in prof.events() if "batch_norm" in e.name}
+
+
+def _gpu_ready():
+    from conftest import CUDA_SKIP
+    return CUDA_SKIP
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("bypass", [True, False])
+def test_batch_norm_operator_follows_the_option(device, bypass):
+    if device == "cuda" and _gpu_ready() is not None:
+        pytest.skip(str(_gpu_ready()))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)).to(device)
+    x = torch.randn(4, 3, 16, 16, device=device)
+    with safeconv.enable(strategy="gpu", allow_cpu=True, bypass_other_ops=bypass):
+        ops = _bn_ops(model, x)
+    assert any("batch_norm" in op for op in ops), ops       # the profiler saw batch norm
+    on_vendor = any(op.startswith(VENDOR_BN) for op in ops)
+    if device == "cpu" or bypass:
+        assert not on_vendor, ops
+    elif torch.backends.cudnn.is_available():
+        assert on_vendor, ops
+    assert flag() is True
