@@ -253,6 +253,11 @@ SC_TEST(cpu_onednn_declines_what_onednn_cannot_plan)
     stride.n = 3, stride.c = 1, stride.h = 8, stride.w = 4, stride.k = 4, stride.r = 8;
     stride.s = 6, stride.stride_w = INT32_MAX, stride.pad_h = 8, stride.pad_w = 4;
     stride.layout = SC_NHWC;
+    sc_conv2d_desc tall; /* a 5 x 1000003 filter: NHWC forward descriptor time grows as s^2 */
+    sc_conv2d_desc_init(&tall);
+    tall.n = 7, tall.c = 8, tall.h = 8, tall.w = 1000003, tall.k = 8, tall.r = 5;
+    tall.s = 1000003, tall.pad_h = 4, tall.pad_w = 6, tall.stride_h = 4, tall.stride_w = 3;
+    tall.dtype = SC_DTYPE_F16, tall.layout = SC_NHWC;
     sc_context *forced = onednn_ctx(2, 0), *dflt;
     CHECK(forced);
     CHECK_STATUS(sc_context_create(NULL, &dflt), SC_STATUS_OK);
@@ -262,6 +267,9 @@ SC_TEST(cpu_onednn_declines_what_onednn_cannot_plan)
         CHECK_ERROR_MENTIONS("padding");
         CHECK(sc_conv2d_select(forced, &edge, (sc_direction)dir, &a) != SC_STATUS_OK);
         CHECK_ERROR_MENTIONS("2^31-1");
+        CHECK(sc_conv2d_select(forced, &tall, (sc_direction)dir, &a) != SC_STATUS_OK);
+        CHECK_ERROR_MENTIONS("4096");
+        CHECK_STATUS(sc_conv2d_select(dflt, &tall, (sc_direction)dir, &a), SC_STATUS_OK);
         for (int64_t sw = INT32_MAX - 1; sw <= INT32_MAX; sw++) {
             stride.stride_w = sw;
             CHECK(sc_conv2d_select(forced, &stride, (sc_direction)dir, &a) != SC_STATUS_OK);
