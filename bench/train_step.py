@@ -4,6 +4,11 @@ against cuDNN's, under the precision settings people train with (GPU machine onl
 
 For each model and precision, one process times (median of --steps steps after --warmup):
   safeconv       safeconv.enable(strategy="gpu"): every convolution on safeconv's kernels
+                 (batch norm as the library's default puts it: cuDNN on CUDA builds, PyTorch's
+                 kernels on ROCm builds; option bypass_other_ops, docs/pytorch.md)
+  safeconv_bnpt  the same with bypass_other_ops=True: batch norm (and PyTorch's other cuDNN
+                 operators) on PyTorch's own kernels, torch.backends.cudnn.enabled off
+  safeconv_bnvendor  the same with bypass_other_ops=False: batch norm on cuDNN/MIOpen
   cudnn          cuDNN, torch.backends.cudnn.benchmark = True (its fastest algorithms)
   cudnn_determ   cuDNN with torch.backends.cudnn.deterministic = True (exact fp32 only)
 Precisions:
@@ -12,10 +17,15 @@ Precisions:
   amp_bf16  torch.autocast("cuda", torch.bfloat16)
   amp_fp16  torch.autocast("cuda", torch.float16) with torch.amp.GradScaler
 The model and input are channels_last unless --nchw. Prints images/s and the ratio to cuDNN in
-the same setting; timings are reports, never assertions.
+the same setting (and safeconv_bnpt/safeconv_bnvendor: what batch norm on PyTorch's kernels
+costs); timings are reports, never assertions.
 
 usage: python3 bench/train_step.py [--models resnet50,...] [--precisions fp32,tf32,...]
-       [--batch 64] [--size 224] [--steps 20] [--warmup 5] [--nchw] [--json OUT]
+       [--impls safeconv,cudnn,...] [--batch 64] [--size 224] [--steps 20] [--warmup 5]
+       [--nchw] [--json OUT]
+The cost of batch norm on PyTorch's kernels (issue 19; docs/pytorch.md):
+    python3 bench/train_step.py --models resnet50 --batch 64 --precisions fp32,amp_bf16 \
+        --impls safeconv_bnvendor,safeconv_bnpt,cudnn
 """
 import argparse
 import json
@@ -35,6 +45,18 @@ def make_model(name):
     return getattr(tvm, name)(num_classes=1000)
 
 
+PRECISIONS = ("fp32", "tf32", "amp_bf16", "amp_fp16")
+
+# impl -> safeconv.enable() options (None: PyTorch's convolution, no safeconv)
+IMPLS = {
+    "safeconv": {"strategy": "gpu"},
+    "safeconv_bnpt": {"strategy": "gpu", "bypass_other_ops": True},
+    "safeconv_bnvendor": {"strategy": "gpu", "bypass_other_ops": False},
+    "cudnn": None,
+    "cudnn_determ": None,
+}
+
+
 def run(model_name, precision, impl, args):
     torch.manual_seed(0)
     torch.backends.cudnn.benchmark = impl == "cudnn"
@@ -49,7 +71,9 @@ def run(model_name, precision, impl, args):
     y = torch.randint(0, 1000, (args.batch,), device="cuda")
     amp = {"amp_bf16": torch.bfloat16, "amp_fp16": torch.float16}.get(precision)
     scaler = torch.amp.GradScaler("cuda") if precision == "amp_fp16" else None
-    handle = safeconv.enable(strategy="gpu") if impl == "safeconv" else None
+    opts = IMPLS[impl]
+    handle = safeconv.enable(**opts) if opts is not None else None
+    bn_on_cudnn = torch.backends.cudnn.enabled  # False while bypass_other_ops is in force
     try:
         times = []
         for i in range(args.warmup + args.steps):
@@ -77,10 +101,11 @@ def run(model_name, precision, impl, args):
     del model, opt, x, y
     torch.cuda.empty_cache()
     return {"images_per_s": args.batch / med, "ms": 1000 * med, "loss": float(loss),
-            "report": report}
+            "bn_on_cudnn": bn_on_cudnn, "report": report}
 
 
-def main():
+def parse_args(argv=None):
+    """The command line, checked (no GPU needed: the tests run it on the CPU)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="resnet50")
     ap.add_argument("--precisions", default="fp32,tf32,amp_bf16,amp_fp16")
@@ -93,7 +118,16 @@ def main():
     ap.add_argument("--nchw", action="store_true")
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--json", default="")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    for name, valid in (("precisions", PRECISIONS), ("impls", tuple(IMPLS))):
+        bad = [v for v in getattr(a, name).split(",") if v not in valid]
+        if bad:
+            ap.error("--%s: unknown %s (valid: %s)" % (name, ", ".join(bad), ", ".join(valid)))
+    return a
+
+
+def main(argv=None):
+    a = parse_args(argv)
     print("device:", torch.cuda.get_device_name(), "| torch", torch.__version__, "| cudnn",
           torch.backends.cudnn.version(), "| batch", a.batch, "| size", a.size,
           "| layout", "nchw" if a.nchw else "channels_last")
@@ -112,11 +146,14 @@ def main():
                 r = res[impl]
                 line += "  %s %s" % (impl, "%.1f img/s" % r["images_per_s"] if "images_per_s" in r
                                      else "ERROR " + r["error"])
-            if "images_per_s" in res.get("safeconv", {}):
-                for ref in ("cudnn", "cudnn_determ"):
+            for mine, refs in (("safeconv", ("cudnn", "cudnn_determ")),
+                               ("safeconv_bnpt", ("safeconv_bnvendor",))):
+                if "images_per_s" not in res.get(mine, {}):
+                    continue
+                for ref in refs:
                     if "images_per_s" in res.get(ref, {}):
-                        line += "  safeconv/%s %.2fx" % (
-                            ref, res["safeconv"]["images_per_s"] / res[ref]["images_per_s"])
+                        line += "  %s/%s %.3fx" % (
+                            mine, ref, res[mine]["images_per_s"] / res[ref]["images_per_s"])
             print(line, flush=True)
             out.append({"model": m, "precision": p, "results": res})
     if a.json:

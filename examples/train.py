@@ -18,6 +18,9 @@ the loss plateaus well above zero), or scikit-learn's digits.
     # ResNet-18 training-step throughput, batch 64, 224x224, fp32:
     # safeconv vs cuDNN (target >= 0.8x) and vs PyTorch with cuDNN off (target >= 1.5x)
     python3 examples/train.py --benchmark
+    # batch norm on PyTorch's kernels (bypass_other_ops=True) vs on cuDNN/MIOpen, both with
+    # safeconv's convolutions: final-loss difference against the noise floor (issue 19)
+    python3 examples/train.py --compare-bn
 
 The library is found through $SAFECONV_LIBRARY, next to the package, or in <repo>/build; the
 package itself is taken from <repo>/python when it is not installed. Without a GPU everything
@@ -228,6 +231,19 @@ class wrong_backward_weight:
 
 
 # --- running ----------------------------------------------------------------------------------
+# Modes that run safeconv.enable(), and their bypass_other_ops (docs/pytorch.md): "safeconv"
+# the library's default (batch norm on cuDNN with CUDA builds, on PyTorch's kernels with ROCm
+# builds), "safeconv_bnpt" batch norm on PyTorch's kernels, "safeconv_bnvendor" on the vendor's.
+SAFECONV_MODES = {"safeconv": None, "safeconv_bnpt": True, "safeconv_bnvendor": False}
+
+
+def enable_for(mode, args):
+    """safeconv.enable() for a safeconv mode (a handle to disable), None for the others."""
+    if mode not in SAFECONV_MODES:
+        return None
+    return safeconv.enable(strategy=args.strategy, bypass_other_ops=SAFECONV_MODES[mode])
+
+
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -323,7 +339,7 @@ def train(model_name, mode, args, device, seed=None, steps=None, snapshots=0, qu
     the losses, held-out loss and accuracy, throughput."""
     seed = args.seed if seed is None else seed
     steps = args.steps if steps is None else steps
-    set_vendor_mode("cudnn" if mode == "safeconv" else mode, args.tf32)
+    set_vendor_mode("cudnn" if mode in SAFECONV_MODES else mode, args.tf32)
     torch.manual_seed(seed)
     model = MODELS[model_name](args.classes)
     model = model.to(device)
@@ -341,7 +357,7 @@ def train(model_name, mode, args, device, seed=None, steps=None, snapshots=0, qu
         return [p.detach().float().clone() for p in model.parameters()]
 
     params = [snapshot()] if snapshots else None
-    handle = safeconv.enable(strategy=args.strategy) if mode == "safeconv" else None
+    handle = enable_for(mode, args)
     losses, t_start, timed_images = [], None, 0
     try:
         model.train()
@@ -379,7 +395,7 @@ def train(model_name, mode, args, device, seed=None, steps=None, snapshots=0, qu
         sync(device)
         elapsed = time.perf_counter() - t_start if t_start is not None else float("nan")
         eval_loss, eval_acc = evaluate(model, args, device)
-        if mode == "safeconv" and args.report and not quiet:
+        if mode in SAFECONV_MODES and args.report and not quiet:
             print(safeconv.report(model))
     finally:
         if handle is not None:
@@ -422,6 +438,34 @@ def evaluate(model, args, device):
     return total / len(images), correct / len(images)
 
 
+def compare_bn(model_name, args, device):
+    """Batch norm on PyTorch's kernels vs on cuDNN/MIOpen, convolutions on safeconv in both:
+    the final-loss difference, against the noise floor (cuDNN vs PyTorch with cuDNN off, GPU
+    only). Passes when the difference is within max(noise floor, 2%), 2% being the old loss
+    target of --compare. On the CPU batch norm is PyTorch's either way: the difference must be 0."""
+    p = train(model_name, "safeconv_bnpt", args, device)
+    v = train(model_name, "safeconv_bnvendor", args, device)
+    floor = None
+    if device.type == "cuda":
+        c = train(model_name, "cudnn", args, device)
+        n = train(model_name, "nocudnn", args, device)
+        floor = 100.0 * abs(n["final_loss"] - c["final_loss"]) / abs(c["final_loss"])
+    diff = 100.0 * abs(p["final_loss"] - v["final_loss"]) / abs(v["final_loss"])
+    ediff = 100.0 * abs(p["eval_loss"] - v["eval_loss"]) / abs(v["eval_loss"])
+    limit = 2.0 if floor is None else max(floor, 2.0)
+    ok = diff <= limit
+    print("  %-8s final loss, batch norm on PyTorch's kernels %.4f vs on the vendor's %.4f: "
+          "difference %.2f%% (noise floor %s; %s, limit %.2f%%); held-out loss difference "
+          "%.2f%%; throughput bnpt/bnvendor %.3fx"
+          % (model_name, p["final_loss"], v["final_loss"], diff,
+             "n/a" if floor is None else "%.2f%%" % floor, "PASS" if ok else "FAIL", limit,
+             ediff, p["images_per_s"] / v["images_per_s"]))
+    return {"model": model_name, "loss_diff_pct": diff, "eval_loss_diff_pct": ediff,
+            "noise_floor_pct": floor, "limit_pct": limit, "pass": ok,
+            "throughput_ratio": p["images_per_s"] / v["images_per_s"],
+            "safeconv_bnpt": p, "safeconv_bnvendor": v}
+
+
 def benchmark(args, device):
     """ResNet-18 training steps (batch, size, fp32) per second. cuDNN three ways, all fp32 with
     TF32 off: "cudnn" autotuned (benchmark=True, any algorithm: its best), "cudnn_default"
@@ -431,7 +475,7 @@ def benchmark(args, device):
     for mode in args.bench_modes.split(","):
         set_vendor_mode("nocudnn" if mode == "nocudnn" else "cudnn")
         torch.backends.cudnn.benchmark = mode == "cudnn"
-        torch.backends.cudnn.deterministic = mode in ("safeconv", "cudnn_determ")
+        torch.backends.cudnn.deterministic = mode in SAFECONV_MODES or mode == "cudnn_determ"
         torch.manual_seed(args.seed)
         model = resnet18(1000).to(device)
         if args.channels_last:
@@ -441,14 +485,14 @@ def benchmark(args, device):
         if args.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 1000, (args.bench_batch,), device=device)
-        if mode == "safeconv" and args.probe:
+        if mode in SAFECONV_MODES and args.probe:
             # strategy "auto" uses the vendor library only for shapes probed ok and faster:
             # probe this model's shapes first (child processes; results kept in the cache).
             res_p = safeconv.probe_model(model, x, progress=False)
             n_vendor = sum(1 for r in res_p if r["use_vendor"])
             print("  probed %d shape-directions: %d use the vendor library under 'auto' (%s)"
                   % (len(res_p), n_vendor, ", ".join(sorted({r["outcome"] for r in res_p}))))
-        handle = safeconv.enable(strategy=args.strategy) if mode == "safeconv" else None
+        handle = enable_for(mode, args)
         try:
             times = []
             for i in range(args.bench_warmup + args.bench_steps):
@@ -472,6 +516,9 @@ def benchmark(args, device):
         del model, opt, x, y
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    if "safeconv_bnpt" in res and "safeconv_bnvendor" in res:
+        print("  batch norm on PyTorch's kernels / on the vendor's = %.3fx"
+              % (res["safeconv_bnpt"] / res["safeconv_bnvendor"]))
     if "safeconv" not in res:
         return res
     if "cudnn" in res:
@@ -497,7 +544,8 @@ _training = types.SimpleNamespace(train=train, set_vendor_mode=set_vendor_mode)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--mode", choices=["safeconv", "cudnn", "nocudnn"], default="safeconv",
+    p.add_argument("--mode", choices=list(SAFECONV_MODES) + ["cudnn", "nocudnn"],
+                   default="safeconv",
                    help="safeconv: safeconv.enable(strategy=...); cudnn: PyTorch with cuDNN "
                         "(fp32, TF32 off); nocudnn: PyTorch with cuDNN disabled")
     p.add_argument("--compare", action="store_true",
@@ -521,6 +569,9 @@ def main(argv=None):
     # TEST ONLY: a deliberately wrong safeconv (its weight gradients scaled), to show that
     # --compare fails it. Hidden from --help.
     p.add_argument("--test-wrong-dw-scale", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--compare-bn", action="store_true",
+                   help="batch norm on PyTorch's kernels vs cuDNN/MIOpen (both with safeconv's "
+                        "convolutions): final-loss difference against the noise floor")
     p.add_argument("--benchmark", action="store_true",
                    help="ResNet-18 training-step throughput: safeconv, cudnn, cudnn off")
     p.add_argument("--model", choices=["resnet18", "yolo", "both"], default="both")
@@ -546,7 +597,9 @@ def main(argv=None):
                    help="--benchmark: probe the model's shapes first (safeconv.probe_model), for "
                         "--strategy auto")
     p.add_argument("--bench-modes", default="safeconv,cudnn,cudnn_default,cudnn_determ,nocudnn",
-                   help="comma-separated subset of the benchmark's configurations")
+                   help="comma-separated subset of the benchmark's configurations (also "
+                        "safeconv_bnpt, safeconv_bnvendor: batch norm on PyTorch's kernels or "
+                        "the vendor's)")
     p.add_argument("--bench-size", type=int, default=224)
     p.add_argument("--bench-steps", type=int, default=20)
     p.add_argument("--bench-warmup", type=int, default=3)
@@ -583,7 +636,10 @@ def main(argv=None):
             out["benchmark"] = benchmark(args, device)
         else:
             for m in models:
-                if args.compare:
+                if args.compare_bn:
+                    r = compare_bn(m, args, device)
+                    failed |= not r["pass"]
+                elif args.compare:
                     r = compare_training.compare(m, args, device, _training)
                     failed |= not r["pass"]
                 else:

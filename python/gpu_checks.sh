@@ -20,6 +20,10 @@
 #            learn) must fail both checks. Passes when every one of them says FAIL
 #   bench    examples/train.py --benchmark: ResNet-18 train step, batch 64, 224x224, fp32;
 #            safeconv vs cuDNN (target >= 0.8x) and vs cuDNN off (target >= 1.5x)
+#   bn       issue 19, batch norm on PyTorch's kernels (bypass_other_ops=True) vs cuDNN's, both
+#            with safeconv's convolutions: examples/train.py --compare-bn (ResNet-18 and YOLO,
+#            final loss vs the cudnn/cudnn-off noise floor), then bench/train_step.py ResNet-50
+#            batch 64, fp32 and AMP bf16 throughput (not in the default stages)
 #
 # usage: python/gpu_checks.sh "tests compile ddp compare wrong bench" [BUILD] (default build-gpu)
 set -u
@@ -97,6 +101,18 @@ bench)
         >"$OUT/train_bench.log" 2>&1 || rc=1
     echo "bench: $(( $(date +%s) - t0 )) s"
     grep -E "images/s|target|Error|error" "$OUT/train_bench.log" ;;
+bn)
+    t0=$(date +%s)
+    timeout 400 "$PY" examples/train.py --compare-bn --json "$OUT/train_compare_bn.json" \
+        >"$OUT/train_compare_bn.log" 2>&1 || rc=1
+    echo "bn compare: $(( $(date +%s) - t0 )) s"
+    grep -E "noise floor|Error|error" "$OUT/train_compare_bn.log"
+    t0=$(date +%s)
+    timeout 400 "$PY" bench/train_step.py --models resnet50 --batch 64 \
+        --precisions fp32,amp_bf16 --impls safeconv_bnvendor,safeconv_bnpt,cudnn \
+        --json "$OUT/train_step_bn.json" >"$OUT/train_step_bn.log" 2>&1 || rc=1
+    echo "bn train_step: $(( $(date +%s) - t0 )) s"
+    grep -E "img/s|Error|error" "$OUT/train_step_bn.log" ;;
 *) echo "gpu_checks.sh: unknown stage $st" >&2; rc=2 ;;
 esac
 done

@@ -1,6 +1,7 @@
 /* cmd_doctor.c - `safeconv doctor`: what this machine has and what to do about it. Devices,
  * backends compiled and usable, the vendor library, the selection cache, the AMD environment
- * (HSA_OVERRIDE_GFX_VERSION on RDNA1 flagged, MIOpen variables listed), a one-line verdict. */
+ * (HSA_OVERRIDE_GFX_VERSION on RDNA1 flagged, MIOpen variables listed), where MIOpen is present
+ * what safeconv's PyTorch layer does with batch norm, a one-line verdict. */
 #include "args.h"
 #include "cli.h"
 #include "commands.h"
@@ -119,7 +120,7 @@ typedef struct findings {
     char cache_path[4096], cache_error[400];
     summary s;
     const char *hsa;
-    char warning[600], hint[200], verdict[400];
+    char warning[600], hint[200], torch_hint[400], verdict[400];
 } findings;
 
 static void gather(findings *f)
@@ -166,6 +167,16 @@ static void gather(findings *f)
     if (f->amd && !getenv("MIOPEN_FIND_MODE"))
         snprintf(f->hint, sizeof f->hint,
                  "MIOPEN_FIND_MODE=2 (FAST) cuts MIOpen's first runs from minutes to seconds");
+    /* PyTorch on ROCm sends batch norm to MIOpen too; the Python layer keeps it off while
+     * enable() is active (docs/pytorch.md, "Batch norm and the other vendor operators"). Said
+     * where MIOpen is in the picture: an AMD GPU, libMIOpen found, or one named. */
+    if (f->amd || f->miopen || getenv("SAFECONV_MIOPEN_LIBRARY"))
+        snprintf(f->torch_hint, sizeof f->torch_hint,
+                 "PyTorch on ROCm: while safeconv.enable() is active (strategy other than "
+                 "vendor), batch norm, RNNs and PyTorch's own convolutions run on PyTorch's "
+                 "kernels, not MIOpen (torch.backends.cudnn.enabled=False; MIOpen's batch-norm "
+                 "backward hangs or gives wrong gradients on some RDNA cards); the option "
+                 "bypass_other_ops=False keeps MIOpen for them");
     if (f->hsa_bad)
         snprintf(f->verdict, sizeof f->verdict,
                  "unset HSA_OVERRIDE_GFX_VERSION, then strategy gpu (safeconv's native gfx1010 "
@@ -248,6 +259,7 @@ static void print_json(const findings *f)
     sc_json_end(&j);
     sc_json_array(&j, "hints");
     if (f->hint[0]) sc_json_string(&j, NULL, f->hint);
+    if (f->torch_hint[0]) sc_json_string(&j, NULL, f->torch_hint);
     sc_json_end(&j);
     sc_json_string(&j, "verdict", f->verdict);
     sc_json_finish(&j);
@@ -336,6 +348,7 @@ static void print_text(const findings *f)
     if (!shown) printf("  none of the MIOpen/ROCm variables is set\n");
     if (f->warning[0]) print_folded(f->hsa_bad ? "WARNING: " : "note: ", f->warning);
     if (f->hint[0]) print_folded("hint: ", f->hint);
+    if (f->torch_hint[0]) print_folded("hint: ", f->torch_hint);
 
     printf("\nverdict: %s\n", f->verdict);
 }

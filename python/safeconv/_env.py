@@ -11,6 +11,8 @@ import os
 import sys
 import warnings
 
+from . import _other_ops
+
 _MIOPEN_DEFAULTS = {
     # Heuristics on a find-db miss: first runs take seconds instead of minutes.
     "MIOPEN_FIND_MODE": "2",
@@ -46,7 +48,7 @@ def amd_gpu_archs():
 
 
 def setup_environment(strategy=None, cache_dir=None, avoid_crashing_solvers=False,
-                      archs=None, environ=None, quiet=False):
+                      archs=None, environ=None, quiet=False, bypass_other_ops=None):
     """Set the MIOpen/ROCm environment docs/pytorch.md describes, only where not already set.
 
     - MIOPEN_FIND_MODE=2 (fast find: heuristics on a find-db miss).
@@ -64,12 +66,24 @@ def setup_environment(strategy=None, cache_dir=None, avoid_crashing_solvers=Fals
     build (safeconv's kernels are built for gfx1010 with `make GPU=hip HIP_ARCHS=gfx1010`).
     Also warns when torch is already imported: most of these are read when the libraries load.
 
-    Returns {"set": {name: value}, "kept": {name: value}, "warnings": [text]}.
+    Notes which of PyTorch's operators safeconv.enable() keeps off the vendor library, and why
+    (option bypass_other_ops, as enable() will take it; _other_ops.py): on a ROCm build of
+    PyTorch (torch.version.hip where torch is imported; before that, an AMD GPU in the KFD
+    topology stands for one), batch norm, RNNs and PyTorch's own convolutions run on PyTorch's
+    kernels while enabled, unless the strategy is "vendor" or bypass_other_ops=False.
+
+    Returns {"set": {name: value}, "kept": {name: value}, "warnings": [text],
+    "other_ops": {"bypassed", "vendor", "operators", "reason"}, "notes": [text]}.
     `archs` (list of gfx names) and `environ` (a dict) replace the detected GPUs and
     os.environ, for tests.
     """
+    if bypass_other_ops is not None and not isinstance(bypass_other_ops, bool):
+        from ._lib import SafeConvInputError
+        raise SafeConvInputError("safeconv option bypass_other_ops: expected None (on for ROCm "
+                                 "builds unless strategy vendor), True or False (got %r)"
+                                 % (bypass_other_ops,))
     env = os.environ if environ is None else environ
-    result = {"set": {}, "kept": {}, "warnings": []}
+    result = {"set": {}, "kept": {}, "warnings": [], "notes": []}
     want = dict(_MIOPEN_DEFAULTS)
     root = cache_dir or os.path.join(_cache_root(), "miopen")
     want["MIOPEN_USER_DB_PATH"] = root
@@ -95,6 +109,9 @@ def setup_environment(strategy=None, cache_dir=None, avoid_crashing_solvers=Fals
 
     if archs is None:
         archs = amd_gpu_archs()
+    result["other_ops"] = _other_ops_note(strategy, bypass_other_ops, archs)
+    result["notes"].append("with safeconv.enable(), PyTorch's other vendor-library operators "
+                           "are " + _other_ops.describe(result["other_ops"]))
     override = env.get("HSA_OVERRIDE_GFX_VERSION")
     rdna1 = sorted(set(a for a in archs if a in _RDNA1.values()))
     if override and rdna1:
@@ -114,6 +131,21 @@ def setup_environment(strategy=None, cache_dir=None, avoid_crashing_solvers=Fals
         for w in result["warnings"]:
             warnings.warn("safeconv: " + w, RuntimeWarning, stacklevel=2)
     return result
+
+
+def _other_ops_note(strategy, option, archs):
+    """What enable() will do with PyTorch's other cuDNN/MIOpen operators (_other_ops.status()'s
+    keys but cudnn_enabled). Whether PyTorch is a ROCm build: torch.version.hip if torch is
+    imported (setup_environment() is meant to run before), else whether an AMD GPU is listed."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        hip = getattr(torch.version, "hip", None)
+    else:
+        hip = ("not known: torch not imported yet, AMD GPU %s" % ", ".join(archs)
+               if archs else None)
+    bypass, why = _other_ops.decide(option, strategy or "auto", hip)
+    return {"bypassed": bypass, "vendor": _other_ops.vendor_name(hip),
+            "operators": list(_other_ops.operators(hip)), "reason": why}
 
 
 def setup_multiprocessing(method="spawn"):

@@ -4,6 +4,9 @@ What enable() replaces (and disable() puts back, the very same objects):
   torch.nn.functional.conv2d, .conv1d, .conv_transpose2d   -> safeconv.functional's
   nn.Conv2d._conv_forward, nn.Conv1d._conv_forward          -> safeconv's (statistics per layer)
   nn.ConvTranspose2d.forward                                 -> safeconv's
+  torch.backends.cudnn.enabled -> False on ROCm builds (option bypass_other_ops): batch norm
+                                   and PyTorch's other MIOpen operators on PyTorch's kernels
+                                   (_other_ops.py); disable() puts the previous value back
 Class attributes are looked up at call time, so models built before enable() and layers made
 inside third-party code are covered. Code that took a reference earlier
 (`from torch.nn.functional import conv2d` before enable()) or calls torch.conv2d directly keeps
@@ -15,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import functional as SF
+from . import _other_ops
 from . import modules as SM
 from .config import Config, get_global_config, set_global_config
 
@@ -57,6 +61,7 @@ class _Enabled:
         with _lock:
             if self._was_enabled:
                 set_global_config(self._prev_cfg)
+                _other_ops.sync(self._prev_cfg)
             else:
                 disable()
         return False
@@ -71,7 +76,11 @@ def enable(strategy="auto", **options):
     strategy: "auto" (default; until the guard lands it behaves as "gpu"), "gpu"
     ("gpu_unfold"), "vendor" ("implicit_gemm"), "selective", "cpu" ("cpu_fallback").
     options: size_threshold, allow_cpu, verbose, deterministic, cache_decisions, cache_path,
-    workspace_limit, num_threads, algo, fallback, force_strategy, tf32 (safeconv.config.DEFAULTS).
+    workspace_limit, num_threads, algo, fallback, force_strategy, tf32, tensor_core_layout,
+    bypass_other_ops (safeconv.config.DEFAULTS). On a ROCm build of PyTorch (strategy not
+    "vendor") torch.backends.cudnn.enabled is False while enabled, so batch norm and PyTorch's
+    other MIOpen operators run on PyTorch's kernels; bypass_other_ops=False keeps MIOpen, True
+    does the same on CUDA builds.
     Calling it again changes the options and patches nothing twice. Also a context manager:
     `with safeconv.enable(strategy="gpu"): ...`."""
     cfg = Config(strategy=strategy, **options)
@@ -80,6 +89,7 @@ def enable(strategy="auto", **options):
         was, prev = is_enabled(), get_global_config()
         set_global_config(cfg)
         _apply()
+        _other_ops.sync(cfg)
     return _Enabled(was, prev, cfg)
 
 
@@ -98,13 +108,15 @@ def _apply():
 
 def disable():
     """Put back exactly what enable() replaced, and the default options. Harmless when not
-    enabled. Layers converted by patch_model() or built as SafeConv2d stay on safeconv."""
+    enabled. Layers converted by patch_model() or built as SafeConv2d stay on safeconv.
+    torch.backends.cudnn.enabled gets back the value it had before enable() bypassed it."""
     global _saved
     with _lock:
         if _saved is not None:
             for owner, attr, orig in _saved:
                 setattr(owner, attr, orig)
             _saved = None
+        _other_ops.restore("safeconv.enable() is not active")
         set_global_config(Config())
 
 
@@ -113,7 +125,8 @@ def enable_all(strategy="auto", **options):
     patch_dataloader(), then enable(strategy, **options). Call it at the start of the main
     module, under `if __name__ == "__main__":` (spawned workers re-import the main module)."""
     from . import _env
-    _env.setup_environment(strategy=strategy)
+    _env.setup_environment(strategy=strategy,
+                           bypass_other_ops=options.get("bypass_other_ops"))
     _env.setup_multiprocessing()
     _env.patch_dataloader()
     return enable(strategy, **options)

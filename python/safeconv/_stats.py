@@ -22,6 +22,7 @@ import threading
 import weakref
 
 from . import _lib as L
+from . import _other_ops
 
 _lock = threading.Lock()
 _modules = weakref.WeakKeyDictionary()
@@ -156,10 +157,16 @@ def _is_conv(m):
 class Report(collections.OrderedDict):
     """report()'s result: {layer name: {...}} whose str() is the table, so that
     `print(safeconv.report(model))` prints the table (once) and `rows = safeconv.report(model)`
-    keeps the numbers."""
+    keeps the numbers. other_ops: which of PyTorch's other operators (batch norm, RNNs) are kept
+    off the vendor library while enable() is active, and why (_other_ops.status())."""
+
+    other_ops = None
 
     def __str__(self):
-        return format_table(self)
+        text = format_table(self)
+        if self.other_ops is not None:
+            text += "\nother operators: " + _other_ops.describe(self.other_ops)
+        return text
 
 
 def report(model=None, print_table=False, file=None):
@@ -176,8 +183,12 @@ def report(model=None, print_table=False, file=None):
     paths (calls per path), algos, math ("fp32", "tf32", "fp16", "bf16" or "mixed": the
     arithmetic of its library calls; "tf32" only for fp32 tensors on the matrix-unit GEMM
     with TF32 allowed), maths (calls per math), bypass_rate, time_s.
+    The Report's other_ops attribute (and the table's last line) says which of PyTorch's other
+    cuDNN/MIOpen operators enable() keeps on PyTorch's kernels, and why: {"bypassed",
+    "vendor", "operators", "reason", "cudnn_enabled"}.
     """
     out = Report()
+    out.other_ops = _other_ops.status()
     if model is not None:
         for name, m in model.named_modules():
             rec = _modules.get(m)
@@ -190,7 +201,7 @@ def report(model=None, print_table=False, file=None):
     for (kind, shape), rec in list(_functional.items()):
         out["F.%s %s" % (kind, shape)] = rec.as_dict()
     if print_table:
-        print(format_table(out), file=file or sys.stdout)
+        print(str(out), file=file or sys.stdout)
     return out
 
 

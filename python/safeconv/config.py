@@ -28,6 +28,11 @@ DEFAULTS = {
     "tensor_core_layout": True,  # CUDA conv2d with an NCHW input in fp16/bf16 (or fp32 with
                               # TF32 allowed): run it as NHWC, the layout of the matrix-unit
                               # kernels, and return a contiguous output (two copies per call)
+    "bypass_other_ops": None,  # enable() only: PyTorch's other cuDNN/MIOpen operators (batch
+                              # norm, RNNs) on PyTorch's own kernels while enabled, through
+                              # torch.backends.cudnn.enabled=False: None = on for ROCm builds
+                              # unless strategy vendor, off for CUDA; True always; False never
+                              # (_other_ops.py)
 }
 
 
@@ -136,6 +141,9 @@ def _validate(o):
         bad("tf32", "expected None (follow PyTorch), True or False")
     if not isinstance(o["tensor_core_layout"], bool):
         bad("tensor_core_layout", "expected True or False")
+    if o["bypass_other_ops"] is not None and not isinstance(o["bypass_other_ops"], bool):
+        bad("bypass_other_ops", "expected None (on for ROCm builds unless strategy vendor), "
+            "True or False")
     if o["cache_path"] is not None and not isinstance(o["cache_path"], str):
         bad("cache_path", "expected None or a path string")
 

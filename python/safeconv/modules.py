@@ -166,6 +166,11 @@ def patch_model(model, strategy=None, **options):
     if not isinstance(model, nn.Module):
         raise L.SafeConvInputError("patch_model: expected a torch.nn.Module, got %s"
                                    % type(model).__name__)
+    if "bypass_other_ops" in options:
+        raise L.SafeConvInputError(
+            "patch_model: option bypass_other_ops is enable()'s (it sets the process-wide "
+            "torch.backends.cudnn.enabled, which patch_model leaves alone); use "
+            "safeconv.enable(), or set torch.backends.cudnn.enabled = False yourself")
     cfg = None
     if strategy is not None or options:
         if strategy is not None:

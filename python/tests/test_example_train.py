@@ -140,3 +140,36 @@ def test_compare_statistical_check_runs(train_mod, tmp_path):
         assert hi >= max(0.0, b["diff_means"]["nocudnn"])
         assert b["pass"] == (lo <= b["safeconv_diff"] <= hi)
     assert isinstance(st["pass"], bool)
+
+
+def test_compare_bn_runs_and_is_exact_on_the_cpu(train_mod, tmp_path):
+    """--compare-bn (issue 19): both runs train; on the CPU batch norm is PyTorch's kernel
+    whichever way bypass_other_ops points, so the two runs must agree to the bit."""
+    out = tmp_path / "bn.json"
+    rc = train_mod.main(["--device", "cpu", "--compare-bn", "--model", "yolo", "--data",
+                         "synthetic", "--dataset", "32", "--steps", "2", "--batch", "4",
+                         "--size", "32", "--log-every", "0", "--json", str(out)])
+    assert rc == 0
+    r = json.loads(out.read_text())["runs"][0]
+    assert r["pass"] and r["noise_floor_pct"] is None
+    assert r["safeconv_bnpt"]["losses"] == r["safeconv_bnvendor"]["losses"]
+    assert r["loss_diff_pct"] == 0.0
+
+
+def test_train_step_bench_arguments():
+    """bench/train_step.py's command line (the GPU benchmark itself runs on the GPU machine):
+    the batch-norm impls map to bypass_other_ops, unknown names are refused."""
+    spec = importlib.util.spec_from_file_location(
+        "safeconv_bench_train_step",
+        os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = mod.parse_args(["--models", "resnet50", "--batch", "64", "--precisions",
+                        "fp32,amp_bf16", "--impls", "safeconv_bnvendor,safeconv_bnpt,cudnn"])
+    assert a.impls.split(",") == ["safeconv_bnvendor", "safeconv_bnpt", "cudnn"]
+    assert mod.IMPLS["safeconv_bnpt"]["bypass_other_ops"] is True
+    assert mod.IMPLS["safeconv_bnvendor"]["bypass_other_ops"] is False
+    assert "bypass_other_ops" not in mod.IMPLS["safeconv"]
+    for bad in (["--impls", "safeconv_bn"], ["--precisions", "fp64"]):
+        with pytest.raises(SystemExit):
+            mod.parse_args(bad)

@@ -14,6 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+double sc_tg_check_vs_reference(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
+                                sc_status *status);
+
 static sc_context *onednn_ctx(int threads, size_t limit)
 {
     sc_context_options o;
@@ -245,6 +248,16 @@ SC_TEST(cpu_onednn_declines_what_onednn_cannot_plan)
     sc_conv2d_desc_init(&edge);
     edge.n = INT32_MAX, edge.c = edge.h = edge.w = edge.k = 1, edge.r = 8, edge.s = 3;
     edge.pad_h = 4, edge.pad_w = 3, edge.stride_h = 7, edge.stride_w = 8, edge.layout = SC_NHWC;
+    sc_conv2d_desc stride; /* one output column: stride 2^31-1 wrong results, 2^31-2 a crash */
+    sc_conv2d_desc_init(&stride);
+    stride.n = 3, stride.c = 1, stride.h = 8, stride.w = 4, stride.k = 4, stride.r = 8;
+    stride.s = 6, stride.stride_w = INT32_MAX, stride.pad_h = 8, stride.pad_w = 4;
+    stride.layout = SC_NHWC;
+    sc_conv2d_desc tall; /* a 5 x 1000003 filter: NHWC forward descriptor time grows as s^2 */
+    sc_conv2d_desc_init(&tall);
+    tall.n = 7, tall.c = 8, tall.h = 8, tall.w = 1000003, tall.k = 8, tall.r = 5;
+    tall.s = 1000003, tall.pad_h = 4, tall.pad_w = 6, tall.stride_h = 4, tall.stride_w = 3;
+    tall.dtype = SC_DTYPE_F16, tall.layout = SC_NHWC;
     sc_context *forced = onednn_ctx(2, 0), *dflt;
     CHECK(forced);
     CHECK_STATUS(sc_context_create(NULL, &dflt), SC_STATUS_OK);
@@ -254,6 +267,17 @@ SC_TEST(cpu_onednn_declines_what_onednn_cannot_plan)
         CHECK_ERROR_MENTIONS("padding");
         CHECK(sc_conv2d_select(forced, &edge, (sc_direction)dir, &a) != SC_STATUS_OK);
         CHECK_ERROR_MENTIONS("2^31-1");
+        CHECK(sc_conv2d_select(forced, &tall, (sc_direction)dir, &a) != SC_STATUS_OK);
+        CHECK_ERROR_MENTIONS("4096");
+        CHECK_STATUS(sc_conv2d_select(dflt, &tall, (sc_direction)dir, &a), SC_STATUS_OK);
+        for (int64_t sw = INT32_MAX - 1; sw <= INT32_MAX; sw++) {
+            stride.stride_w = sw;
+            CHECK(sc_conv2d_select(forced, &stride, (sc_direction)dir, &a) != SC_STATUS_OK);
+            CHECK_ERROR_MENTIONS("2^30");
+            sc_status st2;
+            CHECK(sc_tg_check_vs_reference(dflt, &stride, (sc_direction)dir, &st2) < 1e-4);
+            CHECK_STATUS(st2, SC_STATUS_OK);
+        }
         CHECK_STATUS(sc_conv2d_select(dflt, &edge, (sc_direction)dir, &a), SC_STATUS_OK);
         CHECK(a != SC_ALGO_CPU_ONEDNN);
         sc_status st = sc_conv2d_select(forced, &wide, (sc_direction)dir, &a);

@@ -72,6 +72,26 @@ SC_TEST(test_probe_cli_probe_cache_doctor)
     rc = run(cmd, &out);
     CHECK(rc == 0 && out && strstr(out, "verdict: ") && strstr(out, "fault 1.0"));
     free(out);
+    /* Where MIOpen is in the picture (here: named), doctor says what the PyTorch layer does
+     * with batch norm, in the text and among --json's hints. */
+    snprintf(cmd, sizeof cmd,
+             "SAFECONV_MIOPEN_LIBRARY=%s/no/libMIOpen.so.1 SAFECONV_CACHE_DIR=%s "
+             "%s/safeconv doctor 2>&1",
+             dir, dir, b);
+    rc = run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "hint: PyTorch on ROCm") && strstr(out, "batch norm") &&
+                  strstr(out, "bypass_other_ops=False"),
+              "rc %d: %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "SAFECONV_MIOPEN_LIBRARY=%s/no/libMIOpen.so.1 SAFECONV_CACHE_DIR=%s "
+             "%s/safeconv doctor --json 2>/dev/null",
+             dir, dir, b);
+    rc = run(cmd, &out);
+    CHECK_MSG(rc == 0 && out && strstr(out, "\"hints\"") &&
+                  strstr(out, "bypass_other_ops=False keeps MIOpen"),
+              "rc %d: %s", rc, out ? out : "");
+    free(out);
     /* Shapes auto met are probed by --seen. */
     char cpath[320];
     snprintf(cpath, sizeof cpath, "%s/c.sqlite", dir);

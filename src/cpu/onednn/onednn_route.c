@@ -192,6 +192,8 @@ static sc_status choose(const sc_problem *pb, sc_direction dir, int threads, siz
  * (16+ outputs made of padding alone on a side, which no network has) makes it generate, and
  * allocate, without bound (the dispatch fuzzer's pad_w = 1000003 on a 5-wide filter: gigabytes
  * and minutes in one primitive descriptor). */
+#define SC_DNNL_MAX_FILTER 4096
+
 static const char *outside(const sc_problem *pb)
 {
     const sc_conv2d_desc *d = &pb->d;
@@ -199,8 +201,26 @@ static const char *outside(const sc_problem *pb)
     if (pb->x_elems >= big || pb->y_elems >= big || pb->w_elems >= big || d->k >= big ||
         d->c >= big)
         return "a tensor of 2^31-1 or more elements";
+    /* Its shape arithmetic is int too: a stride of 2^31-1 (one output column, so legal) gave
+     * wrong results and 2^31-2 a crash (the dispatch fuzzer). Every spatial quantity, and the
+     * sums oneDNN forms from them, stays below 2^30: fields one by one first, so that the
+     * products below cannot overflow int64. */
+    const int64_t lim = (int64_t)1 << 30;
+    if (d->h >= lim || d->w >= lim || d->r >= lim || d->s >= lim || d->stride_h >= lim ||
+        d->stride_w >= lim || d->dil_h >= lim || d->dil_w >= lim)
+        return "a size, stride or dilation of 2^30 or more";
     if (d->pad_h >= (d->r - 1) * d->dil_h + 17 || d->pad_w >= (d->s - 1) * d->dil_w + 17)
         return "padding 16 or more past the filter's span";
+    /* Creating an NHWC forward primitive takes time quadratic in the filter's width: 0.09 s
+     * at 4096 columns, 1.8 s at 20,000, 44 s at 100,000 (the fuzzer's 5 x 1000003 filter, f16,
+     * ran past its 20 s limit). No network has filters that wide; the other algorithms take
+     * them. */
+    if ((d->r - 1) * d->dil_h + 1 > SC_DNNL_MAX_FILTER ||
+        (d->s - 1) * d->dil_w + 1 > SC_DNNL_MAX_FILTER)
+        return "a (dilated) filter taller or wider than 4096";
+    if (d->h + 2 * d->pad_h >= lim || d->w + 2 * d->pad_w >= lim ||
+        (d->r - 1) * d->dil_h + 1 >= lim || (d->s - 1) * d->dil_w + 1 >= lim)
+        return "a padded input or dilated filter of 2^30 or more";
     return NULL;
 }
 
