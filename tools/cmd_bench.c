@@ -7,6 +7,7 @@
 #include "check.h"
 #include "cli.h"
 #include "commands.h"
+#include "common/half.h"
 #include "describe.h"
 #include "json.h"
 #include "suite.h"
@@ -21,7 +22,8 @@
 static const char usage[] =
     "usage: safeconv bench --suite NAME|FILE [--device N|cpu] [--batch N] [--direction D|all]\n"
     "                      [--layout nchw|nhwc] [--algo NAME] [--versus NAME] [--filter TEXT]\n"
-    "                      [--repeat N] [--min-time SECONDS] [--tune] [--json]\n"
+    "                      [--dtype f32|f16|bf16|tf32] [--repeat N] [--min-time SECONDS] [--tune]\n"
+    "                      [--json]\n"
     "Times each shape of a suite and prints the median ms and GFLOP/s per direction.\n"
     "  --suite NAME|FILE   a suite CSV (name,n,c,h,w,k,r,s,stride_h,stride_w,pad_h,pad_w,dil_h,\n"
     "                      dil_w,groups), or the name of one shipped with safeconv: public,\n"
@@ -30,6 +32,8 @@ static const char usage[] =
     "  --batch N           N of every shape (default: the suite's)\n"
     "  --direction D       forward, backward_data, backward_weight or all (default all)\n"
     "  --layout L          nchw or nhwc (default nchw)\n"
+    "  --dtype T           the tensors' type: f32 (default), f16, bf16, or tf32 (f32 tensors,\n"
+    "                      math mode SC_MATH_TF32)\n"
     "  --algo NAME         force one algorithm (default: the library chooses)\n"
     "  --versus NAME       also time this algorithm on the same data; prints the speedup\n"
     "  --filter TEXT       only rows whose name contains TEXT\n"
@@ -51,7 +55,8 @@ enum {
     O_FILTER,
     O_REPEAT,
     O_MIN_TIME,
-    O_TUNE
+    O_TUNE,
+    O_DTYPE
 };
 
 static const struct option opts[] = {{"suite", required_argument, NULL, O_SUITE},
@@ -65,6 +70,7 @@ static const struct option opts[] = {{"suite", required_argument, NULL, O_SUITE}
                                      {"repeat", required_argument, NULL, O_REPEAT},
                                      {"min-time", required_argument, NULL, O_MIN_TIME},
                                      {"tune", no_argument, NULL, O_TUNE},
+                                     {"dtype", required_argument, NULL, O_DTYPE},
                                      {"json", no_argument, NULL, SC_OPT_JSON},
                                      {"help", no_argument, NULL, SC_OPT_HELP},
                                      {0}};
@@ -120,13 +126,20 @@ static double time_call(sc_context *ctx, const sc_conv2d_desc *d, int dir, opera
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-static void *alloc_random(int device, int64_t n, sc_rng *rng, bool *ok)
+/* n elements of `dtype` on the device, uniform in [-1, 1) (16-bit types rounded to nearest). */
+static void *alloc_random(int device, int64_t n, sc_dtype dtype, sc_rng *rng, bool *ok)
 {
-    float *h = malloc((size_t)n * sizeof(float));
-    void *d = NULL;
-    if (!h || sc_memory_alloc(device, (size_t)n * sizeof(float), &d)) goto fail;
-    for (int64_t i = 0; i < n; i++) h[i] = sc_rng_unit(rng);
-    if (sc_memory_copy(device, d, h, (size_t)n * sizeof(float), 1)) goto fail;
+    const size_t elem = dtype == SC_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t);
+    void *h = malloc((size_t)n * elem), *d = NULL;
+    if (!h || sc_memory_alloc(device, (size_t)n * elem, &d)) goto fail;
+    for (int64_t i = 0; i < n; i++) {
+        float v = sc_rng_unit(rng);
+        if (dtype == SC_DTYPE_F32)
+            ((float *)h)[i] = v;
+        else
+            ((uint16_t *)h)[i] = dtype == SC_DTYPE_F16 ? sc_f32_to_f16(v) : sc_f32_to_bf16(v);
+    }
+    if (sc_memory_copy(device, d, h, (size_t)n * elem, 1)) goto fail;
     free(h);
     return d;
 fail:
@@ -171,7 +184,8 @@ int cmd_bench(int argc, char **argv)
     int device = sc_default_device(), dir = -1, layout = SC_NCHW, batch = 0, repeat = 5;
     double min_time = 0.2;
     sc_algo algo = SC_ALGO_NONE, versus = SC_ALGO_NONE;
-    bool have_versus = false, tune = false, json = false;
+    bool have_versus = false, tune = false, json = false, tf32 = false;
+    sc_dtype dtype = SC_DTYPE_F32;
     for (int c; (c = sc_cli_next(argc, argv, opts, usage)) != SC_CLI_DONE;) {
         const char *v = optarg;
         bool ok = true;
@@ -194,6 +208,7 @@ int cmd_bench(int argc, char **argv)
         case O_ALGO: ok = sc_arg_algo(v, &algo); break;
         case O_VERSUS: ok = have_versus = sc_arg_algo_for("--versus", v, &versus); break;
         case O_DEVICE: ok = sc_arg_device(v, &device); break;
+        case O_DTYPE: ok = sc_arg_dtype("--dtype", v, &dtype, &tf32); break;
         default: break;
         }
         if (!ok) return SC_EXIT_USAGE;
@@ -219,6 +234,7 @@ int cmd_bench(int argc, char **argv)
         opt.device = device;
         opt.strategy = device >= 0 ? SC_STRATEGY_GPU : SC_STRATEGY_AUTO;
         opt.algo = c ? versus : algo;
+        opt.math = tf32 ? SC_MATH_TF32 : SC_MATH_EXACT;
         if (sc_context_create(&opt, &ctx[c])) {
             int rc = sc_cli_fail("%s", sc_last_error());
             free(rows);
@@ -228,12 +244,14 @@ int cmd_bench(int argc, char **argv)
     }
     sc_device_info info;
     sc_device_get_info(device, &info);
+    const char *dtype_name = tf32 ? "tf32" : sc_dtype_name(dtype);
     sc_json j;
     if (json) {
         sc_json_start(&j, stdout);
         sc_json_string(&j, "suite", suite);
         sc_json_device(&j, "device", &info);
         sc_json_string(&j, "layout", layout == SC_NHWC ? "nhwc" : "nchw");
+        sc_json_string(&j, "dtype", dtype_name);
         if (batch)
             sc_json_int(&j, "batch", batch);
         else
@@ -242,9 +260,9 @@ int cmd_bench(int argc, char **argv)
         sc_json_string(&j, "versus", have_versus ? sc_algo_name(versus) : NULL);
         sc_json_array(&j, "results");
     } else {
-        printf("safeconv bench: %s on %s (%s), layout %s%s%s\n", suite, info.name, info.arch,
-               layout == SC_NHWC ? "nhwc" : "nchw", have_versus ? ", versus " : "",
-               have_versus ? sc_algo_name(versus) : "");
+        printf("safeconv bench: %s on %s (%s), layout %s, dtype %s%s%s\n", suite, info.name,
+               info.arch, layout == SC_NHWC ? "nhwc" : "nchw", dtype_name,
+               have_versus ? ", versus " : "", have_versus ? sc_algo_name(versus) : "");
         printf("%-24s %-15s %-18s %10s %9s", "shape", "direction", "algorithm", "ms", "GFLOP/s");
         if (have_versus) printf(" %12s %8s", "versus ms", "speedup");
         printf("\n");
@@ -257,6 +275,7 @@ int cmd_bench(int argc, char **argv)
         if (filter && !strstr(rows[r].name, filter)) continue;
         sc_conv2d_desc d = rows[r].desc;
         d.layout = (sc_layout)layout;
+        d.dtype = dtype;
         if (batch) d.n = batch;
         int64_t xe, we, ye;
         if (sc_conv2d_tensor_elems(&d, &xe, &we, &ye)) {
@@ -266,13 +285,13 @@ int cmd_bench(int argc, char **argv)
         }
         bool ok = true;
         operands o = {0};
-        o.x = alloc_random(device, xe, &rng, &ok);
-        o.w = alloc_random(device, we, &rng, &ok);
-        o.y = alloc_random(device, ye, &rng, &ok);
-        o.bias = alloc_random(device, d.k, &rng, &ok);
-        o.dx = alloc_random(device, xe, &rng, &ok);
-        o.dw = alloc_random(device, we, &rng, &ok);
-        o.dbias = alloc_random(device, d.k, &rng, &ok);
+        o.x = alloc_random(device, xe, dtype, &rng, &ok);
+        o.w = alloc_random(device, we, dtype, &rng, &ok);
+        o.y = alloc_random(device, ye, dtype, &rng, &ok);
+        o.bias = alloc_random(device, d.k, dtype, &rng, &ok);
+        o.dx = alloc_random(device, xe, dtype, &rng, &ok);
+        o.dw = alloc_random(device, we, dtype, &rng, &ok);
+        o.dbias = alloc_random(device, d.k, dtype, &rng, &ok);
         for (int k = 0; ok && k < 3; k++) {
             if (dir >= 0 && dir != k) continue;
             const char *dname = sc_direction_name((sc_direction)k);
