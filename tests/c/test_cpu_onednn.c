@@ -228,11 +228,12 @@ SC_TEST(cpu_onednn_strided_1x1_nhwc_backward_weight)
     sc_context_destroy(ctx);
 }
 
-/* Valid problems oneDNN takes minutes and gigabytes to create a primitive for (the dispatch
- * fuzzer's): padding far past the filter's span and a tensor of exactly 2^31-1 elements,
- * declined at once (forced: an error naming it; auto: another algorithm), and NHWC rows of millions of outputs, which must not get oneDNN's
- * NHWC kernel (the blocked variant or another algorithm may serve them). Without the guards
- * each select below runs for minutes. */
+/* Valid problems oneDNN takes minutes and gigabytes to create a primitive for, or computes
+ * wrongly (the dispatch fuzzer's): padding far past the filter's span, a tensor of exactly
+ * 2^31-1 elements, a filter 1000003 wide and a stride near 2^31, declined at once (forced: an
+ * error naming it; auto: another algorithm, and a right result), and NHWC rows of millions of
+ * outputs, which must not get oneDNN's NHWC kernel (the blocked variant or another algorithm
+ * may serve them). Without the guards each select below runs for minutes. */
 SC_TEST(cpu_onednn_declines_what_onednn_cannot_plan)
 {
     if (!sc_test_onednn_built()) return;
