@@ -77,11 +77,8 @@ def setup_environment(strategy=None, cache_dir=None, avoid_crashing_solvers=Fals
     `archs` (list of gfx names) and `environ` (a dict) replace the detected GPUs and
     os.environ, for tests.
     """
-    if bypass_other_ops is not None and not isinstance(bypass_other_ops, bool):
-        from ._lib import SafeConvInputError
-        raise SafeConvInputError("safeconv option bypass_other_ops: expected None (on for ROCm "
-                                 "builds unless strategy vendor), True or False (got %r)"
-                                 % (bypass_other_ops,))
+    from .config import Config
+    Config(bypass_other_ops=bypass_other_ops)  # the option's own check, as enable() makes it
     env = os.environ if environ is None else environ
     result = {"set": {}, "kept": {}, "warnings": [], "notes": []}
     want = dict(_MIOPEN_DEFAULTS)
