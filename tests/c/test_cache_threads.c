@@ -67,15 +67,22 @@ typedef struct {
     char why[256]; /* the first failed write's message */
 } writer_arg;
 
+/* A probe result for shape i in direction dir: ok, and the vendor faster. */
+static sc_cache_entry row(const sc_cache_key *env, int i, sc_direction dir)
+{
+    sc_cache_entry e;
+    memset(&e, 0, sizeof e);
+    e.key = *env;
+    e.key.desc = shape(i), e.key.dir = dir, e.key.deterministic = 1;
+    e.outcome = SC_PROBE_OK, e.vendor_ms = 1, e.safeconv_ms = 2;
+    return e;
+}
+
 static void *writer(void *p)
 {
     writer_arg *a = p;
-    for (int i = 0; i < SHAPES; i += 2) { /* every other shape: ok, and the vendor faster */
-        sc_cache_entry e;
-        memset(&e, 0, sizeof e);
-        e.key = a->env;
-        e.key.desc = shape(i), e.key.dir = (sc_direction)(i % 3), e.key.deterministic = 1;
-        e.outcome = SC_PROBE_OK, e.vendor_ms = 1, e.safeconv_ms = 2;
+    for (int i = 0; i < SHAPES; i += 2) { /* every other shape */
+        sc_cache_entry e = row(&a->env, i, (sc_direction)(i % 3));
         if (sc_cache_put(a->c, &e) && !a->failed++)
             snprintf(a->why, sizeof a->why, "%s", sc_last_error());
     }
@@ -181,16 +188,6 @@ static void *putter(void *p)
     return NULL;
 }
 
-static sc_cache_entry row(const sc_cache_key *env, int i)
-{
-    sc_cache_entry e;
-    memset(&e, 0, sizeof e);
-    e.key = *env;
-    e.key.desc = shape(i), e.key.dir = SC_DIR_FORWARD, e.key.deterministic = 1;
-    e.outcome = SC_PROBE_OK, e.vendor_ms = 1, e.safeconv_ms = 2;
-    return e;
-}
-
 SC_TEST(test_cache_put_waits_for_a_listing_on_its_handle)
 {
     char dir[64], path[128];
@@ -202,7 +199,7 @@ SC_TEST(test_cache_put_waits_for_a_listing_on_its_handle)
     sc_cache_key env;
     CHECK_STATUS(sc_cache_key_for_device(SC_DEVICE_CPU, &env), SC_STATUS_OK);
     for (int i = 0; i < 2; i++) {
-        sc_cache_entry e = row(&env, i);
+        sc_cache_entry e = row(&env, i, SC_DIR_FORWARD);
         CHECK_STATUS(sc_cache_put(c, &e), SC_STATUS_OK);
     }
     lister_arg la = {.c = c};
@@ -210,9 +207,10 @@ SC_TEST(test_cache_put_waits_for_a_listing_on_its_handle)
     CHECK(pthread_create(&lt, NULL, lister, &la) == 0);
     for (int i = 0; i < 5000 && !atomic_load(&la.reading); i++) usleep(1000);
     CHECK(atomic_load(&la.reading));
-    sc_cache_entry e2 = row(&env, 2); /* another connection commits while the listing reads */
+    /* Another connection commits while the listing reads. */
+    sc_cache_entry e2 = row(&env, 2, SC_DIR_FORWARD);
     CHECK_STATUS(sc_cache_put(other, &e2), SC_STATUS_OK);
-    putter_arg pa = {.c = c, .e = row(&env, 3)};
+    putter_arg pa = {.c = c, .e = row(&env, 3, SC_DIR_FORWARD)};
     CHECK(pthread_create(&pt, NULL, putter, &pa) == 0);
     usleep(100 * 1000); /* the write has met the listing's snapshot by now */
     atomic_store(&la.release, 1);
