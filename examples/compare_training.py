@@ -253,51 +253,91 @@ def _mean_var(v):
     return m, var
 
 
-def band(values, k):
-    """values: {"safeconv": [...], "cudnn": [...], "nocudnn": [...]}, one value per seed, the
-    i-th of each from the same seed (same initial weights, same batches).
+class Roles:
+    """Who plays which part in the statistical check (band(), statistical_check()).
+
+    candidate  the implementation judged
+    base       what each seed's runs are paired against: d = value - base's value, per seed
+    reference  a second correct implementation that differs from the base; its mean d shows
+               how far a legitimate change of implementation moves the outcome (the band)
+    names      the label of each mode in the printed lines
+    title      what the check is called in its verdict line
+
+    --compare: safeconv against cuDNN and PyTorch's own convolution (compare_roles());
+    examples/train.py --compare-bn casts its own."""
+
+    def __init__(self, candidate, base, reference, names, title):
+        self.candidate, self.base, self.reference = candidate, base, reference
+        self.names, self.title = names, title
+
+    @property
+    def modes(self):
+        """The modes in the order each seed trains them."""
+        return [self.candidate, self.base, self.reference]
+
+
+def compare_roles(device):
+    """--compare's roles: safeconv judged, paired against cuDNN (oneDNN on the CPU), the band
+    from PyTorch's own convolution (cuDNN off; mkldnn off on the CPU)."""
+    return Roles("safeconv", "cudnn", "nocudnn",
+                 {"safeconv": "safeconv", "cudnn": "cudnn" if device.type == "cuda" else "onednn",
+                  "nocudnn": floor_name(device).replace(" ", "-")},
+                 "statistical agreement")
+
+
+def band(values, k, candidate="safeconv", base="cudnn", reference="nocudnn"):
+    """values: {candidate: [...], base: [...], reference: [...]}, one value per seed, the i-th
+    of each from the same seed (same initial weights, same batches). The defaults are
+    --compare's roles (Roles).
 
     Runs of one seed are paired: what two implementations share (the seed's luck) cancels in
     their difference, and the seed-to-seed spread of whole runs (0.2 in loss on the CPU
     test, from a seed whose run got stuck) would hide any implementation's effect. So with
-    d_m = values[m] - values["cudnn"] per seed: the band is the span of the two references'
-    mean differences [min(0, mean d_nocudnn), max(0, mean d_nocudnn)], widened on each side by
-    k standard errors s / sqrt(n), s the seed-to-seed standard deviation of the differences
-    pooled over safeconv's and nocudnn's; safeconv's mean difference must lie inside. (Once
-    training has decorrelated the runs, s becomes the plain seed-to-seed spread.)"""
-    n = len(values["safeconv"])
-    if not all(math.isfinite(v) for v in values["safeconv"]):
-        return {"means": {}, "sds": {}, "diff_means": {"safeconv": math.nan, "nocudnn": math.nan},
+    d_m = values[m] - values[base] per seed: the band is the span of the two references'
+    mean differences [min(0, mean d_reference), max(0, mean d_reference)] (the base's own is
+    0), widened on each side by k standard errors s / sqrt(n), s the seed-to-seed standard
+    deviation of the differences pooled over the candidate's and the reference's; the
+    candidate's mean difference must lie inside. (Once training has decorrelated the runs, s
+    becomes the plain seed-to-seed spread.) The result names the candidate's mean difference
+    "<candidate>_diff" (also in diff_means) and keeps the per-seed differences ("diffs")."""
+    n = len(values[candidate])
+    roles = {"candidate": candidate, "base": base, "reference": reference}
+    if not all(math.isfinite(v) for v in values[candidate]):
+        return {"roles": roles, "means": {}, "sds": {}, "diffs": {},
+                "diff_means": {candidate: math.nan, reference: math.nan},
                 "diff_sd": math.nan, "widening": math.nan, "band": [math.nan, math.nan],
-                "safeconv_diff": math.nan, "pass": False, "diverged": True}
-    d = {m: [a - c for a, c in zip(values[m], values["cudnn"])]
-         for m in ("safeconv", "nocudnn")}
+                candidate + "_diff": math.nan, "pass": False, "diverged": True}
+    d = {m: [a - c for a, c in zip(values[m], values[base])] for m in (candidate, reference)}
     mv = {m: _mean_var(v) for m, v in d.items()}
     s = math.sqrt(sum(var for _, var in mv.values()) / len(mv))
     w = k * s / math.sqrt(n)
-    ref = mv["nocudnn"][0]
+    ref = mv[reference][0]
     lo, hi = min(0.0, ref) - w, max(0.0, ref) + w
-    mean = mv["safeconv"][0]
-    return {"means": {m: _mean_var(v)[0] for m, v in values.items()},
-            "sds": {m: math.sqrt(_mean_var(v)[1]) for m, v in values.items()},
+    mean = mv[candidate][0]
+    return {"roles": roles, "means": {m: _mean_var(v)[0] for m, v in values.items()},
+            "sds": {m: math.sqrt(_mean_var(v)[1]) for m, v in values.items()}, "diffs": d,
             "diff_means": {m: x[0] for m, x in mv.items()}, "diff_sd": s, "widening": w,
-            "band": [lo, hi], "safeconv_diff": mean, "pass": lo <= mean <= hi}
+            "band": [lo, hi], candidate + "_diff": mean, "pass": lo <= mean <= hi}
 
 
-def statistical_check(model_name, args, device, tr):
+def statistical_check(model_name, args, device, tr, roles=None):
     """--seeds runs per implementation, --steps steps each; the final training loss (mean of
-    the last 20 steps) and the held-out accuracy as distributions (band())."""
+    the last 20 steps) and the held-out accuracy as distributions (band()). roles (Roles):
+    who is judged against whom; default --compare's (compare_roles())."""
+    roles = compare_roles(device) if roles is None else roles
+    cand, base, ref = roles.candidate, roles.base, roles.reference
+    names = roles.names
     seeds = [args.seed + i for i in range(args.seeds)]
-    modes = ["safeconv", "cudnn", "nocudnn"]
+    modes = roles.modes
     runs = {m: [] for m in modes}
     for seed in seeds:
         for m in modes:
             try:
                 r = tr.train(model_name, m, args, device, seed=seed, quiet=True)
             except NonFiniteLoss:
-                if m != "safeconv":
+                if m != cand:
                     raise
-                # safeconv diverged where the references did not: a FAIL, not a crash
+                # the candidate diverged where the references did not: a FAIL, not a crash
                 r = {"final_loss": math.inf, "eval_acc": 0.0, "eval_loss": math.inf,
                      "images_per_s": math.nan, "losses": None, "diverged": True}
             r.pop("losses")
@@ -307,30 +347,30 @@ def statistical_check(model_name, args, device, tr):
                                      r["eval_loss"], r["images_per_s"]))
     out = {"seeds": seeds, "steps": args.steps, "runs": runs}
     ok = True
-    names = {"cudnn": "cudnn" if device.type == "cuda" else "onednn",
-             "nocudnn": floor_name(device).replace(" ", "-")}
     for metric, label in (("final_loss", "final training loss"),
                           ("eval_acc", "held-out accuracy")):
-        b = band({m: [r[metric] for r in runs[m]] for m in modes}, args.band_k)
+        b = band({m: [r[metric] for r in runs[m]] for m in modes}, args.band_k,
+                 candidate=cand, base=base, reference=ref)
         out[metric] = b
         ok &= b["pass"]
         if b.get("diverged"):
-            print("  %-8s %s: a safeconv run diverged (the references did not): FAIL"
-                  % (model_name, label))
+            print("  %-8s %s: a %s run diverged (the references did not): FAIL"
+                  % (model_name, label, names[cand]))
             continue
-        print("  %-8s %s, %d seeds: means safeconv %.4f, %s %.4f, %s %.4f (seed-to-seed sd "
-              "%.4f); minus %s's per seed: safeconv %+.4f, %s %+.4f; band [%+.4f, %+.4f] (the "
+        print("  %-8s %s, %d seeds: means %s %.4f, %s %.4f, %s %.4f (seed-to-seed sd "
+              "%.4f); minus %s's per seed: %s %+.4f, %s %+.4f; band [%+.4f, %+.4f] (the "
               "references' span +- %g x %.4f/sqrt(%d)): %s"
-              % (model_name, label, len(seeds), b["means"]["safeconv"], names["cudnn"],
-                 b["means"]["cudnn"], names["nocudnn"], b["means"]["nocudnn"],
-                 b["sds"]["cudnn"], names["cudnn"], b["diff_means"]["safeconv"],
-                 names["nocudnn"], b["diff_means"]["nocudnn"], b["band"][0], b["band"][1],
+              % (model_name, label, len(seeds), names[cand], b["means"][cand], names[base],
+                 b["means"][base], names[ref], b["means"][ref],
+                 b["sds"][base], names[base], names[cand], b["diff_means"][cand],
+                 names[ref], b["diff_means"][ref], b["band"][0], b["band"][1],
                  args.band_k, b["diff_sd"], len(seeds), "PASS" if b["pass"] else "FAIL"))
-    tput = [s["images_per_s"] / c["images_per_s"] for s, c in zip(runs["safeconv"], runs["cudnn"])]
+    tput = [s["images_per_s"] / c["images_per_s"] for s, c in zip(runs[cand], runs[base])]
     out["throughput_ratio"] = sum(tput) / len(tput)  # nan if a run diverged
     out["pass"] = ok
-    print("  %-8s statistical agreement: %s (throughput safeconv/%s %.2fx)"
-          % (model_name, "PASS" if ok else "FAIL", names["cudnn"], out["throughput_ratio"]))
+    print("  %-8s %s: %s (throughput %s/%s %.2fx)"
+          % (model_name, roles.title, "PASS" if ok else "FAIL", names[cand], names[base],
+             out["throughput_ratio"]))
     return out
 
 
