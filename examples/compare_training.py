@@ -330,6 +330,7 @@ def statistical_check(model_name, args, device, tr, roles=None):
     seeds = [args.seed + i for i in range(args.seeds)]
     modes = roles.modes
     runs = {m: [] for m in modes}
+    width = max([8] + [len(m) for m in modes])  # the mode column (8: --compare's)
     for seed in seeds:
         for m in modes:
             try:
@@ -342,8 +343,8 @@ def statistical_check(model_name, args, device, tr, roles=None):
                      "images_per_s": math.nan, "losses": None, "diverged": True}
             r.pop("losses")
             runs[m].append(r)
-            print("    %-8s seed %d %-8s final loss %.4f, held-out accuracy %.3f, loss %.4f, "
-                  "%.0f images/s" % (model_name, seed, m, r["final_loss"], r["eval_acc"],
+            print("    %-8s seed %d %-*s final loss %.4f, held-out accuracy %.3f, loss %.4f, "
+                  "%.0f images/s" % (model_name, seed, width, m, r["final_loss"], r["eval_acc"],
                                      r["eval_loss"], r["images_per_s"]))
     out = {"seeds": seeds, "steps": args.steps, "runs": runs}
     ok = True

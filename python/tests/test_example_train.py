@@ -142,18 +142,60 @@ def test_compare_statistical_check_runs(train_mod, tmp_path):
     assert isinstance(st["pass"], bool)
 
 
-def test_compare_bn_runs_and_is_exact_on_the_cpu(train_mod, tmp_path):
-    """--compare-bn (issue 19): both runs train; on the CPU batch norm is PyTorch's kernel
-    whichever way bypass_other_ops points, so the two runs must agree to the bit."""
+def test_compare_bn_runs_and_is_exact_on_the_cpu(train_mod, tmp_path, capsys):
+    """--compare-bn (issue 19): --compare's statistical check with batch norm on PyTorch's
+    kernels judged, paired per seed with batch norm on the vendor's, the band from PyTorch's
+    vendor-library path. On the CPU batch norm is PyTorch's kernel whichever way
+    bypass_other_ops points, so the candidate's per-seed differences are exactly 0 and it
+    passes."""
     out = tmp_path / "bn.json"
-    rc = train_mod.main(["--device", "cpu", "--compare-bn", "--model", "yolo", "--data",
-                         "synthetic", "--dataset", "32", "--steps", "2", "--batch", "4",
-                         "--size", "32", "--log-every", "0", "--json", str(out)])
+    rc = train_mod.main(["--device", "cpu", "--compare-bn", "--model", "yolo", "--size", "32",
+                         "--batch", "4", "--dataset", "32", "--held-out", "16", "--steps", "3",
+                         "--seeds", "2", "--band-k", "3", "--json", str(out)])
+    printed = capsys.readouterr().out
     assert rc == 0
+    assert "data: synthetic" in printed  # like --compare: a loss that plateaus above zero
     r = json.loads(out.read_text())["runs"][0]
-    assert r["pass"] and r["noise_floor_pct"] is None
-    assert r["safeconv_bnpt"]["losses"] == r["safeconv_bnvendor"]["losses"]
-    assert r["loss_diff_pct"] == 0.0
+    assert r["model"] == "yolo" and r["pass"]
+    st = r["statistical"]
+    assert st["pass"] and st["seeds"] == [0, 1] and st["steps"] == 3
+    assert {m: len(v) for m, v in st["runs"].items()} == {
+        "safeconv_bnpt": 2, "safeconv_bnvendor": 2, "cudnn": 2}
+    for metric in ("final_loss", "eval_acc"):
+        b = st[metric]
+        assert b["roles"] == {"candidate": "safeconv_bnpt", "base": "safeconv_bnvendor",
+                              "reference": "cudnn"}
+        assert b["diffs"]["safeconv_bnpt"] == [0.0, 0.0]
+        assert b["safeconv_bnpt_diff"] == 0.0 and b["pass"]
+        assert b["widening"] == pytest.approx(3.0 * b["diff_sd"] / math.sqrt(2))
+    assert st["throughput_ratio"] > 0
+    assert "yolo     batch-norm agreement: PASS (throughput bnpt/bnvendor" in printed
+    assert "yolo     verdict: PASS" in printed and printed.rstrip().endswith("verdict: PASS")
+
+
+def test_band_with_other_roles_fails_a_shifted_candidate(train_mod):
+    """band() with --compare-bn's roles: differences taken from the base (bnvendor) per seed,
+    the band from the reference (cudnn); a candidate shifted by more than the band fails."""
+    import compare_training as ct
+    vendor = [1.0, 1.5, 2.0, 1.2]
+    cudnn = [v + d for v, d in zip(vendor, [0.02, -0.01, 0.01, 0.0])]
+    good = [v + d for v, d in zip(vendor, [0.0, 0.01, -0.01, 0.005])]
+    roles = {"candidate": "safeconv_bnpt", "base": "safeconv_bnvendor", "reference": "cudnn"}
+    b = ct.band({"safeconv_bnpt": good, "safeconv_bnvendor": vendor, "cudnn": cudnn}, 4.0,
+                **roles)
+    assert b["pass"] and b["roles"] == roles
+    assert b["diff_means"]["cudnn"] == pytest.approx(0.005)
+    assert b["band"][0] < 0.0 < 0.005 < b["band"][1]
+    assert b["safeconv_bnpt_diff"] == pytest.approx(0.00125)
+    assert b["diffs"]["safeconv_bnpt"] == pytest.approx([0.0, 0.01, -0.01, 0.005])
+    shifted = [g + 0.1 for g in good]
+    bad = ct.band({"safeconv_bnpt": shifted, "safeconv_bnvendor": vendor, "cudnn": cudnn}, 4.0,
+                  **roles)
+    assert not bad["pass"] and bad["safeconv_bnpt_diff"] > bad["band"][1]
+    # the base is what is subtracted: the same numbers paired against cudnn give other d
+    swapped = ct.band({"safeconv_bnpt": good, "safeconv_bnvendor": vendor, "cudnn": cudnn}, 4.0,
+                      candidate="safeconv_bnpt", base="cudnn", reference="safeconv_bnvendor")
+    assert swapped["diff_means"]["safeconv_bnvendor"] == pytest.approx(-0.005)
 
 
 def test_train_step_bench_arguments():
