@@ -609,6 +609,8 @@ def main(argv=None):
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     p.add_argument("--json", help="write the results to this file")
     args = p.parse_args(argv)
+    if args.seeds < 1:  # the statistical check's means would divide by zero
+        p.error("--seeds must be at least 1 (got %d)" % args.seeds)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     args.warmup = min(args.warmup, max(0, args.steps - 1))
     if args.data is None and (args.compare or args.compare_bn):

@@ -173,6 +173,16 @@ def test_compare_bn_runs_and_is_exact_on_the_cpu(train_mod, tmp_path, capsys):
     assert "yolo     verdict: PASS" in printed and printed.rstrip().endswith("verdict: PASS")
 
 
+def test_seeds_below_one_is_refused(train_mod, capsys):
+    """--seeds 0 is an argument error naming the option, not a ZeroDivisionError after the
+    runs."""
+    for flag in ("--compare", "--compare-bn"):
+        with pytest.raises(SystemExit) as e:
+            train_mod.main(["--device", "cpu", flag, "--seeds", "0"])
+        assert e.value.code == 2
+        assert "--seeds must be at least 1" in capsys.readouterr().err
+
+
 def test_band_with_other_roles_fails_a_shifted_candidate(train_mod):
     """band() with --compare-bn's roles: differences taken from the base (bnvendor) per seed,
     the band from the reference (cudnn); a candidate shifted by more than the band fails."""
