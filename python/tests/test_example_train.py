@@ -173,6 +173,29 @@ def test_compare_bn_runs_and_is_exact_on_the_cpu(train_mod, tmp_path, capsys):
     assert "yolo     verdict: PASS" in printed and printed.rstrip().endswith("verdict: PASS")
 
 
+def test_data_is_made_once_per_setting(train_mod):
+    """get_data() keeps each set it made (the statistical checks train 30 runs on the same
+    data): the same arguments give the same tensors, equal to a fresh make; another seed,
+    size or held_out another set."""
+    import types
+    a = types.SimpleNamespace(data="synthetic", dataset=16, held_out=8, size=16, classes=3,
+                              seed=5)
+    x, y = train_mod.get_data(a)
+    assert train_mod.get_data(a)[0] is x
+    fx, fy = train_mod.make_dataset(16, 16, 3, 5)
+    assert torch_equal(x, fx) and torch_equal(y, fy)
+    hx, _ = train_mod.get_data(a, held_out=True)
+    assert hx.shape[0] == 8
+    b = types.SimpleNamespace(**dict(vars(a), seed=6))
+    assert not torch_equal(train_mod.get_data(b)[0], x)
+    c = types.SimpleNamespace(**dict(vars(a), size=8))
+    assert train_mod.get_data(c)[0].shape[-1] == 8
+
+
+def torch_equal(a, b):
+    return a.shape == b.shape and bool((a == b).all())
+
+
 def test_seeds_below_one_is_refused(train_mod, capsys):
     """--seeds 0 is an argument error naming the option, not a ZeroDivisionError after the
     runs."""
