@@ -16,6 +16,10 @@ agreement         plateaus above zero; safeconv's mean final training loss and h
                   must lie in the band the two reference implementations span, widened by the
                   seed-to-seed spread (band() below).
 
+The statistical check's roles (Roles: the candidate, the base each seed is paired with, the
+second reference that sets the band) are parameters: `examples/train.py --compare-bn` runs it
+on batch norm (PyTorch's kernels against cuDNN's, the band from PyTorch's cuDNN path).
+
 examples/train.py holds the models, the data and the training loop; this file only compares.
 """
 import math
