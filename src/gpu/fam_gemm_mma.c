@@ -75,8 +75,9 @@ static size_t ws_of(const sc_kp *kp, int splits, i64 out)
 }
 
 /* Time model (no timing): padded flops over the SMs at a rate per configuration (larger tiles
- * reuse each loaded element more: 128x128 = 1, 128x64 and 64x128 = 0.8, 64x64 = 0.6), the wave
- * efficiency of the grid, plus the split reduction's traffic and launch. Only ratios matter. */
+ * reuse each loaded element more: 128x128 = 1, 128x64 and 64x128 = 0.8, 64x64 = 0.6; 128x128 at
+ * two blocks per SM hides more latency: 1.15, bench/NOTES.md), the wave efficiency of the grid,
+ * plus the split reduction's traffic and launch. Only ratios matter. */
 static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev,
                      sc_kplan *out)
 {
@@ -84,8 +85,9 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     const sc_gpu_knobs *kn = sc_gpu_knobs_get();
     i64 M, N, Kr, outn;
     dims(kp, rq->dir, &M, &N, &Kr, &outn);
+    /* forward and backward-weight pad C/groups to the chunk (mma/op_fwd.cuh, op_bw.cuh) */
+    bool pad = rq->dir != SC_DIR_BACKWARD_DATA && kp->cg % sc_mma_vec(kp->dtype) != 0;
     i64 zmul = rq->dir == SC_DIR_BACKWARD_DATA ? (i64)kp->g * kp->sh * kp->sw : kp->g;
-    int bk = kp->dtype == SC_DTYPE_F32 ? 16 : 32;
     double best_t = 1e30;
     memset(out, 0, sizeof *out);
     out->algo = SC_ALGO_GPU_IMPLICIT_GEMM_MMA;
@@ -93,9 +95,11 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     out->tf32 = kp->dtype == SC_DTYPE_F32;
     for (int c = 0; c < SC_MMA_NCFG; c++) {
         if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_MMA_NCFG && c != kn->gemm_cfg) continue;
+        if (!sc_mma_cfg_built(c, rq->dir, pad)) continue;
         int bm = sc_mma_bm(c), bn = sc_mma_bn(c);
+        int bk = sc_mma_kb(c, kp->dtype == SC_DTYPE_F32 ? 4 : 2);
         i64 tiles = ceil_div(M, bm) * ceil_div(N, bn) * zmul;
-        double eff = c == 0 ? 1.0 : c == 3 ? 0.6 : 0.8;
+        double eff = c == 0 ? 1.0 : c == 4 ? 1.15 : c == 3 ? 0.6 : 0.8;
         double rate = 3.0e12 * eff * (kp->dtype == SC_DTYPE_F32 ? 0.5 : 1.0); /* per SM */
         i64 slots = (i64)dev->sm_count * sc_mma_minb(c);
         i64 smax = Kr / (4 * bk);

@@ -2,31 +2,39 @@
  * mma.sync, sm_80+): one table for the planner (fam_gemm_mma.c, plain C) and the launchers
  * (mma/launch.cuh), constexpr in C++ as gemm_cfg.h is.
  *
- * Every configuration: 256 threads as 2 x 4 warps, a reduction step of 64 bytes per tile row
- * (BK = 32 fp16/bf16 or 16 TF32 elements), STAGES shared-memory stages filled by cp.async.
- *   id  BM x BN   warp tile  blocks/SM  stages
- *   0   128x128   64x32      1          4
- *   1   128x64    64x16      2          3
- *   2   64x128    32x32      2          3
- *   3   64x64     32x16      2          3 */
+ * Every configuration: 256 threads as 2 x 4 warps, a reduction step of KBYTES bytes per tile row
+ * (64: BK = 32 fp16/bf16 or 16 TF32 elements; 128: twice that, half the barriers per
+ * reduction), STAGES shared-memory stages filled by cp.async. blocks/SM is the register
+ * budget's target (__launch_bounds__), not a promise: shared memory may allow fewer.
+ *   id  BM x BN   warp tile  blocks/SM  stages  KBYTES
+ *   0   128x128   64x32      1          4       64
+ *   1   128x64    64x16      2          3       64
+ *   2   64x128    32x32      2          3       64
+ *   3   64x64     32x16      2          3       64
+ *   4   128x128   64x32      2          4       64
+ * 4 is 0 with twice the warps per SM to hide the latencies of mma.sync and the gathers (the
+ * larger tile's registers capped at 128 a thread); where that cap would spill (sc_mma_cfg_built)
+ * it is not compiled and 0 runs instead. */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 
 #include "gpu/gemm_cfg.h" /* SC_CONSTEXPR */
 
 // clang-format off
-#define SC_MMA_CONFIGS(X) \
-    X(0, 128, 128, 1, 4)  \
-    X(1, 128, 64, 2, 3)   \
-    X(2, 64, 128, 2, 3)   \
-    X(3, 64, 64, 2, 3)
-#define SC_MMA_X_BM(id, bm, bn, minb, st) case id: return bm;
-#define SC_MMA_X_BN(id, bm, bn, minb, st) case id: return bn;
-#define SC_MMA_X_MINB(id, bm, bn, minb, st) case id: return minb;
-#define SC_MMA_X_STAGES(id, bm, bn, minb, st) case id: return st;
+#define SC_MMA_CONFIGS(X)     \
+    X(0, 128, 128, 1, 4, 64)  \
+    X(1, 128, 64, 2, 3, 64)   \
+    X(2, 64, 128, 2, 3, 64)   \
+    X(3, 64, 64, 2, 3, 64)    \
+    X(4, 128, 128, 2, 4, 64)
+#define SC_MMA_X_BM(id, bm, bn, minb, st, kb) case id: return bm;
+#define SC_MMA_X_BN(id, bm, bn, minb, st, kb) case id: return bn;
+#define SC_MMA_X_MINB(id, bm, bn, minb, st, kb) case id: return minb;
+#define SC_MMA_X_STAGES(id, bm, bn, minb, st, kb) case id: return st;
+#define SC_MMA_X_KBYTES(id, bm, bn, minb, st, kb) case id: return kb;
 // clang-format on
 enum {
-    SC_MMA_NCFG = 4
+    SC_MMA_NCFG = 5
 };
 
 static inline SC_CONSTEXPR int sc_mma_bm(int cfg)
@@ -57,6 +65,27 @@ static inline SC_CONSTEXPR int sc_mma_stages(int cfg)
     }
     return 0;
 }
+static inline SC_CONSTEXPR int sc_mma_kbytes(int cfg)
+{
+    switch (cfg) {
+        SC_MMA_CONFIGS(SC_MMA_X_KBYTES)
+    }
+    return 0;
+}
+/* The reduction step in elements of esize bytes: a stage's tile rows (K-major) or rows
+ * (row-major) along the reduction; split chunks are multiples of it. */
+static inline SC_CONSTEXPR int sc_mma_kb(int cfg, int esize) { return sc_mma_kbytes(cfg) / esize; }
+
+/* Whether a configuration is compiled for a direction (dir: sc_direction) and, for forward and
+ * backward-weight, operands with channels padded to the chunk (pad): 4 fits 128 registers a
+ * thread without spilling in forward without padding and in backward-data, not in
+ * backward-weight nor in padded forward, whose iterators keep more state (the CI gate on
+ * spills, .ci/gpu_build_check.sh). The planner never picks, and the launcher never compiles, a
+ * configuration that is not built. */
+static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad)
+{
+    return cfg != 4 || (dir != SC_DIR_BACKWARD_WEIGHT && !pad);
+}
 
 /* Elements per 16-byte chunk (the unit of every global load): 8 fp16/bf16, 4 TF32 (fp32). The
  * channel counts a plan needs to be multiples of. */
@@ -64,15 +93,19 @@ static inline SC_CONSTEXPR int sc_mma_vec(int dtype) { return dtype == SC_DTYPE_
 
 /* Dynamic shared memory of a kernel: STAGES x (A tile + B tile), each tile either K-major
  * (rows of BK elements plus one chunk of padding) or row-major (BK rows of BM or BN elements
- * plus 8 of padding); the padding makes ldmatrix and the TF32 fragment loads conflict-free. */
-static inline SC_CONSTEXPR int sc_mma_tile_bytes(int rows, bool kmajor, int esize)
+ * plus 8 of padding); the padding makes ldmatrix and the TF32 fragment loads conflict-free
+ * (a K-major row is 80 or 144 bytes: 8 consecutive rows start in 8 distinct 16-byte bank
+ * groups). */
+static inline SC_CONSTEXPR int sc_mma_tile_bytes(int rows, bool kmajor, int kbytes, int esize)
 {
-    return kmajor ? rows * (64 / esize + 16 / esize) * esize : (64 / esize) * (rows + 8) * esize;
+    return kmajor ? rows * (kbytes / esize + 16 / esize) * esize
+                  : (kbytes / esize) * (rows + 8) * esize;
 }
 static inline SC_CONSTEXPR int sc_mma_smem_bytes(int cfg, bool a_kmajor, bool b_kmajor, int esize)
 {
-    return sc_mma_stages(cfg) * (sc_mma_tile_bytes(sc_mma_bm(cfg), a_kmajor, esize) +
-                                 sc_mma_tile_bytes(sc_mma_bn(cfg), b_kmajor, esize));
+    return sc_mma_stages(cfg) *
+           (sc_mma_tile_bytes(sc_mma_bm(cfg), a_kmajor, sc_mma_kbytes(cfg), esize) +
+            sc_mma_tile_bytes(sc_mma_bn(cfg), b_kmajor, sc_mma_kbytes(cfg), esize));
 }
 
 #endif /* SC_GPU_MMA_CFG_H */

@@ -85,7 +85,8 @@ template <class Op>
 static void emulate(const Op &op, int cfg, dim3 grid)
 {
     typedef typename Op::Elem E;
-    const int BM = sc_mma_bm(cfg), BN = sc_mma_bn(cfg), ES = sizeof(E), V = 16 / ES, KB = 64 / ES;
+    const int BM = sc_mma_bm(cfg), BN = sc_mma_bn(cfg), ES = sizeof(E), V = 16 / ES,
+              KB = sc_mma_kb(cfg, ES);
     const bool AK = Op::A_KMAJOR, BKM = Op::B_KMAJOR;
     const int a_ch = AK ? BM * (KB / V) : KB * (BM / V), b_ch = BKM ? BN * (KB / V) : KB * (BN / V);
     std::vector<double> A((size_t)BM * KB), B((size_t)KB * BN), acc((size_t)BM * BN);

@@ -5,7 +5,7 @@
  *
  * The operation Op (op_fwd.cuh, op_bd.cuh, op_bw.cuh) says where each chunk comes from and where
  * each result goes; the kernel knows only the tile layouts:
- *   K-major (A_KMAJOR / B_KMAJOR): tile[row][k], rows of KB elements (64 bytes) plus a 16-byte
+ *   K-major (A_KMAJOR / B_KMAJOR): tile[row][k], rows of KB elements (64 or 128 bytes) plus a 16-byte
  *            pad, chunks along k: the operand is contiguous along the reduction (NHWC x, dy, w);
  *   row-major: tile[k][row], KB rows of BM (or BN) elements plus 8 of pad, chunks along the rows:
  *            the operand is contiguous along M or N (backward-data's w, backward-weight's dy
@@ -47,7 +47,7 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     typedef typename Op::Elem E;
     constexpr int BM = sc_mma_bm(CFG), BN = sc_mma_bn(CFG), STAGES = sc_mma_stages(CFG);
-    constexpr int ES = sizeof(E), V = 16 / ES, KB = 64 / ES;
+    constexpr int ES = sizeof(E), V = 16 / ES, KB = sc_mma_kb(CFG, ES);
     constexpr bool AK = Op::A_KMAJOR, BKM = Op::B_KMAJOR;
     constexpr int A_LD = AK ? KB + V : BM + 8; /* elements per shared-memory row */
     constexpr int B_LD = BKM ? KB + V : BN + 8;

@@ -6,7 +6,7 @@
 #include "common.cuh"
 
 template <int CFG, class Op>
-static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
+static int mma_launch_built(const Op &op, dim3 grid, cudaStream_t st)
 {
     constexpr int smem =
         sc_mma_smem_bytes(CFG, Op::A_KMAJOR, Op::B_KMAJOR, (int)sizeof(typename Op::Elem));
@@ -27,11 +27,22 @@ static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
     return (int)cudaGetLastError();
 }
 
+/* A configuration not built for this operation (sc_mma_cfg_built) has no kernel instance: the
+ * planner never picks it, and a plan that names it anyway is refused. */
+template <int CFG, class Op>
+static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
+{
+    if constexpr (!sc_mma_cfg_built(CFG, Op::DIR, Op::A_PAD || Op::B_PAD))
+        return (int)cudaErrorInvalidValue;
+    else
+        return mma_launch_built<CFG, Op>(op, grid, st);
+}
+
 template <class Op>
 static int mma_launch(int cfg, const Op &op, dim3 grid, cudaStream_t st)
 {
     switch (cfg) {
-#define SC_MMA_X_LAUNCH(id, bm, bn, minb, stages)                                                  \
+#define SC_MMA_X_LAUNCH(id, bm, bn, minb, stages, kb)                                              \
     case id: return mma_launch_one<id, Op>(op, grid, st);
         SC_MMA_CONFIGS(SC_MMA_X_LAUNCH)
 #undef SC_MMA_X_LAUNCH

@@ -16,11 +16,13 @@ template <class E>
 struct MmaBd {
     typedef E Elem;
     static constexpr bool A_KMAJOR = true, B_KMAJOR = false, A_PAD = false, B_PAD = false;
-    static constexpr int V = 16 / sizeof(E), KB = 64 / sizeof(E);
+    static constexpr int DIR = SC_DIR_BACKWARD_DATA;
+    static constexpr int V = 16 / sizeof(E);
     const E *dy, *w;
     E *dx;
     float *ws;
     int N, C, H, W, K, P, Q, R, S, Cg, Kg, sh, sw, G, classes, splits;
+    int kb; /* the configuration's reduction step (sc_mma_kb): split chunks are multiples */
     i64 x_elems;
     sc_fdiv dkg;
     BdClass cls[BD_MAX_CLASSES];
@@ -44,7 +46,7 @@ struct MmaBd {
         b.pb0 = k.pb0, b.qb0 = k.qb0, b.r0 = k.r0, b.rstep = k.rstep, b.s0 = k.s0;
         b.sstep = k.sstep, b.dwc = k.dwc, b.dhc = k.dhc, b.ds = k.ds;
         int kred = Kg * k.rc * k.sc;
-        int chunk = ((kred + splits - 1) / splits + KB - 1) / KB * KB;
+        int chunk = ((kred + splits - 1) / splits + kb - 1) / kb * kb;
         b.kbeg = split * chunk;
         b.kend = min(kred, b.kbeg + chunk);
         sc_split_out(dx, ws, x_elems, 0, split, splits, false, &b.dx, &b.dxf);
@@ -118,6 +120,7 @@ static bool sc_mma_bd_op(const sc_kp &kp, const sc_kplan &pl, const E *dy, const
     sc_bd_classes(kp, op->cls);
     int splits = pl.splits < 1 ? 1 : pl.splits;
     op->splits = splits;
+    op->kb = sc_mma_kb(pl.cfg, (int)sizeof(E));
     op->x_elems = (i64)kp.n * kp.h * kp.w * kp.c;
     op->dkg = sc_fdiv_make(kp.kg);
     i64 mmax = (i64)kp.n * ((kp.h + kp.sh - 1) / kp.sh) * ((kp.w + kp.sw - 1) / kp.sw);

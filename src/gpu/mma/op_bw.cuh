@@ -17,6 +17,7 @@ template <class E, bool PAD>
 struct MmaBw {
     typedef E Elem;
     static constexpr bool A_KMAJOR = false, B_KMAJOR = false, A_PAD = false, B_PAD = PAD;
+    static constexpr int DIR = SC_DIR_BACKWARD_WEIGHT;
     const E *x, *dy;
     E *dw;
     float *ws;
@@ -110,7 +111,7 @@ template <class E, bool PAD>
 static MmaBw<E, PAD> sc_mma_bw_op(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *dy,
                                   E *dw, float *ws, dim3 *grid)
 {
-    constexpr int KB = 64 / sizeof(E), V = 16 / sizeof(E);
+    const int KB = sc_mma_kb(pl.cfg, (int)sizeof(E)), V = 16 / sizeof(E);
     MmaBw<E, PAD> op;
     op.x = x, op.dy = dy, op.dw = dw, op.ws = ws;
     op.H = kp.h, op.W = kp.w, op.C = kp.c, op.K = kp.k, op.P = kp.p, op.Q = kp.q, op.S = kp.s;

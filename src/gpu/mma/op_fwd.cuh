@@ -17,6 +17,7 @@ template <class E, bool PAD>
 struct MmaFwd {
     typedef E Elem;
     static constexpr bool A_KMAJOR = true, B_KMAJOR = true, A_PAD = PAD, B_PAD = PAD;
+    static constexpr int DIR = SC_DIR_FORWARD;
     static constexpr int V = 16 / sizeof(E);
     const E *x, *w, *bias;
     E *y;
@@ -118,7 +119,7 @@ template <class E, bool PAD>
 static MmaFwd<E, PAD> sc_mma_fwd_op(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w,
                                     const E *bias, E *y, float *ws, dim3 *grid)
 {
-    constexpr int KB = 64 / sizeof(E), V = 16 / sizeof(E);
+    const int KB = sc_mma_kb(pl.cfg, (int)sizeof(E)), V = 16 / sizeof(E);
     MmaFwd<E, PAD> op;
     op.x = x, op.w = w, op.bias = bias, op.y = y, op.ws = ws;
     op.H = kp.h, op.W = kp.w, op.C = kp.c, op.K = kp.k, op.P = kp.p, op.Q = kp.q, op.S = kp.s;
