@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""profile_step.py - where a ResNet-18 training step's time goes, safeconv against cuDNN.
+"""profile_step.py - where a training step's time goes, safeconv against cuDNN.
 
-For each mode (safeconv with strategy gpu; cuDNN fp32, TF32 off, autotuned) it runs warm-up
-steps, then profiles a few steps with torch.profiler and prints: wall time per step, GPU
-kernel time per step (busy), the difference (GPU idle: host overhead, launch gaps), and the
-kernels that take the most time. Reports only; nothing is asserted.
+For each mode (safeconv with strategy gpu; cuDNN autotuned) it runs warm-up steps, then
+profiles a few steps with torch.profiler and prints: wall time per step, GPU kernel time per
+step (busy), the difference (GPU idle: host overhead, launch gaps), the convolution kernels'
+share and the kernels that take the most time. Reports only; nothing is asserted.
 
-usage: python3 bench/profile_step.py [--batch 64] [--size 224] [--steps 3] [--top 12]
+--model resnet18 is examples/train.py's plain ResNet-18; any other name is a torchvision model.
+--precision as bench/train_step.py: fp32 (exact), tf32, amp_bf16, amp_fp16 (with GradScaler).
+
+usage: python3 bench/profile_step.py [--model resnet18] [--precision fp32] [--channels-last]
+       [--batch 64] [--size 224] [--steps 3] [--top 12] [--modes safeconv,cudnn]
 """
 import argparse
 import os
@@ -30,20 +34,36 @@ from train import resnet18  # noqa: E402
 
 
 def run(mode, a):
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    tf32 = a.precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = mode == "cudnn"
     torch.manual_seed(0)
-    model = resnet18(1000).cuda()
+    if a.model == "resnet18":
+        model = resnet18(1000)
+    else:
+        import torchvision.models as tvm
+        model = getattr(tvm, a.model)(num_classes=1000)
+    mf = torch.channels_last if a.channels_last else torch.contiguous_format
+    model = model.cuda().to(memory_format=mf)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(a.batch, 3, a.size, a.size, device="cuda")
+    x = torch.randn(a.batch, 3, a.size, a.size, device="cuda").contiguous(memory_format=mf)
     y = torch.randint(0, 1000, (a.batch,), device="cuda")
+    amp = {"amp_bf16": torch.bfloat16, "amp_fp16": torch.float16}.get(a.precision)
+    scaler = torch.amp.GradScaler("cuda") if a.precision == "amp_fp16" else None
     handle = safeconv.enable(strategy="gpu") if mode == "safeconv" else None
 
     def step():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
+        with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None):
+            loss = F.cross_entropy(model(x), y)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
 
     try:
         for _ in range(3):
@@ -72,7 +92,9 @@ def run(mode, a):
           f"GPU idle {wall * 1e3 - busy:.2f} ms/step")
     conv = sum(g[0] for n, g in groups.items()
                if any(k in n for k in ("gemm_kernel", "smallc", "reduce_splits", "conv", "xmma",
-                                       "dgrad", "wgrad", "flip_filter", "implicit_convolve"))) / a.steps / 1e3
+                                       "dgrad", "wgrad", "flip_filter", "implicit_convolve",
+                                       "mma_kernel", "dw_", "bias_n", "reduce_slices",
+                                       "transpose_krsc", "naive_"))) / a.steps / 1e3
     print(f"   convolution kernels (by name) {conv:.2f} ms/step, the rest {busy - conv:.2f} ms/step")
     for n, g in sorted(groups.items(), key=lambda kv: -kv[1][0])[:a.top]:
         print(f"   {g[0] / a.steps / 1e3:7.3f} ms  x{g[1] // a.steps:<4d} {n[:110]}")
@@ -80,6 +102,10 @@ def run(mode, a):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="resnet18")
+    ap.add_argument("--precision", default="fp32",
+                    choices=("fp32", "tf32", "amp_bf16", "amp_fp16"))
+    ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--steps", type=int, default=3)
