@@ -20,7 +20,11 @@ scheduling. With one thread, the calling thread's (time.thread_time); with more,
 (time.process_time), which needs OMP_WAIT_POLICY=passive in the environment so that idle
 OpenMP threads sleep instead of spinning into the count (both sides use the same libgomp).
 Caveat: PyTorch 1.13 runs 1x1 layers at batch < 16 on one thread through its own code, not
-oneDNN. --dirs also times
+oneDNN. --block B: every repeat runs B consecutive steps of each method (methods still in
+rotating order, the ratio still paired within the repeat) and takes the median step of each
+block: the steady state of one implementation stepping on its own, as in training, where
+alternating single steps (B = 1, the default) also time what each leaves in the caches and the
+allocator for the other (bench/NOTES.md, issue 21). --dirs also times
 each direction alone (for analysis; not paired). Prints per shape the step time of each method
 and its ratio to torch, then the geometric mean and the worst ratio. Timings are reports, never
 assertions.
@@ -28,7 +32,7 @@ assertions.
 usage: /usr/bin/python3 bench/compare_cpu.py [--lib build/libsafeconv.so] [--suite FILE]
        [--filter TEXT] [--batch 4] [--threads 2] [--layout nchw|nhwc] [--repeat 15]
        [--methods torch,safeconv,safeconv:cpu_im2col_gemm] [--extra] [--dirs] [--cpu-time]
-       [--csv OUT]
+       [--block B] [--csv OUT]
 """
 import argparse
 import csv
@@ -191,7 +195,12 @@ def timed(fn):
     return (CLOCK() - t) * 1e3
 
 
-def run_shape(shape, layout, scs, repeat, warm, dirs):
+def timed_block(fn, block):
+    """The median of block consecutive steps' times (ms)."""
+    return statistics.median(timed(fn) for _ in range(block))
+
+
+def run_shape(shape, layout, scs, repeat, warm, dirs, block=1):
     ops, checks = methods_for_shape(shape, layout, scs)
     names = list(ops)
     steps = {m: step_fn(m, ops[m]) for m in names}
@@ -203,7 +212,7 @@ def run_shape(shape, layout, scs, repeat, warm, dirs):
     dtimes = {(m, dn): [] for m in names for dn in DIRS}
     for rep in range(repeat):
         order = names[rep % len(names):] + names[:rep % len(names)]
-        t = {m: timed(steps[m]) for m in order}
+        t = {m: timed_block(steps[m], block) for m in order}
         for m in names:
             times[m].append(t[m])
             ratios[m].append(t[m] / t["torch"])
@@ -238,8 +247,12 @@ def main(argv=None):
     ap.add_argument("--dirs", action="store_true", help="also time each direction alone")
     ap.add_argument("--cpu-time", action="store_true",
                     help="CPU time instead of wall clock (see above)")
+    ap.add_argument("--block", type=int, default=1,
+                    help="consecutive steps of each method per repeat (see above)")
     ap.add_argument("--csv", default="")
     a = ap.parse_args(argv)
+    if a.block < 1:
+        ap.error("--block: at least 1 step per block")
     if a.cpu_time:
         global CLOCK
         if a.threads == 1:
@@ -260,13 +273,14 @@ def main(argv=None):
     if a.extra:
         rows += [(nm, [a.batch] + sh[1:]) for nm, sh in EXTRA]
     print(f"torch {torch.__version__} threads {torch.get_num_threads()} | safeconv {a.lib} | "
-          f"batch {a.batch} layout {a.layout} | {a.repeat} interleaved paired repeats, "
+          f"batch {a.batch} layout {a.layout} | {a.repeat} interleaved paired repeats "
+          f"({'blocks of %d steps, median' % a.block if a.block > 1 else 'single steps'}), "
           f"{('process CPU time' if a.threads > 1 else 'thread CPU time') if a.cpu_time else 'wall clock'} "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')} "
           f"| load average {os.getloadavg()[0]:.2f}")
     allres = {}
     for name, shape in rows:
-        res, checks = run_shape(shape, a.layout, scs, a.repeat, a.warm, a.dirs)
+        res, checks = run_shape(shape, a.layout, scs, a.repeat, a.warm, a.dirs, a.block)
         allres[name] = (res, checks)
         cells = [f"{m} med {res[m]['med']:8.2f}ms ({res[m]['ratio']:5.2f}x) best {res[m]['min']:8.2f}ms "
                  f"({res[m]['min'] / res['torch']['min']:5.2f}x)" for m in methods]
