@@ -95,7 +95,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     out->tf32 = kp->dtype == SC_DTYPE_F32;
     for (int c = 0; c < SC_MMA_NCFG; c++) {
         if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_MMA_NCFG && c != kn->gemm_cfg) continue;
-        if (!sc_mma_cfg_built(c, rq->dir, pad)) continue;
+        if (!sc_mma_cfg_built(c, rq->dir, pad, kp->dtype == SC_DTYPE_F32 ? 4 : 2)) continue;
         int bm = sc_mma_bm(c), bn = sc_mma_bn(c);
         int bk = sc_mma_kb(c, kp->dtype == SC_DTYPE_F32 ? 4 : 2);
         i64 tiles = ceil_div(M, bm) * ceil_div(N, bn) * zmul;

@@ -13,8 +13,8 @@
  *   3   64x64     32x16      2          3       64
  *   4   128x128   64x32      2          4       64
  * 4 is 0 with twice the warps per SM to hide the latencies of mma.sync and the gathers (the
- * larger tile's registers capped at 128 a thread); where that cap would spill (sc_mma_cfg_built)
- * it is not compiled and 0 runs instead. */
+ * larger tile's registers capped at 128 a thread); where that cap would spill, and for TF32
+ * (sc_mma_cfg_built), it is not compiled and 0 runs instead. */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 
@@ -76,15 +76,16 @@ static inline SC_CONSTEXPR int sc_mma_kbytes(int cfg)
  * (row-major) along the reduction; split chunks are multiples of it. */
 static inline SC_CONSTEXPR int sc_mma_kb(int cfg, int esize) { return sc_mma_kbytes(cfg) / esize; }
 
-/* Whether a configuration is compiled for a direction (dir: sc_direction) and, for forward and
- * backward-weight, operands with channels padded to the chunk (pad): 4 fits 128 registers a
- * thread without spilling in forward without padding and in backward-data, not in
- * backward-weight nor in padded forward, whose iterators keep more state (the CI gate on
- * spills, .ci/gpu_build_check.sh). The planner never picks, and the launcher never compiles, a
- * configuration that is not built. */
-static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad)
+/* Whether a configuration is compiled for a direction (dir: sc_direction), elements of esize
+ * bytes and, for forward and backward-weight, operands with channels padded to the chunk (pad).
+ * 4 is for fp16/bf16 forward without padding and backward-data: it fits 128 registers a thread
+ * without spilling there, not in backward-weight nor in padded forward, whose iterators keep
+ * more state (the CI gate on spills, .ci/gpu_build_check.sh); TF32 (esize 4) ran its ResNet-50
+ * training step 15% slower with it (bench/NOTES.md). The planner never picks, and the launcher
+ * never compiles, a configuration that is not built. */
+static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int esize)
 {
-    return cfg != 4 || (dir != SC_DIR_BACKWARD_WEIGHT && !pad);
+    return cfg != 4 || (esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad);
 }
 
 /* Elements per 16-byte chunk (the unit of every global load): 8 fp16/bf16, 4 TF32 (fp32). The

@@ -32,7 +32,8 @@ static int mma_launch_built(const Op &op, dim3 grid, cudaStream_t st)
 template <int CFG, class Op>
 static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
 {
-    if constexpr (!sc_mma_cfg_built(CFG, Op::DIR, Op::A_PAD || Op::B_PAD))
+    if constexpr (!sc_mma_cfg_built(CFG, Op::DIR, Op::A_PAD || Op::B_PAD,
+                                    (int)sizeof(typename Op::Elem)))
         return (int)cudaErrorInvalidValue;
     else
         return mma_launch_built<CFG, Op>(op, grid, st);
