@@ -17,7 +17,8 @@
 #   wrong    the same checks on the test-only wrong variant (safeconv's weight gradients
 #            scaled): 1.01 must fail the early check in fp32 and bf16 (the statistical check
 #            cannot see a 1% gradient error: docs/pytorch.md); 0 (convolutions that never
-#            learn) must fail both checks. Passes when every one of them says FAIL
+#            learn) must fail both checks, in fp32 and bf16. Passes when every one of them says
+#            FAIL
 #   bench    examples/train.py --benchmark: ResNet-18 train step, batch 64, 224x224, fp32;
 #            safeconv vs cuDNN (target >= 0.8x) and vs cuDNN off (target >= 1.5x)
 #   bn       issue 19, batch norm on PyTorch's kernels (bypass_other_ops=True) vs cuDNN's, both
@@ -85,7 +86,7 @@ compare)
     done ;;
 wrong)
     # TEST ONLY switch: each of these runs must end in "verdict: FAIL" (exit status 1)
-    for run in "1.01 none early" "1.01 bf16 early" "0 none early,stat"; do
+    for run in "1.01 none early" "1.01 bf16 early" "0 none early,stat" "0 bf16 early,stat"; do
         set -- $run
         t0=$(date +%s)
         log="$OUT/train_wrong_$1_$2_${3%%,*}.log"
