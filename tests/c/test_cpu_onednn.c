@@ -228,37 +228,6 @@ SC_TEST(cpu_onednn_strided_1x1_nhwc_backward_weight)
     sc_context_destroy(ctx);
 }
 
-/* Strided 1x1 NHWC backward-weight runs as the unstrided problem on x subsampled into the
- * workspace (onednn_route.c, subsampled): right against the reference at layer sizes past
- * oneDNN's channel block, for strides that leave a remainder of x unread, with the workspace
- * the query reports. Fails with the copy's stride taken as 1. */
-SC_TEST(cpu_onednn_strided_1x1_nhwc_backward_weight_subsampled)
-{
-    if (!sc_test_onednn_built()) return;
-    const int64_t strides[3][2] = {{2, 2}, {3, 2}, {1, 2}};
-    for (int i = 0; i < 3; i++) {
-        sc_conv2d_desc d;
-        sc_conv2d_desc_init(&d);
-        d.n = 2, d.c = 40, d.h = 15, d.w = 13, d.k = 48, d.r = d.s = 1, d.layout = SC_NHWC;
-        d.stride_h = strides[i][0], d.stride_w = strides[i][1];
-        int64_t p = (d.h - 1) / d.stride_h + 1, q = (d.w - 1) / d.stride_w + 1;
-        size_t copy = (size_t)(d.n * p * q * d.c) * 4, need = 0;
-        sc_context *ctx = onednn_ctx(2, 0);
-        CHECK(ctx);
-        CHECK_STATUS(sc_conv2d_workspace_size(ctx, &d, SC_DIR_BACKWARD_WEIGHT, &need),
-                     SC_STATUS_OK);
-        CHECK_MSG(need >= copy, "stride %lldx%lld: workspace %zu, the copy of x alone is %zu",
-                  (long long)d.stride_h, (long long)d.stride_w, need, copy);
-        sc_check_result res;
-        CHECK_STATUS(sc_check_direction(ctx, SC_DEVICE_CPU, &d, SC_DIR_BACKWARD_WEIGHT,
-                                        (uint64_t)(40 + i), &res),
-                     SC_STATUS_OK);
-        CHECK_MSG(res.pass, "stride %lldx%lld: %s", (long long)d.stride_h, (long long)d.stride_w,
-                  res.message);
-        sc_context_destroy(ctx);
-    }
-}
-
 /* Valid problems oneDNN takes minutes and gigabytes to create a primitive for, or computes
  * wrongly (the dispatch fuzzer's): padding far past the filter's span, a tensor of exactly
  * 2^31-1 elements, a filter 1000003 wide and a stride near 2^31, declined at once (forced: an

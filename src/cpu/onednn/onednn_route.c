@@ -223,57 +223,6 @@ static const char *outside(const sc_problem *pb)
     return NULL;
 }
 
-/* A 1x1 convolution without padding at stride (sh, sw) reads x only at (p*sh, q*sw): it is the
- * unstrided 1x1 convolution of x subsampled at the stride. oneDNN 2.6's NHWC kernel for strided
- * 1x1 backward-weight is wrong (onednn_recipe.c, known_broken), which sent that problem to the
- * blocked kernel and its reorders, 1.14-1.16x PyTorch's step on ResNet-50's stride-2 1x1 layer
- * (bench/NOTES.md, issue 21). So NHWC strided 1x1 backward-weight copies x[:, ::sh, ::sw, :]
- * (N*P*Q*C elements) to the front of the workspace and runs the unstrided problem `sub` on it:
- * the same products, summed by the same kind of kernel as any unstrided 1x1 layer. */
-static bool subsampled(const sc_problem *pb, sc_direction dir, sc_problem *sub, size_t *bytes)
-{
-    const sc_conv2d_desc *d = &pb->d;
-    if (dir != SC_DIR_BACKWARD_WEIGHT || d->layout != SC_NHWC || d->r != 1 || d->s != 1 ||
-        d->pad_h || d->pad_w || (d->stride_h == 1 && d->stride_w == 1))
-        return false;
-    sc_conv2d_desc e = *d;
-    e.h = pb->p, e.w = pb->q;
-    e.stride_h = e.stride_w = e.dil_h = e.dil_w = 1;
-    if (sc__problem_init(&e, sub)) return false;
-    *bytes = ((size_t)sub->x_elems * pb->elem_size + 63) / 64 * 64;
-    return true;
-}
-
-/* x (N,H,W,C) at the stride -> dst (N,P,Q,C): one row of C elements per output pixel. */
-static void subsample_x(const sc_problem *pb, const void *x, void *dst)
-{
-    const sc_conv2d_desc *d = &pb->d;
-    const size_t row = (size_t)d->c * pb->elem_size;
-    const unsigned char *src = x;
-    unsigned char *out = dst;
-    for (int64_t n = 0; n < d->n; n++)
-        for (int64_t i = 0; i < pb->p; i++)
-            for (int64_t j = 0; j < pb->q; j++, out += row)
-                memcpy(out, src + (((n * d->h + i * d->stride_h) * d->w) + j * d->stride_w) * row,
-                       row);
-}
-
-/* The subsampled route of a call or plan within `limit` bytes: its recipe, or NULL (then the
- * problem runs as it is). The plan and the call decide alike: the call's workspace is the
- * plan's, so a sub recipe that fit the plan's limit fits it again, and one that did not, does
- * not. */
-static sc_dnnl_recipe *choose_subsampled(const sc_problem *pb, sc_direction dir, int threads,
-                                         size_t limit, sc_problem *sub, size_t *bytes)
-{
-    sc_dnnl_recipe *r = NULL;
-    if (!subsampled(pb, dir, sub, bytes) || limit < *bytes) return NULL;
-    if (choose(sub, dir, threads, limit - *bytes, &r)) {
-        sc__clear_error(); /* the problem as it is still may run */
-        return NULL;
-    }
-    return r;
-}
-
 sc_status sc_cpu_onednn_plan(const sc_problem *pb, sc_direction dir, int num_threads, size_t limit,
                              size_t *ws_bytes, bool *reference)
 {
@@ -287,17 +236,11 @@ sc_status sc_cpu_onednn_plan(const sc_problem *pb, sc_direction dir, int num_thr
         return sc__fail(SC_STATUS_NOT_AVAILABLE, "cpu_onednn: oneDNN has no CPU engine here");
     thread_scope t;
     int n = threads_enter(num_threads, &t);
-    sc_problem sub;
-    size_t sub_bytes = 0;
-    sc_dnnl_recipe *r = choose_subsampled(pb, dir, n, limit, &sub, &sub_bytes);
-    sc_status st = SC_STATUS_OK;
-    if (r)
-        *ws_bytes = sub_bytes;
-    else
-        st = choose(pb, dir, n, limit, &r);
+    sc_dnnl_recipe *r;
+    sc_status st = choose(pb, dir, n, limit, &r);
     threads_leave(n, &t);
     if (st) return st;
-    *ws_bytes += r->ws_bytes;
+    *ws_bytes = r->ws_bytes;
     *reference = is_reference(r);
     sc_dnnl_cache_release(r);
     return SC_STATUS_OK;
@@ -310,21 +253,10 @@ sc_status sc_cpu_onednn_run(const sc_call *call)
     int n = threads_enter(call->num_threads, &t);
     /* The plan chose the first variant within the limit; the workspace it sized is at most the
      * limit, so the same choice within ws_size finds the same recipe. */
-    sc_problem sub;
-    size_t sub_bytes = 0;
-    sc_dnnl_recipe *r = choose_subsampled(call->pb, call->dir, n, call->ws_size, &sub, &sub_bytes);
-    sc_status st = SC_STATUS_OK;
-    if (r) {
-        sc_call c = *call; /* backward-weight: a = x, b = dy */
-        subsample_x(call->pb, call->a, call->ws);
-        c.pb = &sub, c.a = call->ws;
-        c.ws = (unsigned char *)call->ws + sub_bytes, c.ws_size = call->ws_size - sub_bytes;
-        st = sc_dnnl_recipe_run(r, &c);
-    } else {
-        st = choose(call->pb, call->dir, n, call->ws_size, &r);
-        if (!st) st = sc_dnnl_recipe_run(r, call);
-    }
-    if (r) sc_dnnl_cache_release(r);
+    sc_dnnl_recipe *r;
+    sc_status st = choose(call->pb, call->dir, n, call->ws_size, &r);
+    if (!st) st = sc_dnnl_recipe_run(r, call);
+    sc_dnnl_cache_release(r);
     threads_leave(n, &t);
     return st;
 }
