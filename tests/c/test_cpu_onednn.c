@@ -228,6 +228,40 @@ SC_TEST(cpu_onednn_strided_1x1_nhwc_backward_weight)
     sc_context_destroy(ctx);
 }
 
+/* ... and at whole multiples of 64 channels, where the route does run oneDNN's strided NHWC
+ * kernel (known_broken): right against the reference and the same bits twice, fp32, bf16 and
+ * fp16, on one and two threads, for strides that leave a remainder of x unread and shapes
+ * around the kernel's blocks; under ASan (make test-asan) a scratchpad booked too small would
+ * be a heap error. */
+SC_TEST(cpu_onednn_strided_1x1_nhwc_backward_weight_wide)
+{
+    if (!sc_test_onednn_built()) return;
+    const int64_t strides[3][2] = {{2, 2}, {2, 1}, {1, 3}};
+    const int64_t chans[3] = {64, 128, 192};
+    const sc_dtype dtypes[3] = {SC_DTYPE_F32, SC_DTYPE_BF16, SC_DTYPE_F16};
+    for (int threads = 1; threads <= 2; threads++) {
+        sc_context *ctx = onednn_ctx(threads, 0);
+        CHECK(ctx);
+        for (int i = 0; i < 3; i++)
+            for (int c = 0; c < 3; c++)
+                for (int t = 0; t < 3; t++) {
+                    sc_conv2d_desc d;
+                    sc_conv2d_desc_init(&d);
+                    d.n = 1 + (i + c) % 3, d.c = chans[c], d.h = 11 + c, d.w = 9 + i;
+                    d.r = d.s = 1, d.k = c == 1 ? 8 : 40, d.layout = SC_NHWC, d.dtype = dtypes[t];
+                    d.stride_h = strides[i][0], d.stride_w = strides[i][1];
+                    sc_check_result res;
+                    CHECK_STATUS(sc_check_direction(ctx, SC_DEVICE_CPU, &d, SC_DIR_BACKWARD_WEIGHT,
+                                                    (uint64_t)(100 * threads + 10 * i + c), &res),
+                                 SC_STATUS_OK);
+                    CHECK_MSG(res.pass, "C %lld, stride %lldx%lld, dtype %d, %d threads: %s",
+                              (long long)d.c, (long long)d.stride_h, (long long)d.stride_w,
+                              (int)d.dtype, threads, res.message);
+                }
+        sc_context_destroy(ctx);
+    }
+}
+
 /* Valid problems oneDNN takes minutes and gigabytes to create a primitive for, or computes
  * wrongly (the dispatch fuzzer's): padding far past the filter's span, a tensor of exactly
  * 2^31-1 elements, a filter 1000003 wide and a stride near 2^31, declined at once (forced: an
