@@ -9,7 +9,11 @@
  * backend widens and runs through the fp32 entry again) without pause while the main thread
  * probes 12 times with the fork-only child and 4 times with the exec'ed one: every probe must
  * come back "ok". In a child process with an alarm: a hang fails the test, not the run.
- * Not part of the ThreadSanitizer run (forking a multi-threaded process). */
+ * Not part of the ThreadSanitizer run (forking a multi-threaded process). Under ASan only the
+ * exec'ed probes run: GCC 12's ASan allocator takes no lock around fork(), so a fork-only child
+ * whose parent had another thread inside malloc waits forever on that allocator lock in its
+ * own first malloc (seen with gdb: __asan::Allocator::Allocate -> Mutex::Lock, in 2-3 runs of 6;
+ * glibc's malloc, which the plain builds use, is fork-safe and passes every run). */
 #include "testlib.h"
 
 #include "safeconv.h"
@@ -21,6 +25,17 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SC_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SC_TEST_ASAN 1
+#endif
+#endif
+#ifndef SC_TEST_ASAN
+#define SC_TEST_ASAN 0
+#endif
 
 const char *sc_tg_build_dir(void);
 bool sc_tg_use_fault_vendor(const char *rules);
@@ -69,7 +84,7 @@ static int probe_while_busy(void)
     sc_conv2d_desc_init(&d);
     d.n = 1, d.c = 8, d.h = d.w = 16, d.k = 8, d.r = d.s = 3, d.pad_h = d.pad_w = 1;
     int code = 0;
-    for (int i = 0; i < FORK_ONLY + EXECED && !code; i++) {
+    for (int i = SC_TEST_ASAN ? FORK_ONLY : 0; i < FORK_ONLY + EXECED && !code; i++) {
         o.helper = i < FORK_ONLY ? "" : tool;
         sc_probe_result r;
         if (sc_probe_shape(&o, &d, SC_DIR_FORWARD, &r) || r.outcome != SC_PROBE_OK) {
