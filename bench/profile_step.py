@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.join(HERE, os.pardir, "python"))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "examples"))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 try:
     from torch.autograd import DeviceType  # noqa: E402
 except ImportError:
@@ -31,6 +30,7 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 import safeconv  # noqa: E402
 from train import resnet18  # noqa: E402
+from train_step import PRECISIONS, make_model, make_step  # noqa: E402
 
 
 def run(mode, a):
@@ -39,31 +39,14 @@ def run(mode, a):
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = mode == "cudnn"
     torch.manual_seed(0)
-    if a.model == "resnet18":
-        model = resnet18(1000)
-    else:
-        import torchvision.models as tvm
-        model = getattr(tvm, a.model)(num_classes=1000)
+    model = resnet18(1000) if a.model == "resnet18" else make_model(a.model)
     mf = torch.channels_last if a.channels_last else torch.contiguous_format
     model = model.cuda().to(memory_format=mf)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(a.batch, 3, a.size, a.size, device="cuda").contiguous(memory_format=mf)
     y = torch.randint(0, 1000, (a.batch,), device="cuda")
-    amp = {"amp_bf16": torch.bfloat16, "amp_fp16": torch.float16}.get(a.precision)
-    scaler = torch.amp.GradScaler("cuda") if a.precision == "amp_fp16" else None
+    step = make_step(model, opt, x, y, a.precision)
     handle = safeconv.enable(strategy="gpu") if mode == "safeconv" else None
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None):
-            loss = F.cross_entropy(model(x), y)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
 
     try:
         for _ in range(3):
@@ -103,8 +86,7 @@ def run(mode, a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="resnet18")
-    ap.add_argument("--precision", default="fp32",
-                    choices=("fp32", "tf32", "amp_bf16", "amp_fp16"))
+    ap.add_argument("--precision", default="fp32", choices=PRECISIONS)
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=224)

@@ -47,6 +47,28 @@ def make_model(name):
 
 PRECISIONS = ("fp32", "tf32", "amp_bf16", "amp_fp16")
 
+
+def make_step(model, opt, x, y, precision):
+    """One training step of `model` on (x, y) under `precision` (PRECISIONS: autocast for the
+    AMP ones, with a GradScaler for fp16; TF32 is the caller's backend flags), as a function
+    returning the loss. bench/profile_step.py profiles the same step."""
+    amp = {"amp_bf16": torch.bfloat16, "amp_fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler("cuda") if precision == "amp_fp16" else None
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None):
+            loss = F.cross_entropy(model(x), y)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        return loss
+    return step
+
 # impl -> safeconv.enable() options (None: PyTorch's convolution, no safeconv)
 IMPLS = {
     "safeconv": {"strategy": "gpu"},
@@ -69,8 +91,7 @@ def run(model_name, precision, impl, args):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(args.batch, 3, args.size, args.size, device="cuda").contiguous(memory_format=mf)
     y = torch.randint(0, 1000, (args.batch,), device="cuda")
-    amp = {"amp_bf16": torch.bfloat16, "amp_fp16": torch.float16}.get(precision)
-    scaler = torch.amp.GradScaler("cuda") if precision == "amp_fp16" else None
+    step = make_step(model, opt, x, y, precision)
     opts = IMPLS[impl]
     handle = safeconv.enable(**opts) if opts is not None else None
     bn_on_cudnn = torch.backends.cudnn.enabled  # False while bypass_other_ops is in force
@@ -79,16 +100,7 @@ def run(model_name, precision, impl, args):
         for i in range(args.warmup + args.steps):
             torch.cuda.synchronize()
             t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None):
-                loss = F.cross_entropy(model(x), y)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
+            loss = step()
             torch.cuda.synchronize()
             if i >= args.warmup:
                 times.append(time.perf_counter() - t0)
