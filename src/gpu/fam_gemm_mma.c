@@ -87,6 +87,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     dims(kp, rq->dir, &M, &N, &Kr, &outn);
     /* forward and backward-weight pad C/groups to the chunk (mma/op_fwd.cuh, op_bw.cuh) */
     bool pad = rq->dir != SC_DIR_BACKWARD_DATA && kp->cg % sc_mma_vec(kp->dtype) != 0;
+    int esize = kp->dtype == SC_DTYPE_F32 ? 4 : 2; /* bytes of an operand element */
     i64 zmul = rq->dir == SC_DIR_BACKWARD_DATA ? (i64)kp->g * kp->sh * kp->sw : kp->g;
     double best_t = 1e30;
     memset(out, 0, sizeof *out);
@@ -95,9 +96,9 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     out->tf32 = kp->dtype == SC_DTYPE_F32;
     for (int c = 0; c < SC_MMA_NCFG; c++) {
         if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_MMA_NCFG && c != kn->gemm_cfg) continue;
-        if (!sc_mma_cfg_built(c, rq->dir, pad, kp->dtype == SC_DTYPE_F32 ? 4 : 2)) continue;
+        if (!sc_mma_cfg_built(c, rq->dir, pad, esize)) continue;
         int bm = sc_mma_bm(c), bn = sc_mma_bn(c);
-        int bk = sc_mma_kb(c, kp->dtype == SC_DTYPE_F32 ? 4 : 2);
+        int bk = sc_mma_kb(c, esize);
         i64 tiles = ceil_div(M, bm) * ceil_div(N, bn) * zmul;
         double eff = c == 0 ? 1.0 : c == 4 ? 1.15 : c == 3 ? 0.6 : 0.8;
         double rate = 3.0e12 * eff * (kp->dtype == SC_DTYPE_F32 ? 0.5 : 1.0); /* per SM */

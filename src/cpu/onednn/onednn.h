@@ -22,6 +22,23 @@ typedef enum sc_dnnl_variant {
     SC_DNNL_VARIANTS = 2
 } sc_dnnl_variant;
 
+/* oneDNN 2.6's 1x1 backward-weight kernel, given NHWC activations and a stride, copies the
+ * strided input into per-thread scratchpad space it books too small when C/groups is below its
+ * channel block (oneDNN issue #6035, open): wrong and run-to-run different weight gradients, or
+ * writes past the workspace into the heap (seen here at 9 channels, stride 2 and 2x1). Whole
+ * multiples of 64 channels are past every block oneDNN 2.6 uses (8 for AVX2, 16 for AVX-512
+ * fp32, at most 64 for its 16-bit and AMX kernels) and are the layers where the kernel matters
+ * (ResNet's stride-2 1x1 layers: 256-1024 channels; it is what PyTorch runs there):
+ * cpu_onednn_strided_1x1_nhwc_backward_weight_wide tests them under the sanitizers. True for
+ * the problems that must never get that kernel: the recipe refuses it (known_broken) and the
+ * route prefers the blocked variant for them (variants). */
+static inline bool sc_dnnl_strided_1x1_nhwc_bw_unsafe(const sc_problem *pb, int dir)
+{
+    const sc_conv2d_desc *d = &pb->d;
+    return dir == SC_DIR_BACKWARD_WEIGHT && d->layout == SC_NHWC && d->r == 1 && d->s == 1 &&
+           (d->stride_h > 1 || d->stride_w > 1) && pb->cg % 64 != 0;
+}
+
 /* What a recipe is made for. Built zeroed, then filled, so memcmp compares it. */
 typedef struct sc_dnnl_key {
     sc_conv2d_desc d;

@@ -129,22 +129,11 @@ static bool make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_
     return s ? fail(r, "reorder primitive", s) : true;
 }
 
-/* oneDNN 2.6's 1x1 backward-weight kernel, given NHWC activations and a stride, copies the
- * strided input into per-thread scratchpad space it books too small when C/groups is below its
- * channel block (oneDNN issue #6035, open): wrong and run-to-run different weight gradients, or
- * writes past the workspace into the heap (seen here at 9 channels, stride 2 and 2x1). Never
- * build that combination: the blocked variant (channels padded to the block) serves it. Whole
- * multiples of 64 channels are past every block oneDNN 2.6 uses (8 for AVX2, 16 for AVX-512
- * fp32, at most 64 for its 16-bit and AMX kernels) and are the layers where the kernel matters
- * (ResNet's stride-2 1x1 layers: 256-1024 channels; it is what PyTorch runs there): those may
- * use it (cpu_onednn_strided_1x1_nhwc_backward_weight_wide tests them under the sanitizers). */
-#define SC_DNNL_STRIDED_1X1_SAFE_CHANNELS 64
+/* The NHWC strided 1x1 backward-weight kernel where oneDNN 2.6 computes it wrongly (onednn.h):
+ * never built; the blocked variant (channels padded to the block) serves those problems. */
 static bool known_broken(const sc_problem *pb, const sc_dnnl_key *key)
 {
-    const sc_conv2d_desc *d = &pb->d;
-    return key->variant == SC_DNNL_USER && key->dir == SC_DIR_BACKWARD_WEIGHT &&
-           d->layout == SC_NHWC && d->r == 1 && d->s == 1 && (d->stride_h > 1 || d->stride_w > 1) &&
-           pb->cg % SC_DNNL_STRIDED_1X1_SAFE_CHANNELS != 0;
+    return key->variant == SC_DNNL_USER && sc_dnnl_strided_1x1_nhwc_bw_unsafe(pb, key->dir);
 }
 
 /* oneDNN's NHWC forward kernel (brgconv), which every backward descriptor of the `user` variant

@@ -113,9 +113,10 @@ bool sc_cpu_onednn_built(void) { return sc_dnnl_engine() != NULL; }
  *    plane, where the blocked kernel wins by 10-50% (at 16 output channels, YOLO's stem, the
  *    NHWC kernel wins).
  * NHWC 1x1 backward-weight with a stride runs blocked: oneDNN's NHWC kernel for it is broken
- * (onednn_recipe.c, known_broken), except at whole multiples of 64 channels, where it is not
- * and beats the blocked kernel and its reorders (ResNet-50's 256 -> 512 stride-2 layer). SAFECONV_ONEDNN_VARIANT=user|blocked puts one variant first
- * (tests, measurements); the other still serves what the first cannot. */
+ * (onednn.h, sc_dnnl_strided_1x1_nhwc_bw_unsafe), except at whole multiples of 64 channels,
+ * where it is not and beats the blocked kernel and its reorders (ResNet-50's 256 -> 512
+ * stride-2 layer). SAFECONV_ONEDNN_VARIANT=user|blocked puts one variant first (tests,
+ * measurements); the other still serves what the first cannot. */
 static int variants(const sc_problem *pb, sc_direction dir, sc_dnnl_variant out[SC_DNNL_VARIANTS])
 {
     const sc_conv2d_desc *d = &pb->d;
@@ -127,7 +128,7 @@ static int variants(const sc_problem *pb, sc_direction dir, sc_dnnl_variant out[
     if (force && (!strcmp(force, "user") || !strcmp(force, "blocked")))
         user = !strcmp(force, "user");
     else if (pointwise && d->layout == SC_NHWC)
-        user = !(dir == SC_DIR_BACKWARD_WEIGHT && strided && pb->cg % 64 != 0);
+        user = !sc_dnnl_strided_1x1_nhwc_bw_unsafe(pb, dir);
     else if (pointwise)
         user = plane > 14 * 14 && (dir != SC_DIR_BACKWARD_WEIGHT || pb->cg * pb->kg > 4096);
     else if (d->layout == SC_NCHW)
