@@ -58,7 +58,8 @@ endif
 # --------------------------------------------------------------------------------------------------
 
 GPU_SRCS := $(sort $(wildcard src/gpu/*.cu))
-GPU_HDRS := $(wildcard src/gpu/*.h src/gpu/gemm/*.cuh src/common/*.h) include/safeconv.h
+GPU_HDRS := $(wildcard src/gpu/*.h src/gpu/*.cuh src/gpu/gemm/*.cuh src/gpu/mma/*.cuh src/common/*.h) \
+            include/safeconv.h
 
 # The matrix-unit GEMM's index math emulated on the host (tests/gpu/mma_emulate.cu; make test-c):
 # nvcc compiles it as host code, whatever GPU backend this build has; no nvcc, no test.
