@@ -156,117 +156,171 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
         sc_cp_async_commit();
     }
     const int g = lane >> 2, t = lane & 3;
-    for (int kt = 0; kt < nk; kt++) {
-        sc_cp_async_wait<STAGES - 2>(); /* stage kt has landed (this thread's copies) */
-        __syncthreads();                /* ... everyone's; and stage kt-1 is free again */
-        int nx = kt + STAGES - 1;
-        if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
-        sc_cp_async_commit();
-        const int st = kt % STAGES;
+    /* fp16/bf16: one k-step's fragments (16 of the reduction, from element ks of the stage) of
+     * stage slot st: A by ldmatrix (K-major; .trans for row-major tiles), B likewise two
+     * n-tiles at a time. TF32's are loaded inline in the main loop below. */
+    auto frags = [&](unsigned(&af)[MTL][4], unsigned(&bf)[NTL][2], int st, int ks) {
         if constexpr (ES == 2) {
             const unsigned as = as0 + (unsigned)(st * A_TILE * 2),
                            bs = bs0 + (unsigned)(st * B_TILE * 2);
 #pragma unroll
-            for (int ks = 0; ks < KB; ks += 16) {
-                if (SC_MMA_MUTANT && kt == nk - 1 && ks == 0) continue;
-                unsigned af[MTL][4], bf[NTL][2];
-#pragma unroll
-                for (int mt = 0; mt < MTL; mt++) {
-                    int rb = wm * WTM + mt * 16;
-                    if (AK)
-                        sc_ldmatrix_x4(af[mt], as + (unsigned)(((rb + (lane & 15)) * A_LD + ks +
-                                                                (lane >> 4) * 8) *
-                                                               2));
-                    else
-                        sc_ldmatrix_x4_trans(
-                            af[mt], as + (unsigned)(((ks + (lane & 7) + (lane >> 4) * 8) * A_LD +
-                                                     rb + ((lane >> 3) & 1) * 8) *
-                                                    2));
-                }
-#pragma unroll
-                for (int nt = 0; nt < NTL; nt += 2) {
-                    int cb = wn * WTN + nt * 8;
-                    unsigned r[4];
-                    if (BKM)
-                        sc_ldmatrix_x4(r,
-                                       bs + (unsigned)(((cb + (lane & 7) + (lane >> 4) * 8) * B_LD +
-                                                        ks + ((lane >> 3) & 1) * 8) *
-                                                       2));
-                    else
-                        sc_ldmatrix_x4_trans(
-                            r, bs + (unsigned)(((ks + (lane & 7) + ((lane >> 3) & 1) * 8) * B_LD +
-                                                cb + (lane >> 4) * 8) *
-                                               2));
-                    bf[nt][0] = r[0], bf[nt][1] = r[1], bf[nt + 1][0] = r[2], bf[nt + 1][1] = r[3];
-                }
-#pragma unroll
-                for (int mt = 0; mt < MTL; mt++)
-#pragma unroll
-                    for (int nt = 0; nt < NTL; nt++) sc_mma(E(), acc[mt][nt], af[mt], bf[nt]);
+            for (int mt = 0; mt < MTL; mt++) {
+                int rb = wm * WTM + mt * 16;
+                if (AK)
+                    sc_ldmatrix_x4(
+                        af[mt],
+                        as + (unsigned)(((rb + (lane & 15)) * A_LD + ks + (lane >> 4) * 8) * 2));
+                else
+                    sc_ldmatrix_x4_trans(
+                        af[mt], as + (unsigned)(((ks + (lane & 7) + (lane >> 4) * 8) * A_LD + rb +
+                                                 ((lane >> 3) & 1) * 8) *
+                                                2));
             }
-        } else {
-            const float *as = (const float *)(As + st * A_TILE);
-            const float *bs = (const float *)(Bs + st * B_TILE);
 #pragma unroll
-            for (int ks = 0; ks < KB; ks += 8) {
-                unsigned af[MTL][4], bf[NTL][2];
+            for (int nt = 0; nt < NTL; nt += 2) {
+                int cb = wn * WTN + nt * 8;
+                unsigned r[4];
+                if (BKM)
+                    sc_ldmatrix_x4(r, bs + (unsigned)(((cb + (lane & 7) + (lane >> 4) * 8) * B_LD +
+                                                       ks + ((lane >> 3) & 1) * 8) *
+                                                      2));
+                else
+                    sc_ldmatrix_x4_trans(
+                        r, bs + (unsigned)(((ks + (lane & 7) + ((lane >> 3) & 1) * 8) * B_LD + cb +
+                                            (lane >> 4) * 8) *
+                                           2));
+                bf[nt][0] = r[0], bf[nt][1] = r[1], bf[nt + 1][0] = r[2], bf[nt + 1][1] = r[3];
+            }
+        }
+    };
+    auto mmas = [&](const unsigned(&af)[MTL][4], const unsigned(&bf)[NTL][2]) {
+#pragma unroll
+        for (int mt = 0; mt < MTL; mt++)
+#pragma unroll
+            for (int nt = 0; nt < NTL; nt++) sc_mma(E(), acc[mt][nt], af[mt], bf[nt]);
+    };
+    constexpr int KSTEP = ES == 2 ? 16 : 8, NKS = KB / KSTEP; /* k-steps per stage */
+    /* The fp16/bf16 mutant drops the first k-step of the last stage (TF32's truncates: below). */
+    auto mutant_skip = [&](int kt, int ks) {
+        return ES == 2 && SC_MMA_MUTANT && kt == nk - 1 && !ks;
+    };
+    /* Two sets of fragments where one block runs per SM, for fp16/bf16 forward and
+     * backward-data only: there they were measured faster, while TF32 (its fragments are
+     * converted on load, more registers live) and backward-weight ran slower with them
+     * (bench/NOTES.md, run 14). */
+    constexpr bool XSTAGE = sc_mma_minb(CFG) == 1 && ES == 2 && Op::DIR != SC_DIR_BACKWARD_WEIGHT;
+    if constexpr (!XSTAGE) {
+        /* One set of fragments per k-step. */
+        for (int kt = 0; kt < nk; kt++) {
+            sc_cp_async_wait<STAGES - 2>(); /* stage kt has landed (this thread's copies) */
+            __syncthreads();                /* ... everyone's; and stage kt-1 is free again */
+            int nx = kt + STAGES - 1;
+            if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
+            sc_cp_async_commit();
+            const int st = kt % STAGES;
+            if constexpr (ES == 2) {
+#pragma unroll
+                for (int ks = 0; ks < NKS; ks++) {
+                    unsigned af[MTL][4], bf[NTL][2];
+                    frags(af, bf, st, ks * KSTEP);
+                    if (!mutant_skip(kt, ks)) mmas(af, bf);
+                }
+            } else {
+                const float *as = (const float *)(As + st * A_TILE);
+                const float *bs = (const float *)(Bs + st * B_TILE);
+#pragma unroll
+                for (int ks = 0; ks < KB; ks += 8) {
+                    unsigned af[MTL][4], bf[NTL][2];
 #if SC_MMA_MUTANT
 #define sc_tf32(f) (__float_as_uint(f) & 0xffffe000u)
 #endif
-                /* K-major tiles: ldmatrix on 32-bit elements (each 8x8 matrix of 16-bit
-                 * halves is 8 rows of 4 floats; a lane receives the float at row g, column t:
-                 * exactly the TF32 fragment element); row-major tiles: 32-bit loads. */
-                const unsigned as_u = as0 + (unsigned)(st * A_TILE * 4);
-                const unsigned bs_u = bs0 + (unsigned)(st * B_TILE * 4);
+                    /* K-major tiles: ldmatrix on 32-bit elements (each 8x8 matrix of 16-bit
+                     * halves is 8 rows of 4 floats; a lane receives the float at row g, column
+                     * t: exactly the TF32 fragment element); row-major tiles: 32-bit loads. */
+                    const unsigned as_u = as0 + (unsigned)(st * A_TILE * 4);
+                    const unsigned bs_u = bs0 + (unsigned)(st * B_TILE * 4);
 #pragma unroll
-                for (int mt = 0; mt < MTL; mt++) {
-                    int rb = wm * WTM + mt * 16;
-                    if (AK) {
-                        unsigned r[4];
-                        sc_ldmatrix_x4(r, as_u + (unsigned)(((rb + (lane & 15)) * A_LD + ks +
-                                                             (lane >> 4) * 4) *
-                                                            4));
+                    for (int mt = 0; mt < MTL; mt++) {
+                        int rb = wm * WTM + mt * 16;
+                        if (AK) {
+                            unsigned r[4];
+                            sc_ldmatrix_x4(r, as_u + (unsigned)(((rb + (lane & 15)) * A_LD + ks +
+                                                                 (lane >> 4) * 4) *
+                                                                4));
 #pragma unroll
-                        for (int e = 0; e < 4; e++) af[mt][e] = sc_tf32(__uint_as_float(r[e]));
-                    } else {
+                            for (int e = 0; e < 4; e++) af[mt][e] = sc_tf32(__uint_as_float(r[e]));
+                        } else {
 #define SC_A(r, k) as[(ks + (k)) * A_LD + rb + (r)]
-                        af[mt][0] = sc_tf32(SC_A(g, t));
-                        af[mt][1] = sc_tf32(SC_A(g + 8, t));
-                        af[mt][2] = sc_tf32(SC_A(g, t + 4));
-                        af[mt][3] = sc_tf32(SC_A(g + 8, t + 4));
+                            af[mt][0] = sc_tf32(SC_A(g, t));
+                            af[mt][1] = sc_tf32(SC_A(g + 8, t));
+                            af[mt][2] = sc_tf32(SC_A(g, t + 4));
+                            af[mt][3] = sc_tf32(SC_A(g + 8, t + 4));
 #undef SC_A
-                    }
-                }
-#pragma unroll
-                for (int nt = 0; nt < NTL; nt += 2) {
-                    int cb = wn * WTN + nt * 8;
-                    if (BKM) {
-                        unsigned r[4];
-                        sc_ldmatrix_x4(
-                            r, bs_u + (unsigned)(((cb + (lane & 7) + (lane >> 4) * 8) * B_LD + ks +
-                                                  ((lane >> 3) & 1) * 4) *
-                                                 4));
-                        bf[nt][0] = sc_tf32(__uint_as_float(r[0]));
-                        bf[nt][1] = sc_tf32(__uint_as_float(r[1]));
-                        bf[nt + 1][0] = sc_tf32(__uint_as_float(r[2]));
-                        bf[nt + 1][1] = sc_tf32(__uint_as_float(r[3]));
-                    } else {
-#pragma unroll
-                        for (int h = 0; h < 2; h++) {
-#define SC_B(k, n) bs[(ks + (k)) * B_LD + cb + h * 8 + (n)]
-                            bf[nt + h][0] = sc_tf32(SC_B(t, g));
-                            bf[nt + h][1] = sc_tf32(SC_B(t + 4, g));
-#undef SC_B
                         }
                     }
-                }
 #pragma unroll
-                for (int mt = 0; mt < MTL; mt++)
+                    for (int nt = 0; nt < NTL; nt += 2) {
+                        int cb = wn * WTN + nt * 8;
+                        if (BKM) {
+                            unsigned r[4];
+                            sc_ldmatrix_x4(
+                                r, bs_u + (unsigned)(((cb + (lane & 7) + (lane >> 4) * 8) * B_LD +
+                                                      ks + ((lane >> 3) & 1) * 4) *
+                                                     4));
+                            bf[nt][0] = sc_tf32(__uint_as_float(r[0]));
+                            bf[nt][1] = sc_tf32(__uint_as_float(r[1]));
+                            bf[nt + 1][0] = sc_tf32(__uint_as_float(r[2]));
+                            bf[nt + 1][1] = sc_tf32(__uint_as_float(r[3]));
+                        } else {
 #pragma unroll
-                    for (int nt = 0; nt < NTL; nt++) sc_mma(E(), acc[mt][nt], af[mt], bf[nt]);
+                            for (int h = 0; h < 2; h++) {
+#define SC_B(k, n) bs[(ks + (k)) * B_LD + cb + h * 8 + (n)]
+                                bf[nt + h][0] = sc_tf32(SC_B(t, g));
+                                bf[nt + h][1] = sc_tf32(SC_B(t + 4, g));
+#undef SC_B
+                            }
+                        }
+                    }
+#pragma unroll
+                    for (int mt = 0; mt < MTL; mt++)
+#pragma unroll
+                        for (int nt = 0; nt < NTL; nt++) sc_mma(E(), acc[mt][nt], af[mt], bf[nt]);
 #if SC_MMA_MUTANT
 #undef sc_tf32
 #endif
+                }
+            }
+        }
+    } else {
+        /* One block per SM (8 warps: latency-bound, bench/NOTES.md run 13), fp16/bf16: two sets of
+         * fragments, the next k-step's loaded while this one's mma run, across the stage
+         * barrier too (as CUTLASS's multistage main loop does), so the tensor pipe does not
+         * drain at every stage. Ring accounting as above: the barrier before the next stage's
+         * first fragments also frees this stage's slot, which then takes stage kt + STAGES. */
+        static_assert(NKS % 2 == 0, "fragment buffers alternate within a stage");
+        unsigned af[2][MTL][4], bf[2][NTL][2];
+        if (nk > 0) {
+            sc_cp_async_wait<STAGES - 2>(); /* stage 0 has landed */
+            __syncthreads();
+            if (STAGES - 1 < nk) load_stage(STAGES - 1, kbeg + (STAGES - 1) * KB);
+            sc_cp_async_commit();
+            frags(af[0], bf[0], 0, 0);
+        }
+        for (int kt = 0; kt < nk; kt++) {
+            const int st = kt % STAGES;
+#pragma unroll
+            for (int ks = 0; ks < NKS; ks++) {
+                if (ks + 1 < NKS) {
+                    frags(af[(ks + 1) & 1], bf[(ks + 1) & 1], st, (ks + 1) * KSTEP);
+                } else if (kt + 1 < nk) {
+                    sc_cp_async_wait<STAGES - 2>(); /* stage kt+1 has landed */
+                    __syncthreads(); /* everyone's; every warp has read stage kt's slot */
+                    int nx = kt + STAGES;
+                    if (nx < nk) load_stage(st, kbeg + nx * KB);
+                    sc_cp_async_commit();
+                    frags(af[0], bf[0], (kt + 1) % STAGES, 0);
+                }
+                if (!mutant_skip(kt, ks)) mmas(af[ks & 1], bf[ks & 1]);
             }
         }
     }
