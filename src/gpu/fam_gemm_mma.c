@@ -87,7 +87,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     dims(kp, rq->dir, &M, &N, &Kr, &outn);
     /* forward and backward-weight pad C/groups to the chunk (mma/op_fwd.cuh, op_bw.cuh) */
     bool pad = rq->dir != SC_DIR_BACKWARD_DATA && kp->cg % sc_mma_vec(kp->dtype) != 0;
-    int esize = kp->dtype == SC_DTYPE_F32 ? 4 : 2; /* bytes of an operand element */
+    int esize = sc_mma_esize(kp->dtype);
     i64 zmul = rq->dir == SC_DIR_BACKWARD_DATA ? (i64)kp->g * kp->sh * kp->sw : kp->g;
     double best_t = 1e30;
     memset(out, 0, sizeof *out);

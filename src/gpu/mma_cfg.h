@@ -88,9 +88,12 @@ static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int
     return cfg != 4 || (esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad);
 }
 
+/* Bytes of an operand element (the esize above) of a plan's dtype: 2 fp16/bf16, 4 TF32 (fp32). */
+static inline SC_CONSTEXPR int sc_mma_esize(int dtype) { return dtype == SC_DTYPE_F32 ? 4 : 2; }
+
 /* Elements per 16-byte chunk (the unit of every global load): 8 fp16/bf16, 4 TF32 (fp32). The
  * channel counts a plan needs to be multiples of. */
-static inline SC_CONSTEXPR int sc_mma_vec(int dtype) { return dtype == SC_DTYPE_F32 ? 4 : 8; }
+static inline SC_CONSTEXPR int sc_mma_vec(int dtype) { return 16 / sc_mma_esize(dtype); }
 
 /* Dynamic shared memory of a kernel: STAGES x (A tile + B tile), each tile either K-major
  * (rows of BK elements plus one chunk of padding) or row-major (BK rows of BM or BN elements

@@ -80,7 +80,7 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
     if (pl->cfg < 0 || pl->cfg >= SC_MMA_NCFG || pl->splits < 1)
         return fail(pb, rq, dev, pl, "configuration or split out of range");
     bool pad = rq->dir != SC_DIR_BACKWARD_DATA && kp->cg % sc_mma_vec(kp->dtype) != 0;
-    if (!sc_mma_cfg_built(pl->cfg, rq->dir, pad, kp->dtype == SC_DTYPE_F32 ? 4 : 2))
+    if (!sc_mma_cfg_built(pl->cfg, rq->dir, pad, sc_mma_esize(kp->dtype)))
         return fail(pb, rq, dev, pl, "a configuration the launcher has no kernel for");
     if (kp->kg % sc_mma_vec(kp->dtype) ||
         (kp->cg % sc_mma_vec(kp->dtype) && rq->dir == SC_DIR_BACKWARD_DATA))
