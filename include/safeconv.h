@@ -142,9 +142,11 @@ typedef enum sc_algo {
     SC_ALGO_GPU_IMPLICIT_GEMM_MMA = 11, /* tiled implicit GEMM on the matrix units (NVIDIA tensor
                                            cores, sm_80+): fp16/bf16, and fp32 as TF32 when the
                                            context's math mode allows it; fp32 accumulation */
-    SC_ALGO_CPU_ONEDNN = 12 /* oneDNN's CPU convolution primitives (builds with oneDNN) */
+    SC_ALGO_CPU_ONEDNN = 12,  /* oneDNN's CPU convolution primitives (builds with oneDNN) */
+    SC_ALGO_GPU_WINOGRAD = 13 /* Winograd F(2x2,3x3) on the FMA units: fp32 3x3 stride-1
+                                 forward and backward-data (docs/gpu.md) */
 } sc_algo;
-#define SC_ALGO_LAST SC_ALGO_CPU_ONEDNN /* highest id in this version */
+#define SC_ALGO_LAST SC_ALGO_GPU_WINOGRAD /* highest id in this version */
 
 SC_API const char *sc_algo_name(sc_algo a);
 

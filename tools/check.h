@@ -25,6 +25,8 @@ typedef struct sc_gen_options {
     double large_share;   /* fraction of configurations with wide channels (GEMM tiles) */
     int channel_multiple; /* > 1: channels per group of dense and grouped layers rounded up to a
                              * multiple (e.g. 8: the GEMM's channel-chunked gathers); 1 = as drawn */
+    bool shape_3x3s1;     /* only dense 3x3 layers of stride 1, dilation 1, padding 0-2 (the
+                           * Winograd kernels' shapes), drawn after the same sequence */
 } sc_gen_options;
 
 void sc_gen_options_init(sc_gen_options *o);

@@ -18,7 +18,7 @@ static const char usage[] =
     "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
     "                       [--workspace-limit BYTES] [--large PERCENT] [--replay SEED]\n"
     "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
-    "                       [--skip-unsupported] [--verbose] [--json]\n"
+    "                       [--shape-class 3x3s1] [--skip-unsupported] [--verbose] [--json]\n"
     "Checks N random configurations in every chosen direction against the double-precision\n"
     "reference, on the best device present. Ends with 'N passed, N failed'; exit 1 if any\n"
     "failed.\n"
@@ -40,6 +40,8 @@ static const char usage[] =
     "                         against the reference on the rounded inputs with a derived bound\n"
     "  --tune                 (GPU) tune each configuration first, so the checked run uses the\n"
     "                         measured variant rather than the heuristic's\n"
+    "  --shape-class 3x3s1    only dense 3x3 layers of stride 1, dilation 1 and padding 0-2\n"
+    "                         (the Winograd kernels' shapes; replay with the same option)\n"
     "  --skip-unsupported     with --algo: skip (and count) the configurations that algorithm\n"
     "                         does not apply to, instead of failing them\n"
     "  --verbose              print every check, not only failures\n"
@@ -61,7 +63,8 @@ enum {
     O_DTYPE,
     O_TUNE,
     O_SKIP_UNSUPPORTED,
-    O_VERBOSE
+    O_VERBOSE,
+    O_SHAPE
 };
 
 static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT},
@@ -78,6 +81,7 @@ static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT}
                                      {"dtype", required_argument, NULL, O_DTYPE},
                                      {"tune", no_argument, NULL, O_TUNE},
                                      {"skip-unsupported", no_argument, NULL, O_SKIP_UNSUPPORTED},
+                                     {"shape-class", required_argument, NULL, O_SHAPE},
                                      {"verbose", no_argument, NULL, O_VERBOSE},
                                      {"json", no_argument, NULL, SC_OPT_JSON},
                                      {"help", no_argument, NULL, SC_OPT_HELP},
@@ -85,7 +89,7 @@ static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT}
 
 typedef struct run_opts {
     uint64_t count, seed, replay, ws_limit;
-    bool have_seed, have_replay, verbose, tune, json, tf32, skip_unsupported;
+    bool have_seed, have_replay, verbose, tune, json, tf32, skip_unsupported, shape_3x3s1;
     sc_dtype dtype;
     int dir, layout, device, large_pct, cmul;
     sc_algo algo;
@@ -106,6 +110,11 @@ static int parse(int argc, char **argv, run_opts *r, bool *stop)
         case O_TUNE: r->tune = true; break;
         case O_VERBOSE: r->verbose = true; break;
         case O_SKIP_UNSUPPORTED: r->skip_unsupported = true; break;
+        case O_SHAPE:
+            if (strcmp(v, "3x3s1") != 0)
+                return sc_cli_usage_error("--shape-class: '%s' is not a shape class (3x3s1)", v);
+            r->shape_3x3s1 = true;
+            break;
         case O_COUNT:
             ok = sc_arg_u64("--count", v, &r->count);
             if (ok && r->count == 0) ok = false, sc_cli_usage_error("--count: must be at least 1");
@@ -185,6 +194,7 @@ int cmd_verify(int argc, char **argv)
     sc_gen_options_init(&gen);
     gen.layout = r.layout;
     gen.channel_multiple = r.cmul;
+    gen.shape_3x3s1 = r.shape_3x3s1;
     gen.dtype = r.dtype;
     sc_check_options copt;
     sc_check_options_init(&copt);
@@ -290,9 +300,10 @@ int cmd_verify(int argc, char **argv)
         sc_json_finish(&j);
     } else {
         if (failed)
-            printf("replay one with: safeconv verify --replay SEED%s (add --direction to "
+            printf("replay one with: safeconv verify --replay SEED%s%s (add --direction to "
                    "narrow)\n",
-                   r.device < 0 ? " --device cpu" : "");
+                   r.device < 0 ? " --device cpu" : "",
+                   r.shape_3x3s1 ? " --shape-class 3x3s1" : "");
         for (int k = 0; k < 4; k++)
             if (per_dir_fail[k])
                 printf("%s: %llu failed\n", sc_direction_name((sc_direction)k),

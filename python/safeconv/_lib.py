@@ -52,7 +52,7 @@ STRATEGY_NAMES = {"auto": 0, "gpu": 1, "gpu_unfold": 1, "vendor": 2, "implicit_g
 ALGO_NAMES = {0: "none", 1: "cpu_reference", 2: "cpu_im2col_gemm", 3: "cpu_direct",
               4: "gpu_implicit_gemm", 5: "gpu_direct_depthwise", 6: "gpu_direct_small_c",
               7: "gpu_naive", 8: "vendor_cudnn", 9: "vendor_miopen", 10: "vendor_plugin",
-              11: "gpu_implicit_gemm_mma", 12: "cpu_onednn"}
+              11: "gpu_implicit_gemm_mma", 12: "cpu_onednn", 13: "gpu_winograd"}
 ALGO_GPU_IMPLICIT_GEMM_MMA = 11  # the only family that computes fp32 as TF32 (sc_math_mode)
 
 DEVICE_CPU = -1

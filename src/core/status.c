@@ -100,6 +100,7 @@ const char *sc_algo_name(sc_algo a)
     case SC_ALGO_VENDOR_PLUGIN: return "vendor_plugin";
     case SC_ALGO_GPU_IMPLICIT_GEMM_MMA: return "gpu_implicit_gemm_mma";
     case SC_ALGO_CPU_ONEDNN: return "cpu_onednn";
+    case SC_ALGO_GPU_WINOGRAD: return "gpu_winograd";
     }
     return "unknown";
 }

@@ -188,6 +188,9 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
         case SC_ALGO_GPU_IMPLICIT_GEMM_MMA:
             e = sc_launch_gemm_mma(kp, dir, *pl, a, b, c, out, call->ws, st);
             break;
+        case SC_ALGO_GPU_WINOGRAD:
+            e = sc_launch_winograd(kp, dir, a, b, c, out, call->ws, st);
+            break;
         default:
             return sc__fail(SC_STATUS_INTERNAL, "gpu: algorithm %s is not a GPU algorithm",
                             sc_algo_name(pl->algo));

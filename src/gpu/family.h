@@ -45,8 +45,8 @@ typedef struct sc_gpu_family {
 } sc_gpu_family;
 
 /* The families, in selection order (fam_*.c). */
-extern const sc_gpu_family sc_fam_depthwise, sc_fam_small_c, sc_fam_gemm_mma, sc_fam_gemm,
-    sc_fam_naive;
+extern const sc_gpu_family sc_fam_depthwise, sc_fam_small_c, sc_fam_gemm_mma, sc_fam_winograd,
+    sc_fam_gemm, sc_fam_naive;
 
 /* A plan with no family options and no workspace (the direct kernels). */
 void sc_fam_plan_plain(sc_algo algo, sc_kplan *out);

@@ -24,6 +24,7 @@ static void read_knobs(void)
     knobs.gemm_bw32 = env_int("SAFECONV_GPU_GEMM_BW32");
     knobs.gemm_mma = env_int("SAFECONV_GPU_GEMM_MMA");
     knobs.smallc_pix = env_int("SAFECONV_GPU_SMALLC_PIX");
+    knobs.winograd = env_int("SAFECONV_GPU_WINOGRAD");
     knobs.debug = getenv("SAFECONV_GPU_DEBUG") != NULL;
 }
 

@@ -18,6 +18,7 @@ typedef struct sc_gpu_knobs {
     int gemm_bw32;   /* SAFECONV_GPU_GEMM_BW32: 0 backward-weight gathers with 64-bit offsets */
     int gemm_mma;    /* SAFECONV_GPU_GEMM_MMA: 0 never the matrix-unit GEMM by default */
     int smallc_pix;  /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
+    int winograd;    /* SAFECONV_GPU_WINOGRAD: 0 never Winograd by default, 1 wherever it applies */
     int debug;       /* SAFECONV_GPU_DEBUG: set = print every plan on stderr */
 } sc_gpu_knobs;
 

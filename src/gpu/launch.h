@@ -31,4 +31,9 @@ int sc_launch_gemm(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, const 
 int sc_launch_gemm_mma(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, const void *a,
                        const void *b, const void *c, void *out, void *ws, cudaStream_t st);
 
+/* winograd.cu: Winograd F(2x2,3x3), fp32 forward and backward-data (winograd.h); ws holds the
+ * transformed filter (sc_wino_ws_bytes). */
+int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
+                       const void *c, void *out, void *ws, cudaStream_t st);
+
 #endif /* SC_GPU_LAUNCH_H */

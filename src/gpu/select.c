@@ -11,7 +11,8 @@
  * of R*S per channel, or a handful of columns); then the matrix units where the dtype, the
  * math mode, the device and the layout let them run; naive last, as it always applies. */
 static const sc_gpu_family *const families[] = {&sc_fam_depthwise, &sc_fam_small_c,
-                                                &sc_fam_gemm_mma, &sc_fam_gemm, &sc_fam_naive};
+                                                &sc_fam_gemm_mma,  &sc_fam_winograd,
+                                                &sc_fam_gemm,      &sc_fam_naive};
 #define NFAM (sizeof families / sizeof families[0])
 
 const sc_gpu_family *sc_gpu_family_of(sc_algo a)

@@ -75,6 +75,7 @@ SAMPLES = {
     "--channel-multiple": ("4", "0"), "--suite": (SUITE, None), "--batch": ("2", "0"),
     "--filter": ("tiny_a", None), "--repeat": ("2", "0"), "--min-time": ("0.01", "nan"),
     "--shape": ("1,3,8,8,4,3,3,1,1,1,1", "1,3,8,8,4,3,3,junk"), "--dtype": ("f32", "f64"),
+    "--shape-class": ("3x3s1", "5x5"),
     "--watchdog": ("30", "inf"), "--slow": ("10", "-1"), "--tolerance": ("0.01", "x"),
     "--cache": (CACHE, None),
     # flags

@@ -5,7 +5,9 @@
  *   1. default selection succeeds for fp32 and picks a family that can implement the problem;
  *   2. a GEMM plan is one the launchers have a kernel for (sc_gemm_cfg_built, the serial
  *      epilogue built, the gather valid for the direction and layout), and its workspace is
- *      sc_gemm_ws_bytes of it and within the limit; other families need no workspace;
+ *      sc_gemm_ws_bytes of it and within the limit; a Winograd plan is for an fp32 3x3
+ *      stride-1 forward or backward-data with sc_wino_ws_bytes of workspace within the limit;
+ *      other families need no workspace;
  *   3. planning is a function of its inputs: the same request gives the same plan, bit for bit
  *      (the size query and the call of one shape agree because they make the same plan);
  *   4. forcing a family gives that family's plan where it can implement the problem and
@@ -15,6 +17,7 @@
 #include "gpu/gemm_cfg.h"
 #include "gpu/gemm_plan.h"
 #include "gpu/mma_cfg.h"
+#include "gpu/winograd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,12 +92,23 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
     if ((pl->splits > 1) != (pl->ws_bytes > 0)) return fail(pb, rq, dev, pl, "split workspace");
 }
 
+static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
+                       const sc_gpu_dev *dev, const sc_kplan *pl)
+{
+    if (kp->dtype != SC_DTYPE_F32 || kp->r != 3 || kp->s != 3 || kp->sh != 1 || kp->sw != 1 ||
+        kp->dh != 1 || kp->dw != 1 || kp->g != 1 ||
+        (rq->dir != SC_DIR_FORWARD && rq->dir != SC_DIR_BACKWARD_DATA))
+        return fail(pb, rq, dev, pl, "Winograd planned for a shape it does not compute");
+    if (pl->ws_bytes != sc_wino_ws_bytes(kp, rq->dir) || pl->ws_bytes > rq->ws_limit)
+        return fail(pb, rq, dev, pl, "Winograd workspace wrong or over the limit");
+}
+
 int main(int argc, char **argv)
 {
     int count = argc > 1 ? atoi(argv[1]) : 20000, checked = 0;
-    static const sc_algo fams[] = {SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_DEPTHWISE,
-                                   SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_NAIVE,
-                                   SC_ALGO_GPU_IMPLICIT_GEMM_MMA};
+    static const sc_algo fams[] = {SC_ALGO_GPU_IMPLICIT_GEMM,     SC_ALGO_GPU_DIRECT_DEPTHWISE,
+                                   SC_ALGO_GPU_DIRECT_SMALL_C,    SC_ALGO_GPU_NAIVE,
+                                   SC_ALGO_GPU_IMPLICIT_GEMM_MMA, SC_ALGO_GPU_WINOGRAD};
     for (int i = 0; i < count; i++) {
         sc_conv2d_desc d;
         sc_conv2d_desc_init(&d);
@@ -109,6 +123,9 @@ int main(int argc, char **argv)
         d.stride_h = rnd(1, 3), d.stride_w = rnd(1, 3);
         d.pad_h = d.r / 2, d.pad_w = d.s / 2;
         d.dil_h = rnd(0, 5) ? 1 : 2, d.dil_w = rnd(0, 5) ? 1 : 2;
+        if (rnd(0, 3) == 0) /* Winograd's shapes */
+            d.r = d.s = 3, d.stride_h = d.stride_w = d.dil_h = d.dil_w = 1, d.groups = 1, d.c = cg,
+            d.k = kg, d.pad_h = rnd(0, 3), d.pad_w = rnd(0, 3);
         d.layout = rnd(0, 1) ? SC_NHWC : SC_NCHW;
         d.dtype = rnd(0, 2) == 0 ? SC_DTYPE_F32 : rnd(0, 1) ? SC_DTYPE_F16 : SC_DTYPE_BF16;
         sc_problem pb;
@@ -131,6 +148,8 @@ int main(int argc, char **argv)
             check_gemm(&pb, &kp, &rq, &dev, &a);
         else if (a.algo == SC_ALGO_GPU_IMPLICIT_GEMM_MMA)
             check_mma(&pb, &kp, &rq, &dev, &a);
+        else if (a.algo == SC_ALGO_GPU_WINOGRAD && rq.dir != SC_DIR_BACKWARD_BIAS)
+            check_wino(&pb, &kp, &rq, &dev, &a);
         else if (a.ws_bytes)
             fail(&pb, &rq, &dev, &a, "a direct kernel asking for workspace");
         if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &b) || memcmp(&a, &b, sizeof a))
@@ -145,10 +164,12 @@ int main(int argc, char **argv)
                 fail(&pb, &rq, &dev, &b, "a forced family that does not apply was planned");
             else if (can && b.algo == SC_ALGO_GPU_IMPLICIT_GEMM && rq.dir != SC_DIR_BACKWARD_BIAS)
                 check_gemm(&pb, &kp, &rq, &dev, &b);
+            else if (can && b.algo == SC_ALGO_GPU_WINOGRAD && rq.dir != SC_DIR_BACKWARD_BIAS)
+                check_wino(&pb, &kp, &rq, &dev, &b);
         }
     }
     const char *env[] = {"SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",
-                         "SAFECONV_GPU_GEMM_CC", "SAFECONV_GPU_GEMM_CFG"};
+                         "SAFECONV_GPU_GEMM_CC", "SAFECONV_GPU_GEMM_CFG", "SAFECONV_GPU_WINOGRAD"};
     printf("plan_check");
     for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
         if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));

@@ -9,6 +9,7 @@
 #   cfg 0..8       each GEMM tile configuration forced (SAFECONV_GPU_GEMM_CFG), each seen run
 #   f16, bf16      16-bit tensors: the default selection, and the GEMM forced
 #   naive          --algo gpu_naive
+#   winograd       --algo gpu_winograd on its shapes (--shape-class 3x3s1), forward and backward-data
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
 #                  serial default, a workspace limit that leaves no room for slices): batches of
@@ -117,6 +118,11 @@ for dt in f16 bf16; do # 16-bit tensors: the default selection, then the GEMM fo
 done
 step naive vv -- --count 40 --seed 4004 --algo gpu_naive
 need naive "$(grep -c ' gpu_naive ' "$B/plans.txt")" 1
+for d in forward backward_data; do # Winograd forced on its shapes (3x3 stride 1, fp32)
+    step "winograd $d" vv -- --count 150 --seed 4007 --large 50 --shape-class 3x3s1 --direction $d \
+        --algo gpu_winograd
+    need "winograd $d" "$(grep -c ' gpu_winograd ' "$B/plans.txt")" 150
+done
 step "channel-chunked" vv SAFECONV_GPU_GEMM_CC=1 -- --count 40 --seed 4002 --large 50 \
     --channel-multiple 8 --layout nchw --algo gpu_implicit_gemm
 need "channel-chunked" "$(plans gather 1)" 10

@@ -1,0 +1,339 @@
+/* winograd.cu - Winograd F(2x2,3x3) for fp32 3x3 stride-1 layers, forward and backward-data
+ * (where it applies, and the computed convolution in -> out: winograd.h). Deterministic: each
+ * output is computed by one thread, summing the input channels in a fixed order.
+ *
+ * Per 2x2 output tile and output channel o (Lavin and Gray, "Fast Algorithms for Convolutional
+ * Neural Networks"):   Y = A^T [ sum_i (G g_oi G^T) . (B^T d_i B) ] A
+ * with d_i the 4x4 input patch of channel i, g_oi the 3x3 filter, "." element-wise:
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * So the sum over i is 16 independent GEMMs (one per point p of the 4x4 transformed tile):
+ *   M[p][tile][o] = sum_i V[p][i][tile] * U[p][i][o].
+ *
+ * Two launches:
+ *   wino_filter  U[p][i][o] = (G g_oi G^T)[p] into the workspace ([16][CIpad][COpad], zeros in
+ *                the padding, so the main loop needs no bounds on i or o);
+ *   wino_main    a block takes WINO_BT tiles x WINO_BK output channels. Per step of WINO_BC
+ *                input channels each thread loads one 4x4 patch (one tile, one channel),
+ *                transforms it in registers and stores V to shared memory as
+ *                Vs[p][i][tile] (row pitch VS_LD), while U's slice is copied to Us[p][i][o];
+ *                warp w then runs the GEMMs of points 2w and 2w+1, each lane an 8-tile x
+ *                8-channel outer product per input channel (acc: 2 x 8 x 8 floats). The next
+ *                step's global loads are issued before the GEMMs (registers), the shared
+ *                memory is double-buffered where NBUF = 2. At the end M passes through shared
+ *                memory (Ms[p][tile][o], KQ output channels per round) so one thread holds all
+ *                16 points of a (tile, channel) and applies A^T . A, the bias, and the store.
+ *
+ * Error: the input and output transforms add or subtract (each V and Y element a sum of at
+ * most 4 terms, with coefficients +-1), the filter transform multiplies by 1/2 (exact); so
+ * each product sums 9-16 terms of the direct sum's size, in fp32; docs/gpu.md states the bound
+ * the checker applies. */
+#include "launch.h"
+#include "winograd.h"
+
+typedef long long i64;
+
+/* Shared-memory double buffering and the output channels per exchange round: 2 and 32 on
+ * NVIDIA (100 KiB + 66 KiB of shared memory: opt-in above 48 KiB); 1 and 16 on AMD, whose
+ * work-groups have 64 KiB of LDS. Overridable (-D) so the HIP-CPU run checks both. */
+#ifndef SC_WINO_NBUF
+#define SC_WINO_NBUF (SC_GPU_HIP ? 1 : 2)
+#endif
+#ifndef SC_WINO_KQ
+#define SC_WINO_KQ (SC_GPU_HIP ? 16 : 32)
+#endif
+
+enum {
+    VS_LD = WINO_BT + 4,                   /* Vs row pitch: stores without bank conflicts */
+    VS_FLOATS = 16 * WINO_BC * VS_LD,      /* Vs[16][WINO_BC][VS_LD] */
+    US_FLOATS = 16 * WINO_BC * WINO_BK,    /* Us[16][WINO_BC][WINO_BK] */
+    BUF_FLOATS = VS_FLOATS + US_FLOATS,    /* one stage */
+    F4_PER_THREAD = US_FLOATS / 4 / WINO_T /* float4s of Us each thread copies */
+};
+static_assert(WINO_T == 256 && WINO_BT == 32 && WINO_BK == 64 && WINO_BC == 8,
+              "the thread roles below are written for 256 threads, 32 tiles, 64 x 8 channels");
+static_assert(US_FLOATS % (4 * WINO_T) == 0, "Us copies in whole float4s per thread");
+
+struct wino_args {
+    int n, ci, hi, wi, co, ho, wo; /* the computed convolution (winograd.h) */
+    int ph, pw;
+    int cipad, copad; /* U's dimensions */
+    int th, tw;       /* tiles per column and per row: ceil(ho/2), ceil(wo/2) */
+    sc_fdiv dth, dtw;
+    int ntiles; /* n * th * tw */
+    int nhwc;
+};
+
+/* ---- filter transform: one thread per (i, o) of U, 16 outputs each -------------------------- */
+__global__ __launch_bounds__(256) void wino_filter(int ci, int co, int cipad, int copad, int bd,
+                                                   int nhwc, int wc, const float *__restrict__ w,
+                                                   float *__restrict__ U)
+{
+    int idx = blockIdx.x * 256 + threadIdx.x;
+    if (idx >= cipad * copad) return;
+    int i = idx / copad, o = idx - i * copad;
+    float g[3][3];
+    bool ok = i < ci && o < co;
+    /* forward: filter (k = o, c = i) as is; backward-data: (k = i, c = o) turned 180 degrees.
+     * wc: the channel count of the weight tensor (C), for its layout. */
+    int k = bd ? i : o, c = bd ? o : i;
+#pragma unroll
+    for (int r = 0; r < 3; r++)
+#pragma unroll
+        for (int s = 0; s < 3; s++) {
+            int rr = bd ? 2 - r : r, ss = bd ? 2 - s : s;
+            g[r][s] = ok ? (nhwc ? __ldg(w + (((i64)k * 3 + rr) * 3 + ss) * wc + c)
+                                 : __ldg(w + (((i64)k * wc + c) * 3 + rr) * 3 + ss))
+                         : 0.f;
+        }
+    float t[4][3]; /* G g */
+#pragma unroll
+    for (int s = 0; s < 3; s++) {
+        t[0][s] = g[0][s];
+#ifdef SC_WINO_MUTANT /* a broken variant the checks must catch (tests/gpu/run_mp.sh) */
+        t[1][s] = (g[0][s] + g[1][s] + g[2][s]) * (0.5f + 0x1p-13f);
+#else
+        t[1][s] = (g[0][s] + g[1][s] + g[2][s]) * 0.5f;
+#endif
+        t[2][s] = (g[0][s] - g[1][s] + g[2][s]) * 0.5f;
+        t[3][s] = g[2][s];
+    }
+    i64 pitch = (i64)cipad * copad;
+    float *u = U + (i64)i * copad + o;
+#pragma unroll
+    for (int r = 0; r < 4; r++) { /* (G g) G^T */
+        u[(r * 4 + 0) * pitch] = t[r][0];
+        u[(r * 4 + 1) * pitch] = (t[r][0] + t[r][1] + t[r][2]) * 0.5f;
+        u[(r * 4 + 2) * pitch] = (t[r][0] - t[r][1] + t[r][2]) * 0.5f;
+        u[(r * 4 + 3) * pitch] = t[r][2];
+    }
+}
+
+/* ---- the main kernel -------------------------------------------------------------------- */
+template <int NBUF, int KQ>
+__global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float *__restrict__ x,
+                                                       const float *__restrict__ U,
+                                                       const float *__restrict__ bias,
+                                                       float *__restrict__ y)
+{
+    extern __shared__ float4 smem4[];
+    float *sm = (float *)smem4;
+    const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
+    const int tile0 = blockIdx.x * WINO_BT, o0 = blockIdx.y * WINO_BK;
+
+    /* Load role: one tile and one channel of the step. NHWC: 8 neighbouring lanes read 8
+     * consecutive channels of a pixel; NCHW: 32 lanes read 32 tiles of one channel. */
+    const int lt = a.nhwc ? t >> 3 : t & 31, lc = a.nhwc ? t & 7 : t >> 5;
+    unsigned mask = 0; /* bit 4*r + s: patch element (r, s) lies inside the input */
+    i64 base = 0;      /* element offset of patch (0, 0) in channel lc */
+    const i64 cs = a.nhwc ? a.ci : 1, rs = (i64)a.wi * cs;
+    const i64 cstep = a.nhwc ? 1 : (i64)a.hi * a.wi; /* channel i -> i + 1 */
+    {
+        int T = tile0 + lt;
+        if (T < a.ntiles) {
+            int nt = sc_div(T, a.dtw), tx = T - nt * a.tw;
+            int n = sc_div(nt, a.dth), ty = nt - n * a.th;
+            int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+#pragma unroll
+                for (int s = 0; s < 4; s++)
+                    if ((unsigned)(h0 + r) < (unsigned)a.hi && (unsigned)(w0 + s) < (unsigned)a.wi)
+                        mask |= 1u << (4 * r + s);
+            base = a.nhwc ? (((i64)n * a.hi + h0) * a.wi + w0) * a.ci + lc
+                          : (((i64)n * a.ci + lc) * a.hi + h0) * a.wi + w0;
+        }
+    }
+    float d[16];
+    float4 f[F4_PER_THREAD];
+    auto load = [&](int i0) {
+        const bool cok = i0 + lc < a.ci;
+        const i64 off = base + (i64)i0 * cstep;
+#pragma unroll
+        for (int r = 0; r < 4; r++)
+#pragma unroll
+            for (int s = 0; s < 4; s++)
+                d[4 * r + s] =
+                    cok && (mask >> (4 * r + s) & 1) ? __ldg(x + off + r * rs + s * cs) : 0.f;
+#pragma unroll
+        for (int j = 0; j < F4_PER_THREAD; j++) {
+            int e = t + WINO_T * j, p = e >> 7, il = (e >> 4) & 7, o4 = e & 15;
+            f[j] =
+                __ldg((const float4 *)(U + ((i64)p * a.cipad + i0 + il) * a.copad + o0 + 4 * o4));
+        }
+    };
+    auto store = [&](int buf) {
+        float *Vs = sm + buf * BUF_FLOATS, *Us = Vs + VS_FLOATS;
+        float b[16], v[16];
+#pragma unroll
+        for (int s = 0; s < 4; s++) { /* B^T d */
+            b[0 + s] = d[0 + s] - d[8 + s];
+            b[4 + s] = d[4 + s] + d[8 + s];
+            b[8 + s] = d[8 + s] - d[4 + s];
+            b[12 + s] = d[4 + s] - d[12 + s];
+        }
+#pragma unroll
+        for (int r = 0; r < 4; r++) { /* (B^T d) B */
+            v[4 * r + 0] = b[4 * r + 0] - b[4 * r + 2];
+            v[4 * r + 1] = b[4 * r + 1] + b[4 * r + 2];
+            v[4 * r + 2] = b[4 * r + 2] - b[4 * r + 1];
+            v[4 * r + 3] = b[4 * r + 1] - b[4 * r + 3];
+        }
+#pragma unroll
+        for (int p = 0; p < 16; p++) Vs[(p * WINO_BC + lc) * VS_LD + lt] = v[p];
+#pragma unroll
+        for (int j = 0; j < F4_PER_THREAD; j++) {
+            int e = t + WINO_T * j, p = e >> 7, il = (e >> 4) & 7, o4 = e & 15;
+            *(float4 *)(Us + (p * WINO_BC + il) * WINO_BK + 4 * o4) = f[j];
+        }
+    };
+
+    /* GEMM role: warp w has points 2w and 2w+1; lane (ty, kx) tiles 8ty..8ty+7 and output
+     * channels 4kx..4kx+3 and 32+4kx..32+4kx+3 (a quarter-warp reads 8 consecutive float4 of
+     * Us and one broadcast float4 of Vs). */
+    const int ty = lane >> 3, kx = lane & 7;
+    float acc[2][8][8];
+#pragma unroll
+    for (int q = 0; q < 2; q++)
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int k = 0; k < 8; k++) acc[q][j][k] = 0.f;
+    auto gemm = [&](int buf) {
+        const float *Vs = sm + buf * BUF_FLOATS, *Us = Vs + VS_FLOATS;
+#pragma unroll
+        for (int i = 0; i < WINO_BC; i++)
+#pragma unroll
+            for (int q = 0; q < 2; q++) {
+                const int p = 2 * warp + q;
+                const float4 v0 = *(const float4 *)(Vs + (p * WINO_BC + i) * VS_LD + 8 * ty);
+                const float4 v1 = *(const float4 *)(Vs + (p * WINO_BC + i) * VS_LD + 8 * ty + 4);
+                const float4 u0 = *(const float4 *)(Us + (p * WINO_BC + i) * WINO_BK + 4 * kx);
+                const float4 u1 = *(const float4 *)(Us + (p * WINO_BC + i) * WINO_BK + 32 + 4 * kx);
+                const float vv[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+                const float uu[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+#pragma unroll
+                    for (int k = 0; k < 8; k++) acc[q][j][k] = fmaf(vv[j], uu[k], acc[q][j][k]);
+            }
+    };
+
+    const int nsteps = (a.ci + WINO_BC - 1) / WINO_BC;
+    load(0);
+    store(0);
+    __syncthreads();
+    for (int st = 0; st < nsteps; st++) {
+        const bool more = st + 1 < nsteps;
+        if (more) load((st + 1) * WINO_BC);
+        gemm(st % NBUF);
+        if (NBUF == 1) __syncthreads();
+        if (more) store((st + 1) % NBUF);
+        __syncthreads();
+    }
+
+    /* Output: KQ channels per round through Ms[16][WINO_BT][KQ + 1] (the shared memory of the
+     * stages, free after the last barrier above). */
+    float *Ms = sm;
+    constexpr int MLD = KQ + 1;
+#pragma unroll
+    for (int rd = 0; rd < WINO_BK / KQ; rd++) {
+#pragma unroll
+        for (int q = 0; q < 2; q++)
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int k = 0; k < 8; k++) {
+                    const int o = (k < 4 ? 0 : 32) + 4 * kx + (k & 3);
+                    if (o / KQ == rd)
+                        Ms[((2 * warp + q) * WINO_BT + 8 * ty + j) * MLD + o - rd * KQ] =
+                            acc[q][j][k];
+                }
+        __syncthreads();
+        for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
+            /* NHWC: lanes along the channels (consecutive addresses); NCHW: along the tiles. */
+            const int tl = a.nhwc ? e / KQ : e % WINO_BT, ol = a.nhwc ? e % KQ : e / WINO_BT;
+            const int T = tile0 + tl, o = o0 + rd * KQ + ol;
+            if (T >= a.ntiles || o >= a.co) continue;
+            float m[16];
+#pragma unroll
+            for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + tl) * MLD + ol];
+            float z[2][4]; /* A^T M */
+#pragma unroll
+            for (int s = 0; s < 4; s++) {
+                z[0][s] = m[0 + s] + m[4 + s] + m[8 + s];
+                z[1][s] = m[4 + s] - m[8 + s] - m[12 + s];
+            }
+            const float bv = bias ? bias[o] : 0.f;
+            float out[2][2]; /* (A^T M) A */
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                out[r][0] = z[r][0] + z[r][1] + z[r][2] + bv;
+                out[r][1] = z[r][1] - z[r][2] - z[r][3] + bv;
+            }
+            int nt = sc_div(T, a.dtw), tx = T - nt * a.tw;
+            int n = sc_div(nt, a.dth), tyy = nt - n * a.th;
+            int h = 2 * tyy, w = 2 * tx;
+#pragma unroll
+            for (int r = 0; r < 2; r++)
+#pragma unroll
+                for (int s = 0; s < 2; s++)
+                    if (h + r < a.ho && w + s < a.wo) {
+                        i64 idx = a.nhwc ? (((i64)n * a.ho + h + r) * a.wo + w + s) * a.co + o
+                                         : (((i64)n * a.co + o) * a.ho + h + r) * a.wo + w + s;
+                        y[idx] = out[r][s];
+                    }
+        }
+        __syncthreads();
+    }
+}
+
+/* ---- launcher ---------------------------------------------------------------------------- */
+int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
+                       const void *c, void *out, void *ws, cudaStream_t st)
+{
+    if (!sc_wino_applies(&kp, dir) || !ws) return (int)cudaErrorInvalidValue;
+    const bool bd = dir == SC_DIR_BACKWARD_DATA;
+    wino_args w;
+    w.n = kp.n;
+    w.ci = sc_wino_ci(&kp, dir), w.co = sc_wino_co(&kp, dir);
+    w.hi = bd ? kp.p : kp.h, w.wi = bd ? kp.q : kp.w;
+    w.ho = bd ? kp.h : kp.p, w.wo = bd ? kp.w : kp.q;
+    w.ph = bd ? 2 - kp.ph : kp.ph, w.pw = bd ? 2 - kp.pw : kp.pw;
+    w.cipad = (w.ci + WINO_BC - 1) / WINO_BC * WINO_BC;
+    w.copad = (w.co + WINO_BK - 1) / WINO_BK * WINO_BK;
+    w.th = (w.ho + 1) / 2, w.tw = (w.wo + 1) / 2;
+    w.dth = sc_fdiv_make((uint32_t)w.th), w.dtw = sc_fdiv_make((uint32_t)w.tw);
+    w.ntiles = w.n * w.th * w.tw; /* < 2^31 (sc_wino_applies) */
+    w.nhwc = kp.nhwc;
+    float *U = (float *)ws;
+    unsigned fblocks = (unsigned)(((i64)w.cipad * w.copad + 255) / 256);
+    wino_filter<<<fblocks, 256, 0, st>>>(w.ci, w.co, w.cipad, w.copad, bd, kp.nhwc, kp.c,
+                                         (const float *)b, U);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return (int)e;
+
+    constexpr int NB = SC_WINO_NBUF, KQ = SC_WINO_KQ;
+    static_assert(NB == 1 || NB == 2, "one or two stages");
+    static_assert(KQ == 16 || KQ == 32 || KQ == 64, "KQ divides WINO_BK");
+    constexpr int stage_bytes = NB * BUF_FLOATS * 4, xch_bytes = 16 * WINO_BT * (KQ + 1) * 4;
+    constexpr int smem = stage_bytes > xch_bytes ? stage_bytes : xch_bytes;
+#if !SC_GPU_HIP /* AMD: up to 64 KiB without an opt-in */
+    if (smem > 48 * 1024) {
+        static unsigned long long opted; /* bit d: the opt-in was made on device d */
+        int dev = 0;
+        e = cudaGetDevice(&dev);
+        if (e != cudaSuccess) return (int)e;
+        if (!(dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1))) {
+            e = cudaFuncSetAttribute(wino_main<NB, KQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     smem);
+            if (e != cudaSuccess) return (int)e;
+            if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
+        }
+    }
+#endif
+    dim3 grid((unsigned)((w.ntiles + WINO_BT - 1) / WINO_BT), (unsigned)(w.copad / WINO_BK));
+    wino_main<NB, KQ><<<grid, WINO_T, smem, st>>>(w, (const float *)a, U,
+                                                  bd ? nullptr : (const float *)c, (float *)out);
+    return (int)cudaGetLastError();
+}

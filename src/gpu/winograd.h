@@ -1,0 +1,57 @@
+/* winograd.h - the Winograd F(2x2,3x3) kernels' sizes (winograd.cu) and where they apply
+ * (fam_winograd.c): one definition for both. Plain C.
+ *
+ * The computed convolution: `in` (N, CI, HI, WI) -> `out` (N, CO, HO, WO), 3x3, stride 1,
+ * dilation 1, groups 1, padding (ph, pw). Forward is x -> y with CI = C, CO = K; backward-data
+ * is dy -> dx with CI = K, CO = C, the filter turned by 180 degrees and transposed, and padding
+ * 2 - pad (so it exists for pad <= 2). */
+#ifndef SC_GPU_WINOGRAD_H
+#define SC_GPU_WINOGRAD_H
+
+#include "gpu/kparams.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define WINO_T  256 /* threads per block */
+#define WINO_BT 32  /* output tiles (2x2 pixels each) per block */
+#define WINO_BK 64  /* output channels per block */
+#define WINO_BC 8   /* input channels per reduction step */
+
+/* The computed convolution's input and output channel counts of a direction. */
+static inline int sc_wino_ci(const sc_kp *kp, sc_direction dir)
+{
+    return dir == SC_DIR_FORWARD ? kp->c : kp->k;
+}
+static inline int sc_wino_co(const sc_kp *kp, sc_direction dir)
+{
+    return dir == SC_DIR_FORWARD ? kp->k : kp->c;
+}
+
+/* The transformed filter U[16][CIpad][COpad] (CI rounded up to WINO_BC, CO to WINO_BK, zeros
+ * in the padding) is the workspace: 64 * CIpad * COpad bytes (16 MiB at 512 -> 512). */
+static inline size_t sc_wino_ws_bytes(const sc_kp *kp, sc_direction dir)
+{
+    size_t ci = ((size_t)sc_wino_ci(kp, dir) + WINO_BC - 1) / WINO_BC * WINO_BC;
+    size_t co = ((size_t)sc_wino_co(kp, dir) + WINO_BK - 1) / WINO_BK * WINO_BK;
+    return 16 * ci * co * sizeof(float);
+}
+
+/* fp32 tensors, forward or backward-data, 3x3, stride 1, dilation 1, groups 1, padding <= 2,
+ * tiles (N * ceil(HO/2) * ceil(WO/2)) and filter-transform threads under 2^31. */
+static inline bool sc_wino_applies(const sc_kp *kp, sc_direction dir)
+{
+    if (kp->dtype != SC_DTYPE_F32 || kp->g != 1 || kp->r != 3 || kp->s != 3 || kp->sh != 1 ||
+        kp->sw != 1 || kp->dh != 1 || kp->dw != 1 || kp->ph > 2 || kp->pw > 2)
+        return false;
+    if (dir != SC_DIR_FORWARD && dir != SC_DIR_BACKWARD_DATA) return false;
+    long long ho = dir == SC_DIR_FORWARD ? kp->p : kp->h,
+              wo = dir == SC_DIR_FORWARD ? kp->q : kp->w;
+    long long tiles = (long long)kp->n * ((ho + 1) / 2) * ((wo + 1) / 2);
+    long long ci = ((long long)sc_wino_ci(kp, dir) + WINO_BC - 1) / WINO_BC * WINO_BC;
+    long long co = ((long long)sc_wino_co(kp, dir) + WINO_BK - 1) / WINO_BK * WINO_BK;
+    return ho > 0 && wo > 0 && tiles < (1ll << 31) - WINO_BT && ci * co < (1ll << 31) &&
+           co / WINO_BK <= 65535;
+}
+
+#endif /* SC_GPU_WINOGRAD_H */
