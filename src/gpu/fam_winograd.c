@@ -1,6 +1,7 @@
-/* fam_winograd.c - Winograd F(2x2,3x3) (winograd.cu): fp32 forward and backward-data of 3x3
- * stride-1 layers (winograd.h), with the transformed filter in the workspace. Exact math only:
- * where TF32 is allowed the matrix units come first in the list anyway. */
+/* fam_winograd.c - Winograd for fp32 3x3 stride-1 layers (winograd.h): F(2x2,3x3) forward and
+ * backward-data (winograd.cu, the transformed filter in the workspace), F(3x3,2x2)
+ * backward-weight (winograd_bw.cu, reduction slices in the workspace). Exact fp32: under TF32
+ * the matrix-unit family leaves it the layers it prefers (fam_gemm_mma.c). */
 #include "gpu/family.h"
 #include "gpu/knobs.h"
 #include "gpu/winograd.h"
@@ -8,7 +9,26 @@
 static bool wino_can(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     (void)dev;
-    return sc_wino_applies(kp, rq->dir) && sc_wino_ws_bytes(kp, rq->dir) <= rq->ws_limit;
+    if (!sc_wino_applies(kp, rq->dir)) return false;
+    /* backward-weight: one slice needs no workspace */
+    return rq->dir == SC_DIR_BACKWARD_WEIGHT || sc_wino_ws_bytes(kp, rq->dir) <= rq->ws_limit;
+}
+
+/* Backward-weight slices (SAFECONV_GPU_WINOGRAD_SPLITS asks for a count). */
+static int bw_splits(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
+{
+    int want = sc_gpu_knobs_get()->winograd_splits;
+    return sc_wino_bw_splits(kp, want > 0 ? want : 0, dev->sm_count, rq->ws_limit);
+}
+
+/* Blocks of a plan's launch. */
+static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
+{
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT)
+        return (long long)((kp->k + WINO_BT - 1) / WINO_BT) * ((kp->c + WINO_BK - 1) / WINO_BK) *
+               bw_splits(kp, rq, dev);
+    int co = sc_wino_co(kp, rq->dir);
+    return (sc_wino_tiles(kp, rq->dir) + WINO_BT - 1) / WINO_BT * ((co + WINO_BK - 1) / WINO_BK);
 }
 
 /* Preferred with at least 16 input and 16 output channels (below, the padding to WINO_BC and
@@ -21,21 +41,21 @@ static bool wino_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_g
 {
     int knob = sc_gpu_knobs_get()->winograd;
     if (knob >= 0) return knob > 0 && wino_can(kp, rq, dev);
-    if (!wino_can(kp, rq, dev)) return false;
-    bool fwd = rq->dir == SC_DIR_FORWARD;
-    long long ho = fwd ? kp->p : kp->h, wo = fwd ? kp->q : kp->w;
-    long long tiles = (long long)kp->n * ((ho + 1) / 2) * ((wo + 1) / 2);
-    int co = sc_wino_co(kp, rq->dir);
-    long long blocks = (tiles + WINO_BT - 1) / WINO_BT * ((co + WINO_BK - 1) / WINO_BK);
-    return sc_wino_ci(kp, rq->dir) >= 16 && co >= 16 && 3 * blocks >= dev->sm_count;
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT || !wino_can(kp, rq, dev)) return false;
+    return sc_wino_ci(kp, rq->dir) >= 16 && sc_wino_co(kp, rq->dir) >= 16 &&
+           3 * wino_blocks(kp, rq, dev) >= dev->sm_count;
 }
 
 static void wino_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev,
                       sc_kplan *out)
 {
-    (void)dev;
     sc_fam_plan_plain(SC_ALGO_GPU_WINOGRAD, out);
-    out->ws_bytes = sc_wino_ws_bytes(kp, rq->dir);
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT) {
+        out->splits = bw_splits(kp, rq, dev);
+        out->ws_bytes = sc_wino_bw_ws_bytes(kp, out->splits);
+    } else {
+        out->ws_bytes = sc_wino_ws_bytes(kp, rq->dir);
+    }
 }
 
 const sc_gpu_family sc_fam_winograd = {SC_ALGO_GPU_WINOGRAD, wino_can, wino_preferred, wino_plan};

@@ -25,6 +25,8 @@ static void read_knobs(void)
     knobs.gemm_mma = env_int("SAFECONV_GPU_GEMM_MMA");
     knobs.smallc_pix = env_int("SAFECONV_GPU_SMALLC_PIX");
     knobs.winograd = env_int("SAFECONV_GPU_WINOGRAD");
+    knobs.winograd_1stage = env_int("SAFECONV_GPU_WINOGRAD_1STAGE");
+    knobs.winograd_splits = env_int("SAFECONV_GPU_WINOGRAD_SPLITS");
     knobs.debug = getenv("SAFECONV_GPU_DEBUG") != NULL;
 }
 

@@ -19,7 +19,9 @@ typedef struct sc_gpu_knobs {
     int gemm_mma;    /* SAFECONV_GPU_GEMM_MMA: 0 never the matrix-unit GEMM by default */
     int smallc_pix;  /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
     int winograd;    /* SAFECONV_GPU_WINOGRAD: 0 never Winograd by default, 1 wherever it applies */
-    int debug;       /* SAFECONV_GPU_DEBUG: set = print every plan on stderr */
+    int winograd_1stage; /* SAFECONV_GPU_WINOGRAD_1STAGE: 1 the one-stage (AMD) variant on NVIDIA */
+    int winograd_splits; /* SAFECONV_GPU_WINOGRAD_SPLITS: backward-weight reduction slices */
+    int debug;           /* SAFECONV_GPU_DEBUG: set = print every plan on stderr */
 } sc_gpu_knobs;
 
 /* The switches of this process (read at the first call; thread-safe). */

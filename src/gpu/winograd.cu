@@ -18,9 +18,10 @@
  *                transforms it in registers and stores V to shared memory as
  *                Vs[p][i][tile] (row pitch VS_LD), while U's slice is copied to Us[p][i][o];
  *                warp w then runs the GEMMs of points 2w and 2w+1, each lane an 8-tile x
- *                8-channel outer product per input channel (acc: 2 x 8 x 8 floats). The next
- *                step's global loads are issued before the GEMMs (registers), the shared
- *                memory is double-buffered where NBUF = 2. At the end M passes through shared
+ *                8-channel outer product per input channel (acc: 2 x 8 x 8 floats). With two
+ *                stages (NBUF = 2) the next step's global loads are in flight in registers
+ *                during the GEMMs; with one, they follow them (AMD's compiler spilled the
+ *                prefetch registers beside the 128 accumulators). At the end M passes through shared
  *                memory (Ms[p][tile][o], KQ output channels per round) so one thread holds all
  *                16 points of a (tile, channel) and applies A^T . A, the bias, and the store.
  *
@@ -28,32 +29,18 @@
  * most 4 terms, with coefficients +-1), the filter transform multiplies by 1/2 (exact); so
  * each product sums 9-16 terms of the direct sum's size, in fp32; docs/gpu.md states the bound
  * the checker applies. */
+#include "knobs.h"
 #include "launch.h"
-#include "winograd.h"
+#include "winograd.cuh"
 
 typedef long long i64;
 
-/* Shared-memory double buffering and the output channels per exchange round: 2 and 32 on
- * NVIDIA (100 KiB + 66 KiB of shared memory: opt-in above 48 KiB); 1 and 16 on AMD, whose
- * work-groups have 64 KiB of LDS. Overridable (-D) so the HIP-CPU run checks both. */
-#ifndef SC_WINO_NBUF
-#define SC_WINO_NBUF (SC_GPU_HIP ? 1 : 2)
-#endif
-#ifndef SC_WINO_KQ
-#define SC_WINO_KQ (SC_GPU_HIP ? 16 : 32)
-#endif
-
-enum {
-    VS_LD = WINO_BT + 4,                   /* Vs row pitch: stores without bank conflicts */
-    VS_FLOATS = 16 * WINO_BC * VS_LD,      /* Vs[16][WINO_BC][VS_LD] */
-    US_FLOATS = 16 * WINO_BC * WINO_BK,    /* Us[16][WINO_BC][WINO_BK] */
-    BUF_FLOATS = VS_FLOATS + US_FLOATS,    /* one stage */
-    F4_PER_THREAD = US_FLOATS / 4 / WINO_T /* float4s of Us each thread copies */
-};
-static_assert(WINO_T == 256 && WINO_BT == 32 && WINO_BK == 64 && WINO_BC == 8,
-              "the thread roles below are written for 256 threads, 32 tiles, 64 x 8 channels");
-static_assert(US_FLOATS % (4 * WINO_T) == 0, "Us copies in whole float4s per thread");
-
+/* Two variants, by shared-memory stages (NBUF) and output channels per exchange round (KQ):
+ *   <2, 32>  double-buffered, 100 KiB of shared memory: NVIDIA GPUs that let a block opt in to
+ *            that much (sm_80, sm_90; not sm_75, sm_86, sm_89: 64-99 KiB);
+ *   <1, 16>  one stage, 50 KiB: AMD (64 KiB of LDS per work-group) and the other NVIDIA GPUs;
+ *            SAFECONV_GPU_WINOGRAD_1STAGE=1 forces it on NVIDIA (to verify AMD's variant there).
+ * The HIP-CPU run can check the first with -DSC_WINO_HIP_TWO_STAGE (HIP-CPU has no LDS limit). */
 struct wino_args {
     int n, ci, hi, wi, co, ho, wo; /* the computed convolution (winograd.h) */
     int ph, pw;
@@ -200,23 +187,8 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
 #pragma unroll
             for (int k = 0; k < 8; k++) acc[q][j][k] = 0.f;
     auto gemm = [&](int buf) {
-        const float *Vs = sm + buf * BUF_FLOATS, *Us = Vs + VS_FLOATS;
-#pragma unroll
-        for (int i = 0; i < WINO_BC; i++)
-#pragma unroll
-            for (int q = 0; q < 2; q++) {
-                const int p = 2 * warp + q;
-                const float4 v0 = *(const float4 *)(Vs + (p * WINO_BC + i) * VS_LD + 8 * ty);
-                const float4 v1 = *(const float4 *)(Vs + (p * WINO_BC + i) * VS_LD + 8 * ty + 4);
-                const float4 u0 = *(const float4 *)(Us + (p * WINO_BC + i) * WINO_BK + 4 * kx);
-                const float4 u1 = *(const float4 *)(Us + (p * WINO_BC + i) * WINO_BK + 32 + 4 * kx);
-                const float vv[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-                const float uu[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
-#pragma unroll
-                for (int j = 0; j < 8; j++)
-#pragma unroll
-                    for (int k = 0; k < 8; k++) acc[q][j][k] = fmaf(vv[j], uu[k], acc[q][j][k]);
-            }
+        const float *Vs = sm + buf * BUF_FLOATS;
+        wino_gemm_step(acc, Vs, Vs + VS_FLOATS, warp, ty, kx);
     };
 
     const int nsteps = (a.ci + WINO_BC - 1) / WINO_BC;
@@ -225,10 +197,17 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
     __syncthreads();
     for (int st = 0; st < nsteps; st++) {
         const bool more = st + 1 < nsteps;
-        if (more) load((st + 1) * WINO_BC);
+        if (NBUF == 2 && more) load((st + 1) * WINO_BC); /* in flight during the GEMMs */
         gemm(st % NBUF);
-        if (NBUF == 1) __syncthreads();
-        if (more) store((st + 1) % NBUF);
+        if (NBUF == 1) { /* one stage: nothing held in registers across the GEMMs */
+            __syncthreads();
+            if (more) {
+                load((st + 1) * WINO_BC);
+                store(0);
+            }
+        } else if (more) {
+            store((st + 1) % NBUF);
+        }
         __syncthreads();
     }
 
@@ -238,17 +217,7 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
     constexpr int MLD = KQ + 1;
 #pragma unroll
     for (int rd = 0; rd < WINO_BK / KQ; rd++) {
-#pragma unroll
-        for (int q = 0; q < 2; q++)
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int k = 0; k < 8; k++) {
-                    const int o = (k < 4 ? 0 : 32) + 4 * kx + (k & 3);
-                    if (o / KQ == rd)
-                        Ms[((2 * warp + q) * WINO_BT + 8 * ty + j) * MLD + o - rd * KQ] =
-                            acc[q][j][k];
-                }
+        wino_xchg_store<KQ>(Ms, acc, rd, warp, ty, kx);
         __syncthreads();
         for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
             /* NHWC: lanes along the channels (consecutive addresses); NCHW: along the tiles. */
@@ -289,6 +258,48 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
 }
 
 /* ---- launcher ---------------------------------------------------------------------------- */
+#if !SC_GPU_HIP
+/* The shared memory a block of the current device may opt in to (cached per device). */
+int sc_wino_optin_bytes()
+{
+    static int cache[64]; /* racing writers store the same value */
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+    if (dev >= 0 && dev < 64 && cache[dev]) return cache[dev];
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    if (dev >= 0 && dev < 64) cache[dev] = v;
+    return v;
+}
+#endif
+
+template <int NB, int KQ>
+static int wino_launch(const wino_args &w, dim3 grid, const float *x, const float *U,
+                       const float *bias, float *y, cudaStream_t st)
+{
+    static_assert(NB == 1 || NB == 2, "one or two stages");
+    static_assert(KQ == 16 || KQ == 32 || KQ == 64, "KQ divides WINO_BK");
+    constexpr int smem = wino_smem<NB, KQ>();
+#if !SC_GPU_HIP /* AMD: up to 64 KiB without an opt-in */
+    if (smem > 48 * 1024) {
+        static unsigned long long opted; /* bit d: the opt-in was made on device d */
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e != cudaSuccess) return (int)e;
+        if (!(dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1))) {
+            e = cudaFuncSetAttribute(wino_main<NB, KQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     smem);
+            if (e != cudaSuccess) return (int)e;
+            if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
+        }
+    }
+#endif
+    wino_main<NB, KQ><<<grid, WINO_T, smem, st>>>(w, x, U, bias, y);
+    return (int)cudaGetLastError();
+}
+
 int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                        const void *c, void *out, void *ws, cudaStream_t st)
 {
@@ -312,28 +323,20 @@ int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const v
                                          (const float *)b, U);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return (int)e;
-
-    constexpr int NB = SC_WINO_NBUF, KQ = SC_WINO_KQ;
-    static_assert(NB == 1 || NB == 2, "one or two stages");
-    static_assert(KQ == 16 || KQ == 32 || KQ == 64, "KQ divides WINO_BK");
-    constexpr int stage_bytes = NB * BUF_FLOATS * 4, xch_bytes = 16 * WINO_BT * (KQ + 1) * 4;
-    constexpr int smem = stage_bytes > xch_bytes ? stage_bytes : xch_bytes;
-#if !SC_GPU_HIP /* AMD: up to 64 KiB without an opt-in */
-    if (smem > 48 * 1024) {
-        static unsigned long long opted; /* bit d: the opt-in was made on device d */
-        int dev = 0;
-        e = cudaGetDevice(&dev);
-        if (e != cudaSuccess) return (int)e;
-        if (!(dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1))) {
-            e = cudaFuncSetAttribute(wino_main<NB, KQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     smem);
-            if (e != cudaSuccess) return (int)e;
-            if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
-        }
-    }
-#endif
     dim3 grid((unsigned)((w.ntiles + WINO_BT - 1) / WINO_BT), (unsigned)(w.copad / WINO_BK));
-    wino_main<NB, KQ><<<grid, WINO_T, smem, st>>>(w, (const float *)a, U,
-                                                  bd ? nullptr : (const float *)c, (float *)out);
-    return (int)cudaGetLastError();
+#if SC_GPU_HIP
+#ifdef SC_WINO_HIP_TWO_STAGE
+    return wino_launch<2, 32>(w, grid, (const float *)a, U, bd ? nullptr : (const float *)c,
+                              (float *)out, st);
+#else
+    return wino_launch<1, 16>(w, grid, (const float *)a, U, bd ? nullptr : (const float *)c,
+                              (float *)out, st);
+#endif
+#else
+    if (sc_gpu_knobs_get()->winograd_1stage != 1 && sc_wino_optin_bytes() >= wino_smem<2, 32>())
+        return wino_launch<2, 32>(w, grid, (const float *)a, U, bd ? nullptr : (const float *)c,
+                                  (float *)out, st);
+    return wino_launch<1, 16>(w, grid, (const float *)a, U, bd ? nullptr : (const float *)c,
+                              (float *)out, st);
+#endif
 }

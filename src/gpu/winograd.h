@@ -4,7 +4,8 @@
  * The computed convolution: `in` (N, CI, HI, WI) -> `out` (N, CO, HO, WO), 3x3, stride 1,
  * dilation 1, groups 1, padding (ph, pw). Forward is x -> y with CI = C, CO = K; backward-data
  * is dy -> dx with CI = K, CO = C, the filter turned by 180 degrees and transposed, and padding
- * 2 - pad (so it exists for pad <= 2). */
+ * 2 - pad (so it exists for pad <= 2). Backward-weight (winograd_bw.cu) reduces over dy's
+ * 2x2 tiles: N * ceil(P/2) * ceil(Q/2) of them, in `splits` slices of whole steps. */
 #ifndef SC_GPU_WINOGRAD_H
 #define SC_GPU_WINOGRAD_H
 
@@ -37,13 +38,57 @@ static inline size_t sc_wino_ws_bytes(const sc_kp *kp, sc_direction dir)
     return 16 * ci * co * sizeof(float);
 }
 
-/* fp32 tensors, forward or backward-data, 3x3, stride 1, dilation 1, groups 1, padding <= 2,
- * tiles (N * ceil(HO/2) * ceil(WO/2)) and filter-transform threads under 2^31. */
+/* The output tiles of a direction: N * ceil(HO/2) * ceil(WO/2) (backward-weight: dy's). */
+static inline long long sc_wino_tiles(const sc_kp *kp, sc_direction dir)
+{
+    long long ho = dir == SC_DIR_BACKWARD_DATA ? kp->h : kp->p;
+    long long wo = dir == SC_DIR_BACKWARD_DATA ? kp->w : kp->q;
+    return (long long)kp->n * ((ho + 1) / 2) * ((wo + 1) / 2);
+}
+
+/* Backward-weight: tiles per slice (whole steps of WINO_BC), and the workspace of `splits`
+ * slices of dw (none for one: it writes dw). */
+static inline int sc_wino_bw_tps(long long tiles, int splits)
+{
+    long long per = (tiles + splits - 1) / splits;
+    return (int)((per + WINO_BC - 1) / WINO_BC * WINO_BC);
+}
+static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
+{
+    return splits > 1 ? (size_t)splits * (size_t)kp->k * (size_t)kp->c * 9 * sizeof(float) : 0;
+}
+
+/* Backward-weight slices: `want` (0: about one block per SM), at least 8 steps a slice, at
+ * most 64 slices, within the workspace limit, none without tiles. */
+static inline int sc_wino_bw_splits(const sc_kp *kp, int want, int sm_count, size_t ws_limit)
+{
+    long long blocks =
+        (long long)((kp->k + WINO_BT - 1) / WINO_BT) * ((kp->c + WINO_BK - 1) / WINO_BK);
+    long long s = want > 0 ? want : (sm_count + blocks / 2) / blocks;
+    long long cap = sc_wino_tiles(kp, SC_DIR_BACKWARD_WEIGHT) / (8 * WINO_BC);
+    if (s > cap) s = cap;
+    if (s > 64) s = 64;
+    if (s < 1) s = 1;
+    while (s > 1 && sc_wino_bw_ws_bytes(kp, (int)s) > ws_limit) s--;
+    if (s > 1) { /* no slice without tiles: as many as whole-step slices need */
+        long long tiles = sc_wino_tiles(kp, SC_DIR_BACKWARD_WEIGHT),
+                  tps = sc_wino_bw_tps(tiles, (int)s);
+        s = (tiles + tps - 1) / tps;
+    }
+    return (int)s;
+}
+
+/* fp32 tensors, 3x3, stride 1, dilation 1, groups 1, padding <= 2; tiles and filter-transform
+ * threads under 2^31, grids within the launch limits. */
 static inline bool sc_wino_applies(const sc_kp *kp, sc_direction dir)
 {
     if (kp->dtype != SC_DTYPE_F32 || kp->g != 1 || kp->r != 3 || kp->s != 3 || kp->sh != 1 ||
         kp->sw != 1 || kp->dh != 1 || kp->dw != 1 || kp->ph > 2 || kp->pw > 2)
         return false;
+    if (dir == SC_DIR_BACKWARD_WEIGHT)
+        return kp->p > 0 && kp->q > 0 && sc_wino_tiles(kp, dir) < (1ll << 31) - 64 * 64 &&
+               (long long)kp->k * kp->c * 9 < (1ll << 31) &&
+               (kp->c + WINO_BK - 1) / WINO_BK <= 65535;
     if (dir != SC_DIR_FORWARD && dir != SC_DIR_BACKWARD_DATA) return false;
     long long ho = dir == SC_DIR_FORWARD ? kp->p : kp->h,
               wo = dir == SC_DIR_FORWARD ? kp->q : kp->w;

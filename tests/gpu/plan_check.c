@@ -6,7 +6,8 @@
  *   2. a GEMM plan is one the launchers have a kernel for (sc_gemm_cfg_built, the serial
  *      epilogue built, the gather valid for the direction and layout), and its workspace is
  *      sc_gemm_ws_bytes of it and within the limit; a Winograd plan is for an fp32 3x3
- *      stride-1 forward or backward-data with sc_wino_ws_bytes of workspace within the limit;
+ *      stride-1 layer with its workspace (the filter transform, or the backward-weight
+ *      slices, each of which has tiles) within the limit;
  *      other families need no workspace;
  *   3. planning is a function of its inputs: the same request gives the same plan, bit for bit
  *      (the size query and the call of one shape agree because they make the same plan);
@@ -96,11 +97,18 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
                        const sc_gpu_dev *dev, const sc_kplan *pl)
 {
     if (kp->dtype != SC_DTYPE_F32 || kp->r != 3 || kp->s != 3 || kp->sh != 1 || kp->sw != 1 ||
-        kp->dh != 1 || kp->dw != 1 || kp->g != 1 ||
-        (rq->dir != SC_DIR_FORWARD && rq->dir != SC_DIR_BACKWARD_DATA))
+        kp->dh != 1 || kp->dw != 1 || kp->g != 1)
         return fail(pb, rq, dev, pl, "Winograd planned for a shape it does not compute");
-    if (pl->ws_bytes != sc_wino_ws_bytes(kp, rq->dir) || pl->ws_bytes > rq->ws_limit)
+    size_t ws = rq->dir == SC_DIR_BACKWARD_WEIGHT ? sc_wino_bw_ws_bytes(kp, pl->splits)
+                                                  : sc_wino_ws_bytes(kp, rq->dir);
+    if (pl->ws_bytes != ws || pl->ws_bytes > rq->ws_limit)
         return fail(pb, rq, dev, pl, "Winograd workspace wrong or over the limit");
+    if (pl->splits < 1 || pl->splits > 64 || (rq->dir != SC_DIR_BACKWARD_WEIGHT && pl->splits != 1))
+        return fail(pb, rq, dev, pl, "Winograd slices out of range");
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT && pl->splits > 1 &&
+        (long long)(pl->splits - 1) * sc_wino_bw_tps(sc_wino_tiles(kp, rq->dir), pl->splits) >=
+            sc_wino_tiles(kp, rq->dir))
+        return fail(pb, rq, dev, pl, "Winograd backward-weight slice with no tiles");
 }
 
 int main(int argc, char **argv)
@@ -169,7 +177,8 @@ int main(int argc, char **argv)
         }
     }
     const char *env[] = {"SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",
-                         "SAFECONV_GPU_GEMM_CC", "SAFECONV_GPU_GEMM_CFG", "SAFECONV_GPU_WINOGRAD"};
+                         "SAFECONV_GPU_GEMM_CC",     "SAFECONV_GPU_GEMM_CFG",
+                         "SAFECONV_GPU_WINOGRAD",    "SAFECONV_GPU_WINOGRAD_SPLITS"};
     printf("plan_check");
     for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
         if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));

@@ -2,6 +2,7 @@
 # run_device.sh - everything one GPU-machine call does, in stages (logs under $OUT):
 #   build   make BUILD=build-gpu GPU=cuda NVCC_ARCHS=sm_90 -j16
 #   verify  safeconv verify on the GPU per direction: default selection, forced implicit GEMM,
+#           forced Winograd (forward, backward-data, on its shapes: --shape-class 3x3s1),
 #           forced naive (COUNT, NAIVE_COUNT configurations each; seeds printed)
 #   memcheck compute-sanitizer --tool memcheck on MEMCHECK_COUNT configurations per algorithm
 #   bench   bench/compare.py over the public suite (+ the depthwise target shape)
@@ -40,8 +41,11 @@ verify)
         timeout $VERIFY_T $SC verify --device 0 --count $COUNT --seed $((SEED+1)) --direction $d --algo gpu_implicit_gemm >"$OUT/v_gemm_$d.log" 2>&1 &
         timeout $VERIFY_T $SC verify --device 0 --count $NAIVE_COUNT --seed $((SEED+2)) --direction $d --algo gpu_naive >"$OUT/v_naive_$d.log" 2>&1 &
     done
+    for d in forward backward_data; do
+        timeout $VERIFY_T $SC verify --device 0 --count $COUNT --seed $((SEED+3)) --direction $d --algo gpu_winograd --shape-class 3x3s1 --large 50 >"$OUT/v_wino_$d.log" 2>&1 &
+    done
     wait
-    echo "verify: $(( $(date +%s) - t0 )) s (seeds: default $SEED, gemm $((SEED+1)), naive $((SEED+2)))"
+    echo "verify: $(( $(date +%s) - t0 )) s (seeds: default $SEED, gemm $((SEED+1)), naive $((SEED+2)), winograd $((SEED+3)))"
     for f in "$OUT"/v_*.log; do summ "$(basename "$f" .log)" "$f"; grep -m5 '^FAIL' "$f"; done
     cat "$OUT"/v_*.log >"$OUT/verify_all.txt"; rm -f "$OUT"/v_*.log ;;
 memcheck)

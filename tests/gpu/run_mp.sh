@@ -13,7 +13,7 @@
 #   bench_f32 compare.py, public suite: this build and the old one (safeconv fp32 NCHW) and
 #             cuDNN fp32, in one process run each, same session
 #   bench_mp  compare.py --dtype bf16/f16/tf32 (NHWC) against cuDNN in the same dtype/layout
-#   winograd  gpu_winograd forced, fp32 forward and backward-data (COUNT per direction)
+#   winograd  gpu_winograd forced, fp32, every direction (COUNT per direction)
 #   wino_mutant   its verify with build-mut built with -DSC_WINO_MUTANT must fail
 #   wino_memcheck compute-sanitizer on gpu_winograd forced
 #   bench_wino    compare.py on WSUITE with SAFECONV_GPU_WINOGRAD=1 and 0, fp32 NCHW and NHWC
@@ -109,11 +109,12 @@ memcheck)
     echo "memcheck: $(( $(date +%s) - t0 )) s"
     for f in "$OUT"/mc_*.log; do echo "--- $(basename "$f" .log): $(grep -E 'ERROR SUMMARY|passed, ' "$f" | tr '\n' ' ')"; done ;;
 winograd)
-    # gpu_winograd forced (fp32, 3x3 stride 1: --shape-class 3x3s1), forward and backward-data, both
+    # gpu_winograd forced (fp32, 3x3 stride 1: --shape-class 3x3s1), every direction, both
     # layouts: COUNT configurations per direction in 8 processes of COUNT/8, seeds printed
+    # (SAFECONV_GPU_WINOGRAD_1STAGE / _SPLITS from the environment pick the variant)
     t0=$(date +%s)
     s=$((SEED + 800))
-    for d in forward backward_data; do
+    for d in forward backward_data backward_weight; do
         for i in 0 1 2 3 4 5 6 7; do
             s=$((s + 1))
             timeout 300 $SC verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count $((COUNT / 8)) --seed $s --direction $d >"$OUT/w_${d}_$i.log" 2>&1 &
@@ -121,7 +122,7 @@ winograd)
     done
     wait
     echo "winograd: $(( $(date +%s) - t0 )) s (seeds $((SEED + 801))-$s)"
-    for d in forward backward_data; do
+    for d in forward backward_data backward_weight; do
         cat "$OUT"/w_${d}_*.log >"$OUT/wino_$d.txt"
         echo "--- winograd $d: $(grep -E 'passed, .* failed' "$OUT/wino_$d.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/wino_$d.txt") FAIL lines"
         grep -m3 '^FAIL' "$OUT/wino_$d.txt"
@@ -129,13 +130,13 @@ winograd)
     rm -f "$OUT"/w_*.log ;;
 wino_mutant)
     # build-mut built with -DSC_WINO_MUTANT (one filter-transform coefficient off by 2^-13)
-    for d in forward backward_data; do
+    for d in forward backward_data backward_weight; do
         timeout 120 build-mut/safeconv verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count 200 --seed 98 --direction $d >"$OUT/wmut_$d.log" 2>&1
         echo "--- winograd mutant $d (must fail): $(grep -E 'passed, .* failed' "$OUT/wmut_$d.log" | tail -1)"
     done ;;
 wino_memcheck)
     t0=$(date +%s)
-    for d in forward backward_data; do
+    for d in forward backward_data backward_weight; do
         timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count 30 --seed $((SEED + 900)) --direction $d >"$OUT/mcw_$d.log" 2>&1 &
     done
     wait

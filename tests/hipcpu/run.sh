@@ -9,7 +9,9 @@
 #   cfg 0..8       each GEMM tile configuration forced (SAFECONV_GPU_GEMM_CFG), each seen run
 #   f16, bf16      16-bit tensors: the default selection, and the GEMM forced
 #   naive          --algo gpu_naive
-#   winograd       --algo gpu_winograd on its shapes (--shape-class 3x3s1), forward and backward-data
+#   winograd       --algo gpu_winograd on its shapes (--shape-class 3x3s1), every direction; and
+#                  backward-weight asked for 5 reduction slices (SAFECONV_GPU_WINOGRAD_SPLITS=5;
+#                  fewer where the tiles run out): at least 40 plans with 2-5
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
 #                  serial default, a workspace limit that leaves no room for slices): batches of
@@ -118,11 +120,14 @@ for dt in f16 bf16; do # 16-bit tensors: the default selection, then the GEMM fo
 done
 step naive vv -- --count 40 --seed 4004 --algo gpu_naive
 need naive "$(grep -c ' gpu_naive ' "$B/plans.txt")" 1
-for d in forward backward_data; do # Winograd forced on its shapes (3x3 stride 1, fp32)
+for d in forward backward_data backward_weight; do # Winograd forced on its shapes (3x3 s1, fp32)
     step "winograd $d" vv -- --count 150 --seed 4007 --large 50 --shape-class 3x3s1 --direction $d \
         --algo gpu_winograd
     need "winograd $d" "$(grep -c ' gpu_winograd ' "$B/plans.txt")" 150
 done
+step "winograd slices" vv SAFECONV_GPU_WINOGRAD_SPLITS=5 -- --count 100 --seed 4008 --large 100 \
+    --shape-class 3x3s1 --direction backward_weight --algo gpu_winograd
+need "winograd slices" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
 step "channel-chunked" vv SAFECONV_GPU_GEMM_CC=1 -- --count 40 --seed 4002 --large 50 \
     --channel-multiple 8 --layout nchw --algo gpu_implicit_gemm
 need "channel-chunked" "$(plans gather 1)" 10

@@ -1,0 +1,91 @@
+/* winograd.cuh - what the Winograd kernels share (winograd.cu: F(2x2,3x3) forward and
+ * backward-data; winograd_bw.cu: F(3x3,2x2) backward-weight): the shared-memory layout of a
+ * stage, the 16 outer-product GEMMs of one reduction step, and the exchange of the accumulators
+ * through shared memory before the output transform.
+ *
+ * One block: 256 threads, 16 transformed points x an A side of 32 (WINO_BT) x a B side of 64
+ * (WINO_BK), reducing WINO_BC = 8 entries per step. A stage holds
+ *   As[16][WINO_BC][VS_LD]   the A side (row pitch 36: the loaders' scalar stores do not
+ *                            collide in a bank)
+ *   Bs[16][WINO_BC][WINO_BK] the B side
+ * Warp w computes points 2w and 2w+1; lane (ty = lane / 8, kx = lane % 8) holds A rows
+ * 8ty..8ty+7 and B columns 4kx..4kx+3 and 32+4kx..32+4kx+3: acc[point][row][column]. */
+#ifndef SC_GPU_WINOGRAD_CUH
+#define SC_GPU_WINOGRAD_CUH
+
+#include "winograd.h"
+
+enum {
+    VS_LD = WINO_BT + 4,                   /* Vs row pitch: stores without bank conflicts */
+    VS_FLOATS = 16 * WINO_BC * VS_LD,      /* As[16][WINO_BC][VS_LD] */
+    US_FLOATS = 16 * WINO_BC * WINO_BK,    /* Bs[16][WINO_BC][WINO_BK] */
+    BUF_FLOATS = VS_FLOATS + US_FLOATS,    /* one stage */
+    F4_PER_THREAD = US_FLOATS / 4 / WINO_T /* float4s of the B side each thread copies (forward) */
+};
+static_assert(WINO_T == 256 && WINO_BT == 32 && WINO_BK == 64 && WINO_BC == 8,
+              "the thread roles below are written for 256 threads, 32 tiles, 64 x 8 channels");
+static_assert(US_FLOATS % (4 * WINO_T) == 0, "Us copies in whole float4s per thread");
+
+/* One reduction step: acc[q][j][k] += sum over i < WINO_BC of As[p][i][8ty + j] * Bs[p][i][col(k)],
+ * p = 2 warp + q, in the order of i (deterministic). A quarter-warp reads 8 consecutive float4
+ * of Bs and one broadcast float4 of As. */
+__device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][8], const float *As,
+                                               const float *Bs, int warp, int ty, int kx)
+{
+#if SC_GPU_HIP /* AMD's compiler, fully unrolled, hoisted loads past 256 VGPRs and spilled */
+#pragma unroll 1
+#else
+#pragma unroll
+#endif
+    for (int i = 0; i < WINO_BC; i++)
+#pragma unroll
+        for (int q = 0; q < 2; q++) {
+            const int p = 2 * warp + q;
+            const float4 v0 = *(const float4 *)(As + (p * WINO_BC + i) * VS_LD + 8 * ty);
+            const float4 v1 = *(const float4 *)(As + (p * WINO_BC + i) * VS_LD + 8 * ty + 4);
+            const float4 u0 = *(const float4 *)(Bs + (p * WINO_BC + i) * WINO_BK + 4 * kx);
+            const float4 u1 = *(const float4 *)(Bs + (p * WINO_BC + i) * WINO_BK + 32 + 4 * kx);
+            const float vv[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+            const float uu[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int k = 0; k < 8; k++) acc[q][j][k] = fmaf(vv[j], uu[k], acc[q][j][k]);
+        }
+}
+
+/* Exchange round rd: the accumulators of B columns [rd*KQ, (rd+1)*KQ) to
+ * Ms[16][WINO_BT][KQ + 1] (point, A row, column - rd*KQ), so one thread can then read all 16
+ * points of an (A row, column) pair. The caller synchronizes before reading. */
+template <int KQ>
+__device__ __forceinline__ void wino_xchg_store(float *Ms, const float (&acc)[2][8][8], int rd,
+                                                int warp, int ty, int kx)
+{
+#pragma unroll
+    for (int q = 0; q < 2; q++)
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                const int o = (k < 4 ? 0 : 32) + 4 * kx + (k & 3);
+                if (o / KQ == rd)
+                    Ms[((2 * warp + q) * WINO_BT + 8 * ty + j) * (KQ + 1) + o - rd * KQ] =
+                        acc[q][j][k];
+            }
+}
+
+/* Dynamic shared memory of a variant: NB stages, or the exchange of KQ columns if larger. */
+template <int NB, int KQ>
+__host__ __device__ constexpr int wino_smem()
+{
+    return NB * BUF_FLOATS * 4 > 16 * WINO_BT * (KQ + 1) * 4 ? NB * BUF_FLOATS * 4
+                                                             : 16 * WINO_BT * (KQ + 1) * 4;
+}
+
+#if !SC_GPU_HIP
+/* The shared memory a block of the current device may opt in to (winograd.cu; cached per
+ * device): the two-stage variants need wino_smem<2, 32>(). */
+int sc_wino_optin_bytes();
+#endif
+
+#endif /* SC_GPU_WINOGRAD_CUH */

@@ -1,0 +1,297 @@
+/* winograd_bw.cu - Winograd F(3x3,2x2) for the backward-weight of fp32 3x3 stride-1 layers
+ * (where it applies: winograd.h). Deterministic: fixed reduction slices, each summed in a fixed
+ * order, then added slice by slice in a fixed order.
+ *
+ *   dw[k][c][r][s] = sum over n, p, q of dy[n][k][p][q] * x[n][c][p - ph + r][q - pw + s]
+ *
+ * Cut dy into 2x2 tiles: a tile at (2ty, 2tx) contributes to dw[k][c] (3x3) the correlation of
+ * the 4x4 patch d of x at (2ty - ph, 2tx - pw) with the tile g as a 2x2 filter, i.e. F(3,2) in
+ * each dimension:   A^T [ (G g G^T) . (B^T d B) ] A,
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 -1 0 1]   G = [1 0; .5 .5; .5 -.5; 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1]
+ * so per transformed point p a GEMM over the tiles: M[p][k][c] = sum_t U[p][t][k] V[p][t][c].
+ * A block takes 32 (WINO_BT) k x 64 (WINO_BK) c and one slice of the tiles, 8 (WINO_BC) tiles
+ * per step: each thread transforms one dy tile (one k) and two x patches (two c) into the
+ * shared-memory stage (winograd.cuh: As = U, Bs = V), then the 16 GEMMs of winograd.cuh run;
+ * at the end M passes through shared memory, one thread applies A^T . A to the 16 points of
+ * a (k, c) pair and stores the 9 weights, in dw's layout, into dw (one slice) or into its
+ * slice of the workspace, which wino_bw_sum adds up.
+ *
+ * Error: the transforms add and halve (entries 0, +-1, +-1/2), the products of their absolute
+ * values are at most 2 per dimension (docs/gpu.md, "Winograd's accuracy"). */
+#include "knobs.h"
+#include "launch.h"
+#include "winograd.cuh"
+
+typedef long long i64;
+
+struct wino_bw_args {
+    int n, c, h, w, k, p, q, ph, pw;
+    int th, tw; /* dy's tiles per column and per row: ceil(p/2), ceil(q/2) */
+    sc_fdiv dth, dtw;
+    int ntiles; /* n * th * tw */
+    int tps;    /* tiles per slice, a multiple of WINO_BC */
+    int nhwc;
+    int direct; /* one slice: write dw itself */
+};
+
+/* Tile T -> (n, ty, tx). */
+__device__ __forceinline__ void wino_bw_tile(const wino_bw_args &a, int T, int &n, int &ty, int &tx)
+{
+    int nt = sc_div(T, a.dtw);
+    tx = T - nt * a.tw;
+    n = sc_div(nt, a.dth);
+    ty = nt - n * a.th;
+}
+
+template <int NBUF, int KQ>
+__global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
+                                                          const float *__restrict__ x,
+                                                          const float *__restrict__ dy,
+                                                          float *__restrict__ out)
+{
+    extern __shared__ float4 smem4[];
+    float *sm = (float *)smem4;
+    const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
+    const int k0 = blockIdx.x * WINO_BT, c0 = blockIdx.y * WINO_BK;
+    const int tbeg = blockIdx.z * a.tps;
+    const int tend = min(tbeg + a.tps, a.ntiles);
+
+    /* Load roles. dy: one tile and one k per thread (NHWC: lanes along k; NCHW: along the
+     * tiles). x: two patches, one tile and one c each (NHWC: lanes along c). */
+    const int dtl = a.nhwc ? t >> 5 : t & 7, dkl = a.nhwc ? t & 31 : t >> 3;
+    int xtl[2], xcl[2];
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        int e = t + WINO_T * j;
+        xtl[j] = a.nhwc ? e >> 6 : e & 7;
+        xcl[j] = a.nhwc ? e & 63 : e >> 3;
+    }
+    float g[4], d[2][16];
+    auto load = [&](int t0) {
+        {
+            const int T = t0 + dtl, k = k0 + dkl;
+            int n, ty, tx;
+            wino_bw_tile(a, T < tend ? T : 0, n, ty, tx);
+            const bool ok = T < tend && k < a.k;
+#pragma unroll
+            for (int i = 0; i < 2; i++)
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    const int p = 2 * ty + i, q = 2 * tx + j;
+                    g[2 * i + j] =
+                        ok && p < a.p && q < a.q
+                            ? __ldg(dy + (a.nhwc ? (((i64)n * a.p + p) * a.q + q) * a.k + k
+                                                 : (((i64)n * a.k + k) * a.p + p) * a.q + q))
+                            : 0.f;
+                }
+        }
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const int T = t0 + xtl[j], c = c0 + xcl[j];
+            int n, ty, tx;
+            wino_bw_tile(a, T < tend ? T : 0, n, ty, tx);
+            const bool ok = T < tend && c < a.c;
+            const int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
+            const i64 cs = a.nhwc ? a.c : 1, rs = (i64)a.w * cs;
+            const i64 base = a.nhwc ? (((i64)n * a.h + h0) * a.w + w0) * a.c + c
+                                    : (((i64)n * a.c + c) * a.h + h0) * a.w + w0;
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+#pragma unroll
+                for (int s = 0; s < 4; s++)
+                    d[j][4 * r + s] = ok && (unsigned)(h0 + r) < (unsigned)a.h &&
+                                              (unsigned)(w0 + s) < (unsigned)a.w
+                                          ? __ldg(x + base + r * rs + s * cs)
+                                          : 0.f;
+        }
+    };
+    auto store = [&](int buf) {
+        float *As = sm + buf * BUF_FLOATS, *Bs = As + VS_FLOATS;
+        float u[16], tg[4][2];
+#pragma unroll
+        for (int j = 0; j < 2; j++) { /* G g: rows of the 2x2 tile */
+            tg[0][j] = g[j];
+            tg[1][j] = (g[j] + g[2 + j]) * 0.5f;
+            tg[2][j] = (g[j] - g[2 + j]) * 0.5f;
+            tg[3][j] = g[2 + j];
+        }
+#pragma unroll
+        for (int r = 0; r < 4; r++) { /* (G g) G^T */
+            u[4 * r + 0] = tg[r][0];
+#ifdef SC_WINO_MUTANT /* a broken variant the checks must catch (tests/gpu/run_mp.sh) */
+            u[4 * r + 1] = (tg[r][0] + tg[r][1]) * (0.5f + 0x1p-13f);
+#else
+            u[4 * r + 1] = (tg[r][0] + tg[r][1]) * 0.5f;
+#endif
+            u[4 * r + 2] = (tg[r][0] - tg[r][1]) * 0.5f;
+            u[4 * r + 3] = tg[r][1];
+        }
+#pragma unroll
+        for (int p = 0; p < 16; p++) As[(p * WINO_BC + dtl) * VS_LD + dkl] = u[p];
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const float *e = d[j];
+            float b[16];
+#pragma unroll
+            for (int s = 0; s < 4; s++) { /* B^T d */
+                b[0 + s] = e[0 + s] - e[8 + s];
+                b[4 + s] = e[4 + s] + e[8 + s];
+                b[8 + s] = e[8 + s] - e[4 + s];
+                b[12 + s] = e[12 + s] - e[4 + s];
+            }
+#pragma unroll
+            for (int r = 0; r < 4; r++) { /* (B^T d) B */
+                Bs[((4 * r + 0) * WINO_BC + xtl[j]) * WINO_BK + xcl[j]] =
+                    b[4 * r + 0] - b[4 * r + 2];
+                Bs[((4 * r + 1) * WINO_BC + xtl[j]) * WINO_BK + xcl[j]] =
+                    b[4 * r + 1] + b[4 * r + 2];
+                Bs[((4 * r + 2) * WINO_BC + xtl[j]) * WINO_BK + xcl[j]] =
+                    b[4 * r + 2] - b[4 * r + 1];
+                Bs[((4 * r + 3) * WINO_BC + xtl[j]) * WINO_BK + xcl[j]] =
+                    b[4 * r + 3] - b[4 * r + 1];
+            }
+        }
+    };
+
+    const int ty = lane >> 3, kx = lane & 7;
+    float acc[2][8][8];
+#pragma unroll
+    for (int q = 0; q < 2; q++)
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int k = 0; k < 8; k++) acc[q][j][k] = 0.f;
+
+    const int nsteps = tend > tbeg ? (tend - tbeg + WINO_BC - 1) / WINO_BC : 0;
+    if (nsteps) {
+        load(tbeg);
+        store(0);
+    }
+    __syncthreads();
+    for (int st = 0; st < nsteps; st++) {
+        const bool more = st + 1 < nsteps;
+        if (NBUF == 2 && more) load(tbeg + (st + 1) * WINO_BC); /* in flight during the GEMMs */
+        const float *As = sm + (st % NBUF) * BUF_FLOATS;
+        wino_gemm_step(acc, As, As + VS_FLOATS, warp, ty, kx);
+        if (NBUF == 1) { /* one stage: nothing held in registers across the GEMMs */
+            __syncthreads();
+            if (more) {
+                load(tbeg + (st + 1) * WINO_BC);
+                store(0);
+            }
+        } else if (more) {
+            store((st + 1) % NBUF);
+        }
+        __syncthreads();
+    }
+
+    /* Output: KQ c per round through Ms[16][WINO_BT][KQ + 1]; dw (or this slice of the
+     * workspace) in dw's layout: KRSC (NHWC) or KCRS. Lanes along c. */
+    float *Ms = sm;
+    constexpr int MLD = KQ + 1;
+    float *o = a.direct ? out : out + (i64)blockIdx.z * a.k * a.c * 9;
+#pragma unroll
+    for (int rd = 0; rd < WINO_BK / KQ; rd++) {
+        wino_xchg_store<KQ>(Ms, acc, rd, warp, ty, kx);
+        __syncthreads();
+        for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
+            const int kl = e / KQ, cl = e % KQ;
+            const int k = k0 + kl, c = c0 + rd * KQ + cl;
+            if (k >= a.k || c >= a.c) continue;
+            float m[16];
+#pragma unroll
+            for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + kl) * MLD + cl];
+            float z[3][4]; /* A^T M */
+#pragma unroll
+            for (int s = 0; s < 4; s++) {
+                z[0][s] = m[0 + s] + m[4 + s] + m[8 + s];
+                z[1][s] = m[4 + s] - m[8 + s];
+                z[2][s] = m[4 + s] + m[8 + s] + m[12 + s];
+            }
+#pragma unroll
+            for (int r = 0; r < 3; r++) { /* (A^T M) A */
+                const float v[3] = {z[r][0] + z[r][1] + z[r][2], z[r][1] - z[r][2],
+                                    z[r][1] + z[r][2] + z[r][3]};
+#pragma unroll
+                for (int s = 0; s < 3; s++)
+                    o[a.nhwc ? (((i64)k * 3 + r) * 3 + s) * a.c + c
+                             : (((i64)k * a.c + c) * 3 + r) * 3 + s] = v[s];
+            }
+        }
+        __syncthreads();
+    }
+}
+
+/* dw[e] = sum over slices s, in order, of ws[s][e]. */
+__global__ __launch_bounds__(256) void wino_bw_sum(int slices, i64 n, const float *__restrict__ ws,
+                                                   float *__restrict__ dw)
+{
+    i64 e = (i64)blockIdx.x * 256 + threadIdx.x;
+    if (e >= n) return;
+    float v = ws[e];
+    for (int s = 1; s < slices; s++) v += ws[(i64)s * n + e];
+    dw[e] = v;
+}
+
+template <int NB, int KQ>
+static int wino_bw_launch(const wino_bw_args &w, dim3 grid, const float *x, const float *dy,
+                          float *out, cudaStream_t st)
+{
+    static_assert(NB == 1 || NB == 2, "one or two stages");
+    static_assert(KQ == 16 || KQ == 32 || KQ == 64, "KQ divides WINO_BK");
+    constexpr int smem = wino_smem<NB, KQ>();
+#if !SC_GPU_HIP /* AMD: up to 64 KiB without an opt-in */
+    if (smem > 48 * 1024) {
+        static unsigned long long opted; /* bit d: the opt-in was made on device d */
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e != cudaSuccess) return (int)e;
+        if (!(dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1))) {
+            e = cudaFuncSetAttribute(wino_bw_main<NB, KQ>,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+            if (e != cudaSuccess) return (int)e;
+            if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
+        }
+    }
+#endif
+    wino_bw_main<NB, KQ><<<grid, WINO_T, smem, st>>>(w, x, dy, out);
+    return (int)cudaGetLastError();
+}
+
+int sc_launch_winograd_bw(const sc_kp &kp, int splits, const void *x, const void *dy, void *dw,
+                          void *ws, cudaStream_t st)
+{
+    if (!sc_wino_applies(&kp, SC_DIR_BACKWARD_WEIGHT) || splits < 1 || (splits > 1 && !ws))
+        return (int)cudaErrorInvalidValue;
+    wino_bw_args w;
+    w.n = kp.n, w.c = kp.c, w.h = kp.h, w.w = kp.w, w.k = kp.k, w.p = kp.p, w.q = kp.q;
+    w.ph = kp.ph, w.pw = kp.pw;
+    w.th = (kp.p + 1) / 2, w.tw = (kp.q + 1) / 2;
+    w.dth = sc_fdiv_make((uint32_t)w.th), w.dtw = sc_fdiv_make((uint32_t)w.tw);
+    w.ntiles = w.n * w.th * w.tw; /* < 2^31 (sc_wino_applies) */
+    w.tps = sc_wino_bw_tps(w.ntiles, splits);
+    w.nhwc = kp.nhwc;
+    w.direct = splits == 1;
+    dim3 grid((unsigned)((kp.k + WINO_BT - 1) / WINO_BT),
+              (unsigned)((kp.c + WINO_BK - 1) / WINO_BK), (unsigned)splits);
+    float *out = splits == 1 ? (float *)dw : (float *)ws;
+    int e;
+#if SC_GPU_HIP
+#ifdef SC_WINO_HIP_TWO_STAGE
+    e = wino_bw_launch<2, 32>(w, grid, (const float *)x, (const float *)dy, out, st);
+#else
+    e = wino_bw_launch<1, 16>(w, grid, (const float *)x, (const float *)dy, out, st);
+#endif
+#else
+    if (sc_gpu_knobs_get()->winograd_1stage != 1 && sc_wino_optin_bytes() >= wino_smem<2, 32>())
+        e = wino_bw_launch<2, 32>(w, grid, (const float *)x, (const float *)dy, out, st);
+    else
+        e = wino_bw_launch<1, 16>(w, grid, (const float *)x, (const float *)dy, out, st);
+#endif
+    if (e || splits == 1) return e;
+    i64 n = (i64)kp.k * kp.c * 9;
+    wino_bw_sum<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(splits, n, (const float *)ws,
+                                                             (float *)dw);
+    return (int)cudaGetLastError();
+}
