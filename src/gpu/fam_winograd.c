@@ -1,7 +1,8 @@
 /* fam_winograd.c - Winograd for fp32 3x3 stride-1 layers (winograd.h): F(2x2,3x3) forward and
  * backward-data (winograd.cu, the transformed filter in the workspace), F(3x3,2x2)
- * backward-weight (winograd_bw.cu, reduction slices in the workspace). Exact fp32: under TF32
- * the matrix-unit family leaves it the layers it prefers (fam_gemm_mma.c). */
+ * backward-weight (winograd_bw.cu, reduction slices in the workspace). Exact fp32; where TF32
+ * is allowed the matrix units come first in the list and stay there: on the H200 they ran these
+ * layers 1.1-1.6x faster than Winograd in fp32 (bench/NOTES.md, "Winograd", run W3). */
 #include "gpu/family.h"
 #include "gpu/knobs.h"
 #include "gpu/winograd.h"
@@ -36,7 +37,9 @@ static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc
  * of at least a third of the multiprocessors (YOLO's 128-channel 20x20 layer, 26 blocks on
  * 132 SMs, ran 1.4-1.6x the GEMM's time, which splits where the grid is short). Elsewhere on
  * the H200's 3x3 stride-1 suite it ran 0.47-0.97x the GEMM's time (bench/NOTES.md).
- * SAFECONV_GPU_WINOGRAD=1 takes it wherever it applies, 0 never. */
+ * Backward-weight only when forced: it ran 0.64-0.90x the GEMM's time on the 64- and
+ * 256-channel layers but 1.1-1.3x on the 128- and 512-channel ones, and up to 2.9x on small
+ * ones (run W3). SAFECONV_GPU_WINOGRAD=1 takes it wherever it applies, 0 never. */
 static bool wino_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     int knob = sc_gpu_knobs_get()->winograd;
