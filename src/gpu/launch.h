@@ -10,6 +10,29 @@
 #include "compat.h"
 #include "kparams.h"
 
+/* Dynamic shared memory above 48 KiB needs an opt-in per kernel function and device (NVIDIA;
+ * AMD allows its 64 KiB without one): made once per device, remembered in a bitmap per Kernel.
+ * 0 or the error code. */
+template <auto Kernel>
+static int sc_smem_opt_in(int bytes)
+{
+#if SC_GPU_HIP
+    (void)bytes;
+    return 0;
+#else
+    if (bytes <= 48 * 1024) return 0;
+    static unsigned long long opted; /* bit d: the opt-in was made on device d */
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return (int)e;
+    if (dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1)) return 0;
+    e = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) return (int)e;
+    if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
+    return 0;
+#endif
+}
+
 /* naive.cu: every direction but the bias gradient. */
 int sc_launch_naive(const sc_kp &kp, sc_direction dir, const void *a, const void *b, const void *c,
                     void *out, cudaStream_t st);

@@ -35,12 +35,9 @@
 
 typedef long long i64;
 
-/* Two variants, by shared-memory stages (NBUF) and output channels per exchange round (KQ):
- *   <2, 32>  double-buffered, 100 KiB of shared memory: NVIDIA GPUs that let a block opt in to
- *            that much (sm_80, sm_90; not sm_75, sm_86, sm_89: 64-99 KiB);
- *   <1, 16>  one stage, 50 KiB: AMD (64 KiB of LDS per work-group) and the other NVIDIA GPUs;
- *            SAFECONV_GPU_WINOGRAD_1STAGE=1 forces it on NVIDIA (to verify AMD's variant there).
- * The HIP-CPU run can check the first with -DSC_WINO_HIP_TWO_STAGE (HIP-CPU has no LDS limit). */
+/* The kernel's two variants (stages NBUF, channels per exchange round KQ): wino_variant in
+ * winograd.cuh. */
+
 struct wino_args {
     int n, ci, hi, wi, co, ho, wo; /* the computed convolution (winograd.h) */
     int ph, pw;
@@ -118,8 +115,8 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
     {
         int T = tile0 + lt;
         if (T < a.ntiles) {
-            int nt = sc_div(T, a.dtw), tx = T - nt * a.tw;
-            int n = sc_div(nt, a.dth), ty = nt - n * a.th;
+            int n, ty, tx;
+            wino_tile(T, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
             int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
 #pragma unroll
             for (int r = 0; r < 4; r++)
@@ -133,7 +130,8 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
     }
     float d[16];
     float4 f[F4_PER_THREAD];
-    auto load = [&](int i0) {
+    auto load = [&](int step) {
+        const int i0 = step * WINO_BC;
         const bool cok = i0 + lc < a.ci;
         const i64 off = base + (i64)i0 * cstep;
 #pragma unroll
@@ -191,25 +189,7 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
         wino_gemm_step(acc, Vs, Vs + VS_FLOATS, warp, ty, kx);
     };
 
-    const int nsteps = (a.ci + WINO_BC - 1) / WINO_BC;
-    load(0);
-    store(0);
-    __syncthreads();
-    for (int st = 0; st < nsteps; st++) {
-        const bool more = st + 1 < nsteps;
-        if (NBUF == 2 && more) load((st + 1) * WINO_BC); /* in flight during the GEMMs */
-        gemm(st % NBUF);
-        if (NBUF == 1) { /* one stage: nothing held in registers across the GEMMs */
-            __syncthreads();
-            if (more) {
-                load((st + 1) * WINO_BC);
-                store(0);
-            }
-        } else if (more) {
-            store((st + 1) % NBUF);
-        }
-        __syncthreads();
-    }
+    wino_pipeline<NBUF>((a.ci + WINO_BC - 1) / WINO_BC, load, store, gemm);
 
     /* Output: KQ channels per round through Ms[16][WINO_BT][KQ + 1] (the shared memory of the
      * stages, free after the last barrier above). */
@@ -240,8 +220,8 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
                 out[r][0] = z[r][0] + z[r][1] + z[r][2] + bv;
                 out[r][1] = z[r][1] - z[r][2] - z[r][3] + bv;
             }
-            int nt = sc_div(T, a.dtw), tx = T - nt * a.tw;
-            int n = sc_div(nt, a.dth), tyy = nt - n * a.th;
+            int n, tyy, tx;
+            wino_tile(T, a.dth, a.th, a.dtw, a.tw, n, tyy, tx);
             int h = 2 * tyy, w = 2 * tx;
 #pragma unroll
             for (int r = 0; r < 2; r++)
@@ -275,31 +255,6 @@ int sc_wino_optin_bytes()
 }
 #endif
 
-template <int NB, int KQ>
-static int wino_launch(const wino_args &w, dim3 grid, const float *x, const float *U,
-                       const float *bias, float *y, cudaStream_t st)
-{
-    static_assert(NB == 1 || NB == 2, "one or two stages");
-    static_assert(KQ == 16 || KQ == 32 || KQ == 64, "KQ divides WINO_BK");
-    constexpr int smem = wino_smem<NB, KQ>();
-#if !SC_GPU_HIP /* AMD: up to 64 KiB without an opt-in */
-    if (smem > 48 * 1024) {
-        static unsigned long long opted; /* bit d: the opt-in was made on device d */
-        int dev = 0;
-        cudaError_t e = cudaGetDevice(&dev);
-        if (e != cudaSuccess) return (int)e;
-        if (!(dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1))) {
-            e = cudaFuncSetAttribute(wino_main<NB, KQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     smem);
-            if (e != cudaSuccess) return (int)e;
-            if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
-        }
-    }
-#endif
-    wino_main<NB, KQ><<<grid, WINO_T, smem, st>>>(w, x, U, bias, y);
-    return (int)cudaGetLastError();
-}
-
 int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                        const void *c, void *out, void *ws, cudaStream_t st)
 {
@@ -324,19 +279,12 @@ int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const v
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)((w.ntiles + WINO_BT - 1) / WINO_BT), (unsigned)(w.copad / WINO_BK));
-#if SC_GPU_HIP
-#ifdef SC_WINO_HIP_TWO_STAGE
-    return wino_launch<2, 32>(w, grid, (const float *)a, U, bd ? nullptr : (const float *)c,
-                              (float *)out, st);
-#else
-    return wino_launch<1, 16>(w, grid, (const float *)a, U, bd ? nullptr : (const float *)c,
-                              (float *)out, st);
-#endif
-#else
-    if (sc_gpu_knobs_get()->winograd_1stage != 1 && sc_wino_optin_bytes() >= wino_smem<2, 32>())
-        return wino_launch<2, 32>(w, grid, (const float *)a, U, bd ? nullptr : (const float *)c,
-                                  (float *)out, st);
-    return wino_launch<1, 16>(w, grid, (const float *)a, U, bd ? nullptr : (const float *)c,
-                              (float *)out, st);
-#endif
+    const float *bias = bd ? nullptr : (const float *)c;
+    return wino_variant([&](auto nb, auto kq) {
+        constexpr int NB = decltype(nb)::value, KQ = decltype(kq)::value,
+                      smem = wino_smem<NB, KQ>();
+        if (int err = sc_smem_opt_in<wino_main<NB, KQ>>(smem)) return err;
+        wino_main<NB, KQ><<<grid, WINO_T, smem, st>>>(w, (const float *)a, U, bias, (float *)out);
+        return (int)cudaGetLastError();
+    });
 }

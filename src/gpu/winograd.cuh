@@ -13,7 +13,10 @@
 #ifndef SC_GPU_WINOGRAD_CUH
 #define SC_GPU_WINOGRAD_CUH
 
+#include "knobs.h"
 #include "winograd.h"
+
+#include <type_traits>
 
 enum {
     VS_LD = WINO_BT + 4,                   /* Vs row pitch: stores without bank conflicts */
@@ -54,6 +57,44 @@ __device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][8], const floa
         }
 }
 
+/* Tile T of N x th x tw tiles (dth, dtw: division by th, tw) -> image n, tile row ty, column tx. */
+__device__ __forceinline__ void wino_tile(int T, const sc_fdiv &dth, int th, const sc_fdiv &dtw,
+                                          int tw, int &n, int &ty, int &tx)
+{
+    int nt = sc_div(T, dtw);
+    tx = T - nt * tw;
+    n = sc_div(nt, dth);
+    ty = nt - n * th;
+}
+
+/* The reduction over nsteps >= 1 steps through NBUF stages: load(s) reads step s into the
+ * caller's registers, store(b) transforms them into stage b, gemm(b) runs the GEMM step on
+ * stage b. With two stages the next step's loads are in flight during the GEMMs; with one they
+ * follow them, so nothing is held in registers across the GEMMs (AMD's compiler spilled that
+ * beside the 128 accumulators). Ends with a barrier: the stages are free afterwards. */
+template <int NBUF, class Load, class Store, class Gemm>
+__device__ __forceinline__ void wino_pipeline(int nsteps, Load &load, Store &store, Gemm &gemm)
+{
+    load(0);
+    store(0);
+    __syncthreads();
+    for (int st = 0; st < nsteps; st++) {
+        const bool more = st + 1 < nsteps;
+        if (NBUF == 2 && more) load(st + 1);
+        gemm(st % NBUF);
+        if (NBUF == 1) {
+            __syncthreads();
+            if (more) {
+                load(st + 1);
+                store(0);
+            }
+        } else if (more) {
+            store((st + 1) % NBUF);
+        }
+        __syncthreads();
+    }
+}
+
 /* Exchange round rd: the accumulators of B columns [rd*KQ, (rd+1)*KQ) to
  * Ms[16][WINO_BT][KQ + 1] (point, A row, column - rd*KQ), so one thread can then read all 16
  * points of an (A row, column) pair. The caller synchronizes before reading. */
@@ -78,6 +119,8 @@ __device__ __forceinline__ void wino_xchg_store(float *Ms, const float (&acc)[2]
 template <int NB, int KQ>
 __host__ __device__ constexpr int wino_smem()
 {
+    static_assert(NB == 1 || NB == 2, "one or two stages");
+    static_assert(KQ == 16 || KQ == 32 || KQ == 64, "KQ divides WINO_BK");
     return NB * BUF_FLOATS * 4 > 16 * WINO_BT * (KQ + 1) * 4 ? NB * BUF_FLOATS * 4
                                                              : 16 * WINO_BT * (KQ + 1) * 4;
 }
@@ -87,5 +130,28 @@ __host__ __device__ constexpr int wino_smem()
  * device): the two-stage variants need wino_smem<2, 32>(). */
 int sc_wino_optin_bytes();
 #endif
+
+/* run(NB, KQ) (std::integral_constant<int, ...>) for the variant of this build and device:
+ *   <2, 32>  double-buffered, 100 KiB of shared memory: NVIDIA GPUs that let a block opt in to
+ *            that much (sm_80, sm_90; not sm_75, sm_86, sm_89: 64-99 KiB);
+ *   <1, 16>  one stage, 50 KiB: AMD (64 KiB of LDS per work-group) and the other NVIDIA GPUs;
+ *            SAFECONV_GPU_WINOGRAD_1STAGE=1 forces it on NVIDIA (to verify AMD's variant there).
+ * The HIP-CPU run can check the first with -DSC_WINO_HIP_TWO_STAGE (HIP-CPU has no LDS limit);
+ * a HIP build instantiates only the one it runs. */
+template <class Run>
+static int wino_variant(const Run &run)
+{
+#if SC_GPU_HIP
+#ifdef SC_WINO_HIP_TWO_STAGE
+    return run(std::integral_constant<int, 2>(), std::integral_constant<int, 32>());
+#else
+    return run(std::integral_constant<int, 1>(), std::integral_constant<int, 16>());
+#endif
+#else
+    if (sc_gpu_knobs_get()->winograd_1stage != 1 && sc_wino_optin_bytes() >= wino_smem<2, 32>())
+        return run(std::integral_constant<int, 2>(), std::integral_constant<int, 32>());
+    return run(std::integral_constant<int, 1>(), std::integral_constant<int, 16>());
+#endif
+}
 
 #endif /* SC_GPU_WINOGRAD_CUH */

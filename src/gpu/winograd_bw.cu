@@ -35,15 +35,6 @@ struct wino_bw_args {
     int direct; /* one slice: write dw itself */
 };
 
-/* Tile T -> (n, ty, tx). */
-__device__ __forceinline__ void wino_bw_tile(const wino_bw_args &a, int T, int &n, int &ty, int &tx)
-{
-    int nt = sc_div(T, a.dtw);
-    tx = T - nt * a.tw;
-    n = sc_div(nt, a.dth);
-    ty = nt - n * a.th;
-}
-
 template <int NBUF, int KQ>
 __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
                                                           const float *__restrict__ x,
@@ -68,11 +59,12 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
         xcl[j] = a.nhwc ? e & 63 : e >> 3;
     }
     float g[4], d[2][16];
-    auto load = [&](int t0) {
+    auto load = [&](int step) {
+        const int t0 = tbeg + step * WINO_BC;
         {
             const int T = t0 + dtl, k = k0 + dkl;
             int n, ty, tx;
-            wino_bw_tile(a, T < tend ? T : 0, n, ty, tx);
+            wino_tile(T < tend ? T : 0, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
             const bool ok = T < tend && k < a.k;
 #pragma unroll
             for (int i = 0; i < 2; i++)
@@ -90,7 +82,7 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
         for (int j = 0; j < 2; j++) {
             const int T = t0 + xtl[j], c = c0 + xcl[j];
             int n, ty, tx;
-            wino_bw_tile(a, T < tend ? T : 0, n, ty, tx);
+            wino_tile(T < tend ? T : 0, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
             const bool ok = T < tend && c < a.c;
             const int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
             const i64 cs = a.nhwc ? a.c : 1, rs = (i64)a.w * cs;
@@ -163,28 +155,12 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
 #pragma unroll
             for (int k = 0; k < 8; k++) acc[q][j][k] = 0.f;
 
-    const int nsteps = tend > tbeg ? (tend - tbeg + WINO_BC - 1) / WINO_BC : 0;
-    if (nsteps) {
-        load(tbeg);
-        store(0);
-    }
-    __syncthreads();
-    for (int st = 0; st < nsteps; st++) {
-        const bool more = st + 1 < nsteps;
-        if (NBUF == 2 && more) load(tbeg + (st + 1) * WINO_BC); /* in flight during the GEMMs */
-        const float *As = sm + (st % NBUF) * BUF_FLOATS;
+    auto gemm = [&](int buf) {
+        const float *As = sm + buf * BUF_FLOATS;
         wino_gemm_step(acc, As, As + VS_FLOATS, warp, ty, kx);
-        if (NBUF == 1) { /* one stage: nothing held in registers across the GEMMs */
-            __syncthreads();
-            if (more) {
-                load(tbeg + (st + 1) * WINO_BC);
-                store(0);
-            }
-        } else if (more) {
-            store((st + 1) % NBUF);
-        }
-        __syncthreads();
-    }
+    };
+    if (tend > tbeg) /* the same for the whole block: a slice with no tiles keeps acc at 0 */
+        wino_pipeline<NBUF>((tend - tbeg + WINO_BC - 1) / WINO_BC, load, store, gemm);
 
     /* Output: KQ c per round through Ms[16][WINO_BT][KQ + 1]; dw (or this slice of the
      * workspace) in dw's layout: KRSC (NHWC) or KCRS. Lanes along c. */
@@ -234,31 +210,6 @@ __global__ __launch_bounds__(256) void wino_bw_sum(int slices, i64 n, const floa
     dw[e] = v;
 }
 
-template <int NB, int KQ>
-static int wino_bw_launch(const wino_bw_args &w, dim3 grid, const float *x, const float *dy,
-                          float *out, cudaStream_t st)
-{
-    static_assert(NB == 1 || NB == 2, "one or two stages");
-    static_assert(KQ == 16 || KQ == 32 || KQ == 64, "KQ divides WINO_BK");
-    constexpr int smem = wino_smem<NB, KQ>();
-#if !SC_GPU_HIP /* AMD: up to 64 KiB without an opt-in */
-    if (smem > 48 * 1024) {
-        static unsigned long long opted; /* bit d: the opt-in was made on device d */
-        int dev = 0;
-        cudaError_t e = cudaGetDevice(&dev);
-        if (e != cudaSuccess) return (int)e;
-        if (!(dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1))) {
-            e = cudaFuncSetAttribute(wino_bw_main<NB, KQ>,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-            if (e != cudaSuccess) return (int)e;
-            if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
-        }
-    }
-#endif
-    wino_bw_main<NB, KQ><<<grid, WINO_T, smem, st>>>(w, x, dy, out);
-    return (int)cudaGetLastError();
-}
-
 int sc_launch_winograd_bw(const sc_kp &kp, int splits, const void *x, const void *dy, void *dw,
                           void *ws, cudaStream_t st)
 {
@@ -276,19 +227,14 @@ int sc_launch_winograd_bw(const sc_kp &kp, int splits, const void *x, const void
     dim3 grid((unsigned)((kp.k + WINO_BT - 1) / WINO_BT),
               (unsigned)((kp.c + WINO_BK - 1) / WINO_BK), (unsigned)splits);
     float *out = splits == 1 ? (float *)dw : (float *)ws;
-    int e;
-#if SC_GPU_HIP
-#ifdef SC_WINO_HIP_TWO_STAGE
-    e = wino_bw_launch<2, 32>(w, grid, (const float *)x, (const float *)dy, out, st);
-#else
-    e = wino_bw_launch<1, 16>(w, grid, (const float *)x, (const float *)dy, out, st);
-#endif
-#else
-    if (sc_gpu_knobs_get()->winograd_1stage != 1 && sc_wino_optin_bytes() >= wino_smem<2, 32>())
-        e = wino_bw_launch<2, 32>(w, grid, (const float *)x, (const float *)dy, out, st);
-    else
-        e = wino_bw_launch<1, 16>(w, grid, (const float *)x, (const float *)dy, out, st);
-#endif
+    int e = wino_variant([&](auto nb, auto kq) {
+        constexpr int NB = decltype(nb)::value, KQ = decltype(kq)::value,
+                      smem = wino_smem<NB, KQ>();
+        if (int err = sc_smem_opt_in<wino_bw_main<NB, KQ>>(smem)) return err;
+        wino_bw_main<NB, KQ>
+            <<<grid, WINO_T, smem, st>>>(w, (const float *)x, (const float *)dy, out);
+        return (int)cudaGetLastError();
+    });
     if (e || splits == 1) return e;
     i64 n = (i64)kp.k * kp.c * 9;
     wino_bw_sum<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(splits, n, (const float *)ws,

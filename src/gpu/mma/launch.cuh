@@ -1,8 +1,9 @@
 /* launch.cuh - a named configuration of the matrix-unit GEMM (mma_cfg.h) to a kernel instance,
- * with its dynamic shared memory (over 48 KiB needs an opt-in per function and device). */
+ * with its dynamic shared memory (over 48 KiB: sc_smem_opt_in). */
 #ifndef SC_GPU_MMA_LAUNCH_CUH
 #define SC_GPU_MMA_LAUNCH_CUH
 
+#include "../launch.h" /* sc_smem_opt_in */
 #include "common.cuh"
 
 template <int CFG, class Op>
@@ -10,19 +11,7 @@ static int mma_launch_built(const Op &op, dim3 grid, cudaStream_t st)
 {
     constexpr int smem =
         sc_mma_smem_bytes(CFG, Op::A_KMAJOR, Op::B_KMAJOR, (int)sizeof(typename Op::Elem));
-    if (smem > 48 * 1024) {
-        static unsigned long long opted; /* bit d: the opt-in was made on device d */
-        int dev = 0;
-        cudaError_t e = cudaGetDevice(&dev);
-        if (e != cudaSuccess) return (int)e;
-        bool done = dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1);
-        if (!done) {
-            e = cudaFuncSetAttribute(mma_kernel<CFG, Op>,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-            if (e != cudaSuccess) return (int)e;
-            if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
-        }
-    }
+    if (int e = sc_smem_opt_in<mma_kernel<CFG, Op>>(smem)) return e;
     mma_kernel<CFG, Op><<<grid, 256, smem, st>>>(op);
     return (int)cudaGetLastError();
 }
