@@ -57,7 +57,7 @@ class Opts(C.Structure):
 
 
 class SafeConv:
-    def __init__(self, path, device, math=0):
+    def __init__(self, path, device, math=0, algo=""):
         self.lib = C.CDLL(path)
         L = self.lib
         L.sc_last_error.restype = C.c_char_p
@@ -78,6 +78,11 @@ class SafeConv:
         o.stream = torch.cuda.current_stream().cuda_stream
         o.strategy = 1  # SC_STRATEGY_GPU: safeconv's own kernels
         o.math = math   # 1: SC_MATH_TF32
+        if algo:  # force one algorithm by its sc_algo_name; directions it cannot run fail alone
+            ids = [i for i in range(64) if (L.sc_algo_name(i) or b"").decode() == algo]
+            if not ids:
+                raise SystemExit(f"--algo: no algorithm is named {algo!r}")
+            o.algo = ids[0]
         self._opts = buf
         self.ctx = C.c_void_p()
         if L.sc_context_create(buf, C.byref(self.ctx)) != 0:
@@ -189,8 +194,13 @@ def run_shape(sc, shape, methods, repeat):
                     "bwd_data": lambda: sc.check(L.sc_conv2d_backward_data(sc.ctx, C.byref(d), dys.data_ptr(), ws_.data_ptr(), dx.data_ptr(), None, 0)),
                     "bwd_weight": lambda: sc.check(L.sc_conv2d_backward_weight(sc.ctx, C.byref(d), xs.data_ptr(), dys.data_ptr(), dwt.data_ptr(), None, None, 0)),
                 }
-                for i, dn in enumerate(DIRS):
-                    ops[dn]()
+                runs = {}
+                for dn in DIRS:  # a forced algorithm may not apply to every direction
+                    try:
+                        ops[dn]()
+                        runs[dn] = True
+                    except RuntimeError as e:
+                        res[(m, dn)] = dict(ms=float("nan"), mem=0, note=str(e)[:80])
                 torch.cuda.synchronize()
                 # correctness spot check against cuDNN fp32 on the same (rounded) inputs
                 torch.backends.cudnn.allow_tf32 = False
@@ -198,6 +208,8 @@ def run_shape(sc, shape, methods, repeat):
                 errs = {"fwd": (yy, ref["fwd"]()), "bwd_data": (dx, ref["bwd_data"]()[0]),
                         "bwd_weight": (dwt, ref["bwd_weight"]()[1])}
                 for i, dn in enumerate(DIRS):
+                    if dn not in runs:
+                        continue
                     got, want = errs[dn]
                     got = got.float()
                     e = ((got - want).norm() / want.norm().clamp_min(1e-30)).item()
@@ -294,6 +306,9 @@ def main():
     ap.add_argument("--dtype", default="f32", choices=("f32", "tf32", "f16", "bf16"),
                     help="safeconv's dtype (tf32: fp32 tensors, math mode TF32); the baseline is "
                          "then cuDNN in the same dtype and layout (cudnn_same)")
+    ap.add_argument("--algo", default="",
+                    help="force safeconv's algorithm (sc_algo_name, e.g. gpu_implicit_gemm); a "
+                         "direction it does not apply to is reported, not timed")
     ap.add_argument("--layout", default="", choices=("", "nchw", "nhwc"),
                     help="safeconv's layout (default nchw for f32, nhwc otherwise)")
     a = ap.parse_args()
@@ -306,7 +321,7 @@ def main():
     methods = [m for m in a.methods.split(",") if m]
     if BASE not in methods:
         methods.append(BASE)
-    sc = SafeConv(a.lib, torch.cuda.current_device(), 1 if DTYPE == "tf32" else 0) \
+    sc = SafeConv(a.lib, torch.cuda.current_device(), 1 if DTYPE == "tf32" else 0, a.algo) \
         if "safeconv" in methods else None
     rows = load_suite(a.suite, a.filter)
     if a.extra:

@@ -14,11 +14,23 @@ static bool dw_applies(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_d
     return rq->dir <= SC_DIR_BACKWARD_WEIGHT && kp->g <= 65535;
 }
 
+/* One input channel and groups 1 (an EEG-style temporal layer: 1 -> 16 channels, a 1x64
+ * filter) also counts as depthwise with a channel multiplier of K, but there the kernel's one
+ * thread per output loses to the others except in backward-data: forward goes to small-C (or
+ * the GEMM from 64 output channels), backward-weight to the GEMM, whose split reduction over
+ * N*P*Q suits a filter of K x S weights (measured: bench/NOTES.md, "Routing the slow layer
+ * classes"). */
+static bool dw_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
+{
+    if (kp->g == 1 && rq->dir != SC_DIR_BACKWARD_DATA) return false;
+    return dw_applies(kp, rq, dev);
+}
+
 static void dw_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev, sc_kplan *out)
 {
     (void)kp, (void)rq, (void)dev;
     sc_fam_plan_plain(SC_ALGO_GPU_DIRECT_DEPTHWISE, out);
 }
 
-const sc_gpu_family sc_fam_depthwise = {SC_ALGO_GPU_DIRECT_DEPTHWISE, dw_applies, dw_applies,
+const sc_gpu_family sc_fam_depthwise = {SC_ALGO_GPU_DIRECT_DEPTHWISE, dw_applies, dw_preferred,
                                         dw_plan};

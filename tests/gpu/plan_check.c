@@ -12,7 +12,8 @@
  *   3. planning is a function of its inputs: the same request gives the same plan, bit for bit
  *      (the size query and the call of one shape agree because they make the same plan);
  *   4. forcing a family gives that family's plan where it can implement the problem and
- *      UNSUPPORTED where it cannot.
+ *      UNSUPPORTED where it cannot;
+ *   5. named layers take the routes measured for them (check_routes).
  * Exit status 1 on a failure; the first failures are printed. */
 #include "gpu/family.h"
 #include "gpu/gemm_cfg.h"
@@ -111,8 +112,58 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
         return fail(pb, rq, dev, pl, "Winograd backward-weight slice with no tiles");
 }
 
+/* Routes the default selection must take on named layers (fp32 NCHW, an H200-like device):
+ * each entry was measured (bench/NOTES.md), and a planner change that moves one fails here. */
+static void check_routes(void)
+{
+    static const struct {
+        const char *name;
+        int n, c, h, w, k, r, s, stride, ph, pw, groups;
+        sc_algo fwd, bd, bw;
+    } routes[] = {
+        /* one input channel, groups 1, a 1x64 filter: not the depthwise kernel but in bd */
+        {"eegnet_temporal", 64, 1, 22, 512, 16, 1, 64, 1, 0, 32, 1, SC_ALGO_GPU_DIRECT_SMALL_C,
+         SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_IMPLICIT_GEMM},
+        /* a true depthwise layer keeps the depthwise kernel in every direction */
+        {"dw_s2_32", 32, 32, 112, 112, 32, 3, 3, 2, 1, 1, 32, SC_ALGO_GPU_DIRECT_DEPTHWISE,
+         SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_DIRECT_DEPTHWISE},
+        {"yolo_stem", 4, 3, 640, 640, 16, 3, 3, 2, 1, 1, 1, SC_ALGO_GPU_DIRECT_SMALL_C,
+         SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_IMPLICIT_GEMM},
+        {"r50_l3_3x3_256", 32, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, SC_ALGO_GPU_WINOGRAD,
+         SC_ALGO_GPU_WINOGRAD, SC_ALGO_GPU_IMPLICIT_GEMM},
+    };
+    if (getenv("SAFECONV_GPU_WINOGRAD") || getenv("SAFECONV_GPU_GEMM_MMA"))
+        return; /* the switches that move routes on purpose */
+    sc_gpu_dev dev = {132, 90, false};
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        sc_conv2d_desc d;
+        sc_conv2d_desc_init(&d);
+        d.n = routes[i].n, d.c = routes[i].c, d.h = routes[i].h, d.w = routes[i].w;
+        d.k = routes[i].k, d.r = routes[i].r, d.s = routes[i].s;
+        d.stride_h = d.stride_w = routes[i].stride, d.pad_h = routes[i].ph;
+        d.pad_w = routes[i].pw, d.groups = routes[i].groups;
+        sc_problem pb;
+        if (sc__problem_init(&d, &pb)) {
+            printf("FAIL route %s: the descriptor is rejected\n", routes[i].name);
+            bad++;
+            continue;
+        }
+        const sc_algo want[3] = {routes[i].fwd, routes[i].bd, routes[i].bw};
+        for (int dir = 0; dir < 3; dir++) {
+            sc_gpu_request rq = {(sc_direction)dir, SC_MATH_EXACT, (size_t)64 << 20, 16};
+            sc_kplan pl;
+            if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &pl) || pl.algo != want[dir]) {
+                printf("FAIL route %s direction %d: %s, expected %s\n", routes[i].name, dir,
+                       sc_algo_name(pl.algo), sc_algo_name(want[dir]));
+                bad++;
+            }
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
+    check_routes();
     int count = argc > 1 ? atoi(argv[1]) : 20000, checked = 0;
     static const sc_algo fams[] = {SC_ALGO_GPU_IMPLICIT_GEMM,     SC_ALGO_GPU_DIRECT_DEPTHWISE,
                                    SC_ALGO_GPU_DIRECT_SMALL_C,    SC_ALGO_GPU_NAIVE,
