@@ -48,6 +48,8 @@ typedef struct sc_kplan {
     int gather;      /* GEMM: the family's operand-gather variant (0 = the plain one) */
     int serial;      /* GEMM backward-weight: splits add into dw in order, no slices */
     int tf32;        /* matrix units: fp32 operands rounded to TF32 */
+    int bias_slices; /* GPU bias gradient (backward-bias, backward-weight's dbias): row slices,
+                      * 1 = one pass with no workspace */
     size_t ws_bytes; /* workspace bytes the plan needs in the context's memory space */
 } sc_kplan;
 

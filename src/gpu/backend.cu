@@ -151,9 +151,10 @@ extern "C" sc_status sc_gpu_current_device(sc_gpu_dev *dev)
 static void debug_plan(const sc_call *call, const sc_kplan *pl)
 {
     fprintf(stderr,
-            "safeconv gpu: dir %d %s cfg %d splits %d lm %d gather %d serial %d tf32 %d ws %zu\n",
+            "safeconv gpu: dir %d %s cfg %d splits %d lm %d gather %d serial %d tf32 %d bias "
+            "slices %d ws %zu\n",
             (int)call->dir, sc_algo_name(pl->algo), pl->cfg, pl->splits, pl->lm, pl->gather,
-            pl->serial, pl->tf32, pl->ws_bytes);
+            pl->serial, pl->tf32, pl->bias_slices, pl->ws_bytes);
 }
 
 extern "C" sc_status sc_gpu_run(const sc_call *call)
@@ -174,7 +175,7 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
     sc_direction dir = call->dir;
     int e = 0;
     if (dir == SC_DIR_BACKWARD_BIAS) {
-        e = sc_launch_bias_grad(kp, a, out, st);
+        e = sc_launch_bias_grad(kp, pl->bias_slices, a, out, call->ws, st);
     } else {
         switch (pl->algo) {
         case SC_ALGO_GPU_NAIVE: e = sc_launch_naive(kp, dir, a, b, c, out, st); break;
@@ -197,7 +198,10 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
             return sc__fail(SC_STATUS_INTERNAL, "gpu: algorithm %s is not a GPU algorithm",
                             sc_algo_name(pl->algo));
         }
-        if (!e && dir == SC_DIR_BACKWARD_WEIGHT && out2) e = sc_launch_bias_grad(kp, b, out2, st);
+        /* after the family's kernels on the same stream: the bias partials may reuse their
+         * workspace */
+        if (!e && dir == SC_DIR_BACKWARD_WEIGHT && out2)
+            e = sc_launch_bias_grad(kp, pl->bias_slices, b, out2, call->ws, st);
     }
     if (e) return dev_fail((cudaError_t)e, "kernel launch");
     return SC_STATUS_OK;

@@ -36,8 +36,10 @@ static int sc_smem_opt_in(int bytes)
 /* naive.cu: every direction but the bias gradient. */
 int sc_launch_naive(const sc_kp &kp, sc_direction dir, const void *a, const void *b, const void *c,
                     void *out, cudaStream_t st);
-/* bias.cu: db[k] = sum over n, p, q of dy, in double, fixed order. */
-int sc_launch_bias_grad(const sc_kp &kp, const void *dy, void *db, cudaStream_t st);
+/* bias.cu: db[k] = sum over n, p, q of dy, in double, fixed order; `slices` > 1 (bias.h)
+ * needs sc_bias_ws_bytes of workspace at ws. */
+int sc_launch_bias_grad(const sc_kp &kp, int slices, const void *dy, void *db, void *ws,
+                        cudaStream_t st);
 /* depthwise.cu: forward, backward-data, backward-weight. */
 int sc_launch_depthwise(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                         const void *c, void *out, cudaStream_t st);

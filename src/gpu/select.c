@@ -1,8 +1,10 @@
 /* select.c - selection among the GPU kernel families (family.h) and the GPU backend's planning
  * entry points of gpu.h: sc_gpu_plan, the tuning candidates, remembered plans. Plain C. */
+#include "gpu/bias.h"
 #include "gpu/family.h"
 #include "gpu/gemm_plan.h"
 #include "gpu/gpu.h"
+#include "gpu/knobs.h"
 
 #include <string.h>
 
@@ -22,6 +24,21 @@ const sc_gpu_family *sc_gpu_family_of(sc_algo a)
     return NULL;
 }
 
+/* The bias gradient's slices, for the directions that compute it (backward-bias, and
+ * backward-weight, whose call may ask for dbias): its partials reuse the family's workspace
+ * once the family's kernels are done, so the plan needs the larger of the two; one slice (no
+ * workspace) where that would pass the limit. */
+static void plan_bias(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev,
+                      sc_kplan *out)
+{
+    out->bias_slices = 1;
+    if (rq->dir != SC_DIR_BACKWARD_BIAS && rq->dir != SC_DIR_BACKWARD_WEIGHT) return;
+    int s = sc_bias_slices(kp, dev->sm_count, sc_gpu_knobs_get()->bias_slices);
+    size_t b = sc_bias_ws_bytes(kp, s);
+    size_t need = b > out->ws_bytes ? b : out->ws_bytes;
+    if (s > 1 && need <= rq->ws_limit) out->bias_slices = s, out->ws_bytes = need;
+}
+
 sc_status sc_gpu_select_plan(const sc_problem *pb, const sc_gpu_request *rq, sc_algo want,
                              const sc_gpu_dev *dev, sc_kplan *out)
 {
@@ -35,6 +52,7 @@ sc_status sc_gpu_select_plan(const sc_problem *pb, const sc_gpu_request *rq, sc_
         /* The bias gradient is one reduction kernel that serves every GPU family. */
         if (f && rq->dir == SC_DIR_BACKWARD_BIAS) {
             sc_fam_plan_plain(want, out);
+            plan_bias(&kp, rq, dev, out);
             return SC_STATUS_OK;
         }
         if (!f || !f->can_implement(&kp, rq, dev))
@@ -42,6 +60,7 @@ sc_status sc_gpu_select_plan(const sc_problem *pb, const sc_gpu_request *rq, sc_
                             "options.algo: %s does not apply to this problem", sc_algo_name(want));
     } else if (rq->dir == SC_DIR_BACKWARD_BIAS) {
         sc_fam_plan_plain(SC_ALGO_GPU_NAIVE, out);
+        plan_bias(&kp, rq, dev, out);
         return SC_STATUS_OK;
     } else {
         for (size_t i = 0; i < NFAM && !f; i++)
@@ -50,6 +69,7 @@ sc_status sc_gpu_select_plan(const sc_problem *pb, const sc_gpu_request *rq, sc_
         if (!f) return sc__fail(SC_STATUS_INTERNAL, "gpu: no kernel family applies");
     }
     f->plan(&kp, rq, dev, out);
+    plan_bias(&kp, rq, dev, out);
     return SC_STATUS_OK;
 }
 

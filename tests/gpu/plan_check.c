@@ -8,13 +8,16 @@
  *      sc_gemm_ws_bytes of it and within the limit; a Winograd plan is for an fp32 3x3
  *      stride-1 layer with its workspace (the filter transform, or the backward-weight
  *      slices, each of which has tiles) within the limit;
- *      other families need no workspace;
+ *      other families need no workspace but the bias gradient's: backward-bias and
+ *      backward-weight plans cut its rows into slices whose partial sums need workspace,
+ *      within the limit (check_bias);
  *   3. planning is a function of its inputs: the same request gives the same plan, bit for bit
  *      (the size query and the call of one shape agree because they make the same plan);
  *   4. forcing a family gives that family's plan where it can implement the problem and
  *      UNSUPPORTED where it cannot;
  *   5. named layers take the routes measured for them (check_routes).
  * Exit status 1 on a failure; the first failures are printed. */
+#include "gpu/bias.h"
 #include "gpu/family.h"
 #include "gpu/gemm_cfg.h"
 #include "gpu/gemm_plan.h"
@@ -50,6 +53,28 @@ static void fail(const sc_problem *pb, const sc_gpu_request *rq, const sc_gpu_de
            pl->lm, pl->gather, pl->serial, pl->ws_bytes);
 }
 
+/* The workspace a plan needs: its family's, or the bias gradient's partial sums where the
+ * direction computes the bias gradient in slices (they reuse the family's workspace). */
+static size_t with_bias(const sc_kp *kp, const sc_gpu_request *rq, const sc_kplan *pl, size_t fam)
+{
+    bool dirs = rq->dir == SC_DIR_BACKWARD_WEIGHT || rq->dir == SC_DIR_BACKWARD_BIAS;
+    size_t b = dirs ? sc_bias_ws_bytes(kp, pl->bias_slices) : 0;
+    return b > fam ? b : fam;
+}
+
+static void check_bias(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
+                       const sc_gpu_dev *dev, const sc_kplan *pl)
+{
+    bool dirs = rq->dir == SC_DIR_BACKWARD_WEIGHT || rq->dir == SC_DIR_BACKWARD_BIAS;
+    long long rows = (long long)kp->n * kp->p * kp->q;
+    if (pl->bias_slices < 1 || pl->bias_slices > BIAS_MAX_SLICES ||
+        (!dirs && pl->bias_slices != 1) || pl->bias_slices > rows)
+        return fail(pb, rq, dev, pl, "bias slices out of range");
+    if (pl->bias_slices > 1 &&
+        (pl->ws_bytes < sc_bias_ws_bytes(kp, pl->bias_slices) || pl->ws_bytes > rq->ws_limit))
+        return fail(pb, rq, dev, pl, "bias slices without their workspace, or over the limit");
+}
+
 static void check_gemm(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
                        const sc_gpu_dev *dev, const sc_kplan *pl)
 {
@@ -69,7 +94,7 @@ static void check_gemm(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
         return fail(pb, rq, dev, pl, "N32 gathers outside NCHW backward-weight");
     if (pl->gather < 0 || pl->gather > SC_GATHER_N32)
         return fail(pb, rq, dev, pl, "unknown gather");
-    if (pl->ws_bytes != sc_gemm_ws_bytes(kp, dir, pl))
+    if (pl->ws_bytes != with_bias(kp, rq, pl, sc_gemm_ws_bytes(kp, dir, pl)))
         return fail(pb, rq, dev, pl, "ws_bytes is not the plan's workspace");
     if (pl->ws_bytes > rq->ws_limit) return fail(pb, rq, dev, pl, "workspace over the limit");
 }
@@ -91,7 +116,8 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
         (kp->cg % sc_mma_vec(kp->dtype) && rq->dir == SC_DIR_BACKWARD_DATA))
         return fail(pb, rq, dev, pl, "channels not a multiple of the chunk");
     if (pl->ws_bytes > rq->ws_limit) return fail(pb, rq, dev, pl, "workspace over the limit");
-    if ((pl->splits > 1) != (pl->ws_bytes > 0)) return fail(pb, rq, dev, pl, "split workspace");
+    if (pl->bias_slices <= 1 && (pl->splits > 1) != (pl->ws_bytes > 0))
+        return fail(pb, rq, dev, pl, "split workspace");
 }
 
 static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
@@ -102,7 +128,7 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
         return fail(pb, rq, dev, pl, "Winograd planned for a shape it does not compute");
     size_t ws = rq->dir == SC_DIR_BACKWARD_WEIGHT ? sc_wino_bw_ws_bytes(kp, pl->splits)
                                                   : sc_wino_ws_bytes(kp, rq->dir);
-    if (pl->ws_bytes != ws || pl->ws_bytes > rq->ws_limit)
+    if (pl->ws_bytes != with_bias(kp, rq, pl, ws) || pl->ws_bytes > rq->ws_limit)
         return fail(pb, rq, dev, pl, "Winograd workspace wrong or over the limit");
     if (pl->splits < 1 || pl->splits > 64 || (rq->dir != SC_DIR_BACKWARD_WEIGHT && pl->splits != 1))
         return fail(pb, rq, dev, pl, "Winograd slices out of range");
@@ -209,8 +235,9 @@ int main(int argc, char **argv)
             check_mma(&pb, &kp, &rq, &dev, &a);
         else if (a.algo == SC_ALGO_GPU_WINOGRAD && rq.dir != SC_DIR_BACKWARD_BIAS)
             check_wino(&pb, &kp, &rq, &dev, &a);
-        else if (a.ws_bytes)
+        else if (a.ws_bytes != with_bias(&kp, &rq, &a, 0))
             fail(&pb, &rq, &dev, &a, "a direct kernel asking for workspace");
+        check_bias(&pb, &kp, &rq, &dev, &a);
         if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &b) || memcmp(&a, &b, sizeof a))
             fail(&pb, &rq, &dev, &b, "a second plan differs from the first");
         for (size_t j = 0; j < sizeof fams / sizeof fams[0]; j++) {
@@ -225,11 +252,13 @@ int main(int argc, char **argv)
                 check_gemm(&pb, &kp, &rq, &dev, &b);
             else if (can && b.algo == SC_ALGO_GPU_WINOGRAD && rq.dir != SC_DIR_BACKWARD_BIAS)
                 check_wino(&pb, &kp, &rq, &dev, &b);
+            if (can && !st) check_bias(&pb, &kp, &rq, &dev, &b);
         }
     }
     const char *env[] = {"SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",
                          "SAFECONV_GPU_GEMM_CC",     "SAFECONV_GPU_GEMM_CFG",
-                         "SAFECONV_GPU_WINOGRAD",    "SAFECONV_GPU_WINOGRAD_SPLITS"};
+                         "SAFECONV_GPU_WINOGRAD",    "SAFECONV_GPU_WINOGRAD_SPLITS",
+                         "SAFECONV_GPU_BIAS_SLICES"};
     printf("plan_check");
     for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
         if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));

@@ -12,6 +12,8 @@
 #   winograd       --algo gpu_winograd on its shapes (--shape-class 3x3s1), every direction; and
 #                  backward-weight asked for 5 reduction slices (SAFECONV_GPU_WINOGRAD_SPLITS=5;
 #                  fewer where the tiles run out): at least 40 plans with 2-5
+#   bias slices    the bias gradient (backward-bias, backward-weight's dbias) in 7 row slices
+#                  (SAFECONV_GPU_BIAS_SLICES=7): at least 40 such plans each
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
 #                  serial default, a workspace limit that leaves no room for slices): batches of
@@ -128,6 +130,10 @@ done
 step "winograd slices" vv SAFECONV_GPU_WINOGRAD_SPLITS=5 -- --count 100 --seed 4008 --large 100 \
     --shape-class 3x3s1 --direction backward_weight --algo gpu_winograd
 need "winograd slices" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
+for d in backward_bias backward_weight; do # the bias gradient in 7 row slices (bias.h)
+    step "bias slices $d" vv SAFECONV_GPU_BIAS_SLICES=7 -- --count 60 --seed 4009 --direction $d
+    need "bias slices $d" "$(plans slices 7)" 40
+done
 step "channel-chunked" vv SAFECONV_GPU_GEMM_CC=1 -- --count 40 --seed 4002 --large 50 \
     --channel-multiple 8 --layout nchw --algo gpu_implicit_gemm
 need "channel-chunked" "$(plans gather 1)" 10
