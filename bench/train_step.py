@@ -11,6 +11,10 @@ For each model and precision, one process times (median of --steps steps after -
   safeconv_bnvendor  the same with bypass_other_ops=False: batch norm on cuDNN/MIOpen
   cudnn          cuDNN, torch.backends.cudnn.benchmark = True (its fastest algorithms)
   cudnn_determ   cuDNN with torch.backends.cudnn.deterministic = True (exact fp32 only)
+  torch_nocudnn  PyTorch with torch.backends.cudnn.enabled = False (its own GPU convolution:
+                 what a user without a working vendor library gets from PyTorch alone)
+Models: torchvision's (resnet50, mobilenet_v3_large, efficientnet_b0, ...) and "yolo", the
+YOLO-style backbone of examples/train.py (run it at --size 640, --batch 4 and 16).
 Precisions:
   fp32      exact fp32: torch.backends.cudnn.allow_tf32 = False (safeconv: SC_MATH_EXACT)
   tf32      PyTorch's default: allow_tf32 = True (safeconv follows it: SC_MATH_TF32)
@@ -41,6 +45,11 @@ import safeconv  # noqa: E402
 
 
 def make_model(name):
+    if name == "yolo":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                        "examples"))
+        from train import YoloBackbone
+        return YoloBackbone(1000)
     import torchvision.models as tvm
     return getattr(tvm, name)(num_classes=1000)
 
@@ -76,6 +85,7 @@ IMPLS = {
     "safeconv_bnvendor": {"strategy": "gpu", "bypass_other_ops": False},
     "cudnn": None,
     "cudnn_determ": None,
+    "torch_nocudnn": None,
 }
 
 
@@ -83,6 +93,7 @@ def run(model_name, precision, impl, args):
     torch.manual_seed(0)
     torch.backends.cudnn.benchmark = impl == "cudnn"
     torch.backends.cudnn.deterministic = impl == "cudnn_determ"
+    torch.backends.cudnn.enabled = impl != "torch_nocudnn"
     tf32 = precision == "tf32"
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -108,6 +119,7 @@ def run(model_name, precision, impl, args):
     finally:
         if handle is not None:
             safeconv.disable()
+        torch.backends.cudnn.enabled = True
     times.sort()
     med = times[len(times) // 2]
     del model, opt, x, y
@@ -158,7 +170,7 @@ def main(argv=None):
                 r = res[impl]
                 line += "  %s %s" % (impl, "%.1f img/s" % r["images_per_s"] if "images_per_s" in r
                                      else "ERROR " + r["error"])
-            for mine, refs in (("safeconv", ("cudnn", "cudnn_determ")),
+            for mine, refs in (("safeconv", ("cudnn", "cudnn_determ", "torch_nocudnn")),
                                ("safeconv_bnpt", ("safeconv_bnvendor",))):
                 if "images_per_s" not in res.get(mine, {}):
                     continue
