@@ -127,7 +127,7 @@ extern "C" sc_status sc_gpu_current_device(sc_gpu_dev *dev)
         *dev = cache[d];
         return SC_STATUS_OK;
     }
-    sc_gpu_dev v = {0, 0, SC_GPU_HIP != 0};
+    sc_gpu_dev v = {0, 0, SC_GPU_HIP != 0, false};
     int sm = 0, major = 0, minor = 0;
     if (cudaDeviceGetAttribute(&sm, cudaDevAttrMultiProcessorCount, d) != cudaSuccess || sm <= 0) {
         (void)cudaGetLastError();
@@ -139,6 +139,7 @@ extern "C" sc_status sc_gpu_current_device(sc_gpu_dev *dev)
         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, d) == cudaSuccess)
         v.cc = 10 * major + minor;
     (void)cudaGetLastError();
+    v.wgmma = v.cc == 90 && sc_wgmma_built();
 #else
     (void)major, (void)minor;
 #endif

@@ -97,10 +97,16 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     for (int c = 0; c < SC_MMA_NCFG; c++) {
         if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_MMA_NCFG && c != kn->gemm_cfg) continue;
         if (!sc_mma_cfg_built(c, rq->dir, pad, esize)) continue;
+        size_t turn = 0; /* configuration 5's turned filter in backward-data */
+        if (c == SC_MMA_WGMMA_CFG) {
+            if (!dev->wgmma || kn->gemm_wgmma == 0 || !sc_mma_wgmma_applies(kp, rq->dir)) continue;
+            if (Kr < SC_MMA_WGMMA_MIN_RED && kn->gemm_cfg != c) continue; /* unless forced */
+            turn = sc_mma_wgmma_turn_bytes(kp, rq->dir);
+        }
         int bm = sc_mma_bm(c), bn = sc_mma_bn(c);
         int bk = sc_mma_kb(c, esize);
         i64 tiles = ceil_div(M, bm) * ceil_div(N, bn) * zmul;
-        double eff = c == 0 ? 1.0 : c == 4 ? 1.15 : c == 3 ? 0.6 : 0.8;
+        double eff = c == 0 ? 1.0 : c == 4 ? 1.15 : c == 3 ? 0.6 : c == 5 ? 1.6 : 0.8;
         double rate = 3.0e12 * eff * (kp->dtype == SC_DTYPE_F32 ? 0.5 : 1.0); /* per SM */
         i64 slots = (i64)dev->sm_count * sc_mma_minb(c);
         i64 smax = Kr / (4 * bk);
@@ -108,8 +114,8 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
         if (smax < 1) smax = 1;
         for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
             int sp = kn->gemm_splits >= 1 ? kn->gemm_splits : cand[ci];
-            if (sp > smax || ws_of(kp, sp, outn) > rq->ws_limit) {
-                if (kn->gemm_splits >= 1)
+            if (sp > smax || turn + ws_of(kp, sp, outn) > rq->ws_limit) {
+                if (kn->gemm_splits >= 1 && turn <= rq->ws_limit)
                     sp = 1; /* a forced split that does not fit: none */
                 else
                     break;
@@ -129,6 +135,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
         }
     }
     out->ws_bytes = ws_of(kp, out->splits, outn);
+    if (out->cfg == SC_MMA_WGMMA_CFG) out->ws_bytes += sc_mma_wgmma_turn_bytes(kp, rq->dir);
 }
 
 const sc_gpu_family sc_fam_gemm_mma = {SC_ALGO_GPU_IMPLICIT_GEMM_MMA, mma_applies, mma_preferred,

@@ -21,6 +21,7 @@ typedef struct sc_gpu_dev {
     int sm_count; /* multiprocessors (CUs on AMD) */
     int cc;       /* NVIDIA compute capability as 10*major + minor (90 = sm_90); 0 on AMD */
     bool hip;     /* the kernels were built by hipcc */
+    bool wgmma;   /* an sm_90 device, and the build has the sm_90a kernels (gemm_wgmma.cu) */
 } sc_gpu_dev;
 
 /* The request a plan answers besides the problem. */

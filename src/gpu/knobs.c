@@ -23,6 +23,7 @@ static void read_knobs(void)
     knobs.gemm_serial = env_int("SAFECONV_GPU_GEMM_SERIAL");
     knobs.gemm_bw32 = env_int("SAFECONV_GPU_GEMM_BW32");
     knobs.gemm_mma = env_int("SAFECONV_GPU_GEMM_MMA");
+    knobs.gemm_wgmma = env_int("SAFECONV_GPU_GEMM_WGMMA");
     knobs.smallc_pix = env_int("SAFECONV_GPU_SMALLC_PIX");
     knobs.winograd = env_int("SAFECONV_GPU_WINOGRAD");
     knobs.winograd_1stage = env_int("SAFECONV_GPU_WINOGRAD_1STAGE");

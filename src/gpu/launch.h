@@ -51,6 +51,8 @@ int sc_launch_small_c(const sc_kp &kp, sc_direction dir, const void *a, const vo
 int sc_launch_gemm(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, const void *a,
                    const void *b, const void *c, void *out, void *ws, cudaStream_t st);
 
+/* gemm_wgmma.cu: whether configuration 5 (Hopper's wgmma) was compiled for sm_90a. */
+extern "C" bool sc_wgmma_built(void);
 /* gemm_mma_launch.cu (the kernels: gemm_mma_f16.cu, gemm_mma_bf16.cu, gemm_mma_tf32.cu): the
  * matrix-unit GEMM, NVIDIA sm_80+. */
 int sc_launch_gemm_mma(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, const void *a,

@@ -12,13 +12,20 @@
  *   2   64x128    32x32      2          3       64
  *   3   64x64     32x16      2          3       64
  *   4   128x128   64x32      2          4       64
+ *   5   128x128   64x128     1          4       128     (wgmma: two warpgroups of 64 rows)
  * 4 is 0 with twice the warps per SM to hide the latencies of mma.sync and the gathers (the
  * larger tile's registers capped at 128 a thread); where that cap would spill, and for TF32
- * (sc_mma_cfg_built), it is not compiled and 0 runs instead. */
+ * (sc_mma_cfg_built), it is not compiled and 0 runs instead. 5 runs Hopper's asynchronous
+ * warpgroup instruction, operands straight from shared memory (128-byte swizzled rows), for
+ * fp16/bf16 forward without channel padding; its own kernel (mma/wgmma.cuh), compiled for sm_90a
+ * only, so the planner takes it only where the device and the build have it (sc_gpu_dev.wgmma). */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 
 #include "gpu/gemm_cfg.h" /* SC_CONSTEXPR */
+#include "gpu/kparams.h"
+
+#include <stddef.h>
 
 // clang-format off
 #define SC_MMA_CONFIGS(X)     \
@@ -26,7 +33,8 @@
     X(1, 128, 64, 2, 3, 64)   \
     X(2, 64, 128, 2, 3, 64)   \
     X(3, 64, 64, 2, 3, 64)    \
-    X(4, 128, 128, 2, 4, 64)
+    X(4, 128, 128, 2, 4, 64)  \
+    X(5, 128, 128, 1, 4, 128)
 #define SC_MMA_X_BM(id, bm, bn, minb, st, kb) case id: return bm;
 #define SC_MMA_X_BN(id, bm, bn, minb, st, kb) case id: return bn;
 #define SC_MMA_X_MINB(id, bm, bn, minb, st, kb) case id: return minb;
@@ -34,7 +42,8 @@
 #define SC_MMA_X_KBYTES(id, bm, bn, minb, st, kb) case id: return kb;
 // clang-format on
 enum {
-    SC_MMA_NCFG = 5
+    SC_MMA_NCFG = 6,
+    SC_MMA_WGMMA_CFG = 5 /* Hopper's wgmma (mma/wgmma.cuh), sm_90a builds on sm_90 devices */
 };
 
 static inline SC_CONSTEXPR int sc_mma_bm(int cfg)
@@ -85,7 +94,30 @@ static inline SC_CONSTEXPR int sc_mma_kb(int cfg, int esize) { return sc_mma_kby
  * never compiles, a configuration that is not built. */
 static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int esize)
 {
+    if (cfg == SC_MMA_WGMMA_CFG) return esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad;
     return cfg != 4 || (esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad);
+}
+
+/* Configuration 5 (wgmma) reads both operands K-major. Forward has them so; backward-data at
+ * stride 1, groups 1 is computed as the forward convolution of dy with the filter turned 180
+ * degrees and transposed, w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad,
+ * which mma/dir.cuh writes to the start of the workspace (this many bytes, 256-aligned; the
+ * split slices follow). */
+/* The shortest reduction (elements) configuration 5 is planned for: below 8 stages its pipeline
+ * never fills and the 2-blocks-per-SM mma.sync tile won (ResNet-50's 1x1 layers with 64-256
+ * input channels lost 4-40%, those from 512 on gained; bench/NOTES.md, "wgmma"). */
+#define SC_MMA_WGMMA_MIN_RED 512
+
+static inline bool sc_mma_wgmma_applies(const sc_kp *kp, int dir)
+{
+    return dir == SC_DIR_FORWARD ||
+           (dir == SC_DIR_BACKWARD_DATA && kp->sh == 1 && kp->sw == 1 && kp->g == 1);
+}
+static inline size_t sc_mma_wgmma_turn_bytes(const sc_kp *kp, int dir)
+{
+    if (dir != SC_DIR_BACKWARD_DATA) return 0;
+    size_t b = (size_t)kp->k * kp->r * kp->s * kp->c * 2;
+    return (b + 255) / 256 * 256;
 }
 
 /* Bytes of an operand element (the esize above) of a plan's dtype: 2 fp16/bf16, 4 TF32 (fp32). */

@@ -112,12 +112,16 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
     bool pad = rq->dir != SC_DIR_BACKWARD_DATA && kp->cg % sc_mma_vec(kp->dtype) != 0;
     if (!sc_mma_cfg_built(pl->cfg, rq->dir, pad, sc_mma_esize(kp->dtype)))
         return fail(pb, rq, dev, pl, "a configuration the launcher has no kernel for");
+    if (pl->cfg == SC_MMA_WGMMA_CFG && (!dev->wgmma || !sc_mma_wgmma_applies(kp, rq->dir)))
+        return fail(pb, rq, dev, pl, "wgmma on a device, build or problem without it");
+    size_t turn = pl->cfg == SC_MMA_WGMMA_CFG ? sc_mma_wgmma_turn_bytes(kp, rq->dir) : 0;
     if (kp->kg % sc_mma_vec(kp->dtype) ||
         (kp->cg % sc_mma_vec(kp->dtype) && rq->dir == SC_DIR_BACKWARD_DATA))
         return fail(pb, rq, dev, pl, "channels not a multiple of the chunk");
     if (pl->ws_bytes > rq->ws_limit) return fail(pb, rq, dev, pl, "workspace over the limit");
-    if (pl->bias_slices <= 1 && (pl->splits > 1) != (pl->ws_bytes > 0))
+    if (pl->bias_slices <= 1 && (pl->splits > 1) != (pl->ws_bytes > turn))
         return fail(pb, rq, dev, pl, "split workspace");
+    if (pl->ws_bytes < turn) return fail(pb, rq, dev, pl, "wgmma's turned filter without room");
 }
 
 static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
@@ -160,7 +164,7 @@ static void check_routes(void)
     };
     if (getenv("SAFECONV_GPU_WINOGRAD") || getenv("SAFECONV_GPU_GEMM_MMA"))
         return; /* the switches that move routes on purpose */
-    sc_gpu_dev dev = {132, 90, false};
+    sc_gpu_dev dev = {132, 90, false, false};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         sc_conv2d_desc d;
         sc_conv2d_desc_init(&d);
@@ -216,7 +220,8 @@ int main(int argc, char **argv)
         sc_problem pb;
         sc_kp kp;
         if (sc__problem_init(&d, &pb) || !sc_kp_make(&pb, &kp)) continue;
-        sc_gpu_dev dev = {rnd(0, 1) ? 132 : 40, rnd(0, 1) ? 90 : 75, rnd(0, 3) == 0};
+        sc_gpu_dev dev = {rnd(0, 1) ? 132 : 40, rnd(0, 1) ? 90 : 75, rnd(0, 3) == 0, false};
+        dev.wgmma = !dev.hip && dev.cc == 90 && rnd(0, 1);
         size_t limit = rnd(0, 3) == 0 ? (size_t)rnd(0, 4096) : (size_t)rnd(0, 64) << 20;
         sc_gpu_request rq = {(sc_direction)rnd(0, 3), rnd(0, 1) ? SC_MATH_TF32 : SC_MATH_EXACT,
                              limit, rnd(0, 3) ? 16 : 2};

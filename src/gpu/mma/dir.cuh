@@ -30,10 +30,49 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
                                     st);
 }
 
+/* Configuration 5 (wgmma) in backward-data: the filter turned and transposed into the
+ * workspace, wt[c][r][s][k] = w[k][R-1-r][S-1-s][c] (one thread per element of wt), then the
+ * forward convolution of dy with it (mma_cfg.h, sc_mma_wgmma_applies). */
+template <class T>
+__global__ void mma_bd_turn(const T *__restrict__ w, T *__restrict__ wt, int K, int R, int S, int C)
+{
+    i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (i64)K * R * S * C) return;
+    int k = (int)(i % K);
+    i64 t = i / K;
+    int s = (int)(t % S);
+    t /= S;
+    int r = (int)(t % R), c = (int)(t / R);
+    wt[i] = w[(((i64)k * R + (R - 1 - r)) * S + (S - 1 - s)) * C + c];
+}
+
+template <class T>
+static int mma_bd_wgmma(const sc_kp &kp, const sc_kplan &pl, const T *dy, const T *w, T *dx,
+                        float *ws, cudaStream_t st)
+{
+    i64 n = (i64)kp.k * kp.r * kp.s * kp.c;
+    T *wt = (T *)ws;
+    mma_bd_turn<T><<<(unsigned)((n + 255) / 256), 256, 0, st>>>(w, wt, kp.k, kp.r, kp.s, kp.c);
+    float *slices = (float *)((char *)ws + sc_mma_wgmma_turn_bytes(&kp, SC_DIR_BACKWARD_DATA));
+    sc_kp f = kp; /* the forward convolution dy -> dx */
+    f.h = kp.p, f.w = kp.q, f.p = kp.h, f.q = kp.w, f.c = kp.k, f.k = kp.c;
+    f.cg = kp.k, f.kg = kp.c, f.g = 1;
+    f.ph = (kp.r - 1) * kp.dh - kp.ph, f.pw = (kp.s - 1) * kp.dw - kp.pw;
+    dim3 grid;
+    MmaFwd<T, false> op = sc_mma_fwd_op<T, false>(f, pl, dy, wt, nullptr, dx, slices, &grid);
+    int e = mma_launch(pl.cfg, op, grid, st);
+    int splits = pl.splits < 1 ? 1 : pl.splits;
+    if (e || splits == 1) return e;
+    return sc_gemm_launch_reduce<T>(slices, dx, (i64)kp.n * kp.h * kp.w * kp.c, splits, nullptr, 1,
+                                    1, st);
+}
+
 template <>
 int sc_mma_bd<E>(const sc_kp &kp, const sc_kplan &pl, const E *dy, const E *w, E *dx, float *ws,
                  cudaStream_t st)
 {
+    if constexpr (sizeof(E) == 2)
+        if (pl.cfg == SC_MMA_WGMMA_CFG) return mma_bd_wgmma<E>(kp, pl, dy, w, dx, ws, st);
     dim3 grid;
     MmaBd<E> op;
     if (!sc_mma_bd_op<E>(kp, pl, dy, w, dx, ws, &op, &grid)) return (int)cudaErrorInvalidValue;

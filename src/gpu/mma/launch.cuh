@@ -24,7 +24,13 @@ static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
     if constexpr (!sc_mma_cfg_built(CFG, Op::DIR, Op::A_PAD || Op::B_PAD,
                                     (int)sizeof(typename Op::Elem)))
         return (int)cudaErrorInvalidValue;
-    else
+    else if constexpr (CFG == SC_MMA_WGMMA_CFG) {
+        /* K-major operands only: backward-data reaches it as a forward op (mma/dir.cuh) */
+        if constexpr (Op::A_KMAJOR && Op::B_KMAJOR)
+            return sc_wgmma_launch<Op>(op, grid, st);
+        else
+            return (int)cudaErrorInvalidValue;
+    } else
         return mma_launch_built<CFG, Op>(op, grid, st);
 }
 

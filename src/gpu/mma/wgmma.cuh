@@ -1,0 +1,222 @@
+/* wgmma.cuh - the matrix-unit implicit GEMM on Hopper's warpgroup instructions (sm_90a:
+ * wgmma.mma_async), configuration 5 of mma_cfg.h: fp16/bf16 operations whose two operands are
+ * K-major (forward without channel padding). Compiled only into gemm_wgmma_*.cu, which the
+ * build compiles for sm_90a (mk/gpu.mk); on every other target the kernel is empty and the
+ * planner never picks it (sc_gpu_dev.wgmma).
+ *
+ * Block tile 128 x 128, 256 threads = two warpgroups; warpgroup wg computes rows 64*wg .. +63
+ * against all 128 columns with wgmma m64n128k16 (64 fp32 accumulators a thread). A stage holds
+ * 64 elements (128 bytes) of the reduction for each of the 128 A rows and 128 B rows, stored
+ * with the 128-byte swizzle wgmma reads: the 16-byte chunk c of row r sits at chunk c ^ (r % 8)
+ * of the row (rows of 128 bytes, tiles 1024-byte aligned), which also keeps the cp.async
+ * stores of 8 consecutive rows in distinct banks. Loads are the same cp.async 16-byte chunks
+ * through the operation's iterators as kernel.cuh's (op_fwd.cuh), STAGES deep.
+ *
+ * The ring: stage kt is consumed at iteration kt by 4 wgmma (k-steps of 16); each warpgroup
+ * keeps one group of them in flight (wgmma.wait_group 1), so the slot that iteration kt fills
+ * (stage kt + STAGES - 2) is the one of stage kt - 2, whose wgmma every warpgroup has waited
+ * for before the barrier of iteration kt. cp.async writes are generic-proxy stores that the
+ * tensor cores read through the async proxy: each thread fences (fence.proxy.async) after its
+ * copies land and before the barrier.
+ *
+ * Epilogue as kernel.cuh's: the accumulators through an fp32 tile in shared memory, then 16-byte
+ * runs of 8 columns to Op::store8. The accumulator layout of m64nNk16: warp w of the warpgroup
+ * holds rows 16w + g and 16w + g + 8 (g = lane / 4), and for each 8 columns i the two columns
+ * 8i + 2t, 8i + 2t + 1 (t = lane % 4): registers 4i + {0, 1} (row g) and 4i + {2, 3} (row g+8). */
+#ifndef SC_GPU_MMA_WGMMA_CUH
+#define SC_GPU_MMA_WGMMA_CUH
+
+#include "kernel.cuh"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SC_WGMMA_DEVICE 1
+#else
+#define SC_WGMMA_DEVICE 0
+#endif
+
+#define SC_WGMMA_BM     128
+#define SC_WGMMA_BN     128
+#define SC_WGMMA_KB     64 /* elements of the reduction per stage: one 128-byte row */
+#define SC_WGMMA_STAGES 4
+
+#if SC_WGMMA_DEVICE
+/* The shared-memory matrix descriptor of a K-major operand with the 128-byte swizzle: start
+ * address >> 4 (bits 0-13), leading-dimension offset (unused for this layout: 1), stride
+ * between groups of 8 rows = 1024 bytes >> 4 (bits 32-45), layout 1 = 128-byte swizzle (bits
+ * 62-63). A k-step of 16 elements inside the 128-byte row adds 32 bytes to the start address:
+ * the swizzle applies to the address bits, so the same XOR pattern holds. */
+__device__ __forceinline__ unsigned long long sc_wgmma_desc(unsigned saddr)
+{
+    return (unsigned long long)((saddr & 0x3ffff) >> 4) | (1ull << 16) |
+           ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+__device__ __forceinline__ void sc_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::); }
+__device__ __forceinline__ void sc_wgmma_commit()
+{
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::);
+}
+template <int N>
+__device__ __forceinline__ void sc_wgmma_wait()
+{
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void sc_fence_proxy_async()
+{
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// clang-format off
+#define SC_WGMMA_D64 \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                   \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "          \
+    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "          \
+    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define SC_WGMMA_R8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]),               \
+                       "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define SC_WGMMA_R64 SC_WGMMA_R8(0), SC_WGMMA_R8(8), SC_WGMMA_R8(16), SC_WGMMA_R8(24),            \
+                     SC_WGMMA_R8(32), SC_WGMMA_R8(40), SC_WGMMA_R8(48), SC_WGMMA_R8(56)
+// clang-format on
+
+/* d (64 x 128 fp32, this thread's 64) += A (64 x 16, descriptor a) * B (16 x 128, descriptor b,
+ * stored as 128 K-major rows). */
+__device__ __forceinline__ void sc_wgmma_128(sc_half, float *d, unsigned long long a,
+                                             unsigned long long b)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " SC_WGMMA_D64
+                 ", %64, %65, 1, 1, 1, 0, 0;\n"
+                 : SC_WGMMA_R64
+                 : "l"(a), "l"(b));
+}
+__device__ __forceinline__ void sc_wgmma_128(sc_bf16, float *d, unsigned long long a,
+                                             unsigned long long b)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " SC_WGMMA_D64
+                 ", %64, %65, 1, 1, 1, 0, 0;\n"
+                 : SC_WGMMA_R64
+                 : "l"(a), "l"(b));
+}
+#endif /* SC_WGMMA_DEVICE */
+
+/* Dynamic shared memory: the stages, plus 1024 bytes to align them (the swizzle's period). */
+static constexpr int sc_wgmma_smem_bytes()
+{
+    return SC_WGMMA_STAGES * (SC_WGMMA_BM + SC_WGMMA_BN) * SC_WGMMA_KB * 2 + 1024;
+}
+
+template <class Op>
+__global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
+{
+#if SC_WGMMA_DEVICE
+    typedef typename Op::Elem E;
+    static_assert(sizeof(E) == 2 && Op::A_KMAJOR && Op::B_KMAJOR && !Op::A_PAD && !Op::B_PAD,
+                  "wgmma: 16-bit operands, both K-major, no channel padding");
+    constexpr int BM = SC_WGMMA_BM, BN = SC_WGMMA_BN, KB = SC_WGMMA_KB, STAGES = SC_WGMMA_STAGES;
+    constexpr int V = 8, CPR = KB / V;                /* 16-byte chunks per row */
+    constexpr int A_TILE = BM * KB, B_TILE = BN * KB; /* elements */
+    constexpr int A_PT = BM * CPR / 256, B_PT = BN * CPR / 256;
+
+    extern __shared__ __align__(16) unsigned char sc_wgmma_smem[];
+    const unsigned raw = sc_smem_u32(sc_wgmma_smem);
+    const unsigned as0 = (raw + 1023u) & ~1023u, bs0 = as0 + STAGES * A_TILE * 2;
+
+    typename Op::Block blk;
+    if (!op.block(blockIdx.z, blk)) return;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    if (m0 >= blk.M || n0 >= blk.N) return;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+
+    typename Op::AIter ai[A_PT];
+    typename Op::BIter bi[B_PT];
+    unsigned a_dst[A_PT], b_dst[B_PT]; /* byte offsets inside a stage's tile, swizzled */
+#pragma unroll
+    for (int j = 0; j < A_PT; j++) {
+        int id = tid + j * 256, row = id / CPR, kc = id % CPR;
+        op.a_init(blk, ai[j], m0 + row, kc);
+        a_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
+    }
+#pragma unroll
+    for (int j = 0; j < B_PT; j++) {
+        int id = tid + j * 256, row = id / CPR, kc = id % CPR;
+        op.b_init(blk, bi[j], n0 + row, kc);
+        b_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
+    }
+    auto load_stage = [&](int slot, int k0) {
+#pragma unroll
+        for (int j = 0; j < A_PT; j++) {
+            bool v;
+            const E *src = op.a_src(blk, ai[j], k0, v);
+            sc_cp_async16(as0 + (unsigned)(slot * A_TILE * 2) + a_dst[j], src, v);
+        }
+#pragma unroll
+        for (int j = 0; j < B_PT; j++) {
+            bool v;
+            const E *src = op.b_src(blk, bi[j], k0, v);
+            sc_cp_async16(bs0 + (unsigned)(slot * B_TILE * 2) + b_dst[j], src, v);
+        }
+    };
+
+    float acc[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) acc[i] = 0.f;
+
+    const int kbeg = blk.kbeg, kend = blk.kend;
+    const int nk = kend > kbeg ? (kend - kbeg + KB - 1) / KB : 0;
+#pragma unroll
+    for (int s = 0; s < STAGES - 2; s++) {
+        if (s < nk) load_stage(s, kbeg + s * KB);
+        sc_cp_async_commit();
+    }
+    const int wg = warp >> 2;
+    for (int kt = 0; kt < nk; kt++) {
+        sc_cp_async_wait<STAGES - 3>(); /* stage kt has landed (this thread's copies) */
+        sc_fence_proxy_async();         /* ... visible to the tensor cores' reads */
+        __syncthreads();                /* everyone's; every warpgroup is done with kt - 2 */
+        int nx = kt + STAGES - 2;
+        if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
+        sc_cp_async_commit();
+        const int st = kt % STAGES;
+        const unsigned long long da =
+            sc_wgmma_desc(as0 + (unsigned)(st * A_TILE * 2 + wg * 64 * 128));
+        const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)(st * B_TILE * 2));
+        sc_wgmma_fence();
+#pragma unroll
+        for (int ks = 0; ks < KB / 16; ks++) {
+            /* the mutant (tests only) drops the first k-step of the last stage */
+            if (SC_MMA_MUTANT && kt == nk - 1 && ks == 0) continue;
+            sc_wgmma_128(E(), acc, da + (unsigned long long)(ks * 2),
+                         db + (unsigned long long)(ks * 2));
+        }
+        sc_wgmma_commit();
+        sc_wgmma_wait<1>();
+    }
+    sc_wgmma_wait<0>();
+    sc_cp_async_wait<0>();
+
+    constexpr int C_LD = BN + 4;
+    static_assert(BM * C_LD * 4 <= STAGES * (A_TILE + B_TILE) * 2, "epilogue tile too big");
+    __syncthreads(); /* every warpgroup is done with the stages */
+    float *Cs = (float *)(sc_wgmma_smem + (as0 - raw));
+    {
+        const int g = lane >> 2, t = lane & 3;
+        const int r = wg * 64 + (warp & 3) * 16 + g;
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) {
+            int c = 8 * i + 2 * t;
+            *(float2 *)&Cs[r * C_LD + c] = make_float2(acc[4 * i], acc[4 * i + 1]);
+            *(float2 *)&Cs[(r + 8) * C_LD + c] = make_float2(acc[4 * i + 2], acc[4 * i + 3]);
+        }
+    }
+    __syncthreads();
+#pragma unroll 2
+    for (int id = tid; id < BM * BN / 8; id += 256) {
+        int r = id / (BN / 8), c = (id % (BN / 8)) * 8;
+        float4 v0 = *(const float4 *)&Cs[r * C_LD + c], v1 = *(const float4 *)&Cs[r * C_LD + c + 4];
+        float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+        op.store8(blk, m0 + r, n0 + c, v);
+    }
+#else
+    (void)op;
+#endif
+}
+
+#endif /* SC_GPU_MMA_WGMMA_CUH */
