@@ -35,6 +35,9 @@ import sys
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare_cpu  # noqa: E402  (its CPU mode, and the algorithm names)
+
 DIRS = ("fwd", "bwd_data", "bwd_weight")
 METHODS = ("safeconv", "cudnn_fp32", "cudnn_tf32", "cudnn_bf16", "torch_nocudnn", "unfold",
            "cudnn_same")
@@ -79,10 +82,7 @@ class SafeConv:
         o.strategy = 1  # SC_STRATEGY_GPU: safeconv's own kernels
         o.math = math   # 1: SC_MATH_TF32
         if algo:  # force one algorithm by its sc_algo_name; directions it cannot run fail alone
-            ids = [i for i in range(64) if (L.sc_algo_name(i) or b"").decode() == algo]
-            if not ids:
-                raise SystemExit(f"--algo: no algorithm is named {algo!r}")
-            o.algo = ids[0]
+            o.algo = compare_cpu.algo_id(L, algo)
         self._opts = buf
         self.ctx = C.c_void_p()
         if L.sc_context_create(buf, C.byref(self.ctx)) != 0:
@@ -290,8 +290,6 @@ def weighted_total(allres, methods):
 
 def main():
     if sys.argv[1:3] == ["--device", "cpu"]:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        import compare_cpu
         return compare_cpu.main(sys.argv[3:])
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))

@@ -67,17 +67,21 @@ class Opts(C.Structure):
                 ("cache_path", C.c_char_p)]
 
 
+def algo_id(lib, name):
+    """The sc_algo of an algorithm name (sc_algo_name's spelling); exits on an unknown one.
+    bench/compare.py uses it too."""
+    names = {(lib.sc_algo_name(i) or b"").decode(): i for i in range(64)}
+    if name not in names:
+        raise SystemExit("unknown algorithm " + name)
+    return names[name]
+
+
 class SafeConvCPU:
     """One CPU context of libsafeconv (strategy cpu), optionally with a forced algorithm."""
 
     def __init__(self, lib, threads, algo_name):
         self.lib = L = lib
-        algo = 0
-        if algo_name:
-            names = {L.sc_algo_name(i).decode(): i for i in range(64)}
-            if algo_name not in names:
-                raise SystemExit("unknown algorithm " + algo_name)
-            algo = names[algo_name]
+        algo = algo_id(L, algo_name) if algo_name else 0
         buf = C.create_string_buffer(1024)  # room for fields appended to the options later
         L.sc_context_options_init(buf)
         o = Opts.from_buffer(buf)
