@@ -41,6 +41,24 @@ __device__ __forceinline__ void sc_mma(float, float *d, const unsigned *a, const
     sc_mma_tf32(d, a, b);
 }
 
+/* The epilogue's write-out, shared by every matrix-unit kernel (256 threads): the fp32 tile
+ * Cs [BM][C_LD] in shared memory, complete, to the output rows m0.., columns n0..; each thread
+ * takes runs of 8 columns of one row, so every output row segment is written with 16-byte
+ * stores, consecutive threads on consecutive segments (NHWC rows are contiguous in every
+ * direction). */
+template <int BM, int BN, int C_LD, class Op>
+__device__ __forceinline__ void sc_mma_tile_out(const Op &op, const typename Op::Block &blk,
+                                                const float *Cs, int m0, int n0, int tid)
+{
+#pragma unroll 2
+    for (int id = tid; id < BM * BN / 8; id += 256) {
+        int r = id / (BN / 8), c = (id % (BN / 8)) * 8;
+        float4 v0 = *(const float4 *)&Cs[r * C_LD + c], v1 = *(const float4 *)&Cs[r * C_LD + c + 4];
+        float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+        op.store8(blk, m0 + r, n0 + c, v);
+    }
+}
+
 template <int CFG, class Op>
 __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
 {
@@ -327,10 +345,8 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
     sc_cp_async_wait<0>();
 
     /* Epilogue through shared memory: the accumulators (mt, nt), rows g and g+8, columns 2t and
-     * 2t+1 of each 16x8, go to an fp32 tile [BM][BN + 4] over the (now idle) stages; then each
-     * thread takes runs of 8 columns of one row, so every output row segment is written with
-     * 16-byte stores, consecutive threads on consecutive segments (NHWC rows are contiguous
-     * in every direction). */
+     * 2t+1 of each 16x8, go to an fp32 tile [BM][BN + 4] over the (now idle) stages; then
+     * sc_mma_tile_out writes it out. */
     constexpr int C_LD = BN + 4;
     static_assert(BM * C_LD * 4 <= STAGES * (A_TILE + B_TILE) * ES, "epilogue tile too big");
     __syncthreads(); /* every warp is done with the stages */
@@ -344,13 +360,7 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
             *(float2 *)&Cs[(r + 8) * C_LD + c] = make_float2(acc[mt][nt][2], acc[mt][nt][3]);
         }
     __syncthreads();
-#pragma unroll 2
-    for (int id = tid; id < BM * BN / 8; id += 256) {
-        int r = id / (BN / 8), c = (id % (BN / 8)) * 8;
-        float4 v0 = *(const float4 *)&Cs[r * C_LD + c], v1 = *(const float4 *)&Cs[r * C_LD + c + 4];
-        float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-        op.store8(blk, m0 + r, n0 + c, v);
-    }
+    sc_mma_tile_out<BM, BN, C_LD>(op, blk, Cs, m0, n0, tid);
 #endif
 }
 

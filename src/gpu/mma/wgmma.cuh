@@ -207,13 +207,7 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
         }
     }
     __syncthreads();
-#pragma unroll 2
-    for (int id = tid; id < BM * BN / 8; id += 256) {
-        int r = id / (BN / 8), c = (id % (BN / 8)) * 8;
-        float4 v0 = *(const float4 *)&Cs[r * C_LD + c], v1 = *(const float4 *)&Cs[r * C_LD + c + 4];
-        float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-        op.store8(blk, m0 + r, n0 + c, v);
-    }
+    sc_mma_tile_out<BM, BN, C_LD>(op, blk, Cs, m0, n0, tid);
 #else
     (void)op;
 #endif
