@@ -269,14 +269,13 @@ def gmean(v):
 
 
 def weighted_total(allres, methods):
-    """Suites whose names end in _xN (N layers of that shape, e.g. resnet18_b64.csv): the
-    N-weighted total time per method and direction, i.e. one network step's convolutions."""
-    w = {}
-    for name in allres:
-        m = re.search(r"_x(\d+)$", name)
-        if not m:
-            return
-        w[name] = int(m.group(1))
+    """Suites where some names end in _xN (N layers of that shape, e.g. resnet18_b64.csv; a
+    name without it is one layer): the N-weighted total time per method and direction, i.e.
+    one network step's convolutions."""
+    w = {name: int(m.group(1)) if m else 1
+         for name, m in ((nm, re.search(r"_x(\d+)$", nm)) for nm in allres)}
+    if max(w.values(), default=1) == 1:
+        return  # not a model suite
     print("\nweighted total (shape time x N from the _xN names), ms; ratio to", BASE)
     base = {dn: sum(w[nm] * allres[nm].get((BASE, dn), {}).get("ms", float("nan"))
                     for nm in w) for dn in DIRS}
