@@ -35,7 +35,7 @@ void sc_gen_options_init(sc_gen_options *o)
     o->max_macs = 2e6;
     o->large_share = 0.0;
     o->channel_multiple = 1;
-    o->shape_3x3s1 = false;
+    o->shapes = SC_SHAPES_ANY;
 }
 
 static double macs(const sc_conv2d_desc *d)
@@ -89,11 +89,15 @@ void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d)
         d->w = sc_rng_range(r, 0, 2) == 0 ? d->h : sc_rng_range(r, 1, hi);
         d->layout = o->layout >= 0 ? (sc_layout)o->layout : (sc_layout)sc_rng_range(r, 0, 1);
         d->dtype = o->dtype;
-        if (o->shape_3x3s1) { /* after the draws: the sequence stays the same */
-            d->groups = 1;    /* C and K as drawn */
+        if (o->shapes == SC_SHAPES_3X3S1) { /* after the draws: the sequence stays the same */
+            d->groups = 1;                  /* C and K as drawn */
             d->r = d->s = 3;
             d->stride_h = d->stride_w = d->dil_h = d->dil_w = 1;
             d->pad_h %= 3, d->pad_w %= 3;
+        } else if (o->shapes == SC_SHAPES_DW) { /* C as drawn, one group per channel */
+            d->groups = d->c;
+            d->k = d->c * (d->k % 3 == 0 ? 2 : 1);
+            d->r = d->s = 3 + 2 * (d->r % 3);
         }
         if (sc_conv2d_validate(d) != SC_STATUS_OK) continue; /* filter beyond the padded input */
         double limit = large ? o->max_macs * 10 : o->max_macs;

@@ -18,15 +18,24 @@ int64_t sc_rng_range(sc_rng *r, int64_t lo, int64_t hi); /* inclusive */
 float sc_rng_unit(sc_rng *r);                            /* uniform in [-1, 1) */
 uint64_t sc_mix_seed(uint64_t base, uint64_t i);         /* seed of configuration i */
 
+/* Shape classes (verify --shape-class): each turns the drawn layer into one of its own after
+ * all the draws, so the sequence of random numbers stays the same. */
+typedef enum sc_shape_class {
+    SC_SHAPES_ANY = 0,
+    SC_SHAPES_3X3S1 = 1, /* dense 3x3, stride 1, dilation 1, padding 0-2 (Winograd's shapes) */
+    SC_SHAPES_DW = 2     /* depthwise (C/groups 1, channel multiplier 1 or 2), square 3x3, 5x5
+                          * or 7x7 filters, strides, dilations and padding as drawn (the sliced
+                          * depthwise backward-weight's shapes) */
+} sc_shape_class;
+
 typedef struct sc_gen_options {
     int layout; /* -1 random, else SC_NCHW / SC_NHWC */
     sc_dtype dtype;
-    double max_macs;      /* redraw configurations over this many multiply-adds (reference cost) */
-    double large_share;   /* fraction of configurations with wide channels (GEMM tiles) */
-    int channel_multiple; /* > 1: channels per group of dense and grouped layers rounded up to a
+    double max_macs;       /* redraw configurations over this many multiply-adds (reference cost) */
+    double large_share;    /* fraction of configurations with wide channels (GEMM tiles) */
+    int channel_multiple;  /* > 1: channels per group of dense and grouped layers rounded up to a
                              * multiple (e.g. 8: the GEMM's channel-chunked gathers); 1 = as drawn */
-    bool shape_3x3s1;     /* only dense 3x3 layers of stride 1, dilation 1, padding 0-2 (the
-                           * Winograd kernels' shapes), drawn after the same sequence */
+    sc_shape_class shapes; /* a subset of the layers, made from the same draws */
 } sc_gen_options;
 
 void sc_gen_options_init(sc_gen_options *o);

@@ -40,8 +40,10 @@ static const char usage[] =
     "                         against the reference on the rounded inputs with a derived bound\n"
     "  --tune                 (GPU) tune each configuration first, so the checked run uses the\n"
     "                         measured variant rather than the heuristic's\n"
-    "  --shape-class 3x3s1    only dense 3x3 layers of stride 1, dilation 1 and padding 0-2\n"
-    "                         (the Winograd kernels' shapes; replay with the same option)\n"
+    "  --shape-class CLASS    only one class of layers (replay with the same option): 3x3s1\n"
+    "                         dense 3x3 of stride 1, dilation 1 and padding 0-2 (the Winograd\n"
+    "                         kernels' shapes); dw depthwise with square 3x3, 5x5 or 7x7\n"
+    "                         filters (the sliced depthwise backward-weight's)\n"
     "  --skip-unsupported     with --algo: skip (and count) the configurations that algorithm\n"
     "                         does not apply to, instead of failing them\n"
     "  --verbose              print every check, not only failures\n"
@@ -89,7 +91,8 @@ static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT}
 
 typedef struct run_opts {
     uint64_t count, seed, replay, ws_limit;
-    bool have_seed, have_replay, verbose, tune, json, tf32, skip_unsupported, shape_3x3s1;
+    bool have_seed, have_replay, verbose, tune, json, tf32, skip_unsupported;
+    sc_shape_class shapes;
     sc_dtype dtype;
     int dir, layout, device, large_pct, cmul;
     sc_algo algo;
@@ -111,9 +114,13 @@ static int parse(int argc, char **argv, run_opts *r, bool *stop)
         case O_VERBOSE: r->verbose = true; break;
         case O_SKIP_UNSUPPORTED: r->skip_unsupported = true; break;
         case O_SHAPE:
-            if (strcmp(v, "3x3s1") != 0)
-                return sc_cli_usage_error("--shape-class: '%s' is not a shape class (3x3s1)", v);
-            r->shape_3x3s1 = true;
+            if (strcmp(v, "3x3s1") == 0)
+                r->shapes = SC_SHAPES_3X3S1;
+            else if (strcmp(v, "dw") == 0)
+                r->shapes = SC_SHAPES_DW;
+            else
+                return sc_cli_usage_error("--shape-class: '%s' is not a shape class (3x3s1, dw)",
+                                          v);
             break;
         case O_COUNT:
             ok = sc_arg_u64("--count", v, &r->count);
@@ -194,7 +201,7 @@ int cmd_verify(int argc, char **argv)
     sc_gen_options_init(&gen);
     gen.layout = r.layout;
     gen.channel_multiple = r.cmul;
-    gen.shape_3x3s1 = r.shape_3x3s1;
+    gen.shapes = r.shapes;
     gen.dtype = r.dtype;
     sc_check_options copt;
     sc_check_options_init(&copt);
@@ -303,7 +310,9 @@ int cmd_verify(int argc, char **argv)
             printf("replay one with: safeconv verify --replay SEED%s%s (add --direction to "
                    "narrow)\n",
                    r.device < 0 ? " --device cpu" : "",
-                   r.shape_3x3s1 ? " --shape-class 3x3s1" : "");
+                   r.shapes == SC_SHAPES_3X3S1 ? " --shape-class 3x3s1"
+                   : r.shapes == SC_SHAPES_DW  ? " --shape-class dw"
+                                               : "");
         for (int k = 0; k < 4; k++)
             if (per_dir_fail[k])
                 printf("%s: %llu failed\n", sc_direction_name((sc_direction)k),
