@@ -2,6 +2,7 @@
  * running a plan: dispatch to the launcher of the plan's kernel family (launch.h). Selection is
  * the planning half (select.c); nothing here chooses. Compiled by nvcc (CUDA) or hipcc (HIP)
  * from this one source; compat.h maps the names. */
+#include "depthwise.h"
 #include "family.h"
 #include "gpu.h"
 #include "knobs.h"
@@ -181,7 +182,9 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
         switch (pl->algo) {
         case SC_ALGO_GPU_NAIVE: e = sc_launch_naive(kp, dir, a, b, c, out, st); break;
         case SC_ALGO_GPU_DIRECT_DEPTHWISE:
-            e = sc_launch_depthwise(kp, dir, a, b, c, out, st);
+            e = dir == SC_DIR_BACKWARD_WEIGHT && sc_dwb_applies(&kp)
+                    ? sc_launch_depthwise_bw(kp, pl->splits, a, b, out, call->ws, st)
+                    : sc_launch_depthwise(kp, dir, a, b, c, out, st);
             break;
         case SC_ALGO_GPU_DIRECT_SMALL_C: e = sc_launch_small_c(kp, dir, a, b, c, out, st); break;
         case SC_ALGO_GPU_IMPLICIT_GEMM:

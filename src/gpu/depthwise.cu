@@ -7,6 +7,12 @@
 
 typedef long long i64;
 
+/* Tests only: the mutant (-DSC_DWB_MUTANT=1; depthwise_bw.cu has its own) drops the first tap
+ * of the strided backward-data, which verify must catch. */
+#ifndef SC_DWB_MUTANT
+#define SC_DWB_MUTANT 0
+#endif
+
 /* ---- depthwise (groups == C, Cg == 1, K = mult*C) ------------------------------------------ */
 /* Forward: grid.y = n; each thread one output of image n; 32-bit index within the image
  * (backend.cu checks K*P*Q and C*H*W < 2^31). k = c*mult + j reads channel c. */
@@ -52,7 +58,7 @@ __global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const T *_
 }
 
 /* Backward-data: each thread one dx element of image n (grid.y), summing its own taps in a
- * fixed order (j, r, s). */
+ * fixed order (r, s, j). */
 template <class T>
 __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
                                                       const T *__restrict__ dy,
@@ -95,8 +101,55 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
     sc_put(dx + ((i64)n * per + i), acc);
 }
 
+/* Backward-data without dilation (the strided layers: stride 1 has the register-blocked kernel
+ * below): as dw_bwd_data, but visiting only the taps that reach an output. */
+template <class T>
+__global__
+    __launch_bounds__(256, 1) void dw_bwd_data_nodil(sc_kp kp, dw_div dvx, const T *__restrict__ dy,
+                                                     const T *__restrict__ w, T *__restrict__ dx)
+{
+    int per = kp.c * kp.h * kp.w;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= per) return;
+    int n = blockIdx.y;
+    int c, h, ww, t;
+    if (kp.nhwc) {
+        t = sc_div(i, dvx.k), c = i - t * kp.c;
+        h = sc_div(t, dvx.q), ww = t - h * kp.w;
+    } else {
+        t = sc_div(i, dvx.q), ww = i - t * kp.w;
+        c = sc_div(t, dvx.p), h = t - c * kp.h;
+    }
+    int mult = kp.kg;
+    const T *dyn = dy + (i64)n * kp.k * kp.p * kp.q;
+    float acc = 0.f;
+    /* Only the taps that reach an output: r = (h + ph) mod sh, then every sh-th, with
+     * p = (h + ph - r) / sh going down by one; likewise s and q. The same terms in the same
+     * order as dw_bwd_data's loop, without the (R*S)(1 - 1/(sh*sw)) taps it skips. */
+    const int hh = h + kp.ph, wq = ww + kp.pw; /* >= 0 */
+    const int pt = sc_div(hh, dvx.sh), qt = sc_div(wq, dvx.sw);
+    const int rb = hh - pt * kp.sh, sb = wq - qt * kp.sw;
+#pragma unroll 1
+    for (int r = rb, p = pt; r < kp.r && p >= 0; r += kp.sh, p--) {
+        if (p >= kp.p) continue;
+#pragma unroll 1
+        for (int s = sb, q = qt; s < kp.s && q >= 0; s += kp.sw, q--) {
+            if (q >= kp.q || (SC_DWB_MUTANT && r == rb && s == sb)) continue;
+#pragma unroll 1
+            for (int j = 0; j < mult; j++) {
+                int k = c * mult + j;
+                float g = kp.nhwc ? sc_get(dyn + (((i64)p * kp.q + q) * kp.k + k))
+                                  : sc_get(dyn + (((i64)k * kp.p + p) * kp.q + q));
+                acc += g * sc_get(w + (((i64)k * kp.r + r) * kp.s + s));
+            }
+        }
+    }
+    sc_put(dx + ((i64)n * per + i), acc);
+}
+
 /* Backward-weight: one block per (k, tap); threads stride over (n, p, q) in a fixed order,
- * then a fixed tree. */
+ * then a fixed tree. Coalesced in NCHW only: the NHWC backward-weight of square 3/5/7 filters
+ * has its own kernel (depthwise_bw.cu). */
 template <class T>
 __global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const T *__restrict__ x,
                                                         const T *__restrict__ dy,
@@ -131,17 +184,18 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_weight(sc_kp kp, const T *__res
 }
 
 /* Depthwise, register-blocked: each thread QV consecutive outputs along the row, so one row of
- * QV+S-1 inputs serves QV*S multiply-adds (instead of QV*S loads). Column stride and dilation
- * 1, S in {3,5,7}. Forward: any row stride/dilation, any multiplier. Backward-data with stride
- * and dilation 1 and multiplier 1 is the same correlation of dy with the flipped filter and
- * padding R-1-pad (flip = 1). One image per grid.y; index within the image in 32 bits. */
+ * (QV-1)*SW+S inputs serves QV*S multiply-adds (instead of QV*S loads). Column stride SW (1, or
+ * 2 for the forward), column dilation 1, S in {3,5,7}. Forward: any row stride/dilation, any
+ * multiplier. Backward-data with stride and dilation 1 and multiplier 1 is the same
+ * correlation of dy with the flipped filter and padding R-1-pad (flip = 1). One image per
+ * grid.y; index within the image in 32 bits. */
 #define DW_QV 4
 struct dwf_p {
     int cin, hin, win, cout, hout, wout, R, sh, dh, ph, pw, flip, nhwc, qb;
     sc_fdiv dqb, dhout, dcout, dmult;
 };
 
-template <class T, int S>
+template <class T, int S, int SW>
 __device__ __forceinline__ void dw_fast_body(const dwf_p &a, const T *__restrict__ in,
                                              const T *__restrict__ wt, const T *__restrict__ bias,
                                              T *__restrict__ out)
@@ -168,10 +222,10 @@ __device__ __forceinline__ void dw_fast_body(const dwf_p &a, const T *__restrict
     for (int r = 0; r < a.R; r++) {
         int h = p * a.sh - a.ph + r * a.dh;
         if ((unsigned)h >= (unsigned)a.hin) continue;
-        float xr[DW_QV + S - 1];
+        float xr[(DW_QV - 1) * SW + S];
 #pragma unroll
-        for (int u = 0; u < DW_QV + S - 1; u++) {
-            int w = q0 - a.pw + u;
+        for (int u = 0; u < (DW_QV - 1) * SW + S; u++) {
+            int w = q0 * SW - a.pw + u;
             xr[u] = (unsigned)w < (unsigned)a.win
                         ? (a.nhwc ? sc_get(inn + (((i64)h * a.win + w) * a.cin + ic))
                                   : sc_get(inn + (((i64)ic * a.hin + h) * a.win + w)))
@@ -182,7 +236,7 @@ __device__ __forceinline__ void dw_fast_body(const dwf_p &a, const T *__restrict
         for (int s = 0; s < S; s++) {
             float wv = a.flip ? sc_get(wr + (S - 1 - s)) : sc_get(wr + (s));
 #pragma unroll
-            for (int j = 0; j < DW_QV; j++) acc[j] += xr[j + s] * wv;
+            for (int j = 0; j < DW_QV; j++) acc[j] += xr[j * SW + s] * wv;
         }
     }
     T *o = out + (i64)n * a.cout * a.hout * a.wout;
@@ -200,19 +254,41 @@ __device__ __forceinline__ void dw_fast_body(const dwf_p &a, const T *__restrict
 
 /* fp32, and fp16/bf16 with one block per SM promised to the register allocator: without it
  * ptxas spills 12 bytes of the 16-bit S = 3 kernel on sm_90 (40 registers used). */
-template <class T, int S>
+template <class T, int S, int SW>
 __global__ __launch_bounds__(256) void dw_fast(dwf_p a, const T *__restrict__ in,
                                                const T *__restrict__ wt, const T *__restrict__ bias,
                                                T *__restrict__ out)
 {
-    dw_fast_body<T, S>(a, in, wt, bias, out);
+    dw_fast_body<T, S, SW>(a, in, wt, bias, out);
 }
-template <class T, int S>
+template <class T, int S, int SW>
 __global__ __launch_bounds__(256, 1) void dw_fast16(dwf_p a, const T *__restrict__ in,
                                                     const T *__restrict__ wt,
                                                     const T *__restrict__ bias, T *__restrict__ out)
 {
-    dw_fast_body<T, S>(a, in, wt, bias, out);
+    dw_fast_body<T, S, SW>(a, in, wt, bias, out);
+}
+
+/* The register-blocked kernel for filter width s (3, 5 or 7) and column stride SW. */
+template <class T, int SW>
+static void dw_fast_go(int s, dim3 grid, const dwf_p &a, const T *in, const T *w, const T *bias,
+                       T *out, cudaStream_t st)
+{
+    if constexpr (sizeof(T) == 2) {
+        if (s == 3)
+            dw_fast16<T, 3, SW><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        else if (s == 5)
+            dw_fast16<T, 5, SW><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        else
+            dw_fast16<T, 7, SW><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    } else {
+        if (s == 3)
+            dw_fast<T, 3, SW><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        else if (s == 5)
+            dw_fast<T, 5, SW><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+        else
+            dw_fast<T, 7, SW><<<grid, 256, 0, st>>>(a, in, w, bias, out);
+    }
 }
 
 /* Launch the register-blocked kernel if it applies; false = use the generic one. */
@@ -221,7 +297,7 @@ static bool dw_fast_launch(const sc_kp &kp, sc_direction dir, const T *in, const
                            const T *bias, T *out, cudaStream_t st)
 {
     if (kp.s != 3 && kp.s != 5 && kp.s != 7) return false;
-    if (kp.sw != 1 || kp.dw != 1) return false;
+    if ((kp.sw != 1 && (kp.sw != 2 || dir != SC_DIR_FORWARD)) || kp.dw != 1) return false;
     dwf_p a;
     if (dir == SC_DIR_FORWARD) {
         a.cin = kp.c, a.hin = kp.h, a.win = kp.w, a.cout = kp.k, a.hout = kp.p, a.wout = kp.q;
@@ -239,21 +315,10 @@ static bool dw_fast_launch(const sc_kp &kp, sc_direction dir, const T *in, const
     long long per = (long long)a.cout * a.hout * a.qb;
     if (per >= (1ll << 31) - 256) return false;
     dim3 grid((unsigned)((per + 255) / 256), kp.n);
-    if constexpr (sizeof(T) == 2) {
-        if (kp.s == 3)
-            dw_fast16<T, 3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-        else if (kp.s == 5)
-            dw_fast16<T, 5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-        else
-            dw_fast16<T, 7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-    } else {
-        if (kp.s == 3)
-            dw_fast<T, 3><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-        else if (kp.s == 5)
-            dw_fast<T, 5><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-        else
-            dw_fast<T, 7><<<grid, 256, 0, st>>>(a, in, w, bias, out);
-    }
+    if (kp.sw == 2)
+        dw_fast_go<T, 2>(kp.s, grid, a, in, w, bias, out, st);
+    else
+        dw_fast_go<T, 1>(kp.s, grid, a, in, w, bias, out, st);
     return true;
 }
 
@@ -275,7 +340,10 @@ static int launch(const sc_kp &kp, sc_direction dir, const T *a, const T *b, con
                      sc_fdiv_make(1),    sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};
         int per = kp.c * kp.h * kp.w;
         dim3 grid((per + 255) / 256, kp.n);
-        dw_bwd_data<T><<<grid, 256, 0, st>>>(kp, dv, a, b, out);
+        if (kp.dh == 1 && kp.dw == 1)
+            dw_bwd_data_nodil<T><<<grid, 256, 0, st>>>(kp, dv, a, b, out);
+        else
+            dw_bwd_data<T><<<grid, 256, 0, st>>>(kp, dv, a, b, out);
     } else if (dir == SC_DIR_BACKWARD_WEIGHT) {
         dim3 grid(kp.r * kp.s, kp.k);
         dw_bwd_weight<T><<<grid, 256, 0, st>>>(kp, a, b, out);

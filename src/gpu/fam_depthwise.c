@@ -1,6 +1,9 @@
-/* fam_depthwise.c - the depthwise direct kernels (depthwise.cu): C/groups == 1 (any channel
- * multiplier), forward, backward-data and backward-weight; 32-bit indices within one image. */
+/* fam_depthwise.c - the depthwise direct kernels (depthwise.cu, and depthwise_bw.cu for the
+ * NHWC backward-weight of square 3/5/7 filters): C/groups == 1 (any channel multiplier),
+ * forward, backward-data and backward-weight; 32-bit indices within one image. */
+#include "gpu/depthwise.h"
 #include "gpu/family.h"
+#include "gpu/knobs.h"
 
 #include <limits.h>
 
@@ -26,10 +29,14 @@ static bool dw_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu
     return dw_applies(kp, rq, dev);
 }
 
+/* NHWC backward-weight of a 3x3, 5x5 or 7x7 filter: the sliced kernel (depthwise.h), its
+ * slices in `splits`, their partial sums in the workspace. */
 static void dw_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev, sc_kplan *out)
 {
-    (void)kp, (void)rq, (void)dev;
     sc_fam_plan_plain(SC_ALGO_GPU_DIRECT_DEPTHWISE, out);
+    if (rq->dir != SC_DIR_BACKWARD_WEIGHT || !sc_dwb_applies(kp)) return;
+    out->splits = sc_dwb_slices(kp, dev->sm_count, sc_gpu_knobs_get()->dw_slices, rq->ws_limit);
+    out->ws_bytes = sc_dwb_ws_bytes(kp, out->splits);
 }
 
 const sc_gpu_family sc_fam_depthwise = {SC_ALGO_GPU_DIRECT_DEPTHWISE, dw_applies, dw_preferred,

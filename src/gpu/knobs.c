@@ -29,6 +29,7 @@ static void read_knobs(void)
     knobs.winograd_1stage = env_int("SAFECONV_GPU_WINOGRAD_1STAGE");
     knobs.winograd_splits = env_int("SAFECONV_GPU_WINOGRAD_SPLITS");
     knobs.bias_slices = env_int("SAFECONV_GPU_BIAS_SLICES");
+    knobs.dw_slices = env_int("SAFECONV_GPU_DW_SLICES");
     knobs.debug = getenv("SAFECONV_GPU_DEBUG") != NULL;
 }
 

@@ -23,6 +23,7 @@ typedef struct sc_gpu_knobs {
     int winograd_1stage; /* SAFECONV_GPU_WINOGRAD_1STAGE: 1 the one-stage (AMD) variant on NVIDIA */
     int winograd_splits; /* SAFECONV_GPU_WINOGRAD_SPLITS: backward-weight reduction slices */
     int bias_slices;     /* SAFECONV_GPU_BIAS_SLICES: the bias gradient's row slices */
+    int dw_slices;       /* SAFECONV_GPU_DW_SLICES: NHWC depthwise backward-weight's row slices */
     int debug;           /* SAFECONV_GPU_DEBUG: set = print every plan on stderr */
 } sc_gpu_knobs;
 

@@ -43,6 +43,10 @@ int sc_launch_bias_grad(const sc_kp &kp, int slices, const void *dy, void *db, v
 /* depthwise.cu: forward, backward-data, backward-weight. */
 int sc_launch_depthwise(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                         const void *c, void *out, cudaStream_t st);
+/* depthwise_bw.cu: NHWC backward-weight in `slices` row slices (depthwise.h: where it applies,
+ * the slices, sc_dwb_ws_bytes of workspace at ws). */
+int sc_launch_depthwise_bw(const sc_kp &kp, int slices, const void *x, const void *dy, void *dw,
+                           void *ws, cudaStream_t st);
 /* small_c.cu: forward and backward-data. */
 int sc_launch_small_c(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                       const void *c, void *out, cudaStream_t st);

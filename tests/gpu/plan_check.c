@@ -8,6 +8,8 @@
  *      sc_gemm_ws_bytes of it and within the limit; a Winograd plan is for an fp32 3x3
  *      stride-1 layer with its workspace (the filter transform, or the backward-weight
  *      slices, each of which has tiles) within the limit;
+ *      the depthwise family's NHWC backward-weight cuts its rows into slices whose partial
+ *      sums need workspace within the limit (check_dw);
  *      other families need no workspace but the bias gradient's: backward-bias and
  *      backward-weight plans cut its rows into slices whose partial sums need workspace,
  *      within the limit (check_bias);
@@ -18,6 +20,7 @@
  *   5. named layers take the routes measured for them (check_routes).
  * Exit status 1 on a failure; the first failures are printed. */
 #include "gpu/bias.h"
+#include "gpu/depthwise.h"
 #include "gpu/family.h"
 #include "gpu/gemm_cfg.h"
 #include "gpu/gemm_plan.h"
@@ -124,6 +127,21 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
     if (pl->ws_bytes < turn) return fail(pb, rq, dev, pl, "wgmma's turned filter without room");
 }
 
+/* The depthwise family: slices and workspace only for the NHWC backward-weight it cuts into
+ * row slices (depthwise.h), each slice with rows, the partial sums within the limit. */
+static void check_dw(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
+                     const sc_gpu_dev *dev, const sc_kplan *pl)
+{
+    bool sliced = rq->dir == SC_DIR_BACKWARD_WEIGHT && sc_dwb_applies(kp);
+    long long rows = (long long)kp->n * kp->p;
+    if (pl->splits < 1 || pl->splits > DWB_MAX_SLICES || (!sliced && pl->splits != 1) ||
+        pl->splits > rows)
+        return fail(pb, rq, dev, pl, "depthwise slices out of range");
+    if (pl->ws_bytes != with_bias(kp, rq, pl, sliced ? sc_dwb_ws_bytes(kp, pl->splits) : 0) ||
+        (pl->splits > 1 && pl->ws_bytes > rq->ws_limit))
+        return fail(pb, rq, dev, pl, "depthwise workspace wrong or over the limit");
+}
+
 static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
                        const sc_gpu_dev *dev, const sc_kplan *pl)
 {
@@ -212,6 +230,8 @@ int main(int argc, char **argv)
         d.stride_h = rnd(1, 3), d.stride_w = rnd(1, 3);
         d.pad_h = d.r / 2, d.pad_w = d.s / 2;
         d.dil_h = rnd(0, 5) ? 1 : 2, d.dil_w = rnd(0, 5) ? 1 : 2;
+        if (kind >= 8 && rnd(0, 1)) /* the sliced depthwise backward-weight's filters */
+            d.r = d.s = 3 + 2 * rnd(0, 2), d.pad_h = d.pad_w = d.r / 2;
         if (rnd(0, 3) == 0) /* Winograd's shapes */
             d.r = d.s = 3, d.stride_h = d.stride_w = d.dil_h = d.dil_w = 1, d.groups = 1, d.c = cg,
             d.k = kg, d.pad_h = rnd(0, 3), d.pad_w = rnd(0, 3);
@@ -240,6 +260,8 @@ int main(int argc, char **argv)
             check_mma(&pb, &kp, &rq, &dev, &a);
         else if (a.algo == SC_ALGO_GPU_WINOGRAD && rq.dir != SC_DIR_BACKWARD_BIAS)
             check_wino(&pb, &kp, &rq, &dev, &a);
+        else if (a.algo == SC_ALGO_GPU_DIRECT_DEPTHWISE && rq.dir != SC_DIR_BACKWARD_BIAS)
+            check_dw(&pb, &kp, &rq, &dev, &a);
         else if (a.ws_bytes != with_bias(&kp, &rq, &a, 0))
             fail(&pb, &rq, &dev, &a, "a direct kernel asking for workspace");
         check_bias(&pb, &kp, &rq, &dev, &a);
@@ -257,13 +279,16 @@ int main(int argc, char **argv)
                 check_gemm(&pb, &kp, &rq, &dev, &b);
             else if (can && b.algo == SC_ALGO_GPU_WINOGRAD && rq.dir != SC_DIR_BACKWARD_BIAS)
                 check_wino(&pb, &kp, &rq, &dev, &b);
+            else if (can && b.algo == SC_ALGO_GPU_DIRECT_DEPTHWISE &&
+                     rq.dir != SC_DIR_BACKWARD_BIAS)
+                check_dw(&pb, &kp, &rq, &dev, &b);
             if (can && !st) check_bias(&pb, &kp, &rq, &dev, &b);
         }
     }
     const char *env[] = {"SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",
                          "SAFECONV_GPU_GEMM_CC",     "SAFECONV_GPU_GEMM_CFG",
                          "SAFECONV_GPU_WINOGRAD",    "SAFECONV_GPU_WINOGRAD_SPLITS",
-                         "SAFECONV_GPU_BIAS_SLICES"};
+                         "SAFECONV_GPU_BIAS_SLICES", "SAFECONV_GPU_DW_SLICES"};
     printf("plan_check");
     for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
         if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));

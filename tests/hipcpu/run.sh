@@ -14,6 +14,9 @@
 #                  fewer where the tiles run out): at least 40 plans with 2-5
 #   bias slices    the bias gradient (backward-bias, backward-weight's dbias) in 7 row slices
 #                  (SAFECONV_GPU_BIAS_SLICES=7): at least 40 such plans each
+#   depthwise slices  the NHWC depthwise backward-weight (--shape-class dw) in 5 row slices
+#                  (SAFECONV_GPU_DW_SLICES=5; fewer where the rows run out): at least 40 plans
+#                  with 2-5; and in bf16 with the default slices
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
 #                  serial default, a workspace limit that leaves no room for slices): batches of
@@ -134,6 +137,13 @@ for d in backward_bias backward_weight; do # the bias gradient in 7 row slices (
     step "bias slices $d" vv SAFECONV_GPU_BIAS_SLICES=7 -- --count 60 --seed 4009 --direction $d
     need "bias slices $d" "$(plans slices 7)" 40
 done
+# the NHWC depthwise backward-weight in row slices (depthwise.h): 5 asked for (fewer where the
+# rows run out), then bf16 with the default slices
+step "depthwise slices" vv SAFECONV_GPU_DW_SLICES=5 -- --count 60 --seed 4011 --large 50 \
+    --shape-class dw --layout nhwc --direction backward_weight --algo gpu_direct_depthwise
+need "depthwise slices" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
+step "depthwise bf16" vv -- --count 30 --seed 4012 --large 50 --shape-class dw --layout nhwc \
+    --dtype bf16 --direction backward_weight --algo gpu_direct_depthwise
 step "channel-chunked" vv SAFECONV_GPU_GEMM_CC=1 -- --count 40 --seed 4002 --large 50 \
     --channel-multiple 8 --layout nchw --algo gpu_implicit_gemm
 need "channel-chunked" "$(plans gather 1)" 10

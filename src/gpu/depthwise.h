@@ -1,0 +1,72 @@
+/* depthwise.h - the NHWC depthwise backward-weight's row slices (depthwise_bw.cu) as planning
+ * sees them (fam_depthwise.c): one definition for both. Plain C.
+ *
+ * dw[k][r][s] = sum over n, p, q of dy[n,p,q,k] * x[n, p*sh-ph+r*dh, q*sw-pw+s*dw, k/kg]
+ * (C/groups == 1, K = kg*C). In NHWC the channels are the contiguous dimension, so one warp
+ * takes 32 consecutive channels (every load coalesced) and each lane keeps all R*S taps of its
+ * channel in registers. The N*P output rows are cut into `slices` fixed ranges; a slice is one
+ * block of DWB_WARPS warps per 32 channels, each warp a fixed run of rows, added in warp order;
+ * pass 1 writes each slice's sums to the workspace as fp32, part[slice][R*S][K], pass 2 adds
+ * them in slice order. The slices are a function of the problem and the SM count (or the knob),
+ * so the result is the same bits on every run on one device. With one slice pass 1 writes dw
+ * itself and needs no workspace. Square 3x3, 5x5 and 7x7 filters only (the register tile is a
+ * compile-time R x S); the rest keep the generic kernel (depthwise.cu). */
+#ifndef SC_GPU_DEPTHWISE_H
+#define SC_GPU_DEPTHWISE_H
+
+#include "gpu/kparams.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define DWB_WARPS      4    /* warps per block, each a run of rows of the slice */
+#define DWB_CH         32   /* channels per block: one lane each */
+#define DWB_ROWS_WARP  2    /* output rows per warp at least */
+#define DWB_MAX_SLICES 1024 /* grid.y, and the workspace */
+
+/* The sliced kernel computes this problem's backward-weight. */
+static inline bool sc_dwb_applies(const sc_kp *kp)
+{
+    return kp->nhwc && kp->cg == 1 && kp->g == kp->c && kp->r == kp->s &&
+           (kp->r == 3 || kp->r == 5 || kp->r == 7);
+}
+
+/* Blocks per slice: one per 32 channels. */
+static inline long long sc_dwb_cblocks(const sc_kp *kp)
+{
+    return ((long long)kp->k + DWB_CH - 1) / DWB_CH;
+}
+
+/* Workspace of the partial sums: none for one slice. */
+static inline size_t sc_dwb_ws_bytes(const sc_kp *kp, int slices)
+{
+    return slices > 1 ? (size_t)slices * (size_t)kp->r * kp->s * (size_t)kp->k * sizeof(float) : 0;
+}
+
+/* Slices for about eight blocks per SM, at least DWB_ROWS_WARP rows per warp, within the
+ * workspace limit; `force` > 0 (the knob SAFECONV_GPU_DW_SLICES) asks for that many, capped
+ * by the rows, DWB_MAX_SLICES and the limit. */
+static inline int sc_dwb_slices(const sc_kp *kp, int sm_count, int force, size_t ws_limit)
+{
+    long long rows = (long long)kp->n * kp->p, s;
+    if (force > 0) {
+        s = force < rows ? force : rows;
+    } else {
+        long long want = (8ll * sm_count + sc_dwb_cblocks(kp) - 1) / sc_dwb_cblocks(kp);
+        long long cap = rows / (DWB_WARPS * DWB_ROWS_WARP);
+        s = want < cap ? want : cap;
+    }
+    if (s > DWB_MAX_SLICES) s = DWB_MAX_SLICES;
+    size_t per = sc_dwb_ws_bytes(kp, 2) / 2;
+    if (s > 1 && (size_t)s > ws_limit / per) s = (long long)(ws_limit / per);
+    return s < 2 ? 1 : (int)s;
+}
+
+/* Output rows (n, p) per slice (the last one may be shorter). */
+static inline long long sc_dwb_rows_per_slice(const sc_kp *kp, int slices)
+{
+    long long rows = (long long)kp->n * kp->p;
+    return (rows + slices - 1) / slices;
+}
+
+#endif /* SC_GPU_DEPTHWISE_H */
