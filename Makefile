@@ -112,6 +112,7 @@ $(PLAN_CHECK): tests/gpu/plan_check.c $(STLIB)
 
 test-c: $(TESTS) $(TOOL) $(PLAN_CHECK) $(MMA_EMULATE)
 	$(TESTS) $(SC_TEST_ARGS)
+	$(CC) $(CFLAGS) -Iinclude -fsyntax-only bench/host_cost.c
 	$(TOOL) verify --count 2000 --device cpu
 	$(TOOL) verify --count 300 --device cpu --dtype f16
 	$(TOOL) verify --count 300 --device cpu --dtype bf16
@@ -201,7 +202,8 @@ config:
 # Formatting is clang-format's (.clang-format), not taste: format-check fails on any C, C++ or
 # CUDA file of the tree that clang-format would change; format rewrites them.
 FORMAT_FILES := $(sort $(wildcard include/*.h src/*/*.[ch] src/*/*.cu src/*/*.cuh src/*/*/*.cu \
-                  src/*/*/*.cuh src/*/*/*.[ch] tools/*.[ch] tests/*/*.[ch] tests/*/*.cu))
+                  src/*/*/*.cuh src/*/*/*.[ch] tools/*.[ch] tests/*/*.[ch] tests/*/*.cu \
+                  bench/*.c))
 CLANG_FORMAT ?= clang-format
 format-check:
 	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) files OK"

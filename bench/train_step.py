@@ -24,9 +24,13 @@ The model and input are channels_last unless --nchw. Prints images/s and the rat
 the same setting (and safeconv_bnpt/safeconv_bnvendor: what batch norm on PyTorch's kernels
 costs); timings are reports, never assertions.
 
+--graph captures each step in a CUDA graph and times its replays: the step's GPU time, without
+the host's per-operator work (on a slow host, the eager steps of small-layer models are bound
+by that work on both sides); not for amp_fp16 (GradScaler synchronizes).
+
 usage: python3 bench/train_step.py [--models resnet50,...] [--precisions fp32,tf32,...]
        [--impls safeconv,cudnn,...] [--batch 64] [--size 224] [--steps 20] [--warmup 5]
-       [--nchw] [--json OUT]
+       [--nchw] [--graph] [--json OUT]
 The cost of batch norm on PyTorch's kernels (issue 19; docs/pytorch.md):
     python3 bench/train_step.py --models resnet50 --batch 64 --precisions fp32,amp_bf16 \
         --impls safeconv_bnvendor,safeconv_bnpt,cudnn
@@ -78,6 +82,43 @@ def make_step(model, opt, x, y, precision):
         return loss
     return step
 
+
+def make_graph_step(model, opt, x, y, precision):
+    """The step of make_step captured once in a CUDA graph (PyTorch's whole-network recipe:
+    warm-up on a side stream, gradients set to None before the capture, autocast without its
+    weight cache) and returned as a function that replays it: the step without the host's
+    per-operator work, i.e. its GPU time. Call it with safeconv already enabled (or not).
+    amp_fp16 cannot be captured: GradScaler reads its found-inf flag on the host."""
+    if precision == "amp_fp16":
+        raise RuntimeError("--graph: amp_fp16's GradScaler synchronizes with the host")
+    amp = {"amp_bf16": torch.bfloat16}.get(precision)
+
+    def body():
+        with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None,
+                            cache_enabled=False):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            body()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        static_loss = body()
+
+    def step():
+        graph.replay()
+        return static_loss
+    return step
+
+
 # impl -> safeconv.enable() options (None: PyTorch's convolution, no safeconv)
 IMPLS = {
     "safeconv": {"strategy": "gpu"},
@@ -107,6 +148,8 @@ def run(model_name, precision, impl, args):
     handle = safeconv.enable(**opts) if opts is not None else None
     bn_on_cudnn = torch.backends.cudnn.enabled  # False while bypass_other_ops is in force
     try:
+        if args.graph:
+            step = make_graph_step(model, opt, x, y, precision)
         times = []
         for i in range(args.warmup + args.steps):
             torch.cuda.synchronize()
@@ -141,6 +184,8 @@ def parse_args(argv=None):
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--nchw", action="store_true")
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--graph", action="store_true",
+                    help="time CUDA-graph replays of the step (its GPU time, no host work)")
     ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
     for name, valid in (("precisions", PRECISIONS), ("impls", tuple(IMPLS))):
@@ -154,7 +199,7 @@ def main(argv=None):
     a = parse_args(argv)
     print("device:", torch.cuda.get_device_name(), "| torch", torch.__version__, "| cudnn",
           torch.backends.cudnn.version(), "| batch", a.batch, "| size", a.size,
-          "| layout", "nchw" if a.nchw else "channels_last")
+          "| layout", "nchw" if a.nchw else "channels_last", "| CUDA graph" if a.graph else "")
     out = []
     for m in a.models.split(","):
         for p in a.precisions.split(","):

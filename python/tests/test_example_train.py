@@ -248,3 +248,7 @@ def test_train_step_bench_arguments():
     for bad in (["--impls", "safeconv_bn"], ["--precisions", "fp64"]):
         with pytest.raises(SystemExit):
             mod.parse_args(bad)
+    assert mod.parse_args(["--graph"]).graph and not mod.parse_args([]).graph
+    # GradScaler's step reads a flag on the host: refused before any capture
+    with pytest.raises(RuntimeError, match="amp_fp16"):
+        mod.make_graph_step(None, None, None, None, "amp_fp16")
