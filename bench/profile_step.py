@@ -33,6 +33,15 @@ from train import resnet18  # noqa: E402
 from train_step import PRECISIONS, make_model, make_step  # noqa: E402
 
 
+# Kernel-name pieces that mark a convolution's kernels: safeconv's (every __global__ of
+# src/gpu/), cuDNN's (its engines, and the layout transforms its NCHW engines run around an NHWC
+# call) and PyTorch's own (im2col).
+CONV_KERNELS = ("gemm_kernel", "mma_kernel", "mma_bd_turn", "smallc", "dw_", "dwb_", "naive_",
+                "wino_", "bias_n", "bias_sum", "reduce_splits", "reduce_slices", "transpose_krsc",
+                "conv", "xmma", "dgrad", "wgrad", "flip_filter", "implicit_convolve",
+                "nhwcToNchw", "nchwToNhwc", "im2col", "col2im")
+
+
 def run(mode, a):
     tf32 = a.precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -74,10 +83,7 @@ def run(mode, a):
     print(f"== {mode}: wall {wall * 1e3:.2f} ms/step (profiled), GPU kernels {busy:.2f} ms/step, "
           f"GPU idle {wall * 1e3 - busy:.2f} ms/step")
     conv = sum(g[0] for n, g in groups.items()
-               if any(k in n for k in ("gemm_kernel", "smallc", "reduce_splits", "conv", "xmma",
-                                       "dgrad", "wgrad", "flip_filter", "implicit_convolve",
-                                       "mma_kernel", "dw_", "bias_n", "reduce_slices",
-                                       "transpose_krsc", "naive_"))) / a.steps / 1e3
+               if any(k in n for k in CONV_KERNELS)) / a.steps / 1e3
     print(f"   convolution kernels (by name) {conv:.2f} ms/step, the rest {busy - conv:.2f} ms/step")
     for n, g in sorted(groups.items(), key=lambda kv: -kv[1][0])[:a.top]:
         print(f"   {g[0] / a.steps / 1e3:7.3f} ms  x{g[1] // a.steps:<4d} {n[:110]}")
