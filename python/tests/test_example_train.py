@@ -252,3 +252,27 @@ def test_train_step_bench_arguments():
     # GradScaler's step reads a flag on the host: refused before any capture
     with pytest.raises(RuntimeError, match="amp_fp16"):
         mod.make_graph_step(None, None, None, None, "amp_fp16")
+
+
+def test_model_suite_lists_every_conv_once_with_counts():
+    """bench/model_suite.py on the YOLO-style model (no torchvision needed): a header, then each
+    distinct shape once in the suite format, its _xN counts adding up to the layers the header
+    states, and every row a valid convolution whose input has the channels its groups need."""
+    import subprocess
+    import sys
+    script = os.path.join(HERE, os.pardir, os.pardir, "bench", "model_suite.py")
+    out = subprocess.run([sys.executable, script, "--model", "yolo", "--batch", "2", "--size",
+                          "96", "--prefix", "y"], check=True, capture_output=True,
+                         text=True).stdout.splitlines()
+    assert out[0] == "# name,n,c,h,w,k,r,s,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups"
+    layers = int(out[1].split(";")[-1].split()[0])
+    rows = [line.split(",") for line in out[2:]]
+    assert rows and len({tuple(r[1:]) for r in rows}) == len(rows)  # each shape once
+    total = 0
+    for r in rows:
+        name, v = r[0], [int(x) for x in r[1:]]
+        assert len(v) == 14 and name.startswith("y_")
+        total += int(name.rsplit("_x", 1)[1]) if "_x" in name else 1
+        n, c, h, w, k, kr, ks, sh, sw, ph, pw, dh, dw, g = v
+        assert n == 2 and c % g == 0 and k % g == 0 and min(h, w, kr, ks, sh, sw) >= 1
+    assert total == layers
