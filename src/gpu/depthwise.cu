@@ -57,21 +57,6 @@ __global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const T *_
     sc_put(y + ((i64)n * per + i), acc);
 }
 
-/* dx element i of one image (NCHW or NHWC order) -> its channel and position (dvx's fields:
- * q = W, p = H, k = C). */
-__device__ __forceinline__ void dw_dx_at(const sc_kp &kp, const dw_div &dvx, int i, int &c, int &h,
-                                         int &ww)
-{
-    int t;
-    if (kp.nhwc) {
-        t = sc_div(i, dvx.k), c = i - t * kp.c;
-        h = sc_div(t, dvx.q), ww = t - h * kp.w;
-    } else {
-        t = sc_div(i, dvx.q), ww = i - t * kp.w;
-        c = sc_div(t, dvx.p), h = t - c * kp.h;
-    }
-}
-
 /* Backward-data: each thread one dx element of image n (grid.y), summing its own taps in a
  * fixed order (r, s, j). */
 template <class T>
@@ -84,8 +69,14 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= per) return;
     int n = blockIdx.y;
-    int c, h, ww;
-    dw_dx_at(kp, dvx, i, c, h, ww);
+    int c, h, ww, t;
+    if (kp.nhwc) {
+        t = sc_div(i, dvx.k), c = i - t * kp.c;
+        h = sc_div(t, dvx.q), ww = t - h * kp.w;
+    } else {
+        t = sc_div(i, dvx.q), ww = i - t * kp.w;
+        c = sc_div(t, dvx.p), h = t - c * kp.h;
+    }
     int mult = kp.kg;
     const T *dyn = dy + (i64)n * kp.k * kp.p * kp.q;
     float acc = 0.f;
@@ -121,8 +112,14 @@ __global__
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= per) return;
     int n = blockIdx.y;
-    int c, h, ww;
-    dw_dx_at(kp, dvx, i, c, h, ww);
+    int c, h, ww, t;
+    if (kp.nhwc) {
+        t = sc_div(i, dvx.k), c = i - t * kp.c;
+        h = sc_div(t, dvx.q), ww = t - h * kp.w;
+    } else {
+        t = sc_div(i, dvx.q), ww = i - t * kp.w;
+        c = sc_div(t, dvx.p), h = t - c * kp.h;
+    }
     int mult = kp.kg;
     const T *dyn = dy + (i64)n * kp.k * kp.p * kp.q;
     float acc = 0.f;
