@@ -57,6 +57,25 @@ __global__ __launch_bounds__(256, 1) void dw_fwd(sc_kp kp, dw_div dv, const T *_
     sc_put(y + ((i64)n * per + i), acc);
 }
 
+/* A dx element i of one image (NCHW or NHWC order): its channel and position (dvx's fields
+ * q = W, p = H, k = C). */
+struct dw_at {
+    int c, h, w;
+};
+__device__ __forceinline__ dw_at dw_dx_at(const sc_kp &kp, const dw_div &dvx, int i)
+{
+    dw_at a;
+    int t;
+    if (kp.nhwc) {
+        t = sc_div(i, dvx.k), a.c = i - t * kp.c;
+        a.h = sc_div(t, dvx.q), a.w = t - a.h * kp.w;
+    } else {
+        t = sc_div(i, dvx.q), a.w = i - t * kp.w;
+        a.c = sc_div(t, dvx.p), a.h = t - a.c * kp.h;
+    }
+    return a;
+}
+
 /* Backward-data: each thread one dx element of image n (grid.y), summing its own taps in a
  * fixed order (r, s, j). */
 template <class T>
@@ -69,14 +88,8 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= per) return;
     int n = blockIdx.y;
-    int c, h, ww, t;
-    if (kp.nhwc) {
-        t = sc_div(i, dvx.k), c = i - t * kp.c;
-        h = sc_div(t, dvx.q), ww = t - h * kp.w;
-    } else {
-        t = sc_div(i, dvx.q), ww = i - t * kp.w;
-        c = sc_div(t, dvx.p), h = t - c * kp.h;
-    }
+    const dw_at at = dw_dx_at(kp, dvx, i);
+    const int c = at.c, h = at.h, ww = at.w;
     int mult = kp.kg;
     const T *dyn = dy + (i64)n * kp.k * kp.p * kp.q;
     float acc = 0.f;
@@ -112,14 +125,8 @@ __global__
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= per) return;
     int n = blockIdx.y;
-    int c, h, ww, t;
-    if (kp.nhwc) {
-        t = sc_div(i, dvx.k), c = i - t * kp.c;
-        h = sc_div(t, dvx.q), ww = t - h * kp.w;
-    } else {
-        t = sc_div(i, dvx.q), ww = i - t * kp.w;
-        c = sc_div(t, dvx.p), h = t - c * kp.h;
-    }
+    const dw_at at = dw_dx_at(kp, dvx, i);
+    const int c = at.c, h = at.h, ww = at.w;
     int mult = kp.kg;
     const T *dyn = dy + (i64)n * kp.k * kp.p * kp.q;
     float acc = 0.f;
