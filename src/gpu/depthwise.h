@@ -37,10 +37,16 @@ static inline long long sc_dwb_cblocks(const sc_kp *kp)
     return ((long long)kp->k + DWB_CH - 1) / DWB_CH;
 }
 
+/* One slice's partial sums: R*S*K floats. */
+static inline size_t sc_dwb_slice_bytes(const sc_kp *kp)
+{
+    return (size_t)kp->r * kp->s * (size_t)kp->k * sizeof(float);
+}
+
 /* Workspace of the partial sums: none for one slice. */
 static inline size_t sc_dwb_ws_bytes(const sc_kp *kp, int slices)
 {
-    return slices > 1 ? (size_t)slices * (size_t)kp->r * kp->s * (size_t)kp->k * sizeof(float) : 0;
+    return slices > 1 ? (size_t)slices * sc_dwb_slice_bytes(kp) : 0;
 }
 
 /* Slices for about eight blocks per SM, at least DWB_ROWS_WARP rows per warp, within the
@@ -57,7 +63,7 @@ static inline int sc_dwb_slices(const sc_kp *kp, int sm_count, int force, size_t
         s = want < cap ? want : cap;
     }
     if (s > DWB_MAX_SLICES) s = DWB_MAX_SLICES;
-    size_t per = sc_dwb_ws_bytes(kp, 2) / 2;
+    size_t per = sc_dwb_slice_bytes(kp);
     if (s > 1 && (size_t)s > ws_limit / per) s = (long long)(ws_limit / per);
     return s < 2 ? 1 : (int)s;
 }

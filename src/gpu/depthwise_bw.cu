@@ -109,7 +109,7 @@ __global__ __launch_bounds__(DWB_WARPS * 32, 1) void dwb_rows(sc_kp kp, const T 
 
 /* Pass 2: a block per 32 consecutive (tap, k) entries i of part's rows (one lane each); warp j
  * adds the slices j, j + 8, j + 16, ... in that order (independent loads, four in flight), then
- * lane 0's warp adds the eight warps' sums in warp order and rounds to dw[k][tap]. One long
+ * warp 0 adds the eight warps' sums in warp order and rounds to dw[k][tap]. One long
  * chain of dependent loads per entry, as a thread per entry would make, leaves the GPU waiting
  * on memory latency with a few thousand threads. */
 #define DWB_SUM_WARPS 8
