@@ -59,19 +59,27 @@ def make_model(name):
 
 
 PRECISIONS = ("fp32", "tf32", "amp_bf16", "amp_fp16")
+AMP_DTYPES = {"amp_bf16": torch.bfloat16, "amp_fp16": torch.float16}
+
+
+def forward_loss(model, x, y, precision, cache=True):
+    """The loss of `model` on (x, y), under autocast for the AMP precisions (cache: autocast's
+    cache of cast weights, which a CUDA graph capture must do without)."""
+    amp = AMP_DTYPES.get(precision)
+    with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None,
+                        cache_enabled=cache):
+        return F.cross_entropy(model(x), y)
 
 
 def make_step(model, opt, x, y, precision):
     """One training step of `model` on (x, y) under `precision` (PRECISIONS: autocast for the
     AMP ones, with a GradScaler for fp16; TF32 is the caller's backend flags), as a function
     returning the loss. bench/profile_step.py profiles the same step."""
-    amp = {"amp_bf16": torch.bfloat16, "amp_fp16": torch.float16}.get(precision)
     scaler = torch.amp.GradScaler("cuda") if precision == "amp_fp16" else None
 
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None):
-            loss = F.cross_entropy(model(x), y)
+        loss = forward_loss(model, x, y, precision)
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -91,12 +99,9 @@ def make_graph_step(model, opt, x, y, precision):
     amp_fp16 cannot be captured: GradScaler reads its found-inf flag on the host."""
     if precision == "amp_fp16":
         raise RuntimeError("--graph: amp_fp16's GradScaler synchronizes with the host")
-    amp = {"amp_bf16": torch.bfloat16}.get(precision)
 
     def body():
-        with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None,
-                            cache_enabled=False):
-            loss = F.cross_entropy(model(x), y)
+        loss = forward_loss(model, x, y, precision, cache=False)
         loss.backward()
         opt.step()
         return loss
