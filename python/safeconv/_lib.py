@@ -419,15 +419,15 @@ class Context:
               "sc_context_get_stats")
         return self.stats
 
-    def workspace_size(self, d, d_ref, direction):
+    def workspace_size(self, dbytes, d, direction):
         """The workspace bytes of a call, remembered per descriptor and direction (see
-        ws_sizes). d_ref: ctypes.byref(d)."""
-        key = (bytes(d), direction)
+        ws_sizes). dbytes: bytes(d)."""
+        key = (dbytes, direction)
         got = self.ws_sizes.get(key)
         if got is None:
             n = ctypes.c_size_t()
-            check(load_library().sc_conv2d_workspace_size(self.handle, d_ref, direction,
-                                                          ctypes.byref(n)),
+            check(load_library().sc_conv2d_workspace_size(self.handle, ctypes.byref(d),
+                                                          direction, ctypes.byref(n)),
                   "sc_conv2d_workspace_size")
             got = n.value
             if len(self.ws_sizes) >= 4096:  # shapes without end (varying image sizes)
@@ -435,8 +435,8 @@ class Context:
             self.ws_sizes[key] = got
         return got
 
-    def forget_workspace_size(self, d, direction):
-        self.ws_sizes.pop((bytes(d), direction), None)
+    def forget_workspace_size(self, dbytes, direction):
+        self.ws_sizes.pop((dbytes, direction), None)
 
     def destroy(self):
         if self.handle:

@@ -36,19 +36,23 @@ TIME_EVERY = 32
 
 
 class LayerStats:
+    """One layer's (or functional group's) statistics. A library call costs one dict update
+    here (add): the per-direction, per-path, per-algorithm and per-math counts are read from
+    that tally when asked for (a training step adds three calls per layer, on the host's
+    critical path)."""
+
     def __init__(self, kind):
         self.kind = kind
         self.forward_calls = 0
         self.backward_calls = 0
-        self.direction_calls = collections.Counter()  # "forward", "backward_data", ...
-        self.paths = collections.Counter()
-        self.algos = collections.Counter()
-        self.maths = collections.Counter()  # "fp32", "tf32", "fp16", "bf16": library calls
+        # (direction, path, algo id or None, math) -> library calls
+        self._tally = collections.defaultdict(int)
+        self.torch_calls = 0  # calls PyTorch computed instead (fallback="torch")
         self.shape = None
-        self.desc_cache = None  # functional: (call key, descriptor, (P, Q)) of the last call
+        self.desc_cache = None  # functional: (call key, descriptor, (P, Q), ...) of the last call
         self.timed_s = [0.0, 0.0, 0.0, 0.0]  # per direction: seconds of the timed calls
         self.timed_n = [0, 0, 0, 0]  # per direction: how many calls were timed
-        self._dir_n = [0, 0, 0, 0]  # per direction: library calls (direction_calls, by index)
+        self._dir_n = [0, 0, 0, 0]  # per direction: library calls
         self._pending = []  # (direction, start, end) CUDA events not yet read
 
     def want_time(self, direction):
@@ -60,12 +64,7 @@ class LayerStats:
         """One library call. seconds: its measured time (CPU); events: (start, end) CUDA
         events around it (GPU, sampled calls only); math: the arithmetic it ran in."""
         self._dir_n[direction] += 1
-        self.direction_calls[L.DIRECTION_NAMES[direction]] += 1
-        self.paths[path] += 1
-        if algo is not None:
-            self.algos[L.algo_name(algo)] += 1
-        if math is not None:
-            self.maths[math] += 1
+        self._tally[(direction, path, algo, math)] += 1
         if seconds is not None:
             self.timed_s[direction] += seconds
             self.timed_n[direction] += 1
@@ -73,6 +72,36 @@ class LayerStats:
             self._pending.append((direction,) + tuple(events))
             if len(self._pending) > 256:
                 self._resolve(block=False)
+
+    def _count(self, field, name=lambda v: v):
+        out = collections.Counter()
+        for key, n in list(self._tally.items()):
+            if key[field] is not None:
+                out[name(key[field])] += n
+        return out
+
+    @property
+    def direction_calls(self):
+        """Counter: library calls per direction ("forward", "backward_data", ...)."""
+        return self._count(0, lambda d: L.DIRECTION_NAMES[d])
+
+    @property
+    def paths(self):
+        """Counter: calls per path ("gpu", "cpu", "vendor", "torch")."""
+        out = self._count(1)
+        if self.torch_calls:
+            out["torch"] = self.torch_calls
+        return out
+
+    @property
+    def algos(self):
+        """Counter: library calls per algorithm name."""
+        return self._count(2, L.algo_name)
+
+    @property
+    def maths(self):
+        """Counter: library calls per arithmetic ("fp32", "tf32", "fp16", "bf16")."""
+        return self._count(3)
 
     def _resolve(self, block):
         keep = []
@@ -97,10 +126,11 @@ class LayerStats:
 
     def as_dict(self):
         self._resolve(block=True)
-        lib_calls = sum(n for p, n in self.paths.items() if p != "torch")
-        all_calls = sum(self.paths.values())
-        bypassed = self.paths["gpu"] + self.paths["cpu"]
-        main = self.paths.most_common(1)[0][0] if self.paths else "-"
+        paths, maths = self.paths, self.maths
+        lib_calls = sum(n for p, n in paths.items() if p != "torch")
+        all_calls = sum(paths.values())
+        bypassed = paths["gpu"] + paths["cpu"]
+        main = paths.most_common(1)[0][0] if paths else "-"
         return {
             "type": self.kind,
             "shape": self.shape,
@@ -108,12 +138,11 @@ class LayerStats:
             "backward_calls": self.backward_calls,
             "calls": dict(self.direction_calls),
             "library_calls": lib_calls,
-            "path": main if len(self.paths) <= 1 else "mixed",
-            "paths": {p: self.paths[p] for p in PATHS if self.paths[p]},
+            "path": main if len(paths) <= 1 else "mixed",
+            "paths": {p: paths[p] for p in PATHS if paths[p]},
             "algos": dict(self.algos),
-            "math": (next(iter(self.maths)) if len(self.maths) == 1 else
-                     "mixed" if self.maths else "-"),
-            "maths": dict(self.maths),
+            "math": next(iter(maths)) if len(maths) == 1 else "mixed" if maths else "-",
+            "maths": dict(maths),
             "bypass_rate": (bypassed / all_calls) if all_calls else 0.0,
             "time_s": self.time_s,
             "timed_calls": sum(self.timed_n),

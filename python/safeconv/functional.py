@@ -260,14 +260,21 @@ def _output_size(d, what):
 
 # --- calling the library -----------------------------------------------------------------------
 def _ptr(t):
-    return None if t is None else ctypes.c_void_p(t.data_ptr())
+    """A tensor's data pointer as the library functions take it (their argtypes say c_void_p:
+    an int, or None for NULL)."""
+    return None if t is None else t.data_ptr()
 
 
 # The current stream's raw handle without building a torch.cuda.Stream (PyTorch >= 1.11 has
 # this; it is what the Triton integration calls). The per-call host work matters: a training
 # step makes three library calls per layer, and on small late layers the host, not the GPU,
-# sets the pace (bench/NOTES.md, runs 20-23).
+# sets the pace (bench/NOTES.md, runs 20-23, and "The Python layer's host time per call").
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+# The current device and the capture state straight from torch._C where it has them (the
+# Python wrappers add a lazy-init check and a call each, on every library call).
+_get_device = getattr(torch._C, "_cuda_getDevice", None) or torch.cuda.current_device
+_capturing = (getattr(torch._C, "_cuda_isCurrentStreamCapturing", None)
+              or torch.cuda.is_current_stream_capturing)
 
 
 def _stream_handle(dev):
@@ -330,42 +337,39 @@ def _math_label(dtype, mode, algo):
     return _DTYPE_LABELS.get(dtype, "?")
 
 
-def _call_lib(direction, cfg, rec, device, d, ptrs):
-    """Run one direction. ptrs: the direction's pointer arguments in the header's order,
-    without workspace. Records the path, the math and (on a sample of GPU calls) the time in
-    `rec`."""
-    lib = L.load_library()
-    on_cpu = device.type == "cpu"
-    fn = getattr(lib, _FN_NAMES[direction])
-    d_ref = ctypes.byref(d)
+def _call_lib(direction, spec, device, ptrs):
+    """Run one direction of the spec's convolution. ptrs: the direction's pointer arguments in
+    the header's order (_ptr), without workspace. Records the path, the math and (on a sample
+    of GPU calls) the time in the spec's statistics."""
+    fn = getattr(L.load_library(), _FN_NAMES[direction])
+    d, rec = spec.desc, spec.rec
     seconds = events = mode = None
-    if on_cpu:
-        cctx = _context(cfg, L.DEVICE_CPU, True)
+    if device.type == "cpu":
+        cctx = _context(spec.cfg, L.DEVICE_CPU, True)
         with cctx.lock:
             t0 = time.perf_counter()
             if direction == L.DIR_BACKWARD_BIAS:
-                st = fn(cctx.handle, d_ref, *ptrs)
+                st = fn(cctx.handle, d, *ptrs)
             else:
-                st = fn(cctx.handle, d_ref, *ptrs, None, 0)
+                st = fn(cctx.handle, d, *ptrs, None, 0)
             seconds = time.perf_counter() - t0
             L.check(st, _FN_NAMES[direction])
             s = cctx.get_stats()
             path = _path_of(cctx, s)
     else:
-        dev = device.index if device.index is not None else torch.cuda.current_device()
-        cctx = _context(cfg, dev, False)
-        mode = _math_mode(cfg, d.dtype)
+        dev = device.index
+        cctx = _context(spec.cfg, dev, False)
+        mode = spec.math_mode()
         with cctx.lock:
-            if mode is not None:
+            if mode is not None and mode != cctx.math:
                 cctx.set_math_mode(mode)
             # The library makes its context's GPU current; keep PyTorch's current device as
             # it was (only when they differ: the guard costs host time on every call).
-            if torch.cuda.current_device() == dev:
-                st, events = _call_gpu(lib, fn, direction, rec, device, dev, cctx, d, d_ref, ptrs)
+            if _get_device() == dev:
+                st, events = _call_gpu(fn, direction, spec, device, dev, cctx, ptrs)
             else:
                 with torch.cuda.device(dev):
-                    st, events = _call_gpu(lib, fn, direction, rec, device, dev, cctx, d, d_ref,
-                                           ptrs)
+                    st, events = _call_gpu(fn, direction, spec, device, dev, cctx, ptrs)
             L.check(st, _FN_NAMES[direction])
             s = cctx.get_stats()
             path = _path_of(cctx, s)
@@ -393,7 +397,7 @@ def _empty_workspace(dev):
     return buf
 
 
-def _call_gpu(lib, fn, direction, rec, device, dev, cctx, d, d_ref, ptrs):
+def _call_gpu(fn, direction, spec, device, dev, cctx, ptrs):
     """The GPU half of _call_lib (context lock held, dev current): (status, events or None).
 
     CUDA graph capture: nothing here synchronizes or queries the device. The workspace always
@@ -402,27 +406,30 @@ def _call_gpu(lib, fn, direction, rec, device, dev, cctx, d, d_ref, ptrs):
     device pool: that pool is what would make sc_context_set_stream wait for the old stream
     when the stream changes (as it does between a warm-up stream and the capture stream).
     No timing events are recorded while capturing (they would become graph nodes)."""
-    cctx.set_stream(_stream_handle(dev))
+    stream = _stream_handle(dev)
+    if stream != cctx.stream:
+        cctx.set_stream(stream)
+    d = spec.desc
     if direction == L.DIR_BACKWARD_BIAS:
-        return fn(cctx.handle, d_ref, *ptrs), None
-    timed = rec.want_time(direction) and not torch.cuda.is_current_stream_capturing()
+        return fn(cctx.handle, d, *ptrs), None
+    timed = spec.rec.want_time(direction) and not _capturing()
     for attempt in (0, 1):
         # Workspace from PyTorch's caching allocator: stream-ordered, and visible to
         # torch.cuda.memory_allocated(). Its size is remembered per shape (Context.ws_sizes);
         # if the library's plan has changed since and needs more, the call fails before
         # running anything, and one retry with a fresh query follows.
-        nbytes = cctx.workspace_size(d, d_ref, direction)
+        nbytes = cctx.workspace_size(spec.desc_bytes(), d, direction)
         ws = (torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes
               else _empty_workspace(dev))
         if timed:
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
             start.record()
-        st = fn(cctx.handle, d_ref, *ptrs, _ptr(ws), nbytes)
+        st = fn(cctx.handle, d, *ptrs, ws.data_ptr(), nbytes)
         if timed:
             end.record()
         if attempt == 0 and _is_workspace_error(st):
-            cctx.forget_workspace_size(d, direction)
+            cctx.forget_workspace_size(spec.desc_bytes(), direction)
             continue
         return st, ((start, end) if timed and st == L.STATUS_OK else None)
 
@@ -436,7 +443,7 @@ def _empty(shape, like, nhwc):
 class _Spec:
     """What a primitive needs besides tensors: the convolution's descriptor (every primitive of
     one layer shares it), options, statistics, layout; kept on ctx for backward."""
-    __slots__ = ("desc", "cfg", "rec", "nhwc", "out_hw", "w_stride")
+    __slots__ = ("desc", "cfg", "rec", "nhwc", "out_hw", "w_stride", "_mode", "_dbytes")
 
     def __init__(self, desc, cfg, rec, nhwc, out_hw=None, w_stride=None):
         self.desc, self.cfg, self.rec, self.nhwc = desc, cfg, rec, nhwc
@@ -447,6 +454,21 @@ class _Spec:
         # as it is by AccumulateGrad, and DistributedDataParallel, which compares strides
         # exactly, then warns "Grad strides do not match bucket view strides" and copies.
         self.w_stride = w_stride
+        self._mode = _UNSET
+        self._dbytes = None
+
+    def math_mode(self):
+        """The GPU math mode of this convolution's calls (_math_mode), decided at its first
+        library call: a layer's backward runs in the mode its forward ran in."""
+        if self._mode is _UNSET:
+            self._mode = _math_mode(self.cfg, self.desc.dtype)
+        return self._mode
+
+    def desc_bytes(self):
+        """The descriptor's bytes (the key of the context's workspace sizes), made once."""
+        if self._dbytes is None:
+            self._dbytes = bytes(self.desc)
+        return self._dbytes
 
     def lay(self, t):
         """t in this spec's layout (dense NCHW, or dense channels_last for NHWC)."""
@@ -454,6 +476,9 @@ class _Spec:
             return None
         return t.contiguous(memory_format=torch.channels_last if self.nhwc
                             else torch.contiguous_format)
+
+
+_UNSET = object()
 
 
 def _conv_args(d):
@@ -467,7 +492,7 @@ def _torch_instead(spec, err):
     if spec.cfg.fallback != "torch":
         raise err
     _tell_fallback(spec.cfg, err)
-    spec.rec.paths["torch"] += 1
+    spec.rec.torch_calls += 1
 
 
 def _torch_conv_backward(d, dy, x, w, mask):
@@ -487,8 +512,7 @@ def _run_forward(spec, x, w, b):
     y = _empty((d.n, d.k, p, q), x, spec.nhwc)
     if d.n > 0:
         try:
-            _call_lib(L.DIR_FORWARD, spec.cfg, spec.rec, x.device, d,
-                      (_ptr(x), _ptr(w), _ptr(b), _ptr(y)))
+            _call_lib(L.DIR_FORWARD, spec, x.device, (_ptr(x), _ptr(w), _ptr(b), _ptr(y)))
         except L.SafeConvUnsupportedError as e:
             _torch_instead(spec, e)
             y.copy_(TORCH_CONV2D(x, w, b, *_conv_args(d)))
@@ -501,8 +525,7 @@ def _run_backward_data(spec, dy, w):
     dx = _empty((d.n, d.c, d.h, d.w), dy, spec.nhwc)
     if d.n > 0:
         try:
-            _call_lib(L.DIR_BACKWARD_DATA, spec.cfg, spec.rec, dy.device, d,
-                      (_ptr(dy), _ptr(w), _ptr(dx)))
+            _call_lib(L.DIR_BACKWARD_DATA, spec, dy.device, (_ptr(dy), _ptr(w), _ptr(dx)))
         except L.SafeConvUnsupportedError as e:
             _torch_instead(spec, e)
             dx.copy_(_torch_conv_backward(d, dy, None, w, (True, False, False))[0])
@@ -521,8 +544,7 @@ def _run_backward_weight(spec, x, dy, want_db):
     if d.n == 0:
         return dw.zero_(), (None if db is None else db.zero_())
     try:
-        _call_lib(L.DIR_BACKWARD_WEIGHT, spec.cfg, spec.rec, x.device, d,
-                  (_ptr(x), _ptr(dy), _ptr(dw), _ptr(db)))
+        _call_lib(L.DIR_BACKWARD_WEIGHT, spec, x.device, (_ptr(x), _ptr(dy), _ptr(dw), _ptr(db)))
     except L.SafeConvUnsupportedError as e:
         _torch_instead(spec, e)
         _, gw, gb = _torch_conv_backward(d, dy, x, None, (False, True, want_db))
@@ -539,7 +561,7 @@ def _run_backward_bias(spec, dy):
     if d.n == 0:
         return db.zero_()
     try:
-        _call_lib(L.DIR_BACKWARD_BIAS, spec.cfg, spec.rec, dy.device, d, (_ptr(dy), _ptr(db)))
+        _call_lib(L.DIR_BACKWARD_BIAS, spec, dy.device, (_ptr(dy), _ptr(db)))
     except L.SafeConvUnsupportedError as e:
         _torch_instead(spec, e)
         db.copy_(dy.sum(dim=(0, 2, 3)))
@@ -683,7 +705,7 @@ def _tell_fallback(cfg, err):
 def _torch_fallback(rec, fn, *args):
     """Run PyTorch's own function (fallback='torch'), counted as path "torch"."""
     rec.forward_calls += 1
-    rec.paths["torch"] += 1
+    rec.torch_calls += 1
     return fn(*args)
 
 
@@ -846,21 +868,37 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
     return y.contiguous() if tc else y
 
 
-def _math_mode_key():
-    """What of PyTorch's state changes the NHWC decision of an fp32 call between calls."""
+def _math_mode_key(x):
+    """What of PyTorch's state changes the NHWC decision of a call between calls: whether
+    TF32 is allowed, for fp32 CUDA tensors (_tensor_core_layout); nothing for the others."""
+    if x.dtype != torch.float32 or x.device.type != "cuda":
+        return None
     return torch_allows_tf32()
+
+
+def _all_ints(v):
+    """v is exactly an int, or a tuple of exactly ints (True == 1 must not hit an entry made
+    with 1: _pair rejects bools)."""
+    if type(v) is int:
+        return True
+    if type(v) is not tuple:
+        return False
+    for e in v:
+        if type(e) is not int:
+            return False
+    return True
 
 
 def _desc_key(x, w, b, stride, padding, dilation, groups):
     """What fixes a conv2d call's descriptor, for the one-entry cache per layer (LayerStats
-    .desc_cache): shapes, dtype, layout and the arguments as given; None (no caching) for
+    .desc_cache): shapes, dtype, layout, device type (the NHWC decision depends on it) and the
+    arguments as given; None (no caching) for
     string padding (it may pad x) or arguments other than ints and tuples."""
-    for v in (stride, padding, dilation, groups):
-        # exactly int (True == 1 must not hit an entry made with 1: _pair rejects bools)
-        if type(v) is not int and not (type(v) is tuple and all(type(e) is int for e in v)):
-            return None
+    if not (_all_ints(stride) and _all_ints(padding) and _all_ints(dilation)
+            and _all_ints(groups)):
+        return None
     return (x.shape, w.shape, None if b is None else b.shape, x.dtype, _channels_last(x),
-            stride, padding, dilation, groups, _math_mode_key())
+            stride, padding, dilation, groups, x.device.type, _math_mode_key(x))
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):

@@ -154,15 +154,16 @@ def test_zero_workspace_size_never_lets_the_library_use_its_pool():
 
 class _FakeGpuContext:
     def __init__(self, nbytes):
-        self.nbytes, self.streams, self.handle = nbytes, [], None
+        self.nbytes, self.streams, self.handle, self.stream = nbytes, [], None, None
 
     def set_stream(self, s):
         self.streams.append(s)
+        self.stream = s
 
-    def workspace_size(self, d, d_ref, direction):
+    def workspace_size(self, dbytes, d, direction):
         return self.nbytes
 
-    def forget_workspace_size(self, d, direction):
+    def forget_workspace_size(self, dbytes, direction):
         pass
 
 
@@ -173,18 +174,19 @@ def test_gpu_call_is_capture_safe(monkeypatch, nbytes):
     needs none), so the library never falls back to its own pool."""
     monkeypatch.setattr(FN, "_stream_handle", lambda dev: 1234)
     monkeypatch.setattr(FN, "_empty_workspace", lambda dev: torch.empty(256, dtype=torch.uint8))
-    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+    monkeypatch.setattr(FN, "_capturing", lambda: True)
     seen = []
 
-    def fn(handle, d_ref, *args):
+    def fn(handle, d, *args):
         seen.append(args)
         return L.STATUS_OK
     rec = _stats.LayerStats("x")
     assert rec.want_time(L.DIR_FORWARD)  # a call that would be timed outside capture
     cctx = _FakeGpuContext(nbytes)
-    st, events = FN._call_gpu(None, fn, L.DIR_FORWARD, rec, torch.device("cpu"), 0, cctx,
-                              L.ConvDesc(), None, (None, None, None, None))
+    spec = FN._Spec(L.ConvDesc(), None, rec, False)
+    st, events = FN._call_gpu(fn, L.DIR_FORWARD, spec, torch.device("cpu"), 0, cctx,
+                              (None, None, None, None))
     assert st == L.STATUS_OK and events is None
     assert cctx.streams == [1234]
     ws, size = seen[0][-2], seen[0][-1]
-    assert ws is not None and ws.value and size == nbytes
+    assert ws and size == nbytes

@@ -158,10 +158,10 @@ def test_backward_fallback_to_torch(monkeypatch, transposed, need):
     fallback='torch' (and raises without it)."""
     real = safeconv.functional._call_lib
 
-    def forward_only(direction, cfg, rec, device, d, ptrs):
+    def forward_only(direction, spec, device, ptrs):
         if direction != (1 if transposed else 0):
             raise safeconv.SafeConvUnsupportedError("test: direction %d unsupported" % direction)
-        return real(direction, cfg, rec, device, d, ptrs)
+        return real(direction, spec, device, ptrs)
 
     monkeypatch.setattr(safeconv.functional, "_call_lib", forward_only)
     g = torch.Generator().manual_seed(4)
