@@ -12,6 +12,13 @@ typedef long long i64;
 #ifndef SC_DWB_MUTANT
 #define SC_DWB_MUTANT 0
 #endif
+/* Tests only: -DSC_DWB_WMUTANT=1 loads the register window's new column one column short. */
+#ifndef SC_DWB_WMUTANT
+#define SC_DWB_WMUTANT 0
+#endif
+/* The widest filter whose interior loop keeps a register window of input columns (R x S
+ * values beside the R x S sums: 7x7 would need 98 registers for the two). */
+#define DWB_WINDOW_MAX_S 5
 
 /* Pass 1: block (channel block bx, slice by). x is N,H,W,C; dy is N,P,Q,K; channel k reads
  * input channel k / kg. The slice's rows [r0, r1) of the N*P output rows are split into
@@ -80,8 +87,36 @@ __global__ __launch_bounds__(DWB_WARPS * 32, 1) void dwb_rows(sc_kp kp, const T 
                 }
             };
             for (int q = 0; q < qlo; q++) at(q, true);
+            if (S <= DWB_WINDOW_MAX_S && sw == 1 && kp.dw == 1 && qlo < qhi) {
+                /* Stride 1, no dilation: the taps of q + 1 read the columns of q shifted by
+                 * one, so each tap row keeps its S columns in registers (xw[r][s] = column
+                 * q - pw + s) and loads one new column per q instead of S. Each acc[r][s]
+                 * gets the same products in the same order of q as at(q, false) gives it. */
+                float xw[R][S];
+                const T *xq = xn + (i64)(qlo - kp.pw) * C; /* column wb of q = qlo */
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    if (!(hv >> r & 1)) continue;
+#pragma unroll
+                    for (int s = 0; s + 1 < S; s++) xw[r][s + 1] = sc_get(xq + (roff[r] + s * C));
+                }
 #pragma unroll 2
-            for (int q = qlo; q < qhi; q++) at(q, false);
+                for (int q = qlo; q < qhi; q++, xq += C) {
+                    const float g = sc_get(dyr + q * kp.k);
+#pragma unroll
+                    for (int r = 0; r < R; r++) {
+                        if (!(hv >> r & 1)) continue;
+#pragma unroll
+                        for (int s = 0; s + 1 < S; s++) xw[r][s] = xw[r][s + 1];
+                        xw[r][S - 1] = sc_get(xq + (roff[r] + (S - 1 - SC_DWB_WMUTANT) * C));
+#pragma unroll
+                        for (int s = 0; s < S; s++) acc[r][s] += xw[r][s] * g;
+                    }
+                }
+            } else {
+#pragma unroll 2
+                for (int q = qlo; q < qhi; q++) at(q, false);
+            }
             for (int q = qhi; q < kp.q; q++) at(q, true);
         }
     }
