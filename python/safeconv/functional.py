@@ -357,7 +357,7 @@ def _call_lib(direction, spec, device, ptrs):
             s = cctx.get_stats()
             path = _path_of(cctx, s)
     else:
-        dev = device.index
+        dev = device.index if device.index is not None else _get_device()
         cctx = _context(spec.cfg, dev, False)
         mode = spec.math_mode()
         with cctx.lock:

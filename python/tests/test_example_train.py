@@ -5,6 +5,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 
 import pytest
 
@@ -276,3 +277,23 @@ def test_model_suite_lists_every_conv_once_with_counts():
         n, c, h, w, k, kr, ks, sh, sw, ph, pw, dh, dw, g = v
         assert n == 2 and c % g == 0 and k % g == 0 and min(h, w, kr, ks, sh, sw) >= 1
     assert total == layers
+
+
+def test_host_layer_bench_runs_and_reports(capsys):
+    """bench/host_layer.py on the CPU (no GPU here: safeconv's CPU backend), a tiny chain in
+    fp32 and under CPU autocast (NCHW), with its cProfile table: one report line each, both
+    times positive, and the profile's table printed."""
+    spec = importlib.util.spec_from_file_location(
+        "safeconv_bench_host_layer",
+        os.path.join(HERE, os.pardir, os.pardir, "bench", "host_layer.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for extra in ([], ["--dtype", "bf16", "--nchw", "--profile", "5"]):
+        mod.main(["--layers", "2", "--channels", "4", "--size", "4", "--steps", "3",
+                  "--blocks", "1"] + extra)
+        out = capsys.readouterr().out
+        line = [l for l in out.splitlines() if l.startswith("host_layer:")]
+        assert len(line) == 1, line
+        us = [float(v) for v in re.findall(r"([0-9.]+) us", line[0])]
+        assert len(us) == 2 and min(us) > 0
+        assert ("function calls" in out) == ("--profile" in extra)
