@@ -98,6 +98,16 @@ void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d)
             d->groups = d->c;
             d->k = d->c * (d->k % 3 == 0 ? 2 : 1);
             d->r = d->s = 3 + 2 * (d->r % 3);
+        } else if (o->shapes == SC_SHAPES_DWLONG) { /* from the drawn values, no new draws */
+            int64_t mult = 1 + (d->k * 7 + d->h) % 16;
+            d->groups = d->c;
+            d->k = d->c * mult;
+            d->r = 1 + d->r % 3;
+            d->s = 8 + (d->s * 29 + d->w * 13 + d->pad_w * 5) % 73;
+            d->stride_h = d->stride_w = d->dil_h = d->dil_w = 1;
+            d->pad_h %= d->r;
+            d->pad_w = (d->pad_w * 17 + d->w) % (d->s + 1);
+            d->w += d->s; /* rows long enough for the filter whatever the padding */
         }
         if (sc_conv2d_validate(d) != SC_STATUS_OK) continue; /* filter beyond the padded input */
         double limit = large ? o->max_macs * 10 : o->max_macs;

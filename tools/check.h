@@ -23,9 +23,13 @@ uint64_t sc_mix_seed(uint64_t base, uint64_t i);         /* seed of configuratio
 typedef enum sc_shape_class {
     SC_SHAPES_ANY = 0,
     SC_SHAPES_3X3S1 = 1, /* dense 3x3, stride 1, dilation 1, padding 0-2 (Winograd's shapes) */
-    SC_SHAPES_DW = 2     /* depthwise (C/groups 1, channel multiplier 1 or 2), square 3x3, 5x5
+    SC_SHAPES_DW = 2,    /* depthwise (C/groups 1, channel multiplier 1 or 2), square 3x3, 5x5
                           * or 7x7 filters, strides, dilations and padding as drawn (the sliced
                           * depthwise backward-weight's shapes) */
+    SC_SHAPES_DWLONG = 3 /* depthwise with long rows: C/groups 1, multiplier 1-16 (C = 1 with
+                          * groups 1 and K = 16 among them, an EEG-style temporal layer), 1-3
+                          * rows of 8-80 taps, stride 1, dilation 1, padding up to the filter
+                          * (the long-filter depthwise backward-data's shapes) */
 } sc_shape_class;
 
 typedef struct sc_gen_options {

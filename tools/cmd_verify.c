@@ -18,7 +18,8 @@ static const char usage[] =
     "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
     "                       [--workspace-limit BYTES] [--large PERCENT] [--replay SEED]\n"
     "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
-    "                       [--shape-class 3x3s1] [--skip-unsupported] [--verbose] [--json]\n"
+    "                       [--shape-class 3x3s1|dw|dwlong] [--skip-unsupported] [--verbose]\n"
+    "                       [--json]\n"
     "Checks N random configurations in every chosen direction against the double-precision\n"
     "reference, on the best device present. Ends with 'N passed, N failed'; exit 1 if any\n"
     "failed.\n"
@@ -43,7 +44,9 @@ static const char usage[] =
     "  --shape-class CLASS    only one class of layers (replay with the same option): 3x3s1\n"
     "                         dense 3x3 of stride 1, dilation 1 and padding 0-2 (the Winograd\n"
     "                         kernels' shapes); dw depthwise with square 3x3, 5x5 or 7x7\n"
-    "                         filters (the sliced depthwise backward-weight's)\n"
+    "                         filters (the sliced depthwise backward-weight's); dwlong\n"
+    "                         depthwise with rows of 8-80 taps at stride 1 (the long-filter\n"
+    "                         backward-data's)\n"
     "  --skip-unsupported     with --algo: skip (and count) the configurations that algorithm\n"
     "                         does not apply to, instead of failing them\n"
     "  --verbose              print every check, not only failures\n"
@@ -118,9 +121,11 @@ static int parse(int argc, char **argv, run_opts *r, bool *stop)
                 r->shapes = SC_SHAPES_3X3S1;
             else if (strcmp(v, "dw") == 0)
                 r->shapes = SC_SHAPES_DW;
+            else if (strcmp(v, "dwlong") == 0)
+                r->shapes = SC_SHAPES_DWLONG;
             else
-                return sc_cli_usage_error("--shape-class: '%s' is not a shape class (3x3s1, dw)",
-                                          v);
+                return sc_cli_usage_error(
+                    "--shape-class: '%s' is not a shape class (3x3s1, dw, dwlong)", v);
             break;
         case O_COUNT:
             ok = sc_arg_u64("--count", v, &r->count);
@@ -310,9 +315,10 @@ int cmd_verify(int argc, char **argv)
             printf("replay one with: safeconv verify --replay SEED%s%s (add --direction to "
                    "narrow)\n",
                    r.device < 0 ? " --device cpu" : "",
-                   r.shapes == SC_SHAPES_3X3S1 ? " --shape-class 3x3s1"
-                   : r.shapes == SC_SHAPES_DW  ? " --shape-class dw"
-                                               : "");
+                   r.shapes == SC_SHAPES_3X3S1    ? " --shape-class 3x3s1"
+                   : r.shapes == SC_SHAPES_DW     ? " --shape-class dw"
+                   : r.shapes == SC_SHAPES_DWLONG ? " --shape-class dwlong"
+                                                  : "");
         for (int k = 0; k < 4; k++)
             if (per_dir_fail[k])
                 printf("%s: %llu failed\n", sc_direction_name((sc_direction)k),

@@ -12,6 +12,11 @@ typedef long long i64;
 #ifndef SC_DWB_MUTANT
 #define SC_DWB_MUTANT 0
 #endif
+/* Tests only: -DSC_DWL_MUTANT=1 drops the last tap of every row in the long-filter
+ * backward-data, which verify --shape-class dwlong must catch. */
+#ifndef SC_DWL_MUTANT
+#define SC_DWL_MUTANT 0
+#endif
 
 /* ---- depthwise (groups == C, Cg == 1, K = mult*C) ------------------------------------------ */
 /* Forward: grid.y = n; each thread one output of image n; 32-bit index within the image
@@ -298,6 +303,105 @@ static void dw_fast_go(int s, dim3 grid, const dwf_p &a, const T *in, const T *w
     }
 }
 
+/* ---- backward-data of long filter rows (stride 1, no dilation, S >= DWL_MIN_S) ------------ */
+/* An EEG-style temporal layer (1 -> 16 channels, a 1x64 filter) or any depthwise layer with
+ * long rows: the generic kernel makes two loads per multiply-add there (dy and the filter). Here
+ * each thread computes DWL_QV consecutive columns w0 .. w0+QV-1 of one row h of input channel c
+ * of image n (grid.y): dx[w0+u] = sum over the channel's outputs k = c*mult + j, the rows r
+ * with p = h + ph - r inside dy, and the taps s of dy[k][p][w0 + u + pw - s] * wt[k][r][s], in
+ * that order (j, r, s): the same bits every run. For one (j, r) the QV columns of tap s are
+ * those of tap s - 1 moved one to the left, so a ring of QV registers keeps them and each tap
+ * loads one dy value (outside dy: 0) and one filter value (the same for the whole warp) for QV
+ * multiply-adds. The ring's slot of window position u at step t of a group of QV taps is
+ * (u - t) mod QV, the slot a value loaded at step t takes is (QV - t) mod QV: with the loop over
+ * t unrolled every index is a constant. Index within an image in 32 bits (backend.cu checks). */
+#define DWL_QV    8
+#define DWL_MIN_S 8
+struct dwl_p {
+    int c, h, w, k, p, q, r, s, ph, pw, mult, nhwc, wb;
+    sc_fdiv dwb, dh;
+};
+
+template <class T>
+__global__ __launch_bounds__(256) void dw_bwd_data_long(dwl_p a, const T *__restrict__ dy,
+                                                        const T *__restrict__ wt,
+                                                        T *__restrict__ dx)
+{
+    const int i = blockIdx.x * 256 + threadIdx.x;
+    if (i >= a.c * a.h * a.wb) return;
+    const int n = blockIdx.y;
+    int t = sc_div(i, a.dwb);
+    const int wb = i - t * a.wb;
+    const int c = sc_div(t, a.dh), h = t - c * a.h;
+    const int w0 = wb * DWL_QV;
+    /* dy[n][k][p][q]: step per k, per row, per column, in either layout */
+    const i64 sk = a.nhwc ? 1 : (i64)a.p * a.q, sp = a.nhwc ? (i64)a.q * a.k : a.q,
+              sq = a.nhwc ? a.k : 1;
+    const T *dyn = dy + (i64)n * a.k * a.p * a.q;
+    const int ntaps = a.s - SC_DWL_MUTANT;
+    float acc[DWL_QV];
+#pragma unroll
+    for (int u = 0; u < DWL_QV; u++) acc[u] = 0.f;
+    for (int j = 0; j < a.mult; j++) {
+        const int k = c * a.mult + j;
+        for (int r = 0; r < a.r; r++) {
+            const int p = h + a.ph - r;
+            if ((unsigned)p >= (unsigned)a.p) continue;
+            const T *row = dyn + k * sk + p * sp;
+            const T *wr = wt + ((i64)k * a.r + r) * a.s;
+            const int q0 = w0 + a.pw; /* the column of tap 0 for u = 0 */
+            auto col = [&](int q) {
+                return (unsigned)q < (unsigned)a.q ? sc_get(row + q * sq) : 0.f;
+            };
+            float ring[DWL_QV];
+            ring[0] = 0.f;
+#pragma unroll
+            for (int u = 1; u < DWL_QV; u++) ring[u] = col(q0 + u); /* slots (u - 0) mod QV */
+            for (int s0 = 0; s0 < ntaps; s0 += DWL_QV) {
+#pragma unroll
+                for (int tt = 0; tt < DWL_QV; tt++) {
+                    const int sidx = s0 + tt;
+                    if (sidx < ntaps) { /* the last group may be short */
+                        ring[(DWL_QV - tt) % DWL_QV] = col(q0 - sidx); /* position u = 0 */
+                        const float wv = sc_get(wr + sidx);
+#pragma unroll
+                        for (int u = 0; u < DWL_QV; u++)
+                            acc[u] += ring[(u - tt + DWL_QV) % DWL_QV] * wv;
+                    }
+                }
+            }
+        }
+    }
+    T *dxn = dx + (i64)n * a.c * a.h * a.w;
+#pragma unroll
+    for (int u = 0; u < DWL_QV; u++) {
+        const int w = w0 + u;
+        if (w < a.w) {
+            if (a.nhwc)
+                sc_put(dxn + (((i64)h * a.w + w) * a.c + c), acc[u]);
+            else
+                sc_put(dxn + (((i64)c * a.h + h) * a.w + w), acc[u]);
+        }
+    }
+}
+
+/* Launch the long-row backward-data if it applies; false = another kernel. */
+template <class T>
+static bool dwl_launch(const sc_kp &kp, const T *dy, const T *w, T *dx, cudaStream_t st)
+{
+    if (kp.s < DWL_MIN_S || kp.sh != 1 || kp.sw != 1 || kp.dh != 1 || kp.dw != 1) return false;
+    dwl_p a;
+    a.c = kp.c, a.h = kp.h, a.w = kp.w, a.k = kp.k, a.p = kp.p, a.q = kp.q, a.r = kp.r;
+    a.s = kp.s, a.ph = kp.ph, a.pw = kp.pw, a.mult = kp.kg, a.nhwc = kp.nhwc;
+    a.wb = (kp.w + DWL_QV - 1) / DWL_QV;
+    a.dwb = sc_fdiv_make(a.wb), a.dh = sc_fdiv_make(kp.h);
+    long long per = (long long)kp.c * kp.h * a.wb;
+    if (per >= (1ll << 31) - 256) return false;
+    dim3 grid((unsigned)((per + 255) / 256), kp.n);
+    dw_bwd_data_long<T><<<grid, 256, 0, st>>>(a, dy, w, dx);
+    return true;
+}
+
 /* Launch the register-blocked kernel if it applies; false = use the generic one. */
 template <class T>
 static bool dw_fast_launch(const sc_kp &kp, sc_direction dir, const T *in, const T *w,
@@ -341,7 +445,8 @@ static int launch(const sc_kp &kp, sc_direction dir, const T *a, const T *b, con
         dim3 grid((per + 255) / 256, kp.n);
         dw_fwd<T><<<grid, 256, 0, st>>>(kp, dv, a, b, c, out);
     } else if (dir == SC_DIR_BACKWARD_DATA) {
-        if (dw_fast_launch<T>(kp, SC_DIR_BACKWARD_DATA, a, b, nullptr, out, st))
+        if (dwl_launch<T>(kp, a, b, out, st) ||
+            dw_fast_launch<T>(kp, SC_DIR_BACKWARD_DATA, a, b, nullptr, out, st))
             return (int)cudaGetLastError();
         dw_div dv = {sc_fdiv_make(kp.w), sc_fdiv_make(kp.h),  sc_fdiv_make(kp.c),
                      sc_fdiv_make(1),    sc_fdiv_make(kp.sh), sc_fdiv_make(kp.sw)};

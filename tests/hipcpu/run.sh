@@ -17,6 +17,7 @@
 #   depthwise slices  the NHWC depthwise backward-weight (--shape-class dw) in 5 row slices
 #                  (SAFECONV_GPU_DW_SLICES=5; fewer where the rows run out): at least 40 plans
 #                  with 2-5; and in bf16 with the default slices
+#   depthwise long rows  the depthwise backward-data of rows of 8-80 taps (--shape-class dwlong)
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
 #                  serial default, a workspace limit that leaves no room for slices): batches of
@@ -144,6 +145,10 @@ step "depthwise slices" vv SAFECONV_GPU_DW_SLICES=5 -- --count 60 --seed 4011 --
 need "depthwise slices" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
 step "depthwise bf16" vv -- --count 30 --seed 4012 --large 50 --shape-class dw --layout nhwc \
     --dtype bf16 --direction backward_weight --algo gpu_direct_depthwise
+# the long-row depthwise backward-data (rows of 8-80 taps, stride 1; --shape-class dwlong draws
+# only those), both layouts
+step "depthwise long rows" vv -- --count 60 --seed 4013 --large 50 --shape-class dwlong \
+    --direction backward_data --algo gpu_direct_depthwise --layout both
 step "channel-chunked" vv SAFECONV_GPU_GEMM_CC=1 -- --count 40 --seed 4002 --large 50 \
     --channel-multiple 8 --layout nchw --algo gpu_implicit_gemm
 need "channel-chunked" "$(plans gather 1)" 10
