@@ -1,6 +1,6 @@
 /* depthwise.cu - depthwise direct kernels (groups == C, C/groups == 1, K = multiplier*C):
  * forward, backward-data and backward-weight, with a register-blocked variant for rows of 3, 5
- * or 7 taps. Each output element is written by one thread, or by one block reducing in a fixed
+ * or 7 taps and a backward-data for rows of 8 or more taps. Each output element is written by one thread, or by one block reducing in a fixed
  * order: the same bits on every run. Where they apply: fam_depthwise.c. */
 #include "dtype.cuh"
 #include "launch.h"
