@@ -318,14 +318,15 @@ def torch_allows_tf32():
         return True
 
 
-def _math_mode(cfg, dtype):
+def _math_mode(cfg, dtype, torch_tf32=None):
     """The context math mode for a GPU call: TF32 for fp32 when the Config's tf32 says so
-    (None: as PyTorch's cuDNN convolutions would run now); fp16/bf16 ignore the mode."""
+    (None: as PyTorch's cuDNN convolutions would run now: torch_tf32 where the caller has
+    already read torch_allows_tf32(), else read here); fp16/bf16 ignore the mode."""
     if dtype != L.DTYPE_F32:
         return None
     tf32 = cfg.tf32
     if tf32 is None:
-        tf32 = torch_allows_tf32()
+        tf32 = torch_tf32 if torch_tf32 is not None else torch_allows_tf32()
     return L.MATH_TF32 if tf32 else L.MATH_EXACT
 
 
@@ -361,7 +362,7 @@ def _call_lib(direction, spec, device, ptrs):
         cctx = _context(spec.cfg, dev, False)
         mode = spec.math_mode()
         with cctx.lock:
-            if mode is not None and mode != cctx.math:
+            if mode is not None:
                 cctx.set_math_mode(mode)
             # The library makes its context's GPU current; keep PyTorch's current device as
             # it was (only when they differ: the guard costs host time on every call).
@@ -406,9 +407,7 @@ def _call_gpu(fn, direction, spec, device, dev, cctx, ptrs):
     device pool: that pool is what would make sc_context_set_stream wait for the old stream
     when the stream changes (as it does between a warm-up stream and the capture stream).
     No timing events are recorded while capturing (they would become graph nodes)."""
-    stream = _stream_handle(dev)
-    if stream != cctx.stream:
-        cctx.set_stream(stream)
+    cctx.set_stream(_stream_handle(dev))
     d = spec.desc
     if direction == L.DIR_BACKWARD_BIAS:
         return fn(cctx.handle, d, *ptrs), None
@@ -443,9 +442,10 @@ def _empty(shape, like, nhwc):
 class _Spec:
     """What a primitive needs besides tensors: the convolution's descriptor (every primitive of
     one layer shares it), options, statistics, layout; kept on ctx for backward."""
-    __slots__ = ("desc", "cfg", "rec", "nhwc", "out_hw", "w_stride", "_mode", "_dbytes")
+    __slots__ = ("desc", "cfg", "rec", "nhwc", "out_hw", "w_stride", "_torch_tf32", "_mode",
+                 "_dbytes")
 
-    def __init__(self, desc, cfg, rec, nhwc, out_hw=None, w_stride=None):
+    def __init__(self, desc, cfg, rec, nhwc, out_hw=None, w_stride=None, torch_tf32=None):
         self.desc, self.cfg, self.rec, self.nhwc = desc, cfg, rec, nhwc
         self.out_hw = out_hw  # the output's (P, Q) when known (else asked from the library)
         # The weight's strides as the library gets it: the weight gradient is made with exactly
@@ -454,6 +454,7 @@ class _Spec:
         # as it is by AccumulateGrad, and DistributedDataParallel, which compares strides
         # exactly, then warns "Grad strides do not match bucket view strides" and copies.
         self.w_stride = w_stride
+        self._torch_tf32 = torch_tf32  # torch_allows_tf32() as the call already read it, or None
         self._mode = _UNSET
         self._dbytes = None
 
@@ -461,7 +462,7 @@ class _Spec:
         """The GPU math mode of this convolution's calls (_math_mode), decided at its first
         library call: a layer's backward runs in the mode its forward ran in."""
         if self._mode is _UNSET:
-            self._mode = _math_mode(self.cfg, self.desc.dtype)
+            self._mode = _math_mode(self.cfg, self.desc.dtype, self._torch_tf32)
         return self._mode
 
     def desc_bytes(self):
@@ -833,8 +834,8 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
         if hit is not None and hit[0] == key:
             tc = hit[3]
             nhwc, xc, wc, bc = _operands(x, w, b, key[4] or tc)
-            y = _ConvForward.apply(xc, wc, bc, _Spec(hit[1], cfg, rec, nhwc, hit[2], wc.stride()),
-                                   True)
+            spec = _Spec(hit[1], cfg, rec, nhwc, hit[2], wc.stride(), key[-1])
+            y = _ConvForward.apply(xc, wc, bc, spec, True)
             return y.contiguous() if tc else y
     groups = _groups(groups, "conv2d")
     n, c, h, wd = x.shape
@@ -864,7 +865,8 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
         _collector[0]("conv2d", x.device, d)
     elif key is not None:
         rec.desc_cache = (key, d, out_hw, tc)
-    y = _ConvForward.apply(xc, wc, bc, _Spec(d, cfg, rec, nhwc, out_hw, wc.stride()), True)
+    spec = _Spec(d, cfg, rec, nhwc, out_hw, wc.stride(), None if key is None else key[-1])
+    y = _ConvForward.apply(xc, wc, bc, spec, True)
     return y.contiguous() if tc else y
 
 
@@ -891,9 +893,10 @@ def _all_ints(v):
 
 def _desc_key(x, w, b, stride, padding, dilation, groups):
     """What fixes a conv2d call's descriptor, for the one-entry cache per layer (LayerStats
-    .desc_cache): shapes, dtype, layout, device type (the NHWC decision depends on it) and the
-    arguments as given; None (no caching) for
-    string padding (it may pad x) or arguments other than ints and tuples."""
+    .desc_cache): shapes, dtype, layout, device type (the NHWC decision depends on it), the
+    arguments as given, and last _math_mode_key(x) (the call's spec reuses that read of
+    PyTorch's TF32 setting); None (no caching) for string padding (it may pad x) or arguments
+    other than ints and tuples."""
     if not (_all_ints(stride) and _all_ints(padding) and _all_ints(dilation)
             and _all_ints(groups)):
         return None
