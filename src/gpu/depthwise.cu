@@ -81,6 +81,18 @@ __device__ __forceinline__ dw_at dw_dx_at(const sc_kp &kp, const dw_div &dvx, in
     return a;
 }
 
+/* One term of a depthwise dx: dy[k][p][q] of one image (dyn, either layout) times tap (r, s)
+ * of filter k. */
+template <class T>
+__device__ __forceinline__ float dw_bd_term(const sc_kp &kp, const T *__restrict__ dyn,
+                                            const T *__restrict__ w, int k, int p, int q, int r,
+                                            int s)
+{
+    float g = kp.nhwc ? sc_get(dyn + (((i64)p * kp.q + q) * kp.k + k))
+                      : sc_get(dyn + (((i64)k * kp.p + p) * kp.q + q));
+    return g * sc_get(w + (((i64)k * kp.r + r) * kp.s + s));
+}
+
 /* Backward-data: each thread one dx element of image n (grid.y), summing its own taps in a
  * fixed order (r, s, j). */
 template <class T>
@@ -108,12 +120,7 @@ __global__ __launch_bounds__(256, 1) void dw_bwd_data(sc_kp kp, dw_div dvx,
             if (wq < 0) break;
             int q = sc_div(wq, dvx.sw);
             if (q * kp.sw != wq || q >= kp.q) continue;
-            for (int j = 0; j < mult; j++) {
-                int k = c * mult + j;
-                float g = kp.nhwc ? sc_get(dyn + (((i64)p * kp.q + q) * kp.k + k))
-                                  : sc_get(dyn + (((i64)k * kp.p + p) * kp.q + q));
-                acc += g * sc_get(w + (((i64)k * kp.r + r) * kp.s + s));
-            }
+            for (int j = 0; j < mult; j++) acc += dw_bd_term(kp, dyn, w, c * mult + j, p, q, r, s);
         }
     }
     sc_put(dx + ((i64)n * per + i), acc);
@@ -148,12 +155,7 @@ __global__
         for (int s = sb, q = qt; s < kp.s && q >= 0; s += kp.sw, q--) {
             if (q >= kp.q || (SC_DWB_MUTANT && r == rb && s == sb)) continue;
 #pragma unroll 1
-            for (int j = 0; j < mult; j++) {
-                int k = c * mult + j;
-                float g = kp.nhwc ? sc_get(dyn + (((i64)p * kp.q + q) * kp.k + k))
-                                  : sc_get(dyn + (((i64)k * kp.p + p) * kp.q + q));
-                acc += g * sc_get(w + (((i64)k * kp.r + r) * kp.s + s));
-            }
+            for (int j = 0; j < mult; j++) acc += dw_bd_term(kp, dyn, w, c * mult + j, p, q, r, s);
         }
     }
     sc_put(dx + ((i64)n * per + i), acc);
