@@ -154,11 +154,10 @@ def test_zero_workspace_size_never_lets_the_library_use_its_pool():
 
 class _FakeGpuContext:
     def __init__(self, nbytes):
-        self.nbytes, self.streams, self.handle, self.stream = nbytes, [], None, None
+        self.nbytes, self.streams, self.handle = nbytes, [], None
 
     def set_stream(self, s):
         self.streams.append(s)
-        self.stream = s
 
     def workspace_size(self, dbytes, d, direction):
         return self.nbytes
