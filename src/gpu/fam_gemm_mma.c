@@ -100,7 +100,8 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
         size_t turn = 0; /* configuration 5's turned filter in backward-data */
         if (c == SC_MMA_WGMMA_CFG) {
             if (!dev->wgmma || kn->gemm_wgmma == 0 || !sc_mma_wgmma_applies(kp, rq->dir)) continue;
-            if (Kr < SC_MMA_WGMMA_MIN_RED && kn->gemm_cfg != c) continue; /* unless forced */
+            if (Kr < (i64)SC_MMA_WGMMA_MIN_STAGES * sc_mma_kb(c, esize) && kn->gemm_cfg != c)
+                continue; /* unless forced */
             turn = sc_mma_wgmma_turn_bytes(kp, rq->dir);
         }
         int bm = sc_mma_bm(c), bn = sc_mma_bn(c);

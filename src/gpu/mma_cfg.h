@@ -17,8 +17,9 @@
  * larger tile's registers capped at 128 a thread); where that cap would spill, and for TF32
  * (sc_mma_cfg_built), it is not compiled and 0 runs instead. 5 runs Hopper's asynchronous
  * warpgroup instruction, operands straight from shared memory (128-byte swizzled rows), for
- * fp16/bf16 forward without channel padding; its own kernel (mma/wgmma.cuh), compiled for sm_90a
- * only, so the planner takes it only where the device and the build have it (sc_gpu_dev.wgmma). */
+ * fp16/bf16 and TF32 forward without channel padding; its own kernel (mma/wgmma.cuh), compiled
+ * for sm_90a only, so the planner takes it only where the device and the build have it
+ * (sc_gpu_dev.wgmma). */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 
@@ -94,7 +95,7 @@ static inline SC_CONSTEXPR int sc_mma_kb(int cfg, int esize) { return sc_mma_kby
  * never compiles, a configuration that is not built. */
 static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int esize)
 {
-    if (cfg == SC_MMA_WGMMA_CFG) return esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad;
+    if (cfg == SC_MMA_WGMMA_CFG) return dir != SC_DIR_BACKWARD_WEIGHT && !pad;
     return cfg != 4 || (esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad);
 }
 
@@ -103,10 +104,11 @@ static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int
  * degrees and transposed, w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad,
  * which mma/dir.cuh writes to the start of the workspace (this many bytes, 256-aligned; the
  * split slices follow). */
-/* The shortest reduction (elements) configuration 5 is planned for: below 8 stages its pipeline
- * never fills and the 2-blocks-per-SM mma.sync tile won (ResNet-50's 1x1 layers with 64-256
- * input channels lost 4-40%, those from 512 on gained; bench/NOTES.md, "wgmma"). */
-#define SC_MMA_WGMMA_MIN_RED 512
+/* The shortest reduction configuration 5 is planned for, in stages of 128 bytes (64 fp16/bf16
+ * or 32 TF32 elements): below 8 stages its pipeline never fills and the 2-blocks-per-SM
+ * mma.sync tile won (bf16: ResNet-50's 1x1 layers with 64-256 input channels lost 4-40%, those
+ * from 512 on gained; bench/NOTES.md, "wgmma"). */
+#define SC_MMA_WGMMA_MIN_STAGES 8
 
 static inline bool sc_mma_wgmma_applies(const sc_kp *kp, int dir)
 {
@@ -116,7 +118,7 @@ static inline bool sc_mma_wgmma_applies(const sc_kp *kp, int dir)
 static inline size_t sc_mma_wgmma_turn_bytes(const sc_kp *kp, int dir)
 {
     if (dir != SC_DIR_BACKWARD_DATA) return 0;
-    size_t b = (size_t)kp->k * kp->r * kp->s * kp->c * 2;
+    size_t b = (size_t)kp->k * kp->r * kp->s * kp->c * (kp->dtype == SC_DTYPE_F32 ? 4 : 2);
     return (b + 255) / 256 * 256;
 }
 

@@ -71,8 +71,7 @@ template <>
 int sc_mma_bd<E>(const sc_kp &kp, const sc_kplan &pl, const E *dy, const E *w, E *dx, float *ws,
                  cudaStream_t st)
 {
-    if constexpr (sizeof(E) == 2)
-        if (pl.cfg == SC_MMA_WGMMA_CFG) return mma_bd_wgmma<E>(kp, pl, dy, w, dx, ws, st);
+    if (pl.cfg == SC_MMA_WGMMA_CFG) return mma_bd_wgmma<E>(kp, pl, dy, w, dx, ws, st);
     dim3 grid;
     MmaBd<E> op;
     if (!sc_mma_bd_op<E>(kp, pl, dy, w, dx, ws, &op, &grid)) return (int)cudaErrorInvalidValue;

@@ -1,28 +1,39 @@
 /* wgmma.cuh - the matrix-unit implicit GEMM on Hopper's warpgroup instructions (sm_90a:
- * wgmma.mma_async), configuration 5 of mma_cfg.h: fp16/bf16 operations whose two operands are
- * K-major (forward without channel padding). Compiled only into gemm_wgmma_*.cu, which the
- * build compiles for sm_90a (mk/gpu.mk); on every other target the kernel is empty and the
- * planner never picks it (sc_gpu_dev.wgmma).
+ * wgmma.mma_async), configuration 5 of mma_cfg.h: operations whose two operands are K-major
+ * (forward without channel padding), fp16/bf16 or fp32 as TF32. Compiled only into
+ * gemm_wgmma.cu, which the build compiles for sm_90a (mk/gpu.mk); on every other target the
+ * kernel is empty and the planner never picks it (sc_gpu_dev.wgmma).
  *
  * Block tile 128 x 128, 256 threads = two warpgroups; warpgroup wg computes rows 64*wg .. +63
- * against all 128 columns with wgmma m64n128k16 (64 fp32 accumulators a thread). A stage holds
- * 64 elements (128 bytes) of the reduction for each of the 128 A rows and 128 B rows, stored
- * with the 128-byte swizzle wgmma reads: the 16-byte chunk c of row r sits at chunk c ^ (r % 8)
- * of the row (rows of 128 bytes, tiles 1024-byte aligned), which also keeps the cp.async
- * stores of 8 consecutive rows in distinct banks. Loads are the same cp.async 16-byte chunks
- * through the operation's iterators as kernel.cuh's (op_fwd.cuh), STAGES deep.
+ * against all 128 columns with wgmma m64n128k16 (fp16/bf16) or m64n128k8 (TF32): 64 fp32
+ * accumulators a thread. A stage holds 128 bytes of the reduction (64 16-bit or 32 fp32
+ * elements) for each of the 128 A rows and 128 B rows, stored with the 128-byte swizzle wgmma
+ * reads: the 16-byte chunk c of row r sits at chunk c ^ (r % 8) of the row (rows of 128 bytes,
+ * tiles 1024-byte aligned), which also keeps the cp.async stores of 8 consecutive rows in
+ * distinct banks. Loads are the same cp.async 16-byte chunks through the operation's iterators
+ * as kernel.cuh's (op_fwd.cuh), STAGES deep. A k-step (16 16-bit or 8 TF32 elements) is 32
+ * bytes of the row either way: 4 a stage.
  *
- * The ring: stage kt is consumed at iteration kt by 4 wgmma (k-steps of 16); each warpgroup
- * keeps one group of them in flight (wgmma.wait_group 1), so the slot that iteration kt fills
- * (stage kt + STAGES - 2) is the one of stage kt - 2, whose wgmma every warpgroup has waited
- * for before the barrier of iteration kt. cp.async writes are generic-proxy stores that the
- * tensor cores read through the async proxy: each thread fences (fence.proxy.async) after its
- * copies land and before the barrier.
+ * TF32: the tensor cores read fp32 words and ignore their 13 low mantissa bits (truncation);
+ * safeconv's TF32 is rounding to nearest, ties away (cvt.rna, what the checker's reference
+ * assumes, as kernel.cuh's fragments are). So each thread rounds the chunks it copied, in place
+ * (16-byte shared loads and stores), for stage kt + 1 while stage kt's wgmma run: off the path
+ * from the barrier to the wgmma, where it cost a fifth of the kernel's time, and cheaper than
+ * loading through registers to round on the way (bench/NOTES.md, "TF32 on Hopper's wgmma").
+ * TF32 keeps 6 stages, so the stage it waits for was copied 3 iterations earlier.
+ *
+ * The ring: stage kt is consumed at iteration kt by 4 wgmma; each warpgroup keeps one group of
+ * them in flight (wgmma.wait_group 1), so the slot that iteration kt fills (stage
+ * kt + STAGES - 2) is the one of stage kt - 2, whose wgmma every warpgroup has waited for
+ * before the barrier of iteration kt. cp.async writes and the TF32 rounding's stores are
+ * generic-proxy stores that the tensor cores read through the async proxy: each thread fences
+ * (fence.proxy.async) after its stores land and before the barrier.
  *
  * Epilogue as kernel.cuh's: the accumulators through an fp32 tile in shared memory, then 16-byte
- * runs of 8 columns to Op::store8. The accumulator layout of m64nNk16: warp w of the warpgroup
- * holds rows 16w + g and 16w + g + 8 (g = lane / 4), and for each 8 columns i the two columns
- * 8i + 2t, 8i + 2t + 1 (t = lane % 4): registers 4i + {0, 1} (row g) and 4i + {2, 3} (row g+8). */
+ * runs of 8 columns to Op::store8. The accumulator layout of m64nNk16 and m64nNk8: warp w of
+ * the warpgroup holds rows 16w + g and 16w + g + 8 (g = lane / 4), and for each 8 columns i the
+ * two columns 8i + 2t, 8i + 2t + 1 (t = lane % 4): registers 4i + {0, 1} (row g) and
+ * 4i + {2, 3} (row g+8). */
 #ifndef SC_GPU_MMA_WGMMA_CUH
 #define SC_GPU_MMA_WGMMA_CUH
 
@@ -36,15 +47,18 @@
 
 #define SC_WGMMA_BM     128
 #define SC_WGMMA_BN     128
-#define SC_WGMMA_KB     64 /* elements of the reduction per stage: one 128-byte row */
-#define SC_WGMMA_STAGES 4
+#define SC_WGMMA_KBYTES 128 /* bytes of the reduction per stage and row: one swizzled row */
+/* Stages in the ring: 4 for fp16/bf16; 6 for TF32, whose stage holds half the products and
+ * is rounded one iteration before its use (6 x 32 KiB + 1 KiB of shared memory). */
+SC_HD constexpr int sc_wgmma_stages(int esize) { return esize == 4 ? 6 : 4; }
 
 #if SC_WGMMA_DEVICE
 /* The shared-memory matrix descriptor of a K-major operand with the 128-byte swizzle: start
  * address >> 4 (bits 0-13), leading-dimension offset (unused for this layout: 1), stride
  * between groups of 8 rows = 1024 bytes >> 4 (bits 32-45), layout 1 = 128-byte swizzle (bits
  * 62-63). A k-step of 16 elements inside the 128-byte row adds 32 bytes to the start address:
- * the swizzle applies to the address bits, so the same XOR pattern holds. */
+ * the swizzle applies to the address bits, so the same XOR pattern holds. A k-step of 8 TF32
+ * elements is the same 32 bytes. */
 __device__ __forceinline__ unsigned long long sc_wgmma_desc(unsigned saddr)
 {
     return (unsigned long long)((saddr & 0x3ffff) >> 4) | (1ull << 16) |
@@ -95,12 +109,42 @@ __device__ __forceinline__ void sc_wgmma_128(sc_bf16, float *d, unsigned long lo
                  : SC_WGMMA_R64
                  : "l"(a), "l"(b));
 }
+/* The same with fp32 words as TF32 (A and B K-major: the only layout wgmma has for TF32),
+ * 64 x 8 times 8 x 128. */
+__device__ __forceinline__ void sc_wgmma_128(float, float *d, unsigned long long a,
+                                             unsigned long long b)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 " SC_WGMMA_D64
+                 ", %64, %65, 1, 1, 1;\n"
+                 : SC_WGMMA_R64
+                 : "l"(a), "l"(b));
+}
+
+/* TF32: the 16-byte chunk at shared address a, its 4 fp32 words rounded to TF32 in place (to
+ * nearest, ties away from zero: sc_tf32; the low 13 bits then zero); in the mutant (tests
+ * only) left as they are: the tensor cores' truncation. */
+__device__ __forceinline__ void sc_wgmma_round16(unsigned a)
+{
+#if !SC_MMA_MUTANT
+    unsigned v0, v1, v2, v3;
+    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(v0), "=r"(v1), "=r"(v2), "=r"(v3)
+                 : "r"(a));
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(a),
+                 "r"(sc_tf32(__uint_as_float(v0))), "r"(sc_tf32(__uint_as_float(v1))),
+                 "r"(sc_tf32(__uint_as_float(v2))), "r"(sc_tf32(__uint_as_float(v3)))
+                 : "memory");
+#else
+    (void)a;
+#endif
+}
 #endif /* SC_WGMMA_DEVICE */
 
-/* Dynamic shared memory: the stages, plus 1024 bytes to align them (the swizzle's period). */
-static constexpr int sc_wgmma_smem_bytes()
+/* Dynamic shared memory for elements of esize bytes: the stages (128 bytes a row whatever the
+ * type), plus 1024 bytes to align them (the swizzle's period). */
+static constexpr int sc_wgmma_smem_bytes(int esize)
 {
-    return SC_WGMMA_STAGES * (SC_WGMMA_BM + SC_WGMMA_BN) * SC_WGMMA_KB * 2 + 1024;
+    return sc_wgmma_stages(esize) * (SC_WGMMA_BM + SC_WGMMA_BN) * SC_WGMMA_KBYTES + 1024;
 }
 
 template <class Op>
@@ -108,16 +152,19 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
 {
 #if SC_WGMMA_DEVICE
     typedef typename Op::Elem E;
-    static_assert(sizeof(E) == 2 && Op::A_KMAJOR && Op::B_KMAJOR && !Op::A_PAD && !Op::B_PAD,
-                  "wgmma: 16-bit operands, both K-major, no channel padding");
-    constexpr int BM = SC_WGMMA_BM, BN = SC_WGMMA_BN, KB = SC_WGMMA_KB, STAGES = SC_WGMMA_STAGES;
-    constexpr int V = 8, CPR = KB / V;                /* 16-byte chunks per row */
-    constexpr int A_TILE = BM * KB, B_TILE = BN * KB; /* elements */
+    static_assert((sizeof(E) == 2 || sizeof(E) == 4) && Op::A_KMAJOR && Op::B_KMAJOR &&
+                      !Op::A_PAD && !Op::B_PAD,
+                  "wgmma: 16-bit or TF32 operands, both K-major, no channel padding");
+    constexpr bool TF32 = sizeof(E) == 4;
+    constexpr int BM = SC_WGMMA_BM, BN = SC_WGMMA_BN, STAGES = sc_wgmma_stages(sizeof(E));
+    constexpr int KB = SC_WGMMA_KBYTES / sizeof(E); /* elements of the reduction per stage */
+    constexpr int CPR = SC_WGMMA_KBYTES / 16;       /* 16-byte chunks per row */
+    constexpr int A_TILE = BM * SC_WGMMA_KBYTES, B_TILE = BN * SC_WGMMA_KBYTES; /* bytes */
     constexpr int A_PT = BM * CPR / 256, B_PT = BN * CPR / 256;
 
     extern __shared__ __align__(16) unsigned char sc_wgmma_smem[];
     const unsigned raw = sc_smem_u32(sc_wgmma_smem);
-    const unsigned as0 = (raw + 1023u) & ~1023u, bs0 = as0 + STAGES * A_TILE * 2;
+    const unsigned as0 = (raw + 1023u) & ~1023u, bs0 = as0 + STAGES * A_TILE;
 
     typename Op::Block blk;
     if (!op.block(blockIdx.z, blk)) return;
@@ -145,13 +192,13 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
         for (int j = 0; j < A_PT; j++) {
             bool v;
             const E *src = op.a_src(blk, ai[j], k0, v);
-            sc_cp_async16(as0 + (unsigned)(slot * A_TILE * 2) + a_dst[j], src, v);
+            sc_cp_async16(as0 + (unsigned)(slot * A_TILE) + a_dst[j], src, v);
         }
 #pragma unroll
         for (int j = 0; j < B_PT; j++) {
             bool v;
             const E *src = op.b_src(blk, bi[j], k0, v);
-            sc_cp_async16(bs0 + (unsigned)(slot * B_TILE * 2) + b_dst[j], src, v);
+            sc_cp_async16(bs0 + (unsigned)(slot * B_TILE) + b_dst[j], src, v);
         }
     };
 
@@ -161,40 +208,78 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
 
     const int kbeg = blk.kbeg, kend = blk.kend;
     const int nk = kend > kbeg ? (kend - kbeg + KB - 1) / KB : 0;
-#pragma unroll
-    for (int s = 0; s < STAGES - 2; s++) {
-        if (s < nk) load_stage(s, kbeg + s * KB);
-        sc_cp_async_commit();
-    }
-    const int wg = warp >> 2;
-    for (int kt = 0; kt < nk; kt++) {
-        sc_cp_async_wait<STAGES - 3>(); /* stage kt has landed (this thread's copies) */
-        sc_fence_proxy_async();         /* ... visible to the tensor cores' reads */
-        __syncthreads();                /* everyone's; every warpgroup is done with kt - 2 */
-        int nx = kt + STAGES - 2;
-        if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
-        sc_cp_async_commit();
+    /* warpgroup wg's 4 wgmma of stage kt (k-steps of 32 bytes), committed as one group */
+    auto mma_stage = [&](int kt, int wg) {
         const int st = kt % STAGES;
-        const unsigned long long da =
-            sc_wgmma_desc(as0 + (unsigned)(st * A_TILE * 2 + wg * 64 * 128));
-        const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)(st * B_TILE * 2));
+        const unsigned long long da = sc_wgmma_desc(as0 + (unsigned)(st * A_TILE + wg * 64 * 128));
+        const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)(st * B_TILE));
         sc_wgmma_fence();
 #pragma unroll
-        for (int ks = 0; ks < KB / 16; ks++) {
-            /* the mutant (tests only) drops the first k-step of the last stage */
-            if (SC_MMA_MUTANT && kt == nk - 1 && ks == 0) continue;
+        for (int ks = 0; ks < 4; ks++) {
+            /* the 16-bit mutant (tests only) drops the first k-step of the last stage */
+            if (SC_MMA_MUTANT && !TF32 && kt == nk - 1 && ks == 0) continue;
             sc_wgmma_128(E(), acc, da + (unsigned long long)(ks * 2),
                          db + (unsigned long long)(ks * 2));
         }
         sc_wgmma_commit();
-        sc_wgmma_wait<1>();
+    };
+    if constexpr (!TF32) {
+#pragma unroll
+        for (int s = 0; s < STAGES - 2; s++) {
+            if (s < nk) load_stage(s, kbeg + s * KB);
+            sc_cp_async_commit();
+        }
+        const int wg = warp >> 2;
+        for (int kt = 0; kt < nk; kt++) {
+            sc_cp_async_wait<STAGES - 3>(); /* stage kt has landed (this thread's copies) */
+            sc_fence_proxy_async();         /* ... visible to the tensor cores' reads */
+            __syncthreads();                /* everyone's; every warpgroup is done with kt - 2 */
+            int nx = kt + STAGES - 2;
+            if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
+            sc_cp_async_commit();
+            mma_stage(kt, wg);
+            sc_wgmma_wait<1>();
+        }
+    } else {
+        /* TF32: the same copies; stage kt + 1 is rounded in place while stage kt's wgmma run */
+        auto round_stage = [&](int slot) {
+#pragma unroll
+            for (int j = 0; j < A_PT; j++)
+                sc_wgmma_round16(as0 + (unsigned)(slot * A_TILE) + a_dst[j]);
+#pragma unroll
+            for (int j = 0; j < B_PT; j++)
+                sc_wgmma_round16(bs0 + (unsigned)(slot * B_TILE) + b_dst[j]);
+        };
+#pragma unroll
+        for (int s = 0; s < STAGES - 2; s++) {
+            if (s < nk) load_stage(s, kbeg + s * KB);
+            sc_cp_async_commit();
+        }
+        sc_cp_async_wait<STAGES - 3>(); /* stage 0 has landed */
+        round_stage(0);
+        sc_fence_proxy_async();
+        const int wg = warp >> 2;
+        for (int kt = 0; kt < nk; kt++) {
+            __syncthreads(); /* stage kt rounded by everyone; every warpgroup done with kt - 2 */
+            int nx = kt + STAGES - 2;
+            if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
+            sc_cp_async_commit();
+            mma_stage(kt, wg);
+            if (kt + 1 < nk) {
+                sc_cp_async_wait<STAGES - 3>(); /* stage kt + 1 has landed (this thread's) */
+                round_stage((kt + 1) % STAGES);
+                sc_fence_proxy_async(); /* ... visible to the tensor cores' reads */
+            }
+            sc_wgmma_wait<1>();
+        }
     }
     sc_wgmma_wait<0>();
     sc_cp_async_wait<0>();
 
     constexpr int C_LD = BN + 4;
-    static_assert(BM * C_LD * 4 <= STAGES * (A_TILE + B_TILE) * 2, "epilogue tile too big");
+    static_assert(BM * C_LD * 4 <= STAGES * (A_TILE + B_TILE), "epilogue tile too big");
     __syncthreads(); /* every warpgroup is done with the stages */
+    const int wg = warp >> 2;
     float *Cs = (float *)(sc_wgmma_smem + (as0 - raw));
     {
         const int g = lane >> 2, t = lane & 3;
