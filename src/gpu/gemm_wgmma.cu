@@ -1,8 +1,8 @@
 /* gemm_wgmma.cu - configuration 5 of the matrix-unit GEMM: the kernel of mma/wgmma.cuh for the
- * operations it computes (fp16/bf16 and TF32 forward without channel padding). mk/gpu.mk compiles this
- * file for sm_90a where the build targets sm_90 (wgmma exists only there) and then defines
- * SC_WGMMA_SM90A=1; the planner takes configuration 5 only on an sm_90 device of such a build
- * (sc_wgmma_built, sc_gpu_dev.wgmma). */
+ * operations it computes (fp16/bf16 and TF32 forward without channel padding). mk/gpu.mk
+ * compiles this file for sm_90a where the build targets sm_90 (wgmma exists only there) and
+ * then defines SC_WGMMA_SM90A=1; the planner takes configuration 5 only on an sm_90 device of
+ * such a build (sc_wgmma_built, sc_gpu_dev.wgmma). */
 #include "launch.h"
 
 #ifndef SC_WGMMA_SM90A

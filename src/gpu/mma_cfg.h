@@ -12,7 +12,8 @@
  *   2   64x128    32x32      2          3       64
  *   3   64x64     32x16      2          3       64
  *   4   128x128   64x32      2          4       64
- *   5   128x128   64x128     1          4       128     (wgmma: two warpgroups of 64 rows)
+ *   5   128x128   64x128     1          4       128     (wgmma: two warpgroups of 64 rows;
+ *                                                          TF32 6 stages, wgmma.cuh)
  * 4 is 0 with twice the warps per SM to hide the latencies of mma.sync and the gathers (the
  * larger tile's registers capped at 128 a thread); where that cap would spill, and for TF32
  * (sc_mma_cfg_built), it is not compiled and 0 runs instead. 5 runs Hopper's asynchronous
