@@ -91,34 +91,24 @@ __device__ __forceinline__ void sc_fence_proxy_async()
                      SC_WGMMA_R8(32), SC_WGMMA_R8(40), SC_WGMMA_R8(48), SC_WGMMA_R8(56)
 // clang-format on
 
-/* d (64 x 128 fp32, this thread's 64) += A (64 x 16, descriptor a) * B (16 x 128, descriptor b,
- * stored as 128 K-major rows). */
-__device__ __forceinline__ void sc_wgmma_128(sc_half, float *d, unsigned long long a,
-                                             unsigned long long b)
-{
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " SC_WGMMA_D64
-                 ", %64, %65, 1, 1, 1, 0, 0;\n"
-                 : SC_WGMMA_R64
-                 : "l"(a), "l"(b));
-}
-__device__ __forceinline__ void sc_wgmma_128(sc_bf16, float *d, unsigned long long a,
-                                             unsigned long long b)
-{
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " SC_WGMMA_D64
-                 ", %64, %65, 1, 1, 1, 0, 0;\n"
-                 : SC_WGMMA_R64
-                 : "l"(a), "l"(b));
-}
-/* The same with fp32 words as TF32 (A and B K-major: the only layout wgmma has for TF32),
- * 64 x 8 times 8 x 128. */
-__device__ __forceinline__ void sc_wgmma_128(float, float *d, unsigned long long a,
-                                             unsigned long long b)
-{
-    asm volatile("wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 " SC_WGMMA_D64
-                 ", %64, %65, 1, 1, 1;\n"
-                 : SC_WGMMA_R64
-                 : "l"(a), "l"(b));
-}
+/* d (64 x 128 fp32, this thread's 64) += A (64 x K, descriptor a) * B (K x 128, descriptor b,
+ * stored as 128 K-major rows); K = 16 for fp16/bf16, 8 for fp32 words as TF32. One overload
+ * per element type: SHAPE the instruction's shape and types, IMM its immediates (accumulate
+ * into d, A and B not negated; for 16-bit neither transposed, while TF32 has no transpose
+ * operands: both K-major is its only layout). */
+#define SC_WGMMA_128(T, SHAPE, IMM)                                                                \
+    __device__ __forceinline__ void sc_wgmma_128(T, float *d, unsigned long long a,                \
+                                                 unsigned long long b)                             \
+    {                                                                                              \
+        asm volatile("wgmma.mma_async.sync.aligned." SHAPE " " SC_WGMMA_D64 ", %64, %65, " IMM     \
+                     ";\n"                                                                         \
+                     : SC_WGMMA_R64                                                                \
+                     : "l"(a), "l"(b));                                                            \
+    }
+SC_WGMMA_128(sc_half, "m64n128k16.f32.f16.f16", "1, 1, 1, 0, 0")
+SC_WGMMA_128(sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
+SC_WGMMA_128(float, "m64n128k8.f32.tf32.tf32", "1, 1, 1")
+#undef SC_WGMMA_128
 
 /* TF32: the 16-byte chunk at shared address a, its 4 fp32 words rounded to TF32 in place (to
  * nearest, ties away from zero: sc_tf32; the low 13 bits then zero); in the mutant (tests
