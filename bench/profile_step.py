@@ -36,7 +36,7 @@ from train_step import PRECISIONS, make_model, make_step  # noqa: E402
 # Kernel-name pieces that mark a convolution's kernels: safeconv's (every __global__ of
 # src/gpu/), cuDNN's (its engines, and the layout transforms its NCHW engines run around an NHWC
 # call) and PyTorch's own (im2col).
-CONV_KERNELS = ("gemm_kernel", "mma_kernel", "mma_bd_turn", "smallc", "dw_", "dwb_", "naive_",
+CONV_KERNELS = ("gemm_kernel", "mma_kernel", "mma_filter_copy", "smallc", "dw_", "dwb_", "naive_",
                 "wino_", "bias_n", "bias_sum", "reduce_splits", "reduce_slices", "transpose_krsc",
                 "conv", "xmma", "dgrad", "wgrad", "flip_filter", "implicit_convolve",
                 "nhwcToNchw", "nchwToNhwc", "im2col", "col2im")

@@ -97,12 +97,12 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     for (int c = 0; c < SC_MMA_NCFG; c++) {
         if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_MMA_NCFG && c != kn->gemm_cfg) continue;
         if (!sc_mma_cfg_built(c, rq->dir, pad, esize)) continue;
-        size_t turn = 0; /* configuration 5's turned filter in backward-data */
+        size_t wcopy = 0; /* configuration 5's filter copy (mma_cfg.h) */
         if (c == SC_MMA_WGMMA_CFG) {
             if (!dev->wgmma || kn->gemm_wgmma == 0 || !sc_mma_wgmma_applies(kp, rq->dir)) continue;
             if (Kr < (i64)SC_MMA_WGMMA_MIN_STAGES * sc_mma_kb(c, esize) && kn->gemm_cfg != c)
                 continue; /* unless forced */
-            turn = sc_mma_wgmma_turn_bytes(kp, rq->dir);
+            wcopy = sc_mma_wgmma_filter_bytes(kp, rq->dir);
         }
         int bm = sc_mma_bm(c), bn = sc_mma_bn(c);
         int bk = sc_mma_kb(c, esize);
@@ -115,8 +115,8 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
         if (smax < 1) smax = 1;
         for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
             int sp = kn->gemm_splits >= 1 ? kn->gemm_splits : cand[ci];
-            if (sp > smax || turn + ws_of(kp, sp, outn) > rq->ws_limit) {
-                if (kn->gemm_splits >= 1 && turn <= rq->ws_limit)
+            if (sp > smax || wcopy + ws_of(kp, sp, outn) > rq->ws_limit) {
+                if (kn->gemm_splits >= 1 && wcopy <= rq->ws_limit)
                     sp = 1; /* a forced split that does not fit: none */
                 else
                     break;
@@ -136,7 +136,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
         }
     }
     out->ws_bytes = ws_of(kp, out->splits, outn);
-    if (out->cfg == SC_MMA_WGMMA_CFG) out->ws_bytes += sc_mma_wgmma_turn_bytes(kp, rq->dir);
+    if (out->cfg == SC_MMA_WGMMA_CFG) out->ws_bytes += sc_mma_wgmma_filter_bytes(kp, rq->dir);
 }
 
 const sc_gpu_family sc_fam_gemm_mma = {SC_ALGO_GPU_IMPLICIT_GEMM_MMA, mma_applies, mma_preferred,

@@ -102,8 +102,9 @@ static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int
 
 /* Configuration 5 (wgmma) reads both operands K-major. Forward has them so; backward-data at
  * stride 1, groups 1 is computed as the forward convolution of dy with the filter turned 180
- * degrees and transposed, w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad,
- * which mma/dir.cuh writes to the start of the workspace (this many bytes, 256-aligned; the
+ * degrees and transposed, w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad.
+ * mma/dir.cuh writes that filter, and in TF32 forward the filter rounded to TF32 (wgmma.cuh
+ * reads B unrounded), to the start of the workspace (sc_mma_wgmma_filter_bytes, 256-aligned; the
  * split slices follow). */
 /* The shortest reduction configuration 5 is planned for, in stages of 128 bytes (64 fp16/bf16
  * or 32 TF32 elements): below 8 stages its pipeline never fills and the 2-blocks-per-SM
@@ -116,10 +117,12 @@ static inline bool sc_mma_wgmma_applies(const sc_kp *kp, int dir)
     return dir == SC_DIR_FORWARD ||
            (dir == SC_DIR_BACKWARD_DATA && kp->sh == 1 && kp->sw == 1 && kp->g == 1);
 }
-static inline size_t sc_mma_wgmma_turn_bytes(const sc_kp *kp, int dir)
+static inline size_t sc_mma_wgmma_filter_bytes(const sc_kp *kp, int dir)
 {
-    if (dir != SC_DIR_BACKWARD_DATA) return 0;
-    size_t b = (size_t)kp->k * kp->r * kp->s * kp->c * (kp->dtype == SC_DTYPE_F32 ? 4 : 2);
+    bool f32 = kp->dtype == SC_DTYPE_F32;
+    size_t b = dir == SC_DIR_BACKWARD_DATA ? (size_t)kp->k * kp->r * kp->s * kp->c * (f32 ? 4 : 2)
+               : dir == SC_DIR_FORWARD && f32 ? (size_t)kp->k * kp->r * kp->s * kp->cg * 4
+                                              : 0;
     return (b + 255) / 256 * 256;
 }
 

@@ -117,14 +117,14 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
         return fail(pb, rq, dev, pl, "a configuration the launcher has no kernel for");
     if (pl->cfg == SC_MMA_WGMMA_CFG && (!dev->wgmma || !sc_mma_wgmma_applies(kp, rq->dir)))
         return fail(pb, rq, dev, pl, "wgmma on a device, build or problem without it");
-    size_t turn = pl->cfg == SC_MMA_WGMMA_CFG ? sc_mma_wgmma_turn_bytes(kp, rq->dir) : 0;
+    size_t wcopy = pl->cfg == SC_MMA_WGMMA_CFG ? sc_mma_wgmma_filter_bytes(kp, rq->dir) : 0;
     if (kp->kg % sc_mma_vec(kp->dtype) ||
         (kp->cg % sc_mma_vec(kp->dtype) && rq->dir == SC_DIR_BACKWARD_DATA))
         return fail(pb, rq, dev, pl, "channels not a multiple of the chunk");
     if (pl->ws_bytes > rq->ws_limit) return fail(pb, rq, dev, pl, "workspace over the limit");
-    if (pl->bias_slices <= 1 && (pl->splits > 1) != (pl->ws_bytes > turn))
+    if (pl->bias_slices <= 1 && (pl->splits > 1) != (pl->ws_bytes > wcopy))
         return fail(pb, rq, dev, pl, "split workspace");
-    if (pl->ws_bytes < turn) return fail(pb, rq, dev, pl, "wgmma's turned filter without room");
+    if (pl->ws_bytes < wcopy) return fail(pb, rq, dev, pl, "wgmma's filter copy without room");
 }
 
 /* The depthwise family: slices and workspace only for the NHWC backward-weight it cuts into

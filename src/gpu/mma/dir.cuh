@@ -11,6 +11,33 @@
 
 typedef SC_MMA_ELEM E;
 
+/* Configuration 5's filter copy in the workspace (mma_cfg.h, sc_mma_wgmma_filter_bytes), one
+ * thread per element of wc: backward-data's filter turned and transposed (TURN),
+ * wc[c][r][s][k] = w[k][R-1-r][S-1-s][c], or forward's filter as it is, wc = w (K x R*S*C); fp32
+ * elements rounded to TF32 (sc_tf32), since wgmma.cuh reads its B operand unrounded (in the
+ * mutant, tests only, they are not). */
+template <class T, bool TURN>
+__global__ void mma_filter_copy(const T *__restrict__ w, T *__restrict__ wc, int K, int R, int S,
+                                int C)
+{
+    i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (i64)K * R * S * C) return;
+    i64 from = i;
+    if (TURN) {
+        int k = (int)(i % K);
+        i64 t = i / K;
+        int s = (int)(t % S);
+        t /= S;
+        int r = (int)(t % R), c = (int)(t / R);
+        from = (((i64)k * R + (R - 1 - r)) * S + (S - 1 - s)) * C + c;
+    }
+    T v = w[from];
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800 && !SC_MMA_MUTANT /* cvt.rna.tf32: sm_80+ */
+    if constexpr (sizeof(T) == 4) v = __uint_as_float(sc_tf32(v));
+#endif
+    wc[i] = v;
+}
+
 template <>
 int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, const E *bias, E *y,
                   float *ws, cudaStream_t st)
@@ -21,6 +48,14 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
         MmaFwd<E, true> op = sc_mma_fwd_op<E, true>(kp, pl, x, w, bias, y, ws, &grid);
         e = mma_launch(pl.cfg, op, grid, st);
     } else {
+        size_t wb = pl.cfg == SC_MMA_WGMMA_CFG ? sc_mma_wgmma_filter_bytes(&kp, SC_DIR_FORWARD) : 0;
+        if (wb) { /* configuration 5, TF32: the filter rounded into the workspace */
+            i64 n = (i64)kp.k * kp.r * kp.s * kp.cg;
+            E *wc = (E *)ws;
+            mma_filter_copy<E, false>
+                <<<(unsigned)((n + 255) / 256), 256, 0, st>>>(w, wc, kp.k, kp.r, kp.s, kp.cg);
+            w = wc, ws = (float *)((char *)ws + wb);
+        }
         MmaFwd<E, false> op = sc_mma_fwd_op<E, false>(kp, pl, x, w, bias, y, ws, &grid);
         e = mma_launch(pl.cfg, op, grid, st);
     }
@@ -31,29 +66,17 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
 }
 
 /* Configuration 5 (wgmma) in backward-data: the filter turned and transposed into the
- * workspace, wt[c][r][s][k] = w[k][R-1-r][S-1-s][c] (one thread per element of wt), then the
- * forward convolution of dy with it (mma_cfg.h, sc_mma_wgmma_applies). */
-template <class T>
-__global__ void mma_bd_turn(const T *__restrict__ w, T *__restrict__ wt, int K, int R, int S, int C)
-{
-    i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (i64)K * R * S * C) return;
-    int k = (int)(i % K);
-    i64 t = i / K;
-    int s = (int)(t % S);
-    t /= S;
-    int r = (int)(t % R), c = (int)(t / R);
-    wt[i] = w[(((i64)k * R + (R - 1 - r)) * S + (S - 1 - s)) * C + c];
-}
-
+ * workspace (mma_filter_copy), then the forward convolution of dy with it (mma_cfg.h,
+ * sc_mma_wgmma_applies). */
 template <class T>
 static int mma_bd_wgmma(const sc_kp &kp, const sc_kplan &pl, const T *dy, const T *w, T *dx,
                         float *ws, cudaStream_t st)
 {
     i64 n = (i64)kp.k * kp.r * kp.s * kp.c;
     T *wt = (T *)ws;
-    mma_bd_turn<T><<<(unsigned)((n + 255) / 256), 256, 0, st>>>(w, wt, kp.k, kp.r, kp.s, kp.c);
-    float *slices = (float *)((char *)ws + sc_mma_wgmma_turn_bytes(&kp, SC_DIR_BACKWARD_DATA));
+    mma_filter_copy<T, true>
+        <<<(unsigned)((n + 255) / 256), 256, 0, st>>>(w, wt, kp.k, kp.r, kp.s, kp.c);
+    float *slices = (float *)((char *)ws + sc_mma_wgmma_filter_bytes(&kp, SC_DIR_BACKWARD_DATA));
     sc_kp f = kp; /* the forward convolution dy -> dx */
     f.h = kp.p, f.w = kp.q, f.p = kp.h, f.q = kp.w, f.c = kp.k, f.k = kp.c;
     f.cg = kp.k, f.kg = kp.c, f.g = 1;

@@ -16,18 +16,28 @@
  *
  * TF32: the tensor cores read fp32 words and ignore their 13 low mantissa bits (truncation);
  * safeconv's TF32 is rounding to nearest, ties away (cvt.rna, what the checker's reference
- * assumes, as kernel.cuh's fragments are). So each thread rounds the chunks it copied, in place
- * (16-byte shared loads and stores), for stage kt + 1 while stage kt's wgmma run: off the path
- * from the barrier to the wgmma, where it cost a fifth of the kernel's time, and cheaper than
- * loading through registers to round on the way (bench/NOTES.md, "TF32 on Hopper's wgmma").
- * TF32 keeps 6 stages, so the stage it waits for was copied 3 iterations earlier.
+ * assumes, as kernel.cuh's fragments are). Rounding the stages in place in shared memory cost a
+ * fifth to a third of the kernel (it doubled the shared-memory traffic; bench/NOTES.md, "TF32 on
+ * Hopper's wgmma"), so neither operand is rounded there: B, the filter, is rounded once per call
+ * into the workspace (mma/dir.cuh, mma_filter_copy), and A is read from shared memory into
+ * registers with ldmatrix, rounded there and given to wgmma's register-A form, whose fragment of
+ * m64nNk8 is mma.sync m16n8k8's per warp: warp w of the warpgroup holds rows 16w + g and
+ * 16w + g + 8 (g = lane / 4) at k = t and t + 4 (t = lane % 4), registers {(g, t), (g + 8, t),
+ * (g, t + 4), (g + 8, t + 4)}: ldmatrix.x4's four 8x8 16-bit matrices, each 8 rows of a 16-byte
+ * chunk, give exactly that (lane l receives 32-bit word l % 4 of row l / 4 of each).
  *
- * The ring: stage kt is consumed at iteration kt by 4 wgmma; each warpgroup keeps one group of
- * them in flight (wgmma.wait_group 1), so the slot that iteration kt fills (stage
+ * The ring (fp16/bf16): stage kt is consumed at iteration kt by 4 wgmma; each warpgroup keeps
+ * one group of them in flight (wgmma.wait_group 1), so the slot that iteration kt fills (stage
  * kt + STAGES - 2) is the one of stage kt - 2, whose wgmma every warpgroup has waited for
- * before the barrier of iteration kt. cp.async writes and the TF32 rounding's stores are
- * generic-proxy stores that the tensor cores read through the async proxy: each thread fences
- * (fence.proxy.async) after its stores land and before the barrier.
+ * before the barrier of iteration kt. cp.async writes are generic-proxy stores that the tensor
+ * cores read through the async proxy: each thread fences (fence.proxy.async) after its copies
+ * land and before the barrier. TF32: the same ring, but a wgmma reads its A registers until its
+ * group is waited for, and writing them before is undefined (ptxas does not always see it: a
+ * first version that loaded stage kt + 1 into the registers of the group in flight computed
+ * wrong results). So each iteration issues stage kt's group on registers cur, passes the
+ * barrier of stage kt + 1, loads and rounds its A into nxt, waits for the group (wait_group 0)
+ * and moves nxt to cur: the tensor cores drain once a stage, while the other warpgroup's group
+ * may run.
  *
  * Epilogue as kernel.cuh's: the accumulators through an fp32 tile in shared memory, then 16-byte
  * runs of 8 columns to Op::store8. The accumulator layout of m64nNk16 and m64nNk8: warp w of
@@ -48,8 +58,8 @@
 #define SC_WGMMA_BM     128
 #define SC_WGMMA_BN     128
 #define SC_WGMMA_KBYTES 128 /* bytes of the reduction per stage and row: one swizzled row */
-/* Stages in the ring: 4 for fp16/bf16; 6 for TF32, whose stage holds half the products and
- * is rounded one iteration before its use (6 x 32 KiB + 1 KiB of shared memory). */
+/* Stages in the ring: 4 for fp16/bf16; 6 for TF32, whose stage holds half the products
+ * (6 x 32 KiB + 1 KiB of shared memory). */
 SC_HD constexpr int sc_wgmma_stages(int esize) { return esize == 4 ? 6 : 4; }
 
 #if SC_WGMMA_DEVICE
@@ -110,22 +120,36 @@ SC_WGMMA_128(sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
 SC_WGMMA_128(float, "m64n128k8.f32.tf32.tf32", "1, 1, 1")
 #undef SC_WGMMA_128
 
-/* TF32: the 16-byte chunk at shared address a, its 4 fp32 words rounded to TF32 in place (to
- * nearest, ties away from zero: sc_tf32; the low 13 bits then zero); in the mutant (tests
- * only) left as they are: the tensor cores' truncation. */
-__device__ __forceinline__ void sc_wgmma_round16(unsigned a)
+/* d (64 x 128 fp32) += A (64 x 8 TF32, this thread's fragment a[4] in registers, layout above)
+ * * B (8 x 128, descriptor b, 128 K-major rows). */
+__device__ __forceinline__ void sc_wgmma_128_rs(float *d, const unsigned *a, unsigned long long b)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 " SC_WGMMA_D64
+                 ", {%64, %65, %66, %67}, %68, 1, 1, 1;\n"
+                 : SC_WGMMA_R64
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+
+/* The A registers of a wgmma group: a wgmma reads them after it issues, until its group is
+ * waited for, while the compiler sees their last use at the issue and could give the registers
+ * to the next stage's loads (undefined behaviour in PTX). An empty asm that "writes" them after
+ * the wait keeps them allocated until then (as CUTLASS's warpgroup_fence_operand). */
+__device__ __forceinline__ void sc_wgmma_keep(unsigned (&a)[4][4])
+{
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) asm volatile("" : "+r"(a[i][j])::"memory");
+}
+
+/* An fp32 word rounded to TF32 (to nearest, ties away from zero: sc_tf32; the low 13 bits then
+ * zero); in the mutant (tests only) left as it is: the tensor cores' truncation. */
+__device__ __forceinline__ unsigned sc_wgmma_tf32(unsigned v)
 {
 #if !SC_MMA_MUTANT
-    unsigned v0, v1, v2, v3;
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(v0), "=r"(v1), "=r"(v2), "=r"(v3)
-                 : "r"(a));
-    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(a),
-                 "r"(sc_tf32(__uint_as_float(v0))), "r"(sc_tf32(__uint_as_float(v1))),
-                 "r"(sc_tf32(__uint_as_float(v2))), "r"(sc_tf32(__uint_as_float(v3)))
-                 : "memory");
+    return sc_tf32(__uint_as_float(v));
 #else
-    (void)a;
+    return v;
 #endif
 }
 #endif /* SC_WGMMA_DEVICE */
@@ -198,69 +222,85 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
 
     const int kbeg = blk.kbeg, kend = blk.kend;
     const int nk = kend > kbeg ? (kend - kbeg + KB - 1) / KB : 0;
-    /* warpgroup wg's 4 wgmma of stage kt (k-steps of 32 bytes), committed as one group */
-    auto mma_stage = [&](int kt, int wg) {
-        const int st = kt % STAGES;
-        const unsigned long long da = sc_wgmma_desc(as0 + (unsigned)(st * A_TILE + wg * 64 * 128));
-        const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)(st * B_TILE));
-        sc_wgmma_fence();
 #pragma unroll
-        for (int ks = 0; ks < 4; ks++) {
-            /* the 16-bit mutant (tests only) drops the first k-step of the last stage */
-            if (SC_MMA_MUTANT && !TF32 && kt == nk - 1 && ks == 0) continue;
-            sc_wgmma_128(E(), acc, da + (unsigned long long)(ks * 2),
-                         db + (unsigned long long)(ks * 2));
-        }
-        sc_wgmma_commit();
+    for (int s = 0; s < STAGES - 2; s++) {
+        if (s < nk) load_stage(s, kbeg + s * KB);
+        sc_cp_async_commit();
+    }
+    /* stage j has landed (everyone's copies), and the slot of stage j - 2 is refilled */
+    auto next_stage = [&](int j) {
+        sc_cp_async_wait<STAGES - 3>(); /* stage j has landed (this thread's copies) */
+        sc_fence_proxy_async();         /* ... visible to the tensor cores' reads */
+        __syncthreads();                /* everyone's; every warpgroup is done with j - 2 */
+        int nx = j + STAGES - 2;
+        if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
+        sc_cp_async_commit();
     };
+    const int wg = warp >> 2;
     if constexpr (!TF32) {
+        /* warpgroup wg's 4 wgmma of stage kt (k-steps of 32 bytes), committed as one group */
+        auto mma_stage = [&](int kt) {
+            const int st = kt % STAGES;
+            const unsigned long long da =
+                sc_wgmma_desc(as0 + (unsigned)(st * A_TILE + wg * 64 * 128));
+            const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)(st * B_TILE));
+            sc_wgmma_fence();
 #pragma unroll
-        for (int s = 0; s < STAGES - 2; s++) {
-            if (s < nk) load_stage(s, kbeg + s * KB);
-            sc_cp_async_commit();
-        }
-        const int wg = warp >> 2;
+            for (int ks = 0; ks < 4; ks++) {
+                /* the 16-bit mutant (tests only) drops the first k-step of the last stage */
+                if (SC_MMA_MUTANT && kt == nk - 1 && ks == 0) continue;
+                sc_wgmma_128(E(), acc, da + (unsigned long long)(ks * 2),
+                             db + (unsigned long long)(ks * 2));
+            }
+            sc_wgmma_commit();
+        };
         for (int kt = 0; kt < nk; kt++) {
-            sc_cp_async_wait<STAGES - 3>(); /* stage kt has landed (this thread's copies) */
-            sc_fence_proxy_async();         /* ... visible to the tensor cores' reads */
-            __syncthreads();                /* everyone's; every warpgroup is done with kt - 2 */
-            int nx = kt + STAGES - 2;
-            if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
-            sc_cp_async_commit();
-            mma_stage(kt, wg);
+            next_stage(kt);
+            mma_stage(kt);
             sc_wgmma_wait<1>();
         }
     } else {
-        /* TF32: the same copies; stage kt + 1 is rounded in place while stage kt's wgmma run */
-        auto round_stage = [&](int slot) {
+        /* this lane's ldmatrix row of its warp's 16 A rows (matrix lane / 8: 8 rows further
+         * for the odd ones, the k-step's second chunk for the upper two), as a byte offset in a
+         * stage's tile, and its swizzle (row % 8 = lane % 8) */
+        const unsigned a_row =
+            (unsigned)((wg * 64 + (warp & 3) * 16 + (lane & 8) + (lane & 7)) * 128);
+        const int a_hi = lane >> 4, a_sw = lane & 7;
+        /* stage kt's A fragments of this warp, its 4 k-steps, rounded */
+        auto load_a = [&](int kt, unsigned(&a)[4][4]) {
+            const unsigned at = as0 + (unsigned)((kt % STAGES) * A_TILE) + a_row;
 #pragma unroll
-            for (int j = 0; j < A_PT; j++)
-                sc_wgmma_round16(as0 + (unsigned)(slot * A_TILE) + a_dst[j]);
+            for (int ks = 0; ks < 4; ks++)
+                sc_ldmatrix_x4(a[ks], at + (unsigned)(((2 * ks + a_hi) ^ a_sw) << 4));
 #pragma unroll
-            for (int j = 0; j < B_PT; j++)
-                sc_wgmma_round16(bs0 + (unsigned)(slot * B_TILE) + b_dst[j]);
+            for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) a[ks][i] = sc_wgmma_tf32(a[ks][i]);
         };
-#pragma unroll
-        for (int s = 0; s < STAGES - 2; s++) {
-            if (s < nk) load_stage(s, kbeg + s * KB);
-            sc_cp_async_commit();
+        /* stage kt + 1's A are loaded and rounded into nxt while stage kt's group runs on cur;
+         * then the group is waited for and nxt moved to cur (the ring above) */
+        unsigned cur[4][4], nxt[4][4];
+        if (nk > 0) {
+            next_stage(0);
+            load_a(0, cur);
         }
-        sc_cp_async_wait<STAGES - 3>(); /* stage 0 has landed */
-        round_stage(0);
-        sc_fence_proxy_async();
-        const int wg = warp >> 2;
         for (int kt = 0; kt < nk; kt++) {
-            __syncthreads(); /* stage kt rounded by everyone; every warpgroup done with kt - 2 */
-            int nx = kt + STAGES - 2;
-            if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
-            sc_cp_async_commit();
-            mma_stage(kt, wg);
+            const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)((kt % STAGES) * B_TILE));
+            sc_wgmma_fence();
+#pragma unroll
+            for (int ks = 0; ks < 4; ks++)
+                sc_wgmma_128_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
+            sc_wgmma_commit();
             if (kt + 1 < nk) {
-                sc_cp_async_wait<STAGES - 3>(); /* stage kt + 1 has landed (this thread's) */
-                round_stage((kt + 1) % STAGES);
-                sc_fence_proxy_async(); /* ... visible to the tensor cores' reads */
+                next_stage(kt + 1);
+                load_a(kt + 1, nxt);
             }
-            sc_wgmma_wait<1>();
+            sc_wgmma_wait<0>();
+            sc_wgmma_keep(cur); /* cur stays allocated until its group is done */
+#pragma unroll
+            for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) cur[ks][i] = nxt[ks][i];
         }
     }
     sc_wgmma_wait<0>();
@@ -269,7 +309,6 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
     constexpr int C_LD = BN + 4;
     static_assert(BM * C_LD * 4 <= STAGES * (A_TILE + B_TILE), "epilogue tile too big");
     __syncthreads(); /* every warpgroup is done with the stages */
-    const int wg = warp >> 2;
     float *Cs = (float *)(sc_wgmma_smem + (as0 - raw));
     {
         const int g = lane >> 2, t = lane & 3;
