@@ -78,6 +78,58 @@ struct MmaFwd {
         return p;
     }
 
+    /* wgmma.cuh's gathers (no channel padding, Cp = Cg). Every chunk a thread copies in a stage
+     * sits at the same reduction index k (its chunk column), so the tap (r, s, c) of k is kept
+     * per thread and walked a stage at a time instead of divided out per chunk, and each row
+     * keeps its pixel's offset: a chunk is then two adds, two bounds checks and a pointer add.
+     * The address generation of the divided form was most of the kernel's issue slots. */
+    struct ATap {
+        int c, s, r, hd, wd; /* hd = r*dh, wd = s*dw */
+        i64 off;             /* (hd*W + wd)*C + c */
+    };
+    SC_HD void a_tap_fix(ATap &t) const
+    {
+        t.hd = t.r * dh, t.wd = t.s * dw;
+        t.off = ((i64)t.hd * W + t.wd) * C + t.c;
+    }
+    SC_HD void a_tap_init(int k, ATap &t) const
+    {
+        int rs = sc_div(k, dcg);
+        t.c = k - rs * Cp;
+        t.r = sc_div(rs, ds), t.s = rs - t.r * S;
+        a_tap_fix(t);
+    }
+    SC_HD void a_tap_step(ATap &t, int kb) const /* k += kb */
+    {
+        t.c += kb;
+        while (t.c >= Cp) {
+            t.c -= Cp;
+            if (++t.s == S) t.s = 0, t.r++;
+        }
+        a_tap_fix(t);
+    }
+    struct ARow {
+        i64 pix; /* n*H*W*C + g*Cg + (h0*W + w0)*C: the row's pixel at tap (0, 0) */
+        int h0, w0;
+        bool ok;
+    };
+    SC_HD void a_row_init(const Block &b, ARow &it, int m) const
+    {
+        it.ok = m < M;
+        int mm = it.ok ? m : 0;
+        int t = sc_div(mm, dq), q = mm - t * Q;
+        int n = sc_div(t, dp), p = t - n * P;
+        it.h0 = p * sh - ph, it.w0 = q * sw - pw;
+        it.pix = (i64)n * H * W * C + (i64)b.g * Cg + ((i64)it.h0 * W + it.w0) * C;
+    }
+    /* kin: the tap's k is inside the block's reduction */
+    SC_HD const E *a_src_tap(const ARow &it, const ATap &t, bool kin, bool &valid) const
+    {
+        valid = it.ok && kin && (unsigned)(it.h0 + t.hd) < (unsigned)H &&
+                (unsigned)(it.w0 + t.wd) < (unsigned)W;
+        return valid ? x + (it.pix + t.off) : x;
+    }
+
     struct BIter {
         const E *row; /* w + (g*Kg + k)*Kred */
         int kc;
@@ -93,6 +145,12 @@ struct MmaFwd {
     {
         int k = k0 + it.kc * V;
         valid = it.ok && k < b.kend;
+        return valid ? it.row + k : w;
+    }
+    /* wgmma.cuh's: the chunk at reduction index k (kin: k inside the block's reduction) */
+    SC_HD const E *b_src_k(const BIter &it, int k, bool kin, bool &valid) const
+    {
+        valid = it.ok && kin;
         return valid ? it.row + k : w;
     }
     SC_HD const E *b_src(const Block &b, const BIter &it, int k0, int &cnt) const

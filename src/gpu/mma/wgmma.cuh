@@ -10,8 +10,9 @@
  * elements) for each of the 128 A rows and 128 B rows, stored with the 128-byte swizzle wgmma
  * reads: the 16-byte chunk c of row r sits at chunk c ^ (r % 8) of the row (rows of 128 bytes,
  * tiles 1024-byte aligned), which also keeps the cp.async stores of 8 consecutive rows in
- * distinct banks. Loads are the same cp.async 16-byte chunks through the operation's iterators
- * as kernel.cuh's (op_fwd.cuh), STAGES deep. A k-step (16 16-bit or 8 TF32 elements) is 32
+ * distinct banks. Loads are cp.async 16-byte chunks, STAGES deep; a thread's chunks of a stage
+ * all sit at one reduction index, whose filter tap it walks stage by stage (op_fwd.cuh, ATap)
+ * rather than dividing it out per chunk as kernel.cuh's iterators do. A k-step (16 16-bit or 8 TF32 elements) is 32
  * bytes of the row either way: 4 a stage.
  *
  * TF32: the tensor cores read fp32 words and ignore their 13 low mantissa bits (truncation);
@@ -186,34 +187,45 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
     if (m0 >= blk.M || n0 >= blk.N) return;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
-    typename Op::AIter ai[A_PT];
+    /* every chunk this thread copies is chunk column kc of its row (256 is a multiple of CPR):
+     * the A rows share one tap, walked a stage at a time (op_fwd.cuh, ATap) */
+    static_assert(256 % CPR == 0, "one chunk column per thread");
+    const int kc = tid % CPR;
+    typename Op::ARow ai[A_PT];
     typename Op::BIter bi[B_PT];
     unsigned a_dst[A_PT], b_dst[B_PT]; /* byte offsets inside a stage's tile, swizzled */
 #pragma unroll
     for (int j = 0; j < A_PT; j++) {
-        int id = tid + j * 256, row = id / CPR, kc = id % CPR;
-        op.a_init(blk, ai[j], m0 + row, kc);
+        int row = (tid + j * 256) / CPR;
+        op.a_row_init(blk, ai[j], m0 + row);
         a_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
     }
 #pragma unroll
     for (int j = 0; j < B_PT; j++) {
-        int id = tid + j * 256, row = id / CPR, kc = id % CPR;
+        int row = (tid + j * 256) / CPR;
         op.b_init(blk, bi[j], n0 + row, kc);
         b_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
     }
-    auto load_stage = [&](int slot, int k0) {
+    int kk = blk.kbeg + kc * (16 / (int)sizeof(E)); /* this thread's k in the next stage loaded */
+    typename Op::ATap tap;
+    op.a_tap_init(kk, tap);
+    /* the next stage in k order into slot (stages are loaded in order, once each) */
+    auto load_stage = [&](int slot) {
+        const bool kin = kk < blk.kend;
 #pragma unroll
         for (int j = 0; j < A_PT; j++) {
             bool v;
-            const E *src = op.a_src(blk, ai[j], k0, v);
+            const E *src = op.a_src_tap(ai[j], tap, kin, v);
             sc_cp_async16(as0 + (unsigned)(slot * A_TILE) + a_dst[j], src, v);
         }
 #pragma unroll
         for (int j = 0; j < B_PT; j++) {
             bool v;
-            const E *src = op.b_src(blk, bi[j], k0, v);
+            const E *src = op.b_src_k(bi[j], kk, kin, v);
             sc_cp_async16(bs0 + (unsigned)(slot * B_TILE) + b_dst[j], src, v);
         }
+        kk += KB;
+        op.a_tap_step(tap, KB);
     };
 
     float acc[64];
@@ -224,7 +236,7 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
     const int nk = kend > kbeg ? (kend - kbeg + KB - 1) / KB : 0;
 #pragma unroll
     for (int s = 0; s < STAGES - 2; s++) {
-        if (s < nk) load_stage(s, kbeg + s * KB);
+        if (s < nk) load_stage(s);
         sc_cp_async_commit();
     }
     /* stage j has landed (everyone's copies), and the slot of stage j - 2 is refilled */
@@ -233,7 +245,7 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
         sc_fence_proxy_async();         /* ... visible to the tensor cores' reads */
         __syncthreads();                /* everyone's; every warpgroup is done with j - 2 */
         int nx = j + STAGES - 2;
-        if (nx < nk) load_stage(nx % STAGES, kbeg + nx * KB);
+        if (nx < nk) load_stage(nx % STAGES);
         sc_cp_async_commit();
     };
     const int wg = warp >> 2;
