@@ -34,12 +34,13 @@ from train_step import PRECISIONS, make_model, make_step  # noqa: E402
 
 
 # Kernel-name pieces that mark a convolution's kernels: safeconv's (every __global__ of
-# src/gpu/), cuDNN's (its engines, and the layout transforms its NCHW engines run around an NHWC
-# call) and PyTorch's own (im2col).
+# src/gpu/), cuDNN's (its engines, the plain GEMMs it runs 1x1 layers as, and the layout
+# transforms its NCHW engines run around an NHWC call) and PyTorch's own (im2col). The GEMM
+# names also match the classifier's linear layer in either mode (3 small GEMMs a step).
 CONV_KERNELS = ("gemm_kernel", "mma_kernel", "mma_filter_copy", "smallc", "dw_", "dwb_", "naive_",
                 "wino_", "bias_n", "bias_sum", "reduce_splits", "reduce_slices", "transpose_krsc",
                 "conv", "xmma", "dgrad", "wgrad", "flip_filter", "implicit_convolve",
-                "nhwcToNchw", "nchwToNhwc", "im2col", "col2im")
+                "s1688gemm", "nvjet", "nhwcToNchw", "nchwToNhwc", "im2col", "col2im")
 
 
 def run(mode, a):
