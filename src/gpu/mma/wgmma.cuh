@@ -12,8 +12,8 @@
  * tiles 1024-byte aligned), which also keeps the cp.async stores of 8 consecutive rows in
  * distinct banks. Loads are cp.async 16-byte chunks, STAGES deep; a thread's chunks of a stage
  * all sit at one reduction index, whose filter tap it walks stage by stage (op_fwd.cuh, ATap)
- * rather than dividing it out per chunk as kernel.cuh's iterators do. A k-step (16 16-bit or 8 TF32 elements) is 32
- * bytes of the row either way: 4 a stage.
+ * rather than dividing it out per chunk as kernel.cuh's iterators do. A k-step (16 16-bit or 8
+ * TF32 elements) is 32 bytes of the row either way: 4 a stage.
  *
  * TF32: the tensor cores read fp32 words and ignore their 13 low mantissa bits (truncation);
  * safeconv's TF32 is rounding to nearest, ties away (cvt.rna, what the checker's reference
