@@ -59,6 +59,20 @@ __device__ __forceinline__ void sc_mma_tile_out(const Op &op, const typename Op:
     }
 }
 
+/* The A iterator of an operation: its rows (ARow) and one shared filter tap (ATap) where it walks
+ * the tap (Op::A_TAP, op_fwd.cuh), its AIter otherwise (the tap then an empty placeholder). */
+template <class Op, bool TAP>
+struct MmaAIters {
+    typedef typename Op::AIter Row;
+    struct Tap {
+    };
+};
+template <class Op>
+struct MmaAIters<Op, true> {
+    typedef typename Op::ARow Row;
+    typedef typename Op::ATap Tap;
+};
+
 template <int CFG, class Op>
 __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
 {
@@ -91,8 +105,18 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
     const int wm = warp >> 2, wn = warp & 3;
 
     /* This thread's chunks: fixed rows (K-major) or fixed columns (row-major) for the whole
-     * reduction; the operation keeps what it can precompute of them in its iterators. */
-    typename Op::AIter ai[A_PT];
+     * reduction; the operation keeps what it can precompute of them in its iterators. Stages are
+     * loaded in k order, once each, so an operation may also walk the reduction:
+     *   A_TAP (K-major A): every A chunk of this thread is chunk column a_kc of its row (256 is
+     *     a multiple of the chunks per row), so all sit at one reduction index, whose filter tap
+     *     is kept once and stepped a stage at a time (op_fwd.cuh, ATap);
+     *   B_WALK: each B iterator keeps its chunk's place in the reduction and b_next steps it
+     *     (op_bw.cuh). */
+    constexpr bool ATAP = Op::A_TAP;
+    static_assert(!ATAP || (AK && 256 % (KB / V) == 0), "A's tap walk: one chunk column a thread");
+    typename MmaAIters<Op, ATAP>::Row ai[A_PT];
+    typename MmaAIters<Op, ATAP>::Tap tap;
+    const int a_kc = tid % (KB / V);
     typename Op::BIter bi[B_PT];
     int a_dst[A_PT], b_dst[B_PT];
 #pragma unroll
@@ -100,14 +124,18 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
         int id = tid + j * 256;
         if (AK) {
             int row = id / (KB / V), kc = id % (KB / V);
-            op.a_init(blk, ai[j], m0 + row, kc);
+            if constexpr (ATAP)
+                op.a_row_init(blk, ai[j], m0 + row);
+            else
+                op.a_init(blk, ai[j], m0 + row, kc);
             a_dst[j] = row * A_LD + kc * V;
         } else {
             int kk = id / (BM / V), rc = id % (BM / V);
-            op.a_init(blk, ai[j], m0 + rc * V, kk);
+            if constexpr (!ATAP) op.a_init(blk, ai[j], m0 + rc * V, kk);
             a_dst[j] = kk * A_LD + rc * V;
         }
     }
+    if constexpr (ATAP) op.a_tap_init(blk.kbeg + a_kc * V, tap);
 #pragma unroll
     for (int j = 0; j < B_PT; j++) {
         int id = tid + j * 256;
@@ -134,7 +162,11 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
     auto load_stage = [&](int stage, int k0) {
 #pragma unroll
         for (int j = 0; j < A_PT; j++) {
-            if constexpr (Op::A_PAD) {
+            if constexpr (ATAP) {
+                bool v;
+                const E *src = op.a_src_tap(ai[j], tap, k0 + a_kc * V < blk.kend, v);
+                sc_cp_async16(as0 + (unsigned)((stage * A_TILE + a_dst[j]) * ES), src, v);
+            } else if constexpr (Op::A_PAD) {
                 int cnt;
                 const E *src = op.a_src(blk, ai[j], k0, cnt);
                 put_chunk(As + stage * A_TILE + a_dst[j], src, cnt);
@@ -144,15 +176,24 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
                 sc_cp_async16(as0 + (unsigned)((stage * A_TILE + a_dst[j]) * ES), src, v);
             }
         }
+        if constexpr (ATAP) op.a_tap_step(tap, KB);
 #pragma unroll
         for (int j = 0; j < B_PT; j++) {
             if constexpr (Op::B_PAD) {
                 int cnt;
-                const E *src = op.b_src(blk, bi[j], k0, cnt);
+                const E *src;
+                if constexpr (Op::B_WALK)
+                    src = op.b_next(blk, bi[j], cnt);
+                else
+                    src = op.b_src(blk, bi[j], k0, cnt);
                 put_chunk(Bs + stage * B_TILE + b_dst[j], src, cnt);
             } else {
                 bool v;
-                const E *src = op.b_src(blk, bi[j], k0, v);
+                const E *src;
+                if constexpr (Op::B_WALK)
+                    src = op.b_next(blk, bi[j], v);
+                else
+                    src = op.b_src(blk, bi[j], k0, v);
                 sc_cp_async16(bs0 + (unsigned)((stage * B_TILE + b_dst[j]) * ES), src, v);
             }
         }

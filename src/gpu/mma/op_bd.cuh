@@ -16,6 +16,7 @@ template <class E>
 struct MmaBd {
     typedef E Elem;
     static constexpr bool A_KMAJOR = true, B_KMAJOR = false, A_PAD = false, B_PAD = false;
+    static constexpr bool A_TAP = false, B_WALK = false; /* kernel.cuh: both k0-addressed */
     static constexpr int DIR = SC_DIR_BACKWARD_DATA;
     static constexpr int V = 16 / sizeof(E);
     const E *dy, *w;

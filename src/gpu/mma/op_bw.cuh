@@ -17,6 +17,7 @@ template <class E, bool PAD>
 struct MmaBw {
     typedef E Elem;
     static constexpr bool A_KMAJOR = false, B_KMAJOR = false, A_PAD = false, B_PAD = PAD;
+    static constexpr bool A_TAP = false, B_WALK = true;
     static constexpr int DIR = SC_DIR_BACKWARD_WEIGHT;
     const E *x, *dy;
     E *dw;
@@ -25,6 +26,11 @@ struct MmaBw {
     int G, splits, chunk, npq, rscg, rscp; /* rscg = R*S*Cg (dw's rows), rscp = R*S*Cp */
     i64 wsize;
     sc_fdiv dq, dpq, dcg, ds;
+    /* x's walk (b_next): a step of kb = a*Q + b reduction indices moves a pixel by st_q = b*sw
+     * columns, st_p = (a mod P)*sh rows and kb / (P*Q) images (st_pix elements in all), then
+     * carries: wrap_q = (sh*W - Q*sw)*C, wrap_p = (H - P*sh)*W*C */
+    int kb, st_q, st_p, Qsw, Psh;
+    i64 st_pix, wrap_q, wrap_p;
 
     struct Block {
         int M, N, kbeg, kend, g;
@@ -60,9 +66,15 @@ struct MmaBw {
         return valid ? it.base + (i64)red * K : dy;
     }
 
+    /* x's chunks walk the reduction (kernel.cuh, B_WALK): each chunk keeps the pixel (n, p, q)
+     * of its reduction index and is stepped kb (one stage) at a time, so a chunk is two bounds
+     * checks and an add instead of two divisions and a 64-bit address product. The column's tap
+     * (r, s, c) is fixed for the whole reduction. Stages are loaded in order, once each. */
     struct BIter {
-        const E *base; /* x + g*Cg + c */
-        int roff, soff, kk, cnt;
+        i64 toff;   /* g*Cg + c + (roff*W + soff)*C: the column's tap, relative to the pixel */
+        i64 pix;    /* ((n*H + p*sh)*W + q*sw)*C: the pixel of the next chunk */
+        int hp, wq; /* p*sh, q*sw of that pixel */
+        int roff, soff, red, cnt;
         bool ok;
     };
     SC_HD void b_init(const Block &b, BIter &it, int col, int kk) const
@@ -72,22 +84,29 @@ struct MmaBw {
         int rs = sc_div(cc, dcg), c = cc - rs * Cp; /* dcg divides by Cp */
         it.cnt = Cg - c;
         int r = sc_div(rs, ds), s = rs - r * S;
-        it.base = x + (i64)b.g * Cg + c;
-        it.roff = r * dh - ph, it.soff = s * dwl - pw, it.kk = kk;
-    }
-    SC_HD const E *b_src(const Block &b, const BIter &it, int k0, bool &valid) const
-    {
-        int red = k0 + it.kk;
-        int n = sc_div(red, dpq), pq = red - n * P * Q;
+        it.roff = r * dh - ph, it.soff = s * dwl - pw;
+        it.toff = (i64)b.g * Cg + c + ((i64)it.roff * W + it.soff) * C;
+        it.red = b.kbeg + kk;
+        int n = sc_div(it.red, dpq), pq = it.red - n * P * Q;
         int p = sc_div(pq, dq), q = pq - p * Q;
-        int h = p * sh + it.roff, wi = q * sw + it.soff;
-        valid = it.ok && red < b.kend && (unsigned)h < (unsigned)H && (unsigned)wi < (unsigned)W;
-        return valid ? it.base + (((i64)n * H + h) * W + wi) * C : x;
+        it.hp = p * sh, it.wq = q * sw;
+        it.pix = (((i64)n * H + it.hp) * W + it.wq) * C;
     }
-    SC_HD const E *b_src(const Block &b, const BIter &it, int k0, int &cnt) const
+    /* the chunk at it's reduction index; then it moves kb further */
+    SC_HD const E *b_next(const Block &b, BIter &it, bool &valid) const
+    {
+        int h = it.hp + it.roff, wi = it.wq + it.soff;
+        valid = it.ok && it.red < b.kend && (unsigned)h < (unsigned)H && (unsigned)wi < (unsigned)W;
+        const E *src = valid ? x + (it.pix + it.toff) : x;
+        it.red += kb, it.hp += st_p, it.wq += st_q, it.pix += st_pix;
+        if (it.wq >= Qsw) it.wq -= Qsw, it.hp += sh, it.pix += wrap_q; /* q passed Q: p + 1 */
+        if (it.hp >= Psh) it.hp -= Psh, it.pix += wrap_p;              /* p passed P: n + 1 */
+        return src;
+    }
+    SC_HD const E *b_next(const Block &b, BIter &it, int &cnt) const
     {
         bool valid;
-        const E *p = b_src(b, it, k0, valid);
+        const E *p = b_next(b, it, valid);
         cnt = valid ? it.cnt : 0;
         return p;
     }
@@ -127,6 +146,12 @@ static MmaBw<E, PAD> sc_mma_bw_op(const sc_kp &kp, const sc_kplan &pl, const E *
     op.wsize = (i64)kp.k * op.rscg;
     op.dq = sc_fdiv_make(kp.q), op.dpq = sc_fdiv_make(kp.p * kp.q), op.dcg = sc_fdiv_make(op.Cp);
     op.ds = sc_fdiv_make(kp.s);
+    op.kb = KB;
+    op.st_q = KB % kp.q * kp.sw, op.st_p = KB / kp.q % kp.p * kp.sh;
+    op.Qsw = kp.q * kp.sw, op.Psh = kp.p * kp.sh;
+    op.st_pix = ((i64)(KB / (kp.p * kp.q)) * kp.h * kp.w + (i64)op.st_p * kp.w + op.st_q) * kp.c;
+    op.wrap_q = ((i64)kp.sh * kp.w - op.Qsw) * kp.c;
+    op.wrap_p = (i64)(kp.h - op.Psh) * kp.w * kp.c;
     *grid = dim3(ceil_div(kp.kg, sc_mma_bm(pl.cfg)), ceil_div(op.rscp, sc_mma_bn(pl.cfg)),
                  kp.g * splits);
     return op;

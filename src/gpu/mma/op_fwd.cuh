@@ -17,6 +17,7 @@ template <class E, bool PAD>
 struct MmaFwd {
     typedef E Elem;
     static constexpr bool A_KMAJOR = true, B_KMAJOR = true, A_PAD = PAD, B_PAD = PAD;
+    static constexpr bool A_TAP = !PAD, B_WALK = false; /* kernel.cuh: A walks its tap */
     static constexpr int DIR = SC_DIR_FORWARD;
     static constexpr int V = 16 / sizeof(E);
     const E *x, *w, *bias;
@@ -78,7 +79,7 @@ struct MmaFwd {
         return p;
     }
 
-    /* wgmma.cuh's gathers (no channel padding, Cp = Cg). Every chunk a thread copies in a stage
+    /* wgmma.cuh's gathers, and kernel.cuh's without channel padding (Cp = Cg). Every chunk a thread copies in a stage
      * sits at the same reduction index k (its chunk column), so the tap (r, s, c) of k is kept
      * per thread and walked a stage at a time instead of divided out per chunk, and each row
      * keeps its pixel's offset: a chunk is then two adds, two bounds checks and a pointer add.
@@ -141,17 +142,16 @@ struct MmaFwd {
         it.row = w + ((i64)b.g * Kg + (it.ok ? col : 0)) * rscg;
         it.kc = kc;
     }
-    SC_HD const E *b_src(const Block &b, const BIter &it, int k0, bool &valid) const
-    {
-        int k = k0 + it.kc * V;
-        valid = it.ok && k < b.kend;
-        return valid ? it.row + k : w;
-    }
-    /* wgmma.cuh's: the chunk at reduction index k (kin: k inside the block's reduction) */
+    /* the chunk at reduction index k (kin: k inside the block's reduction) */
     SC_HD const E *b_src_k(const BIter &it, int k, bool kin, bool &valid) const
     {
         valid = it.ok && kin;
         return valid ? it.row + k : w;
+    }
+    SC_HD const E *b_src(const Block &b, const BIter &it, int k0, bool &valid) const
+    {
+        int k = k0 + it.kc * V;
+        return b_src_k(it, k, k < b.kend, valid);
     }
     SC_HD const E *b_src(const Block &b, const BIter &it, int k0, int &cnt) const
     {
