@@ -38,6 +38,14 @@ __global__ void mma_filter_copy(const T *__restrict__ w, T *__restrict__ wc, int
     wc[i] = v;
 }
 
+/* mma_filter_copy of a K x R x S x C filter w to wc, on stream st */
+template <class T, bool TURN>
+static void mma_filter_copy_launch(const T *w, T *wc, int K, int R, int S, int C, cudaStream_t st)
+{
+    i64 n = (i64)K * R * S * C;
+    mma_filter_copy<T, TURN><<<(unsigned)((n + 255) / 256), 256, 0, st>>>(w, wc, K, R, S, C);
+}
+
 template <>
 int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, const E *bias, E *y,
                   float *ws, cudaStream_t st)
@@ -50,10 +58,8 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
     } else {
         size_t wb = pl.cfg == SC_MMA_WGMMA_CFG ? sc_mma_wgmma_filter_bytes(&kp, SC_DIR_FORWARD) : 0;
         if (wb) { /* configuration 5, TF32: the filter rounded into the workspace */
-            i64 n = (i64)kp.k * kp.r * kp.s * kp.cg;
             E *wc = (E *)ws;
-            mma_filter_copy<E, false>
-                <<<(unsigned)((n + 255) / 256), 256, 0, st>>>(w, wc, kp.k, kp.r, kp.s, kp.cg);
+            mma_filter_copy_launch<E, false>(w, wc, kp.k, kp.r, kp.s, kp.cg, st);
             w = wc, ws = (float *)((char *)ws + wb);
         }
         MmaFwd<E, false> op = sc_mma_fwd_op<E, false>(kp, pl, x, w, bias, y, ws, &grid);
@@ -72,10 +78,8 @@ template <class T>
 static int mma_bd_wgmma(const sc_kp &kp, const sc_kplan &pl, const T *dy, const T *w, T *dx,
                         float *ws, cudaStream_t st)
 {
-    i64 n = (i64)kp.k * kp.r * kp.s * kp.c;
     T *wt = (T *)ws;
-    mma_filter_copy<T, true>
-        <<<(unsigned)((n + 255) / 256), 256, 0, st>>>(w, wt, kp.k, kp.r, kp.s, kp.c);
+    mma_filter_copy_launch<T, true>(w, wt, kp.k, kp.r, kp.s, kp.c, st);
     float *slices = (float *)((char *)ws + sc_mma_wgmma_filter_bytes(&kp, SC_DIR_BACKWARD_DATA));
     sc_kp f = kp; /* the forward convolution dy -> dx */
     f.h = kp.p, f.w = kp.q, f.p = kp.h, f.q = kp.w, f.c = kp.k, f.k = kp.c;

@@ -291,7 +291,7 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
         };
         /* stage kt + 1's A are loaded and rounded into nxt while stage kt's group runs on cur;
          * then the group is waited for and nxt moved to cur (the ring above) */
-        unsigned cur[4][4], nxt[4][4];
+        unsigned cur[4][4], nxt[4][4] = {}; /* zeros: the last stage moves nxt unloaded */
         if (nk > 0) {
             next_stage(0);
             load_a(0, cur);
