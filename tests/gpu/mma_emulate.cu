@@ -66,21 +66,81 @@ static const typename Op::Elem *a_source(const Op &op, const typename Op::Block 
         return p;
     }
 }
+/* B's: addressed from k0, or the next chunk of a walking iterator (Op::B_WALK) */
 template <class Op>
 static const typename Op::Elem *b_source(const Op &op, const typename Op::Block &b,
-                                         const typename Op::BIter &it, int k0, int &cnt)
+                                         typename Op::BIter &it, int k0, int &cnt)
 {
+    typedef typename Op::Elem E;
     if constexpr (Op::B_PAD) {
-        return op.b_src(b, it, k0, cnt);
+        if constexpr (Op::B_WALK)
+            return op.b_next(b, it, cnt);
+        else
+            return op.b_src(b, it, k0, cnt);
     } else {
         bool v;
-        const typename Op::Elem *p = op.b_src(b, it, k0, v);
-        cnt = v ? 16 / (int)sizeof(typename Op::Elem) : 0;
+        const E *p;
+        if constexpr (Op::B_WALK)
+            p = op.b_next(b, it, v);
+        else
+            p = op.b_src(b, it, k0, v);
+        cnt = v ? 16 / (int)sizeof(E) : 0;
         return p;
     }
 }
 
-/* Drive op over its grid as mma_kernel does (configuration cfg), accumulating in double. */
+/* A's iterators of a block: per chunk (AIter), or per row and one filter tap per chunk column
+ * (Op::A_TAP: kernel.cuh's and wgmma.cuh's walk, op_fwd.cuh). */
+template <class Op, bool TAP>
+struct AState {
+    std::vector<typename Op::AIter> it;
+    void init(const Op &op, const typename Op::Block &b, int m0, int BM, int KB, int V, bool AK)
+    {
+        int n = AK ? BM * (KB / V) : KB * (BM / V);
+        it.resize((size_t)n);
+        for (int id = 0; id < n; id++) {
+            if (AK)
+                op.a_init(b, it[(size_t)id], m0 + id / (KB / V), id % (KB / V));
+            else
+                op.a_init(b, it[(size_t)id], m0 + (id % (BM / V)) * V, id / (BM / V));
+        }
+    }
+    const typename Op::Elem *src(const Op &op, const typename Op::Block &b, int id, int k0, int KB,
+                                 int V, int &cnt)
+    {
+        return a_source(op, b, it[(size_t)id], k0, cnt);
+    }
+    void step(const Op &, int) {}
+};
+template <class Op>
+struct AState<Op, true> {
+    std::vector<typename Op::ARow> rows;
+    std::vector<typename Op::ATap> taps; /* one per chunk column, at its next k */
+    void init(const Op &op, const typename Op::Block &b, int m0, int BM, int KB, int V, bool)
+    {
+        rows.resize((size_t)BM), taps.resize((size_t)(KB / V));
+        for (int r = 0; r < BM; r++) op.a_row_init(b, rows[(size_t)r], m0 + r);
+        for (int kc = 0; kc < KB / V; kc++) op.a_tap_init(b.kbeg + kc * V, taps[(size_t)kc]);
+    }
+    const typename Op::Elem *src(const Op &op, const typename Op::Block &b, int id, int k0, int KB,
+                                 int V, int &cnt)
+    {
+        int kc = id % (KB / V);
+        bool v;
+        const typename Op::Elem *p =
+            op.a_src_tap(rows[(size_t)(id / (KB / V))], taps[(size_t)kc], k0 + kc * V < b.kend, v);
+        cnt = v ? V : 0;
+        return p;
+    }
+    void step(const Op &op, int KB)
+    {
+        for (auto &t : taps) op.a_tap_step(t, KB);
+    }
+};
+
+/* Drive op over its grid as mma_kernel does (configuration cfg), accumulating in double. The
+ * stages of a block are loaded in k order, once each, through iterators made once per block,
+ * as the kernels do (the walking ones depend on it). */
 template <class Op>
 static void emulate(const Op &op, int cfg, dim3 grid)
 {
@@ -98,21 +158,26 @@ static void emulate(const Op &op, int cfg, dim3 grid)
                 int m0 = (int)bx * BM, n0 = (int)by * BN;
                 if (m0 >= blk.M || n0 >= blk.N) continue;
                 std::fill(acc.begin(), acc.end(), 0.0);
+                AState<Op, Op::A_TAP> as;
+                as.init(op, blk, m0, BM, KB, V, AK);
+                std::vector<typename Op::BIter> bi((size_t)b_ch);
+                for (int id = 0; id < b_ch; id++) {
+                    if (BKM)
+                        op.b_init(blk, bi[(size_t)id], n0 + id / (KB / V), id % (KB / V));
+                    else
+                        op.b_init(blk, bi[(size_t)id], n0 + (id % (BN / V)) * V, id / (BN / V));
+                }
                 int nk = blk.kend > blk.kbeg ? (blk.kend - blk.kbeg + KB - 1) / KB : 0;
                 for (int kt = 0; kt < nk; kt++) {
                     int k0 = blk.kbeg + kt * KB;
                     for (int id = 0; id < a_ch; id++) {
-                        typename Op::AIter it;
                         int row, kc, base;
-                        if (AK) {
+                        if (AK)
                             row = id / (KB / V), kc = id % (KB / V);
-                            op.a_init(blk, it, m0 + row, kc);
-                        } else {
+                        else
                             kc = id / (BM / V), row = (id % (BM / V)) * V;
-                            op.a_init(blk, it, m0 + row, kc);
-                        }
                         int cnt;
-                        const E *src = a_source(op, blk, it, k0, cnt);
+                        const E *src = as.src(op, blk, id, k0, KB, V, cnt);
                         for (int e = 0; e < V; e++) {
                             double v = e < cnt ? (double)to_float(src[e]) : 0.0;
                             if (AK)
@@ -122,18 +187,15 @@ static void emulate(const Op &op, int cfg, dim3 grid)
                             A[(size_t)base] = v;
                         }
                     }
+                    as.step(op, KB);
                     for (int id = 0; id < b_ch; id++) {
-                        typename Op::BIter it;
                         int col, kc;
-                        if (BKM) {
+                        if (BKM)
                             col = id / (KB / V), kc = id % (KB / V);
-                            op.b_init(blk, it, n0 + col, kc);
-                        } else {
+                        else
                             kc = id / (BN / V), col = (id % (BN / V)) * V;
-                            op.b_init(blk, it, n0 + col, kc);
-                        }
                         int cnt;
-                        const E *src = b_source(op, blk, it, k0, cnt);
+                        const E *src = b_source(op, blk, bi[(size_t)id], k0, cnt);
                         for (int e = 0; e < V; e++) {
                             double v = e < cnt ? (double)to_float(src[e]) : 0.0;
                             if (BKM)
