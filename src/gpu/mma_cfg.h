@@ -18,9 +18,9 @@
  * larger tile's registers capped at 128 a thread); where that cap would spill, and for TF32
  * (sc_mma_cfg_built), it is not compiled and 0 runs instead. 5 runs Hopper's asynchronous
  * warpgroup instruction, operands straight from shared memory (128-byte swizzled rows), for
- * fp16/bf16 and TF32 forward without channel padding; its own kernel (mma/wgmma.cuh), compiled
- * for sm_90a only, so the planner takes it only where the device and the build have it
- * (sc_gpu_dev.wgmma). */
+ * fp16/bf16 and TF32 forward and fp16/bf16 backward-weight without channel padding; its own
+ * kernel (mma/wgmma.cuh), compiled for sm_90a only, so the planner takes it only where the
+ * device and the build have it (sc_gpu_dev.wgmma). */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 
@@ -96,13 +96,15 @@ static inline SC_CONSTEXPR int sc_mma_kb(int cfg, int esize) { return sc_mma_kby
  * never compiles, a configuration that is not built. */
 static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int esize)
 {
-    if (cfg == SC_MMA_WGMMA_CFG) return dir != SC_DIR_BACKWARD_WEIGHT && !pad;
+    if (cfg == SC_MMA_WGMMA_CFG) return !pad && (dir != SC_DIR_BACKWARD_WEIGHT || esize == 2);
     return cfg != 4 || (esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad);
 }
 
-/* Configuration 5 (wgmma) reads both operands K-major. Forward has them so; backward-data at
- * stride 1, groups 1 is computed as the forward convolution of dy with the filter turned 180
- * degrees and transposed, w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad.
+/* Configuration 5 (wgmma) reads both operands K-major, or for fp16/bf16 both MN-major
+ * (wgmma.cuh). Forward has them K-major; backward-data at stride 1, groups 1 is computed as the
+ * forward convolution of dy with the filter turned 180 degrees and transposed,
+ * w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad. Backward-weight has both
+ * MN-major (dy's channels and x's (r, s, c) are contiguous at a pixel), which TF32 cannot read.
  * mma/dir.cuh writes that filter, and in TF32 forward the filter rounded to TF32 (wgmma.cuh
  * reads B unrounded), to the start of the workspace (sc_mma_wgmma_filter_bytes, 256-aligned; the
  * split slices follow). */
@@ -115,7 +117,8 @@ static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int
 static inline bool sc_mma_wgmma_applies(const sc_kp *kp, int dir)
 {
     return dir == SC_DIR_FORWARD ||
-           (dir == SC_DIR_BACKWARD_DATA && kp->sh == 1 && kp->sw == 1 && kp->g == 1);
+           (dir == SC_DIR_BACKWARD_DATA && kp->sh == 1 && kp->sw == 1 && kp->g == 1) ||
+           (dir == SC_DIR_BACKWARD_WEIGHT && kp->dtype != SC_DTYPE_F32);
 }
 static inline size_t sc_mma_wgmma_filter_bytes(const sc_kp *kp, int dir)
 {

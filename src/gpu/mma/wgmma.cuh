@@ -1,6 +1,7 @@
 /* wgmma.cuh - the matrix-unit implicit GEMM on Hopper's warpgroup instructions (sm_90a:
  * wgmma.mma_async), configuration 5 of mma_cfg.h: operations whose two operands are K-major
- * (forward without channel padding), fp16/bf16 or fp32 as TF32. Compiled only into
+ * (forward without channel padding), fp16/bf16 or fp32 as TF32, or both MN-major (fp16/bf16
+ * backward-weight without channel padding). Compiled only into
  * gemm_wgmma.cu, which the build compiles for sm_90a (mk/gpu.mk); on every other target the
  * kernel is empty and the planner never picks it (sc_gpu_dev.wgmma).
  *
@@ -40,6 +41,17 @@
  * and moves nxt to cur: the tensor cores drain once a stage, while the other warpgroup's group
  * may run.
  *
+ * Backward-weight (fp16/bf16): both operands are MN-major, dy's chunks 8 consecutive output
+ * channels (M) and x's 8 consecutive (r, s, c) columns (N) at one pixel (the reduction index),
+ * as kernel.cuh's row-major tiles. wgmma reads them transposed (its last two immediates) in the
+ * canonical MN-major layout with the 128-byte swizzle: 64 consecutive M (N) elements of one
+ * reduction index form a 128-byte row, 8 consecutive reduction rows a 1024-byte atom whose
+ * chunk c of row r sits at chunk c ^ r; a 128 x 64 tile is 2 groups of 64 along M (N) at 8192
+ * bytes (the descriptor's leading offset) of 8 atoms along the reduction at 1024 bytes (its
+ * stride offset). A thread copies chunk rc of reduction rows kk, kk + 16, kk + 32, kk + 48 of
+ * each stage: x's walk the reduction (op_bw.cuh, b_next), dy's are addressed directly. TF32 has
+ * no transposed form, so TF32 backward-weight stays on kernel.cuh.
+ *
  * Epilogue as kernel.cuh's: the accumulators through an fp32 tile in shared memory, then 16-byte
  * runs of 8 columns to Op::store8. The accumulator layout of m64nNk16 and m64nNk8: warp w of
  * the warpgroup holds rows 16w + g and 16w + g + 8 (g = lane / 4), and for each 8 columns i the
@@ -75,6 +87,16 @@ __device__ __forceinline__ unsigned long long sc_wgmma_desc(unsigned saddr)
     return (unsigned long long)((saddr & 0x3ffff) >> 4) | (1ull << 16) |
            ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
 }
+/* The descriptor of an MN-major operand (wgmma.cuh's backward-weight layout, above): 64
+ * consecutive M (N) elements of one reduction index are a 128-byte row, 8 rows of consecutive
+ * reduction indices a 1024-byte swizzled atom; leading-dimension offset = the stride between
+ * groups of 64 along M (N), 8192 bytes; stride offset = between groups of 8 reduction rows,
+ * 1024 bytes. A k-step of 16 is two atoms: 2048 bytes on the start address. */
+__device__ __forceinline__ unsigned long long sc_wgmma_desc_mn(unsigned saddr)
+{
+    return (unsigned long long)((saddr & 0x3ffff) >> 4) | ((unsigned long long)(8192 >> 4) << 16) |
+           ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
 __device__ __forceinline__ void sc_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::); }
 __device__ __forceinline__ void sc_wgmma_commit()
 {
@@ -106,19 +128,22 @@ __device__ __forceinline__ void sc_fence_proxy_async()
  * stored as 128 K-major rows); K = 16 for fp16/bf16, 8 for fp32 words as TF32. One overload
  * per element type: SHAPE the instruction's shape and types, IMM its immediates (accumulate
  * into d, A and B not negated; for 16-bit neither transposed, while TF32 has no transpose
- * operands: both K-major is its only layout). */
-#define SC_WGMMA_128(T, SHAPE, IMM)                                                                \
-    __device__ __forceinline__ void sc_wgmma_128(T, float *d, unsigned long long a,                \
-                                                 unsigned long long b)                             \
+ * operands: both K-major is its only layout). sc_wgmma_128_mn: A (64 x 16) and B (16 x 128)
+ * MN-major (sc_wgmma_desc_mn). */
+#define SC_WGMMA_128(NAME, T, SHAPE, IMM)                                                          \
+    __device__ __forceinline__ void NAME(T, float *d, unsigned long long a, unsigned long long b)  \
     {                                                                                              \
         asm volatile("wgmma.mma_async.sync.aligned." SHAPE " " SC_WGMMA_D64 ", %64, %65, " IMM     \
                      ";\n"                                                                         \
                      : SC_WGMMA_R64                                                                \
                      : "l"(a), "l"(b));                                                            \
     }
-SC_WGMMA_128(sc_half, "m64n128k16.f32.f16.f16", "1, 1, 1, 0, 0")
-SC_WGMMA_128(sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
-SC_WGMMA_128(float, "m64n128k8.f32.tf32.tf32", "1, 1, 1")
+SC_WGMMA_128(sc_wgmma_128, sc_half, "m64n128k16.f32.f16.f16", "1, 1, 1, 0, 0")
+SC_WGMMA_128(sc_wgmma_128, sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
+SC_WGMMA_128(sc_wgmma_128, float, "m64n128k8.f32.tf32.tf32", "1, 1, 1")
+/* both operands MN-major (transposed: the last two immediates), 16-bit only */
+SC_WGMMA_128(sc_wgmma_128_mn, sc_half, "m64n128k16.f32.f16.f16", "1, 1, 1, 1, 1")
+SC_WGMMA_128(sc_wgmma_128_mn, sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 1, 1")
 #undef SC_WGMMA_128
 
 /* d (64 x 128 fp32) += A (64 x 8 TF32, this thread's fragment a[4] in registers, layout above)
@@ -162,14 +187,39 @@ static constexpr int sc_wgmma_smem_bytes(int esize)
     return sc_wgmma_stages(esize) * (SC_WGMMA_BM + SC_WGMMA_BN) * SC_WGMMA_KBYTES + 1024;
 }
 
+/* The A iterator of an operation by layout: K-major walks rows (ARow) and one tap (ATap,
+ * op_fwd.cuh); MN-major keeps AIter, the tap then an empty placeholder. */
+template <class Op, bool MN>
+struct WgmmaIters {
+    typedef typename Op::ARow A;
+    typedef typename Op::ATap Tap;
+};
+template <class Op>
+struct WgmmaIters<Op, true> {
+    typedef typename Op::AIter A;
+    struct Tap {
+    };
+};
+
+/* MN-major tile (128 x 64 16-bit elements, 16 KiB): the byte offset of 16-byte chunk rc
+ * (elements 8rc .. 8rc+7 of M or N) of reduction row r: group rc / 8 of 64 elements at 8192
+ * bytes, atom r / 8 at 1024, row r % 8 at 128, chunk rc % 8 swizzled by the row. */
+SC_HD constexpr unsigned sc_wgmma_mn_off(int rc, int r)
+{
+    return (unsigned)((rc >> 3) * 8192 + (r >> 3) * 1024 + (r & 7) * 128 +
+                      (((rc & 7) ^ (r & 7)) << 4));
+}
+
 template <class Op>
 __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
 {
 #if SC_WGMMA_DEVICE
     typedef typename Op::Elem E;
-    static_assert((sizeof(E) == 2 || sizeof(E) == 4) && Op::A_KMAJOR && Op::B_KMAJOR &&
-                      !Op::A_PAD && !Op::B_PAD,
-                  "wgmma: 16-bit or TF32 operands, both K-major, no channel padding");
+    constexpr bool MN = !Op::A_KMAJOR; /* both operands MN-major: backward-weight */
+    static_assert((sizeof(E) == 2 || sizeof(E) == 4) && !Op::A_PAD && !Op::B_PAD &&
+                      (MN ? !Op::B_KMAJOR && sizeof(E) == 2 : Op::B_KMAJOR),
+                  "wgmma: 16-bit or TF32 operands both K-major, or 16-bit both MN-major; no "
+                  "channel padding");
     constexpr bool TF32 = sizeof(E) == 4;
     constexpr int BM = SC_WGMMA_BM, BN = SC_WGMMA_BN, STAGES = sc_wgmma_stages(sizeof(E));
     constexpr int KB = SC_WGMMA_KBYTES / sizeof(E); /* elements of the reduction per stage */
@@ -187,45 +237,75 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
     if (m0 >= blk.M || n0 >= blk.N) return;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
-    /* every chunk this thread copies is chunk column kc of its row (256 is a multiple of CPR):
-     * the A rows share one tap, walked a stage at a time (op_fwd.cuh, ATap) */
+    /* K-major: every chunk this thread copies is chunk column kc of its row (256 is a multiple
+     * of CPR): the A rows share one tap, walked a stage at a time (op_fwd.cuh, ATap). MN-major:
+     * a thread's chunks are chunk rc of reduction rows kk, kk + 16, ... of the stage; B walks
+     * the reduction (op_bw.cuh, b_next), A is addressed from it (a_src). */
     static_assert(256 % CPR == 0, "one chunk column per thread");
     const int kc = tid % CPR;
-    typename Op::ARow ai[A_PT];
+    typename WgmmaIters<Op, MN>::A ai[A_PT];
     typename Op::BIter bi[B_PT];
     unsigned a_dst[A_PT], b_dst[B_PT]; /* byte offsets inside a stage's tile, swizzled */
-#pragma unroll
-    for (int j = 0; j < A_PT; j++) {
-        int row = (tid + j * 256) / CPR;
-        op.a_row_init(blk, ai[j], m0 + row);
-        a_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
-    }
-#pragma unroll
-    for (int j = 0; j < B_PT; j++) {
-        int row = (tid + j * 256) / CPR;
-        op.b_init(blk, bi[j], n0 + row, kc);
-        b_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
-    }
-    int kk = blk.kbeg + kc * (16 / (int)sizeof(E)); /* this thread's k in the next stage loaded */
-    typename Op::ATap tap;
-    op.a_tap_init(kk, tap);
-    /* the next stage in k order into slot (stages are loaded in order, once each) */
-    auto load_stage = [&](int slot) {
-        const bool kin = kk < blk.kend;
+    typename WgmmaIters<Op, MN>::Tap tap;
+    int kk; /* K-major: this thread's k in the next stage loaded; MN: the stage's first k */
+    if constexpr (!MN) {
 #pragma unroll
         for (int j = 0; j < A_PT; j++) {
-            bool v;
-            const E *src = op.a_src_tap(ai[j], tap, kin, v);
-            sc_cp_async16(as0 + (unsigned)(slot * A_TILE) + a_dst[j], src, v);
+            int row = (tid + j * 256) / CPR;
+            op.a_row_init(blk, ai[j], m0 + row);
+            a_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
         }
 #pragma unroll
         for (int j = 0; j < B_PT; j++) {
-            bool v;
-            const E *src = op.b_src_k(bi[j], kk, kin, v);
-            sc_cp_async16(bs0 + (unsigned)(slot * B_TILE) + b_dst[j], src, v);
+            int row = (tid + j * 256) / CPR;
+            op.b_init(blk, bi[j], n0 + row, kc);
+            b_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
+        }
+        kk = blk.kbeg + kc * (16 / (int)sizeof(E));
+        op.a_tap_init(kk, tap);
+    } else {
+        static_assert(A_PT == B_PT && BM == BN, "one chunk mapping for both MN-major tiles");
+#pragma unroll
+        for (int j = 0; j < A_PT; j++) {
+            int id = tid + j * 256, r = id / (BM / 8), rc = id % (BM / 8); /* row r = k - k0 */
+            op.a_init(blk, ai[j], m0 + rc * 8, r);
+            op.b_init(blk, bi[j], n0 + rc * 8, r);
+            a_dst[j] = b_dst[j] = sc_wgmma_mn_off(rc, r);
+        }
+        kk = blk.kbeg;
+    }
+    /* the next stage in k order into slot (stages are loaded in order, once each) */
+    auto load_stage = [&](int slot) {
+        if constexpr (!MN) {
+            const bool kin = kk < blk.kend;
+#pragma unroll
+            for (int j = 0; j < A_PT; j++) {
+                bool v;
+                const E *src = op.a_src_tap(ai[j], tap, kin, v);
+                sc_cp_async16(as0 + (unsigned)(slot * A_TILE) + a_dst[j], src, v);
+            }
+#pragma unroll
+            for (int j = 0; j < B_PT; j++) {
+                bool v;
+                const E *src = op.b_src_k(bi[j], kk, kin, v);
+                sc_cp_async16(bs0 + (unsigned)(slot * B_TILE) + b_dst[j], src, v);
+            }
+            op.a_tap_step(tap, KB);
+        } else {
+#pragma unroll
+            for (int j = 0; j < A_PT; j++) {
+                bool v;
+                const E *src = op.a_src(blk, ai[j], kk, v);
+                sc_cp_async16(as0 + (unsigned)(slot * A_TILE) + a_dst[j], src, v);
+            }
+#pragma unroll
+            for (int j = 0; j < B_PT; j++) {
+                bool v;
+                const E *src = op.b_next(blk, bi[j], v);
+                sc_cp_async16(bs0 + (unsigned)(slot * B_TILE) + b_dst[j], src, v);
+            }
         }
         kk += KB;
-        op.a_tap_step(tap, KB);
     };
 
     float acc[64];
@@ -250,19 +330,24 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
     };
     const int wg = warp >> 2;
     if constexpr (!TF32) {
-        /* warpgroup wg's 4 wgmma of stage kt (k-steps of 32 bytes), committed as one group */
+        /* warpgroup wg's 4 wgmma of stage kt (k-steps of 16 elements: 32 bytes along a K-major
+         * row, two 1024-byte atoms of MN-major rows), committed as one group */
         auto mma_stage = [&](int kt) {
             const int st = kt % STAGES;
-            const unsigned long long da =
-                sc_wgmma_desc(as0 + (unsigned)(st * A_TILE + wg * 64 * 128));
-            const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)(st * B_TILE));
+            const unsigned at = as0 + (unsigned)(st * A_TILE + wg * 64 * 128);
+            const unsigned bt = bs0 + (unsigned)(st * B_TILE);
+            const unsigned long long da = MN ? sc_wgmma_desc_mn(at) : sc_wgmma_desc(at);
+            const unsigned long long db = MN ? sc_wgmma_desc_mn(bt) : sc_wgmma_desc(bt);
+            constexpr unsigned long long KSTEP = MN ? 2048 >> 4 : 32 >> 4;
             sc_wgmma_fence();
 #pragma unroll
             for (int ks = 0; ks < 4; ks++) {
                 /* the 16-bit mutant (tests only) drops the first k-step of the last stage */
                 if (SC_MMA_MUTANT && kt == nk - 1 && ks == 0) continue;
-                sc_wgmma_128(E(), acc, da + (unsigned long long)(ks * 2),
-                             db + (unsigned long long)(ks * 2));
+                if constexpr (MN)
+                    sc_wgmma_128_mn(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
+                else
+                    sc_wgmma_128(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
             }
             sc_wgmma_commit();
         };
