@@ -52,8 +52,10 @@ static void dims(const sc_kp *kp, sc_direction dir, i64 *M, i64 *N, i64 *Kr, i64
 {
     int v = sc_mma_vec(kp->dtype);
     i64 cp = (kp->cg + v - 1) / v * v; /* channels padded to the chunk */
-    if (dir == SC_DIR_FORWARD) {
-        *M = (i64)kp->n * kp->p * kp->q, *N = kp->kg, *Kr = cp * kp->r * kp->s;
+    if (dir == SC_DIR_FORWARD) {       /* ROW: (s, c) padded once per filter row (mma/op_fwd.cuh) */
+        i64 rsp = sc_mma_row_fused(kp) ? ((i64)kp->s * kp->cg + v - 1) / v * v * kp->r
+                                       : cp * kp->r * kp->s;
+        *M = (i64)kp->n * kp->p * kp->q, *N = kp->kg, *Kr = rsp;
         *out = (i64)kp->n * kp->k * kp->p * kp->q;
     } else if (dir == SC_DIR_BACKWARD_DATA) {
         *M = (i64)kp->n * ((kp->h + kp->sh - 1) / kp->sh) * ((kp->w + kp->sw - 1) / kp->sw);

@@ -129,6 +129,17 @@ static inline size_t sc_mma_wgmma_filter_bytes(const sc_kp *kp, int dir)
     return (b + 255) / 256 * 256;
 }
 
+/* Forward with C/groups not a multiple of the chunk (padded, mma/op_fwd.cuh): with groups 1 and
+ * an undilated filter width, a filter row's S*C elements are one contiguous run of x's row and
+ * of w's, so the reduction pads once per filter row, not once per tap (ROW: a 7x7 stem on 3
+ * channels reduces over 7*24 elements instead of 7*7*8). Backward-weight keeps the per-tap
+ * padding: fused rows ran slower there in three of four stem cases (bench/NOTES.md). */
+static inline bool sc_mma_row_fused(const sc_kp *kp)
+{
+    int v = kp->dtype == SC_DTYPE_F32 ? 4 : 8;
+    return kp->g == 1 && kp->dw == 1 && kp->s > 1 && kp->cg % v != 0;
+}
+
 /* Bytes of an operand element (the esize above) of a plan's dtype: 2 fp16/bf16, 4 TF32 (fp32). */
 static inline SC_CONSTEXPR int sc_mma_esize(int dtype) { return dtype == SC_DTYPE_F32 ? 4 : 2; }
 

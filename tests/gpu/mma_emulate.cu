@@ -51,32 +51,32 @@ static float to_float(float v) { return v; }
 static float to_float(sc_half v) { return sc_widen(v); }
 static float to_float(sc_bf16 v) { return sc_widen(v); }
 
-/* A chunk's source and valid elements, as the kernel's load_stage takes them: padded operands
- * say how many, the others all (V) or none. */
+/* A chunk's source and valid elements lo .. hi-1 (src points at element lo), as the kernel's
+ * load_stage takes them: padded operands say which, the others all (V) or none. */
 template <class Op>
 static const typename Op::Elem *a_source(const Op &op, const typename Op::Block &b,
-                                         const typename Op::AIter &it, int k0, int &cnt)
+                                         const typename Op::AIter &it, int k0, int &lo, int &hi)
 {
     if constexpr (Op::A_PAD) {
-        return op.a_src(b, it, k0, cnt);
+        return op.a_src(b, it, k0, lo, hi);
     } else {
         bool v;
         const typename Op::Elem *p = op.a_src(b, it, k0, v);
-        cnt = v ? 16 / (int)sizeof(typename Op::Elem) : 0;
+        lo = 0, hi = v ? 16 / (int)sizeof(typename Op::Elem) : 0;
         return p;
     }
 }
 /* B's: addressed from k0, or the next chunk of a walking iterator (Op::B_WALK) */
 template <class Op>
 static const typename Op::Elem *b_source(const Op &op, const typename Op::Block &b,
-                                         typename Op::BIter &it, int k0, int &cnt)
+                                         typename Op::BIter &it, int k0, int &lo, int &hi)
 {
     typedef typename Op::Elem E;
     if constexpr (Op::B_PAD) {
         if constexpr (Op::B_WALK)
-            return op.b_next(b, it, cnt);
+            return op.b_next(b, it, lo, hi);
         else
-            return op.b_src(b, it, k0, cnt);
+            return op.b_src(b, it, k0, lo, hi);
     } else {
         bool v;
         const E *p;
@@ -84,7 +84,7 @@ static const typename Op::Elem *b_source(const Op &op, const typename Op::Block 
             p = op.b_next(b, it, v);
         else
             p = op.b_src(b, it, k0, v);
-        cnt = v ? 16 / (int)sizeof(E) : 0;
+        lo = 0, hi = v ? 16 / (int)sizeof(E) : 0;
         return p;
     }
 }
@@ -106,9 +106,9 @@ struct AState {
         }
     }
     const typename Op::Elem *src(const Op &op, const typename Op::Block &b, int id, int k0, int KB,
-                                 int V, int &cnt)
+                                 int V, int &lo, int &hi)
     {
-        return a_source(op, b, it[(size_t)id], k0, cnt);
+        return a_source(op, b, it[(size_t)id], k0, lo, hi);
     }
     void step(const Op &, int) {}
 };
@@ -123,13 +123,13 @@ struct AState<Op, true> {
         for (int kc = 0; kc < KB / V; kc++) op.a_tap_init(b.kbeg + kc * V, taps[(size_t)kc]);
     }
     const typename Op::Elem *src(const Op &op, const typename Op::Block &b, int id, int k0, int KB,
-                                 int V, int &cnt)
+                                 int V, int &lo, int &hi)
     {
         int kc = id % (KB / V);
         bool v;
         const typename Op::Elem *p =
             op.a_src_tap(rows[(size_t)(id / (KB / V))], taps[(size_t)kc], k0 + kc * V < b.kend, v);
-        cnt = v ? V : 0;
+        lo = 0, hi = v ? V : 0;
         return p;
     }
     void step(const Op &op, int KB)
@@ -176,10 +176,10 @@ static void emulate(const Op &op, int cfg, dim3 grid)
                             row = id / (KB / V), kc = id % (KB / V);
                         else
                             kc = id / (BM / V), row = (id % (BM / V)) * V;
-                        int cnt;
-                        const E *src = as.src(op, blk, id, k0, KB, V, cnt);
+                        int lo, hi;
+                        const E *src = as.src(op, blk, id, k0, KB, V, lo, hi);
                         for (int e = 0; e < V; e++) {
-                            double v = e < cnt ? (double)to_float(src[e]) : 0.0;
+                            double v = e >= lo && e < hi ? (double)to_float(src[e - lo]) : 0.0;
                             if (AK)
                                 base = row * KB + kc * V + e; /* A[row][k] */
                             else
@@ -194,10 +194,10 @@ static void emulate(const Op &op, int cfg, dim3 grid)
                             col = id / (KB / V), kc = id % (KB / V);
                         else
                             kc = id / (BN / V), col = (id % (BN / V)) * V;
-                        int cnt;
-                        const E *src = b_source(op, blk, bi[(size_t)id], k0, cnt);
+                        int lo, hi;
+                        const E *src = b_source(op, blk, bi[(size_t)id], k0, lo, hi);
                         for (int e = 0; e < V; e++) {
-                            double v = e < cnt ? (double)to_float(src[e]) : 0.0;
+                            double v = e >= lo && e < hi ? (double)to_float(src[e - lo]) : 0.0;
                             if (BKM)
                                 B[(size_t)(kc * V + e) * BN + col] = v; /* B[k][n] */
                             else
@@ -265,8 +265,13 @@ static void check_one(const sc_conv2d_desc &d, sc_direction dir, int cfg, int sp
     std::vector<float> ws((size_t)outn * splits + 1);
     std::vector<E> out(outn, from_float<E>(NAN));
     dim3 grid;
-    bool pad = kp.cg % (16 / (int)sizeof(E)) != 0;
-    if (dir == SC_DIR_FORWARD && pad) {
+    bool pad = kp.cg % (16 / (int)sizeof(E)) != 0, row = sc_mma_row_fused(&kp);
+    if (dir == SC_DIR_FORWARD && row) { /* as mma/dir.cuh chooses */
+        MmaFwd<E, true, true> op = sc_mma_fwd_op<E, true, true>(
+            kp, pl, x.data(), w.data(), bias.data(), out.data(), ws.data(), &grid);
+        emulate(op, cfg, grid);
+        if (splits > 1) reduce<E>(ws.data(), out.data(), outn, splits, bias.data(), kp.k);
+    } else if (dir == SC_DIR_FORWARD && pad) {
         MmaFwd<E, true> op = sc_mma_fwd_op<E, true>(kp, pl, x.data(), w.data(), bias.data(),
                                                     out.data(), ws.data(), &grid);
         emulate(op, cfg, grid);

@@ -52,7 +52,10 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
 {
     dim3 grid;
     int e;
-    if (kp.cg % (16 / sizeof(E))) {
+    if (sc_mma_row_fused(&kp)) {
+        MmaFwd<E, true, true> op = sc_mma_fwd_op<E, true, true>(kp, pl, x, w, bias, y, ws, &grid);
+        e = mma_launch(pl.cfg, op, grid, st);
+    } else if (kp.cg % (16 / sizeof(E))) {
         MmaFwd<E, true> op = sc_mma_fwd_op<E, true>(kp, pl, x, w, bias, y, ws, &grid);
         e = mma_launch(pl.cfg, op, grid, st);
     } else {

@@ -152,11 +152,12 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
     const unsigned as0 = sc_smem_u32(As), bs0 = sc_smem_u32(Bs);
     /* A chunk: one cp.async of 16 bytes; or, for an operand with channels padded to the chunk
      * (Op::A_PAD / B_PAD: C/groups not a multiple of it, the tensor's rows not 16-byte aligned),
-     * the cnt valid elements loaded one by one and the rest zeros, stored as one 16 bytes. */
-    auto put_chunk = [&](E *dst, const E *src, int cnt) {
+     * the chunk's elements lo .. hi-1 loaded one by one (src points at element lo) and the rest
+     * zeros, stored as one 16 bytes. */
+    auto put_chunk = [&](E *dst, const E *src, int lo, int hi) {
         E v[V];
 #pragma unroll
-        for (int e = 0; e < V; e++) v[e] = e < cnt ? src[e] : E();
+        for (int e = 0; e < V; e++) v[e] = e >= lo && e < hi ? src[e - lo] : E();
         *(uint4 *)dst = *(const uint4 *)v;
     };
     auto load_stage = [&](int stage, int k0) {
@@ -167,9 +168,9 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
                 const E *src = op.a_src_tap(ai[j], tap, k0 + a_kc * V < blk.kend, v);
                 sc_cp_async16(as0 + (unsigned)((stage * A_TILE + a_dst[j]) * ES), src, v);
             } else if constexpr (Op::A_PAD) {
-                int cnt;
-                const E *src = op.a_src(blk, ai[j], k0, cnt);
-                put_chunk(As + stage * A_TILE + a_dst[j], src, cnt);
+                int lo, hi;
+                const E *src = op.a_src(blk, ai[j], k0, lo, hi);
+                put_chunk(As + stage * A_TILE + a_dst[j], src, lo, hi);
             } else {
                 bool v;
                 const E *src = op.a_src(blk, ai[j], k0, v);
@@ -180,13 +181,13 @@ __global__ __launch_bounds__(256, sc_mma_minb(CFG)) void mma_kernel(Op op)
 #pragma unroll
         for (int j = 0; j < B_PT; j++) {
             if constexpr (Op::B_PAD) {
-                int cnt;
+                int lo, hi;
                 const E *src;
                 if constexpr (Op::B_WALK)
-                    src = op.b_next(blk, bi[j], cnt);
+                    src = op.b_next(blk, bi[j], lo, hi);
                 else
-                    src = op.b_src(blk, bi[j], k0, cnt);
-                put_chunk(Bs + stage * B_TILE + b_dst[j], src, cnt);
+                    src = op.b_src(blk, bi[j], k0, lo, hi);
+                put_chunk(Bs + stage * B_TILE + b_dst[j], src, lo, hi);
             } else {
                 bool v;
                 const E *src;

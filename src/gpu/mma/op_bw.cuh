@@ -5,7 +5,9 @@
  *   B = x (N,H,W,C), row-major: a chunk is 8 (4) consecutive channels at one (r, s) of one
  *       pixel, zero outside the image;
  * PAD (C/groups not a multiple of the chunk): the columns are (r,s,c) with c padded to Cp; x's
- * chunks are loaded element by element, the padding columns zero and never stored.
+ * chunks are loaded element by element, the padding columns zero and never stored. (Forward's
+ * ROW mode, op_fwd.cuh, is not used here: it ran slower than this per-tap padding in three of
+ * four stem cases, bench/NOTES.md.)
  *   epilogue: dw (K,R,S,C/groups) or the split's fp32 slice (the reduction adds the slices in
  *   split order: the same bits every run). */
 #ifndef SC_GPU_MMA_OP_BW_CUH
@@ -92,22 +94,25 @@ struct MmaBw {
         it.hp = p * sh, it.wq = q * sw;
         it.pix = (((i64)n * H + it.hp) * W + it.wq) * C;
     }
-    /* the chunk at it's reduction index; then it moves kb further */
-    SC_HD const E *b_next(const Block &b, BIter &it, bool &valid) const
+    /* the chunk at it's reduction index, its elements lo .. hi-1 inside the tensor (none:
+     * lo >= hi; the pointer is element lo's); then it moves kb further */
+    SC_HD const E *b_next(const Block &b, BIter &it, int &lo, int &hi) const
     {
         int h = it.hp + it.roff, wi = it.wq + it.soff;
-        valid = it.ok && it.red < b.kend && (unsigned)h < (unsigned)H && (unsigned)wi < (unsigned)W;
-        const E *src = valid ? x + (it.pix + it.toff) : x;
+        bool ok =
+            it.ok && it.red < b.kend && (unsigned)h < (unsigned)H && (unsigned)wi < (unsigned)W;
+        lo = 0, hi = ok ? it.cnt : 0;
+        const E *src = ok ? x + (it.pix + it.toff) : x;
         it.red += kb, it.hp += st_p, it.wq += st_q, it.pix += st_pix;
         if (it.wq >= Qsw) it.wq -= Qsw, it.hp += sh, it.pix += wrap_q; /* q passed Q: p + 1 */
         if (it.hp >= Psh) it.hp -= Psh, it.pix += wrap_p;              /* p passed P: n + 1 */
         return src;
     }
-    SC_HD const E *b_next(const Block &b, BIter &it, int &cnt) const
+    SC_HD const E *b_next(const Block &b, BIter &it, bool &valid) const
     {
-        bool valid;
-        const E *p = b_next(b, it, valid);
-        cnt = valid ? it.cnt : 0;
+        int lo, hi;
+        const E *p = b_next(b, it, lo, hi);
+        valid = hi > lo;
         return p;
     }
 

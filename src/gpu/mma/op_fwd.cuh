@@ -7,13 +7,19 @@
  * PAD (C/groups not a multiple of the chunk, e.g. a 3-channel stem): the reduction runs over
  * (r,s,c) with c padded to Cp, a multiple of the chunk; both operands' chunks are then loaded
  * element by element, the padding channels zero (their rows are not 16-byte aligned).
+ * ROW (PAD with groups 1 and an undilated filter width, sc_mma_row_fused): a filter row's S*C
+ * elements (s, c) are one contiguous run of x's row, x[h][w0 .. w0+S-1][0 .. C-1], and of w's
+ * row, so the reduction runs over (r, j) with j = s*C + c padded once per row (Jp): the op is
+ * PAD's with Cg = S*C, S = 1, and x's elements outside the image found per element (left and
+ * right of the row) rather than per chunk. A 7x7 stem on 3 channels reduces over 7*24 = 168
+ * instead of 7*7*8 = 392.
  *   epilogue: bias, y (N,P,Q,K) or the split's fp32 slice. */
 #ifndef SC_GPU_MMA_OP_FWD_CUH
 #define SC_GPU_MMA_OP_FWD_CUH
 
 #include "common.cuh"
 
-template <class E, bool PAD>
+template <class E, bool PAD, bool ROW = false>
 struct MmaFwd {
     typedef E Elem;
     static constexpr bool A_KMAJOR = true, B_KMAJOR = true, A_PAD = PAD, B_PAD = PAD;
@@ -60,22 +66,32 @@ struct MmaFwd {
         it.base = x + (i64)n * H * W * C + (i64)b.g * Cg;
         it.h0 = p * sh - ph, it.w0 = q * sw - pw, it.kc = kc;
     }
-    /* cnt: the chunk's elements inside the tensor (<= 0: none) */
-    SC_HD const E *a_src(const Block &b, const AIter &it, int k0, int &cnt) const
+    /* The chunk's elements lo .. hi-1 are inside the tensor (none: lo >= hi), the returned
+     * pointer is element lo's. */
+    SC_HD const E *a_src(const Block &b, const AIter &it, int k0, int &lo, int &hi) const
     {
         int k = k0 + it.kc * V;
         int rs = sc_div(k, dcg), c = k - rs * Cp; /* dcg divides by Cp */
         int r = sc_div(rs, ds), s = rs - r * S;
         int h = it.h0 + r * dh, wi = it.w0 + s * dw;
-        bool ok = it.ok && k < b.kend && (unsigned)h < (unsigned)H && (unsigned)wi < (unsigned)W;
-        cnt = ok ? Cg - c : 0;
-        return ok ? it.base + ((i64)h * W + wi) * C + c : x;
+        bool ok = it.ok && k < b.kend && (unsigned)h < (unsigned)H;
+        lo = 0, hi = Cg - c;
+        if constexpr (ROW) { /* s = 0: elements c.. of the run from pixel wi on */
+            lo = max(0, -wi * C - c), hi = min(hi, (W - wi) * C - c);
+        } else {
+            ok = ok && (unsigned)wi < (unsigned)W;
+        }
+        if (!ok || lo >= min(hi, V)) {
+            lo = hi = 0;
+            return x;
+        }
+        return it.base + (((i64)h * W + wi) * C + c + lo);
     }
     SC_HD const E *a_src(const Block &b, const AIter &it, int k0, bool &valid) const
     {
-        int cnt;
-        const E *p = a_src(b, it, k0, cnt);
-        valid = cnt > 0;
+        int lo, hi;
+        const E *p = a_src(b, it, k0, lo, hi);
+        valid = hi > lo;
         return p;
     }
 
@@ -153,12 +169,12 @@ struct MmaFwd {
         int k = k0 + it.kc * V;
         return b_src_k(it, k, k < b.kend, valid);
     }
-    SC_HD const E *b_src(const Block &b, const BIter &it, int k0, int &cnt) const
+    SC_HD const E *b_src(const Block &b, const BIter &it, int k0, int &lo, int &hi) const
     {
         int k = k0 + it.kc * V;
         int rs = sc_div(k, dcg), c = k - rs * Cp;
         bool ok = it.ok && k < b.kend;
-        cnt = ok ? Cg - c : 0;
+        lo = 0, hi = ok ? Cg - c : 0;
         return ok ? it.row + rs * Cg + c : w;
     }
 
@@ -173,25 +189,27 @@ struct MmaFwd {
 };
 
 /* The operation of a plan, and its grid (host). */
-template <class E, bool PAD>
-static MmaFwd<E, PAD> sc_mma_fwd_op(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w,
-                                    const E *bias, E *y, float *ws, dim3 *grid)
+template <class E, bool PAD, bool ROW = false>
+static MmaFwd<E, PAD, ROW> sc_mma_fwd_op(const sc_kp &kp, const sc_kplan &pl, const E *x,
+                                         const E *w, const E *bias, E *y, float *ws, dim3 *grid)
 {
+    static_assert(PAD || !ROW, "ROW is a padded mode");
     const int KB = sc_mma_kb(pl.cfg, (int)sizeof(E)), V = 16 / sizeof(E);
-    MmaFwd<E, PAD> op;
+    MmaFwd<E, PAD, ROW> op;
     op.x = x, op.w = w, op.bias = bias, op.y = y, op.ws = ws;
-    op.H = kp.h, op.W = kp.w, op.C = kp.c, op.K = kp.k, op.P = kp.p, op.Q = kp.q, op.S = kp.s;
-    op.Cg = kp.cg, op.Kg = kp.kg, op.sh = kp.sh, op.sw = kp.sw, op.ph = kp.ph, op.pw = kp.pw;
+    op.H = kp.h, op.W = kp.w, op.C = kp.c, op.K = kp.k, op.P = kp.p, op.Q = kp.q;
+    op.S = ROW ? 1 : kp.s, op.Cg = ROW ? kp.s * kp.cg : kp.cg; /* ROW: (s, c) fused */
+    op.Kg = kp.kg, op.sh = kp.sh, op.sw = kp.sw, op.ph = kp.ph, op.pw = kp.pw;
     op.dh = kp.dh, op.dw = kp.dw;
-    op.Cp = (kp.cg + V - 1) / V * V;
-    op.M = kp.n * kp.p * kp.q, op.Kred = op.Cp * kp.r * kp.s, op.G = kp.g;
+    op.Cp = (op.Cg + V - 1) / V * V;
+    op.M = kp.n * kp.p * kp.q, op.Kred = op.Cp * kp.r * op.S, op.G = kp.g;
     op.rscg = kp.cg * kp.r * kp.s;
     int splits = pl.splits < 1 ? 1 : pl.splits;
     op.splits = splits;
     op.chunk = (ceil_div(op.Kred, splits) + KB - 1) / KB * KB;
     op.y_elems = (i64)kp.n * kp.p * kp.q * kp.k;
     op.dq = sc_fdiv_make(kp.q), op.dp = sc_fdiv_make(kp.p), op.dcg = sc_fdiv_make(op.Cp);
-    op.ds = sc_fdiv_make(kp.s);
+    op.ds = sc_fdiv_make(op.S);
     *grid =
         dim3(ceil_div(op.M, sc_mma_bm(pl.cfg)), ceil_div(kp.kg, sc_mma_bn(pl.cfg)), kp.g * splits);
     return op;
