@@ -94,7 +94,7 @@ struct MmaBw {
         it.hp = p * sh, it.wq = q * sw;
         it.pix = (((i64)n * H + it.hp) * W + it.wq) * C;
     }
-    /* the chunk at it's reduction index, its elements lo .. hi-1 inside the tensor (none:
+    /* the chunk at the iterator's reduction index, its elements lo .. hi-1 inside the tensor (none:
      * lo >= hi; the pointer is element lo's); then it moves kb further */
     SC_HD const E *b_next(const Block &b, BIter &it, int &lo, int &hi) const
     {

@@ -95,11 +95,12 @@ struct MmaFwd {
         return p;
     }
 
-    /* wgmma.cuh's gathers, and kernel.cuh's without channel padding (Cp = Cg). Every chunk a thread copies in a stage
-     * sits at the same reduction index k (its chunk column), so the tap (r, s, c) of k is kept
-     * per thread and walked a stage at a time instead of divided out per chunk, and each row
-     * keeps its pixel's offset: a chunk is then two adds, two bounds checks and a pointer add.
-     * The address generation of the divided form was most of the kernel's issue slots. */
+    /* wgmma.cuh's gathers, and kernel.cuh's without channel padding (Cp = Cg). Every chunk a
+     * thread copies in a stage sits at the same reduction index k (its chunk column), so the tap
+     * (r, s, c) of k is kept per thread and walked a stage at a time instead of divided out per
+     * chunk, and each row keeps its pixel's offset: a chunk is then two adds, two bounds checks
+     * and a pointer add. The address generation of the divided form was most of the wgmma
+     * kernel's issue slots. */
     struct ATap {
         int c, s, r, hd, wd; /* hd = r*dh, wd = s*dw */
         i64 off;             /* (hd*W + wd)*C + c */
