@@ -129,6 +129,13 @@ static inline size_t sc_mma_wgmma_filter_bytes(const sc_kp *kp, int dir)
     return (b + 255) / 256 * 256;
 }
 
+/* Bytes of an operand element (the esize above) of a plan's dtype: 2 fp16/bf16, 4 TF32 (fp32). */
+static inline SC_CONSTEXPR int sc_mma_esize(int dtype) { return dtype == SC_DTYPE_F32 ? 4 : 2; }
+
+/* Elements per 16-byte chunk (the unit of every global load): 8 fp16/bf16, 4 TF32 (fp32). The
+ * channel counts a plan needs to be multiples of. */
+static inline SC_CONSTEXPR int sc_mma_vec(int dtype) { return 16 / sc_mma_esize(dtype); }
+
 /* Forward with C/groups not a multiple of the chunk (padded, mma/op_fwd.cuh): with groups 1 and
  * an undilated filter width, a filter row's S*C elements are one contiguous run of x's row and
  * of w's, so the reduction pads once per filter row, not once per tap (ROW: a 7x7 stem on 3
@@ -136,16 +143,8 @@ static inline size_t sc_mma_wgmma_filter_bytes(const sc_kp *kp, int dir)
  * padding: fused rows ran slower there in three of four stem cases (bench/NOTES.md). */
 static inline bool sc_mma_row_fused(const sc_kp *kp)
 {
-    int v = kp->dtype == SC_DTYPE_F32 ? 4 : 8;
-    return kp->g == 1 && kp->dw == 1 && kp->s > 1 && kp->cg % v != 0;
+    return kp->g == 1 && kp->dw == 1 && kp->s > 1 && kp->cg % sc_mma_vec(kp->dtype) != 0;
 }
-
-/* Bytes of an operand element (the esize above) of a plan's dtype: 2 fp16/bf16, 4 TF32 (fp32). */
-static inline SC_CONSTEXPR int sc_mma_esize(int dtype) { return dtype == SC_DTYPE_F32 ? 4 : 2; }
-
-/* Elements per 16-byte chunk (the unit of every global load): 8 fp16/bf16, 4 TF32 (fp32). The
- * channel counts a plan needs to be multiples of. */
-static inline SC_CONSTEXPR int sc_mma_vec(int dtype) { return 16 / sc_mma_esize(dtype); }
 
 /* Dynamic shared memory of a kernel: STAGES x (A tile + B tile), each tile either K-major
  * (rows of BK elements plus one chunk of padding) or row-major (BK rows of BM or BN elements

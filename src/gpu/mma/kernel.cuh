@@ -59,8 +59,9 @@ __device__ __forceinline__ void sc_mma_tile_out(const Op &op, const typename Op:
     }
 }
 
-/* The A iterator of an operation: its rows (ARow) and one shared filter tap (ATap) where it walks
- * the tap (Op::A_TAP, op_fwd.cuh), its AIter otherwise (the tap then an empty placeholder). */
+/* The A iterator of an operation (here and in wgmma.cuh): its rows (ARow) and one shared filter
+ * tap (ATap) where it walks the tap (Op::A_TAP, op_fwd.cuh), its AIter otherwise (the tap then an
+ * empty placeholder). */
 template <class Op, bool TAP>
 struct MmaAIters {
     typedef typename Op::AIter Row;

@@ -187,20 +187,6 @@ static constexpr int sc_wgmma_smem_bytes(int esize)
     return sc_wgmma_stages(esize) * (SC_WGMMA_BM + SC_WGMMA_BN) * SC_WGMMA_KBYTES + 1024;
 }
 
-/* The A iterator of an operation by layout: K-major walks rows (ARow) and one tap (ATap,
- * op_fwd.cuh); MN-major keeps AIter, the tap then an empty placeholder. */
-template <class Op, bool MN>
-struct WgmmaIters {
-    typedef typename Op::ARow A;
-    typedef typename Op::ATap Tap;
-};
-template <class Op>
-struct WgmmaIters<Op, true> {
-    typedef typename Op::AIter A;
-    struct Tap {
-    };
-};
-
 /* MN-major tile (128 x 64 16-bit elements, 16 KiB): the byte offset of 16-byte chunk rc
  * (elements 8rc .. 8rc+7 of M or N) of reduction row r: group rc / 8 of 64 elements at 8192
  * bytes, atom r / 8 at 1024, row r % 8 at 128, chunk rc % 8 swizzled by the row. */
@@ -243,10 +229,10 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
      * the reduction (op_bw.cuh, b_next), A is addressed from it (a_src). */
     static_assert(256 % CPR == 0, "one chunk column per thread");
     const int kc = tid % CPR;
-    typename WgmmaIters<Op, MN>::A ai[A_PT];
+    typename MmaAIters<Op, !MN>::Row ai[A_PT]; /* kernel.cuh */
     typename Op::BIter bi[B_PT];
     unsigned a_dst[A_PT], b_dst[B_PT]; /* byte offsets inside a stage's tile, swizzled */
-    typename WgmmaIters<Op, MN>::Tap tap;
+    typename MmaAIters<Op, !MN>::Tap tap;
     int kk; /* K-major: this thread's k in the next stage loaded; MN: the stage's first k */
     if constexpr (!MN) {
 #pragma unroll
