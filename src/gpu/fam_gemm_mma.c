@@ -78,8 +78,9 @@ static size_t ws_of(const sc_kp *kp, int splits, i64 out)
 
 /* Time model (no timing): padded flops over the SMs at a rate per configuration (larger tiles
  * reuse each loaded element more: 128x128 = 1, 128x64 and 64x128 = 0.8, 64x64 = 0.6; 128x128 at
- * two blocks per SM hides more latency: 1.15, bench/NOTES.md), the wave efficiency of the grid,
- * plus the split reduction's traffic and launch. Only ratios matter. */
+ * two blocks per SM hides more latency: 1.15; wgmma 128x128 1.6, 128x64 1.3, bench/NOTES.md),
+ * the wave efficiency of the grid, plus the split reduction's traffic and launch. Only ratios
+ * matter. */
 static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev,
                      sc_kplan *out)
 {
@@ -99,8 +100,8 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     for (int c = 0; c < SC_MMA_NCFG; c++) {
         if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_MMA_NCFG && c != kn->gemm_cfg) continue;
         if (!sc_mma_cfg_built(c, rq->dir, pad, esize)) continue;
-        size_t wcopy = 0; /* configuration 5's filter copy (mma_cfg.h) */
-        if (c == SC_MMA_WGMMA_CFG) {
+        size_t wcopy = 0; /* configurations 5 and 6's filter copy (mma_cfg.h) */
+        if (sc_mma_is_wgmma(c)) {
             if (!dev->wgmma || kn->gemm_wgmma == 0 || !sc_mma_wgmma_applies(kp, rq->dir)) continue;
             if (Kr < (i64)SC_MMA_WGMMA_MIN_STAGES * sc_mma_kb(c, esize) && kn->gemm_cfg != c)
                 continue; /* unless forced */
@@ -109,7 +110,12 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
         int bm = sc_mma_bm(c), bn = sc_mma_bn(c);
         int bk = sc_mma_kb(c, esize);
         i64 tiles = ceil_div(M, bm) * ceil_div(N, bn) * zmul;
-        double eff = c == 0 ? 1.0 : c == 4 ? 1.15 : c == 3 ? 0.6 : c == 5 ? 1.6 : 0.8;
+        double eff = c == 0   ? 1.0
+                     : c == 4 ? 1.15
+                     : c == 3 ? 0.6
+                     : c == 5 ? 1.6
+                     : c == 6 ? 1.3
+                              : 0.8;
         double rate = 3.0e12 * eff * (kp->dtype == SC_DTYPE_F32 ? 0.5 : 1.0); /* per SM */
         i64 slots = (i64)dev->sm_count * sc_mma_minb(c);
         i64 smax = Kr / (4 * bk);
@@ -138,7 +144,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
         }
     }
     out->ws_bytes = ws_of(kp, out->splits, outn);
-    if (out->cfg == SC_MMA_WGMMA_CFG) out->ws_bytes += sc_mma_wgmma_filter_bytes(kp, rq->dir);
+    if (sc_mma_is_wgmma(out->cfg)) out->ws_bytes += sc_mma_wgmma_filter_bytes(kp, rq->dir);
 }
 
 const sc_gpu_family sc_fam_gemm_mma = {SC_ALGO_GPU_IMPLICIT_GEMM_MMA, mma_applies, mma_preferred,

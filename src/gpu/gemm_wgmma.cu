@@ -1,7 +1,7 @@
-/* gemm_wgmma.cu - configuration 5 of the matrix-unit GEMM: the kernel of mma/wgmma.cuh for the
- * operations it computes (fp16/bf16 and TF32 forward, fp16/bf16 backward-weight, without channel
- * padding). mk/gpu.mk compiles this file for sm_90a where the build targets sm_90 (wgmma exists
- * only there) and then defines SC_WGMMA_SM90A=1; the planner takes configuration 5 only on an
+/* gemm_wgmma.cu - configurations 5 and 6 of the matrix-unit GEMM: the kernel of mma/wgmma.cuh
+ * for the operations it computes (fp16/bf16 and TF32 forward, fp16/bf16 backward-weight on 5,
+ * without channel padding). mk/gpu.mk compiles this file for sm_90a where the build targets sm_90 (wgmma exists
+ * only there) and then defines SC_WGMMA_SM90A=1; the planner takes configurations 5 and 6 only on an
  * sm_90 device of such a build (sc_wgmma_built, sc_gpu_dev.wgmma). */
 #include "launch.h"
 
@@ -14,25 +14,28 @@
 #include "mma/op_fwd.cuh"
 #include "mma/wgmma.cuh"
 
-template <class Op>
+template <class Op, int BN>
 int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
 {
-    constexpr int smem = sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem));
-    if (int e = sc_smem_opt_in<wgmma_kernel<Op>>(smem)) return e;
-    wgmma_kernel<Op><<<grid, 256, smem, st>>>(op);
+    constexpr int smem = sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem), BN);
+    if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN>>(smem)) return e;
+    wgmma_kernel<Op, BN><<<grid, 256, smem, st>>>(op);
     return (int)cudaGetLastError();
 }
 
-template int sc_wgmma_launch<MmaFwd<sc_half, false>>(const MmaFwd<sc_half, false> &, dim3,
-                                                     cudaStream_t);
-template int sc_wgmma_launch<MmaFwd<sc_bf16, false>>(const MmaFwd<sc_bf16, false> &, dim3,
-                                                     cudaStream_t);
-template int sc_wgmma_launch<MmaFwd<float, false>>(const MmaFwd<float, false> &, dim3,
-                                                   cudaStream_t);
-template int sc_wgmma_launch<MmaBw<sc_half, false>>(const MmaBw<sc_half, false> &, dim3,
-                                                    cudaStream_t);
-template int sc_wgmma_launch<MmaBw<sc_bf16, false>>(const MmaBw<sc_bf16, false> &, dim3,
-                                                    cudaStream_t);
+/* configuration 5: forward (and stride-1 backward-data as forward) in every type, 16-bit
+ * backward-weight; configuration 6: forward only */
+#define SC_WGMMA_INST(BN, ...)                                                                     \
+    template int sc_wgmma_launch<__VA_ARGS__, BN>(const __VA_ARGS__ &, dim3, cudaStream_t);
+SC_WGMMA_INST(128, MmaFwd<sc_half, false>)
+SC_WGMMA_INST(128, MmaFwd<sc_bf16, false>)
+SC_WGMMA_INST(128, MmaFwd<float, false>)
+SC_WGMMA_INST(128, MmaBw<sc_half, false>)
+SC_WGMMA_INST(128, MmaBw<sc_bf16, false>)
+SC_WGMMA_INST(64, MmaFwd<sc_half, false>)
+SC_WGMMA_INST(64, MmaFwd<sc_bf16, false>)
+SC_WGMMA_INST(64, MmaFwd<float, false>)
+#undef SC_WGMMA_INST
 #endif
 
 extern "C" bool sc_wgmma_built(void) { return SC_WGMMA_SM90A != 0; }

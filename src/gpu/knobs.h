@@ -17,7 +17,7 @@ typedef struct sc_gpu_knobs {
     int gemm_serial; /* SAFECONV_GPU_GEMM_SERIAL: 0 no serial backward-weight splits */
     int gemm_bw32;   /* SAFECONV_GPU_GEMM_BW32: 0 backward-weight gathers with 64-bit offsets */
     int gemm_mma;    /* SAFECONV_GPU_GEMM_MMA: 0 never the matrix-unit GEMM by default */
-    int gemm_wgmma;  /* SAFECONV_GPU_GEMM_WGMMA: 0 never configuration 5 (wgmma) */
+    int gemm_wgmma;  /* SAFECONV_GPU_GEMM_WGMMA: 0 never configurations 5, 6 (wgmma) */
     int smallc_pix;  /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
     int winograd;    /* SAFECONV_GPU_WINOGRAD: 0 never Winograd by default, 1 wherever it applies */
     int winograd_1stage; /* SAFECONV_GPU_WINOGRAD_1STAGE: 1 the one-stage (AMD) variant on NVIDIA */

@@ -14,13 +14,17 @@
  *   4   128x128   64x32      2          4       64
  *   5   128x128   64x128     1          4       128     (wgmma: two warpgroups of 64 rows;
  *                                                          TF32 6 stages, wgmma.cuh)
+ *   6   128x64    64x64      2          4       128     (wgmma, K-major operands only)
  * 4 is 0 with twice the warps per SM to hide the latencies of mma.sync and the gathers (the
  * larger tile's registers capped at 128 a thread); where that cap would spill, and for TF32
  * (sc_mma_cfg_built), it is not compiled and 0 runs instead. 5 runs Hopper's asynchronous
  * warpgroup instruction, operands straight from shared memory (128-byte swizzled rows), for
  * fp16/bf16 and TF32 forward and fp16/bf16 backward-weight without channel padding; its own
  * kernel (mma/wgmma.cuh), compiled for sm_90a only, so the planner takes it only where the
- * device and the build have it (sc_gpu_dev.wgmma). */
+ * device and the build have it (sc_gpu_dev.wgmma). 6 is 5 with 64 columns (wgmma m64n64): a
+ * layer with 64 output channels (forward) or 64 input channels (backward-data) fills it, where
+ * it left half of 5's tile empty; at two blocks per SM one block's epilogue overlaps the
+ * other's loads. */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 
@@ -36,7 +40,8 @@
     X(2, 64, 128, 2, 3, 64)   \
     X(3, 64, 64, 2, 3, 64)    \
     X(4, 128, 128, 2, 4, 64)  \
-    X(5, 128, 128, 1, 4, 128)
+    X(5, 128, 128, 1, 4, 128) \
+    X(6, 128, 64, 2, 4, 128)
 #define SC_MMA_X_BM(id, bm, bn, minb, st, kb) case id: return bm;
 #define SC_MMA_X_BN(id, bm, bn, minb, st, kb) case id: return bn;
 #define SC_MMA_X_MINB(id, bm, bn, minb, st, kb) case id: return minb;
@@ -44,9 +49,16 @@
 #define SC_MMA_X_KBYTES(id, bm, bn, minb, st, kb) case id: return kb;
 // clang-format on
 enum {
-    SC_MMA_NCFG = 6,
-    SC_MMA_WGMMA_CFG = 5 /* Hopper's wgmma (mma/wgmma.cuh), sm_90a builds on sm_90 devices */
+    SC_MMA_NCFG = 7,
+    SC_MMA_WGMMA_CFG = 5,    /* Hopper's wgmma (mma/wgmma.cuh), sm_90a builds on sm_90 devices */
+    SC_MMA_WGMMA_N64_CFG = 6 /* the same with 64 columns, K-major operands only */
 };
+
+/* Whether a configuration runs the wgmma kernel (mma/wgmma.cuh) rather than mma.sync's. */
+static inline SC_CONSTEXPR bool sc_mma_is_wgmma(int cfg)
+{
+    return cfg == SC_MMA_WGMMA_CFG || cfg == SC_MMA_WGMMA_N64_CFG;
+}
 
 static inline SC_CONSTEXPR int sc_mma_bm(int cfg)
 {
@@ -97,10 +109,11 @@ static inline SC_CONSTEXPR int sc_mma_kb(int cfg, int esize) { return sc_mma_kby
 static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int esize)
 {
     if (cfg == SC_MMA_WGMMA_CFG) return !pad && (dir != SC_DIR_BACKWARD_WEIGHT || esize == 2);
+    if (cfg == SC_MMA_WGMMA_N64_CFG) return !pad && dir != SC_DIR_BACKWARD_WEIGHT;
     return cfg != 4 || (esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad);
 }
 
-/* Configuration 5 (wgmma) reads both operands K-major, or for fp16/bf16 both MN-major
+/* Configurations 5 and 6 (wgmma) read both operands K-major, or (5, fp16/bf16) both MN-major
  * (wgmma.cuh). Forward has them K-major; backward-data at stride 1, groups 1 is computed as the
  * forward convolution of dy with the filter turned 180 degrees and transposed,
  * w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad. Backward-weight has both
@@ -108,11 +121,12 @@ static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int
  * mma/dir.cuh writes that filter, and in TF32 forward the filter rounded to TF32 (wgmma.cuh
  * reads B unrounded), to the start of the workspace (sc_mma_wgmma_filter_bytes, 256-aligned; the
  * split slices follow). */
-/* The shortest reduction configuration 5 is planned for, in stages of 128 bytes (64 fp16/bf16
- * or 32 TF32 elements): below 8 stages its pipeline never fills and the 2-blocks-per-SM
- * mma.sync tile won (bf16: ResNet-50's 1x1 layers with 64-256 input channels lost 4-40%, those
- * from 512 on gained; bench/NOTES.md, "wgmma"). */
-#define SC_MMA_WGMMA_MIN_STAGES 8
+/* The shortest reduction configurations 5 and 6 are planned for, in stages of 128 bytes (64
+ * fp16/bf16 or 32 TF32 elements): below it the pipeline never fills and the 2-blocks-per-SM
+ * mma.sync tiles win. 8 stages at first (bf16 ResNet-50 1x1 layers with 64-256 input channels
+ * lost 4-40% on wgmma); 4 since TF32's 1x1 layers with 128-256 channels were measured 20-30%
+ * faster on wgmma, and bf16's from 256 at par or faster (bench/NOTES.md, "wgmma"). */
+#define SC_MMA_WGMMA_MIN_STAGES 4
 
 static inline bool sc_mma_wgmma_applies(const sc_kp *kp, int dir)
 {

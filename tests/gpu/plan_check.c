@@ -115,9 +115,9 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
     bool pad = rq->dir != SC_DIR_BACKWARD_DATA && kp->cg % sc_mma_vec(kp->dtype) != 0;
     if (!sc_mma_cfg_built(pl->cfg, rq->dir, pad, sc_mma_esize(kp->dtype)))
         return fail(pb, rq, dev, pl, "a configuration the launcher has no kernel for");
-    if (pl->cfg == SC_MMA_WGMMA_CFG && (!dev->wgmma || !sc_mma_wgmma_applies(kp, rq->dir)))
+    if (sc_mma_is_wgmma(pl->cfg) && (!dev->wgmma || !sc_mma_wgmma_applies(kp, rq->dir)))
         return fail(pb, rq, dev, pl, "wgmma on a device, build or problem without it");
-    size_t wcopy = pl->cfg == SC_MMA_WGMMA_CFG ? sc_mma_wgmma_filter_bytes(kp, rq->dir) : 0;
+    size_t wcopy = sc_mma_is_wgmma(pl->cfg) ? sc_mma_wgmma_filter_bytes(kp, rq->dir) : 0;
     if (kp->kg % sc_mma_vec(kp->dtype) ||
         (kp->cg % sc_mma_vec(kp->dtype) && rq->dir == SC_DIR_BACKWARD_DATA))
         return fail(pb, rq, dev, pl, "channels not a multiple of the chunk");

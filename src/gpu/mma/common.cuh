@@ -43,9 +43,9 @@ template <class E>
 int sc_mma_bw(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *dy, E *dw, float *ws,
               cudaStream_t st);
 
-/* Configuration 5 (gemm_wgmma.cu, compiled for sm_90a): the wgmma kernel of an operation it is
- * built for (sc_mma_cfg_built). */
-template <class Op>
+/* Configurations 5 (BN 128) and 6 (BN 64) (gemm_wgmma.cu, compiled for sm_90a): the wgmma kernel
+ * of an operation it is built for (sc_mma_cfg_built). */
+template <class Op, int BN>
 int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st);
 
 #endif /* SC_GPU_MMA_COMMON_CUH */

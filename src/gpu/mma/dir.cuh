@@ -11,7 +11,7 @@
 
 typedef SC_MMA_ELEM E;
 
-/* Configuration 5's filter copy in the workspace (mma_cfg.h, sc_mma_wgmma_filter_bytes), one
+/* Configurations 5 and 6's filter copy in the workspace (mma_cfg.h, sc_mma_wgmma_filter_bytes), one
  * thread per element of wc: backward-data's filter turned and transposed (TURN),
  * wc[c][r][s][k] = w[k][R-1-r][S-1-s][c], or forward's filter as it is, wc = w (K x R*S*C); fp32
  * elements rounded to TF32 (sc_tf32), since wgmma.cuh reads its B operand unrounded (in the
@@ -59,8 +59,8 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
         MmaFwd<E, true> op = sc_mma_fwd_op<E, true>(kp, pl, x, w, bias, y, ws, &grid);
         e = mma_launch(pl.cfg, op, grid, st);
     } else {
-        size_t wb = pl.cfg == SC_MMA_WGMMA_CFG ? sc_mma_wgmma_filter_bytes(&kp, SC_DIR_FORWARD) : 0;
-        if (wb) { /* configuration 5, TF32: the filter rounded into the workspace */
+        size_t wb = sc_mma_is_wgmma(pl.cfg) ? sc_mma_wgmma_filter_bytes(&kp, SC_DIR_FORWARD) : 0;
+        if (wb) { /* wgmma, TF32: the filter rounded into the workspace */
             E *wc = (E *)ws;
             mma_filter_copy_launch<E, false>(w, wc, kp.k, kp.r, kp.s, kp.cg, st);
             w = wc, ws = (float *)((char *)ws + wb);
@@ -74,7 +74,7 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
                                     st);
 }
 
-/* Configuration 5 (wgmma) in backward-data: the filter turned and transposed into the
+/* Configurations 5 and 6 (wgmma) in backward-data: the filter turned and transposed into the
  * workspace (mma_filter_copy), then the forward convolution of dy with it (mma_cfg.h,
  * sc_mma_wgmma_applies). */
 template <class T>
@@ -101,7 +101,7 @@ template <>
 int sc_mma_bd<E>(const sc_kp &kp, const sc_kplan &pl, const E *dy, const E *w, E *dx, float *ws,
                  cudaStream_t st)
 {
-    if (pl.cfg == SC_MMA_WGMMA_CFG) return mma_bd_wgmma<E>(kp, pl, dy, w, dx, ws, st);
+    if (sc_mma_is_wgmma(pl.cfg)) return mma_bd_wgmma<E>(kp, pl, dy, w, dx, ws, st);
     dim3 grid;
     MmaBd<E> op;
     if (!sc_mma_bd_op<E>(kp, pl, dy, w, dx, ws, &op, &grid)) return (int)cudaErrorInvalidValue;

@@ -29,7 +29,12 @@ static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
          * forward op (mma/dir.cuh) */
         if constexpr ((Op::A_KMAJOR && Op::B_KMAJOR) ||
                       (!Op::A_KMAJOR && !Op::B_KMAJOR && sizeof(typename Op::Elem) == 2))
-            return sc_wgmma_launch<Op>(op, grid, st);
+            return sc_wgmma_launch<Op, 128>(op, grid, st);
+        else
+            return (int)cudaErrorInvalidValue;
+    } else if constexpr (CFG == SC_MMA_WGMMA_N64_CFG) {
+        if constexpr (Op::A_KMAJOR && Op::B_KMAJOR) /* forward, or backward-data as forward */
+            return sc_wgmma_launch<Op, 64>(op, grid, st);
         else
             return (int)cudaErrorInvalidValue;
     } else

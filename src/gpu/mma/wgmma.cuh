@@ -1,14 +1,15 @@
 /* wgmma.cuh - the matrix-unit implicit GEMM on Hopper's warpgroup instructions (sm_90a:
- * wgmma.mma_async), configuration 5 of mma_cfg.h: operations whose two operands are K-major
+ * wgmma.mma_async), configurations 5 and 6 of mma_cfg.h: operations whose two operands are K-major
  * (forward without channel padding), fp16/bf16 or fp32 as TF32, or both MN-major (fp16/bf16
  * backward-weight without channel padding). Compiled only into
  * gemm_wgmma.cu, which the build compiles for sm_90a (mk/gpu.mk); on every other target the
  * kernel is empty and the planner never picks it (sc_gpu_dev.wgmma).
  *
- * Block tile 128 x 128, 256 threads = two warpgroups; warpgroup wg computes rows 64*wg .. +63
- * against all 128 columns with wgmma m64n128k16 (fp16/bf16) or m64n128k8 (TF32): 64 fp32
- * accumulators a thread. A stage holds 128 bytes of the reduction (64 16-bit or 32 fp32
- * elements) for each of the 128 A rows and 128 B rows, stored with the 128-byte swizzle wgmma
+ * Block tile 128 x BN (BN = 128: configuration 5; 64: configuration 6, K-major operands only),
+ * 256 threads = two warpgroups; warpgroup wg computes rows 64*wg .. +63 against all BN columns
+ * with wgmma m64nBNk16 (fp16/bf16) or m64nBNk8 (TF32): BN / 2 fp32 accumulators a thread. A
+ * stage holds 128 bytes of the reduction (64 16-bit or 32 fp32 elements) for each of the 128 A
+ * rows and BN B rows, stored with the 128-byte swizzle wgmma
  * reads: the 16-byte chunk c of row r sits at chunk c ^ (r % 8) of the row (rows of 128 bytes,
  * tiles 1024-byte aligned), which also keeps the cp.async stores of 8 consecutive rows in
  * distinct banks. Loads are cp.async 16-byte chunks, STAGES deep; a thread's chunks of a stage
@@ -69,11 +70,11 @@
 #endif
 
 #define SC_WGMMA_BM     128
-#define SC_WGMMA_BN     128
 #define SC_WGMMA_KBYTES 128 /* bytes of the reduction per stage and row: one swizzled row */
 /* Stages in the ring: 4 for fp16/bf16; 6 for TF32, whose stage holds half the products
- * (6 x 32 KiB + 1 KiB of shared memory). */
-SC_HD constexpr int sc_wgmma_stages(int esize) { return esize == 4 ? 6 : 4; }
+ * (6 x 32 KiB + 1 KiB of shared memory); 4 for both with 64 columns (4 x 24 KiB + 1 KiB: two
+ * blocks an SM). */
+SC_HD constexpr int sc_wgmma_stages(int esize, int bn) { return bn == 64 ? 4 : esize == 4 ? 6 : 4; }
 
 #if SC_WGMMA_DEVICE
 /* The shared-memory matrix descriptor of a K-major operand with the 128-byte swizzle: start
@@ -122,6 +123,10 @@ __device__ __forceinline__ void sc_fence_proxy_async()
                        "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
 #define SC_WGMMA_R64 SC_WGMMA_R8(0), SC_WGMMA_R8(8), SC_WGMMA_R8(16), SC_WGMMA_R8(24),            \
                      SC_WGMMA_R8(32), SC_WGMMA_R8(40), SC_WGMMA_R8(48), SC_WGMMA_R8(56)
+#define SC_WGMMA_D32 \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                   \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define SC_WGMMA_R32 SC_WGMMA_R8(0), SC_WGMMA_R8(8), SC_WGMMA_R8(16), SC_WGMMA_R8(24)
 // clang-format on
 
 /* d (64 x 128 fp32, this thread's 64) += A (64 x K, descriptor a) * B (K x 128, descriptor b,
@@ -145,6 +150,18 @@ SC_WGMMA_128(sc_wgmma_128, float, "m64n128k8.f32.tf32.tf32", "1, 1, 1")
 SC_WGMMA_128(sc_wgmma_128_mn, sc_half, "m64n128k16.f32.f16.f16", "1, 1, 1, 1, 1")
 SC_WGMMA_128(sc_wgmma_128_mn, sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 1, 1")
 #undef SC_WGMMA_128
+/* The same with 64 columns (configuration 6): d (64 x 64 fp32, this thread's 32), K-major. */
+#define SC_WGMMA_64(NAME, T, SHAPE, IMM)                                                           \
+    __device__ __forceinline__ void NAME(T, float *d, unsigned long long a, unsigned long long b)  \
+    {                                                                                              \
+        asm volatile("wgmma.mma_async.sync.aligned." SHAPE " " SC_WGMMA_D32 ", %32, %33, " IMM     \
+                     ";\n"                                                                         \
+                     : SC_WGMMA_R32                                                                \
+                     : "l"(a), "l"(b));                                                            \
+    }
+SC_WGMMA_64(sc_wgmma_64, sc_half, "m64n64k16.f32.f16.f16", "1, 1, 1, 0, 0")
+SC_WGMMA_64(sc_wgmma_64, sc_bf16, "m64n64k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
+#undef SC_WGMMA_64
 
 /* d (64 x 128 fp32) += A (64 x 8 TF32, this thread's fragment a[4] in registers, layout above)
  * * B (8 x 128, descriptor b, 128 K-major rows). */
@@ -153,6 +170,14 @@ __device__ __forceinline__ void sc_wgmma_128_rs(float *d, const unsigned *a, uns
     asm volatile("wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 " SC_WGMMA_D64
                  ", {%64, %65, %66, %67}, %68, 1, 1, 1;\n"
                  : SC_WGMMA_R64
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+/* The same with 64 columns (configuration 6): d (64 x 64 fp32, this thread's 32). */
+__device__ __forceinline__ void sc_wgmma_64_rs(float *d, const unsigned *a, unsigned long long b)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 " SC_WGMMA_D32
+                 ", {%32, %33, %34, %35}, %36, 1, 1, 1;\n"
+                 : SC_WGMMA_R32
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
 
@@ -180,11 +205,11 @@ __device__ __forceinline__ unsigned sc_wgmma_tf32(unsigned v)
 }
 #endif /* SC_WGMMA_DEVICE */
 
-/* Dynamic shared memory for elements of esize bytes: the stages (128 bytes a row whatever the
- * type), plus 1024 bytes to align them (the swizzle's period). */
-static constexpr int sc_wgmma_smem_bytes(int esize)
+/* Dynamic shared memory for elements of esize bytes and bn columns: the stages (128 bytes a
+ * row whatever the type), plus 1024 bytes to align them (the swizzle's period). */
+static constexpr int sc_wgmma_smem_bytes(int esize, int bn)
 {
-    return sc_wgmma_stages(esize) * (SC_WGMMA_BM + SC_WGMMA_BN) * SC_WGMMA_KBYTES + 1024;
+    return sc_wgmma_stages(esize, bn) * (SC_WGMMA_BM + bn) * SC_WGMMA_KBYTES + 1024;
 }
 
 /* MN-major tile (128 x 64 16-bit elements, 16 KiB): the byte offset of 16-byte chunk rc
@@ -196,18 +221,19 @@ SC_HD constexpr unsigned sc_wgmma_mn_off(int rc, int r)
                       (((rc & 7) ^ (r & 7)) << 4));
 }
 
-template <class Op>
-__global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
+template <class Op, int BN>
+__global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op)
 {
 #if SC_WGMMA_DEVICE
     typedef typename Op::Elem E;
     constexpr bool MN = !Op::A_KMAJOR; /* both operands MN-major: backward-weight */
     static_assert((sizeof(E) == 2 || sizeof(E) == 4) && !Op::A_PAD && !Op::B_PAD &&
-                      (MN ? !Op::B_KMAJOR && sizeof(E) == 2 : Op::B_KMAJOR),
-                  "wgmma: 16-bit or TF32 operands both K-major, or 16-bit both MN-major; no "
-                  "channel padding");
+                      (MN ? !Op::B_KMAJOR && sizeof(E) == 2 && BN == 128 : Op::B_KMAJOR) &&
+                      (BN == 128 || BN == 64),
+                  "wgmma: 16-bit or TF32 operands both K-major, or 16-bit both MN-major at 128 "
+                  "columns; no channel padding");
     constexpr bool TF32 = sizeof(E) == 4;
-    constexpr int BM = SC_WGMMA_BM, BN = SC_WGMMA_BN, STAGES = sc_wgmma_stages(sizeof(E));
+    constexpr int BM = SC_WGMMA_BM, STAGES = sc_wgmma_stages(sizeof(E), BN);
     constexpr int KB = SC_WGMMA_KBYTES / sizeof(E); /* elements of the reduction per stage */
     constexpr int CPR = SC_WGMMA_KBYTES / 16;       /* 16-byte chunks per row */
     constexpr int A_TILE = BM * SC_WGMMA_KBYTES, B_TILE = BN * SC_WGMMA_KBYTES; /* bytes */
@@ -294,9 +320,9 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
         kk += KB;
     };
 
-    float acc[64];
+    float acc[BN / 2];
 #pragma unroll
-    for (int i = 0; i < 64; i++) acc[i] = 0.f;
+    for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
 
     const int kbeg = blk.kbeg, kend = blk.kend;
     const int nk = kend > kbeg ? (kend - kbeg + KB - 1) / KB : 0;
@@ -332,8 +358,10 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
                 if (SC_MMA_MUTANT && kt == nk - 1 && ks == 0) continue;
                 if constexpr (MN)
                     sc_wgmma_128_mn(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
-                else
+                else if constexpr (BN == 128)
                     sc_wgmma_128(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
+                else
+                    sc_wgmma_64(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
             }
             sc_wgmma_commit();
         };
@@ -371,8 +399,12 @@ __global__ __launch_bounds__(256, 1) void wgmma_kernel(Op op)
             const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)((kt % STAGES) * B_TILE));
             sc_wgmma_fence();
 #pragma unroll
-            for (int ks = 0; ks < 4; ks++)
-                sc_wgmma_128_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
+            for (int ks = 0; ks < 4; ks++) {
+                if constexpr (BN == 128)
+                    sc_wgmma_128_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
+                else
+                    sc_wgmma_64_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
+            }
             sc_wgmma_commit();
             if (kt + 1 < nk) {
                 next_stage(kt + 1);
