@@ -135,6 +135,8 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
             double flops = 2.0 * (double)ceil_div(M, bm) * bm * (double)ceil_div(N, bn) * bn *
                            (double)ceil_div(Kr, bk) * bk * (double)zmul;
             double t = flops / ((double)dev->sm_count * rate * wave_eff) + 4e-6;
+            if (sc_mma_is_wgmma(c) && rq->dir == SC_DIR_BACKWARD_DATA) /* a launch per class */
+                t += 4e-6 * (double)(kp->sh * kp->sw - 1);
             if (sp > 1) t += (double)(sp + 1) * (double)outn * 4.0 / 2.0e12 + 3e-6;
             if (t < best_t * (1 - 1e-9)) {
                 best_t = t;

@@ -114,11 +114,12 @@ static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int
 }
 
 /* Configurations 5 and 6 (wgmma) read both operands K-major, or (5, fp16/bf16) both MN-major
- * (wgmma.cuh). Forward has them K-major; backward-data at stride 1, groups 1 is computed as the
- * forward convolution of dy with the filter turned 180 degrees and transposed,
- * w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad. Backward-weight has both
+ * (wgmma.cuh). Forward has them K-major; backward-data with groups 1 is computed as one forward
+ * convolution of dy per stride class, with the class's taps of the filter turned and transposed
+ * (mma/bd_fwd.cuh; at stride 1 the whole filter turned 180 degrees,
+ * w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad). Backward-weight has both
  * MN-major (dy's channels and x's (r, s, c) are contiguous at a pixel), which TF32 cannot read.
- * mma/dir.cuh writes that filter, and in TF32 forward the filter rounded to TF32 (wgmma.cuh
+ * mma/dir.cuh writes those filters, and in TF32 forward the filter rounded to TF32 (wgmma.cuh
  * reads B unrounded), to the start of the workspace (sc_mma_wgmma_filter_bytes, 256-aligned; the
  * split slices follow). */
 /* The shortest reduction configurations 5 and 6 are planned for, in stages of 128 bytes (64
@@ -128,10 +129,15 @@ static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int
  * faster on wgmma, and bf16's from 256 at par or faster (bench/NOTES.md, "wgmma"). */
 #define SC_MMA_WGMMA_MIN_STAGES 4
 
+/* Strided backward-data (one launch per stride class) only for TF32: there ResNet-50's six
+ * strided layers ran 35-43% faster than on mma.sync, while fp16/bf16, whose 128x128 mma.sync
+ * tile runs at two blocks per SM, moved from -19% to +23% (bench/NOTES.md, "wgmma with 64
+ * columns"). */
 static inline bool sc_mma_wgmma_applies(const sc_kp *kp, int dir)
 {
     return dir == SC_DIR_FORWARD ||
-           (dir == SC_DIR_BACKWARD_DATA && kp->sh == 1 && kp->sw == 1 && kp->g == 1) ||
+           (dir == SC_DIR_BACKWARD_DATA && kp->g == 1 &&
+            ((kp->sh == 1 && kp->sw == 1) || kp->dtype == SC_DTYPE_F32)) ||
            (dir == SC_DIR_BACKWARD_WEIGHT && kp->dtype != SC_DTYPE_F32);
 }
 static inline size_t sc_mma_wgmma_filter_bytes(const sc_kp *kp, int dir)

@@ -10,6 +10,7 @@
  *
  * Built with nvcc as host code (make test-c, when nvcc is present); exit status 1 on a failure.
  * usage: mma-emulate [count] [seed] */
+#include "mma/bd_fwd.cuh"
 #include "mma/op_bd.cuh"
 #include "mma/op_bw.cuh"
 #include "mma/op_fwd.cuh"
@@ -281,6 +282,28 @@ static void check_one(const sc_conv2d_desc &d, sc_direction dir, int cfg, int sp
                                                       out.data(), ws.data(), &grid);
         emulate(op, cfg, grid);
         if (splits > 1) reduce<E>(ws.data(), out.data(), outn, splits, bias.data(), kp.k);
+    } else if (dir == SC_DIR_BACKWARD_DATA && sc_mma_is_wgmma(cfg) &&
+               sc_mma_wgmma_applies(&kp, dir)) { /* as mma/dir.cuh: per stride class */
+        if (pad) return;
+        ws.assign(sc_mma_wgmma_filter_bytes(&kp, dir) / sizeof(float) + (size_t)outn * splits + 1,
+                  0.f);
+        int e = sc_mma_bd_as_fwd<E>(
+            kp, pl, y.data(), out.data(), ws.data(),
+            [&](const BdTurn &t, i64 n, E *dst) {
+                for (i64 i = 0; i < n; i++) dst[i] = w[(size_t)sc_bd_turn_src(t, i)];
+                return 0;
+            },
+            [&](const MmaFwd<E, false> &op, dim3 g) {
+                emulate(op, cfg, g);
+                return 0;
+            });
+        if (e) {
+            printf("FAIL bd as forward: error %d\n", e);
+            failures++;
+            return;
+        }
+        float *slices = ws.data() + sc_mma_wgmma_filter_bytes(&kp, dir) / sizeof(float);
+        if (splits > 1) reduce<E>(slices, out.data(), outn, splits, (const E *)nullptr, 1);
     } else if (dir == SC_DIR_BACKWARD_DATA) {
         if (pad) return;
         MmaBd<E> op;

@@ -4,6 +4,7 @@
 #include "../compat.h"
 
 #if !SC_GPU_HIP
+#include "bd_fwd.cuh"
 #include "launch.cuh"
 #include "op_bd.cuh"
 #include "op_bw.cuh"
@@ -11,39 +12,29 @@
 
 typedef SC_MMA_ELEM E;
 
-/* Configurations 5 and 6's filter copy in the workspace (mma_cfg.h, sc_mma_wgmma_filter_bytes), one
- * thread per element of wc: backward-data's filter turned and transposed (TURN),
- * wc[c][r][s][k] = w[k][R-1-r][S-1-s][c], or forward's filter as it is, wc = w (K x R*S*C); fp32
- * elements rounded to TF32 (sc_tf32), since wgmma.cuh reads its B operand unrounded (in the
- * mutant, tests only, they are not). */
+/* Configurations 5 and 6's filter copies in the workspace (mma_cfg.h, sc_mma_wgmma_filter_bytes),
+ * one thread per element of wc (n of them): a stride class's turned filter for backward-data
+ * (TURN, bd_fwd.cuh) or forward's filter as it is, wc = w; fp32 elements rounded to TF32
+ * (sc_tf32), since wgmma.cuh reads its B operand unrounded (in the mutant, tests only, they are
+ * not). */
 template <class T, bool TURN>
-__global__ void mma_filter_copy(const T *__restrict__ w, T *__restrict__ wc, int K, int R, int S,
-                                int C)
+__global__ void mma_filter_copy(const T *__restrict__ w, T *__restrict__ wc, i64 n, BdTurn t)
 {
     i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (i64)K * R * S * C) return;
-    i64 from = i;
-    if (TURN) {
-        int k = (int)(i % K);
-        i64 t = i / K;
-        int s = (int)(t % S);
-        t /= S;
-        int r = (int)(t % R), c = (int)(t / R);
-        from = (((i64)k * R + (R - 1 - r)) * S + (S - 1 - s)) * C + c;
-    }
-    T v = w[from];
+    if (i >= n) return;
+    T v = w[TURN ? sc_bd_turn_src(t, i) : i];
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800 && !SC_MMA_MUTANT /* cvt.rna.tf32: sm_80+ */
     if constexpr (sizeof(T) == 4) v = __uint_as_float(sc_tf32(v));
 #endif
     wc[i] = v;
 }
 
-/* mma_filter_copy of a K x R x S x C filter w to wc, on stream st */
+/* mma_filter_copy of n elements to wc, on stream st */
 template <class T, bool TURN>
-static void mma_filter_copy_launch(const T *w, T *wc, int K, int R, int S, int C, cudaStream_t st)
+static int mma_filter_copy_launch(const T *w, T *wc, i64 n, const BdTurn &t, cudaStream_t st)
 {
-    i64 n = (i64)K * R * S * C;
-    mma_filter_copy<T, TURN><<<(unsigned)((n + 255) / 256), 256, 0, st>>>(w, wc, K, R, S, C);
+    mma_filter_copy<T, TURN><<<(unsigned)((n + 255) / 256), 256, 0, st>>>(w, wc, n, t);
+    return (int)cudaGetLastError();
 }
 
 template <>
@@ -62,7 +53,9 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
         size_t wb = sc_mma_is_wgmma(pl.cfg) ? sc_mma_wgmma_filter_bytes(&kp, SC_DIR_FORWARD) : 0;
         if (wb) { /* wgmma, TF32: the filter rounded into the workspace */
             E *wc = (E *)ws;
-            mma_filter_copy_launch<E, false>(w, wc, kp.k, kp.r, kp.s, kp.cg, st);
+            if (int e2 = mma_filter_copy_launch<E, false>(w, wc, (i64)kp.k * kp.r * kp.s * kp.cg,
+                                                          BdTurn{}, st))
+                return e2;
             w = wc, ws = (float *)((char *)ws + wb);
         }
         MmaFwd<E, false> op = sc_mma_fwd_op<E, false>(kp, pl, x, w, bias, y, ws, &grid);
@@ -74,25 +67,22 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
                                     st);
 }
 
-/* Configurations 5 and 6 (wgmma) in backward-data: the filter turned and transposed into the
- * workspace (mma_filter_copy), then the forward convolution of dy with it (mma_cfg.h,
- * sc_mma_wgmma_applies). */
+/* Configurations 5 and 6 (wgmma) in backward-data (groups 1): each stride class's turned filter
+ * into the workspace, then the forward convolution of dy with it (bd_fwd.cuh), then the split
+ * slices reduced over dx. */
 template <class T>
 static int mma_bd_wgmma(const sc_kp &kp, const sc_kplan &pl, const T *dy, const T *w, T *dx,
                         float *ws, cudaStream_t st)
 {
-    T *wt = (T *)ws;
-    mma_filter_copy_launch<T, true>(w, wt, kp.k, kp.r, kp.s, kp.c, st);
-    float *slices = (float *)((char *)ws + sc_mma_wgmma_filter_bytes(&kp, SC_DIR_BACKWARD_DATA));
-    sc_kp f = kp; /* the forward convolution dy -> dx */
-    f.h = kp.p, f.w = kp.q, f.p = kp.h, f.q = kp.w, f.c = kp.k, f.k = kp.c;
-    f.cg = kp.k, f.kg = kp.c, f.g = 1;
-    f.ph = (kp.r - 1) * kp.dh - kp.ph, f.pw = (kp.s - 1) * kp.dw - kp.pw;
-    dim3 grid;
-    MmaFwd<T, false> op = sc_mma_fwd_op<T, false>(f, pl, dy, wt, nullptr, dx, slices, &grid);
-    int e = mma_launch(pl.cfg, op, grid, st);
+    int e = sc_mma_bd_as_fwd<T>(
+        kp, pl, dy, dx, ws,
+        [&](const BdTurn &t, i64 n, T *wt) {
+            return mma_filter_copy_launch<T, true>(w, wt, n, t, st);
+        },
+        [&](const MmaFwd<T, false> &op, dim3 grid) { return mma_launch(pl.cfg, op, grid, st); });
     int splits = pl.splits < 1 ? 1 : pl.splits;
     if (e || splits == 1) return e;
+    float *slices = (float *)((char *)ws + sc_mma_wgmma_filter_bytes(&kp, SC_DIR_BACKWARD_DATA));
     return sc_gemm_launch_reduce<T>(slices, dx, (i64)kp.n * kp.h * kp.w * kp.c, splits, nullptr, 1,
                                     1, st);
 }

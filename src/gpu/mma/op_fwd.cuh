@@ -13,7 +13,9 @@
  * PAD's with Cg = S*C, S = 1, and x's elements outside the image found per element (left and
  * right of the row) rather than per chunk. A 7x7 stem on 3 channels reduces over 7*24 = 168
  * instead of 7*7*8 = 392.
- *   epilogue: bias, y (N,P,Q,K) or the split's fp32 slice. */
+ *   epilogue: bias, y (N,P,Q,K) or the split's fp32 slice; or, for backward-data computed as
+ *   forward convolutions per stride class (bd_fwd.cuh, osh > 0), row (n,i,j) of the class to
+ *   y (N,OH,OW,K) at pixel (oa + osh*i, ob + osw*j). */
 #ifndef SC_GPU_MMA_OP_FWD_CUH
 #define SC_GPU_MMA_OP_FWD_CUH
 
@@ -33,6 +35,7 @@ struct MmaFwd {
     int M, Kred, rscg, G, splits, chunk; /* Kred = R*S*Cp; rscg = R*S*Cg, a weight row */
     i64 y_elems;
     sc_fdiv dq, dp, dcg, ds;
+    int osh, osw, oa, ob, OH, OW; /* osh = 0: y's pixels are the rows (n,p,q) */
 
     struct Block {
         int M, N, kbeg, kend, g;
@@ -185,7 +188,13 @@ struct MmaFwd {
         int n = Kg - col < 8 ? Kg - col : 8;
         if (b.bias)
             for (int j = 0; j < n; j++) v[j] += sc_get(b.bias + b.g * Kg + col + j);
-        sc_mma_store8(b.y, b.yf, (i64)m * K + (i64)b.g * Kg + col, v, n);
+        i64 pix = m;
+        if (osh) { /* a stride class's row (n, i, j) */
+            int t = sc_div(m, dq), j = m - t * Q;
+            int nn = sc_div(t, dp), i = t - nn * P;
+            pix = ((i64)nn * OH + oa + osh * i) * OW + ob + osw * j;
+        }
+        sc_mma_store8(b.y, b.yf, pix * K + (i64)b.g * Kg + col, v, n);
     }
 };
 
@@ -211,6 +220,7 @@ static MmaFwd<E, PAD, ROW> sc_mma_fwd_op(const sc_kp &kp, const sc_kplan &pl, co
     op.y_elems = (i64)kp.n * kp.p * kp.q * kp.k;
     op.dq = sc_fdiv_make(kp.q), op.dp = sc_fdiv_make(kp.p), op.dcg = sc_fdiv_make(op.Cp);
     op.ds = sc_fdiv_make(op.S);
+    op.osh = op.osw = op.oa = op.ob = op.OH = op.OW = 0;
     *grid =
         dim3(ceil_div(op.M, sc_mma_bm(pl.cfg)), ceil_div(kp.kg, sc_mma_bn(pl.cfg)), kp.g * splits);
     return op;
