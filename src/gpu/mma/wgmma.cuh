@@ -129,39 +129,36 @@ __device__ __forceinline__ void sc_fence_proxy_async()
 #define SC_WGMMA_R32 SC_WGMMA_R8(0), SC_WGMMA_R8(8), SC_WGMMA_R8(16), SC_WGMMA_R8(24)
 // clang-format on
 
-/* d (64 x 128 fp32, this thread's 64) += A (64 x K, descriptor a) * B (K x 128, descriptor b,
- * stored as 128 K-major rows); K = 16 for fp16/bf16, 8 for fp32 words as TF32. One overload
- * per element type: SHAPE the instruction's shape and types, IMM its immediates (accumulate
- * into d, A and B not negated; for 16-bit neither transposed, while TF32 has no transpose
- * operands: both K-major is its only layout). sc_wgmma_128_mn: A (64 x 16) and B (16 x 128)
- * MN-major (sc_wgmma_desc_mn). */
-#define SC_WGMMA_128(NAME, T, SHAPE, IMM)                                                          \
+/* d (64 x N fp32, this thread's N / 2) += A (64 x K, descriptor a) * B (K x N, descriptor b,
+ * stored as N K-major rows); K = 16 for fp16/bf16, 8 for fp32 words as TF32. One overload per
+ * element type: SHAPE the instruction's shape and types, IMM its immediates (accumulate into d,
+ * A and B not negated; for 16-bit neither transposed, while TF32 has no transpose operands: both
+ * K-major is its only layout); D and R the N / 2 accumulators' operand list and constraints, AB
+ * the operand numbers of a and b after them. sc_wgmma_128 (N = 128), sc_wgmma_64 (N = 64,
+ * configuration 6); sc_wgmma_128_mn: A (64 x 16) and B (16 x 128) MN-major
+ * (sc_wgmma_desc_mn). */
+#define SC_WGMMA_SS(NAME, T, SHAPE, IMM, D, R, AB)                                                 \
     __device__ __forceinline__ void NAME(T, float *d, unsigned long long a, unsigned long long b)  \
     {                                                                                              \
-        asm volatile("wgmma.mma_async.sync.aligned." SHAPE " " SC_WGMMA_D64 ", %64, %65, " IMM     \
-                     ";\n"                                                                         \
-                     : SC_WGMMA_R64                                                                \
+        asm volatile("wgmma.mma_async.sync.aligned." SHAPE " " D ", " AB ", " IMM ";\n"            \
+                     : R                                                                           \
                      : "l"(a), "l"(b));                                                            \
     }
+#define SC_WGMMA_128(NAME, T, SHAPE, IMM)                                                          \
+    SC_WGMMA_SS(NAME, T, SHAPE, IMM, SC_WGMMA_D64, SC_WGMMA_R64, "%64, %65")
+#define SC_WGMMA_64(NAME, T, SHAPE, IMM)                                                           \
+    SC_WGMMA_SS(NAME, T, SHAPE, IMM, SC_WGMMA_D32, SC_WGMMA_R32, "%32, %33")
 SC_WGMMA_128(sc_wgmma_128, sc_half, "m64n128k16.f32.f16.f16", "1, 1, 1, 0, 0")
 SC_WGMMA_128(sc_wgmma_128, sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
 SC_WGMMA_128(sc_wgmma_128, float, "m64n128k8.f32.tf32.tf32", "1, 1, 1")
 /* both operands MN-major (transposed: the last two immediates), 16-bit only */
 SC_WGMMA_128(sc_wgmma_128_mn, sc_half, "m64n128k16.f32.f16.f16", "1, 1, 1, 1, 1")
 SC_WGMMA_128(sc_wgmma_128_mn, sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 1, 1")
-#undef SC_WGMMA_128
-/* The same with 64 columns (configuration 6): d (64 x 64 fp32, this thread's 32), K-major. */
-#define SC_WGMMA_64(NAME, T, SHAPE, IMM)                                                           \
-    __device__ __forceinline__ void NAME(T, float *d, unsigned long long a, unsigned long long b)  \
-    {                                                                                              \
-        asm volatile("wgmma.mma_async.sync.aligned." SHAPE " " SC_WGMMA_D32 ", %32, %33, " IMM     \
-                     ";\n"                                                                         \
-                     : SC_WGMMA_R32                                                                \
-                     : "l"(a), "l"(b));                                                            \
-    }
 SC_WGMMA_64(sc_wgmma_64, sc_half, "m64n64k16.f32.f16.f16", "1, 1, 1, 0, 0")
 SC_WGMMA_64(sc_wgmma_64, sc_bf16, "m64n64k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
+#undef SC_WGMMA_128
 #undef SC_WGMMA_64
+#undef SC_WGMMA_SS
 
 /* d (64 x 128 fp32) += A (64 x 8 TF32, this thread's fragment a[4] in registers, layout above)
  * * B (8 x 128, descriptor b, 128 K-major rows). */
