@@ -8,6 +8,9 @@
 #             configurations each, seeds from SEED, printed.
 #   mutants   the verify of a deliberately broken matrix-unit kernel must fail (built with
 #             -DSC_MMA_MUTANT: one reduction step dropped)
+#   wgmma     sm_90 only: each wgmma configuration forced (5: forward, backward-data, fp16/bf16
+#             backward-weight; 6: forward, backward-data), every dtype, COUNT each; with
+#             build-mut present (mutant_build) the same checks of the mutant must fail
 #   families  every GPU family forced, fp32 and bf16 (configurations it does not apply to skipped)
 #   memcheck  compute-sanitizer on the matrix-unit GEMM and the 16-bit FMA kernels
 #   bench_f32 compare.py, public suite: this build and the old one (safeconv fp32 NCHW) and
@@ -52,7 +55,8 @@ build)
     echo "build: $(( $(date +%s) - t0 )) s"; $SC info | head -5 ;;
 mutant_build)
     # build-gpu's objects, the matrix-unit files rebuilt with the mutation
-    rm -rf build-mut && cp -a build-gpu build-mut && rm -f build-mut/src/gpu/gemm_mma_*.o
+    rm -rf build-mut && cp -a build-gpu build-mut
+    rm -f build-mut/src/gpu/gemm_mma_*.o build-mut/src/gpu/gemm_wgmma.o
     make BUILD=build-mut GPU=cuda NVCC_ARCHS=sm_90 NVCC_EXTRA=-DSC_MMA_MUTANT -j$J build-mut/safeconv >"$OUT/build_mut.log" 2>&1 || { tail -20 "$OUT/build_mut.log"; exit 1; } ;;
 verify)
     t0=$(date +%s)
@@ -98,6 +102,26 @@ mutants)
         timeout 120 build-mut/safeconv verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count 100 --seed 99 --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/mut_$dt.log" 2>&1
         echo "--- mutant $dt (must fail): $(grep -E 'passed, .* failed' "$OUT/mut_$dt.log" | tail -1)"
     done ;;
+wgmma)
+    t0=$(date +%s)
+    s=$((SEED + 400))
+    for sc in $SC build-mut/safeconv; do
+        [ -x "$sc" ] || continue
+        tag=$([ "$sc" = "$SC" ] && echo ok || echo mut)
+        for dt in $DTYPES; do
+            for cd in 5:forward 5:backward_data 5:backward_weight 6:forward 6:backward_data; do
+                c=${cd%%:*} d=${cd#*:}
+                [ "$d" = backward_weight ] && [ "$dt" = tf32 ] && continue
+                s=$((s + 1))
+                SAFECONV_GPU_GEMM_CFG=$c timeout 240 "$sc" verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count $COUNT --seed $s --direction $d --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/g_${tag}_${dt}_c${c}_$d.log" 2>&1 &
+                while [ "$(jobs -rp | wc -l)" -ge "$J" ]; do sleep 0.5; done
+            done
+        done
+    done
+    wait
+    echo "wgmma: $(( $(date +%s) - t0 )) s (seeds from $((SEED + 401)); g_mut_* must fail)"
+    for f in "$OUT"/g_*.log; do summ "$(basename "$f" .log)" "$f"; done
+    cat "$OUT"/g_*.log >"$OUT/wgmma_all.txt"; rm -f "$OUT"/g_*.log ;;
 memcheck)
     t0=$(date +%s)
     for dt in bf16 tf32; do
