@@ -1,8 +1,9 @@
 /* gemm_wgmma.cu - configurations 5 and 6 of the matrix-unit GEMM: the kernel of mma/wgmma.cuh
- * for the operations it computes (fp16/bf16 and TF32 forward, fp16/bf16 backward-weight on 5,
- * without channel padding). mk/gpu.mk compiles this file for sm_90a where the build targets sm_90 (wgmma exists
- * only there) and then defines SC_WGMMA_SM90A=1; the planner takes configurations 5 and 6 only on an
- * sm_90 device of such a build (sc_wgmma_built, sc_gpu_dev.wgmma). */
+ * for the operations it computes (fp16/bf16 and TF32 forward, which backward-data also runs as,
+ * and fp16/bf16 backward-weight on 5; without channel padding). mk/gpu.mk compiles this file for
+ * sm_90a where the build targets sm_90 (wgmma exists only there) and then defines
+ * SC_WGMMA_SM90A=1; the planner takes configurations 5 and 6 only on an sm_90 device of such a
+ * build (sc_wgmma_built, sc_gpu_dev.wgmma). */
 #include "launch.h"
 
 #ifndef SC_WGMMA_SM90A
@@ -23,7 +24,7 @@ int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
     return (int)cudaGetLastError();
 }
 
-/* configuration 5: forward (and stride-1 backward-data as forward) in every type, 16-bit
+/* configuration 5: forward (backward-data runs as forward, mma/bd_fwd.cuh) in every type, 16-bit
  * backward-weight; configuration 6: forward only */
 #define SC_WGMMA_INST(BN, ...)                                                                     \
     template int sc_wgmma_launch<__VA_ARGS__, BN>(const __VA_ARGS__ &, dim3, cudaStream_t);

@@ -22,10 +22,9 @@
  * fp16/bf16 and TF32 forward (and backward-data computed as forward convolutions, below) and
  * fp16/bf16 backward-weight without channel padding; its own kernel (mma/wgmma.cuh), compiled
  * for sm_90a only, so the planner takes it only where the device and the build have it
- * (sc_gpu_dev.wgmma). 6 is 5 with 64 columns (wgmma m64n64): a
- * layer with 64 output channels (forward) or 64 input channels (backward-data) fills it, where
- * it left half of 5's tile empty; at two blocks per SM one block's epilogue overlaps the
- * other's loads. */
+ * (sc_gpu_dev.wgmma). 6 is 5 with 64 columns (wgmma m64n64): a layer with 64 output channels
+ * (forward) or 64 input channels (backward-data) fills it, where it left half of 5's tile
+ * empty; at two blocks per SM one block's epilogue overlaps the other's loads. */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 

@@ -302,8 +302,9 @@ static void check_one(const sc_conv2d_desc &d, sc_direction dir, int cfg, int sp
             failures++;
             return;
         }
-        float *slices = ws.data() + sc_mma_wgmma_filter_bytes(&kp, dir) / sizeof(float);
-        if (splits > 1) reduce<E>(slices, out.data(), outn, splits, (const E *)nullptr, 1);
+        if (splits > 1)
+            reduce<E>(sc_mma_bd_fwd_slices(kp, ws.data()), out.data(), outn, splits,
+                      (const E *)nullptr, 1);
     } else if (dir == SC_DIR_BACKWARD_DATA) {
         if (pad) return;
         MmaBd<E> op;

@@ -39,6 +39,13 @@ SC_HD i64 sc_bd_turn_src(const BdTurn &t, i64 i)
     return (((i64)k * t.R + r) * t.S + s) * t.C + c;
 }
 
+/* The split slices in the workspace ws of backward-data on configurations 5 and 6: after the
+ * class filters. */
+static inline float *sc_mma_bd_fwd_slices(const sc_kp &kp, float *ws)
+{
+    return (float *)((char *)ws + sc_mma_wgmma_filter_bytes(&kp, SC_DIR_BACKWARD_DATA));
+}
+
 /* Backward-data of kp (groups 1) as per-class forward operations: copy(turn, n, dst) writes the
  * n elements of a class filter to dst, run(op, grid) computes one class; each returns 0 or an
  * error, the first of which is returned. The caller reduces split slices afterwards. */
@@ -50,7 +57,7 @@ static int sc_mma_bd_as_fwd(const sc_kp &kp, const sc_kplan &pl, const E *dy, E 
     if (kp.g != 1 || kp.sh * kp.sw > BD_MAX_CLASSES) return (int)cudaErrorInvalidValue;
     sc_bd_classes(kp, cls);
     E *wt = (E *)ws;
-    float *slices = (float *)((char *)ws + sc_mma_wgmma_filter_bytes(&kp, SC_DIR_BACKWARD_DATA));
+    float *slices = sc_mma_bd_fwd_slices(kp, ws);
     const bool strided = kp.sh > 1 || kp.sw > 1;
     i64 woff = 0;
     for (int ci = 0; ci < kp.sh * kp.sw; ci++) {

@@ -82,9 +82,8 @@ static int mma_bd_wgmma(const sc_kp &kp, const sc_kplan &pl, const T *dy, const 
         [&](const MmaFwd<T, false> &op, dim3 grid) { return mma_launch(pl.cfg, op, grid, st); });
     int splits = pl.splits < 1 ? 1 : pl.splits;
     if (e || splits == 1) return e;
-    float *slices = (float *)((char *)ws + sc_mma_wgmma_filter_bytes(&kp, SC_DIR_BACKWARD_DATA));
-    return sc_gemm_launch_reduce<T>(slices, dx, (i64)kp.n * kp.h * kp.w * kp.c, splits, nullptr, 1,
-                                    1, st);
+    return sc_gemm_launch_reduce<T>(sc_mma_bd_fwd_slices(kp, ws), dx,
+                                    (i64)kp.n * kp.h * kp.w * kp.c, splits, nullptr, 1, 1, st);
 }
 
 template <>

@@ -1,21 +1,21 @@
 /* wgmma.cuh - the matrix-unit implicit GEMM on Hopper's warpgroup instructions (sm_90a:
- * wgmma.mma_async), configurations 5 and 6 of mma_cfg.h: operations whose two operands are K-major
- * (forward without channel padding), fp16/bf16 or fp32 as TF32, or both MN-major (fp16/bf16
- * backward-weight without channel padding). Compiled only into
- * gemm_wgmma.cu, which the build compiles for sm_90a (mk/gpu.mk); on every other target the
- * kernel is empty and the planner never picks it (sc_gpu_dev.wgmma).
+ * wgmma.mma_async), configurations 5 and 6 of mma_cfg.h: operations whose two operands are
+ * K-major (forward without channel padding, which backward-data runs as: bd_fwd.cuh), fp16/bf16
+ * or fp32 as TF32, or both MN-major (fp16/bf16 backward-weight without channel padding).
+ * Compiled only into gemm_wgmma.cu, which the build compiles for sm_90a (mk/gpu.mk); on every
+ * other target the kernel is empty and the planner never picks it (sc_gpu_dev.wgmma).
  *
  * Block tile 128 x BN (BN = 128: configuration 5; 64: configuration 6, K-major operands only),
  * 256 threads = two warpgroups; warpgroup wg computes rows 64*wg .. +63 against all BN columns
  * with wgmma m64nBNk16 (fp16/bf16) or m64nBNk8 (TF32): BN / 2 fp32 accumulators a thread. A
  * stage holds 128 bytes of the reduction (64 16-bit or 32 fp32 elements) for each of the 128 A
- * rows and BN B rows, stored with the 128-byte swizzle wgmma
- * reads: the 16-byte chunk c of row r sits at chunk c ^ (r % 8) of the row (rows of 128 bytes,
- * tiles 1024-byte aligned), which also keeps the cp.async stores of 8 consecutive rows in
- * distinct banks. Loads are cp.async 16-byte chunks, STAGES deep; a thread's chunks of a stage
- * all sit at one reduction index, whose filter tap it walks stage by stage (op_fwd.cuh, ATap)
- * rather than dividing it out per chunk as kernel.cuh's iterators do. A k-step (16 16-bit or 8
- * TF32 elements) is 32 bytes of the row either way: 4 a stage.
+ * rows and BN B rows, stored with the 128-byte swizzle wgmma reads: the 16-byte chunk c of row r
+ * sits at chunk c ^ (r % 8) of the row (rows of 128 bytes, tiles 1024-byte aligned), which also
+ * keeps the cp.async stores of 8 consecutive rows in distinct banks. Loads are cp.async 16-byte
+ * chunks, STAGES deep; a thread's chunks of a stage all sit at one reduction index, whose filter
+ * tap it walks stage by stage (op_fwd.cuh, ATap) rather than dividing it out per chunk as
+ * kernel.cuh's iterators do. A k-step (16 16-bit or 8 TF32 elements) is 32 bytes of the row
+ * either way: 4 a stage.
  *
  * TF32: the tensor cores read fp32 words and ignore their 13 low mantissa bits (truncation);
  * safeconv's TF32 is rounding to nearest, ties away (cvt.rna, what the checker's reference
