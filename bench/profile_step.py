@@ -11,8 +11,14 @@ share and the kernels that take the most time. Reports only; nothing is asserted
 
 usage: python3 bench/profile_step.py [--model resnet18] [--precision fp32] [--channels-last]
        [--batch 64] [--size 224] [--steps 3] [--top 12] [--modes safeconv,cudnn]
+       [--sequence PREFIX]
+
+--sequence PREFIX writes PREFIX_<mode>.csv: every GPU kernel of the last profiled step in launch
+order (start in us from the step's first kernel, duration in us, grid, block, name), so that a
+layer's kernels can be matched across the two modes by their order.
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -88,6 +94,31 @@ def run(mode, a):
     print(f"   convolution kernels (by name) {conv:.2f} ms/step, the rest {busy - conv:.2f} ms/step")
     for n, g in sorted(groups.items(), key=lambda kv: -kv[1][0])[:a.top]:
         print(f"   {g[0] / a.steps / 1e3:7.3f} ms  x{g[1] // a.steps:<4d} {n[:110]}")
+    if a.sequence:
+        write_sequence(prof, a, f"{a.sequence}_{mode}.csv")
+
+
+def write_sequence(prof, a, path):
+    """The last profiled step's kernels in launch order, from the profiler's trace (which
+    carries each kernel's grid and block)."""
+    trace = path + ".json"
+    prof.export_chrome_trace(trace)
+    with open(trace) as f:
+        ev = json.load(f)
+    os.remove(trace)
+    ev = ev["traceEvents"] if isinstance(ev, dict) else ev
+    ks = sorted((e for e in ev if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    per = len(ks) // a.steps
+    ks = ks[-per:]
+    t0 = ks[0]["ts"]
+    with open(path, "w") as f:
+        f.write("start_us,dur_us,grid,block,name\n")
+        for e in ks:
+            g = "x".join(str(v) for v in e["args"].get("grid", []))
+            b = "x".join(str(v) for v in e["args"].get("block", []))
+            n = e["name"].replace(",", ";")[:160]
+            f.write(f"{e['ts'] - t0:.1f},{e['dur']:.1f},{g},{b},{n}\n")
+    print(f"   {len(ks)} kernels of the last step -> {path}")
 
 
 def main():
@@ -100,6 +131,7 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--modes", default="safeconv,cudnn")
+    ap.add_argument("--sequence", default="")
     a = ap.parse_args()
     for m in a.modes.split(","):
         run(m, a)
