@@ -326,6 +326,21 @@ SC_API sc_status sc_conv2d_backward_weight(sc_context *ctx, const sc_conv2d_desc
 SC_API sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *d, const void *dy,
                                          void *dbias);
 
+/* The backward pass of one convolution in one call, for bindings whose every library call costs
+ * host time (a training step makes one per layer): dx when dx is not NULL (from dy and w, as
+ * sc_conv2d_backward_data), then dw when dw is not NULL (from x and dy, with dbias when that is
+ * not NULL, as sc_conv2d_backward_weight), or dbias alone (as sc_conv2d_backward_bias). Each
+ * output gets the bits the single-direction call gives it, and statistics count one call per
+ * direction run. x may be NULL when dw is, w when dx is; at least one output is required.
+ * The directions run one after the other on the context's stream and share the workspace: it
+ * must hold the largest size sc_conv2d_workspace_size reports for the directions that run
+ * (NULL: the context's pool). algos, if not NULL, is an array of 4 indexed by sc_direction that
+ * receives the algorithm of each direction run and SC_ALGO_NONE for the others. Every pointer
+ * is checked before anything runs; an error of the second direction leaves dx computed. */
+SC_API sc_status sc_conv2d_backward(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
+                                    const void *w, const void *dy, void *dx, void *dw, void *dbias,
+                                    void *workspace, size_t workspace_size, sc_algo *algos);
+
 /* Scratch bytes the chosen algorithm wants for one direction (0 is a valid answer). */
 SC_API sc_status sc_conv2d_workspace_size(sc_context *ctx, const sc_conv2d_desc *d,
                                           sc_direction dir, size_t *bytes);

@@ -140,7 +140,7 @@ static sc_status check_ptr(const void *p, const char *name, size_t align, bool r
  * NULL name = operand unused; a name starting with '?' = optional. */
 static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
                            const void *a, const void *b, const void *c, void *out, void *out2,
-                           void *ws, size_t ws_size, const char *const names[5])
+                           void *ws, size_t ws_size, const char *const names[5], sc_algo *ran)
 {
     sc__clear_error();
     if (!ctx) return sc__fail(SC_STATUS_BAD_PARAM, "ctx: NULL");
@@ -199,6 +199,7 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
     if (st) return st;
     ctx->stats.calls[dir]++;
     ctx->stats.last_algo = pl.algo;
+    if (ran) *ran = pl.algo;
     if (pl.route == ROUTE_GPU)
         ctx->stats.gpu_calls++;
     else if (pl.route == ROUTE_VENDOR)
@@ -212,7 +213,8 @@ sc_status sc_conv2d_forward(sc_context *ctx, const sc_conv2d_desc *d, const void
                             const void *bias, void *y, void *workspace, size_t workspace_size)
 {
     static const char *const names[5] = {"x", "w", "?bias", "y", NULL};
-    return conv_call(ctx, d, SC_DIR_FORWARD, x, w, bias, y, NULL, workspace, workspace_size, names);
+    return conv_call(ctx, d, SC_DIR_FORWARD, x, w, bias, y, NULL, workspace, workspace_size, names,
+                     NULL);
 }
 
 sc_status sc_conv2d_backward_data(sc_context *ctx, const sc_conv2d_desc *d, const void *dy,
@@ -220,7 +222,7 @@ sc_status sc_conv2d_backward_data(sc_context *ctx, const sc_conv2d_desc *d, cons
 {
     static const char *const names[5] = {"dy", "w", NULL, "dx", NULL};
     return conv_call(ctx, d, SC_DIR_BACKWARD_DATA, dy, w, NULL, dx, NULL, workspace, workspace_size,
-                     names);
+                     names, NULL);
 }
 
 sc_status sc_conv2d_backward_weight(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
@@ -229,14 +231,57 @@ sc_status sc_conv2d_backward_weight(sc_context *ctx, const sc_conv2d_desc *d, co
 {
     static const char *const names[5] = {"x", "dy", NULL, "dw", "?dbias"};
     return conv_call(ctx, d, SC_DIR_BACKWARD_WEIGHT, x, dy, NULL, dw, dbias, workspace,
-                     workspace_size, names);
+                     workspace_size, names, NULL);
 }
 
 sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *d, const void *dy,
                                   void *dbias)
 {
     static const char *const names[5] = {"dy", NULL, NULL, "dbias", NULL};
-    return conv_call(ctx, d, SC_DIR_BACKWARD_BIAS, dy, NULL, NULL, dbias, NULL, NULL, 0, names);
+    return conv_call(ctx, d, SC_DIR_BACKWARD_BIAS, dy, NULL, NULL, dbias, NULL, NULL, 0, names,
+                     NULL);
+}
+
+sc_status sc_conv2d_backward(sc_context *ctx, const sc_conv2d_desc *d, const void *x, const void *w,
+                             const void *dy, void *dx, void *dw, void *dbias, void *workspace,
+                             size_t workspace_size, sc_algo *algos)
+{
+    static const char *const bd_names[5] = {"dy", "w", NULL, "dx", NULL};
+    static const char *const bw_names[5] = {"x", "dy", NULL, "dw", "?dbias"};
+    static const char *const bb_names[5] = {"dy", NULL, NULL, "dbias", NULL};
+    sc__clear_error();
+    if (algos)
+        for (int i = 0; i < 4; i++) algos[i] = SC_ALGO_NONE;
+    if (!dx && !dw && !dbias)
+        return sc__fail(SC_STATUS_BAD_PARAM, "dx, dw, dbias: all NULL (nothing to compute)");
+    /* Every pointer of every direction first (each direction checks its own again), so that
+     * bad input fails before dx is written. */
+    if (d && ctx) {
+        sc_problem pb;
+        sc_status st = sc__problem_init(d, &pb);
+        if (st) return st;
+        const void *need[4] = {dy, dx ? w : NULL, dw ? x : NULL, dw ? dw : dbias};
+        const char *what[4] = {"dy", "w", "x", dw ? "dw" : "dbias"};
+        bool required[4] = {true, dx != NULL, dw != NULL, dw || dbias};
+        for (int i = 0; i < 4; i++)
+            if ((st = check_ptr(need[i], what[i], pb.elem_size, required[i]))) return st;
+        if (dx && (st = check_ptr(dx, "dx", pb.elem_size, true))) return st;
+        if (dw && dbias && (st = check_ptr(dbias, "dbias", pb.elem_size, true))) return st;
+    }
+    sc_algo none[4];
+    sc_algo *ran = algos ? algos : none;
+    if (dx) {
+        sc_status st = conv_call(ctx, d, SC_DIR_BACKWARD_DATA, dy, w, NULL, dx, NULL, workspace,
+                                 workspace_size, bd_names, &ran[SC_DIR_BACKWARD_DATA]);
+        if (st) return st;
+    }
+    if (dw)
+        return conv_call(ctx, d, SC_DIR_BACKWARD_WEIGHT, x, dy, NULL, dw, dbias, workspace,
+                         workspace_size, bw_names, &ran[SC_DIR_BACKWARD_WEIGHT]);
+    if (dbias)
+        return conv_call(ctx, d, SC_DIR_BACKWARD_BIAS, dy, NULL, NULL, dbias, NULL, NULL, 0,
+                         bb_names, &ran[SC_DIR_BACKWARD_BIAS]);
+    return SC_STATUS_OK;
 }
 
 static sc_status plan_query(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir, sc_plan *pl)

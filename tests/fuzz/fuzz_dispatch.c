@@ -103,6 +103,51 @@ static bool known_status(sc_status s)
     return (unsigned)s <= SC_STATUS_CACHE_ERROR && s != SC_STATUS_INTERNAL;
 }
 
+/* sc_conv2d_backward on a problem whose single directions ran: with the larger of the two
+ * directions' workspaces it succeeds (but on the fault-injecting routes) and gives the bits of
+ * the single-direction calls; one byte short it is BAD_PARAM. */
+static void backward_in_one_call(int route, const sc_conv2d_desc *d, int64_t xe, int64_t we,
+                                 int64_t ye, uint8_t ws_mode, uint64_t seed)
+{
+    size_t wbd = 0, wbw = 0;
+    if (sc_conv2d_workspace_size(ctx[route], d, SC_DIR_BACKWARD_DATA, &wbd) ||
+        sc_conv2d_workspace_size(ctx[route], d, SC_DIR_BACKWARD_WEIGHT, &wbw))
+        return;
+    size_t ws = wbd > wbw ? wbd : wbw;
+    if (ws > ((size_t)64 << 20)) return;
+    size_t give = ws && (ws_mode & 2) ? ws - 1 : ws;
+    size_t n[7] = {(size_t)xe, (size_t)we, (size_t)ye, (size_t)xe,
+                   (size_t)we, (size_t)xe, (size_t)we};
+    float *t[7] = {0};
+    bool ok = true;
+    for (int i = 0; i < 7; i++) ok = ok && (t[i] = malloc(n[i] * sizeof(float)));
+    void *w = malloc(give ? give : 1);
+    if (ok && w) {
+        for (int i = 0; i < 3; i++)
+            for (size_t j = 0; j < n[i]; j++)
+                t[i][j] = (float)((seed + 7919 * (uint64_t)(i + 3 * j)) % 17) * 0.125f - 1.0f;
+        bool faulty = route != 0 && d->k == 13;
+        sc_algo algos[4];
+        sc_status rs =
+            sc_conv2d_backward(ctx[route], d, t[0], t[1], t[2], t[3], t[4], NULL, w, give, algos);
+        if (!known_status(rs)) fail("backward in one call", d, -1, "unknown status");
+        if (give < ws && rs != SC_STATUS_BAD_PARAM)
+            fail("backward in one call, workspace one byte short", d, -1, sc_status_string(rs));
+        if (give == ws && rs && !faulty)
+            fail("backward in one call with the workspace asked for", d, -1, sc_last_error());
+        if (give == ws && !rs && !faulty) {
+            if (sc_conv2d_backward_data(ctx[route], d, t[2], t[1], t[5], w, give) ||
+                sc_conv2d_backward_weight(ctx[route], d, t[0], t[2], t[6], NULL, w, give))
+                fail("single directions after one call", d, -1, sc_last_error());
+            if (memcmp(t[3], t[5], n[3] * sizeof(float)) ||
+                memcmp(t[4], t[6], n[4] * sizeof(float)))
+                fail("backward in one call", d, -1, "bits differ from the single directions");
+        }
+    }
+    for (int i = 0; i < 7; i++) free(t[i]);
+    free(w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     input in = {data, size};
@@ -145,6 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st) fail("check", &d, dir, sc_last_error());
     bool injected = route != 0 && d.k == 13 && strstr(res.message, "FAULT_STATUS");
     if (!res.pass && !injected) fail("result", &d, dir, res.message);
+    if (dir == SC_DIR_BACKWARD_DATA) backward_in_one_call(route, &d, xe, we, ye, ws_mode, seed);
 
     /* A caller workspace: exactly the size asked, then one byte short. */
     if (wss || !ws || dir == SC_DIR_BACKWARD_BIAS || ws > ((size_t)64 << 20)) return 0;
