@@ -222,6 +222,9 @@ def _declare(lib):
         "sc_conv2d_backward_weight": (c_int, [c_void_p, P(ConvDesc), c_void_p, c_void_p,
                                               c_void_p, c_void_p, c_void_p, c_size_t]),
         "sc_conv2d_backward_bias": (c_int, [c_void_p, P(ConvDesc), c_void_p, c_void_p]),
+        "sc_conv2d_backward": (c_int, [c_void_p, P(ConvDesc), c_void_p, c_void_p, c_void_p,
+                                       c_void_p, c_void_p, c_void_p, c_void_p, c_size_t,
+                                       P(c_int)]),
         "sc_conv2d_workspace_size": (c_int, [c_void_p, P(ConvDesc), c_int, P(c_size_t)]),
         "sc_conv2d_select": (c_int, [c_void_p, P(ConvDesc), c_int, P(c_int)]),
     }
@@ -364,6 +367,18 @@ def algo_name(a):
     return algo_names().get(int(a), "algo_%d" % int(a))
 
 
+_algo_paths = {}
+
+
+def algo_path(a):
+    """The route an algorithm id runs on, as the statistics name it: "cpu", "gpu" or "vendor"
+    (the prefix of its name: sc_algo_name's names say where they run)."""
+    got = _algo_paths.get(a)
+    if got is None:
+        got = _algo_paths[a] = algo_name(a).split("_")[0]
+    return got
+
+
 # --- contexts ------------------------------------------------------------------------------
 class Context:
     """One sc_context. Calls must hold `.lock` (a context is used by one thread at a time)."""
@@ -394,7 +409,8 @@ class Context:
         self.math = o.math  # the context's sc_math_mode (set per call: set_math_mode)
         self.stats = Stats()
         self._stats_ref = ctypes.byref(self.stats)
-        self.prev_counts = (0, 0, 0)  # (gpu, cpu, vendor) calls before the last one
+        # sc_conv2d_backward's algorithm per direction (sc_algo[4]), reused by every call
+        self.algos = (ctypes.c_int * 4)()
         # (descriptor bytes, direction) -> workspace bytes the library asked for: a hint, not a
         # promise (a later decision of the guard, or a tuned plan, may need more; the caller
         # then gets a "workspace_size:" error, re-queries and retries).

@@ -378,12 +378,9 @@ def _call_lib(direction, spec, device, ptrs):
 
 
 def _path_of(cctx, s):
-    """Which route served the call just made: the counter of the context's statistics that
-    moved (s: the statistics read after it)."""
-    prev = cctx.prev_counts
-    now = (s.gpu_calls, s.cpu_calls, s.vendor_calls)
-    cctx.prev_counts = now
-    return "gpu" if now[0] > prev[0] else "vendor" if now[2] > prev[2] else "cpu"
+    """Which route served the call just made (s: the statistics read after it): where its
+    algorithm runs."""
+    return L.algo_path(s.last_algo)
 
 
 # device index -> a small buffer passed as the workspace of calls that need none (see below)
@@ -431,6 +428,60 @@ def _call_gpu(fn, direction, spec, device, dev, cctx, ptrs):
             cctx.forget_workspace_size(spec.desc_bytes(), direction)
             continue
         return st, ((start, end) if timed and st == L.STATUS_OK else None)
+
+
+def _call_lib_backward(spec, device, x, w, dy, dx, dw, db):
+    """The backward pass's directions in one library call on a GPU (sc_conv2d_backward): dx,
+    dw and db (None: not wanted; db without dw is the bias gradient alone). Each direction is
+    recorded as _call_lib records it, without timing events (callers use _call_lib for the
+    timed sample); the host time of a whole layer's backward is one library call."""
+    d, rec = spec.desc, spec.rec
+    dirs = []
+    if dx is not None:
+        dirs.append(L.DIR_BACKWARD_DATA)
+    if dw is not None:
+        dirs.append(L.DIR_BACKWARD_WEIGHT)
+    elif db is not None:
+        dirs.append(L.DIR_BACKWARD_BIAS)
+    fn = L.load_library().sc_conv2d_backward
+    dev = device.index if device.index is not None else _get_device()
+    cctx = _context(spec.cfg, dev, False)
+    mode = spec.math_mode()
+    args = (_ptr(x), _ptr(w), _ptr(dy), _ptr(dx), _ptr(dw), _ptr(db))
+    with cctx.lock:
+        if mode is not None:
+            cctx.set_math_mode(mode)
+        if _get_device() == dev:
+            st = _call_gpu_backward(fn, spec, device, dev, cctx, dirs, args)
+        else:
+            with torch.cuda.device(dev):
+                st = _call_gpu_backward(fn, spec, device, dev, cctx, dirs, args)
+        L.check(st, "sc_conv2d_backward")
+        algos = tuple(cctx.algos)
+    for direction in dirs:
+        a = algos[direction]
+        rec.add(direction, L.algo_path(a), a, None, None, _math_label(d.dtype, mode, a))
+
+
+def _call_gpu_backward(fn, spec, device, dev, cctx, dirs, args):
+    """The GPU half of _call_lib_backward, as _call_gpu (context lock held, dev current): the
+    workspace is the largest the directions ask for (they run one after the other on the
+    stream), with the same one retry on a stale size."""
+    cctx.set_stream(_stream_handle(dev))
+    d, dbytes = spec.desc, spec.desc_bytes()
+    for attempt in (0, 1):
+        nbytes = 0
+        for direction in dirs:
+            if direction != L.DIR_BACKWARD_BIAS:
+                nbytes = max(nbytes, cctx.workspace_size(dbytes, d, direction))
+        ws = (torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes
+              else _empty_workspace(dev))
+        st = fn(cctx.handle, d, *args, ws.data_ptr(), nbytes, cctx.algos)
+        if attempt == 0 and _is_workspace_error(st):
+            for direction in dirs:
+                cctx.forget_workspace_size(dbytes, direction)
+            continue
+        return st
 
 
 def _empty(shape, like, nhwc):
@@ -536,11 +587,7 @@ def _run_backward_data(spec, dy, w):
 def _run_backward_weight(spec, x, dy, want_db):
     """(dw, db or None) of the spec's convolution; no autograd."""
     d = spec.desc
-    shape = (d.k, d.c // d.groups, d.r, d.s)
-    if spec.w_stride is not None:
-        dw = torch.empty_strided(shape, spec.w_stride, dtype=x.dtype, device=x.device)
-    else:
-        dw = _empty(shape, x, spec.nhwc)
+    dw = _new_dw(spec, x)
     db = torch.empty((d.k,), dtype=x.dtype, device=x.device) if want_db else None
     if d.n == 0:
         return dw.zero_(), (None if db is None else db.zero_())
@@ -553,6 +600,54 @@ def _run_backward_weight(spec, x, dy, want_db):
         if want_db:
             db.copy_(gb)
     return dw, db
+
+
+def _new_dw(spec, like):
+    d = spec.desc
+    shape = (d.k, d.c // d.groups, d.r, d.s)
+    if spec.w_stride is not None:
+        return torch.empty_strided(shape, spec.w_stride, dtype=like.dtype, device=like.device)
+    return _empty(shape, like, spec.nhwc)
+
+
+def _one_call_backward(spec, dy, need_x, need_w, need_b):
+    """Whether _run_backward makes one library call for the layer's backward: on a GPU, for
+    two or more gradients, when this call is not in the statistics' timed sample (timing is
+    per direction) and the batch is not empty."""
+    rec = spec.rec
+    return (dy.device.type == "cuda" and need_x and (need_w or need_b) and spec.desc.n > 0
+            and not rec.want_time(L.DIR_BACKWARD_DATA)
+            and not rec.want_time(L.DIR_BACKWARD_WEIGHT if need_w else L.DIR_BACKWARD_BIAS))
+
+
+def _run_backward(spec, x, w, dy, need_x, need_w, need_b):
+    """(dx, dw, db) of the spec's convolution, each None where not needed; no autograd. One
+    library call where _one_call_backward says so (the same bits as the calls one direction
+    at a time), else a call per direction."""
+    if not _one_call_backward(spec, dy, need_x, need_w, need_b):
+        dx = _run_backward_data(spec, dy, w) if need_x else None
+        if need_w:
+            dw, db = _run_backward_weight(spec, x, dy, need_b)
+        else:
+            dw, db = None, (_run_backward_bias(spec, dy) if need_b else None)
+        return dx, dw, db
+    d = spec.desc
+    dx = _empty((d.n, d.c, d.h, d.w), dy, spec.nhwc)
+    dw = _new_dw(spec, dy) if need_w else None
+    db = torch.empty((d.k,), dtype=dy.dtype, device=dy.device) if need_b else None
+    try:
+        _call_lib_backward(spec, dy.device, x if need_w else None, w, dy, dx, dw, db)
+    except L.SafeConvUnsupportedError as e:
+        _torch_instead(spec, e)
+        spec.rec.torch_calls += 1  # one per direction: dx, and dw or db
+        gx, gw, gb = _torch_conv_backward(d, dy, x if need_w else None, w,
+                                          (True, need_w, need_b))
+        dx.copy_(gx)
+        if need_w:
+            dw.copy_(gw)
+        if need_b:
+            db.copy_(gb)
+    return dx, dw, db
 
 
 def _run_backward_bias(spec, dy):
@@ -600,12 +695,7 @@ class _ConvForward(torch.autograd.Function):
             if need_b:
                 db = _ConvBackwardBias.apply(dy, spec)
         else:
-            if need_x:
-                dx = _run_backward_data(spec, dy, w)
-            if need_w:
-                dw, db = _run_backward_weight(spec, x, dy, need_b)
-            elif need_b:
-                db = _run_backward_bias(spec, dy)
+            dx, dw, db = _run_backward(spec, x, w, dy, need_x, need_w, need_b)
         if ctx.top:
             spec.rec.backward_calls += 1
         return dx, dw, db, None, None

@@ -240,3 +240,66 @@ def test_nchw_reduced_precision_runs_on_tensor_cores(dtype):
             assert rel_err(a.grad, r.grad) < 5e-2
         rep = safeconv.report(layer, print_table=False)["(model)"]
         assert family in rep["algos"], rep["algos"]
+
+
+def _grads_of_two_steps(dtype, tf32, bias, seed=11):
+    """dx, dw, db of the second of two identical steps of one layer (channels_last, stride 1)
+    under enable(strategy="gpu"), and the layer's report."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.randn(4, 32, 14, 14, generator=g)
+    w0 = torch.randn(64, 32, 3, 3, generator=g)
+    b0 = torch.randn(64, generator=g) if bias else None
+    dy0 = torch.randn(4, 64, 14, 14, generator=g)
+    cl = torch.channels_last
+    layer = nn.Module()
+    out = None
+    with safeconv.enable(strategy="gpu", tf32=tf32):
+        for _ in range(2):
+            x = x0.to("cuda", dtype).contiguous(memory_format=cl).requires_grad_()
+            w = w0.to("cuda", dtype).contiguous(memory_format=cl).requires_grad_()
+            b = b0.to("cuda", dtype).requires_grad_() if bias else None
+            y = safeconv.conv2d(x, w, b, padding=1, layer=layer)
+            y.backward(dy0.to("cuda", dtype).contiguous(memory_format=cl))
+            out = (x.grad, w.grad, b.grad if bias else None)
+    rep = safeconv.report(layer, print_table=False)["(model)"]
+    ref = [t.double().requires_grad_() if t is not None else None for t in (x0, w0, b0)]
+    yr = torch.conv2d(ref[0], ref[1], ref[2], padding=1)
+    want = torch.autograd.grad(yr, [t for t in ref if t is not None], dy0.double())
+    return out, rep, want
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype,tf32", [(torch.float32, False), (torch.float32, True),
+                                        (torch.bfloat16, None), (torch.float16, None)])
+def test_backward_in_one_library_call(monkeypatch, dtype, tf32, bias):
+    """A layer's backward on a GPU is one library call (sc_conv2d_backward) when it is not in
+    the statistics' timed sample: its gradients have the bits of the calls made one direction
+    at a time, and the report counts the same calls, paths, algorithms and math."""
+    from safeconv import _stats
+    from safeconv import functional as SF
+    # Only the first call of each direction is timed (it goes one direction at a time).
+    monkeypatch.setattr(_stats, "TIME_FIRST", 0)
+    monkeypatch.setattr(_stats, "TIME_EVERY", 1 << 30)
+    calls = []
+    real = SF._call_lib_backward
+
+    def spy(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(SF, "_call_lib_backward", spy)
+    one, rep_one, want = _grads_of_two_steps(dtype, tf32, bias)
+    assert len(calls) == 1  # the second step's backward
+    monkeypatch.setattr(SF, "_one_call_backward", lambda *args: False)
+    sep, rep_sep, _ = _grads_of_two_steps(dtype, tf32, bias)
+    assert len(calls) == 1
+    for a, b, name in zip(one, sep, ("dx", "dw", "db")):
+        if b is None:
+            continue
+        assert a.dtype == b.dtype and a.stride() == b.stride(), name
+        assert torch.equal(a, b), name
+    for a, r in zip([t for t in one if t is not None], want):
+        assert rel_err(a, r) < (5e-3 if tf32 else tol("cuda", dtype))
+    for key in ("forward_calls", "backward_calls", "calls", "paths", "algos", "maths"):
+        assert rep_one[key] == rep_sep[key], (key, rep_one[key], rep_sep[key])
+    assert rep_one["path"] == "gpu"
