@@ -5,20 +5,28 @@ backward) through safeconv's PyTorch layer against PyTorch's own convolution.
 A chain of --layers small convolutions (batch 1, --channels channels, --size x --size, 3x3,
 padding 1, no bias) is so little GPU work that a step's wall time is the host's: what each
 library spends per layer before the GPU sees anything. Steps are timed in blocks of --steps
-with one synchronisation at the end of each block; the best block counts (a report, never an
-assertion). bench/host_cost.c measures the C library's own share the same way.
+with one synchronisation at the end of each block, the modes' blocks in turn (--blocks rounds);
+the best block counts, with the median and the process's CPU time beside it (a report, never
+an assertion). bench/host_cost.c measures the C library's own share the same way.
 
 --profile prints cProfile's heaviest functions over the safeconv steps (where the Python
-layer's time goes). Runs on the CPU when there is no GPU (safeconv's CPU backend then: its
+layer's time goes). --breakdown times the safeconv step twice more with parts of the call
+replaced by stubs that return at once (the outputs are then garbage; only the host time
+counts): the library's convolution functions (what is left is the Python layer and its
+other library calls), then the whole of functional._call_lib (what is left is the Python
+layer around the calls: autocast, checks, outputs, autograd). Runs on the CPU when there is no GPU (safeconv's CPU backend then: its
 time includes the tiny convolutions themselves).
 
 usage: python3 bench/host_layer.py [--layers 16] [--channels 64] [--size 8] [--steps 200]
-       [--blocks 5] [--dtype fp32|bf16|fp16] [--nchw] [--profile N]
+       [--blocks 5] [--dtype fp32|bf16|fp16] [--nchw] [--separate-backward] [--breakdown]
+       [--profile N]
 """
 import argparse
+import contextlib
 import cProfile
 import os
 import pstats
+import statistics
 import sys
 import time
 
@@ -69,6 +77,32 @@ def time_steps(step, dev, steps, blocks):
     return best
 
 
+def time_modes(modes, step, dev, steps, blocks):
+    """Blocks of `steps` steps of each mode in turn (modes: {name: context manager factory}),
+    `blocks` rounds: {name: (best wall s/step, median wall s/step, median CPU s/step)}. The
+    rounds interleave the modes so that a slow spell of the host hits them alike; CPU time is
+    the process's (every thread: the autograd engine runs the backward on its own)."""
+    walls = {m: [] for m in modes}
+    cpus = {m: [] for m in modes}
+    for m, ctx in modes.items():
+        with ctx():
+            for _ in range(10):
+                step()
+            sync(dev)
+    for _ in range(blocks):
+        for m, ctx in modes.items():
+            with ctx():
+                sync(dev)
+                c0, t0 = time.process_time(), time.perf_counter()
+                for _ in range(steps):
+                    step()
+                sync(dev)
+                walls[m].append((time.perf_counter() - t0) / steps)
+                cpus[m].append((time.process_time() - c0) / steps)
+    return {m: (min(walls[m]), statistics.median(walls[m]), statistics.median(cpus[m]))
+            for m in modes}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--layers", type=int, default=16)
@@ -78,6 +112,11 @@ def main(argv=None):
     ap.add_argument("--blocks", type=int, default=5)
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
     ap.add_argument("--nchw", action="store_true")
+    ap.add_argument("--separate-backward", action="store_true",
+                    help="also time safeconv with each backward direction a library call of its "
+                    "own (the one-call backward switched off), interleaved")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time the step with the library calls stubbed out")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="print cProfile's N heaviest functions of the safeconv steps")
     a = ap.parse_args(argv)
@@ -90,10 +129,15 @@ def main(argv=None):
         x = x.detach().to(memory_format=torch.channels_last).requires_grad_()
     dtype = DTYPES[a.dtype]
     step = make_step(model, x, dtype)
-    torch_s = time_steps(step, dev, a.steps, a.blocks)
-    with safeconv.enable(strategy="gpu" if dev.type == "cuda" else "cpu"):
-        sc_s = time_steps(step, dev, a.steps, a.blocks)
-        if a.profile:
+    strategy = "gpu" if dev.type == "cuda" else "cpu"
+    modes = {"PyTorch": contextlib.nullcontext,
+             "safeconv": lambda: safeconv.enable(strategy=strategy)}
+    if a.separate_backward:
+        modes["safeconv, backward per direction"] = lambda: separate_backward(strategy)
+    got = time_modes(modes, step, dev, a.steps, a.blocks)
+    torch_s, sc_s = got["PyTorch"][0], got["safeconv"][0]
+    if a.profile:
+        with safeconv.enable(strategy=strategy):
             prof = cProfile.Profile()
             prof.enable()
             for _ in range(a.steps):
@@ -101,12 +145,61 @@ def main(argv=None):
             sync(dev)
             prof.disable()
     per = 1e6 / a.layers
+    if a.breakdown:
+        parts = breakdown(step, dev, a)
     print("host_layer: %s, %s, %d layers of %dx%dx%d, batch 1: per layer and step (fwd+bwd): "
           "PyTorch %.1f us, safeconv %.1f us (%.2fx)"
           % (dev.type, a.dtype, a.layers, a.channels, a.size, a.size, torch_s * per,
              sc_s * per, sc_s / torch_s))
+    for m, (best, med, cpu) in got.items():
+        print("  %-34s best %7.1f us, median %7.1f us, CPU time (median) %7.1f us"
+              % (m, best * per, med * per, cpu * per))
+    if a.breakdown:
+        print("  stubbed: convolution functions %.1f us (the C calls cost %.1f), _call_lib %.1f "
+              "us (the Python around and beside the C calls %.1f)"
+              % (parts[0] * per, (sc_s - parts[0]) * per, parts[1] * per,
+                 (parts[0] - parts[1]) * per))
     if a.profile:
         pstats.Stats(prof).sort_stats("tottime").print_stats(a.profile)
+
+
+@contextlib.contextmanager
+def separate_backward(strategy):
+    """safeconv enabled, with the one-call backward switched off."""
+    from safeconv import functional as F
+    real = F._one_call_backward
+    F._one_call_backward = lambda *args: False
+    try:
+        with safeconv.enable(strategy=strategy):
+            yield
+    finally:
+        F._one_call_backward = real
+
+
+def breakdown(step, dev, a):
+    """Seconds per step with (1) the library's convolution entry points and (2) the Python
+    layer's _call_lib replaced by stubs that return at once (host time only)."""
+    from safeconv import functional as F
+    from safeconv import _lib as L
+    lib = L.load_library()
+    names = [n for n in vars(F).get("_FN_NAMES", {}).values()]
+    saved = {n: getattr(lib, n) for n in names}
+    out = []
+    with safeconv.enable(strategy="gpu" if dev.type == "cuda" else "cpu"):
+        try:
+            for n in names:
+                setattr(lib, n, lambda *args: 0)
+            out.append(time_steps(step, dev, a.steps, a.blocks))
+        finally:
+            for n, f in saved.items():
+                setattr(lib, n, f)
+        real = F._call_lib
+        try:
+            F._call_lib = lambda *args: None
+            out.append(time_steps(step, dev, a.steps, a.blocks))
+        finally:
+            F._call_lib = real
+    return out
 
 
 if __name__ == "__main__":
