@@ -7,6 +7,8 @@ layer, forward with bias and backward (data, weight, bias), through:
   torch        F.conv2d + aten.convolution_backward (PyTorch's CPU path: oneDNN / its own)
   safeconv     libsafeconv.so through ctypes on the same tensors, strategy cpu
   safeconv:ALG the same with the algorithm forced (cpu_onednn, cpu_im2col_gemm, cpu_direct)
+  .../sep      the backward as one call per direction instead of sc_conv2d_backward's one
+               call (which reorders dy once where oneDNN runs both directions)
 Both sides run in this process with the same thread count (--threads: torch.set_num_threads and
 sc_context_options.num_threads). Timing is wall clock (time.perf_counter), interleaved and
 paired: every repeat times one step of each method back to back, in rotating order, and the
@@ -90,6 +92,7 @@ class SafeConvCPU:
         o.num_threads = threads
         o.algo = algo
         self._opts = buf
+        self.separate = False  # time the backward as one call per direction
         self.ctx = C.c_void_p()
         if L.sc_context_create(buf, C.byref(self.ctx)) != 0:
             raise RuntimeError("sc_context_create: " + L.sc_last_error().decode())
@@ -114,6 +117,9 @@ def load_lib(path):
     L.sc_conv2d_forward.argtypes = [C.c_void_p, C.POINTER(Desc)] + [C.c_void_p] * 5 + [C.c_size_t]
     L.sc_conv2d_backward_data.argtypes = [C.c_void_p, C.POINTER(Desc)] + [C.c_void_p] * 4 + [C.c_size_t]
     L.sc_conv2d_backward_weight.argtypes = [C.c_void_p, C.POINTER(Desc)] + [C.c_void_p] * 5 + [C.c_size_t]
+    if hasattr(L, "sc_conv2d_backward"):
+        L.sc_conv2d_backward.argtypes = ([C.c_void_p, C.POINTER(Desc)] + [C.c_void_p] * 7 +
+                                         [C.c_size_t, C.c_void_p])
     L.sc_conv2d_select.argtypes = [C.c_void_p, C.POINTER(Desc), C.c_int, C.POINTER(C.c_int)]
     return L
 
@@ -172,6 +178,12 @@ def methods_for_shape(shape, layout, scs):
             "bwd_weight": lambda sc=sc, L=L, dwt=dwt, db=db: sc.check(L.sc_conv2d_backward_weight(
                 sc.ctx, C.byref(d), p(x), p(dy), p(dwt), p(db), None, 0)),
         }
+        if hasattr(L, "sc_conv2d_backward") and not sc.separate:
+            # the backward in one call (dy reordered once where oneDNN runs both directions);
+            # run last below, so the check reads its outputs
+            ops["bwd_all"] = lambda sc=sc, L=L, dx=dx, dwt=dwt, db=db: sc.check(
+                L.sc_conv2d_backward(sc.ctx, C.byref(d), p(x), p(wt), p(dy), p(dx), p(dwt),
+                                     p(db), None, 0, None))
         for fn in ops.values():
             fn()
         errs = {}
@@ -186,6 +198,8 @@ def methods_for_shape(shape, layout, scs):
 
 def step_fn(name, ops):
     if name == "torch":  # what autograd runs: forward, then one backward call for all grads
+        return lambda: (ops["fwd"](), ops["bwd_all"]())
+    if "bwd_all" in ops:
         return lambda: (ops["fwd"](), ops["bwd_all"]())
     return lambda: (ops["fwd"](), ops["bwd_data"](), ops["bwd_weight"]())
 
@@ -271,8 +285,12 @@ def main(argv=None):
     if "torch" not in methods:
         methods.insert(0, "torch")
     lib = load_lib(a.lib)
-    scs = {m: SafeConvCPU(lib, a.threads, m.split(":", 1)[1] if ":" in m else "")
-           for m in methods if m.startswith("safeconv")}
+    scs = {}
+    for m in methods:
+        if m.startswith("safeconv"):
+            base = m.split("/", 1)[0]
+            scs[m] = SafeConvCPU(lib, a.threads, base.split(":", 1)[1] if ":" in base else "")
+            scs[m].separate = m.endswith("/sep")
     rows = load_suite(a.suite, a.filter, a.batch)
     if a.extra:
         rows += [(nm, [a.batch] + sh[1:]) for nm, sh in EXTRA]

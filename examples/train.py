@@ -222,8 +222,8 @@ def _make_data(args, held_out):
 # --- the deliberately wrong variant (tests only) -----------------------------------------------
 class wrong_backward_weight:
     """TEST ONLY: while active, every weight gradient safeconv computes is multiplied by
-    `scale` (safeconv.functional._run_backward_weight wrapped in the Python layer; the library
-    is untouched). `--test-wrong-dw-scale 1.01` uses it to show that --compare catches a wrong
+    `scale` (safeconv.functional._run_backward, a layer's backward without create_graph,
+    wrapped in the Python layer; the library is untouched). `--test-wrong-dw-scale 1.01` uses it to show that --compare catches a wrong
     gradient; a scale of 1 (or None) changes nothing."""
 
     def __init__(self, scale):
@@ -233,19 +233,19 @@ class wrong_backward_weight:
     def __enter__(self):
         if self.scale is not None and self.scale != 1.0:
             import safeconv.functional as SF
-            orig = self._orig = SF._run_backward_weight
+            orig = self._orig = SF._run_backward
 
-            def scaled(spec, x, dy, want_db):
-                dw, db = orig(spec, x, dy, want_db)
-                return dw.mul_(self.scale), db
+            def scaled(*args):
+                dx, dw, db = orig(*args)
+                return dx, (dw.mul_(self.scale) if dw is not None else None), db
 
-            SF._run_backward_weight = scaled
+            SF._run_backward = scaled
         return self
 
     def __exit__(self, *exc):
         if self._orig is not None:
             import safeconv.functional as SF
-            SF._run_backward_weight, self._orig = self._orig, None
+            SF._run_backward, self._orig = self._orig, None
         return False
 
 

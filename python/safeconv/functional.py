@@ -431,10 +431,12 @@ def _call_gpu(fn, direction, spec, device, dev, cctx, ptrs):
 
 
 def _call_lib_backward(spec, device, x, w, dy, dx, dw, db):
-    """The backward pass's directions in one library call on a GPU (sc_conv2d_backward): dx,
-    dw and db (None: not wanted; db without dw is the bias gradient alone). Each direction is
-    recorded as _call_lib records it, without timing events (callers use _call_lib for the
-    timed sample); the host time of a whole layer's backward is one library call."""
+    """The backward pass's directions in one library call (sc_conv2d_backward): dx, dw and db
+    (None: not wanted; db without dw is the bias gradient alone). Each direction is recorded
+    as _call_lib records it: on the CPU with an equal share of the call's wall time each; on a
+    GPU without timing events (callers use _call_lib for the timed sample). The host time of a
+    whole layer's backward is one library call, and on the CPU dy is reordered once for both
+    directions where oneDNN runs them."""
     d, rec = spec.desc, spec.rec
     dirs = []
     if dx is not None:
@@ -444,10 +446,22 @@ def _call_lib_backward(spec, device, x, w, dy, dx, dw, db):
     elif db is not None:
         dirs.append(L.DIR_BACKWARD_BIAS)
     fn = L.load_library().sc_conv2d_backward
+    args = (_ptr(x), _ptr(w), _ptr(dy), _ptr(dx), _ptr(dw), _ptr(db))
+    if device.type == "cpu":
+        cctx = _context(spec.cfg, L.DEVICE_CPU, True)
+        with cctx.lock:
+            t0 = time.perf_counter()
+            st = fn(cctx.handle, d, *args, None, 0, cctx.algos)
+            share = (time.perf_counter() - t0) / len(dirs)
+            L.check(st, "sc_conv2d_backward")
+            algos = tuple(cctx.algos)
+        for direction in dirs:
+            a = algos[direction]
+            rec.add(direction, L.algo_path(a), a, share, None, _math_label(d.dtype, None, a))
+        return
     dev = device.index if device.index is not None else _get_device()
     cctx = _context(spec.cfg, dev, False)
     mode = spec.math_mode()
-    args = (_ptr(x), _ptr(w), _ptr(dy), _ptr(dx), _ptr(dw), _ptr(db))
     with cctx.lock:
         if mode is not None:
             cctx.set_math_mode(mode)
@@ -611,12 +625,15 @@ def _new_dw(spec, like):
 
 
 def _one_call_backward(spec, dy, need_x, need_w, need_b):
-    """Whether _run_backward makes one library call for the layer's backward: on a GPU, for
-    two or more gradients, when this call is not in the statistics' timed sample (timing is
-    per direction) and the batch is not empty."""
+    """Whether _run_backward makes one library call for the layer's backward: for two or more
+    gradients of a non-empty batch; on a GPU only when the call is not in the statistics'
+    timed sample (GPU timing is per direction)."""
+    if not (need_x and (need_w or need_b) and spec.desc.n > 0):
+        return False
+    if dy.device.type == "cpu":
+        return True
     rec = spec.rec
-    return (dy.device.type == "cuda" and need_x and (need_w or need_b) and spec.desc.n > 0
-            and not rec.want_time(L.DIR_BACKWARD_DATA)
+    return (not rec.want_time(L.DIR_BACKWARD_DATA)
             and not rec.want_time(L.DIR_BACKWARD_WEIGHT if need_w else L.DIR_BACKWARD_BIAS))
 
 

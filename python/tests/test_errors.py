@@ -155,7 +155,8 @@ def test_gradcheck_small():
                                   (False, False, True)])
 def test_backward_fallback_to_torch(monkeypatch, transposed, need):
     """A backward direction the library reports UNSUPPORTED runs in PyTorch with
-    fallback='torch' (and raises without it)."""
+    fallback='torch' (and raises without it), whether the backward is one library call or one
+    per direction."""
     real = safeconv.functional._call_lib
 
     def forward_only(direction, spec, device, ptrs):
@@ -163,7 +164,11 @@ def test_backward_fallback_to_torch(monkeypatch, transposed, need):
             raise safeconv.SafeConvUnsupportedError("test: direction %d unsupported" % direction)
         return real(direction, spec, device, ptrs)
 
+    def no_backward(*args):  # the backward in one call (sc_conv2d_backward)
+        raise safeconv.SafeConvUnsupportedError("test: the backward is unsupported")
+
     monkeypatch.setattr(safeconv.functional, "_call_lib", forward_only)
+    monkeypatch.setattr(safeconv.functional, "_call_lib_backward", no_backward)
     g = torch.Generator().manual_seed(4)
     if transposed:
         x, w, b = (torch.randn(2, 4, 5, 4, generator=g), torch.randn(4, 3, 3, 2, generator=g),

@@ -79,9 +79,9 @@ def test_compare_early_agreement_passes(train_mod, tmp_path):
 
 def test_compare_early_agreement_fails_wrong_gradient(train_mod, tmp_path):
     import safeconv.functional as SF
-    orig = SF._run_backward_weight
+    orig = SF._run_backward
     rc, early, run = _early(train_mod, tmp_path, ["--test-wrong-dw-scale", "1.01"])
-    assert SF._run_backward_weight is orig  # the switch is undone
+    assert SF._run_backward is orig  # the switch is undone
     assert rc == 1 and not early["pass"] and not run["pass"]
     # every convolution's weight gradient is 1% off; nothing else is
     b = early["bounds"]

@@ -136,6 +136,30 @@ static sc_status check_ptr(const void *p, const char *name, size_t align, bool r
     return SC_STATUS_OK;
 }
 
+/* A call that ran: the context's statistics, and its algorithm for the caller (ran, may be
+ * NULL). */
+static void count_call(sc_context *ctx, sc_direction dir, const sc_plan *pl, sc_algo *ran)
+{
+    ctx->stats.calls[dir]++;
+    ctx->stats.last_algo = pl->algo;
+    if (ran) *ran = pl->algo;
+    if (pl->route == ROUTE_GPU)
+        ctx->stats.gpu_calls++;
+    else if (pl->route == ROUTE_VENDOR)
+        ctx->stats.vendor_calls++;
+    else
+        ctx->stats.cpu_calls++;
+}
+
+static void say_call(const sc_context *ctx, const sc_problem *pb, sc_direction dir, sc_algo algo)
+{
+    if (ctx->opt.verbosity < 2) return;
+    fprintf(stderr, "safeconv: %s n%lld c%lld %lldx%lld k%lld %lldx%lld g%lld -> %s\n",
+            sc__direction_name(dir), (long long)pb->d.n, (long long)pb->d.c, (long long)pb->d.h,
+            (long long)pb->d.w, (long long)pb->d.k, (long long)pb->d.r, (long long)pb->d.s,
+            (long long)pb->d.groups, sc_algo_name(algo));
+}
+
 /* The common path of every entry point. names[] labels a, b, c, out, out2 for messages;
  * NULL name = operand unused; a name starting with '?' = optional. */
 static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
@@ -185,11 +209,7 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
                             &call.ws)))
         return st;
     call.ws_size = pl.ws_bytes;
-    if (ctx->opt.verbosity >= 2)
-        fprintf(stderr, "safeconv: %s n%lld c%lld %lldx%lld k%lld %lldx%lld g%lld -> %s\n",
-                sc__direction_name(dir), (long long)pb.d.n, (long long)pb.d.c, (long long)pb.d.h,
-                (long long)pb.d.w, (long long)pb.d.k, (long long)pb.d.r, (long long)pb.d.s,
-                (long long)pb.d.groups, sc_algo_name(pl.algo));
+    say_call(ctx, &pb, dir, pl.algo);
     switch (pl.route) {
     case ROUTE_CPU: st = sc_cpu_run(&call); break;
     case ROUTE_CPU_COPY: st = run_cpu_copy(ctx, &call); break;
@@ -197,15 +217,7 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
     case ROUTE_VENDOR: st = sc__guard_run(ctx, &call); break;
     }
     if (st) return st;
-    ctx->stats.calls[dir]++;
-    ctx->stats.last_algo = pl.algo;
-    if (ran) *ran = pl.algo;
-    if (pl.route == ROUTE_GPU)
-        ctx->stats.gpu_calls++;
-    else if (pl.route == ROUTE_VENDOR)
-        ctx->stats.vendor_calls++;
-    else
-        ctx->stats.cpu_calls++;
+    count_call(ctx, dir, &pl, ran);
     return SC_STATUS_OK;
 }
 
@@ -242,6 +254,57 @@ sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *d, cons
                      NULL);
 }
 
+/* sc_conv2d_backward on a CPU context with dx and dw both asked for: both directions planned
+ * first, then run by the CPU backend together (sc_cpu_run_backward: where both run on oneDNN
+ * and take dy in the same layout, dy is reordered once), their workspaces side by side. *done
+ * stays false where that does not apply (another route or algorithm, or the two workspaces do
+ * not fit the caller's or the limit): the caller then runs the directions one by one. */
+static sc_status backward_cpu_together(sc_context *ctx, const sc_problem *pb, const void *x,
+                                       const void *w, const void *dy, void *dx, void *dw,
+                                       void *dbias, void *ws, size_t ws_size, sc_algo ran[4],
+                                       bool *done)
+{
+    *done = false;
+    if (ctx->opt.device >= 0 || !dx || !dw) return SC_STATUS_OK;
+    sc_plan p1, p2;
+    sc_status st = plan_call(ctx, pb, SC_DIR_BACKWARD_DATA, 16, &p1);
+    if (!st) st = plan_call(ctx, pb, SC_DIR_BACKWARD_WEIGHT, 16, &p2);
+    if (st) return st;
+    if (p1.route != ROUTE_CPU || p2.route != ROUTE_CPU || p1.algo != SC_ALGO_CPU_ONEDNN ||
+        p2.algo != SC_ALGO_CPU_ONEDNN)
+        return SC_STATUS_OK;
+    size_t total = p1.ws_bytes + p2.ws_bytes;
+    if (total > ctx->workspace_limit || (ws && ws_size < total)) return SC_STATUS_OK;
+    void *buf = NULL;
+    if ((st = sc__workspace(ctx, true, total, ws, ws_size, &buf))) return st;
+    sc_call c1 = {.pb = pb,
+                  .dir = SC_DIR_BACKWARD_DATA,
+                  .algo = p1.algo,
+                  .a = dy,
+                  .b = w,
+                  .out = dx,
+                  .ws = buf,
+                  .ws_size = p1.ws_bytes,
+                  .num_threads = ctx->opt.num_threads};
+    sc_call c2 = {.pb = pb,
+                  .dir = SC_DIR_BACKWARD_WEIGHT,
+                  .algo = p2.algo,
+                  .a = x,
+                  .b = dy,
+                  .out = dw,
+                  .out2 = dbias,
+                  .ws = (char *)buf + p1.ws_bytes,
+                  .ws_size = p2.ws_bytes,
+                  .num_threads = ctx->opt.num_threads};
+    say_call(ctx, pb, SC_DIR_BACKWARD_DATA, p1.algo);
+    say_call(ctx, pb, SC_DIR_BACKWARD_WEIGHT, p2.algo);
+    if ((st = sc_cpu_run_backward(&c1, &c2))) return st;
+    count_call(ctx, SC_DIR_BACKWARD_DATA, &p1, &ran[SC_DIR_BACKWARD_DATA]);
+    count_call(ctx, SC_DIR_BACKWARD_WEIGHT, &p2, &ran[SC_DIR_BACKWARD_WEIGHT]);
+    *done = true;
+    return SC_STATUS_OK;
+}
+
 sc_status sc_conv2d_backward(sc_context *ctx, const sc_conv2d_desc *d, const void *x, const void *w,
                              const void *dy, void *dx, void *dw, void *dbias, void *workspace,
                              size_t workspace_size, sc_algo *algos)
@@ -267,6 +330,14 @@ sc_status sc_conv2d_backward(sc_context *ctx, const sc_conv2d_desc *d, const voi
             if ((st = check_ptr(need[i], what[i], pb.elem_size, required[i]))) return st;
         if (dx && (st = check_ptr(dx, "dx", pb.elem_size, true))) return st;
         if (dw && dbias && (st = check_ptr(dbias, "dbias", pb.elem_size, true))) return st;
+        if (workspace && ((uintptr_t)workspace % 16))
+            return sc__fail(SC_STATUS_BAD_PARAM, "workspace: pointer %p is not 16-byte aligned",
+                            workspace);
+        bool done;
+        if ((st = backward_cpu_together(ctx, &pb, x, w, dy, dx, dw, dbias, workspace,
+                                        workspace_size, algos ? algos : (sc_algo[4]){0}, &done)) ||
+            done)
+            return st;
     }
     sc_algo none[4];
     sc_algo *ran = algos ? algos : none;

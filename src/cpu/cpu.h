@@ -18,6 +18,10 @@ static inline bool sc_cpu_is_algo(sc_algo a)
 sc_status sc_cpu_select(const sc_problem *pb, sc_direction dir, sc_algo want, size_t limit,
                         int num_threads, sc_algo *algo, size_t *ws_bytes);
 sc_status sc_cpu_run(const sc_call *call);
+/* Backward-data, then backward-weight of the same problem and dy (sc_conv2d_backward), their
+ * workspaces disjoint: as sc_cpu_run of each, with dy reordered once where both run on oneDNN
+ * and take it in the same layout. */
+sc_status sc_cpu_run_backward(const sc_call *bd, const sc_call *bw);
 
 /* The algorithms (cpu_reference.c, cpu_gemm.c, cpu_direct.c). Operand roles as in sc_call. */
 sc_status sc_cpu_reference_run(const sc_call *call);
@@ -33,6 +37,7 @@ bool sc_cpu_onednn_built(void);
 sc_status sc_cpu_onednn_plan(const sc_problem *pb, sc_direction dir, int num_threads, size_t limit,
                              size_t *ws_bytes, bool *reference);
 sc_status sc_cpu_onednn_run(const sc_call *call);
+sc_status sc_cpu_onednn_run_backward(const sc_call *bd, const sc_call *bw);
 /* Drop every cached oneDNN primitive (tests: the next call creates them again). */
 void sc_cpu_onednn_cache_clear(void);
 

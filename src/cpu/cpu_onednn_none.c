@@ -22,4 +22,10 @@ sc_status sc_cpu_onednn_run(const sc_call *call)
     return sc__fail(SC_STATUS_NOT_AVAILABLE, "cpu_onednn: not built in this library");
 }
 
+sc_status sc_cpu_onednn_run_backward(const sc_call *bd, const sc_call *bw)
+{
+    (void)bd, (void)bw;
+    return sc__fail(SC_STATUS_NOT_AVAILABLE, "cpu_onednn: not built in this library");
+}
+
 void sc_cpu_onednn_cache_clear(void) {}

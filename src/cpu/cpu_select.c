@@ -106,6 +106,19 @@ static sc_status cpu_run(const sc_call *call)
     }
 }
 
+sc_status sc_cpu_run_backward(const sc_call *bd, const sc_call *bw)
+{
+    if (bd->pb->d.dtype != SC_DTYPE_F32 || bd->algo != SC_ALGO_CPU_ONEDNN ||
+        bw->algo != SC_ALGO_CPU_ONEDNN) {
+        sc_status st = sc_cpu_run(bd);
+        return st ? st : sc_cpu_run(bw);
+    }
+    sc__fork_gate_enter();
+    sc_status st = sc_cpu_onednn_run_backward(bd, bw);
+    sc__fork_gate_leave();
+    return st;
+}
+
 sc_status sc_cpu_run(const sc_call *call)
 {
     /* fp16/bf16 comes back here in fp32, and takes the gate then: never twice in one thread (a

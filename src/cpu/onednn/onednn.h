@@ -78,8 +78,12 @@ typedef struct sc_dnnl_recipe {
  * OpenMP thread count must already be key->threads. */
 sc_dnnl_recipe *sc_dnnl_recipe_create(const sc_problem *pb, const sc_dnnl_key *key);
 void sc_dnnl_recipe_destroy(sc_dnnl_recipe *r);
-/* Run a recipe on call's operands with call->ws (at least r->ws_bytes). */
-sc_status sc_dnnl_recipe_run(const sc_dnnl_recipe *r, const sc_call *call);
+/* Run a recipe on call's operands with call->ws (at least r->ws_bytes). `given` (may be NULL):
+ * per input slot, that input already in the primitive's layout (prim_md), read instead of
+ * reordering the caller's tensor; `kept` (may be NULL): per slot, where the run left the input's
+ * reordered copy (in call->ws; NULL where it made none). */
+sc_status sc_dnnl_recipe_run(const sc_dnnl_recipe *r, const sc_call *call,
+                             const void *const given[SC_DNNL_SLOTS], void *kept[SC_DNNL_SLOTS]);
 
 /* The recipe for a key from the cache, created on a miss; release it after use. NULL only when
  * out of memory. Thread-safe. */

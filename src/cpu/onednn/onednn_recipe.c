@@ -262,8 +262,11 @@ static dnnl_status_t reorder(run_state *st, dnnl_primitive_t prim, dnnl_memory_t
     return dnnl_primitive_execute(prim, st->stream, 2, args);
 }
 
-sc_status sc_dnnl_recipe_run(const sc_dnnl_recipe *r, const sc_call *call)
+sc_status sc_dnnl_recipe_run(const sc_dnnl_recipe *r, const sc_call *call,
+                             const void *const given[SC_DNNL_SLOTS], void *kept[SC_DNNL_SLOTS])
 {
+    if (kept)
+        for (int i = 0; i < SC_DNNL_SLOTS; i++) kept[i] = NULL;
     if (!r->ok) return sc__fail(SC_STATUS_UNSUPPORTED, "cpu_onednn: %s", r->why);
     if (call->ws_size < r->ws_bytes)
         return sc__fail(SC_STATUS_INTERNAL, "cpu_onednn: workspace of %zu bytes, %zu needed",
@@ -287,8 +290,13 @@ sc_status sc_dnnl_recipe_run(const sc_dnnl_recipe *r, const sc_call *call)
         s = mem(&st, &r->user_md[i], user[i], &u[i]);
         op[i] = u[i];
         if (s || !r->reorder[i]) continue;
+        if (i != SC_DNNL_OUT && given && given[i]) { /* already reordered by the caller */
+            s = mem(&st, &r->prim_md[i], (void *)given[i], &op[i]);
+            continue;
+        }
         s = mem(&st, &r->prim_md[i], base + r->buf_off[i], &op[i]);
         if (!s && i != SC_DNNL_OUT) s = reorder(&st, r->reorder[i], u[i], op[i]);
+        if (!s && i != SC_DNNL_OUT && kept) kept[i] = base + r->buf_off[i];
     }
     if (!s) s = mem(&st, &r->bias_md, bias, &bmem);
     if (!s) s = mem(&st, &r->scratch_md, base + r->scratch_off, &scratch);

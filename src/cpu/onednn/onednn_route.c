@@ -257,8 +257,34 @@ sc_status sc_cpu_onednn_run(const sc_call *call)
      * limit, so the same choice within ws_size finds the same recipe. */
     sc_dnnl_recipe *r;
     sc_status st = choose(call->pb, call->dir, n, call->ws_size, &r);
-    if (!st) st = sc_dnnl_recipe_run(r, call);
+    if (!st) st = sc_dnnl_recipe_run(r, call, NULL, NULL);
     sc_dnnl_cache_release(r);
+    threads_leave(n, &t);
+    return st;
+}
+
+/* Backward-data then backward-weight of one problem (bd and bw: the calls, dy the same tensor,
+ * their workspaces disjoint). Where both primitives take dy in the same reordered layout (the
+ * blocked variant, NCHW), backward-weight reads the copy backward-data made: one reorder of dy
+ * instead of two, the same bits (the copy is the same reorder of the same tensor). */
+sc_status sc_cpu_onednn_run_backward(const sc_call *bd, const sc_call *bw)
+{
+    thread_scope t;
+    int n = threads_enter(bd->num_threads, &t);
+    sc_dnnl_recipe *r1 = NULL, *r2 = NULL;
+    sc_status st = choose(bd->pb, SC_DIR_BACKWARD_DATA, n, bd->ws_size, &r1);
+    if (!st) st = choose(bw->pb, SC_DIR_BACKWARD_WEIGHT, n, bw->ws_size, &r2);
+    void *kept[SC_DNNL_SLOTS];
+    if (!st) st = sc_dnnl_recipe_run(r1, bd, NULL, kept);
+    if (!st) {
+        const void *given[SC_DNNL_SLOTS] = {NULL, NULL, NULL};
+        if (kept[SC_DNNL_A] && r2->reorder[SC_DNNL_B] &&
+            dnnl_memory_desc_equal(&r1->prim_md[SC_DNNL_A], &r2->prim_md[SC_DNNL_B]))
+            given[SC_DNNL_B] = kept[SC_DNNL_A];
+        st = sc_dnnl_recipe_run(r2, bw, given, NULL);
+    }
+    if (r1) sc_dnnl_cache_release(r1);
+    if (r2) sc_dnnl_cache_release(r2);
     threads_leave(n, &t);
     return st;
 }
