@@ -355,32 +355,33 @@ def _call_lib(direction, spec, device, ptrs):
                 st = fn(cctx.handle, d, *ptrs, None, 0)
             seconds = time.perf_counter() - t0
             L.check(st, _FN_NAMES[direction])
-            s = cctx.get_stats()
-            path = _path_of(cctx, s)
+            algo = cctx.get_stats().last_algo
     else:
-        dev = device.index if device.index is not None else _get_device()
-        cctx = _context(spec.cfg, dev, False)
-        mode = spec.math_mode()
-        with cctx.lock:
-            if mode is not None:
-                cctx.set_math_mode(mode)
-            # The library makes its context's GPU current; keep PyTorch's current device as
-            # it was (only when they differ: the guard costs host time on every call).
-            if _get_device() == dev:
-                st, events = _call_gpu(fn, direction, spec, device, dev, cctx, ptrs)
-            else:
-                with torch.cuda.device(dev):
-                    st, events = _call_gpu(fn, direction, spec, device, dev, cctx, ptrs)
+        def run(dev, cctx):
+            st, ev = _call_gpu(fn, direction, spec, device, dev, cctx, ptrs)
             L.check(st, _FN_NAMES[direction])
-            s = cctx.get_stats()
-            path = _path_of(cctx, s)
-    rec.add(direction, path, s.last_algo, seconds, events, _math_label(d.dtype, mode, s.last_algo))
+            return ev, cctx.get_stats().last_algo
+
+        mode, (events, algo) = _on_gpu(spec, device, run)
+    # the route that served the call: where its algorithm runs
+    rec.add(direction, L.algo_path(algo), algo, seconds, events, _math_label(d.dtype, mode, algo))
 
 
-def _path_of(cctx, s):
-    """Which route served the call just made (s: the statistics read after it): where its
-    algorithm runs."""
-    return L.algo_path(s.last_algo)
+def _on_gpu(spec, device, run):
+    """(math mode, run(dev, cctx)) for a GPU call: the spec's context on the tensor's device
+    with the spec's math mode set, its lock held, its GPU current. The library makes its
+    context's GPU current; PyTorch's current device is kept as it was (the guard only when they
+    differ: it costs host time on every call)."""
+    dev = device.index if device.index is not None else _get_device()
+    cctx = _context(spec.cfg, dev, False)
+    mode = spec.math_mode()
+    with cctx.lock:
+        if mode is not None:
+            cctx.set_math_mode(mode)
+        if _get_device() == dev:
+            return mode, run(dev, cctx)
+        with torch.cuda.device(dev):
+            return mode, run(dev, cctx)
 
 
 # device index -> a small buffer passed as the workspace of calls that need none (see below)
@@ -459,19 +460,12 @@ def _call_lib_backward(spec, device, x, w, dy, dx, dw, db):
             a = algos[direction]
             rec.add(direction, L.algo_path(a), a, share, None, _math_label(d.dtype, None, a))
         return
-    dev = device.index if device.index is not None else _get_device()
-    cctx = _context(spec.cfg, dev, False)
-    mode = spec.math_mode()
-    with cctx.lock:
-        if mode is not None:
-            cctx.set_math_mode(mode)
-        if _get_device() == dev:
-            st = _call_gpu_backward(fn, spec, device, dev, cctx, dirs, args)
-        else:
-            with torch.cuda.device(dev):
-                st = _call_gpu_backward(fn, spec, device, dev, cctx, dirs, args)
+    def run(dev, cctx):
+        st = _call_gpu_backward(fn, spec, device, dev, cctx, dirs, args)
         L.check(st, "sc_conv2d_backward")
-        algos = tuple(cctx.algos)
+        return tuple(cctx.algos)
+
+    mode, algos = _on_gpu(spec, device, run)
     for direction in dirs:
         a = algos[direction]
         rec.add(direction, L.algo_path(a), a, None, None, _math_label(d.dtype, mode, a))
