@@ -335,9 +335,10 @@ SC_API sc_status sc_conv2d_backward_bias(sc_context *ctx, const sc_conv2d_desc *
  * The directions run one after the other on the context's stream and share the workspace: it
  * must hold the largest size sc_conv2d_workspace_size reports for the directions that run
  * (NULL: the context's pool); on a CPU context a workspace that holds the two sizes added lets
- * the CPU backend keep dy reordered for both directions (docs/cpu.md). algos, if not NULL, is an array of 4 indexed by sc_direction that
- * receives the algorithm of each direction run and SC_ALGO_NONE for the others. Every pointer
- * is checked before anything runs; an error of the second direction leaves dx computed. */
+ * the CPU backend keep dy reordered for both directions (docs/cpu.md). algos, if not NULL, is
+ * an array of 4 indexed by sc_direction that receives the algorithm of each direction run and
+ * SC_ALGO_NONE for the others. Every pointer is checked before anything runs; an error of the
+ * second direction leaves dx computed. */
 SC_API sc_status sc_conv2d_backward(sc_context *ctx, const sc_conv2d_desc *d, const void *x,
                                     const void *w, const void *dy, void *dx, void *dw, void *dbias,
                                     void *workspace, size_t workspace_size, sc_algo *algos);

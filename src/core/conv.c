@@ -160,8 +160,42 @@ static void say_call(const sc_context *ctx, const sc_problem *pb, sc_direction d
             (long long)pb->d.groups, sc_algo_name(algo));
 }
 
-/* The common path of every entry point. names[] labels a, b, c, out, out2 for messages;
- * NULL name = operand unused; a name starting with '?' = optional. */
+/* The pointers of one direction's call: ptrs[] are its a, b, c, out, out2, labelled by names[]
+ * for messages (NULL name = operand unused; a name starting with '?' = optional), each aligned
+ * to its element size, and the workspace (may be NULL) to 16 bytes. */
+static sc_status check_args(const sc_problem *pb, const void *const ptrs[5],
+                            const char *const names[5], const void *ws)
+{
+    for (int i = 0; i < 5; i++) {
+        if (!names[i]) continue;
+        bool optional = names[i][0] == '?';
+        sc_status st = check_ptr(ptrs[i], names[i] + optional, pb->elem_size, !optional);
+        if (st) return st;
+    }
+    if (ws && ((uintptr_t)ws % 16))
+        return sc__fail(SC_STATUS_BAD_PARAM, "workspace: pointer %p is not 16-byte aligned", ws);
+    return SC_STATUS_OK;
+}
+
+/* The call a plan makes on these operands; its workspace is set by the caller. */
+static sc_call call_of(const sc_context *ctx, const sc_problem *pb, sc_direction dir,
+                       const sc_plan *pl, const void *a, const void *b, const void *c, void *out,
+                       void *out2)
+{
+    return (sc_call){.pb = pb,
+                     .dir = dir,
+                     .algo = pl->algo,
+                     .plan = pl->route == ROUTE_GPU ? &pl->kernel : NULL,
+                     .a = a,
+                     .b = b,
+                     .c = c,
+                     .out = out,
+                     .out2 = out2,
+                     .stream = ctx->opt.stream,
+                     .num_threads = ctx->opt.num_threads};
+}
+
+/* The common path of every entry point (names[]: as check_args). */
 static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_direction dir,
                            const void *a, const void *b, const void *c, void *out, void *out2,
                            void *ws, size_t ws_size, const char *const names[5], sc_algo *ran)
@@ -171,14 +205,8 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
     sc_problem pb;
     sc_status st = sc__problem_init(d, &pb);
     if (st) return st;
-    const void *ptrs[5] = {a, b, c, out, out2};
-    for (int i = 0; i < 5; i++) {
-        if (!names[i]) continue;
-        bool optional = names[i][0] == '?';
-        if ((st = check_ptr(ptrs[i], names[i] + optional, pb.elem_size, !optional))) return st;
-    }
-    if (ws && ((uintptr_t)ws % 16))
-        return sc__fail(SC_STATUS_BAD_PARAM, "workspace: pointer %p is not 16-byte aligned", ws);
+    const void *const ptrs[5] = {a, b, c, out, out2};
+    if ((st = check_args(&pb, ptrs, names, ws))) return st;
 
     /* The tensors' alignment (the bias and its gradient excluded: kernels read them an element
      * at a time): the matrix-unit kernels copy 16-byte chunks and need it; the size query,
@@ -190,17 +218,7 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
 
     sc_plan pl;
     if ((st = plan_call(ctx, &pb, dir, align, &pl))) return st;
-    sc_call call = {.pb = &pb,
-                    .dir = dir,
-                    .algo = pl.algo,
-                    .plan = pl.route == ROUTE_GPU ? &pl.kernel : NULL,
-                    .a = a,
-                    .b = b,
-                    .c = c,
-                    .out = out,
-                    .out2 = out2,
-                    .stream = ctx->opt.stream,
-                    .num_threads = ctx->opt.num_threads};
+    sc_call call = call_of(ctx, &pb, dir, &pl, a, b, c, out, out2);
     bool host_ws = pl.route == ROUTE_CPU || pl.route == ROUTE_CPU_COPY || ctx->opt.device < 0;
     /* A caller workspace lives in the context's memory space; the CPU-copy route needs host
      * scratch, so it always uses the context's host pool. */
@@ -277,25 +295,10 @@ static sc_status backward_cpu_together(sc_context *ctx, const sc_problem *pb, co
     if (total > ctx->workspace_limit || (ws && ws_size < total)) return SC_STATUS_OK;
     void *buf = NULL;
     if ((st = sc__workspace(ctx, true, total, ws, ws_size, &buf))) return st;
-    sc_call c1 = {.pb = pb,
-                  .dir = SC_DIR_BACKWARD_DATA,
-                  .algo = p1.algo,
-                  .a = dy,
-                  .b = w,
-                  .out = dx,
-                  .ws = buf,
-                  .ws_size = p1.ws_bytes,
-                  .num_threads = ctx->opt.num_threads};
-    sc_call c2 = {.pb = pb,
-                  .dir = SC_DIR_BACKWARD_WEIGHT,
-                  .algo = p2.algo,
-                  .a = x,
-                  .b = dy,
-                  .out = dw,
-                  .out2 = dbias,
-                  .ws = (char *)buf + p1.ws_bytes,
-                  .ws_size = p2.ws_bytes,
-                  .num_threads = ctx->opt.num_threads};
+    sc_call c1 = call_of(ctx, pb, SC_DIR_BACKWARD_DATA, &p1, dy, w, NULL, dx, NULL);
+    sc_call c2 = call_of(ctx, pb, SC_DIR_BACKWARD_WEIGHT, &p2, x, dy, NULL, dw, dbias);
+    c1.ws = buf, c1.ws_size = p1.ws_bytes;
+    c2.ws = (char *)buf + p1.ws_bytes, c2.ws_size = p2.ws_bytes;
     say_call(ctx, pb, SC_DIR_BACKWARD_DATA, p1.algo);
     say_call(ctx, pb, SC_DIR_BACKWARD_WEIGHT, p2.algo);
     if ((st = sc_cpu_run_backward(&c1, &c2))) return st;
@@ -313,34 +316,29 @@ sc_status sc_conv2d_backward(sc_context *ctx, const sc_conv2d_desc *d, const voi
     static const char *const bw_names[5] = {"x", "dy", NULL, "dw", "?dbias"};
     static const char *const bb_names[5] = {"dy", NULL, NULL, "dbias", NULL};
     sc__clear_error();
-    if (algos)
-        for (int i = 0; i < 4; i++) algos[i] = SC_ALGO_NONE;
+    sc_algo none[4];
+    sc_algo *ran = algos ? algos : none;
+    for (int i = 0; i < 4; i++) ran[i] = SC_ALGO_NONE;
     if (!dx && !dw && !dbias)
         return sc__fail(SC_STATUS_BAD_PARAM, "dx, dw, dbias: all NULL (nothing to compute)");
-    /* Every pointer of every direction first (each direction checks its own again), so that
+    /* Every pointer of every direction that runs first (conv_call checks each again), so that
      * bad input fails before dx is written. */
     if (d && ctx) {
         sc_problem pb;
         sc_status st = sc__problem_init(d, &pb);
         if (st) return st;
-        const void *need[4] = {dy, dx ? w : NULL, dw ? x : NULL, dw ? dw : dbias};
-        const char *what[4] = {"dy", "w", "x", dw ? "dw" : "dbias"};
-        bool required[4] = {true, dx != NULL, dw != NULL, dw || dbias};
-        for (int i = 0; i < 4; i++)
-            if ((st = check_ptr(need[i], what[i], pb.elem_size, required[i]))) return st;
-        if (dx && (st = check_ptr(dx, "dx", pb.elem_size, true))) return st;
-        if (dw && dbias && (st = check_ptr(dbias, "dbias", pb.elem_size, true))) return st;
-        if (workspace && ((uintptr_t)workspace % 16))
-            return sc__fail(SC_STATUS_BAD_PARAM, "workspace: pointer %p is not 16-byte aligned",
-                            workspace);
+        const void *const bd[5] = {dy, w, NULL, dx, NULL}, *const bw[5] = {x, dy, NULL, dw, dbias};
+        const void *const bb[5] = {dy, NULL, NULL, dbias, NULL};
+        if ((dx && (st = check_args(&pb, bd, bd_names, workspace))) ||
+            (dw && (st = check_args(&pb, bw, bw_names, workspace))) ||
+            (!dw && dbias && (st = check_args(&pb, bb, bb_names, workspace))))
+            return st;
         bool done;
         if ((st = backward_cpu_together(ctx, &pb, x, w, dy, dx, dw, dbias, workspace,
-                                        workspace_size, algos ? algos : (sc_algo[4]){0}, &done)) ||
+                                        workspace_size, ran, &done)) ||
             done)
             return st;
     }
-    sc_algo none[4];
-    sc_algo *ran = algos ? algos : none;
     if (dx) {
         sc_status st = conv_call(ctx, d, SC_DIR_BACKWARD_DATA, dy, w, NULL, dx, NULL, workspace,
                                  workspace_size, bd_names, &ran[SC_DIR_BACKWARD_DATA]);
