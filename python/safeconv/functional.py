@@ -410,25 +410,42 @@ def _call_gpu(fn, direction, spec, device, dev, cctx, ptrs):
     if direction == L.DIR_BACKWARD_BIAS:
         return fn(cctx.handle, d, *ptrs), None
     timed = spec.rec.want_time(direction) and not _capturing()
-    for attempt in (0, 1):
-        # Workspace from PyTorch's caching allocator: stream-ordered, and visible to
-        # torch.cuda.memory_allocated(). Its size is remembered per shape (Context.ws_sizes);
-        # if the library's plan has changed since and needs more, the call fails before
-        # running anything, and one retry with a fresh query follows.
-        nbytes = cctx.workspace_size(spec.desc_bytes(), d, direction)
-        ws = (torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes
-              else _empty_workspace(dev))
+    events = []
+
+    def call(ws, nbytes):
         if timed:
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
             start.record()
-        st = fn(cctx.handle, d, *ptrs, ws.data_ptr(), nbytes)
+        st = fn(cctx.handle, d, *ptrs, ws, nbytes)
         if timed:
             end.record()
+            events[:] = (start, end)
+        return st
+
+    st = _with_gpu_workspace(spec, device, dev, cctx, (direction,), call)
+    return st, (tuple(events) if timed and st == L.STATUS_OK else None)
+
+
+def _with_gpu_workspace(spec, device, dev, cctx, dirs, call):
+    """call(workspace pointer, bytes) -> status, with a workspace from PyTorch's caching
+    allocator (stream-ordered, and visible to torch.cuda.memory_allocated()): the largest that
+    the directions `dirs` ask for (they run one after the other on the stream). Its size is
+    remembered per shape (Context.ws_sizes); if the library's plan has changed since and needs
+    more, the call fails before running anything, and one retry with a fresh query follows."""
+    dbytes = spec.desc_bytes()
+    for attempt in (0, 1):
+        nbytes = 0
+        for direction in dirs:
+            nbytes = max(nbytes, cctx.workspace_size(dbytes, spec.desc, direction))
+        ws = (torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes
+              else _empty_workspace(dev))
+        st = call(ws.data_ptr(), nbytes)
         if attempt == 0 and _is_workspace_error(st):
-            cctx.forget_workspace_size(spec.desc_bytes(), direction)
+            for direction in dirs:
+                cctx.forget_workspace_size(dbytes, direction)
             continue
-        return st, ((start, end) if timed and st == L.STATUS_OK else None)
+        return st
 
 
 def _call_lib_backward(spec, device, x, w, dy, dx, dw, db):
@@ -448,6 +465,7 @@ def _call_lib_backward(spec, device, x, w, dy, dx, dw, db):
         dirs.append(L.DIR_BACKWARD_BIAS)
     fn = L.load_library().sc_conv2d_backward
     args = (_ptr(x), _ptr(w), _ptr(dy), _ptr(dx), _ptr(dw), _ptr(db))
+    share = mode = None
     if device.type == "cpu":
         cctx = _context(spec.cfg, L.DEVICE_CPU, True)
         with cctx.lock:
@@ -456,40 +474,21 @@ def _call_lib_backward(spec, device, x, w, dy, dx, dw, db):
             share = (time.perf_counter() - t0) / len(dirs)
             L.check(st, "sc_conv2d_backward")
             algos = tuple(cctx.algos)
-        for direction in dirs:
-            a = algos[direction]
-            rec.add(direction, L.algo_path(a), a, share, None, _math_label(d.dtype, None, a))
-        return
-    def run(dev, cctx):
-        st = _call_gpu_backward(fn, spec, device, dev, cctx, dirs, args)
-        L.check(st, "sc_conv2d_backward")
-        return tuple(cctx.algos)
+    else:
+        def run(dev, cctx):
+            # the same stream handling and workspace as _call_gpu (the bias gradient, when it
+            # runs alone here, needs none); no timing events
+            cctx.set_stream(_stream_handle(dev))
+            st = _with_gpu_workspace(
+                spec, device, dev, cctx, [k for k in dirs if k != L.DIR_BACKWARD_BIAS],
+                lambda ws, nbytes: fn(cctx.handle, d, *args, ws, nbytes, cctx.algos))
+            L.check(st, "sc_conv2d_backward")
+            return tuple(cctx.algos)
 
-    mode, algos = _on_gpu(spec, device, run)
+        mode, algos = _on_gpu(spec, device, run)
     for direction in dirs:
         a = algos[direction]
-        rec.add(direction, L.algo_path(a), a, None, None, _math_label(d.dtype, mode, a))
-
-
-def _call_gpu_backward(fn, spec, device, dev, cctx, dirs, args):
-    """The GPU half of _call_lib_backward, as _call_gpu (context lock held, dev current): the
-    workspace is the largest the directions ask for (they run one after the other on the
-    stream), with the same one retry on a stale size."""
-    cctx.set_stream(_stream_handle(dev))
-    d, dbytes = spec.desc, spec.desc_bytes()
-    for attempt in (0, 1):
-        nbytes = 0
-        for direction in dirs:
-            if direction != L.DIR_BACKWARD_BIAS:
-                nbytes = max(nbytes, cctx.workspace_size(dbytes, d, direction))
-        ws = (torch.empty(nbytes, dtype=torch.uint8, device=device) if nbytes
-              else _empty_workspace(dev))
-        st = fn(cctx.handle, d, *args, ws.data_ptr(), nbytes, cctx.algos)
-        if attempt == 0 and _is_workspace_error(st):
-            for direction in dirs:
-                cctx.forget_workspace_size(dbytes, direction)
-            continue
-        return st
+        rec.add(direction, L.algo_path(a), a, share, None, _math_label(d.dtype, mode, a))
 
 
 def _empty(shape, like, nhwc):
@@ -647,12 +646,11 @@ def _run_backward(spec, x, w, dy, need_x, need_w, need_b):
     dw = _new_dw(spec, dy) if need_w else None
     db = torch.empty((d.k,), dtype=dy.dtype, device=dy.device) if need_b else None
     try:
-        _call_lib_backward(spec, dy.device, x if need_w else None, w, dy, dx, dw, db)
+        _call_lib_backward(spec, dy.device, x, w, dy, dx, dw, db)
     except L.SafeConvUnsupportedError as e:
         _torch_instead(spec, e)
         spec.rec.torch_calls += 1  # one per direction: dx, and dw or db
-        gx, gw, gb = _torch_conv_backward(d, dy, x if need_w else None, w,
-                                          (True, need_w, need_b))
+        gx, gw, gb = _torch_conv_backward(d, dy, x, w, (True, need_w, need_b))
         dx.copy_(gx)
         if need_w:
             dw.copy_(gw)
