@@ -19,7 +19,7 @@ workspace safeconv asks for (safeconv). Timings are reports, never assertions.
 
 usage: python3 bench/compare.py [--lib build-gpu/libsafeconv.so] [--suite FILE]
        [--filter TEXT] [--methods a,b] [--repeat N] [--benchmark] [--csv OUT]
-       [--dtype f32|tf32|f16|bf16] [--layout nchw|nhwc]
+       [--dtype f32|tf32|f16|bf16] [--layout nchw|nhwc] [--cold]
        /usr/bin/python3 bench/compare.py --device cpu [bench/compare_cpu.py's options]
 --device cpu (first): the CPU backend against PyTorch's CPU convolution, see compare_cpu.py.
 """
@@ -117,6 +117,9 @@ def load_suite(path, filt):
     return rows
 
 
+COLD = None  # --cold: a buffer larger than the L2 cache, written before every timed call
+
+
 def time_op(fn, repeat, warm=3):
     for _ in range(warm):
         fn()
@@ -124,6 +127,8 @@ def time_op(fn, repeat, warm=3):
     ts = []
     for _ in range(repeat):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        if COLD is not None:  # evict the operands: inside a training step they arrive cold
+            COLD.zero_()
         a.record()
         fn()
         b.record()
@@ -308,8 +313,13 @@ def main():
                          "direction it does not apply to is reported, not timed")
     ap.add_argument("--layout", default="", choices=("", "nchw", "nhwc"),
                     help="safeconv's layout (default nchw for f32, nhwc otherwise)")
+    ap.add_argument("--cold", action="store_true",
+                    help="write 256 MiB before every timed call, so no operand is in the L2 "
+                         "cache (as inside a training step, where the per-call rates mislead)")
     a = ap.parse_args()
-    global BASE, DTYPE, LAYOUT
+    global BASE, DTYPE, LAYOUT, COLD
+    if a.cold:
+        COLD = torch.empty(64 << 20, dtype=torch.float32, device="cuda")
     DTYPE = a.dtype
     LAYOUT = a.layout or ("nchw" if a.dtype == "f32" else "nhwc")
     if DTYPE != "f32":
