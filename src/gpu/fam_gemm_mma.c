@@ -76,6 +76,35 @@ static size_t ws_of(const sc_kp *kp, int splits, i64 out)
     return (size_t)(kp->dtype == SC_DTYPE_F32 ? splits - 1 : splits) * (size_t)out * 4;
 }
 
+/* Configuration 7 (the persistent wgmma tile, mma_cfg.h) instead of the model's choice where
+ * each tile's few stages cannot fill the pipeline and its output store is most of its time,
+ * which the flop model below does not see (bench/NOTES.md, "A persistent wgmma tile"):
+ *   - more than 64 columns (N): with 64, configuration 6's tile runs two blocks an SM;
+ *   - at least two waves of tiles to overlap;
+ *   - a reduction of SC_MMA_PERSIST_MIN_STAGES(esize) stages or more (below it the 16-bit
+ *     mma.sync tiles at two blocks an SM win), and at most SAFECONV_GPU_GEMM_PERSIST stages
+ *     (default SC_MMA_PERSIST_MAX_STAGES: longer, its ring of 4 stages falls behind
+ *     configuration 5's 6), except strided backward-data (TF32), whose stride classes are
+ *     launched one after another with a quarter of the tiles each.
+ * Never when a configuration is forced. */
+static bool persist_wins(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev, i64 M,
+                         i64 N, i64 Kr, bool pad)
+{
+    const sc_gpu_knobs *kn = sc_gpu_knobs_get();
+    const int c = SC_MMA_WGMMA_PERSIST_CFG, esize = sc_mma_esize(kp->dtype);
+    int lim = kn->gemm_persist >= 0 ? kn->gemm_persist : SC_MMA_PERSIST_MAX_STAGES;
+    if (kn->gemm_cfg >= 0 || lim <= 0 || !dev->wgmma || kn->gemm_wgmma == 0) return false;
+    if (!sc_mma_cfg_built(c, rq->dir, pad, esize) || !sc_mma_wgmma_applies(kp, rq->dir))
+        return false;
+    if (sc_mma_wgmma_filter_bytes(kp, rq->dir) > rq->ws_limit) return false;
+    i64 stages = ceil_div(Kr, sc_mma_kb(c, esize)),
+        zmul = rq->dir == SC_DIR_BACKWARD_DATA ? 1 : kp->g;
+    i64 tiles = ceil_div(M, sc_mma_bm(c)) * ceil_div(N, sc_mma_bn(c)) * zmul;
+    bool strided_bd = rq->dir == SC_DIR_BACKWARD_DATA && kp->sh * kp->sw > 1;
+    return N > 64 && tiles >= 2 * (i64)dev->sm_count &&
+           stages >= SC_MMA_PERSIST_MIN_STAGES(esize) && (stages <= lim || strided_bd);
+}
+
 /* Time model (no timing): padded flops over the SMs at a rate per configuration (larger tiles
  * reuse each loaded element more: 128x128 = 1, 128x64 and 64x128 = 0.8, 64x64 = 0.6; 128x128 at
  * two blocks per SM hides more latency: 1.15; wgmma 128x128 1.6, 128x64 1.3, bench/NOTES.md),
@@ -100,9 +129,11 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     for (int c = 0; c < SC_MMA_NCFG; c++) {
         if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_MMA_NCFG && c != kn->gemm_cfg) continue;
         if (!sc_mma_cfg_built(c, rq->dir, pad, esize)) continue;
-        size_t wcopy = 0; /* configurations 5 and 6's filter copy (mma_cfg.h) */
+        size_t wcopy = 0; /* configurations 5 to 7's filter copy (mma_cfg.h) */
         if (sc_mma_is_wgmma(c)) {
             if (!dev->wgmma || kn->gemm_wgmma == 0 || !sc_mma_wgmma_applies(kp, rq->dir)) continue;
+            if (c == SC_MMA_WGMMA_PERSIST_CFG && kn->gemm_cfg != c)
+                continue; /* the model has no term for it: the rule below, or forced */
             if (Kr < (i64)SC_MMA_WGMMA_MIN_STAGES * sc_mma_kb(c, esize) && kn->gemm_cfg != c)
                 continue; /* unless forced */
             wcopy = sc_mma_wgmma_filter_bytes(kp, rq->dir);
@@ -123,6 +154,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
         if (smax < 1) smax = 1;
         for (size_t ci = 0; ci < sizeof cand / sizeof cand[0]; ci++) {
             int sp = kn->gemm_splits >= 1 ? kn->gemm_splits : cand[ci];
+            if (c == SC_MMA_WGMMA_PERSIST_CFG) sp = 1; /* one split only (mma_cfg.h) */
             if (sp > smax || wcopy + ws_of(kp, sp, outn) > rq->ws_limit) {
                 if (kn->gemm_splits >= 1 && wcopy <= rq->ws_limit)
                     sp = 1; /* a forced split that does not fit: none */
@@ -142,9 +174,11 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
                 best_t = t;
                 out->cfg = c, out->splits = sp;
             }
-            if (kn->gemm_splits >= 1) break;
+            if (kn->gemm_splits >= 1 || c == SC_MMA_WGMMA_PERSIST_CFG) break;
         }
     }
+    if (persist_wins(kp, rq, dev, M, N, Kr, pad))
+        out->cfg = SC_MMA_WGMMA_PERSIST_CFG, out->splits = 1;
     out->ws_bytes = ws_of(kp, out->splits, outn);
     if (sc_mma_is_wgmma(out->cfg)) out->ws_bytes += sc_mma_wgmma_filter_bytes(kp, rq->dir);
 }

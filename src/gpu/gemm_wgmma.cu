@@ -1,10 +1,13 @@
-/* gemm_wgmma.cu - configurations 5 and 6 of the matrix-unit GEMM: the kernel of mma/wgmma.cuh
+/* gemm_wgmma.cu - configurations 5, 6 and 7 of the matrix-unit GEMM: the kernel of mma/wgmma.cuh
  * for the operations it computes (fp16/bf16 and TF32 forward, which backward-data also runs as,
  * and fp16/bf16 backward-weight on 5; without channel padding). mk/gpu.mk compiles this file for
  * sm_90a where the build targets sm_90 (wgmma exists only there) and then defines
- * SC_WGMMA_SM90A=1; the planner takes configurations 5 and 6 only on an sm_90 device of such a
+ * SC_WGMMA_SM90A=1; the planner takes configurations 5 to 7 only on an sm_90 device of such a
  * build (sc_wgmma_built, sc_gpu_dev.wgmma). */
+#include "knobs.h"
 #include "launch.h"
+
+#include <limits.h>
 
 #ifndef SC_WGMMA_SM90A
 #define SC_WGMMA_SM90A 0
@@ -15,27 +18,43 @@
 #include "mma/op_fwd.cuh"
 #include "mma/wgmma.cuh"
 
-template <class Op, int BN>
+template <class Op, int BN, bool PERSIST>
 int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
 {
-    constexpr int smem = sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem), BN);
-    if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN>>(smem)) return e;
-    wgmma_kernel<Op, BN><<<grid, 256, smem, st>>>(op);
+    constexpr int smem = sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem), BN, PERSIST);
+    if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN, PERSIST>>(smem)) return e;
+    const int3 tiles = make_int3((int)grid.x, (int)grid.y, (int)grid.z);
+    if constexpr (PERSIST) { /* one block an SM walks the tiles (configuration 7) */
+        int dev = 0, sms = 0;
+        if (int e = (int)cudaGetDevice(&dev)) return e;
+        if (int e = (int)cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev))
+            return e;
+        const int cap = sc_gpu_knobs_get()->gemm_persist_blocks;
+        if (cap >= 1 && cap < sms) sms = cap;
+        long long all = (long long)grid.x * grid.y * grid.z;
+        if (all > INT_MAX) return (int)cudaErrorInvalidValue;
+        grid = dim3((unsigned)(all < sms ? all : sms), 1, 1);
+        if (all == 0) return 0;
+    }
+    wgmma_kernel<Op, BN, PERSIST><<<grid, 256, smem, st>>>(op, tiles);
     return (int)cudaGetLastError();
 }
 
 /* configuration 5: forward (backward-data runs as forward, mma/bd_fwd.cuh) in every type, 16-bit
- * backward-weight; configuration 6: forward only */
-#define SC_WGMMA_INST(BN, ...)                                                                     \
-    template int sc_wgmma_launch<__VA_ARGS__, BN>(const __VA_ARGS__ &, dim3, cudaStream_t);
-SC_WGMMA_INST(128, MmaFwd<sc_half, false>)
-SC_WGMMA_INST(128, MmaFwd<sc_bf16, false>)
-SC_WGMMA_INST(128, MmaFwd<float, false>)
-SC_WGMMA_INST(128, MmaBw<sc_half, false>)
-SC_WGMMA_INST(128, MmaBw<sc_bf16, false>)
-SC_WGMMA_INST(64, MmaFwd<sc_half, false>)
-SC_WGMMA_INST(64, MmaFwd<sc_bf16, false>)
-SC_WGMMA_INST(64, MmaFwd<float, false>)
+ * backward-weight; configuration 6: forward only; configuration 7: forward, one split */
+#define SC_WGMMA_INST(BN, P, ...)                                                                  \
+    template int sc_wgmma_launch<__VA_ARGS__, BN, P>(const __VA_ARGS__ &, dim3, cudaStream_t);
+SC_WGMMA_INST(128, false, MmaFwd<sc_half, false>)
+SC_WGMMA_INST(128, false, MmaFwd<sc_bf16, false>)
+SC_WGMMA_INST(128, false, MmaFwd<float, false>)
+SC_WGMMA_INST(128, false, MmaBw<sc_half, false>)
+SC_WGMMA_INST(128, false, MmaBw<sc_bf16, false>)
+SC_WGMMA_INST(64, false, MmaFwd<sc_half, false>)
+SC_WGMMA_INST(64, false, MmaFwd<sc_bf16, false>)
+SC_WGMMA_INST(64, false, MmaFwd<float, false>)
+SC_WGMMA_INST(128, true, MmaFwd<sc_half, false>)
+SC_WGMMA_INST(128, true, MmaFwd<sc_bf16, false>)
+SC_WGMMA_INST(128, true, MmaFwd<float, false>)
 #undef SC_WGMMA_INST
 #endif
 

@@ -24,6 +24,8 @@ static void read_knobs(void)
     knobs.gemm_bw32 = env_int("SAFECONV_GPU_GEMM_BW32");
     knobs.gemm_mma = env_int("SAFECONV_GPU_GEMM_MMA");
     knobs.gemm_wgmma = env_int("SAFECONV_GPU_GEMM_WGMMA");
+    knobs.gemm_persist = env_int("SAFECONV_GPU_GEMM_PERSIST");
+    knobs.gemm_persist_blocks = env_int("SAFECONV_GPU_GEMM_PERSIST_BLOCKS");
     knobs.smallc_pix = env_int("SAFECONV_GPU_SMALLC_PIX");
     knobs.winograd = env_int("SAFECONV_GPU_WINOGRAD");
     knobs.winograd_1stage = env_int("SAFECONV_GPU_WINOGRAD_1STAGE");

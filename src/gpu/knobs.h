@@ -10,16 +10,20 @@ extern "C" {
 #endif
 
 typedef struct sc_gpu_knobs {
-    int gemm_cfg;    /* SAFECONV_GPU_GEMM_CFG: force one named tile configuration (its number) */
-    int gemm_splits; /* SAFECONV_GPU_GEMM_SPLITS: force the reduction split where it fits */
-    int gemm_lm;     /* SAFECONV_GPU_GEMM_LM: 0/1 epilogue lanes along M for NCHW outputs */
-    int gemm_cc;     /* SAFECONV_GPU_GEMM_CC: 0 no channel-chunked plans, 1 only those */
-    int gemm_serial; /* SAFECONV_GPU_GEMM_SERIAL: 0 no serial backward-weight splits */
-    int gemm_bw32;   /* SAFECONV_GPU_GEMM_BW32: 0 backward-weight gathers with 64-bit offsets */
-    int gemm_mma;    /* SAFECONV_GPU_GEMM_MMA: 0 never the matrix-unit GEMM by default */
-    int gemm_wgmma;  /* SAFECONV_GPU_GEMM_WGMMA: 0 never configurations 5, 6 (wgmma) */
-    int smallc_pix;  /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
-    int winograd;    /* SAFECONV_GPU_WINOGRAD: 0 never Winograd by default, 1 wherever it applies */
+    int gemm_cfg;     /* SAFECONV_GPU_GEMM_CFG: force one named tile configuration (its number) */
+    int gemm_splits;  /* SAFECONV_GPU_GEMM_SPLITS: force the reduction split where it fits */
+    int gemm_lm;      /* SAFECONV_GPU_GEMM_LM: 0/1 epilogue lanes along M for NCHW outputs */
+    int gemm_cc;      /* SAFECONV_GPU_GEMM_CC: 0 no channel-chunked plans, 1 only those */
+    int gemm_serial;  /* SAFECONV_GPU_GEMM_SERIAL: 0 no serial backward-weight splits */
+    int gemm_bw32;    /* SAFECONV_GPU_GEMM_BW32: 0 backward-weight gathers with 64-bit offsets */
+    int gemm_mma;     /* SAFECONV_GPU_GEMM_MMA: 0 never the matrix-unit GEMM by default */
+    int gemm_wgmma;   /* SAFECONV_GPU_GEMM_WGMMA: 0 never configurations 5-7 (wgmma) */
+    int gemm_persist; /* SAFECONV_GPU_GEMM_PERSIST: the longest reduction, in 128-byte stages,
+                       * configuration 7 is planned for; 0 never by default */
+    int gemm_persist_blocks; /* SAFECONV_GPU_GEMM_PERSIST_BLOCKS: configuration 7's grid at most
+                              * this many blocks (tests: several tiles a block on small problems) */
+    int smallc_pix; /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
+    int winograd;   /* SAFECONV_GPU_WINOGRAD: 0 never Winograd by default, 1 wherever it applies */
     int winograd_1stage; /* SAFECONV_GPU_WINOGRAD_1STAGE: 1 the one-stage (AMD) variant on NVIDIA */
     int winograd_splits; /* SAFECONV_GPU_WINOGRAD_SPLITS: backward-weight reduction slices */
     int bias_slices;     /* SAFECONV_GPU_BIAS_SLICES: the bias gradient's row slices */

@@ -15,6 +15,8 @@
  *   5   128x128   64x128     1          4       128     (wgmma: two warpgroups of 64 rows;
  *                                                          TF32 6 stages, wgmma.cuh)
  *   6   128x64    64x64      2          4       128     (wgmma, K-major operands only)
+ *   7   128x128   64x128     1          4       128     (wgmma, K-major, one split; a block
+ *                                                          an SM walks the tiles)
  * 4 is 0 with twice the warps per SM to hide the latencies of mma.sync and the gathers (the
  * larger tile's registers capped at 128 a thread); where that cap would spill, and for TF32
  * (sc_mma_cfg_built), it is not compiled and 0 runs instead. 5 runs Hopper's asynchronous
@@ -24,7 +26,12 @@
  * for sm_90a only, so the planner takes it only where the device and the build have it
  * (sc_gpu_dev.wgmma). 6 is 5 with 64 columns (wgmma m64n64): a layer with 64 output channels
  * (forward) or 64 input channels (backward-data) fills it, where it left half of 5's tile
- * empty; at two blocks per SM one block's epilogue overlaps the other's loads. */
+ * empty; at two blocks per SM one block's epilogue overlaps the other's loads. 7 is 5 made
+ * persistent for short reductions (1x1 layers of 64-256 channels), where a tile's few stages
+ * cannot fill the pipeline: one block an SM computes tile after tile through one ring of 4
+ * stages, loading the next tile's first stages while the last one is multiplied and stored
+ * (its epilogue tile has its own shared memory); one split only, so every tile's reduction is
+ * the same length (wgmma.cuh, PERSIST). */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 
@@ -41,7 +48,8 @@
     X(3, 64, 64, 2, 3, 64)    \
     X(4, 128, 128, 2, 4, 64)  \
     X(5, 128, 128, 1, 4, 128) \
-    X(6, 128, 64, 2, 4, 128)
+    X(6, 128, 64, 2, 4, 128)  \
+    X(7, 128, 128, 1, 4, 128)
 #define SC_MMA_X_BM(id, bm, bn, minb, st, kb) case id: return bm;
 #define SC_MMA_X_BN(id, bm, bn, minb, st, kb) case id: return bn;
 #define SC_MMA_X_MINB(id, bm, bn, minb, st, kb) case id: return minb;
@@ -49,15 +57,17 @@
 #define SC_MMA_X_KBYTES(id, bm, bn, minb, st, kb) case id: return kb;
 // clang-format on
 enum {
-    SC_MMA_NCFG = 7,
-    SC_MMA_WGMMA_CFG = 5,    /* Hopper's wgmma (mma/wgmma.cuh), sm_90a builds on sm_90 devices */
-    SC_MMA_WGMMA_N64_CFG = 6 /* the same with 64 columns, K-major operands only */
+    SC_MMA_NCFG = 8,
+    SC_MMA_WGMMA_CFG = 5,     /* Hopper's wgmma (mma/wgmma.cuh), sm_90a builds on sm_90 devices */
+    SC_MMA_WGMMA_N64_CFG = 6, /* the same with 64 columns, K-major operands only */
+    SC_MMA_WGMMA_PERSIST_CFG = 7 /* 5 walking tiles (K-major, one split) */
 };
 
 /* Whether a configuration runs the wgmma kernel (mma/wgmma.cuh) rather than mma.sync's. */
 static inline SC_CONSTEXPR bool sc_mma_is_wgmma(int cfg)
 {
-    return cfg == SC_MMA_WGMMA_CFG || cfg == SC_MMA_WGMMA_N64_CFG;
+    return cfg == SC_MMA_WGMMA_CFG || cfg == SC_MMA_WGMMA_N64_CFG ||
+           cfg == SC_MMA_WGMMA_PERSIST_CFG;
 }
 
 static inline SC_CONSTEXPR int sc_mma_bm(int cfg)
@@ -109,11 +119,12 @@ static inline SC_CONSTEXPR int sc_mma_kb(int cfg, int esize) { return sc_mma_kby
 static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int esize)
 {
     if (cfg == SC_MMA_WGMMA_CFG) return !pad && (dir != SC_DIR_BACKWARD_WEIGHT || esize == 2);
-    if (cfg == SC_MMA_WGMMA_N64_CFG) return !pad && dir != SC_DIR_BACKWARD_WEIGHT;
+    if (cfg == SC_MMA_WGMMA_N64_CFG || cfg == SC_MMA_WGMMA_PERSIST_CFG)
+        return !pad && dir != SC_DIR_BACKWARD_WEIGHT;
     return cfg != 4 || (esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad);
 }
 
-/* Configurations 5 and 6 (wgmma) read both operands K-major, or (5, fp16/bf16) both MN-major
+/* Configurations 5 to 7 (wgmma) read both operands K-major, or (5, fp16/bf16) both MN-major
  * (wgmma.cuh). Forward has them K-major; backward-data with groups 1 is computed as one forward
  * convolution of dy per stride class, with the class's taps of the filter turned and transposed
  * (mma/bd_fwd.cuh; at stride 1 the whole filter turned 180 degrees,
@@ -127,7 +138,12 @@ static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int
  * mma.sync tiles win. 8 stages at first (bf16 ResNet-50 1x1 layers with 64-256 input channels
  * lost 4-40% on wgmma); 4 since TF32's 1x1 layers with 128-256 channels were measured 20-30%
  * faster on wgmma, and bf16's from 256 at par or faster (bench/NOTES.md, "wgmma"). */
-#define SC_MMA_WGMMA_MIN_STAGES 4
+#define SC_MMA_WGMMA_MIN_STAGES          4
+/* The shortest and longest reductions, in stages of 128 bytes, configuration 7 (persistent) is
+ * planned for (fam_gemm_mma.c, persist_wins; SAFECONV_GPU_GEMM_PERSIST overrides the longest):
+ * TF32 from 2 stages (64 channels), fp16/bf16 from 3 (in practice 256 channels), to 8. */
+#define SC_MMA_PERSIST_MIN_STAGES(esize) ((esize) == 4 ? 2 : 3)
+#define SC_MMA_PERSIST_MAX_STAGES        8
 
 /* Strided backward-data (one launch per stride class) only for TF32: there ResNet-50's six
  * strided layers ran 35-43% faster than on mma.sync, while fp16/bf16, whose 128x128 mma.sync

@@ -151,75 +151,90 @@ static void emulate(const Op &op, int cfg, dim3 grid)
     const bool AK = Op::A_KMAJOR, BKM = Op::B_KMAJOR;
     const int a_ch = AK ? BM * (KB / V) : KB * (BM / V), b_ch = BKM ? BN * (KB / V) : KB * (BN / V);
     std::vector<double> A((size_t)BM * KB), B((size_t)KB * BN), acc((size_t)BM * BN);
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned bx = 0; bx < grid.x; bx++)
-            for (unsigned by = 0; by < grid.y; by++) {
-                typename Op::Block blk;
-                if (!op.block((int)z, blk)) continue;
-                int m0 = (int)bx * BM, n0 = (int)by * BN;
-                if (m0 >= blk.M || n0 >= blk.N) continue;
-                std::fill(acc.begin(), acc.end(), 0.0);
-                AState<Op, Op::A_TAP> as;
-                as.init(op, blk, m0, BM, KB, V, AK);
-                std::vector<typename Op::BIter> bi((size_t)b_ch);
-                for (int id = 0; id < b_ch; id++) {
-                    if (BKM)
-                        op.b_init(blk, bi[(size_t)id], n0 + id / (KB / V), id % (KB / V));
-                    else
-                        op.b_init(blk, bi[(size_t)id], n0 + (id % (BN / V)) * V, id / (BN / V));
-                }
-                int nk = blk.kend > blk.kbeg ? (blk.kend - blk.kbeg + KB - 1) / KB : 0;
-                for (int kt = 0; kt < nk; kt++) {
-                    int k0 = blk.kbeg + kt * KB;
-                    for (int id = 0; id < a_ch; id++) {
-                        int row, kc, base;
-                        if (AK)
-                            row = id / (KB / V), kc = id % (KB / V);
-                        else
-                            kc = id / (BM / V), row = (id % (BM / V)) * V;
-                        int lo, hi;
-                        const E *src = as.src(op, blk, id, k0, KB, V, lo, hi);
-                        for (int e = 0; e < V; e++) {
-                            double v = e >= lo && e < hi ? (double)to_float(src[e - lo]) : 0.0;
-                            if (AK)
-                                base = row * KB + kc * V + e; /* A[row][k] */
-                            else
-                                base = (row + e) * KB + kc; /* A[m][kk] */
-                            A[(size_t)base] = v;
-                        }
-                    }
-                    as.step(op, KB);
-                    for (int id = 0; id < b_ch; id++) {
-                        int col, kc;
-                        if (BKM)
-                            col = id / (KB / V), kc = id % (KB / V);
-                        else
-                            kc = id / (BN / V), col = (id % (BN / V)) * V;
-                        int lo, hi;
-                        const E *src = b_source(op, blk, bi[(size_t)id], k0, lo, hi);
-                        for (int e = 0; e < V; e++) {
-                            double v = e >= lo && e < hi ? (double)to_float(src[e - lo]) : 0.0;
-                            if (BKM)
-                                B[(size_t)(kc * V + e) * BN + col] = v; /* B[k][n] */
-                            else
-                                B[(size_t)kc * BN + col + e] = v;
-                        }
-                    }
-                    for (int r = 0; r < BM; r++)
-                        for (int k = 0; k < KB; k++) {
-                            double a = A[(size_t)r * KB + k];
-                            if (a == 0.0) continue;
-                            for (int c = 0; c < BN; c++)
-                                acc[(size_t)r * BN + c] += a * B[(size_t)k * BN + c];
-                        }
-                }
-                for (int r = 0; r < BM; r++)
-                    for (int c = 0; c < BN; c += 8) {
-                        float v[8];
-                        for (int j = 0; j < 8; j++) v[j] = (float)acc[(size_t)r * BN + c + j];
-                        op.store8(blk, m0 + r, n0 + c, v);
-                    }
+    /* the blocks in grid order, or (configuration 7) the tiles as the persistent kernel walks
+     * them, each block of a grid of 3 its share (sc_wgmma_tile): every tile once */
+    std::vector<dim3> order;
+    const int all = (int)(grid.x * grid.y * grid.z), pg = 3;
+    if (cfg == SC_MMA_WGMMA_PERSIST_CFG) {
+        for (int b = 0; b < pg; b++)
+            for (int i = 0; i < sc_wgmma_tiles_of(b, pg, all); i++) {
+                int bx, by, bz;
+                sc_wgmma_tile(b + i * pg, (int)grid.x, (int)grid.y, bx, by, bz);
+                order.push_back(dim3((unsigned)bx, (unsigned)by, (unsigned)bz));
             }
+    } else {
+        for (unsigned z = 0; z < grid.z; z++)
+            for (unsigned bx = 0; bx < grid.x; bx++)
+                for (unsigned by = 0; by < grid.y; by++) order.push_back(dim3(bx, by, z));
+    }
+    for (const dim3 &o : order) {
+        const unsigned z = o.z, bx = o.x, by = o.y;
+        typename Op::Block blk;
+        if (!op.block((int)z, blk)) continue;
+        int m0 = (int)bx * BM, n0 = (int)by * BN;
+        if (m0 >= blk.M || n0 >= blk.N) continue;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        AState<Op, Op::A_TAP> as;
+        as.init(op, blk, m0, BM, KB, V, AK);
+        std::vector<typename Op::BIter> bi((size_t)b_ch);
+        for (int id = 0; id < b_ch; id++) {
+            if (BKM)
+                op.b_init(blk, bi[(size_t)id], n0 + id / (KB / V), id % (KB / V));
+            else
+                op.b_init(blk, bi[(size_t)id], n0 + (id % (BN / V)) * V, id / (BN / V));
+        }
+        int nk = blk.kend > blk.kbeg ? (blk.kend - blk.kbeg + KB - 1) / KB : 0;
+        for (int kt = 0; kt < nk; kt++) {
+            int k0 = blk.kbeg + kt * KB;
+            for (int id = 0; id < a_ch; id++) {
+                int row, kc, base;
+                if (AK)
+                    row = id / (KB / V), kc = id % (KB / V);
+                else
+                    kc = id / (BM / V), row = (id % (BM / V)) * V;
+                int lo, hi;
+                const E *src = as.src(op, blk, id, k0, KB, V, lo, hi);
+                for (int e = 0; e < V; e++) {
+                    double v = e >= lo && e < hi ? (double)to_float(src[e - lo]) : 0.0;
+                    if (AK)
+                        base = row * KB + kc * V + e; /* A[row][k] */
+                    else
+                        base = (row + e) * KB + kc; /* A[m][kk] */
+                    A[(size_t)base] = v;
+                }
+            }
+            as.step(op, KB);
+            for (int id = 0; id < b_ch; id++) {
+                int col, kc;
+                if (BKM)
+                    col = id / (KB / V), kc = id % (KB / V);
+                else
+                    kc = id / (BN / V), col = (id % (BN / V)) * V;
+                int lo, hi;
+                const E *src = b_source(op, blk, bi[(size_t)id], k0, lo, hi);
+                for (int e = 0; e < V; e++) {
+                    double v = e >= lo && e < hi ? (double)to_float(src[e - lo]) : 0.0;
+                    if (BKM)
+                        B[(size_t)(kc * V + e) * BN + col] = v; /* B[k][n] */
+                    else
+                        B[(size_t)kc * BN + col + e] = v;
+                }
+            }
+            for (int r = 0; r < BM; r++)
+                for (int k = 0; k < KB; k++) {
+                    double a = A[(size_t)r * KB + k];
+                    if (a == 0.0) continue;
+                    for (int c = 0; c < BN; c++)
+                        acc[(size_t)r * BN + c] += a * B[(size_t)k * BN + c];
+                }
+        }
+        for (int r = 0; r < BM; r++)
+            for (int c = 0; c < BN; c += 8) {
+                float v[8];
+                for (int j = 0; j < 8; j++) v[j] = (float)acc[(size_t)r * BN + c + j];
+                op.store8(blk, m0 + r, n0 + c, v);
+            }
+    }
 }
 
 /* The split reduction as gemm_launch.cu's kernels compute it. */
@@ -384,6 +399,7 @@ int main(int argc, char **argv)
         d.layout = SC_NHWC;
         if (sc_conv2d_validate(&d)) continue;
         int cfg = rnd(0, SC_MMA_NCFG - 1), splits = rnd(0, 2) ? 1 : rnd(2, 3);
+        if (cfg == SC_MMA_WGMMA_PERSIST_CFG) splits = 1; /* its launcher takes no split */
         for (int dir = 0; dir < 3; dir++) {
             check_one<sc_half>(d, (sc_direction)dir, cfg, splits);
             check_one<sc_bf16>(d, (sc_direction)dir, cfg, splits);

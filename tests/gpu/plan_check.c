@@ -117,6 +117,8 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
         return fail(pb, rq, dev, pl, "a configuration the launcher has no kernel for");
     if (sc_mma_is_wgmma(pl->cfg) && (!dev->wgmma || !sc_mma_wgmma_applies(kp, rq->dir)))
         return fail(pb, rq, dev, pl, "wgmma on a device, build or problem without it");
+    if (pl->cfg == SC_MMA_WGMMA_PERSIST_CFG && pl->splits != 1)
+        return fail(pb, rq, dev, pl, "the persistent configuration with a split");
     size_t wcopy = sc_mma_is_wgmma(pl->cfg) ? sc_mma_wgmma_filter_bytes(kp, rq->dir) : 0;
     if (kp->kg % sc_mma_vec(kp->dtype) ||
         (kp->cg % sc_mma_vec(kp->dtype) && rq->dir == SC_DIR_BACKWARD_DATA))
@@ -209,9 +211,64 @@ static void check_routes(void)
     }
 }
 
+/* Where configuration 7 (the persistent wgmma tile) is planned on an H200-like device
+ * (fam_gemm_mma.c, persist_wins): ResNet-50 layers at batch 64, NHWC, TF32 or bf16; cfg7[dir] is
+ * whether forward, backward-data plan it. */
+static void check_persist(void)
+{
+    static const struct {
+        const char *name;
+        int dtype, n, c, h, w, k, r, stride, pad;
+        bool cfg7[2];
+    } cases[] = {
+        /* a 64-channel reduction; backward-data has 64 columns (configuration 6's) */
+        {"r50_l1_1x1_64_256 tf32", SC_DTYPE_F32, 64, 64, 56, 56, 256, 1, 1, 0, {true, false}},
+        {"r50_l1_1x1_256_64 tf32", SC_DTYPE_F32, 64, 256, 56, 56, 64, 1, 1, 0, {false, true}},
+        /* strided backward-data at any length; forward's 8-stage reduction */
+        {"r50_l2_down_256_512 tf32", SC_DTYPE_F32, 64, 256, 56, 56, 512, 1, 2, 0, {true, true}},
+        /* long reductions stay on configuration 5 */
+        {"r50_l3_3x3_256 tf32", SC_DTYPE_F32, 64, 256, 14, 14, 256, 3, 1, 1, {false, false}},
+        /* 16-bit: one stage is too short, eight are in */
+        {"r50_l1_1x1_64_256 bf16", SC_DTYPE_BF16, 64, 64, 56, 56, 256, 1, 1, 0, {false, false}},
+        {"r50_l3_1x1_512_256 bf16", SC_DTYPE_BF16, 64, 512, 28, 28, 256, 1, 1, 0, {true, true}},
+    };
+    if (getenv("SAFECONV_GPU_GEMM_PERSIST") || getenv("SAFECONV_GPU_GEMM_CFG") ||
+        getenv("SAFECONV_GPU_GEMM_WGMMA") || getenv("SAFECONV_GPU_GEMM_MMA"))
+        return; /* the switches that move these plans on purpose */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int wg = 0; wg < 2; wg++) {
+            sc_conv2d_desc d;
+            sc_conv2d_desc_init(&d);
+            d.n = cases[i].n, d.c = cases[i].c, d.h = cases[i].h, d.w = cases[i].w;
+            d.k = cases[i].k, d.r = d.s = cases[i].r, d.stride_h = d.stride_w = cases[i].stride;
+            d.pad_h = d.pad_w = cases[i].pad, d.layout = SC_NHWC, d.dtype = cases[i].dtype;
+            sc_problem pb;
+            if (sc__problem_init(&d, &pb)) {
+                printf("FAIL persist %s: the descriptor is rejected\n", cases[i].name);
+                bad++;
+                continue;
+            }
+            sc_gpu_dev dev = {132, 90, false, wg != 0};
+            for (int dir = 0; dir < 2; dir++) {
+                sc_gpu_request rq = {(sc_direction)dir, SC_MATH_TF32, (size_t)64 << 20, 16};
+                sc_kplan pl;
+                bool want = cases[i].cfg7[dir] && dev.wgmma;
+                if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &pl) ||
+                    pl.algo != SC_ALGO_GPU_IMPLICIT_GEMM_MMA ||
+                    (pl.cfg == SC_MMA_WGMMA_PERSIST_CFG) != want) {
+                    printf("FAIL persist %s direction %d wgmma %d: %s cfg %d, expected %s7\n",
+                           cases[i].name, dir, wg, sc_algo_name(pl.algo), pl.cfg,
+                           want ? "" : "not ");
+                    bad++;
+                }
+            }
+        }
+}
+
 int main(int argc, char **argv)
 {
     check_routes();
+    check_persist();
     int count = argc > 1 ? atoi(argv[1]) : 20000, checked = 0;
     static const sc_algo fams[] = {SC_ALGO_GPU_IMPLICIT_GEMM,     SC_ALGO_GPU_DIRECT_DEPTHWISE,
                                    SC_ALGO_GPU_DIRECT_SMALL_C,    SC_ALGO_GPU_NAIVE,
@@ -285,10 +342,10 @@ int main(int argc, char **argv)
             if (can && !st) check_bias(&pb, &kp, &rq, &dev, &b);
         }
     }
-    const char *env[] = {"SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",
-                         "SAFECONV_GPU_GEMM_CC",     "SAFECONV_GPU_GEMM_CFG",
-                         "SAFECONV_GPU_WINOGRAD",    "SAFECONV_GPU_WINOGRAD_SPLITS",
-                         "SAFECONV_GPU_BIAS_SLICES", "SAFECONV_GPU_DW_SLICES"};
+    const char *env[] = {
+        "SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL", "SAFECONV_GPU_GEMM_CC",
+        "SAFECONV_GPU_GEMM_CFG",    "SAFECONV_GPU_WINOGRAD",    "SAFECONV_GPU_WINOGRAD_SPLITS",
+        "SAFECONV_GPU_BIAS_SLICES", "SAFECONV_GPU_DW_SLICES",   "SAFECONV_GPU_GEMM_PERSIST"};
     printf("plan_check");
     for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
         if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));

@@ -9,8 +9,9 @@
 #   mutants   the verify of a deliberately broken matrix-unit kernel must fail (built with
 #             -DSC_MMA_MUTANT: one reduction step dropped)
 #   wgmma     sm_90 only: each wgmma configuration forced (5: forward, backward-data, fp16/bf16
-#             backward-weight; 6: forward, backward-data), every dtype, COUNT each; with
-#             build-mut present (mutant_build) the same checks of the mutant must fail
+#             backward-weight; 6 and 7: forward, backward-data; 7's grid capped at 3 blocks, so
+#             that each block walks several tiles), every dtype, COUNT each; with build-mut
+#             present (mutant_build) the same checks of the mutant must fail
 #   families  every GPU family forced, fp32 and bf16 (configurations it does not apply to skipped)
 #   memcheck  compute-sanitizer on the matrix-unit GEMM and the 16-bit FMA kernels
 #   bench_f32 compare.py, public suite: this build and the old one (safeconv fp32 NCHW) and
@@ -109,11 +110,12 @@ wgmma)
         [ -x "$sc" ] || continue
         tag=$([ "$sc" = "$SC" ] && echo ok || echo mut)
         for dt in $DTYPES; do
-            for cd in 5:forward 5:backward_data 5:backward_weight 6:forward 6:backward_data; do
+            for cd in 5:forward 5:backward_data 5:backward_weight 6:forward 6:backward_data \
+                7:forward 7:backward_data; do
                 c=${cd%%:*} d=${cd#*:}
                 [ "$d" = backward_weight ] && [ "$dt" = tf32 ] && continue
                 s=$((s + 1))
-                SAFECONV_GPU_GEMM_CFG=$c timeout 240 "$sc" verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count $COUNT --seed $s --direction $d --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/g_${tag}_${dt}_c${c}_$d.log" 2>&1 &
+                SAFECONV_GPU_GEMM_CFG=$c SAFECONV_GPU_GEMM_PERSIST_BLOCKS=3 timeout 240 "$sc" verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count $COUNT --seed $s --direction $d --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/g_${tag}_${dt}_c${c}_$d.log" 2>&1 &
                 while [ "$(jobs -rp | wc -l)" -ge "$J" ]; do sleep 0.5; done
             done
         done

@@ -8,6 +8,19 @@
 #include "../gemm/common.cuh"
 #include "kernel.cuh"
 
+/* Configuration 7 (PERSIST): a block computes tiles blockIdx.x, blockIdx.x + gridDim.x, ... of
+ * the tiles.x x tiles.y x tiles.z grid the other configurations launch one block per tile of
+ * (M tiles, column tiles, grid.z), column tiles fastest so that the blocks running together share
+ * A's rows in L2. Tile t is grid block (bx, by, bz). */
+SC_HD void sc_wgmma_tile(int t, int tx, int ty, int &bx, int &by, int &bz)
+{
+    by = t % ty;
+    t /= ty;
+    bx = t % tx, bz = t / tx;
+}
+/* The tiles of block b of a persistent grid of g blocks over `all` tiles. */
+SC_HD int sc_wgmma_tiles_of(int b, int g, int all) { return b < all ? (all - 1 - b) / g + 1 : 0; }
+
 /* n (8, or 4 for an fp32 row whose width is 4 mod 8) consecutive elements v of one output row,
  * at off (a multiple of n): to the split slice yf, or rounded to the output y (sc_split_out
  * chose which), in 16-byte stores. */
@@ -43,9 +56,10 @@ template <class E>
 int sc_mma_bw(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *dy, E *dw, float *ws,
               cudaStream_t st);
 
-/* Configurations 5 (BN 128) and 6 (BN 64) (gemm_wgmma.cu, compiled for sm_90a): the wgmma kernel
- * of an operation it is built for (sc_mma_cfg_built). */
-template <class Op, int BN>
+/* Configurations 5 (BN 128), 6 (BN 64) and 7 (BN 128, PERSIST) (gemm_wgmma.cu, compiled for
+ * sm_90a): the wgmma kernel of an operation it is built for (sc_mma_cfg_built), over the grid of
+ * tiles `grid` (PERSIST: one block an SM walks them). */
+template <class Op, int BN, bool PERSIST = false>
 int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st);
 
 #endif /* SC_GPU_MMA_COMMON_CUH */

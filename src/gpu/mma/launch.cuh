@@ -37,6 +37,13 @@ static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
             return sc_wgmma_launch<Op, 64>(op, grid, st);
         else
             return (int)cudaErrorInvalidValue;
+    } else if constexpr (CFG == SC_MMA_WGMMA_PERSIST_CFG) {
+        /* one split: every tile of the launch has the same reduction (wgmma.cuh, PERSIST) */
+        if constexpr (Op::A_KMAJOR && Op::B_KMAJOR)
+            return op.splits == 1 ? sc_wgmma_launch<Op, 128, true>(op, grid, st)
+                                  : (int)cudaErrorInvalidValue;
+        else
+            return (int)cudaErrorInvalidValue;
     } else
         return mma_launch_built<CFG, Op>(op, grid, st);
 }
