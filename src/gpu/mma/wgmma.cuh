@@ -5,7 +5,8 @@
  * Compiled only into gemm_wgmma.cu, which the build compiles for sm_90a (mk/gpu.mk); on every
  * other target the kernel is empty and the planner never picks it (sc_gpu_dev.wgmma).
  *
- * Block tile 128 x BN (BN = 128: configuration 5; 64: configuration 6, K-major operands only),
+ * Block tile 128 x BN (BN = 128: configurations 5 and 7, 7 walking several tiles a block (PERSIST,
+ * below); 64: configuration 6, K-major operands only),
  * 256 threads = two warpgroups; warpgroup wg computes rows 64*wg .. +63 against all BN columns
  * with wgmma m64nBNk16 (fp16/bf16) or m64nBNk8 (TF32): BN / 2 fp32 accumulators a thread. A
  * stage holds 128 bytes of the reduction (64 16-bit or 32 fp32 elements) for each of the 128 A
@@ -115,6 +116,7 @@ __device__ __forceinline__ void sc_fence_proxy_async()
 {
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
+
 // clang-format off
 #define SC_WGMMA_D64 \
     "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                   \
