@@ -77,8 +77,9 @@ static size_t ws_of(const sc_kp *kp, int splits, i64 out)
 }
 
 /* Configuration 7 (the persistent wgmma tile, mma_cfg.h) instead of the model's choice where
- * each tile's few stages cannot fill the pipeline and its output store is most of its time,
- * which the flop model below does not see (bench/NOTES.md, "A persistent wgmma tile"):
+ * each tile's few stages cannot fill the pipeline, so that a one-tile block waits for its loads
+ * with nothing else in flight, which the flop model below does not see (bench/NOTES.md, "A
+ * persistent wgmma tile"):
  *   - more than 64 columns (N): with 64, configuration 6's tile runs two blocks an SM;
  *   - at least two waves of tiles to overlap;
  *   - a reduction of SC_MMA_PERSIST_MIN_STAGES(esize) stages or more (below it the 16-bit
