@@ -30,6 +30,12 @@ SC_HD void sc_mma_store8(float *y, float *yf, i64 off, const float *v, int n)
     p[0] = make_float4(v[0], v[1], v[2], v[3]);
     if (n > 4) p[1] = make_float4(v[4], v[5], v[6], v[7]);
 }
+/* 4 consecutive fp32 elements v of one output row (or split slice: y is the one chosen) at off
+ * (a multiple of 4): one 16-byte store. fp32 only: 16-bit outputs take sc_mma_store8. */
+SC_HD void sc_mma_store4(float *y, i64 off, const float *v)
+{
+    *(float4 *)(y + off) = make_float4(v[0], v[1], v[2], v[3]);
+}
 template <class T>
 SC_HD void sc_mma_store8(T *y, float *yf, i64 off, const float *v, int n)
 {

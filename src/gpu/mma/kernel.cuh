@@ -43,19 +43,31 @@ __device__ __forceinline__ void sc_mma(float, float *d, const unsigned *a, const
 
 /* The epilogue's write-out, shared by every matrix-unit kernel (256 threads): the fp32 tile
  * Cs [BM][C_LD] in shared memory, complete, to the output rows m0.., columns n0..; each thread
- * takes runs of 8 columns of one row, so every output row segment is written with 16-byte
- * stores, consecutive threads on consecutive segments (NHWC rows are contiguous in every
- * direction). */
+ * takes runs of 8 columns of one row (16 bytes of 16-bit output), or of 4 for fp32 outputs where
+ * the operation has store4, so that a warp's store instruction writes one contiguous run of
+ * 512 bytes (NHWC rows are contiguous in every direction); fp32 runs of 8, 32 bytes a thread
+ * in two 16-byte stores, would leave every other 16 bytes of the run to a second instruction. */
 template <int BM, int BN, int C_LD, class Op>
 __device__ __forceinline__ void sc_mma_tile_out(const Op &op, const typename Op::Block &blk,
                                                 const float *Cs, int m0, int n0, int tid)
 {
+    if constexpr (Op::STORE4 && sizeof(typename Op::Elem) == 4) {
+#pragma unroll 4
+        for (int id = tid; id < BM * BN / 4; id += 256) {
+            int r = id / (BN / 4), c = (id % (BN / 4)) * 4;
+            float4 v0 = *(const float4 *)&Cs[r * C_LD + c];
+            float v[4] = {v0.x, v0.y, v0.z, v0.w};
+            op.store4(blk, m0 + r, n0 + c, v);
+        }
+    } else {
 #pragma unroll 2
-    for (int id = tid; id < BM * BN / 8; id += 256) {
-        int r = id / (BN / 8), c = (id % (BN / 8)) * 8;
-        float4 v0 = *(const float4 *)&Cs[r * C_LD + c], v1 = *(const float4 *)&Cs[r * C_LD + c + 4];
-        float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-        op.store8(blk, m0 + r, n0 + c, v);
+        for (int id = tid; id < BM * BN / 8; id += 256) {
+            int r = id / (BN / 8), c = (id % (BN / 8)) * 8;
+            float4 v0 = *(const float4 *)&Cs[r * C_LD + c];
+            float4 v1 = *(const float4 *)&Cs[r * C_LD + c + 4];
+            float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+            op.store8(blk, m0 + r, n0 + c, v);
+        }
     }
 }
 

@@ -17,6 +17,7 @@ struct MmaBd {
     typedef E Elem;
     static constexpr bool A_KMAJOR = true, B_KMAJOR = false, A_PAD = false, B_PAD = false;
     static constexpr bool A_TAP = false, B_WALK = false; /* kernel.cuh: both k0-addressed */
+    static constexpr bool STORE4 = false;                /* store8 only (sc_mma_tile_out) */
     static constexpr int DIR = SC_DIR_BACKWARD_DATA;
     static constexpr int V = 16 / sizeof(E);
     const E *dy, *w;

@@ -20,6 +20,7 @@ struct MmaBw {
     typedef E Elem;
     static constexpr bool A_KMAJOR = false, B_KMAJOR = false, A_PAD = false, B_PAD = PAD;
     static constexpr bool A_TAP = false, B_WALK = true;
+    static constexpr bool STORE4 = false; /* store8 only (sc_mma_tile_out) */
     static constexpr int DIR = SC_DIR_BACKWARD_WEIGHT;
     const E *x, *dy;
     E *dw;

@@ -26,6 +26,7 @@ struct MmaFwd {
     typedef E Elem;
     static constexpr bool A_KMAJOR = true, B_KMAJOR = true, A_PAD = PAD, B_PAD = PAD;
     static constexpr bool A_TAP = !PAD, B_WALK = false; /* kernel.cuh: A walks its tap */
+    static constexpr bool STORE4 = true;                /* store4 (sc_mma_tile_out) */
     static constexpr int DIR = SC_DIR_FORWARD;
     static constexpr int V = 16 / sizeof(E);
     const E *x, *w, *bias;
@@ -182,10 +183,9 @@ struct MmaFwd {
         return ok ? it.row + rs * Cg + c : w;
     }
 
-    SC_HD void store8(const Block &b, int m, int col, float *v) const
+    /* the offset in y (or the split slice) of output row m, column col; bias added to v's n */
+    SC_HD i64 out_at(const Block &b, int m, int col, float *v, int n) const
     {
-        if (m >= M || col >= Kg) return;
-        int n = Kg - col < 8 ? Kg - col : 8;
         if (b.bias)
             for (int j = 0; j < n; j++) v[j] += sc_get(b.bias + b.g * Kg + col + j);
         i64 pix = m;
@@ -194,7 +194,19 @@ struct MmaFwd {
             int nn = sc_div(t, dp), i = t - nn * P;
             pix = ((i64)nn * OH + oa + osh * i) * OW + ob + osw * j;
         }
-        sc_mma_store8(b.y, b.yf, pix * K + (i64)b.g * Kg + col, v, n);
+        return pix * K + (i64)b.g * Kg + col;
+    }
+    SC_HD void store8(const Block &b, int m, int col, float *v) const
+    {
+        if (m >= M || col >= Kg) return;
+        int n = Kg - col < 8 ? Kg - col : 8;
+        sc_mma_store8(b.y, b.yf, out_at(b, m, col, v, n), v, n);
+    }
+    /* 4 columns (fp32 outputs, whose rows are a multiple of 4 wide: sc_mma_tile_out) */
+    SC_HD void store4(const Block &b, int m, int col, float *v) const
+    {
+        if (m >= M || col >= Kg) return;
+        sc_mma_store4(b.y, out_at(b, m, col, v, 4), v);
     }
 };
 
