@@ -1,5 +1,5 @@
-/* gemm_wgmma.cu - configurations 5, 6 and 7 of the matrix-unit GEMM: the kernel of mma/wgmma.cuh
- * for the operations it computes (fp16/bf16 and TF32 forward, which backward-data also runs as,
+/* gemm_wgmma.cu - configurations 5, 6 and 7 of the matrix-unit GEMM: the kernels of mma/wgmma.cuh
+ * (5, 6) and mma/wgmma_ws.cuh (7) for the operations they compute (fp16/bf16 and TF32 forward, which backward-data also runs as,
  * and fp16/bf16 backward-weight on 5; without channel padding). mk/gpu.mk compiles this file for
  * sm_90a where the build targets sm_90 (wgmma exists only there) and then defines
  * SC_WGMMA_SM90A=1; the planner takes configurations 5 to 7 only on an sm_90 device of such a
@@ -17,12 +17,17 @@
 #include "mma/op_bw.cuh"
 #include "mma/op_fwd.cuh"
 #include "mma/wgmma.cuh"
+#include "mma/wgmma_ws.cuh"
 
 template <class Op, int BN, bool PERSIST>
 int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
 {
-    constexpr int smem = sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem), BN, PERSIST);
-    if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN, PERSIST>>(smem)) return e;
+    constexpr int smem = PERSIST ? sc_wgmma_ws_smem_bytes()
+                                 : sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem), BN);
+    if constexpr (PERSIST) {
+        if (int e = sc_smem_opt_in<wgmma_ws_kernel<Op>>(smem)) return e;
+    } else if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN>>(smem))
+        return e;
     const int3 tiles = make_int3((int)grid.x, (int)grid.y, (int)grid.z);
     if constexpr (PERSIST) { /* one block an SM walks the tiles (configuration 7) */
         int dev = 0, sms = 0;
@@ -36,7 +41,10 @@ int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
         grid = dim3((unsigned)(all < sms ? all : sms), 1, 1);
         if (all == 0) return 0;
     }
-    wgmma_kernel<Op, BN, PERSIST><<<grid, 256, smem, st>>>(op, tiles);
+    if constexpr (PERSIST)
+        wgmma_ws_kernel<Op><<<grid, SC_WGMMA_WS_THREADS, smem, st>>>(op, tiles);
+    else
+        wgmma_kernel<Op, BN><<<grid, 256, smem, st>>>(op);
     return (int)cudaGetLastError();
 }
 

@@ -29,9 +29,9 @@
  * empty; at two blocks per SM one block's epilogue overlaps the other's loads. 7 is 5 made
  * persistent for short reductions (1x1 layers of 64-256 channels), where a tile's few stages
  * cannot fill the pipeline: one block an SM computes tile after tile through one ring of 4
- * stages, loading the next tile's first stages while the last one is multiplied and stored
- * (its epilogue tile has its own shared memory); one split only, so every tile's reduction is
- * the same length (wgmma.cuh, PERSIST). */
+ * stages, a producer warpgroup loading the next tile's first stages while two consumer
+ * warpgroups multiply and store the last one (its epilogue tile has its own shared memory); one
+ * split only, so every tile's reduction is the same length (mma/wgmma_ws.cuh). */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 

@@ -64,7 +64,7 @@ int sc_mma_bw(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *dy, E *d
 
 /* Configurations 5 (BN 128), 6 (BN 64) and 7 (BN 128, PERSIST) (gemm_wgmma.cu, compiled for
  * sm_90a): the wgmma kernel of an operation it is built for (sc_mma_cfg_built), over the grid of
- * tiles `grid` (PERSIST: one block an SM walks them). */
+ * tiles `grid` (PERSIST: wgmma_ws.cuh's kernel, one block an SM walking them). */
 template <class Op, int BN, bool PERSIST = false>
 int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st);
 

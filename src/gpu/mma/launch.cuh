@@ -38,7 +38,7 @@ static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
         else
             return (int)cudaErrorInvalidValue;
     } else if constexpr (CFG == SC_MMA_WGMMA_PERSIST_CFG) {
-        /* one split: every tile of the launch has the same reduction (wgmma.cuh, PERSIST) */
+        /* one split: every tile of the launch has the same reduction (wgmma_ws.cuh) */
         if constexpr (Op::A_KMAJOR && Op::B_KMAJOR)
             return op.splits == 1 ? sc_wgmma_launch<Op, 128, true>(op, grid, st)
                                   : (int)cudaErrorInvalidValue;

@@ -1,12 +1,13 @@
 /* wgmma.cuh - the matrix-unit implicit GEMM on Hopper's warpgroup instructions (sm_90a:
- * wgmma.mma_async), configurations 5, 6 and 7 of mma_cfg.h: operations whose two operands are
+ * wgmma.mma_async), configurations 5 and 6 of mma_cfg.h (configuration 7, which walks several
+ * tiles a block, is wgmma_ws.cuh's warp-specialised kernel on the same layout and instructions):
+ * operations whose two operands are
  * K-major (forward without channel padding, which backward-data runs as: bd_fwd.cuh), fp16/bf16
  * or fp32 as TF32, or both MN-major (fp16/bf16 backward-weight without channel padding).
  * Compiled only into gemm_wgmma.cu, which the build compiles for sm_90a (mk/gpu.mk); on every
  * other target the kernel is empty and the planner never picks it (sc_gpu_dev.wgmma).
  *
- * Block tile 128 x BN (BN = 128: configurations 5 and 7, 7 walking several tiles a block (PERSIST,
- * below); 64: configuration 6, K-major operands only),
+ * Block tile 128 x BN (BN = 128: configuration 5; 64: configuration 6, K-major operands only),
  * 256 threads = two warpgroups; warpgroup wg computes rows 64*wg .. +63 against all BN columns
  * with wgmma m64nBNk16 (fp16/bf16) or m64nBNk8 (TF32): BN / 2 fp32 accumulators a thread. A
  * stage holds 128 bytes of the reduction (64 16-bit or 32 fp32 elements) for each of the 128 A
@@ -74,11 +75,8 @@
 #define SC_WGMMA_KBYTES 128 /* bytes of the reduction per stage and row: one swizzled row */
 /* Stages in the ring: 4 for fp16/bf16; 6 for TF32, whose stage holds half the products
  * (6 x 32 KiB + 1 KiB of shared memory); 4 for both with 64 columns (4 x 24 KiB + 1 KiB: two
- * blocks an SM); 4 for configuration 7 (PERSIST), whose epilogue tile (66 KiB) sits beside them. */
-SC_HD constexpr int sc_wgmma_stages(int esize, int bn, bool persist = false)
-{
-    return bn == 64 || persist ? 4 : esize == 4 ? 6 : 4;
-}
+ * blocks an SM). */
+SC_HD constexpr int sc_wgmma_stages(int esize, int bn) { return bn == 64 ? 4 : esize == 4 ? 6 : 4; }
 
 #if SC_WGMMA_DEVICE
 /* The shared-memory matrix descriptor of a K-major operand with the 128-byte swizzle: start
@@ -164,7 +162,7 @@ SC_WGMMA_64(sc_wgmma_64, sc_bf16, "m64n64k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
 #undef SC_WGMMA_64
 #undef SC_WGMMA_SS
 /* sc_wgmma_128 of 16-bit K-major operands with d scaled by acc (0 or 1) first: d = A * B where
- * acc is 0. The persistent kernel starts each tile's accumulators so; zeroing them with other
+ * acc is 0. Configuration 7 (wgmma_ws.cuh) starts each tile's accumulators so; zeroing them with other
  * instructions between its tiles makes ptxas serialise every wgmma of the kernel (C7515). */
 #define SC_WGMMA_128Z(T, SHAPE)                                                                    \
     __device__ __forceinline__ void sc_wgmma_128z(T, float *d, unsigned long long a,               \
@@ -223,12 +221,10 @@ __device__ __forceinline__ unsigned sc_wgmma_tf32(unsigned v)
 #endif /* SC_WGMMA_DEVICE */
 
 /* Dynamic shared memory for elements of esize bytes and bn columns: the stages (128 bytes a
- * row whatever the type), plus 1024 bytes to align them (the swizzle's period); with persist
- * (configuration 7) the fp32 epilogue tile after them (SC_WGMMA_BM rows of bn + 4). */
-static constexpr int sc_wgmma_smem_bytes(int esize, int bn, bool persist = false)
+ * row whatever the type), plus 1024 bytes to align them (the swizzle's period). */
+static constexpr int sc_wgmma_smem_bytes(int esize, int bn)
 {
-    return sc_wgmma_stages(esize, bn, persist) * (SC_WGMMA_BM + bn) * SC_WGMMA_KBYTES + 1024 +
-           (persist ? SC_WGMMA_BM * (bn + 4) * 4 : 0);
+    return sc_wgmma_stages(esize, bn) * (SC_WGMMA_BM + bn) * SC_WGMMA_KBYTES + 1024;
 }
 
 /* MN-major tile (128 x 64 16-bit elements, 16 KiB): the byte offset of 16-byte chunk rc
@@ -240,56 +236,33 @@ SC_HD constexpr unsigned sc_wgmma_mn_off(int rc, int r)
                       (((rc & 7) ^ (r & 7)) << 4));
 }
 
-/* PERSIST (configuration 7; K-major operands, 128 columns, one split): the block walks its tiles
- * (sc_wgmma_tile) through one ring of stages, so that the loads of a tile's first stages run
- * while the tile before it is multiplied and stored; the epilogue tile has its own shared
- * memory for the same reason. Every tile of a launch has the same reduction (one split), so the
- * loads (the producer: the next stage of the block's sequence, its tile's iterators made at its
- * first stage) and the products (the consumer) count stages in one sequence across tiles. */
-template <class Op, int BN, bool PERSIST = false>
-__global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op, int3 tiles)
+template <class Op, int BN>
+__global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op)
 {
 #if SC_WGMMA_DEVICE
     typedef typename Op::Elem E;
     constexpr bool MN = !Op::A_KMAJOR; /* both operands MN-major: backward-weight */
     static_assert((sizeof(E) == 2 || sizeof(E) == 4) && !Op::A_PAD && !Op::B_PAD &&
                       (MN ? !Op::B_KMAJOR && sizeof(E) == 2 && BN == 128 : Op::B_KMAJOR) &&
-                      (BN == 128 || BN == 64) && (!PERSIST || (!MN && BN == 128)),
+                      (BN == 128 || BN == 64),
                   "wgmma: 16-bit or TF32 operands both K-major, or 16-bit both MN-major at 128 "
-                  "columns; no channel padding; PERSIST K-major at 128 columns");
+                  "columns; no channel padding");
     constexpr bool TF32 = sizeof(E) == 4;
-    constexpr int BM = SC_WGMMA_BM, STAGES = sc_wgmma_stages(sizeof(E), BN, PERSIST);
+    constexpr int BM = SC_WGMMA_BM, STAGES = sc_wgmma_stages(sizeof(E), BN);
     constexpr int KB = SC_WGMMA_KBYTES / sizeof(E); /* elements of the reduction per stage */
     constexpr int CPR = SC_WGMMA_KBYTES / 16;       /* 16-byte chunks per row */
     constexpr int A_TILE = BM * SC_WGMMA_KBYTES, B_TILE = BN * SC_WGMMA_KBYTES; /* bytes */
     constexpr int A_PT = BM * CPR / 256, B_PT = BN * CPR / 256;
-    constexpr int C_LD = BN + 4; /* the epilogue tile's row, floats */
-    static_assert(PERSIST || BM * C_LD * 4 <= STAGES * (A_TILE + B_TILE), "epilogue tile too big");
 
     extern __shared__ __align__(16) unsigned char sc_wgmma_smem[];
     const unsigned raw = sc_smem_u32(sc_wgmma_smem);
     const unsigned as0 = (raw + 1023u) & ~1023u, bs0 = as0 + STAGES * A_TILE;
-    /* the epilogue's fp32 tile: over the stages, or (PERSIST) after them */
-    float *Cs = (float *)(sc_wgmma_smem + (as0 - raw) + (PERSIST ? STAGES * (A_TILE + B_TILE) : 0));
 
-    /* this block's tiles: its grid position, or (PERSIST) ntiles of the tile grid */
-    const int ntiles =
-        PERSIST ? sc_wgmma_tiles_of((int)blockIdx.x, (int)gridDim.x, tiles.x * tiles.y * tiles.z)
-                : 1;
-    auto tile_at = [&](int i, int &m0, int &n0) {
-        int bx = (int)blockIdx.x, by = (int)blockIdx.y, bz = (int)blockIdx.z;
-        if constexpr (PERSIST)
-            sc_wgmma_tile((int)blockIdx.x + i * (int)gridDim.x, tiles.x, tiles.y, bx, by, bz);
-        m0 = bx * BM, n0 = by * BN;
-        return bz;
-    };
-    typename Op::Block blk; /* the tile being multiplied and stored */
-    int m0, n0;
-    if (ntiles == 0 || !op.block(tile_at(0, m0, n0), blk)) return;
-    if (m0 >= blk.M || n0 >= blk.N) return; /* PERSIST: never (the grid is the tiles') */
+    typename Op::Block blk;
+    if (!op.block(blockIdx.z, blk)) return;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    if (m0 >= blk.M || n0 >= blk.N) return;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    /* stages of each tile (PERSIST: every tile's, one split) */
-    const int nk = blk.kend > blk.kbeg ? (blk.kend - blk.kbeg + KB - 1) / KB : 0;
 
     /* K-major: every chunk this thread copies is chunk column kc of its row (256 is a multiple
      * of CPR): the A rows share one tap, walked a stage at a time (op_fwd.cuh, ATap). MN-major:
@@ -302,41 +275,36 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op, int
     unsigned a_dst[A_PT], b_dst[B_PT]; /* byte offsets inside a stage's tile, swizzled */
     typename MmaAIters<Op, !MN>::Tap tap;
     int kk; /* K-major: this thread's k in the next stage loaded; MN: the stage's first k */
-    typename Op::Block pblk = blk; /* the tile being loaded */
-    /* the iterators of the tile at (pm0, pn0) of pblk, at its first stage */
-    auto start_tile = [&](int pm0, int pn0) {
-        if constexpr (!MN) {
+    if constexpr (!MN) {
 #pragma unroll
-            for (int j = 0; j < A_PT; j++) {
-                int row = (tid + j * 256) / CPR;
-                op.a_row_init(pblk, ai[j], pm0 + row);
-                a_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
-            }
-#pragma unroll
-            for (int j = 0; j < B_PT; j++) {
-                int row = (tid + j * 256) / CPR;
-                op.b_init(pblk, bi[j], pn0 + row, kc);
-                b_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
-            }
-            kk = pblk.kbeg + kc * (16 / (int)sizeof(E));
-            op.a_tap_init(kk, tap);
-        } else {
-            static_assert(A_PT == B_PT && BM == BN, "one chunk mapping for both MN-major tiles");
-#pragma unroll
-            for (int j = 0; j < A_PT; j++) {
-                int id = tid + j * 256, r = id / (BM / 8), rc = id % (BM / 8); /* row r = k - k0 */
-                op.a_init(pblk, ai[j], pm0 + rc * 8, r);
-                op.b_init(pblk, bi[j], pn0 + rc * 8, r);
-                a_dst[j] = b_dst[j] = sc_wgmma_mn_off(rc, r);
-            }
-            kk = pblk.kbeg;
+        for (int j = 0; j < A_PT; j++) {
+            int row = (tid + j * 256) / CPR;
+            op.a_row_init(blk, ai[j], m0 + row);
+            a_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
         }
-    };
-    start_tile(m0, n0);
+#pragma unroll
+        for (int j = 0; j < B_PT; j++) {
+            int row = (tid + j * 256) / CPR;
+            op.b_init(blk, bi[j], n0 + row, kc);
+            b_dst[j] = (unsigned)(row * 128 + ((kc ^ (row & 7)) << 4));
+        }
+        kk = blk.kbeg + kc * (16 / (int)sizeof(E));
+        op.a_tap_init(kk, tap);
+    } else {
+        static_assert(A_PT == B_PT && BM == BN, "one chunk mapping for both MN-major tiles");
+#pragma unroll
+        for (int j = 0; j < A_PT; j++) {
+            int id = tid + j * 256, r = id / (BM / 8), rc = id % (BM / 8); /* row r = k - k0 */
+            op.a_init(blk, ai[j], m0 + rc * 8, r);
+            op.b_init(blk, bi[j], n0 + rc * 8, r);
+            a_dst[j] = b_dst[j] = sc_wgmma_mn_off(rc, r);
+        }
+        kk = blk.kbeg;
+    }
     /* the next stage in k order into slot (stages are loaded in order, once each) */
     auto load_stage = [&](int slot) {
         if constexpr (!MN) {
-            const bool kin = kk < pblk.kend;
+            const bool kin = kk < blk.kend;
 #pragma unroll
             for (int j = 0; j < A_PT; j++) {
                 bool v;
@@ -354,88 +322,45 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op, int
 #pragma unroll
             for (int j = 0; j < A_PT; j++) {
                 bool v;
-                const E *src = op.a_src(pblk, ai[j], kk, v);
+                const E *src = op.a_src(blk, ai[j], kk, v);
                 sc_cp_async16(as0 + (unsigned)(slot * A_TILE) + a_dst[j], src, v);
             }
 #pragma unroll
             for (int j = 0; j < B_PT; j++) {
                 bool v;
-                const E *src = op.b_next(pblk, bi[j], v);
+                const E *src = op.b_next(blk, bi[j], v);
                 sc_cp_async16(bs0 + (unsigned)(slot * B_TILE) + b_dst[j], src, v);
             }
         }
         kk += KB;
-    };
-    /* the producer: the next stage of the block's sequence (tile p_i, its stage p_kt) into slot
-     * p_slot, if there is one; the caller commits either way */
-    int p_i = 0, p_kt = 0, p_slot = 0;
-    auto produce = [&]() {
-        if (nk == 0 || p_i >= ntiles) return;
-        if (PERSIST && p_kt == 0 && p_i > 0) {
-            int pm0, pn0;
-            op.block(tile_at(p_i, pm0, pn0), pblk);
-            start_tile(pm0, pn0);
-        }
-        load_stage(p_slot);
-        p_slot = p_slot + 1 == STAGES ? 0 : p_slot + 1;
-        if (++p_kt == nk) p_kt = 0, p_i++;
     };
 
     float acc[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
 
+    const int kbeg = blk.kbeg, kend = blk.kend;
+    const int nk = kend > kbeg ? (kend - kbeg + KB - 1) / KB : 0;
 #pragma unroll
     for (int s = 0; s < STAGES - 2; s++) {
-        produce();
+        if (s < nk) load_stage(s);
         sc_cp_async_commit();
     }
-    /* the next stage consumed has landed (everyone's copies), and the slot of the stage two
-     * before it is refilled */
-    auto next_stage = [&]() {
-        sc_cp_async_wait<STAGES - 3>(); /* the stage has landed (this thread's copies) */
+    /* stage j has landed (everyone's copies), and the slot of stage j - 2 is refilled */
+    auto next_stage = [&](int j) {
+        sc_cp_async_wait<STAGES - 3>(); /* stage j has landed (this thread's copies) */
         sc_fence_proxy_async();         /* ... visible to the tensor cores' reads */
         __syncthreads();                /* everyone's; every warpgroup is done with j - 2 */
-        produce();
+        int nx = j + STAGES - 2;
+        if (nx < nk) load_stage(nx % STAGES);
         sc_cp_async_commit();
     };
     const int wg = warp >> 2;
-    int c_slot = 0; /* the slot of the next stage consumed */
-    /* the last stage of the last tile is the sequence's end */
-    auto more = [&](int ti, int kt) { return kt + 1 < nk || ti + 1 < ntiles; };
-    /* the tile's accumulators to Cs, then to the output through Op::store8 */
-    auto epilogue = [&]() {
-        if constexpr (PERSIST)
-            __syncthreads(); /* every thread is done reading the last tile's Cs */
-        else {
-            sc_cp_async_wait<0>();
-            __syncthreads(); /* every warpgroup is done with the stages Cs lies over */
-        }
-        {
-            const int g = lane >> 2, t = lane & 3;
-            const int r = wg * 64 + (warp & 3) * 16 + g;
-#pragma unroll
-            for (int i = 0; i < BN / 8; i++) {
-                int c = 8 * i + 2 * t;
-                *(float2 *)&Cs[r * C_LD + c] = make_float2(acc[4 * i], acc[4 * i + 1]);
-                *(float2 *)&Cs[(r + 8) * C_LD + c] = make_float2(acc[4 * i + 2], acc[4 * i + 3]);
-            }
-        }
-        __syncthreads();
-        sc_mma_tile_out<BM, BN, C_LD>(op, blk, Cs, m0, n0, tid);
-    };
-    /* the next tile's output position, and (TF32) its accumulators zeroed; 16-bit: its first
-     * k-step overwrites them (sc_wgmma_128z), and with no k-step they are still zero */
-    auto next_tile = [&](int ti) {
-        op.block(tile_at(ti, m0, n0), blk);
-        if constexpr (TF32)
-#pragma unroll
-            for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
-    };
     if constexpr (!TF32) {
-        /* warpgroup wg's 4 wgmma of the stage in slot st (k-steps of 16 elements: 32 bytes along
-         * a K-major row, two 1024-byte atoms of MN-major rows), committed as one group */
-        auto mma_stage = [&](int st, int kt) {
+        /* warpgroup wg's 4 wgmma of stage kt (k-steps of 16 elements: 32 bytes along a K-major
+         * row, two 1024-byte atoms of MN-major rows), committed as one group */
+        auto mma_stage = [&](int kt) {
+            const int st = kt % STAGES;
             const unsigned at = as0 + (unsigned)(st * A_TILE + wg * 64 * 128);
             const unsigned bt = bs0 + (unsigned)(st * B_TILE);
             const unsigned long long da = MN ? sc_wgmma_desc_mn(at) : sc_wgmma_desc(at);
@@ -448,8 +373,6 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op, int
                 if (SC_MMA_MUTANT && kt == nk - 1 && ks == 0) continue;
                 if constexpr (MN)
                     sc_wgmma_128_mn(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
-                else if constexpr (PERSIST) /* the tile's first k-step overwrites acc */
-                    sc_wgmma_128z(E(), acc, da + ks * KSTEP, db + ks * KSTEP, kt > 0 || ks > 0);
                 else if constexpr (BN == 128)
                     sc_wgmma_128(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
                 else
@@ -457,16 +380,10 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op, int
             }
             sc_wgmma_commit();
         };
-        for (int ti = 0; ti < ntiles; ti++) {
-            if (ti > 0) next_tile(ti);
-            for (int kt = 0; kt < nk; kt++) {
-                next_stage();
-                mma_stage(c_slot, kt);
-                c_slot = c_slot + 1 == STAGES ? 0 : c_slot + 1;
-                sc_wgmma_wait<1>();
-            }
-            sc_wgmma_wait<0>();
-            epilogue();
+        for (int kt = 0; kt < nk; kt++) {
+            next_stage(kt);
+            mma_stage(kt);
+            sc_wgmma_wait<1>();
         }
     } else {
         /* this lane's ldmatrix row of its warp's 16 A rows (matrix lane / 8: 8 rows further
@@ -475,9 +392,9 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op, int
         const unsigned a_row =
             (unsigned)((wg * 64 + (warp & 3) * 16 + (lane & 8) + (lane & 7)) * 128);
         const int a_hi = lane >> 4, a_sw = lane & 7;
-        /* the A fragments of this warp of the stage in slot st, its 4 k-steps, rounded */
-        auto load_a = [&](int st, unsigned(&a)[4][4]) {
-            const unsigned at = as0 + (unsigned)(st * A_TILE) + a_row;
+        /* stage kt's A fragments of this warp, its 4 k-steps, rounded */
+        auto load_a = [&](int kt, unsigned(&a)[4][4]) {
+            const unsigned at = as0 + (unsigned)((kt % STAGES) * A_TILE) + a_row;
 #pragma unroll
             for (int ks = 0; ks < 4; ks++)
                 sc_ldmatrix_x4(a[ks], at + (unsigned)(((2 * ks + a_hi) ^ a_sw) << 4));
@@ -486,47 +403,57 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op, int
 #pragma unroll
                 for (int i = 0; i < 4; i++) a[ks][i] = sc_wgmma_tf32(a[ks][i]);
         };
-        /* the next stage's A (the next tile's first, at a tile's last) are loaded and rounded
-         * into nxt while this stage's group runs on cur; then the group is waited for and nxt
-         * moved to cur (the ring above) */
+        /* stage kt + 1's A are loaded and rounded into nxt while stage kt's group runs on cur;
+         * then the group is waited for and nxt moved to cur (the ring above) */
         unsigned cur[4][4], nxt[4][4] = {}; /* zeros: the last stage moves nxt unloaded */
         if (nk > 0) {
-            next_stage();
-            load_a(c_slot, cur);
+            next_stage(0);
+            load_a(0, cur);
         }
-        for (int ti = 0; ti < ntiles; ti++) {
-            if (ti > 0) next_tile(ti);
-            for (int kt = 0; kt < nk; kt++) {
-                const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)(c_slot * B_TILE));
-                c_slot = c_slot + 1 == STAGES ? 0 : c_slot + 1;
-                sc_wgmma_fence();
+        for (int kt = 0; kt < nk; kt++) {
+            const unsigned long long db = sc_wgmma_desc(bs0 + (unsigned)((kt % STAGES) * B_TILE));
+            sc_wgmma_fence();
 #pragma unroll
-                for (int ks = 0; ks < 4; ks++) {
-                    if constexpr (BN == 128)
-                        sc_wgmma_128_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
-                    else
-                        sc_wgmma_64_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
-                }
-                sc_wgmma_commit();
-                if (more(ti, kt)) {
-                    next_stage();
-                    load_a(c_slot, nxt);
-                }
-                sc_wgmma_wait<0>();
-                sc_wgmma_keep(cur); /* cur stays allocated until its group is done */
-#pragma unroll
-                for (int ks = 0; ks < 4; ks++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) cur[ks][i] = nxt[ks][i];
+            for (int ks = 0; ks < 4; ks++) {
+                if constexpr (BN == 128)
+                    sc_wgmma_128_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
+                else
+                    sc_wgmma_64_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
+            }
+            sc_wgmma_commit();
+            if (kt + 1 < nk) {
+                next_stage(kt + 1);
+                load_a(kt + 1, nxt);
             }
             sc_wgmma_wait<0>();
-            epilogue();
+            sc_wgmma_keep(cur); /* cur stays allocated until its group is done */
+#pragma unroll
+            for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) cur[ks][i] = nxt[ks][i];
         }
     }
+    sc_wgmma_wait<0>();
     sc_cp_async_wait<0>();
+
+    constexpr int C_LD = BN + 4;
+    static_assert(BM * C_LD * 4 <= STAGES * (A_TILE + B_TILE), "epilogue tile too big");
+    __syncthreads(); /* every warpgroup is done with the stages */
+    float *Cs = (float *)(sc_wgmma_smem + (as0 - raw));
+    {
+        const int g = lane >> 2, t = lane & 3;
+        const int r = wg * 64 + (warp & 3) * 16 + g;
+#pragma unroll
+        for (int i = 0; i < BN / 8; i++) {
+            int c = 8 * i + 2 * t;
+            *(float2 *)&Cs[r * C_LD + c] = make_float2(acc[4 * i], acc[4 * i + 1]);
+            *(float2 *)&Cs[(r + 8) * C_LD + c] = make_float2(acc[4 * i + 2], acc[4 * i + 3]);
+        }
+    }
+    __syncthreads();
+    sc_mma_tile_out<BM, BN, C_LD>(op, blk, Cs, m0, n0, tid);
 #else
     (void)op;
-    (void)tiles;
 #endif
 }
 
