@@ -218,6 +218,42 @@ __device__ __forceinline__ unsigned sc_wgmma_tf32(unsigned v)
     return v;
 #endif
 }
+
+/* This lane's ldmatrix row of its warp's 16 A rows of warpgroup wg (matrix lane / 8: 8 rows
+ * further for the odd ones, the k-step's second chunk for the upper two), as a byte offset in a
+ * stage's A tile (rows of 128 bytes). */
+__device__ __forceinline__ unsigned sc_wgmma_a_row(int wg, int warp, int lane)
+{
+    return (unsigned)((wg * 64 + (warp & 3) * 16 + (lane & 8) + (lane & 7)) * 128);
+}
+/* The TF32 A fragments of a stage's 4 k-steps, rounded (the register-A layout above), from the
+ * stage's A tile at `at` + sc_wgmma_a_row: each chunk swizzled by its row (row % 8 = lane % 8). */
+__device__ __forceinline__ void sc_wgmma_load_a(unsigned (&a)[4][4], unsigned at, int lane)
+{
+    const int hi = lane >> 4, sw = lane & 7;
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+        sc_ldmatrix_x4(a[ks], at + (unsigned)(((2 * ks + hi) ^ sw) << 4));
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) a[ks][i] = sc_wgmma_tf32(a[ks][i]);
+}
+/* This thread's accumulators (warpgroup wg, its warp `warp`: the m64nN layout above) into the
+ * fp32 tile Cs of rows of C_LD floats. */
+template <int BN, int C_LD>
+__device__ __forceinline__ void sc_wgmma_acc_out(const float *acc, float *Cs, int wg, int warp,
+                                                 int lane)
+{
+    const int g = lane >> 2, t = lane & 3;
+    const int r = wg * 64 + (warp & 3) * 16 + g;
+#pragma unroll
+    for (int i = 0; i < BN / 8; i++) {
+        int c = 8 * i + 2 * t;
+        *(float2 *)&Cs[r * C_LD + c] = make_float2(acc[4 * i], acc[4 * i + 1]);
+        *(float2 *)&Cs[(r + 8) * C_LD + c] = make_float2(acc[4 * i + 2], acc[4 * i + 3]);
+    }
+}
 #endif /* SC_WGMMA_DEVICE */
 
 /* Dynamic shared memory for elements of esize bytes and bn columns: the stages (128 bytes a
@@ -386,22 +422,10 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op)
             sc_wgmma_wait<1>();
         }
     } else {
-        /* this lane's ldmatrix row of its warp's 16 A rows (matrix lane / 8: 8 rows further
-         * for the odd ones, the k-step's second chunk for the upper two), as a byte offset in a
-         * stage's tile, and its swizzle (row % 8 = lane % 8) */
-        const unsigned a_row =
-            (unsigned)((wg * 64 + (warp & 3) * 16 + (lane & 8) + (lane & 7)) * 128);
-        const int a_hi = lane >> 4, a_sw = lane & 7;
+        const unsigned a_row = sc_wgmma_a_row(wg, warp, lane);
         /* stage kt's A fragments of this warp, its 4 k-steps, rounded */
         auto load_a = [&](int kt, unsigned(&a)[4][4]) {
-            const unsigned at = as0 + (unsigned)((kt % STAGES) * A_TILE) + a_row;
-#pragma unroll
-            for (int ks = 0; ks < 4; ks++)
-                sc_ldmatrix_x4(a[ks], at + (unsigned)(((2 * ks + a_hi) ^ a_sw) << 4));
-#pragma unroll
-            for (int ks = 0; ks < 4; ks++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) a[ks][i] = sc_wgmma_tf32(a[ks][i]);
+            sc_wgmma_load_a(a, as0 + (unsigned)((kt % STAGES) * A_TILE) + a_row, lane);
         };
         /* stage kt + 1's A are loaded and rounded into nxt while stage kt's group runs on cur;
          * then the group is waited for and nxt moved to cur (the ring above) */
@@ -440,16 +464,7 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op)
     static_assert(BM * C_LD * 4 <= STAGES * (A_TILE + B_TILE), "epilogue tile too big");
     __syncthreads(); /* every warpgroup is done with the stages */
     float *Cs = (float *)(sc_wgmma_smem + (as0 - raw));
-    {
-        const int g = lane >> 2, t = lane & 3;
-        const int r = wg * 64 + (warp & 3) * 16 + g;
-#pragma unroll
-        for (int i = 0; i < BN / 8; i++) {
-            int c = 8 * i + 2 * t;
-            *(float2 *)&Cs[r * C_LD + c] = make_float2(acc[4 * i], acc[4 * i + 1]);
-            *(float2 *)&Cs[(r + 8) * C_LD + c] = make_float2(acc[4 * i + 2], acc[4 * i + 3]);
-        }
-    }
+    sc_wgmma_acc_out<BN, C_LD>(acc, Cs, wg, warp, lane);
     __syncthreads();
     sc_mma_tile_out<BM, BN, C_LD>(op, blk, Cs, m0, n0, tid);
 #else

@@ -194,16 +194,7 @@ __global__ __launch_bounds__(SC_WGMMA_WS_THREADS, 1) void wgmma_ws_kernel(Op op,
     /* the tile's accumulators to Cs, then to the output through Op::store8 */
     auto epilogue = [&]() {
         sc_bar_consumers(); /* every consumer is done reading the last tile's Cs */
-        {
-            const int g = lane >> 2, t = lane & 3;
-            const int r = wg * 64 + (cwarp & 3) * 16 + g;
-#pragma unroll
-            for (int i = 0; i < BN / 8; i++) {
-                int c = 8 * i + 2 * t;
-                *(float2 *)&Cs[r * C_LD + c] = make_float2(acc[4 * i], acc[4 * i + 1]);
-                *(float2 *)&Cs[(r + 8) * C_LD + c] = make_float2(acc[4 * i + 2], acc[4 * i + 3]);
-            }
-        }
+        sc_wgmma_acc_out<BN, C_LD>(acc, Cs, wg, cwarp, lane);
         sc_bar_consumers();
         sc_mma_tile_out<BM, BN, C_LD>(op, blk, Cs, m0, n0, ctid);
     };
@@ -243,19 +234,11 @@ __global__ __launch_bounds__(SC_WGMMA_WS_THREADS, 1) void wgmma_ws_kernel(Op op,
             epilogue();
         }
     } else {
-        /* this lane's ldmatrix row of its warp's 16 A rows and its swizzle (wgmma.cuh) */
-        const unsigned a_row =
-            (unsigned)((wg * 64 + (cwarp & 3) * 16 + (lane & 8) + (lane & 7)) * 128);
-        const int a_hi = lane >> 4, a_sw = lane & 7;
-        auto load_a = [&](int st, unsigned(&a)[4][4]) {
-            const unsigned at = as0 + (unsigned)(st * A_TILE) + a_row;
-#pragma unroll
-            for (int ks = 0; ks < 4; ks++)
-                sc_ldmatrix_x4(a[ks], at + (unsigned)(((2 * ks + a_hi) ^ a_sw) << 4));
-#pragma unroll
-            for (int ks = 0; ks < 4; ks++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) a[ks][i] = sc_wgmma_tf32(a[ks][i]);
+        const unsigned a_row = sc_wgmma_a_row(wg, cwarp, lane);
+        auto load_a = [&](int st,
+                          unsigned(&a)[4][4]) { /* slot st's A, rounded (wgmma.cuh) */
+                                                sc_wgmma_load_a(
+                                                    a, as0 + (unsigned)(st * A_TILE) + a_row, lane);
         };
         unsigned cur[4][4], nxt[4][4] = {};
         int cslot = 0; /* the slot of cur */
