@@ -55,8 +55,8 @@
  * each stage: x's walk the reduction (op_bw.cuh, b_next), dy's are addressed directly. TF32 has
  * no transposed form, so TF32 backward-weight stays on kernel.cuh.
  *
- * Epilogue as kernel.cuh's: the accumulators through an fp32 tile in shared memory, then 16-byte
- * runs of 8 columns to Op::store8. The accumulator layout of m64nNk16 and m64nNk8: warp w of
+ * Epilogue as kernel.cuh's: the accumulators through an fp32 tile in shared memory, then to the
+ * output in 16-byte runs (sc_mma_tile_out). The accumulator layout of m64nNk16 and m64nNk8: warp w of
  * the warpgroup holds rows 16w + g and 16w + g + 8 (g = lane / 4), and for each 8 columns i the
  * two columns 8i + 2t, 8i + 2t + 1 (t = lane % 4): registers 4i + {0, 1} (row g) and
  * 4i + {2, 3} (row g+8). */

@@ -25,8 +25,8 @@
  *   (ldmatrix, rounded to nearest: wgmma.cuh), the next stage's loaded while this stage's group
  *   runs, and the slot is released after the group. Either way a consumer holds at most 2 slots.
  * - the epilogue: the consumers' accumulators through their own fp32 tile (not over the ring,
- *   which the producer is refilling) to Op::store8, between two consumer-only named barriers
- *   (barrier 1, 256 threads); the producer never waits for it.
+ *   which the producer is refilling) to the output (sc_mma_tile_out), between two consumer-only
+ *   named barriers (barrier 1, 256 threads); the producer never waits for it.
  *
  * Phases: stage q of the block's sequence (tiles in order, nk stages each) uses slot q % STAGES
  * in its (q / STAGES)-th round; `full` completes once a round, so the consumer waits for parity
@@ -191,7 +191,7 @@ __global__ __launch_bounds__(SC_WGMMA_WS_THREADS, 1) void wgmma_ws_kernel(Op op,
     float acc[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) acc[i] = 0.f;
-    /* the tile's accumulators to Cs, then to the output through Op::store8 */
+    /* the tile's accumulators to Cs, then to the output (sc_mma_tile_out) */
     auto epilogue = [&]() {
         sc_bar_consumers(); /* every consumer is done reading the last tile's Cs */
         sc_wgmma_acc_out<BN, C_LD>(acc, Cs, wg, cwarp, lane);
