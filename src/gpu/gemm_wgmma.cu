@@ -1,9 +1,9 @@
 /* gemm_wgmma.cu - configurations 5, 6 and 7 of the matrix-unit GEMM: the kernels of mma/wgmma.cuh
- * (5, 6) and mma/wgmma_ws.cuh (7) for the operations they compute (fp16/bf16 and TF32 forward, which backward-data also runs as,
- * and fp16/bf16 backward-weight on 5; without channel padding). mk/gpu.mk compiles this file for
- * sm_90a where the build targets sm_90 (wgmma exists only there) and then defines
- * SC_WGMMA_SM90A=1; the planner takes configurations 5 to 7 only on an sm_90 device of such a
- * build (sc_wgmma_built, sc_gpu_dev.wgmma). */
+ * (5, 6) and mma/wgmma_ws.cuh (7) for the operations they compute (fp16/bf16 and TF32 forward,
+ * which backward-data also runs as, and fp16/bf16 backward-weight on 5; without channel
+ * padding). mk/gpu.mk compiles this file for sm_90a where the build targets sm_90 (wgmma exists
+ * only there) and then defines SC_WGMMA_SM90A=1; the planner takes configurations 5 to 7 only on
+ * an sm_90 device of such a build (sc_wgmma_built, sc_gpu_dev.wgmma). */
 #include "knobs.h"
 #include "launch.h"
 

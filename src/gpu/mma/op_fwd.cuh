@@ -202,7 +202,8 @@ struct MmaFwd {
         int n = Kg - col < 8 ? Kg - col : 8;
         sc_mma_store8(b.y, b.yf, out_at(b, m, col, v, n), v, n);
     }
-    /* 4 columns (fp32 outputs, whose rows are a multiple of 4 wide: sc_mma_tile_out) */
+    /* 4 columns of an fp32 output (sc_mma_tile_out), whose rows are a multiple of 4 wide
+     * (fam_gemm_mma.c, mma_applies: Kg, and backward-data's Cg, multiples of 16 bytes) */
     SC_HD void store4(const Block &b, int m, int col, float *v) const
     {
         if (m >= M || col >= Kg) return;

@@ -56,10 +56,10 @@
  * no transposed form, so TF32 backward-weight stays on kernel.cuh.
  *
  * Epilogue as kernel.cuh's: the accumulators through an fp32 tile in shared memory, then to the
- * output in 16-byte runs (sc_mma_tile_out). The accumulator layout of m64nNk16 and m64nNk8: warp w of
- * the warpgroup holds rows 16w + g and 16w + g + 8 (g = lane / 4), and for each 8 columns i the
- * two columns 8i + 2t, 8i + 2t + 1 (t = lane % 4): registers 4i + {0, 1} (row g) and
- * 4i + {2, 3} (row g+8). */
+ * output in 16-byte runs (sc_mma_tile_out). The accumulator layout of m64nNk16 and m64nNk8: warp w
+ * of the warpgroup holds rows 16w + g and 16w + g + 8 (g = lane / 4), and for each 8 columns i the
+ * two columns 8i + 2t, 8i + 2t + 1 (t = lane % 4): registers 4i + {0, 1} (row g) and 4i + {2, 3}
+ * (row g+8). */
 #ifndef SC_GPU_MMA_WGMMA_CUH
 #define SC_GPU_MMA_WGMMA_CUH
 
@@ -161,8 +161,8 @@ SC_WGMMA_64(sc_wgmma_64, sc_bf16, "m64n64k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
 #undef SC_WGMMA_128
 #undef SC_WGMMA_64
 #undef SC_WGMMA_SS
-/* sc_wgmma_128 of 16-bit K-major operands with d scaled by acc (0 or 1) first: d = A * B where
- * acc is 0. Configuration 7 (wgmma_ws.cuh) starts each tile's accumulators so; zeroing them with other
+/* sc_wgmma_128 of 16-bit K-major operands with d scaled by acc (0 or 1) first: d = A * B where acc
+ * is 0. Configuration 7 (wgmma_ws.cuh) starts each tile's accumulators so; zeroing them with other
  * instructions between its tiles makes ptxas serialise every wgmma of the kernel (C7515). */
 #define SC_WGMMA_128Z(T, SHAPE)                                                                    \
     __device__ __forceinline__ void sc_wgmma_128z(T, float *d, unsigned long long a,               \
