@@ -83,6 +83,7 @@ static constexpr int sc_wgmma_ws_smem_bytes()
     return 1024 + SC_WGMMA_WS_STAGES * (SC_WGMMA_BM + 128) * SC_WGMMA_KBYTES +
            SC_WGMMA_BM * (128 + 4) * 4 + 2 * SC_WGMMA_WS_STAGES * 8;
 }
+static_assert(sc_wgmma_ws_smem_bytes() <= 227 * 1024, "over sm_90's shared memory per block");
 
 template <class Op>
 __global__ __launch_bounds__(SC_WGMMA_WS_THREADS, 1) void wgmma_ws_kernel(Op op, int3 tiles)
