@@ -1,9 +1,9 @@
 /* wgmma.cuh - the matrix-unit implicit GEMM on Hopper's warpgroup instructions (sm_90a:
  * wgmma.mma_async), configurations 5 and 6 of mma_cfg.h (configuration 7, which walks several
  * tiles a block, is wgmma_ws.cuh's warp-specialised kernel on the same layout and instructions):
- * operations whose two operands are
- * K-major (forward without channel padding, which backward-data runs as: bd_fwd.cuh), fp16/bf16
- * or fp32 as TF32, or both MN-major (fp16/bf16 backward-weight without channel padding).
+ * operations whose two operands are K-major (forward without channel padding, which
+ * backward-data runs as: bd_fwd.cuh), fp16/bf16 or fp32 as TF32, or both MN-major (fp16/bf16
+ * backward-weight without channel padding).
  * Compiled only into gemm_wgmma.cu, which the build compiles for sm_90a (mk/gpu.mk); on every
  * other target the kernel is empty and the planner never picks it (sc_gpu_dev.wgmma).
  *

@@ -236,10 +236,9 @@ __global__ __launch_bounds__(SC_WGMMA_WS_THREADS, 1) void wgmma_ws_kernel(Op op,
         }
     } else {
         const unsigned a_row = sc_wgmma_a_row(wg, cwarp, lane);
-        auto load_a = [&](int st,
-                          unsigned(&a)[4][4]) { /* slot st's A, rounded (wgmma.cuh) */
-                                                sc_wgmma_load_a(
-                                                    a, as0 + (unsigned)(st * A_TILE) + a_row, lane);
+        /* slot st's A, rounded (wgmma.cuh) */
+        auto load_a = [&](int st, unsigned(&a)[4][4]) {
+            sc_wgmma_load_a(a, as0 + (unsigned)(st * A_TILE) + a_row, lane);
         };
         unsigned cur[4][4], nxt[4][4] = {};
         int cslot = 0; /* the slot of cur */
