@@ -96,11 +96,15 @@ SC_TEST(check_bound_fails_wrong_results)
     /* The correct result rounded to bf16 passes the bf16 bound. */
     for (int64_t i = 0; i < ye; i++) bad[i] = sc_bf16_to_f32(sc_f32_to_bf16(ref[i]));
     CHECK(norm_diff(bad, ref, ye) <= b16);
-    /* One term dropped: the first weight element zeroed. */
-    float w0 = w[0];
-    w[0] = 0;
+    /* One term dropped: the weight element of largest magnitude zeroed (the first one, as
+     * before, was near zero for about 3 seeds in 1000, within the bound by chance). */
+    int64_t big = 0;
+    for (int64_t i = 1; i < we; i++)
+        if (wa[i] > wa[big]) big = i;
+    float wb = w[big];
+    w[big] = 0;
     reference(&d, x, w, bad);
-    w[0] = w0;
+    w[big] = wb;
     CHECK_MSG(norm_diff(bad, ref, ye) > b32, "dropped term: %g within %g", norm_diff(bad, ref, ye),
               b32);
     /* Inputs truncated instead of rounded. */
