@@ -108,6 +108,13 @@ void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d)
             d->pad_h %= d->r;
             d->pad_w = (d->pad_w * 17 + d->w) % (d->s + 1);
             d->w += d->s; /* rows long enough for the filter whatever the padding */
+        } else if (o->shapes == SC_SHAPES_STEM) { /* from the drawn values, no new draws */
+            d->groups = 1;
+            d->c = 1 + (d->c + d->h) % 4;
+            if ((d->h + d->w + d->k) % 3 == 0) d->r = d->s = 7;
+            if ((d->pad_h + d->w) % 4 != 0) d->dil_h = d->dil_w = 1;
+            d->h += (d->k * 5 + d->w) % 17;
+            d->w += (d->k * 3 + d->h) % 17;
         }
         if (sc_conv2d_validate(d) != SC_STATUS_OK) continue; /* filter beyond the padded input */
         double limit = large ? o->max_macs * 10 : o->max_macs;

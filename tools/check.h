@@ -22,14 +22,18 @@ uint64_t sc_mix_seed(uint64_t base, uint64_t i);         /* seed of configuratio
  * all the draws, so the sequence of random numbers stays the same. */
 typedef enum sc_shape_class {
     SC_SHAPES_ANY = 0,
-    SC_SHAPES_3X3S1 = 1, /* dense 3x3, stride 1, dilation 1, padding 0-2 (Winograd's shapes) */
-    SC_SHAPES_DW = 2,    /* depthwise (C/groups 1, channel multiplier 1 or 2), square 3x3, 5x5
+    SC_SHAPES_3X3S1 = 1,  /* dense 3x3, stride 1, dilation 1, padding 0-2 (Winograd's shapes) */
+    SC_SHAPES_DW = 2,     /* depthwise (C/groups 1, channel multiplier 1 or 2), square 3x3, 5x5
                           * or 7x7 filters, strides, dilations and padding as drawn (the sliced
                           * depthwise backward-weight's shapes) */
-    SC_SHAPES_DWLONG = 3 /* depthwise with long rows: C/groups 1, multiplier 1-16 (C = 1 with
+    SC_SHAPES_DWLONG = 3, /* depthwise with long rows: C/groups 1, multiplier 1-16 (C = 1 with
                           * groups 1 and K = 16 among them, an EEG-style temporal layer), 1-3
                           * rows of 8-80 taps, stride 1, dilation 1, padding up to the filter
                           * (the long-filter depthwise backward-data's shapes) */
+    SC_SHAPES_STEM = 4    /* image stems: groups 1, 1-4 input channels, K as drawn, 7x7 filters a
+                          * third of the time, strides 1-3, dilation 1 but now and then,
+                          * images up to 16 rows and columns taller than drawn (the small-C
+                          * kernels' shapes, with row blocks of several phases) */
 } sc_shape_class;
 
 typedef struct sc_gen_options {

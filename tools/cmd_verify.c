@@ -18,7 +18,7 @@ static const char usage[] =
     "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
     "                       [--workspace-limit BYTES] [--large PERCENT] [--replay SEED]\n"
     "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
-    "                       [--shape-class 3x3s1|dw|dwlong] [--skip-unsupported] [--verbose]\n"
+    "                       [--shape-class 3x3s1|dw|dwlong|stem] [--skip-unsupported] [--verbose]\n"
     "                       [--json]\n"
     "Checks N random configurations in every chosen direction against the double-precision\n"
     "reference, on the best device present. Ends with 'N passed, N failed'; exit 1 if any\n"
@@ -46,7 +46,8 @@ static const char usage[] =
     "                         kernels' shapes); dw depthwise with square 3x3, 5x5 or 7x7\n"
     "                         filters (the sliced depthwise backward-weight's); dwlong\n"
     "                         depthwise with rows of 8-80 taps at stride 1 (the long-filter\n"
-    "                         backward-data's)\n"
+    "                         backward-data's); stem dense with 1-4 input channels, 7x7\n"
+    "                         filters a third of the time, strides 1-3 (the small-C kernels')\n"
     "  --skip-unsupported     with --algo: skip (and count) the configurations that algorithm\n"
     "                         does not apply to, instead of failing them\n"
     "  --verbose              print every check, not only failures\n"
@@ -123,9 +124,11 @@ static int parse(int argc, char **argv, run_opts *r, bool *stop)
                 r->shapes = SC_SHAPES_DW;
             else if (strcmp(v, "dwlong") == 0)
                 r->shapes = SC_SHAPES_DWLONG;
+            else if (strcmp(v, "stem") == 0)
+                r->shapes = SC_SHAPES_STEM;
             else
                 return sc_cli_usage_error(
-                    "--shape-class: '%s' is not a shape class (3x3s1, dw, dwlong)", v);
+                    "--shape-class: '%s' is not a shape class (3x3s1, dw, dwlong, stem)", v);
             break;
         case O_COUNT:
             ok = sc_arg_u64("--count", v, &r->count);
@@ -318,6 +321,7 @@ int cmd_verify(int argc, char **argv)
                    r.shapes == SC_SHAPES_3X3S1    ? " --shape-class 3x3s1"
                    : r.shapes == SC_SHAPES_DW     ? " --shape-class dw"
                    : r.shapes == SC_SHAPES_DWLONG ? " --shape-class dwlong"
+                   : r.shapes == SC_SHAPES_STEM   ? " --shape-class stem"
                                                   : "");
         for (int k = 0; k < 4; k++)
             if (per_dir_fail[k])
