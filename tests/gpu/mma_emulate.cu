@@ -139,19 +139,6 @@ struct AState<Op, true> {
     }
 };
 
-/* One run of the epilogue through the operation's store4 (4 columns) or store8 (8). */
-template <class Op>
-static void store_run(const Op &op, const typename Op::Block &b, int m, int col, float *v, int n)
-{
-    if constexpr (Op::STORE4 && sizeof(typename Op::Elem) == 4) {
-        if (n == 4) {
-            op.store4(b, m, col, v);
-            return;
-        }
-    }
-    op.store8(b, m, col, v);
-}
-
 /* Drive op over its grid as mma_kernel does (configuration cfg), accumulating in double. The
  * stages of a block are loaded in k order, once each, through iterators made once per block,
  * as the kernels do (the walking ones depend on it). */
@@ -241,14 +228,17 @@ static void emulate(const Op &op, int cfg, dim3 grid)
                         acc[(size_t)r * BN + c] += a * B[(size_t)k * BN + c];
                 }
         }
-        /* the epilogue as sc_mma_tile_out writes it: runs of 4 fp32 columns where the
-         * operation has store4, of 8 otherwise */
-        const int run = Op::STORE4 && ES == 4 ? 4 : 8;
+        /* the epilogue as sc_mma_tile_out writes it: runs of 4 columns through store4 where the
+         * operation has it (fp32 forward), of 8 through store8 otherwise */
+        constexpr int RUN = Op::STORE4 ? 4 : 8;
         for (int r = 0; r < BM; r++)
-            for (int c = 0; c < BN; c += run) {
-                float v[8];
-                for (int j = 0; j < run; j++) v[j] = (float)acc[(size_t)r * BN + c + j];
-                store_run(op, blk, m0 + r, n0 + c, v, run);
+            for (int c = 0; c < BN; c += RUN) {
+                float v[RUN];
+                for (int j = 0; j < RUN; j++) v[j] = (float)acc[(size_t)r * BN + c + j];
+                if constexpr (RUN == 4)
+                    op.store4(blk, m0 + r, n0 + c, v);
+                else
+                    op.store8(blk, m0 + r, n0 + c, v);
             }
     }
 }

@@ -43,15 +43,16 @@ __device__ __forceinline__ void sc_mma(float, float *d, const unsigned *a, const
 
 /* The epilogue's write-out, shared by every matrix-unit kernel (256 threads): the fp32 tile
  * Cs [BM][C_LD] in shared memory, complete, to the output rows m0.., columns n0..; each thread
- * takes runs of 8 columns of one row (16 bytes of 16-bit output), or of 4 for fp32 outputs where
- * the operation has store4, so that a warp's store instruction writes one contiguous run of
- * 512 bytes (NHWC rows are contiguous in every direction); fp32 runs of 8, 32 bytes a thread
- * in two 16-byte stores, would leave every other 16 bytes of the run to a second instruction. */
+ * takes runs of 8 columns of one row (16 bytes of 16-bit output), or of 4 where the operation
+ * has store4 (Op::STORE4: forward's fp32 outputs), so that a warp's store instruction writes
+ * one contiguous run of 512 bytes (NHWC rows are contiguous in every direction); fp32 runs of
+ * 8, 32 bytes a thread in two 16-byte stores, would leave every other 16 bytes of the run to a
+ * second instruction. */
 template <int BM, int BN, int C_LD, class Op>
 __device__ __forceinline__ void sc_mma_tile_out(const Op &op, const typename Op::Block &blk,
                                                 const float *Cs, int m0, int n0, int tid)
 {
-    if constexpr (Op::STORE4 && sizeof(typename Op::Elem) == 4) {
+    if constexpr (Op::STORE4) {
 #pragma unroll 4
         for (int id = tid; id < BM * BN / 4; id += 256) {
             int r = id / (BN / 4), c = (id % (BN / 4)) * 4;

@@ -26,7 +26,7 @@ struct MmaFwd {
     typedef E Elem;
     static constexpr bool A_KMAJOR = true, B_KMAJOR = true, A_PAD = PAD, B_PAD = PAD;
     static constexpr bool A_TAP = !PAD, B_WALK = false; /* kernel.cuh: A walks its tap */
-    static constexpr bool STORE4 = true;                /* store4 (sc_mma_tile_out) */
+    static constexpr bool STORE4 = sizeof(E) == 4;      /* fp32: store4 (sc_mma_tile_out) */
     static constexpr int DIR = SC_DIR_FORWARD;
     static constexpr int V = 16 / sizeof(E);
     const E *x, *w, *bias;
