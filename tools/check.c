@@ -115,6 +115,21 @@ void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d)
             if ((d->pad_h + d->w) % 4 != 0) d->dil_h = d->dil_w = 1;
             d->h += (d->k * 5 + d->w) % 17;
             d->w += (d->k * 3 + d->h) % 17;
+        } else if (o->shapes == SC_SHAPES_FEWC) { /* from the drawn values, no new draws */
+            int64_t cg0 = d->c / d->groups, kg0 = d->k / d->groups;
+            bool wide = (d->h + d->pad_w) % 3 == 0;
+            d->groups = 1 + (d->h + d->k * 3) % 4;
+            cg0 = 1 + (cg0 * 7 + d->w) % (wide ? 4 : 16);
+            kg0 = 1 + (kg0 * 5 + d->h) % (wide ? 8 : 24);
+            d->c = cg0 * d->groups;
+            d->k = kg0 * d->groups;
+            d->r = d->s = 3;
+            d->stride_h = 1 + (d->stride_h + d->w) % 2;
+            d->stride_w = 1 + (d->stride_w + d->h) % 2;
+            d->dil_h = d->dil_w = 1;
+            d->pad_h %= 3, d->pad_w %= 3;
+            if (wide) d->w += 60 + (d->k * 11) % 81;
+            d->h += (d->k * 5 + d->w) % 9;
         }
         if (sc_conv2d_validate(d) != SC_STATUS_OK) continue; /* filter beyond the padded input */
         double limit = large ? o->max_macs * 10 : o->max_macs;

@@ -30,10 +30,15 @@ typedef enum sc_shape_class {
                           * groups 1 and K = 16 among them, an EEG-style temporal layer), 1-3
                           * rows of 8-80 taps, stride 1, dilation 1, padding up to the filter
                           * (the long-filter depthwise backward-data's shapes) */
-    SC_SHAPES_STEM = 4    /* image stems: groups 1, 1-4 input channels, K as drawn, 7x7 filters a
+    SC_SHAPES_STEM = 4,   /* image stems: groups 1, 1-4 input channels, K as drawn, 7x7 filters a
                           * third of the time, strides 1-3, dilation 1 but now and then,
                           * images up to 16 rows and columns taller than drawn (the small-C
                           * kernels' shapes, with row blocks of several phases) */
+    SC_SHAPES_FEWC = 5    /* 3x3 filters with few channels a group: groups 1-4, 1-16 input and
+                          * 1-24 output channels a group, strides 1-2 in each dimension,
+                          * dilation 1, padding 0-2; a third of them 60-140 columns wider than
+                          * drawn, with 1-4 and 1-8 channels a group (the small-C
+                          * backward-weight's shapes: several column chunks, k blocks) */
 } sc_shape_class;
 
 typedef struct sc_gen_options {

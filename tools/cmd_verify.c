@@ -18,8 +18,8 @@ static const char usage[] =
     "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
     "                       [--workspace-limit BYTES] [--large PERCENT] [--replay SEED]\n"
     "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
-    "                       [--shape-class 3x3s1|dw|dwlong|stem] [--skip-unsupported]\n"
-    "                       [--verbose] [--json]\n"
+    "                       [--shape-class 3x3s1|dw|dwlong|stem|fewc]\n"
+    "                       [--skip-unsupported] [--verbose] [--json]\n"
     "Checks N random configurations in every chosen direction against the double-precision\n"
     "reference, on the best device present. Ends with 'N passed, N failed'; exit 1 if any\n"
     "failed.\n"
@@ -47,7 +47,9 @@ static const char usage[] =
     "                         filters (the sliced depthwise backward-weight's); dwlong\n"
     "                         depthwise with rows of 8-80 taps at stride 1 (the long-filter\n"
     "                         backward-data's); stem dense with 1-4 input channels, 7x7\n"
-    "                         filters a third of the time, strides 1-3 (the small-C kernels')\n"
+    "                         filters a third of the time, strides 1-3 (the small-C kernels');\n"
+    "                         fewc 3x3 with 1-16 input channels a group, strides 1-2 (the\n"
+    "                         small-C backward-weight's)\n"
     "  --skip-unsupported     with --algo: skip (and count) the configurations that algorithm\n"
     "                         does not apply to, instead of failing them\n"
     "  --verbose              print every check, not only failures\n"
@@ -126,9 +128,11 @@ static int parse(int argc, char **argv, run_opts *r, bool *stop)
                 r->shapes = SC_SHAPES_DWLONG;
             else if (strcmp(v, "stem") == 0)
                 r->shapes = SC_SHAPES_STEM;
+            else if (strcmp(v, "fewc") == 0)
+                r->shapes = SC_SHAPES_FEWC;
             else
                 return sc_cli_usage_error(
-                    "--shape-class: '%s' is not a shape class (3x3s1, dw, dwlong, stem)", v);
+                    "--shape-class: '%s' is not a shape class (3x3s1, dw, dwlong, stem, fewc)", v);
             break;
         case O_COUNT:
             ok = sc_arg_u64("--count", v, &r->count);
@@ -322,6 +326,7 @@ int cmd_verify(int argc, char **argv)
                    : r.shapes == SC_SHAPES_DW     ? " --shape-class dw"
                    : r.shapes == SC_SHAPES_DWLONG ? " --shape-class dwlong"
                    : r.shapes == SC_SHAPES_STEM   ? " --shape-class stem"
+                   : r.shapes == SC_SHAPES_FEWC   ? " --shape-class fewc"
                                                   : "");
         for (int k = 0; k < 4; k++)
             if (per_dir_fail[k])
