@@ -95,6 +95,11 @@ static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT}
                                      {"help", no_argument, NULL, SC_OPT_HELP},
                                      {0}};
 
+/* --shape-class's names, indexed by sc_shape_class (SC_SHAPES_ANY, the default, has none):
+ * parsing, the error that lists them and the replay hint all read this table. */
+static const char *const shape_names[] = {NULL, "3x3s1", "dw", "dwlong", "stem", "fewc"};
+#define NSHAPES ((int)(sizeof shape_names / sizeof shape_names[0]))
+
 typedef struct run_opts {
     uint64_t count, seed, replay, ws_limit;
     bool have_seed, have_replay, verbose, tune, json, tf32, skip_unsupported;
@@ -119,21 +124,19 @@ static int parse(int argc, char **argv, run_opts *r, bool *stop)
         case O_TUNE: r->tune = true; break;
         case O_VERBOSE: r->verbose = true; break;
         case O_SKIP_UNSUPPORTED: r->skip_unsupported = true; break;
-        case O_SHAPE:
-            if (strcmp(v, "3x3s1") == 0)
-                r->shapes = SC_SHAPES_3X3S1;
-            else if (strcmp(v, "dw") == 0)
-                r->shapes = SC_SHAPES_DW;
-            else if (strcmp(v, "dwlong") == 0)
-                r->shapes = SC_SHAPES_DWLONG;
-            else if (strcmp(v, "stem") == 0)
-                r->shapes = SC_SHAPES_STEM;
-            else if (strcmp(v, "fewc") == 0)
-                r->shapes = SC_SHAPES_FEWC;
-            else
-                return sc_cli_usage_error(
-                    "--shape-class: '%s' is not a shape class (3x3s1, dw, dwlong, stem, fewc)", v);
+        case O_SHAPE: {
+            int i = 1;
+            while (i < NSHAPES && strcmp(v, shape_names[i]) != 0) i++;
+            if (i == NSHAPES) {
+                char list[64] = "";
+                for (int j = 1; j < NSHAPES; j++)
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                             j > 1 ? ", " : "", shape_names[j]);
+                return sc_cli_usage_error("--shape-class: '%s' is not a shape class (%s)", v, list);
+            }
+            r->shapes = (sc_shape_class)i;
             break;
+        }
         case O_COUNT:
             ok = sc_arg_u64("--count", v, &r->count);
             if (ok && r->count == 0) ok = false, sc_cli_usage_error("--count: must be at least 1");
@@ -319,15 +322,10 @@ int cmd_verify(int argc, char **argv)
         sc_json_finish(&j);
     } else {
         if (failed)
-            printf("replay one with: safeconv verify --replay SEED%s%s (add --direction to "
+            printf("replay one with: safeconv verify --replay SEED%s%s%s (add --direction to "
                    "narrow)\n",
-                   r.device < 0 ? " --device cpu" : "",
-                   r.shapes == SC_SHAPES_3X3S1    ? " --shape-class 3x3s1"
-                   : r.shapes == SC_SHAPES_DW     ? " --shape-class dw"
-                   : r.shapes == SC_SHAPES_DWLONG ? " --shape-class dwlong"
-                   : r.shapes == SC_SHAPES_STEM   ? " --shape-class stem"
-                   : r.shapes == SC_SHAPES_FEWC   ? " --shape-class fewc"
-                                                  : "");
+                   r.device < 0 ? " --device cpu" : "", r.shapes ? " --shape-class " : "",
+                   r.shapes ? shape_names[r.shapes] : "");
         for (int k = 0; k < 4; k++)
             if (per_dir_fail[k])
                 printf("%s: %llu failed\n", sc_direction_name((sc_direction)k),
