@@ -19,19 +19,24 @@
 #include <type_traits>
 
 enum {
-    VS_LD = WINO_BT + 4,                   /* Vs row pitch: stores without bank conflicts */
-    VS_FLOATS = 16 * WINO_BC * VS_LD,      /* As[16][WINO_BC][VS_LD] */
-    US_FLOATS = 16 * WINO_BC * WINO_BK,    /* Bs[16][WINO_BC][WINO_BK] */
-    BUF_FLOATS = VS_FLOATS + US_FLOATS,    /* one stage */
-    F4_PER_THREAD = US_FLOATS / 4 / WINO_T /* float4s of the B side each thread copies (forward) */
+    VS_LD = WINO_BT + 4,                    /* Vs row pitch: stores without bank conflicts */
+    VS_FLOATS = 16 * WINO_BC * VS_LD,       /* As[16][WINO_BC][VS_LD] */
+    US_FLOATS = 16 * WINO_BC * WINO_BK,     /* Bs[16][WINO_BC][WINO_BK] */
+    BUF_FLOATS = VS_FLOATS + US_FLOATS,     /* one stage */
+    F4_PER_THREAD = US_FLOATS / 4 / WINO_T, /* float4s of the B side each thread copies (forward) */
+    /* Backward-weight fills its B side with scalar stores, lanes along 8 tiles and 4 channels
+     * in NCHW: a row pitch of WINO_BK + 4 puts them in 32 different banks. */
+    BW_LD = WINO_BK + 4,
+    BW_BUF_FLOATS = VS_FLOATS + 16 * WINO_BC * BW_LD /* one backward-weight stage */
 };
 static_assert(WINO_T == 256 && WINO_BT == 32 && WINO_BK == 64 && WINO_BC == 8,
               "the thread roles below are written for 256 threads, 32 tiles, 64 x 8 channels");
 static_assert(US_FLOATS % (4 * WINO_T) == 0, "Us copies in whole float4s per thread");
 
 /* One reduction step: acc[q][j][k] += sum over i < WINO_BC of As[p][i][8ty + j] * Bs[p][i][col(k)],
- * p = 2 warp + q, in the order of i (deterministic). A quarter-warp reads 8 consecutive float4
- * of Bs and one broadcast float4 of As. */
+ * p = 2 warp + q, in the order of i (deterministic); Bs's row pitch BLD. A quarter-warp reads 8
+ * consecutive float4 of Bs and one broadcast float4 of As. */
+template <int BLD = WINO_BK>
 __device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][8], const float *As,
                                                const float *Bs, int warp, int ty, int kx)
 {
@@ -46,8 +51,8 @@ __device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][8], const floa
             const int p = 2 * warp + q;
             const float4 v0 = *(const float4 *)(As + (p * WINO_BC + i) * VS_LD + 8 * ty);
             const float4 v1 = *(const float4 *)(As + (p * WINO_BC + i) * VS_LD + 8 * ty + 4);
-            const float4 u0 = *(const float4 *)(Bs + (p * WINO_BC + i) * WINO_BK + 4 * kx);
-            const float4 u1 = *(const float4 *)(Bs + (p * WINO_BC + i) * WINO_BK + 32 + 4 * kx);
+            const float4 u0 = *(const float4 *)(Bs + (p * WINO_BC + i) * BLD + 4 * kx);
+            const float4 u1 = *(const float4 *)(Bs + (p * WINO_BC + i) * BLD + 32 + 4 * kx);
             const float vv[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
             const float uu[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
 #pragma unroll
@@ -115,30 +120,31 @@ __device__ __forceinline__ void wino_xchg_store(float *Ms, const float (&acc)[2]
             }
 }
 
-/* Dynamic shared memory of a variant: NB stages, or the exchange of KQ columns if larger. */
-template <int NB, int KQ>
+/* Dynamic shared memory of a variant: NB stages of BUF floats, or the exchange of KQ columns
+ * if larger. */
+template <int NB, int KQ, int BUF = BUF_FLOATS>
 __host__ __device__ constexpr int wino_smem()
 {
     static_assert(NB == 1 || NB == 2, "one or two stages");
     static_assert(KQ == 16 || KQ == 32 || KQ == 64, "KQ divides WINO_BK");
-    return NB * BUF_FLOATS * 4 > 16 * WINO_BT * (KQ + 1) * 4 ? NB * BUF_FLOATS * 4
-                                                             : 16 * WINO_BT * (KQ + 1) * 4;
+    return NB * BUF * 4 > 16 * WINO_BT * (KQ + 1) * 4 ? NB * BUF * 4 : 16 * WINO_BT * (KQ + 1) * 4;
 }
 
 #if !SC_GPU_HIP
 /* The shared memory a block of the current device may opt in to (winograd.cu; cached per
- * device): the two-stage variants need wino_smem<2, 32>(). */
+ * device): the two-stage variants need wino_smem<2, 32, BUF>(). */
 int sc_wino_optin_bytes();
 #endif
 
-/* run(NB, KQ) (std::integral_constant<int, ...>) for the variant of this build and device:
- *   <2, 32>  double-buffered, 100 KiB of shared memory: NVIDIA GPUs that let a block opt in to
- *            that much (sm_80, sm_90; not sm_75, sm_86, sm_89: 64-99 KiB);
- *   <1, 16>  one stage, 50 KiB: AMD (64 KiB of LDS per work-group) and the other NVIDIA GPUs;
+/* run(NB, KQ) (std::integral_constant<int, ...>) for the variant of this build and device, with
+ * stages of BUF floats (BUF_FLOATS forward, BW_BUF_FLOATS backward-weight):
+ *   <2, 32>  double-buffered, 100-104 KiB of shared memory: NVIDIA GPUs that let a block opt in
+ *            to that much (sm_80, sm_90; not sm_75, sm_86, sm_89: 64-99 KiB);
+ *   <1, 16>  one stage, 50-52 KiB: AMD (64 KiB of LDS per work-group) and the other NVIDIA GPUs;
  *            SAFECONV_GPU_WINOGRAD_1STAGE=1 forces it on NVIDIA (to verify AMD's variant there).
  * The HIP-CPU run can check the first with -DSC_WINO_HIP_TWO_STAGE (HIP-CPU has no LDS limit);
  * a HIP build instantiates only the one it runs. */
-template <class Run>
+template <int BUF = BUF_FLOATS, class Run>
 static int wino_variant(const Run &run)
 {
 #if SC_GPU_HIP
@@ -148,7 +154,8 @@ static int wino_variant(const Run &run)
     return run(std::integral_constant<int, 1>(), std::integral_constant<int, 16>());
 #endif
 #else
-    if (sc_gpu_knobs_get()->winograd_1stage != 1 && sc_wino_optin_bytes() >= wino_smem<2, 32>())
+    if (sc_gpu_knobs_get()->winograd_1stage != 1 &&
+        sc_wino_optin_bytes() >= wino_smem<2, 32, BUF>())
         return run(std::integral_constant<int, 2>(), std::integral_constant<int, 32>());
     return run(std::integral_constant<int, 1>(), std::integral_constant<int, 16>());
 #endif

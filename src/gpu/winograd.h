@@ -63,7 +63,7 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
 static inline int sc_wino_bw_splits(const sc_kp *kp, int want, int sm_count, size_t ws_limit)
 {
     long long blocks =
-        (long long)((kp->k + WINO_BT - 1) / WINO_BT) * ((kp->c + WINO_BK - 1) / WINO_BK);
+        (long long)((kp->k + WINO_BK - 1) / WINO_BK) * ((kp->c + WINO_BT - 1) / WINO_BT);
     long long s = want > 0 ? want : (sm_count + blocks / 2) / blocks;
     long long cap = sc_wino_tiles(kp, SC_DIR_BACKWARD_WEIGHT) / (8 * WINO_BC);
     if (s > cap) s = cap;
@@ -88,7 +88,7 @@ static inline bool sc_wino_applies(const sc_kp *kp, sc_direction dir)
     if (dir == SC_DIR_BACKWARD_WEIGHT)
         return kp->p > 0 && kp->q > 0 && sc_wino_tiles(kp, dir) < (1ll << 31) - 64 * 64 &&
                (long long)kp->k * kp->c * 9 < (1ll << 31) &&
-               (kp->c + WINO_BK - 1) / WINO_BK <= 65535;
+               (kp->c + WINO_BT - 1) / WINO_BT <= 65535;
     if (dir != SC_DIR_FORWARD && dir != SC_DIR_BACKWARD_DATA) return false;
     long long ho = dir == SC_DIR_FORWARD ? kp->p : kp->h,
               wo = dir == SC_DIR_FORWARD ? kp->q : kp->w;

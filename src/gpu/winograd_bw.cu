@@ -9,12 +9,14 @@
  * each dimension:   A^T [ (G g G^T) . (B^T d B) ] A,
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 -1 0 1]   G = [1 0; .5 .5; .5 -.5; 0 1]
  *   A^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1]
- * so per transformed point p a GEMM over the tiles: M[p][k][c] = sum_t U[p][t][k] V[p][t][c].
- * A block takes 32 (WINO_BT) k x 64 (WINO_BK) c and one slice of the tiles, 8 (WINO_BC) tiles
- * per step: each thread transforms one dy tile (one k) and two x patches (two c) into the
- * shared-memory stage (winograd.cuh: As = U, Bs = V), then the 16 GEMMs of winograd.cuh run;
- * at the end M passes through shared memory, one thread applies A^T . A to the 16 points of
- * a (k, c) pair and stores the 9 weights, in dw's layout, into dw (one slice) or into its
+ * so per transformed point p a GEMM over the tiles: M[p][c][k] = sum_t V[p][t][c] U[p][t][k].
+ * A block takes 32 (WINO_BT) c x 64 (WINO_BK) k and one slice of the tiles, 8 (WINO_BC) tiles
+ * per step: each thread transforms one x patch (one c; 16 loads) and two dy tiles (two k; 4
+ * loads each) into the shared-memory stage (winograd.cuh: As = V, Bs = U with row pitch
+ * BW_LD), then the 16 GEMMs of winograd.cuh run. x takes the 32-row side because its patches
+ * cost 4x a dy tile's loads (an earlier form, dy on the 32 side, loaded two patches a thread).
+ * At the end M passes through shared memory, one thread applies A^T . A to the 16 points of
+ * a (c, k) pair and stores the 9 weights, in dw's layout, into dw (one slice) or into its
  * slice of the workspace, which wino_bw_sum adds up.
  *
  * Error: the transforms add and halve (entries 0, +-1, +-1/2), the products of their absolute
@@ -44,105 +46,92 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
     extern __shared__ float4 smem4[];
     float *sm = (float *)smem4;
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
-    const int k0 = blockIdx.x * WINO_BT, c0 = blockIdx.y * WINO_BK;
+    const int k0 = blockIdx.x * WINO_BK, c0 = blockIdx.y * WINO_BT;
     const int tbeg = blockIdx.z * a.tps;
     const int tend = min(tbeg + a.tps, a.ntiles);
 
-    /* Load roles. dy: one tile and one k per thread (NHWC: lanes along k; NCHW: along the
-     * tiles). x: two patches, one tile and one c each (NHWC: lanes along c). */
-    const int dtl = a.nhwc ? t >> 5 : t & 7, dkl = a.nhwc ? t & 31 : t >> 3;
-    int xtl[2], xcl[2];
-#pragma unroll
-    for (int j = 0; j < 2; j++) {
-        int e = t + WINO_T * j;
-        xtl[j] = a.nhwc ? e >> 6 : e & 7;
-        xcl[j] = a.nhwc ? e & 63 : e >> 3;
-    }
-    float g[4], d[2][16];
+    /* Load roles, all on one tile tl of the step's WINO_BC: x, one patch (one c); dy, two
+     * tiles (k and k + 32). NHWC: a warp on one tile, lanes along the channels (128-byte
+     * runs); NCHW: lanes along 8 tiles x 4 channels. */
+    const int tl = a.nhwc ? t >> 5 : t & 7, cl = a.nhwc ? t & 31 : t >> 3;
+    float g[2][4], d[16];
     auto load = [&](int step) {
-        const int t0 = tbeg + step * WINO_BC;
-        {
-            const int T = t0 + dtl, k = k0 + dkl;
-            int n, ty, tx;
-            wino_tile(T < tend ? T : 0, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
+        const int T = tbeg + step * WINO_BC + tl;
+        int n, ty, tx;
+        wino_tile(T < tend ? T : 0, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const int k = k0 + cl + 32 * j;
             const bool ok = T < tend && k < a.k;
 #pragma unroll
             for (int i = 0; i < 2; i++)
 #pragma unroll
-                for (int j = 0; j < 2; j++) {
-                    const int p = 2 * ty + i, q = 2 * tx + j;
-                    g[2 * i + j] =
+                for (int e = 0; e < 2; e++) {
+                    const int p = 2 * ty + i, q = 2 * tx + e;
+                    g[j][2 * i + e] =
                         ok && p < a.p && q < a.q
                             ? __ldg(dy + (a.nhwc ? (((i64)n * a.p + p) * a.q + q) * a.k + k
                                                  : (((i64)n * a.k + k) * a.p + p) * a.q + q))
                             : 0.f;
                 }
         }
+        const int c = c0 + cl;
+        const bool ok = T < tend && c < a.c;
+        const int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
+        const i64 cs = a.nhwc ? a.c : 1, rs = (i64)a.w * cs;
+        const i64 base = a.nhwc ? (((i64)n * a.h + h0) * a.w + w0) * a.c + c
+                                : (((i64)n * a.c + c) * a.h + h0) * a.w + w0;
 #pragma unroll
-        for (int j = 0; j < 2; j++) {
-            const int T = t0 + xtl[j], c = c0 + xcl[j];
-            int n, ty, tx;
-            wino_tile(T < tend ? T : 0, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
-            const bool ok = T < tend && c < a.c;
-            const int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
-            const i64 cs = a.nhwc ? a.c : 1, rs = (i64)a.w * cs;
-            const i64 base = a.nhwc ? (((i64)n * a.h + h0) * a.w + w0) * a.c + c
-                                    : (((i64)n * a.c + c) * a.h + h0) * a.w + w0;
+        for (int r = 0; r < 4; r++)
 #pragma unroll
-            for (int r = 0; r < 4; r++)
-#pragma unroll
-                for (int s = 0; s < 4; s++)
-                    d[j][4 * r + s] = ok && (unsigned)(h0 + r) < (unsigned)a.h &&
-                                              (unsigned)(w0 + s) < (unsigned)a.w
-                                          ? __ldg(x + base + r * rs + s * cs)
-                                          : 0.f;
-        }
+            for (int s = 0; s < 4; s++)
+                d[4 * r + s] =
+                    ok && (unsigned)(h0 + r) < (unsigned)a.h && (unsigned)(w0 + s) < (unsigned)a.w
+                        ? __ldg(x + base + r * rs + s * cs)
+                        : 0.f;
     };
+    /* Stage: As[16][WINO_BC][VS_LD] = V (x's patches, A rows = c), Bs[16][WINO_BC][BW_LD] = U
+     * (dy's tiles, B columns = k). */
     auto store = [&](int buf) {
-        float *As = sm + buf * BUF_FLOATS, *Bs = As + VS_FLOATS;
-        float u[16], tg[4][2];
-#pragma unroll
-        for (int j = 0; j < 2; j++) { /* G g: rows of the 2x2 tile */
-            tg[0][j] = g[j];
-            tg[1][j] = (g[j] + g[2 + j]) * 0.5f;
-            tg[2][j] = (g[j] - g[2 + j]) * 0.5f;
-            tg[3][j] = g[2 + j];
-        }
-#pragma unroll
-        for (int r = 0; r < 4; r++) { /* (G g) G^T */
-            u[4 * r + 0] = tg[r][0];
-#ifdef SC_WINO_MUTANT /* a broken variant the checks must catch (tests/gpu/run_mp.sh) */
-            u[4 * r + 1] = (tg[r][0] + tg[r][1]) * (0.5f + 0x1p-13f);
-#else
-            u[4 * r + 1] = (tg[r][0] + tg[r][1]) * 0.5f;
-#endif
-            u[4 * r + 2] = (tg[r][0] - tg[r][1]) * 0.5f;
-            u[4 * r + 3] = tg[r][1];
-        }
-#pragma unroll
-        for (int p = 0; p < 16; p++) As[(p * WINO_BC + dtl) * VS_LD + dkl] = u[p];
+        float *As = sm + buf * BW_BUF_FLOATS, *Bs = As + VS_FLOATS;
 #pragma unroll
         for (int j = 0; j < 2; j++) {
-            const float *e = d[j];
-            float b[16];
+            float tg[4][2];
 #pragma unroll
-            for (int s = 0; s < 4; s++) { /* B^T d */
-                b[0 + s] = e[0 + s] - e[8 + s];
-                b[4 + s] = e[4 + s] + e[8 + s];
-                b[8 + s] = e[8 + s] - e[4 + s];
-                b[12 + s] = e[12 + s] - e[4 + s];
+            for (int e = 0; e < 2; e++) { /* G g: rows of the 2x2 tile */
+                tg[0][e] = g[j][e];
+                tg[1][e] = (g[j][e] + g[j][2 + e]) * 0.5f;
+                tg[2][e] = (g[j][e] - g[j][2 + e]) * 0.5f;
+                tg[3][e] = g[j][2 + e];
             }
 #pragma unroll
-            for (int r = 0; r < 4; r++) { /* (B^T d) B */
-                Bs[((4 * r + 0) * WINO_BC + xtl[j]) * WINO_BK + xcl[j]] =
-                    b[4 * r + 0] - b[4 * r + 2];
-                Bs[((4 * r + 1) * WINO_BC + xtl[j]) * WINO_BK + xcl[j]] =
-                    b[4 * r + 1] + b[4 * r + 2];
-                Bs[((4 * r + 2) * WINO_BC + xtl[j]) * WINO_BK + xcl[j]] =
-                    b[4 * r + 2] - b[4 * r + 1];
-                Bs[((4 * r + 3) * WINO_BC + xtl[j]) * WINO_BK + xcl[j]] =
-                    b[4 * r + 3] - b[4 * r + 1];
+            for (int r = 0; r < 4; r++) { /* (G g) G^T */
+                float *u = Bs + (4 * r * WINO_BC + tl) * BW_LD + cl + 32 * j;
+                u[0] = tg[r][0];
+#ifdef SC_WINO_MUTANT /* a broken variant the checks must catch (tests/gpu/run_mp.sh) */
+                u[WINO_BC * BW_LD] = (tg[r][0] + tg[r][1]) * (0.5f + 0x1p-13f);
+#else
+                u[WINO_BC * BW_LD] = (tg[r][0] + tg[r][1]) * 0.5f;
+#endif
+                u[2 * WINO_BC * BW_LD] = (tg[r][0] - tg[r][1]) * 0.5f;
+                u[3 * WINO_BC * BW_LD] = tg[r][1];
             }
+        }
+        float b[16];
+#pragma unroll
+        for (int s = 0; s < 4; s++) { /* B^T d */
+            b[0 + s] = d[0 + s] - d[8 + s];
+            b[4 + s] = d[4 + s] + d[8 + s];
+            b[8 + s] = d[8 + s] - d[4 + s];
+            b[12 + s] = d[12 + s] - d[4 + s];
+        }
+#pragma unroll
+        for (int r = 0; r < 4; r++) { /* (B^T d) B */
+            float *v = As + (4 * r * WINO_BC + tl) * VS_LD + cl;
+            v[0] = b[4 * r + 0] - b[4 * r + 2];
+            v[WINO_BC * VS_LD] = b[4 * r + 1] + b[4 * r + 2];
+            v[2 * WINO_BC * VS_LD] = b[4 * r + 2] - b[4 * r + 1];
+            v[3 * WINO_BC * VS_LD] = b[4 * r + 3] - b[4 * r + 1];
         }
     };
 
@@ -156,14 +145,14 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
             for (int k = 0; k < 8; k++) acc[q][j][k] = 0.f;
 
     auto gemm = [&](int buf) {
-        const float *As = sm + buf * BUF_FLOATS;
-        wino_gemm_step(acc, As, As + VS_FLOATS, warp, ty, kx);
+        const float *As = sm + buf * BW_BUF_FLOATS;
+        wino_gemm_step<BW_LD>(acc, As, As + VS_FLOATS, warp, ty, kx);
     };
     if (tend > tbeg) /* the same for the whole block: a slice with no tiles keeps acc at 0 */
         wino_pipeline<NBUF>((tend - tbeg + WINO_BC - 1) / WINO_BC, load, store, gemm);
 
-    /* Output: KQ c per round through Ms[16][WINO_BT][KQ + 1]; dw (or this slice of the
-     * workspace) in dw's layout: KRSC (NHWC) or KCRS. Lanes along c. */
+    /* Output: KQ k per round through Ms[16][WINO_BT][KQ + 1] (point, c, k - rd*KQ); dw (or this
+     * slice of the workspace) in dw's layout: KRSC (NHWC) or KCRS. Lanes along c. */
     float *Ms = sm;
     constexpr int MLD = KQ + 1;
     float *o = a.direct ? out : out + (i64)blockIdx.z * a.k * a.c * 9;
@@ -172,12 +161,12 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
         wino_xchg_store<KQ>(Ms, acc, rd, warp, ty, kx);
         __syncthreads();
         for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
-            const int kl = e / KQ, cl = e % KQ;
-            const int k = k0 + kl, c = c0 + rd * KQ + cl;
+            const int oc = e % WINO_BT, ok = e / WINO_BT;
+            const int k = k0 + rd * KQ + ok, c = c0 + oc;
             if (k >= a.k || c >= a.c) continue;
             float m[16];
 #pragma unroll
-            for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + kl) * MLD + cl];
+            for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + oc) * MLD + ok];
             float z[3][4]; /* A^T M */
 #pragma unroll
             for (int s = 0; s < 4; s++) {
@@ -224,12 +213,12 @@ int sc_launch_winograd_bw(const sc_kp &kp, int splits, const void *x, const void
     w.tps = sc_wino_bw_tps(w.ntiles, splits);
     w.nhwc = kp.nhwc;
     w.direct = splits == 1;
-    dim3 grid((unsigned)((kp.k + WINO_BT - 1) / WINO_BT),
-              (unsigned)((kp.c + WINO_BK - 1) / WINO_BK), (unsigned)splits);
+    dim3 grid((unsigned)((kp.k + WINO_BK - 1) / WINO_BK),
+              (unsigned)((kp.c + WINO_BT - 1) / WINO_BT), (unsigned)splits);
     float *out = splits == 1 ? (float *)dw : (float *)ws;
-    int e = wino_variant([&](auto nb, auto kq) {
+    int e = wino_variant<BW_BUF_FLOATS>([&](auto nb, auto kq) {
         constexpr int NB = decltype(nb)::value, KQ = decltype(kq)::value,
-                      smem = wino_smem<NB, KQ>();
+                      smem = wino_smem<NB, KQ, BW_BUF_FLOATS>();
         if (int err = sc_smem_opt_in<wino_bw_main<NB, KQ>>(smem)) return err;
         wino_bw_main<NB, KQ>
             <<<grid, WINO_T, smem, st>>>(w, (const float *)x, (const float *)dy, out);
