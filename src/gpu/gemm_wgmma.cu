@@ -19,33 +19,38 @@
 #include "mma/wgmma.cuh"
 #include "mma/wgmma_ws.cuh"
 
+/* Configuration 7: one block an SM (at most SAFECONV_GPU_GEMM_PERSIST_BLOCKS of them) walks the
+ * tiles of `grid` (mma/wgmma_ws.cuh). */
+template <class Op>
+static int sc_wgmma_ws_launch(const Op &op, dim3 grid, cudaStream_t st)
+{
+    constexpr int smem = sc_wgmma_ws_smem_bytes();
+    if (int e = sc_smem_opt_in<wgmma_ws_kernel<Op>>(smem)) return e;
+    int dev = 0, sms = 0;
+    if (int e = (int)cudaGetDevice(&dev)) return e;
+    if (int e = (int)cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) return e;
+    const int cap = sc_gpu_knobs_get()->gemm_persist_blocks;
+    if (cap >= 1 && cap < sms) sms = cap;
+    long long all = (long long)grid.x * grid.y * grid.z;
+    if (all > INT_MAX) return (int)cudaErrorInvalidValue;
+    if (all == 0) return 0;
+    const int3 tiles = make_int3((int)grid.x, (int)grid.y, (int)grid.z);
+    const dim3 blocks((unsigned)(all < sms ? all : sms), 1, 1);
+    wgmma_ws_kernel<Op><<<blocks, SC_WGMMA_WS_THREADS, smem, st>>>(op, tiles);
+    return (int)cudaGetLastError();
+}
+
 template <class Op, int BN, bool PERSIST>
 int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
 {
-    constexpr int smem = PERSIST ? sc_wgmma_ws_smem_bytes()
-                                 : sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem), BN);
     if constexpr (PERSIST) {
-        if (int e = sc_smem_opt_in<wgmma_ws_kernel<Op>>(smem)) return e;
-    } else if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN>>(smem))
-        return e;
-    const int3 tiles = make_int3((int)grid.x, (int)grid.y, (int)grid.z);
-    if constexpr (PERSIST) { /* one block an SM walks the tiles (configuration 7) */
-        int dev = 0, sms = 0;
-        if (int e = (int)cudaGetDevice(&dev)) return e;
-        if (int e = (int)cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev))
-            return e;
-        const int cap = sc_gpu_knobs_get()->gemm_persist_blocks;
-        if (cap >= 1 && cap < sms) sms = cap;
-        long long all = (long long)grid.x * grid.y * grid.z;
-        if (all > INT_MAX) return (int)cudaErrorInvalidValue;
-        grid = dim3((unsigned)(all < sms ? all : sms), 1, 1);
-        if (all == 0) return 0;
-    }
-    if constexpr (PERSIST)
-        wgmma_ws_kernel<Op><<<grid, SC_WGMMA_WS_THREADS, smem, st>>>(op, tiles);
-    else
+        return sc_wgmma_ws_launch(op, grid, st);
+    } else {
+        constexpr int smem = sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem), BN);
+        if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN>>(smem)) return e;
         wgmma_kernel<Op, BN><<<grid, 256, smem, st>>>(op);
-    return (int)cudaGetLastError();
+        return (int)cudaGetLastError();
+    }
 }
 
 /* configuration 5: forward (backward-data runs as forward, mma/bd_fwd.cuh) in every type, 16-bit
