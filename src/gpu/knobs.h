@@ -22,8 +22,10 @@ typedef struct sc_gpu_knobs {
                        * configuration 7 is planned for; 0 never by default */
     int gemm_persist_blocks; /* SAFECONV_GPU_GEMM_PERSIST_BLOCKS: configuration 7's grid at most
                               * this many blocks (tests: several tiles a block on small problems) */
-    int smallc_pix; /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
-    int winograd;   /* SAFECONV_GPU_WINOGRAD: 0 never Winograd by default, 1 wherever it applies */
+    int smallc_pix;   /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
+    int smallc_phase; /* SAFECONV_GPU_SMALLC_PHASE: 1 small-C backward-data in stride phases
+                       * wherever it applies, 0 never */
+    int winograd; /* SAFECONV_GPU_WINOGRAD: 0 never Winograd by default, 1 wherever it applies */
     int winograd_1stage; /* SAFECONV_GPU_WINOGRAD_1STAGE: 1 the one-stage (AMD) variant on NVIDIA */
     int winograd_splits; /* SAFECONV_GPU_WINOGRAD_SPLITS: backward-weight reduction slices */
     int bias_slices;     /* SAFECONV_GPU_BIAS_SLICES: the bias gradient's row slices */

@@ -50,6 +50,10 @@ int sc_launch_depthwise_bw(const sc_kp &kp, int slices, const void *x, const voi
 /* small_c.cu: forward and backward-data. */
 int sc_launch_small_c(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                       const void *c, void *out, cudaStream_t st);
+/* small_c_phase.cu: backward-data of the layers sc_small_c_phase_applies takes (small_c.h);
+ * small_c.cu's launcher decides when. */
+int sc_launch_small_c_phase(const sc_kp &kp, const void *dy, const void *w, void *dx,
+                            cudaStream_t st);
 /* gemm_launch.cu (the kernels: gemm_fwd.cu, gemm_bd.cu, gemm_bw.cu): the plan's tile
  * configuration, split and gathers. */
 int sc_launch_gemm(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, const void *a,

@@ -1,0 +1,175 @@
+/* small_c_phase.cu - small-C backward-data in stride phases: dx of an NCHW fp32 stem (groups 1,
+ * C <= 4, dilation 1; where it applies: small_c.h) with each dy value loaded once for 16 output
+ * rows and all C channels, where small_c.cu's kernel loads it once for C outputs.
+ *
+ *   dx[n][c][h][w] = sum over k, r, s with h + ph - r = sh*p, w + pw - s = sw*q (p, q in range)
+ *                    of dy[n][k][p][q] * w[k][c][r][s]
+ *
+ * Phases: with u = h + ph, the taps of row h are r = (u mod sh) + sh*i at p = (u div sh) - i,
+ * i = 0 .. NR-1 (NR = ceil(R / sh); taps past R dropped). Rows of one class a (h = a + sh*t)
+ * share u mod sh and step u div sh by one: so JH of them need dy rows p0 - (NR-1) .. p0 + JH-1,
+ * JH + NR - 1 values of one column, each used by up to NR of the JH rows. Columns likewise:
+ * w = b + sw*j shares the column taps s = ((b + pw) mod sw) + sw*i_s at q = ((w + pw) div sw)
+ * - i_s. So a thread takes JH rows of a row class at one column of a column class, all C
+ * channels (acc[JH][C]); consecutive lanes take consecutive columns of the class, so a warp
+ * shares its row class, row block and column class: its dy loads are 32 consecutive q, and its
+ * weights one 16-byte broadcast a tap (wt[(k*R + r)*S + s] = the C weights, zero-padded to 4).
+ *
+ * Threads: (n, row class a, row block, column class b, column j), j fastest and padded to a
+ * multiple of 32 per (n, a, block, b). Summation order fixed: k, then column tap, then row
+ * tap. A tap outside dy (p or q out of range) is skipped, not multiplied by zero, so a
+ * non-finite weight reaches only the outputs it belongs to, as in small_c.cu. */
+#include "knobs.h"
+#include "launch.h"
+#include "small_c.h"
+
+typedef long long i64;
+
+enum {
+    JH = SCP_JH
+};
+
+struct scp_args {
+    int n, c, h, w, k, p, q, r, s, sh, sw, ph, pw;
+    int nib; /* row blocks per row class: ceil(ceil(H / sh) / JH) */
+    int wcp; /* threads per column class: ceil(W / sw) rounded up to 32 */
+};
+
+/* One column tap: acc[jj][c] += dy[p0 - (NR-1) + jj + NR-1-ir][q] * wt[r][s][c] over the row
+ * taps ir of this row phase. CHECK: some of the JH + NR - 1 dy rows are outside dy (bit e of
+ * rmask clear), and their taps are skipped. */
+template <int C, int NR, bool CHECK>
+__device__ __forceinline__ void scp_tap(float (&acc)[JH][C], const float *__restrict__ col, int Q,
+                                        unsigned rmask, const float4 *wrs, int r0, int sh, int R,
+                                        int S)
+{
+    float d[JH + NR - 1];
+#pragma unroll
+    for (int e = 0; e < JH + NR - 1; e++)
+        d[e] = !CHECK || (rmask >> e & 1) ? __ldg(col + (i64)e * Q) : 0.f;
+#pragma unroll
+    for (int ir = 0; ir < NR; ir++) {
+        const int r = r0 + sh * ir;
+#ifdef SC_SCP_MUTANT /* a broken variant the checks must catch: the last row tap dropped */
+        if (ir == NR - 1 && NR > 1) break;
+#endif
+        if (r >= R) break; /* the same for the whole warp (one row phase) */
+        const float4 wv = wrs[r * S];
+        const float wc[4] = {wv.x, wv.y, wv.z, wv.w};
+#pragma unroll
+        for (int jj = 0; jj < JH; jj++) {
+            const int e = jj + NR - 1 - ir; /* dy row p0 + jj - ir */
+            if (CHECK && !(rmask >> e & 1)) continue;
+#pragma unroll
+            for (int c = 0; c < C; c++) acc[jj][c] = fmaf(d[e], wc[c], acc[jj][c]);
+        }
+    }
+}
+
+template <int C, int NR>
+__global__ __launch_bounds__(SCP_T) void smallc_bd_phase(scp_args a, const float *__restrict__ dy,
+                                                         const float *__restrict__ w,
+                                                         float *__restrict__ dx)
+{
+    extern __shared__ float4 smem4[];
+    float4 *wt = smem4; /* [K][R][S] */
+    const int RS = a.r * a.s;
+    for (int i = threadIdx.x; i < a.k * RS; i += SCP_T) {
+        const int k = i / RS, rs = i - k * RS;
+        float v[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int c = 0; c < C; c++) v[c] = w[((i64)k * C + c) * RS + rs]; /* KCRS */
+        wt[i] = make_float4(v[0], v[1], v[2], v[3]);
+    }
+    __syncthreads();
+
+    int t = blockIdx.x * SCP_T + threadIdx.x; /* < 2^31 (sc_small_c_phase_applies) */
+    const int j = t % a.wcp;
+    t /= a.wcp;
+    const int b = t % a.sw;
+    t /= a.sw;
+    const int ib = t % a.nib;
+    t /= a.nib;
+    const int ra = t % a.sh, n = t / a.sh;
+    if (n >= a.n) return;
+    const int wcol = b + a.sw * j, rows = (a.h - ra + a.sh - 1) / a.sh, i0 = ib * JH;
+    if (wcol >= a.w || i0 >= rows) return;
+    const int v = wcol + a.pw, bw = v % a.sw, qb = v / a.sw;
+    const int u0 = ra + a.sh * i0 + a.ph, ah = u0 % a.sh, pfirst = u0 / a.sh - (NR - 1);
+    unsigned rmask = 0; /* bit e: dy row pfirst + e exists */
+#pragma unroll
+    for (int e = 0; e < JH + NR - 1; e++)
+        rmask |= (unsigned)((unsigned)(pfirst + e) < (unsigned)a.p) << e;
+    const bool all_rows = rmask == (1u << (JH + NR - 1)) - 1;
+
+    float acc[JH][C];
+#pragma unroll
+    for (int jj = 0; jj < JH; jj++)
+#pragma unroll
+        for (int c = 0; c < C; c++) acc[jj][c] = 0.f;
+    for (int k = 0; k < a.k; k++) {
+        const float *dyk = dy + ((i64)n * a.k + k) * a.p * a.q + (i64)pfirst * a.q;
+        const float4 *wk = wt + k * RS; /* the tap (r, s) at wk[r * S + s] */
+        for (int s = bw, q = qb; s < a.s; s += a.sw, q--) {
+            if (q < 0) break; /* q only falls */
+            if (q >= a.q) continue;
+            if (all_rows)
+                scp_tap<C, NR, false>(acc, dyk + q, a.q, rmask, wk + s, ah, a.sh, a.r, a.s);
+            else
+                scp_tap<C, NR, true>(acc, dyk + q, a.q, rmask, wk + s, ah, a.sh, a.r, a.s);
+        }
+    }
+#pragma unroll
+    for (int jj = 0; jj < JH; jj++) {
+        if (i0 + jj >= rows) break;
+        const int h = ra + a.sh * (i0 + jj);
+#pragma unroll
+        for (int c = 0; c < C; c++) dx[(((i64)n * C + c) * a.h + h) * a.w + wcol] = acc[jj][c];
+    }
+}
+
+template <int C, int NR>
+static int scp_launch(const scp_args &a, const float *dy, const float *w, float *dx,
+                      cudaStream_t st)
+{
+    const int smem = a.k * a.r * a.s * (int)sizeof(float4);
+    if (int e = sc_smem_opt_in<smallc_bd_phase<C, NR>>(smem)) return e;
+    const long long threads = (long long)a.n * a.sh * a.nib * a.sw * a.wcp;
+    smallc_bd_phase<C, NR>
+        <<<(unsigned)((threads + SCP_T - 1) / SCP_T), SCP_T, smem, st>>>(a, dy, w, dx);
+    return (int)cudaGetLastError();
+}
+
+template <int C>
+static int scp_launch_c(const scp_args &a, int nr, const float *dy, const float *w, float *dx,
+                        cudaStream_t st)
+{
+    switch (nr) {
+    case 1: return scp_launch<C, 1>(a, dy, w, dx, st);
+    case 2: return scp_launch<C, 2>(a, dy, w, dx, st);
+    case 3: return scp_launch<C, 3>(a, dy, w, dx, st);
+    case 4: return scp_launch<C, 4>(a, dy, w, dx, st);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+int sc_launch_small_c_phase(const sc_kp &kp, const void *dy, const void *w, void *dx,
+                            cudaStream_t st)
+{
+    if (!sc_small_c_phase_applies(&kp)) return (int)cudaErrorInvalidValue;
+    scp_args a;
+    a.n = kp.n, a.c = kp.c, a.h = kp.h, a.w = kp.w, a.k = kp.k, a.p = kp.p, a.q = kp.q;
+    a.r = kp.r, a.s = kp.s, a.sh = kp.sh, a.sw = kp.sw, a.ph = kp.ph, a.pw = kp.pw;
+    a.nib = sc_small_c_phase_blocks(&kp);
+    a.wcp = sc_small_c_phase_wcp(&kp);
+    const int nr = (kp.r + kp.sh - 1) / kp.sh;
+    const float *d = (const float *)dy, *f = (const float *)w;
+    float *o = (float *)dx;
+    switch (kp.c) {
+    case 1: return scp_launch_c<1>(a, nr, d, f, o, st);
+    case 2: return scp_launch_c<2>(a, nr, d, f, o, st);
+    case 3: return scp_launch_c<3>(a, nr, d, f, o, st);
+    case 4: return scp_launch_c<4>(a, nr, d, f, o, st);
+    }
+    return (int)cudaErrorInvalidValue;
+}
