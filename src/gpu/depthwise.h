@@ -75,4 +75,41 @@ static inline long long sc_dwb_rows_per_slice(const sc_kp *kp, int slices)
     return (rows + slices - 1) / slices;
 }
 
+/* Backward-weight of long filter rows (depthwise_bw.cu, dwb_long): an EEG-style temporal layer
+ * (1 -> 16 channels, a 1x64 filter) or any depthwise layer with rows of DWBL_MIN_S to
+ * DWBL_MAX_S taps, 1-3 filter rows, stride 1, no dilation, either layout. A block takes one
+ * output channel k and one slice of the N*P output rows; its threads take 8 consecutive taps
+ * each and a share of the columns, so one dy value and one x value from shared memory feed 8
+ * multiply-adds. The slices' partial sums go to the workspace as the sliced kernel's do
+ * (part[slice][R*S][K], sc_dwb_ws_bytes), added in slice order. */
+#define DWBL_T     256 /* threads per block */
+#define DWBL_QC    512 /* output columns per shared-memory chunk */
+#define DWBL_MIN_S 8
+#define DWBL_MAX_S 128
+
+static inline bool sc_dwbl_applies(const sc_kp *kp)
+{
+    return kp->cg == 1 && kp->g == kp->c && kp->sh == 1 && kp->sw == 1 && kp->dh == 1 &&
+           kp->dw == 1 && kp->s >= DWBL_MIN_S && kp->s <= DWBL_MAX_S && kp->r >= 1 && kp->r <= 3 &&
+           kp->n > 0 && kp->p > 0 && kp->q > 0 && kp->k <= 65535 &&
+           (long long)kp->n * kp->p < (1ll << 31) - 8;
+}
+
+/* Slices for about four blocks per SM (K blocks per slice), at least 8 rows each, within
+ * DWB_MAX_SLICES and the workspace limit; `force` > 0 (SAFECONV_GPU_DW_SLICES) asks. */
+static inline int sc_dwbl_slices(const sc_kp *kp, int sm_count, int force, size_t ws_limit)
+{
+    long long rows = (long long)kp->n * kp->p, s;
+    if (force > 0) {
+        s = force < rows ? force : rows;
+    } else {
+        long long want = (4ll * sm_count + kp->k - 1) / kp->k, cap = rows / 8;
+        s = want < cap ? want : cap;
+    }
+    if (s > DWB_MAX_SLICES) s = DWB_MAX_SLICES;
+    size_t per = sc_dwb_slice_bytes(kp);
+    if (s > 1 && (size_t)s > ws_limit / per) s = (long long)(ws_limit / per);
+    return s < 2 ? 1 : (int)s;
+}
+
 #endif /* SC_GPU_DEPTHWISE_H */

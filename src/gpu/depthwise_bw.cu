@@ -1,6 +1,8 @@
-/* depthwise_bw.cu - NHWC depthwise backward-weight in fixed row slices (the plan: depthwise.h):
- * 32 consecutive channels per block, one lane each with all R x S taps in registers, a fixed
- * order of rows per warp, warps added in order, slices added in order. Same bits every run. */
+/* depthwise_bw.cu - depthwise backward-weight in fixed row slices (the plan: depthwise.h).
+ * NHWC square 3/5/7 filters (dwb_rows): 32 consecutive channels per block, one lane each with
+ * all R x S taps in registers, a fixed order of rows per warp, warps added in order, slices
+ * added in order. Long filter rows, either layout (dwb_long): one channel per block, 8 taps a
+ * thread. Same bits every run. */
 #include "depthwise.h"
 #include "dtype.cuh"
 #include "launch.h"
@@ -15,6 +17,10 @@ typedef long long i64;
 /* Tests only: -DSC_DWB_WMUTANT=1 loads the register window's new column one column short. */
 #ifndef SC_DWB_WMUTANT
 #define SC_DWB_WMUTANT 0
+#endif
+/* Tests only: -DSC_DWBL_MUTANT=1 loads the long-row kernel's new window column one short. */
+#ifndef SC_DWBL_MUTANT
+#define SC_DWBL_MUTANT 0
 #endif
 /* The widest filter whose interior loop keeps a register window of input columns (R x S
  * values beside the R x S sums: 7x7 would need 98 registers for the two). */
@@ -177,6 +183,143 @@ __global__ __launch_bounds__(DWB_SUM_WARPS * 32) void dwb_sum(int k_count, int t
     sc_put(dwt + ((i64)k * taps + tap), v);
 }
 
+/* Backward-weight of long filter rows (depthwise.h, sc_dwbl_applies). Block (k, slice): the
+ * slice's output rows in stages of RB rows, and each row's columns in equal chunks of QW <=
+ * DWBL_QC: the stage's dy values dys[RB][DWBL_QC] and x values xs[RB][R][XW] (x column w = q0 -
+ * pw + j at j, zero outside the image, XW = DWBL_QC + 8*NG so every tap group's window fits) go to shared
+ * memory, then thread (g, part) adds, for its 8 taps s = 8g .. 8g+7 and its run of the chunk's
+ * columns, dy[q] * x[q - pw + s] into acc[r][s - 8g]: a window of 8 x values in registers moves
+ * one column per q, so each q costs two shared loads for 8 multiply-adds per filter row. The
+ * order is fixed (rows, chunks, q within the run); then the parts are added in part order
+ * through shared memory, and the block's sums go to part[slice][r*S + s][K] or to dw. Taps
+ * past S (the last group's) are computed and dropped. Products with x outside the image are
+ * products with the zero padding, as in the GEMM. */
+/* (DWBL_T, 2): a 128-register bound; without one ptxas kept these at 64 registers and spilled
+ * 12-28 bytes in some instances on sm_75-sm_90 */
+template <class T, int R>
+__global__ __launch_bounds__(DWBL_T, 2) void dwb_long(sc_kp kp, const T *__restrict__ x,
+                                                      const T *__restrict__ dy,
+                                                      float *__restrict__ part, T *__restrict__ dwt,
+                                                      i64 rps)
+{
+    extern __shared__ float4 smem4[];
+    float *sm = (float *)smem4;
+    constexpr int RB = 8 / R;
+    const int k = blockIdx.x, c = k / kp.kg, S = kp.s, NG = (S + 7) / 8, XW = DWBL_QC + 8 * NG;
+    float *dys = sm, *xs = sm + RB * DWBL_QC;
+    const int t = threadIdx.x, parts = DWBL_T / NG, g = t % NG, pt = t / NG;
+    /* an odd run length: the warp's 4 runs (8 tap groups each) then read x from at most 2
+     * addresses per bank, where 16 columns a run put 4 there */
+    /* columns in equal chunks of at most DWBL_QC (513 columns: two of 257, not 512 and 1) */
+    const int nch = (kp.q + DWBL_QC - 1) / DWBL_QC, QW = (kp.q + nch - 1) / nch;
+    const int per = (QW + parts - 1) / parts | 1, ql0 = pt * per;
+    /* output rows (n, p) in 32 bits (sc_dwbl_applies): 64-bit divisions are calls, whose
+     * saved registers ptxas counts as spills */
+    const int rows = kp.n * kp.p, r0 = (int)(blockIdx.y * rps);
+    const int r1 = r0 + rps < rows ? r0 + (int)rps : rows;
+    /* dy[n][k][p][q] and x[n][c][h][w]: steps per row and per column in either layout */
+    const i64 dq = kp.nhwc ? kp.k : 1, xw = kp.nhwc ? kp.c : 1;
+
+    float acc[R][8];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int i = 0; i < 8; i++) acc[r][i] = 0.f;
+
+    for (int rb = r0; rb < r1; rb += RB) {
+        for (int q0 = 0; q0 < kp.q; q0 += QW) {
+            __syncthreads();                      /* the last chunk's reads are done */
+            int n = rb / kp.p, p = rb - n * kp.p; /* of row rb + u, stepped with u */
+            for (int u = 0; u < RB; u++, p++) {
+                if (p == kp.p) p = 0, n++;
+                const bool in = rb + u < r1;
+                const T *dyr = dy + (kp.nhwc ? (((i64)n * kp.p + p) * kp.q) * kp.k + k
+                                             : (((i64)n * kp.k + k) * kp.p + p) * kp.q);
+#pragma unroll 1
+                for (int j = t; j < QW; j += DWBL_T)
+                    dys[u * DWBL_QC + j] =
+                        in && q0 + j < kp.q ? sc_get(dyr + (i64)(q0 + j) * dq) : 0.f;
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    const int h = p - kp.ph + r;
+                    const bool hin = in && (unsigned)h < (unsigned)kp.h;
+                    const T *xr = x + (kp.nhwc ? (((i64)n * kp.h + h) * kp.w) * kp.c + c
+                                               : (((i64)n * kp.c + c) * kp.h + h) * kp.w);
+#pragma unroll 1
+                    for (int j = t; j < QW + 8 * NG; j += DWBL_T) {
+                        const int w = q0 - kp.pw + j;
+                        xs[(u * R + r) * XW + j] =
+                            hin && (unsigned)w < (unsigned)kp.w ? sc_get(xr + (i64)w * xw) : 0.f;
+                    }
+                }
+            }
+            __syncthreads();
+            const int qa = ql0, qe = min(ql0 + per, min(QW, kp.q - q0));
+            if (pt >= parts || qa >= qe) continue; /* (its window would start past xs) */
+            for (int u = 0; u < RB && rb + u < r1; u++) {
+                const float *dr = dys + u * DWBL_QC;
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    const float *xr = xs + (u * R + r) * XW + 8 * g;
+                    float win[8];
+#pragma unroll
+                    for (int i = 0; i + 1 < 8; i++) win[i + 1] = xr[qa + i];
+#pragma unroll 3 /* 2 and 4 drew 4-24 byte spills from ptxas on sm_80-sm_90 (16-bit) */
+                    for (int q = qa; q < qe; q++) {
+#pragma unroll
+                        for (int i = 0; i + 1 < 8; i++) win[i] = win[i + 1];
+                        win[7] = xr[q + 7 - SC_DWBL_MUTANT];
+                        const float gv = dr[q];
+#pragma unroll
+                        for (int i = 0; i < 8; i++) acc[r][i] = fmaf(gv, win[i], acc[r][i]);
+                    }
+                }
+            }
+        }
+    }
+
+    /* the parts' sums, added in part order: red[r][part][8g + i] */
+    __syncthreads();
+    float *red = sm;
+    if (pt < parts) {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int i = 0; i < 8; i++) red[(r * parts + pt) * (8 * NG) + 8 * g + i] = acc[r][i];
+    }
+    __syncthreads();
+    for (int e = t; e < R * S; e += DWBL_T) {
+        const int r = e / S, s = e - r * S;
+        float v = 0.f;
+        for (int u = 0; u < parts; u++) v += red[(r * parts + u) * (8 * NG) + s];
+        if (gridDim.y == 1)
+            sc_put(dwt + ((i64)k * R * S + e), v);
+        else
+            part[((i64)blockIdx.y * R * S + e) * kp.k + k] = v;
+    }
+}
+
+/* Shared memory of dwb_long: the stage, or the parts' sums if larger. */
+static int dwbl_smem(const sc_kp &kp)
+{
+    const int ng = (kp.s + 7) / 8, rb = 8 / kp.r;
+    const int stage = rb * DWBL_QC + rb * kp.r * (DWBL_QC + 8 * ng);
+    const int red = kp.r * (DWBL_T / ng) * 8 * ng;
+    return (stage > red ? stage : red) * (int)sizeof(float);
+}
+
+template <class T, int R>
+static int launch_long(const sc_kp &kp, int slices, const T *x, const T *dy, float *part, T *dwt,
+                       cudaStream_t st)
+{
+    const int smem = dwbl_smem(kp);
+    if (int e = sc_smem_opt_in<dwb_long<T, R>>(smem)) return e;
+    dim3 grid((unsigned)kp.k, (unsigned)slices);
+    dwb_long<T, R>
+        <<<grid, DWBL_T, smem, st>>>(kp, x, dy, part, dwt, sc_dwb_rows_per_slice(&kp, slices));
+    return 0;
+}
+
 template <class T, int R>
 static void launch_rows(const sc_kp &kp, int slices, const T *x, const T *dy, float *part, T *dwt,
                         cudaStream_t st)
@@ -190,7 +333,12 @@ template <class T>
 static int launch(const sc_kp &kp, int slices, const T *x, const T *dy, T *dwt, float *part,
                   cudaStream_t st)
 {
-    if (kp.r == 3)
+    if (sc_dwbl_applies(&kp)) {
+        int e = kp.r == 1   ? launch_long<T, 1>(kp, slices, x, dy, part, dwt, st)
+                : kp.r == 2 ? launch_long<T, 2>(kp, slices, x, dy, part, dwt, st)
+                            : launch_long<T, 3>(kp, slices, x, dy, part, dwt, st);
+        if (e) return e;
+    } else if (kp.r == 3)
         launch_rows<T, 3>(kp, slices, x, dy, part, dwt, st);
     else if (kp.r == 5)
         launch_rows<T, 5>(kp, slices, x, dy, part, dwt, st);
@@ -207,7 +355,8 @@ static int launch(const sc_kp &kp, int slices, const T *x, const T *dy, T *dwt, 
 int sc_launch_depthwise_bw(const sc_kp &kp, int slices, const void *x, const void *dy, void *dwt,
                            void *ws, cudaStream_t st)
 {
-    if (!sc_dwb_applies(&kp) || slices < 1 || slices > DWB_MAX_SLICES || (slices > 1 && !ws))
+    if (!(sc_dwb_applies(&kp) || sc_dwbl_applies(&kp)) || slices < 1 || slices > DWB_MAX_SLICES ||
+        (slices > 1 && !ws))
         return (int)cudaErrorInvalidValue;
     return sc_with_dtype(kp.dtype, [&](auto t) {
         using U = decltype(t);

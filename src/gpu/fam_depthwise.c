@@ -1,5 +1,6 @@
 /* fam_depthwise.c - the depthwise direct kernels (depthwise.cu, and depthwise_bw.cu for the
- * NHWC backward-weight of square 3/5/7 filters): C/groups == 1 (any channel multiplier),
+ * NHWC backward-weight of square 3/5/7 filters and the backward-weight of long filter rows):
+ * C/groups == 1 (any channel multiplier),
  * forward, backward-data and backward-weight; 32-bit indices within one image. */
 #include "gpu/depthwise.h"
 #include "gpu/family.h"
@@ -19,23 +20,32 @@ static bool dw_applies(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_d
 
 /* One input channel and groups 1 (an EEG-style temporal layer: 1 -> 16 channels, a 1x64
  * filter) also counts as depthwise with a channel multiplier of K, but there the kernel's one
- * thread per output loses to the others except in backward-data: forward goes to small-C (or
- * the GEMM from 64 output channels), backward-weight to the GEMM, whose split reduction over
- * N*P*Q suits a filter of K x S weights (measured: bench/NOTES.md, "Routing the slow layer
- * classes"). */
+ * thread per output loses to the others: forward goes to small-C (or the GEMM from 64 output
+ * channels), backward-weight to the GEMM, whose split reduction over N*P*Q suits a filter of
+ * K x S weights (measured: bench/NOTES.md, "Routing the slow layer classes"). Backward-data
+ * and backward-weight of long filter rows have their own kernels (depthwise.cu's
+ * dw_bwd_data_long, depthwise_bw.cu's dwb_long), which keep such layers here. */
 static bool dw_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
-    if (kp->g == 1 && rq->dir != SC_DIR_BACKWARD_DATA) return false;
+    if (kp->g == 1 && rq->dir == SC_DIR_FORWARD) return false;
+    if (kp->g == 1 && rq->dir == SC_DIR_BACKWARD_WEIGHT && !sc_dwbl_applies(kp)) return false;
     return dw_applies(kp, rq, dev);
 }
 
-/* NHWC backward-weight of a 3x3, 5x5 or 7x7 filter: the sliced kernel (depthwise.h), its
- * slices in `splits`, their partial sums in the workspace. */
+/* Backward-weight in row slices (depthwise.h): the NHWC sliced kernel of 3x3, 5x5 and 7x7
+ * filters and the long-row kernel; their slices in `splits`, the partial sums in the
+ * workspace. */
 static void dw_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev, sc_kplan *out)
 {
     sc_fam_plan_plain(SC_ALGO_GPU_DIRECT_DEPTHWISE, out);
-    if (rq->dir != SC_DIR_BACKWARD_WEIGHT || !sc_dwb_applies(kp)) return;
-    out->splits = sc_dwb_slices(kp, dev->sm_count, sc_gpu_knobs_get()->dw_slices, rq->ws_limit);
+    if (rq->dir != SC_DIR_BACKWARD_WEIGHT) return;
+    int force = sc_gpu_knobs_get()->dw_slices;
+    if (sc_dwb_applies(kp))
+        out->splits = sc_dwb_slices(kp, dev->sm_count, force, rq->ws_limit);
+    else if (sc_dwbl_applies(kp))
+        out->splits = sc_dwbl_slices(kp, dev->sm_count, force, rq->ws_limit);
+    else
+        return;
     out->ws_bytes = sc_dwb_ws_bytes(kp, out->splits);
 }
 

@@ -129,12 +129,13 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
     if (pl->ws_bytes < wcopy) return fail(pb, rq, dev, pl, "wgmma's filter copy without room");
 }
 
-/* The depthwise family: slices and workspace only for the NHWC backward-weight it cuts into
- * row slices (depthwise.h), each slice with rows, the partial sums within the limit. */
+/* The depthwise family: slices and workspace only for the backward-weight it cuts into row
+ * slices (depthwise.h: NHWC square filters, long rows), each slice with rows, the partial sums
+ * within the limit. */
 static void check_dw(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
                      const sc_gpu_dev *dev, const sc_kplan *pl)
 {
-    bool sliced = rq->dir == SC_DIR_BACKWARD_WEIGHT && sc_dwb_applies(kp);
+    bool sliced = rq->dir == SC_DIR_BACKWARD_WEIGHT && (sc_dwb_applies(kp) || sc_dwbl_applies(kp));
     long long rows = (long long)kp->n * kp->p;
     if (pl->splits < 1 || pl->splits > DWB_MAX_SLICES || (!sliced && pl->splits != 1) ||
         pl->splits > rows)
@@ -171,9 +172,10 @@ static void check_routes(void)
         int n, c, h, w, k, r, s, stride, ph, pw, groups;
         sc_algo fwd, bd, bw;
     } routes[] = {
-        /* one input channel, groups 1, a 1x64 filter: not the depthwise kernel but in bd */
+        /* one input channel, groups 1, a 1x64 filter: small-C forward, the depthwise family's
+         * long-row kernels backward */
         {"eegnet_temporal", 64, 1, 22, 512, 16, 1, 64, 1, 0, 32, 1, SC_ALGO_GPU_DIRECT_SMALL_C,
-         SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_IMPLICIT_GEMM},
+         SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_DIRECT_DEPTHWISE},
         /* a true depthwise layer keeps the depthwise kernel in every direction */
         {"dw_s2_32", 32, 32, 112, 112, 32, 3, 3, 2, 1, 1, 32, SC_ALGO_GPU_DIRECT_DEPTHWISE,
          SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_DIRECT_DEPTHWISE},

@@ -18,6 +18,7 @@
 #                  (SAFECONV_GPU_DW_SLICES=5; fewer where the rows run out): at least 40 plans
 #                  with 2-5; and in bf16 with the default slices
 #   depthwise long rows  the depthwise backward-data of rows of 8-80 taps (--shape-class dwlong)
+#   depthwise long-row bw  the depthwise backward-weight of rows of 8-80 taps in 5 row slices
 #   small-C phases the small-C backward-data in stride phases, forced on --shape-class stem
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
@@ -150,6 +151,11 @@ step "depthwise bf16" vv -- --count 30 --seed 4012 --large 50 --shape-class dw -
 # only those), both layouts
 step "depthwise long rows" vv -- --count 60 --seed 4013 --large 50 --shape-class dwlong \
     --direction backward_data --algo gpu_direct_depthwise --layout both
+# the long-row depthwise backward-weight (dwb_long; --shape-class dwlong draws only its layers),
+# both layouts, in 5 row slices (fewer where the rows run out): at least 40 plans with 2-5
+step "depthwise long-row bw" vv SAFECONV_GPU_DW_SLICES=5 -- --count 100 --seed 4015 --large 50 \
+    --shape-class dwlong --direction backward_weight --algo gpu_direct_depthwise --layout both
+need "depthwise long-row bw" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
 # the small-C backward-data in stride phases (small_c_phase.cu: fp32 NCHW, dilation 1) forced on
 # stems (--shape-class stem: about 6 in 10 of its NCHW layers are the phase kernel's)
 step "small-C phases" vv SAFECONV_GPU_SMALLC_PHASE=1 -- --count 300 --seed 4014 --large 50 \
