@@ -1,6 +1,6 @@
-/* fam_small_c.c - the small-C direct kernels (small_c.cu): forward and backward-data of stems
- * with C <= 4 input channels, where the GEMM would have a reduction (forward) or columns
- * (backward-data) of a handful. */
+/* fam_small_c.c - the small-C direct kernels (small_c.cu, small_c_phase.cu): forward and
+ * backward-data of stems with C <= 4 input channels, where the GEMM would have a reduction
+ * (forward) or columns (backward-data) of a handful. */
 #include "gpu/family.h"
 #include "gpu/small_c.h"
 

@@ -1,6 +1,7 @@
 /* small_c.cu - direct forward and backward-data kernels for stems with C <= 4 input channels
  * (the GEMM would have a reduction or a column count of a handful). Sizes and where they
- * apply: small_c.h. Each output element is written by one thread, summing in a fixed order. */
+ * apply: small_c.h. Each output element is written by one thread, summing in a fixed order.
+ * The fp32 NCHW backward-data of large images goes to small_c_phase.cu (its launcher below). */
 #include "dtype.cuh"
 #include "knobs.h"
 #include "launch.h"
