@@ -1,7 +1,7 @@
 /* fam_depthwise.c - the depthwise direct kernels (depthwise.cu, and depthwise_bw.cu for the
  * NHWC backward-weight of square 3/5/7 filters and the backward-weight of long filter rows):
- * C/groups == 1 (any channel multiplier),
- * forward, backward-data and backward-weight; 32-bit indices within one image. */
+ * C/groups == 1 (any channel multiplier), forward, backward-data and backward-weight; 32-bit
+ * indices within one image. */
 #include "gpu/depthwise.h"
 #include "gpu/family.h"
 #include "gpu/knobs.h"
