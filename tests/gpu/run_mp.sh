@@ -21,6 +21,11 @@
 #   wino_mutant   its verify with build-mut built with -DSC_WINO_MUTANT must fail
 #   wino_memcheck compute-sanitizer on gpu_winograd forced
 #   bench_wino    compare.py on WSUITE with SAFECONV_GPU_WINOGRAD=1 and 0, fp32 NCHW and NHWC
+#   phase_dwl     small_c_phase.cu forced on stems (fp32 NCHW) and the long-row depthwise
+#                 backward-weight on --shape-class dwlong (both layouts, fp32 and bf16, 5 slices)
+#   phase_dwl_mutant  their verify with build-mut built with -DSC_SCP_MUTANT -DSC_DWBL_MUTANT=1
+#                 must fail
+#   phase_dwl_memcheck compute-sanitizer on both, forced
 # usage: tests/gpu/run_mp.sh "build verify memcheck"   (env: COUNT, SEED, DTYPES, BENCH_DTYPES)
 set -u
 OUT=${OUT:-/tmp/out}
@@ -168,6 +173,40 @@ wino_memcheck)
     wait
     echo "winograd memcheck: $(( $(date +%s) - t0 )) s"
     for f in "$OUT"/mcw_*.log; do echo "--- $(basename "$f" .log): $(grep -E 'ERROR SUMMARY|passed, ' "$f" | tr '\n' ' ')"; done ;;
+phase_dwl)
+    # small_c_phase.cu forced on stems (--shape-class stem, fp32 NCHW; SAFECONV_GPU_SMALLC_PHASE=1)
+    # and depthwise_bw.cu's dwb_long on long rows (--shape-class dwlong, backward-weight, both
+    # layouts, fp32 and bf16, 5 slices asked): COUNT configurations each, in 4 processes
+    t0=$(date +%s)
+    s=$((SEED + 950))
+    for i in 0 1 2 3; do
+        s=$((s + 1))
+        SAFECONV_GPU_SMALLC_PHASE=1 timeout 300 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class stem --layout nchw --large 50 --direction backward_data --count $((COUNT / 4)) --seed $s >"$OUT/ph_$i.log" 2>&1 &
+        for dt in f32 bf16; do
+            SAFECONV_GPU_DW_SLICES=5 timeout 300 $SC verify --device 0 --algo gpu_direct_depthwise --shape-class dwlong --layout both --large 50 --direction backward_weight --dtype $dt --count $((COUNT / 4)) --seed $((s + 20)) >"$OUT/dl_${dt}_$i.log" 2>&1 &
+        done
+    done
+    wait
+    echo "phase_dwl: $(( $(date +%s) - t0 )) s (seeds $((SEED + 951))-$s and +20)"
+    cat "$OUT"/ph_*.log >"$OUT/phase.txt"
+    echo "--- small-C phases: $(grep -E 'passed, .* failed' "$OUT/phase.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/phase.txt") FAIL lines"
+    for dt in f32 bf16; do
+        cat "$OUT"/dl_${dt}_*.log >"$OUT/dwlong_$dt.txt"
+        echo "--- long-row backward-weight $dt: $(grep -E 'passed, .* failed' "$OUT/dwlong_$dt.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/dwlong_$dt.txt") FAIL lines"
+    done
+    rm -f "$OUT"/ph_*.log "$OUT"/dl_*.log ;;
+phase_dwl_mutant)
+    # build-mut built with NVCC_EXTRA="-DSC_SCP_MUTANT -DSC_DWBL_MUTANT=1" (the phase kernel's last
+    # row tap dropped; dwb_long's new window column one short): both checks must fail
+    SAFECONV_GPU_SMALLC_PHASE=1 timeout 120 build-mut/safeconv verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class stem --layout nchw --large 50 --direction backward_data --count 200 --seed 99 >"$OUT/phmut.log" 2>&1
+    echo "--- small-C phases mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/phmut.log" | tail -1)"
+    SAFECONV_GPU_DW_SLICES=5 timeout 120 build-mut/safeconv verify --device 0 --algo gpu_direct_depthwise --shape-class dwlong --layout both --large 50 --direction backward_weight --count 100 --seed 99 >"$OUT/dlmut.log" 2>&1
+    echo "--- long-row backward-weight mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/dlmut.log" | tail -1)" ;;
+phase_dwl_memcheck)
+    SAFECONV_GPU_SMALLC_PHASE=1 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class stem --layout nchw --direction backward_data --count 30 --seed $((SEED + 990)) >"$OUT/mcph.log" 2>&1 &
+    SAFECONV_GPU_DW_SLICES=5 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_depthwise --shape-class dwlong --layout both --direction backward_weight --count 20 --seed $((SEED + 991)) >"$OUT/mcdl.log" 2>&1 &
+    wait
+    for f in "$OUT"/mcph.log "$OUT"/mcdl.log; do echo "--- $(basename "$f" .log): $(grep -E 'ERROR SUMMARY|passed, ' "$f" | tr '\n' ' ')"; done ;;
 bench_wino)
     # the 3x3 stride-1 suite (WSUITE) with Winograd wherever it applies and never, fp32 NCHW
     # against cuDNN fp32 and NHWC against cuDNN fp32 NHWC, in one call
