@@ -6,6 +6,7 @@
 #include "depthwise.h"
 #include "dtype.cuh"
 #include "launch.h"
+#include "slice_sum.cuh"
 
 typedef long long i64;
 
@@ -146,41 +147,6 @@ __global__ __launch_bounds__(DWB_WARPS * 32, 1) void dwb_rows(sc_kp kp, const T 
             else
                 part[((i64)blockIdx.y * R * S + r * S + s) * kp.k + k] = v;
         }
-}
-
-/* Pass 2: a block per 32 consecutive (tap, k) entries i of part's rows (one lane each); warp j
- * adds the slices j, j + 8, j + 16, ... in that order (independent loads, four in flight), then
- * warp 0 adds the eight warps' sums in warp order and rounds to dw[k][tap]. One long
- * chain of dependent loads per entry, as a thread per entry would make, leaves the GPU waiting
- * on memory latency with a few thousand threads. */
-#define DWB_SUM_WARPS 8
-template <class T>
-__global__ __launch_bounds__(DWB_SUM_WARPS * 32) void dwb_sum(int k_count, int taps, int slices,
-                                                              const float *__restrict__ part,
-                                                              T *__restrict__ dwt)
-{
-    __shared__ float red[DWB_SUM_WARPS][32];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const i64 per = (i64)taps * k_count;
-    const i64 i = (i64)blockIdx.x * 32 + lane;
-    float v = 0.f;
-    if (i < per) {
-        int s = warp;
-        for (; s + 3 * DWB_SUM_WARPS < slices; s += 4 * DWB_SUM_WARPS) {
-            float a = part[(i64)s * per + i], b = part[(i64)(s + DWB_SUM_WARPS) * per + i];
-            float c = part[(i64)(s + 2 * DWB_SUM_WARPS) * per + i];
-            float d = part[(i64)(s + 3 * DWB_SUM_WARPS) * per + i];
-            v = (((v + a) + b) + c) + d;
-        }
-        for (; s < slices; s += DWB_SUM_WARPS) v += part[(i64)s * per + i];
-    }
-    red[warp][lane] = v;
-    __syncthreads();
-    if (warp != 0 || i >= per) return;
-    v = red[0][lane];
-    for (int u = 1; u < DWB_SUM_WARPS; u++) v += red[u][lane];
-    const int tap = (int)(i / k_count), k = (int)(i - (i64)tap * k_count);
-    sc_put(dwt + ((i64)k * taps + tap), v);
 }
 
 /* Backward-weight of long filter rows (depthwise.h, sc_dwbl_applies). Block (k, slice): the
@@ -344,11 +310,7 @@ static int launch(const sc_kp &kp, int slices, const T *x, const T *dy, T *dwt, 
         launch_rows<T, 5>(kp, slices, x, dy, part, dwt, st);
     else
         launch_rows<T, 7>(kp, slices, x, dy, part, dwt, st);
-    if (slices > 1) {
-        i64 per = (i64)kp.r * kp.s * kp.k;
-        dwb_sum<T><<<(unsigned)((per + 31) / 32), DWB_SUM_WARPS * 32, 0, st>>>(kp.k, kp.r * kp.s,
-                                                                               slices, part, dwt);
-    }
+    if (slices > 1) sc_slice_sum<T>(kp.k, kp.r * kp.s, slices, part, dwt, st);
     return (int)cudaGetLastError();
 }
 
