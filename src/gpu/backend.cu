@@ -186,7 +186,11 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
                     ? sc_launch_depthwise_bw(kp, pl->splits, a, b, out, call->ws, st)
                     : sc_launch_depthwise(kp, dir, a, b, c, out, st);
             break;
-        case SC_ALGO_GPU_DIRECT_SMALL_C: e = sc_launch_small_c(kp, dir, a, b, c, out, st); break;
+        case SC_ALGO_GPU_DIRECT_SMALL_C:
+            e = dir == SC_DIR_BACKWARD_WEIGHT
+                    ? sc_launch_small_c_bw(kp, pl->splits, a, b, out, call->ws, st)
+                    : sc_launch_small_c(kp, dir, a, b, c, out, st);
+            break;
         case SC_ALGO_GPU_IMPLICIT_GEMM:
             e = sc_launch_gemm(kp, dir, *pl, a, b, c, out, call->ws, st);
             break;

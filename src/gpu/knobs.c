@@ -28,6 +28,8 @@ static void read_knobs(void)
     knobs.gemm_persist_blocks = env_int("SAFECONV_GPU_GEMM_PERSIST_BLOCKS");
     knobs.smallc_pix = env_int("SAFECONV_GPU_SMALLC_PIX");
     knobs.smallc_phase = env_int("SAFECONV_GPU_SMALLC_PHASE");
+    knobs.smallc_bw = env_int("SAFECONV_GPU_SMALLC_BW");
+    knobs.smallc_bw_slices = env_int("SAFECONV_GPU_SMALLC_BW_SLICES");
     knobs.winograd = env_int("SAFECONV_GPU_WINOGRAD");
     knobs.winograd_1stage = env_int("SAFECONV_GPU_WINOGRAD_1STAGE");
     knobs.winograd_splits = env_int("SAFECONV_GPU_WINOGRAD_SPLITS");

@@ -25,6 +25,9 @@ typedef struct sc_gpu_knobs {
     int smallc_pix;   /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
     int smallc_phase; /* SAFECONV_GPU_SMALLC_PHASE: 1 small-C backward-data in stride phases
                        * wherever it applies, 0 never */
+    int smallc_bw;    /* SAFECONV_GPU_SMALLC_BW: 0 never the small-C backward-weight by default, 1
+                    * wherever it applies */
+    int smallc_bw_slices; /* SAFECONV_GPU_SMALLC_BW_SLICES: its row slices */
     int winograd; /* SAFECONV_GPU_WINOGRAD: 0 never Winograd by default, 1 wherever it applies */
     int winograd_1stage; /* SAFECONV_GPU_WINOGRAD_1STAGE: 1 the one-stage (AMD) variant on NVIDIA */
     int winograd_splits; /* SAFECONV_GPU_WINOGRAD_SPLITS: backward-weight reduction slices */

@@ -1,5 +1,5 @@
-/* small_c.h - the small-C direct kernels' sizes (small_c.cu) and where they apply
- * (fam_small_c.c): one definition for both. */
+/* small_c.h - the small-C direct kernels' sizes (small_c.cu, small_c_phase.cu, small_c_bw.cu)
+ * and where they apply (fam_small_c.c): one definition for both. */
 #ifndef SC_GPU_SMALL_C_H
 #define SC_GPU_SMALL_C_H
 
@@ -62,6 +62,100 @@ static inline bool sc_small_c_phase_applies(const sc_kp *kp)
     long long threads =
         (long long)kp->n * kp->sh * sc_small_c_phase_blocks(kp) * kp->sw * sc_small_c_phase_wcp(kp);
     return threads > 0 && threads < (1ll << 31) - SCP_T;
+}
+
+/* Backward-weight of 3x3 layers with few input channels a group (small_c_bw.cu): the YOLO stem
+ * (3 -> 16, stride 2), grouped layers of 16 channels a group, 16-channel dense layers, where the
+ * GEMM's tiles (M = Kg rows, N = Cg*9 columns) are mostly padding.
+ *
+ * dw[k][c][r][s] = sum over n, p, q of dy[n,k,p,q] * x[n, g*Cg + c, p*sh - ph + r, q*sw - pw + s]
+ * (k in group g). A block takes one group, SCW_KB of its output channels and one slice of the
+ * N*P output rows. It stages rb rows of dy ([SCW_KB][rb][qw]) and the x rows under them
+ * ([Cg][xr][xw]) in shared memory, chunk by chunk of at most SCW_QMAX columns, zero outside
+ * the image. Its threads form `nrg` groups of `tiles` threads: thread (kt, c) of a group holds
+ * the 9 taps of SCW_KT output channels and one input channel (36 sums) and walks an equal run of
+ * the stage's (row, column) positions with a 3x3 window of x in registers, which moves by the
+ * stride per column: per position SCW_KT + 3*sw shared loads for 36 multiply-adds. The groups'
+ * sums are added in group order, the slices' in slice order (slice_sum.cuh): the same bits on
+ * every run of one plan. Taps outside the image multiply the zero padding, as in the GEMM. */
+#define SCW_T           256   /* threads per block */
+#define SCW_KB          16    /* output channels per block */
+#define SCW_KT          4     /* output channels per thread */
+#define SCW_MAX_CG      16    /* input channels a group */
+#define SCW_QMAX        64    /* output columns per chunk */
+#define SCW_RBMAX       16    /* output rows per stage */
+#define SCW_SMEM_FLOATS 12288 /* the stage and the groups' sums: 48 KiB */
+#define SCW_MAX_SLICES  1024
+
+/* A launch's geometry: a function of the problem alone. */
+typedef struct sc_scw_geo {
+    int ktc;      /* thread tiles along k: ceil(min(Kg, SCW_KB) / SCW_KT) */
+    int tiles;    /* threads of a group: ktc * Cg */
+    int nrg;      /* groups: SCW_T / tiles */
+    int nkb;      /* blocks along k per group: ceil(Kg / SCW_KB) */
+    int qw, xw;   /* output columns per chunk; x columns staged, (qw - 1)*sw + 3 */
+    int rb;       /* output rows per stage (stages end at image and slice ends) */
+    int dpl, xpl; /* floats per staged channel: dy rb*qw, x ((rb - 1)*sh + 3)*xw, both odd */
+    int smem;     /* bytes of shared memory */
+} sc_scw_geo;
+
+/* 3x3 filters, Cg <= SCW_MAX_CG, strides 1-2, no dilation; N*P rows and the grid in range. */
+static inline bool sc_small_c_bw_applies(const sc_kp *kp)
+{
+    return kp->cg >= 1 && kp->cg <= SCW_MAX_CG && kp->r == 3 && kp->s == 3 && kp->sh >= 1 &&
+           kp->sh <= 2 && kp->sw >= 1 && kp->sw <= 2 && kp->dh == 1 && kp->dw == 1 && kp->n > 0 &&
+           kp->p > 0 && kp->q > 0 && kp->kg > 0 &&
+           (long long)kp->n * kp->p < (1ll << 31) - 2 * SCW_MAX_SLICES &&
+           (long long)kp->g * ((kp->kg + SCW_KB - 1) / SCW_KB) < (1ll << 31) - 1;
+}
+
+static inline sc_scw_geo sc_scw_geometry(const sc_kp *kp)
+{
+    sc_scw_geo g;
+    int kb = kp->kg < SCW_KB ? kp->kg : SCW_KB;
+    g.ktc = (kb + SCW_KT - 1) / SCW_KT;
+    g.tiles = g.ktc * kp->cg;
+    g.nrg = SCW_T / g.tiles;
+    g.nkb = (kp->kg + SCW_KB - 1) / SCW_KB;
+    int nch = (kp->q + SCW_QMAX - 1) / SCW_QMAX;
+    g.qw = (kp->q + nch - 1) / nch;
+    g.xw = (g.qw - 1) * kp->sw + 3;
+    int kpad = g.ktc * SCW_KT, rmax = kp->p < SCW_RBMAX ? kp->p : SCW_RBMAX;
+    /* the most rows whose stage fits (one row always does: 16*65 + 16*(3*129) floats) */
+    for (g.rb = rmax; g.rb > 1; g.rb--) {
+        int dpl = (g.rb * g.qw) | 1, xpl = (((g.rb - 1) * kp->sh + 3) * g.xw) | 1;
+        if (kpad * dpl + kp->cg * xpl <= SCW_SMEM_FLOATS) break;
+    }
+    g.dpl = (g.rb * g.qw) | 1;
+    g.xpl = (((g.rb - 1) * kp->sh + 3) * g.xw) | 1;
+    int stage = kpad * g.dpl + kp->cg * g.xpl, red = g.tiles * SCW_KT * 9 * g.nrg;
+    g.smem = (stage > red ? stage : red) * (int)sizeof(float);
+    return g;
+}
+
+/* One slice's partial sums: K * Cg * 9 floats; none for one slice. */
+static inline size_t sc_scw_ws_bytes(const sc_kp *kp, int slices)
+{
+    return slices > 1 ? (size_t)slices * (size_t)kp->k * kp->cg * 9 * sizeof(float) : 0;
+}
+
+/* Slices for one wave of at most three blocks per SM (the kernel's register bound: 256 threads
+ * of at most 80 registers), at least 2 output rows each, within SCW_MAX_SLICES and the
+ * workspace limit; `force` > 0 (SAFECONV_GPU_SMALLC_BW_SLICES) asks for that many. */
+static inline int sc_scw_slices(const sc_kp *kp, int sm_count, int force, size_t ws_limit)
+{
+    long long rows = (long long)kp->n * kp->p, s;
+    long long blocks = (long long)kp->g * ((kp->kg + SCW_KB - 1) / SCW_KB);
+    if (force > 0) {
+        s = force < rows ? force : rows;
+    } else {
+        long long want = 3ll * sm_count / blocks, cap = rows / 2;
+        s = want < cap ? want : cap;
+    }
+    if (s > SCW_MAX_SLICES) s = SCW_MAX_SLICES;
+    size_t per = sc_scw_ws_bytes(kp, 2) / 2;
+    if (s > 1 && (size_t)s > ws_limit / per) s = (long long)(ws_limit / per);
+    return s < 2 ? 1 : (int)s;
 }
 
 #endif /* SC_GPU_SMALL_C_H */

@@ -9,7 +9,8 @@
  *      stride-1 layer with its workspace (the filter transform, or the backward-weight
  *      slices, each of which has tiles) within the limit;
  *      the depthwise family's NHWC backward-weight cuts its rows into slices whose partial
- *      sums need workspace within the limit (check_dw);
+ *      sums need workspace within the limit (check_dw), and so does the small-C family's
+ *      backward-weight (check_small_c);
  *      other families need no workspace but the bias gradient's: backward-bias and
  *      backward-weight plans cut its rows into slices whose partial sums need workspace,
  *      within the limit (check_bias);
@@ -25,6 +26,7 @@
 #include "gpu/gemm_cfg.h"
 #include "gpu/gemm_plan.h"
 #include "gpu/mma_cfg.h"
+#include "gpu/small_c.h"
 #include "gpu/winograd.h"
 
 #include <stdio.h>
@@ -145,6 +147,29 @@ static void check_dw(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request
         return fail(pb, rq, dev, pl, "depthwise workspace wrong or over the limit");
 }
 
+/* The small-C family: slices and workspace only for backward-weight (small_c.h), a 3x3 layer
+ * of at most SCW_MAX_CG channels a group, each slice with rows, the partial sums within the
+ * limit. */
+static void check_small_c(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
+                          const sc_gpu_dev *dev, const sc_kplan *pl)
+{
+    bool bw = rq->dir == SC_DIR_BACKWARD_WEIGHT;
+    long long rows = (long long)kp->n * kp->p;
+    if (bw && (kp->r != 3 || kp->s != 3 || kp->cg > SCW_MAX_CG || kp->sw > 2 || kp->sh > 2 ||
+               kp->dh != 1 || kp->dw != 1))
+        return fail(pb, rq, dev, pl,
+                    "small-C backward-weight planned for a shape it does not compute");
+    if (pl->splits < 1 || pl->splits > SCW_MAX_SLICES || (!bw && pl->splits != 1) ||
+        pl->splits > rows)
+        return fail(pb, rq, dev, pl, "small-C slices out of range");
+    if (pl->ws_bytes != with_bias(kp, rq, pl, bw ? sc_scw_ws_bytes(kp, pl->splits) : 0) ||
+        (pl->splits > 1 && pl->ws_bytes > rq->ws_limit))
+        return fail(pb, rq, dev, pl, "small-C workspace wrong or over the limit");
+    sc_scw_geo g = sc_scw_geometry(kp);
+    if (bw && (g.smem > SCW_SMEM_FLOATS * 4 || g.nrg < 1 || g.rb < 1))
+        return fail(pb, rq, dev, pl, "small-C backward-weight geometry out of range");
+}
+
 static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
                        const sc_gpu_dev *dev, const sc_kplan *pl)
 {
@@ -179,12 +204,18 @@ static void check_routes(void)
         /* a true depthwise layer keeps the depthwise kernel in every direction */
         {"dw_s2_32", 32, 32, 112, 112, 32, 3, 3, 2, 1, 1, 32, SC_ALGO_GPU_DIRECT_DEPTHWISE,
          SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_DIRECT_DEPTHWISE},
+        /* 3x3 backward-weight with 16 or fewer channels a group in and out: small-C's
+         * (predicted from the GEMM's padding, bench/NOTES.md, "Backward-weight of few channels
+         * a group"; to be confirmed on an H200) */
         {"yolo_stem", 4, 3, 640, 640, 16, 3, 3, 2, 1, 1, 1, SC_ALGO_GPU_DIRECT_SMALL_C,
-         SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_IMPLICIT_GEMM},
+         SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_DIRECT_SMALL_C},
+        {"grouped_g8", 32, 128, 56, 56, 128, 3, 3, 1, 1, 1, 8, SC_ALGO_GPU_IMPLICIT_GEMM,
+         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_SMALL_C},
         {"r50_l3_3x3_256", 32, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, SC_ALGO_GPU_WINOGRAD,
          SC_ALGO_GPU_WINOGRAD, SC_ALGO_GPU_IMPLICIT_GEMM},
     };
-    if (getenv("SAFECONV_GPU_WINOGRAD") || getenv("SAFECONV_GPU_GEMM_MMA"))
+    if (getenv("SAFECONV_GPU_WINOGRAD") || getenv("SAFECONV_GPU_GEMM_MMA") ||
+        getenv("SAFECONV_GPU_SMALLC_BW"))
         return; /* the switches that move routes on purpose */
     sc_gpu_dev dev = {132, 90, false, false};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -321,6 +352,8 @@ int main(int argc, char **argv)
             check_wino(&pb, &kp, &rq, &dev, &a);
         else if (a.algo == SC_ALGO_GPU_DIRECT_DEPTHWISE && rq.dir != SC_DIR_BACKWARD_BIAS)
             check_dw(&pb, &kp, &rq, &dev, &a);
+        else if (a.algo == SC_ALGO_GPU_DIRECT_SMALL_C && rq.dir != SC_DIR_BACKWARD_BIAS)
+            check_small_c(&pb, &kp, &rq, &dev, &a);
         else if (a.ws_bytes != with_bias(&kp, &rq, &a, 0))
             fail(&pb, &rq, &dev, &a, "a direct kernel asking for workspace");
         check_bias(&pb, &kp, &rq, &dev, &a);
@@ -341,13 +374,16 @@ int main(int argc, char **argv)
             else if (can && b.algo == SC_ALGO_GPU_DIRECT_DEPTHWISE &&
                      rq.dir != SC_DIR_BACKWARD_BIAS)
                 check_dw(&pb, &kp, &rq, &dev, &b);
+            else if (can && b.algo == SC_ALGO_GPU_DIRECT_SMALL_C && rq.dir != SC_DIR_BACKWARD_BIAS)
+                check_small_c(&pb, &kp, &rq, &dev, &b);
             if (can && !st) check_bias(&pb, &kp, &rq, &dev, &b);
         }
     }
     const char *env[] = {
-        "SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL", "SAFECONV_GPU_GEMM_CC",
-        "SAFECONV_GPU_GEMM_CFG",    "SAFECONV_GPU_WINOGRAD",    "SAFECONV_GPU_WINOGRAD_SPLITS",
-        "SAFECONV_GPU_BIAS_SLICES", "SAFECONV_GPU_DW_SLICES",   "SAFECONV_GPU_GEMM_PERSIST"};
+        "SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",     "SAFECONV_GPU_GEMM_CC",
+        "SAFECONV_GPU_GEMM_CFG",    "SAFECONV_GPU_WINOGRAD",        "SAFECONV_GPU_WINOGRAD_SPLITS",
+        "SAFECONV_GPU_BIAS_SLICES", "SAFECONV_GPU_DW_SLICES",       "SAFECONV_GPU_GEMM_PERSIST",
+        "SAFECONV_GPU_SMALLC_BW",   "SAFECONV_GPU_SMALLC_BW_SLICES"};
     printf("plan_check");
     for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
         if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));

@@ -26,6 +26,10 @@
 #   phase_dwl_mutant  their verify with build-mut built with -DSC_SCP_MUTANT -DSC_DWBL_MUTANT=1
 #                 must fail
 #   phase_dwl_memcheck compute-sanitizer on both, forced
+#   scw           small_c_bw.cu forced on --shape-class fewc (backward-weight, both layouts,
+#                 f32, bf16 and f16, 5 slices asked for f32; COUNT each)
+#   scw_mutant    its verify with build-mut built with -DSC_SCW_MUTANT=1 must fail
+#   scw_memcheck  compute-sanitizer on it, forced
 # usage: tests/gpu/run_mp.sh "build verify memcheck"   (env: COUNT, SEED, DTYPES, BENCH_DTYPES)
 set -u
 OUT=${OUT:-/tmp/out}
@@ -207,6 +211,33 @@ phase_dwl_memcheck)
     SAFECONV_GPU_DW_SLICES=5 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_depthwise --shape-class dwlong --layout both --direction backward_weight --count 20 --seed $((SEED + 991)) >"$OUT/mcdl.log" 2>&1 &
     wait
     for f in "$OUT"/mcph.log "$OUT"/mcdl.log; do echo "--- $(basename "$f" .log): $(grep -E 'ERROR SUMMARY|passed, ' "$f" | tr '\n' ' ')"; done ;;
+scw)
+    # small_c_bw.cu forced on --shape-class fewc (3x3, 1-16 input channels a group, strides 1-2),
+    # backward-weight, both layouts: COUNT configurations per dtype in 4 processes each; f32 with
+    # 5 row slices asked, the 16-bit types with the default slices
+    t0=$(date +%s)
+    s=$((SEED + 960))
+    for i in 0 1 2 3; do
+        s=$((s + 1))
+        for dt in f32 bf16 f16; do
+            sl=$([ $dt = f32 ] && echo 5 || echo "")
+            SAFECONV_GPU_SMALLC_BW_SLICES=$sl timeout 300 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class fewc --layout both --large 50 --direction backward_weight --dtype $dt --count $((COUNT / 4)) --seed $s >"$OUT/scw_${dt}_$i.log" 2>&1 &
+        done
+    done
+    wait
+    echo "scw: $(( $(date +%s) - t0 )) s (seeds $((SEED + 961))-$s)"
+    for dt in f32 bf16 f16; do
+        cat "$OUT"/scw_${dt}_*.log >"$OUT/scw_$dt.txt"
+        echo "--- small-C backward-weight $dt: $(grep -E 'passed, .* failed' "$OUT/scw_$dt.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/scw_$dt.txt") FAIL lines"
+    done
+    rm -f "$OUT"/scw_*_?.log ;;
+scw_mutant)
+    # build-mut built with NVCC_EXTRA=-DSC_SCW_MUTANT=1 (the window's new columns one short)
+    SAFECONV_GPU_SMALLC_BW_SLICES=5 timeout 120 build-mut/safeconv verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class fewc --layout both --large 50 --direction backward_weight --count 100 --seed 99 >"$OUT/scwmut.log" 2>&1
+    echo "--- small-C backward-weight mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/scwmut.log" | tail -1)" ;;
+scw_memcheck)
+    SAFECONV_GPU_SMALLC_BW_SLICES=5 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class fewc --layout both --direction backward_weight --count 30 --seed $((SEED + 992)) >"$OUT/mcscw.log" 2>&1
+    echo "--- mcscw: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcscw.log" | tr '\n' ' ')" ;;
 bench_wino)
     # the 3x3 stride-1 suite (WSUITE) with Winograd wherever it applies and never, fp32 NCHW
     # against cuDNN fp32 and NHWC against cuDNN fp32 NHWC, in one call

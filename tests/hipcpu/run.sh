@@ -20,6 +20,8 @@
 #   depthwise long rows  the depthwise backward-data of rows of 8-80 taps (--shape-class dwlong)
 #   depthwise long-row bw  the depthwise backward-weight of rows of 8-80 taps in 5 row slices
 #   small-C phases the small-C backward-data in stride phases, forced on --shape-class stem
+#   small-C bw     the small-C 3x3 backward-weight (--shape-class fewc) in 5 row slices (fewer
+#                  where the rows run out): at least 40 plans with 2-5; and in bf16
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
 #                  serial default, a workspace limit that leaves no room for slices): batches of
@@ -161,6 +163,14 @@ need "depthwise long-row bw" $(($(plans splits 2) + $(plans splits 3) + $(plans 
 step "small-C phases" vv SAFECONV_GPU_SMALLC_PHASE=1 -- --count 300 --seed 4014 --large 50 \
     --shape-class stem --direction backward_data --layout nchw --algo gpu_direct_small_c \
     --skip-unsupported
+# the small-C backward-weight of 3x3 layers with few channels a group (small_c_bw.cu; --shape-class
+# fewc draws its layers), both layouts, 5 row slices asked for; then bf16 with the default slices
+step "small-C bw" vv SAFECONV_GPU_SMALLC_BW_SLICES=5 -- --count 300 --seed 4016 --large 30 \
+    --shape-class fewc --direction backward_weight --algo gpu_direct_small_c --layout both \
+    --skip-unsupported
+need "small-C bw" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
+step "small-C bw bf16" vv -- --count 100 --seed 4017 --large 30 --shape-class fewc --dtype bf16 \
+    --direction backward_weight --algo gpu_direct_small_c --layout both --skip-unsupported
 step "channel-chunked" vv SAFECONV_GPU_GEMM_CC=1 -- --count 40 --seed 4002 --large 50 \
     --channel-multiple 8 --layout nchw --algo gpu_implicit_gemm
 need "channel-chunked" "$(plans gather 1)" 10
