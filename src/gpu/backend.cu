@@ -182,7 +182,8 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
         switch (pl->algo) {
         case SC_ALGO_GPU_NAIVE: e = sc_launch_naive(kp, dir, a, b, c, out, st); break;
         case SC_ALGO_GPU_DIRECT_DEPTHWISE:
-            e = dir == SC_DIR_BACKWARD_WEIGHT && (sc_dwb_applies(&kp) || sc_dwbl_applies(&kp))
+            e = dir == SC_DIR_BACKWARD_WEIGHT &&
+                        (sc_dwb_applies(&kp) || sc_dwbl_applies(&kp) || sc_dwbp_applies(&kp))
                     ? sc_launch_depthwise_bw(kp, pl->splits, a, b, out, call->ws, st)
                     : sc_launch_depthwise(kp, dir, a, b, c, out, st);
             break;

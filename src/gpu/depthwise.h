@@ -1,5 +1,6 @@
-/* depthwise.h - the NHWC depthwise backward-weight's row slices (depthwise_bw.cu) as planning
- * sees them (fam_depthwise.c): one definition for both. Plain C.
+/* depthwise.h - the depthwise backward-weight's row slices (depthwise_bw.cu: NHWC square
+ * filters, NCHW rows of 3-7 taps, long rows) as planning sees them (fam_depthwise.c): one
+ * definition for both. Plain C.
  *
  * dw[k][r][s] = sum over n, p, q of dy[n,p,q,k] * x[n, p*sh-ph+r*dh, q*sw-pw+s*dw, k/kg]
  * (C/groups == 1, K = kg*C). In NHWC the channels are the contiguous dimension, so one warp
@@ -10,10 +11,11 @@
  * them in slice order. The slices are a function of the problem and the SM count (or the knob),
  * so the result is the same bits on every run on one device. With one slice pass 1 writes dw
  * itself and needs no workspace. Square 3x3, 5x5 and 7x7 filters only (the register tile is a
- * compile-time R x S); the rest keep the generic kernel (depthwise.cu). */
+ * compile-time R x S); the rest keep the generic kernel (depthwise.cu), or one of the two below. */
 #ifndef SC_GPU_DEPTHWISE_H
 #define SC_GPU_DEPTHWISE_H
 
+#include "gpu/knobs.h"
 #include "gpu/kparams.h"
 
 #include <stdbool.h>
@@ -104,6 +106,77 @@ static inline int sc_dwbl_slices(const sc_kp *kp, int sm_count, int force, size_
         s = force < rows ? force : rows;
     } else {
         long long want = (4ll * sm_count + kp->k - 1) / kp->k, cap = rows / 8;
+        s = want < cap ? want : cap;
+    }
+    if (s > DWB_MAX_SLICES) s = DWB_MAX_SLICES;
+    size_t per = sc_dwb_slice_bytes(kp);
+    if (s > 1 && (size_t)s > ws_limit / per) s = (long long)(ws_limit / per);
+    return s < 2 ? 1 : (int)s;
+}
+
+/* NCHW backward-weight of 3-, 5- and 7-wide filter rows (depthwise_bw.cu, dwb_plane), 1-7 filter
+ * rows: the NCHW counterpart of the sliced NHWC kernel. In NCHW a channel's rows are contiguous,
+ * so a block takes one output channel k and one slice of the N*P output rows, stage by stage:
+ * rb output rows of one image (dy, [rb][qw]) and the x rows under them ([xr][xp], x column
+ * w = q0*sw - pw + j at j, zero outside the image; the columns in equal chunks of at most
+ * DWBP_QMAX) in shared memory. Thread (group, r) takes filter row r and its group's equal share
+ * of the stage's (row, column) positions, walking them with a window of S x values in registers
+ * that moves by the column stride: one dy and sw x loads from shared memory per position for S
+ * multiply-adds. Groups are added in order, slices as the other kernels' (part[slice][R*S][K],
+ * slice_sum.cuh). SAFECONV_GPU_DW_PLANE=0 keeps the generic kernel (depthwise.cu). */
+#define DWBP_T           256   /* threads per block */
+#define DWBP_QMAX        256   /* output columns per chunk */
+#define DWBP_RBMAX       32    /* output rows per stage */
+#define DWBP_SMEM_FLOATS 12288 /* 48 KiB */
+#define DWBP_MIN_ROWS    4     /* output rows per slice at least */
+
+static inline bool sc_dwbp_applies(const sc_kp *kp)
+{
+    return !kp->nhwc && kp->cg == 1 && kp->g == kp->c && (kp->s == 3 || kp->s == 5 || kp->s == 7) &&
+           kp->r >= 1 && kp->r <= 7 && kp->sh >= 1 && kp->sh <= 2 && kp->sw >= 1 && kp->sw <= 2 &&
+           kp->dh >= 1 && kp->dh <= 2 && kp->dw == 1 && kp->n > 0 && kp->p > 0 && kp->q > 0 &&
+           (long long)kp->n * kp->p < (1ll << 31) - 2 * DWB_MAX_SLICES &&
+           sc_gpu_knobs_get()->dw_plane != 0;
+}
+
+/* A launch's geometry: a function of the problem alone. */
+typedef struct sc_dwbp_geo {
+    int qw, xp; /* output columns per chunk; the x row pitch, (qw - 1)*sw + S rounded up to odd */
+    int rb;     /* output rows per stage (stages end at image and slice ends) */
+    int ng;     /* thread groups: DWBP_T / R */
+    int smem;   /* bytes of shared memory */
+} sc_dwbp_geo;
+
+static inline int sc_dwbp_xrows(const sc_kp *kp, int rows)
+{
+    return (rows - 1) * kp->sh + (kp->r - 1) * kp->dh + 1;
+}
+
+static inline sc_dwbp_geo sc_dwbp_geometry(const sc_kp *kp)
+{
+    sc_dwbp_geo g;
+    int nch = (kp->q + DWBP_QMAX - 1) / DWBP_QMAX;
+    g.qw = (kp->q + nch - 1) / nch;
+    g.xp = ((g.qw - 1) * kp->sw + kp->s) | 1;
+    g.ng = DWBP_T / kp->r;
+    /* the most rows whose stage fits (one row always does: 256 + 13 * 519 floats) */
+    for (g.rb = kp->p < DWBP_RBMAX ? kp->p : DWBP_RBMAX; g.rb > 1; g.rb--)
+        if (g.rb * g.qw + sc_dwbp_xrows(kp, g.rb) * g.xp <= DWBP_SMEM_FLOATS) break;
+    int stage = g.rb * g.qw + sc_dwbp_xrows(kp, g.rb) * g.xp, red = kp->r * g.ng * kp->s;
+    g.smem = (stage > red ? stage : red) * (int)sizeof(float);
+    return g;
+}
+
+/* Slices for eight blocks per SM in all (K blocks per slice; two waves at the kernel's bound of
+ * four blocks per SM), at least DWBP_MIN_ROWS rows each, within DWB_MAX_SLICES and the workspace
+ * limit; `force` > 0 (SAFECONV_GPU_DW_SLICES) asks. */
+static inline int sc_dwbp_slices(const sc_kp *kp, int sm_count, int force, size_t ws_limit)
+{
+    long long rows = (long long)kp->n * kp->p, s;
+    if (force > 0) {
+        s = force < rows ? force : rows;
+    } else {
+        long long want = 8ll * sm_count / kp->k, cap = rows / DWBP_MIN_ROWS;
         s = want < cap ? want : cap;
     }
     if (s > DWB_MAX_SLICES) s = DWB_MAX_SLICES;

@@ -1,7 +1,8 @@
 /* depthwise_bw.cu - depthwise backward-weight in fixed row slices (the plan: depthwise.h).
  * NHWC square 3/5/7 filters (dwb_rows): 32 consecutive channels per block, one lane each with
  * all R x S taps in registers, a fixed order of rows per warp, warps added in order, slices
- * added in order. Long filter rows, either layout (dwb_long): one channel per block, 8 taps a
+ * added in order. NCHW rows of 3, 5 or 7 taps (dwb_plane): one channel per block, one filter row
+ * a thread. Long filter rows, either layout (dwb_long): one channel per block, 8 taps a
  * thread. Same bits every run. */
 #include "depthwise.h"
 #include "dtype.cuh"
@@ -22,6 +23,10 @@ typedef long long i64;
 /* Tests only: -DSC_DWBL_MUTANT=1 loads the long-row kernel's new window column one short. */
 #ifndef SC_DWBL_MUTANT
 #define SC_DWBL_MUTANT 0
+#endif
+/* Tests only: -DSC_DWBP_MUTANT=1 loads the NCHW kernel's new window columns one short. */
+#ifndef SC_DWBP_MUTANT
+#define SC_DWBP_MUTANT 0
 #endif
 /* The widest filter whose interior loop keeps a register window of input columns (R x S
  * values beside the R x S sums: 7x7 would need 98 registers for the two). */
@@ -147,6 +152,114 @@ __global__ __launch_bounds__(DWB_WARPS * 32, 1) void dwb_rows(sc_kp kp, const T 
             else
                 part[((i64)blockIdx.y * R * S + r * S + s) * kp.k + k] = v;
         }
+}
+
+/* NCHW backward-weight of 3-, 5- and 7-wide filter rows (depthwise.h, sc_dwbp_applies): block
+ * (k, slice), the slice's output rows stage by stage; thread (group, r) adds, for filter row r,
+ * dy[n][k][p][q] * x[n][c][p*sh - ph + r*dh][q*sw - pw + s] over its group's share of the stage's
+ * positions, a window of S x values in registers moving by SW per q. Products with x outside
+ * the image are products with the zero padding, as in the GEMM. */
+/* (DWBP_T, 4): a 64-register bound; without one ptxas kept an instance at 32 registers and
+ * spilled 8 bytes (sm_90, fp32, 5 taps) */
+template <class T, int S, int SW>
+__global__ __launch_bounds__(DWBP_T,
+                             4) void dwb_plane(sc_kp kp, sc_dwbp_geo g, const T *__restrict__ x,
+                                               const T *__restrict__ dy, float *__restrict__ part,
+                                               T *__restrict__ dwt, int rps)
+{
+    extern __shared__ float4 smem4[];
+    float *sm = (float *)smem4;
+    float *dys = sm, *xs = sm + g.rb * g.qw;
+    const int t = threadIdx.x, r = t % kp.r, grp = t / kp.r;
+    const int lane = t & 31, warp = t >> 5;
+    const bool act = grp < g.ng;
+    const int k = blockIdx.x, c = k / kp.kg;
+    const int rows = kp.n * kp.p, r0 = blockIdx.y * rps, r1 = min(rows, r0 + rps);
+
+    float acc[S];
+#pragma unroll
+    for (int s = 0; s < S; s++) acc[s] = 0.f;
+
+    for (int rb = r0; rb < r1;) {
+        const int n = rb / kp.p, p0 = rb - n * kp.p;
+        const int nr = min(g.rb, min(r1 - rb, kp.p - p0)); /* rows of this stage, one image */
+        const int h0 = p0 * kp.sh - kp.ph, xr = (nr - 1) * kp.sh + (kp.r - 1) * kp.dh + 1;
+        const T *dyk = dy + (((i64)n * kp.k + k) * kp.p + p0) * kp.q;
+        const T *xc = x + ((i64)n * kp.c + c) * kp.h * kp.w;
+        for (int q0 = 0; q0 < kp.q; q0 += g.qw) {
+            const int qw = min(g.qw, kp.q - q0), w0 = q0 * SW - kp.pw, xw = (qw - 1) * SW + S;
+            __syncthreads(); /* the last stage's reads are done */
+            /* a warp per staged row, its lanes along the row's columns (consecutive addresses) */
+            for (int u = warp; u < nr; u += DWBP_T / 32)
+                for (int j = lane; j < qw; j += 32)
+                    dys[u * g.qw + j] = sc_ldg(dyk + ((i64)u * kp.q + q0 + j));
+            for (int i = warp; i < xr; i += DWBP_T / 32) {
+                const int h = h0 + i;
+                const bool hin = (unsigned)h < (unsigned)kp.h;
+                const T *src = xc + (i64)(hin ? h : 0) * kp.w;
+                for (int j = lane; j < xw; j += 32) {
+                    const int w = w0 + j;
+                    xs[i * g.xp + j] = hin && (unsigned)w < (unsigned)kp.w ? sc_ldg(src + w) : 0.f;
+                }
+            }
+            __syncthreads();
+            if (!act) continue;
+            /* this group's equal share of the nr*qw positions, row by row */
+            const int total = nr * qw, per = (total + g.ng - 1) / g.ng;
+            const int pe = min(total, (grp + 1) * per);
+            for (int pos = grp * per; pos < pe;) {
+                const int u = pos / qw, qa = pos - u * qw, qe = min(qw, qa + (pe - pos));
+                const float *dr = dys + u * g.qw;
+                const float *xrow = xs + (u * kp.sh + r * kp.dh) * g.xp;
+                /* win[s] = x column q*SW + s; before q = qa its last S - SW columns are those
+                 * q = qa keeps */
+                float win[S];
+#pragma unroll
+                for (int s = 0; s < S - SW; s++) win[s + SW] = xrow[qa * SW + s];
+                for (int q = qa; q < qe; q++) {
+#pragma unroll
+                    for (int s = 0; s < S - SW; s++) win[s] = win[s + SW];
+#pragma unroll
+                    for (int s = S - SW; s < S; s++) win[s] = xrow[q * SW + s - SC_DWBP_MUTANT];
+                    const float gv = dr[q];
+#pragma unroll
+                    for (int s = 0; s < S; s++) acc[s] = fmaf(gv, win[s], acc[s]);
+                }
+                pos += qe - qa;
+            }
+        }
+        rb += nr;
+    }
+
+    /* the groups' sums added in group order: red[(r*S + s)*ng + grp] */
+    __syncthreads();
+    float *red = sm;
+    if (act) {
+#pragma unroll
+        for (int s = 0; s < S; s++) red[(r * S + s) * g.ng + grp] = acc[s];
+    }
+    __syncthreads();
+    for (int e = t; e < kp.r * S; e += DWBP_T) {
+        float v = 0.f;
+        for (int u = 0; u < g.ng; u++) v += red[e * g.ng + u];
+        if (gridDim.y == 1)
+            sc_put(dwt + ((i64)k * kp.r * S + e), v);
+        else
+            part[((i64)blockIdx.y * kp.r * S + e) * kp.k + k] = v;
+    }
+}
+
+template <class T, int S>
+static void launch_plane(const sc_kp &kp, int slices, const T *x, const T *dy, float *part, T *dwt,
+                         cudaStream_t st)
+{
+    const sc_dwbp_geo g = sc_dwbp_geometry(&kp);
+    const int rps = (int)(((i64)kp.n * kp.p + slices - 1) / slices);
+    dim3 grid((unsigned)kp.k, (unsigned)slices);
+    if (kp.sw == 1)
+        dwb_plane<T, S, 1><<<grid, DWBP_T, g.smem, st>>>(kp, g, x, dy, part, dwt, rps);
+    else
+        dwb_plane<T, S, 2><<<grid, DWBP_T, g.smem, st>>>(kp, g, x, dy, part, dwt, rps);
 }
 
 /* Backward-weight of long filter rows (depthwise.h, sc_dwbl_applies). Block (k, slice): the
@@ -304,6 +417,13 @@ static int launch(const sc_kp &kp, int slices, const T *x, const T *dy, T *dwt, 
                 : kp.r == 2 ? launch_long<T, 2>(kp, slices, x, dy, part, dwt, st)
                             : launch_long<T, 3>(kp, slices, x, dy, part, dwt, st);
         if (e) return e;
+    } else if (sc_dwbp_applies(&kp)) {
+        if (kp.s == 3)
+            launch_plane<T, 3>(kp, slices, x, dy, part, dwt, st);
+        else if (kp.s == 5)
+            launch_plane<T, 5>(kp, slices, x, dy, part, dwt, st);
+        else
+            launch_plane<T, 7>(kp, slices, x, dy, part, dwt, st);
     } else if (kp.r == 3)
         launch_rows<T, 3>(kp, slices, x, dy, part, dwt, st);
     else if (kp.r == 5)
@@ -317,8 +437,8 @@ static int launch(const sc_kp &kp, int slices, const T *x, const T *dy, T *dwt, 
 int sc_launch_depthwise_bw(const sc_kp &kp, int slices, const void *x, const void *dy, void *dwt,
                            void *ws, cudaStream_t st)
 {
-    if (!(sc_dwb_applies(&kp) || sc_dwbl_applies(&kp)) || slices < 1 || slices > DWB_MAX_SLICES ||
-        (slices > 1 && !ws))
+    if (!(sc_dwb_applies(&kp) || sc_dwbl_applies(&kp) || sc_dwbp_applies(&kp)) || slices < 1 ||
+        slices > DWB_MAX_SLICES || (slices > 1 && !ws))
         return (int)cudaErrorInvalidValue;
     return sc_with_dtype(kp.dtype, [&](auto t) {
         using U = decltype(t);

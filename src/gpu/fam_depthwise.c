@@ -1,5 +1,6 @@
 /* fam_depthwise.c - the depthwise direct kernels (depthwise.cu, and depthwise_bw.cu for the
- * NHWC backward-weight of square 3/5/7 filters and the backward-weight of long filter rows):
+ * NHWC backward-weight of square 3/5/7 filters, the NCHW backward-weight of rows of 3, 5 or 7
+ * taps and the backward-weight of long filter rows):
  * C/groups == 1 (any channel multiplier), forward, backward-data and backward-weight; 32-bit
  * indices within one image. */
 #include "gpu/depthwise.h"
@@ -33,8 +34,8 @@ static bool dw_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu
 }
 
 /* Backward-weight in row slices (depthwise.h): the NHWC sliced kernel of 3x3, 5x5 and 7x7
- * filters and the long-row kernel; their slices in `splits`, the partial sums in the
- * workspace. */
+ * filters, the NCHW one of rows of 3, 5 or 7 taps and the long-row kernel; their slices in
+ * `splits`, the partial sums in the workspace. */
 static void dw_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev, sc_kplan *out)
 {
     sc_fam_plan_plain(SC_ALGO_GPU_DIRECT_DEPTHWISE, out);
@@ -44,6 +45,8 @@ static void dw_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev 
         out->splits = sc_dwb_slices(kp, dev->sm_count, force, rq->ws_limit);
     else if (sc_dwbl_applies(kp))
         out->splits = sc_dwbl_slices(kp, dev->sm_count, force, rq->ws_limit);
+    else if (sc_dwbp_applies(kp))
+        out->splits = sc_dwbp_slices(kp, dev->sm_count, force, rq->ws_limit);
     else
         return;
     out->ws_bytes = sc_dwb_ws_bytes(kp, out->splits);

@@ -35,6 +35,7 @@ static void read_knobs(void)
     knobs.winograd_splits = env_int("SAFECONV_GPU_WINOGRAD_SPLITS");
     knobs.bias_slices = env_int("SAFECONV_GPU_BIAS_SLICES");
     knobs.dw_slices = env_int("SAFECONV_GPU_DW_SLICES");
+    knobs.dw_plane = env_int("SAFECONV_GPU_DW_PLANE");
     knobs.debug = getenv("SAFECONV_GPU_DEBUG") != NULL;
 }
 

@@ -33,6 +33,7 @@ typedef struct sc_gpu_knobs {
     int winograd_splits; /* SAFECONV_GPU_WINOGRAD_SPLITS: backward-weight reduction slices */
     int bias_slices;     /* SAFECONV_GPU_BIAS_SLICES: the bias gradient's row slices */
     int dw_slices;       /* SAFECONV_GPU_DW_SLICES: NHWC depthwise backward-weight's row slices */
+    int dw_plane;        /* SAFECONV_GPU_DW_PLANE: 0 the generic NCHW depthwise backward-weight */
     int debug;           /* SAFECONV_GPU_DEBUG: set = print every plan on stderr */
 } sc_gpu_knobs;
 

@@ -132,12 +132,13 @@ static void check_mma(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reques
 }
 
 /* The depthwise family: slices and workspace only for the backward-weight it cuts into row
- * slices (depthwise.h: NHWC square filters, long rows), each slice with rows, the partial sums
- * within the limit. */
+ * slices (depthwise.h: NHWC square filters, NCHW rows of 3-7 taps, long rows), each slice with
+ * rows, the partial sums within the limit. */
 static void check_dw(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
                      const sc_gpu_dev *dev, const sc_kplan *pl)
 {
-    bool sliced = rq->dir == SC_DIR_BACKWARD_WEIGHT && (sc_dwb_applies(kp) || sc_dwbl_applies(kp));
+    bool sliced = rq->dir == SC_DIR_BACKWARD_WEIGHT &&
+                  (sc_dwb_applies(kp) || sc_dwbl_applies(kp) || sc_dwbp_applies(kp));
     long long rows = (long long)kp->n * kp->p;
     if (pl->splits < 1 || pl->splits > DWB_MAX_SLICES || (!sliced && pl->splits != 1) ||
         pl->splits > rows)
@@ -380,10 +381,10 @@ int main(int argc, char **argv)
         }
     }
     const char *env[] = {
-        "SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",     "SAFECONV_GPU_GEMM_CC",
-        "SAFECONV_GPU_GEMM_CFG",    "SAFECONV_GPU_WINOGRAD",        "SAFECONV_GPU_WINOGRAD_SPLITS",
-        "SAFECONV_GPU_BIAS_SLICES", "SAFECONV_GPU_DW_SLICES",       "SAFECONV_GPU_GEMM_PERSIST",
-        "SAFECONV_GPU_SMALLC_BW",   "SAFECONV_GPU_SMALLC_BW_SLICES"};
+        "SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",      "SAFECONV_GPU_GEMM_CC",
+        "SAFECONV_GPU_GEMM_CFG",    "SAFECONV_GPU_WINOGRAD",         "SAFECONV_GPU_WINOGRAD_SPLITS",
+        "SAFECONV_GPU_BIAS_SLICES", "SAFECONV_GPU_DW_SLICES",        "SAFECONV_GPU_GEMM_PERSIST",
+        "SAFECONV_GPU_SMALLC_BW",   "SAFECONV_GPU_SMALLC_BW_SLICES", "SAFECONV_GPU_DW_PLANE"};
     printf("plan_check");
     for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
         if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));

@@ -27,9 +27,11 @@
 #                 must fail
 #   phase_dwl_memcheck compute-sanitizer on both, forced
 #   scw           small_c_bw.cu forced on --shape-class fewc (backward-weight, both layouts,
-#                 f32, bf16 and f16, 5 slices asked for f32; COUNT each)
-#   scw_mutant    its verify with build-mut built with -DSC_SCW_MUTANT=1 must fail
-#   scw_memcheck  compute-sanitizer on it, forced
+#                 f32, bf16 and f16, 5 slices asked for f32; COUNT each), and depthwise_bw.cu's
+#                 dwb_plane on --shape-class dw NCHW (f32 with 5 slices, bf16; COUNT each)
+#   scw_mutant    their verify with build-mut built with -DSC_SCW_MUTANT=1 -DSC_DWBP_MUTANT=1
+#                 must fail
+#   scw_memcheck  compute-sanitizer on both, forced
 # usage: tests/gpu/run_mp.sh "build verify memcheck"   (env: COUNT, SEED, DTYPES, BENCH_DTYPES)
 set -u
 OUT=${OUT:-/tmp/out}
@@ -223,6 +225,10 @@ scw)
             sl=$([ $dt = f32 ] && echo 5 || echo "")
             SAFECONV_GPU_SMALLC_BW_SLICES=$sl timeout 300 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class fewc --layout both --large 50 --direction backward_weight --dtype $dt --count $((COUNT / 4)) --seed $s >"$OUT/scw_${dt}_$i.log" 2>&1 &
         done
+        for dt in f32 bf16; do
+            sl=$([ $dt = f32 ] && echo 5 || echo "")
+            SAFECONV_GPU_DW_SLICES=$sl timeout 300 $SC verify --device 0 --algo gpu_direct_depthwise --shape-class dw --layout nchw --large 50 --direction backward_weight --dtype $dt --count $((COUNT / 4)) --seed $((s + 20)) >"$OUT/dwp_${dt}_$i.log" 2>&1 &
+        done
     done
     wait
     echo "scw: $(( $(date +%s) - t0 )) s (seeds $((SEED + 961))-$s)"
@@ -230,14 +236,23 @@ scw)
         cat "$OUT"/scw_${dt}_*.log >"$OUT/scw_$dt.txt"
         echo "--- small-C backward-weight $dt: $(grep -E 'passed, .* failed' "$OUT/scw_$dt.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/scw_$dt.txt") FAIL lines"
     done
-    rm -f "$OUT"/scw_*_?.log ;;
+    for dt in f32 bf16; do
+        cat "$OUT"/dwp_${dt}_*.log >"$OUT/dwp_$dt.txt"
+        echo "--- NCHW depthwise backward-weight $dt: $(grep -E 'passed, .* failed' "$OUT/dwp_$dt.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/dwp_$dt.txt") FAIL lines"
+    done
+    rm -f "$OUT"/scw_*_?.log "$OUT"/dwp_*_?.log ;;
 scw_mutant)
-    # build-mut built with NVCC_EXTRA=-DSC_SCW_MUTANT=1 (the window's new columns one short)
+    # build-mut built with NVCC_EXTRA="-DSC_SCW_MUTANT=1 -DSC_DWBP_MUTANT=1" (each kernel's window
+    # gets its new columns one short)
     SAFECONV_GPU_SMALLC_BW_SLICES=5 timeout 120 build-mut/safeconv verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class fewc --layout both --large 50 --direction backward_weight --count 100 --seed 99 >"$OUT/scwmut.log" 2>&1
-    echo "--- small-C backward-weight mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/scwmut.log" | tail -1)" ;;
+    echo "--- small-C backward-weight mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/scwmut.log" | tail -1)"
+    SAFECONV_GPU_DW_SLICES=5 timeout 120 build-mut/safeconv verify --device 0 --algo gpu_direct_depthwise --shape-class dw --layout nchw --large 50 --direction backward_weight --count 200 --seed 99 >"$OUT/dwpmut.log" 2>&1
+    echo "--- NCHW depthwise backward-weight mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/dwpmut.log" | tail -1)" ;;
 scw_memcheck)
     SAFECONV_GPU_SMALLC_BW_SLICES=5 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class fewc --layout both --direction backward_weight --count 30 --seed $((SEED + 992)) >"$OUT/mcscw.log" 2>&1
-    echo "--- mcscw: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcscw.log" | tr '\n' ' ')" ;;
+    echo "--- mcscw: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcscw.log" | tr '\n' ' ')"
+    SAFECONV_GPU_DW_SLICES=5 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_depthwise --shape-class dw --layout nchw --direction backward_weight --count 30 --seed $((SEED + 993)) >"$OUT/mcdwp.log" 2>&1
+    echo "--- mcdwp: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcdwp.log" | tr '\n' ' ')" ;;
 bench_wino)
     # the 3x3 stride-1 suite (WSUITE) with Winograd wherever it applies and never, fp32 NCHW
     # against cuDNN fp32 and NHWC against cuDNN fp32 NHWC, in one call

@@ -17,6 +17,8 @@
 #   depthwise slices  the NHWC depthwise backward-weight (--shape-class dw) in 5 row slices
 #                  (SAFECONV_GPU_DW_SLICES=5; fewer where the rows run out): at least 40 plans
 #                  with 2-5; and in bf16 with the default slices
+#   depthwise NCHW slices  the NCHW depthwise backward-weight of rows of 3, 5 or 7 taps
+#                  (--shape-class dw --layout nchw) in 5 row slices: at least 40 plans with 2-5
 #   depthwise long rows  the depthwise backward-data of rows of 8-80 taps (--shape-class dwlong)
 #   depthwise long-row bw  the depthwise backward-weight of rows of 8-80 taps in 5 row slices
 #   small-C phases the small-C backward-data in stride phases, forced on --shape-class stem
@@ -149,6 +151,11 @@ step "depthwise slices" vv SAFECONV_GPU_DW_SLICES=5 -- --count 60 --seed 4011 --
 need "depthwise slices" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
 step "depthwise bf16" vv -- --count 30 --seed 4012 --large 50 --shape-class dw --layout nhwc \
     --dtype bf16 --direction backward_weight --algo gpu_direct_depthwise
+# the NCHW depthwise backward-weight of rows of 3, 5 or 7 taps (dwb_plane: strides and row
+# dilation 1-2, column dilation 1; about 4 in 10 of the class's NCHW layers), 5 row slices asked
+step "depthwise NCHW slices" vv SAFECONV_GPU_DW_SLICES=5 -- --count 200 --seed 4018 --large 50 \
+    --shape-class dw --layout nchw --direction backward_weight --algo gpu_direct_depthwise
+need "depthwise NCHW slices" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
 # the long-row depthwise backward-data (rows of 8-80 taps, stride 1; --shape-class dwlong draws
 # only those), both layouts
 step "depthwise long rows" vv -- --count 60 --seed 4013 --large 50 --shape-class dwlong \
