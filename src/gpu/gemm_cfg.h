@@ -51,11 +51,13 @@ enum {
  *   PLAIN  the gathers that follow each tensor's own layout (every direction and layout);
  *   CC     channel-chunked: NCHW forward/backward-data, the reduction in (r,s,c) order on a
  *          (k,r,s,c) copy of the weight in the workspace (gemm/gather_cc.cuh);
- *   N32    NCHW backward-weight with 32-bit offsets inside an image (gemm/gather_bw.cuh). */
+ *   N32    NCHW backward-weight with 32-bit offsets inside an image (gemm/gather_bw.cuh);
+ *   H32    NHWC backward-weight with 32-bit offsets inside an image (gemm/gather_bw.cuh). */
 enum {
     SC_GATHER_PLAIN = 0,
     SC_GATHER_CC = 1,
-    SC_GATHER_N32 = 2
+    SC_GATHER_N32 = 2,
+    SC_GATHER_H32 = 3
 };
 
 /* The table's columns as functions (constexpr in C++). */

@@ -37,16 +37,18 @@ size_t sc_gemm_cc_wt_bytes(const sc_kp *kp)
     return (b + 255) / 256 * 256;
 }
 
-/* Backward-weight's NCHW gathers with 32-bit in-image offsets: where each image of dy and x is
- * under 2^31 elements, and not for 64x256 (it would spill there: sc_gemm_cfg_built). The plain
- * gathers compute the same bits; SAFECONV_GPU_GEMM_BW32=0 keeps them. */
+/* Backward-weight's gathers with 32-bit in-image offsets (N32 for NCHW, H32 for NHWC): where
+ * each image of dy and x is under 2^31 elements and the configuration is built with them
+ * (sc_gemm_cfg_built). The plain gathers compute the same bits; SAFECONV_GPU_GEMM_BW32=0 keeps
+ * them. */
 static int bw_gather(const sc_kp *kp, int cfg)
 {
     const i64 lim = (i64)1 << 31;
-    bool n32 = sc_gpu_knobs_get()->gemm_bw32 != 0 && !kp->nhwc &&
-               (i64)kp->k * kp->p * kp->q < lim && (i64)kp->c * kp->h * kp->w < lim;
-    return n32 && sc_gemm_cfg_built(cfg, SC_DIR_BACKWARD_WEIGHT, false, SC_GATHER_N32, kp->dtype)
-               ? SC_GATHER_N32
+    int g32 = kp->nhwc ? SC_GATHER_H32 : SC_GATHER_N32;
+    bool fits = sc_gpu_knobs_get()->gemm_bw32 != 0 && (i64)kp->k * kp->p * kp->q < lim &&
+                (i64)kp->c * kp->h * kp->w < lim;
+    return fits && sc_gemm_cfg_built(cfg, SC_DIR_BACKWARD_WEIGHT, kp->nhwc != 0, g32, kp->dtype)
+               ? g32
                : SC_GATHER_PLAIN;
 }
 

@@ -133,7 +133,7 @@ static inline sc_scw_geo sc_scw_geometry(const sc_kp *kp)
     return g;
 }
 
-/* One slice's partial sums: K * Cg * 9 floats; none for one slice. */
+/* The slices' partial sums, K * Cg * 9 floats a slice; none for one slice. */
 static inline size_t sc_scw_ws_bytes(const sc_kp *kp, int slices)
 {
     return slices > 1 ? (size_t)slices * (size_t)kp->k * kp->cg * 9 * sizeof(float) : 0;

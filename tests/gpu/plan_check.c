@@ -97,7 +97,13 @@ static void check_gemm(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
         return fail(pb, rq, dev, pl, "channel-chunked gathers where they do not apply");
     if (pl->gather == SC_GATHER_N32 && (dir != SC_DIR_BACKWARD_WEIGHT || kp->nhwc))
         return fail(pb, rq, dev, pl, "N32 gathers outside NCHW backward-weight");
-    if (pl->gather < 0 || pl->gather > SC_GATHER_N32)
+    if (pl->gather == SC_GATHER_H32 && (dir != SC_DIR_BACKWARD_WEIGHT || !kp->nhwc))
+        return fail(pb, rq, dev, pl, "H32 gathers outside NHWC backward-weight");
+    if ((pl->gather == SC_GATHER_N32 || pl->gather == SC_GATHER_H32) &&
+        ((long long)kp->k * kp->p * kp->q >= (1ll << 31) ||
+         (long long)kp->c * kp->h * kp->w >= (1ll << 31)))
+        return fail(pb, rq, dev, pl, "32-bit in-image gathers on an image of 2^31 elements");
+    if (pl->gather < 0 || pl->gather > SC_GATHER_H32)
         return fail(pb, rq, dev, pl, "unknown gather");
     if (pl->ws_bytes != with_bias(kp, rq, pl, sc_gemm_ws_bytes(kp, dir, pl)))
         return fail(pb, rq, dev, pl, "ws_bytes is not the plan's workspace");

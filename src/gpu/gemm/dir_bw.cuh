@@ -9,7 +9,8 @@ typedef SC_GEMM_ELEM T;
 #include "gather_bw.cuh"
 #include "op_bw.cuh"
 
-/* Backward-weight with Op = OpBw, or OpBwN (N32: NCHW with 32-bit offsets in an image). */
+/* Backward-weight with Op = OpBw, OpBwN (N32: NCHW with 32-bit offsets in an image) or OpBwH
+ * (NHWC with 32-bit offsets in an image). */
 template <class Op, bool N32>
 static int gemm_bw(const sc_kp &kp, const sc_kplan &pl, const T *a, const T *b, T *out, float *ws,
                    cudaStream_t st)
@@ -74,6 +75,10 @@ int sc_gemm_bw<SC_GEMM_ELEM>(const sc_kp &kp, const sc_kplan &pl, const SC_GEMM_
     if (pl.gather == SC_GATHER_N32) {
         if (kp.nhwc) return (int)cudaErrorInvalidValue;
         return gemm_bw<OpBwN, true>(kp, pl, a, b, out, ws, st);
+    }
+    if (pl.gather == SC_GATHER_H32) {
+        if (!kp.nhwc) return (int)cudaErrorInvalidValue;
+        return gemm_bw<OpBwH, false>(kp, pl, a, b, out, ws, st);
     }
     return gemm_bw<OpBw, false>(kp, pl, a, b, out, ws, st);
 }

@@ -1,5 +1,5 @@
 /* gather_bw.cuh - backward-weight's operand gathers: A = dy at rows k, B = x at columns
- * (c,r,s) / (r,s,c), over the reduction (n,p,q); and their NCHW 32-bit-offset forms.
+ * (c,r,s) / (r,s,c), over the reduction (n,p,q); and their 32-bit-offset forms, NCHW and NHWC.
  * Included inside an element type's namespace (dir_*.cuh), where T is defined. */
 /* Backward-weight A: dy at rows k, reduction (n,p,q) in [kbeg, kend). */
 struct GBwDy {
@@ -203,5 +203,112 @@ struct GBwXN : GBwX {
         int h = k.hq + o.hr, w = k.wq + o.ws;
         if (k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
         return sc_ldg(k.img + (unsigned)(o.coff + h * W + w));
+    }
+};
+
+/* Backward-weight for NHWC with each image of x and dy under 2^31 elements: GBwDy / GBwX with the
+ * layout fixed at compile time, the image's base pointer kept per reduction index and moved on
+ * when the index passes an image, and 32-bit offsets inside the image, where the plain gathers
+ * test the layout and form 64-bit products per element. The loaders take E consecutive
+ * reduction indices (kdec, then knext), so knext steps q, p and the image without a division.
+ * Same elements, same order: the same bits as GBwDy / GBwX. */
+struct GBwDyH : GBwDy {
+    static constexpr int gather = SC_GATHER_H32;
+    struct Row {
+        int off; /* g*Kg + k */
+        bool ok;
+    };
+    struct Kst {
+        const T *img; /* dy + n*P*Q*K */
+        int pq, kk;
+    };
+    __device__ Row row(int k) const
+    {
+        Row o;
+        o.ok = k < m_count;
+        o.off = (int)goff + (o.ok ? k : 0);
+        return o;
+    }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        int n = sc_div(kk, dpq);
+        k.kk = kk;
+        k.pq = kk - n * P * Q;
+        k.img = dy + (i64)n * P * Q * K;
+        return k;
+    }
+    __device__ Kst knext(Kst k) const
+    {
+        k.kk++;
+        if (++k.pq == P * Q) {
+            k.pq = 0;
+            k.img += (i64)P * Q * K;
+        }
+        return k;
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        return (o.ok && k.kk < k_end) ? sc_ldg(k.img + (unsigned)(k.pq * K + o.off)) : 0.f;
+    }
+};
+
+struct GBwXH : GBwX {
+    struct Row {
+        int coff;   /* g*Cg + c */
+        int hr, ws; /* hr = SC_ROW_NONE: a column past the GEMM */
+        int pad;
+    };
+    struct Kst {
+        const T *img; /* x + n*H*W*C */
+        int p, q, kk; /* the output position */
+        int hq, wq;   /* p*sh, q*sw */
+    };
+    __device__ Row row(int col) const
+    {
+        Row o;
+        bool ok = col < n_count;
+        int cc = ok ? col : 0;
+        int rs = sc_div(cc, dcg);
+        int c = cc - rs * Cg;
+        int r = sc_div(rs, ds), s = rs - r * S;
+        o.coff = (int)goff + c;
+        o.hr = ok ? r * dh - ph : SC_ROW_NONE;
+        o.ws = s * dw - pw;
+        o.pad = 0;
+        return o;
+    }
+    __device__ Kst kdec(int kk) const
+    {
+        Kst k;
+        int n = sc_div(kk, dpq);
+        int pq = kk - n * P * Q;
+        k.p = sc_div(pq, dq);
+        k.q = pq - k.p * Q;
+        k.kk = kk;
+        k.hq = k.p * sh;
+        k.wq = k.q * sw;
+        k.img = x + (i64)n * H * W * C;
+        return k;
+    }
+    __device__ Kst knext(Kst k) const
+    {
+        k.kk++;
+        k.wq += sw;
+        if (++k.q == Q) {
+            k.q = 0, k.wq = 0;
+            k.hq += sh;
+            if (++k.p == P) {
+                k.p = 0, k.hq = 0;
+                k.img += (i64)H * W * C;
+            }
+        }
+        return k;
+    }
+    __device__ float load(const Row &o, const Kst &k) const
+    {
+        int h = k.hq + o.hr, w = k.wq + o.ws;
+        if (k.kk >= k_end || (unsigned)h >= (unsigned)H || (unsigned)w >= (unsigned)W) return 0.f;
+        return sc_ldg(k.img + (unsigned)((h * W + w) * C + o.coff));
     }
 };

@@ -1,12 +1,12 @@
 /* op_bw.cuh - backward-weight as one GEMM per group and split: the block's slice and its
  * epilogue (dw: slices in the workspace, or serial splits adding in order).
  * Included inside an element type's namespace (dir_*.cuh), where T is defined. */
-/* GA, GB: GBwDy, GBwX, or their NCHW 32-bit-offset forms GBwDyN, GBwXN. */
+/* GA, GB: GBwDy, GBwX, or their 32-bit-offset forms GBwDyN, GBwXN (NCHW), GBwDyH, GBwXH (NHWC). */
 template <class GA, class GB>
 struct OpBwT {
     static constexpr sc_direction dir = SC_DIR_BACKWARD_WEIGHT;
     typedef T Elem;
-    static constexpr int gather = GA::gather; /* SC_GATHER_PLAIN or _N32 */
+    static constexpr int gather = GA::gather; /* SC_GATHER_PLAIN, _N32 or _H32 */
     typedef GA A;
     typedef GB B;
     GA a;
@@ -91,3 +91,4 @@ struct OpBwT {
 
 typedef OpBwT<GBwDy, GBwX> OpBw;
 typedef OpBwT<GBwDyN, GBwXN> OpBwN;
+typedef OpBwT<GBwDyH, GBwXH> OpBwH;
