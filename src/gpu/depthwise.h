@@ -17,6 +17,7 @@
 
 #include "gpu/knobs.h"
 #include "gpu/kparams.h"
+#include "gpu/row_slices.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,25 +57,16 @@ static inline size_t sc_dwb_ws_bytes(const sc_kp *kp, int slices)
  * by the rows, DWB_MAX_SLICES and the limit. */
 static inline int sc_dwb_slices(const sc_kp *kp, int sm_count, int force, size_t ws_limit)
 {
-    long long rows = (long long)kp->n * kp->p, s;
-    if (force > 0) {
-        s = force < rows ? force : rows;
-    } else {
-        long long want = (8ll * sm_count + sc_dwb_cblocks(kp) - 1) / sc_dwb_cblocks(kp);
-        long long cap = rows / (DWB_WARPS * DWB_ROWS_WARP);
-        s = want < cap ? want : cap;
-    }
-    if (s > DWB_MAX_SLICES) s = DWB_MAX_SLICES;
-    size_t per = sc_dwb_slice_bytes(kp);
-    if (s > 1 && (size_t)s > ws_limit / per) s = (long long)(ws_limit / per);
-    return s < 2 ? 1 : (int)s;
+    long long rows = (long long)kp->n * kp->p;
+    long long want = (8ll * sm_count + sc_dwb_cblocks(kp) - 1) / sc_dwb_cblocks(kp);
+    return sc_row_slices(rows, want, rows / (DWB_WARPS * DWB_ROWS_WARP), force, DWB_MAX_SLICES,
+                         sc_dwb_slice_bytes(kp), ws_limit);
 }
 
 /* Output rows (n, p) per slice (the last one may be shorter). */
 static inline long long sc_dwb_rows_per_slice(const sc_kp *kp, int slices)
 {
-    long long rows = (long long)kp->n * kp->p;
-    return (rows + slices - 1) / slices;
+    return sc_rows_per_slice((long long)kp->n * kp->p, slices);
 }
 
 /* Backward-weight of long filter rows (depthwise_bw.cu, dwb_long): an EEG-style temporal layer
@@ -101,17 +93,9 @@ static inline bool sc_dwbl_applies(const sc_kp *kp)
  * DWB_MAX_SLICES and the workspace limit; `force` > 0 (SAFECONV_GPU_DW_SLICES) asks. */
 static inline int sc_dwbl_slices(const sc_kp *kp, int sm_count, int force, size_t ws_limit)
 {
-    long long rows = (long long)kp->n * kp->p, s;
-    if (force > 0) {
-        s = force < rows ? force : rows;
-    } else {
-        long long want = (4ll * sm_count + kp->k - 1) / kp->k, cap = rows / 8;
-        s = want < cap ? want : cap;
-    }
-    if (s > DWB_MAX_SLICES) s = DWB_MAX_SLICES;
-    size_t per = sc_dwb_slice_bytes(kp);
-    if (s > 1 && (size_t)s > ws_limit / per) s = (long long)(ws_limit / per);
-    return s < 2 ? 1 : (int)s;
+    long long rows = (long long)kp->n * kp->p;
+    return sc_row_slices(rows, (4ll * sm_count + kp->k - 1) / kp->k, rows / 8, force,
+                         DWB_MAX_SLICES, sc_dwb_slice_bytes(kp), ws_limit);
 }
 
 /* NCHW backward-weight of 3-, 5- and 7-wide filter rows (depthwise_bw.cu, dwb_plane), 1-7 filter
@@ -172,17 +156,9 @@ static inline sc_dwbp_geo sc_dwbp_geometry(const sc_kp *kp)
  * limit; `force` > 0 (SAFECONV_GPU_DW_SLICES) asks. */
 static inline int sc_dwbp_slices(const sc_kp *kp, int sm_count, int force, size_t ws_limit)
 {
-    long long rows = (long long)kp->n * kp->p, s;
-    if (force > 0) {
-        s = force < rows ? force : rows;
-    } else {
-        long long want = 8ll * sm_count / kp->k, cap = rows / DWBP_MIN_ROWS;
-        s = want < cap ? want : cap;
-    }
-    if (s > DWB_MAX_SLICES) s = DWB_MAX_SLICES;
-    size_t per = sc_dwb_slice_bytes(kp);
-    if (s > 1 && (size_t)s > ws_limit / per) s = (long long)(ws_limit / per);
-    return s < 2 ? 1 : (int)s;
+    long long rows = (long long)kp->n * kp->p;
+    return sc_row_slices(rows, 8ll * sm_count / kp->k, rows / DWBP_MIN_ROWS, force, DWB_MAX_SLICES,
+                         sc_dwb_slice_bytes(kp), ws_limit);
 }
 
 #endif /* SC_GPU_DEPTHWISE_H */

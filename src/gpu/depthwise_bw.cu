@@ -254,7 +254,7 @@ static void launch_plane(const sc_kp &kp, int slices, const T *x, const T *dy, f
                          cudaStream_t st)
 {
     const sc_dwbp_geo g = sc_dwbp_geometry(&kp);
-    const int rps = (int)(((i64)kp.n * kp.p + slices - 1) / slices);
+    const int rps = (int)sc_dwb_rows_per_slice(&kp, slices);
     dim3 grid((unsigned)kp.k, (unsigned)slices);
     if (kp.sw == 1)
         dwb_plane<T, S, 1><<<grid, DWBP_T, g.smem, st>>>(kp, g, x, dy, part, dwt, rps);

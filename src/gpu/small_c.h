@@ -4,6 +4,7 @@
 #define SC_GPU_SMALL_C_H
 
 #include "gpu/kparams.h"
+#include "gpu/row_slices.h"
 
 #include <stdbool.h>
 
@@ -144,18 +145,10 @@ static inline size_t sc_scw_ws_bytes(const sc_kp *kp, int slices)
  * workspace limit; `force` > 0 (SAFECONV_GPU_SMALLC_BW_SLICES) asks for that many. */
 static inline int sc_scw_slices(const sc_kp *kp, int sm_count, int force, size_t ws_limit)
 {
-    long long rows = (long long)kp->n * kp->p, s;
+    long long rows = (long long)kp->n * kp->p;
     long long blocks = (long long)kp->g * ((kp->kg + SCW_KB - 1) / SCW_KB);
-    if (force > 0) {
-        s = force < rows ? force : rows;
-    } else {
-        long long want = 3ll * sm_count / blocks, cap = rows / 2;
-        s = want < cap ? want : cap;
-    }
-    if (s > SCW_MAX_SLICES) s = SCW_MAX_SLICES;
-    size_t per = sc_scw_ws_bytes(kp, 2) / 2;
-    if (s > 1 && (size_t)s > ws_limit / per) s = (long long)(ws_limit / per);
-    return s < 2 ? 1 : (int)s;
+    return sc_row_slices(rows, 3ll * sm_count / blocks, rows / 2, force, SCW_MAX_SLICES,
+                         sc_scw_ws_bytes(kp, 2) / 2, ws_limit);
 }
 
 #endif /* SC_GPU_SMALL_C_H */

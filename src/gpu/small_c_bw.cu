@@ -180,10 +180,9 @@ template <class T, int SW, bool NHWC>
 static void launch_sw(const sc_kp &kp, const sc_scw_geo &g, int slices, const T *x, const T *dy,
                       float *part, T *dwt, cudaStream_t st)
 {
-    const i64 rows = (i64)kp.n * kp.p;
+    const int rps = (int)sc_rows_per_slice((i64)kp.n * kp.p, slices);
     dim3 grid((unsigned)(kp.g * g.nkb), (unsigned)slices);
-    scw_bw<T, SW, NHWC>
-        <<<grid, SCW_T, g.smem, st>>>(kp, g, x, dy, part, dwt, (int)((rows + slices - 1) / slices));
+    scw_bw<T, SW, NHWC><<<grid, SCW_T, g.smem, st>>>(kp, g, x, dy, part, dwt, rps);
 }
 
 int sc_launch_small_c_bw(const sc_kp &kp, int slices, const void *x, const void *dy, void *dw,
