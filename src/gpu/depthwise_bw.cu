@@ -242,10 +242,7 @@ __global__ __launch_bounds__(DWBP_T,
     for (int e = t; e < kp.r * S; e += DWBP_T) {
         float v = 0.f;
         for (int u = 0; u < g.ng; u++) v += red[e * g.ng + u];
-        if (gridDim.y == 1)
-            sc_put(dwt + ((i64)k * kp.r * S + e), v);
-        else
-            part[((i64)blockIdx.y * kp.r * S + e) * kp.k + k] = v;
+        sc_slice_put(dwt, part, k, kp.k, kp.r * S, e, v);
     }
 }
 
@@ -371,10 +368,7 @@ __global__ __launch_bounds__(DWBL_T, 2) void dwb_long(sc_kp kp, const T *__restr
         const int r = e / S, s = e - r * S;
         float v = 0.f;
         for (int u = 0; u < parts; u++) v += red[(r * parts + u) * (8 * NG) + s];
-        if (gridDim.y == 1)
-            sc_put(dwt + ((i64)k * R * S + e), v);
-        else
-            part[((i64)blockIdx.y * R * S + e) * kp.k + k] = v;
+        sc_slice_put(dwt, part, k, kp.k, R * S, e, v);
     }
 }
 

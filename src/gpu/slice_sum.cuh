@@ -9,6 +9,21 @@
 
 #include "dtype.cuh"
 
+/* The first pass's write of one sum v for output channel k, tap `tap` of `taps` (k_count
+ * output channels): with one slice (gridDim.y == 1) straight to dw[k][tap], rounded to T; else
+ * to this slice's (blockIdx.y) fp32 row part[slice][tap][k], which the pass below adds.
+ * dwb_rows (depthwise_bw.cu) writes the same layout in its own lines: it ran on the H200 in that
+ * form, and this helper changes its instructions, not its values. */
+template <class T>
+__device__ __forceinline__ void sc_slice_put(T *dwt, float *part, long long k, int k_count,
+                                             int taps, int tap, float v)
+{
+    if (gridDim.y == 1)
+        sc_put(dwt + (k * taps + tap), v);
+    else
+        part[((long long)blockIdx.y * taps + tap) * k_count + k] = v;
+}
+
 /* A block per 32 consecutive (tap, k) entries i of part's rows (one lane each); warp j adds the
  * slices j, j + 8, j + 16, ... in that order (independent loads, four in flight), then warp 0
  * adds the eight warps' sums in warp order and rounds to dw[k][tap]. One long chain of

@@ -169,10 +169,7 @@ __global__ __launch_bounds__(SCW_T, 3) void scw_bw(sc_kp kp, sc_scw_geo g, const
         /* the tap's place in the weight: [k][c][r][s] NCHW, [k][r][s][c] NHWC */
         const int j = NHWC ? tap * kp.cg + cc : cc * 9 + tap;
         const i64 k = kbase + kl;
-        if (gridDim.y == 1)
-            sc_put(dwt + (k * taps + j), v);
-        else
-            part[((i64)blockIdx.y * taps + j) * kp.k + k] = v;
+        sc_slice_put(dwt, part, k, kp.k, taps, j, v);
     }
 }
 
