@@ -372,12 +372,13 @@ __global__ __launch_bounds__(DWBL_T, 2) void dwb_long(sc_kp kp, const T *__restr
     }
 }
 
-/* Shared memory of dwb_long: the stage, or the parts' sums if larger. */
-static int dwbl_smem(const sc_kp &kp)
+/* Shared memory of dwb_long for r filter rows of s taps: the stage, or the parts' sums if
+ * larger. Both grow with s, so s = DWBL_MAX_S gives the bound for r rows. */
+static constexpr int dwbl_smem(int r, int s)
 {
-    const int ng = (kp.s + 7) / 8, rb = 8 / kp.r;
-    const int stage = rb * DWBL_QC + rb * kp.r * (DWBL_QC + 8 * ng);
-    const int red = kp.r * (DWBL_T / ng) * 8 * ng;
+    const int ng = (s + 7) / 8, rb = 8 / r;
+    const int stage = rb * DWBL_QC + rb * r * (DWBL_QC + 8 * ng);
+    const int red = r * (DWBL_T / ng) * 8 * ng;
     return (stage > red ? stage : red) * (int)sizeof(float);
 }
 
@@ -385,8 +386,8 @@ template <class T, int R>
 static int launch_long(const sc_kp &kp, int slices, const T *x, const T *dy, float *part, T *dwt,
                        cudaStream_t st)
 {
-    const int smem = dwbl_smem(kp);
-    if (int e = sc_smem_opt_in<dwb_long<T, R>>(smem)) return e;
+    const int smem = dwbl_smem(R, kp.s);
+    if (int e = sc_smem_opt_in<dwb_long<T, R>>(smem, dwbl_smem(R, DWBL_MAX_S))) return e;
     dim3 grid((unsigned)kp.k, (unsigned)slices);
     dwb_long<T, R>
         <<<grid, DWBL_T, smem, st>>>(kp, x, dy, part, dwt, sc_dwb_rows_per_slice(&kp, slices));

@@ -25,7 +25,7 @@ template <class Op>
 static int sc_wgmma_ws_launch(const Op &op, dim3 grid, cudaStream_t st)
 {
     constexpr int smem = sc_wgmma_ws_smem_bytes();
-    if (int e = sc_smem_opt_in<wgmma_ws_kernel<Op>>(smem)) return e;
+    if (int e = sc_smem_opt_in<wgmma_ws_kernel<Op>>(smem, smem)) return e;
     int dev = 0, sms = 0;
     if (int e = (int)cudaGetDevice(&dev)) return e;
     if (int e = (int)cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) return e;
@@ -47,7 +47,7 @@ int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
         return sc_wgmma_ws_launch(op, grid, st);
     } else {
         constexpr int smem = sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem), BN);
-        if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN>>(smem)) return e;
+        if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN>>(smem, smem)) return e;
         wgmma_kernel<Op, BN><<<grid, 256, smem, st>>>(op);
         return (int)cudaGetLastError();
     }

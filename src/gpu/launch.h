@@ -11,22 +11,25 @@
 #include "kparams.h"
 
 /* Dynamic shared memory above 48 KiB needs an opt-in per kernel function and device (NVIDIA;
- * AMD allows its 64 KiB without one): made once per device, remembered in a bitmap per Kernel.
- * 0 or the error code. */
+ * AMD allows its 64 KiB without one). The opt-in is made once per device, for `most`: the most
+ * this Kernel is ever launched with, a constant of the kernel (its shapes' bound), never the
+ * size of the launch at hand, since a later, larger launch would find the first opt-in too small
+ * and fail. `bytes` above `most` is the caller's error (cudaErrorInvalidValue), whatever was
+ * launched before. Remembered in a bitmap per Kernel. 0 or the error code. */
 template <auto Kernel>
-static int sc_smem_opt_in(int bytes)
+static int sc_smem_opt_in(int bytes, int most)
 {
+    if (bytes < 0 || bytes > most) return (int)cudaErrorInvalidValue;
 #if SC_GPU_HIP
-    (void)bytes;
     return 0;
 #else
-    if (bytes <= 48 * 1024) return 0;
+    if (most <= 48 * 1024) return 0;
     static unsigned long long opted; /* bit d: the opt-in was made on device d */
     int dev = 0;
     cudaError_t e = cudaGetDevice(&dev);
     if (e != cudaSuccess) return (int)e;
     if (dev < 64 && (__atomic_load_n(&opted, __ATOMIC_RELAXED) >> dev & 1)) return 0;
-    e = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    e = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most);
     if (e != cudaSuccess) return (int)e;
     if (dev < 64) __atomic_fetch_or(&opted, 1ull << dev, __ATOMIC_RELAXED);
     return 0;

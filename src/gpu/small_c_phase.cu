@@ -133,7 +133,8 @@ static int scp_launch(const scp_args &a, const float *dy, const float *w, float 
                       cudaStream_t st)
 {
     const int smem = a.k * a.r * a.s * (int)sizeof(float4);
-    if (int e = sc_smem_opt_in<smallc_bd_phase<C, NR>>(smem)) return e;
+    if (int e = sc_smem_opt_in<smallc_bd_phase<C, NR>>(smem, SCP_MAX_TAPS * (int)sizeof(float4)))
+        return e;
     const long long threads = (long long)a.n * a.sh * a.nib * a.sw * a.wcp;
     smallc_bd_phase<C, NR>
         <<<(unsigned)((threads + SCP_T - 1) / SCP_T), SCP_T, smem, st>>>(a, dy, w, dx);

@@ -283,7 +283,7 @@ int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const v
     return wino_variant([&](auto nb, auto kq) {
         constexpr int NB = decltype(nb)::value, KQ = decltype(kq)::value,
                       smem = wino_smem<NB, KQ>();
-        if (int err = sc_smem_opt_in<wino_main<NB, KQ>>(smem)) return err;
+        if (int err = sc_smem_opt_in<wino_main<NB, KQ>>(smem, smem)) return err;
         wino_main<NB, KQ><<<grid, WINO_T, smem, st>>>(w, (const float *)a, U, bias, (float *)out);
         return (int)cudaGetLastError();
     });

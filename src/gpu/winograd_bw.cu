@@ -219,7 +219,7 @@ int sc_launch_winograd_bw(const sc_kp &kp, int splits, const void *x, const void
     int e = wino_variant<BW_BUF_FLOATS>([&](auto nb, auto kq) {
         constexpr int NB = decltype(nb)::value, KQ = decltype(kq)::value,
                       smem = wino_smem<NB, KQ, BW_BUF_FLOATS>();
-        if (int err = sc_smem_opt_in<wino_bw_main<NB, KQ>>(smem)) return err;
+        if (int err = sc_smem_opt_in<wino_bw_main<NB, KQ>>(smem, smem)) return err;
         wino_bw_main<NB, KQ>
             <<<grid, WINO_T, smem, st>>>(w, (const float *)x, (const float *)dy, out);
         return (int)cudaGetLastError();

@@ -11,7 +11,7 @@ static int mma_launch_built(const Op &op, dim3 grid, cudaStream_t st)
 {
     constexpr int smem =
         sc_mma_smem_bytes(CFG, Op::A_KMAJOR, Op::B_KMAJOR, (int)sizeof(typename Op::Elem));
-    if (int e = sc_smem_opt_in<mma_kernel<CFG, Op>>(smem)) return e;
+    if (int e = sc_smem_opt_in<mma_kernel<CFG, Op>>(smem, smem)) return e;
     mma_kernel<CFG, Op><<<grid, 256, smem, st>>>(op);
     return (int)cudaGetLastError();
 }
