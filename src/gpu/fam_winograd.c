@@ -37,16 +37,23 @@ static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc
  * of at least a third of the multiprocessors (YOLO's 128-channel 20x20 layer, 26 blocks on
  * 132 SMs, ran 1.4-1.6x the GEMM's time, which splits where the grid is short). Elsewhere on
  * the H200's 3x3 stride-1 suite it ran 0.47-0.97x the GEMM's time (bench/NOTES.md).
- * Backward-weight only when forced: it ran 0.64-0.90x the GEMM's time on the 64- and
- * 256-channel layers but 1.1-1.3x on the 128- and 512-channel ones, and up to 2.9x on small
- * ones (run W3). SAFECONV_GPU_WINOGRAD=1 takes it wherever it applies, 0 never. */
+ * Backward-weight (x on the 32-row side) with the same channel floor and at least
+ * WINO_BW_MIN_MACS multiply-adds of the direct form (N*P*Q*K*C*9): on the H200 it ran 0.41-0.92x
+ * the GEMM's time on every 3x3 stride-1 suite layer above that, NCHW and NHWC (the 32-bit NHWC
+ * gathers included), and 0.7-1.3x on YOLO's 0.24 G c2f layers, whose short reductions leave the
+ * two close (bench/NOTES.md, "Winograd backward-weight as the default"). Small-C comes first
+ * in the list for 16 channels a group. SAFECONV_GPU_WINOGRAD=1 takes it wherever it applies, 0
+ * never. */
+#define WINO_BW_MIN_MACS (1ll << 29)
 static bool wino_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     int knob = sc_gpu_knobs_get()->winograd;
     if (knob >= 0) return knob > 0 && wino_can(kp, rq, dev);
-    if (rq->dir == SC_DIR_BACKWARD_WEIGHT || !wino_can(kp, rq, dev)) return false;
-    return sc_wino_ci(kp, rq->dir) >= 16 && sc_wino_co(kp, rq->dir) >= 16 &&
-           3 * wino_blocks(kp, rq, dev) >= dev->sm_count;
+    if (!wino_can(kp, rq, dev) || sc_wino_ci(kp, rq->dir) < 16 || sc_wino_co(kp, rq->dir) < 16)
+        return false;
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT)
+        return (double)kp->n * kp->p * kp->q * kp->k * kp->c * 9 >= (double)WINO_BW_MIN_MACS;
+    return 3 * wino_blocks(kp, rq, dev) >= dev->sm_count;
 }
 
 static void wino_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev,

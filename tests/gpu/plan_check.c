@@ -218,8 +218,12 @@ static void check_routes(void)
          SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_DIRECT_SMALL_C},
         {"grouped_g8", 32, 128, 56, 56, 128, 3, 3, 1, 1, 1, 8, SC_ALGO_GPU_IMPLICIT_GEMM,
          SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_SMALL_C},
+        /* 3x3 stride 1, fp32: Winograd in every direction (3.7 G multiply-adds); YOLO's
+         * 128-channel 20x20 layer (0.24 G, under 2^29) keeps the GEMM (fam_winograd.c) */
         {"r50_l3_3x3_256", 32, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, SC_ALGO_GPU_WINOGRAD,
-         SC_ALGO_GPU_WINOGRAD, SC_ALGO_GPU_IMPLICIT_GEMM},
+         SC_ALGO_GPU_WINOGRAD, SC_ALGO_GPU_WINOGRAD},
+        {"yolo_c2f_3x3_128", 4, 128, 20, 20, 128, 3, 3, 1, 1, 1, 1, SC_ALGO_GPU_IMPLICIT_GEMM,
+         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_IMPLICIT_GEMM},
     };
     if (getenv("SAFECONV_GPU_WINOGRAD") || getenv("SAFECONV_GPU_GEMM_MMA") ||
         getenv("SAFECONV_GPU_SMALLC_BW"))
