@@ -187,6 +187,44 @@ static void json_check(sc_json *j, int k, const sc_conv2d_desc *d, uint64_t seed
     sc_json_end(j);
 }
 
+/* --large's percent, or its default: 10 on a GPU, 0 on the CPU. */
+static int large_pct(const run_opts *r)
+{
+    return r->large_pct >= 0 ? r->large_pct : r->device >= 0 ? 10 : 0;
+}
+
+/* The options a failure's replay needs besides --replay SEED: those that shape the drawn
+ * configuration (share of wide channels, channel multiple, shape class, layout, dtype) and
+ * those that choose what is checked (device, dtype, algorithm, strategy). The share of wide
+ * channels is written out even when it was the default, since the default differs between the
+ * CPU and a GPU. */
+static void replay_hint(const run_opts *r, char *buf, size_t n)
+{
+    size_t len = 0;
+#define HINT(...)                                                                                  \
+    do {                                                                                           \
+        int w_ = snprintf(len < n ? buf + len : NULL, len < n ? n - len : 0, __VA_ARGS__);         \
+        if (w_ > 0) len += (size_t)w_;                                                             \
+    } while (0)
+    buf[0] = '\0';
+    if (r->device < 0)
+        HINT(" --device cpu");
+    else if (r->device > 0)
+        HINT(" --device %d", r->device);
+    if (r->shapes) HINT(" --shape-class %s", shape_names[r->shapes]);
+    HINT(" --large %d", large_pct(r));
+    if (r->cmul != 1) HINT(" --channel-multiple %d", r->cmul);
+    if (r->layout >= 0) HINT(" --layout %s", r->layout == SC_NHWC ? "nhwc" : "nchw");
+    if (r->tf32)
+        HINT(" --dtype tf32");
+    else if (r->dtype != SC_DTYPE_F32)
+        HINT(" --dtype %s", sc_dtype_name(r->dtype));
+    if (r->algo != SC_ALGO_NONE) HINT(" --algo %s", sc_algo_name(r->algo));
+    if (r->strategy != SC_STRATEGY_GPU) HINT(" --strategy %s", sc_strategy_name(r->strategy));
+#undef HINT
+    if (len >= n) buf[n - 1] = '\0';
+}
+
 int cmd_verify(int argc, char **argv)
 {
     run_opts r = {.dtype = SC_DTYPE_F32,
@@ -221,7 +259,7 @@ int cmd_verify(int argc, char **argv)
     sc_check_options copt;
     sc_check_options_init(&copt);
     copt.tf32 = r.tf32;
-    gen.large_share = r.large_pct >= 0 ? r.large_pct / 100.0 : r.device >= 0 ? 0.1 : 0.0;
+    gen.large_share = large_pct(&r) / 100.0;
 
     if (r.have_replay) r.count = 1;
     const char *dirs = r.dir < 0 ? "all" : sc_direction_name((sc_direction)r.dir);
@@ -321,11 +359,13 @@ int cmd_verify(int argc, char **argv)
         sc_json_string(&j, "error", fatal ? fatal : NULL);
         sc_json_finish(&j);
     } else {
-        if (failed)
-            printf("replay one with: safeconv verify --replay SEED%s%s%s (add --direction to "
+        if (failed) {
+            char hint[400];
+            replay_hint(&r, hint, sizeof hint);
+            printf("replay one with: safeconv verify --replay SEED%s (add --direction to "
                    "narrow)\n",
-                   r.device < 0 ? " --device cpu" : "", r.shapes ? " --shape-class " : "",
-                   r.shapes ? shape_names[r.shapes] : "");
+                   hint);
+        }
         for (int k = 0; k < 4; k++)
             if (per_dir_fail[k])
                 printf("%s: %llu failed\n", sc_direction_name((sc_direction)k),

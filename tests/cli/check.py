@@ -273,6 +273,27 @@ def main():
         rc, out, err = run(["verify", "--replay", seed, "--device", "cpu", "--json"])
         if rc != 0 or json.loads(out)["replay"] != seed:
             fail("verify --replay %s: exit %d" % (seed, rc))
+        # verify's replay hint names every option that shapes the drawn layer: a failure
+        # (a GPU algorithm forced on the CPU fails every check) replayed as the hint says draws
+        # the same layer (--large is not the CPU's default here, so a hint without it would
+        # draw another).
+        first = ["verify", "--device", "cpu", "--count", "3", "--seed", "11", "--large", "60",
+                 "--shape-class", "stem", "--layout", "nhwc", "--dtype", "bf16",
+                 "--direction", "forward", "--algo", "gpu_winograd"]
+        rc, out, err = run(first)
+        fails = re.findall(r"^FAIL +\S+ +(.*?)  err .* seed (0x[0-9a-f]+)", out, re.M)
+        hint = re.search(r"^replay one with: safeconv verify --replay SEED(.*) \(add", out, re.M)
+        if rc != 1 or len(fails) != 3 or not hint:
+            fail("verify with a forced GPU algorithm on the CPU: exit %d, %d failures, hint %s"
+                 % (rc, len(fails), bool(hint)))
+        else:
+            for layer, seed in fails:
+                rc, out, err = run(["verify", "--replay", seed, "--direction", "forward"]
+                                   + hint.group(1).split())
+                again = re.findall(r"^FAIL +\S+ +(.*?)  err", out, re.M)
+                if again != [layer]:
+                    fail("verify's replay hint%s on seed %s drew %s, the failure was %s"
+                         % (hint.group(1), seed, again, layer))
     except (ValueError, KeyError, IndexError) as e:
         fail("probe outcomes / verify replay: %r" % e)
     if failures:
