@@ -211,9 +211,9 @@ static void check_routes(void)
         /* a true depthwise layer keeps the depthwise kernel in every direction */
         {"dw_s2_32", 32, 32, 112, 112, 32, 3, 3, 2, 1, 1, 32, SC_ALGO_GPU_DIRECT_DEPTHWISE,
          SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_DIRECT_DEPTHWISE},
-        /* 3x3 backward-weight with 16 or fewer channels a group in and out: small-C's
-         * (predicted from the GEMM's padding, bench/NOTES.md, "Backward-weight of few channels
-         * a group"; to be confirmed on an H200) */
+        /* 3x3 backward-weight with 16 or fewer channels a group in and out: small-C's (on the
+         * H200 0.35-0.46x the GEMM's time on these two, bench/NOTES.md, "The staged kernels on
+         * the H200") */
         {"yolo_stem", 4, 3, 640, 640, 16, 3, 3, 2, 1, 1, 1, SC_ALGO_GPU_DIRECT_SMALL_C,
          SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_DIRECT_SMALL_C},
         {"grouped_g8", 32, 128, 56, 56, 128, 3, 3, 1, 1, 1, 8, SC_ALGO_GPU_IMPLICIT_GEMM,
