@@ -58,6 +58,14 @@
 #define SC_WARP 32
 #endif
 
+/* sc_shfl_xor(v, m, w): v as held by lane (lane ^ m), within aligned groups of w lanes; every
+ * lane of the warp must take part. */
+#if SC_GPU_HIP
+#define sc_shfl_xor(v, m, w) __shfl_xor((v), (m), (w))
+#else
+#define sc_shfl_xor(v, m, w) __shfl_xor_sync(0xffffffffu, (v), (m), (w))
+#endif
+
 /* The hand-over of OpBwT's serial splits: a block waits for a flag another block set after
  * __threadfence(), then reads that block's data.
  * sc_ld_acquire_u32: the flag read. CUDA: a volatile load, then __threadfence() (the

@@ -34,13 +34,16 @@ static inline bool sc_small_c_bwd_applies(const sc_kp *kp)
 }
 
 /* Backward-data in stride phases (small_c_phase.cu): threads per block, output rows per thread,
- * and the filter's taps (K*R*S, 16 bytes each in shared memory: at most 56 KiB). */
+ * and the filter's taps (K*R*S, 16 bytes each in shared memory: at most 56 KiB). NHWC: SCP_KL
+ * lanes along k share one column (its K values of a dy position are consecutive). */
 #define SCP_T        128
 #define SCP_JH       16
 #define SCP_MAX_TAPS 3584
+#define SCP_KL       8
 
-/* Its row blocks per row class, ceil(ceil(H / sh) / SCP_JH), and threads per column class,
- * ceil(W / sw) rounded up to a whole warp of 32. */
+/* Its row blocks per row class, ceil(ceil(H / sh) / SCP_JH), and columns per column class,
+ * ceil(W / sw) rounded up to a warp's columns (NCHW 32 threads of one column each; NHWC 32 /
+ * SCP_KL columns of SCP_KL lanes), so a warp shares its row class, row block and column class. */
 static inline int sc_small_c_phase_blocks(const sc_kp *kp)
 {
     int rows = (kp->h + kp->sh - 1) / kp->sh;
@@ -48,20 +51,24 @@ static inline int sc_small_c_phase_blocks(const sc_kp *kp)
 }
 static inline int sc_small_c_phase_wcp(const sc_kp *kp)
 {
-    int cols = (kp->w + kp->sw - 1) / kp->sw;
-    return (cols + 31) / 32 * 32;
+    int cols = (kp->w + kp->sw - 1) / kp->sw, per = kp->nhwc ? 32 / SCP_KL : 32;
+    return (cols + per - 1) / per * per;
+}
+/* Threads of the launch: N * sh * row blocks * sw * columns (* SCP_KL in NHWC). */
+static inline long long sc_small_c_phase_threads(const sc_kp *kp)
+{
+    return (long long)kp->n * kp->sh * sc_small_c_phase_blocks(kp) * kp->sw *
+           sc_small_c_phase_wcp(kp) * (kp->nhwc ? SCP_KL : 1);
 }
 
-/* fp32 NCHW, groups 1, C <= 4, dilation 1, at most 4 row taps a phase (ceil(R / sh) <= 4), the
- * filter within SCP_MAX_TAPS, a thread count in (0, 2^31). */
+/* fp32, groups 1, C <= 4, dilation 1, at most 4 row taps a phase (ceil(R / sh) <= 4), the
+ * filter within SCP_MAX_TAPS, a thread count in (0, 2^31); either layout. */
 static inline bool sc_small_c_phase_applies(const sc_kp *kp)
 {
-    if (kp->dtype != SC_DTYPE_F32 || kp->nhwc || kp->g != 1 || kp->c > 4 || kp->dh != 1 ||
-        kp->dw != 1 || (kp->r + kp->sh - 1) / kp->sh > 4 ||
-        (long long)kp->k * kp->r * kp->s > SCP_MAX_TAPS)
+    if (kp->dtype != SC_DTYPE_F32 || kp->g != 1 || kp->c > 4 || kp->dh != 1 || kp->dw != 1 ||
+        (kp->r + kp->sh - 1) / kp->sh > 4 || (long long)kp->k * kp->r * kp->s > SCP_MAX_TAPS)
         return false;
-    long long threads =
-        (long long)kp->n * kp->sh * sc_small_c_phase_blocks(kp) * kp->sw * sc_small_c_phase_wcp(kp);
+    long long threads = sc_small_c_phase_threads(kp);
     return threads > 0 && threads < (1ll << 31) - SCP_T;
 }
 

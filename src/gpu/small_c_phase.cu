@@ -1,4 +1,4 @@
-/* small_c_phase.cu - small-C backward-data in stride phases: dx of an NCHW fp32 stem (groups 1,
+/* small_c_phase.cu - small-C backward-data in stride phases: dx of an fp32 stem (groups 1,
  * C <= 4, dilation 1; where it applies: small_c.h) with each dy value loaded once for 16 output
  * rows and all C channels, where small_c.cu's kernel loads it once for C outputs.
  *
@@ -18,7 +18,16 @@
  * Threads: (n, row class a, row block, column class b, column j), j fastest and padded to a
  * multiple of 32 per (n, a, block, b). Summation order fixed: k, then column tap, then row
  * tap. A tap outside dy (p or q out of range) is skipped, not multiplied by zero, so a
- * non-finite weight reaches only the outputs it belongs to, as in small_c.cu. */
+ * non-finite weight reaches only the outputs it belongs to, as in small_c.cu.
+ *
+ * NHWC (dy[n][p][q][k], w[k][r][s][c], dx[n][h][w][c]): a column's K values of one dy position
+ * are consecutive, 32 consecutive q are K floats apart. So SCP_KL = 8 lanes share a column and
+ * its JH rows, lane l taking k = l, l + 8, ...: a warp's dy load is 4 columns x 8 consecutive
+ * k (four whole 32-byte sectors), and the filter sits in shared memory as [R][S][K] (8
+ * consecutive entries a load). Each lane sums its k (k, then column tap, then row tap) and the
+ * 8 lanes' sums are added by an xor butterfly (1, 2, 4): the same additions for every lane, so
+ * all 8 hold the same bits; lane l writes rows jj = l, l + 8. Threads: (n, a, block, b, j, l), l
+ * fastest, j padded to a multiple of 4. */
 #include "knobs.h"
 #include "launch.h"
 #include "small_c.h"
@@ -36,17 +45,18 @@ struct scp_args {
 };
 
 /* One column tap: acc[jj][c] += dy[p0 - (NR-1) + jj + NR-1-ir][q] * wt[r][s][c] over the row
- * taps ir of this row phase. CHECK: some of the JH + NR - 1 dy rows are outside dy (bit e of
- * rmask clear), and their taps are skipped. */
+ * taps ir of this row phase; col is dy's first row at this column and k, `rstep` floats from
+ * one row to the next; the tap (r, s) at wrs[r * wstep]. CHECK: some of the JH + NR - 1 dy rows
+ * are outside dy (bit e of rmask clear), and their taps are skipped. */
 template <int C, int NR, bool CHECK>
-__device__ __forceinline__ void scp_tap(float (&acc)[JH][C], const float *__restrict__ col, int Q,
-                                        unsigned rmask, const float4 *wrs, int r0, int sh, int R,
-                                        int S)
+__device__ __forceinline__ void scp_tap(float (&acc)[JH][C], const float *__restrict__ col,
+                                        i64 rstep, unsigned rmask, const float4 *wrs, int wstep,
+                                        int r0, int sh, int R)
 {
     float d[JH + NR - 1];
 #pragma unroll
     for (int e = 0; e < JH + NR - 1; e++)
-        d[e] = !CHECK || (rmask >> e & 1) ? __ldg(col + (i64)e * Q) : 0.f;
+        d[e] = !CHECK || (rmask >> e & 1) ? __ldg(col + e * rstep) : 0.f;
 #pragma unroll
     for (int ir = 0; ir < NR; ir++) {
         const int r = r0 + sh * ir;
@@ -54,7 +64,7 @@ __device__ __forceinline__ void scp_tap(float (&acc)[JH][C], const float *__rest
         if (ir == NR - 1 && NR > 1) break;
 #endif
         if (r >= R) break; /* the same for the whole warp (one row phase) */
-        const float4 wv = wrs[r * S];
+        const float4 wv = wrs[r * wstep];
         const float wc[4] = {wv.x, wv.y, wv.z, wv.w};
 #pragma unroll
         for (int jj = 0; jj < JH; jj++) {
@@ -114,9 +124,9 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase(scp_args a, const float
             if (q < 0) break; /* q only falls */
             if (q >= a.q) continue;
             if (all_rows)
-                scp_tap<C, NR, false>(acc, dyk + q, a.q, rmask, wk + s, ah, a.sh, a.r, a.s);
+                scp_tap<C, NR, false>(acc, dyk + q, a.q, rmask, wk + s, a.s, ah, a.sh, a.r);
             else
-                scp_tap<C, NR, true>(acc, dyk + q, a.q, rmask, wk + s, ah, a.sh, a.r, a.s);
+                scp_tap<C, NR, true>(acc, dyk + q, a.q, rmask, wk + s, a.s, ah, a.sh, a.r);
         }
     }
 #pragma unroll
@@ -129,27 +139,110 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase(scp_args a, const float
 }
 
 template <int C, int NR>
-static int scp_launch(const scp_args &a, const float *dy, const float *w, float *dx,
-                      cudaStream_t st)
+__global__ __launch_bounds__(SCP_T) void smallc_bd_phase_nhwc(scp_args a,
+                                                              const float *__restrict__ dy,
+                                                              const float *__restrict__ w,
+                                                              float *__restrict__ dx)
 {
-    const int smem = a.k * a.r * a.s * (int)sizeof(float4);
-    if (int e = sc_smem_opt_in<smallc_bd_phase<C, NR>>(smem, SCP_MAX_TAPS * (int)sizeof(float4)))
-        return e;
-    const long long threads = (long long)a.n * a.sh * a.nib * a.sw * a.wcp;
-    smallc_bd_phase<C, NR>
-        <<<(unsigned)((threads + SCP_T - 1) / SCP_T), SCP_T, smem, st>>>(a, dy, w, dx);
+    extern __shared__ float4 smem4[];
+    float4 *wt = smem4; /* [R][S][K] */
+    const int RS = a.r * a.s;
+    for (int i = threadIdx.x; i < a.k * RS; i += SCP_T) {
+        const int rs = i / a.k, k = i - rs * a.k;
+        float v[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int c = 0; c < C; c++) v[c] = w[((i64)k * RS + rs) * C + c]; /* KRSC */
+        wt[i] = make_float4(v[0], v[1], v[2], v[3]);
+    }
+    __syncthreads();
+
+    int t = blockIdx.x * SCP_T + threadIdx.x; /* < 2^31 (sc_small_c_phase_applies) */
+    const int l = t % SCP_KL;
+    t /= SCP_KL;
+    const int j = t % a.wcp;
+    t /= a.wcp;
+    const int b = t % a.sw;
+    t /= a.sw;
+    const int ib = t % a.nib;
+    t /= a.nib;
+    const int ra = t % a.sh, n = t / a.sh;
+    /* n, ra, ib, b are the same across a warp (wcp a multiple of 32 / SCP_KL): these returns
+     * take whole warps, so the butterfly below has every lane of the ones left */
+    if (n >= a.n) return;
+    const int wcol = b + a.sw * j, rows = (a.h - ra + a.sh - 1) / a.sh, i0 = ib * JH;
+    if (i0 >= rows) return;
+    const bool live = wcol < a.w; /* not a padding column */
+    const int v = wcol + a.pw, bw = v % a.sw, qb = v / a.sw;
+    const int u0 = ra + a.sh * i0 + a.ph, ah = u0 % a.sh, pfirst = u0 / a.sh - (NR - 1);
+    unsigned rmask = 0; /* bit e: dy row pfirst + e exists */
+#pragma unroll
+    for (int e = 0; e < JH + NR - 1; e++)
+        rmask |= (unsigned)((unsigned)(pfirst + e) < (unsigned)a.p) << e;
+    const bool all_rows = rmask == (1u << (JH + NR - 1)) - 1;
+    const i64 rstep = (i64)a.q * a.k; /* dy: one row to the next */
+
+    float acc[JH][C];
+#pragma unroll
+    for (int jj = 0; jj < JH; jj++)
+#pragma unroll
+        for (int c = 0; c < C; c++) acc[jj][c] = 0.f;
+    for (int k = l; live && k < a.k; k += SCP_KL) {
+        const float *dyk = dy + ((i64)n * a.p + pfirst) * rstep + k;
+        const float4 *wk = wt + k; /* the tap (r, s) at wk[(r * S + s) * K] */
+        for (int s = bw, q = qb; s < a.s; s += a.sw, q--) {
+            if (q < 0) break; /* q only falls */
+            if (q >= a.q) continue;
+            const float *col = dyk + (i64)q * a.k;
+            if (all_rows)
+                scp_tap<C, NR, false>(acc, col, rstep, rmask, wk + s * a.k, a.s * a.k, ah, a.sh,
+                                      a.r);
+            else
+                scp_tap<C, NR, true>(acc, col, rstep, rmask, wk + s * a.k, a.s * a.k, ah, a.sh,
+                                     a.r);
+        }
+    }
+#pragma unroll
+    for (int m = 1; m < SCP_KL; m *= 2)
+#pragma unroll
+        for (int jj = 0; jj < JH; jj++)
+#pragma unroll
+            for (int c = 0; c < C; c++) acc[jj][c] += sc_shfl_xor(acc[jj][c], m, SCP_KL);
+    if (!live) return;
+#pragma unroll
+    for (int jj = 0; jj < JH; jj++) {
+        if (jj % SCP_KL != l) continue;
+        if (i0 + jj >= rows) break;
+        const int h = ra + a.sh * (i0 + jj);
+#pragma unroll
+        for (int c = 0; c < C; c++) dx[(((i64)n * a.h + h) * a.w + wcol) * C + c] = acc[jj][c];
+    }
+}
+
+template <int C, int NR>
+static int scp_launch(const scp_args &a, long long threads, bool nhwc, const float *dy,
+                      const float *w, float *dx, cudaStream_t st)
+{
+    const int smem = a.k * a.r * a.s * (int)sizeof(float4), most = SCP_MAX_TAPS * sizeof(float4);
+    const unsigned blocks = (unsigned)((threads + SCP_T - 1) / SCP_T);
+    if (nhwc) {
+        if (int e = sc_smem_opt_in<smallc_bd_phase_nhwc<C, NR>>(smem, most)) return e;
+        smallc_bd_phase_nhwc<C, NR><<<blocks, SCP_T, smem, st>>>(a, dy, w, dx);
+    } else {
+        if (int e = sc_smem_opt_in<smallc_bd_phase<C, NR>>(smem, most)) return e;
+        smallc_bd_phase<C, NR><<<blocks, SCP_T, smem, st>>>(a, dy, w, dx);
+    }
     return (int)cudaGetLastError();
 }
 
 template <int C>
-static int scp_launch_c(const scp_args &a, int nr, const float *dy, const float *w, float *dx,
-                        cudaStream_t st)
+static int scp_launch_c(const scp_args &a, int nr, long long threads, bool nhwc, const float *dy,
+                        const float *w, float *dx, cudaStream_t st)
 {
     switch (nr) {
-    case 1: return scp_launch<C, 1>(a, dy, w, dx, st);
-    case 2: return scp_launch<C, 2>(a, dy, w, dx, st);
-    case 3: return scp_launch<C, 3>(a, dy, w, dx, st);
-    case 4: return scp_launch<C, 4>(a, dy, w, dx, st);
+    case 1: return scp_launch<C, 1>(a, threads, nhwc, dy, w, dx, st);
+    case 2: return scp_launch<C, 2>(a, threads, nhwc, dy, w, dx, st);
+    case 3: return scp_launch<C, 3>(a, threads, nhwc, dy, w, dx, st);
+    case 4: return scp_launch<C, 4>(a, threads, nhwc, dy, w, dx, st);
     }
     return (int)cudaErrorInvalidValue;
 }
@@ -164,13 +257,14 @@ int sc_launch_small_c_phase(const sc_kp &kp, const void *dy, const void *w, void
     a.nib = sc_small_c_phase_blocks(&kp);
     a.wcp = sc_small_c_phase_wcp(&kp);
     const int nr = (kp.r + kp.sh - 1) / kp.sh;
+    const long long threads = sc_small_c_phase_threads(&kp);
     const float *d = (const float *)dy, *f = (const float *)w;
     float *o = (float *)dx;
     switch (kp.c) {
-    case 1: return scp_launch_c<1>(a, nr, d, f, o, st);
-    case 2: return scp_launch_c<2>(a, nr, d, f, o, st);
-    case 3: return scp_launch_c<3>(a, nr, d, f, o, st);
-    case 4: return scp_launch_c<4>(a, nr, d, f, o, st);
+    case 1: return scp_launch_c<1>(a, nr, threads, kp.nhwc, d, f, o, st);
+    case 2: return scp_launch_c<2>(a, nr, threads, kp.nhwc, d, f, o, st);
+    case 3: return scp_launch_c<3>(a, nr, threads, kp.nhwc, d, f, o, st);
+    case 4: return scp_launch_c<4>(a, nr, threads, kp.nhwc, d, f, o, st);
     }
     return (int)cudaErrorInvalidValue;
 }

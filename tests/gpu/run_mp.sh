@@ -195,9 +195,11 @@ phase_dwl)
     # and a fixed seed whose draws launch the phase kernel with 51 KiB of shared memory before
     # 57 KiB: with the opt-in made for the first launch's size it failed ('invalid argument')
     SAFECONV_GPU_SMALLC_PHASE=1 timeout 300 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class stem --layout nchw --large 50 --direction backward_data --count 2000 --seed 88011 >"$OUT/ph_order.log" 2>&1 &
+    # and NHWC (8 lanes a column along k)
+    SAFECONV_GPU_SMALLC_PHASE=1 timeout 300 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class stem --layout nhwc --large 50 --direction backward_data --count $COUNT --seed $((SEED + 960)) >"$OUT/ph_nhwc.log" 2>&1 &
     wait
-    echo "phase_dwl: $(( $(date +%s) - t0 )) s (seeds $((SEED + 951))-$s and +20, and 88011)"
-    cat "$OUT"/ph_*.log >"$OUT/phase.txt" # ph_order.log among them
+    echo "phase_dwl: $(( $(date +%s) - t0 )) s (seeds $((SEED + 951))-$s and +20, 88011, $((SEED + 960)))"
+    cat "$OUT"/ph_*.log >"$OUT/phase.txt" # ph_order.log and ph_nhwc.log among them
     echo "--- small-C phases: $(grep -E 'passed, .* failed' "$OUT/phase.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/phase.txt") FAIL lines"
     for dt in f32 bf16; do
         cat "$OUT"/dl_${dt}_*.log >"$OUT/dwlong_$dt.txt"

@@ -22,6 +22,7 @@
 #   depthwise long rows  the depthwise backward-data of rows of 8-80 taps (--shape-class dwlong)
 #   depthwise long-row bw  the depthwise backward-weight of rows of 8-80 taps in 5 row slices
 #   small-C phases the small-C backward-data in stride phases, forced on --shape-class stem
+#   small-C phases NHWC  the same in NHWC
 #   small-C bw     the small-C 3x3 backward-weight (--shape-class fewc) in 5 row slices (fewer
 #                  where the rows run out): at least 40 plans with 2-5; and in bf16
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
@@ -165,11 +166,15 @@ step "depthwise long rows" vv -- --count 60 --seed 4013 --large 50 --shape-class
 step "depthwise long-row bw" vv SAFECONV_GPU_DW_SLICES=5 -- --count 100 --seed 4015 --large 50 \
     --shape-class dwlong --direction backward_weight --algo gpu_direct_depthwise --layout both
 need "depthwise long-row bw" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
-# the small-C backward-data in stride phases (small_c_phase.cu: fp32 NCHW, dilation 1) forced on
-# stems (--shape-class stem: about 6 in 10 of its NCHW layers are the phase kernel's)
+# the small-C backward-data in stride phases (small_c_phase.cu: fp32, dilation 1) forced on
+# stems (--shape-class stem: about 19 in 20 of its layers are ones it applies to), NCHW, then
+# NHWC (8 lanes a column along k, added by a shuffle butterfly)
 step "small-C phases" vv SAFECONV_GPU_SMALLC_PHASE=1 -- --count 300 --seed 4014 --large 50 \
     --shape-class stem --direction backward_data --layout nchw --algo gpu_direct_small_c \
     --skip-unsupported
+step "small-C phases NHWC" vv SAFECONV_GPU_SMALLC_PHASE=1 -- --count 200 --seed 4019 \
+    --large 50 --shape-class stem --direction backward_data --layout nhwc \
+    --algo gpu_direct_small_c --skip-unsupported
 # the small-C backward-weight of 3x3 layers with few channels a group (small_c_bw.cu; --shape-class
 # fewc draws its layers), both layouts, 5 row slices asked for; then bf16 with the default slices
 step "small-C bw" vv SAFECONV_GPU_SMALLC_BW_SLICES=5 -- --count 300 --seed 4016 --large 30 \
