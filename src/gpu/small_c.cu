@@ -314,11 +314,11 @@ static int small_c_bwd_data(const sc_kp &kp, const T *dy, const T *w, T *dx, cud
 int sc_launch_small_c(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                       const void *c, void *out, cudaStream_t st)
 {
-    /* backward-data in stride phases (small_c_phase.cu) on large images, where it applies;
+    /* backward-data in stride phases (small_c_phase.cu) on large images (small_c.h);
      * SAFECONV_GPU_SMALLC_PHASE=1 takes it wherever it applies, 0 never */
     if (dir == SC_DIR_BACKWARD_DATA && sc_small_c_phase_applies(&kp)) {
         int knob = sc_gpu_knobs_get()->smallc_phase;
-        if (knob > 0 || (knob < 0 && (long long)kp.n * kp.h * kp.w >= (1ll << 19)))
+        if (knob > 0 || (knob < 0 && sc_small_c_phase_preferred(&kp)))
             return sc_launch_small_c_phase(kp, a, b, out, st);
     }
     return sc_with_dtype(kp.dtype, [&](auto t) {

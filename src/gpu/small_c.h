@@ -72,6 +72,17 @@ static inline bool sc_small_c_phase_applies(const sc_kp *kp)
     return threads > 0 && threads < (1ll << 31) - SCP_T;
 }
 
+/* Taken by default from N*H*W >= 2^19 in NCHW, 2^15 in NHWC. On the H200 NCHW's thread per
+ * column (each one all of K) leaves a one-image 224x224 stem's launch 25 blocks (4-5x cuDNN's
+ * time), while NHWC's eight lanes a column fill the GPU from about 2^15: its 224x224 stem ran
+ * in 0.63x small_c.cu's time, the 128x128 one (2^14) in 1.1x (bench/NOTES.md, "Small-C
+ * backward-data in stride phases, NHWC"). */
+static inline bool sc_small_c_phase_preferred(const sc_kp *kp)
+{
+    return sc_small_c_phase_applies(kp) &&
+           (long long)kp->n * kp->h * kp->w >= (kp->nhwc ? 1ll << 15 : 1ll << 19);
+}
+
 /* Backward-weight of 3x3 layers with few input channels a group (small_c_bw.cu): the YOLO stem
  * (3 -> 16, stride 2), grouped layers of 16 channels a group, 16-channel dense layers, where the
  * GEMM's tiles (M = Kg rows, N = Cg*9 columns) are mostly padding.
