@@ -62,14 +62,15 @@ static inline long long sc_small_c_phase_threads(const sc_kp *kp)
 }
 
 /* fp32, groups 1, C <= 4, dilation 1, at most 4 row taps a phase (ceil(R / sh) <= 4), the
- * filter within SCP_MAX_TAPS, a thread count in (0, 2^31); either layout. */
+ * filter within SCP_MAX_TAPS, a thread count in (0, 2^31), a dy row (Q*K) under 2^31 floats;
+ * either layout. */
 static inline bool sc_small_c_phase_applies(const sc_kp *kp)
 {
     if (kp->dtype != SC_DTYPE_F32 || kp->g != 1 || kp->c > 4 || kp->dh != 1 || kp->dw != 1 ||
         (kp->r + kp->sh - 1) / kp->sh > 4 || (long long)kp->k * kp->r * kp->s > SCP_MAX_TAPS)
         return false;
     long long threads = sc_small_c_phase_threads(kp);
-    return threads > 0 && threads < (1ll << 31) - SCP_T;
+    return threads > 0 && threads < (1ll << 31) - SCP_T && (long long)kp->q * kp->k < (1ll << 31);
 }
 
 /* Taken by default from N*H*W >= 2^19 in NCHW, 2^15 in NHWC. On the H200 NCHW's thread per

@@ -41,22 +41,24 @@ enum {
 struct scp_args {
     int n, c, h, w, k, p, q, r, s, sh, sw, ph, pw;
     int nib; /* row blocks per row class: ceil(ceil(H / sh) / JH) */
-    int wcp; /* threads per column class: ceil(W / sw) rounded up to 32 */
+    int wcp; /* columns per column class, padded (sc_small_c_phase_wcp) */
 };
 
 /* One column tap: acc[jj][c] += dy[p0 - (NR-1) + jj + NR-1-ir][q] * wt[r][s][c] over the row
  * taps ir of this row phase; col is dy's first row at this column and k, `rstep` floats from
  * one row to the next; the tap (r, s) at wrs[r * wstep]. CHECK: some of the JH + NR - 1 dy rows
- * are outside dy (bit e of rmask clear), and their taps are skipped. */
-template <int C, int NR, bool CHECK>
+ * are outside dy (bit e of rmask clear), and their taps are skipped. NHWC only keeps each
+ * layout's kernel its own instance: hipcc (ROCm 5.2) gave the NCHW kernel up to 2.1x the VGPRs
+ * (gfx1010) when both shared one. */
+template <int C, int NR, bool CHECK, bool NHWC>
 __device__ __forceinline__ void scp_tap(float (&acc)[JH][C], const float *__restrict__ col,
-                                        i64 rstep, unsigned rmask, const float4 *wrs, int wstep,
+                                        int rstep, unsigned rmask, const float4 *wrs, int wstep,
                                         int r0, int sh, int R)
 {
     float d[JH + NR - 1];
 #pragma unroll
     for (int e = 0; e < JH + NR - 1; e++)
-        d[e] = !CHECK || (rmask >> e & 1) ? __ldg(col + e * rstep) : 0.f;
+        d[e] = !CHECK || (rmask >> e & 1) ? __ldg(col + (i64)e * rstep) : 0.f;
 #pragma unroll
     for (int ir = 0; ir < NR; ir++) {
         const int r = r0 + sh * ir;
@@ -124,9 +126,9 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase(scp_args a, const float
             if (q < 0) break; /* q only falls */
             if (q >= a.q) continue;
             if (all_rows)
-                scp_tap<C, NR, false>(acc, dyk + q, a.q, rmask, wk + s, a.s, ah, a.sh, a.r);
+                scp_tap<C, NR, false, false>(acc, dyk + q, a.q, rmask, wk + s, a.s, ah, a.sh, a.r);
             else
-                scp_tap<C, NR, true>(acc, dyk + q, a.q, rmask, wk + s, a.s, ah, a.sh, a.r);
+                scp_tap<C, NR, true, false>(acc, dyk + q, a.q, rmask, wk + s, a.s, ah, a.sh, a.r);
         }
     }
 #pragma unroll
@@ -166,8 +168,8 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase_nhwc(scp_args a,
     const int ib = t % a.nib;
     t /= a.nib;
     const int ra = t % a.sh, n = t / a.sh;
-    /* n, ra, ib, b are the same across a warp (wcp a multiple of 32 / SCP_KL): these returns
-     * take whole warps, so the butterfly below has every lane of the ones left */
+    /* a column's SCP_KL lanes share n, ra, ib, b and j: these returns take whole lane groups,
+     * so the butterfly below has every lane of each group left */
     if (n >= a.n) return;
     const int wcol = b + a.sw * j, rows = (a.h - ra + a.sh - 1) / a.sh, i0 = ib * JH;
     if (i0 >= rows) return;
@@ -179,7 +181,7 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase_nhwc(scp_args a,
     for (int e = 0; e < JH + NR - 1; e++)
         rmask |= (unsigned)((unsigned)(pfirst + e) < (unsigned)a.p) << e;
     const bool all_rows = rmask == (1u << (JH + NR - 1)) - 1;
-    const i64 rstep = (i64)a.q * a.k; /* dy: one row to the next */
+    const int rstep = a.q * a.k; /* dy: one row to the next (< 2^31: sc_small_c_phase_applies) */
 
     float acc[JH][C];
 #pragma unroll
@@ -187,18 +189,18 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase_nhwc(scp_args a,
 #pragma unroll
         for (int c = 0; c < C; c++) acc[jj][c] = 0.f;
     for (int k = l; live && k < a.k; k += SCP_KL) {
-        const float *dyk = dy + ((i64)n * a.p + pfirst) * rstep + k;
+        const float *dyk = dy + ((i64)n * a.p + pfirst) * a.q * a.k + k;
         const float4 *wk = wt + k; /* the tap (r, s) at wk[(r * S + s) * K] */
         for (int s = bw, q = qb; s < a.s; s += a.sw, q--) {
             if (q < 0) break; /* q only falls */
             if (q >= a.q) continue;
             const float *col = dyk + (i64)q * a.k;
             if (all_rows)
-                scp_tap<C, NR, false>(acc, col, rstep, rmask, wk + s * a.k, a.s * a.k, ah, a.sh,
-                                      a.r);
+                scp_tap<C, NR, false, true>(acc, col, rstep, rmask, wk + s * a.k, a.s * a.k, ah,
+                                            a.sh, a.r);
             else
-                scp_tap<C, NR, true>(acc, col, rstep, rmask, wk + s * a.k, a.s * a.k, ah, a.sh,
-                                     a.r);
+                scp_tap<C, NR, true, true>(acc, col, rstep, rmask, wk + s * a.k, a.s * a.k, ah,
+                                           a.sh, a.r);
         }
     }
 #pragma unroll
