@@ -59,18 +59,13 @@
 #endif
 
 /* sc_shfl_xor(v, m, w): v as held by lane (lane ^ m), within aligned groups of w lanes (w a
- * power of two, at most 32; m < w); every lane of the caller's group must take part, the rest
- * of the warp need not (NVIDIA: the sync mask is the group's; one-dimensional blocks). */
-__device__ __forceinline__ float sc_shfl_xor(float v, int m, int w)
-{
+ * power of two, at most 32; m < w). NVIDIA: every lane of the warp must take part (the sync
+ * mask is the whole warp's); AMD: every lane of the caller's group. */
 #if SC_GPU_HIP
-    return __shfl_xor(v, m, w);
+#define sc_shfl_xor(v, m, w) __shfl_xor((v), (m), (w))
 #else
-    const unsigned lane = threadIdx.x & 31u;
-    const unsigned group = w >= 32 ? 0xffffffffu : ((1u << w) - 1u) << (lane & ~(unsigned)(w - 1));
-    return __shfl_xor_sync(group, v, m, w);
+#define sc_shfl_xor(v, m, w) __shfl_xor_sync(0xffffffffu, (v), (m), (w))
 #endif
-}
 
 /* The hand-over of OpBwT's serial splits: a block waits for a flag another block set after
  * __threadfence(), then reads that block's data.

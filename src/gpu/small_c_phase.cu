@@ -33,6 +33,14 @@
 #include "small_c.h"
 
 typedef long long i64;
+/* dy's step from one row to the next (NHWC: Q*K < 2^31, sc_small_c_phase_applies): 64-bit on
+ * NVIDIA (the H200-checked code), 32-bit on AMD, where hipcc (ROCm 5.2, gfx1010) gave the NCHW
+ * kernel up to 2x the VGPRs for the 64-bit step */
+#if SC_GPU_HIP
+typedef int scp_step;
+#else
+typedef i64 scp_step;
+#endif
 
 enum {
     JH = SCP_JH
@@ -52,8 +60,8 @@ struct scp_args {
  * (gfx1010) when both shared one. */
 template <int C, int NR, bool CHECK, bool NHWC>
 __device__ __forceinline__ void scp_tap(float (&acc)[JH][C], const float *__restrict__ col,
-                                        int rstep, unsigned rmask, const float4 *wrs, int wstep,
-                                        int r0, int sh, int R)
+                                        scp_step rstep, unsigned rmask, const float4 *wrs,
+                                        int wstep, int r0, int sh, int R)
 {
     float d[JH + NR - 1];
 #pragma unroll
@@ -168,8 +176,9 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase_nhwc(scp_args a,
     const int ib = t % a.nib;
     t /= a.nib;
     const int ra = t % a.sh, n = t / a.sh;
-    /* a column's SCP_KL lanes share n, ra, ib, b and j: these returns take whole lane groups,
-     * so the butterfly below has every lane of each group left */
+    /* n, ra, ib, b are the same across a warp of 32 (wcp a multiple of 32 / SCP_KL), so these
+     * returns take whole warps on NVIDIA, whose shuffle names all 32 lanes; a wave64 spans two
+     * such runs, but AMD's shuffle needs only the 8 lanes of a column, which share j too */
     if (n >= a.n) return;
     const int wcol = b + a.sw * j, rows = (a.h - ra + a.sh - 1) / a.sh, i0 = ib * JH;
     if (i0 >= rows) return;
@@ -181,7 +190,7 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase_nhwc(scp_args a,
     for (int e = 0; e < JH + NR - 1; e++)
         rmask |= (unsigned)((unsigned)(pfirst + e) < (unsigned)a.p) << e;
     const bool all_rows = rmask == (1u << (JH + NR - 1)) - 1;
-    const int rstep = a.q * a.k; /* dy: one row to the next (< 2^31: sc_small_c_phase_applies) */
+    const scp_step rstep = (scp_step)a.q * a.k; /* dy: one row to the next */
 
     float acc[JH][C];
 #pragma unroll
@@ -189,7 +198,7 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase_nhwc(scp_args a,
 #pragma unroll
         for (int c = 0; c < C; c++) acc[jj][c] = 0.f;
     for (int k = l; live && k < a.k; k += SCP_KL) {
-        const float *dyk = dy + ((i64)n * a.p + pfirst) * a.q * a.k + k;
+        const float *dyk = dy + ((i64)n * a.p + pfirst) * rstep + k;
         const float4 *wk = wt + k; /* the tap (r, s) at wk[(r * S + s) * K] */
         for (int s = bw, q = qb; s < a.s; s += a.sw, q--) {
             if (q < 0) break; /* q only falls */
