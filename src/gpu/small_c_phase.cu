@@ -86,6 +86,74 @@ __device__ __forceinline__ void scp_tap(float (&acc)[JH][C], const float *__rest
     }
 }
 
+/* The filter staged in shared memory as one float4 per (k, r, s): its C weights, zero past C.
+ * NCHW's kernel reads it as [K][R][S] (from w in KCRS), NHWC's as [R][S][K] (from KRSC), so a
+ * warp's taps are one broadcast (NCHW) or 8 consecutive k (NHWC). Ends with the barrier. */
+template <int C, bool NHWC>
+__device__ __forceinline__ void scp_stage(float4 *wt, const float *__restrict__ w,
+                                          const scp_args &a)
+{
+    const int RS = a.r * a.s;
+    for (int i = threadIdx.x; i < a.k * RS; i += SCP_T) {
+        float v[4] = {0.f, 0.f, 0.f, 0.f};
+        if (NHWC) {
+            const int rs = i / a.k, k = i - rs * a.k;
+#pragma unroll
+            for (int c = 0; c < C; c++) v[c] = w[((i64)k * RS + rs) * C + c];
+        } else {
+            const int k = i / RS, rs = i - k * RS;
+#pragma unroll
+            for (int c = 0; c < C; c++) v[c] = w[((i64)k * C + c) * RS + rs];
+        }
+        wt[i] = make_float4(v[0], v[1], v[2], v[3]);
+    }
+    __syncthreads();
+}
+
+/* Where one thread (or, in NHWC, one column's SCP_KL lanes) works: image n, row class ra, the
+ * class's rows i0 .. i0 + JH-1 (of `rows`), output column wcol (past W for a padding column);
+ * then (scp_row_phase) the first column tap bw at dy column qb, the first row tap ah, and the dy
+ * rows pfirst .. pfirst + JH+NR-2 the rows need (bit e of rmask: row pfirst + e exists). */
+struct scp_place {
+    int n, ra, i0, rows, wcol;
+    int bw, qb, ah, pfirst;
+    unsigned rmask;
+    bool all_rows;
+};
+
+/* The place of thread index t (j fastest, then b, row block, ra, n); false when it has no rows
+ * (past the last image, or a row block past its class's rows) or, with SKIP_PAD, no column (a
+ * padding column: NHWC's lanes keep theirs for the shuffle). */
+template <bool SKIP_PAD>
+__device__ __forceinline__ bool scp_place_of(int t, const scp_args &a, scp_place &p)
+{
+    const int j = t % a.wcp;
+    t /= a.wcp;
+    const int b = t % a.sw;
+    t /= a.sw;
+    const int ib = t % a.nib;
+    t /= a.nib;
+    p.ra = t % a.sh, p.n = t / a.sh;
+    if (p.n >= a.n) return false;
+    p.wcol = b + a.sw * j, p.rows = (a.h - p.ra + a.sh - 1) / a.sh, p.i0 = ib * JH;
+    return SKIP_PAD ? !(p.wcol >= a.w || p.i0 >= p.rows) : p.i0 < p.rows;
+}
+
+template <int NR>
+__device__ __forceinline__ void scp_row_phase(const scp_args &a, scp_place &p)
+{
+    const int v = p.wcol + a.pw;
+    p.bw = v % a.sw, p.qb = v / a.sw;
+    const int u0 = p.ra + a.sh * p.i0 + a.ph;
+    p.ah = u0 % a.sh, p.pfirst = u0 / a.sh - (NR - 1);
+    unsigned rmask = 0;
+#pragma unroll
+    for (int e = 0; e < JH + NR - 1; e++)
+        rmask |= (unsigned)((unsigned)(p.pfirst + e) < (unsigned)a.p) << e;
+    p.rmask = rmask;
+    p.all_rows = rmask == (1u << (JH + NR - 1)) - 1;
+}
+
 template <int C, int NR>
 __global__ __launch_bounds__(SCP_T) void smallc_bd_phase(scp_args a, const float *__restrict__ dy,
                                                          const float *__restrict__ w,
@@ -93,34 +161,14 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase(scp_args a, const float
 {
     extern __shared__ float4 smem4[];
     float4 *wt = smem4; /* [K][R][S] */
+    scp_stage<C, false>(wt, w, a);
     const int RS = a.r * a.s;
-    for (int i = threadIdx.x; i < a.k * RS; i += SCP_T) {
-        const int k = i / RS, rs = i - k * RS;
-        float v[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-        for (int c = 0; c < C; c++) v[c] = w[((i64)k * C + c) * RS + rs]; /* KCRS */
-        wt[i] = make_float4(v[0], v[1], v[2], v[3]);
-    }
-    __syncthreads();
 
-    int t = blockIdx.x * SCP_T + threadIdx.x; /* < 2^31 (sc_small_c_phase_applies) */
-    const int j = t % a.wcp;
-    t /= a.wcp;
-    const int b = t % a.sw;
-    t /= a.sw;
-    const int ib = t % a.nib;
-    t /= a.nib;
-    const int ra = t % a.sh, n = t / a.sh;
-    if (n >= a.n) return;
-    const int wcol = b + a.sw * j, rows = (a.h - ra + a.sh - 1) / a.sh, i0 = ib * JH;
-    if (wcol >= a.w || i0 >= rows) return;
-    const int v = wcol + a.pw, bw = v % a.sw, qb = v / a.sw;
-    const int u0 = ra + a.sh * i0 + a.ph, ah = u0 % a.sh, pfirst = u0 / a.sh - (NR - 1);
-    unsigned rmask = 0; /* bit e: dy row pfirst + e exists */
-#pragma unroll
-    for (int e = 0; e < JH + NR - 1; e++)
-        rmask |= (unsigned)((unsigned)(pfirst + e) < (unsigned)a.p) << e;
-    const bool all_rows = rmask == (1u << (JH + NR - 1)) - 1;
+    scp_place p;
+    /* thread index < 2^31 (sc_small_c_phase_applies) */
+    if (!scp_place_of<true>(blockIdx.x * SCP_T + threadIdx.x, a, p)) return;
+    scp_row_phase<NR>(a, p);
+    const int n = p.n, wcol = p.wcol, rows = p.rows, i0 = p.i0;
 
     float acc[JH][C];
 #pragma unroll
@@ -128,21 +176,23 @@ __global__ __launch_bounds__(SCP_T) void smallc_bd_phase(scp_args a, const float
 #pragma unroll
         for (int c = 0; c < C; c++) acc[jj][c] = 0.f;
     for (int k = 0; k < a.k; k++) {
-        const float *dyk = dy + ((i64)n * a.k + k) * a.p * a.q + (i64)pfirst * a.q;
+        const float *dyk = dy + ((i64)n * a.k + k) * a.p * a.q + (i64)p.pfirst * a.q;
         const float4 *wk = wt + k * RS; /* the tap (r, s) at wk[r * S + s] */
-        for (int s = bw, q = qb; s < a.s; s += a.sw, q--) {
+        for (int s = p.bw, q = p.qb; s < a.s; s += a.sw, q--) {
             if (q < 0) break; /* q only falls */
             if (q >= a.q) continue;
-            if (all_rows)
-                scp_tap<C, NR, false, false>(acc, dyk + q, a.q, rmask, wk + s, a.s, ah, a.sh, a.r);
+            if (p.all_rows)
+                scp_tap<C, NR, false, false>(acc, dyk + q, a.q, p.rmask, wk + s, a.s, p.ah, a.sh,
+                                             a.r);
             else
-                scp_tap<C, NR, true, false>(acc, dyk + q, a.q, rmask, wk + s, a.s, ah, a.sh, a.r);
+                scp_tap<C, NR, true, false>(acc, dyk + q, a.q, p.rmask, wk + s, a.s, p.ah, a.sh,
+                                            a.r);
         }
     }
 #pragma unroll
     for (int jj = 0; jj < JH; jj++) {
         if (i0 + jj >= rows) break;
-        const int h = ra + a.sh * (i0 + jj);
+        const int h = p.ra + a.sh * (i0 + jj);
 #pragma unroll
         for (int c = 0; c < C; c++) dx[(((i64)n * C + c) * a.h + h) * a.w + wcol] = acc[jj][c];
     }
@@ -163,40 +213,18 @@ __global__ SCP_NHWC_BOUNDS void smallc_bd_phase_nhwc(scp_args a, const float *__
 {
     extern __shared__ float4 smem4[];
     float4 *wt = smem4; /* [R][S][K] */
-    const int RS = a.r * a.s;
-    for (int i = threadIdx.x; i < a.k * RS; i += SCP_T) {
-        const int rs = i / a.k, k = i - rs * a.k;
-        float v[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-        for (int c = 0; c < C; c++) v[c] = w[((i64)k * RS + rs) * C + c]; /* KRSC */
-        wt[i] = make_float4(v[0], v[1], v[2], v[3]);
-    }
-    __syncthreads();
+    scp_stage<C, true>(wt, w, a);
 
-    int t = blockIdx.x * SCP_T + threadIdx.x; /* < 2^31 (sc_small_c_phase_applies) */
+    const int t = blockIdx.x * SCP_T + threadIdx.x; /* < 2^31 (sc_small_c_phase_applies) */
     const int l = t % SCP_KL;
-    t /= SCP_KL;
-    const int j = t % a.wcp;
-    t /= a.wcp;
-    const int b = t % a.sw;
-    t /= a.sw;
-    const int ib = t % a.nib;
-    t /= a.nib;
-    const int ra = t % a.sh, n = t / a.sh;
-    /* n, ra, ib, b are the same across a warp of 32 (wcp a multiple of 32 / SCP_KL), so these
-     * returns take whole warps on NVIDIA, whose shuffle names all 32 lanes; a wave64 spans two
+    /* n, ra, ib, b are the same across a warp of 32 (wcp a multiple of 32 / SCP_KL), so this
+     * return takes whole warps on NVIDIA, whose shuffle names all 32 lanes; a wave64 spans two
      * such runs, but AMD's shuffle needs only the 8 lanes of a column, which share j too */
-    if (n >= a.n) return;
-    const int wcol = b + a.sw * j, rows = (a.h - ra + a.sh - 1) / a.sh, i0 = ib * JH;
-    if (i0 >= rows) return;
-    const bool live = wcol < a.w; /* not a padding column */
-    const int v = wcol + a.pw, bw = v % a.sw, qb = v / a.sw;
-    const int u0 = ra + a.sh * i0 + a.ph, ah = u0 % a.sh, pfirst = u0 / a.sh - (NR - 1);
-    unsigned rmask = 0; /* bit e: dy row pfirst + e exists */
-#pragma unroll
-    for (int e = 0; e < JH + NR - 1; e++)
-        rmask |= (unsigned)((unsigned)(pfirst + e) < (unsigned)a.p) << e;
-    const bool all_rows = rmask == (1u << (JH + NR - 1)) - 1;
+    scp_place p;
+    if (!scp_place_of<false>(t / SCP_KL, a, p)) return;
+    const bool live = p.wcol < a.w; /* not a padding column */
+    scp_row_phase<NR>(a, p);
+    const int n = p.n, wcol = p.wcol, rows = p.rows, i0 = p.i0;
     const scp_step rstep = (scp_step)a.q * a.k; /* dy: one row to the next */
 
     float acc[JH][C];
@@ -205,17 +233,17 @@ __global__ SCP_NHWC_BOUNDS void smallc_bd_phase_nhwc(scp_args a, const float *__
 #pragma unroll
         for (int c = 0; c < C; c++) acc[jj][c] = 0.f;
     for (int k = l; live && k < a.k; k += SCP_KL) {
-        const float *dyk = dy + ((i64)n * a.p + pfirst) * rstep + k;
+        const float *dyk = dy + ((i64)n * a.p + p.pfirst) * rstep + k;
         const float4 *wk = wt + k; /* the tap (r, s) at wk[(r * S + s) * K] */
-        for (int s = bw, q = qb; s < a.s; s += a.sw, q--) {
+        for (int s = p.bw, q = p.qb; s < a.s; s += a.sw, q--) {
             if (q < 0) break; /* q only falls */
             if (q >= a.q) continue;
             const float *col = dyk + (i64)q * a.k;
-            if (all_rows)
-                scp_tap<C, NR, false, true>(acc, col, rstep, rmask, wk + s * a.k, a.s * a.k, ah,
+            if (p.all_rows)
+                scp_tap<C, NR, false, true>(acc, col, rstep, p.rmask, wk + s * a.k, a.s * a.k, p.ah,
                                             a.sh, a.r);
             else
-                scp_tap<C, NR, true, true>(acc, col, rstep, rmask, wk + s * a.k, a.s * a.k, ah,
+                scp_tap<C, NR, true, true>(acc, col, rstep, p.rmask, wk + s * a.k, a.s * a.k, p.ah,
                                            a.sh, a.r);
         }
     }
@@ -230,7 +258,7 @@ __global__ SCP_NHWC_BOUNDS void smallc_bd_phase_nhwc(scp_args a, const float *__
     for (int jj = 0; jj < JH; jj++) {
         if (jj % SCP_KL != l) continue;
         if (i0 + jj >= rows) break;
-        const int h = ra + a.sh * (i0 + jj);
+        const int h = p.ra + a.sh * (i0 + jj);
 #pragma unroll
         for (int c = 0; c < C; c++) dx[(((i64)n * a.h + h) * a.w + wcol) * C + c] = acc[jj][c];
     }
