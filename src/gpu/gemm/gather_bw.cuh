@@ -1,6 +1,36 @@
 /* gather_bw.cuh - backward-weight's operand gathers: A = dy at rows k, B = x at columns
  * (c,r,s) / (r,s,c), over the reduction (n,p,q); and their 32-bit-offset forms, NCHW and NHWC.
  * Included inside an element type's namespace (dir_*.cuh), where T is defined. */
+/* The reduction index kk of backward-weight (n, p, q over N x P x Q, q fastest) as both plain
+ * gathers below keep it: decoded once (two divisions), then stepped to kk + 1 without one. */
+struct GBwPos {
+    int n, p, q, kk;
+};
+template <class G>
+__device__ GBwPos gbw_pos(const G &g, int kk)
+{
+    GBwPos k;
+    k.kk = kk;
+    k.n = sc_div(kk, g.dpq);
+    int pq = kk - k.n * g.P * g.Q;
+    k.p = sc_div(pq, g.dq);
+    k.q = pq - k.p * g.Q;
+    return k;
+}
+template <class G>
+__device__ GBwPos gbw_pos_next(const G &g, GBwPos k)
+{
+    k.kk++;
+    if (++k.q == g.Q) {
+        k.q = 0;
+        if (++k.p == g.P) {
+            k.p = 0;
+            k.n++;
+        }
+    }
+    return k;
+}
+
 /* Backward-weight A: dy at rows k, reduction (n,p,q) in [kbeg, kend). */
 struct GBwDy {
     static constexpr int gather = SC_GATHER_PLAIN;
@@ -14,9 +44,7 @@ struct GBwDy {
         i64 off;
         bool ok;
     };
-    struct Kst {
-        int n, p, q, kk;
-    };
+    typedef GBwPos Kst;
     __device__ Row row(int k) const
     {
         Row o;
@@ -25,28 +53,8 @@ struct GBwDy {
         o.off = nhwc ? kc : kc * P * Q;
         return o;
     }
-    __device__ Kst kdec(int kk) const
-    {
-        Kst k;
-        k.kk = kk;
-        k.n = sc_div(kk, dpq);
-        int pq = kk - k.n * P * Q;
-        k.p = sc_div(pq, dq);
-        k.q = pq - k.p * Q;
-        return k;
-    }
-    __device__ Kst knext(Kst k) const
-    {
-        k.kk++;
-        if (++k.q == Q) {
-            k.q = 0;
-            if (++k.p == P) {
-                k.p = 0;
-                k.n++;
-            }
-        }
-        return k;
-    }
+    __device__ Kst kdec(int kk) const { return gbw_pos(*this, kk); }
+    __device__ Kst knext(Kst k) const { return gbw_pos_next(*this, k); }
     __device__ float load(const Row &o, const Kst &k) const
     {
         if (!o.ok || k.kk >= k_end) return 0.f;
@@ -68,9 +76,7 @@ struct GBwX {
         i64 coff;
         int hr, ws; /* hr = SC_ROW_NONE: a column past the GEMM */
     };
-    struct Kst {
-        int n, p, q, kk;
-    };
+    typedef GBwPos Kst;
     __device__ Row row(int col) const
     {
         Row o;
@@ -92,28 +98,8 @@ struct GBwX {
         o.ws = s * dw - pw;
         return o;
     }
-    __device__ Kst kdec(int kk) const
-    {
-        Kst k;
-        k.kk = kk;
-        k.n = sc_div(kk, dpq);
-        int pq = kk - k.n * P * Q;
-        k.p = sc_div(pq, dq);
-        k.q = pq - k.p * Q;
-        return k;
-    }
-    __device__ Kst knext(Kst k) const
-    {
-        k.kk++;
-        if (++k.q == Q) {
-            k.q = 0;
-            if (++k.p == P) {
-                k.p = 0;
-                k.n++;
-            }
-        }
-        return k;
-    }
+    __device__ Kst kdec(int kk) const { return gbw_pos(*this, kk); }
+    __device__ Kst knext(Kst k) const { return gbw_pos_next(*this, k); }
     __device__ float load(const Row &o, const Kst &k) const
     {
         int h = k.p * sh + o.hr, w = k.q * sw + o.ws;
