@@ -50,6 +50,10 @@ if [ -d .devdeps ]; then
 fi
 export PYTHONUNBUFFERED=1
 summ() { echo "--- $1: $(grep -E 'passed, .* failed' "$2" | tail -1) $(grep -c '^FAIL' "$2") FAIL lines"; }
+# sums NAME FILE: FILE holds several verify runs; their "passed, failed" counts added up
+sums() {
+    echo "--- $1: $(grep -E 'passed, .* failed' "$2" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$2") FAIL lines"
+}
 J=$(nproc)
 
 for st in $STAGES; do
@@ -161,7 +165,7 @@ winograd)
     echo "winograd: $(( $(date +%s) - t0 )) s (seeds $((SEED + 801))-$s)"
     for d in forward backward_data backward_weight; do
         cat "$OUT"/w_${d}_*.log >"$OUT/wino_$d.txt"
-        echo "--- winograd $d: $(grep -E 'passed, .* failed' "$OUT/wino_$d.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/wino_$d.txt") FAIL lines"
+        sums "winograd $d" "$OUT/wino_$d.txt"
         grep -m3 '^FAIL' "$OUT/wino_$d.txt"
     done
     rm -f "$OUT"/w_*.log ;;
@@ -200,10 +204,10 @@ phase_dwl)
     wait
     echo "phase_dwl: $(( $(date +%s) - t0 )) s (seeds $((SEED + 951))-$s and +20, 88011, $((SEED + 960)))"
     cat "$OUT"/ph_*.log >"$OUT/phase.txt" # ph_order.log and ph_nhwc.log among them
-    echo "--- small-C phases: $(grep -E 'passed, .* failed' "$OUT/phase.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/phase.txt") FAIL lines"
+    sums "small-C phases" "$OUT/phase.txt"
     for dt in f32 bf16; do
         cat "$OUT"/dl_${dt}_*.log >"$OUT/dwlong_$dt.txt"
-        echo "--- long-row backward-weight $dt: $(grep -E 'passed, .* failed' "$OUT/dwlong_$dt.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/dwlong_$dt.txt") FAIL lines"
+        sums "long-row backward-weight $dt" "$OUT/dwlong_$dt.txt"
     done
     rm -f "$OUT"/ph_*.log "$OUT"/dl_*.log ;;
 phase_dwl_mutant)
@@ -239,11 +243,11 @@ scw)
     echo "scw: $(( $(date +%s) - t0 )) s (seeds $((SEED + 961))-$s)"
     for dt in f32 bf16 f16; do
         cat "$OUT"/scw_${dt}_*.log >"$OUT/scw_$dt.txt"
-        echo "--- small-C backward-weight $dt: $(grep -E 'passed, .* failed' "$OUT/scw_$dt.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/scw_$dt.txt") FAIL lines"
+        sums "small-C backward-weight $dt" "$OUT/scw_$dt.txt"
     done
     for dt in f32 bf16; do
         cat "$OUT"/dwp_${dt}_*.log >"$OUT/dwp_$dt.txt"
-        echo "--- NCHW depthwise backward-weight $dt: $(grep -E 'passed, .* failed' "$OUT/dwp_$dt.txt" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$OUT/dwp_$dt.txt") FAIL lines"
+        sums "NCHW depthwise backward-weight $dt" "$OUT/dwp_$dt.txt"
     done
     rm -f "$OUT"/scw_*_?.log "$OUT"/dwp_*_?.log ;;
 scw_mutant)
