@@ -10,9 +10,7 @@
 
 #include "gpu/gpu.h"
 
-#include <dlfcn.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,60 +112,31 @@ typedef struct {
 #define DECLARE(ret, name, args) static ret(*p_##name) args;
 CUDNN_FUNCS(DECLARE)
 
-static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
-static int load_state; /* 0 not tried, 1 ok, -1 failed */
-static char load_err[256];
-static char lib_name[256];
-static char ver[32];
+#define SYM(ret, name, args) {#name, (void **)&p_##name, false},
+static const sc_vendor_sym syms[] = {CUDNN_FUNCS(SYM)};
+static sc_vendor_lib lib = SC_VENDOR_LIB_INIT;
 
-static int cudnn_load(char *err, size_t len)
+static void cudnn_ver(char *ver, size_t len)
 {
-    pthread_mutex_lock(&load_mu);
-    if (!load_state) {
-        /* $SAFECONV_CUDNN_LIBRARY names the file (e.g. PyTorch's bundled copy under
-         * site-packages/nvidia/cudnn/lib); otherwise the loader's search path. */
-        const char *env = getenv("SAFECONV_CUDNN_LIBRARY");
-        const char *names[] = {env && *env ? env : "libcudnn.so.9", "libcudnn.so.8", "libcudnn.so"};
-        size_t nnames = env && *env ? 1 : 3;
-        void *dl = NULL;
-        char first[200] = "";
-        for (size_t i = 0; i < nnames && !dl; i++) {
-            dl = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-            if (dl)
-                snprintf(lib_name, sizeof lib_name, "%s", names[i]);
-            else if (!first[0])
-                snprintf(first, sizeof first, "%s", dlerror());
-        }
-        load_state = -1;
-        if (!dl) {
-            snprintf(load_err, sizeof load_err, "not found: %s", first);
-        } else {
-            const char *missing = NULL;
-#define RESOLVE(ret, name, args)                                                                   \
-    if (!missing && !(*(void **)&p_##name = dlsym(dl, #name))) missing = #name;
-            CUDNN_FUNCS(RESOLVE)
-            if (missing) {
-                snprintf(load_err, sizeof load_err, "%.200s lacks %.40s", lib_name, missing);
-            } else {
-                size_t v = p_cudnnGetVersion();
-                /* cuDNN 9: major*10000 + minor*100 + patch; cuDNN 8: major*1000 + minor*100. */
-                if (v >= 90000)
-                    snprintf(ver, sizeof ver, "%zu.%zu.%zu", v / 10000, v / 100 % 100, v % 100);
-                else
-                    snprintf(ver, sizeof ver, "%zu.%zu.%zu", v / 1000, v / 100 % 10, v % 100);
-                load_state = 1;
-            }
-        }
-    }
-    int st = load_state;
-    pthread_mutex_unlock(&load_mu);
-    if (st == 1) return 0;
-    snprintf(err, len, "%s", load_err);
-    return 1;
+    size_t v = p_cudnnGetVersion();
+    /* cuDNN 9: major*10000 + minor*100 + patch; cuDNN 8: major*1000 + minor*100. */
+    if (v >= 90000)
+        snprintf(ver, len, "%zu.%zu.%zu", v / 10000, v / 100 % 100, v % 100);
+    else
+        snprintf(ver, len, "%zu.%zu.%zu", v / 1000, v / 100 % 10, v % 100);
 }
 
-static const char *cudnn_version(void) { return ver; }
-static const char *cudnn_library(void) { return lib_name; }
+/* $SAFECONV_CUDNN_LIBRARY names the file (e.g. PyTorch's bundled copy under
+ * site-packages/nvidia/cudnn/lib); otherwise the loader's search path. */
+static int cudnn_load(char *err, size_t len)
+{
+    static const char *const names[] = {"libcudnn.so.9", "libcudnn.so.8", "libcudnn.so"};
+    return sc__vendor_lib_load(&lib, "SAFECONV_CUDNN_LIBRARY", names, 3, syms,
+                               sizeof syms / sizeof syms[0], cudnn_ver, err, len);
+}
+
+static const char *cudnn_version(void) { return lib.ver; }
+static const char *cudnn_library(void) { return lib.name; }
 
 typedef struct {
     cudnnHandle_t h;

@@ -12,9 +12,7 @@
 
 #include "gpu/gpu.h"
 
-#include <dlfcn.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,51 +102,28 @@ MIOPEN_FUNCS(DECLARE)
 /* Optional (newer MIOpen): miopenSetConvolutionAttribute(desc, attr, value). */
 static miopenStatus_t (*p_miopenSetConvolutionAttribute)(miopenConvolutionDescriptor_t, int, int);
 
-static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
-static int load_state;
-static char load_err[256], lib_name[256], ver[32];
+#define SYM(ret, name, args) {#name, (void **)&p_##name, false},
+static const sc_vendor_sym syms[] = {MIOPEN_FUNCS(SYM){
+    "miopenSetConvolutionAttribute", (void **)&p_miopenSetConvolutionAttribute, true}};
+static sc_vendor_lib lib = SC_VENDOR_LIB_INIT;
 
-static int miopen_load(char *err, size_t len)
+static void miopen_ver(char *ver, size_t len)
 {
-    pthread_mutex_lock(&load_mu);
-    if (!load_state) {
-        load_state = -1;
-        /* $SAFECONV_MIOPEN_LIBRARY names the file; otherwise the loader's search path. */
-        const char *env = getenv("SAFECONV_MIOPEN_LIBRARY");
-        const char *first = env && *env ? env : "libMIOpen.so.1";
-        void *dl = dlopen(first, RTLD_NOW | RTLD_LOCAL);
-        if (dl)
-            snprintf(lib_name, sizeof lib_name, "%s", first);
-        else if (env && *env) { /* an explicit file that fails: report it, do not search */
-        } else if ((dl = dlopen("libMIOpen.so", RTLD_NOW | RTLD_LOCAL)))
-            snprintf(lib_name, sizeof lib_name, "libMIOpen.so");
-        if (!dl) {
-            snprintf(load_err, sizeof load_err, "not found: %s", dlerror());
-        } else {
-            const char *missing = NULL;
-#define RESOLVE(ret, name, args)                                                                   \
-    if (!missing && !(*(void **)&p_##name = dlsym(dl, #name))) missing = #name;
-            MIOPEN_FUNCS(RESOLVE)
-            *(void **)&p_miopenSetConvolutionAttribute = dlsym(dl, "miopenSetConvolutionAttribute");
-            if (missing) {
-                snprintf(load_err, sizeof load_err, "%.200s lacks %.40s", lib_name, missing);
-            } else {
-                size_t a = 0, b = 0, c = 0;
-                p_miopenGetVersion(&a, &b, &c);
-                snprintf(ver, sizeof ver, "%zu.%zu.%zu", a, b, c);
-                load_state = 1;
-            }
-        }
-    }
-    int st = load_state;
-    pthread_mutex_unlock(&load_mu);
-    if (st == 1) return 0;
-    snprintf(err, len, "%s", load_err);
-    return 1;
+    size_t a = 0, b = 0, c = 0;
+    p_miopenGetVersion(&a, &b, &c);
+    snprintf(ver, len, "%zu.%zu.%zu", a, b, c);
 }
 
-static const char *miopen_version(void) { return ver; }
-static const char *miopen_library(void) { return lib_name; }
+/* $SAFECONV_MIOPEN_LIBRARY names the file; otherwise the loader's search path. */
+static int miopen_load(char *err, size_t len)
+{
+    static const char *const names[] = {"libMIOpen.so.1", "libMIOpen.so"};
+    return sc__vendor_lib_load(&lib, "SAFECONV_MIOPEN_LIBRARY", names, 2, syms,
+                               sizeof syms / sizeof syms[0], miopen_ver, err, len);
+}
+
+static const char *miopen_version(void) { return lib.ver; }
+static const char *miopen_library(void) { return lib.name; }
 
 /* Algorithms found per shape on this handle (MIOpen's find is per handle and shape). */
 #define MEMO 64

@@ -98,6 +98,47 @@ void sc__vendor_fork_unlock(int in_child)
     mu = fresh;
 }
 
+int sc__vendor_lib_load(sc_vendor_lib *lib, const char *env_var, const char *const *names,
+                        size_t nnames, const sc_vendor_sym *syms, size_t nsyms,
+                        void (*version)(char *ver, size_t len), char *err, size_t len)
+{
+    pthread_mutex_lock(&lib->mu);
+    if (!lib->state) {
+        lib->state = -1;
+        const char *env = env_var ? getenv(env_var) : NULL;
+        bool named = env && *env;
+        size_t n = named ? 1 : nnames;
+        void *dl = NULL;
+        char first[200] = "";
+        for (size_t i = 0; i < n && !dl; i++) {
+            const char *file = named ? env : names[i];
+            dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+            if (dl)
+                snprintf(lib->name, sizeof lib->name, "%s", file);
+            else if (!first[0])
+                snprintf(first, sizeof first, "%s", dlerror());
+        }
+        const char *missing = NULL;
+        for (size_t i = 0; dl && i < nsyms && !missing; i++) {
+            *syms[i].slot = dlsym(dl, syms[i].name);
+            if (!*syms[i].slot && !syms[i].optional) missing = syms[i].name;
+        }
+        if (!dl)
+            snprintf(lib->err, sizeof lib->err, "not found: %s",
+                     first[0] ? first : "no file named");
+        else if (missing)
+            snprintf(lib->err, sizeof lib->err, "%.200s lacks %.40s", lib->name, missing);
+        else {
+            if (version) version(lib->ver, sizeof lib->ver);
+            lib->state = 1;
+        }
+    }
+    int st = lib->state;
+    if (st != 1) snprintf(err, len, "%s", lib->err);
+    pthread_mutex_unlock(&lib->mu);
+    return st == 1 ? 0 : 1;
+}
+
 bool sc__vendor_serves(const sc_vendor_adapter *ad, int device)
 {
     if (!ad) return false;
