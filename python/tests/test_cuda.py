@@ -218,6 +218,34 @@ def test_tf32_follows_pytorch_unless_configured():
         torch.backends.cudnn.allow_tf32 = before
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_winograd_default_on_a_large_layer(channels_last):
+    """A 3x3 stride-1 fp32 layer past the Winograd family's default rules (fam_winograd.c:
+    backward-weight from 2^29 multiply-adds with 16+ channels; here 9.2e8) runs Winograd in all
+    three directions by default, and its results and gradients match the double reference.
+    `safeconv verify` draws layers of at most 2e7 multiply-adds, so this is the check of that
+    default route (the forced checks cover the kernels)."""
+    g = torch.Generator().manual_seed(11)
+    shapes = ((32, 64, 28, 28), (64, 64, 3, 3), (64,))
+    ref = [torch.randn(s, generator=g, dtype=torch.float64).requires_grad_() for s in shapes]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    got = [t.detach().to("cuda", torch.float32) for t in ref]
+    got[0] = got[0].contiguous(memory_format=fmt)
+    got = [t.requires_grad_() for t in got]
+    layer = nn.Module()
+    with safeconv.enable(strategy="gpu", tf32=False):
+        y = safeconv.conv2d(*got, padding=1, layer=layer)
+    yr = torch.conv2d(*ref, padding=1)
+    dy = torch.randn(yr.shape, generator=g, dtype=torch.float64)
+    grads = torch.autograd.grad(y, got, dy.to(y))
+    grads_ref = torch.autograd.grad(yr, ref, dy)
+    assert rel_err(y, yr) < tol("cuda")
+    for a, r in zip(grads, grads_ref):
+        assert rel_err(a, r) < tol("cuda")
+    rep = safeconv.report(layer, print_table=False)["(model)"]
+    assert rep["algos"].get("gpu_winograd", 0) == 3, rep["algos"]  # forward, dx, dw
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_nchw_reduced_precision_runs_on_tensor_cores(dtype):
     """An NCHW fp16/bf16 conv2d on CUDA runs as NHWC on the matrix-unit kernels (the Config's
