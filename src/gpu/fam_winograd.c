@@ -26,8 +26,7 @@ static int bw_splits(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
 static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     if (rq->dir == SC_DIR_BACKWARD_WEIGHT)
-        return (long long)((kp->k + WINO_BK - 1) / WINO_BK) * ((kp->c + WINO_BT - 1) / WINO_BT) *
-               bw_splits(kp, rq, dev);
+        return sc_wino_bw_blocks(kp) * bw_splits(kp, rq, dev);
     int co = sc_wino_co(kp, rq->dir);
     return (sc_wino_tiles(kp, rq->dir) + WINO_BT - 1) / WINO_BT * ((co + WINO_BK - 1) / WINO_BK);
 }

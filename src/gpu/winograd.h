@@ -58,13 +58,21 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
     return splits > 1 ? (size_t)splits * (size_t)kp->k * (size_t)kp->c * 9 * sizeof(float) : 0;
 }
 
-/* Backward-weight slices: `want` (0: about one block per SM), at least 8 steps a slice, at
- * most 64 slices, within the workspace limit, none without tiles. */
+/* The backward-weight kernel's blocks per slice: (K / WINO_BK) x (C / WINO_BT), rounded up. */
+static inline long long sc_wino_bw_blocks(const sc_kp *kp)
+{
+    return (long long)((kp->k + WINO_BK - 1) / WINO_BK) * ((kp->c + WINO_BT - 1) / WINO_BT);
+}
+
+/* Backward-weight slices: `want`, or (0) as many as one wave of blocks holds, one block an SM
+ * (the kernel takes about 250 registers a thread, so a second block never fits beside it, and
+ * blocks past sm_count run after the first wave as a tail: 8 x 17 = 136 blocks on 132 SMs cost
+ * about a quarter more than 8 x 16); at least 8 steps a slice, at most 64 slices, within the
+ * workspace limit, none without tiles. */
 static inline int sc_wino_bw_splits(const sc_kp *kp, int want, int sm_count, size_t ws_limit)
 {
-    long long blocks =
-        (long long)((kp->k + WINO_BK - 1) / WINO_BK) * ((kp->c + WINO_BT - 1) / WINO_BT);
-    long long s = want > 0 ? want : (sm_count + blocks / 2) / blocks;
+    long long blocks = sc_wino_bw_blocks(kp);
+    long long s = want > 0 ? want : blocks <= sm_count ? sm_count / blocks : 1;
     long long cap = sc_wino_tiles(kp, SC_DIR_BACKWARD_WEIGHT) / (8 * WINO_BC);
     if (s > cap) s = cap;
     if (s > 64) s = 64;

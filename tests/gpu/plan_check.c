@@ -193,6 +193,11 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
         (long long)(pl->splits - 1) * sc_wino_bw_tps(sc_wino_tiles(kp, rq->dir), pl->splits) >=
             sc_wino_tiles(kp, rq->dir))
         return fail(pb, rq, dev, pl, "Winograd backward-weight slice with no tiles");
+    /* its default slices fit one wave where its slice's blocks do (one block an SM) */
+    long long blocks = sc_wino_bw_blocks(kp);
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT && !getenv("SAFECONV_GPU_WINOGRAD_SPLITS") &&
+        blocks <= dev->sm_count && blocks * pl->splits > dev->sm_count)
+        return fail(pb, rq, dev, pl, "Winograd backward-weight slices past one wave");
 }
 
 /* Routes the default selection must take on named layers (fp32 NCHW, an H200-like device):
