@@ -23,6 +23,31 @@ __device__ __forceinline__ Kst bd_kdec(const G &g, int kk, bool rsk)
     return k;
 }
 
+/* The step kk -> kk + 1 of a decoded index in the same orders, without a division. */
+template <class Kst, class G>
+__device__ Kst bd_knext(const G &g, Kst k, bool rsk)
+{
+    k.kk++;
+    if (rsk) {
+        if (++k.k == g.Kg) {
+            k.k = 0;
+            if (++k.ss == g.sc) {
+                k.ss = 0;
+                k.rr++;
+            }
+        }
+    } else {
+        if (++k.ss == g.sc) {
+            k.ss = 0;
+            if (++k.rr == g.rc) {
+                k.rr = 0;
+                k.k++;
+            }
+        }
+    }
+    return k;
+}
+
 /* Backward-data A: dy at rows m = (n,i,j), reduction (k,rr,ss) NCHW / (rr,ss,k) NHWC. */
 struct GBdDy {
     static constexpr int gather = SC_GATHER_PLAIN;
@@ -52,28 +77,7 @@ struct GBdDy {
         return o;
     }
     __device__ Kst kdec(int kk) const { return bd_kdec<Kst>(*this, kk, nhwc); }
-    __device__ Kst knext(Kst k) const
-    {
-        k.kk++;
-        if (nhwc) {
-            if (++k.k == Kg) {
-                k.k = 0;
-                if (++k.ss == sc) {
-                    k.ss = 0;
-                    k.rr++;
-                }
-            }
-        } else {
-            if (++k.ss == sc) {
-                k.ss = 0;
-                if (++k.rr == rc) {
-                    k.rr = 0;
-                    k.k++;
-                }
-            }
-        }
-        return k;
-    }
+    __device__ Kst knext(Kst k) const { return bd_knext(*this, k, nhwc); }
     __device__ float load(const Row &o, const Kst &k) const
     {
         int p = o.pb - k.rr * dp, q = o.qb - k.ss * dq;
@@ -106,28 +110,7 @@ struct GBdW {
         return o;
     }
     __device__ Kst kdec(int kk) const { return bd_kdec<Kst>(*this, kk, nhwc); }
-    __device__ Kst knext(Kst k) const
-    {
-        k.kk++;
-        if (nhwc) {
-            if (++k.k == Kg) {
-                k.k = 0;
-                if (++k.ss == sc) {
-                    k.ss = 0;
-                    k.rr++;
-                }
-            }
-        } else {
-            if (++k.ss == sc) {
-                k.ss = 0;
-                if (++k.rr == rc) {
-                    k.rr = 0;
-                    k.k++;
-                }
-            }
-        }
-        return k;
-    }
+    __device__ Kst knext(Kst k) const { return bd_knext(*this, k, nhwc); }
     __device__ float load(const Row &o, const Kst &k) const
     {
         if (!o.ok || k.kk >= k_count) return 0.f;
