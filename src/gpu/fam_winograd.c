@@ -25,8 +25,7 @@ static int bw_splits(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
 /* Blocks of a plan's launch. */
 static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
-    if (rq->dir == SC_DIR_BACKWARD_WEIGHT)
-        return sc_wino_bw_blocks(kp) * bw_splits(kp, rq, dev);
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT) return sc_wino_bw_blocks(kp) * bw_splits(kp, rq, dev);
     int co = sc_wino_co(kp, rq->dir);
     return (sc_wino_tiles(kp, rq->dir) + WINO_BT - 1) / WINO_BT * ((co + WINO_BK - 1) / WINO_BK);
 }
