@@ -32,6 +32,9 @@
 #   scw_mutant    their verify with build-mut built with -DSC_SCW_MUTANT=1 -DSC_DWBP_MUTANT=1
 #                 must fail
 #   scw_memcheck  compute-sanitizer on both, forced
+#   wino_splits   Winograd backward-weight's default slices against the old rule's 17 on the
+#                 layers with 8 blocks a slice (r50_l2_3x3_128 at batch 32 and 64, unet_b1_128),
+#                 both layouts, two alternating runs, cuDNN fp32 in each
 # usage: tests/gpu/run_mp.sh "build verify memcheck"   (env: COUNT, SEED, DTYPES, BENCH_DTYPES)
 set -u
 OUT=${OUT:-/tmp/out}
@@ -270,6 +273,22 @@ bench_wino)
         echo "nchw winograd=$wv rc=$?"; grep -A4 "geometric mean" "$OUT/bw_nchw_$wv.txt"
         SAFECONV_GPU_WINOGRAD=$wv timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --suite "$WSUITE" --dtype f32 --layout nhwc --methods safeconv,cudnn_same --benchmark $BENCH_ARGS --csv "$OUT/bw_nhwc_$wv.csv" >"$OUT/bw_nhwc_$wv.txt" 2>&1
         echo "nhwc winograd=$wv rc=$?"; grep -A4 "geometric mean" "$OUT/bw_nhwc_$wv.txt"
+    done ;;
+wino_splits)
+    # Winograd backward-weight's default slices (as many as one wave holds: 16 for 8 blocks a
+    # slice on 132 SMs) against the old rule's 17 (SAFECONV_GPU_WINOGRAD_SPLITS=17), on the
+    # layers the rule moved, both layouts, in alternating runs against cuDNN fp32
+    grep -hE '^(r50_l2_3x3_128|unet_b1_128|r50_l2_3x3_128_x3),' bench/suites/public.csv \
+        bench/suites/resnet50_b64.csv >"$OUT/wsplit.csv"
+    for rep in 1 2; do
+        for sp in 17 ""; do
+            for lay in nchw nhwc; do
+                m=$([ $lay = nchw ] && echo safeconv,cudnn_fp32 || echo safeconv,cudnn_same)
+                SAFECONV_GPU_WINOGRAD_SPLITS=$sp timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --suite "$OUT/wsplit.csv" --dtype f32 --layout $lay --methods $m --benchmark $BENCH_ARGS --csv "$OUT/ws_${lay}_${sp:-new}_$rep.csv" >"$OUT/ws_${lay}_${sp:-new}_$rep.txt" 2>&1
+                echo "--- $lay splits=${sp:-default} run $rep rc=$?"
+                grep -E "r50_l2|unet_b1" "$OUT/ws_${lay}_${sp:-new}_$rep.txt" | head -6
+            done
+        done
     done ;;
 bench_f32)
     timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --methods safeconv,cudnn_fp32 --benchmark $BENCH_ARGS --csv "$OUT/bench_f32_new.csv" >"$OUT/bench_f32_new.txt" 2>&1
