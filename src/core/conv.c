@@ -217,26 +217,41 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
         while (tensors[i] && align > 1 && (uintptr_t)tensors[i] % (uintptr_t)align) align /= 2;
 
     sc_plan pl;
-    if ((st = plan_call(ctx, &pb, dir, align, &pl))) return st;
-    sc_call call = call_of(ctx, &pb, dir, &pl, a, b, c, out, out2);
-    bool host_ws = pl.route == ROUTE_CPU || pl.route == ROUTE_CPU_COPY || ctx->opt.device < 0;
-    /* A caller workspace lives in the context's memory space; the CPU-copy route needs host
-     * scratch, so it always uses the context's host pool. */
-    bool use_caller_ws = pl.route != ROUTE_CPU_COPY;
-    if ((st = sc__workspace(ctx, host_ws, pl.ws_bytes, use_caller_ws ? ws : NULL, ws_size,
-                            &call.ws)))
-        return st;
-    call.ws_size = pl.ws_bytes;
-    say_call(ctx, &pb, dir, pl.algo);
-    switch (pl.route) {
-    case ROUTE_CPU: st = sc_cpu_run(&call); break;
-    case ROUTE_CPU_COPY: st = run_cpu_copy(ctx, &call); break;
-    case ROUTE_GPU: st = sc_gpu_run(&call); break;
-    case ROUTE_VENDOR: st = sc__guard_run(ctx, &call); break;
+    for (int attempt = 0;; attempt++) {
+        if ((st = plan_call(ctx, &pb, dir, align, &pl))) return st;
+        sc_call call = call_of(ctx, &pb, dir, &pl, a, b, c, out, out2);
+        bool host_ws = pl.route == ROUTE_CPU || pl.route == ROUTE_CPU_COPY || ctx->opt.device < 0;
+        /* A caller workspace lives in the context's memory space; the CPU-copy route needs
+         * host scratch, so it always uses the context's host pool. The rerun below uses the
+         * context's pool where the caller's workspace, sized for the vendor's plan, is short. */
+        bool use_caller_ws =
+            pl.route != ROUTE_CPU_COPY && (attempt == 0 || (ws && ws_size >= pl.ws_bytes));
+        if ((st = sc__workspace(ctx, host_ws, pl.ws_bytes, use_caller_ws ? ws : NULL, ws_size,
+                                &call.ws)))
+            return st;
+        call.ws_size = pl.ws_bytes;
+        say_call(ctx, &pb, dir, pl.algo);
+        switch (pl.route) {
+        case ROUTE_CPU: st = sc_cpu_run(&call); break;
+        case ROUTE_CPU_COPY: st = run_cpu_copy(ctx, &call); break;
+        case ROUTE_GPU: st = sc_gpu_run(&call); break;
+        case ROUTE_VENDOR: st = sc__guard_run(ctx, &call); break;
+        }
+        /* The vendor failed a run it was chosen for, not forced to (auto, selective): the
+         * guard took the shape off the vendor, and safeconv computes this call again from the
+         * inputs, which the vendor only read (every output is written whole). */
+        if (st == SC_STATUS_VENDOR_FAILED && pl.route == ROUTE_VENDOR && attempt == 0 &&
+            ctx->opt.strategy != SC_STRATEGY_VENDOR && !is_vendor_algo(ctx->opt.algo)) {
+            if (ctx->opt.verbosity >= 1)
+                fprintf(stderr, "safeconv: %s; safeconv runs this shape from now on\n",
+                        sc_last_error());
+            sc__clear_error();
+            continue;
+        }
+        if (st) return st;
+        count_call(ctx, dir, &pl, ran);
+        return SC_STATUS_OK;
     }
-    if (st) return st;
-    count_call(ctx, dir, &pl, ran);
-    return SC_STATUS_OK;
 }
 
 sc_status sc_conv2d_forward(sc_context *ctx, const sc_conv2d_desc *d, const void *x, const void *w,

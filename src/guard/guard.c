@@ -32,7 +32,7 @@ typedef struct {
     sc_direction dir;
     int algo_id;
     size_t ws;
-    bool failed; /* the vendor could not plan it: err says why */
+    bool failed; /* the vendor could not plan it, or (not forced) failed a run: err says why */
     char err[160];
 } plan_slot;
 
@@ -310,8 +310,19 @@ sc_status sc__guard_run(sc_context *ctx, const sc_call *call)
     op.a = call->a, op.b = call->b, op.c = call->c, op.out = call->out, op.out2 = call->out2;
     op.ws = call->ws, op.ws_size = call->ws_size, op.stream = call->stream;
     char err[256] = "";
-    if (g->ad->run(g->handle, &op, p->algo_id, err, sizeof err))
+    if (g->ad->run(g->handle, &op, p->algo_id, err, sizeof err)) {
+        /* Where the vendor was not forced, the shape is the vendor's no more in this context:
+         * the next plan of it (conv.c's rerun of this call among them) takes safeconv. Forced,
+         * every call asks the vendor again. */
+        bool forced =
+            ctx->opt.strategy == SC_STRATEGY_VENDOR || ctx->opt.algo == SC_ALGO_VENDOR_CUDNN ||
+            ctx->opt.algo == SC_ALGO_VENDOR_MIOPEN || ctx->opt.algo == SC_ALGO_VENDOR_PLUGIN;
+        if (!forced) {
+            p->failed = true;
+            snprintf(p->err, sizeof p->err, "%s (failed a run)", err);
+        }
         return sc__fail(SC_STATUS_VENDOR_FAILED, "vendor %s: %s", g->ad->name, err);
+    }
     return SC_STATUS_OK;
 }
 

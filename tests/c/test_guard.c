@@ -79,6 +79,47 @@ SC_TEST(test_guard_vendor_error_is_a_status)
     sc_tg_no_vendor();
 }
 
+SC_TEST(test_guard_vendor_run_failure_falls_back)
+{
+    /* The vendor plans every shape but fails the runs of 6-channel ones (as MIOpen fails a
+     * bf16 bias it planned without seeing the bias). Chosen, not forced (selective): safeconv
+     * computes the call again, right, and takes the shape from then on; other shapes stay
+     * with the vendor. */
+    CHECK(sc_tg_use_fault_vendor("k=6:error"));
+    sc_context_options o;
+    sc_context_options_init(&o);
+    o.strategy = SC_STRATEGY_SELECTIVE;
+    o.size_threshold = 1000;
+    sc_context *ctx;
+    CHECK_STATUS(sc_context_create(&o, &ctx), SC_STATUS_OK);
+    sc_conv2d_desc d;
+    small(&d, 7); /* k = 6 */
+    sc_algo a;
+    CHECK_STATUS(sc_conv2d_select(ctx, &d, SC_DIR_FORWARD, &a), SC_STATUS_OK);
+    CHECK(a == SC_ALGO_VENDOR_PLUGIN); /* planned on the vendor before its run fails */
+    for (int round = 0; round < 2; round++)
+        for (int dd = 0; dd < 3; dd++) {
+            sc_status st;
+            double err = sc_tg_check_vs_reference(ctx, &d, (sc_direction)dd, &st);
+            CHECK_STATUS(st, SC_STATUS_OK);
+            CHECK_MSG(err < 1e-5, "round %d dir %d: error %g", round, dd, err);
+        }
+    CHECK_STATUS(sc_conv2d_select(ctx, &d, SC_DIR_FORWARD, &a), SC_STATUS_OK);
+    CHECK_MSG(a != SC_ALGO_VENDOR_PLUGIN, "still the vendor: %s", sc_algo_name(a));
+    sc_stats s;
+    sc_context_get_stats(ctx, &s);
+    CHECK_MSG(s.vendor_calls == 0 && s.cpu_calls == 6, "vendor %llu cpu %llu",
+              (unsigned long long)s.vendor_calls, (unsigned long long)s.cpu_calls);
+    d.k = 4; /* a shape the vendor runs */
+    sc_status st;
+    CHECK(sc_tg_check_vs_reference(ctx, &d, SC_DIR_FORWARD, &st) < 1e-5);
+    CHECK_STATUS(st, SC_STATUS_OK);
+    sc_context_get_stats(ctx, &s);
+    CHECK(s.vendor_calls == 1);
+    sc_context_destroy(ctx);
+    sc_tg_no_vendor();
+}
+
 SC_TEST(test_guard_selective_threshold)
 {
     CHECK(sc_tg_use_fault_vendor("hw>42:hang"));
