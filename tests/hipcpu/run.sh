@@ -29,6 +29,13 @@
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
 #                  serial default, a workspace limit that leaves no room for slices): batches of
 #                  40 until at least 100 cases ran serial plans (counted from SAFECONV_GPU_DEBUG)
+#   MIOpen adapter the MIOpen adapter (src/vendorlib/miopen.c) against a stand-in libMIOpen
+#                  (tests/fake_miopen/fake_miopen.c: MIOpen's documented calls computed on the
+#                  host "device" memory, checking what MIOpen documents): fp32 and fp16 forced
+#                  (--strategy vendor), every convolution on vendor_miopen; bf16 chosen, not
+#                  forced (--strategy selective): MIOpen has no bf16 bias, so each forward's
+#                  first run fails there and safeconv computes it (docs/guard.md), the
+#                  backward directions on vendor_miopen
 #
 #   tests/hipcpu/run.sh [BUILD]            (default build-hipcpu)
 #   HIPCPU_DIR=<HIP-CPU checkout>           (include/, src/include/, external/; the default is
@@ -200,6 +207,23 @@ while [ $serial -lt 100 ] && [ $batch -lt 10 ]; do
 done
 echo "   serial-split backward-weight cases: $serial (in $((SECONDS - t)) s)"
 need "serial splits" $serial 100
+
+# The MIOpen adapter against the stand-in libMIOpen (built here with the C compiler; its
+# pointers are the HIP-CPU "device" pointers, which are host memory).
+fake="$B/libfake_miopen.so"
+if cc -std=c11 -O2 -shared -fPIC -fvisibility=hidden tests/fake_miopen/fake_miopen.c -o "$fake" -lm; then
+    s=4020
+    for run in f32:vendor:300 f16:vendor:300 bf16:selective:200; do
+        IFS=: read -r dt strategy want <<<"$run"
+        s=$((s + 1))
+        step "MIOpen adapter $dt" vv SAFECONV_MIOPEN_LIBRARY="$PWD/$fake" -- --count 100 \
+            --seed $s --strategy "$strategy" --dtype $dt --verbose
+        need "MIOpen adapter $dt" "$(grep -c ' algo vendor_miopen ' "$B/out.txt")" "$want"
+    done
+else
+    echo "      FAIL: building tests/fake_miopen/fake_miopen.c"
+    fail=1
+fi
 
 echo "test-hip-cpu: $([ $fail = 0 ] && echo OK || echo FAILED) in $((SECONDS - t_all)) s"
 exit $fail
