@@ -213,6 +213,17 @@ static sc_status plan(sc_context *ctx, struct sc_guard_state *g, const sc_proble
     return SC_STATUS_OK;
 }
 
+static bool is_vendor(sc_algo a)
+{
+    return a == SC_ALGO_VENDOR_CUDNN || a == SC_ALGO_VENDOR_MIOPEN || a == SC_ALGO_VENDOR_PLUGIN;
+}
+
+/* The vendor is forced (strategy vendor, or a vendor algorithm asked for), not chosen. */
+static bool vendor_forced(const sc_context *ctx)
+{
+    return ctx->opt.strategy == SC_STRATEGY_VENDOR || is_vendor(ctx->opt.algo);
+}
+
 /* strategy auto: does the cache say vendor? Remembers unknown shapes. */
 static bool auto_prefers_vendor(sc_context *ctx, struct sc_guard_state *g, const sc_problem *pb,
                                 sc_direction dir)
@@ -257,9 +268,7 @@ sc_status sc__guard_select(sc_context *ctx, const sc_problem *pb, sc_direction d
     struct sc_guard_state *g = state(ctx);
     if (!g) return sc__fail(SC_STATUS_OUT_OF_MEMORY, "guard: allocation failed");
     sc_algo forced = ctx->opt.algo;
-    bool forced_vendor = forced == SC_ALGO_VENDOR_CUDNN || forced == SC_ALGO_VENDOR_MIOPEN ||
-                         forced == SC_ALGO_VENDOR_PLUGIN;
-    bool force = ctx->opt.strategy == SC_STRATEGY_VENDOR || forced_vendor;
+    bool forced_vendor = is_vendor(forced), force = vendor_forced(ctx);
     if (!g->ad) {
         if (force)
             return sc__fail(SC_STATUS_NOT_AVAILABLE, "strategy vendor: no vendor library: %s",
@@ -314,10 +323,7 @@ sc_status sc__guard_run(sc_context *ctx, const sc_call *call)
         /* Where the vendor was not forced, the shape is the vendor's no more in this context:
          * the next plan of it (conv.c's rerun of this call among them) takes safeconv. Forced,
          * every call asks the vendor again. */
-        bool forced =
-            ctx->opt.strategy == SC_STRATEGY_VENDOR || ctx->opt.algo == SC_ALGO_VENDOR_CUDNN ||
-            ctx->opt.algo == SC_ALGO_VENDOR_MIOPEN || ctx->opt.algo == SC_ALGO_VENDOR_PLUGIN;
-        if (!forced) {
+        if (!vendor_forced(ctx)) {
             p->failed = true;
             snprintf(p->err, sizeof p->err, "%s (failed a run)", err);
         }
