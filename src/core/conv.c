@@ -26,11 +26,6 @@ typedef struct sc_plan {
 
 static bool is_cpu_algo(sc_algo a) { return sc_cpu_is_algo(a); }
 
-static bool is_vendor_algo(sc_algo a)
-{
-    return a == SC_ALGO_VENDOR_CUDNN || a == SC_ALGO_VENDOR_MIOPEN || a == SC_ALGO_VENDOR_PLUGIN;
-}
-
 static sc_status plan_cpu(sc_context *ctx, const sc_problem *pb, sc_direction dir, sc_route route,
                           sc_plan *pl)
 {
@@ -58,7 +53,7 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
     memset(pl, 0, sizeof *pl);
     sc_status st;
     if (o->device < 0) {
-        if (o->algo != SC_ALGO_NONE && !is_cpu_algo(o->algo) && !is_vendor_algo(o->algo))
+        if (o->algo != SC_ALGO_NONE && !is_cpu_algo(o->algo) && !sc__is_vendor_algo(o->algo))
             return sc__fail(SC_STATUS_BAD_PARAM,
                             "options.algo: %s needs a GPU context, this one is on the CPU",
                             sc_algo_name(o->algo));
@@ -76,7 +71,7 @@ static sc_status plan_call(sc_context *ctx, const sc_problem *pb, sc_direction d
     if ((st = sc_gpu_set_device(o->device))) return st;
     if (o->strategy == SC_STRATEGY_CPU || is_cpu_algo(o->algo))
         return plan_cpu(ctx, pb, dir, ROUTE_CPU_COPY, pl);
-    if (o->strategy != SC_STRATEGY_GPU || is_vendor_algo(o->algo)) {
+    if (o->strategy != SC_STRATEGY_GPU || sc__is_vendor_algo(o->algo)) {
         bool taken;
         if ((st = plan_vendor(ctx, pb, dir, pl, &taken)) || taken) return st;
     }
@@ -231,17 +226,17 @@ static sc_status conv_call(sc_context *ctx, const sc_conv2d_desc *d, sc_directio
             return st;
         call.ws_size = pl.ws_bytes;
         say_call(ctx, &pb, dir, pl.algo);
+        bool rerun = false;
         switch (pl.route) {
         case ROUTE_CPU: st = sc_cpu_run(&call); break;
         case ROUTE_CPU_COPY: st = run_cpu_copy(ctx, &call); break;
         case ROUTE_GPU: st = sc_gpu_run(&call); break;
-        case ROUTE_VENDOR: st = sc__guard_run(ctx, &call); break;
+        case ROUTE_VENDOR: st = sc__guard_run(ctx, &call, &rerun); break;
         }
         /* The vendor failed a run it was chosen for, not forced to (auto, selective): the
          * guard took the shape off the vendor, and safeconv computes this call again from the
          * inputs, which the vendor only read (every output is written whole). */
-        if (st == SC_STATUS_VENDOR_FAILED && pl.route == ROUTE_VENDOR && attempt == 0 &&
-            ctx->opt.strategy != SC_STRATEGY_VENDOR && !is_vendor_algo(ctx->opt.algo)) {
+        if (rerun && attempt == 0) {
             if (ctx->opt.verbosity >= 1)
                 fprintf(stderr, "safeconv: %s; safeconv runs this shape from now on\n",
                         sc_last_error());

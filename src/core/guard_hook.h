@@ -12,8 +12,10 @@
 sc_status sc__guard_select(sc_context *ctx, const sc_problem *pb, sc_direction dir,
                            bool *use_vendor, sc_algo *algo, size_t *ws_bytes);
 
-/* Run a call selected above through the vendor adapter. */
-sc_status sc__guard_run(sc_context *ctx, const sc_call *call);
+/* Run a call selected above through the vendor adapter. When the vendor fails it where it was
+ * chosen, not forced (auto, selective), the guard takes the shape and direction off the vendor
+ * for the context's life and sets *rerun: a new plan of the call takes safeconv's route. */
+sc_status sc__guard_run(sc_context *ctx, const sc_call *call, bool *rerun);
 
 /* Free ctx->guard. */
 void sc__guard_release(sc_context *ctx);

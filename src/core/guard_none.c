@@ -13,9 +13,10 @@ sc_status sc__guard_select(sc_context *ctx, const sc_problem *pb, sc_direction d
     return SC_STATUS_OK;
 }
 
-sc_status sc__guard_run(sc_context *ctx, const sc_call *call)
+sc_status sc__guard_run(sc_context *ctx, const sc_call *call, bool *rerun)
 {
     (void)ctx, (void)call;
+    *rerun = false;
     return sc__fail(SC_STATUS_NOT_AVAILABLE, "vendor route not built in this library");
 }
 

@@ -34,6 +34,12 @@ struct sc_context {
 sc_status sc__workspace(sc_context *ctx, bool on_host, size_t bytes, void *caller_ws,
                         size_t caller_size, void **out);
 
+/* One of the vendor route's algorithms (cuDNN, MIOpen, a plugin). */
+static inline bool sc__is_vendor_algo(sc_algo a)
+{
+    return a == SC_ALGO_VENDOR_CUDNN || a == SC_ALGO_VENDOR_MIOPEN || a == SC_ALGO_VENDOR_PLUGIN;
+}
+
 /* "forward", "backward_data", "backward_weight", "backward_bias" (the names of the tools and
  * the Python layer), for messages. */
 const char *sc__direction_name(sc_direction dir);

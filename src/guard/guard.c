@@ -213,15 +213,10 @@ static sc_status plan(sc_context *ctx, struct sc_guard_state *g, const sc_proble
     return SC_STATUS_OK;
 }
 
-static bool is_vendor(sc_algo a)
-{
-    return a == SC_ALGO_VENDOR_CUDNN || a == SC_ALGO_VENDOR_MIOPEN || a == SC_ALGO_VENDOR_PLUGIN;
-}
-
 /* The vendor is forced (strategy vendor, or a vendor algorithm asked for), not chosen. */
 static bool vendor_forced(const sc_context *ctx)
 {
-    return ctx->opt.strategy == SC_STRATEGY_VENDOR || is_vendor(ctx->opt.algo);
+    return ctx->opt.strategy == SC_STRATEGY_VENDOR || sc__is_vendor_algo(ctx->opt.algo);
 }
 
 /* strategy auto: does the cache say vendor? Remembers unknown shapes. */
@@ -268,7 +263,7 @@ sc_status sc__guard_select(sc_context *ctx, const sc_problem *pb, sc_direction d
     struct sc_guard_state *g = state(ctx);
     if (!g) return sc__fail(SC_STATUS_OUT_OF_MEMORY, "guard: allocation failed");
     sc_algo forced = ctx->opt.algo;
-    bool forced_vendor = is_vendor(forced), force = vendor_forced(ctx);
+    bool forced_vendor = sc__is_vendor_algo(forced), force = vendor_forced(ctx);
     if (!g->ad) {
         if (force)
             return sc__fail(SC_STATUS_NOT_AVAILABLE, "strategy vendor: no vendor library: %s",
@@ -305,8 +300,9 @@ sc_status sc__guard_select(sc_context *ctx, const sc_problem *pb, sc_direction d
     return SC_STATUS_OK;
 }
 
-sc_status sc__guard_run(sc_context *ctx, const sc_call *call)
+sc_status sc__guard_run(sc_context *ctx, const sc_call *call, bool *rerun)
 {
+    *rerun = false;
     struct sc_guard_state *g = ctx->guard;
     if (!g || !g->ad) return sc__fail(SC_STATUS_INTERNAL, "guard: run without a vendor plan");
     plan_slot *p;
@@ -321,11 +317,12 @@ sc_status sc__guard_run(sc_context *ctx, const sc_call *call)
     char err[256] = "";
     if (g->ad->run(g->handle, &op, p->algo_id, err, sizeof err)) {
         /* Where the vendor was not forced, the shape is the vendor's no more in this context:
-         * the next plan of it (conv.c's rerun of this call among them) takes safeconv. Forced,
-         * every call asks the vendor again. */
+         * the next plan of it (the caller's rerun of this call among them) takes safeconv.
+         * Forced, every call asks the vendor again. */
         if (!vendor_forced(ctx)) {
             p->failed = true;
             snprintf(p->err, sizeof p->err, "%s (failed a run)", err);
+            *rerun = true;
         }
         return sc__fail(SC_STATUS_VENDOR_FAILED, "vendor %s: %s", g->ad->name, err);
     }
