@@ -35,7 +35,7 @@
 #   wino_splits   Winograd backward-weight's default slices against the old rule's 17 on the
 #                 layers with 8 blocks a slice (r50_l2_3x3_128 at batch 32 and 64, unet_b1_128),
 #                 both layouts, two alternating runs, cuDNN fp32 in each
-# usage: tests/gpu/run_mp.sh "build verify memcheck"   (env: COUNT, SEED, DTYPES, BENCH_DTYPES)
+# usage: tests/gpu/run_mp.sh "build verify memcheck"   (env: COUNT, SEED, DTYPES, BENCH_DTYPES, SC, MUT)
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -46,7 +46,8 @@ DTYPES=${DTYPES:-"f16 bf16 tf32"}
 BENCH_DTYPES=${BENCH_DTYPES:-"bf16 f16 tf32"}
 BENCH_ARGS=${BENCH_ARGS:-"--repeat 10"}
 WSUITE=${WSUITE:-bench/suites/public.csv}
-SC=build-gpu/safeconv
+SC=${SC:-build-gpu/safeconv}   # the binaries checked: env SC and MUT name others (a
+MUT=${MUT:-build-mut/safeconv}  # branch built elsewhere and carried)
 if [ -d .devdeps ]; then
     export CPPFLAGS="-I$PWD/.devdeps/include" LDFLAGS="-L$PWD/.devdeps/lib"
     export LD_LIBRARY_PATH="$PWD/.devdeps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -118,13 +119,13 @@ families)
     cat "$OUT"/f_*.log >"$OUT/families_all.txt"; rm -f "$OUT"/f_*.log ;;
 mutants)
     for dt in bf16 tf32; do
-        timeout 120 build-mut/safeconv verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count 100 --seed 99 --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/mut_$dt.log" 2>&1
+        timeout 120 $MUT verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count 100 --seed 99 --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/mut_$dt.log" 2>&1
         echo "--- mutant $dt (must fail): $(grep -E 'passed, .* failed' "$OUT/mut_$dt.log" | tail -1)"
     done ;;
 wgmma)
     t0=$(date +%s)
     s=$((SEED + 400))
-    for sc in $SC build-mut/safeconv; do
+    for sc in $SC $MUT; do
         [ -x "$sc" ] || continue
         tag=$([ "$sc" = "$SC" ] && echo ok || echo mut)
         for dt in $DTYPES; do
@@ -175,7 +176,7 @@ winograd)
 wino_mutant)
     # build-mut built with -DSC_WINO_MUTANT (one filter-transform coefficient off by 2^-13)
     for d in forward backward_data backward_weight; do
-        timeout 120 build-mut/safeconv verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count 200 --seed 98 --direction $d >"$OUT/wmut_$d.log" 2>&1
+        timeout 120 $MUT verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count 200 --seed 98 --direction $d >"$OUT/wmut_$d.log" 2>&1
         echo "--- winograd mutant $d (must fail): $(grep -E 'passed, .* failed' "$OUT/wmut_$d.log" | tail -1)"
     done ;;
 wino_memcheck)
@@ -216,9 +217,9 @@ phase_dwl)
 phase_dwl_mutant)
     # build-mut built with NVCC_EXTRA="-DSC_SCP_MUTANT -DSC_DWBL_MUTANT=1" (the phase kernel's last
     # row tap dropped; dwb_long's new window column one short): both checks must fail
-    SAFECONV_GPU_SMALLC_PHASE=1 timeout 120 build-mut/safeconv verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class stem --layout nchw --large 50 --direction backward_data --count 200 --seed 99 >"$OUT/phmut.log" 2>&1
+    SAFECONV_GPU_SMALLC_PHASE=1 timeout 120 $MUT verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class stem --layout nchw --large 50 --direction backward_data --count 200 --seed 99 >"$OUT/phmut.log" 2>&1
     echo "--- small-C phases mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/phmut.log" | tail -1)"
-    SAFECONV_GPU_DW_SLICES=5 timeout 120 build-mut/safeconv verify --device 0 --algo gpu_direct_depthwise --shape-class dwlong --layout both --large 50 --direction backward_weight --count 100 --seed 99 >"$OUT/dlmut.log" 2>&1
+    SAFECONV_GPU_DW_SLICES=5 timeout 120 $MUT verify --device 0 --algo gpu_direct_depthwise --shape-class dwlong --layout both --large 50 --direction backward_weight --count 100 --seed 99 >"$OUT/dlmut.log" 2>&1
     echo "--- long-row backward-weight mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/dlmut.log" | tail -1)" ;;
 phase_dwl_memcheck)
     SAFECONV_GPU_SMALLC_PHASE=1 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class stem --layout nchw --direction backward_data --count 30 --seed $((SEED + 990)) >"$OUT/mcph.log" 2>&1 &
@@ -256,9 +257,9 @@ scw)
 scw_mutant)
     # build-mut built with NVCC_EXTRA="-DSC_SCW_MUTANT=1 -DSC_DWBP_MUTANT=1" (each kernel's window
     # gets its new columns one short)
-    SAFECONV_GPU_SMALLC_BW_SLICES=5 timeout 120 build-mut/safeconv verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class fewc --layout both --large 50 --direction backward_weight --count 100 --seed 99 >"$OUT/scwmut.log" 2>&1
+    SAFECONV_GPU_SMALLC_BW_SLICES=5 timeout 120 $MUT verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class fewc --layout both --large 50 --direction backward_weight --count 100 --seed 99 >"$OUT/scwmut.log" 2>&1
     echo "--- small-C backward-weight mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/scwmut.log" | tail -1)"
-    SAFECONV_GPU_DW_SLICES=5 timeout 120 build-mut/safeconv verify --device 0 --algo gpu_direct_depthwise --shape-class dw --layout nchw --large 50 --direction backward_weight --count 200 --seed 99 >"$OUT/dwpmut.log" 2>&1
+    SAFECONV_GPU_DW_SLICES=5 timeout 120 $MUT verify --device 0 --algo gpu_direct_depthwise --shape-class dw --layout nchw --large 50 --direction backward_weight --count 200 --seed 99 >"$OUT/dwpmut.log" 2>&1
     echo "--- NCHW depthwise backward-weight mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/dwpmut.log" | tail -1)" ;;
 scw_memcheck)
     SAFECONV_GPU_SMALLC_BW_SLICES=5 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_small_c --skip-unsupported --shape-class fewc --layout both --direction backward_weight --count 30 --seed $((SEED + 992)) >"$OUT/mcscw.log" 2>&1
