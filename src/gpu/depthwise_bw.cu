@@ -180,56 +180,48 @@ __global__ __launch_bounds__(DWBP_T,
 #pragma unroll
     for (int s = 0; s < S; s++) acc[s] = 0.f;
 
-    for (int rb = r0; rb < r1;) {
-        const int n = rb / kp.p, p0 = rb - n * kp.p;
-        const int nr = min(g.rb, min(r1 - rb, kp.p - p0)); /* rows of this stage, one image */
-        const int h0 = p0 * kp.sh - kp.ph, xr = (nr - 1) * kp.sh + (kp.r - 1) * kp.dh + 1;
-        const T *dyk = dy + (((i64)n * kp.k + k) * kp.p + p0) * kp.q;
-        const T *xc = x + ((i64)n * kp.c + c) * kp.h * kp.w;
-        for (int q0 = 0; q0 < kp.q; q0 += g.qw) {
-            const int qw = min(g.qw, kp.q - q0), w0 = q0 * SW - kp.pw, xw = (qw - 1) * SW + S;
-            __syncthreads(); /* the last stage's reads are done */
-            /* a warp per staged row, its lanes along the row's columns (consecutive addresses) */
-            for (int u = warp; u < nr; u += DWBP_T / 32)
-                for (int j = lane; j < qw; j += 32)
-                    dys[u * g.qw + j] = sc_ldg(dyk + ((i64)u * kp.q + q0 + j));
-            for (int i = warp; i < xr; i += DWBP_T / 32) {
-                const int h = h0 + i;
-                const bool hin = (unsigned)h < (unsigned)kp.h;
-                const T *src = xc + (i64)(hin ? h : 0) * kp.w;
-                for (int j = lane; j < xw; j += 32) {
-                    const int w = w0 + j;
-                    xs[i * g.xp + j] = hin && (unsigned)w < (unsigned)kp.w ? sc_ldg(src + w) : 0.f;
-                }
-            }
-            __syncthreads();
-            if (!act) continue;
-            /* this group's equal share of the nr*qw positions, row by row */
-            const int total = nr * qw, per = (total + g.ng - 1) / g.ng;
-            const int pe = min(total, (grp + 1) * per);
-            for (int pos = grp * per; pos < pe;) {
-                const int u = pos / qw, qa = pos - u * qw, qe = min(qw, qa + (pe - pos));
-                const float *dr = dys + u * g.qw;
-                const float *xrow = xs + (u * kp.sh + r * kp.dh) * g.xp;
-                /* win[s] = x column q*SW + s; before q = qa its last S - SW columns are those
-                 * q = qa keeps */
-                float win[S];
-#pragma unroll
-                for (int s = 0; s < S - SW; s++) win[s + SW] = xrow[qa * SW + s];
-                for (int q = qa; q < qe; q++) {
-#pragma unroll
-                    for (int s = 0; s < S - SW; s++) win[s] = win[s + SW];
-#pragma unroll
-                    for (int s = S - SW; s < S; s++) win[s] = xrow[q * SW + s - SC_DWBP_MUTANT];
-                    const float gv = dr[q];
-#pragma unroll
-                    for (int s = 0; s < S; s++) acc[s] = fmaf(gv, win[s], acc[s]);
-                }
-                pos += qe - qa;
+    int nr, h0, xr; /* this stage's rows: dy rows p0 .. p0+nr-1, x rows h0 .. h0+xr-1 */
+    const T *dyk, *xc;
+    const auto rows_at = [&](int n, int p0, int rows_n) {
+        nr = rows_n, h0 = p0 * kp.sh - kp.ph, xr = (nr - 1) * kp.sh + (kp.r - 1) * kp.dh + 1;
+        dyk = dy + (((i64)n * kp.k + k) * kp.p + p0) * kp.q;
+        xc = x + ((i64)n * kp.c + c) * kp.h * kp.w;
+    };
+    const auto stage = [&](int q0, int qw) {
+        const int w0 = q0 * SW - kp.pw, xw = (qw - 1) * SW + S;
+        /* a warp per staged row, its lanes along the row's columns (consecutive addresses) */
+        for (int u = warp; u < nr; u += DWBP_T / 32)
+            for (int j = lane; j < qw; j += 32)
+                dys[u * g.qw + j] = sc_ldg(dyk + ((i64)u * kp.q + q0 + j));
+        for (int i = warp; i < xr; i += DWBP_T / 32) {
+            const int h = h0 + i;
+            const bool hin = (unsigned)h < (unsigned)kp.h;
+            const T *src = xc + (i64)(hin ? h : 0) * kp.w;
+            for (int j = lane; j < xw; j += 32) {
+                const int w = w0 + j;
+                xs[i * g.xp + j] = hin && (unsigned)w < (unsigned)kp.w ? sc_ldg(src + w) : 0.f;
             }
         }
-        rb += nr;
-    }
+    };
+    const auto run = [&](int u, int qa, int qe) {
+        const float *dr = dys + u * g.qw;
+        const float *xrow = xs + (u * kp.sh + r * kp.dh) * g.xp;
+        /* win[s] = x column q*SW + s; before q = qa its last S - SW columns are those q = qa
+         * keeps */
+        float win[S];
+#pragma unroll
+        for (int s = 0; s < S - SW; s++) win[s + SW] = xrow[qa * SW + s];
+        for (int q = qa; q < qe; q++) {
+#pragma unroll
+            for (int s = 0; s < S - SW; s++) win[s] = win[s + SW];
+#pragma unroll
+            for (int s = S - SW; s < S; s++) win[s] = xrow[q * SW + s - SC_DWBP_MUTANT];
+            const float gv = dr[q];
+#pragma unroll
+            for (int s = 0; s < S; s++) acc[s] = fmaf(gv, win[s], acc[s]);
+        }
+    };
+    sc_slice_walk(kp.p, kp.q, r0, r1, g.rb, g.qw, grp, g.ng, rows_at, stage, run);
 
     /* the groups' sums added in group order: red[(r*S + s)*ng + grp] */
     __syncthreads();

@@ -24,6 +24,41 @@ __device__ __forceinline__ void sc_slice_put(T *dwt, float *part, long long k, i
         part[((long long)blockIdx.y * taps + tap) * k_count + k] = v;
 }
 
+/* The first pass's walk over its slice's output rows [r0, r1) (row = n*P + p) in shared-memory
+ * stages, as dwb_plane (depthwise_bw.cu) and scw_bw (small_c_bw.cu) make it: stages of up to
+ * rb rows of one image (rows(n, p0, nr) called once each), each cut into column chunks of up
+ * to qw. For each chunk, between two barriers, stage(q0, qw) fills shared memory (every thread
+ * of the block); then a thread of group grp < groups calls run(u, qa, qe) over its group's
+ * equal share of the chunk's nr*qw positions, row by row (the chunk's row u, its columns qa ..
+ * qe-1), in order. The order of a group's positions depends on the plan alone, so its sums are
+ * the same bits on every run. */
+template <class Rows, class Stage, class Run>
+__device__ __forceinline__ void sc_slice_walk(int P, int Q, int r0, int r1, int rb, int qw_most,
+                                              int grp, int groups, Rows rows, Stage stage, Run run)
+{
+    for (int row = r0; row < r1;) {
+        const int n = row / P, p0 = row - n * P;
+        const int nr = min(rb, min(r1 - row, P - p0)); /* rows of this stage, one image */
+        rows(n, p0, nr);
+        for (int q0 = 0; q0 < Q; q0 += qw_most) {
+            const int qw = min(qw_most, Q - q0);
+            __syncthreads(); /* the last stage's reads are done */
+            stage(q0, qw);
+            __syncthreads();
+            if (grp >= groups) continue;
+            /* this group's equal share of the nr*qw positions, row by row */
+            const int total = nr * qw, per = (total + groups - 1) / groups;
+            const int pe = min(total, (grp + 1) * per);
+            for (int pos = grp * per; pos < pe;) {
+                const int u = pos / qw, qa = pos - u * qw, qe = min(qw, qa + (pe - pos));
+                run(u, qa, qe);
+                pos += qe - qa;
+            }
+        }
+        row += nr;
+    }
+}
+
 /* A block per 32 consecutive (tap, k) entries i of part's rows (one lane each); warp j adds the
  * slices j, j + 8, j + 16, ... in that order (independent loads, four in flight), then warp 0
  * adds the eight warps' sums in warp order and rounds to dw[k][tap]. One long chain of

@@ -95,56 +95,47 @@ __global__ __launch_bounds__(SCW_T, 3) void scw_bw(sc_kp kp, sc_scw_geo g, const
 #pragma unroll
             for (int s = 0; s < 3; s++) acc[i][r][s] = 0.f;
 
-    for (int rb = r0; rb < r1;) {
-        const int n = rb / kp.p, p0 = rb - n * kp.p;
-        const int nr = min(g.rb, min(r1 - rb, kp.p - p0)); /* rows of this stage, one image */
-        const int h0 = p0 * kp.sh - kp.ph, xr = (nr - 1) * kp.sh + 3;
-        const T *dyn = dy + (i64)n * kp.k * kp.p * kp.q, *xn = x + (i64)n * kp.c * kp.h * kp.w;
-        for (int q0 = 0; q0 < kp.q; q0 += g.qw) {
-            const int qw = min(g.qw, kp.q - q0), w0 = q0 * SW - kp.pw, xw = (qw - 1) * SW + 3;
-            __syncthreads(); /* the last stage's reads are done */
-            scw_stage<NHWC>(kp, g, dyn, xn, kbase, cbase, kn, p0, nr, q0, qw, h0, xr, w0, xw, dys,
-                            xs);
-            __syncthreads();
-            if (!act) continue;
-            /* this group's equal share of the nr*qw positions, row by row */
-            const int total = nr * qw, per = (total + g.nrg - 1) / g.nrg;
-            const int pe = min(total, (rg + 1) * per);
-            for (int pos = rg * per; pos < pe;) {
-                const int u = pos / qw, qa = pos - u * qw, qe = min(qw, qa + (pe - pos));
-                const float *dr = dys + kt * SCW_KT * g.dpl + u * g.qw;
-                const float *xr0 = xs + c * g.xpl + u * kp.sh * g.xw;
-                /* win[r][s] = x column q*SW + s of tap row r; before q = qa its last 3 - SW
-                 * columns are those q = qa keeps */
-                float win[3][3];
+    int nr, h0, xr; /* this stage's rows: dy rows p0 .. p0+nr-1, x rows h0 .. h0+xr-1 */
+    int p0;
+    const T *dyn, *xn;
+    const auto rows_at = [&](int n, int p0_, int nr_) {
+        p0 = p0_, nr = nr_, h0 = p0 * kp.sh - kp.ph, xr = (nr - 1) * kp.sh + 3;
+        dyn = dy + (i64)n * kp.k * kp.p * kp.q, xn = x + (i64)n * kp.c * kp.h * kp.w;
+    };
+    const auto stage = [&](int q0, int qw) {
+        const int w0 = q0 * SW - kp.pw, xw = (qw - 1) * SW + 3;
+        scw_stage<NHWC>(kp, g, dyn, xn, kbase, cbase, kn, p0, nr, q0, qw, h0, xr, w0, xw, dys, xs);
+    };
+    const auto run = [&](int u, int qa, int qe) {
+        const float *dr = dys + kt * SCW_KT * g.dpl + u * g.qw;
+        const float *xr0 = xs + c * g.xpl + u * kp.sh * g.xw;
+        /* win[r][s] = x column q*SW + s of tap row r; before q = qa its last 3 - SW columns are
+         * those q = qa keeps */
+        float win[3][3];
+#pragma unroll
+        for (int r = 0; r < 3; r++)
+#pragma unroll
+            for (int s = 0; s < 3 - SW; s++) win[r][s + SW] = xr0[r * g.xw + qa * SW + s];
+        for (int q = qa; q < qe; q++) {
+#pragma unroll
+            for (int r = 0; r < 3; r++) {
+#pragma unroll
+                for (int s = 0; s < 3 - SW; s++) win[r][s] = win[r][s + SW];
+#pragma unroll
+                for (int s = 3 - SW; s < 3; s++)
+                    win[r][s] = xr0[r * g.xw + q * SW + s - SC_SCW_MUTANT];
+            }
+#pragma unroll
+            for (int i = 0; i < SCW_KT; i++) {
+                const float gv = dr[i * g.dpl + q];
 #pragma unroll
                 for (int r = 0; r < 3; r++)
 #pragma unroll
-                    for (int s = 0; s < 3 - SW; s++) win[r][s + SW] = xr0[r * g.xw + qa * SW + s];
-                for (int q = qa; q < qe; q++) {
-#pragma unroll
-                    for (int r = 0; r < 3; r++) {
-#pragma unroll
-                        for (int s = 0; s < 3 - SW; s++) win[r][s] = win[r][s + SW];
-#pragma unroll
-                        for (int s = 3 - SW; s < 3; s++)
-                            win[r][s] = xr0[r * g.xw + q * SW + s - SC_SCW_MUTANT];
-                    }
-#pragma unroll
-                    for (int i = 0; i < SCW_KT; i++) {
-                        const float gv = dr[i * g.dpl + q];
-#pragma unroll
-                        for (int r = 0; r < 3; r++)
-#pragma unroll
-                            for (int s = 0; s < 3; s++)
-                                acc[i][r][s] = fmaf(gv, win[r][s], acc[i][r][s]);
-                    }
-                }
-                pos += qe - qa;
+                    for (int s = 0; s < 3; s++) acc[i][r][s] = fmaf(gv, win[r][s], acc[i][r][s]);
             }
         }
-        rb += nr;
-    }
+    };
+    sc_slice_walk(kp.p, kp.q, r0, r1, g.rb, g.qw, rg, g.nrg, rows_at, stage, run);
 
     /* the groups' sums added in group order: red[(tile*SCW_KT + i)*9 + tap][rg] */
     __syncthreads();
