@@ -106,6 +106,15 @@ def test_gpu_calls_are_timed_on_a_sample():
     assert rep["time_s"] > 0
 
 
+def _fresh_sizes():
+    """The current Config's GPU context with its remembered workspace sizes forgotten: the
+    context lives as long as the Config, so earlier tests' shapes are in it too, and a test that
+    makes "every remembered size" stale would make theirs stale, which its calls never re-query."""
+    cctx = FN._context(current_config(), torch.cuda.current_device(), False)
+    cctx.ws_sizes.clear()
+    return cctx
+
+
 @pytest.mark.skipif(CUDA_SKIP is not None, reason=str(CUDA_SKIP))
 def test_stale_workspace_size_is_requeried():
     """A remembered workspace size that became too small (a tuned plan, a new guard decision)
@@ -115,9 +124,8 @@ def test_stale_workspace_size_is_requeried():
     x = torch.randn(2, 64, 8, 8, device="cuda", requires_grad=True)
     w = torch.randn(64, 64, 3, 3, device="cuda", requires_grad=True)
     with safeconv.enable(strategy="gpu"):
+        cctx = _fresh_sizes()
         y = F.conv2d(x, w, padding=1)
-        cfg = current_config()
-        cctx = FN._context(cfg, torch.cuda.current_device(), False)
         sizes = {k: v for k, v in cctx.ws_sizes.items() if k[1] == L.DIR_FORWARD and v}
         assert sizes, "expected a forward call that needs workspace"
         for k in sizes:
@@ -141,8 +149,8 @@ def test_zero_workspace_size_never_lets_the_library_use_its_pool():
     x = torch.randn(2, 64, 8, 8, device="cuda")
     w = torch.randn(64, 64, 3, 3, device="cuda")
     with safeconv.enable(strategy="gpu"):
+        cctx = _fresh_sizes()
         y = F.conv2d(x, w, padding=1)
-        cctx = FN._context(current_config(), torch.cuda.current_device(), False)
         sizes = {k: v for k, v in cctx.ws_sizes.items() if k[1] == L.DIR_FORWARD and v}
         assert sizes, "expected a forward call that needs workspace"
         for k in sizes:
