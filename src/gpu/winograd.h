@@ -66,9 +66,9 @@ static inline long long sc_wino_bw_blocks(const sc_kp *kp)
 
 /* Backward-weight slices: `want`, or (0) as many as one wave of blocks holds, one block an SM
  * (the kernel takes about 250 registers a thread, so a second block never fits beside it, and
- * blocks past sm_count run after the first wave as a tail: 8 x 17 = 136 blocks on 132 SMs cost
- * about a quarter more than 8 x 16); at least 8 steps a slice, at most 64 slices, within the
- * workspace limit, none without tiles. */
+ * blocks past sm_count wait for a block of the first wave to finish: 8 x 17 blocks on 132 SMs
+ * end a whole short slice later than 8 x 16, bench/NOTES.md); at least 8 steps a slice, at most
+ * 64 slices, within the workspace limit, none without tiles. */
 static inline int sc_wino_bw_splits(const sc_kp *kp, int want, int sm_count, size_t ws_limit)
 {
     long long blocks = sc_wino_bw_blocks(kp);
