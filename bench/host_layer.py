@@ -12,9 +12,10 @@ an assertion). bench/host_cost.c measures the C library's own share the same way
 --profile prints cProfile's heaviest functions over the safeconv steps (where the Python
 layer's time goes). --breakdown times the safeconv step twice more with parts of the call
 replaced by stubs that return at once (the outputs are then garbage; only the host time
-counts): the library's convolution functions (what is left is the Python layer and its
-other library calls), then the whole of functional._call_lib (what is left is the Python
-layer around the calls: autocast, checks, outputs, autograd). Runs on the CPU when there is no GPU (safeconv's CPU backend then: its
+counts): the library's convolution functions, the one-call backward among them (what is left
+is the Python layer and its other library calls), then the whole of functional._call_lib and
+_call_lib_backward (what is left is the Python layer around the calls: autocast, checks,
+outputs, autograd). Runs on the CPU when there is no GPU (safeconv's CPU backend then: its
 time includes the tiny convolutions themselves).
 
 usage: python3 bench/host_layer.py [--layers 16] [--channels 64] [--size 8] [--steps 200]
@@ -155,8 +156,8 @@ def main(argv=None):
         print("  %-34s best %7.1f us, median %7.1f us, CPU time (median) %7.1f us"
               % (m, best * per, med * per, cpu * per))
     if a.breakdown:
-        print("  stubbed: convolution functions %.1f us (the C calls cost %.1f), _call_lib %.1f "
-              "us (the Python around and beside the C calls %.1f)"
+        print("  stubbed: convolution functions %.1f us (the C calls cost %.1f), "
+              "_call_lib(_backward) %.1f us (the Python around and beside the C calls %.1f)"
               % (parts[0] * per, (sc_s - parts[0]) * per, parts[1] * per,
                  (parts[0] - parts[1]) * per))
     if a.profile:
@@ -178,11 +179,13 @@ def separate_backward(strategy):
 
 def breakdown(step, dev, a):
     """Seconds per step with (1) the library's convolution entry points and (2) the Python
-    layer's _call_lib replaced by stubs that return at once (host time only)."""
+    layer's _call_lib and _call_lib_backward replaced by stubs that return at once (host time
+    only)."""
     from safeconv import functional as F
     from safeconv import _lib as L
     lib = L.load_library()
-    names = [n for n in vars(F).get("_FN_NAMES", {}).values()]
+    # every entry point the layer calls: the per-direction ones and the one-call backward
+    names = [n for n in vars(F).get("_FN_NAMES", {}).values()] + ["sc_conv2d_backward"]
     saved = {n: getattr(lib, n) for n in names}
     out = []
     with safeconv.enable(strategy="gpu" if dev.type == "cuda" else "cpu"):
@@ -193,12 +196,12 @@ def breakdown(step, dev, a):
         finally:
             for n, f in saved.items():
                 setattr(lib, n, f)
-        real = F._call_lib
+        real, real_bw = F._call_lib, F._call_lib_backward
         try:
-            F._call_lib = lambda *args: None
+            F._call_lib = F._call_lib_backward = lambda *args: None
             out.append(time_steps(step, dev, a.steps, a.blocks))
         finally:
-            F._call_lib = real
+            F._call_lib, F._call_lib_backward = real, real_bw
     return out
 
 

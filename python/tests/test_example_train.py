@@ -1,6 +1,7 @@
 """examples/train.py on the CPU, tiny sizes: the training loop, the loss comparison and the
 throughput benchmark run end to end and write their JSON (the GPU numbers come from the GPU
 machine; here only that the script works and reports what it claims)."""
+import argparse
 import importlib.util
 import json
 import math
@@ -8,6 +9,9 @@ import os
 import re
 
 import pytest
+import torch
+
+import safeconv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN = os.path.join(HERE, os.pardir, os.pardir, "examples", "train.py")
@@ -297,3 +301,33 @@ def test_host_layer_bench_runs_and_reports(capsys):
         us = [float(v) for v in re.findall(r"([0-9.]+) us", line[0])]
         assert len(us) == 2 and min(us) > 0
         assert ("function calls" in out) == ("--profile" in extra)
+
+
+def test_host_layer_breakdown_stubs_every_library_call(monkeypatch):
+    """bench/host_layer.py --breakdown's two stubbed phases reach no convolution entry point of
+    the library (the one-call backward included: a layer's backward is one sc_conv2d_backward),
+    and afterwards the entry points are the ones it found."""
+    spec = importlib.util.spec_from_file_location(
+        "safeconv_bench_host_layer",
+        os.path.join(HERE, os.pardir, os.pardir, "bench", "host_layer.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from safeconv import _lib as L
+    from safeconv import functional as F
+    lib = L.load_library()
+    names = list(F._FN_NAMES.values()) + ["sc_conv2d_backward"]
+    calls = []
+    for n in names:
+        def counting(*args, _real=getattr(lib, n), _n=n):
+            calls.append(_n)
+            return _real(*args)
+        monkeypatch.setattr(lib, n, counting)
+    found = {n: getattr(lib, n) for n in names}
+    step = mod.make_step(mod.make_chain(2, 4), torch.randn(1, 4, 4, 4), None)
+    with safeconv.enable(strategy="cpu"):
+        step()
+    assert "sc_conv2d_forward" in calls and "sc_conv2d_backward" in calls
+    calls.clear()
+    mod.breakdown(step, torch.device("cpu"), argparse.Namespace(steps=2, blocks=1))
+    assert calls == []
+    assert all(getattr(lib, n) is found[n] for n in names)
