@@ -283,15 +283,21 @@ def test_model_suite_lists_every_conv_once_with_counts():
     assert total == layers
 
 
-def test_host_layer_bench_runs_and_reports(capsys):
-    """bench/host_layer.py on the CPU (no GPU here: safeconv's CPU backend), a tiny chain in
-    fp32 and under CPU autocast (NCHW), with its cProfile table: one report line each, both
-    times positive, and the profile's table printed."""
+def _host_layer():
+    """bench/host_layer.py, loaded as a module."""
     spec = importlib.util.spec_from_file_location(
         "safeconv_bench_host_layer",
         os.path.join(HERE, os.pardir, os.pardir, "bench", "host_layer.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_host_layer_bench_runs_and_reports(capsys):
+    """bench/host_layer.py on the CPU (no GPU here: safeconv's CPU backend), a tiny chain in
+    fp32 and under CPU autocast (NCHW), with its cProfile table: one report line each, both
+    times positive, and the profile's table printed."""
+    mod = _host_layer()
     for extra in ([], ["--dtype", "bf16", "--nchw", "--profile", "5"]):
         mod.main(["--layers", "2", "--channels", "4", "--size", "4", "--steps", "3",
                   "--blocks", "1"] + extra)
@@ -307,11 +313,7 @@ def test_host_layer_breakdown_stubs_every_library_call(monkeypatch):
     """bench/host_layer.py --breakdown's two stubbed phases reach no convolution entry point of
     the library (the one-call backward included: a layer's backward is one sc_conv2d_backward),
     and afterwards the entry points are the ones it found."""
-    spec = importlib.util.spec_from_file_location(
-        "safeconv_bench_host_layer",
-        os.path.join(HERE, os.pardir, os.pardir, "bench", "host_layer.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _host_layer()
     from safeconv import _lib as L
     from safeconv import functional as F
     lib = L.load_library()
