@@ -118,6 +118,7 @@ test-c: $(TESTS) $(TOOL) $(PLAN_CHECK) $(MMA_EMULATE)
 	$(TOOL) verify --count 300 --device cpu --dtype bf16
 	$(TOOL) verify --count 200 --device cpu --shape-class stem --large 50
 	$(TOOL) verify --count 200 --device cpu --shape-class fewc --large 30
+	$(TOOL) verify --count 200 --device cpu --shape-class dws2 --large 30
 	$(PYTHON) tests/cli/check.py $(BUILD)
 	$(PLAN_CHECK) && SAFECONV_GPU_GEMM_SPLITS=4 $(PLAN_CHECK) && \
 	    SAFECONV_GPU_GEMM_SPLITS=24 $(PLAN_CHECK) && SAFECONV_GPU_GEMM_SERIAL=0 $(PLAN_CHECK) && \

@@ -130,6 +130,17 @@ void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d)
             d->pad_h %= 3, d->pad_w %= 3;
             if (wide) d->w += 60 + (d->k * 11) % 81;
             d->h += (d->k * 5 + d->w) % 9;
+        } else if (o->shapes == SC_SHAPES_DWS2) { /* from the drawn values, no new draws */
+            d->groups = d->c;
+            d->k = d->c * (1 + (d->k + d->h) % 3);
+            d->s = 3 + 2 * (d->s % 3);
+            d->r = (d->w + d->pad_h) % 4 == 0 ? 1 + (d->r + d->h) % 7 : d->s;
+            d->stride_w = 2;
+            d->stride_h = 1 + (d->stride_h + d->w) % 3;
+            d->dil_h = d->dil_w = 1;
+            d->pad_h = (d->pad_h * 5 + d->k) % d->r;
+            d->pad_w = (d->pad_w * 7 + d->h) % d->s;
+            d->w += 8 + (d->k * 3 + d->h) % 13;
         }
         if (sc_conv2d_validate(d) != SC_STATUS_OK) continue; /* filter beyond the padded input */
         double limit = large ? o->max_macs * 10 : o->max_macs;

@@ -34,11 +34,15 @@ typedef enum sc_shape_class {
                           * third of the time, strides 1-3, dilation 1 but now and then,
                           * images up to 16 rows and columns taller than drawn (the small-C
                           * kernels' shapes, with row blocks of several phases) */
-    SC_SHAPES_FEWC = 5    /* 3x3 filters with few channels a group: groups 1-4, 1-16 input and
+    SC_SHAPES_FEWC = 5,   /* 3x3 filters with few channels a group: groups 1-4, 1-16 input and
                           * 1-24 output channels a group, strides 1-2 in each dimension,
                           * dilation 1, padding 0-2; a third of them 60-140 columns wider than
                           * drawn, with 1-4 and 1-8 channels a group (the small-C
                           * backward-weight's shapes: several column chunks, k blocks) */
+    SC_SHAPES_DWS2 = 6    /* depthwise with column stride 2: C/groups 1, multiplier 1-3, 3x3,
+                          * 5x5 or 7x7 filters (R 1-7 a quarter of the time), row stride 1-3,
+                          * no dilation, padding up to the filter, 8-20 columns more than drawn
+                          * (the strided depthwise backward-data's shapes) */
 } sc_shape_class;
 
 typedef struct sc_gen_options {

@@ -1,6 +1,6 @@
 /* depthwise.cu - depthwise direct kernels (groups == C, C/groups == 1, K = multiplier*C):
  * forward, backward-data and backward-weight, with a register-blocked variant for rows of 3, 5
- * or 7 taps and a backward-data for rows of 8 or more taps. Each output element is written by one thread, or by one block reducing in a fixed
+ * or 7 taps, a backward-data for rows of 8 or more taps and one for column stride 2. Each output element is written by one thread, or by one block reducing in a fixed
  * order: the same bits on every run. Where they apply: fam_depthwise.c. */
 #include "dtype.cuh"
 #include "launch.h"
@@ -13,7 +13,8 @@ typedef long long i64;
 #define SC_DWB_MUTANT 0
 #endif
 /* Tests only: -DSC_DWL_MUTANT=1 drops the last tap of every row in the long-filter
- * backward-data, which verify --shape-class dwlong must catch. */
+ * backward-data (dw_bwd_data_long), 2 in its NHWC kernel of 4 or 8 outputs a channel
+ * (dw_bwd_data_long_v), 3 in both, which verify --shape-class dwlong must catch. */
 #ifndef SC_DWL_MUTANT
 #define SC_DWL_MUTANT 0
 #endif
@@ -340,7 +341,7 @@ __global__ __launch_bounds__(256) void dw_bwd_data_long(dwl_p a, const T *__rest
     const i64 sk = a.nhwc ? 1 : (i64)a.p * a.q, sp = a.nhwc ? (i64)a.q * a.k : a.q,
               sq = a.nhwc ? a.k : 1;
     const T *dyn = dy + (i64)n * a.k * a.p * a.q;
-    const int ntaps = a.s - SC_DWL_MUTANT;
+    const int ntaps = a.s - (SC_DWL_MUTANT & 1);
     float acc[DWL_QV];
 #pragma unroll
     for (int u = 0; u < DWL_QV; u++) acc[u] = 0.f;
@@ -387,6 +388,220 @@ __global__ __launch_bounds__(256) void dw_bwd_data_long(dwl_p a, const T *__rest
     }
 }
 
+/* ---- backward-data of strided rows (column stride 2, no dilation, S in {3, 5, 7}) ---------- */
+/* The strided layers of MobileNet/EfficientNet-style models (3x3 or 5x5, stride 2): the
+ * one-thread-per-element kernel (dw_bwd_data_nodil) reloads dy and the filter for each of an
+ * element's few taps. Here each thread computes DWS_QV consecutive columns of one row h of input
+ * channel c of image n (grid.y). In the padded column index t = w + pw, dx[t] gets
+ * dy[(t - s) / 2] * wt[s] for the taps s with t - s even; the thread's columns are t0 .. t0+QV-1
+ * with t0 a multiple of QV (even), so output u and tap s meet dy column t0/2 + (u - s)/2 exactly
+ * when u - s is even (a constant with the loops unrolled), and QV/2 + (S-1)/2 dy values of one row
+ * (outside dy: 0) with S filter values serve all QV*S/2 multiply-adds of that row. Rows as
+ * dw_bwd_data_nodil's: r = (h + ph) mod sh, then every sh-th, p going down by one. Each dx
+ * element sums in the fixed order (r, j, s): the same bits every run. Index within an image in
+ * 32 bits (fam_depthwise.c's limits; dws_launch checks the blocked count). */
+#define DWS_QV 8
+/* Tests only: -DSC_DWS_MUTANT=1 drops tap 1 of the last column of each thread's block, which
+ * verify --shape-class dws2 must catch. */
+#ifndef SC_DWS_MUTANT
+#define SC_DWS_MUTANT 0
+#endif
+struct dws_p {
+    int c, h, w, k, p, q, r, sh, ph, pw, mult, nhwc;
+    int tb, b0; /* column blocks of the image row, and the first one's index (pw / QV) */
+    sc_fdiv dc, dtb, dh, dsh;
+};
+
+template <class T, int S>
+__global__ __launch_bounds__(256) void dw_bwd_data_s2(dws_p a, const T *__restrict__ dy,
+                                                      const T *__restrict__ wt, T *__restrict__ dx)
+{
+    constexpr int HALF = (S - 1) / 2, NW = DWS_QV / 2 + HALF;
+    const int i = blockIdx.x * 256 + threadIdx.x;
+    if (i >= a.c * a.h * a.tb) return;
+    const int n = blockIdx.y;
+    int c, h, b, t;
+    if (a.nhwc) { /* channels fastest: a warp's loads and stores are 32 consecutive channels */
+        t = sc_div(i, a.dc), c = i - t * a.c;
+        h = sc_div(t, a.dtb), b = t - h * a.tb;
+    } else {
+        t = sc_div(i, a.dtb), b = i - t * a.tb;
+        c = sc_div(t, a.dh), h = t - c * a.h;
+    }
+    const int t0 = (b + a.b0) * DWS_QV;
+    const int qb = t0 / 2 - HALF; /* dy column of window slot 0 */
+    /* dy[n][k][p][q]: step per k, per row, per column, in either layout */
+    const i64 sk = a.nhwc ? 1 : (i64)a.p * a.q, sp = a.nhwc ? (i64)a.q * a.k : a.q,
+              sq = a.nhwc ? a.k : 1;
+    const T *dyn = dy + (i64)n * a.k * a.p * a.q;
+    float acc[DWS_QV];
+#pragma unroll
+    for (int u = 0; u < DWS_QV; u++) acc[u] = 0.f;
+    const int hh = h + a.ph; /* >= 0 */
+    const int pt = sc_div(hh, a.dsh), rb = hh - pt * a.sh;
+#pragma unroll 1
+    for (int r = rb, p = pt; r < a.r && p >= 0; r += a.sh, p--) {
+        if (p >= a.p) continue;
+#pragma unroll 1
+        for (int j = 0; j < a.mult; j++) {
+            const int k = c * a.mult + j;
+            const T *row = dyn + k * sk + p * sp;
+            const T *wr = wt + ((i64)k * a.r + r) * S;
+            float win[NW], wv[S];
+#pragma unroll
+            for (int m = 0; m < NW; m++)
+                win[m] = (unsigned)(qb + m) < (unsigned)a.q ? sc_get(row + (qb + m) * sq) : 0.f;
+#pragma unroll
+            for (int s = 0; s < S; s++) wv[s] = sc_get(wr + s);
+#pragma unroll
+            for (int u = 0; u < DWS_QV; u++) {
+#pragma unroll
+                for (int s = (u & 1); s < S; s += 2) { /* u - s even */
+                    if (SC_DWS_MUTANT && u == DWS_QV - 1 && s == 1) continue;
+                    acc[u] += win[(u - s) / 2 + HALF] * wv[s];
+                }
+            }
+        }
+    }
+    T *dxn = dx + (i64)n * a.c * a.h * a.w;
+#pragma unroll
+    for (int u = 0; u < DWS_QV; u++) {
+        const int w = t0 + u - a.pw;
+        if ((unsigned)w < (unsigned)a.w) {
+            if (a.nhwc)
+                sc_put(dxn + (((i64)h * a.w + w) * a.c + c), acc[u]);
+            else
+                sc_put(dxn + (((i64)c * a.h + h) * a.w + w), acc[u]);
+        }
+    }
+}
+
+/* Launch the strided-row backward-data if it applies; false = another kernel. */
+template <class T>
+static bool dws_launch(const sc_kp &kp, const T *dy, const T *w, T *dx, cudaStream_t st)
+{
+    if (kp.sw != 2 || kp.dw != 1 || kp.dh != 1 || (kp.s != 3 && kp.s != 5 && kp.s != 7))
+        return false;
+    dws_p a;
+    a.c = kp.c, a.h = kp.h, a.w = kp.w, a.k = kp.k, a.p = kp.p, a.q = kp.q, a.r = kp.r;
+    a.sh = kp.sh, a.ph = kp.ph, a.pw = kp.pw, a.mult = kp.kg, a.nhwc = kp.nhwc;
+    a.b0 = kp.pw / DWS_QV;
+    a.tb = (kp.w - 1 + kp.pw) / DWS_QV - a.b0 + 1;
+    a.dc = sc_fdiv_make(kp.c), a.dtb = sc_fdiv_make(a.tb), a.dh = sc_fdiv_make(kp.h);
+    a.dsh = sc_fdiv_make(kp.sh);
+    long long per = (long long)kp.c * kp.h * a.tb;
+    if (per >= (1ll << 31) - 256) return false;
+    dim3 grid((unsigned)((per + 255) / 256), kp.n);
+    if (kp.s == 3)
+        dw_bwd_data_s2<T, 3><<<grid, 256, 0, st>>>(a, dy, w, dx);
+    else if (kp.s == 5)
+        dw_bwd_data_s2<T, 5><<<grid, 256, 0, st>>>(a, dy, w, dx);
+    else
+        dw_bwd_data_s2<T, 7><<<grid, 256, 0, st>>>(a, dy, w, dx);
+    return true;
+}
+
+/* The same layers in NHWC with a channel multiplier of 4 or 8k (an EEG-style temporal layer:
+ * one input channel, 16 outputs): there dy's values of one column and the outputs k = c*mult+j
+ * are adjacent, 4*mult bytes of one column apart from the next. dw_bwd_data_long takes one j at a
+ * time, so every tap's load is a separate 32-byte sector (a lane's column block lies 8 columns,
+ * 8*K elements, from its neighbour's) of which it uses one value, the rest evicted before the
+ * next j comes to it. Here a thread takes V outputs j at once: each tap loads V adjacent dy values
+ * (one or two 16-byte loads: a whole sector for V = 8 floats), V filter values (the same for the
+ * whole warp), for 8*V multiply-adds, with a ring of 8 columns of V values. Order per dx element:
+ * groups of V outputs, rows, taps, the V outputs of the group: fixed, so the same bits every run
+ * (not those of the NCHW kernel, whose order is j, r, s). */
+template <int V>
+__device__ __forceinline__ void dwl_getv(const float *p, float *o)
+{
+#pragma unroll
+    for (int i = 0; i < V; i += 4) {
+        const float4 t = *(const float4 *)(p + i);
+        o[i] = t.x, o[i + 1] = t.y, o[i + 2] = t.z, o[i + 3] = t.w;
+    }
+}
+template <int V, class H>
+__device__ __forceinline__ void dwl_getv(const H *p, float *o) /* sc_half, sc_bf16 */
+{
+#pragma unroll
+    for (int i = 0; i < V; i += 4) {
+        const uint2 t = *(const uint2 *)(p + i);
+        const unsigned b[4] = {t.x & 0xffffu, t.x >> 16, t.y & 0xffffu, t.y >> 16};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            H h;
+            h.bits = (unsigned short)b[e];
+            o[i + e] = sc_widen(h);
+        }
+    }
+}
+
+template <class T, int V>
+__global__ __launch_bounds__(256) void dw_bwd_data_long_v(dwl_p a, const T *__restrict__ dy,
+                                                          const T *__restrict__ wt,
+                                                          T *__restrict__ dx)
+{
+    const int i = blockIdx.x * 256 + threadIdx.x;
+    if (i >= a.c * a.h * a.wb) return;
+    const int n = blockIdx.y;
+    int t = sc_div(i, a.dwb);
+    const int wb = i - t * a.wb;
+    const int c = sc_div(t, a.dh), h = t - c * a.h;
+    const int w0 = wb * DWL_QV;
+    const T *dyn = dy + (i64)n * a.k * a.p * a.q; /* NHWC: [p][q][k] */
+    const int ntaps = a.s - ((SC_DWL_MUTANT >> 1) & 1);
+    float acc[DWL_QV];
+#pragma unroll
+    for (int u = 0; u < DWL_QV; u++) acc[u] = 0.f;
+    for (int j0 = 0; j0 < a.mult; j0 += V) {
+        const int k0 = c * a.mult + j0;
+        for (int r = 0; r < a.r; r++) {
+            const int p = h + a.ph - r;
+            if ((unsigned)p >= (unsigned)a.p) continue;
+            const T *row = dyn + ((i64)p * a.q) * a.k + k0;
+            const T *wr = wt + ((i64)k0 * a.r + r) * a.s; /* output k0 + e at + e*R*S */
+            const int rs = a.r * a.s;
+            const int q0 = w0 + a.pw; /* the column of tap 0 for u = 0 */
+            auto col = [&](int q, float *o) {
+                if ((unsigned)q < (unsigned)a.q) {
+                    dwl_getv<V>(row + (i64)q * a.k, o);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < V; e++) o[e] = 0.f;
+                }
+            };
+            float ring[DWL_QV][V];
+#pragma unroll
+            for (int e = 0; e < V; e++) ring[0][e] = 0.f;
+#pragma unroll
+            for (int u = 1; u < DWL_QV; u++) col(q0 + u, ring[u]); /* slots (u - 0) mod QV */
+            for (int s0 = 0; s0 < ntaps; s0 += DWL_QV) {
+#pragma unroll
+                for (int tt = 0; tt < DWL_QV; tt++) {
+                    const int sidx = s0 + tt;
+                    if (sidx < ntaps) { /* the last group may be short */
+                        col(q0 - sidx, ring[(DWL_QV - tt) % DWL_QV]); /* position u = 0 */
+                        float wv[V];
+#pragma unroll
+                        for (int e = 0; e < V; e++) wv[e] = sc_get(wr + e * rs + sidx);
+#pragma unroll
+                        for (int u = 0; u < DWL_QV; u++)
+#pragma unroll
+                            for (int e = 0; e < V; e++)
+                                acc[u] += ring[(u - tt + DWL_QV) % DWL_QV][e] * wv[e];
+                    }
+                }
+            }
+        }
+    }
+    T *dxn = dx + (i64)n * a.c * a.h * a.w;
+#pragma unroll
+    for (int u = 0; u < DWL_QV; u++) {
+        const int w = w0 + u;
+        if (w < a.w) sc_put(dxn + (((i64)h * a.w + w) * a.c + c), acc[u]);
+    }
+}
+
 /* Launch the long-row backward-data if it applies; false = another kernel. */
 template <class T>
 static bool dwl_launch(const sc_kp &kp, const T *dy, const T *w, T *dx, cudaStream_t st)
@@ -400,7 +615,15 @@ static bool dwl_launch(const sc_kp &kp, const T *dy, const T *w, T *dx, cudaStre
     long long per = (long long)kp.c * kp.h * a.wb;
     if (per >= (1ll << 31) - 256) return false;
     dim3 grid((unsigned)((per + 255) / 256), kp.n);
-    dw_bwd_data_long<T><<<grid, 256, 0, st>>>(a, dy, w, dx);
+    /* NHWC with V adjacent outputs a channel, their loads aligned (V elements of 4*sizeof(T)
+     * bytes: every offset is a multiple of 4 elements when the multiplier is) */
+    const bool vec = kp.nhwc && kp.kg % 4 == 0 && (uintptr_t)dy % (4 * sizeof(T)) == 0;
+    if (vec && kp.kg % 8 == 0)
+        dw_bwd_data_long_v<T, 8><<<grid, 256, 0, st>>>(a, dy, w, dx);
+    else if (vec)
+        dw_bwd_data_long_v<T, 4><<<grid, 256, 0, st>>>(a, dy, w, dx);
+    else
+        dw_bwd_data_long<T><<<grid, 256, 0, st>>>(a, dy, w, dx);
     return true;
 }
 
@@ -447,7 +670,7 @@ static int launch(const sc_kp &kp, sc_direction dir, const T *a, const T *b, con
         dim3 grid((per + 255) / 256, kp.n);
         dw_fwd<T><<<grid, 256, 0, st>>>(kp, dv, a, b, c, out);
     } else if (dir == SC_DIR_BACKWARD_DATA) {
-        if (dwl_launch<T>(kp, a, b, out, st) ||
+        if (dwl_launch<T>(kp, a, b, out, st) || dws_launch<T>(kp, a, b, out, st) ||
             dw_fast_launch<T>(kp, SC_DIR_BACKWARD_DATA, a, b, nullptr, out, st))
             return (int)cudaGetLastError();
         dw_div dv = {sc_fdiv_make(kp.w), sc_fdiv_make(kp.h),  sc_fdiv_make(kp.c),

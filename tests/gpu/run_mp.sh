@@ -32,6 +32,13 @@
 #   scw_mutant    their verify with build-mut built with -DSC_SCW_MUTANT=1 -DSC_DWBP_MUTANT=1
 #                 must fail
 #   scw_memcheck  compute-sanitizer on both, forced
+#   dws           depthwise.cu's dw_bwd_data_s2 forced on --shape-class dws2 (backward-data, both
+#                 layouts; f32 COUNT, bf16 and f16 COUNT/2) and dw_bwd_data_long_v on
+#                 --shape-class dwlong NHWC (a quarter of its draws: f32 2*COUNT, bf16 and f16
+#                 COUNT each)
+#   dws_mutant    their verify with build-mut built with -DSC_DWS_MUTANT=1 -DSC_DWL_MUTANT=2 must
+#                 fail
+#   dws_memcheck  compute-sanitizer on both, forced
 #   wino_splits   Winograd backward-weight's default slices against the old rule's 17 on the
 #                 layers with 8 blocks a slice (r50_l2_3x3_128 at batch 32 and 64, unet_b1_128),
 #                 both layouts, two alternating runs, cuDNN fp32 in each
@@ -266,6 +273,44 @@ scw_memcheck)
     echo "--- mcscw: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcscw.log" | tr '\n' ' ')"
     SAFECONV_GPU_DW_SLICES=5 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_depthwise --shape-class dw --layout nchw --direction backward_weight --count 30 --seed $((SEED + 993)) >"$OUT/mcdwp.log" 2>&1
     echo "--- mcdwp: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcdwp.log" | tr '\n' ' ')" ;;
+dws)
+    t0=$(date +%s)
+    V="verify --device 0 --algo gpu_direct_depthwise --large 50 --direction backward_data"
+    for i in 0 1 2 3; do
+        timeout 300 $SC $V --shape-class dws2 --layout both --dtype f32 --count $((COUNT / 4)) --seed $((SEED + 1001 + i)) >"$OUT/dws_f32_$i.log" 2>&1 &
+        for dt in bf16 f16; do
+            timeout 300 $SC $V --shape-class dws2 --layout both --dtype $dt --count $((COUNT / 8)) --seed $((SEED + 1005 + i)) >"$OUT/dws_${dt}_$i.log" 2>&1 &
+        done
+    done
+    wait
+    for i in 0 1 2 3; do
+        timeout 300 $SC $V --shape-class dwlong --layout nhwc --dtype f32 --count $((COUNT / 2)) --seed $((SEED + 1011 + i)) >"$OUT/dwlv_f32_$i.log" 2>&1 &
+        for dt in bf16 f16; do
+            timeout 300 $SC $V --shape-class dwlong --layout nhwc --dtype $dt --count $((COUNT / 4)) --seed $((SEED + 1015 + i)) >"$OUT/dwlv_${dt}_$i.log" 2>&1 &
+        done
+    done
+    wait
+    echo "dws: $(( $(date +%s) - t0 )) s (seeds $((SEED + 1001))-$((SEED + 1018)))"
+    for k in dws dwlv; do
+        for dt in f32 bf16 f16; do
+            cat "$OUT"/${k}_${dt}_?.log >"$OUT/${k}_$dt.txt"
+            sums "$k $dt" "$OUT/${k}_$dt.txt"
+        done
+    done
+    rm -f "$OUT"/dws_*_?.log "$OUT"/dwlv_*_?.log ;;
+dws_mutant)
+    # build-mut built with NVCC_EXTRA="-DSC_DWS_MUTANT=1 -DSC_DWL_MUTANT=2" (a tap dropped in each)
+    V="verify --device 0 --algo gpu_direct_depthwise --large 50 --direction backward_data"
+    timeout 120 $MUT $V --shape-class dws2 --layout both --count 200 --seed 99 >"$OUT/dwsmut.log" 2>&1
+    echo "--- strided depthwise backward-data mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/dwsmut.log" | tail -1)"
+    timeout 120 $MUT $V --shape-class dwlong --layout nhwc --count 400 --seed 99 >"$OUT/dwlvmut.log" 2>&1
+    echo "--- NHWC long-row backward-data mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/dwlvmut.log" | tail -1)" ;;
+dws_memcheck)
+    V="verify --device 0 --algo gpu_direct_depthwise --direction backward_data"
+    timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC $V --shape-class dws2 --layout both --count 30 --seed $((SEED + 994)) >"$OUT/mcdws.log" 2>&1
+    echo "--- mcdws: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcdws.log" | tr '\n' ' ')"
+    timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC $V --shape-class dwlong --layout nhwc --count 60 --seed $((SEED + 995)) >"$OUT/mcdwlv.log" 2>&1
+    echo "--- mcdwlv: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcdwlv.log" | tr '\n' ' ')" ;;
 bench_wino)
     # the 3x3 stride-1 suite (WSUITE) with Winograd wherever it applies and never, fp32 NCHW
     # against cuDNN fp32 and NHWC against cuDNN fp32 NHWC, in one call

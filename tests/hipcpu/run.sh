@@ -20,6 +20,8 @@
 #   depthwise NCHW slices  the NCHW depthwise backward-weight of rows of 3, 5 or 7 taps
 #                  (--shape-class dw --layout nchw) in 5 row slices: at least 40 plans with 2-5
 #   depthwise long rows  the depthwise backward-data of rows of 8-80 taps (--shape-class dwlong)
+#   depthwise stride 2  the depthwise backward-data of column stride 2 without dilation
+#                  (--shape-class dws2), both layouts, fp32 and bf16
 #   depthwise long-row bw  the depthwise backward-weight of rows of 8-80 taps in 5 row slices
 #   small-C phases the small-C backward-data in stride phases, forced on --shape-class stem
 #   small-C phases NHWC  the same in NHWC
@@ -167,6 +169,12 @@ need "depthwise NCHW slices" $(($(plans splits 2) + $(plans splits 3) + $(plans 
 # the long-row depthwise backward-data (rows of 8-80 taps, stride 1; --shape-class dwlong draws
 # only those), both layouts
 step "depthwise long rows" vv -- --count 60 --seed 4013 --large 50 --shape-class dwlong \
+    --direction backward_data --algo gpu_direct_depthwise --layout both
+# the strided depthwise backward-data (dw_bwd_data_s2: column stride 2, no dilation; --shape-class
+# dws2 draws only those), both layouts, and in bf16
+step "depthwise stride 2" vv -- --count 100 --seed 4019 --large 50 --shape-class dws2 \
+    --direction backward_data --algo gpu_direct_depthwise --layout both
+step "depthwise s2 bf16" vv -- --count 40 --seed 4020 --large 50 --shape-class dws2 --dtype bf16 \
     --direction backward_data --algo gpu_direct_depthwise --layout both
 # the long-row depthwise backward-weight (dwb_long; --shape-class dwlong draws only its layers),
 # both layouts, in 5 row slices (fewer where the rows run out): at least 40 plans with 2-5
