@@ -325,18 +325,26 @@ struct dwl_p {
     sc_fdiv dwb, dh;
 };
 
+/* The thread's input channel c, row h and first column w0 (grid.x over C x H x column blocks,
+ * blocks fastest); false past the end. */
+__device__ __forceinline__ bool dwl_at(const dwl_p &a, int &c, int &h, int &w0)
+{
+    const int i = blockIdx.x * 256 + threadIdx.x;
+    if (i >= a.c * a.h * a.wb) return false;
+    const int t = sc_div(i, a.dwb);
+    c = sc_div(t, a.dh), h = t - c * a.h;
+    w0 = (i - t * a.wb) * DWL_QV;
+    return true;
+}
+
 template <class T>
 __global__ __launch_bounds__(256) void dw_bwd_data_long(dwl_p a, const T *__restrict__ dy,
                                                         const T *__restrict__ wt,
                                                         T *__restrict__ dx)
 {
-    const int i = blockIdx.x * 256 + threadIdx.x;
-    if (i >= a.c * a.h * a.wb) return;
+    int c, h, w0;
+    if (!dwl_at(a, c, h, w0)) return;
     const int n = blockIdx.y;
-    int t = sc_div(i, a.dwb);
-    const int wb = i - t * a.wb;
-    const int c = sc_div(t, a.dh), h = t - c * a.h;
-    const int w0 = wb * DWL_QV;
     /* dy[n][k][p][q]: step per k, per row, per column, in either layout */
     const i64 sk = a.nhwc ? 1 : (i64)a.p * a.q, sp = a.nhwc ? (i64)a.q * a.k : a.q,
               sq = a.nhwc ? a.k : 1;
@@ -541,13 +549,9 @@ __global__ __launch_bounds__(256) void dw_bwd_data_long_v(dwl_p a, const T *__re
                                                           const T *__restrict__ wt,
                                                           T *__restrict__ dx)
 {
-    const int i = blockIdx.x * 256 + threadIdx.x;
-    if (i >= a.c * a.h * a.wb) return;
+    int c, h, w0;
+    if (!dwl_at(a, c, h, w0)) return;
     const int n = blockIdx.y;
-    int t = sc_div(i, a.dwb);
-    const int wb = i - t * a.wb;
-    const int c = sc_div(t, a.dh), h = t - c * a.h;
-    const int w0 = wb * DWL_QV;
     const T *dyn = dy + (i64)n * a.k * a.p * a.q; /* NHWC: [p][q][k] */
     const int ntaps = a.s - ((SC_DWL_MUTANT >> 1) & 1);
     float acc[DWL_QV];
