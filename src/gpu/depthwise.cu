@@ -1,7 +1,9 @@
 /* depthwise.cu - depthwise direct kernels (groups == C, C/groups == 1, K = multiplier*C):
  * forward, backward-data and backward-weight, with a register-blocked variant for rows of 3, 5
- * or 7 taps, a backward-data for rows of 8 or more taps and one for column stride 2. Each output element is written by one thread, or by one block reducing in a fixed
- * order: the same bits on every run. Where they apply: fam_depthwise.c. */
+ * or 7 taps, a backward-data for rows of 8 or more taps (and its NHWC form for multipliers of
+ * 4 and 8k) and one for column stride 2. Each output element is written by one thread, or by one
+ * block reducing in a fixed order: the same bits on every run. Where they apply:
+ * fam_depthwise.c. */
 #include "dtype.cuh"
 #include "launch.h"
 

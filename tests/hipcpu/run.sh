@@ -19,7 +19,8 @@
 #                  with 2-5; and in bf16 with the default slices
 #   depthwise NCHW slices  the NCHW depthwise backward-weight of rows of 3, 5 or 7 taps
 #                  (--shape-class dw --layout nchw) in 5 row slices: at least 40 plans with 2-5
-#   depthwise long rows  the depthwise backward-data of rows of 8-80 taps (--shape-class dwlong)
+#   depthwise long rows  the depthwise backward-data of rows of 8-80 taps (--shape-class dwlong),
+#                  both layouts, then NHWC alone (its kernel of 4 or 8 outputs a channel)
 #   depthwise stride 2  the depthwise backward-data of column stride 2 without dilation
 #                  (--shape-class dws2), both layouts, fp32 and bf16
 #   depthwise long-row bw  the depthwise backward-weight of rows of 8-80 taps in 5 row slices
@@ -170,6 +171,9 @@ need "depthwise NCHW slices" $(($(plans splits 2) + $(plans splits 3) + $(plans 
 # only those), both layouts
 step "depthwise long rows" vv -- --count 60 --seed 4013 --large 50 --shape-class dwlong \
     --direction backward_data --algo gpu_direct_depthwise --layout both
+# and NHWC alone: a quarter of these (multipliers 4, 8, 12, 16) take dw_bwd_data_long_v
+step "depthwise long NHWC" vv -- --count 120 --seed 4034 --large 50 --shape-class dwlong \
+    --direction backward_data --algo gpu_direct_depthwise --layout nhwc
 # the strided depthwise backward-data (dw_bwd_data_s2: column stride 2, no dilation; --shape-class
 # dws2 draws only those), both layouts, and in bf16
 step "depthwise stride 2" vv -- --count 100 --seed 4019 --large 50 --shape-class dws2 \
