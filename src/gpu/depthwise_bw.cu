@@ -16,7 +16,7 @@ typedef long long i64;
 #ifndef SC_DWB_MUTANT
 #define SC_DWB_MUTANT 0
 #endif
-/* Tests only: -DSC_DWB_WMUTANT=1 loads the register window's new column one column short. */
+/* Tests only: -DSC_DWB_WMUTANT=1 loads the register windows' last new column one column short. */
 #ifndef SC_DWB_WMUTANT
 #define SC_DWB_WMUTANT 0
 #endif
@@ -31,6 +31,12 @@ typedef long long i64;
 /* The widest filter whose interior loop keeps a register window of input columns (R x S
  * values beside the R x S sums: 7x7 would need 98 registers for the two). */
 #define DWB_WINDOW_MAX_S 5
+
+/* A compile-time int as a value (a generic lambda's template argument). */
+template <int N>
+struct sc_int_c {
+    static constexpr int value = N;
+};
 
 /* Pass 1: block (channel block bx, slice by). x is N,H,W,C; dy is N,P,Q,K; channel k reads
  * input channel k / kg. The slice's rows [r0, r1) of the N*P output rows are split into
@@ -99,7 +105,52 @@ __global__ __launch_bounds__(DWB_WARPS * 32, 1) void dwb_rows(sc_kp kp, const T 
                 }
             };
             for (int q = 0; q < qlo; q++) at(q, true);
-            if (S <= DWB_WINDOW_MAX_S && sw == 1 && kp.dw == 1 && qlo < qhi) {
+            if constexpr (S == 5) {
+                /* 5x5: the window below at column stride SW = 1 or 2 (no dilation): the taps of
+                 * q + 1 read the columns of q shifted by SW, so each tap row keeps xw[r][s] =
+                 * column q*SW - pw + s, carries S - SW of them over and loads SW new ones per q
+                 * instead of S. The same products in the same order of q as at(q, false)
+                 * gives each acc[r][s]. The 3x3 and 7x7 kernels keep the form after this
+                 * branch: compiled from this generic form the 3x3 one ran its strided layers
+                 * (at(q, false)) at up to 2.8x the time, and the window at stride 2 measured
+                 * slower for 3x3 than the loads it saves (bench/NOTES.md). */
+                auto window = [&](auto swc) {
+                    constexpr int SW = decltype(swc)::value;
+                    float xw[R][S];
+                    const T *xq = xn + (i64)(qlo * SW - kp.pw) * C; /* column wb of q = qlo */
+#pragma unroll
+                    for (int r = 0; r < R; r++) {
+                        if (!(hv >> r & 1)) continue;
+#pragma unroll
+                        for (int s = SW; s < S; s++)
+                            xw[r][s] = sc_get(xq + (roff[r] + (s - SW) * C));
+                    }
+#pragma unroll 2
+                    for (int q = qlo; q < qhi; q++, xq += SW * C) {
+                        const float g = sc_get(dyr + q * kp.k);
+#pragma unroll
+                        for (int r = 0; r < R; r++) {
+                            if (!(hv >> r & 1)) continue;
+#pragma unroll
+                            for (int s = 0; s + SW < S; s++) xw[r][s] = xw[r][s + SW];
+#pragma unroll
+                            for (int s = S - SW; s < S; s++)
+                                xw[r][s] = sc_get(
+                                    xq + (roff[r] + (s - (s == S - 1 ? SC_DWB_WMUTANT : 0)) * C));
+#pragma unroll
+                            for (int s = 0; s < S; s++) acc[r][s] += xw[r][s] * g;
+                        }
+                    }
+                };
+                if (sw == 1 && kp.dw == 1 && qlo < qhi) {
+                    window(sc_int_c<1>());
+                } else if (sw == 2 && kp.dw == 1 && qlo < qhi) {
+                    window(sc_int_c<2>());
+                } else {
+#pragma unroll 2
+                    for (int q = qlo; q < qhi; q++) at(q, false);
+                }
+            } else if (S <= DWB_WINDOW_MAX_S && sw == 1 && kp.dw == 1 && qlo < qhi) {
                 /* Stride 1, no dilation: the taps of q + 1 read the columns of q shifted by
                  * one, so each tap row keeps its S columns in registers (xw[r][s] = column
                  * q - pw + s) and loads one new column per q instead of S. Each acc[r][s]

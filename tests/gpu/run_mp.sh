@@ -39,6 +39,11 @@
 #   dws_mutant    their verify with build-mut built with -DSC_DWS_MUTANT=1 -DSC_DWL_MUTANT=2 must
 #                 fail
 #   dws_memcheck  compute-sanitizer on both, forced
+#   dwb_s2        depthwise_bw.cu's dwb_rows forced on --shape-class dws2 and dw (NHWC
+#                 backward-weight: its register windows at column strides 1 and 2), each class
+#                 f32 COUNT with 5 row slices asked, bf16 and f16 COUNT/2 with the default slices
+#   dwb_s2_mutant its verify with build-mut built with -DSC_DWB_WMUTANT=1 must fail
+#   dwb_s2_memcheck  compute-sanitizer on it, forced
 #   wino_splits   Winograd backward-weight's default slices against the old rule's 17 on the
 #                 layers with 8 blocks a slice (r50_l2_3x3_128 at batch 32 and 64, unet_b1_128),
 #                 both layouts, two alternating runs, cuDNN fp32 in each
@@ -311,6 +316,36 @@ dws_memcheck)
     echo "--- mcdws: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcdws.log" | tr '\n' ' ')"
     timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC $V --shape-class dwlong --layout nhwc --count 60 --seed $((SEED + 995)) >"$OUT/mcdwlv.log" 2>&1
     echo "--- mcdwlv: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcdwlv.log" | tr '\n' ' ')" ;;
+dwb_s2)
+    # --shape-class dws2 (column stride 2) and dw (mostly stride 1): both windows of dwb_rows
+    t0=$(date +%s)
+    for cls in dws2 dw; do
+        V="verify --device 0 --algo gpu_direct_depthwise --shape-class $cls --layout nhwc --large 50 --direction backward_weight"
+        for i in 0 1 2 3; do
+            SAFECONV_GPU_DW_SLICES=5 timeout 300 $SC $V --dtype f32 --count $((COUNT / 4)) --seed $((SEED + 1021 + i)) >"$OUT/dwbs2_${cls}_f32_$i.log" 2>&1 &
+            for dt in bf16 f16; do
+                timeout 300 $SC $V --dtype $dt --count $((COUNT / 8)) --seed $((SEED + 1025 + i)) >"$OUT/dwbs2_${cls}_${dt}_$i.log" 2>&1 &
+            done
+        done
+        wait
+        for dt in f32 bf16 f16; do
+            cat "$OUT"/dwbs2_${cls}_${dt}_?.log >"$OUT/dwbs2_${cls}_$dt.txt"
+            sums "dwb_s2 $cls $dt" "$OUT/dwbs2_${cls}_$dt.txt"
+        done
+    done
+    echo "dwb_s2: $(( $(date +%s) - t0 )) s (seeds $((SEED + 1021))-$((SEED + 1028)) for each class)"
+    rm -f "$OUT"/dwbs2_*_?.log ;;
+dwb_s2_mutant)
+    # build-mut built with NVCC_EXTRA=-DSC_DWB_WMUTANT=1 (the windows' last new column one short)
+    for cls in dws2 dw; do
+        SAFECONV_GPU_DW_SLICES=5 timeout 120 $MUT verify --device 0 --algo gpu_direct_depthwise --shape-class $cls --layout nhwc --large 50 --direction backward_weight --count 200 --seed 99 >"$OUT/dwbs2mut_$cls.log" 2>&1
+        echo "--- $cls register window mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/dwbs2mut_$cls.log" | tail -1)"
+    done ;;
+dwb_s2_memcheck)
+    for cls in dws2 dw; do
+        SAFECONV_GPU_DW_SLICES=5 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_direct_depthwise --shape-class $cls --layout nhwc --direction backward_weight --count 30 --seed $((SEED + 996)) >"$OUT/mcdwbs2_$cls.log" 2>&1
+        echo "--- mcdwbs2 $cls: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcdwbs2_$cls.log" | tr '\n' ' ')"
+    done ;;
 bench_wino)
     # the 3x3 stride-1 suite (WSUITE) with Winograd wherever it applies and never, fp32 NCHW
     # against cuDNN fp32 and NHWC against cuDNN fp32 NHWC, in one call

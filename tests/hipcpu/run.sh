@@ -22,7 +22,8 @@
 #   depthwise long rows  the depthwise backward-data of rows of 8-80 taps (--shape-class dwlong),
 #                  both layouts, then NHWC alone (its kernel of 4 or 8 outputs a channel)
 #   depthwise stride 2  the depthwise backward-data of column stride 2 without dilation
-#                  (--shape-class dws2), both layouts, fp32 and bf16
+#                  (--shape-class dws2), both layouts, fp32 and bf16; and the NHWC
+#                  backward-weight's register window at that stride, in 5 row slices
 #   depthwise long-row bw  the depthwise backward-weight of rows of 8-80 taps in 5 row slices
 #   small-C phases the small-C backward-data in stride phases, forced on --shape-class stem
 #   small-C phases NHWC  the same in NHWC
@@ -175,11 +176,14 @@ step "depthwise long rows" vv -- --count 60 --seed 4013 --large 50 --shape-class
 step "depthwise long NHWC" vv -- --count 120 --seed 4034 --large 50 --shape-class dwlong \
     --direction backward_data --algo gpu_direct_depthwise --layout nhwc
 # the strided depthwise backward-data (dw_bwd_data_s2: column stride 2, no dilation; --shape-class
-# dws2 draws only those), both layouts, and in bf16
+# dws2 draws only those), both layouts, and in bf16; then the NHWC backward-weight's register
+# window at that stride (dwb_rows, 5x5), 5 row slices asked
 step "depthwise stride 2" vv -- --count 100 --seed 4019 --large 50 --shape-class dws2 \
     --direction backward_data --algo gpu_direct_depthwise --layout both
 step "depthwise s2 bf16" vv -- --count 40 --seed 4020 --large 50 --shape-class dws2 --dtype bf16 \
     --direction backward_data --algo gpu_direct_depthwise --layout both
+step "depthwise s2 bw" vv SAFECONV_GPU_DW_SLICES=5 -- --count 100 --seed 4021 --large 50 \
+    --shape-class dws2 --direction backward_weight --algo gpu_direct_depthwise --layout nhwc
 # the long-row depthwise backward-weight (dwb_long; --shape-class dwlong draws only its layers),
 # both layouts, in 5 row slices (fewer where the rows run out): at least 40 plans with 2-5
 step "depthwise long-row bw" vv SAFECONV_GPU_DW_SLICES=5 -- --count 100 --seed 4015 --large 50 \
