@@ -172,7 +172,7 @@ def run(model_name, precision, impl, args):
     med = times[len(times) // 2]
     del model, opt, x, y
     torch.cuda.empty_cache()
-    return {"images_per_s": args.batch / med, "ms": 1000 * med, "loss": float(loss),
+    return {"images_per_s": args.batch / med, "ms": 1000 * med, "loss": float(loss.detach()),
             "bn_on_cudnn": bn_on_cudnn, "report": report}
 
 
