@@ -70,6 +70,27 @@ summ() { echo "--- $1: $(grep -E 'passed, .* failed' "$2" | tail -1) $(grep -c '
 sums() {
     echo "--- $1: $(grep -E 'passed, .* failed' "$2" | awk '{p += $1; f += $3} END {print p " passed, " f " failed"}') $(grep -c '^FAIL' "$2") FAIL lines"
 }
+# par_dtypes FILE LABEL N32 N16 SEED32 SEED16 ENV32 VERIFY-ARGS...: $SC with the verify arguments
+# in four processes for each dtype: f32 (N32 configurations each, seeds SEED32 to SEED32+3,
+# environment assignment ENV32, "" for none), bf16 and f16 (N16 each, seeds SEED16 to SEED16+3);
+# waits, gathers each dtype's logs in $OUT/FILE_<dtype>.txt and prints their sums as "LABEL
+# <dtype>"
+par_dtypes() {
+    local file=$1 label=$2 n32=$3 n16=$4 s32=$5 s16=$6 env32=$7 i dt
+    shift 7
+    for i in 0 1 2 3; do
+        env $env32 timeout 300 $SC "$@" --dtype f32 --count $n32 --seed $((s32 + i)) >"$OUT/${file}_f32_$i.log" 2>&1 &
+        for dt in bf16 f16; do
+            timeout 300 $SC "$@" --dtype $dt --count $n16 --seed $((s16 + i)) >"$OUT/${file}_${dt}_$i.log" 2>&1 &
+        done
+    done
+    wait
+    for dt in f32 bf16 f16; do
+        cat "$OUT"/${file}_${dt}_?.log >"$OUT/${file}_$dt.txt"
+        sums "$label $dt" "$OUT/${file}_$dt.txt"
+    done
+    rm -f "$OUT"/${file}_*_?.log
+}
 J=$(nproc)
 
 for st in $STAGES; do
@@ -281,28 +302,11 @@ scw_memcheck)
 dws)
     t0=$(date +%s)
     V="verify --device 0 --algo gpu_direct_depthwise --large 50 --direction backward_data"
-    for i in 0 1 2 3; do
-        timeout 300 $SC $V --shape-class dws2 --layout both --dtype f32 --count $((COUNT / 4)) --seed $((SEED + 1001 + i)) >"$OUT/dws_f32_$i.log" 2>&1 &
-        for dt in bf16 f16; do
-            timeout 300 $SC $V --shape-class dws2 --layout both --dtype $dt --count $((COUNT / 8)) --seed $((SEED + 1005 + i)) >"$OUT/dws_${dt}_$i.log" 2>&1 &
-        done
-    done
-    wait
-    for i in 0 1 2 3; do
-        timeout 300 $SC $V --shape-class dwlong --layout nhwc --dtype f32 --count $((COUNT / 2)) --seed $((SEED + 1011 + i)) >"$OUT/dwlv_f32_$i.log" 2>&1 &
-        for dt in bf16 f16; do
-            timeout 300 $SC $V --shape-class dwlong --layout nhwc --dtype $dt --count $((COUNT / 4)) --seed $((SEED + 1015 + i)) >"$OUT/dwlv_${dt}_$i.log" 2>&1 &
-        done
-    done
-    wait
-    echo "dws: $(( $(date +%s) - t0 )) s (seeds $((SEED + 1001))-$((SEED + 1018)))"
-    for k in dws dwlv; do
-        for dt in f32 bf16 f16; do
-            cat "$OUT"/${k}_${dt}_?.log >"$OUT/${k}_$dt.txt"
-            sums "$k $dt" "$OUT/${k}_$dt.txt"
-        done
-    done
-    rm -f "$OUT"/dws_*_?.log "$OUT"/dwlv_*_?.log ;;
+    par_dtypes dws dws $((COUNT / 4)) $((COUNT / 8)) $((SEED + 1001)) $((SEED + 1005)) "" \
+        $V --shape-class dws2 --layout both
+    par_dtypes dwlv dwlv $((COUNT / 2)) $((COUNT / 4)) $((SEED + 1011)) $((SEED + 1015)) "" \
+        $V --shape-class dwlong --layout nhwc
+    echo "dws: $(( $(date +%s) - t0 )) s (seeds $((SEED + 1001))-$((SEED + 1018)))" ;;
 dws_mutant)
     # build-mut built with NVCC_EXTRA="-DSC_DWS_MUTANT=1 -DSC_DWL_MUTANT=2" (a tap dropped in each)
     V="verify --device 0 --algo gpu_direct_depthwise --large 50 --direction backward_data"
@@ -320,21 +324,11 @@ dwb_s2)
     # --shape-class dws2 (column stride 2) and dw (mostly stride 1): both windows of dwb_rows
     t0=$(date +%s)
     for cls in dws2 dw; do
-        V="verify --device 0 --algo gpu_direct_depthwise --shape-class $cls --layout nhwc --large 50 --direction backward_weight"
-        for i in 0 1 2 3; do
-            SAFECONV_GPU_DW_SLICES=5 timeout 300 $SC $V --dtype f32 --count $((COUNT / 4)) --seed $((SEED + 1021 + i)) >"$OUT/dwbs2_${cls}_f32_$i.log" 2>&1 &
-            for dt in bf16 f16; do
-                timeout 300 $SC $V --dtype $dt --count $((COUNT / 8)) --seed $((SEED + 1025 + i)) >"$OUT/dwbs2_${cls}_${dt}_$i.log" 2>&1 &
-            done
-        done
-        wait
-        for dt in f32 bf16 f16; do
-            cat "$OUT"/dwbs2_${cls}_${dt}_?.log >"$OUT/dwbs2_${cls}_$dt.txt"
-            sums "dwb_s2 $cls $dt" "$OUT/dwbs2_${cls}_$dt.txt"
-        done
+        par_dtypes dwbs2_$cls "dwb_s2 $cls" $((COUNT / 4)) $((COUNT / 8)) $((SEED + 1021)) \
+            $((SEED + 1025)) SAFECONV_GPU_DW_SLICES=5 verify --device 0 --algo gpu_direct_depthwise \
+            --shape-class $cls --layout nhwc --large 50 --direction backward_weight
     done
-    echo "dwb_s2: $(( $(date +%s) - t0 )) s (seeds $((SEED + 1021))-$((SEED + 1028)) for each class)"
-    rm -f "$OUT"/dwbs2_*_?.log ;;
+    echo "dwb_s2: $(( $(date +%s) - t0 )) s (seeds $((SEED + 1021))-$((SEED + 1028)) for each class)" ;;
 dwb_s2_mutant)
     # build-mut built with NVCC_EXTRA=-DSC_DWB_WMUTANT=1 (the windows' last new column one short)
     for cls in dws2 dw; do
