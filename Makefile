@@ -61,7 +61,7 @@ TOOL  := $(BUILD)/safeconv
 TESTS := $(BUILD)/safeconv-tests
 
 .PHONY: all lib test test-c test-python test-asan test-tsan test-gpu install uninstall wheel \
-        config clean format format-check
+        config clean format format-check layer-ops
 all: lib $(TOOL) $(BUILD)/safeconv.pc
 lib: $(SHLIB) $(BUILD)/libsafeconv.so $(STLIB)
 
@@ -184,6 +184,12 @@ uninstall:
 	@rmdir $(DESTDIR)$(DATADIR)/safeconv/suites $(DESTDIR)$(DATADIR)/safeconv \
 	    $(DESTDIR)$(CMAKE_DIR) $(DESTDIR)$(LIBDIR)/cmake 2>/dev/null || true
 
+# make layer-ops: the PyTorch layer's C++ operators (python/safeconv/csrc/layer_ops.cpp) for the
+# PyTorch of $(PYTHON), beside the package (docs/pytorch.md, "The C++ layer"). Not part of `make`:
+# it needs PyTorch's C++ headers, and the package runs without it.
+layer-ops:
+	$(PYTHON) python/build_layer_ops.py
+
 # make wheel: a wheel of the Python package that carries this build's library, in $(BUILD)/dist,
 # tagged for this platform (python/setup.py); built from a copy of python/, offline, with the
 # setuptools and wheel of $(PYTHON). Install it with pip; it needs no make install.
@@ -191,7 +197,8 @@ PYTHON ?= python3
 wheel: $(SHLIB)
 	rm -rf $(BUILD)/wheel-src $(BUILD)/dist && mkdir -p $(BUILD)/wheel-src $(BUILD)/dist
 	cp -R python/pyproject.toml python/setup.py python/safeconv $(BUILD)/wheel-src/
-	rm -rf $(BUILD)/wheel-src/safeconv/__pycache__ $(BUILD)/wheel-src/safeconv/libsafeconv.so*
+	rm -rf $(BUILD)/wheel-src/safeconv/__pycache__ $(BUILD)/wheel-src/safeconv/libsafeconv.so* \
+	    $(BUILD)/wheel-src/safeconv/_layer_ops-torch*
 	cp -L $(SHLIB) $(BUILD)/wheel-src/safeconv/libsafeconv.so
 	cd $(BUILD)/wheel-src && $(PYTHON) -m pip wheel -q --no-build-isolation --no-deps \
 	    --no-index -w $(abspath $(BUILD)/dist) .
@@ -209,7 +216,7 @@ config:
 # CUDA file of the tree that clang-format would change; format rewrites them.
 FORMAT_FILES := $(sort $(wildcard include/*.h src/*/*.[ch] src/*/*.cu src/*/*.cuh src/*/*/*.cu \
                   src/*/*/*.cuh src/*/*/*.[ch] tools/*.[ch] tests/*/*.[ch] tests/*/*.cu \
-                  bench/*.c))
+                  bench/*.c python/safeconv/csrc/*.cpp))
 CLANG_FORMAT ?= clang-format
 format-check:
 	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) files OK"

@@ -1,0 +1,91 @@
+"""build_layer_ops.py - compile safeconv/csrc/layer_ops.cpp for the PyTorch this Python imports
+(`make layer-ops` runs it with the interpreter of the Python tests).
+
+Writes safeconv/_layer_ops-torch<version>.so (the version as torch.__version__ gives it): the
+package loads only the file built for the PyTorch it runs with (functional._load_layer_ops).
+The compiler is $CXX (default g++), with PyTorch's headers and C++ ABI setting; a CUDA build of
+PyTorch gets the CUDA stream code (-DSAFECONV_EXT_CUDA, headers from $CUDA_HOME or
+/usr/local/cuda). A ROCm build of PyTorch is refused: the operators' HIP stream code is not
+written (the Python layer serves those PyTorch builds). Exits 0 after writing the file, 1 with
+the reason otherwise.
+
+    python3 python/build_layer_ops.py [--print-path] [--if-stale] [--cxx g++]
+
+--if-stale: do nothing when the file is newer than its sources (layer_ops.cpp, safeconv.h).
+"""
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def output_path(torch):
+    return os.path.join(HERE, "safeconv", "_layer_ops-torch%s.so" % torch.__version__)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--print-path", action="store_true", help="print the output path and exit")
+    ap.add_argument("--if-stale", action="store_true", help="build only when out of date")
+    ap.add_argument("--cxx", default=os.environ.get("CXX") or "g++")
+    a = ap.parse_args()
+    try:
+        import torch
+        from torch.utils import cpp_extension
+    except ImportError as e:
+        print("build_layer_ops.py: this Python has no PyTorch (%s)" % e, file=sys.stderr)
+        return 1
+    out = output_path(torch)
+    if a.print_path:
+        print(out)
+        return 0
+    if getattr(torch.version, "hip", None):
+        print("build_layer_ops.py: PyTorch %s is a ROCm build; the C++ layer is CPU and CUDA "
+              "only (the Python layer runs instead)" % torch.__version__, file=sys.stderr)
+        return 1
+    src = os.path.join(HERE, "safeconv", "csrc", "layer_ops.cpp")
+    header = os.path.join(ROOT, "include", "safeconv.h")
+    if a.if_stale and os.path.isfile(out) and all(
+            os.path.getmtime(out) > os.path.getmtime(p) for p in (src, header, __file__)):
+        return 0
+    # PyTorch's headers need C++20 from 2.11 on (its cpp_extension's default since then)
+    try:
+        major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    except ValueError:
+        major, minor = 2, 99
+    std = "c++20" if (major, minor) >= (2, 11) else "c++17"
+    cmd = [a.cxx, "-std=" + std, "-O2", "-fPIC", "-shared", "-Wall", "-Wno-unused-parameter",
+           "-D_GLIBCXX_USE_CXX11_ABI=%d" % int(torch._C._GLIBCXX_USE_CXX11_ABI),
+           "-I" + os.path.join(ROOT, "include")]
+    cmd += ["-isystem" + p for p in cpp_extension.include_paths()]
+    libs = ["-lc10", "-ltorch", "-ltorch_cpu"]
+    if torch.version.cuda:
+        cuda = os.environ.get("CUDA_HOME") or "/usr/local/cuda"
+        if not os.path.isfile(os.path.join(cuda, "include", "cuda_runtime_api.h")):
+            print("build_layer_ops.py: PyTorch %s is a CUDA build but %s/include has no CUDA "
+                  "headers (set CUDA_HOME)" % (torch.__version__, cuda), file=sys.stderr)
+            return 1
+        cmd += ["-DSAFECONV_EXT_CUDA", "-isystem" + os.path.join(cuda, "include")]
+        libs += ["-lc10_cuda", "-ltorch_cuda"]
+    for p in cpp_extension.library_paths():
+        cmd += ["-L" + p, "-Wl,-rpath," + p]
+    tmp = out + ".tmp"
+    cmd += [src, "-o", tmp] + libs + ["-ldl"]
+    print(" ".join(shlex.quote(c) for c in cmd))
+    r = subprocess.run(cmd)
+    if r.returncode != 0:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        print("build_layer_ops.py: the compiler failed (%d)" % r.returncode, file=sys.stderr)
+        return 1
+    os.replace(tmp, out)  # a half-written file is never loaded
+    print("build_layer_ops.py: wrote %s" % out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
