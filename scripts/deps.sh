@@ -8,13 +8,14 @@
 #          format check, clang and its runtimes (libFuzzer) for make fuzz, cmake for the CMake
 #          consumer of the install check, venv and pip for the new-user check
 #          (tests/newuser/check.sh: pip install of python/ in a venv), g++ and TBB for the
-#          HIP-CPU run (make test-hip-cpu)
+#          HIP-CPU run (make test-hip-cpu), PyTorch's C++ headers (libtorch-dev) for the C++
+#          layer the Python tests build (make layer-ops)
 set -euo pipefail
 what=${1:-build}
 pkgs=(gcc make pkg-config libopenblas-dev libsqlite3-dev libdnnl-dev)
 if [ "$what" = test ]; then
     pkgs+=(python3-torch python3-pytest python3-numpy hipcc clang-format clang libclang-rt-14-dev
-           cmake python3-venv python3-pip g++ libtbb-dev)
+           cmake python3-venv python3-pip g++ libtbb-dev libtorch-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

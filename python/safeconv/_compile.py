@@ -81,10 +81,10 @@ def _spec(kind, token, n, c, h, w, k, r, s, stride, padding, dilation, groups, d
 
 def _count(spec, role, x):
     if role == ROLE_FORWARD:
-        spec.rec.forward_calls += 1
+        spec.rec._fwd_calls += 1
         spec.rec.shape = tuple(x.shape)
     elif role == ROLE_BACKWARD:
-        spec.rec.backward_calls += 1
+        spec.rec._bwd_calls += 1
 
 
 def _fmt(nhwc):

@@ -403,6 +403,11 @@ class Context:
         check(lib.sc_context_create(ctypes.byref(o), ctypes.byref(handle)), "sc_context_create")
         self.handle = handle
         self.key = key
+        # for the C++ layer's twin of this context (functional._cpp_entry): the options as
+        # created (their pointer fields are the twin's own) and the twin once made
+        self.options_bytes = bytes(o)
+        self.cache_path = cache_path or None
+        self.cpp_twin = None
         self.device = device
         self.lock = threading.Lock()
         self.stream = None
@@ -455,6 +460,7 @@ class Context:
         self.ws_sizes.pop((dbytes, direction), None)
 
     def destroy(self):
+        self.cpp_twin = None  # its layers' entries keep it until they are replaced
         if self.handle:
             load_library().sc_context_destroy(self.handle)
             self.handle = None

@@ -34,6 +34,14 @@ PATHS = ("gpu", "cpu", "vendor", "torch")
 TIME_FIRST = 3
 TIME_EVERY = 32
 
+# The C++ layer's tally (csrc/layer_ops.cpp: TALLY_ALGOS, TALLY_MATHS, the two call counts
+# after them): calls per direction, algorithm id and math label.
+CPP_TALLY_DIRECTIONS = 4
+CPP_TALLY_ALGOS = 32
+CPP_TALLY_MATHS = 4
+CPP_TALLY_MATH_LABELS = ("fp32", "tf32", "fp16", "bf16")
+CPP_TALLY_SIZE = CPP_TALLY_DIRECTIONS * CPP_TALLY_ALGOS * CPP_TALLY_MATHS + 2
+
 
 class LayerStats:
     """One layer's (or functional group's) statistics. A library call costs one dict update
@@ -43,8 +51,8 @@ class LayerStats:
 
     def __init__(self, kind):
         self.kind = kind
-        self.forward_calls = 0
-        self.backward_calls = 0
+        self._fwd_calls = 0
+        self._bwd_calls = 0
         # (direction, path, algo id or None, math) -> library calls
         self._tally = collections.defaultdict(int)
         self.torch_calls = 0  # calls PyTorch computed instead (fallback="torch")
@@ -54,11 +62,65 @@ class LayerStats:
         self.timed_n = [0, 0, 0, 0]  # per direction: how many calls were timed
         self._dir_n = [0, 0, 0, 0]  # per direction: library calls
         self._pending = []  # (direction, start, end) CUDA events not yet read
+        # The C++ layer's calls (functional._cpp_forward): its tally, an int64 tensor the
+        # operators add to (layer_ops.cpp, "statistics"), or None; and the forward calls it took
+        # (counted here in Python, for the timing sample). The C++ layer times nothing: a
+        # call the sample wants goes through the Python layer.
+        self.cpp_tally = None
+        self.cpp_calls = 0
+        self.cpp_entry = None  # functional: the last call's (match key, layer_ops _Entry)
 
     def want_time(self, direction):
         """Whether the next GPU call in `direction` is to be timed (the sample)."""
-        n = self._dir_n[direction]
+        n = self._dir_n[direction] + self.cpp_calls
         return n < TIME_FIRST or n % TIME_EVERY == 0
+
+    def _cpp_counts(self):
+        """The C++ layer's tally as {(direction, path, algo, math): calls}, forward and
+        backward calls (layer_ops.cpp's TALLY_* layout)."""
+        t = self.cpp_tally
+        if t is None:
+            return {}, 0, 0
+        vals = t.tolist()
+        out = {}
+        n = CPP_TALLY_DIRECTIONS * CPP_TALLY_ALGOS * CPP_TALLY_MATHS
+        for i in range(n):
+            if vals[i]:
+                m = i % CPP_TALLY_MATHS
+                algo = (i // CPP_TALLY_MATHS) % CPP_TALLY_ALGOS
+                direction = i // (CPP_TALLY_MATHS * CPP_TALLY_ALGOS)
+                out[(direction, L.algo_path(algo), algo, CPP_TALLY_MATH_LABELS[m])] = vals[i]
+        return out, vals[n], vals[n + 1]
+
+    def _cpp_user_calls(self):
+        """The C++ layer's (forward calls, backward calls)."""
+        t = self.cpp_tally
+        return (0, 0) if t is None else tuple(t[-2:].tolist())
+
+    # The user's calls of the layer (the Python layer counts in _fwd_calls and _bwd_calls)
+    @property
+    def forward_calls(self):
+        return self._fwd_calls + self._cpp_user_calls()[0]
+
+    @property
+    def backward_calls(self):
+        return self._bwd_calls + self._cpp_user_calls()[1]
+
+    def _all_tally(self):
+        """The Python layer's tally with the C++ layer's added."""
+        cpp = self._cpp_counts()[0]
+        if not cpp:
+            return dict(self._tally)
+        out = dict(self._tally)
+        for key, n in cpp.items():
+            out[key] = out.get(key, 0) + n
+        return out
+
+    def _calls_per_direction(self):
+        n = list(self._dir_n)
+        for key, v in self._cpp_counts()[0].items():
+            n[key[0]] += v
+        return n
 
     def add(self, direction, path, algo, seconds=None, events=None, math=None):
         """One library call. seconds: its measured time (CPU); events: (start, end) CUDA
@@ -75,7 +137,7 @@ class LayerStats:
 
     def _count(self, field, name=lambda v: v):
         out = collections.Counter()
-        for key, n in list(self._tally.items()):
+        for key, n in self._all_tally().items():
             if key[field] is not None:
                 out[name(key[field])] += n
         return out
@@ -121,7 +183,8 @@ class LayerStats:
         (the exact sum where every call was timed). Reads pending events without waiting."""
         if self._pending:
             self._resolve(block=False)
-        return sum(self.timed_s[d] / self.timed_n[d] * self._dir_n[d]
+        calls = self._calls_per_direction()
+        return sum(self.timed_s[d] / self.timed_n[d] * calls[d]
                    for d in range(4) if self.timed_n[d])
 
     def as_dict(self):

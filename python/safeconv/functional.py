@@ -43,6 +43,7 @@ torch.backends.cudnn.allow_tf32, as cuDNN convolutions do), through the context'
 import ctypes
 import logging
 import operator
+import os
 import time
 
 import torch
@@ -682,7 +683,7 @@ class _ConvForward(torch.autograd.Function):
     def forward(ctx, x, w, b, spec, top):
         y = _run_forward(spec, x, w, b)
         if top:
-            spec.rec.forward_calls += 1
+            spec.rec._fwd_calls += 1
         ctx.spec, ctx.top, ctx.has_bias = spec, top, b is not None
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(x if need_w else None, w if need_x else None)
@@ -706,7 +707,7 @@ class _ConvForward(torch.autograd.Function):
         else:
             dx, dw, db = _run_backward(spec, x, w, dy, need_x, need_w, need_b)
         if ctx.top:
-            spec.rec.backward_calls += 1
+            spec.rec._bwd_calls += 1
         return dx, dw, db, None, None
 
 
@@ -717,7 +718,7 @@ class _ConvBackwardData(torch.autograd.Function):
     def forward(ctx, dy, w, spec, top):
         dx = _run_backward_data(spec, dy, w)
         if top:
-            spec.rec.forward_calls += 1
+            spec.rec._fwd_calls += 1
         ctx.spec, ctx.top = spec, top
         need_dy, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save_for_backward(dy if need_w else None, w if need_dy else None)
@@ -741,7 +742,7 @@ class _ConvBackwardData(torch.autograd.Function):
             if need_w:
                 g_w = _run_backward_weight(spec, ddx, dy, False)[0]
         if ctx.top:
-            spec.rec.backward_calls += 1
+            spec.rec._bwd_calls += 1
         return g_dy, g_w, None, None
 
 
@@ -804,7 +805,7 @@ def _tell_fallback(cfg, err):
 
 def _torch_fallback(rec, fn, *args):
     """Run PyTorch's own function (fallback='torch'), counted as path "torch"."""
-    rec.forward_calls += 1
+    rec._fwd_calls += 1
     rec.torch_calls += 1
     return fn(*args)
 
@@ -901,6 +902,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 
 def _conv2d_eager(input, weight, bias, stride, padding, dilation, groups, layer):
+    if _cpp is not False:
+        y = _cpp_call(input, weight, bias, stride, padding, dilation, groups, layer)
+        if y is not None:
+            return y
     args = (input, weight, bias, stride, padding, dilation, groups)
     return _dispatch("conv2d", TORCH_CONV2D, args, layer, lambda x, w, b, cfg, rec: _conv2d_body(
         x, w, b, stride, padding, dilation, groups, cfg, rec))
@@ -969,10 +974,147 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
     return y.contiguous() if tc else y
 
 
-def _math_mode_key(x):
+# --- the C++ layer (csrc/layer_ops.cpp) --------------------------------------------------------
+# A conv2d call whose layer was called before with the same shapes and arguments (the
+# descriptor cache above) runs as torch.ops.safeconv_layer.conv2d: the forward and the whole
+# backward in C++, with the same library calls (docs/pytorch.md, "The C++ layer"). The first
+# call of a shape, calls in the statistics' timing sample, fallback="torch", probe_model's
+# collection and PyTorch builds without the compiled operators stay on the Python layer.
+CPP_LAYER_ENV = "SAFECONV_CPP_LAYER"  # "1": use the C++ layer where it is built (else off)
+_cpp = None  # None: not loaded yet; False: not available (_cpp_why says why); else the ops
+_cpp_why = None
+
+
+def cpp_layer_path():
+    """Where the C++ layer built for this PyTorch lives (python/build_layer_ops.py writes it)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "_layer_ops-torch%s.so" % torch.__version__)
+
+
+def _load_cpp_layer():
+    """Load the C++ layer once: _cpp becomes its operators, or False with _cpp_why."""
+    global _cpp, _cpp_why
+    if os.environ.get(CPP_LAYER_ENV, "0") != "1":
+        _cpp, _cpp_why = False, "off unless %s=1 (docs/pytorch.md, \"The C++ layer\")" \
+            % CPP_LAYER_ENV
+        return
+    path = cpp_layer_path()
+    if not os.path.isfile(path):
+        _cpp, _cpp_why = False, ("not built for PyTorch %s (make layer-ops builds %s)"
+                                 % (torch.__version__, os.path.basename(path)))
+        return
+    try:
+        lib_path = L.library_path()
+        torch.ops.load_library(path)
+        ops = torch.ops.safeconv_layer
+        ops._load(lib_path)
+        if ops._tally_size() != _stats.CPP_TALLY_SIZE:
+            raise RuntimeError("its statistics layout is not this package's")
+    except Exception as e:  # noqa: BLE001 (any failure: the Python layer serves every call)
+        _cpp, _cpp_why = False, "%s could not be used: %s" % (path, e)
+        L.log.warning("safeconv: the C++ layer %s; the Python layer runs every call", _cpp_why)
+        return
+    _cpp, _cpp_why = ops, None
+
+
+def cpp_layer_status():
+    """(True, None) when conv2d's repeated calls run through the C++ layer, else (False, why)."""
+    if _cpp is None:
+        _load_cpp_layer()
+    return (_cpp is not False), _cpp_why
+
+
+def _bytes_tensor(b):
+    return torch.tensor(list(b), dtype=torch.uint8)
+
+
+def _cpp_entry(cctx, rec, d, w_stride, mode):
+    """A layer_ops _Entry for descriptor d on (the C++ twin of) context cctx."""
+    twin = cctx.cpp_twin
+    if twin is None:
+        twin = torch.classes.safeconv_layer._Context(_bytes_tensor(cctx.options_bytes),
+                                                      cctx.cache_path)
+        cctx.cpp_twin = twin
+    if rec.cpp_tally is None:
+        rec.cpp_tally = torch.zeros(_stats.CPP_TALLY_SIZE, dtype=torch.int64)
+    return torch.classes.safeconv_layer._Entry(twin, _bytes_tensor(bytes(d)), list(w_stride),
+                                               -1 if mode is None else int(mode), rec.cpp_tally)
+
+
+def _call_dtype(x, dev):
+    """The dtype conv2d computes x's call in: autocast's where it casts x (_autocast)."""
+    dt = x.dtype
+    if dt == torch.float64 or not x.is_floating_point():
+        return dt
+    on, adt = _autocast_state(dev)
+    if on and (dev == "cuda" or _CPU_AUTOCAST["conv2d"]):
+        return adt
+    return dt
+
+
+def _dense_stride(shape, nhwc):
+    """The strides .contiguous(memory_format) gives a copy of a 4-D tensor of `shape`."""
+    n, c, h, w = (max(v, 1) for v in shape)
+    if nhwc:
+        return (h * w * c, 1, w * c, c)
+    return (c * h * w, h * w, w, 1)
+
+
+def _cpp_call(x, w, b, stride, padding, dilation, groups, layer):
+    """conv2d through the C++ layer, or None where the Python layer is to run the call. It
+    runs when the layer's last call had this call's descriptor key (_desc_key, with the dtype
+    autocast gives: the operator casts, as PyTorch's convolutions do) and no reason below
+    keeps the call in Python. The operands go to the operator as given; it casts them, puts
+    them in the layer's layout and checks each against the entry."""
+    if _cpp is None:
+        _load_cpp_layer()
+        if _cpp is False:
+            return None
+    if (type(x) not in _PLAIN or type(w) not in _PLAIN
+            or (b is not None and type(b) not in _PLAIN) or x.dim() != 4
+            or _collector is not None or torch.jit.is_tracing()):
+        return None
+    dev = x.device.type
+    if dev != "cuda" and dev != "cpu":
+        return None
+    rec = _record(layer, "conv2d", x, w)
+    hit = rec.desc_cache
+    if hit is None:
+        return None
+    key = _desc_key(x, w, b, stride, padding, dilation, groups, _call_dtype(x, dev))
+    if key != hit[0]:
+        return None
+    cfg = _config_for(layer)
+    d = hit[1]
+    if cfg.fallback == "torch" or d.n == 0 or rec.want_time(L.DIR_FORWARD):
+        return None
+    if dev == "cpu":
+        cctx, mode = _context(cfg, L.DEVICE_CPU, True), None
+    else:
+        dix = x.device.index
+        cctx, mode = _context(cfg, dix, False), _math_mode(cfg, d.dtype, key[-1])
+    nhwc = d.layout == L.NHWC
+    ws = (w.stride() if w.is_contiguous(memory_format=_FORMATS[nhwc])
+          else _dense_stride(w.shape, nhwc))
+    got = rec.cpp_entry
+    if got is None or got[0] is not hit or got[1] is not cctx or got[2] != ws or got[3] != mode:
+        got = rec.cpp_entry = (hit, cctx, ws, mode, _cpp_entry(cctx, rec, d, ws, mode))
+    # None: operands the entry does not describe, or a failed library call; the Python layer
+    # runs the call again (and raises its typed error)
+    y = _cpp.conv2d(x, w, b, got[4])
+    if y is None:
+        return None
+    rec.cpp_calls += 1
+    return y.contiguous() if hit[3] else y
+
+
+_FORMATS = (torch.contiguous_format, torch.channels_last)
+
+
+def _math_mode_key(x, dtype):
     """What of PyTorch's state changes the NHWC decision of a call between calls: whether
     TF32 is allowed, for fp32 CUDA tensors (_tensor_core_layout); nothing for the others."""
-    if x.dtype != torch.float32 or x.device.type != "cuda":
+    if dtype != torch.float32 or x.device.type != "cuda":
         return None
     return torch_allows_tf32()
 
@@ -990,17 +1132,19 @@ def _all_ints(v):
     return True
 
 
-def _desc_key(x, w, b, stride, padding, dilation, groups):
+def _desc_key(x, w, b, stride, padding, dilation, groups, dtype=None):
     """What fixes a conv2d call's descriptor, for the one-entry cache per layer (LayerStats
     .desc_cache): shapes, dtype, layout, device type (the NHWC decision depends on it), the
-    arguments as given, and last _math_mode_key(x) (the call's spec reuses that read of
-    PyTorch's TF32 setting); None (no caching) for string padding (it may pad x) or arguments
+    arguments as given, and last _math_mode_key (the call's spec reuses that read of
+    PyTorch's TF32 setting). dtype: the call's dtype where it is not x's (autocast's, before
+    the cast: _cpp_call). None (no caching) for string padding (it may pad x) or arguments
     other than ints and tuples."""
     if not (_all_ints(stride) and _all_ints(padding) and _all_ints(dilation)
             and _all_ints(groups)):
         return None
-    return (x.shape, w.shape, None if b is None else b.shape, x.dtype, _channels_last(x),
-            stride, padding, dilation, groups, x.device.type, _math_mode_key(x))
+    dt = x.dtype if dtype is None else dtype
+    return (x.shape, w.shape, None if b is None else b.shape, dt, _channels_last(x),
+            stride, padding, dilation, groups, x.device.type, _math_mode_key(x, dt))
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layer=None):

@@ -50,6 +50,14 @@ def _clean_state():
     safeconv.disable()
 
 
+@pytest.fixture
+def python_layer(monkeypatch):
+    """conv2d's repeated calls stay on the Python layer (tests of its own internals); without
+    this fixture they run through the C++ layer where it is built (test_cpp_layer.py)."""
+    from safeconv import functional
+    monkeypatch.setattr(functional, "_cpp", False)
+
+
 @pytest.fixture(scope="session")
 def lib():
     return safeconv.load_library()

@@ -51,11 +51,12 @@ def _grads_of_two_steps(device, dtype, tf32, cl, bias, stride, seed=11):
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("device,dtype,tf32,cl", CASES)
-def test_backward_in_one_library_call(monkeypatch, device, dtype, tf32, cl, bias, stride):
-    """The one-call backward's gradients have the bits of the calls made one direction at a
-    time, and the report counts the same calls, paths, algorithms and math. On a GPU it is
-    made outside the statistics' timed sample only (GPU calls there go one direction at a
-    time, so each direction keeps its time)."""
+def test_backward_in_one_library_call(monkeypatch, python_layer, device, dtype, tf32, cl, bias,
+                                      stride):
+    """The Python layer's one-call backward's gradients have the bits of the calls made one
+    direction at a time, and the report counts the same calls, paths, algorithms and math. On
+    a GPU it is made outside the statistics' timed sample only (GPU calls there go one
+    direction at a time, so each direction keeps its time)."""
     from safeconv import _stats
     from safeconv import functional as SF
     monkeypatch.setattr(_stats, "TIME_FIRST", 0)  # GPU: only the first call of each is timed

@@ -1,0 +1,272 @@
+"""The C++ layer (csrc/layer_ops.cpp): conv2d's repeated calls run as the
+torch.ops.safeconv_layer.conv2d operator with their backward in C++. It must give the Python
+layer's bits (forward, every gradient, second-order gradients), the same report, and refuse
+operands that do not match its entry with an error.
+
+tests/run_python_tests.sh builds the operators for the PyTorch under test and sets
+SAFECONV_REQUIRE_CPP_LAYER=1: then a C++ layer that does not load fails here instead of every
+test quietly running the Python layer."""
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+
+import safeconv
+from safeconv import functional as SF
+from conftest import CUDA_SKIP
+
+CUDA = pytest.mark.skipif(CUDA_SKIP is not None, reason=str(CUDA_SKIP))
+STEPS = 6  # the first is the Python layer's (a new shape), then the timing sample's TIME_FIRST
+
+
+@pytest.fixture(autouse=True)
+def _need_cpp_layer():
+    ok, why = SF.cpp_layer_status()
+    if not ok:
+        if os.environ.get("SAFECONV_REQUIRE_CPP_LAYER") == "1":
+            pytest.fail("the C++ layer is required here but not in use: %s" % why)
+        pytest.skip("no C++ layer: %s" % why)
+
+
+def _steps(on, device, dtype, cl, bias, stride, groups, tf32=None, seed=3, steps=STEPS):
+    """Forward and backward of one layer `steps` times with the C++ layer on or off: the last
+    step's y and gradients, the layer's report and how many calls took the C++ layer."""
+    g = torch.Generator().manual_seed(seed)
+    c, k = 8, 12
+    x0 = torch.randn(3, c, 9, 7, generator=g)
+    w0 = torch.randn(k, c // groups, 3, 2, generator=g)
+    b0 = torch.randn(k, generator=g) if bias else None
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    layer = nn.Module()
+    saved = SF._cpp
+    if not on:
+        SF._cpp = False
+    try:
+        with safeconv.enable(strategy="gpu" if device == "cuda" else "cpu", tf32=tf32):
+            for _ in range(steps):
+                x = x0.to(device, dtype).clone(memory_format=fmt).requires_grad_()
+                w = w0.to(device, dtype).clone(memory_format=fmt).requires_grad_()
+                b = b0.to(device, dtype).requires_grad_() if bias else None
+                y = safeconv.conv2d(x, w, b, padding=1, stride=stride, groups=groups,
+                                    layer=layer)
+                y.backward(torch.ones_like(y) * 0.5 + y.detach() * 0.25)
+    finally:
+        SF._cpp = saved
+    rec = safeconv._stats._modules[layer]
+    out = [y.detach(), x.grad, w.grad, b.grad if bias else None]
+    return out, safeconv.report(layer)["(model)"], rec.cpp_calls
+
+
+CASES = [("cpu", torch.float32, None), pytest.param("cuda", torch.float32, False, marks=CUDA),
+         pytest.param("cuda", torch.float32, True, marks=CUDA),
+         pytest.param("cuda", torch.bfloat16, None, marks=CUDA),
+         pytest.param("cuda", torch.float16, None, marks=CUDA)]
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("cl", [False, True])
+@pytest.mark.parametrize("device,dtype,tf32", CASES)
+def test_same_bits_and_report_as_python_layer(device, dtype, tf32, cl, bias, stride, groups):
+    got, rep, n_cpp = _steps(True, device, dtype, cl, bias, stride, groups, tf32)
+    want, rep_py, n_py = _steps(False, device, dtype, cl, bias, stride, groups, tf32)
+    assert n_cpp == STEPS - 3 and n_py == 0  # a new shape, then TIME_FIRST sampled calls
+    for a, b, name in zip(got, want, ("y", "dx", "dw", "db")):
+        if b is None:
+            continue
+        assert a.dtype == b.dtype and a.shape == b.shape and a.stride() == b.stride(), name
+        assert torch.equal(a, b), name
+    for key in ("forward_calls", "backward_calls", "calls", "paths", "algos", "maths", "path",
+                "math"):
+        assert rep[key] == rep_py[key], (key, rep[key], rep_py[key])
+    assert rep["forward_calls"] == STEPS and rep["backward_calls"] == STEPS
+
+
+@pytest.mark.parametrize("cl", [False, True])
+@pytest.mark.parametrize("device,dtype", [("cpu", torch.bfloat16),
+                                          pytest.param("cuda", torch.bfloat16, marks=CUDA),
+                                          pytest.param("cuda", torch.float16, marks=CUDA)])
+def test_autocast_same_bits_as_python_layer(device, dtype, cl):
+    """Under autocast the operator casts the float32 operands itself (PyTorch's cached_cast):
+    the output's dtype, y and the float32 parameters' gradients are the Python layer's."""
+    def run(on):
+        g = torch.Generator().manual_seed(8)
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        layer = nn.Conv2d(8, 16, 3, padding=1).to(device).to(memory_format=fmt)
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g))
+            layer.bias.copy_(torch.randn(16, generator=g))
+        x0 = torch.randn(2, 8, 7, 7, generator=g).to(device).contiguous(memory_format=fmt)
+        saved = SF._cpp
+        if not on:
+            SF._cpp = False
+        try:
+            with safeconv.enable(strategy="gpu" if device == "cuda" else "cpu"):
+                for _ in range(STEPS):
+                    layer.zero_grad()
+                    x = x0.clone().requires_grad_()
+                    with torch.autocast(device, dtype=dtype):
+                        y = layer(x)
+                    y.float().square().sum().backward()
+        finally:
+            SF._cpp = saved
+        rec = safeconv._stats._modules[layer]
+        return [y.detach(), x.grad, layer.weight.grad, layer.bias.grad], rec.cpp_calls
+
+    got, n_cpp = run(True)
+    want, n_py = run(False)
+    assert n_cpp == STEPS - 3 and n_py == 0
+    assert got[0].dtype == dtype and got[2].dtype == torch.float32
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and a.stride() == b.stride() and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_second_order_gradients_match_python_layer(device):
+    """create_graph through the C++ layer's backward (its differentiable Functions): the
+    gradient of a gradient penalty has the Python layer's bits."""
+    def run(on):
+        g = torch.Generator().manual_seed(5)
+        x0, w0 = torch.randn(2, 4, 6, 6, generator=g), torch.randn(6, 4, 3, 3, generator=g)
+        b0 = torch.randn(6, generator=g)
+        saved = SF._cpp
+        if not on:
+            SF._cpp = False
+        try:
+            layer = nn.Module()
+            for _ in range(STEPS):
+                x, w, b = (t.to(device).requires_grad_() for t in (x0, w0, b0))
+                y = safeconv.conv2d(x, w, b, padding=1, layer=layer)
+                loss = (y.square() * 0.5).sum()
+                gx, gw, gb = torch.autograd.grad(loss, (x, w, b), create_graph=True)
+                pen = gx.square().sum() + gw.square().sum() + gb.square().sum()
+                second = torch.autograd.grad(pen, (x, w, b))
+        finally:
+            SF._cpp = saved
+        return (gx.detach(), gw.detach(), gb.detach()) + tuple(second), \
+            safeconv._stats._modules[layer].cpp_calls
+
+    got, n_cpp = run(True)
+    want, _ = run(False)
+    assert n_cpp > 0
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+    # and the second-order gradient is not zero (the silent failure of a detached backward)
+    assert all(t.abs().sum() > 0 for t in got[3:])
+
+
+def test_inference_mode_and_no_grad():
+    """Below autograd (inference_mode) the operator's plain kernel runs: the same y."""
+    g = torch.Generator().manual_seed(6)
+    x, w = torch.randn(2, 4, 6, 6, generator=g), torch.randn(6, 4, 3, 3, generator=g)
+    layer = nn.Module()
+    ys = []
+    for mode in (torch.no_grad, torch.inference_mode, torch.enable_grad):
+        with mode():
+            for _ in range(STEPS):
+                ys.append(safeconv.conv2d(x, w, padding=1, layer=layer))
+    assert all(torch.equal(y, ys[0]) for y in ys)
+    assert safeconv._stats._modules[layer].cpp_calls > 0
+
+
+def _entry_for(x, w, b=None):
+    """A layer's C++ entry and statistics (and the layer, which keeps them), made by calling
+    it until the C++ layer takes the call."""
+    layer = nn.Module()
+    for _ in range(STEPS):
+        safeconv.conv2d(x, w, b, padding=1, layer=layer)
+    rec = safeconv._stats._modules[layer]
+    assert rec.cpp_entry is not None
+    return rec.cpp_entry[4], rec, layer
+
+
+def test_operator_refuses_operands_that_do_not_match_its_entry():
+    """Called directly with tensors its entry does not describe, the operator returns None (it
+    never reads memory the entry does not describe); the public function then runs the call
+    on the Python layer."""
+    x, w = torch.randn(2, 4, 6, 6), torch.randn(6, 4, 3, 3)
+    e = _entry_for(x, w)[0]
+    op = torch.ops.safeconv_layer.conv2d
+    assert (op(x, w, None, e) - SF.TORCH_CONV2D(x, w, padding=1)).abs().max() < 1e-4
+    bad = [(torch.randn(2, 4, 6, 5), w, None), (x, torch.randn(6, 4, 3, 2), None),
+           (x.double(), w, None), (x, w, torch.randn(5)),
+           (torch.randn(2, 4, 6, 6, dtype=torch.bfloat16), w, None)]
+    for xa, wa, ba in bad:  # no result, no node: the Python layer takes such a call
+        assert op(xa, wa, ba, e) is None
+    # operands in another layout are copied into the entry's (as the Python layer copies)
+    y = op(x, w, None, e)
+    for xa in (torch.stack([x, x], -1)[..., 0], x.contiguous(memory_format=torch.channels_last)):
+        assert torch.equal(xa, x) and torch.equal(op(xa, w, None, e), y)
+    # through the public function, a mismatch never reaches the operator: the layer's next
+    # call with other shapes gets a new descriptor (and the Python layer's checks)
+    with pytest.raises(safeconv.SafeConvInputError):
+        safeconv.conv2d(x, torch.randn(6, 3, 3, 3), padding=1)
+
+
+_BAD_BYTES = r"""
+import sys, torch, torch.nn as nn
+sys.path.insert(0, sys.argv[1])
+import safeconv, safeconv.functional as SF
+cls = torch.classes.safeconv_layer if SF.cpp_layer_status()[0] else None
+layer = nn.Module()
+x, w = torch.randn(2, 4, 6, 6), torch.randn(6, 4, 3, 3)
+for _ in range(6):
+    safeconv.conv2d(x, w, padding=1, layer=layer)
+rec = safeconv._stats._modules[layer]
+twin = rec.cpp_entry[1].cpp_twin
+tally = torch.zeros(safeconv._stats.CPP_TALLY_SIZE, dtype=torch.int64)
+good = bytes(rec.desc_cache[1])
+zero_n = bytearray(good)
+zero_n[0:8] = (0).to_bytes(8, "little")
+cases = [("options must be", lambda: cls._Context(torch.zeros(3, dtype=torch.uint8), None)),
+         ("desc must be", lambda: cls._Entry(twin, SF._bytes_tensor(good[:-1]), [36, 9, 3, 1],
+                                              -1, tally)),
+         ("tally must be", lambda: cls._Entry(twin, SF._bytes_tensor(good), [36, 9, 3, 1], -1,
+                                               tally[:-1].clone())),
+         ("sc_conv2d_validate", lambda: cls._Entry(twin, SF._bytes_tensor(bytes(zero_n)),
+                                                   [36, 9, 3, 1], -1, tally))]
+for want, make in cases:
+    try:
+        make()
+        print("no error:", want)
+    except RuntimeError as e:
+        print("raised" if want in str(e) else "other error: %s" % e)
+"""
+
+
+def test_entry_and_context_refuse_bad_bytes():
+    """The operators' classes check what they are given: wrong sizes of the option, descriptor
+    and tally bytes, and a descriptor the library rejects, raise naming the problem. In a child
+    process: on the GPU machine's PyTorch 2.11 build an exception thrown out of the C++ layer
+    ended the process (a known issue, docs/pytorch.md)."""
+    import subprocess
+    import sys
+    pkg = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+    out = subprocess.run([sys.executable, "-c", _BAD_BYTES, pkg], capture_output=True, text=True,
+                         timeout=300)
+    if out.returncode < 0 and torch.version.cuda and not torch.__version__.startswith("1."):
+        pytest.xfail("known issue: the child died of signal %d (an exception out of the C++ "
+                     "layer on this PyTorch build)" % -out.returncode)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:4] == ["raised"] * 4, out.stdout
+
+
+def test_switched_off_by_environment(tmp_path):
+    """Without SAFECONV_CPP_LAYER=1 every call stays on the Python layer (checked in a child,
+    the switch is read once per process)."""
+    import subprocess
+    import sys
+    code = ("import torch, safeconv, safeconv.functional as F\n"
+            "x, w = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)\n"
+            "[F.conv2d(x, w) for _ in range(8)]\n"
+            "print(F.cpp_layer_status())\n")
+    for value in ("0", None):
+        env = dict(os.environ, SAFECONV_CPP_LAYER=value or "")
+        if value is None:
+            del env["SAFECONV_CPP_LAYER"]
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "(False, 'off unless SAFECONV_CPP_LAYER=1" in out.stdout
