@@ -9,9 +9,11 @@
  *
  * What stays in Python (functional.py): everything decided once per layer and shape (argument
  * checks, padding, layouts, autocast, the descriptor). Python builds one `_Entry` per layer and
- * call shape and calls `torch.ops.safeconv_layer.conv2d(x, w, b, entry)` with x, w (and b) in
- * the entry's layout. The operator checks every tensor against the entry (shape, dtype, device,
- * dense layout) and raises on a mismatch; it never reads memory the entry does not describe.
+ * call shape and calls `torch.ops.safeconv_layer.conv2d(x, w, b, entry)` with the operands as
+ * the user gave them; the operator casts them (autocast), lays them out as the entry says and
+ * checks every tensor against the entry (shape, dtype, device): operands it does not describe
+ * give None (the Python layer then runs the call); it never reads memory the entry does not
+ * describe.
  *
  * The autograd graph is the Python layer's (functional.py's module comment): forward's
  * gradients are backward_data, backward_weight and backward_bias, each itself differentiable
