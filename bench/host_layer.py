@@ -18,9 +18,13 @@ _call_lib_backward (what is left is the Python layer around the calls: autocast,
 outputs, autograd). Runs on the CPU when there is no GPU (safeconv's CPU backend then: its
 time includes the tiny convolutions themselves).
 
+--cpp-layer adds a third mode, safeconv's C++ layer (docs/pytorch.md, "The C++ layer"; built by
+`make layer-ops`), timed in the same rounds as PyTorch and the Python layer, whatever
+SAFECONV_CPP_LAYER says: the two layers compared in one process, on one host's moment.
+
 usage: python3 bench/host_layer.py [--layers 16] [--channels 64] [--size 8] [--steps 200]
        [--blocks 5] [--dtype fp32|bf16|fp16] [--nchw] [--separate-backward] [--breakdown]
-       [--profile N]
+       [--profile N] [--cpp-layer]
 """
 import argparse
 import contextlib
@@ -120,6 +124,8 @@ def main(argv=None):
                     help="also time the step with the library calls stubbed out")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="print cProfile's N heaviest functions of the safeconv steps")
+    ap.add_argument("--cpp-layer", action="store_true",
+                    help="also time safeconv's C++ layer (and the Python layer without it)")
     a = ap.parse_args(argv)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
@@ -133,6 +139,10 @@ def main(argv=None):
     strategy = "gpu" if dev.type == "cuda" else "cpu"
     modes = {"PyTorch": contextlib.nullcontext,
              "safeconv": lambda: safeconv.enable(strategy=strategy)}
+    if a.cpp_layer:
+        ops = load_cpp_layer()
+        modes["safeconv"] = lambda: layer_impl(strategy, False)
+        modes[CPP_MODE] = lambda: layer_impl(strategy, ops)
     if a.separate_backward:
         modes["safeconv, backward per direction"] = lambda: separate_backward(strategy)
     got = time_modes(modes, step, dev, a.steps, a.blocks)
@@ -148,10 +158,12 @@ def main(argv=None):
     per = 1e6 / a.layers
     if a.breakdown:
         parts = breakdown(step, dev, a)
+    cpp = ("" if not a.cpp_layer else ", C++ layer %.1f us (%.2fx)"
+           % (got[CPP_MODE][0] * per, got[CPP_MODE][0] / torch_s))
     print("host_layer: %s, %s, %d layers of %dx%dx%d, batch 1: per layer and step (fwd+bwd): "
-          "PyTorch %.1f us, safeconv %.1f us (%.2fx)"
+          "PyTorch %.1f us, safeconv %.1f us (%.2fx)%s"
           % (dev.type, a.dtype, a.layers, a.channels, a.size, a.size, torch_s * per,
-             sc_s * per, sc_s / torch_s))
+             sc_s * per, sc_s / torch_s, cpp))
     for m, (best, med, cpu) in got.items():
         print("  %-34s best %7.1f us, median %7.1f us, CPU time (median) %7.1f us"
               % (m, best * per, med * per, cpu * per))
@@ -162,6 +174,37 @@ def main(argv=None):
                  (parts[0] - parts[1]) * per))
     if a.profile:
         pstats.Stats(prof).sort_stats("tottime").print_stats(a.profile)
+
+
+CPP_MODE = "safeconv, C++ layer"
+
+
+def load_cpp_layer():
+    """The C++ layer's operators, loaded whatever SAFECONV_CPP_LAYER says; exits saying why
+    when there are none."""
+    from safeconv import functional as F
+    saved = F._cpp, F._cpp_why
+    if F._cpp is None or F._cpp is False:
+        F._load_cpp_layer(force=True)
+    ops, why = F._cpp, F._cpp_why
+    F._cpp, F._cpp_why = saved  # the process's own setting stays as it was
+    if ops is False:
+        sys.exit("host_layer.py --cpp-layer: no C++ layer: %s" % why)
+    return ops
+
+
+@contextlib.contextmanager
+def layer_impl(strategy, ops):
+    """safeconv enabled with its repeated conv2d calls on the C++ layer (ops) or, with ops
+    False, on the Python layer alone."""
+    from safeconv import functional as F
+    saved = F._cpp
+    F._cpp = ops
+    try:
+        with safeconv.enable(strategy=strategy):
+            yield
+    finally:
+        F._cpp = saved
 
 
 @contextlib.contextmanager

@@ -991,10 +991,11 @@ def cpp_layer_path():
                         "_layer_ops-torch%s.so" % torch.__version__)
 
 
-def _load_cpp_layer():
-    """Load the C++ layer once: _cpp becomes its operators, or False with _cpp_why."""
+def _load_cpp_layer(force=False):
+    """Load the C++ layer once: _cpp becomes its operators, or False with _cpp_why. force:
+    whatever the environment says (bench/host_layer.py --cpp-layer times both layers)."""
     global _cpp, _cpp_why
-    if os.environ.get(CPP_LAYER_ENV, "0") != "1":
+    if not force and os.environ.get(CPP_LAYER_ENV, "0") != "1":
         _cpp, _cpp_why = False, "off unless %s=1 (docs/pytorch.md, \"The C++ layer\")" \
             % CPP_LAYER_ENV
         return

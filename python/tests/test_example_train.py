@@ -295,17 +295,22 @@ def _host_layer():
 
 def test_host_layer_bench_runs_and_reports(capsys):
     """bench/host_layer.py on the CPU (no GPU here: safeconv's CPU backend), a tiny chain in
-    fp32 and under CPU autocast (NCHW), with its cProfile table: one report line each, both
-    times positive, and the profile's table printed."""
+    fp32 and under CPU autocast (NCHW), with its cProfile table, and with --cpp-layer where the
+    C++ layer is built: one report line each, every time positive, and the profile's table
+    printed."""
     mod = _host_layer()
-    for extra in ([], ["--dtype", "bf16", "--nchw", "--profile", "5"]):
+    from safeconv import functional as SF
+    runs = [[], ["--dtype", "bf16", "--nchw", "--profile", "5"]]
+    if os.path.isfile(SF.cpp_layer_path()):  # run_python_tests.sh builds it
+        runs.append(["--cpp-layer", "--dtype", "bf16"])
+    for extra in runs:
         mod.main(["--layers", "2", "--channels", "4", "--size", "4", "--steps", "3",
                   "--blocks", "1"] + extra)
         out = capsys.readouterr().out
         line = [l for l in out.splitlines() if l.startswith("host_layer:")]
         assert len(line) == 1, line
         us = [float(v) for v in re.findall(r"([0-9.]+) us", line[0])]
-        assert len(us) == 2 and min(us) > 0
+        assert len(us) == (3 if "--cpp-layer" in extra else 2) and min(us) > 0
         assert ("function calls" in out) == ("--profile" in extra)
 
 
