@@ -1005,10 +1005,12 @@ def _load_cpp_layer(force=False):
                                  % (torch.__version__, os.path.basename(path)))
         return
     try:
-        lib_path = L.library_path()
+        lib = L.load_library()
         torch.ops.load_library(path)
         ops = torch.ops.safeconv_layer
-        ops._load(lib_path)
+        # the functions of the library loaded here (the operators load none of their own)
+        ops._bind([ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                   for name in ops._bind_names()])
         if ops._tally_size() != _stats.CPP_TALLY_SIZE:
             raise RuntimeError("its statistics layout is not this package's")
     except Exception as e:  # noqa: BLE001 (any failure: the Python layer serves every call)

@@ -206,7 +206,7 @@ def test_operator_refuses_operands_that_do_not_match_its_entry():
 
 
 _BAD_BYTES = r"""
-import sys, torch, torch.nn as nn
+import ctypes, sys, torch, torch.nn as nn
 sys.path.insert(0, sys.argv[1])
 import safeconv, safeconv.functional as SF
 cls = torch.classes.safeconv_layer if SF.cpp_layer_status()[0] else None
@@ -220,7 +220,14 @@ tally = torch.zeros(safeconv._stats.CPP_TALLY_SIZE, dtype=torch.int64)
 good = bytes(rec.desc_cache[1])
 zero_n = bytearray(good)
 zero_n[0:8] = (0).to_bytes(8, "little")
+lib = safeconv.load_library()
+names = torch.ops.safeconv_layer._bind_names()
+addr = [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value for n in names]
+bind = torch.ops.safeconv_layer._bind
 cases = [("options must be", lambda: cls._Context(torch.zeros(3, dtype=torch.uint8), None)),
+         ("takes 12 addresses", lambda: bind(addr[:-1])),
+         ("address 1 is not sc_context_destroy", lambda: bind([addr[0], addr[2]] + addr[2:])),
+         ("address 0 is not sc_context_create", lambda: bind([addr[0] + 1] + addr[1:])),
          ("desc must be", lambda: cls._Entry(twin, SF._bytes_tensor(good[:-1]), [36, 9, 3, 1],
                                               -1, tally)),
          ("tally must be", lambda: cls._Entry(twin, SF._bytes_tensor(good), [36, 9, 3, 1], -1,
@@ -237,8 +244,9 @@ for want, make in cases:
 
 
 def test_entry_and_context_refuse_bad_bytes():
-    """The operators' classes check what they are given: wrong sizes of the option, descriptor
-    and tally bytes, and a descriptor the library rejects, raise naming the problem. In a child
+    """The operators check what they are given: addresses that are not the library's functions
+    in their order, wrong sizes of the option, descriptor and tally bytes, and a descriptor the
+    library rejects, raise naming the problem. In a child
     process: on the GPU machine's PyTorch 2.11 build an exception thrown out of the C++ layer
     ended the process (a known issue, docs/pytorch.md)."""
     import subprocess
@@ -250,7 +258,12 @@ def test_entry_and_context_refuse_bad_bytes():
         pytest.xfail("known issue: the child died of signal %d (an exception out of the C++ "
                      "layer on this PyTorch build)" % -out.returncode)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split("\n")[:4] == ["raised"] * 4, out.stdout
+    assert out.stdout.split("\n")[:7] == ["raised"] * 7, out.stdout
+    # and binding again to the same functions is accepted (every process does it once)
+    lib = safeconv.load_library()
+    import ctypes
+    torch.ops.safeconv_layer._bind([ctypes.cast(getattr(lib, n), ctypes.c_void_p).value
+                                    for n in torch.ops.safeconv_layer._bind_names()])
 
 
 def test_switched_off_by_environment(tmp_path):

@@ -21,8 +21,8 @@
  * Every library call gets the bits the Python layer's call gets: the same descriptor, options,
  * math mode and workspace rules.
  *
- * Library: libsafeconv is the one the Python package already loaded (ctypes); _load(path) looks
- * it up with dlopen(RTLD_NOLOAD), so this file never loads a library of its own.
+ * Library: libsafeconv is the one the Python package already loaded (ctypes): _bind() takes the
+ * addresses of its functions from it (checked with dladdr), so this file loads no library.
  * Contexts: a `_Context` is a context of its own (created from the Python context's options),
  * with a mutex that serializes its calls (a context is used by one thread at a time; backward
  * runs on PyTorch's autograd threads). Statistics: each call adds one to the entry's tally, an
@@ -59,7 +59,12 @@ namespace
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-/* ---- the library's entry points (the loaded libsafeconv's) ---- */
+/* ---- the library's entry points (the loaded libsafeconv's) ----
+ * Python hands over the addresses of the functions it loaded (ctypes), in the order of
+ * API_NAMES; each is accepted only where dladdr() names it that function of one and the same
+ * object. No dlopen(): an earlier form looked the library up with dlopen(RTLD_NOLOAD), and on
+ * the GPU machine's PyTorch 2.11 exceptions out of this file ended the process after that call
+ * (bench/NOTES.md, "The C++ layer"). */
 struct Api {
     decltype(&sc_context_create) context_create;
     decltype(&sc_context_destroy) context_destroy;
@@ -78,43 +83,50 @@ Api api;
 std::mutex api_mu;
 std::atomic<bool> api_ready{false};
 
-template <class F>
-void load_symbol(void *h, const char *name, F &out)
-{
-    void *p = dlsym(h, name);
-    TORCH_CHECK(p != nullptr, "safeconv layer ops: the loaded libsafeconv has no ", name);
-    out = reinterpret_cast<F>(p);
-}
+const char *const API_NAMES[] = {"sc_context_create",     "sc_context_destroy",
+                                 "sc_context_set_stream", "sc_context_set_math_mode",
+                                 "sc_context_get_stats",  "sc_conv2d_forward",
+                                 "sc_conv2d_backward",    "sc_conv2d_workspace_size",
+                                 "sc_conv2d_validate",    "sc_conv2d_output_size",
+                                 "sc_last_error",         "sc_status_string"};
+constexpr size_t API_COUNT = sizeof API_NAMES / sizeof API_NAMES[0];
+static_assert(API_COUNT * sizeof(void *) == sizeof(Api), "one address per Api member");
 
-/* _load(path): bind to the libsafeconv already loaded from `path` (by the Python package). */
-void load_api(std::string path)
+std::vector<std::string> api_names() { return {API_NAMES, API_NAMES + API_COUNT}; }
+
+/* _bind(addresses): the library's functions, API_NAMES' order. */
+void bind_api(std::vector<int64_t> addresses)
 {
     std::lock_guard<std::mutex> g(api_mu);
-    if (api_ready.load(std::memory_order_acquire)) return;
-    void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
-    TORCH_CHECK(h != nullptr, "safeconv layer ops: ", path,
-                " is not loaded in this process (the Python package loads it first)");
+    TORCH_CHECK(addresses.size() == API_COUNT, "safeconv layer ops: _bind takes ", API_COUNT,
+                " addresses, got ", addresses.size());
+    void *fns[API_COUNT];
+    void *base = nullptr;
+    for (size_t i = 0; i < API_COUNT; i++) {
+        void *p = reinterpret_cast<void *>(static_cast<intptr_t>(addresses[i]));
+        Dl_info info;
+        bool named = p && dladdr(p, &info) && info.dli_saddr == p && info.dli_sname &&
+                     std::strcmp(info.dli_sname, API_NAMES[i]) == 0;
+        TORCH_CHECK(named && (i == 0 || info.dli_fbase == base), "safeconv layer ops: address ", i,
+                    " is not ", API_NAMES[i], " of the loaded libsafeconv");
+        base = info.dli_fbase;
+        fns[i] = p;
+    }
     Api a;
-    load_symbol(h, "sc_context_create", a.context_create);
-    load_symbol(h, "sc_context_destroy", a.context_destroy);
-    load_symbol(h, "sc_context_set_stream", a.context_set_stream);
-    load_symbol(h, "sc_context_set_math_mode", a.context_set_math_mode);
-    load_symbol(h, "sc_context_get_stats", a.context_get_stats);
-    load_symbol(h, "sc_conv2d_forward", a.forward);
-    load_symbol(h, "sc_conv2d_backward", a.backward);
-    load_symbol(h, "sc_conv2d_workspace_size", a.workspace_size);
-    load_symbol(h, "sc_conv2d_validate", a.validate);
-    load_symbol(h, "sc_conv2d_output_size", a.output_size);
-    load_symbol(h, "sc_last_error", a.last_error);
-    load_symbol(h, "sc_status_string", a.status_string);
-    api = a; /* the handle stays open: the library is never unloaded under these pointers */
+    std::memcpy(&a, fns, sizeof a); /* function pointers, member by member in API_NAMES' order */
+    if (api_ready.load(std::memory_order_acquire)) {
+        TORCH_CHECK(std::memcmp(&a, &api, sizeof a) == 0,
+                    "safeconv layer ops: already bound to another libsafeconv");
+        return;
+    }
+    api = a;
     api_ready.store(true, std::memory_order_release);
 }
 
 void need_api()
 {
     TORCH_CHECK(api_ready.load(std::memory_order_acquire),
-                "safeconv layer ops: _load() has not run (import safeconv's functional module)");
+                "safeconv layer ops: _bind() has not run (import safeconv's functional module)");
 }
 
 /* A failed library call as the Python layer words it: "safeconv <call> failed (<status>): <why>" */
@@ -609,7 +621,8 @@ TORCH_LIBRARY(safeconv_layer, m)
     m.class_<Ctx>("_Context").def(torch::init<at::Tensor, c10::optional<std::string>>());
     m.class_<Entry>("_Entry").def(torch::init<c10::intrusive_ptr<Ctx>, at::Tensor,
                                               std::vector<int64_t>, int64_t, at::Tensor>());
-    m.def("_load(str path) -> ()", load_api);
+    m.def("_bind(int[] addresses) -> ()", bind_api);
+    m.def("_bind_names() -> str[]", api_names);
     m.def("_tally_size() -> int", tally_size);
     m.def("conv2d(Tensor x, Tensor w, Tensor? b, __torch__.torch.classes.safeconv_layer._Entry "
           "entry) -> Tensor");
