@@ -233,7 +233,9 @@ cases = [("options must be", lambda: cls._Context(torch.zeros(3, dtype=torch.uin
          ("tally must be", lambda: cls._Entry(twin, SF._bytes_tensor(good), [36, 9, 3, 1], -1,
                                                tally[:-1].clone())),
          ("sc_conv2d_validate", lambda: cls._Entry(twin, SF._bytes_tensor(bytes(zero_n)),
-                                                   [36, 9, 3, 1], -1, tally))]
+                                                   [36, 9, 3, 1], -1, tally)),
+         ("w_stride is not a dense layout", lambda: cls._Entry(twin, SF._bytes_tensor(good),
+                                                               [0, 0, 0, 0], -1, tally))]
 for want, make in cases:
     try:
         make()
@@ -258,7 +260,7 @@ def test_entry_and_context_refuse_bad_bytes():
         pytest.xfail("known issue: the child died of signal %d (an exception out of the C++ "
                      "layer on this PyTorch build)" % -out.returncode)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split("\n")[:7] == ["raised"] * 7, out.stdout
+    assert out.stdout.split("\n")[:8] == ["raised"] * 8, out.stdout
     # and binding again to the same functions is accepted (every process does it once)
     lib = safeconv.load_library()
     import ctypes

@@ -207,6 +207,12 @@ struct Entry : torch::CustomClassHolder {
         st = api.output_size(&d, &p, &q);
         if (st != SC_STATUS_OK) fail("sc_conv2d_output_size", st);
         TORCH_CHECK(w_stride.size() == 4, "safeconv _Entry: w_stride must have 4 values");
+        /* weight gradients are made with these strides and written in the entry's layout */
+        at::Tensor probe = at::empty_strided({d.k, d.c / d.groups, d.r, d.s}, w_stride,
+                                             at::TensorOptions().device(at::kMeta));
+        TORCH_CHECK(probe.is_contiguous(format()),
+                    "safeconv _Entry: w_stride is not a dense layout of the weight in the "
+                    "descriptor's layout");
         TORCH_CHECK(math >= -1 && math <= SC_MATH_TF32, "safeconv _Entry: math ", math);
         TORCH_CHECK(tally.device().is_cpu() && tally.scalar_type() == at::kLong &&
                         tally.is_contiguous() && tally.numel() == TALLY_SIZE,
