@@ -62,13 +62,15 @@ class LayerStats:
         self.timed_n = [0, 0, 0, 0]  # per direction: how many calls were timed
         self._dir_n = [0, 0, 0, 0]  # per direction: library calls
         self._pending = []  # (direction, start, end) CUDA events not yet read
-        # The C++ layer's calls (functional._cpp_forward): its tally, an int64 tensor the
+        # The C++ layer's calls (functional._cpp_call): its tally, an int64 tensor the
         # operators add to (layer_ops.cpp, "statistics"), or None; and the forward calls it took
         # (counted here in Python, for the timing sample). The C++ layer times nothing: a
         # call the sample wants goes through the Python layer.
         self.cpp_tally = None
         self.cpp_calls = 0
-        self.cpp_entry = None  # functional: the last call's (match key, layer_ops _Entry)
+        # functional._cpp_call: (descriptor-cache entry, context, weight strides, math mode,
+        # layer_ops _Entry) of the last call through the C++ layer
+        self.cpp_entry = None
 
     def want_time(self, direction):
         """Whether the next GPU call in `direction` is to be timed (the sample)."""
