@@ -30,7 +30,9 @@ fi
 if [ "${SAFECONV_CPP_LAYER:-1}" != 0 ]; then
     export SAFECONV_CPP_LAYER=1
     "$python" "$root/python/build_layer_ops.py" --if-stale >/dev/null || {
-        echo "run_python_tests.sh: the C++ layer did not build (see above)" >&2
+        echo "run_python_tests.sh: the C++ layer did not build (see above): install PyTorch's" \
+            "C++ headers (Debian: libtorch-dev), or run with SAFECONV_CPP_LAYER=0 to test" \
+            "the Python layer alone" >&2
         exit 1
     }
     export SAFECONV_REQUIRE_CPP_LAYER=1
