@@ -356,13 +356,31 @@ Status with_context(Entry &e, const at::Tensor &like, unsigned dirs, F &&fn, int
 }
 
 /* ---- the primitives, no autograd (operands in the entry's layout) ---- */
+/* Why the first forward operand (x, w, and b where defined) that is not what the entry says is
+ * not (operand_mismatch), its name in *name; nullptr when all are. */
+const char *forward_mismatch(const Entry &e, const at::Tensor &x, const at::Tensor &w,
+                             const at::Tensor &b, const char **name)
+{
+    const sc_conv2d_desc &d = e.d;
+    const char *why = operand_mismatch(e, x, {d.n, d.c, d.h, d.w});
+    *name = "input";
+    if (!why) {
+        why = operand_mismatch(e, w, {d.k, d.c / d.groups, d.r, d.s}, true);
+        *name = "weight";
+    }
+    if (!why && b.defined()) {
+        why = operand_mismatch(e, b, {d.k});
+        *name = "bias";
+    }
+    return why;
+}
+
 void check_forward_operands(const Entry &e, const at::Tensor &x, const at::Tensor &w,
                             const at::Tensor &b)
 {
-    const sc_conv2d_desc &d = e.d;
-    check_operand(e, x, "input", {d.n, d.c, d.h, d.w});
-    check_operand(e, w, "weight", {d.k, d.c / d.groups, d.r, d.s}, true);
-    if (b.defined()) check_operand(e, b, "bias", {d.k});
+    const char *name = nullptr;
+    const char *why = forward_mismatch(e, x, w, b, &name);
+    TORCH_CHECK(why == nullptr, "safeconv conv2d: ", name, " ", why);
 }
 
 /* y = conv(x, w) + b for operands that match the entry (check_forward_operands); the failed
@@ -571,13 +589,11 @@ struct Laid {
 bool lay_operands(const Entry &e, const at::Tensor &x, const at::Tensor &w,
                   const c10::optional<at::Tensor> &b, Laid &out)
 {
-    const sc_conv2d_desc &d = e.d;
     out.x = e.lay(x);
     out.w = e.lay(w);
     if (b.has_value() && b->defined()) out.b = b->contiguous();
-    return !operand_mismatch(e, out.x, {d.n, d.c, d.h, d.w}) &&
-           !operand_mismatch(e, out.w, {d.k, d.c / d.groups, d.r, d.s}, true) &&
-           !(out.b.defined() && operand_mismatch(e, out.b, {d.k}));
+    const char *name = nullptr;
+    return forward_mismatch(e, out.x, out.w, out.b, &name) == nullptr;
 }
 
 at::Tensor conv2d_autograd(const at::Tensor &x, const at::Tensor &w,
