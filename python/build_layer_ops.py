@@ -23,10 +23,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def output_path(torch):
-    return os.path.join(HERE, "safeconv", "_layer_ops-torch%s.so" % torch.__version__)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--print-path", action="store_true", help="print the output path and exit")
@@ -39,7 +35,9 @@ def main():
     except ImportError as e:
         print("build_layer_ops.py: this Python has no PyTorch (%s)" % e, file=sys.stderr)
         return 1
-    out = output_path(torch)
+    sys.path.insert(0, HERE)  # this tree's package, where the file is looked for
+    from safeconv.functional import cpp_layer_path
+    out = cpp_layer_path()
     if a.print_path:
         print(out)
         return 0

@@ -78,11 +78,11 @@ class LayerStats:
         return n < TIME_FIRST or n % TIME_EVERY == 0
 
     def _cpp_counts(self):
-        """The C++ layer's tally as {(direction, path, algo, math): calls}, forward and
-        backward calls (layer_ops.cpp's TALLY_* layout)."""
+        """The C++ layer's library calls as {(direction, path, algo, math): calls}
+        (layer_ops.cpp's TALLY_* layout; its last two values are _cpp_user_calls)."""
         t = self.cpp_tally
         if t is None:
-            return {}, 0, 0
+            return {}
         vals = t.tolist()
         out = {}
         n = CPP_TALLY_DIRECTIONS * CPP_TALLY_ALGOS * CPP_TALLY_MATHS
@@ -92,7 +92,7 @@ class LayerStats:
                 algo = (i // CPP_TALLY_MATHS) % CPP_TALLY_ALGOS
                 direction = i // (CPP_TALLY_MATHS * CPP_TALLY_ALGOS)
                 out[(direction, L.algo_path(algo), algo, CPP_TALLY_MATH_LABELS[m])] = vals[i]
-        return out, vals[n], vals[n + 1]
+        return out
 
     def _cpp_user_calls(self):
         """The C++ layer's (forward calls, backward calls)."""
@@ -110,7 +110,7 @@ class LayerStats:
 
     def _all_tally(self):
         """The Python layer's tally with the C++ layer's added."""
-        cpp = self._cpp_counts()[0]
+        cpp = self._cpp_counts()
         if not cpp:
             return dict(self._tally)
         out = dict(self._tally)
@@ -120,7 +120,7 @@ class LayerStats:
 
     def _calls_per_direction(self):
         n = list(self._dir_n)
-        for key, v in self._cpp_counts()[0].items():
+        for key, v in self._cpp_counts().items():
             n[key[0]] += v
         return n
 

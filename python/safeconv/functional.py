@@ -199,19 +199,24 @@ def _cpu_autocast_policy():
 _CPU_AUTOCAST = _cpu_autocast_policy()
 
 
-def _autocast(x, w, b, kind):
-    """The operands as PyTorch's autocast would give them to its own `kind` function: every
-    floating-point tensor but float64 cast to the autocast dtype (CUDA: all convolutions; CPU:
-    the functions this PyTorch casts)."""
-    dev = x.device.type
+def _autocast_dtype(dev, kind):
+    """The dtype PyTorch's autocast casts the operands of its own `kind` function to on device
+    type `dev` now (CUDA: all convolutions; CPU: the functions this PyTorch casts), or None."""
     if dev == "cuda":
         on, dt = _autocast_state("cuda")
     elif dev == "cpu":
         on, dt = _autocast_state("cpu")
         on = on and _CPU_AUTOCAST.get(kind, True)
     else:
-        return x, w, b
-    if not on:
+        return None
+    return dt if on else None
+
+
+def _autocast(x, w, b, kind):
+    """The operands as PyTorch's autocast would give them to its own `kind` function: every
+    floating-point tensor but float64 cast to the autocast dtype (_autocast_dtype)."""
+    dt = _autocast_dtype(x.device.type, kind)
+    if dt is None:
         return x, w, b
 
     def cast(t):
@@ -1049,10 +1054,8 @@ def _call_dtype(x, dev):
     dt = x.dtype
     if dt == torch.float64 or not x.is_floating_point():
         return dt
-    on, adt = _autocast_state(dev)
-    if on and (dev == "cuda" or _CPU_AUTOCAST["conv2d"]):
-        return adt
-    return dt
+    adt = _autocast_dtype(dev, "conv2d")
+    return dt if adt is None else adt
 
 
 def _dense_stride(shape, nhwc):
