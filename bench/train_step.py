@@ -28,14 +28,23 @@ costs); timings are reports, never assertions.
 the host's per-operator work (on a slow host, the eager steps of small-layer models are bound
 by that work on both sides); not for amp_fp16 (GradScaler synchronizes).
 
+--paired R times the impls side by side in one process: a model per impl (same seed; safeconv's
+through patch_model, strategy "gpu"), then R rounds in which each impl runs --steps timed steps,
+the impls' order rotating from round to round, each block under its own cuDNN flags. The ratio
+is of the medians over all rounds, and each round's own ratio is printed too: a host whose speed
+drifts between processes or over a minute moves both sides of each round alike (the default,
+one impl after another, measures each impl in its own stretch of time). Impls: safeconv, cudnn,
+cudnn_determ, torch_nocudnn (the batch-norm variants need enable()'s process-wide switch).
+
 usage: python3 bench/train_step.py [--models resnet50,...] [--precisions fp32,tf32,...]
        [--impls safeconv,cudnn,...] [--batch 64] [--size 224] [--steps 20] [--warmup 5]
-       [--nchw] [--graph] [--json OUT]
+       [--nchw] [--graph | --paired ROUNDS] [--json OUT]
 The cost of batch norm on PyTorch's kernels (issue 19; docs/pytorch.md):
     python3 bench/train_step.py --models resnet50 --batch 64 --precisions fp32,amp_bf16 \
         --impls safeconv_bnvendor,safeconv_bnpt,cudnn
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -66,8 +75,9 @@ def forward_loss(model, x, y, precision, cache=True):
     """The loss of `model` on (x, y), under autocast for the AMP precisions (cache: autocast's
     cache of cast weights, which a CUDA graph capture must do without)."""
     amp = AMP_DTYPES.get(precision)
-    with torch.autocast("cuda", dtype=amp or torch.float32, enabled=amp is not None,
-                        cache_enabled=cache):
+    ctx = (torch.autocast(x.device.type, dtype=amp, cache_enabled=cache) if amp is not None
+           else contextlib.nullcontext())
+    with ctx:
         return F.cross_entropy(model(x), y)
 
 
@@ -75,7 +85,7 @@ def make_step(model, opt, x, y, precision):
     """One training step of `model` on (x, y) under `precision` (PRECISIONS: autocast for the
     AMP ones, with a GradScaler for fp16; TF32 is the caller's backend flags), as a function
     returning the loss. bench/profile_step.py profiles the same step."""
-    scaler = torch.amp.GradScaler("cuda") if precision == "amp_fp16" else None
+    scaler = torch.amp.GradScaler(x.device.type) if precision == "amp_fp16" else None
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -135,14 +145,19 @@ IMPLS = {
 }
 
 
-def run(model_name, precision, impl, args):
-    torch.manual_seed(0)
+def set_flags(impl, precision):
+    """PyTorch's backend flags for `impl` under `precision` (run() and run_paired() alike)."""
     torch.backends.cudnn.benchmark = impl == "cudnn"
     torch.backends.cudnn.deterministic = impl == "cudnn_determ"
     torch.backends.cudnn.enabled = impl != "torch_nocudnn"
     tf32 = precision == "tf32"
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def run(model_name, precision, impl, args):
+    torch.manual_seed(0)
+    set_flags(impl, precision)
     mf = torch.contiguous_format if args.nchw else torch.channels_last
     model = make_model(model_name).cuda().to(memory_format=mf)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -176,6 +191,60 @@ def run(model_name, precision, impl, args):
             "bn_on_cudnn": bn_on_cudnn, "report": report}
 
 
+PAIRED_IMPLS = ("safeconv", "cudnn", "cudnn_determ", "torch_nocudnn")
+
+
+def run_paired(model_name, precision, impls, args, device="cuda"):
+    """The impls timed side by side in one process (--paired: the module docstring): returns
+    {impl: run()'s fields} plus, per impl, "round_ms" (each round's median step time)."""
+    mf = torch.contiguous_format if args.nchw else torch.channels_last
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    steps, models = {}, []
+    for impl in impls:
+        torch.manual_seed(0)
+        model = make_model(model_name).to(device).to(memory_format=mf)
+        if impl == "safeconv":
+            safeconv.patch_model(model, strategy="gpu" if device == "cuda" else "auto")
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+        x = x.contiguous(memory_format=mf)
+        y = torch.randint(0, 1000, (args.batch,), device=device)
+        steps[impl] = make_step(model, opt, x, y, precision)
+        models.append(model)
+    times = {impl: [] for impl in impls}
+    rounds = {impl: [] for impl in impls}
+    loss = {}
+    try:
+        for impl in impls:  # warm-up: first calls, plans, cuDNN's benchmark searches
+            set_flags(impl, precision)
+            for _ in range(args.warmup):
+                steps[impl]()
+        for r in range(args.paired):
+            k = r % len(impls)
+            for impl in impls[k:] + impls[:k]:
+                set_flags(impl, precision)
+                block = []
+                for _ in range(args.steps):
+                    sync()
+                    t0 = time.perf_counter()
+                    loss[impl] = steps[impl]()
+                    sync()
+                    block.append(time.perf_counter() - t0)
+                times[impl] += block
+                rounds[impl].append(1000 * sorted(block)[len(block) // 2])
+    finally:
+        torch.backends.cudnn.enabled = True
+    out = {}
+    for impl in impls:
+        med = sorted(times[impl])[len(times[impl]) // 2]
+        out[impl] = {"images_per_s": args.batch / med, "ms": 1000 * med,
+                     "loss": float(loss[impl].detach()), "round_ms": rounds[impl]}
+    del models, steps
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return out
+
+
 def parse_args(argv=None):
     """The command line, checked (no GPU needed: the tests run it on the CPU)."""
     ap = argparse.ArgumentParser()
@@ -191,8 +260,19 @@ def parse_args(argv=None):
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--graph", action="store_true",
                     help="time CUDA-graph replays of the step (its GPU time, no host work)")
+    ap.add_argument("--paired", type=int, default=0, metavar="ROUNDS",
+                    help="time the impls side by side in one process, ROUNDS rounds of --steps")
     ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
+    if a.paired < 0:
+        ap.error("--paired: ROUNDS must be positive")
+    if a.paired and a.graph:
+        ap.error("--paired times eager steps: not with --graph")
+    if a.paired:
+        bad = [v for v in a.impls.split(",") if v not in PAIRED_IMPLS]
+        if bad:
+            ap.error("--paired: impls %s need enable() (paired: %s)"
+                     % (", ".join(bad), ", ".join(PAIRED_IMPLS)))
     for name, valid in (("precisions", PRECISIONS), ("impls", tuple(IMPLS))):
         bad = [v for v in getattr(a, name).split(",") if v not in valid]
         if bad:
@@ -204,16 +284,22 @@ def main(argv=None):
     a = parse_args(argv)
     print("device:", torch.cuda.get_device_name(), "| torch", torch.__version__, "| cudnn",
           torch.backends.cudnn.version(), "| batch", a.batch, "| size", a.size,
-          "| layout", "nchw" if a.nchw else "channels_last", "| CUDA graph" if a.graph else "")
+          "| layout", "nchw" if a.nchw else "channels_last", "| CUDA graph" if a.graph else "",
+          "| paired, %d rounds of %d steps" % (a.paired, a.steps) if a.paired else "")
     out = []
     for m in a.models.split(","):
         for p in a.precisions.split(","):
             impls = a.impls.split(",") + (["cudnn_determ"] if a.determ and p == "fp32" else [])
             res = {}
-            for impl in impls:
+            if a.paired:
+                try:
+                    res = run_paired(m, p, impls, a)
+                except Exception as e:  # a setting that cannot run is reported, not fatal
+                    res = {impl: {"error": str(e)[:200]} for impl in impls}
+            for impl in impls if not a.paired else ():
                 try:
                     res[impl] = run(m, p, impl, a)
-                except Exception as e:  # a setting that cannot run is reported, not fatal
+                except Exception as e:
                     res[impl] = {"error": str(e)[:200]}
             line = "%-20s %-9s" % (m, p)
             for impl in impls:
@@ -228,6 +314,10 @@ def main(argv=None):
                     if "images_per_s" in res.get(ref, {}):
                         line += "  %s/%s %.3fx" % (
                             mine, ref, res[mine]["images_per_s"] / res[ref]["images_per_s"])
+            if a.paired and all("round_ms" in res.get(i, {}) for i in ("safeconv", "cudnn")):
+                line += "  rounds safeconv/cudnn " + " ".join(
+                    "%.3f" % (c / s_) for s_, c in zip(res["safeconv"]["round_ms"],
+                                                      res["cudnn"]["round_ms"]))
             print(line, flush=True)
             out.append({"model": m, "precision": p, "results": res})
     if a.json:

@@ -257,6 +257,29 @@ def test_train_step_bench_arguments():
     # GradScaler's step reads a flag on the host: refused before any capture
     with pytest.raises(RuntimeError, match="amp_fp16"):
         mod.make_graph_step(None, None, None, None, "amp_fp16")
+    assert mod.parse_args(["--paired", "3"]).paired == 3
+    for bad in (["--paired", "-1"], ["--paired", "2", "--graph"],
+                ["--paired", "2", "--impls", "safeconv_bnpt,cudnn"]):
+        with pytest.raises(SystemExit):
+            mod.parse_args(bad)
+
+
+def test_train_step_paired_rounds_on_cpu():
+    """--paired's timing loop on the CPU (the YOLO-style model, tiny): every impl gets one
+    median per round and a finite loss, each impl its own model from the same weights (after
+    the same 3 steps on the same batch, the losses agree to rounding)."""
+    spec = importlib.util.spec_from_file_location(
+        "safeconv_bench_train_step",
+        os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = mod.parse_args(["--models", "yolo", "--batch", "2", "--size", "32", "--steps", "1",
+                        "--warmup", "0", "--paired", "3", "--nchw"])
+    res = mod.run_paired("yolo", "fp32", ["safeconv", "cudnn"], a, device="cpu")
+    for impl in ("safeconv", "cudnn"):
+        assert len(res[impl]["round_ms"]) == 3 and res[impl]["ms"] > 0
+        assert math.isfinite(res[impl]["loss"])
+    assert res["safeconv"]["loss"] == pytest.approx(res["cudnn"]["loss"], rel=1e-3)
 
 
 def test_model_suite_lists_every_conv_once_with_counts():
