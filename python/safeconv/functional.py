@@ -41,6 +41,7 @@ fp32 on GPUs: TF32 where the Config's tf32 option allows it (None: follow PyTorc
 torch.backends.cudnn.allow_tf32, as cuDNN convolutions do), through the context's math mode.
 """
 import ctypes
+import hashlib
 import logging
 import operator
 import os
@@ -985,7 +986,7 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
 # backward in C++, with the same library calls (docs/pytorch.md, "The C++ layer"). The first
 # call of a shape, calls in the statistics' timing sample, fallback="torch", probe_model's
 # collection and PyTorch builds without the compiled operators stay on the Python layer.
-CPP_LAYER_ENV = "SAFECONV_CPP_LAYER"  # "1": use the C++ layer where it is built (else off)
+CPP_LAYER_ENV = "SAFECONV_CPP_LAYER"  # "0": off; else on where it is built (make layer-ops)
 _cpp = None  # None: not loaded yet; False: not available (_cpp_why says why); else the ops
 _cpp_why = None
 
@@ -996,13 +997,23 @@ def cpp_layer_path():
                         "_layer_ops-torch%s.so" % torch.__version__)
 
 
+def cpp_layer_source_hash():
+    """The SHA-256 of csrc/layer_ops.cpp as shipped (the operators report the one they were
+    built from: a file built from another source is not loaded), or None without it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "layer_ops.cpp")
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
 def _load_cpp_layer(force=False):
     """Load the C++ layer once: _cpp becomes its operators, or False with _cpp_why. force:
     whatever the environment says (bench/host_layer.py --cpp-layer times both layers)."""
     global _cpp, _cpp_why
-    if not force and os.environ.get(CPP_LAYER_ENV, "0") != "1":
-        _cpp, _cpp_why = False, "off unless %s=1 (docs/pytorch.md, \"The C++ layer\")" \
-            % CPP_LAYER_ENV
+    if not force and os.environ.get(CPP_LAYER_ENV) == "0":
+        _cpp, _cpp_why = False, "off: %s=0 (docs/pytorch.md, \"The C++ layer\")" % CPP_LAYER_ENV
         return
     path = cpp_layer_path()
     if not os.path.isfile(path):
@@ -1016,13 +1027,22 @@ def _load_cpp_layer(force=False):
         # the functions of the library loaded here (the operators load none of their own)
         ops._bind([ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
                    for name in ops._bind_names()])
+        if ops._source_hash() != cpp_layer_source_hash():
+            raise RuntimeError("it was built from another csrc/layer_ops.cpp (make layer-ops "
+                               "rebuilds it)")
         if ops._tally_size() != _stats.CPP_TALLY_SIZE:
             raise RuntimeError("its statistics layout is not this package's")
     except Exception as e:  # noqa: BLE001 (any failure: the Python layer serves every call)
-        _cpp, _cpp_why = False, "%s could not be used: %s" % (path, e)
-        L.log.warning("safeconv: the C++ layer %s; the Python layer runs every call", _cpp_why)
+        _cpp_off("%s could not be used: %s" % (path, e))
         return
     _cpp, _cpp_why = ops, None
+
+
+def _cpp_off(why):
+    """Turn the C++ layer off for the rest of the process, saying why once."""
+    global _cpp, _cpp_why
+    _cpp, _cpp_why = False, why
+    L.log.warning("safeconv: the C++ layer %s; the Python layer runs every call", why)
 
 
 def cpp_layer_status():
@@ -1104,7 +1124,12 @@ def _cpp_call(x, w, b, stride, padding, dilation, groups, layer):
           else _dense_stride(w.shape, nhwc))
     got = rec.cpp_entry
     if got is None or got[0] is not hit or got[1] is not cctx or got[2] != ws or got[3] != mode:
-        got = rec.cpp_entry = (hit, cctx, ws, mode, _cpp_entry(cctx, rec, d, ws, mode))
+        try:
+            entry = _cpp_entry(cctx, rec, d, ws, mode)
+        except RuntimeError as e:  # what the Python layer accepted, the C++ layer refuses
+            _cpp_off("could not make an entry for a call the Python layer runs: %s" % e)
+            return None
+        got = rec.cpp_entry = (hit, cctx, ws, mode, entry)
     # None: operands the entry does not describe, or a failed library call; the Python layer
     # runs the call again (and raises its typed error)
     y = _cpp.conv2d(x, w, b, got[4])

@@ -62,9 +62,7 @@ using torch::autograd::variable_list;
 /* ---- the library's entry points (the loaded libsafeconv's) ----
  * Python hands over the addresses of the functions it loaded (ctypes), in the order of
  * API_NAMES; each is accepted only where dladdr() names it that function of one and the same
- * object. No dlopen(): an earlier form looked the library up with dlopen(RTLD_NOLOAD), and on
- * the GPU machine's PyTorch 2.11 exceptions out of this file ended the process after that call
- * (bench/NOTES.md, "The C++ layer"). */
+ * object. No dlopen(): the operators never load a library of their own. */
 struct Api {
     decltype(&sc_context_create) context_create;
     decltype(&sc_context_destroy) context_destroy;
@@ -578,9 +576,8 @@ variable_list ConvForward::backward(AutogradContext *ctx, variable_list grads)
  * (x and w dense in NCHW or channels_last, b dense): both recorded by autograd, as the Python
  * layer's casts and copies are. Operands the entry does not describe, or a failed library call,
  * give an undefined tensor (None in Python) and no node: the Python layer then runs the call
- * (and raises its own typed error). The operator throws no exception of its own before its
- * node exists: on the GPU machine's PyTorch 2.11 build an exception thrown out of this file
- * ended the process (docs/pytorch.md, "The C++ layer"). */
+ * and raises its own typed error (a SafeConvError naming the field, which a RuntimeError from
+ * here would not be). */
 struct Laid {
     at::Tensor x, w, b;
 };
@@ -636,6 +633,13 @@ at::Tensor conv2d_autocast(const at::Tensor &x, const at::Tensor &w,
 
 int64_t tally_size() { return TALLY_SIZE; }
 
+/* The SHA-256 of the layer_ops.cpp this file was built from (build_layer_ops.py defines it):
+ * Python loads only operators built from the source it ships (functional._load_cpp_layer). */
+#ifndef SAFECONV_LAYER_SOURCE
+#define SAFECONV_LAYER_SOURCE "unknown"
+#endif
+std::string source_hash() { return SAFECONV_LAYER_SOURCE; }
+
 } // namespace
 
 TORCH_LIBRARY(safeconv_layer, m)
@@ -646,6 +650,7 @@ TORCH_LIBRARY(safeconv_layer, m)
     m.def("_bind(int[] addresses) -> ()", bind_api);
     m.def("_bind_names() -> str[]", api_names);
     m.def("_tally_size() -> int", tally_size);
+    m.def("_source_hash() -> str", source_hash);
     m.def("conv2d(Tensor x, Tensor w, Tensor? b, __torch__.torch.classes.safeconv_layer._Entry "
           "entry) -> Tensor");
 }
