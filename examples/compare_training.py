@@ -69,7 +69,10 @@ UNIT_ROUNDOFF = {"fp32": 2.0 ** -24, "tf32": 2.0 ** -11, "fp16": 2.0 ** -11, "bf
 #   implementations (oneDNN and PyTorch's im2col + GEMM), ResNet-18 batch 32: 2.1e-3 = 2^15 u
 #   from layers that differ by 1e-6; G = 2^17 (7.8e-3, still below a 1.01 scale's 1e-2). In
 #   bf16 two correct implementations' step-1 gradients differ by 2^2 u (YOLO-style) to 2^6 u
-#   (ResNet-18): G = 2^7 (0.5). After step 1 the difference grows chaotically (ResNet-18,
+#   (ResNet-18): G = 2^7 (0.5). In fp16 (AMP with GradScaler) the two correct GPU
+#   implementations, cuDNN and PyTorch's own convolution, differed by 2^7.5 u on ResNet-18
+#   (9.1e-2 at seed 0; 2^7 u, bf16's G, failed them): G = 2^9 (0.25); a 1.01 scale is the
+#   layer check's to see, as in bf16. After step 1 the difference grows chaotically (ResNet-18,
 #   fp32: 2e-3, 3e-2, 0.11 over steps 1-3), so later steps are printed, not judged.
 # drift   <d, D> / ||D||^2 after step 1 (d = P_s - P_c, D = P_c - P_0): the signed part of
 #   the difference along the update. Rounding differences and their amplification point
@@ -81,7 +84,7 @@ UNIT_ROUNDOFF = {"fp32": 2.0 ** -24, "tf32": 2.0 ** -11, "fp16": 2.0 ** -11, "bf
 GROWTH = {
     "fp32": {"layer": 2.0 ** 15, "loss": 2.0 ** 15, "param": 2.0 ** 17, "drift": 2.0 ** 15},
     "tf32": {"layer": 8.0, "loss": 4.0, "param": 2.0 ** 7, "drift": 2.0 ** 4},
-    "fp16": {"layer": 1.0, "loss": 4.0, "param": 2.0 ** 7, "drift": 2.0 ** 4},
+    "fp16": {"layer": 1.0, "loss": 4.0, "param": 2.0 ** 9, "drift": 2.0 ** 4},
     "bf16": {"layer": 1.0, "loss": 4.0, "param": 2.0 ** 7, "drift": 2.0 ** 4},
 }
 
