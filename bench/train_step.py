@@ -29,11 +29,11 @@ the host's per-operator work (on a slow host, the eager steps of small-layer mod
 by that work on both sides); not for amp_fp16 (GradScaler synchronizes).
 
 --paired R times the impls side by side in one process: a model per impl (same seed; safeconv's
-through patch_model, strategy "gpu"), then R rounds in which each impl runs --steps timed steps,
-the impls' order rotating from round to round, each block under its own cuDNN flags. The ratio
+through patch_model, strategy "gpu"), then R rounds of --steps steps of each impl, one step of
+each in turn (the order rotating every step), each step under its impl's cuDNN flags. The ratio
 is of the medians over all rounds, and each round's own ratio is printed too: a host whose speed
-drifts between processes or over a minute moves both sides of each round alike (the default,
-one impl after another, measures each impl in its own stretch of time). Impls: safeconv, cudnn,
+drifts between processes or over seconds moves both sides alike (the default, one impl after
+another, measures each impl in its own stretch of time). Impls: safeconv, cudnn,
 cudnn_determ, torch_nocudnn (the batch-norm variants need enable()'s process-wide switch).
 
 usage: python3 bench/train_step.py [--models resnet50,...] [--precisions fp32,tf32,...]
@@ -220,18 +220,19 @@ def run_paired(model_name, precision, impls, args, device="cuda"):
             for _ in range(args.warmup):
                 steps[impl]()
         for r in range(args.paired):
-            k = r % len(impls)
-            for impl in impls[k:] + impls[:k]:
-                set_flags(impl, precision)
-                block = []
-                for _ in range(args.steps):
+            block = {impl: [] for impl in impls}
+            for i in range(args.steps):  # one step of each impl in turn, the order rotating
+                k = (r * args.steps + i) % len(impls)
+                for impl in impls[k:] + impls[:k]:
+                    set_flags(impl, precision)
                     sync()
                     t0 = time.perf_counter()
                     loss[impl] = steps[impl]()
                     sync()
-                    block.append(time.perf_counter() - t0)
-                times[impl] += block
-                rounds[impl].append(1000 * sorted(block)[len(block) // 2])
+                    block[impl].append(time.perf_counter() - t0)
+            for impl in impls:
+                times[impl] += block[impl]
+                rounds[impl].append(1000 * sorted(block[impl])[len(block[impl]) // 2])
     finally:
         torch.backends.cudnn.enabled = True
     out = {}
