@@ -281,14 +281,16 @@ void check_operand(const Entry &e, const at::Tensor &t, const char *name,
  * ask for (bias excluded: it needs none), or a non-NULL one of 0 bytes so that the library
  * never allocates a pool of its own (functional._call_gpu says why). A "workspace_size:" error
  * (the plan changed and needs more) re-queries and retries once. The CPU gets no workspace (the
- * context's pool), as from the Python layer. *algos_out: sc_stats.last_algo when not NULL. */
+ * context's pool), as from the Python layer. `call` names fn's library call in the status
+ * when fn fails. *last_algo: sc_stats.last_algo when not NULL. */
 struct Status {
     sc_status st;
     const char *call; /* the library call that failed */
 };
 
 template <class F>
-Status with_context(Entry &e, const at::Tensor &like, unsigned dirs, F &&fn, int *last_algo)
+Status with_context(Entry &e, const at::Tensor &like, unsigned dirs, const char *call, F &&fn,
+                    int *last_algo)
 {
     Ctx &c = *e.ctx;
     std::lock_guard<std::mutex> g(c.mu);
@@ -346,7 +348,8 @@ Status with_context(Entry &e, const at::Tensor &like, unsigned dirs, F &&fn, int
         }
         break;
     }
-    if (st == SC_STATUS_OK && last_algo) {
+    if (st != SC_STATUS_OK) return {st, call};
+    if (last_algo) {
         sc_stats s;
         if (api.context_get_stats(c.h, &s) == SC_STATUS_OK) *last_algo = (int)s.last_algo;
     }
@@ -391,14 +394,14 @@ Status forward_into(Entry &e, const at::Tensor &x, const at::Tensor &w, const at
     y = at::empty({d.n, d.k, e.p, e.q}, x.options().memory_format(e.format()));
     int algo = 0;
     Status r = with_context(
-        e, x, 1u << SC_DIR_FORWARD,
+        e, x, 1u << SC_DIR_FORWARD, "sc_conv2d_forward",
         [&](void *ws, size_t bytes) {
             return api.forward(e.ctx->h, &d, x.data_ptr(), w.data_ptr(),
                                b.defined() ? b.data_ptr() : nullptr, y.data_ptr(), ws, bytes);
         },
         &algo);
     if (r.st == SC_STATUS_OK) e.count_call(SC_DIR_FORWARD, algo);
-    return r.call || r.st == SC_STATUS_OK ? r : Status{r.st, "sc_conv2d_forward"};
+    return r;
 }
 
 at::Tensor run_forward(Entry &e, const at::Tensor &x, const at::Tensor &w, const at::Tensor &b)
@@ -434,7 +437,7 @@ Grads run_backward(Entry &e, const at::Tensor &x, const at::Tensor &w, const at:
                     (need_b && !need_w ? 1u << SC_DIR_BACKWARD_BIAS : 0u);
     sc_algo algos[4] = {SC_ALGO_NONE, SC_ALGO_NONE, SC_ALGO_NONE, SC_ALGO_NONE};
     Status r = with_context(
-        e, dy, dirs,
+        e, dy, dirs, "sc_conv2d_backward",
         [&](void *ws, size_t bytes) {
             return api.backward(e.ctx->h, &d, need_w ? x.data_ptr() : nullptr,
                                 need_x ? w.data_ptr() : nullptr, dy.data_ptr(),
@@ -443,7 +446,7 @@ Grads run_backward(Entry &e, const at::Tensor &x, const at::Tensor &w, const at:
                                 need_b ? g.db.data_ptr() : nullptr, ws, bytes, algos);
         },
         nullptr);
-    if (r.st != SC_STATUS_OK) fail(r.call ? r.call : "sc_conv2d_backward", r.st);
+    if (r.st != SC_STATUS_OK) fail(r.call, r.st);
     for (int dir = 0; dir < 4; dir++)
         if (dirs & (1u << dir)) e.count_call(dir, algos[dir]);
     return g;
@@ -582,24 +585,27 @@ struct Laid {
     at::Tensor x, w, b;
 };
 
-/* The operands in the entry's layout, and whether they are what it describes. */
-bool lay_operands(const Entry &e, const at::Tensor &x, const at::Tensor &w,
-                  const c10::optional<at::Tensor> &b, Laid &out)
+/* The operands in the entry's layout (out) and y = their forward, or false where they are not
+ * what the entry describes or the library call failed (y undefined). */
+bool laid_forward(Entry &e, const at::Tensor &x, const at::Tensor &w,
+                  const c10::optional<at::Tensor> &b, Laid &out, at::Tensor &y)
 {
     out.x = e.lay(x);
     out.w = e.lay(w);
     if (b.has_value() && b->defined()) out.b = b->contiguous();
     const char *name = nullptr;
-    return forward_mismatch(e, out.x, out.w, out.b, &name) == nullptr;
+    if (forward_mismatch(e, out.x, out.w, out.b, &name) != nullptr) return false;
+    if (forward_into(e, out.x, out.w, out.b, y).st == SC_STATUS_OK) return true;
+    y = at::Tensor();
+    return false;
 }
 
 at::Tensor conv2d_autograd(const at::Tensor &x, const at::Tensor &w,
                            const c10::optional<at::Tensor> &b, const EntryPtr &e)
 {
     Laid o;
-    if (!lay_operands(*e, x, w, b, o)) return at::Tensor();
     Computed done;
-    if (forward_into(*e, o.x, o.w, o.b, done.y).st != SC_STATUS_OK) return at::Tensor();
+    if (!laid_forward(*e, x, w, b, o, done.y)) return at::Tensor();
     c10::optional<at::Tensor> bias;
     if (o.b.defined()) bias = o.b;
     return ConvForward::apply(o.x, o.w, bias, e, true, done);
@@ -611,8 +617,7 @@ at::Tensor conv2d_plain(const at::Tensor &x, const at::Tensor &w,
 {
     Laid o;
     at::Tensor y;
-    if (!lay_operands(*e, x, w, b, o)) return at::Tensor();
-    if (forward_into(*e, o.x, o.w, o.b, y).st != SC_STATUS_OK) return at::Tensor();
+    if (!laid_forward(*e, x, w, b, o, y)) return at::Tensor();
     e->count(TALLY_FORWARD_CALLS);
     return y;
 }
