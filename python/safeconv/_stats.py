@@ -110,11 +110,8 @@ class LayerStats:
 
     def _all_tally(self):
         """The Python layer's tally with the C++ layer's added."""
-        cpp = self._cpp_counts()
-        if not cpp:
-            return dict(self._tally)
         out = dict(self._tally)
-        for key, n in cpp.items():
+        for key, n in self._cpp_counts().items():
             out[key] = out.get(key, 0) + n
         return out
 

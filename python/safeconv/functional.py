@@ -213,15 +213,23 @@ def _autocast_dtype(dev, kind):
     return dt if on else None
 
 
+def _cast_dtype(t, dt):
+    """The dtype autocast to `dt` (None: no autocast) gives tensor t: dt for every
+    floating-point tensor but float64, else t's own."""
+    if dt is None or not t.is_floating_point() or t.dtype == torch.float64:
+        return t.dtype
+    return dt
+
+
 def _autocast(x, w, b, kind):
-    """The operands as PyTorch's autocast would give them to its own `kind` function: every
-    floating-point tensor but float64 cast to the autocast dtype (_autocast_dtype)."""
+    """The operands as PyTorch's autocast would give them to its own `kind` function
+    (_autocast_dtype, _cast_dtype)."""
     dt = _autocast_dtype(x.device.type, kind)
     if dt is None:
         return x, w, b
 
     def cast(t):
-        if t is None or not t.is_floating_point() or t.dtype in (dt, torch.float64):
+        if t is None or _cast_dtype(t, dt) == t.dtype:
             return t
         return t.to(dt)
     return cast(x), cast(w), cast(b)
@@ -1069,15 +1077,6 @@ def _cpp_entry(cctx, rec, d, w_stride, mode):
                                                -1 if mode is None else int(mode), rec.cpp_tally)
 
 
-def _call_dtype(x, dev):
-    """The dtype conv2d computes x's call in: autocast's where it casts x (_autocast)."""
-    dt = x.dtype
-    if dt == torch.float64 or not x.is_floating_point():
-        return dt
-    adt = _autocast_dtype(dev, "conv2d")
-    return dt if adt is None else adt
-
-
 def _dense_stride(shape, nhwc):
     """The strides .contiguous(memory_format) gives a copy of a 4-D tensor of `shape`."""
     n, c, h, w = (max(v, 1) for v in shape)
@@ -1107,7 +1106,8 @@ def _cpp_call(x, w, b, stride, padding, dilation, groups, layer):
     hit = rec.desc_cache
     if hit is None:
         return None
-    key = _desc_key(x, w, b, stride, padding, dilation, groups, _call_dtype(x, dev))
+    key = _desc_key(x, w, b, stride, padding, dilation, groups,
+                    _cast_dtype(x, _autocast_dtype(dev, "conv2d")))
     if key != hit[0]:
         return None
     cfg = _config_for(layer)
