@@ -28,7 +28,6 @@ fi
 # when stale; the tests run with it on and require it (test_cpp_layer.py). SAFECONV_CPP_LAYER=0
 # tests the Python layer alone and builds nothing.
 if [ "${SAFECONV_CPP_LAYER:-1}" != 0 ]; then
-    export SAFECONV_CPP_LAYER=1
     "$python" "$root/python/build_layer_ops.py" --if-stale >/dev/null || {
         echo "run_python_tests.sh: the C++ layer did not build (see above): install PyTorch's" \
             "C++ headers (Debian: libtorch-dev), or run with SAFECONV_CPP_LAYER=0 to test" \
