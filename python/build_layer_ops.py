@@ -117,7 +117,12 @@ def main():
     tmp = out + ".tmp"
     cmd += [src, "-o", tmp] + libs + ["-ldl"]
     print(" ".join(shlex.quote(c) for c in cmd))
-    r = subprocess.run(cmd)
+    try:
+        r = subprocess.run(cmd)
+    except OSError as e:  # no such compiler, or not executable
+        print("build_layer_ops.py: cannot run the compiler %s: %s (--cxx or CXX names another)"
+              % (a.cxx, e.strerror), file=sys.stderr)
+        return 1
     if r.returncode != 0:
         if os.path.exists(tmp):
             os.remove(tmp)

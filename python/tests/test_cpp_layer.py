@@ -325,6 +325,23 @@ def test_operators_report_the_source_they_were_built_from():
     assert torch.ops.safeconv_layer._source_hash() == SF.cpp_layer_source_hash()
 
 
+def test_build_names_a_compiler_it_cannot_run(tmp_path):
+    """build_layer_ops.py with a compiler that does not exist: exit status 1 and a message
+    naming it, no traceback, and the built file left as it was."""
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                          "build_layer_ops.py")
+    path = SF.cpp_layer_path()
+    before = os.stat(path).st_mtime_ns
+    out = subprocess.run([sys.executable, script, "--cxx", str(tmp_path / "no-such-g++")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "cannot run the compiler" in out.stderr and "no-such-g++" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert os.stat(path).st_mtime_ns == before
+
+
 def test_build_refuses_a_second_cpp_runtime(tmp_path):
     """build_layer_ops.py's check on what it wrote: a shared object linked with a static copy
     of libstdc++ (what a compiler wrapper did on the GPU machine: two C++ runtimes in one
