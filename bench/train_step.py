@@ -265,6 +265,8 @@ def parse_args(argv=None):
                     help="time the impls side by side in one process, ROUNDS rounds of --steps")
     ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
+    if a.steps < 1 or a.warmup < 0:
+        ap.error("--steps must be at least 1 and --warmup not negative (the medians need steps)")
     if a.paired < 0:
         ap.error("--paired: ROUNDS must be positive")
     if a.paired and a.graph:
