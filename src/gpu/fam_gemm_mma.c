@@ -106,9 +106,17 @@ static bool persist_wins(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu
            stages >= SC_MMA_PERSIST_MIN_STAGES(esize) && (stages <= lim || strided_bd);
 }
 
+/* TF32 backward-weight on wgmma (configuration 5, mma/wgmma_tf32_bw.cuh) against mma.sync's
+ * 128x128 tile: 3-7% less time on ResNet-50's layers whose tile it fills (the per-call suite,
+ * bench/NOTES.md, "TF32 backward-weight on wgmma"), not the 1.6 of the other wgmma operations:
+ * both kernels are bound by what the tile loads, not by the tensor cores. With 64 rows or
+ * columns (half its tile empty) the 64-row mma.sync tiles stay ahead. */
+#define SC_MMA_WGMMA_TF32_BW_EFF 1.05
+
 /* Time model (no timing): padded flops over the SMs at a rate per configuration (larger tiles
  * reuse each loaded element more: 128x128 = 1, 128x64 and 64x128 = 0.8, 64x64 = 0.6; 128x128 at
- * two blocks per SM hides more latency: 1.15; wgmma 128x128 1.6, 128x64 1.3, bench/NOTES.md),
+ * two blocks per SM hides more latency: 1.15; wgmma 128x128 1.6 (TF32 backward-weight 1.05),
+ * 128x64 1.3, bench/NOTES.md),
  * the wave efficiency of the grid, plus the split reduction's traffic and launch. Only ratios
  * matter. */
 static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev,
@@ -121,6 +129,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     /* forward and backward-weight pad C/groups to the chunk (mma/op_fwd.cuh, op_bw.cuh) */
     bool pad = rq->dir != SC_DIR_BACKWARD_DATA && kp->cg % sc_mma_vec(kp->dtype) != 0;
     int esize = sc_mma_esize(kp->dtype);
+    bool tf32_bw = esize == 4 && rq->dir == SC_DIR_BACKWARD_WEIGHT;
     i64 zmul = rq->dir == SC_DIR_BACKWARD_DATA ? (i64)kp->g * kp->sh * kp->sw : kp->g;
     double best_t = 1e30;
     memset(out, 0, sizeof *out);
@@ -135,6 +144,8 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
             if (!dev->wgmma || kn->gemm_wgmma == 0 || !sc_mma_wgmma_applies(kp, rq->dir)) continue;
             if (c == SC_MMA_WGMMA_PERSIST_CFG && kn->gemm_cfg != c)
                 continue; /* the model has no term for it: the rule below, or forced */
+            if (tf32_bw && kn->gemm_wgmma_tf32bw == 0 && kn->gemm_cfg != c)
+                continue; /* switched off (A/B measurements), unless forced */
             if (Kr < (i64)SC_MMA_WGMMA_MIN_STAGES * sc_mma_kb(c, esize) && kn->gemm_cfg != c)
                 continue; /* unless forced */
             wcopy = sc_mma_wgmma_filter_bytes(kp, rq->dir);
@@ -145,7 +156,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
         double eff = c == 0   ? 1.0
                      : c == 4 ? 1.15
                      : c == 3 ? 0.6
-                     : c == 5 ? 1.6
+                     : c == 5 ? (tf32_bw ? SC_MMA_WGMMA_TF32_BW_EFF : 1.6)
                      : c == 6 ? 1.3
                               : 0.8;
         double rate = 3.0e12 * eff * (kp->dtype == SC_DTYPE_F32 ? 0.5 : 1.0); /* per SM */

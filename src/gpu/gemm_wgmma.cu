@@ -1,7 +1,7 @@
 /* gemm_wgmma.cu - configurations 5, 6 and 7 of the matrix-unit GEMM: the kernels of mma/wgmma.cuh
- * (5, 6) and mma/wgmma_ws.cuh (7) for the operations they compute (fp16/bf16 and TF32 forward,
- * which backward-data also runs as, and fp16/bf16 backward-weight on 5; without channel
- * padding). mk/gpu.mk compiles this file for sm_90a where the build targets sm_90 (wgmma exists
+ * (5, 6), mma/wgmma_tf32_bw.cuh (5, TF32 backward-weight) and mma/wgmma_ws.cuh (7) for the
+ * operations they compute (fp16/bf16 and TF32 forward, which backward-data also runs as, and
+ * backward-weight on 5; without channel padding). mk/gpu.mk compiles this file for sm_90a where the build targets sm_90 (wgmma exists
  * only there) and then defines SC_WGMMA_SM90A=1; the planner takes configurations 5 to 7 only on
  * an sm_90 device of such a build (sc_wgmma_built, sc_gpu_dev.wgmma). */
 #include "knobs.h"
@@ -17,6 +17,7 @@
 #include "mma/op_bw.cuh"
 #include "mma/op_fwd.cuh"
 #include "mma/wgmma.cuh"
+#include "mma/wgmma_tf32_bw.cuh"
 #include "mma/wgmma_ws.cuh"
 
 /* Configuration 7: one block an SM (at most SAFECONV_GPU_GEMM_PERSIST_BLOCKS of them) walks the
@@ -45,6 +46,11 @@ int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
 {
     if constexpr (PERSIST) {
         return sc_wgmma_ws_launch(op, grid, st);
+    } else if constexpr (!Op::A_KMAJOR && sizeof(typename Op::Elem) == 4) {
+        constexpr int smem = sc_wgmma_tf32_bw_smem_bytes();
+        if (int e = sc_smem_opt_in<wgmma_tf32_bw_kernel<Op>>(smem, smem)) return e;
+        wgmma_tf32_bw_kernel<Op><<<grid, 256, smem, st>>>(op);
+        return (int)cudaGetLastError();
     } else {
         constexpr int smem = sc_wgmma_smem_bytes((int)sizeof(typename Op::Elem), BN);
         if (int e = sc_smem_opt_in<wgmma_kernel<Op, BN>>(smem, smem)) return e;
@@ -53,8 +59,8 @@ int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
     }
 }
 
-/* configuration 5: forward (backward-data runs as forward, mma/bd_fwd.cuh) in every type, 16-bit
- * backward-weight; configuration 6: forward only; configuration 7: forward, one split */
+/* configuration 5: forward (backward-data runs as forward, mma/bd_fwd.cuh) and backward-weight in
+ * every type; configuration 6: forward only; configuration 7: forward, one split */
 #define SC_WGMMA_INST(BN, P, ...)                                                                  \
     template int sc_wgmma_launch<__VA_ARGS__, BN, P>(const __VA_ARGS__ &, dim3, cudaStream_t);
 SC_WGMMA_INST(128, false, MmaFwd<sc_half, false>)
@@ -62,6 +68,7 @@ SC_WGMMA_INST(128, false, MmaFwd<sc_bf16, false>)
 SC_WGMMA_INST(128, false, MmaFwd<float, false>)
 SC_WGMMA_INST(128, false, MmaBw<sc_half, false>)
 SC_WGMMA_INST(128, false, MmaBw<sc_bf16, false>)
+SC_WGMMA_INST(128, false, MmaBw<float, false>)
 SC_WGMMA_INST(64, false, MmaFwd<sc_half, false>)
 SC_WGMMA_INST(64, false, MmaFwd<sc_bf16, false>)
 SC_WGMMA_INST(64, false, MmaFwd<float, false>)

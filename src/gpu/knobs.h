@@ -22,6 +22,8 @@ typedef struct sc_gpu_knobs {
                        * configuration 7 is planned for; 0 never by default */
     int gemm_persist_blocks; /* SAFECONV_GPU_GEMM_PERSIST_BLOCKS: configuration 7's grid at most
                               * this many blocks (tests: several tiles a block on small problems) */
+    int gemm_wgmma_tf32bw;   /* SAFECONV_GPU_GEMM_WGMMA_TF32BW: 0 never TF32 backward-weight on
+                              * wgmma (configuration 5) by default: mma.sync's tiles instead */
     int smallc_pix;   /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
     int smallc_phase; /* SAFECONV_GPU_SMALLC_PHASE: 1 small-C backward-data in stride phases
                        * wherever it applies, 0 never */

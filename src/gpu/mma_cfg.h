@@ -13,7 +13,8 @@
  *   3   64x64     32x16      2          3       64
  *   4   128x128   64x32      2          4       64
  *   5   128x128   64x128     1          4       128     (wgmma: two warpgroups of 64 rows;
- *                                                          TF32 6 stages, wgmma.cuh)
+ *                                                          TF32 6 stages, wgmma.cuh; TF32
+ *                                                          backward-weight 5, wgmma_tf32_bw.cuh)
  *   6   128x64    64x64      2          4       128     (wgmma, K-major operands only)
  *   7   128x128   64x128     1          4       128     (wgmma, K-major, one split; a block
  *                                                          an SM walks the tiles)
@@ -22,7 +23,8 @@
  * (sc_mma_cfg_built), it is not compiled and 0 runs instead. 5 runs Hopper's asynchronous
  * warpgroup instruction, operands straight from shared memory (128-byte swizzled rows), for
  * fp16/bf16 and TF32 forward (and backward-data computed as forward convolutions, below) and
- * fp16/bf16 backward-weight without channel padding; its own kernel (mma/wgmma.cuh), compiled
+ * backward-weight without channel padding (TF32's in mma/wgmma_tf32_bw.cuh, whose B is transposed
+ * in shared memory); its own kernels (mma/wgmma.cuh), compiled
  * for sm_90a only, so the planner takes it only where the device and the build have it
  * (sc_gpu_dev.wgmma). 6 is 5 with 64 columns (wgmma m64n64): a layer with 64 output channels
  * (forward) or 64 input channels (backward-data) fills it, where it left half of 5's tile
@@ -118,7 +120,7 @@ static inline SC_CONSTEXPR int sc_mma_kb(int cfg, int esize) { return sc_mma_kby
  * never compiles, a configuration that is not built. */
 static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int esize)
 {
-    if (cfg == SC_MMA_WGMMA_CFG) return !pad && (dir != SC_DIR_BACKWARD_WEIGHT || esize == 2);
+    if (cfg == SC_MMA_WGMMA_CFG) return !pad;
     if (cfg == SC_MMA_WGMMA_N64_CFG || cfg == SC_MMA_WGMMA_PERSIST_CFG)
         return !pad && dir != SC_DIR_BACKWARD_WEIGHT;
     return cfg != 4 || (esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad);
@@ -129,7 +131,9 @@ static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int
  * convolution of dy per stride class, with the class's taps of the filter turned and transposed
  * (mma/bd_fwd.cuh; at stride 1 the whole filter turned 180 degrees,
  * w'[c][r][s][k] = w[k][R-1-r][S-1-s][c], padding (R-1)*dil - pad). Backward-weight has both
- * MN-major (dy's channels and x's (r, s, c) are contiguous at a pixel), which TF32 cannot read.
+ * MN-major (dy's channels and x's (r, s, c) are contiguous at a pixel), which TF32 cannot read:
+ * its backward-weight (configuration 5) transposes x into a K-major tile in shared memory and
+ * reads dy into registers (mma/wgmma_tf32_bw.cuh).
  * mma/dir.cuh writes those filters, and in TF32 forward the filter rounded to TF32 (wgmma.cuh
  * reads B unrounded), to the start of the workspace (sc_mma_wgmma_filter_bytes, 256-aligned; the
  * split slices follow). */
@@ -154,7 +158,7 @@ static inline bool sc_mma_wgmma_applies(const sc_kp *kp, int dir)
     return dir == SC_DIR_FORWARD ||
            (dir == SC_DIR_BACKWARD_DATA && kp->g == 1 &&
             ((kp->sh == 1 && kp->sw == 1) || kp->dtype == SC_DTYPE_F32)) ||
-           (dir == SC_DIR_BACKWARD_WEIGHT && kp->dtype != SC_DTYPE_F32);
+           dir == SC_DIR_BACKWARD_WEIGHT;
 }
 static inline size_t sc_mma_wgmma_filter_bytes(const sc_kp *kp, int dir)
 {

@@ -14,6 +14,7 @@
 #include "mma/op_bd.cuh"
 #include "mma/op_bw.cuh"
 #include "mma/op_fwd.cuh"
+#include "mma/wgmma_tf32_bw.cuh"
 
 #include <math.h>
 #include <stdio.h>
@@ -386,8 +387,111 @@ static void check_one(const sc_conv2d_desc &d, sc_direction dir, int cfg, int sp
     }
 }
 
+/* The shared-memory layouts of TF32 backward-weight on wgmma (mma/wgmma_tf32_bw.cuh), by its own
+ * address functions and thread assignments: one stage of labelled values is copied in, the
+ * transpose and the A fragment loads run as every thread of the block would, and the results
+ * are read back through the layouts the hardware defines (wgmma's K-major 128-byte swizzle for
+ * B, the register-A fragment of m64nNk8 for A). Also: the copies of a stage fill each tile once
+ * (no two chunks at one address), and no 16-byte access of a quarter warp (8 lanes: cp.async,
+ * the transpose) nor 4-byte access of a warp (the A loads) shares a bank. */
+static int bank_conflicts(const unsigned *addr, int lanes, int bytes)
+{
+    int bad = 0; /* lanes of one phase whose accesses fall in a used bank (distinct words) */
+    for (int a = 0; a < lanes; a++)
+        for (int b = 0; b < a; b++) {
+            unsigned wa = addr[a] / 4, wb = addr[b] / 4;
+            for (int x = 0; x < bytes / 4; x++)
+                for (int y = 0; y < bytes / 4; y++)
+                    if ((wa + x) % 32 == (wb + y) % 32 && wa + x != wb + y) bad++;
+        }
+    return bad;
+}
+
+static void check_wtb_layout(void)
+{
+    const int KB = SC_WTB_KB, SLOT = SC_WTB_A_BYTES + SC_WTB_B_BYTES;
+    /* values: A[k][m] = 1 + k * 1000 + m, B[k][n] = -(1 + k * 1000 + n) (exact in float) */
+    std::vector<float> slot(SLOT / 4, 0.f), bt(SC_WTB_BT_BYTES / 4, 0.f);
+    std::vector<int> owner(SLOT / 16, -1);
+    int bad = 0;
+    for (int id = 0; id < 4 * 256; id++) { /* the kernel's copies: r = id / 32, rc = id % 32 */
+        const int r = id >> 5, rc = id & 31;
+        const unsigned da = sc_wtb_a_dst(r, rc), db = sc_wtb_b_dst(r, rc);
+        if (da % 16 || db % 16 || da + 16 > (unsigned)SC_WTB_A_BYTES || db < SC_WTB_A_BYTES ||
+            db + 16 > (unsigned)SLOT || owner[da / 16] >= 0 || owner[db / 16] >= 0) {
+            bad++;
+            continue;
+        }
+        owner[da / 16] = owner[db / 16] = id;
+        for (int e = 0; e < 4; e++) {
+            slot[da / 4 + e] = (float)(1 + r * 1000 + 4 * rc + e);
+            slot[db / 4 + e] = -(float)(1 + r * 1000 + 4 * rc + e);
+        }
+    }
+    unsigned ad[32];
+    for (int j = 0; j < 4; j++) /* a warp's copies of one j: 4 phases of 8 lanes */
+        for (int w = 0; w < 8; w++)
+            for (int ph = 0; ph < 4; ph++) {
+                for (int l = 0; l < 8; l++) {
+                    int id = w * 32 + ph * 8 + l + j * 256;
+                    ad[l] = sc_wtb_b_dst(id >> 5, id & 31);
+                }
+                bad += bank_conflicts(ad, 8, 16) > 0;
+                for (int l = 0; l < 8; l++) {
+                    int id = w * 32 + ph * 8 + l + j * 256;
+                    ad[l] = sc_wtb_a_dst(id >> 5, id & 31);
+                }
+                bad += bank_conflicts(ad, 8, 16) > 0;
+            }
+    for (int w = 0; w < 8; w++) /* the transpose, as transpose_b */
+        for (int l = 0; l < 32; l++) {
+            const int kq = sc_wtb_kq(l), nq = sc_wtb_nq(w, l);
+            float v[4][4];
+            for (int i = 0; i < 4; i++)
+                for (int e = 0; e < 4; e++)
+                    v[i][e] = slot[(sc_wtb_tr_src(kq, nq) + i * 512) / 4 + e];
+            for (int i = 0; i < 4; i++)
+                for (int e = 0; e < 4; e++) bt[sc_wtb_bt_dst(4 * nq + i, kq) / 4 + e] = v[e][i];
+        }
+    for (int i = 0; i < 4; i++)
+        for (int w = 0; w < 8; w++)
+            for (int ph = 0; ph < 4; ph++) {
+                unsigned rd[8], wr[8];
+                for (int l = 0; l < 8; l++) {
+                    int kq = sc_wtb_kq(ph * 8 + l), nq = sc_wtb_nq(w, ph * 8 + l);
+                    rd[l] = sc_wtb_tr_src(kq, nq) + (unsigned)i * 512;
+                    wr[l] = sc_wtb_bt_dst(4 * nq + i, kq);
+                }
+                bad += (bank_conflicts(rd, 8, 16) > 0) + (bank_conflicts(wr, 8, 16) > 0);
+            }
+    for (int n = 0; n < 128; n++) /* wgmma's K-major tile: chunk c of row n at c ^ (n % 8) */
+        for (int k = 0; k < KB; k++)
+            if (bt[(n * 128 + (((k / 4) ^ (n % 8)) << 4)) / 4 + k % 4] !=
+                -(float)(1 + k * 1000 + n))
+                bad++;
+    for (int w = 0; w < 8; w++) /* register A: rows m, m + 8 at k = 8ks + t, 8ks + t + 4 */
+        for (int ks = 0; ks < 4; ks++)
+            for (int reg = 0; reg < 4; reg++) {
+                unsigned wd[32];
+                for (int l = 0; l < 32; l++) {
+                    int m = sc_wtb_a_m(w, l) + 8 * (reg & 1), k = 8 * ks + (l & 3) + 4 * (reg >> 1);
+                    int want_m = (w >> 2) * 64 + (w & 3) * 16 + l / 4 + 8 * (reg & 1);
+                    wd[l] = 4u * (unsigned)sc_wtb_a_word(k, m);
+                    if (m != want_m ||
+                        slot[(size_t)sc_wtb_a_word(k, m)] != (float)(1 + k * 1000 + m))
+                        bad++;
+                }
+                bad += bank_conflicts(wd, 32, 4) > 0;
+            }
+    if (bad) {
+        printf("FAIL wgmma_tf32_bw layouts: %d mismatches or conflicts\n", bad);
+        failures++;
+    }
+}
+
 int main(int argc, char **argv)
 {
+    check_wtb_layout();
     int count = argc > 1 ? atoi(argv[1]) : 60;
     rng = argc > 2 ? strtoull(argv[2], NULL, 0) : 88172645463325252ull;
     int checked = 0;

@@ -314,10 +314,57 @@ static void check_persist(void)
         }
 }
 
+/* TF32 backward-weight on wgmma (configuration 5, mma/wgmma_tf32_bw.cuh) on an sm_90 device:
+ * planned where it fills its 128x128 tile, not on the 64-channel layers (the 64-row mma.sync
+ * tiles were measured faster there), never without wgmma. ResNet-50 layers at batch 64, NHWC. */
+static void check_tf32_bw(void)
+{
+    static const struct {
+        const char *name;
+        int c, h, k, r, stride, pad;
+        bool cfg5;
+    } cases[] = {
+        {"r50_l1_3x3_64", 64, 56, 64, 3, 1, 1, false},
+        {"r50_l1_1x1_64_256", 64, 56, 256, 1, 1, 0, false},
+        {"r50_l2_3x3_128", 128, 28, 128, 3, 1, 1, true},
+        {"r50_l3_3x3_256", 256, 14, 256, 3, 1, 1, true},
+        {"r50_l4_1x1_512_2048", 512, 7, 2048, 1, 1, 0, true},
+    };
+    if (getenv("SAFECONV_GPU_GEMM_CFG") || getenv("SAFECONV_GPU_GEMM_WGMMA") ||
+        getenv("SAFECONV_GPU_GEMM_MMA") || getenv("SAFECONV_GPU_GEMM_WGMMA_TF32BW") ||
+        getenv("SAFECONV_GPU_GEMM_SPLITS"))
+        return; /* the switches that move these plans on purpose */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int wg = 0; wg < 2; wg++) {
+            sc_conv2d_desc d;
+            sc_conv2d_desc_init(&d);
+            d.n = 64, d.c = cases[i].c, d.h = d.w = cases[i].h, d.k = cases[i].k;
+            d.r = d.s = cases[i].r, d.stride_h = d.stride_w = cases[i].stride;
+            d.pad_h = d.pad_w = cases[i].pad, d.layout = SC_NHWC, d.dtype = SC_DTYPE_F32;
+            sc_problem pb;
+            if (sc__problem_init(&d, &pb)) {
+                printf("FAIL tf32 bw %s: the descriptor is rejected\n", cases[i].name);
+                bad++;
+                continue;
+            }
+            sc_gpu_dev dev = {132, 90, false, wg != 0};
+            sc_gpu_request rq = {SC_DIR_BACKWARD_WEIGHT, SC_MATH_TF32, (size_t)64 << 20, 16};
+            sc_kplan pl;
+            bool want = cases[i].cfg5 && dev.wgmma;
+            if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &pl) ||
+                pl.algo != SC_ALGO_GPU_IMPLICIT_GEMM_MMA || (pl.cfg == SC_MMA_WGMMA_CFG) != want) {
+                printf("FAIL tf32 bw %s wgmma %d: %s cfg %d, expected %s5\n", cases[i].name, wg,
+                       sc_algo_name(pl.algo), pl.cfg, want ? "" : "not ");
+                bad++;
+            }
+        }
+}
+
 int main(int argc, char **argv)
 {
     check_routes();
     check_persist();
+    check_tf32_bw();
     int count = argc > 1 ? atoi(argv[1]) : 20000, checked = 0;
     static const sc_algo fams[] = {SC_ALGO_GPU_IMPLICIT_GEMM,     SC_ALGO_GPU_DIRECT_DEPTHWISE,
                                    SC_ALGO_GPU_DIRECT_SMALL_C,    SC_ALGO_GPU_NAIVE,

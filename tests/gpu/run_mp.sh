@@ -8,7 +8,7 @@
 #             configurations each, seeds from SEED, printed.
 #   mutants   the verify of a deliberately broken matrix-unit kernel must fail (built with
 #             -DSC_MMA_MUTANT: one reduction step dropped)
-#   wgmma     sm_90 only: each wgmma configuration forced (5: forward, backward-data, fp16/bf16
+#   wgmma     sm_90 only: each wgmma configuration forced (5: forward, backward-data,
 #             backward-weight; 6 and 7: forward, backward-data; 7's grid capped at 3 blocks, so
 #             that each block walks several tiles), every dtype, COUNT each; with build-mut
 #             present (mutant_build) the same checks of the mutant must fail
@@ -165,7 +165,6 @@ wgmma)
             for cd in 5:forward 5:backward_data 5:backward_weight 6:forward 6:backward_data \
                 7:forward 7:backward_data; do
                 c=${cd%%:*} d=${cd#*:}
-                [ "$d" = backward_weight ] && [ "$dt" = tf32 ] && continue
                 s=$((s + 1))
                 SAFECONV_GPU_GEMM_CFG=$c SAFECONV_GPU_GEMM_PERSIST_BLOCKS=3 timeout 240 "$sc" verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count $COUNT --seed $s --direction $d --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/g_${tag}_${dt}_c${c}_$d.log" 2>&1 &
                 while [ "$(jobs -rp | wc -l)" -ge "$J" ]; do sleep 0.5; done

@@ -25,10 +25,9 @@ static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
                                     (int)sizeof(typename Op::Elem)))
         return (int)cudaErrorInvalidValue;
     else if constexpr (CFG == SC_MMA_WGMMA_CFG) {
-        /* both operands K-major, or both MN-major (16-bit only): backward-data reaches it as a
-         * forward op (mma/dir.cuh) */
-        if constexpr ((Op::A_KMAJOR && Op::B_KMAJOR) ||
-                      (!Op::A_KMAJOR && !Op::B_KMAJOR && sizeof(typename Op::Elem) == 2))
+        /* both operands K-major, or both MN-major (backward-weight; TF32's is its own kernel,
+         * wgmma_tf32_bw.cuh): backward-data reaches it as a forward op (mma/dir.cuh) */
+        if constexpr (Op::A_KMAJOR == Op::B_KMAJOR)
             return sc_wgmma_launch<Op, 128>(op, grid, st);
         else
             return (int)cudaErrorInvalidValue;

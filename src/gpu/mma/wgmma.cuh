@@ -208,6 +208,17 @@ __device__ __forceinline__ void sc_wgmma_keep(unsigned (&a)[4][4])
         for (int j = 0; j < 4; j++) asm volatile("" : "+r"(a[i][j])::"memory");
 }
 
+/* After the wait for the group that read cur: cur takes the next stage's fragments, nxt (the
+ * empty asm keeps cur allocated until that wait, sc_wgmma_keep). */
+__device__ __forceinline__ void sc_wgmma_next_a(unsigned (&cur)[4][4], const unsigned (&nxt)[4][4])
+{
+    sc_wgmma_keep(cur);
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) cur[ks][i] = nxt[ks][i];
+}
+
 /* An fp32 word rounded to TF32 (to nearest, ties away from zero: sc_tf32; the low 13 bits then
  * zero); in the mutant (tests only) left as it is: the tensor cores' truncation. */
 __device__ __forceinline__ unsigned sc_wgmma_tf32(unsigned v)
@@ -253,6 +264,22 @@ __device__ __forceinline__ void sc_wgmma_acc_out(const float *acc, float *Cs, in
         *(float2 *)&Cs[r * C_LD + c] = make_float2(acc[4 * i], acc[4 * i + 1]);
         *(float2 *)&Cs[(r + 8) * C_LD + c] = make_float2(acc[4 * i + 2], acc[4 * i + 3]);
     }
+}
+/* The end of a one-tile block: every group and copy waited for, then the accumulators through
+ * the fp32 tile Cs (128 x (BN + 4), over the consumed stages) to the output. */
+template <int BN, class Op>
+__device__ __forceinline__ void sc_wgmma_epilogue(const Op &op, const typename Op::Block &blk,
+                                                  const float *acc, unsigned char *smem, int m0,
+                                                  int n0, int tid, int wg, int warp, int lane)
+{
+    constexpr int C_LD = BN + 4;
+    sc_wgmma_wait<0>();
+    sc_cp_async_wait<0>();
+    __syncthreads(); /* every warpgroup is done with the stages */
+    float *Cs = (float *)smem;
+    sc_wgmma_acc_out<BN, C_LD>(acc, Cs, wg, warp, lane);
+    __syncthreads();
+    sc_mma_tile_out<SC_WGMMA_BM, BN, C_LD>(op, blk, Cs, m0, n0, tid);
 }
 #endif /* SC_WGMMA_DEVICE */
 
@@ -450,23 +477,11 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op)
                 load_a(kt + 1, nxt);
             }
             sc_wgmma_wait<0>();
-            sc_wgmma_keep(cur); /* cur stays allocated until its group is done */
-#pragma unroll
-            for (int ks = 0; ks < 4; ks++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) cur[ks][i] = nxt[ks][i];
+            sc_wgmma_next_a(cur, nxt);
         }
     }
-    sc_wgmma_wait<0>();
-    sc_cp_async_wait<0>();
-
-    constexpr int C_LD = BN + 4;
-    static_assert(BM * C_LD * 4 <= STAGES * (A_TILE + B_TILE), "epilogue tile too big");
-    __syncthreads(); /* every warpgroup is done with the stages */
-    float *Cs = (float *)(sc_wgmma_smem + (as0 - raw));
-    sc_wgmma_acc_out<BN, C_LD>(acc, Cs, wg, warp, lane);
-    __syncthreads();
-    sc_mma_tile_out<BM, BN, C_LD>(op, blk, Cs, m0, n0, tid);
+    static_assert(BM * (BN + 4) * 4 <= STAGES * (A_TILE + B_TILE), "epilogue tile too big");
+    sc_wgmma_epilogue<BN>(op, blk, acc, sc_wgmma_smem + (as0 - raw), m0, n0, tid, wg, warp, lane);
 #else
     (void)op;
 #endif
