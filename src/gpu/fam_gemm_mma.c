@@ -109,14 +109,22 @@ static bool persist_wins(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu
 /* TF32 backward-weight on wgmma (configuration 5, mma/wgmma_tf32_bw.cuh) against mma.sync's
  * 128x128 tile: 3-7% less time on ResNet-50's layers whose tile it fills (the per-call suite,
  * bench/NOTES.md, "TF32 backward-weight on wgmma"), not the 1.6 of the other wgmma operations:
- * both kernels are bound by what the tile loads, not by the tensor cores. With 64 rows or
- * columns (half its tile empty) the 64-row mma.sync tiles stay ahead. */
+ * by a count of bytes both kernels wait for what the tile loads, not for the tensor cores
+ * (an estimate, not profiled). With 64 rows or columns (half its tile empty) the 64-row
+ * mma.sync tiles stay ahead. */
 #define SC_MMA_WGMMA_TF32_BW_EFF 1.05
+
+/* Configuration 8 (wgmma, 128x256) against mma.sync's 128x128 tile: 5's 1.6 times the 4/3 of
+ * the products a byte loaded buys (a 128x256 tile loads 384 rows a stage for 32768 products, a
+ * 128x128 tile 256 for 16384), on the reading that 5's tiles wait for their loads (above);
+ * measured on ResNet-50's layers it takes, 8-29% less time than on 5 (bench/NOTES.md, "128x256
+ * wgmma tiles"). */
+#define SC_MMA_WGMMA_N256_EFF 2.1
 
 /* Time model (no timing): padded flops over the SMs at a rate per configuration (larger tiles
  * reuse each loaded element more: 128x128 = 1, 128x64 and 64x128 = 0.8, 64x64 = 0.6; 128x128 at
  * two blocks per SM hides more latency: 1.15; wgmma 128x128 1.6 (TF32 backward-weight 1.05),
- * 128x64 1.3, bench/NOTES.md),
+ * 128x64 1.3, 128x256 2.1, bench/NOTES.md),
  * the wave efficiency of the grid, plus the split reduction's traffic and launch. Only ratios
  * matter. */
 static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev,
@@ -139,11 +147,13 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     for (int c = 0; c < SC_MMA_NCFG; c++) {
         if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_MMA_NCFG && c != kn->gemm_cfg) continue;
         if (!sc_mma_cfg_built(c, rq->dir, pad, esize)) continue;
-        size_t wcopy = 0; /* configurations 5 to 7's filter copy (mma_cfg.h) */
+        size_t wcopy = 0; /* configurations 5 to 8's filter copy (mma_cfg.h) */
         if (sc_mma_is_wgmma(c)) {
             if (!dev->wgmma || kn->gemm_wgmma == 0 || !sc_mma_wgmma_applies(kp, rq->dir)) continue;
             if (c == SC_MMA_WGMMA_PERSIST_CFG && kn->gemm_cfg != c)
                 continue; /* the model has no term for it: the rule below, or forced */
+            if (c == SC_MMA_WGMMA_N256_CFG && kn->gemm_wgmma_n256 == 0 && kn->gemm_cfg != c)
+                continue; /* switched off (A/B measurements), unless forced */
             if (tf32_bw && kn->gemm_wgmma_tf32bw == 0 && kn->gemm_cfg != c)
                 continue; /* switched off (A/B measurements), unless forced */
             if (Kr < (i64)SC_MMA_WGMMA_MIN_STAGES * sc_mma_kb(c, esize) && kn->gemm_cfg != c)
@@ -158,6 +168,7 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
                      : c == 3 ? 0.6
                      : c == 5 ? (tf32_bw ? SC_MMA_WGMMA_TF32_BW_EFF : 1.6)
                      : c == 6 ? 1.3
+                     : c == 8 ? SC_MMA_WGMMA_N256_EFF
                               : 0.8;
         double rate = 3.0e12 * eff * (kp->dtype == SC_DTYPE_F32 ? 0.5 : 1.0); /* per SM */
         i64 slots = (i64)dev->sm_count * sc_mma_minb(c);
@@ -173,7 +184,11 @@ static void mma_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
                 else
                     break;
             }
-            i64 blocks = tiles * sp;
+            /* wgmma's strided backward-data is one launch per stride class (bd_fwd.cuh): each
+             * launch fills the SMs with its own share of the blocks */
+            i64 launches =
+                sc_mma_is_wgmma(c) && rq->dir == SC_DIR_BACKWARD_DATA ? (i64)kp->sh * kp->sw : 1;
+            i64 blocks = tiles * sp / launches;
             i64 waves = (blocks + slots - 1) / slots;
             double wave_eff = (double)blocks / ((double)waves * slots);
             double flops = 2.0 * (double)ceil_div(M, bm) * bm * (double)ceil_div(N, bn) * bn *

@@ -1,9 +1,10 @@
-/* gemm_wgmma.cu - configurations 5, 6 and 7 of the matrix-unit GEMM: the kernels of mma/wgmma.cuh
- * (5, 6), mma/wgmma_tf32_bw.cuh (5, TF32 backward-weight) and mma/wgmma_ws.cuh (7) for the
+/* gemm_wgmma.cu - configurations 5 to 8 of the matrix-unit GEMM: the kernels of mma/wgmma.cuh
+ * (5, 6, 8), mma/wgmma_tf32_bw.cuh (5, TF32 backward-weight) and mma/wgmma_ws.cuh (7) for the
  * operations they compute (fp16/bf16 and TF32 forward, which backward-data also runs as, and
- * backward-weight on 5; without channel padding). mk/gpu.mk compiles this file for sm_90a where the build targets sm_90 (wgmma exists
- * only there) and then defines SC_WGMMA_SM90A=1; the planner takes configurations 5 to 7 only on
- * an sm_90 device of such a build (sc_wgmma_built, sc_gpu_dev.wgmma). */
+ * backward-weight on 5; without channel padding). mk/gpu.mk compiles this file for sm_90a where
+ * the build targets sm_90 (wgmma exists only there) and then defines SC_WGMMA_SM90A=1; the
+ * planner takes configurations 5 to 8 only on an sm_90 device of such a build (sc_wgmma_built,
+ * sc_gpu_dev.wgmma). */
 #include "knobs.h"
 #include "launch.h"
 
@@ -60,7 +61,7 @@ int sc_wgmma_launch(const Op &op, dim3 grid, cudaStream_t st)
 }
 
 /* configuration 5: forward (backward-data runs as forward, mma/bd_fwd.cuh) and backward-weight in
- * every type; configuration 6: forward only; configuration 7: forward, one split */
+ * every type; configurations 6 and 8: forward only; configuration 7: forward, one split */
 #define SC_WGMMA_INST(BN, P, ...)                                                                  \
     template int sc_wgmma_launch<__VA_ARGS__, BN, P>(const __VA_ARGS__ &, dim3, cudaStream_t);
 SC_WGMMA_INST(128, false, MmaFwd<sc_half, false>)
@@ -72,6 +73,9 @@ SC_WGMMA_INST(128, false, MmaBw<float, false>)
 SC_WGMMA_INST(64, false, MmaFwd<sc_half, false>)
 SC_WGMMA_INST(64, false, MmaFwd<sc_bf16, false>)
 SC_WGMMA_INST(64, false, MmaFwd<float, false>)
+SC_WGMMA_INST(256, false, MmaFwd<sc_half, false>)
+SC_WGMMA_INST(256, false, MmaFwd<sc_bf16, false>)
+SC_WGMMA_INST(256, false, MmaFwd<float, false>)
 SC_WGMMA_INST(128, true, MmaFwd<sc_half, false>)
 SC_WGMMA_INST(128, true, MmaFwd<sc_bf16, false>)
 SC_WGMMA_INST(128, true, MmaFwd<float, false>)

@@ -27,6 +27,7 @@ static void read_knobs(void)
     knobs.gemm_persist = env_int("SAFECONV_GPU_GEMM_PERSIST");
     knobs.gemm_persist_blocks = env_int("SAFECONV_GPU_GEMM_PERSIST_BLOCKS");
     knobs.gemm_wgmma_tf32bw = env_int("SAFECONV_GPU_GEMM_WGMMA_TF32BW");
+    knobs.gemm_wgmma_n256 = env_int("SAFECONV_GPU_GEMM_WGMMA_N256");
     knobs.smallc_pix = env_int("SAFECONV_GPU_SMALLC_PIX");
     knobs.smallc_phase = env_int("SAFECONV_GPU_SMALLC_PHASE");
     knobs.smallc_bw = env_int("SAFECONV_GPU_SMALLC_BW");

@@ -17,13 +17,15 @@ typedef struct sc_gpu_knobs {
     int gemm_serial;  /* SAFECONV_GPU_GEMM_SERIAL: 0 no serial backward-weight splits */
     int gemm_bw32;    /* SAFECONV_GPU_GEMM_BW32: 0 backward-weight gathers with 64-bit offsets */
     int gemm_mma;     /* SAFECONV_GPU_GEMM_MMA: 0 never the matrix-unit GEMM by default */
-    int gemm_wgmma;   /* SAFECONV_GPU_GEMM_WGMMA: 0 never configurations 5-7 (wgmma) */
+    int gemm_wgmma;   /* SAFECONV_GPU_GEMM_WGMMA: 0 never configurations 5-8 (wgmma) */
     int gemm_persist; /* SAFECONV_GPU_GEMM_PERSIST: the longest reduction, in 128-byte stages,
                        * configuration 7 is planned for; 0 never by default */
     int gemm_persist_blocks; /* SAFECONV_GPU_GEMM_PERSIST_BLOCKS: configuration 7's grid at most
                               * this many blocks (tests: several tiles a block on small problems) */
     int gemm_wgmma_tf32bw;   /* SAFECONV_GPU_GEMM_WGMMA_TF32BW: 0 never TF32 backward-weight on
                               * wgmma (configuration 5) by default: mma.sync's tiles instead */
+    int gemm_wgmma_n256;     /* SAFECONV_GPU_GEMM_WGMMA_N256: 0 never configuration 8 (wgmma,
+                              * 128x256 tiles) by default */
     int smallc_pix;   /* SAFECONV_GPU_SMALLC_PIX: 1 or 4 pixels a thread, small-C backward-data */
     int smallc_phase; /* SAFECONV_GPU_SMALLC_PHASE: 1 small-C backward-data in stride phases
                        * wherever it applies, 0 never */

@@ -18,6 +18,7 @@
  *   6   128x64    64x64      2          4       128     (wgmma, K-major operands only)
  *   7   128x128   64x128     1          4       128     (wgmma, K-major, one split; a block
  *                                                          an SM walks the tiles)
+ *   8   128x256   64x256     1          4       128     (wgmma, K-major operands only)
  * 4 is 0 with twice the warps per SM to hide the latencies of mma.sync and the gathers (the
  * larger tile's registers capped at 128 a thread); where that cap would spill, and for TF32
  * (sc_mma_cfg_built), it is not compiled and 0 runs instead. 5 runs Hopper's asynchronous
@@ -33,7 +34,10 @@
  * cannot fill the pipeline: one block an SM computes tile after tile through one ring of 4
  * stages, a producer warpgroup loading the next tile's first stages while two consumer
  * warpgroups multiply and store the last one (its epilogue tile has its own shared memory); one
- * split only, so every tile's reduction is the same length (mma/wgmma_ws.cuh). */
+ * split only, so every tile's reduction is the same length (mma/wgmma_ws.cuh). 8 is 5 with 256
+ * columns (wgmma m64n256, 128 accumulators a thread): a tile loads 3/4 of the bytes per
+ * product that 5's does, for layers with 256 or more output channels (forward) or input
+ * channels (backward-data). */
 #ifndef SC_GPU_MMA_CFG_H
 #define SC_GPU_MMA_CFG_H
 
@@ -51,7 +55,8 @@
     X(4, 128, 128, 2, 4, 64)  \
     X(5, 128, 128, 1, 4, 128) \
     X(6, 128, 64, 2, 4, 128)  \
-    X(7, 128, 128, 1, 4, 128)
+    X(7, 128, 128, 1, 4, 128) \
+    X(8, 128, 256, 1, 4, 128)
 #define SC_MMA_X_BM(id, bm, bn, minb, st, kb) case id: return bm;
 #define SC_MMA_X_BN(id, bm, bn, minb, st, kb) case id: return bn;
 #define SC_MMA_X_MINB(id, bm, bn, minb, st, kb) case id: return minb;
@@ -59,17 +64,18 @@
 #define SC_MMA_X_KBYTES(id, bm, bn, minb, st, kb) case id: return kb;
 // clang-format on
 enum {
-    SC_MMA_NCFG = 8,
+    SC_MMA_NCFG = 9,
     SC_MMA_WGMMA_CFG = 5,     /* Hopper's wgmma (mma/wgmma.cuh), sm_90a builds on sm_90 devices */
     SC_MMA_WGMMA_N64_CFG = 6, /* the same with 64 columns, K-major operands only */
-    SC_MMA_WGMMA_PERSIST_CFG = 7 /* 5 walking tiles (K-major, one split) */
+    SC_MMA_WGMMA_PERSIST_CFG = 7, /* 5 walking tiles (K-major, one split) */
+    SC_MMA_WGMMA_N256_CFG = 8     /* 5 with 256 columns, K-major operands only */
 };
 
 /* Whether a configuration runs the wgmma kernel (mma/wgmma.cuh) rather than mma.sync's. */
 static inline SC_CONSTEXPR bool sc_mma_is_wgmma(int cfg)
 {
     return cfg == SC_MMA_WGMMA_CFG || cfg == SC_MMA_WGMMA_N64_CFG ||
-           cfg == SC_MMA_WGMMA_PERSIST_CFG;
+           cfg == SC_MMA_WGMMA_PERSIST_CFG || cfg == SC_MMA_WGMMA_N256_CFG;
 }
 
 static inline SC_CONSTEXPR int sc_mma_bm(int cfg)
@@ -121,12 +127,13 @@ static inline SC_CONSTEXPR int sc_mma_kb(int cfg, int esize) { return sc_mma_kby
 static inline SC_CONSTEXPR bool sc_mma_cfg_built(int cfg, int dir, bool pad, int esize)
 {
     if (cfg == SC_MMA_WGMMA_CFG) return !pad;
-    if (cfg == SC_MMA_WGMMA_N64_CFG || cfg == SC_MMA_WGMMA_PERSIST_CFG)
+    if (cfg == SC_MMA_WGMMA_N64_CFG || cfg == SC_MMA_WGMMA_PERSIST_CFG ||
+        cfg == SC_MMA_WGMMA_N256_CFG)
         return !pad && dir != SC_DIR_BACKWARD_WEIGHT;
     return cfg != 4 || (esize == 2 && dir != SC_DIR_BACKWARD_WEIGHT && !pad);
 }
 
-/* Configurations 5 to 7 (wgmma) read both operands K-major, or (5, fp16/bf16) both MN-major
+/* Configurations 5 to 8 (wgmma) read both operands K-major, or (5) both MN-major
  * (wgmma.cuh). Forward has them K-major; backward-data with groups 1 is computed as one forward
  * convolution of dy per stride class, with the class's taps of the filter turned and transposed
  * (mma/bd_fwd.cuh; at stride 1 the whole filter turned 180 degrees,

@@ -360,11 +360,61 @@ static void check_tf32_bw(void)
         }
 }
 
+/* Where configuration 8 (wgmma, 128x256) is planned on an sm_90 device: ResNet-50 layers at
+ * batch 64, NHWC, with 256 or more output channels (forward) or input channels
+ * (backward-data), not where half its columns would be empty, and not for the strided
+ * backward-data whose stride classes each launch too few of its tiles to fill the SMs
+ * (r50_l4_3x3_512_s2: measured 35% slower there, bench/NOTES.md). */
+static void check_n256(void)
+{
+    static const struct {
+        const char *name;
+        int dtype, c, h, k, r, stride, pad, dir;
+        bool cfg8;
+    } cases[] = {
+        {"r50_l3_3x3_256 tf32 fwd", SC_DTYPE_F32, 256, 14, 256, 3, 1, 1, 0, true},
+        {"r50_l3_3x3_256 bf16 bd", SC_DTYPE_BF16, 256, 14, 256, 3, 1, 1, 1, true},
+        {"r50_l3_1x1_1024_256 bf16 fwd", SC_DTYPE_BF16, 1024, 14, 256, 1, 1, 0, 0, true},
+        {"r50_l2_3x3_128 tf32 fwd", SC_DTYPE_F32, 128, 28, 128, 3, 1, 1, 0, false},
+        {"r50_l4_3x3_512_s2 tf32 bd", SC_DTYPE_F32, 512, 14, 512, 3, 2, 1, 1, false},
+    };
+    if (getenv("SAFECONV_GPU_GEMM_CFG") || getenv("SAFECONV_GPU_GEMM_WGMMA") ||
+        getenv("SAFECONV_GPU_GEMM_MMA") || getenv("SAFECONV_GPU_GEMM_WGMMA_N256") ||
+        getenv("SAFECONV_GPU_GEMM_SPLITS") || getenv("SAFECONV_GPU_GEMM_PERSIST"))
+        return; /* the switches that move these plans on purpose */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int wg = 0; wg < 2; wg++) {
+            sc_conv2d_desc d;
+            sc_conv2d_desc_init(&d);
+            d.n = 64, d.c = cases[i].c, d.h = d.w = cases[i].h, d.k = cases[i].k;
+            d.r = d.s = cases[i].r, d.stride_h = d.stride_w = cases[i].stride;
+            d.pad_h = d.pad_w = cases[i].pad, d.layout = SC_NHWC, d.dtype = cases[i].dtype;
+            sc_problem pb;
+            if (sc__problem_init(&d, &pb)) {
+                printf("FAIL n256 %s: the descriptor is rejected\n", cases[i].name);
+                bad++;
+                continue;
+            }
+            sc_gpu_dev dev = {132, 90, false, wg != 0};
+            sc_gpu_request rq = {(sc_direction)cases[i].dir, SC_MATH_TF32, (size_t)64 << 20, 16};
+            sc_kplan pl;
+            bool want = cases[i].cfg8 && dev.wgmma;
+            if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &pl) ||
+                pl.algo != SC_ALGO_GPU_IMPLICIT_GEMM_MMA ||
+                (pl.cfg == SC_MMA_WGMMA_N256_CFG) != want) {
+                printf("FAIL n256 %s wgmma %d: %s cfg %d, expected %s8\n", cases[i].name, wg,
+                       sc_algo_name(pl.algo), pl.cfg, want ? "" : "not ");
+                bad++;
+            }
+        }
+}
+
 int main(int argc, char **argv)
 {
     check_routes();
     check_persist();
     check_tf32_bw();
+    check_n256();
     int count = argc > 1 ? atoi(argv[1]) : 20000, checked = 0;
     static const sc_algo fams[] = {SC_ALGO_GPU_IMPLICIT_GEMM,     SC_ALGO_GPU_DIRECT_DEPTHWISE,
                                    SC_ALGO_GPU_DIRECT_SMALL_C,    SC_ALGO_GPU_NAIVE,

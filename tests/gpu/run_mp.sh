@@ -9,7 +9,7 @@
 #   mutants   the verify of a deliberately broken matrix-unit kernel must fail (built with
 #             -DSC_MMA_MUTANT: one reduction step dropped)
 #   wgmma     sm_90 only: each wgmma configuration forced (5: forward, backward-data,
-#             backward-weight; 6 and 7: forward, backward-data; 7's grid capped at 3 blocks, so
+#             backward-weight; 6, 7 and 8: forward, backward-data; 7's grid capped at 3 blocks, so
 #             that each block walks several tiles), every dtype, COUNT each; with build-mut
 #             present (mutant_build) the same checks of the mutant must fail
 #   families  every GPU family forced, fp32 and bf16 (configurations it does not apply to skipped)
@@ -163,7 +163,7 @@ wgmma)
         tag=$([ "$sc" = "$SC" ] && echo ok || echo mut)
         for dt in $DTYPES; do
             for cd in 5:forward 5:backward_data 5:backward_weight 6:forward 6:backward_data \
-                7:forward 7:backward_data; do
+                7:forward 7:backward_data 8:forward 8:backward_data; do
                 c=${cd%%:*} d=${cd#*:}
                 s=$((s + 1))
                 SAFECONV_GPU_GEMM_CFG=$c SAFECONV_GPU_GEMM_PERSIST_BLOCKS=3 timeout 240 "$sc" verify --device 0 --dtype $dt --layout nhwc --channel-multiple 8 --large 30 --count $COUNT --seed $s --direction $d --algo gpu_implicit_gemm_mma --skip-unsupported >"$OUT/g_${tag}_${dt}_c${c}_$d.log" 2>&1 &

@@ -1,4 +1,4 @@
-/* bd_fwd.cuh - backward-data (groups 1) on the wgmma kernel (configurations 5 to 7), which reads
+/* bd_fwd.cuh - backward-data (groups 1) on the wgmma kernel (configurations 5 to 8), which reads
  * both operands K-major: as one forward convolution per stride class (gemm/bd_class.cuh).
  *
  * dx positions h = a + sh*i, w = b + sw*j (i < hc, j < wc) of class (a, b) take the taps
@@ -39,7 +39,7 @@ SC_HD i64 sc_bd_turn_src(const BdTurn &t, i64 i)
     return (((i64)k * t.R + r) * t.S + s) * t.C + c;
 }
 
-/* The split slices in the workspace ws of backward-data on configurations 5 to 7: after the
+/* The split slices in the workspace ws of backward-data on configurations 5 to 8: after the
  * class filters. */
 static inline float *sc_mma_bd_fwd_slices(const sc_kp &kp, float *ws)
 {

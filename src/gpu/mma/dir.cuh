@@ -12,7 +12,7 @@
 
 typedef SC_MMA_ELEM E;
 
-/* Configurations 5 to 7's filter copies in the workspace (mma_cfg.h, sc_mma_wgmma_filter_bytes),
+/* Configurations 5 to 8's filter copies in the workspace (mma_cfg.h, sc_mma_wgmma_filter_bytes),
  * one thread per element of wc (n of them): a stride class's turned filter for backward-data
  * (TURN, bd_fwd.cuh) or forward's filter as it is, wc = w; fp32 elements rounded to TF32
  * (sc_tf32), since wgmma.cuh reads its B operand unrounded (in the mutant, tests only, they are
@@ -67,7 +67,7 @@ int sc_mma_fwd<E>(const sc_kp &kp, const sc_kplan &pl, const E *x, const E *w, c
                                     st);
 }
 
-/* Configurations 5 to 7 (wgmma) in backward-data (groups 1): each stride class's turned filter
+/* Configurations 5 to 8 (wgmma) in backward-data (groups 1): each stride class's turned filter
  * into the workspace, then the forward convolution of dy with it (bd_fwd.cuh), then the split
  * slices reduced over dx. */
 template <class T>

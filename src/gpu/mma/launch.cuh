@@ -36,6 +36,11 @@ static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
             return sc_wgmma_launch<Op, 64>(op, grid, st);
         else
             return (int)cudaErrorInvalidValue;
+    } else if constexpr (CFG == SC_MMA_WGMMA_N256_CFG) {
+        if constexpr (Op::A_KMAJOR && Op::B_KMAJOR) /* forward, or backward-data as forward */
+            return sc_wgmma_launch<Op, 256>(op, grid, st);
+        else
+            return (int)cudaErrorInvalidValue;
     } else if constexpr (CFG == SC_MMA_WGMMA_PERSIST_CFG) {
         /* one split: every tile of the launch has the same reduction (wgmma_ws.cuh) */
         if constexpr (Op::A_KMAJOR && Op::B_KMAJOR)

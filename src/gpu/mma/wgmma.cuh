@@ -1,13 +1,14 @@
 /* wgmma.cuh - the matrix-unit implicit GEMM on Hopper's warpgroup instructions (sm_90a:
- * wgmma.mma_async), configurations 5 and 6 of mma_cfg.h (configuration 7, which walks several
- * tiles a block, is wgmma_ws.cuh's warp-specialised kernel on the same layout and instructions):
- * operations whose two operands are K-major (forward without channel padding, which
- * backward-data runs as: bd_fwd.cuh), fp16/bf16 or fp32 as TF32, or both MN-major (fp16/bf16
- * backward-weight without channel padding).
+ * wgmma.mma_async), configurations 5, 6 and 8 of mma_cfg.h (configuration 7, which walks several
+ * tiles a block, is wgmma_ws.cuh's warp-specialised kernel on the same layout and instructions;
+ * TF32 backward-weight is wgmma_tf32_bw.cuh's): operations whose two operands are K-major
+ * (forward without channel padding, which backward-data runs as: bd_fwd.cuh), fp16/bf16 or fp32
+ * as TF32, or both MN-major (fp16/bf16 backward-weight without channel padding).
  * Compiled only into gemm_wgmma.cu, which the build compiles for sm_90a (mk/gpu.mk); on every
  * other target the kernel is empty and the planner never picks it (sc_gpu_dev.wgmma).
  *
- * Block tile 128 x BN (BN = 128: configuration 5; 64: configuration 6, K-major operands only),
+ * Block tile 128 x BN (BN = 128: configuration 5; 64: configuration 6 and 256: configuration 8,
+ * K-major operands only; 8 keeps 128 accumulators a thread, 4 stages of 48 KiB),
  * 256 threads = two warpgroups; warpgroup wg computes rows 64*wg .. +63 against all BN columns
  * with wgmma m64nBNk16 (fp16/bf16) or m64nBNk8 (TF32): BN / 2 fp32 accumulators a thread. A
  * stage holds 128 bytes of the reduction (64 16-bit or 32 fp32 elements) for each of the 128 A
@@ -75,8 +76,8 @@
 #define SC_WGMMA_KBYTES 128 /* bytes of the reduction per stage and row: one swizzled row */
 /* Stages in the ring: 4 for fp16/bf16; 6 for TF32, whose stage holds half the products
  * (6 x 32 KiB + 1 KiB of shared memory); 4 for both with 64 columns (4 x 24 KiB + 1 KiB: two
- * blocks an SM). */
-SC_HD constexpr int sc_wgmma_stages(int esize, int bn) { return bn == 64 ? 4 : esize == 4 ? 6 : 4; }
+ * blocks an SM) and with 256 (4 x 48 KiB + 1 KiB). */
+SC_HD constexpr int sc_wgmma_stages(int esize, int bn) { return bn == 128 && esize == 4 ? 6 : 4; }
 
 #if SC_WGMMA_DEVICE
 /* The shared-memory matrix descriptor of a K-major operand with the 128-byte swizzle: start
@@ -129,6 +130,17 @@ __device__ __forceinline__ void sc_fence_proxy_async()
     "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                   \
     "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
 #define SC_WGMMA_R32 SC_WGMMA_R8(0), SC_WGMMA_R8(8), SC_WGMMA_R8(16), SC_WGMMA_R8(24)
+#define SC_WGMMA_D128 \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+    "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
+    "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+    "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}"
+#define SC_WGMMA_R128 SC_WGMMA_R64, SC_WGMMA_R8(64), SC_WGMMA_R8(72), SC_WGMMA_R8(80), SC_WGMMA_R8(88), \
+                      SC_WGMMA_R8(96), SC_WGMMA_R8(104), SC_WGMMA_R8(112), SC_WGMMA_R8(120)
 // clang-format on
 
 /* d (64 x N fp32, this thread's N / 2) += A (64 x K, descriptor a) * B (K x N, descriptor b,
@@ -150,6 +162,8 @@ __device__ __forceinline__ void sc_fence_proxy_async()
     SC_WGMMA_SS(NAME, T, SHAPE, IMM, SC_WGMMA_D64, SC_WGMMA_R64, "%64, %65")
 #define SC_WGMMA_64(NAME, T, SHAPE, IMM)                                                           \
     SC_WGMMA_SS(NAME, T, SHAPE, IMM, SC_WGMMA_D32, SC_WGMMA_R32, "%32, %33")
+#define SC_WGMMA_256(NAME, T, SHAPE, IMM)                                                          \
+    SC_WGMMA_SS(NAME, T, SHAPE, IMM, SC_WGMMA_D128, SC_WGMMA_R128, "%128, %129")
 SC_WGMMA_128(sc_wgmma_128, sc_half, "m64n128k16.f32.f16.f16", "1, 1, 1, 0, 0")
 SC_WGMMA_128(sc_wgmma_128, sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
 SC_WGMMA_128(sc_wgmma_128, float, "m64n128k8.f32.tf32.tf32", "1, 1, 1")
@@ -158,8 +172,11 @@ SC_WGMMA_128(sc_wgmma_128_mn, sc_half, "m64n128k16.f32.f16.f16", "1, 1, 1, 1, 1"
 SC_WGMMA_128(sc_wgmma_128_mn, sc_bf16, "m64n128k16.f32.bf16.bf16", "1, 1, 1, 1, 1")
 SC_WGMMA_64(sc_wgmma_64, sc_half, "m64n64k16.f32.f16.f16", "1, 1, 1, 0, 0")
 SC_WGMMA_64(sc_wgmma_64, sc_bf16, "m64n64k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
+SC_WGMMA_256(sc_wgmma_256, sc_half, "m64n256k16.f32.f16.f16", "1, 1, 1, 0, 0")
+SC_WGMMA_256(sc_wgmma_256, sc_bf16, "m64n256k16.f32.bf16.bf16", "1, 1, 1, 0, 0")
 #undef SC_WGMMA_128
 #undef SC_WGMMA_64
+#undef SC_WGMMA_256
 #undef SC_WGMMA_SS
 /* sc_wgmma_128 of 16-bit K-major operands with d scaled by acc (0 or 1) first: d = A * B where acc
  * is 0. Configuration 7 (wgmma_ws.cuh) starts each tile's accumulators so; zeroing them with other
@@ -193,6 +210,15 @@ __device__ __forceinline__ void sc_wgmma_64_rs(float *d, const unsigned *a, unsi
     asm volatile("wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 " SC_WGMMA_D32
                  ", {%32, %33, %34, %35}, %36, 1, 1, 1;\n"
                  : SC_WGMMA_R32
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+
+/* The same with 256 columns (configuration 8): d (64 x 256 fp32, this thread's 128). */
+__device__ __forceinline__ void sc_wgmma_256_rs(float *d, const unsigned *a, unsigned long long b)
+{
+    asm volatile("wgmma.mma_async.sync.aligned.m64n256k8.f32.tf32.tf32 " SC_WGMMA_D128
+                 ", {%128, %129, %130, %131}, %132, 1, 1, 1;\n"
+                 : SC_WGMMA_R128
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
 
@@ -307,7 +333,7 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op)
     constexpr bool MN = !Op::A_KMAJOR; /* both operands MN-major: backward-weight */
     static_assert((sizeof(E) == 2 || sizeof(E) == 4) && !Op::A_PAD && !Op::B_PAD &&
                       (MN ? !Op::B_KMAJOR && sizeof(E) == 2 && BN == 128 : Op::B_KMAJOR) &&
-                      (BN == 128 || BN == 64),
+                      (BN == 128 || BN == 64 || BN == 256),
                   "wgmma: 16-bit or TF32 operands both K-major, or 16-bit both MN-major at 128 "
                   "columns; no channel padding");
     constexpr bool TF32 = sizeof(E) == 4;
@@ -438,6 +464,8 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op)
                     sc_wgmma_128_mn(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
                 else if constexpr (BN == 128)
                     sc_wgmma_128(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
+                else if constexpr (BN == 256)
+                    sc_wgmma_256(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
                 else
                     sc_wgmma_64(E(), acc, da + ks * KSTEP, db + ks * KSTEP);
             }
@@ -468,6 +496,8 @@ __global__ __launch_bounds__(256, BN == 64 ? 2 : 1) void wgmma_kernel(Op op)
             for (int ks = 0; ks < 4; ks++) {
                 if constexpr (BN == 128)
                     sc_wgmma_128_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
+                else if constexpr (BN == 256)
+                    sc_wgmma_256_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
                 else
                     sc_wgmma_64_rs(acc, cur[ks], db + (unsigned long long)(ks * 2));
             }
