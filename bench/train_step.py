@@ -22,7 +22,9 @@ Precisions:
   amp_fp16  torch.autocast("cuda", torch.float16) with torch.amp.GradScaler
 The model and input are channels_last unless --nchw. Prints images/s and the ratio to cuDNN in
 the same setting (and safeconv_bnpt/safeconv_bnvendor: what batch norm on PyTorch's kernels
-costs); timings are reports, never assertions.
+costs); timings are reports, never assertions. A "host:" line (and each JSON record) names the
+CPU and whether safeconv's C++ layer serves its calls: eager steps depend on both, so a result
+without them cannot be compared with another machine's.
 
 --graph captures each step in a CUDA graph and times its replays: the step's GPU time, without
 the host's per-operator work (on a slow host, the eager steps of small-layer models are bound
@@ -47,6 +49,7 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import sys
 import time
 
@@ -65,6 +68,32 @@ def make_model(name):
         return YoloBackbone(1000)
     import torchvision.models as tvm
     return getattr(tvm, name)(num_classes=1000)
+
+
+def host_info():
+    """What the eager steps' host side depends on: the CPU (model and count) and whether
+    safeconv's calls run through its C++ layer (its operators are built per machine; without
+    them the Python layer serves, slower). Eager ratios moved by a third between machines of
+    one kind (bench/NOTES.md), so each result names them."""
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    on, why = safeconv.functional.cpp_layer_status()
+    return {"cpu": cpu or platform.processor() or "unknown", "cpus": os.cpu_count(),
+            "cpp_layer": bool(on), "cpp_layer_off_why": None if on else str(why)}
+
+
+def host_line(info):
+    """host_info() as one line of the report."""
+    layer = ("C++ layer on" if info["cpp_layer"]
+             else "C++ layer OFF (%s)" % info["cpp_layer_off_why"])
+    return "host: %s x %s | %s" % (info["cpu"], info["cpus"], layer)
 
 
 PRECISIONS = ("fp32", "tf32", "amp_bf16", "amp_fp16")
@@ -289,6 +318,8 @@ def main(argv=None):
           torch.backends.cudnn.version(), "| batch", a.batch, "| size", a.size,
           "| layout", "nchw" if a.nchw else "channels_last", "| CUDA graph" if a.graph else "",
           "| paired, %d rounds of %d steps" % (a.paired, a.steps) if a.paired else "")
+    host = host_info()
+    print(host_line(host))
     out = []
     for m in a.models.split(","):
         for p in a.precisions.split(","):
@@ -322,7 +353,7 @@ def main(argv=None):
                     "%.3f" % (c / s_) for s_, c in zip(res["safeconv"]["round_ms"],
                                                       res["cudnn"]["round_ms"]))
             print(line, flush=True)
-            out.append({"model": m, "precision": p, "results": res})
+            out.append({"model": m, "precision": p, "results": res, "host": host})
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=str)

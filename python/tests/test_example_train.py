@@ -283,6 +283,26 @@ def test_train_step_paired_rounds_on_cpu():
     assert res["safeconv"]["loss"] == pytest.approx(res["cudnn"]["loss"], rel=1e-3)
 
 
+def test_train_step_names_its_host_and_the_layer():
+    """bench/train_step.py's report names the CPU and whether the C++ layer serves safeconv's
+    calls (an eager run without it is slower and must say so), and the line says OFF with the
+    reason when it does not."""
+    spec = importlib.util.spec_from_file_location(
+        "safeconv_bench_train_step",
+        os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    info = mod.host_info()
+    assert info["cpu"] and isinstance(info["cpus"], int) and info["cpus"] >= 1
+    on, why = mod.safeconv.functional.cpp_layer_status()
+    assert info["cpp_layer"] is bool(on)
+    line = mod.host_line(info)
+    assert line.startswith("host: " + info["cpu"]) and (" x %d " % info["cpus"]) in line
+    off = dict(info, cpp_layer=False, cpp_layer_off_why="SAFECONV_CPP_LAYER=0")
+    assert mod.host_line(off).endswith("C++ layer OFF (SAFECONV_CPP_LAYER=0)")
+    assert mod.host_line(dict(info, cpp_layer=True)).endswith("C++ layer on")
+
+
 def test_model_suite_lists_every_conv_once_with_counts():
     """bench/model_suite.py on the YOLO-style model (no torchvision needed): a header, then each
     distinct shape once in the suite format, its _xN counts adding up to the layers the header
