@@ -260,153 +260,110 @@ static void check_routes(void)
     }
 }
 
-/* Where configuration 7 (the persistent wgmma tile) is planned on an H200-like device
- * (fam_gemm_mma.c, persist_wins): ResNet-50 layers at batch 64, NHWC, TF32 or bf16; cfg7[dir] is
- * whether forward, backward-data plan it. */
+/* A layer pinned to (want) or away from (!want) one matrix-unit configuration: square NHWC
+ * images, batch n, planned in direction dir with TF32 allowed on an H200-like device (132 SMs,
+ * sm_90) with and without wgmma (without it, never a wgmma configuration). */
+struct pin {
+    const char *name;
+    int dtype, n, c, h, k, r, stride, pad, dir;
+    bool want;
+};
+static void check_pins(const char *what, int cfg, const struct pin *cases, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct pin *t = &cases[i];
+        sc_conv2d_desc d;
+        sc_conv2d_desc_init(&d);
+        d.n = t->n, d.c = t->c, d.h = d.w = t->h, d.k = t->k, d.r = d.s = t->r;
+        d.stride_h = d.stride_w = t->stride, d.pad_h = d.pad_w = t->pad;
+        d.layout = SC_NHWC, d.dtype = t->dtype;
+        sc_problem pb;
+        if (sc__problem_init(&d, &pb)) {
+            printf("FAIL %s %s: the descriptor is rejected\n", what, t->name);
+            bad++;
+            continue;
+        }
+        for (int wg = 0; wg < 2; wg++) {
+            sc_gpu_dev dev = {132, 90, false, wg != 0};
+            sc_gpu_request rq = {(sc_direction)t->dir, SC_MATH_TF32, (size_t)64 << 20, 16};
+            sc_kplan pl;
+            bool want = t->want && dev.wgmma;
+            if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &pl) ||
+                pl.algo != SC_ALGO_GPU_IMPLICIT_GEMM_MMA || (pl.cfg == cfg) != want) {
+                printf("FAIL %s %s direction %d wgmma %d: %s cfg %d, expected %s%d\n", what,
+                       t->name, t->dir, wg, sc_algo_name(pl.algo), pl.cfg, want ? "" : "not ", cfg);
+                bad++;
+            }
+        }
+    }
+}
+
+/* Where configuration 7 (the persistent wgmma tile) is planned (fam_gemm_mma.c,
+ * persist_wins): ResNet-50 layers at batch 64, TF32 or bf16, forward (0) and backward-data (1). */
 static void check_persist(void)
 {
-    static const struct {
-        const char *name;
-        int dtype, n, c, h, w, k, r, stride, pad;
-        bool cfg7[2];
-    } cases[] = {
+    static const struct pin cases[] = {
         /* a 64-channel reduction; backward-data has 64 columns (configuration 6's) */
-        {"r50_l1_1x1_64_256 tf32", SC_DTYPE_F32, 64, 64, 56, 56, 256, 1, 1, 0, {true, false}},
-        {"r50_l1_1x1_256_64 tf32", SC_DTYPE_F32, 64, 256, 56, 56, 64, 1, 1, 0, {false, true}},
+        {"r50_l1_1x1_64_256 tf32", SC_DTYPE_F32, 64, 64, 56, 256, 1, 1, 0, 0, true},
+        {"r50_l1_1x1_64_256 tf32", SC_DTYPE_F32, 64, 64, 56, 256, 1, 1, 0, 1, false},
+        {"r50_l1_1x1_256_64 tf32", SC_DTYPE_F32, 64, 256, 56, 64, 1, 1, 0, 0, false},
+        {"r50_l1_1x1_256_64 tf32", SC_DTYPE_F32, 64, 256, 56, 64, 1, 1, 0, 1, true},
         /* strided backward-data at any length; forward's 8-stage reduction */
-        {"r50_l2_down_256_512 tf32", SC_DTYPE_F32, 64, 256, 56, 56, 512, 1, 2, 0, {true, true}},
-        /* long reductions stay on configuration 5 */
-        {"r50_l3_3x3_256 tf32", SC_DTYPE_F32, 64, 256, 14, 14, 256, 3, 1, 1, {false, false}},
+        {"r50_l2_down_256_512 tf32", SC_DTYPE_F32, 64, 256, 56, 512, 1, 2, 0, 0, true},
+        {"r50_l2_down_256_512 tf32", SC_DTYPE_F32, 64, 256, 56, 512, 1, 2, 0, 1, true},
+        /* long reductions stay on configuration 5 (or 8) */
+        {"r50_l3_3x3_256 tf32", SC_DTYPE_F32, 64, 256, 14, 256, 3, 1, 1, 0, false},
+        {"r50_l3_3x3_256 tf32", SC_DTYPE_F32, 64, 256, 14, 256, 3, 1, 1, 1, false},
         /* 16-bit: one stage is too short, eight are in */
-        {"r50_l1_1x1_64_256 bf16", SC_DTYPE_BF16, 64, 64, 56, 56, 256, 1, 1, 0, {false, false}},
-        {"r50_l3_1x1_512_256 bf16", SC_DTYPE_BF16, 64, 512, 28, 28, 256, 1, 1, 0, {true, true}},
+        {"r50_l1_1x1_64_256 bf16", SC_DTYPE_BF16, 64, 64, 56, 256, 1, 1, 0, 0, false},
+        {"r50_l1_1x1_64_256 bf16", SC_DTYPE_BF16, 64, 64, 56, 256, 1, 1, 0, 1, false},
+        {"r50_l3_1x1_512_256 bf16", SC_DTYPE_BF16, 64, 512, 28, 256, 1, 1, 0, 0, true},
+        {"r50_l3_1x1_512_256 bf16", SC_DTYPE_BF16, 64, 512, 28, 256, 1, 1, 0, 1, true},
     };
     if (getenv("SAFECONV_GPU_GEMM_PERSIST") || getenv("SAFECONV_GPU_GEMM_CFG") ||
         getenv("SAFECONV_GPU_GEMM_WGMMA") || getenv("SAFECONV_GPU_GEMM_MMA"))
         return; /* the switches that move these plans on purpose */
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int wg = 0; wg < 2; wg++) {
-            sc_conv2d_desc d;
-            sc_conv2d_desc_init(&d);
-            d.n = cases[i].n, d.c = cases[i].c, d.h = cases[i].h, d.w = cases[i].w;
-            d.k = cases[i].k, d.r = d.s = cases[i].r, d.stride_h = d.stride_w = cases[i].stride;
-            d.pad_h = d.pad_w = cases[i].pad, d.layout = SC_NHWC, d.dtype = cases[i].dtype;
-            sc_problem pb;
-            if (sc__problem_init(&d, &pb)) {
-                printf("FAIL persist %s: the descriptor is rejected\n", cases[i].name);
-                bad++;
-                continue;
-            }
-            sc_gpu_dev dev = {132, 90, false, wg != 0};
-            for (int dir = 0; dir < 2; dir++) {
-                sc_gpu_request rq = {(sc_direction)dir, SC_MATH_TF32, (size_t)64 << 20, 16};
-                sc_kplan pl;
-                bool want = cases[i].cfg7[dir] && dev.wgmma;
-                if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &pl) ||
-                    pl.algo != SC_ALGO_GPU_IMPLICIT_GEMM_MMA ||
-                    (pl.cfg == SC_MMA_WGMMA_PERSIST_CFG) != want) {
-                    printf("FAIL persist %s direction %d wgmma %d: %s cfg %d, expected %s7\n",
-                           cases[i].name, dir, wg, sc_algo_name(pl.algo), pl.cfg,
-                           want ? "" : "not ");
-                    bad++;
-                }
-            }
-        }
+    check_pins("persist", SC_MMA_WGMMA_PERSIST_CFG, cases, sizeof cases / sizeof cases[0]);
 }
 
-/* TF32 backward-weight on wgmma (configuration 5, mma/wgmma_tf32_bw.cuh) on an sm_90 device:
- * planned where it fills its 128x128 tile, not on the 64-channel layers (the 64-row mma.sync
- * tiles were measured faster there), never without wgmma. ResNet-50 layers at batch 64, NHWC. */
+/* TF32 backward-weight (2) on wgmma (configuration 5, mma/wgmma_tf32_bw.cuh): planned where it
+ * fills its 128x128 tile, not on the 64-channel layers (the 64-row mma.sync tiles were measured
+ * faster there). ResNet-50 layers at batch 64. */
 static void check_tf32_bw(void)
 {
-    static const struct {
-        const char *name;
-        int c, h, k, r, stride, pad;
-        bool cfg5;
-    } cases[] = {
-        {"r50_l1_3x3_64", 64, 56, 64, 3, 1, 1, false},
-        {"r50_l1_1x1_64_256", 64, 56, 256, 1, 1, 0, false},
-        {"r50_l2_3x3_128", 128, 28, 128, 3, 1, 1, true},
-        {"r50_l3_3x3_256", 256, 14, 256, 3, 1, 1, true},
-        {"r50_l4_1x1_512_2048", 512, 7, 2048, 1, 1, 0, true},
+    static const struct pin cases[] = {
+        {"r50_l1_3x3_64", SC_DTYPE_F32, 64, 64, 56, 64, 3, 1, 1, 2, false},
+        {"r50_l1_1x1_64_256", SC_DTYPE_F32, 64, 64, 56, 256, 1, 1, 0, 2, false},
+        {"r50_l2_3x3_128", SC_DTYPE_F32, 64, 128, 28, 128, 3, 1, 1, 2, true},
+        {"r50_l3_3x3_256", SC_DTYPE_F32, 64, 256, 14, 256, 3, 1, 1, 2, true},
+        {"r50_l4_1x1_512_2048", SC_DTYPE_F32, 64, 512, 7, 2048, 1, 1, 0, 2, true},
     };
     if (getenv("SAFECONV_GPU_GEMM_CFG") || getenv("SAFECONV_GPU_GEMM_WGMMA") ||
         getenv("SAFECONV_GPU_GEMM_MMA") || getenv("SAFECONV_GPU_GEMM_WGMMA_TF32BW") ||
         getenv("SAFECONV_GPU_GEMM_SPLITS"))
         return; /* the switches that move these plans on purpose */
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int wg = 0; wg < 2; wg++) {
-            sc_conv2d_desc d;
-            sc_conv2d_desc_init(&d);
-            d.n = 64, d.c = cases[i].c, d.h = d.w = cases[i].h, d.k = cases[i].k;
-            d.r = d.s = cases[i].r, d.stride_h = d.stride_w = cases[i].stride;
-            d.pad_h = d.pad_w = cases[i].pad, d.layout = SC_NHWC, d.dtype = SC_DTYPE_F32;
-            sc_problem pb;
-            if (sc__problem_init(&d, &pb)) {
-                printf("FAIL tf32 bw %s: the descriptor is rejected\n", cases[i].name);
-                bad++;
-                continue;
-            }
-            sc_gpu_dev dev = {132, 90, false, wg != 0};
-            sc_gpu_request rq = {SC_DIR_BACKWARD_WEIGHT, SC_MATH_TF32, (size_t)64 << 20, 16};
-            sc_kplan pl;
-            bool want = cases[i].cfg5 && dev.wgmma;
-            if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &pl) ||
-                pl.algo != SC_ALGO_GPU_IMPLICIT_GEMM_MMA || (pl.cfg == SC_MMA_WGMMA_CFG) != want) {
-                printf("FAIL tf32 bw %s wgmma %d: %s cfg %d, expected %s5\n", cases[i].name, wg,
-                       sc_algo_name(pl.algo), pl.cfg, want ? "" : "not ");
-                bad++;
-            }
-        }
+    check_pins("tf32 bw", SC_MMA_WGMMA_CFG, cases, sizeof cases / sizeof cases[0]);
 }
 
-/* Where configuration 8 (wgmma, 128x256) is planned on an sm_90 device: ResNet-50 layers at
- * batch 64, NHWC, with 256 or more output channels (forward) or input channels
- * (backward-data), not where half its columns would be empty, and not for the strided
- * backward-data whose stride classes each launch too few of its tiles to fill the SMs
- * (r50_l4_3x3_512_s2: measured 35% slower there, bench/NOTES.md). */
+/* Where configuration 8 (wgmma, 128x256) is planned: ResNet-50 layers at batch 64 with 256 or
+ * more output channels (forward, 0) or input channels (backward-data, 1), not where half its
+ * columns would be empty, and not for the strided backward-data whose stride classes each
+ * launch too few of its tiles to fill the SMs (r50_l4_3x3_512_s2: measured 35% slower there,
+ * bench/NOTES.md). */
 static void check_n256(void)
 {
-    static const struct {
-        const char *name;
-        int dtype, c, h, k, r, stride, pad, dir;
-        bool cfg8;
-    } cases[] = {
-        {"r50_l3_3x3_256 tf32 fwd", SC_DTYPE_F32, 256, 14, 256, 3, 1, 1, 0, true},
-        {"r50_l3_3x3_256 bf16 bd", SC_DTYPE_BF16, 256, 14, 256, 3, 1, 1, 1, true},
-        {"r50_l3_1x1_1024_256 bf16 fwd", SC_DTYPE_BF16, 1024, 14, 256, 1, 1, 0, 0, true},
-        {"r50_l2_3x3_128 tf32 fwd", SC_DTYPE_F32, 128, 28, 128, 3, 1, 1, 0, false},
-        {"r50_l4_3x3_512_s2 tf32 bd", SC_DTYPE_F32, 512, 14, 512, 3, 2, 1, 1, false},
+    static const struct pin cases[] = {
+        {"r50_l3_3x3_256 tf32", SC_DTYPE_F32, 64, 256, 14, 256, 3, 1, 1, 0, true},
+        {"r50_l3_3x3_256 bf16", SC_DTYPE_BF16, 64, 256, 14, 256, 3, 1, 1, 1, true},
+        {"r50_l3_1x1_1024_256 bf16", SC_DTYPE_BF16, 64, 1024, 14, 256, 1, 1, 0, 0, true},
+        {"r50_l2_3x3_128 tf32", SC_DTYPE_F32, 64, 128, 28, 128, 3, 1, 1, 0, false},
+        {"r50_l4_3x3_512_s2 tf32", SC_DTYPE_F32, 64, 512, 14, 512, 3, 2, 1, 1, false},
     };
     if (getenv("SAFECONV_GPU_GEMM_CFG") || getenv("SAFECONV_GPU_GEMM_WGMMA") ||
         getenv("SAFECONV_GPU_GEMM_MMA") || getenv("SAFECONV_GPU_GEMM_WGMMA_N256") ||
         getenv("SAFECONV_GPU_GEMM_SPLITS") || getenv("SAFECONV_GPU_GEMM_PERSIST"))
         return; /* the switches that move these plans on purpose */
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int wg = 0; wg < 2; wg++) {
-            sc_conv2d_desc d;
-            sc_conv2d_desc_init(&d);
-            d.n = 64, d.c = cases[i].c, d.h = d.w = cases[i].h, d.k = cases[i].k;
-            d.r = d.s = cases[i].r, d.stride_h = d.stride_w = cases[i].stride;
-            d.pad_h = d.pad_w = cases[i].pad, d.layout = SC_NHWC, d.dtype = cases[i].dtype;
-            sc_problem pb;
-            if (sc__problem_init(&d, &pb)) {
-                printf("FAIL n256 %s: the descriptor is rejected\n", cases[i].name);
-                bad++;
-                continue;
-            }
-            sc_gpu_dev dev = {132, 90, false, wg != 0};
-            sc_gpu_request rq = {(sc_direction)cases[i].dir, SC_MATH_TF32, (size_t)64 << 20, 16};
-            sc_kplan pl;
-            bool want = cases[i].cfg8 && dev.wgmma;
-            if (sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &pl) ||
-                pl.algo != SC_ALGO_GPU_IMPLICIT_GEMM_MMA ||
-                (pl.cfg == SC_MMA_WGMMA_N256_CFG) != want) {
-                printf("FAIL n256 %s wgmma %d: %s cfg %d, expected %s8\n", cases[i].name, wg,
-                       sc_algo_name(pl.algo), pl.cfg, want ? "" : "not ");
-                bad++;
-            }
-        }
+    check_pins("n256", SC_MMA_WGMMA_N256_CFG, cases, sizeof cases / sizeof cases[0]);
 }
 
 int main(int argc, char **argv)
