@@ -31,14 +31,10 @@ static int mma_launch_one(const Op &op, dim3 grid, cudaStream_t st)
             return sc_wgmma_launch<Op, 128>(op, grid, st);
         else
             return (int)cudaErrorInvalidValue;
-    } else if constexpr (CFG == SC_MMA_WGMMA_N64_CFG) {
-        if constexpr (Op::A_KMAJOR && Op::B_KMAJOR) /* forward, or backward-data as forward */
-            return sc_wgmma_launch<Op, 64>(op, grid, st);
-        else
-            return (int)cudaErrorInvalidValue;
-    } else if constexpr (CFG == SC_MMA_WGMMA_N256_CFG) {
-        if constexpr (Op::A_KMAJOR && Op::B_KMAJOR) /* forward, or backward-data as forward */
-            return sc_wgmma_launch<Op, 256>(op, grid, st);
+    } else if constexpr (CFG == SC_MMA_WGMMA_N64_CFG || CFG == SC_MMA_WGMMA_N256_CFG) {
+        /* 5's kernel with 64 or 256 columns: forward, or backward-data as forward */
+        if constexpr (Op::A_KMAJOR && Op::B_KMAJOR)
+            return sc_wgmma_launch<Op, sc_mma_bn(CFG)>(op, grid, st);
         else
             return (int)cudaErrorInvalidValue;
     } else if constexpr (CFG == SC_MMA_WGMMA_PERSIST_CFG) {

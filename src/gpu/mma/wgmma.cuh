@@ -292,7 +292,8 @@ __device__ __forceinline__ void sc_wgmma_acc_out(const float *acc, float *Cs, in
     }
 }
 /* The end of a one-tile block: every group and copy waited for, then the accumulators through
- * the fp32 tile Cs (128 x (BN + 4), over the consumed stages) to the output. */
+ * the fp32 tile Cs (128 x (BN + 4), over the consumed stages) to the output. wg, warp and lane
+ * are the caller's own (tid's): recomputed here, they changed the 16-bit kernels' code. */
 template <int BN, class Op>
 __device__ __forceinline__ void sc_wgmma_epilogue(const Op &op, const typename Op::Block &blk,
                                                   const float *acc, unsigned char *smem, int m0,
