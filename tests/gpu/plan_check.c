@@ -268,8 +268,23 @@ struct pin {
     int dtype, n, c, h, k, r, stride, pad, dir;
     bool want;
 };
-static void check_pins(const char *what, int cfg, const struct pin *cases, size_t count)
+/* Every pin set steps aside where a switch moves its plans on purpose: a forced configuration,
+ * wgmma or the matrix units off, and the set's own switches (also, NULL-terminated). */
+static bool plans_moved(const char *const *also)
 {
+    static const char *const always[] = {"SAFECONV_GPU_GEMM_CFG", "SAFECONV_GPU_GEMM_WGMMA",
+                                         "SAFECONV_GPU_GEMM_MMA", NULL};
+    for (int i = 0; always[i]; i++)
+        if (getenv(always[i])) return true;
+    for (int i = 0; also[i]; i++)
+        if (getenv(also[i])) return true;
+    return false;
+}
+
+static void check_pins(const char *what, int cfg, const struct pin *cases, size_t count,
+                       const char *const *also)
+{
+    if (plans_moved(also)) return;
     for (size_t i = 0; i < count; i++) {
         const struct pin *t = &cases[i];
         sc_conv2d_desc d;
@@ -320,10 +335,8 @@ static void check_persist(void)
         {"r50_l3_1x1_512_256 bf16", SC_DTYPE_BF16, 64, 512, 28, 256, 1, 1, 0, 0, true},
         {"r50_l3_1x1_512_256 bf16", SC_DTYPE_BF16, 64, 512, 28, 256, 1, 1, 0, 1, true},
     };
-    if (getenv("SAFECONV_GPU_GEMM_PERSIST") || getenv("SAFECONV_GPU_GEMM_CFG") ||
-        getenv("SAFECONV_GPU_GEMM_WGMMA") || getenv("SAFECONV_GPU_GEMM_MMA"))
-        return; /* the switches that move these plans on purpose */
-    check_pins("persist", SC_MMA_WGMMA_PERSIST_CFG, cases, sizeof cases / sizeof cases[0]);
+    static const char *const also[] = {"SAFECONV_GPU_GEMM_PERSIST", NULL};
+    check_pins("persist", SC_MMA_WGMMA_PERSIST_CFG, cases, sizeof cases / sizeof cases[0], also);
 }
 
 /* TF32 backward-weight (2) on wgmma (configuration 5, mma/wgmma_tf32_bw.cuh): planned where it
@@ -338,11 +351,9 @@ static void check_tf32_bw(void)
         {"r50_l3_3x3_256", SC_DTYPE_F32, 64, 256, 14, 256, 3, 1, 1, 2, true},
         {"r50_l4_1x1_512_2048", SC_DTYPE_F32, 64, 512, 7, 2048, 1, 1, 0, 2, true},
     };
-    if (getenv("SAFECONV_GPU_GEMM_CFG") || getenv("SAFECONV_GPU_GEMM_WGMMA") ||
-        getenv("SAFECONV_GPU_GEMM_MMA") || getenv("SAFECONV_GPU_GEMM_WGMMA_TF32BW") ||
-        getenv("SAFECONV_GPU_GEMM_SPLITS"))
-        return; /* the switches that move these plans on purpose */
-    check_pins("tf32 bw", SC_MMA_WGMMA_CFG, cases, sizeof cases / sizeof cases[0]);
+    static const char *const also[] = {"SAFECONV_GPU_GEMM_WGMMA_TF32BW", "SAFECONV_GPU_GEMM_SPLITS",
+                                       NULL};
+    check_pins("tf32 bw", SC_MMA_WGMMA_CFG, cases, sizeof cases / sizeof cases[0], also);
 }
 
 /* Where configuration 8 (wgmma, 128x256) is planned: ResNet-50 layers at batch 64 with 256 or
@@ -359,11 +370,9 @@ static void check_n256(void)
         {"r50_l2_3x3_128 tf32", SC_DTYPE_F32, 64, 128, 28, 128, 3, 1, 1, 0, false},
         {"r50_l4_3x3_512_s2 tf32", SC_DTYPE_F32, 64, 512, 14, 512, 3, 2, 1, 1, false},
     };
-    if (getenv("SAFECONV_GPU_GEMM_CFG") || getenv("SAFECONV_GPU_GEMM_WGMMA") ||
-        getenv("SAFECONV_GPU_GEMM_MMA") || getenv("SAFECONV_GPU_GEMM_WGMMA_N256") ||
-        getenv("SAFECONV_GPU_GEMM_SPLITS") || getenv("SAFECONV_GPU_GEMM_PERSIST"))
-        return; /* the switches that move these plans on purpose */
-    check_pins("n256", SC_MMA_WGMMA_N256_CFG, cases, sizeof cases / sizeof cases[0]);
+    static const char *const also[] = {"SAFECONV_GPU_GEMM_WGMMA_N256", "SAFECONV_GPU_GEMM_SPLITS",
+                                       "SAFECONV_GPU_GEMM_PERSIST", NULL};
+    check_pins("n256", SC_MMA_WGMMA_N256_CFG, cases, sizeof cases / sizeof cases[0], also);
 }
 
 int main(int argc, char **argv)
