@@ -184,14 +184,26 @@ def set_flags(impl, precision):
     torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
-def run(model_name, precision, impl, args):
+def make_setup(model_name, args, device="cuda"):
+    """(model, optimizer, x, y) of a timed run: the model from seed 0, in the layout args asks
+    for, and a random batch (run() and run_paired() alike)."""
     torch.manual_seed(0)
-    set_flags(impl, precision)
     mf = torch.contiguous_format if args.nchw else torch.channels_last
-    model = make_model(model_name).cuda().to(memory_format=mf)
+    model = make_model(model_name).to(device).to(memory_format=mf)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(args.batch, 3, args.size, args.size, device="cuda").contiguous(memory_format=mf)
-    y = torch.randint(0, 1000, (args.batch,), device="cuda")
+    x = torch.randn(args.batch, 3, args.size, args.size, device=device).contiguous(memory_format=mf)
+    y = torch.randint(0, 1000, (args.batch,), device=device)
+    return model, opt, x, y
+
+
+def median(v):
+    """The upper median of the step times v (a list, left as it is)."""
+    return sorted(v)[len(v) // 2]
+
+
+def run(model_name, precision, impl, args):
+    set_flags(impl, precision)
+    model, opt, x, y = make_setup(model_name, args)
     step = make_step(model, opt, x, y, precision)
     opts = IMPLS[impl]
     handle = safeconv.enable(**opts) if opts is not None else None
@@ -212,8 +224,7 @@ def run(model_name, precision, impl, args):
         if handle is not None:
             safeconv.disable()
         torch.backends.cudnn.enabled = True
-    times.sort()
-    med = times[len(times) // 2]
+    med = median(times)
     del model, opt, x, y
     torch.cuda.empty_cache()
     return {"images_per_s": args.batch / med, "ms": 1000 * med, "loss": float(loss.detach()),
@@ -226,18 +237,12 @@ PAIRED_IMPLS = ("safeconv", "cudnn", "cudnn_determ", "torch_nocudnn")
 def run_paired(model_name, precision, impls, args, device="cuda"):
     """The impls timed side by side in one process (--paired: the module docstring): returns
     {impl: run()'s fields} plus, per impl, "round_ms" (each round's median step time)."""
-    mf = torch.contiguous_format if args.nchw else torch.channels_last
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     steps, models = {}, []
     for impl in impls:
-        torch.manual_seed(0)
-        model = make_model(model_name).to(device).to(memory_format=mf)
+        model, opt, x, y = make_setup(model_name, args, device)
         if impl == "safeconv":
             safeconv.patch_model(model, strategy="gpu" if device == "cuda" else "auto")
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        x = torch.randn(args.batch, 3, args.size, args.size, device=device)
-        x = x.contiguous(memory_format=mf)
-        y = torch.randint(0, 1000, (args.batch,), device=device)
         steps[impl] = make_step(model, opt, x, y, precision)
         models.append(model)
     times = {impl: [] for impl in impls}
@@ -261,12 +266,12 @@ def run_paired(model_name, precision, impls, args, device="cuda"):
                     block[impl].append(time.perf_counter() - t0)
             for impl in impls:
                 times[impl] += block[impl]
-                rounds[impl].append(1000 * sorted(block[impl])[len(block[impl]) // 2])
+                rounds[impl].append(1000 * median(block[impl]))
     finally:
         torch.backends.cudnn.enabled = True
     out = {}
     for impl in impls:
-        med = sorted(times[impl])[len(times[impl]) // 2]
+        med = median(times[impl])
         out[impl] = {"images_per_s": args.batch / med, "ms": 1000 * med,
                      "loss": float(loss[impl].detach()), "round_ms": rounds[impl]}
     del models, steps
