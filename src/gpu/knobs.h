@@ -35,10 +35,12 @@ typedef struct sc_gpu_knobs {
     int winograd; /* SAFECONV_GPU_WINOGRAD: 0 never Winograd by default, 1 wherever it applies */
     int winograd_1stage; /* SAFECONV_GPU_WINOGRAD_1STAGE: 1 the one-stage (AMD) variant on NVIDIA */
     int winograd_splits; /* SAFECONV_GPU_WINOGRAD_SPLITS: backward-weight reduction slices */
-    int bias_slices;     /* SAFECONV_GPU_BIAS_SLICES: the bias gradient's row slices */
-    int dw_slices;       /* SAFECONV_GPU_DW_SLICES: NHWC depthwise backward-weight's row slices */
-    int dw_plane;        /* SAFECONV_GPU_DW_PLANE: 0 the generic NCHW depthwise backward-weight */
-    int debug;           /* SAFECONV_GPU_DEBUG: set = print every plan on stderr */
+    int winograd_bw_tile; /* SAFECONV_GPU_WINOGRAD_BW_TILE: backward-weight tile, 0 the wide one
+                           * (32 x 64 channels), 1 the narrow one (32 x 32; winograd.h) */
+    int bias_slices;      /* SAFECONV_GPU_BIAS_SLICES: the bias gradient's row slices */
+    int dw_slices;        /* SAFECONV_GPU_DW_SLICES: NHWC depthwise backward-weight's row slices */
+    int dw_plane;         /* SAFECONV_GPU_DW_PLANE: 0 the generic NCHW depthwise backward-weight */
+    int debug;            /* SAFECONV_GPU_DEBUG: set = print every plan on stderr */
 } sc_gpu_knobs;
 
 /* The switches of this process (read at the first call; thread-safe). */

@@ -77,9 +77,10 @@ int sc_launch_gemm_mma(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, co
  * transformed filter (sc_wino_ws_bytes). */
 int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                        const void *c, void *out, void *ws, cudaStream_t st);
-/* winograd_bw.cu: Winograd F(3x3,2x2) backward-weight in `splits` reduction slices (ws holds
- * them where splits > 1: sc_wino_bw_ws_bytes). */
-int sc_launch_winograd_bw(const sc_kp &kp, int splits, const void *x, const void *dy, void *dw,
-                          void *ws, cudaStream_t st);
+/* winograd_bw.cu: Winograd F(3x3,2x2) backward-weight with tile `tile` (0 wide, 1 narrow:
+ * winograd.h, the plan's cfg) in `splits` reduction slices (ws holds them where splits > 1:
+ * sc_wino_bw_ws_bytes). */
+int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, const void *dy,
+                          void *dw, void *ws, cudaStream_t st);
 
 #endif /* SC_GPU_LAUNCH_H */

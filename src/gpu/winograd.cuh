@@ -35,11 +35,14 @@ static_assert(US_FLOATS % (4 * WINO_T) == 0, "Us copies in whole float4s per thr
 
 /* One reduction step: acc[q][j][k] += sum over i < WINO_BC of As[p][i][8ty + j] * Bs[p][i][col(k)],
  * p = 2 warp + q, in the order of i (deterministic); Bs's row pitch BLD. A quarter-warp reads 8
- * consecutive float4 of Bs and one broadcast float4 of As. */
-template <int BLD = WINO_BK>
-__device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][8], const float *As,
+ * consecutive float4 of Bs and one broadcast float4 of As. NH: the B side's halves of 32 columns
+ * (2: WINO_BK columns, lane columns 4kx..4kx+3 and 32+4kx..; 1: 32 columns, the backward-weight's
+ * narrow tile, lane columns 4kx..4kx+3 only). */
+template <int BLD = WINO_BK, int NH = 2>
+__device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][4 * NH], const float *As,
                                                const float *Bs, int warp, int ty, int kx)
 {
+    static_assert(NH == 1 || NH == 2, "one or two halves of 32 columns");
 #if SC_GPU_HIP /* AMD's compiler, fully unrolled, hoisted loads past 256 VGPRs and spilled */
 #pragma unroll 1
 #else
@@ -52,13 +55,15 @@ __device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][8], const floa
             const float4 v0 = *(const float4 *)(As + (p * WINO_BC + i) * VS_LD + 8 * ty);
             const float4 v1 = *(const float4 *)(As + (p * WINO_BC + i) * VS_LD + 8 * ty + 4);
             const float4 u0 = *(const float4 *)(Bs + (p * WINO_BC + i) * BLD + 4 * kx);
-            const float4 u1 = *(const float4 *)(Bs + (p * WINO_BC + i) * BLD + 32 + 4 * kx);
+            float4 u1 = u0;
+            if constexpr (NH == 2)
+                u1 = *(const float4 *)(Bs + (p * WINO_BC + i) * BLD + 32 + 4 * kx);
             const float vv[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
             const float uu[8] = {u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w};
 #pragma unroll
             for (int j = 0; j < 8; j++)
 #pragma unroll
-                for (int k = 0; k < 8; k++) acc[q][j][k] = fmaf(vv[j], uu[k], acc[q][j][k]);
+                for (int k = 0; k < 4 * NH; k++) acc[q][j][k] = fmaf(vv[j], uu[k], acc[q][j][k]);
         }
 }
 
@@ -102,9 +107,10 @@ __device__ __forceinline__ void wino_pipeline(int nsteps, Load &load, Store &sto
 
 /* Exchange round rd: the accumulators of B columns [rd*KQ, (rd+1)*KQ) to
  * Ms[16][WINO_BT][KQ + 1] (point, A row, column - rd*KQ), so one thread can then read all 16
- * points of an (A row, column) pair. The caller synchronizes before reading. */
-template <int KQ>
-__device__ __forceinline__ void wino_xchg_store(float *Ms, const float (&acc)[2][8][8], int rd,
+ * points of an (A row, column) pair. The caller synchronizes before reading. NH as in
+ * wino_gemm_step. */
+template <int KQ, int NH = 2>
+__device__ __forceinline__ void wino_xchg_store(float *Ms, const float (&acc)[2][8][4 * NH], int rd,
                                                 int warp, int ty, int kx)
 {
 #pragma unroll
@@ -112,7 +118,7 @@ __device__ __forceinline__ void wino_xchg_store(float *Ms, const float (&acc)[2]
 #pragma unroll
         for (int j = 0; j < 8; j++)
 #pragma unroll
-            for (int k = 0; k < 8; k++) {
+            for (int k = 0; k < 4 * NH; k++) {
                 const int o = (k < 4 ? 0 : 32) + 4 * kx + (k & 3);
                 if (o / KQ == rd)
                     Ms[((2 * warp + q) * WINO_BT + 8 * ty + j) * (KQ + 1) + o - rd * KQ] =

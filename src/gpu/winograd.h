@@ -58,21 +58,34 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
     return splits > 1 ? (size_t)splits * (size_t)kp->k * (size_t)kp->c * 9 * sizeof(float) : 0;
 }
 
-/* The backward-weight kernel's blocks per slice: (K / WINO_BK) x (C / WINO_BT), rounded up. */
-static inline long long sc_wino_bw_blocks(const sc_kp *kp)
+/* Backward-weight tiles (the plan's cfg): 0, WINO_BT input x WINO_BK output channels a block,
+ * 128 accumulators and about 250 registers a thread, one block an SM; 1, the narrow tile,
+ * WINO_BT x WINO_BW_NARROW, 64 accumulators and at most 128 registers, two blocks an SM (twice
+ * the warps to hide the shared-memory and barrier latencies that left a scheduler without an
+ * eligible warp a third of the time, for about 1.25x the load and transform instructions per
+ * multiply-add: bench/NOTES.md, "Winograd backward-weight in narrow tiles"). */
+#define WINO_BW_NARROW 32
+static inline int sc_wino_bw_bk(int tile) { return tile == 1 ? WINO_BW_NARROW : WINO_BK; }
+static inline int sc_wino_bw_per_sm(int tile) { return tile == 1 ? 2 : 1; }
+
+/* The backward-weight kernel's blocks per slice: (K / its tile's k) x (C / WINO_BT), rounded
+ * up. */
+static inline long long sc_wino_bw_blocks(const sc_kp *kp, int tile)
 {
-    return (long long)((kp->k + WINO_BK - 1) / WINO_BK) * ((kp->c + WINO_BT - 1) / WINO_BT);
+    int bk = sc_wino_bw_bk(tile);
+    return (long long)((kp->k + bk - 1) / bk) * ((kp->c + WINO_BT - 1) / WINO_BT);
 }
 
-/* Backward-weight slices: `want`, or (0) as many as one wave of blocks holds, one block an SM
- * (the kernel takes about 250 registers a thread, so a second block never fits beside it, and
- * blocks past sm_count wait for a block of the first wave to finish: 8 x 17 blocks on 132 SMs
- * end a whole short slice later than 8 x 16, bench/NOTES.md); at least 8 steps a slice, at most
- * 64 slices, within the workspace limit, none without tiles. */
-static inline int sc_wino_bw_splits(const sc_kp *kp, int want, int sm_count, size_t ws_limit)
+/* Backward-weight slices: `want`, or (0) as many as one wave of blocks holds (sc_wino_bw_per_sm
+ * blocks an SM: blocks past the wave wait for a block of the first to finish: 8 x 17 blocks on
+ * 132 SMs, one an SM, end a whole short slice later than 8 x 16, bench/NOTES.md); at least 8
+ * steps a slice, at most 64 slices, within the workspace limit, none without tiles. */
+static inline int sc_wino_bw_splits(const sc_kp *kp, int tile, int want, int sm_count,
+                                    size_t ws_limit)
 {
-    long long blocks = sc_wino_bw_blocks(kp);
-    long long s = want > 0 ? want : blocks <= sm_count ? sm_count / blocks : 1;
+    long long blocks = sc_wino_bw_blocks(kp, tile),
+              wave = (long long)sm_count * sc_wino_bw_per_sm(tile);
+    long long s = want > 0 ? want : blocks <= wave ? wave / blocks : 1;
     long long cap = sc_wino_tiles(kp, SC_DIR_BACKWARD_WEIGHT) / (8 * WINO_BC);
     if (s > cap) s = cap;
     if (s > 64) s = 64;

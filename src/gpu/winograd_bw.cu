@@ -37,30 +37,42 @@ struct wino_bw_args {
     int direct; /* one slice: write dw itself */
 };
 
-template <int NBUF, int KQ>
-__global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
-                                                          const float *__restrict__ x,
-                                                          const float *__restrict__ dy,
-                                                          float *__restrict__ out)
+/* A stage of the tile with BK output channels: As (VS_FLOATS) and Bs[16][WINO_BC][BK + 4]. */
+template <int BK>
+__host__ __device__ constexpr int wino_bw_buf()
 {
+    return VS_FLOATS + 16 * WINO_BC * (BK + 4);
+}
+static_assert(wino_bw_buf<WINO_BK>() == BW_BUF_FLOATS, "the wide tile's stage");
+
+/* BK: the tile's output channels (WINO_BK, one block an SM; WINO_BW_NARROW, two: winograd.h). */
+template <int NBUF, int KQ, int BK>
+__global__ __launch_bounds__(WINO_T,
+                             BK == WINO_BK ? 1 : 2) void wino_bw_main(wino_bw_args a,
+                                                                      const float *__restrict__ x,
+                                                                      const float *__restrict__ dy,
+                                                                      float *__restrict__ out)
+{
+    static_assert(BK == WINO_BK || BK == WINO_BW_NARROW, "the wide or the narrow tile");
+    constexpr int NH = BK / 32, BLD = BK + 4, BUF = wino_bw_buf<BK>();
     extern __shared__ float4 smem4[];
     float *sm = (float *)smem4;
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
-    const int k0 = blockIdx.x * WINO_BK, c0 = blockIdx.y * WINO_BT;
+    const int k0 = blockIdx.x * BK, c0 = blockIdx.y * WINO_BT;
     const int tbeg = blockIdx.z * a.tps;
     const int tend = min(tbeg + a.tps, a.ntiles);
 
-    /* Load roles, all on one tile tl of the step's WINO_BC: x, one patch (one c); dy, two
-     * tiles (k and k + 32). NHWC: a warp on one tile, lanes along the channels (128-byte
+    /* Load roles, all on one tile tl of the step's WINO_BC: x, one patch (one c); dy, NH
+     * tiles (k and k + 32 in the wide tile). NHWC: a warp on one tile, lanes along the channels (128-byte
      * runs); NCHW: lanes along 8 tiles x 4 channels. */
     const int tl = a.nhwc ? t >> 5 : t & 7, cl = a.nhwc ? t & 31 : t >> 3;
-    float g[2][4], d[16];
+    float g[NH][4], d[16];
     auto load = [&](int step) {
         const int T = tbeg + step * WINO_BC + tl;
         int n, ty, tx;
         wino_tile(T < tend ? T : 0, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
 #pragma unroll
-        for (int j = 0; j < 2; j++) {
+        for (int j = 0; j < NH; j++) {
             const int k = k0 + cl + 32 * j;
             const bool ok = T < tend && k < a.k;
 #pragma unroll
@@ -90,12 +102,12 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
                         ? __ldg(x + base + r * rs + s * cs)
                         : 0.f;
     };
-    /* Stage: As[16][WINO_BC][VS_LD] = V (x's patches, A rows = c), Bs[16][WINO_BC][BW_LD] = U
+    /* Stage: As[16][WINO_BC][VS_LD] = V (x's patches, A rows = c), Bs[16][WINO_BC][BLD] = U
      * (dy's tiles, B columns = k). */
     auto store = [&](int buf) {
-        float *As = sm + buf * BW_BUF_FLOATS, *Bs = As + VS_FLOATS;
+        float *As = sm + buf * BUF, *Bs = As + VS_FLOATS;
 #pragma unroll
-        for (int j = 0; j < 2; j++) {
+        for (int j = 0; j < NH; j++) {
             float tg[4][2];
 #pragma unroll
             for (int e = 0; e < 2; e++) { /* G g: rows of the 2x2 tile */
@@ -106,15 +118,15 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
             }
 #pragma unroll
             for (int r = 0; r < 4; r++) { /* (G g) G^T */
-                float *u = Bs + (4 * r * WINO_BC + tl) * BW_LD + cl + 32 * j;
+                float *u = Bs + (4 * r * WINO_BC + tl) * BLD + cl + 32 * j;
                 u[0] = tg[r][0];
 #ifdef SC_WINO_MUTANT /* a broken variant the checks must catch (tests/gpu/run_mp.sh) */
-                u[WINO_BC * BW_LD] = (tg[r][0] + tg[r][1]) * (0.5f + 0x1p-13f);
+                u[WINO_BC * BLD] = (tg[r][0] + tg[r][1]) * (0.5f + 0x1p-13f);
 #else
-                u[WINO_BC * BW_LD] = (tg[r][0] + tg[r][1]) * 0.5f;
+                u[WINO_BC * BLD] = (tg[r][0] + tg[r][1]) * 0.5f;
 #endif
-                u[2 * WINO_BC * BW_LD] = (tg[r][0] - tg[r][1]) * 0.5f;
-                u[3 * WINO_BC * BW_LD] = tg[r][1];
+                u[2 * WINO_BC * BLD] = (tg[r][0] - tg[r][1]) * 0.5f;
+                u[3 * WINO_BC * BLD] = tg[r][1];
             }
         }
         float b[16];
@@ -136,17 +148,17 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
     };
 
     const int ty = lane >> 3, kx = lane & 7;
-    float acc[2][8][8];
+    float acc[2][8][4 * NH];
 #pragma unroll
     for (int q = 0; q < 2; q++)
 #pragma unroll
         for (int j = 0; j < 8; j++)
 #pragma unroll
-            for (int k = 0; k < 8; k++) acc[q][j][k] = 0.f;
+            for (int k = 0; k < 4 * NH; k++) acc[q][j][k] = 0.f;
 
     auto gemm = [&](int buf) {
-        const float *As = sm + buf * BW_BUF_FLOATS;
-        wino_gemm_step<BW_LD>(acc, As, As + VS_FLOATS, warp, ty, kx);
+        const float *As = sm + buf * BUF;
+        wino_gemm_step<BLD, NH>(acc, As, As + VS_FLOATS, warp, ty, kx);
     };
     if (tend > tbeg) /* the same for the whole block: a slice with no tiles keeps acc at 0 */
         wino_pipeline<NBUF>((tend - tbeg + WINO_BC - 1) / WINO_BC, load, store, gemm);
@@ -157,8 +169,8 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_bw_main(wino_bw_args a,
     constexpr int MLD = KQ + 1;
     float *o = a.direct ? out : out + (i64)blockIdx.z * a.k * a.c * 9;
 #pragma unroll
-    for (int rd = 0; rd < WINO_BK / KQ; rd++) {
-        wino_xchg_store<KQ>(Ms, acc, rd, warp, ty, kx);
+    for (int rd = 0; rd < BK / KQ; rd++) {
+        wino_xchg_store<KQ, NH>(Ms, acc, rd, warp, ty, kx);
         __syncthreads();
         for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
             const int oc = e % WINO_BT, ok = e / WINO_BT;
@@ -199,10 +211,11 @@ __global__ __launch_bounds__(256) void wino_bw_sum(int slices, i64 n, const floa
     dw[e] = v;
 }
 
-int sc_launch_winograd_bw(const sc_kp &kp, int splits, const void *x, const void *dy, void *dw,
-                          void *ws, cudaStream_t st)
+int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, const void *dy,
+                          void *dw, void *ws, cudaStream_t st)
 {
-    if (!sc_wino_applies(&kp, SC_DIR_BACKWARD_WEIGHT) || splits < 1 || (splits > 1 && !ws))
+    if (!sc_wino_applies(&kp, SC_DIR_BACKWARD_WEIGHT) || (tile != 0 && tile != 1) || splits < 1 ||
+        (splits > 1 && !ws))
         return (int)cudaErrorInvalidValue;
     wino_bw_args w;
     w.n = kp.n, w.c = kp.c, w.h = kp.h, w.w = kp.w, w.k = kp.k, w.p = kp.p, w.q = kp.q;
@@ -213,17 +226,23 @@ int sc_launch_winograd_bw(const sc_kp &kp, int splits, const void *x, const void
     w.tps = sc_wino_bw_tps(w.ntiles, splits);
     w.nhwc = kp.nhwc;
     w.direct = splits == 1;
-    dim3 grid((unsigned)((kp.k + WINO_BK - 1) / WINO_BK),
-              (unsigned)((kp.c + WINO_BT - 1) / WINO_BT), (unsigned)splits);
+    const int bk = sc_wino_bw_bk(tile);
+    dim3 grid((unsigned)((kp.k + bk - 1) / bk), (unsigned)((kp.c + WINO_BT - 1) / WINO_BT),
+              (unsigned)splits);
     float *out = splits == 1 ? (float *)dw : (float *)ws;
-    int e = wino_variant<BW_BUF_FLOATS>([&](auto nb, auto kq) {
-        constexpr int NB = decltype(nb)::value, KQ = decltype(kq)::value,
-                      smem = wino_smem<NB, KQ, BW_BUF_FLOATS>();
-        if (int err = sc_smem_opt_in<wino_bw_main<NB, KQ>>(smem, smem)) return err;
-        wino_bw_main<NB, KQ>
-            <<<grid, WINO_T, smem, st>>>(w, (const float *)x, (const float *)dy, out);
-        return (int)cudaGetLastError();
-    });
+    const auto launch = [&](auto bkc) {
+        constexpr int BK = decltype(bkc)::value;
+        return wino_variant<wino_bw_buf<BK>()>([&](auto nb, auto kq) {
+            constexpr int NB = decltype(nb)::value, KQ = decltype(kq)::value,
+                          smem = wino_smem<NB, KQ, wino_bw_buf<BK>()>();
+            if (int err = sc_smem_opt_in<wino_bw_main<NB, KQ, BK>>(smem, smem)) return err;
+            wino_bw_main<NB, KQ, BK>
+                <<<grid, WINO_T, smem, st>>>(w, (const float *)x, (const float *)dy, out);
+            return (int)cudaGetLastError();
+        });
+    };
+    int e = tile == 1 ? launch(std::integral_constant<int, WINO_BW_NARROW>())
+                      : launch(std::integral_constant<int, WINO_BK>());
     if (e || splits == 1) return e;
     i64 n = (i64)kp.k * kp.c * 9;
     wino_bw_sum<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(splits, n, (const float *)ws,

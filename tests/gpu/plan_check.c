@@ -193,10 +193,15 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
         (long long)(pl->splits - 1) * sc_wino_bw_tps(sc_wino_tiles(kp, rq->dir), pl->splits) >=
             sc_wino_tiles(kp, rq->dir))
         return fail(pb, rq, dev, pl, "Winograd backward-weight slice with no tiles");
-    /* its default slices fit one wave where its slice's blocks do (one block an SM) */
-    long long blocks = sc_wino_bw_blocks(kp);
-    if (rq->dir == SC_DIR_BACKWARD_WEIGHT && !getenv("SAFECONV_GPU_WINOGRAD_SPLITS") &&
-        blocks <= dev->sm_count && blocks * pl->splits > dev->sm_count)
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT ? pl->cfg != 0 && pl->cfg != 1 : pl->cfg != -1)
+        return fail(pb, rq, dev, pl, "Winograd tile out of range");
+    if (rq->dir != SC_DIR_BACKWARD_WEIGHT) return;
+    /* its default slices fit one wave where its slice's blocks do: one block an SM of the wide
+     * tile, two of the narrow one (the kernel's launch bounds; written here, not taken from
+     * winograd.h, so that a wrong count there fails) */
+    long long blocks = sc_wino_bw_blocks(kp, pl->cfg),
+              wave = (long long)dev->sm_count * (pl->cfg == 1 ? 2 : 1);
+    if (!getenv("SAFECONV_GPU_WINOGRAD_SPLITS") && blocks <= wave && blocks * pl->splits > wave)
         return fail(pb, rq, dev, pl, "Winograd backward-weight slices past one wave");
 }
 
@@ -458,11 +463,13 @@ int main(int argc, char **argv)
             if (can && !st) check_bias(&pb, &kp, &rq, &dev, &b);
         }
     }
-    const char *env[] = {
-        "SAFECONV_GPU_GEMM_SPLITS", "SAFECONV_GPU_GEMM_SERIAL",      "SAFECONV_GPU_GEMM_CC",
-        "SAFECONV_GPU_GEMM_CFG",    "SAFECONV_GPU_WINOGRAD",         "SAFECONV_GPU_WINOGRAD_SPLITS",
-        "SAFECONV_GPU_BIAS_SLICES", "SAFECONV_GPU_DW_SLICES",        "SAFECONV_GPU_GEMM_PERSIST",
-        "SAFECONV_GPU_SMALLC_BW",   "SAFECONV_GPU_SMALLC_BW_SLICES", "SAFECONV_GPU_DW_PLANE"};
+    const char *env[] = {"SAFECONV_GPU_GEMM_SPLITS",      "SAFECONV_GPU_GEMM_SERIAL",
+                         "SAFECONV_GPU_GEMM_CC",          "SAFECONV_GPU_GEMM_CFG",
+                         "SAFECONV_GPU_WINOGRAD",         "SAFECONV_GPU_WINOGRAD_SPLITS",
+                         "SAFECONV_GPU_BIAS_SLICES",      "SAFECONV_GPU_DW_SLICES",
+                         "SAFECONV_GPU_GEMM_PERSIST",     "SAFECONV_GPU_SMALLC_BW",
+                         "SAFECONV_GPU_SMALLC_BW_SLICES", "SAFECONV_GPU_DW_PLANE",
+                         "SAFECONV_GPU_WINOGRAD_BW_TILE"};
     printf("plan_check");
     for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
         if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));

@@ -11,7 +11,8 @@
 #   naive          --algo gpu_naive
 #   winograd       --algo gpu_winograd on its shapes (--shape-class 3x3s1), every direction; and
 #                  backward-weight asked for 5 reduction slices (SAFECONV_GPU_WINOGRAD_SPLITS=5;
-#                  fewer where the tiles run out): at least 40 plans with 2-5
+#                  fewer where the tiles run out): at least 40 plans with 2-5; and its narrow
+#                  tile (SAFECONV_GPU_WINOGRAD_BW_TILE=1, 32 x 32 channels a block) in 5 slices
 #   bias slices    the bias gradient (backward-bias, backward-weight's dbias) in 7 row slices
 #                  (SAFECONV_GPU_BIAS_SLICES=7): at least 40 such plans each
 #   depthwise slices  the NHWC depthwise backward-weight (--shape-class dw) in 5 row slices
@@ -152,6 +153,9 @@ done
 step "winograd slices" vv SAFECONV_GPU_WINOGRAD_SPLITS=5 -- --count 100 --seed 4008 --large 100 \
     --shape-class 3x3s1 --direction backward_weight --algo gpu_winograd
 need "winograd slices" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
+step "winograd narrow" vv SAFECONV_GPU_WINOGRAD_BW_TILE=1 SAFECONV_GPU_WINOGRAD_SPLITS=5 -- --count 100 \
+    --seed 4010 --large 100 --shape-class 3x3s1 --direction backward_weight --algo gpu_winograd
+need "winograd narrow" "$(plans cfg 1)" 100
 for d in backward_bias backward_weight; do # the bias gradient in 7 row slices (bias.h)
     step "bias slices $d" vv SAFECONV_GPU_BIAS_SLICES=7 -- --count 60 --seed 4009 --direction $d
     need "bias slices $d" "$(plans slices 7)" 40
