@@ -10,10 +10,11 @@
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 -1 0 1]   G = [1 0; .5 .5; .5 -.5; 0 1]
  *   A^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1]
  * so per transformed point p a GEMM over the tiles: M[p][c][k] = sum_t V[p][t][c] U[p][t][k].
- * A block takes 32 (WINO_BT) c x 64 (WINO_BK) k and one slice of the tiles, 8 (WINO_BC) tiles
- * per step: each thread transforms one x patch (one c; 16 loads) and two dy tiles (two k; 4
- * loads each) into the shared-memory stage (winograd.cuh: As = V, Bs = U with row pitch
- * BW_LD), then the 16 GEMMs of winograd.cuh run. x takes the 32-row side because its patches
+ * A block takes 32 (WINO_BT) c x BK k and one slice of the tiles, 8 (WINO_BC) tiles per step;
+ * BK is the plan's tile (winograd.h): 64 (WINO_BK, the wide tile, one block an SM) or 32
+ * (WINO_BW_NARROW, two blocks an SM). Each thread transforms one x patch (one c; 16 loads) and
+ * BK / 32 dy tiles (4 loads each) into the shared-memory stage (winograd.cuh: As = V, Bs = U
+ * with row pitch BK + 4), then the 16 GEMMs of winograd.cuh run. x takes the 32-row side because its patches
  * cost 4x a dy tile's loads (an earlier form, dy on the 32 side, loaded two patches a thread).
  * At the end M passes through shared memory, one thread applies A^T . A to the 16 points of
  * a (c, k) pair and stores the 9 weights, in dw's layout, into dw (one slice) or into its
