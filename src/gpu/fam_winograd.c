@@ -16,9 +16,8 @@ static bool wino_can(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
 }
 
 /* Backward-weight tile (winograd.h): SAFECONV_GPU_WINOGRAD_BW_TILE, else the wide one. */
-static int bw_tile(const sc_kp *kp, const sc_gpu_dev *dev)
+static int bw_tile(void)
 {
-    (void)kp, (void)dev;
     int knob = sc_gpu_knobs_get()->winograd_bw_tile;
     return knob == 1 ? 1 : 0;
 }
@@ -27,15 +26,14 @@ static int bw_tile(const sc_kp *kp, const sc_gpu_dev *dev)
 static int bw_splits(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     int want = sc_gpu_knobs_get()->winograd_splits;
-    return sc_wino_bw_splits(kp, bw_tile(kp, dev), want > 0 ? want : 0, dev->sm_count,
-                             rq->ws_limit);
+    return sc_wino_bw_splits(kp, bw_tile(), want > 0 ? want : 0, dev->sm_count, rq->ws_limit);
 }
 
 /* Blocks of a plan's launch. */
 static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     if (rq->dir == SC_DIR_BACKWARD_WEIGHT)
-        return sc_wino_bw_blocks(kp, bw_tile(kp, dev)) * bw_splits(kp, rq, dev);
+        return sc_wino_bw_blocks(kp, bw_tile()) * bw_splits(kp, rq, dev);
     int co = sc_wino_co(kp, rq->dir);
     return (sc_wino_tiles(kp, rq->dir) + WINO_BT - 1) / WINO_BT * ((co + WINO_BK - 1) / WINO_BK);
 }
@@ -69,7 +67,7 @@ static void wino_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_de
 {
     sc_fam_plan_plain(SC_ALGO_GPU_WINOGRAD, out);
     if (rq->dir == SC_DIR_BACKWARD_WEIGHT) {
-        out->cfg = bw_tile(kp, dev);
+        out->cfg = bw_tile();
         out->splits = bw_splits(kp, rq, dev);
         out->ws_bytes = sc_wino_bw_ws_bytes(kp, out->splits);
     } else {

@@ -19,15 +19,11 @@
 #include <type_traits>
 
 enum {
-    VS_LD = WINO_BT + 4,                    /* Vs row pitch: stores without bank conflicts */
-    VS_FLOATS = 16 * WINO_BC * VS_LD,       /* As[16][WINO_BC][VS_LD] */
-    US_FLOATS = 16 * WINO_BC * WINO_BK,     /* Bs[16][WINO_BC][WINO_BK] */
-    BUF_FLOATS = VS_FLOATS + US_FLOATS,     /* one stage */
-    F4_PER_THREAD = US_FLOATS / 4 / WINO_T, /* float4s of the B side each thread copies (forward) */
-    /* Backward-weight fills its B side with scalar stores, lanes along 8 tiles and 4 channels
-     * in NCHW: a row pitch of WINO_BK + 4 puts them in 32 different banks. */
-    BW_LD = WINO_BK + 4,
-    BW_BUF_FLOATS = VS_FLOATS + 16 * WINO_BC * BW_LD /* one backward-weight stage */
+    VS_LD = WINO_BT + 4,                   /* Vs row pitch: stores without bank conflicts */
+    VS_FLOATS = 16 * WINO_BC * VS_LD,      /* As[16][WINO_BC][VS_LD] */
+    US_FLOATS = 16 * WINO_BC * WINO_BK,    /* Bs[16][WINO_BC][WINO_BK] */
+    BUF_FLOATS = VS_FLOATS + US_FLOATS,    /* one stage */
+    F4_PER_THREAD = US_FLOATS / 4 / WINO_T /* float4s of the B side each thread copies (forward) */
 };
 static_assert(WINO_T == 256 && WINO_BT == 32 && WINO_BK == 64 && WINO_BC == 8,
               "the thread roles below are written for 256 threads, 32 tiles, 64 x 8 channels");
@@ -143,7 +139,7 @@ int sc_wino_optin_bytes();
 #endif
 
 /* run(NB, KQ) (std::integral_constant<int, ...>) for the variant of this build and device, with
- * stages of BUF floats (BUF_FLOATS forward, BW_BUF_FLOATS backward-weight):
+ * stages of BUF floats (BUF_FLOATS forward, wino_bw_buf<BK>() backward-weight):
  *   <2, 32>  double-buffered, 100-104 KiB of shared memory: NVIDIA GPUs that let a block opt in
  *            to that much (sm_80, sm_90; not sm_75, sm_86, sm_89: 64-99 KiB);
  *   <1, 16>  one stage, 50-52 KiB: AMD (64 KiB of LDS per work-group) and the other NVIDIA GPUs;

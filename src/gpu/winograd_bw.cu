@@ -14,11 +14,11 @@
  * BK is the plan's tile (winograd.h): 64 (WINO_BK, the wide tile, one block an SM) or 32
  * (WINO_BW_NARROW, two blocks an SM). Each thread transforms one x patch (one c; 16 loads) and
  * BK / 32 dy tiles (4 loads each) into the shared-memory stage (winograd.cuh: As = V, Bs = U
- * with row pitch BK + 4), then the 16 GEMMs of winograd.cuh run. x takes the 32-row side because its patches
- * cost 4x a dy tile's loads (an earlier form, dy on the 32 side, loaded two patches a thread).
- * At the end M passes through shared memory, one thread applies A^T . A to the 16 points of
- * a (c, k) pair and stores the 9 weights, in dw's layout, into dw (one slice) or into its
- * slice of the workspace, which wino_bw_sum adds up.
+ * with row pitch BK + 4), then the 16 GEMMs of winograd.cuh run. x takes the 32-row side
+ * because its patches cost 4x a dy tile's loads (an earlier form, dy on the 32 side, loaded two
+ * patches a thread). At the end M passes through shared memory, one thread applies A^T . A to
+ * the 16 points of a (c, k) pair and stores the 9 weights, in dw's layout, into dw (one slice)
+ * or into its slice of the workspace, which wino_bw_sum adds up.
  *
  * Error: the transforms add and halve (entries 0, +-1, +-1/2), the products of their absolute
  * values are at most 2 per dimension (docs/gpu.md, "Winograd's accuracy"). */
@@ -38,13 +38,14 @@ struct wino_bw_args {
     int direct; /* one slice: write dw itself */
 };
 
-/* A stage of the tile with BK output channels: As (VS_FLOATS) and Bs[16][WINO_BC][BK + 4]. */
+/* A stage of the tile with BK output channels: As (VS_FLOATS) and Bs[16][WINO_BC][BK + 4]. The
+ * B side is filled with scalar stores, lanes along 8 tiles and 4 channels in NCHW: a row pitch
+ * of BK + 4 puts them in 32 different banks. */
 template <int BK>
 __host__ __device__ constexpr int wino_bw_buf()
 {
     return VS_FLOATS + 16 * WINO_BC * (BK + 4);
 }
-static_assert(wino_bw_buf<WINO_BK>() == BW_BUF_FLOATS, "the wide tile's stage");
 
 /* BK: the tile's output channels (WINO_BK, one block an SM; WINO_BW_NARROW, two: winograd.h). */
 template <int NBUF, int KQ, int BK>
@@ -63,9 +64,9 @@ __global__ __launch_bounds__(WINO_T,
     const int tbeg = blockIdx.z * a.tps;
     const int tend = min(tbeg + a.tps, a.ntiles);
 
-    /* Load roles, all on one tile tl of the step's WINO_BC: x, one patch (one c); dy, NH
-     * tiles (k and k + 32 in the wide tile). NHWC: a warp on one tile, lanes along the channels (128-byte
-     * runs); NCHW: lanes along 8 tiles x 4 channels. */
+    /* Load roles, all on one tile tl of the step's WINO_BC: x, one patch (one c); dy, NH tiles
+     * (k and k + 32 in the wide tile). NHWC: a warp on one tile, lanes along the channels
+     * (128-byte runs); NCHW: lanes along 8 tiles x 4 channels. */
     const int tl = a.nhwc ? t >> 5 : t & 7, cl = a.nhwc ? t & 31 : t >> 3;
     float g[NH][4], d[16];
     auto load = [&](int step) {
