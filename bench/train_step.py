@@ -84,7 +84,8 @@ def host_info():
                     break
     except OSError:
         pass
-    on, why = safeconv.functional.cpp_layer_status()
+    from safeconv import functional as scf
+    on, why = scf.cpp_layer_status()
     return {"cpu": cpu or platform.processor() or "unknown", "cpus": os.cpu_count(),
             "cpp_layer": bool(on), "cpp_layer_off_why": None if on else str(why)}
 

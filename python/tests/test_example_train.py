@@ -303,6 +303,27 @@ def test_train_step_names_its_host_and_the_layer():
     assert mod.host_line(dict(info, cpp_layer=True)).endswith("C++ layer on")
 
 
+def test_train_step_host_info_in_a_fresh_process():
+    """host_info() in a process that has imported nothing of safeconv but the package, as
+    train_step.py's main() runs it: `import safeconv` loads its submodules lazily, so reading
+    safeconv.functional as an attribute failed there (AttributeError) while the in-process
+    test above passed, the suite having imported the submodule already."""
+    import json
+    import subprocess
+    import sys
+    script = os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py")
+    code = ("import importlib.util, json, sys\n"
+            "spec = importlib.util.spec_from_file_location('ts', sys.argv[1])\n"
+            "mod = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(mod)\n"
+            "assert 'safeconv.functional' not in sys.modules\n"
+            "print(json.dumps(mod.host_info()))\n")
+    out = subprocess.run([sys.executable, "-c", code, script], check=True, capture_output=True,
+                         text=True).stdout
+    info = json.loads(out)
+    assert info["cpus"] >= 1 and isinstance(info["cpp_layer"], bool)
+
+
 def test_model_suite_lists_every_conv_once_with_counts():
     """bench/model_suite.py on the YOLO-style model (no torchvision needed): a header, then each
     distinct shape once in the suite format, its _xN counts adding up to the layers the header
