@@ -63,7 +63,9 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
  * WINO_BT x WINO_BW_NARROW, 64 accumulators and at most 128 registers, two blocks an SM (twice
  * the warps to hide the shared-memory and barrier latencies that left a scheduler without an
  * eligible warp a third of the time, for about 1.25x the load and transform instructions per
- * multiply-add: bench/NOTES.md, "Winograd backward-weight in narrow tiles"). */
+ * multiply-add). On an H100 it ran 5-22% slower than the wide tile on every layer timed, so
+ * only SAFECONV_GPU_WINOGRAD_BW_TILE=1 takes it (bench/NOTES.md, "Winograd backward-weight in
+ * narrow tiles"). */
 #define WINO_BW_NARROW 32
 static inline int sc_wino_bw_bk(int tile) { return tile == 1 ? WINO_BW_NARROW : WINO_BK; }
 static inline int sc_wino_bw_per_sm(int tile) { return tile == 1 ? 2 : 1; }
