@@ -84,8 +84,7 @@ def host_info():
                     break
     except OSError:
         pass
-    from safeconv import functional as scf
-    on, why = scf.cpp_layer_status()
+    on, why = safeconv.functional.cpp_layer_status()
     return {"cpu": cpu or platform.processor() or "unknown", "cpus": os.cpu_count(),
             "cpp_layer": bool(on), "cpp_layer_off_why": None if on else str(why)}
 

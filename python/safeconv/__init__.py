@@ -35,11 +35,18 @@ __all__ = sorted(list(_LAZY) + [
     "device_info", "library_path", "library_version", "load_library"])
 
 
+# public submodules, reachable as attributes (safeconv.functional.cpp_layer_status(), as
+# docs/pytorch.md shows) before anything has imported them
+_SUBMODULES = ("functional", "modules", "config")
+
+
 def __getattr__(name):
+    import importlib
+    if name in _SUBMODULES:
+        return importlib.import_module("." + name, __name__)
     mod = _LAZY.get(name)
     if mod is None:
         raise AttributeError("module 'safeconv' has no attribute %r" % name)
-    import importlib
     value = getattr(importlib.import_module("." + mod, __name__), name)
     globals()[name] = value
     return value

@@ -31,6 +31,23 @@ def test_import_does_not_import_torch(tmp_path):
     assert out.split() == ["False", "True"]
 
 
+def test_public_submodules_are_attributes_in_a_fresh_process(tmp_path):
+    """safeconv.functional, .modules and .config as attributes right after `import safeconv`
+    (docs/pytorch.md: `safeconv.functional.cpp_layer_status()`), imported only when asked
+    for; other names still raise AttributeError."""
+    out = _run("import sys, safeconv\n"
+               "print('torch' in sys.modules)\n"
+               "on, why = safeconv.functional.cpp_layer_status()\n"
+               "print(isinstance(on, bool), safeconv.modules.SafeConv2d is safeconv.SafeConv2d,\n"
+               "      safeconv.config.Config is safeconv.Config)\n"
+               "try:\n"
+               "    safeconv.functionl\n"
+               "except AttributeError as e:\n"
+               "    print('AttributeError', 'functionl' in str(e))\n",
+               XDG_CACHE_HOME=str(tmp_path))
+    assert out.split() == ["False", "True", "True", "True", "AttributeError", "True"]
+
+
 def test_setup_environment_sets_and_keeps(tmp_path):
     env = {"MIOPEN_FIND_MODE": "1"}
     res = safeconv.setup_environment(cache_dir=str(tmp_path / "miopen"), archs=["gfx1030"],
