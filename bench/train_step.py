@@ -40,7 +40,11 @@ cudnn_determ, torch_nocudnn (the batch-norm variants need enable()'s process-wid
 
 usage: python3 bench/train_step.py [--models resnet50,...] [--precisions fp32,tf32,...]
        [--impls safeconv,cudnn,...] [--batch 64] [--size 224] [--steps 20] [--warmup 5]
-       [--nchw] [--graph | --paired ROUNDS] [--json OUT]
+       [--nchw] [--graph | --paired ROUNDS [--host-time]] [--json OUT]
+
+--host-time (with --paired) also times, per impl, how long the host takes to queue one step
+while a spin kernel holds the GPU (host_times): the host's own work a step, to set beside the
+step's GPU time (--graph); an eager step whose host time nears its GPU time is host-bound.
 The cost of batch norm on PyTorch's kernels (issue 19; docs/pytorch.md):
     python3 bench/train_step.py --models resnet50 --batch 64 --precisions fp32,amp_bf16 \
         --impls safeconv_bnvendor,safeconv_bnpt,cudnn
@@ -267,6 +271,7 @@ def run_paired(model_name, precision, impls, args, device="cuda"):
             for impl in impls:
                 times[impl] += block[impl]
                 rounds[impl].append(1000 * median(block[impl]))
+        host = host_times(steps, impls, precision, args) if args.host_time else {}
     finally:
         torch.backends.cudnn.enabled = True
     out = {}
@@ -274,9 +279,45 @@ def run_paired(model_name, precision, impls, args, device="cuda"):
         med = median(times[impl])
         out[impl] = {"images_per_s": args.batch / med, "ms": 1000 * med,
                      "loss": float(loss[impl].detach()), "round_ms": rounds[impl]}
+        if impl in host:
+            out[impl]["host_ms"] = host[impl]
     del models, steps
     if device == "cuda":
         torch.cuda.empty_cache()
+    return out
+
+
+# --host-time: the GPU is held this long by a spin kernel while the host queues one step
+HOST_HOLD_S = 0.25
+
+
+def host_times(steps, impls, precision, args):
+    """--host-time: {impl: median host ms a step}, the time the host takes to queue one step
+    while the GPU is held by a spin kernel (torch.cuda._sleep) longer than the step's host
+    work, so that the host never waits for the GPU: the host's per-operator work alone. An eager
+    step whose host time nears its GPU time (--graph) is bound by the host in part of it. A step
+    that waits for the GPU (amp_fp16's GradScaler reads its flag on the host) or a launch queue
+    that fills up would read as the hold's length: such impls get None."""
+    if precision == "amp_fp16":
+        return {impl: None for impl in impls}
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    torch.cuda._sleep(10000000)
+    torch.cuda.synchronize()
+    cycles = int(10000000 * HOST_HOLD_S / max(time.perf_counter() - t0, 1e-6))
+    out = {}
+    for impl in impls:
+        set_flags(impl, precision)
+        v = []
+        for _ in range(args.steps):
+            torch.cuda.synchronize()
+            torch.cuda._sleep(cycles)
+            t0 = time.perf_counter()
+            steps[impl]()
+            v.append(time.perf_counter() - t0)
+            torch.cuda.synchronize()
+        med = median(v)
+        out[impl] = 1000 * med if med < 0.8 * HOST_HOLD_S else None
     return out
 
 
@@ -297,6 +338,8 @@ def parse_args(argv=None):
                     help="time CUDA-graph replays of the step (its GPU time, no host work)")
     ap.add_argument("--paired", type=int, default=0, metavar="ROUNDS",
                     help="time the impls side by side in one process, ROUNDS rounds of --steps")
+    ap.add_argument("--host-time", action="store_true",
+                    help="with --paired: also the host's time to queue a step (host_times)")
     ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
     if a.steps < 1 or a.warmup < 0:
@@ -305,6 +348,8 @@ def parse_args(argv=None):
         ap.error("--paired: ROUNDS must be positive")
     if a.paired and a.graph:
         ap.error("--paired times eager steps: not with --graph")
+    if a.host_time and not a.paired:
+        ap.error("--host-time: with --paired")
     if a.paired:
         bad = [v for v in a.impls.split(",") if v not in PAIRED_IMPLS]
         if bad:
@@ -357,6 +402,10 @@ def main(argv=None):
                 line += "  rounds safeconv/cudnn " + " ".join(
                     "%.3f" % (c / s_) for s_, c in zip(res["safeconv"]["round_ms"],
                                                       res["cudnn"]["round_ms"]))
+            if a.host_time:
+                line += "  host ms a step " + " ".join(
+                    "%s %s" % (i, "-" if res[i].get("host_ms") is None
+                               else "%.2f" % res[i]["host_ms"]) for i in impls if i in res)
             print(line, flush=True)
             out.append({"model": m, "precision": p, "results": res, "host": host})
     if a.json:

@@ -259,6 +259,7 @@ def test_train_step_bench_arguments():
         mod.make_graph_step(None, None, None, None, "amp_fp16")
     assert mod.parse_args(["--paired", "3"]).paired == 3
     for bad in (["--paired", "-1"], ["--paired", "2", "--graph"], ["--steps", "0"],
+                ["--host-time"],
                 ["--warmup", "-1"],
                 ["--paired", "2", "--impls", "safeconv_bnpt,cudnn"]):
         with pytest.raises(SystemExit):
