@@ -69,7 +69,7 @@ class LayerStats:
         self.cpp_tally = None
         self.cpp_calls = 0
         # functional._cpp_call: (descriptor-cache entry, context, weight strides, math mode,
-        # layer_ops _Entry) of the last call through the C++ layer
+        # layer_ops _Entry, its id) of the last call through the C++ layer
         self.cpp_entry = None
 
     def want_time(self, direction):

@@ -997,6 +997,7 @@ def _conv2d_body(x, w, b, stride, padding, dilation, groups, cfg, rec):
 CPP_LAYER_ENV = "SAFECONV_CPP_LAYER"  # "0": off; else on where it is built (make layer-ops)
 _cpp = None  # None: not loaded yet; False: not available (_cpp_why says why); else the ops
 _cpp_why = None
+_cpp_conv2d = None  # the conv2d operator as _cpp_call calls it (_load_cpp_layer)
 
 
 def cpp_layer_path():
@@ -1019,7 +1020,7 @@ def cpp_layer_source_hash():
 def _load_cpp_layer(force=False):
     """Load the C++ layer once: _cpp becomes its operators, or False with _cpp_why. force:
     whatever the environment says (bench/host_layer.py --cpp-layer times both layers)."""
-    global _cpp, _cpp_why
+    global _cpp, _cpp_why, _cpp_conv2d
     if not force and os.environ.get(CPP_LAYER_ENV) == "0":
         _cpp, _cpp_why = False, "off: %s=0 (docs/pytorch.md, \"The C++ layer\")" % CPP_LAYER_ENV
         return
@@ -1043,6 +1044,12 @@ def _load_cpp_layer(force=False):
     except Exception as e:  # noqa: BLE001 (any failure: the Python layer serves every call)
         _cpp_off("%s could not be used: %s" % (path, e))
         return
+    # Its one overload called as the builtin function the overload wraps: calling the
+    # OpOverloadPacket first walks the arguments in Python for fake script objects (PyTorch
+    # 2.x, operators with a torchbind argument), which only tracing passes; _cpp_call never
+    # runs while tracing. The packet where a PyTorch has no such builtin.
+    op = getattr(getattr(ops.conv2d, "default", None), "_op", None)
+    _cpp_conv2d = op if callable(op) else ops.conv2d
     _cpp, _cpp_why = ops, None
 
 
@@ -1129,10 +1136,12 @@ def _cpp_call(x, w, b, stride, padding, dilation, groups, layer):
         except RuntimeError as e:  # what the Python layer accepted, the C++ layer refuses
             _cpp_off("could not make an entry for a call the Python layer runs: %s" % e)
             return None
-        got = rec.cpp_entry = (hit, cctx, ws, mode, entry)
+        # the operator takes the entry's id (layer_ops.cpp, "entries by id"); the object
+        # stays here, which keeps the entry alive
+        got = rec.cpp_entry = (hit, cctx, ws, mode, entry, entry.id())
     # None: operands the entry does not describe, or a failed library call; the Python layer
     # runs the call again (and raises its typed error)
-    y = _cpp.conv2d(x, w, b, got[4])
+    y = _cpp_conv2d(x, w, b, got[5])
     if y is None:
         return None
     rec.cpp_calls += 1

@@ -179,7 +179,7 @@ def _entry_for(x, w, b=None):
         safeconv.conv2d(x, w, b, padding=1, layer=layer)
     rec = safeconv._stats._modules[layer]
     assert rec.cpp_entry is not None
-    return rec.cpp_entry[4], rec, layer
+    return rec.cpp_entry[5], rec, layer
 
 
 def test_operator_refuses_operands_that_do_not_match_its_entry():
@@ -187,7 +187,7 @@ def test_operator_refuses_operands_that_do_not_match_its_entry():
     never reads memory the entry does not describe); the public function then runs the call
     on the Python layer."""
     x, w = torch.randn(2, 4, 6, 6), torch.randn(6, 4, 3, 3)
-    e = _entry_for(x, w)[0]
+    e, _, layer = _entry_for(x, w)  # the layer keeps its statistics, which keep the entry
     op = torch.ops.safeconv_layer.conv2d
     assert (op(x, w, None, e) - SF.TORCH_CONV2D(x, w, padding=1)).abs().max() < 1e-4
     bad = [(torch.randn(2, 4, 6, 5), w, None), (x, torch.randn(6, 4, 3, 2), None),
@@ -203,6 +203,35 @@ def test_operator_refuses_operands_that_do_not_match_its_entry():
     # call with other shapes gets a new descriptor (and the Python layer's checks)
     with pytest.raises(safeconv.SafeConvInputError):
         safeconv.conv2d(x, torch.randn(6, 3, 3, 3), padding=1)
+
+
+def test_operator_takes_entries_by_id_and_forgets_them_when_gone():
+    """The operator takes the entry's id (layer_ops.cpp, "entries by id"): each entry has its
+    own, and an id finds its entry only while something holds it: the layer's statistics, or an
+    autograd graph made through it (whose backward still runs after the layer is gone). An id
+    of an entry that is gone, or one never given, gives None: no call on freed memory."""
+    import gc
+    x, w = torch.randn(2, 4, 6, 6), torch.randn(6, 4, 3, 3)
+    x2 = torch.randn(2, 4, 5, 5)
+    ea, rec_a, layer_a = _entry_for(x, w)
+    eb, _, layer_b = _entry_for(x2, w)
+    assert ea != eb and ea > 0 and eb > 0
+    op = torch.ops.safeconv_layer.conv2d
+    ref = SF.TORCH_CONV2D(x, w, padding=1)
+    assert (op(x, w, None, ea) - ref).abs().max() < 1e-4
+    for bad in (0, -1, max(ea, eb) + 1000, 2**62):
+        assert op(x, w, None, bad) is None
+    # a graph made through the entry keeps it: the layer and its statistics may go first
+    wg = w.clone().requires_grad_()
+    y = op(x, wg, None, ea)
+    del rec_a, layer_a
+    gc.collect()
+    y.sum().backward()
+    ref_dw, = torch.autograd.grad(SF.TORCH_CONV2D(x, wg, padding=1).sum(), wg)
+    assert (wg.grad - ref_dw).abs().max() < 1e-3
+    del y
+    gc.collect()
+    assert op(x, w, None, ea) is None  # nothing holds it now: gone from the table
 
 
 _BAD_BYTES = r"""

@@ -9,8 +9,8 @@
  *
  * What stays in Python (functional.py): everything decided once per layer and shape (argument
  * checks, padding, layouts, autocast, the descriptor). Python builds one `_Entry` per layer and
- * call shape and calls `torch.ops.safeconv_layer.conv2d(x, w, b, entry)` with the operands as
- * the user gave them; the operator casts them (autocast), lays them out as the entry says and
+ * call shape and calls `torch.ops.safeconv_layer.conv2d(x, w, b, entry.id())` with the operands
+ * as the user gave them; the operator casts them (autocast), lays them out as the entry says and
  * checks every tensor against the entry (shape, dtype, device): operands it does not describe
  * give None (the Python layer then runs the call); it never reads memory the entry does not
  * describe.
@@ -45,6 +45,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "safeconv.h"
@@ -188,6 +189,7 @@ struct Entry : torch::CustomClassHolder {
     at::Tensor tally;
     size_t ws[4]; /* workspace bytes per direction (ctx->mu) */
     bool ws_known[4];
+    int64_t id = 0; /* in the entries table (entry_id) once asked for; 0 before */
 
     Entry(c10::intrusive_ptr<Ctx> ctx_, at::Tensor desc, std::vector<int64_t> w_stride_,
           int64_t math_, at::Tensor tally_)
@@ -246,8 +248,46 @@ struct Entry : torch::CustomClassHolder {
     }
     /* t in this entry's layout (dense NCHW, or dense channels_last for NHWC) */
     at::Tensor lay(const at::Tensor &t) const { return t.contiguous(format()); }
+    /* the last reference is gone: out of the entries table (entry_id) */
+    void release_resources() override;
 };
 using EntryPtr = c10::intrusive_ptr<Entry>;
+
+/* ---- entries by id ----
+ * The operator takes a layer's entry as an int (entry_id), not as the script object: PyTorch's
+ * Python binding looks for __torch_function__ on each argument that is not a tensor, and on a
+ * script object that lookup throws and catches C++ exceptions (two a call, several microseconds
+ * on every eager forward). The table holds weak references: an entry lives as long as Python
+ * (the layer's statistics) or an autograd node holds it, and leaves the table when the last
+ * reference goes (release_resources), so an id of an entry that is gone finds nothing. Ids are
+ * never reused. */
+std::mutex entries_mu;
+std::unordered_map<int64_t, c10::weak_intrusive_ptr<Entry>> entries;
+int64_t entries_next = 1;
+
+int64_t entry_id(const EntryPtr &e)
+{
+    std::lock_guard<std::mutex> g(entries_mu);
+    if (e->id == 0) {
+        e->id = entries_next++;
+        entries.emplace(e->id, c10::weak_intrusive_ptr<Entry>(e));
+    }
+    return e->id;
+}
+
+/* The entry with this id, or an empty pointer where there is none (never made, or gone). */
+EntryPtr entry_of(int64_t id)
+{
+    std::lock_guard<std::mutex> g(entries_mu);
+    auto it = entries.find(id);
+    return it == entries.end() ? EntryPtr() : it->second.lock();
+}
+
+void Entry::release_resources()
+{
+    std::lock_guard<std::mutex> g(entries_mu);
+    if (id) entries.erase(id); /* our weak reference: the object is freed after this returns */
+}
 
 /* Why t is not what the entry says a call's operand is (nullptr when it is): its sizes, dtype,
  * device, dense in the entry's layout (the weight and its gradient: the entry's weight strides,
@@ -573,7 +613,8 @@ variable_list ConvForward::backward(AutogradContext *ctx, variable_list grads)
 }
 
 /* ---- the operator ----
- * conv2d(x, w, b, entry) takes the layer's operands as the user passed them: under autocast its
+ * conv2d(x, w, b, entry) takes the layer's operands as the user passed them, and the id of the
+ * layer's entry (entry_id; an id that names no live entry gives None): under autocast its
  * Autocast kernel casts them to the entry's dtype (PyTorch's cached_cast, the cast and weight
  * cache of PyTorch's own convolutions), and the Autograd kernel puts them in the entry's layout
  * (x and w dense in NCHW or channels_last, b dense): both recorded by autograd, as the Python
@@ -601,8 +642,10 @@ bool laid_forward(Entry &e, const at::Tensor &x, const at::Tensor &w,
 }
 
 at::Tensor conv2d_autograd(const at::Tensor &x, const at::Tensor &w,
-                           const c10::optional<at::Tensor> &b, const EntryPtr &e)
+                           const c10::optional<at::Tensor> &b, int64_t id)
 {
+    EntryPtr e = entry_of(id);
+    if (!e) return at::Tensor();
     Laid o;
     Computed done;
     if (!laid_forward(*e, x, w, b, o, done.y)) return at::Tensor();
@@ -613,8 +656,10 @@ at::Tensor conv2d_autograd(const at::Tensor &x, const at::Tensor &w,
 
 /* Below autograd (inference mode, or a caller that redispatches): the forward alone. */
 at::Tensor conv2d_plain(const at::Tensor &x, const at::Tensor &w,
-                        const c10::optional<at::Tensor> &b, const EntryPtr &e)
+                        const c10::optional<at::Tensor> &b, int64_t id)
 {
+    EntryPtr e = entry_of(id);
+    if (!e) return at::Tensor();
     Laid o;
     at::Tensor y;
     if (!laid_forward(*e, x, w, b, o, y)) return at::Tensor();
@@ -624,16 +669,18 @@ at::Tensor conv2d_plain(const at::Tensor &x, const at::Tensor &w,
 
 template <c10::DeviceType Dev, c10::DispatchKey Key>
 at::Tensor conv2d_autocast(const at::Tensor &x, const at::Tensor &w,
-                           const c10::optional<at::Tensor> &b, const EntryPtr &e)
+                           const c10::optional<at::Tensor> &b, int64_t id)
 {
     c10::impl::ExcludeDispatchKeyGuard no_autocast(Key);
     static auto op = c10::Dispatcher::singleton()
                          .findSchemaOrThrow("safeconv_layer::conv2d", "")
                          .typed<at::Tensor(const at::Tensor &, const at::Tensor &,
-                                           const c10::optional<at::Tensor> &, const EntryPtr &)>();
+                                           const c10::optional<at::Tensor> &, int64_t)>();
+    EntryPtr e = entry_of(id);
+    if (!e) return at::Tensor();
     const at::ScalarType dt = e->dtype();
     return op.call(at::autocast::cached_cast(dt, x, Dev), at::autocast::cached_cast(dt, w, Dev),
-                   at::autocast::cached_cast(dt, b, Dev), e);
+                   at::autocast::cached_cast(dt, b, Dev), id);
 }
 
 int64_t tally_size() { return TALLY_SIZE; }
@@ -650,14 +697,15 @@ std::string source_hash() { return SAFECONV_LAYER_SOURCE; }
 TORCH_LIBRARY(safeconv_layer, m)
 {
     m.class_<Ctx>("_Context").def(torch::init<at::Tensor, c10::optional<std::string>>());
-    m.class_<Entry>("_Entry").def(torch::init<c10::intrusive_ptr<Ctx>, at::Tensor,
-                                              std::vector<int64_t>, int64_t, at::Tensor>());
+    m.class_<Entry>("_Entry")
+        .def(torch::init<c10::intrusive_ptr<Ctx>, at::Tensor, std::vector<int64_t>, int64_t,
+                         at::Tensor>())
+        .def("id", entry_id);
     m.def("_bind(int[] addresses) -> ()", bind_api);
     m.def("_bind_names() -> str[]", api_names);
     m.def("_tally_size() -> int", tally_size);
     m.def("_source_hash() -> str", source_hash);
-    m.def("conv2d(Tensor x, Tensor w, Tensor? b, __torch__.torch.classes.safeconv_layer._Entry "
-          "entry) -> Tensor");
+    m.def("conv2d(Tensor x, Tensor w, Tensor? b, int entry) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(safeconv_layer, Autograd, m) { m.impl("conv2d", conv2d_autograd); }
