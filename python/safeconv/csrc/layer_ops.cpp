@@ -260,17 +260,26 @@ using EntryPtr = c10::intrusive_ptr<Entry>;
  * on every eager forward). The table holds weak references: an entry lives as long as Python
  * (the layer's statistics) or an autograd node holds it, and leaves the table when the last
  * reference goes (release_resources), so an id of an entry that is gone finds nothing. Ids are
- * never reused. */
-std::mutex entries_mu;
-std::unordered_map<int64_t, c10::weak_intrusive_ptr<Entry>> entries;
-int64_t entries_next = 1;
+ * never reused. The table is never destroyed: an entry released late in the process's exit
+ * (after static destructors ran) still finds it. */
+struct Entries {
+    std::mutex mu;
+    std::unordered_map<int64_t, c10::weak_intrusive_ptr<Entry>> by_id;
+    int64_t next = 1;
+};
+Entries &entries()
+{
+    static Entries *t = new Entries();
+    return *t;
+}
 
 int64_t entry_id(const EntryPtr &e)
 {
-    std::lock_guard<std::mutex> g(entries_mu);
+    Entries &t = entries();
+    std::lock_guard<std::mutex> g(t.mu);
     if (e->id == 0) {
-        e->id = entries_next++;
-        entries.emplace(e->id, c10::weak_intrusive_ptr<Entry>(e));
+        e->id = t.next++;
+        t.by_id.emplace(e->id, c10::weak_intrusive_ptr<Entry>(e));
     }
     return e->id;
 }
@@ -278,15 +287,17 @@ int64_t entry_id(const EntryPtr &e)
 /* The entry with this id, or an empty pointer where there is none (never made, or gone). */
 EntryPtr entry_of(int64_t id)
 {
-    std::lock_guard<std::mutex> g(entries_mu);
-    auto it = entries.find(id);
-    return it == entries.end() ? EntryPtr() : it->second.lock();
+    Entries &t = entries();
+    std::lock_guard<std::mutex> g(t.mu);
+    auto it = t.by_id.find(id);
+    return it == t.by_id.end() ? EntryPtr() : it->second.lock();
 }
 
 void Entry::release_resources()
 {
-    std::lock_guard<std::mutex> g(entries_mu);
-    if (id) entries.erase(id); /* our weak reference: the object is freed after this returns */
+    Entries &t = entries();
+    std::lock_guard<std::mutex> g(t.mu);
+    if (id) t.by_id.erase(id); /* our weak reference: the object is freed after this returns */
 }
 
 /* Why t is not what the entry says a call's operand is (nullptr when it is): its sizes, dtype,
