@@ -11,7 +11,10 @@ share and the kernels that take the most time. Reports only; nothing is asserted
 
 usage: python3 bench/profile_step.py [--model resnet18] [--precision fp32] [--channels-last]
        [--batch 64] [--size 224] [--steps 3] [--top 12] [--modes safeconv,cudnn]
-       [--sequence PREFIX]
+       [--sequence PREFIX] [--cpu-ops N]
+
+--cpu-ops N also prints the N host-side rows (operators, CUDA runtime calls) with the most self
+CPU time per step, e.g. safeconv_layer::conv2d against aten::cudnn_convolution.
 
 --sequence PREFIX writes PREFIX_<mode>.csv: every GPU kernel of the last profiled step in launch
 order (start in us from the step's first kernel, duration in us, grid, block, name), so that a
@@ -26,6 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "python"))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "examples"))
+sys.path.insert(0, HERE)  # train_step, also when loaded as a module (the tests)
 
 import torch  # noqa: E402
 try:
@@ -94,8 +98,24 @@ def run(mode, a):
     print(f"   convolution kernels (by name) {conv:.2f} ms/step, the rest {busy - conv:.2f} ms/step")
     for n, g in sorted(groups.items(), key=lambda kv: -kv[1][0])[:a.top]:
         print(f"   {g[0] / a.steps / 1e3:7.3f} ms  x{g[1] // a.steps:<4d} {n[:110]}")
+    if a.cpu_ops:
+        print_cpu_ops(prof, a)
     if a.sequence:
         write_sequence(prof, a, f"{a.sequence}_{mode}.csv")
+
+
+def print_cpu_ops(prof, a):
+    """--cpu-ops N: the N host-side rows (operators, runtime calls such as cudaLaunchKernel)
+    with the most self CPU time per step: where the host's time a step goes (a step whose host
+    time nears its GPU time is bound by it: train_step.py --host-time). Self time excludes the
+    rows recorded inside a row, so the rows add up; the profiler's own cost is in each."""
+    rows = [r for r in prof.key_averages() if r.self_cpu_time_total > 0]
+    total = sum(r.self_cpu_time_total for r in rows) / a.steps / 1e3
+    print(f"   host: {total:.2f} ms/step of self CPU time in profiled rows; the largest:")
+    for r in sorted(rows, key=lambda r: -r.self_cpu_time_total)[:a.cpu_ops]:
+        per = r.self_cpu_time_total / a.steps
+        print(f"   {per / 1e3:7.3f} ms  x{r.count // a.steps:<4d} {per / max(r.count // a.steps, 1):7.1f} "
+              f"us/call  {r.key[:90]}")
 
 
 def write_sequence(prof, a, path):
@@ -132,6 +152,7 @@ def main():
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--modes", default="safeconv,cudnn")
     ap.add_argument("--sequence", default="")
+    ap.add_argument("--cpu-ops", type=int, default=0, metavar="N")
     a = ap.parse_args()
     for m in a.modes.split(","):
         run(m, a)

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import types
 
 import pytest
 import torch
@@ -404,3 +405,31 @@ def test_host_layer_breakdown_stubs_every_library_call(monkeypatch):
     mod.breakdown(step, torch.device("cpu"), argparse.Namespace(steps=2, blocks=1))
     assert calls == []
     assert all(getattr(lib, n) is found[n] for n in names)
+
+
+def test_profile_step_cpu_ops_rows_per_step(capsys):
+    """profile_step.py --cpu-ops: the rows with the most self CPU time, largest first, each
+    per step (totals divided by the profiled steps), calls a step and time a call; rows
+    without self time are left out."""
+    spec = importlib.util.spec_from_file_location(
+        "safeconv_bench_profile_step",
+        os.path.join(HERE, os.pardir, os.pardir, "bench", "profile_step.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    class Row:
+        def __init__(self, key, us, count):
+            self.key, self.self_cpu_time_total, self.count = key, us, count
+
+    class Prof:
+        def key_averages(self):
+            return [Row("aten::empty", 600.0, 30), Row("safeconv_layer::conv2d", 4000.0, 6),
+                    Row("idle", 0.0, 9), Row("cudaLaunchKernel", 1500.0, 12)]
+
+    mod.print_cpu_ops(Prof(), types.SimpleNamespace(steps=3, cpu_ops=2))
+    out = capsys.readouterr().out.splitlines()
+    assert "2.03 ms/step" in out[0]  # (4000 + 600 + 1500) us / 3 steps
+    assert len(out) == 3
+    assert "safeconv_layer::conv2d" in out[1] and "1.333 ms" in out[1] and "x2 " in out[1]
+    assert "666.7 us/call" in out[1]
+    assert "cudaLaunchKernel" in out[2] and "0.500 ms" in out[2]
