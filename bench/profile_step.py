@@ -154,6 +154,8 @@ def main():
     ap.add_argument("--sequence", default="")
     ap.add_argument("--cpu-ops", type=int, default=0, metavar="N")
     a = ap.parse_args()
+    if a.cpu_ops < 0:
+        ap.error("--cpu-ops: N must not be negative (0: no host rows)")
     for m in a.modes.split(","):
         run(m, a)
 
