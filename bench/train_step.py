@@ -33,9 +33,12 @@ by that work on both sides); not for amp_fp16 (GradScaler synchronizes).
 --paired R times the impls side by side in one process: a model per impl (same seed; safeconv's
 through patch_model, strategy "gpu"), then R rounds of --steps steps of each impl, one step of
 each in turn (the order rotating every step), each step under its impl's cuDNN flags. The ratio
-is of the medians over all rounds, and each round's own ratio is printed too: a host whose speed
-drifts between processes or over seconds moves both sides alike (the default, one impl after
-another, measures each impl in its own stretch of time). Impls: safeconv, cudnn,
+is of the medians over all rounds, and each round's own ratio is printed too, with their median
+(round_ratios): a host whose speed drifts between processes or over seconds moves both sides
+alike (the default, one impl after another, measures each impl in its own stretch of time).
+Where the step times jump between levels (both sides together: AMP fp16's host work), the two
+pooled medians can fall on different levels and the pooled ratio then misleads; the rounds'
+median is the paired figure. Impls: safeconv, cudnn,
 cudnn_determ, torch_nocudnn (the batch-norm variants need enable()'s process-wide switch).
 
 usage: python3 bench/train_step.py [--models resnet50,...] [--precisions fp32,tf32,...]
@@ -203,6 +206,16 @@ def make_setup(model_name, args, device="cuda"):
 def median(v):
     """The upper median of the step times v (a list, left as it is)."""
     return sorted(v)[len(v) // 2]
+
+
+def round_ratios(res, mine="safeconv", ref="cudnn"):
+    """--paired: (each round's throughput ratio mine/ref, their upper median), from run_paired's
+    per-round median step times ("round_ms"); None where either impl has none."""
+    a, b = res.get(mine, {}).get("round_ms"), res.get(ref, {}).get("round_ms")
+    if not a or not b:
+        return None
+    ratios = [r / m for m, r in zip(a, b)]
+    return ratios, median(ratios)
 
 
 def run(model_name, precision, impl, args):
@@ -398,16 +411,17 @@ def main(argv=None):
                     if "images_per_s" in res.get(ref, {}):
                         line += "  %s/%s %.3fx" % (
                             mine, ref, res[mine]["images_per_s"] / res[ref]["images_per_s"])
-            if a.paired and all("round_ms" in res.get(i, {}) for i in ("safeconv", "cudnn")):
-                line += "  rounds safeconv/cudnn " + " ".join(
-                    "%.3f" % (c / s_) for s_, c in zip(res["safeconv"]["round_ms"],
-                                                      res["cudnn"]["round_ms"]))
+            rr = round_ratios(res) if a.paired else None
+            if rr is not None:
+                line += "  rounds safeconv/cudnn %s (median %.3f)" % (
+                    " ".join("%.3f" % v for v in rr[0]), rr[1])
             if a.host_time:
                 line += "  host ms a step " + " ".join(
                     "%s %s" % (i, "-" if res[i].get("host_ms") is None
                                else "%.2f" % res[i]["host_ms"]) for i in impls if i in res)
             print(line, flush=True)
-            out.append({"model": m, "precision": p, "results": res, "host": host})
+            out.append({"model": m, "precision": p, "results": res, "host": host,
+                        "round_ratio_median": None if rr is None else rr[1]})
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=str)

@@ -285,6 +285,26 @@ def test_train_step_paired_rounds_on_cpu():
     assert res["safeconv"]["loss"] == pytest.approx(res["cudnn"]["loss"], rel=1e-3)
 
 
+def test_train_step_round_ratios_are_paired():
+    """--paired's rounds' median: each round's ratio is cuDNN's round time over safeconv's (the
+    throughput ratio), and the figure is their upper median. The round times are an AMP fp16
+    run's (H100, bench/NOTES.md): both sides jumped between about 23 and 29.5 ms together, and
+    that run's pooled ratio (medians over all steps) was 0.933x while every round was within
+    1.3% of even."""
+    spec = importlib.util.spec_from_file_location(
+        "safeconv_bench_train_step",
+        os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = {"safeconv": {"round_ms": [22.88, 23.03, 29.40, 25.59, 29.39]},
+           "cudnn": {"round_ms": [22.59, 23.17, 29.67, 25.84, 29.49]}}
+    ratios, med = mod.round_ratios(res)
+    assert ratios == pytest.approx([22.59 / 22.88, 23.17 / 23.03, 29.67 / 29.40, 25.84 / 25.59,
+                                    29.49 / 29.39])
+    assert med == pytest.approx(23.17 / 23.03)  # the upper median of the five
+    assert mod.round_ratios({"safeconv": {"round_ms": [1.0]}, "cudnn": {"error": "x"}}) is None
+
+
 def test_train_step_names_its_host_and_the_layer():
     """bench/train_step.py's report names the CPU and whether the C++ layer serves safeconv's
     calls (an eager run without it is slower and must say so), and the line says OFF with the
