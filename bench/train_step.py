@@ -218,6 +218,34 @@ def round_ratios(res, mine="safeconv", ref="cudnn"):
     return ratios, median(ratios)
 
 
+def result_line(model_name, precision, impls, res, args):
+    """(the report's line for one model and precision, round_ratios(res) or None): each impl's
+    images/s (or its error), safeconv's ratios to the references, with --paired the rounds'
+    ratios and their median, with --host-time each impl's host ms a step."""
+    line = "%-20s %-9s" % (model_name, precision)
+    for impl in impls:
+        r = res[impl]
+        line += "  %s %s" % (impl, "%.1f img/s" % r["images_per_s"] if "images_per_s" in r
+                             else "ERROR " + r["error"])
+    for mine, refs in (("safeconv", ("cudnn", "cudnn_determ", "torch_nocudnn")),
+                       ("safeconv_bnpt", ("safeconv_bnvendor",))):
+        if "images_per_s" not in res.get(mine, {}):
+            continue
+        for ref in refs:
+            if "images_per_s" in res.get(ref, {}):
+                line += "  %s/%s %.3fx" % (
+                    mine, ref, res[mine]["images_per_s"] / res[ref]["images_per_s"])
+    rr = round_ratios(res) if args.paired else None
+    if rr is not None:
+        line += "  rounds safeconv/cudnn %s (median %.3f)" % (
+            " ".join("%.3f" % v for v in rr[0]), rr[1])
+    if args.host_time:
+        line += "  host ms a step " + " ".join(
+            "%s %s" % (i, "-" if res[i].get("host_ms") is None else "%.2f" % res[i]["host_ms"])
+            for i in impls if i in res)
+    return line, rr
+
+
 def run(model_name, precision, impl, args):
     set_flags(impl, precision)
     model, opt, x, y = make_setup(model_name, args)
@@ -398,27 +426,7 @@ def main(argv=None):
                     res[impl] = run(m, p, impl, a)
                 except Exception as e:
                     res[impl] = {"error": str(e)[:200]}
-            line = "%-20s %-9s" % (m, p)
-            for impl in impls:
-                r = res[impl]
-                line += "  %s %s" % (impl, "%.1f img/s" % r["images_per_s"] if "images_per_s" in r
-                                     else "ERROR " + r["error"])
-            for mine, refs in (("safeconv", ("cudnn", "cudnn_determ", "torch_nocudnn")),
-                               ("safeconv_bnpt", ("safeconv_bnvendor",))):
-                if "images_per_s" not in res.get(mine, {}):
-                    continue
-                for ref in refs:
-                    if "images_per_s" in res.get(ref, {}):
-                        line += "  %s/%s %.3fx" % (
-                            mine, ref, res[mine]["images_per_s"] / res[ref]["images_per_s"])
-            rr = round_ratios(res) if a.paired else None
-            if rr is not None:
-                line += "  rounds safeconv/cudnn %s (median %.3f)" % (
-                    " ".join("%.3f" % v for v in rr[0]), rr[1])
-            if a.host_time:
-                line += "  host ms a step " + " ".join(
-                    "%s %s" % (i, "-" if res[i].get("host_ms") is None
-                               else "%.2f" % res[i]["host_ms"]) for i in impls if i in res)
+            line, rr = result_line(m, p, impls, res, a)
             print(line, flush=True)
             out.append({"model": m, "precision": p, "results": res, "host": host,
                         "round_ratio_median": None if rr is None else rr[1]})

@@ -305,6 +305,34 @@ def test_train_step_round_ratios_are_paired():
     assert mod.round_ratios({"safeconv": {"round_ms": [1.0]}, "cudnn": {"error": "x"}}) is None
 
 
+def test_train_step_result_line():
+    """The report's line (main() prints it on the GPU machine only, so it is checked here on
+    made-up results): throughputs, ratios to each reference present, the rounds and their
+    median with --paired, host times with --host-time ("-" for none), and an impl's error
+    instead of its throughput."""
+    spec = importlib.util.spec_from_file_location(
+        "safeconv_bench_train_step",
+        os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = mod.parse_args(["--paired", "2", "--host-time", "--determ"])
+    res = {"safeconv": {"images_per_s": 120.0, "round_ms": [10.0, 12.0], "host_ms": 5.25},
+           "cudnn": {"images_per_s": 100.0, "round_ms": [12.0, 12.0], "host_ms": None},
+           "cudnn_determ": {"images_per_s": 80.0, "round_ms": [15.0, 15.0], "host_ms": 6.0}}
+    line, rr = mod.result_line("resnet50", "fp32", ["safeconv", "cudnn", "cudnn_determ"], res, a)
+    assert line.startswith("resnet50             fp32     ")
+    for part in ("safeconv 120.0 img/s", "cudnn 100.0 img/s", "safeconv/cudnn 1.200x",
+                 "safeconv/cudnn_determ 1.500x", "rounds safeconv/cudnn 1.200 1.000 (median 1.200)",
+                 "host ms a step safeconv 5.25 cudnn - cudnn_determ 6.00"):
+        assert part in line, (part, line)
+    assert rr[1] == pytest.approx(1.2)
+    a = mod.parse_args([])
+    line, rr = mod.result_line("yolo", "tf32", ["safeconv", "cudnn"],
+                               {"safeconv": {"error": "boom"}, "cudnn": {"images_per_s": 9.0}}, a)
+    assert "safeconv ERROR boom" in line and "cudnn 9.0 img/s" in line and rr is None
+    assert "/cudnn" not in line and "rounds" not in line and "host ms" not in line
+
+
 def test_train_step_names_its_host_and_the_layer():
     """bench/train_step.py's report names the CPU and whether the C++ layer serves safeconv's
     calls (an eager run without it is slower and must say so), and the line says OFF with the
