@@ -65,7 +65,8 @@ GPU_HDRS := $(wildcard src/gpu/*.h src/gpu/*.cuh src/gpu/gemm/*.cuh src/gpu/mma/
 # nvcc compiles it as host code, whatever GPU backend this build has; no nvcc, no test.
 ifneq ($(strip $(NVCC)),)
   MMA_EMULATE := $(BUILD)/mma-emulate
-  $(MMA_EMULATE): tests/gpu/mma_emulate.cu $(BUILD)/libsafeconv.a $(wildcard src/gpu/mma/*.cuh)
+  $(MMA_EMULATE): tests/gpu/mma_emulate.cu $(BUILD)/libsafeconv.a $(wildcard src/gpu/mma/*.cuh) \
+	    src/gpu/winograd.cuh src/gpu/winograd.h
 	$(NVCC) -O2 -std=c++17 -Iinclude -Isrc -Isrc/gpu -D_GNU_SOURCE -o $@ $< $(BUILD)/libsafeconv.a \
 	    $(LDLIBS_CORE) $(EXTRA_LDLIBS) -lstdc++
 endif

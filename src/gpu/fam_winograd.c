@@ -15,10 +15,12 @@ static bool wino_can(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     return rq->dir == SC_DIR_BACKWARD_WEIGHT || sc_wino_ws_bytes(kp, rq->dir) <= rq->ws_limit;
 }
 
-/* Backward-weight tile (winograd.h): SAFECONV_GPU_WINOGRAD_BW_TILE, else the wide one. */
-static int bw_tile(void)
+/* Backward-weight tile (winograd.h): SAFECONV_GPU_WINOGRAD_BW_TILE, else the wide one; the
+ * 3xTF32 tile (2) only where NVIDIA's mma.sync TF32 exists (sm_80+), else the wide one. */
+static int bw_tile(const sc_gpu_dev *dev)
 {
     int knob = sc_gpu_knobs_get()->winograd_bw_tile;
+    if (knob == 2) return !dev->hip && dev->cc >= 80 ? 2 : 0;
     return knob == 1 ? 1 : 0;
 }
 
@@ -26,14 +28,14 @@ static int bw_tile(void)
 static int bw_splits(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     int want = sc_gpu_knobs_get()->winograd_splits;
-    return sc_wino_bw_splits(kp, bw_tile(), want > 0 ? want : 0, dev->sm_count, rq->ws_limit);
+    return sc_wino_bw_splits(kp, bw_tile(dev), want > 0 ? want : 0, dev->sm_count, rq->ws_limit);
 }
 
 /* Blocks of a plan's launch. */
 static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     if (rq->dir == SC_DIR_BACKWARD_WEIGHT)
-        return sc_wino_bw_blocks(kp, bw_tile()) * bw_splits(kp, rq, dev);
+        return sc_wino_bw_blocks(kp, bw_tile(dev)) * bw_splits(kp, rq, dev);
     int co = sc_wino_co(kp, rq->dir);
     return (sc_wino_tiles(kp, rq->dir) + WINO_BT - 1) / WINO_BT * ((co + WINO_BK - 1) / WINO_BK);
 }
@@ -67,7 +69,7 @@ static void wino_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_de
 {
     sc_fam_plan_plain(SC_ALGO_GPU_WINOGRAD, out);
     if (rq->dir == SC_DIR_BACKWARD_WEIGHT) {
-        out->cfg = bw_tile();
+        out->cfg = bw_tile(dev);
         out->splits = bw_splits(kp, rq, dev);
         out->ws_bytes = sc_wino_bw_ws_bytes(kp, out->splits);
     } else {

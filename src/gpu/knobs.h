@@ -36,7 +36,8 @@ typedef struct sc_gpu_knobs {
     int winograd_1stage; /* SAFECONV_GPU_WINOGRAD_1STAGE: 1 the one-stage (AMD) variant on NVIDIA */
     int winograd_splits; /* SAFECONV_GPU_WINOGRAD_SPLITS: backward-weight reduction slices */
     int winograd_bw_tile; /* SAFECONV_GPU_WINOGRAD_BW_TILE: backward-weight tile, 0 the wide one
-                           * (32 x 64 channels), 1 the narrow one (32 x 32; winograd.h) */
+                           * (32 x 64 channels), 1 the narrow one (32 x 32), 2 the wide one with
+                           * its GEMM steps in 3xTF32 (NVIDIA sm_80+; winograd.h) */
     int bias_slices;      /* SAFECONV_GPU_BIAS_SLICES: the bias gradient's row slices */
     int dw_slices;        /* SAFECONV_GPU_DW_SLICES: NHWC depthwise backward-weight's row slices */
     int dw_plane;         /* SAFECONV_GPU_DW_PLANE: 0 the generic NCHW depthwise backward-weight */

@@ -14,6 +14,7 @@
 #define SC_GPU_WINOGRAD_CUH
 
 #include "knobs.h"
+#include "mma/ptx.cuh"
 #include "winograd.h"
 
 #include <type_traits>
@@ -62,6 +63,105 @@ __device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][4 * NH], const
                 for (int k = 0; k < 4 * NH; k++) acc[q][j][k] = fmaf(vv[j], uu[k], acc[q][j][k]);
         }
 }
+
+#if !SC_GPU_HIP
+/* The same reduction step on the tensor cores in 3xTF32 (NVIDIA sm_80+; backward-weight's
+ * SAFECONV_GPU_WINOGRAD_BW_TILE=2, winograd.h): each staged value x is split into big =
+ * tf32(x) and small = tf32(x - big) (x - big is exact in fp32), and each 16 x 8 x 8 product
+ * block runs as three mma.sync.m16n8k8 in a fixed order, small*big, big*small, big*big, into
+ * fp32 accumulators (the small*small term, below 2^-22 of the product, is left out). Warp w,
+ * points 2w and 2w+1 as above; per point the A side's 32 rows are two m-tiles and the B
+ * side's 64 columns eight n-tiles, the step's WINO_BC = 8 entries one k8: acc[point][mt][nt][e]
+ * in mma.sync's accumulator layout (row 16mt + g (+8 for e >= 2), column 8nt + 2t + (e & 1),
+ * g = lane / 4, t = lane % 4), fragments read as 32-bit words (the staged tiles are row-major:
+ * A(m, k) = As[k][m], B(k, n) = Bs[k][n], as mma/kernel.cuh reads its row-major tiles).
+ * SC_WINO_MMA_MUTANT (tests only): big*big alone, 1xTF32, which the fp32 checks must fail. */
+#ifndef SC_WINO_MMA_MUTANT
+#define SC_WINO_MMA_MUTANT 0
+#endif
+/* Where lane (g, t) finds its fragment words in a point's staged tiles, and what its
+ * accumulators hold (host and device: tests/gpu/mma_emulate.cu drives them through
+ * mma.sync.m16n8k8's documented layouts): A's word e of m-tile mt (As row pitch VS_LD), B's
+ * word h of n-tile nt (Bs row pitch bld), and accumulator e of (mt, nt) at (row, column). */
+SC_HD constexpr int wino_mma_a_word(int mt, int e, int g, int t)
+{
+    return (t + 4 * (e >> 1)) * VS_LD + 16 * mt + g + 8 * (e & 1);
+}
+SC_HD constexpr int wino_mma_b_word(int nt, int h, int g, int t, int bld)
+{
+    return (t + 4 * h) * bld + 8 * nt + g;
+}
+SC_HD constexpr int wino_mma_c_row(int mt, int e, int g) { return 16 * mt + g + 8 * (e >> 1); }
+SC_HD constexpr int wino_mma_c_col(int nt, int e, int t) { return 8 * nt + 2 * t + (e & 1); }
+__device__ __forceinline__ void wino_tf32_split(float x, unsigned &big, unsigned &small)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    big = sc_tf32(x) & 0xffffe000u;
+    small = sc_tf32(x - __uint_as_float(big));
+#else
+    big = small = 0u;
+    (void)x;
+#endif
+}
+
+template <int BLD>
+__device__ __forceinline__ void wino_gemm_step_tf32x3(float (&acc)[2][2][8][4], const float *As,
+                                                      const float *Bs, int warp, int lane)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int q = 0; q < 2; q++) {
+        const int p = 2 * warp + q;
+        const float *A = As + p * WINO_BC * VS_LD, *B = Bs + p * WINO_BC * BLD;
+        unsigned ab[2][4], as[2][4];
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                wino_tf32_split(A[wino_mma_a_word(mt, e, g, t)], ab[mt][e], as[mt][e]);
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            unsigned bb[2], bs[2];
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                wino_tf32_split(B[wino_mma_b_word(nt, h, g, t, BLD)], bb[h], bs[h]);
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++) {
+#if !SC_WINO_MMA_MUTANT
+                sc_mma_tf32(acc[q][mt][nt], as[mt], bb);
+                sc_mma_tf32(acc[q][mt][nt], ab[mt], bs);
+#endif
+                sc_mma_tf32(acc[q][mt][nt], ab[mt], bb);
+            }
+        }
+    }
+#else
+    (void)acc, (void)As, (void)Bs, (void)warp, (void)lane;
+#endif
+}
+
+/* wino_xchg_store for the accumulators of wino_gemm_step_tf32x3 (the same Ms layout). The
+ * columns of one n-tile (8nt .. 8nt + 7) never straddle a multiple of KQ, so the round test is
+ * decided at compile time. */
+template <int KQ>
+__device__ __forceinline__ void wino_xchg_store_mma(float *Ms, const float (&acc)[2][2][8][4],
+                                                    int rd, int warp, int lane)
+{
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int q = 0; q < 2; q++)
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int nt = 0; nt < 8; nt++)
+                if (8 * nt / KQ == rd)
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        Ms[((2 * warp + q) * WINO_BT + wino_mma_c_row(mt, e, g)) * (KQ + 1) +
+                           wino_mma_c_col(nt, e, t) - rd * KQ] = acc[q][mt][nt][e];
+}
+#endif /* !SC_GPU_HIP */
 
 /* Tile T of N x th x tw tiles (dth, dtw: division by th, tw) -> image n, tile row ty, column tx. */
 __device__ __forceinline__ void wino_tile(int T, const sc_fdiv &dth, int th, const sc_fdiv &dtw,

@@ -47,8 +47,10 @@ __host__ __device__ constexpr int wino_bw_buf()
     return VS_FLOATS + 16 * WINO_BC * (BK + 4);
 }
 
-/* BK: the tile's output channels (WINO_BK, one block an SM; WINO_BW_NARROW, two: winograd.h). */
-template <int NBUF, int KQ, int BK>
+/* BK: the tile's output channels (WINO_BK, one block an SM; WINO_BW_NARROW, two: winograd.h).
+ * MMA: the GEMM steps on the tensor cores in 3xTF32 (wino_gemm_step_tf32x3; the wide tile,
+ * NVIDIA sm_80+ only: elsewhere the kernel is empty and never planned). */
+template <int NBUF, int KQ, int BK, bool MMA = false>
 __global__ __launch_bounds__(WINO_T,
                              BK == WINO_BK ? 1 : 2) void wino_bw_main(wino_bw_args a,
                                                                       const float *__restrict__ x,
@@ -56,6 +58,7 @@ __global__ __launch_bounds__(WINO_T,
                                                                       float *__restrict__ out)
 {
     static_assert(BK == WINO_BK || BK == WINO_BW_NARROW, "the wide or the narrow tile");
+    static_assert(!MMA || BK == WINO_BK, "3xTF32 on the wide tile only");
     constexpr int NH = BK / 32, BLD = BK + 4, BUF = wino_bw_buf<BK>();
     extern __shared__ float4 smem4[];
     float *sm = (float *)smem4;
@@ -149,56 +152,82 @@ __global__ __launch_bounds__(WINO_T,
         }
     };
 
-    const int ty = lane >> 3, kx = lane & 7;
-    float acc[2][8][4 * NH];
+    /* Output: KQ k per round through Ms[16][WINO_BT][KQ + 1] (point, c, k - rd*KQ), written by
+     * xchg(Ms, rd); dw (or this slice of the workspace) in dw's layout: KRSC (NHWC) or KCRS.
+     * Lanes along c. */
+    auto finish = [&](auto &&xchg) {
+        float *Ms = sm;
+        constexpr int MLD = KQ + 1;
+        float *o = a.direct ? out : out + (i64)blockIdx.z * a.k * a.c * 9;
 #pragma unroll
-    for (int q = 0; q < 2; q++)
+        for (int rd = 0; rd < BK / KQ; rd++) {
+            xchg(Ms, rd);
+            __syncthreads();
+            for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
+                const int oc = e % WINO_BT, ok = e / WINO_BT;
+                const int k = k0 + rd * KQ + ok, c = c0 + oc;
+                if (k >= a.k || c >= a.c) continue;
+                float m[16];
 #pragma unroll
-        for (int j = 0; j < 8; j++)
+                for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + oc) * MLD + ok];
+                float z[3][4]; /* A^T M */
 #pragma unroll
-            for (int k = 0; k < 4 * NH; k++) acc[q][j][k] = 0.f;
-
-    auto gemm = [&](int buf) {
-        const float *As = sm + buf * BUF;
-        wino_gemm_step<BLD, NH>(acc, As, As + VS_FLOATS, warp, ty, kx);
-    };
-    if (tend > tbeg) /* the same for the whole block: a slice with no tiles keeps acc at 0 */
-        wino_pipeline<NBUF>((tend - tbeg + WINO_BC - 1) / WINO_BC, load, store, gemm);
-
-    /* Output: KQ k per round through Ms[16][WINO_BT][KQ + 1] (point, c, k - rd*KQ); dw (or this
-     * slice of the workspace) in dw's layout: KRSC (NHWC) or KCRS. Lanes along c. */
-    float *Ms = sm;
-    constexpr int MLD = KQ + 1;
-    float *o = a.direct ? out : out + (i64)blockIdx.z * a.k * a.c * 9;
+                for (int s = 0; s < 4; s++) {
+                    z[0][s] = m[0 + s] + m[4 + s] + m[8 + s];
+                    z[1][s] = m[4 + s] - m[8 + s];
+                    z[2][s] = m[4 + s] + m[8 + s] + m[12 + s];
+                }
 #pragma unroll
-    for (int rd = 0; rd < BK / KQ; rd++) {
-        wino_xchg_store<KQ, NH>(Ms, acc, rd, warp, ty, kx);
-        __syncthreads();
-        for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
-            const int oc = e % WINO_BT, ok = e / WINO_BT;
-            const int k = k0 + rd * KQ + ok, c = c0 + oc;
-            if (k >= a.k || c >= a.c) continue;
-            float m[16];
+                for (int r = 0; r < 3; r++) { /* (A^T M) A */
+                    const float v[3] = {z[r][0] + z[r][1] + z[r][2], z[r][1] - z[r][2],
+                                        z[r][1] + z[r][2] + z[r][3]};
 #pragma unroll
-            for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + oc) * MLD + ok];
-            float z[3][4]; /* A^T M */
-#pragma unroll
-            for (int s = 0; s < 4; s++) {
-                z[0][s] = m[0 + s] + m[4 + s] + m[8 + s];
-                z[1][s] = m[4 + s] - m[8 + s];
-                z[2][s] = m[4 + s] + m[8 + s] + m[12 + s];
+                    for (int s = 0; s < 3; s++)
+                        o[a.nhwc ? (((i64)k * 3 + r) * 3 + s) * a.c + c
+                                 : (((i64)k * a.c + c) * 3 + r) * 3 + s] = v[s];
+                }
             }
-#pragma unroll
-            for (int r = 0; r < 3; r++) { /* (A^T M) A */
-                const float v[3] = {z[r][0] + z[r][1] + z[r][2], z[r][1] - z[r][2],
-                                    z[r][1] + z[r][2] + z[r][3]};
-#pragma unroll
-                for (int s = 0; s < 3; s++)
-                    o[a.nhwc ? (((i64)k * 3 + r) * 3 + s) * a.c + c
-                             : (((i64)k * a.c + c) * 3 + r) * 3 + s] = v[s];
-            }
+            __syncthreads();
         }
-        __syncthreads();
+    };
+
+    if constexpr (MMA) {
+#if !SC_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+        float acc[2][2][8][4];
+#pragma unroll
+        for (int q = 0; q < 2; q++)
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) acc[q][mt][nt][e] = 0.f;
+        auto gemm = [&](int buf) {
+            const float *As = sm + buf * BUF;
+            wino_gemm_step_tf32x3<BLD>(acc, As, As + VS_FLOATS, warp, lane);
+        };
+        if (tend > tbeg)
+            wino_pipeline<NBUF>((tend - tbeg + WINO_BC - 1) / WINO_BC, load, store, gemm);
+        finish([&](float *Ms, int rd) { wino_xchg_store_mma<KQ>(Ms, acc, rd, warp, lane); });
+#elif defined(__CUDA_ARCH__)
+        __trap(); /* never planned below sm_80 (fam_winograd.c): fail loudly, not with zeros */
+#endif
+    } else {
+        const int ty = lane >> 3, kx = lane & 7;
+        float acc[2][8][4 * NH];
+#pragma unroll
+        for (int q = 0; q < 2; q++)
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int k = 0; k < 4 * NH; k++) acc[q][j][k] = 0.f;
+        auto gemm = [&](int buf) {
+            const float *As = sm + buf * BUF;
+            wino_gemm_step<BLD, NH>(acc, As, As + VS_FLOATS, warp, ty, kx);
+        };
+        if (tend > tbeg) /* the same for the whole block: a slice with no tiles keeps acc at 0 */
+            wino_pipeline<NBUF>((tend - tbeg + WINO_BC - 1) / WINO_BC, load, store, gemm);
+        finish([&](float *Ms, int rd) { wino_xchg_store<KQ, NH>(Ms, acc, rd, warp, ty, kx); });
     }
 }
 
@@ -216,9 +245,12 @@ __global__ __launch_bounds__(256) void wino_bw_sum(int slices, i64 n, const floa
 int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, const void *dy,
                           void *dw, void *ws, cudaStream_t st)
 {
-    if (!sc_wino_applies(&kp, SC_DIR_BACKWARD_WEIGHT) || (tile != 0 && tile != 1) || splits < 1 ||
+    if (!sc_wino_applies(&kp, SC_DIR_BACKWARD_WEIGHT) || tile < 0 || tile > 2 || splits < 1 ||
         (splits > 1 && !ws))
         return (int)cudaErrorInvalidValue;
+#if SC_GPU_HIP
+    if (tile == 2) return (int)cudaErrorInvalidValue; /* 3xTF32: NVIDIA's tensor cores only */
+#endif
     wino_bw_args w;
     w.n = kp.n, w.c = kp.c, w.h = kp.h, w.w = kp.w, w.k = kp.k, w.p = kp.p, w.q = kp.q;
     w.ph = kp.ph, w.pw = kp.pw;
@@ -232,19 +264,26 @@ int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, 
     dim3 grid((unsigned)((kp.k + bk - 1) / bk), (unsigned)((kp.c + WINO_BT - 1) / WINO_BT),
               (unsigned)splits);
     float *out = splits == 1 ? (float *)dw : (float *)ws;
-    const auto launch = [&](auto bkc) {
+    const auto launch = [&](auto bkc, auto mmac) {
         constexpr int BK = decltype(bkc)::value;
+        constexpr bool MMA = decltype(mmac)::value;
         return wino_variant<wino_bw_buf<BK>()>([&](auto nb, auto kq) {
             constexpr int NB = decltype(nb)::value, KQ = decltype(kq)::value,
                           smem = wino_smem<NB, KQ, wino_bw_buf<BK>()>();
-            if (int err = sc_smem_opt_in<wino_bw_main<NB, KQ, BK>>(smem, smem)) return err;
-            wino_bw_main<NB, KQ, BK>
+            if (int err = sc_smem_opt_in<wino_bw_main<NB, KQ, BK, MMA>>(smem, smem)) return err;
+            wino_bw_main<NB, KQ, BK, MMA>
                 <<<grid, WINO_T, smem, st>>>(w, (const float *)x, (const float *)dy, out);
             return (int)cudaGetLastError();
         });
     };
-    int e = tile == 1 ? launch(std::integral_constant<int, WINO_BW_NARROW>())
-                      : launch(std::integral_constant<int, WINO_BK>());
+    int e;
+    if (tile == 1) e = launch(std::integral_constant<int, WINO_BW_NARROW>(), std::false_type());
+#if !SC_GPU_HIP
+    else if (tile == 2)
+        e = launch(std::integral_constant<int, WINO_BK>(), std::true_type());
+#endif
+    else
+        e = launch(std::integral_constant<int, WINO_BK>(), std::false_type());
     if (e || splits == 1) return e;
     i64 n = (i64)kp.k * kp.c * 9;
     wino_bw_sum<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(splits, n, (const float *)ws,

@@ -15,6 +15,7 @@
 #include "mma/op_bw.cuh"
 #include "mma/op_fwd.cuh"
 #include "mma/wgmma_tf32_bw.cuh"
+#include "winograd.cuh"
 
 #include <math.h>
 #include <stdio.h>
@@ -489,9 +490,74 @@ static void check_wtb_layout(void)
     }
 }
 
+/* Winograd backward-weight's 3xTF32 GEMM step (winograd.cuh, wino_gemm_step_tf32x3): one
+ * transformed point's staged tiles, As (WINO_BC rows of VS_LD, the A side's 32 rows along a
+ * row) and Bs (WINO_BC rows of the wide tile's pitch, 64 columns), filled with small integers;
+ * each lane's fragment words taken through the kernel's own wino_mma_a_word / b_word; every
+ * mma.sync.m16n8k8 emulated with the PTX ISA's fragment layouts (A: a0 (g, t), a1 (g + 8, t),
+ * a2 (g, t + 4), a3 (g + 8, t + 4); B: b0 (t, g), b1 (t + 4, g); C: c0 (g, 2t), c1 (g, 2t + 1),
+ * c2 (g + 8, 2t), c3 (g + 8, 2t + 1)); then each accumulator, placed by wino_mma_c_row /
+ * c_col, must hold its element of the step's product, and every element must be held once.
+ * (The splitting into big and small halves and the instruction itself run on the GPU only.) */
+static void check_wino_mma_layout(unsigned long long seed)
+{
+    constexpr int BLD = WINO_BK + 4;
+    static double As[WINO_BC * VS_LD], Bs[WINO_BC * BLD];
+    const unsigned long long saved = rng; /* its own stream: main's problems stay as they were */
+    rng = seed;
+    for (double &v : As) v = rnd(-8, 8);
+    for (double &v : Bs) v = rnd(-8, 8);
+    rng = saved;
+    static double acc[32][2][8][4];
+    memset(acc, 0, sizeof acc);
+    for (int mt = 0; mt < 2; mt++)
+        for (int nt = 0; nt < 8; nt++) {
+            double A[16][8], B[8][8];
+            for (int lane = 0; lane < 32; lane++) { /* the lanes' fragments into the matrices */
+                const int g = lane >> 2, t = lane & 3;
+                const int ar[4] = {g, g + 8, g, g + 8}, ak[4] = {t, t, t + 4, t + 4};
+                for (int e = 0; e < 4; e++) A[ar[e]][ak[e]] = As[wino_mma_a_word(mt, e, g, t)];
+                B[t][g] = Bs[wino_mma_b_word(nt, 0, g, t, BLD)];
+                B[t + 4][g] = Bs[wino_mma_b_word(nt, 1, g, t, BLD)];
+            }
+            for (int lane = 0; lane < 32; lane++) { /* D = A B back into the lanes */
+                const int g = lane >> 2, t = lane & 3;
+                const int cr[4] = {g, g, g + 8, g + 8},
+                          cc[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
+                for (int e = 0; e < 4; e++)
+                    for (int k = 0; k < 8; k++) acc[lane][mt][nt][e] += A[cr[e]][k] * B[k][cc[e]];
+            }
+        }
+    int bad = 0;
+    static int seen[32][64];
+    memset(seen, 0, sizeof seen);
+    for (int lane = 0; lane < 32; lane++)
+        for (int mt = 0; mt < 2; mt++)
+            for (int nt = 0; nt < 8; nt++)
+                for (int e = 0; e < 4; e++) {
+                    const int g = lane >> 2, t = lane & 3;
+                    const int r = wino_mma_c_row(mt, e, g), c = wino_mma_c_col(nt, e, t);
+                    if (r < 0 || r >= WINO_BT || c < 0 || c >= WINO_BK) {
+                        bad++;
+                        continue;
+                    }
+                    seen[r][c]++;
+                    double want = 0;
+                    for (int i = 0; i < WINO_BC; i++) want += As[i * VS_LD + r] * Bs[i * BLD + c];
+                    bad += acc[lane][mt][nt][e] != want;
+                }
+    for (int r = 0; r < WINO_BT; r++)
+        for (int c = 0; c < WINO_BK; c++) bad += seen[r][c] != 1;
+    if (bad) {
+        printf("FAIL winograd 3xTF32 step layouts: %d mismatches\n", bad);
+        failures++;
+    }
+}
+
 int main(int argc, char **argv)
 {
     check_wtb_layout();
+    for (unsigned long long i = 1; i <= 4; i++) check_wino_mma_layout(0x9e3779b97f4a7c15ull * i);
     int count = argc > 1 ? atoi(argv[1]) : 60;
     rng = argc > 2 ? strtoull(argv[2], NULL, 0) : 88172645463325252ull;
     int checked = 0;

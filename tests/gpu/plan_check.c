@@ -193,9 +193,15 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
         (long long)(pl->splits - 1) * sc_wino_bw_tps(sc_wino_tiles(kp, rq->dir), pl->splits) >=
             sc_wino_tiles(kp, rq->dir))
         return fail(pb, rq, dev, pl, "Winograd backward-weight slice with no tiles");
-    if (rq->dir == SC_DIR_BACKWARD_WEIGHT ? pl->cfg != 0 && pl->cfg != 1 : pl->cfg != -1)
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT ? pl->cfg < 0 || pl->cfg > 2 : pl->cfg != -1)
         return fail(pb, rq, dev, pl, "Winograd tile out of range");
     if (rq->dir != SC_DIR_BACKWARD_WEIGHT) return;
+    /* the 3xTF32 tile (2) only when asked, and only where mma.sync TF32 exists (NVIDIA sm_80+);
+     * asked elsewhere, the wide tile */
+    const char *tile = getenv("SAFECONV_GPU_WINOGRAD_BW_TILE");
+    bool asked3 = tile && atoi(tile) == 2, mma = !dev->hip && dev->cc >= 80;
+    if ((pl->cfg == 2) != (asked3 && mma))
+        return fail(pb, rq, dev, pl, "Winograd backward-weight's 3xTF32 tile planned wrongly");
     /* its default slices fit one wave where its slice's blocks do: one block an SM of the wide
      * tile, two of the narrow one (the kernel's launch bounds; written here, not taken from
      * winograd.h, so that a wrong count there fails) */

@@ -44,10 +44,12 @@
 #                 f32 COUNT with 5 row slices asked, bf16 and f16 COUNT/2 with the default slices
 #   dwb_s2_mutant its verify with build-mut built with -DSC_DWB_WMUTANT=1 must fail
 #   dwb_s2_memcheck  compute-sanitizer on it, forced
-#   wino_narrow   Winograd backward-weight's narrow tile forced (SAFECONV_GPU_WINOGRAD_BW_TILE=1),
-#                 COUNT on --shape-class 3x3s1 (half in 5 slices), its mutant, memcheck
-#   bench_wino_narrow  compare.py on the layers whose backward-weight runs Winograd: the wide
-#                 tile against the narrow one, both layouts, two alternating runs
+#   wino_narrow   Winograd backward-weight's tile WTILE (default 1, the narrow one; 2, the wide
+#                 one in 3xTF32) forced (SAFECONV_GPU_WINOGRAD_BW_TILE), COUNT on --shape-class
+#                 3x3s1 (half in 5 slices), its mutant (build-mut with -DSC_WINO_MUTANT, or for
+#                 WTILE=2 -DSC_WINO_MMA_MUTANT=1: 1xTF32), memcheck
+#   bench_wino_narrow  compare.py on the layers whose backward-weight runs Winograd: the tiles
+#                 TILES (default "0 1") against each other, both layouts, two alternating runs
 #   wino_splits   Winograd backward-weight's default slices against the old rule's 17 on the
 #                 layers with 8 blocks a slice (r50_l2_3x3_128 at batch 32 and 64, unet_b1_128),
 #                 both layouts, two alternating runs, cuDNN fp32 in each
@@ -353,29 +355,30 @@ bench_wino)
         echo "nhwc winograd=$wv rc=$?"; grep -A4 "geometric mean" "$OUT/bw_nhwc_$wv.txt"
     done ;;
 wino_narrow)
-    # Winograd backward-weight's narrow tile (winograd.h: 32 x 32 channels, two blocks an SM;
-    # SAFECONV_GPU_WINOGRAD_BW_TILE=1) forced on --shape-class 3x3s1, both layouts: COUNT
-    # configurations in 8 processes, the last 4 asking for 5 reduction slices; then the same
-    # on build-mut (-DSC_WINO_MUTANT: must fail) and compute-sanitizer memcheck (30)
+    # Winograd backward-weight's tile WTILE (winograd.h; 1: the narrow tile, 32 x 32 channels,
+    # two blocks an SM; 2: the wide tile's GEMM in 3xTF32) forced on --shape-class 3x3s1, both
+    # layouts: COUNT configurations in 8 processes, the last 4 asking for 5 reduction slices;
+    # then the same on build-mut (must fail) and compute-sanitizer memcheck (30)
+    WTILE=${WTILE:-1}
     t0=$(date +%s)
     s=$((SEED + 700))
     for i in 0 1 2 3 4 5 6 7; do
         s=$((s + 1))
         sp=""; [ $i -ge 4 ] && sp=5
-        SAFECONV_GPU_WINOGRAD_BW_TILE=1 SAFECONV_GPU_WINOGRAD_SPLITS=$sp timeout 300 $SC verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count $((COUNT / 8)) --seed $s --direction backward_weight >"$OUT/wn_$i.log" 2>&1 &
+        SAFECONV_GPU_WINOGRAD_BW_TILE=$WTILE SAFECONV_GPU_WINOGRAD_SPLITS=$sp timeout 300 $SC verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count $((COUNT / 8)) --seed $s --direction backward_weight >"$OUT/wn_$i.log" 2>&1 &
     done
     wait
-    echo "winograd narrow tile: $(( $(date +%s) - t0 )) s (seeds $((SEED + 701))-$s)"
+    echo "winograd tile $WTILE: $(( $(date +%s) - t0 )) s (seeds $((SEED + 701))-$s)"
     cat "$OUT"/wn_*.log >"$OUT/wino_narrow.txt"
     rm -f "$OUT"/wn_*.log
-    sums "winograd narrow backward_weight" "$OUT/wino_narrow.txt"
+    sums "winograd tile $WTILE backward_weight" "$OUT/wino_narrow.txt"
     grep -m3 '^FAIL' "$OUT/wino_narrow.txt"
     if [ -x "$MUT" ]; then
-        SAFECONV_GPU_WINOGRAD_BW_TILE=1 timeout 120 $MUT verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count 200 --seed 97 --direction backward_weight >"$OUT/wnmut.log" 2>&1
-        echo "--- winograd narrow mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/wnmut.log" | tail -1)"
+        SAFECONV_GPU_WINOGRAD_BW_TILE=$WTILE timeout 120 $MUT verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count 200 --seed 97 --direction backward_weight >"$OUT/wnmut.log" 2>&1
+        echo "--- winograd tile $WTILE mutant (must fail): $(grep -E 'passed, .* failed' "$OUT/wnmut.log" | tail -1)"
     fi
-    SAFECONV_GPU_WINOGRAD_BW_TILE=1 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count 30 --seed $((SEED + 790)) --direction backward_weight >"$OUT/mcwn.log" 2>&1
-    echo "--- winograd narrow memcheck rc=$?: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcwn.log" | tr '\n' ' ')" ;;
+    SAFECONV_GPU_WINOGRAD_BW_TILE=$WTILE timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --algo gpu_winograd --shape-class 3x3s1 --large 50 --count 30 --seed $((SEED + 790)) --direction backward_weight >"$OUT/mcwn.log" 2>&1
+    echo "--- winograd tile $WTILE memcheck rc=$?: $(grep -E 'ERROR SUMMARY|passed, ' "$OUT/mcwn.log" | tr '\n' ' ')" ;;
 bench_wino_narrow)
     # layers whose backward-weight runs Winograd by default (the 3x3 stride-1 rows of ResNet-50
     # at batch 32 and 64, UNet's 96x96, the 64->128 seed layer), the wide tile against the
@@ -384,7 +387,7 @@ bench_wino_narrow)
     grep -hE '^(seed_64to128_56|r50_l[1-4]_3x3_[0-9]+|r50_l[1-4]_3x3_[0-9]+_x[0-9]+|unet_b2_96),' \
         bench/suites/public.csv bench/suites/resnet50_b64.csv | sort -u >"$OUT/wnarrow.csv"
     for rep in $(seq "${REPS:-2}"); do
-        for tile in 0 1; do
+        for tile in ${TILES:-0 1}; do
             for lay in nchw nhwc; do
                 m=$([ $lay = nchw ] && echo safeconv,cudnn_fp32 || echo safeconv,cudnn_same)
                 SAFECONV_GPU_WINOGRAD_BW_TILE=$tile timeout 300 python3 bench/compare.py --lib build-gpu/libsafeconv.so --suite "$OUT/wnarrow.csv" --dtype f32 --layout $lay --methods $m --benchmark $BENCH_ARGS --csv "$OUT/wnb_${lay}_${tile}_$rep.csv" >"$OUT/wnb_${lay}_${tile}_$rep.txt" 2>&1
