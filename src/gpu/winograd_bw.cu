@@ -193,15 +193,7 @@ __global__ __launch_bounds__(WINO_T,
 
     if constexpr (MMA) {
 #if !SC_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-        float acc[2][2][8][4];
-#pragma unroll
-        for (int q = 0; q < 2; q++)
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-                for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) acc[q][mt][nt][e] = 0.f;
+        float acc[2][2][8][4] = {}; /* point, m-tile, n-tile, mma's accumulator element */
         auto gemm = [&](int buf) {
             const float *As = sm + buf * BUF;
             wino_gemm_step_tf32x3<BLD>(acc, As, As + VS_FLOATS, warp, lane);
