@@ -237,14 +237,20 @@ def test_band_with_other_roles_fails_a_shifted_candidate(train_mod):
     assert swapped["diff_means"]["safeconv_bnvendor"] == pytest.approx(-0.005)
 
 
-def test_train_step_bench_arguments():
-    """bench/train_step.py's command line (the GPU benchmark itself runs on the GPU machine):
-    the batch-norm impls map to bypass_other_ops, unknown names are refused."""
+def _train_step():
+    """bench/train_step.py, loaded as a module."""
     spec = importlib.util.spec_from_file_location(
         "safeconv_bench_train_step",
         os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_train_step_bench_arguments():
+    """bench/train_step.py's command line (the GPU benchmark itself runs on the GPU machine):
+    the batch-norm impls map to bypass_other_ops, unknown names are refused."""
+    mod = _train_step()
     a = mod.parse_args(["--models", "resnet50", "--batch", "64", "--precisions",
                         "fp32,amp_bf16", "--impls", "safeconv_bnvendor,safeconv_bnpt,cudnn"])
     assert a.impls.split(",") == ["safeconv_bnvendor", "safeconv_bnpt", "cudnn"]
@@ -271,11 +277,7 @@ def test_train_step_paired_rounds_on_cpu():
     """--paired's timing loop on the CPU (the YOLO-style model, tiny): every impl gets one
     median per round and a finite loss, each impl its own model from the same weights (after
     the same 3 steps on the same batch, the losses agree to rounding)."""
-    spec = importlib.util.spec_from_file_location(
-        "safeconv_bench_train_step",
-        os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _train_step()
     a = mod.parse_args(["--models", "yolo", "--batch", "2", "--size", "32", "--steps", "1",
                         "--warmup", "0", "--paired", "3", "--nchw"])
     res = mod.run_paired("yolo", "fp32", ["safeconv", "cudnn"], a, device="cpu")
@@ -291,11 +293,7 @@ def test_train_step_round_ratios_are_paired():
     run's (H100, bench/NOTES.md): both sides jumped between about 23 and 29.5 ms together, and
     that run's pooled ratio (medians over all steps) was 0.933x while every round was within
     1.3% of even."""
-    spec = importlib.util.spec_from_file_location(
-        "safeconv_bench_train_step",
-        os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _train_step()
     res = {"safeconv": {"round_ms": [22.88, 23.03, 29.40, 25.59, 29.39]},
            "cudnn": {"round_ms": [22.59, 23.17, 29.67, 25.84, 29.49]}}
     ratios, med = mod.round_ratios(res)
@@ -310,11 +308,7 @@ def test_train_step_result_line():
     made-up results): throughputs, ratios to each reference present, the rounds and their
     median with --paired, host times with --host-time ("-" for none), and an impl's error
     instead of its throughput."""
-    spec = importlib.util.spec_from_file_location(
-        "safeconv_bench_train_step",
-        os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _train_step()
     a = mod.parse_args(["--paired", "2", "--host-time", "--determ"])
     res = {"safeconv": {"images_per_s": 120.0, "round_ms": [10.0, 12.0], "host_ms": 5.25},
            "cudnn": {"images_per_s": 100.0, "round_ms": [12.0, 12.0], "host_ms": None},
@@ -337,11 +331,7 @@ def test_train_step_names_its_host_and_the_layer():
     """bench/train_step.py's report names the CPU and whether the C++ layer serves safeconv's
     calls (an eager run without it is slower and must say so), and the line says OFF with the
     reason when it does not."""
-    spec = importlib.util.spec_from_file_location(
-        "safeconv_bench_train_step",
-        os.path.join(HERE, os.pardir, os.pardir, "bench", "train_step.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _train_step()
     info = mod.host_info()
     assert info["cpu"] and isinstance(info["cpus"], int) and info["cpus"] >= 1
     on, why = mod.safeconv.functional.cpp_layer_status()
