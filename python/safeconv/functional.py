@@ -317,20 +317,49 @@ def _is_workspace_error(st):
 def torch_allows_tf32():
     """Whether PyTorch lets cuDNN convolutions use TF32 now: torch.backends.cudnn.conv
     .fp32_precision where this PyTorch has it (2.9+; "none" defers to the cudnn-wide and then
-    the global setting), else torch.backends.cudnn.allow_tf32 (True by default)."""
-    cudnn = torch.backends.cudnn
-    conv = getattr(cudnn, "conv", None)
-    for holder in (conv, cudnn, torch.backends):
+    the global setting), else torch.backends.cudnn.allow_tf32 (True by default). Read on every
+    fp32 CUDA call (the descriptor key), so the reader is built once (_tf32_reader)."""
+    global _tf32_read
+    if _tf32_read is None:
+        _tf32_read = _tf32_reader(torch.backends.cudnn, torch.backends)
+    return _tf32_read()
+
+
+_tf32_read = None  # torch_allows_tf32's reader, built on first use
+
+
+def _tf32_reader(cudnn, backends):
+    """A function that reads torch_allows_tf32's answer from `cudnn` (torch.backends.cudnn) and
+    `backends` (torch.backends). Which of them have fp32_precision is found here, once: asking a
+    PyTorch module for an attribute it lacks raises inside its __getattr__, about 1 us each on
+    a fast CPU, which the reader would otherwise pay twice a call on PyTorch before 2.9.
+    The values are still read on every call (a user may change them between steps)."""
+    holders = []
+    for h in (getattr(cudnn, "conv", None), cudnn, backends):
+        if h is None:
+            continue
         try:
-            p = getattr(holder, "fp32_precision", None) if holder is not None else None
-        except Exception:
-            p = None
-        if p in ("tf32", "ieee"):
-            return p == "tf32"
-    try:
-        return bool(cudnn.allow_tf32)
-    except Exception:  # e.g. conv and rnn set apart through the newer API: PyTorch's default
-        return True
+            getattr(h, "fp32_precision")
+        except AttributeError:
+            continue
+        except Exception:  # present, unreadable now: asked again on every call
+            pass
+        holders.append(h)
+    holders = tuple(holders)
+
+    def read():
+        for h in holders:
+            try:
+                p = h.fp32_precision
+            except Exception:
+                p = None
+            if p in ("tf32", "ieee"):
+                return p == "tf32"
+        try:
+            return bool(cudnn.allow_tf32)
+        except Exception:  # e.g. conv and rnn set apart through the newer API: PyTorch's default
+            return True
+    return read
 
 
 def _math_mode(cfg, dtype, torch_tf32=None):

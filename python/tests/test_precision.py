@@ -159,6 +159,42 @@ def test_torch_allows_tf32_reads_cudnn_flag():
         torch.backends.cudnn.allow_tf32 = before
 
 
+def test_tf32_reader_follows_each_pytorch_api_and_rereads_every_call():
+    class Holder:  # a PyTorch settings module: fp32_precision where given, else none
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    class Raising:  # present, but reading it raises (a mixed-API state)
+        @property
+        def fp32_precision(self):
+            raise RuntimeError("mixed")
+
+    # PyTorch before 2.9: no fp32_precision anywhere; allow_tf32 read on every call
+    cudnn, backends = Holder(allow_tf32=True), Holder()
+    read = SF._tf32_reader(cudnn, backends)
+    assert read() is True
+    cudnn.allow_tf32 = False
+    assert read() is False
+    # 2.9+: conv's setting first, "none" defers to cudnn's, then the global one, then allow_tf32
+    conv = Holder(fp32_precision="none")
+    cudnn = Holder(conv=conv, fp32_precision="none", allow_tf32=False)
+    backends = Holder(fp32_precision="tf32")
+    read = SF._tf32_reader(cudnn, backends)
+    assert read() is True
+    conv.fp32_precision = "ieee"
+    assert read() is False
+    conv.fp32_precision, cudnn.fp32_precision = "none", "ieee"
+    assert read() is False
+    cudnn.fp32_precision, backends.fp32_precision = "none", "none"
+    assert read() is False  # allow_tf32
+    cudnn.allow_tf32 = True
+    assert read() is True
+    # a holder that raises is skipped on that call; allow_tf32 raising means PyTorch's default
+    cudnn = Holder(conv=Raising(), fp32_precision="ieee")
+    assert SF._tf32_reader(cudnn, Holder())() is False
+    assert SF._tf32_reader(Holder(conv=Raising()), Holder())() is True
+
+
 def test_math_label_names_tf32_only_for_the_matrix_unit_gemm():
     mma = L.ALGO_GPU_IMPLICIT_GEMM_MMA
     assert L.algo_name(mma) == "gpu_implicit_gemm_mma"
