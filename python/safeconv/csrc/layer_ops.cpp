@@ -51,6 +51,7 @@
 #include "safeconv.h"
 
 #ifdef SAFECONV_EXT_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
 
@@ -368,7 +369,11 @@ Status with_context(Entry &e, const at::Tensor &like, unsigned dirs, const char 
         }
     }
     for (int attempt = 0; attempt < 2; attempt++) {
-        at::Tensor ws;
+        /* the workspace: memory straight from the caching allocator (a tensor around it cost an
+         * at::empty, a TensorImpl and a dispatch, on every call), back to it at scope end, after
+         * fn has queued its kernels on the stream the memory belongs to */
+        c10::DataPtr ws;
+        void *wsp = nullptr;
         size_t bytes = 0;
         if (gpu) {
             for (int dir = 0; dir < SC_DIR_BACKWARD_BIAS; dir++) {
@@ -383,14 +388,17 @@ Status with_context(Entry &e, const at::Tensor &like, unsigned dirs, const char 
                 bytes = std::max(bytes, e.ws[dir]);
             }
             if (bytes) {
-                ws = at::empty({(int64_t)bytes}, like.options().dtype(at::kByte));
+#ifdef SAFECONV_EXT_CUDA
+                ws = c10::cuda::CUDACachingAllocator::get()->allocate(bytes);
+                wsp = ws.get();
+#endif
             } else {
                 if (!c.no_workspace.defined())
                     c.no_workspace = at::empty({256}, like.options().dtype(at::kByte));
-                ws = c.no_workspace;
+                wsp = c.no_workspace.data_ptr();
             }
         }
-        st = fn(gpu ? ws.data_ptr() : nullptr, bytes);
+        st = fn(wsp, bytes);
         if (attempt == 0 && st == SC_STATUS_BAD_PARAM &&
             std::strncmp(api.last_error(), "workspace_size:", 15) == 0) {
             for (int dir = 0; dir < 4; dir++)
