@@ -79,6 +79,10 @@ __device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][4 * NH], const
 #ifndef SC_WINO_MMA_MUTANT
 #define SC_WINO_MMA_MUTANT 0
 #endif
+/* n-tiles a group in wino_gemm_step_tf32x3 (1, 2, 4 or 8) */
+#ifndef WINO_MMA_NTG
+#define WINO_MMA_NTG 4
+#endif
 /* Where lane (g, t) finds its fragment words in a point's staged tiles, and what its
  * accumulators hold (host and device: tests/gpu/mma_emulate.cu drives them through
  * mma.sync.m16n8k8's documented layouts): A's word e of m-tile mt (As row pitch VS_LD), B's
@@ -120,20 +124,33 @@ __device__ __forceinline__ void wino_gemm_step_tf32x3(float (&acc)[2][2][8][4], 
 #pragma unroll
             for (int e = 0; e < 4; e++)
                 wino_tf32_split(A[wino_mma_a_word(mt, e, g, t)], ab[mt][e], as[mt][e]);
+        /* n-tiles in groups of WINO_MMA_NTG: each of the three terms is issued for the group's
+         * 2 x NTG accumulators before the next term, so an accumulator's dependent mma.sync
+         * are 2 x NTG instructions apart (back to back they left the scheduler waiting on the
+         * tensor pipe's latency: with two warps a scheduler nothing else hides it). Each
+         * accumulator still sums its terms in the order above. */
 #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            unsigned bb[2], bs[2];
+        for (int n0 = 0; n0 < 8; n0 += WINO_MMA_NTG) {
+            unsigned bb[WINO_MMA_NTG][2], bs[WINO_MMA_NTG][2];
 #pragma unroll
-            for (int h = 0; h < 2; h++)
-                wino_tf32_split(B[wino_mma_b_word(nt, h, g, t, BLD)], bb[h], bs[h]);
+            for (int j = 0; j < WINO_MMA_NTG; j++)
 #pragma unroll
-            for (int mt = 0; mt < 2; mt++) {
+                for (int h = 0; h < 2; h++)
+                    wino_tf32_split(B[wino_mma_b_word(n0 + j, h, g, t, BLD)], bb[j][h], bs[j][h]);
 #if !SC_WINO_MMA_MUTANT
-                sc_mma_tf32(acc[q][mt][nt], as[mt], bb);
-                sc_mma_tf32(acc[q][mt][nt], ab[mt], bs);
+#pragma unroll
+            for (int j = 0; j < WINO_MMA_NTG; j++)
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) sc_mma_tf32(acc[q][mt][n0 + j], as[mt], bb[j]);
+#pragma unroll
+            for (int j = 0; j < WINO_MMA_NTG; j++)
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) sc_mma_tf32(acc[q][mt][n0 + j], ab[mt], bs[j]);
 #endif
-                sc_mma_tf32(acc[q][mt][nt], ab[mt], bb);
-            }
+#pragma unroll
+            for (int j = 0; j < WINO_MMA_NTG; j++)
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) sc_mma_tf32(acc[q][mt][n0 + j], ab[mt], bb[j]);
         }
     }
 #else
