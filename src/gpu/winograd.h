@@ -69,8 +69,8 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
 #define WINO_BW_NARROW 32
 /* 2: the wide tile with its GEMM steps on the tensor cores in 3xTF32 (winograd.cuh,
  * wino_gemm_step_tf32x3; NVIDIA sm_80+): SAFECONV_GPU_WINOGRAD_BW_TILE=2 only. Verified on an
- * H100, where it ran as fast as the FMA steps (three mma.sync products cost what the FMAs did;
- * bench/NOTES.md, "Winograd backward-weight's GEMM in 3xTF32"). */
+ * H100, where it ran 1-4% faster than the FMA steps (latency-bound like them at two warps a
+ * scheduler; bench/NOTES.md, "Winograd backward-weight's GEMM in 3xTF32"). */
 static inline int sc_wino_bw_bk(int tile) { return tile == 1 ? WINO_BW_NARROW : WINO_BK; }
 static inline int sc_wino_bw_per_sm(int tile) { return tile == 1 ? 2 : 1; }
 
