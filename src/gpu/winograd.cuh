@@ -120,10 +120,11 @@ __device__ __forceinline__ void wino_gemm_step_tf32x3(float (&acc)[2][2][8][4], 
         const float *A = As + p * WINO_BC * VS_LD, *B = Bs + p * WINO_BC * BLD;
         unsigned ab[2][4], as[2][4];
 #pragma unroll
-        for (int mt = 0; mt < 2; mt++)
+        for (int mt = 0; mt < 2; mt++) {
 #pragma unroll
             for (int e = 0; e < 4; e++)
                 wino_tf32_split(A[wino_mma_a_word(mt, e, g, t)], ab[mt][e], as[mt][e]);
+        }
         /* n-tiles in groups of WINO_MMA_NTG: each of the three terms is issued for the group's
          * 2 x NTG accumulators before the next term, so an accumulator's dependent mma.sync
          * are 2 x NTG instructions apart (back to back they left the scheduler waiting on the
