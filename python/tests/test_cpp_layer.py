@@ -182,6 +182,29 @@ def _entry_for(x, w, b=None):
     return rec.cpp_entry[5], rec, layer
 
 
+def test_entry_follows_the_weights_strides_between_calls():
+    """An entry holds the weight strides it was made for (the weight gradient is laid out like
+    the weight); a call whose weight has other strides gets an entry for them, and the gradient
+    follows. Here the strides differ only in size-1 dimensions, so the descriptor key (shapes,
+    not strides) stays the same. A _cpp_call that kept the entry fails here."""
+    x = torch.randn(2, 3, 6, 6)
+    layer = nn.Module()
+    plain = torch.randn(4, 3, 1, 1)
+    odd = plain.view(4, 3).as_strided((4, 3, 1, 1), (3, 1, 7, 7)).clone()
+    assert odd.stride() == (3, 1, 7, 7) and torch.equal(odd, plain)
+    ids = []
+    for wt in (plain, odd, plain):
+        wt = wt.clone().requires_grad_()
+        for _ in range(STEPS):
+            wt.grad = None
+            safeconv.conv2d(x, wt, layer=layer).sum().backward()
+        got = safeconv._stats._modules[layer].cpp_entry
+        assert got[2] == wt.stride()
+        assert wt.grad.stride() == wt.stride()
+        ids.append(got[5])
+    assert ids[0] != ids[1] != ids[2]
+
+
 def test_operator_refuses_operands_that_do_not_match_its_entry():
     """Called directly with tensors its entry does not describe, the operator returns None (it
     never reads memory the entry does not describe); the public function then runs the call
