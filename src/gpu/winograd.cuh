@@ -83,6 +83,7 @@ __device__ __forceinline__ void wino_gemm_step(float (&acc)[2][8][4 * NH], const
 #ifndef WINO_MMA_NTG
 #define WINO_MMA_NTG 4
 #endif
+static_assert(WINO_MMA_NTG > 0 && 8 % WINO_MMA_NTG == 0, "WINO_MMA_NTG must divide 8");
 /* Where lane (g, t) finds its fragment words in a point's staged tiles, and what its
  * accumulators hold (host and device: tests/gpu/mma_emulate.cu drives them through
  * mma.sync.m16n8k8's documented layouts): A's word e of m-tile mt (As row pitch VS_LD), B's
@@ -138,20 +139,18 @@ __device__ __forceinline__ void wino_gemm_step_tf32x3(float (&acc)[2][2][8][4], 
 #pragma unroll
                 for (int h = 0; h < 2; h++)
                     wino_tf32_split(B[wino_mma_b_word(n0 + j, h, g, t, BLD)], bb[j][h], bs[j][h]);
+            /* one term, a x b, into the group's accumulators */
+            auto term = [&](const unsigned(&a)[2][4], const unsigned(&b)[WINO_MMA_NTG][2]) {
+#pragma unroll
+                for (int j = 0; j < WINO_MMA_NTG; j++)
+#pragma unroll
+                    for (int mt = 0; mt < 2; mt++) sc_mma_tf32(acc[q][mt][n0 + j], a[mt], b[j]);
+            };
 #if !SC_WINO_MMA_MUTANT
-#pragma unroll
-            for (int j = 0; j < WINO_MMA_NTG; j++)
-#pragma unroll
-                for (int mt = 0; mt < 2; mt++) sc_mma_tf32(acc[q][mt][n0 + j], as[mt], bb[j]);
-#pragma unroll
-            for (int j = 0; j < WINO_MMA_NTG; j++)
-#pragma unroll
-                for (int mt = 0; mt < 2; mt++) sc_mma_tf32(acc[q][mt][n0 + j], ab[mt], bs[j]);
+            term(as, bb);
+            term(ab, bs);
 #endif
-#pragma unroll
-            for (int j = 0; j < WINO_MMA_NTG; j++)
-#pragma unroll
-                for (int mt = 0; mt < 2; mt++) sc_mma_tf32(acc[q][mt][n0 + j], ab[mt], bb[j]);
+            term(ab, bb);
         }
     }
 #else
