@@ -1155,19 +1155,24 @@ def _cpp_call(x, w, b, stride, padding, dilation, groups, layer):
     else:
         dix = x.device.index
         cctx, mode = _context(cfg, dix, False), _math_mode(cfg, d.dtype, key[-1])
-    nhwc = d.layout == L.NHWC
-    ws = (w.stride() if w.is_contiguous(memory_format=_FORMATS[nhwc])
-          else _dense_stride(w.shape, nhwc))
+    # the weight's strides in the entry's layout: its own where it is dense in that layout, else
+    # the dense ones (an NCHW weight of a layer run in NHWC); worked out again only when the
+    # weight's strides are not those of the entry's last call (the entry fixes its shape)
+    wst = w.stride()
     got = rec.cpp_entry
-    if got is None or got[0] is not hit or got[1] is not cctx or got[2] != ws or got[3] != mode:
-        try:
-            entry = _cpp_entry(cctx, rec, d, ws, mode)
-        except RuntimeError as e:  # what the Python layer accepted, the C++ layer refuses
-            _cpp_off("could not make an entry for a call the Python layer runs: %s" % e)
-            return None
-        # the operator takes the entry's id (layer_ops.cpp, "entries by id"); the object
-        # stays here, which keeps the entry alive
-        got = rec.cpp_entry = (hit, cctx, ws, mode, entry, entry.id())
+    if got is None or got[0] is not hit or got[1] is not cctx or got[3] != mode or got[6] != wst:
+        nhwc = d.layout == L.NHWC
+        ws = wst if w.is_contiguous(memory_format=_FORMATS[nhwc]) else _dense_stride(w.shape, nhwc)
+        if got is None or got[0] is not hit or got[1] is not cctx or got[2] != ws or got[3] != mode:
+            try:
+                entry = _cpp_entry(cctx, rec, d, ws, mode)
+            except RuntimeError as e:  # what the Python layer accepted, the C++ layer refuses
+                _cpp_off("could not make an entry for a call the Python layer runs: %s" % e)
+                return None
+            # the operator takes the entry's id (layer_ops.cpp, "entries by id"); the object
+            # stays here, which keeps the entry alive
+            got = (hit, cctx, ws, mode, entry, entry.id())
+        rec.cpp_entry = got = got[:6] + (wst,)
     # None: operands the entry does not describe, or a failed library call; the Python layer
     # runs the call again (and raises its typed error)
     y = _cpp_conv2d(x, w, b, got[5])

@@ -184,9 +184,10 @@ def _entry_for(x, w, b=None):
 
 def test_entry_follows_the_weights_strides_between_calls():
     """An entry holds the weight strides it was made for (the weight gradient is laid out like
-    the weight); a call whose weight has other strides gets an entry for them, and the gradient
-    follows. Here the strides differ only in size-1 dimensions, so the descriptor key (shapes,
-    not strides) stays the same. A _cpp_call that kept the entry fails here."""
+    the weight); a call whose weight has other strides works them out again and gets an entry
+    for them, and the gradient follows. Here the strides differ only in size-1 dimensions, so
+    the descriptor key (shapes, not strides) stays the same. A _cpp_call that kept the entry,
+    or its strides, fails here."""
     x = torch.randn(2, 3, 6, 6)
     layer = nn.Module()
     plain = torch.randn(4, 3, 1, 1)
@@ -199,7 +200,7 @@ def test_entry_follows_the_weights_strides_between_calls():
             wt.grad = None
             safeconv.conv2d(x, wt, layer=layer).sum().backward()
         got = safeconv._stats._modules[layer].cpp_entry
-        assert got[2] == wt.stride()
+        assert got[2] == wt.stride() and got[6] == wt.stride()
         assert wt.grad.stride() == wt.stride()
         ids.append(got[5])
     assert ids[0] != ids[1] != ids[2]
