@@ -141,6 +141,16 @@ void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d)
             d->pad_h = (d->pad_h * 5 + d->k) % d->r;
             d->pad_w = (d->pad_w * 7 + d->h) % d->s;
             d->w += 8 + (d->k * 3 + d->h) % 13;
+        } else if (o->shapes == SC_SHAPES_PW) { /* from the drawn values, no new draws */
+            bool big = (d->h + d->k) % 3 == 0;
+            d->groups = 1;
+            d->c = 1 + (d->c * 7 + d->w) % 64;
+            d->k = 1 + (d->k * 5 + d->h) % 64;
+            d->r = d->s = 1;
+            d->stride_h = 1 + (d->stride_h + d->w) % 2;
+            d->stride_w = 1 + (d->stride_w + d->h) % 2;
+            d->pad_h = d->pad_w = 0;
+            if (big) d->h += 40 + (d->k * 13) % 61, d->w += 40 + (d->c * 11) % 61;
         }
         if (sc_conv2d_validate(d) != SC_STATUS_OK) continue; /* filter beyond the padded input */
         double limit = large ? o->max_macs * 10 : o->max_macs;

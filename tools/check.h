@@ -39,10 +39,14 @@ typedef enum sc_shape_class {
                           * dilation 1, padding 0-2; a third of them 60-140 columns wider than
                           * drawn, with 1-4 and 1-8 channels a group (the small-C
                           * backward-weight's shapes: several column chunks, k blocks) */
-    SC_SHAPES_DWS2 = 6    /* depthwise with column stride 2: C/groups 1, multiplier 1-3, 3x3,
+    SC_SHAPES_DWS2 = 6,   /* depthwise with column stride 2: C/groups 1, multiplier 1-3, 3x3,
                           * 5x5 or 7x7 filters (R 1-7 a quarter of the time), row stride 1-3,
                           * no dilation, padding up to the filter, 8-20 columns more than drawn
                           * (the strided depthwise backward-data's shapes) */
+    SC_SHAPES_PW = 7      /* pointwise with few channels: groups 1, 1x1, 1-64 input and output
+                          * channels, strides 1-2, padding 0; a third of them 40-100 rows and
+                          * columns larger than drawn (the small-C 1x1 backward-weight's shapes:
+                          * long reductions in row slices) */
 } sc_shape_class;
 
 typedef struct sc_gen_options {

@@ -2,7 +2,7 @@
  * input channels, where the GEMM would have a reduction (forward) or columns (backward-data) of
  * a handful (small_c.cu, small_c_phase.cu); backward-weight of 3x3 layers with at most 16 input
  * channels a group, where the GEMM's M = Kg by N = Cg*9 tiles would be mostly padding
- * (small_c_bw.cu). */
+ * (small_c_bw.cu), and of 1x1 layers with at most 64 channels in and out (small_c_bw1.cu). */
 #include "gpu/family.h"
 #include "gpu/knobs.h"
 #include "gpu/small_c.h"
@@ -12,7 +12,8 @@ static bool sc_applies(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_d
     (void)dev;
     return (rq->dir == SC_DIR_FORWARD && sc_small_c_fwd_applies(kp)) ||
            (rq->dir == SC_DIR_BACKWARD_DATA && sc_small_c_bwd_applies(kp)) ||
-           (rq->dir == SC_DIR_BACKWARD_WEIGHT && sc_small_c_bw_applies(kp));
+           (rq->dir == SC_DIR_BACKWARD_WEIGHT &&
+            (sc_small_c_bw_applies(kp) || sc_small_c_bw1_applies(kp)));
 }
 
 /* Forward only below 64 output channels: from 64 on the implicit GEMM is faster (H200:
@@ -20,15 +21,22 @@ static bool sc_applies(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_d
  * faster on small-C, 0.052 vs 0.088 ms; bench/NOTES.md, run 16). Backward-weight where one
  * block holds all of a group's output channels (Kg <= SCW_KB), where the GEMM pads its tiles
  * most (bench/NOTES.md, "Backward-weight of few channels a group"): for exact fp32, and on AMD
- * for every dtype; on NVIDIA, 16-bit and TF32 keep the matrix units until measured.
- * SAFECONV_GPU_SMALLC_BW=0 never, 1 wherever it applies. */
+ * for every dtype; on NVIDIA, 16-bit and TF32 keep the matrix units until measured. The 1x1
+ * kernel where the GEMM's tile would be at least three-quarters padding (K and C at most 32)
+ * and the reduction long (N*P*Q >= 2^14; shorter ones are a launch either way, and the GEMM
+ * needs no slice sum), the same dtypes. SAFECONV_GPU_SMALLC_BW=0 never, 1 wherever it
+ * applies. */
 static bool sc_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     if (rq->dir == SC_DIR_FORWARD) return kp->c <= 4 && kp->k < 64 && sc_small_c_fwd_applies(kp);
     if (rq->dir == SC_DIR_BACKWARD_WEIGHT) {
         int knob = sc_gpu_knobs_get()->smallc_bw;
-        if (knob == 0 || !sc_small_c_bw_applies(kp)) return false;
         bool exact = kp->dtype == SC_DTYPE_F32 && rq->math == SC_MATH_EXACT;
+        if (knob != 0 && sc_small_c_bw1_applies(kp))
+            return knob > 0 ||
+                   (kp->k <= 32 && kp->c <= 32 && (long long)kp->n * kp->p * kp->q >= (1ll << 14) &&
+                    (exact || dev->hip));
+        if (knob == 0 || !sc_small_c_bw_applies(kp)) return false;
         return knob > 0 || (kp->kg <= SCW_KB && (exact || dev->hip));
     }
     return rq->dir == SC_DIR_BACKWARD_DATA && kp->c <= 4 && sc_small_c_bwd_applies(kp);
@@ -39,6 +47,12 @@ static void sc_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev 
 {
     sc_fam_plan_plain(SC_ALGO_GPU_DIRECT_SMALL_C, out);
     if (rq->dir != SC_DIR_BACKWARD_WEIGHT) return;
+    if (sc_small_c_bw1_applies(kp)) {
+        out->splits =
+            sc_scb1_slices(kp, dev->sm_count, sc_gpu_knobs_get()->smallc_bw_slices, rq->ws_limit);
+        out->ws_bytes = sc_scb1_ws_bytes(kp, out->splits);
+        return;
+    }
     out->splits =
         sc_scw_slices(kp, dev->sm_count, sc_gpu_knobs_get()->smallc_bw_slices, rq->ws_limit);
     out->ws_bytes = sc_scw_ws_bytes(kp, out->splits);

@@ -26,7 +26,9 @@
  *   6  128x128  8x8  2 on CUDA (row descriptors in shared memory keep it at 128 registers);
  *                    1 on HIP, where it is cfg 0 again
  *   7  256x64   8x8  as 6: the 8x8 micro-tile for GEMMs with 64 columns (a 64-channel layer's
- *   8  64x256   8x8  as 6   forward and backward-data), which 128x128 pads by half */
+ *   8  64x256   8x8  as 6   forward and backward-data), which 128x128 pads by half
+ *   9  32x144   2x9  2: backward-weight of 3x3 layers with 16 input channels a group (Cg*R*S =
+ *                    144 columns, which 32x128 pads to 256); fp32 only */
 #define SC_GEMM_CONFIGS(X)                                                                         \
     X(0, 128, 128, 8, 8)                                                                           \
     X(1, 128, 64, 8, 4)                                                                            \
@@ -36,15 +38,17 @@
     X(5, 32, 128, 2, 8)                                                                            \
     X(6, 128, 128, 8, 8)                                                                           \
     X(7, 256, 64, 8, 8)                                                                            \
-    X(8, 64, 256, 8, 8)
+    X(8, 64, 256, 8, 8)                                                                            \
+    X(9, 32, 144, 2, 9)
 enum {
-    SC_GEMM_NCFG = 9
+    SC_GEMM_NCFG = 10
 };
 enum {
     SC_GEMM_128x128_1 = 0,
     SC_GEMM_128x128_2 = 6,
     SC_GEMM_256x64 = 7,
-    SC_GEMM_64x256 = 8
+    SC_GEMM_64x256 = 8,
+    SC_GEMM_32x144 = 9
 };
 
 /* Operand-gather variants (sc_kplan.gather):
@@ -99,7 +103,7 @@ static inline SC_CONSTEXPR int sc_gemm_tn(int cfg)
 /* Blocks per SM the kernel is compiled for (hip: built by hipcc). */
 static inline SC_CONSTEXPR int sc_gemm_minb(int cfg, bool hip)
 {
-    return cfg == 0 ? 1 : cfg >= 6 ? (hip ? 1 : 2) : 2;
+    return cfg == 0 ? 1 : cfg >= 6 && cfg <= 8 ? (hip ? 1 : 2) : 2;
 }
 
 /* Kernels not built because they would need more than 128 registers and spill (the CI build
@@ -107,11 +111,13 @@ static inline SC_CONSTEXPR int sc_gemm_minb(int cfg, bool hip)
  * fetch), 64x256 for forward, and 64x256 with the N32 gathers (the plain ones compute the same
  * bits there). fp16/bf16 tensors (loaded as 16-bit, computed in fp32: AMD's RDNA path, and on
  * NVIDIA the verification of that path) get the four tiles 0-3 with the plain gathers only, to
- * keep the build small; the matrix-unit family is their fast path where there is one. */
+ * keep the build small; the matrix-unit family is their fast path where there is one. 32x144 is
+ * built for fp32 backward-weight only (its one use). */
 static inline SC_CONSTEXPR bool sc_gemm_cfg_built(int cfg, int dir, bool nhwc, int gather,
                                                   int dtype)
 {
     return !(cfg == 7 && dir == SC_DIR_BACKWARD_WEIGHT && !nhwc) &&
+           !(cfg == 9 && (dir != SC_DIR_BACKWARD_WEIGHT || dtype != SC_DTYPE_F32)) &&
            !(cfg == 8 && dir == SC_DIR_FORWARD) && !(cfg == 8 && gather == SC_GATHER_N32) &&
            (dtype == SC_DTYPE_F32 || (cfg <= 3 && gather == SC_GATHER_PLAIN));
 }

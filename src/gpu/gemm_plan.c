@@ -104,7 +104,7 @@ static void gemm_dims(const sc_kp *kp, sc_direction dir, i64 *M, i64 *N, i64 *Kr
  *           the FMAs per shared-memory load of the tile (128x128 = 1, 64x64 = 0.5);
  *           128x128 (cfg 0) runs one block per SM (registers); the 8x8 micro-tiles compiled
  *           for two blocks/SM (cfg 6, 7, 8 on CUDA) get 1.2x the rate and a per-SM load model
- *           (below); the others (cfg 1-5) two blocks/SM at the plain rate.
+ *           (below); the others (cfg 1-5, 9) two blocks/SM at the plain rate.
  *   reduce: split > 1 reads (split-1) partial outputs and reads + writes the output once,
  *           plus a launch.
  *   cc:     channel-chunked plans at 0.85x the GEMM time (fitted on forward, NOTES run 13)
@@ -161,8 +161,12 @@ static int enumerate(const sc_kp *kp, sc_direction dir, int sm_count, bool hip, 
         for (int c = 0; c < SC_GEMM_NCFG; c++) {
             if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_GEMM_NCFG && c != kn->gemm_cfg) continue;
             /* 6 only where it differs from 0: two blocks/SM */
-            bool two = c >= 6 && sc_gemm_minb(c, hip) == 2;
+            bool two = c >= 6 && c <= 8 && sc_gemm_minb(c, hip) == 2;
             if (c == 6 && !two && c != kn->gemm_cfg) continue;
+            /* 32x144 only where its one column tile does what 128-column tiles need two for
+             * (129-144 columns: Cg = 16 at 3x3), the class it was measured on (bench/NOTES.md,
+             * "A 32x144 tile"); the model alone would take it for most narrow GEMMs */
+            if (c == SC_GEMM_32x144 && !(N > 128 && N <= 144) && c != kn->gemm_cfg) continue;
             int gather = cc                              ? SC_GATHER_CC
                          : dir == SC_DIR_BACKWARD_WEIGHT ? bw_gather(kp, c)
                                                          : SC_GATHER_PLAIN;

@@ -61,6 +61,10 @@ int sc_launch_small_c_phase(const sc_kp &kp, const void *dy, const void *w, void
  * row slices (small_c.h: where it applies, sc_scw_ws_bytes of workspace at ws). */
 int sc_launch_small_c_bw(const sc_kp &kp, int slices, const void *x, const void *dy, void *dw,
                          void *ws, cudaStream_t st);
+/* small_c_bw1.cu: backward-weight of 1x1 layers with few channels (sc_small_c_bw1_applies) in
+ * `slices` row slices, sc_scb1_ws_bytes of workspace at ws; sc_launch_small_c_bw passes them on. */
+int sc_launch_small_c_bw1(const sc_kp &kp, int slices, const void *x, const void *dy, void *dw,
+                          void *ws, cudaStream_t st);
 /* gemm_launch.cu (the kernels: gemm_fwd.cu, gemm_bd.cu, gemm_bw.cu): the plan's tile
  * configuration, split and gathers. */
 int sc_launch_gemm(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, const void *a,

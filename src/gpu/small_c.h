@@ -170,4 +170,53 @@ static inline int sc_scw_slices(const sc_kp *kp, int sm_count, int force, size_t
                          sc_scw_ws_bytes(kp, 2) / 2, ws_limit);
 }
 
+/* Backward-weight of 1x1 layers with few channels (small_c_bw1.cu), groups 1, padding 0, any
+ * stride: dw[k][c] = sum over the N*P*Q positions of dy[pos][k] * x[pos'][c] (pos' the input
+ * pixel under pos). The GEMM's tiles of M = K rows by N = C columns are mostly padding there
+ * (a 16 x 16 layer in a 64 x 64 tile: 1/16 of its multiply-adds real) while the reduction is
+ * long (mobilenet_v3's 16 -> 16 at 112x112, batch 64: 802816 positions), so the GEMM ran it
+ * at 1.7-2.2x cuDNN's time. Here a thread holds a 4 x 4 block of dw (SCB1_KT output by
+ * SCB1_CT input channels, 16 sums) and walks its group's share of a slice's positions, 8 loads
+ * and 16 multiply-adds a position, straight from memory (no staging: each position's values
+ * are read by the few threads of its group that need them, from L1). A block: tiles =
+ * ceil(K/4) * ceil(C/4) threads a group, SCB1_T / tiles groups; NHWC lanes along the tiles (a
+ * warp reads a position's channels, contiguous), NCHW along the positions (a warp reads a
+ * channel's consecutive pixels). The groups' sums are added in group order, the slices' in
+ * slice order (slice_sum.cuh): the same bits on every run of one plan. */
+#define SCB1_T          256 /* threads per block */
+#define SCB1_KT         4   /* output channels per thread */
+#define SCB1_CT         4   /* input channels per thread */
+#define SCB1_MAX_CH     64  /* input and output channels: at most 256 thread tiles */
+#define SCB1_MAX_SLICES 1024
+
+static inline bool sc_small_c_bw1_applies(const sc_kp *kp)
+{
+    return kp->g == 1 && kp->r == 1 && kp->s == 1 && kp->ph == 0 && kp->pw == 0 && kp->c >= 1 &&
+           kp->c <= SCB1_MAX_CH && kp->k >= 1 && kp->k <= SCB1_MAX_CH && kp->n > 0 && kp->p > 0 &&
+           kp->q > 0 && (long long)kp->n * kp->p * kp->q < (1ll << 31) - SCB1_T * SCB1_MAX_SLICES;
+}
+
+/* Thread tiles of a group (ceil(K/4) x ceil(C/4)) and groups of a block. */
+static inline int sc_scb1_tiles(const sc_kp *kp)
+{
+    return ((kp->k + SCB1_KT - 1) / SCB1_KT) * ((kp->c + SCB1_CT - 1) / SCB1_CT);
+}
+static inline int sc_scb1_groups(const sc_kp *kp) { return SCB1_T / sc_scb1_tiles(kp); }
+
+/* The slices' partial sums, K * C floats a slice; none for one slice. */
+static inline size_t sc_scb1_ws_bytes(const sc_kp *kp, int slices)
+{
+    return slices > 1 ? (size_t)slices * (size_t)kp->k * kp->c * sizeof(float) : 0;
+}
+
+/* Slices of the N*P output rows for four blocks an SM (the kernel's registers allow more; four
+ * leave each thread a run of positions long enough to keep its loads in flight), at least one
+ * row each, within SCB1_MAX_SLICES and the workspace limit; `force` > 0 asks for that many. */
+static inline int sc_scb1_slices(const sc_kp *kp, int sm_count, int force, size_t ws_limit)
+{
+    long long rows = (long long)kp->n * kp->p;
+    return sc_row_slices(rows, 4ll * sm_count, rows, force, SCB1_MAX_SLICES,
+                         sc_scb1_ws_bytes(kp, 2) / 2, ws_limit);
+}
+
 #endif /* SC_GPU_SMALL_C_H */

@@ -176,6 +176,7 @@ static void launch_sw(const sc_kp &kp, const sc_scw_geo &g, int slices, const T 
 int sc_launch_small_c_bw(const sc_kp &kp, int slices, const void *x, const void *dy, void *dw,
                          void *ws, cudaStream_t st)
 {
+    if (sc_small_c_bw1_applies(&kp)) return sc_launch_small_c_bw1(kp, slices, x, dy, dw, ws, st);
     if (!sc_small_c_bw_applies(&kp) || slices < 1 || slices > SCW_MAX_SLICES || (slices > 1 && !ws))
         return (int)cudaErrorInvalidValue;
     const sc_scw_geo g = sc_scw_geometry(&kp);

@@ -105,6 +105,10 @@ static void check_gemm(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
         return fail(pb, rq, dev, pl, "32-bit in-image gathers on an image of 2^31 elements");
     if (pl->gather < 0 || pl->gather > SC_GATHER_H32)
         return fail(pb, rq, dev, pl, "unknown gather");
+    long long crs = (long long)kp->cg * kp->r * kp->s;
+    if (pl->cfg == SC_GEMM_32x144 && getenv("SAFECONV_GPU_GEMM_CFG") == NULL &&
+        !(crs > 128 && crs <= 144))
+        return fail(pb, rq, dev, pl, "32x144 outside 129-144 columns, unforced");
     if (pl->ws_bytes != with_bias(kp, rq, pl, sc_gemm_ws_bytes(kp, dir, pl)))
         return fail(pb, rq, dev, pl, "ws_bytes is not the plan's workspace");
     if (pl->ws_bytes > rq->ws_limit) return fail(pb, rq, dev, pl, "workspace over the limit");
@@ -162,6 +166,19 @@ static void check_small_c(const sc_problem *pb, const sc_kp *kp, const sc_gpu_re
 {
     bool bw = rq->dir == SC_DIR_BACKWARD_WEIGHT;
     long long rows = (long long)kp->n * kp->p;
+    if (bw && kp->r == 1 && kp->s == 1) { /* the 1x1 kernel (small_c_bw1.cu) */
+        if (!sc_small_c_bw1_applies(kp))
+            return fail(pb, rq, dev, pl,
+                        "small-C 1x1 backward-weight for a shape it does not take");
+        if (pl->splits < 1 || pl->splits > SCB1_MAX_SLICES || pl->splits > rows)
+            return fail(pb, rq, dev, pl, "small-C 1x1 slices out of range");
+        if (pl->ws_bytes != with_bias(kp, rq, pl, sc_scb1_ws_bytes(kp, pl->splits)) ||
+            (pl->splits > 1 && pl->ws_bytes > rq->ws_limit))
+            return fail(pb, rq, dev, pl, "small-C 1x1 workspace wrong or over the limit");
+        if (sc_scb1_groups(kp) < 1)
+            return fail(pb, rq, dev, pl, "small-C 1x1 without a group of threads");
+        return;
+    }
     if (bw && (kp->r != 3 || kp->s != 3 || kp->cg > SCW_MAX_CG || kp->sw > 2 || kp->sh > 2 ||
                kp->dh != 1 || kp->dw != 1))
         return fail(pb, rq, dev, pl,

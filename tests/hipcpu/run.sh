@@ -7,6 +7,7 @@
 #   stream order   HIP-CPU runs one stream's work in order (stream_order.cu; what the rest needs)
 #   default        the default selection, every direction
 #   cfg 0..8       each GEMM tile configuration forced (SAFECONV_GPU_GEMM_CFG), each seen run
+#   cfg 9          the 32x144 tile forced on backward-weight (its one direction), 40 plans seen
 #   f16, bf16      16-bit tensors: the default selection, and the GEMM forced
 #   naive          --algo gpu_naive
 #   winograd       --algo gpu_winograd on its shapes (--shape-class 3x3s1), every direction; and
@@ -30,6 +31,8 @@
 #   small-C phases NHWC  the same in NHWC
 #   small-C bw     the small-C 3x3 backward-weight (--shape-class fewc) in 5 row slices (fewer
 #                  where the rows run out): at least 40 plans with 2-5; and in bf16
+#   small-C 1x1 bw the small-C 1x1 backward-weight (--shape-class pw) in 5 row slices: every
+#                  configuration planned on it, at least 40 with 2-5 slices; and in f16
 #   cc             channel-chunked plans (SAFECONV_GPU_GEMM_CC=1, --channel-multiple 8), seen run
 #   serial         backward-weight with serial splits (SAFECONV_GPU_GEMM_SPLITS=2,3,4,6, the
 #                  serial default, a workspace limit that leaves no room for slices): batches of
@@ -138,6 +141,10 @@ for c in 0 1 2 3 4 5 6 7 8; do
         --algo gpu_implicit_gemm
     need "cfg $c" "$(plans cfg $c)" 1
 done
+# 32x144 (cfg 9) is built for fp32 backward-weight only; both layouts, ragged loaders
+step "cfg 9" vv SAFECONV_GPU_GEMM_CFG=9 -- --count 40 --seed 4109 --large 50 \
+    --direction backward_weight --algo gpu_implicit_gemm
+need "cfg 9" "$(plans cfg 9)" 40
 for dt in f16 bf16; do # 16-bit tensors: the default selection, then the GEMM forced
     step "$dt" vv -- --count 30 --seed 4005 --dtype $dt
     step "$dt gemm" vv -- --count 20 --seed 4006 --dtype $dt --large 50 --algo gpu_implicit_gemm
@@ -210,6 +217,14 @@ step "small-C bw" vv SAFECONV_GPU_SMALLC_BW_SLICES=5 -- --count 300 --seed 4016 
 need "small-C bw" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
 step "small-C bw bf16" vv -- --count 100 --seed 4017 --large 30 --shape-class fewc --dtype bf16 \
     --direction backward_weight --algo gpu_direct_small_c --layout both --skip-unsupported
+# the small-C backward-weight of 1x1 layers with few channels (small_c_bw1.cu; --shape-class pw
+# draws its layers, all of which it takes), both layouts, 5 row slices asked for; then f16
+step "small-C 1x1 bw" vv SAFECONV_GPU_SMALLC_BW_SLICES=5 -- --count 100 --seed 4031 --large 30 \
+    --shape-class pw --direction backward_weight --algo gpu_direct_small_c --layout both
+need "small-C 1x1 bw" "$(grep -c ' gpu_direct_small_c ' "$B/plans.txt")" 100
+need "small-C 1x1 bw" $(($(plans splits 2) + $(plans splits 3) + $(plans splits 4) + $(plans splits 5))) 40
+step "small-C 1x1 bw f16" vv -- --count 40 --seed 4032 --large 30 --shape-class pw --dtype f16 \
+    --direction backward_weight --algo gpu_direct_small_c --layout both
 step "channel-chunked" vv SAFECONV_GPU_GEMM_CC=1 -- --count 40 --seed 4002 --large 50 \
     --channel-multiple 8 --layout nchw --algo gpu_implicit_gemm
 need "channel-chunked" "$(plans gather 1)" 10

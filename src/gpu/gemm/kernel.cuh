@@ -13,6 +13,13 @@ __device__ __forceinline__ int frag_row(int ty, int i)
     return TM == 8 ? (i / 4) * (BMx / 2) + ty * 4 + (i % 4) : ty * TM + i;
 }
 
+/* Tests only: -DSC_GEMM_LOADER_MUTANT=1 breaks the ragged loaders (32x144's B side): E rounded
+ * up without dividing BK (the steps' last reduction indices never loaded), and the KFAST
+ * loader's last, partial round of rows dropped. */
+#ifndef SC_GEMM_LOADER_MUTANT
+#define SC_GEMM_LOADER_MUTANT 0
+#endif
+
 /* Loader for one operand tile (ROWS x BK) with NT threads.
  * KFAST: thread t takes reduction index t % BK and rows t/BK + j*(NT/BK): one reduction decode
  * per step, row decodes hoisted out of the loop (good when the reduction is the contiguous
@@ -23,7 +30,19 @@ __device__ __forceinline__ int frag_row(int ty, int i)
  * rows, BM/TM apart in the tile, sit together in shared memory and load as 16-byte vectors. */
 template <int ROWS, bool KFAST, class G, int PTM = 0>
 struct Loader {
-    static constexpr int E = (ROWS * BK + NT - 1) / NT; /* elements per thread */
+    /* Elements per thread: ROWS * BK / NT where that is whole (every tile but 32x144). KFAST
+     * rounds up (the rows past ROWS load nothing); the other way takes a divisor of BK, so a
+     * thread's E reduction indices stay inside one step (144 x 8: E = 8, 144 threads). */
+    static constexpr int E0 = (ROWS * BK + NT - 1) / NT;
+    static constexpr int E = KFAST || SC_GEMM_LOADER_MUTANT ? E0
+                             : E0 <= 1                      ? 1
+                             : E0 <= 2                      ? 2
+                             : E0 <= 4                      ? 4
+                                                            : BK;
+    static_assert(KFAST ? NT % BK == 0 : (BK % E == 0 || SC_GEMM_LOADER_MUTANT) && ROWS <= NT,
+                  "loader shape");
+    /* KFAST: whether the last round of rows (t / BK + j * (NT / BK)) can pass ROWS */
+    static constexpr bool RAGGED = KFAST && ROWS % (NT / BK) != 0;
     /* Row descriptors are not held in registers through the mainloop (the 128x128 tiles' register
      * budget): cheap ones are recomputed per fetch; costly ones are computed once into shared
      * memory (srows, ROWS entries; a __syncthreads before the first fetch) and read per fetch. */
@@ -63,7 +82,11 @@ struct Loader {
         if (KFAST) {
             typename G::Kst ks = g.kdec(k0 + kl);
 #pragma unroll
-            for (int j = 0; j < E; j++) v[j] = g.load(rowd(g, j), ks);
+            for (int j = 0; j < E; j++)
+                v[j] = !RAGGED || (threadIdx.x / BK + j * (NT / BK) < ROWS &&
+                                   !(SC_GEMM_LOADER_MUTANT && j == E - 1))
+                           ? g.load(rowd(g, j), ks)
+                           : 0.f;
         } else if (act) {
             typename G::Kst ks = g.kdec(k0 + kl);
             typename G::Row o = rowd(g, 0);
