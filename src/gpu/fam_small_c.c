@@ -22,10 +22,11 @@ static bool sc_applies(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_d
  * block holds all of a group's output channels (Kg <= SCW_KB), where the GEMM pads its tiles
  * most (bench/NOTES.md, "Backward-weight of few channels a group"): for exact fp32, and on AMD
  * for every dtype; on NVIDIA, 16-bit and TF32 keep the matrix units until measured. The 1x1
- * kernel where the GEMM's tile would be at least three-quarters padding (K and C at most 32)
- * and the reduction long (N*P*Q >= 2^14; shorter ones are a launch either way, and the GEMM
- * needs no slice sum), the same dtypes. SAFECONV_GPU_SMALLC_BW=0 never, 1 wherever it
- * applies. */
+ * kernel where it was measured faster than the GEMM (H100: 16 -> 16 and 32 -> 16 at 112x112,
+ * 1.2-2.8x), K <= 16 and C <= 32, and the reduction long (N*P*Q >= 2^14; shorter ones are a
+ * launch either way, and the GEMM needs no slice sum), the same dtypes; not at K = C = 32,
+ * where it ran 1.4-1.7x slower (bench/NOTES.md, "A small-C backward-weight for narrow 1x1
+ * layers"). SAFECONV_GPU_SMALLC_BW=0 never, 1 wherever it applies. */
 static bool sc_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     if (rq->dir == SC_DIR_FORWARD) return kp->c <= 4 && kp->k < 64 && sc_small_c_fwd_applies(kp);
@@ -34,7 +35,7 @@ static bool sc_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu
         bool exact = kp->dtype == SC_DTYPE_F32 && rq->math == SC_MATH_EXACT;
         if (knob != 0 && sc_small_c_bw1_applies(kp))
             return knob > 0 ||
-                   (kp->k <= 32 && kp->c <= 32 && (long long)kp->n * kp->p * kp->q >= (1ll << 14) &&
+                   (kp->k <= 16 && kp->c <= 32 && (long long)kp->n * kp->p * kp->q >= (1ll << 14) &&
                     (exact || dev->hip));
         if (knob == 0 || !sc_small_c_bw_applies(kp)) return false;
         return knob > 0 || (kp->kg <= SCW_KB && (exact || dev->hip));

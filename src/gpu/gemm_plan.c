@@ -163,10 +163,13 @@ static int enumerate(const sc_kp *kp, sc_direction dir, int sm_count, bool hip, 
             /* 6 only where it differs from 0: two blocks/SM */
             bool two = c >= 6 && c <= 8 && sc_gemm_minb(c, hip) == 2;
             if (c == 6 && !two && c != kn->gemm_cfg) continue;
-            /* 32x144 only where its one column tile does what 128-column tiles need two for
-             * (129-144 columns: Cg = 16 at 3x3), the class it was measured on (bench/NOTES.md,
-             * "A 32x144 tile"); the model alone would take it for most narrow GEMMs */
-            if (c == SC_GEMM_32x144 && !(N > 128 && N <= 144) && c != kn->gemm_cfg) continue;
+            /* 32x144 only where its one tile does what 128-column tiles need two for (129-144
+             * columns: Cg = 16 at 3x3) and one row of tiles holds M (at most 32 rows: a
+             * 40-row layer ran 1-2% slower on it than on 64x256), the class it was measured
+             * on (bench/NOTES.md, "A 32x144 tile"); the model alone would take it for most
+             * narrow GEMMs */
+            if (c == SC_GEMM_32x144 && !(N > 128 && N <= 144 && M <= 32) && c != kn->gemm_cfg)
+                continue;
             int gather = cc                              ? SC_GATHER_CC
                          : dir == SC_DIR_BACKWARD_WEIGHT ? bw_gather(kp, c)
                                                          : SC_GATHER_PLAIN;

@@ -107,8 +107,8 @@ static void check_gemm(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
         return fail(pb, rq, dev, pl, "unknown gather");
     long long crs = (long long)kp->cg * kp->r * kp->s;
     if (pl->cfg == SC_GEMM_32x144 && getenv("SAFECONV_GPU_GEMM_CFG") == NULL &&
-        !(crs > 128 && crs <= 144))
-        return fail(pb, rq, dev, pl, "32x144 outside 129-144 columns, unforced");
+        !(crs > 128 && crs <= 144 && kp->kg <= 32))
+        return fail(pb, rq, dev, pl, "32x144 outside 129-144 columns and 32 rows, unforced");
     if (pl->ws_bytes != with_bias(kp, rq, pl, sc_gemm_ws_bytes(kp, dir, pl)))
         return fail(pb, rq, dev, pl, "ws_bytes is not the plan's workspace");
     if (pl->ws_bytes > rq->ws_limit) return fail(pb, rq, dev, pl, "workspace over the limit");
@@ -256,6 +256,12 @@ static void check_routes(void)
         {"r50_l3_3x3_256", 32, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, SC_ALGO_GPU_WINOGRAD,
          SC_ALGO_GPU_WINOGRAD, SC_ALGO_GPU_WINOGRAD},
         {"yolo_c2f_3x3_128", 4, 128, 20, 20, 128, 3, 3, 1, 1, 1, 1, SC_ALGO_GPU_IMPLICIT_GEMM,
+         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_IMPLICIT_GEMM},
+        /* narrow 1x1 backward-weight: the small-C 1x1 kernel at 16 output channels, the GEMM
+         * at 32 x 32, where the 1x1 kernel ran slower */
+        {"mnv3_02_1x1", 64, 16, 112, 112, 16, 1, 1, 1, 0, 0, 1, SC_ALGO_GPU_IMPLICIT_GEMM,
+         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_SMALL_C},
+        {"yolo_c2f_1x1_32", 4, 32, 160, 160, 32, 1, 1, 1, 0, 0, 1, SC_ALGO_GPU_IMPLICIT_GEMM,
          SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_IMPLICIT_GEMM},
     };
     if (getenv("SAFECONV_GPU_WINOGRAD") || getenv("SAFECONV_GPU_GEMM_MMA") ||
