@@ -100,10 +100,17 @@ static inline SC_CONSTEXPR int sc_gemm_tn(int cfg)
     return 0;
 }
 
+/* The 8x8 micro-tiles compiled for two blocks per SM on CUDA (6, 7, 8: row descriptors in shared
+ * memory; one block on HIP), as opposed to cfg 0, the 8x8 tile of one block everywhere. */
+static inline SC_CONSTEXPR bool sc_gemm_8x8_shared_rows(int cfg)
+{
+    return cfg != 0 && sc_gemm_tm(cfg) == 8 && sc_gemm_tn(cfg) == 8;
+}
+
 /* Blocks per SM the kernel is compiled for (hip: built by hipcc). */
 static inline SC_CONSTEXPR int sc_gemm_minb(int cfg, bool hip)
 {
-    return cfg == 0 ? 1 : cfg >= 6 && cfg <= 8 ? (hip ? 1 : 2) : 2;
+    return cfg == 0 ? 1 : sc_gemm_8x8_shared_rows(cfg) ? (hip ? 1 : 2) : 2;
 }
 
 /* Kernels not built because they would need more than 128 registers and spill (the CI build

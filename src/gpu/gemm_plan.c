@@ -161,7 +161,7 @@ static int enumerate(const sc_kp *kp, sc_direction dir, int sm_count, bool hip, 
         for (int c = 0; c < SC_GEMM_NCFG; c++) {
             if (kn->gemm_cfg >= 0 && kn->gemm_cfg < SC_GEMM_NCFG && c != kn->gemm_cfg) continue;
             /* 6 only where it differs from 0: two blocks/SM */
-            bool two = c >= 6 && c <= 8 && sc_gemm_minb(c, hip) == 2;
+            bool two = sc_gemm_8x8_shared_rows(c) && sc_gemm_minb(c, hip) == 2;
             if (c == 6 && !two && c != kn->gemm_cfg) continue;
             /* 32x144 only where its one tile does what 128-column tiles need two for (129-144
              * columns: Cg = 16 at 3x3) and one row of tiles holds M (at most 32 rows: a
