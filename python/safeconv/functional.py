@@ -1160,10 +1160,11 @@ def _cpp_call(x, w, b, stride, padding, dilation, groups, layer):
     # weight's strides are not those of the entry's last call (the entry fixes its shape)
     wst = w.stride()
     got = rec.cpp_entry
-    if got is None or got[0] is not hit or got[1] is not cctx or got[3] != mode or got[6] != wst:
+    same = got is not None and got[0] is hit and got[1] is cctx and got[3] == mode
+    if not same or got[6] != wst:
         nhwc = d.layout == L.NHWC
         ws = wst if w.is_contiguous(memory_format=_FORMATS[nhwc]) else _dense_stride(w.shape, nhwc)
-        if got is None or got[0] is not hit or got[1] is not cctx or got[2] != ws or got[3] != mode:
+        if not same or got[2] != ws:
             try:
                 entry = _cpp_entry(cctx, rec, d, ws, mode)
             except RuntimeError as e:  # what the Python layer accepted, the C++ layer refuses
