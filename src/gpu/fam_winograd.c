@@ -21,7 +21,7 @@ static int bw_tile(const sc_gpu_dev *dev)
 {
     int knob = sc_gpu_knobs_get()->winograd_bw_tile;
     if (knob == 2) return !dev->hip && dev->cc >= 80 ? 2 : 0;
-    return knob == 1 ? 1 : 0;
+    return knob == 1 || knob == 3 ? knob : 0;
 }
 
 /* Backward-weight slices (SAFECONV_GPU_WINOGRAD_SPLITS asks for a count). */

@@ -71,7 +71,30 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
  * wino_gemm_step_tf32x3; NVIDIA sm_80+): SAFECONV_GPU_WINOGRAD_BW_TILE=2 only. Verified on an
  * H100, where it ran 1-4% faster than the FMA steps (latency-bound like them at two warps a
  * scheduler; bench/NOTES.md, "Winograd backward-weight's GEMM in 3xTF32"). */
-static inline int sc_wino_bw_bk(int tile) { return tile == 1 ? WINO_BW_NARROW : WINO_BK; }
+/* 3: F(3x3,4x4) (winograd_bw4.cu): dy in 4x4 tiles, 36 points, WINO_BT x WINO4_BK channels a
+ * block of 288 threads, WINO4_TS tiles a step: 2.25 multiply-adds a dy pixel and channel pair
+ * against 4, but on an H100 10-45% slower than the wide tile on every layer timed (its short
+ * steps expose the x loads and transforms: bench/NOTES.md, "F(3x3, 4x4) backward-weight in
+ * 32 x 16 channel blocks"), so SAFECONV_GPU_WINOGRAD_BW_TILE=3 only. */
+#define WINO4_TS       4
+#define WINO4_BK       16
+static inline int sc_wino_bw_bk(int tile)
+{
+    return tile == 1 ? WINO_BW_NARROW : tile == 3 ? WINO4_BK : WINO_BK;
+}
+/* A tile's reduction units: dy's 2x2 tiles (tiles 0-2) or 4x4 tiles (3), and their step. */
+static inline long long sc_wino_bw_units(const sc_kp *kp, int tile)
+{
+    int e = tile == 3 ? 4 : 2;
+    return (long long)kp->n * ((kp->p + e - 1) / e) * ((kp->q + e - 1) / e);
+}
+static inline int sc_wino_bw_step(int tile) { return tile == 3 ? WINO4_TS : WINO_BC; }
+/* Units per slice: whole steps. */
+static inline int sc_wino_bw_tps_of(long long units, int splits, int step)
+{
+    long long per = (units + splits - 1) / splits;
+    return (int)((per + step - 1) / step * step);
+}
 static inline int sc_wino_bw_per_sm(int tile) { return tile == 1 ? 2 : 1; }
 
 /* The backward-weight kernel's blocks per slice: (K / its tile's k) x (C / WINO_BT), rounded
@@ -92,15 +115,16 @@ static inline int sc_wino_bw_splits(const sc_kp *kp, int tile, int want, int sm_
     long long blocks = sc_wino_bw_blocks(kp, tile),
               wave = (long long)sm_count * sc_wino_bw_per_sm(tile);
     long long s = want > 0 ? want : blocks <= wave ? wave / blocks : 1;
-    long long cap = sc_wino_tiles(kp, SC_DIR_BACKWARD_WEIGHT) / (8 * WINO_BC);
+    long long units = sc_wino_bw_units(kp, tile);
+    int step = sc_wino_bw_step(tile);
+    long long cap = units / (8 * step);
     if (s > cap) s = cap;
     if (s > 64) s = 64;
     if (s < 1) s = 1;
     while (s > 1 && sc_wino_bw_ws_bytes(kp, (int)s) > ws_limit) s--;
     if (s > 1) { /* no slice without tiles: as many as whole-step slices need */
-        long long tiles = sc_wino_tiles(kp, SC_DIR_BACKWARD_WEIGHT),
-                  tps = sc_wino_bw_tps(tiles, (int)s);
-        s = (tiles + tps - 1) / tps;
+        long long tps = sc_wino_bw_tps_of(units, (int)s, step);
+        s = (units + tps - 1) / tps;
     }
     return (int)s;
 }

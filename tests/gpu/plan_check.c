@@ -207,10 +207,11 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
     if (pl->splits < 1 || pl->splits > 64 || (rq->dir != SC_DIR_BACKWARD_WEIGHT && pl->splits != 1))
         return fail(pb, rq, dev, pl, "Winograd slices out of range");
     if (rq->dir == SC_DIR_BACKWARD_WEIGHT && pl->splits > 1 &&
-        (long long)(pl->splits - 1) * sc_wino_bw_tps(sc_wino_tiles(kp, rq->dir), pl->splits) >=
-            sc_wino_tiles(kp, rq->dir))
+        (long long)(pl->splits - 1) * sc_wino_bw_tps_of(sc_wino_bw_units(kp, pl->cfg), pl->splits,
+                                                        sc_wino_bw_step(pl->cfg)) >=
+            sc_wino_bw_units(kp, pl->cfg))
         return fail(pb, rq, dev, pl, "Winograd backward-weight slice with no tiles");
-    if (rq->dir == SC_DIR_BACKWARD_WEIGHT ? pl->cfg < 0 || pl->cfg > 2 : pl->cfg != -1)
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT ? pl->cfg < 0 || pl->cfg > 3 : pl->cfg != -1)
         return fail(pb, rq, dev, pl, "Winograd tile out of range");
     if (rq->dir != SC_DIR_BACKWARD_WEIGHT) return;
     /* the 3xTF32 tile (2) only when asked, and only where mma.sync TF32 exists (NVIDIA sm_80+);
@@ -219,6 +220,11 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
     bool asked3 = tile && atoi(tile) == 2, mma = !dev->hip && dev->cc >= 80;
     if ((pl->cfg == 2) != (asked3 && mma))
         return fail(pb, rq, dev, pl, "Winograd backward-weight's 3xTF32 tile planned wrongly");
+    /* the narrow (1) and F(3x3,4x4) (3) tiles only when asked, on every device */
+    if ((pl->cfg == 1 || pl->cfg == 3) && !(tile && atoi(tile) == pl->cfg))
+        return fail(pb, rq, dev, pl, "Winograd backward-weight tile planned unasked");
+    if (tile && (atoi(tile) == 1 || atoi(tile) == 3) && pl->cfg != atoi(tile))
+        return fail(pb, rq, dev, pl, "Winograd backward-weight tile asked for and not planned");
     /* its default slices fit one wave where its slice's blocks do: one block an SM of the wide
      * tile, two of the narrow one (the kernel's launch bounds; written here, not taken from
      * winograd.h, so that a wrong count there fails) */
