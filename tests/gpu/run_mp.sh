@@ -45,9 +45,10 @@
 #   dwb_s2_mutant its verify with build-mut built with -DSC_DWB_WMUTANT=1 must fail
 #   dwb_s2_memcheck  compute-sanitizer on it, forced
 #   wino_narrow   Winograd backward-weight's tile WTILE (default 1, the narrow one; 2, the wide
-#                 one in 3xTF32) forced (SAFECONV_GPU_WINOGRAD_BW_TILE), COUNT on --shape-class
-#                 3x3s1 (half in 5 slices), its mutant (build-mut with -DSC_WINO_MUTANT, or for
-#                 WTILE=2 -DSC_WINO_MMA_MUTANT=1: 1xTF32), memcheck
+#                 one in 3xTF32; 3, F(3x3,4x4)) forced (SAFECONV_GPU_WINOGRAD_BW_TILE), COUNT on
+#                 --shape-class 3x3s1 (half in 5 slices), its mutant (build-mut with
+#                 -DSC_WINO_MUTANT, for WTILE=2 -DSC_WINO_MMA_MUTANT=1: 1xTF32, for WTILE=3
+#                 winograd_bw4.cu with -DSC_WINO4_MUTANT=1), memcheck
 #   bench_wino_narrow  compare.py on the layers whose backward-weight runs Winograd: the tiles
 #                 TILES (default "0 1") against each other, both layouts, two alternating runs
 #   wino_splits   Winograd backward-weight's default slices against the old rule's 17 on the
