@@ -46,13 +46,7 @@ static inline long long sc_wino_tiles(const sc_kp *kp, sc_direction dir)
     return (long long)kp->n * ((ho + 1) / 2) * ((wo + 1) / 2);
 }
 
-/* Backward-weight: tiles per slice (whole steps of WINO_BC), and the workspace of `splits`
- * slices of dw (none for one: it writes dw). */
-static inline int sc_wino_bw_tps(long long tiles, int splits)
-{
-    long long per = (tiles + splits - 1) / splits;
-    return (int)((per + WINO_BC - 1) / WINO_BC * WINO_BC);
-}
+/* Backward-weight: the workspace of `splits` slices of dw (none for one: it writes dw). */
 static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
 {
     return splits > 1 ? (size_t)splits * (size_t)kp->k * (size_t)kp->c * 9 * sizeof(float) : 0;
@@ -89,7 +83,7 @@ static inline long long sc_wino_bw_units(const sc_kp *kp, int tile)
     return (long long)kp->n * ((kp->p + e - 1) / e) * ((kp->q + e - 1) / e);
 }
 static inline int sc_wino_bw_step(int tile) { return tile == 3 ? WINO4_TS : WINO_BC; }
-/* Units per slice: whole steps. */
+/* Units (tiles) per slice: whole steps, so that every slice but the last has the same count. */
 static inline int sc_wino_bw_tps_of(long long units, int splits, int step)
 {
     long long per = (units + splits - 1) / splits;

@@ -249,7 +249,7 @@ int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, 
     w.th = (kp.p + 1) / 2, w.tw = (kp.q + 1) / 2;
     w.dth = sc_fdiv_make((uint32_t)w.th), w.dtw = sc_fdiv_make((uint32_t)w.tw);
     w.ntiles = w.n * w.th * w.tw; /* < 2^31 (sc_wino_applies) */
-    w.tps = sc_wino_bw_tps(w.ntiles, splits);
+    w.tps = sc_wino_bw_tps_of(w.ntiles, splits, WINO_BC);
     w.nhwc = kp.nhwc;
     w.direct = splits == 1;
     const int bk = sc_wino_bw_bk(tile);
