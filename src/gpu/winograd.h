@@ -69,7 +69,9 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
  * block of 288 threads, WINO4_TS tiles a step: 2.25 multiply-adds a dy pixel and channel pair
  * against 4, but on an H100 10-45% slower than the wide tile on every layer timed (its short
  * steps expose the x loads and transforms: bench/NOTES.md, "F(3x3, 4x4) backward-weight in
- * 32 x 16 channel blocks"), so SAFECONV_GPU_WINOGRAD_BW_TILE=3 only. */
+ * 32 x 16 channel blocks"; a 32 x 32 form staged through shared memory by cp.async ran no
+ * faster: "F(3x3, 4x4) backward-weight with staged copies"), so SAFECONV_GPU_WINOGRAD_BW_TILE=3
+ * only. */
 #define WINO4_TS       4
 #define WINO4_BK       16
 static inline int sc_wino_bw_bk(int tile)
