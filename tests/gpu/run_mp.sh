@@ -357,9 +357,10 @@ bench_wino)
     done ;;
 wino_narrow)
     # Winograd backward-weight's tile WTILE (winograd.h; 1: the narrow tile, 32 x 32 channels,
-    # two blocks an SM; 2: the wide tile's GEMM in 3xTF32) forced on --shape-class 3x3s1, both
-    # layouts: COUNT configurations in 8 processes, the last 4 asking for 5 reduction slices;
-    # then the same on build-mut (must fail) and compute-sanitizer memcheck (30)
+    # two blocks an SM; 2: the wide tile's GEMM in 3xTF32; 3: F(3x3,4x4)) forced on
+    # --shape-class 3x3s1, both layouts: COUNT configurations in 8 processes, the last 4 asking
+    # for 5 reduction slices; then the same on build-mut (must fail) and compute-sanitizer
+    # memcheck (30)
     WTILE=${WTILE:-1}
     t0=$(date +%s)
     s=$((SEED + 700))
