@@ -1,7 +1,8 @@
 /* winograd.cuh - what the Winograd kernels share (winograd.cu: F(2x2,3x3) forward and
- * backward-data; winograd_bw.cu: F(3x3,2x2) backward-weight): the shared-memory layout of a
- * stage, the 16 outer-product GEMMs of one reduction step, and the exchange of the accumulators
- * through shared memory before the output transform.
+ * backward-data; winograd_bw.cu: F(3x3,2x2) backward-weight): the
+ * shared-memory layout of a stage, the 16 outer-product GEMMs of one reduction step, the
+ * exchange of the accumulators through shared memory before the output transform, and the
+ * backward-weight's loads, transforms and output transform.
  *
  * One block: 256 threads, 16 transformed points x an A side of 32 (WINO_BT) x a B side of 64
  * (WINO_BK), reducing WINO_BC = 8 entries per step. A stage holds
@@ -188,6 +189,152 @@ __device__ __forceinline__ void wino_tile(int T, const sc_fdiv &dth, int th, con
     tx = T - nt * tw;
     n = sc_div(nt, dth);
     ty = nt - n * th;
+}
+
+/* ---- F(3x3,2x2) backward-weight (winograd_bw.cu) ---- */
+struct wino_bw_args {
+    int n, c, h, w, k, p, q, ph, pw;
+    int th, tw; /* dy's tiles per column and per row: ceil(p/2), ceil(q/2) */
+    sc_fdiv dth, dtw;
+    int ntiles; /* n * th * tw */
+    int tps;    /* tiles per slice, a multiple of WINO_BC */
+    int nhwc;
+    int direct; /* one slice: write dw itself */
+};
+static inline wino_bw_args wino_bw_args_make(const sc_kp &kp, int splits)
+{
+    wino_bw_args w;
+    w.n = kp.n, w.c = kp.c, w.h = kp.h, w.w = kp.w, w.k = kp.k, w.p = kp.p, w.q = kp.q;
+    w.ph = kp.ph, w.pw = kp.pw;
+    w.th = (kp.p + 1) / 2, w.tw = (kp.q + 1) / 2;
+    w.dth = sc_fdiv_make((uint32_t)w.th), w.dtw = sc_fdiv_make((uint32_t)w.tw);
+    w.ntiles = w.n * w.th * w.tw; /* < 2^31 (sc_wino_applies) */
+    w.tps = sc_wino_bw_tps_of(w.ntiles, splits, WINO_BC);
+    w.nhwc = kp.nhwc;
+    w.direct = splits == 1;
+    return w;
+}
+
+/* Tile T's loads (in: T is in the block's slice): g[j], dy's 2x2 tile at output channel
+ * k + 32 j (j < NH), and d, x's 4x4 patch at (2ty - ph, 2tx - pw) of input channel c; zeros
+ * outside the tensors. */
+template <int NH>
+__device__ __forceinline__ void wino_bw_load(const wino_bw_args &a, const float *__restrict__ x,
+                                             const float *__restrict__ dy, int T, bool in, int k,
+                                             int c, float (&g)[NH][4], float (&d)[16])
+{
+    typedef long long i64;
+    int n, ty, tx;
+    wino_tile(in ? T : 0, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
+#pragma unroll
+    for (int j = 0; j < NH; j++) {
+        const int kj = k + 32 * j;
+        const bool ok = in && kj < a.k;
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int p = 2 * ty + i, q = 2 * tx + e;
+                g[j][2 * i + e] =
+                    ok && p < a.p && q < a.q
+                        ? __ldg(dy + (a.nhwc ? (((i64)n * a.p + p) * a.q + q) * a.k + kj
+                                             : (((i64)n * a.k + kj) * a.p + p) * a.q + q))
+                        : 0.f;
+            }
+    }
+    const bool ok = in && c < a.c;
+    const int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
+    const i64 cs = a.nhwc ? a.c : 1, rs = (i64)a.w * cs;
+    const i64 base = a.nhwc ? (((i64)n * a.h + h0) * a.w + w0) * a.c + c
+                            : (((i64)n * a.c + c) * a.h + h0) * a.w + w0;
+#pragma unroll
+    for (int r = 0; r < 4; r++)
+#pragma unroll
+        for (int s = 0; s < 4; s++)
+            d[4 * r + s] =
+                ok && (unsigned)(h0 + r) < (unsigned)a.h && (unsigned)(w0 + s) < (unsigned)a.w
+                    ? __ldg(x + base + r * rs + s * cs)
+                    : 0.f;
+}
+
+/* dy's tile transformed: u[p] = (G g G^T)[p / 4][p % 4], point p of the 16. */
+__device__ __forceinline__ void wino_bw_u(const float (&g)[4], float (&u)[16])
+{
+    float tg[4][2];
+#pragma unroll
+    for (int e = 0; e < 2; e++) { /* G g: rows of the 2x2 tile */
+        tg[0][e] = g[e];
+        tg[1][e] = (g[e] + g[2 + e]) * 0.5f;
+        tg[2][e] = (g[e] - g[2 + e]) * 0.5f;
+        tg[3][e] = g[2 + e];
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) { /* (G g) G^T */
+        u[4 * r] = tg[r][0];
+#ifdef SC_WINO_MUTANT /* a broken variant the checks must catch (tests/gpu/run_mp.sh) */
+        u[4 * r + 1] = (tg[r][0] + tg[r][1]) * (0.5f + 0x1p-13f);
+#else
+        u[4 * r + 1] = (tg[r][0] + tg[r][1]) * 0.5f;
+#endif
+        u[4 * r + 2] = (tg[r][0] - tg[r][1]) * 0.5f;
+        u[4 * r + 3] = tg[r][1];
+    }
+}
+
+/* x's patch transformed: v[p] = (B^T d B)[p / 4][p % 4]. */
+__device__ __forceinline__ void wino_bw_v(const float (&d)[16], float (&v)[16])
+{
+    float b[16];
+#pragma unroll
+    for (int s = 0; s < 4; s++) { /* B^T d */
+        b[0 + s] = d[0 + s] - d[8 + s];
+        b[4 + s] = d[4 + s] + d[8 + s];
+        b[8 + s] = d[8 + s] - d[4 + s];
+        b[12 + s] = d[12 + s] - d[4 + s];
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) { /* (B^T d) B */
+        v[4 * r] = b[4 * r + 0] - b[4 * r + 2];
+        v[4 * r + 1] = b[4 * r + 1] + b[4 * r + 2];
+        v[4 * r + 2] = b[4 * r + 2] - b[4 * r + 1];
+        v[4 * r + 3] = b[4 * r + 3] - b[4 * r + 1];
+    }
+}
+
+/* The output transform of exchange round rd: from Ms[16][WINO_BT][KQ + 1] (point, c - c0,
+ * k - k0 - rd*KQ), thread t of WINO_T applies A^T . A to the 16 points of its (c, k) pairs
+ * (lanes along c) and stores the 9 weights into o (dw, or this slice of the workspace) in dw's
+ * layout: KRSC (NHWC) or KCRS. */
+template <int KQ>
+__device__ __forceinline__ void wino_bw_out(const wino_bw_args &a, const float *Ms, int rd, int k0,
+                                            int c0, float *o, int t)
+{
+    typedef long long i64;
+    constexpr int MLD = KQ + 1;
+    for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
+        const int oc = e % WINO_BT, ok = e / WINO_BT;
+        const int k = k0 + rd * KQ + ok, c = c0 + oc;
+        if (k >= a.k || c >= a.c) continue;
+        float m[16];
+#pragma unroll
+        for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + oc) * MLD + ok];
+        float z[3][4]; /* A^T M */
+#pragma unroll
+        for (int s = 0; s < 4; s++) {
+            z[0][s] = m[0 + s] + m[4 + s] + m[8 + s];
+            z[1][s] = m[4 + s] - m[8 + s];
+            z[2][s] = m[4 + s] + m[8 + s] + m[12 + s];
+        }
+#pragma unroll
+        for (int r = 0; r < 3; r++) { /* (A^T M) A */
+            const float v[3] = {z[r][0] + z[r][1] + z[r][2], z[r][1] - z[r][2],
+                                z[r][1] + z[r][2] + z[r][3]};
+#pragma unroll
+            for (int s = 0; s < 3; s++)
+                o[a.nhwc ? (((i64)k * 3 + r) * 3 + s) * a.c + c
+                         : (((i64)k * a.c + c) * 3 + r) * 3 + s] = v[s];
+        }
+    }
 }
 
 /* The reduction over nsteps >= 1 steps through NBUF stages: load(s) reads step s into the

@@ -28,16 +28,6 @@
 
 typedef long long i64;
 
-struct wino_bw_args {
-    int n, c, h, w, k, p, q, ph, pw;
-    int th, tw; /* dy's tiles per column and per row: ceil(p/2), ceil(q/2) */
-    sc_fdiv dth, dtw;
-    int ntiles; /* n * th * tw */
-    int tps;    /* tiles per slice, a multiple of WINO_BC */
-    int nhwc;
-    int direct; /* one slice: write dw itself */
-};
-
 /* A stage of the tile with BK output channels: As (VS_FLOATS) and Bs[16][WINO_BC][BK + 4]. The
  * B side is filled with scalar stores, lanes along 8 tiles and 4 channels in NCHW: a row pitch
  * of BK + 4 puts them in 32 different banks. */
@@ -74,38 +64,7 @@ __global__ __launch_bounds__(WINO_T,
     float g[NH][4], d[16];
     auto load = [&](int step) {
         const int T = tbeg + step * WINO_BC + tl;
-        int n, ty, tx;
-        wino_tile(T < tend ? T : 0, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
-#pragma unroll
-        for (int j = 0; j < NH; j++) {
-            const int k = k0 + cl + 32 * j;
-            const bool ok = T < tend && k < a.k;
-#pragma unroll
-            for (int i = 0; i < 2; i++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int p = 2 * ty + i, q = 2 * tx + e;
-                    g[j][2 * i + e] =
-                        ok && p < a.p && q < a.q
-                            ? __ldg(dy + (a.nhwc ? (((i64)n * a.p + p) * a.q + q) * a.k + k
-                                                 : (((i64)n * a.k + k) * a.p + p) * a.q + q))
-                            : 0.f;
-                }
-        }
-        const int c = c0 + cl;
-        const bool ok = T < tend && c < a.c;
-        const int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
-        const i64 cs = a.nhwc ? a.c : 1, rs = (i64)a.w * cs;
-        const i64 base = a.nhwc ? (((i64)n * a.h + h0) * a.w + w0) * a.c + c
-                                : (((i64)n * a.c + c) * a.h + h0) * a.w + w0;
-#pragma unroll
-        for (int r = 0; r < 4; r++)
-#pragma unroll
-            for (int s = 0; s < 4; s++)
-                d[4 * r + s] =
-                    ok && (unsigned)(h0 + r) < (unsigned)a.h && (unsigned)(w0 + s) < (unsigned)a.w
-                        ? __ldg(x + base + r * rs + s * cs)
-                        : 0.f;
+        wino_bw_load<NH>(a, x, dy, T, T < tend, k0 + cl, c0 + cl, g, d);
     };
     /* Stage: As[16][WINO_BC][VS_LD] = V (x's patches, A rows = c), Bs[16][WINO_BC][BLD] = U
      * (dy's tiles, B columns = k). */
@@ -113,43 +72,15 @@ __global__ __launch_bounds__(WINO_T,
         float *As = sm + buf * BUF, *Bs = As + VS_FLOATS;
 #pragma unroll
         for (int j = 0; j < NH; j++) {
-            float tg[4][2];
+            float u[16];
+            wino_bw_u(g[j], u);
 #pragma unroll
-            for (int e = 0; e < 2; e++) { /* G g: rows of the 2x2 tile */
-                tg[0][e] = g[j][e];
-                tg[1][e] = (g[j][e] + g[j][2 + e]) * 0.5f;
-                tg[2][e] = (g[j][e] - g[j][2 + e]) * 0.5f;
-                tg[3][e] = g[j][2 + e];
-            }
-#pragma unroll
-            for (int r = 0; r < 4; r++) { /* (G g) G^T */
-                float *u = Bs + (4 * r * WINO_BC + tl) * BLD + cl + 32 * j;
-                u[0] = tg[r][0];
-#ifdef SC_WINO_MUTANT /* a broken variant the checks must catch (tests/gpu/run_mp.sh) */
-                u[WINO_BC * BLD] = (tg[r][0] + tg[r][1]) * (0.5f + 0x1p-13f);
-#else
-                u[WINO_BC * BLD] = (tg[r][0] + tg[r][1]) * 0.5f;
-#endif
-                u[2 * WINO_BC * BLD] = (tg[r][0] - tg[r][1]) * 0.5f;
-                u[3 * WINO_BC * BLD] = tg[r][1];
-            }
+            for (int p = 0; p < 16; p++) Bs[(p * WINO_BC + tl) * BLD + cl + 32 * j] = u[p];
         }
-        float b[16];
+        float v[16];
+        wino_bw_v(d, v);
 #pragma unroll
-        for (int s = 0; s < 4; s++) { /* B^T d */
-            b[0 + s] = d[0 + s] - d[8 + s];
-            b[4 + s] = d[4 + s] + d[8 + s];
-            b[8 + s] = d[8 + s] - d[4 + s];
-            b[12 + s] = d[12 + s] - d[4 + s];
-        }
-#pragma unroll
-        for (int r = 0; r < 4; r++) { /* (B^T d) B */
-            float *v = As + (4 * r * WINO_BC + tl) * VS_LD + cl;
-            v[0] = b[4 * r + 0] - b[4 * r + 2];
-            v[WINO_BC * VS_LD] = b[4 * r + 1] + b[4 * r + 2];
-            v[2 * WINO_BC * VS_LD] = b[4 * r + 2] - b[4 * r + 1];
-            v[3 * WINO_BC * VS_LD] = b[4 * r + 3] - b[4 * r + 1];
-        }
+        for (int p = 0; p < 16; p++) As[(p * WINO_BC + tl) * VS_LD + cl] = v[p];
     };
 
     /* Output: KQ k per round through Ms[16][WINO_BT][KQ + 1] (point, c, k - rd*KQ), written by
@@ -157,36 +88,12 @@ __global__ __launch_bounds__(WINO_T,
      * Lanes along c. */
     auto finish = [&](auto &&xchg) {
         float *Ms = sm;
-        constexpr int MLD = KQ + 1;
         float *o = a.direct ? out : out + (i64)blockIdx.z * a.k * a.c * 9;
 #pragma unroll
         for (int rd = 0; rd < BK / KQ; rd++) {
             xchg(Ms, rd);
             __syncthreads();
-            for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
-                const int oc = e % WINO_BT, ok = e / WINO_BT;
-                const int k = k0 + rd * KQ + ok, c = c0 + oc;
-                if (k >= a.k || c >= a.c) continue;
-                float m[16];
-#pragma unroll
-                for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + oc) * MLD + ok];
-                float z[3][4]; /* A^T M */
-#pragma unroll
-                for (int s = 0; s < 4; s++) {
-                    z[0][s] = m[0 + s] + m[4 + s] + m[8 + s];
-                    z[1][s] = m[4 + s] - m[8 + s];
-                    z[2][s] = m[4 + s] + m[8 + s] + m[12 + s];
-                }
-#pragma unroll
-                for (int r = 0; r < 3; r++) { /* (A^T M) A */
-                    const float v[3] = {z[r][0] + z[r][1] + z[r][2], z[r][1] - z[r][2],
-                                        z[r][1] + z[r][2] + z[r][3]};
-#pragma unroll
-                    for (int s = 0; s < 3; s++)
-                        o[a.nhwc ? (((i64)k * 3 + r) * 3 + s) * a.c + c
-                                 : (((i64)k * a.c + c) * 3 + r) * 3 + s] = v[s];
-                }
-            }
+            wino_bw_out<KQ>(a, Ms, rd, k0, c0, o, t);
             __syncthreads();
         }
     };
@@ -243,15 +150,7 @@ int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, 
 #if SC_GPU_HIP
     if (tile == 2) return (int)cudaErrorInvalidValue; /* 3xTF32: NVIDIA's tensor cores only */
 #endif
-    wino_bw_args w;
-    w.n = kp.n, w.c = kp.c, w.h = kp.h, w.w = kp.w, w.k = kp.k, w.p = kp.p, w.q = kp.q;
-    w.ph = kp.ph, w.pw = kp.pw;
-    w.th = (kp.p + 1) / 2, w.tw = (kp.q + 1) / 2;
-    w.dth = sc_fdiv_make((uint32_t)w.th), w.dtw = sc_fdiv_make((uint32_t)w.tw);
-    w.ntiles = w.n * w.th * w.tw; /* < 2^31 (sc_wino_applies) */
-    w.tps = sc_wino_bw_tps_of(w.ntiles, splits, WINO_BC);
-    w.nhwc = kp.nhwc;
-    w.direct = splits == 1;
+    const wino_bw_args w = wino_bw_args_make(kp, splits);
     const int bk = sc_wino_bw_bk(tile);
     dim3 grid((unsigned)((kp.k + bk - 1) / bk), (unsigned)((kp.c + WINO_BT - 1) / WINO_BT),
               (unsigned)splits);
