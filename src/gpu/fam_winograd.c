@@ -16,11 +16,13 @@ static bool wino_can(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
 }
 
 /* Backward-weight tile (winograd.h): SAFECONV_GPU_WINOGRAD_BW_TILE, else the wide one; the
- * 3xTF32 tile (2) only where NVIDIA's mma.sync TF32 exists (sm_80+), else the wide one. */
+ * 3xTF32 tile (2) only where NVIDIA's mma.sync TF32 exists (sm_80+), the wgmma one (4) only on
+ * an sm_90 device of a build with the sm_90a kernels, else the wide one. */
 static int bw_tile(const sc_gpu_dev *dev)
 {
     int knob = sc_gpu_knobs_get()->winograd_bw_tile;
     if (knob == 2) return !dev->hip && dev->cc >= 80 ? 2 : 0;
+    if (knob == 4) return dev->wgmma ? 4 : 0;
     return knob == 1 || knob == 3 ? knob : 0;
 }
 

@@ -82,7 +82,7 @@ int sc_launch_gemm_mma(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, co
 int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                        const void *c, void *out, void *ws, cudaStream_t st);
 /* winograd_bw.cu: Winograd backward-weight with tile `tile` (0 wide, 1 narrow, 2 wide in
- * 3xTF32, 3 F(3x3,4x4): winograd.h, the plan's cfg) in `splits` reduction slices (ws holds them
+ * 3xTF32, 3 F(3x3,4x4), 4 wide on wgmma in 3xTF32: winograd.h, the plan's cfg) in `splits` reduction slices (ws holds them
  * where splits > 1: sc_wino_bw_ws_bytes). */
 int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, const void *dy,
                           void *dw, void *ws, cudaStream_t st);
@@ -90,5 +90,9 @@ int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, 
  * out; sc_launch_winograd_bw checks the problem and adds the slices. */
 int sc_launch_winograd_bw4(const sc_kp &kp, int splits, const void *x, const void *dy, void *out,
                            cudaStream_t st);
+/* winograd_bw_wg.cu: the wgmma 3xTF32 kernel alone (tile 4; sm_90a builds, else an error), the
+ * same way. */
+int sc_launch_winograd_bw_wg(const sc_kp &kp, int splits, const void *x, const void *dy, void *out,
+                             cudaStream_t st);
 
 #endif /* SC_GPU_LAUNCH_H */

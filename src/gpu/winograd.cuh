@@ -1,5 +1,5 @@
 /* winograd.cuh - what the Winograd kernels share (winograd.cu: F(2x2,3x3) forward and
- * backward-data; winograd_bw.cu: F(3x3,2x2) backward-weight): the
+ * backward-data; winograd_bw.cu and winograd_bw_wg.cu: F(3x3,2x2) backward-weight): the
  * shared-memory layout of a stage, the 16 outer-product GEMMs of one reduction step, the
  * exchange of the accumulators through shared memory before the output transform, and the
  * backward-weight's loads, transforms and output transform.
@@ -191,7 +191,7 @@ __device__ __forceinline__ void wino_tile(int T, const sc_fdiv &dth, int th, con
     ty = nt - n * th;
 }
 
-/* ---- F(3x3,2x2) backward-weight (winograd_bw.cu) ---- */
+/* ---- F(3x3,2x2) backward-weight (winograd_bw.cu, winograd_bw_wg.cu) ---- */
 struct wino_bw_args {
     int n, c, h, w, k, p, q, ph, pw;
     int th, tw; /* dy's tiles per column and per row: ceil(p/2), ceil(q/2) */

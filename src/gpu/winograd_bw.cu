@@ -144,7 +144,7 @@ __global__ __launch_bounds__(256) void wino_bw_sum(int slices, i64 n, const floa
 int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, const void *dy,
                           void *dw, void *ws, cudaStream_t st)
 {
-    if (!sc_wino_applies(&kp, SC_DIR_BACKWARD_WEIGHT) || tile < 0 || tile > 3 || splits < 1 ||
+    if (!sc_wino_applies(&kp, SC_DIR_BACKWARD_WEIGHT) || tile < 0 || tile > 4 || splits < 1 ||
         (splits > 1 && !ws))
         return (int)cudaErrorInvalidValue;
 #if SC_GPU_HIP
@@ -170,6 +170,8 @@ int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, 
     int e;
     if (tile == 3) /* F(3x3,4x4): winograd_bw4.cu, the same slices and sum */
         e = sc_launch_winograd_bw4(kp, splits, x, dy, out, st);
+    else if (tile == 4) /* wgmma in 3xTF32: winograd_bw_wg.cu, the same slices and sum */
+        e = sc_launch_winograd_bw_wg(kp, splits, x, dy, out, st);
     else if (tile == 1)
         e = launch(std::integral_constant<int, WINO_BW_NARROW>(), std::false_type());
 #if !SC_GPU_HIP

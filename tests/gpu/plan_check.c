@@ -211,7 +211,7 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
                                                         sc_wino_bw_step(pl->cfg)) >=
             sc_wino_bw_units(kp, pl->cfg))
         return fail(pb, rq, dev, pl, "Winograd backward-weight slice with no tiles");
-    if (rq->dir == SC_DIR_BACKWARD_WEIGHT ? pl->cfg < 0 || pl->cfg > 3 : pl->cfg != -1)
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT ? pl->cfg < 0 || pl->cfg > 4 : pl->cfg != -1)
         return fail(pb, rq, dev, pl, "Winograd tile out of range");
     if (rq->dir != SC_DIR_BACKWARD_WEIGHT) return;
     /* the 3xTF32 tile (2) only when asked, and only where mma.sync TF32 exists (NVIDIA sm_80+);
@@ -220,6 +220,9 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
     bool asked3 = tile && atoi(tile) == 2, mma = !dev->hip && dev->cc >= 80;
     if ((pl->cfg == 2) != (asked3 && mma))
         return fail(pb, rq, dev, pl, "Winograd backward-weight's 3xTF32 tile planned wrongly");
+    /* the wgmma tile (4) only when asked, and only on an sm_90 device of an sm_90a build */
+    if ((pl->cfg == 4) != (tile && atoi(tile) == 4 && dev->wgmma))
+        return fail(pb, rq, dev, pl, "Winograd backward-weight's wgmma tile planned wrongly");
     /* the narrow (1) and F(3x3,4x4) (3) tiles only when asked, on every device */
     if ((pl->cfg == 1 || pl->cfg == 3) && !(tile && atoi(tile) == pl->cfg))
         return fail(pb, rq, dev, pl, "Winograd backward-weight tile planned unasked");

@@ -45,10 +45,12 @@
 #   dwb_s2_mutant its verify with build-mut built with -DSC_DWB_WMUTANT=1 must fail
 #   dwb_s2_memcheck  compute-sanitizer on it, forced
 #   wino_narrow   Winograd backward-weight's tile WTILE (default 1, the narrow one; 2, the wide
-#                 one in 3xTF32; 3, F(3x3,4x4)) forced (SAFECONV_GPU_WINOGRAD_BW_TILE), COUNT on
-#                 --shape-class 3x3s1 (half in 5 slices), its mutant (build-mut with
-#                 -DSC_WINO_MUTANT, for WTILE=2 -DSC_WINO_MMA_MUTANT=1: 1xTF32, for WTILE=3
-#                 winograd_bw4.cu with -DSC_WINO4_MUTANT=1), memcheck
+#                 one in 3xTF32; 3, F(3x3,4x4); 4, the wide one on wgmma in 3xTF32) forced
+#                 (SAFECONV_GPU_WINOGRAD_BW_TILE), COUNT on --shape-class 3x3s1 (half in 5
+#                 slices), its mutant (build-mut with -DSC_WINO_MUTANT, for WTILE=2
+#                 -DSC_WINO_MMA_MUTANT=1: 1xTF32, for WTILE=3 winograd_bw4.cu with
+#                 -DSC_WINO4_MUTANT=1, for WTILE=4 winograd_bw_wg.cu with -DSC_WINO_WG_MUTANT=1:
+#                 1xTF32), memcheck
 #   bench_wino_narrow  compare.py on the layers whose backward-weight runs Winograd: the tiles
 #                 TILES (default "0 1") against each other, both layouts, two alternating runs
 #   wino_splits   Winograd backward-weight's default slices against the old rule's 17 on the
@@ -357,7 +359,8 @@ bench_wino)
     done ;;
 wino_narrow)
     # Winograd backward-weight's tile WTILE (winograd.h; 1: the narrow tile, 32 x 32 channels,
-    # two blocks an SM; 2: the wide tile's GEMM in 3xTF32; 3: F(3x3,4x4)) forced on
+    # two blocks an SM; 2: the wide tile's GEMM in 3xTF32; 3: F(3x3,4x4); 4: the wide tile's
+    # GEMM on wgmma in 3xTF32) forced on
     # --shape-class 3x3s1, both layouts: COUNT configurations in 8 processes, the last 4 asking
     # for 5 reduction slices; then the same on build-mut (must fail) and compute-sanitizer
     # memcheck (30)
