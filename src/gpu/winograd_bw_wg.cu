@@ -36,9 +36,10 @@
  * tiles x 4 channels (t % 8, t / 8, as tile 0); NHWC, 4 tiles x 8 channels (tile 0's warp on one
  * tile, lanes along 32 channels, would hit 8 banks 4 times), so a warp reads 32-byte runs.
  *
- * The step: the next step's loads (registers) are issued, then this step's 24 wgmma a warpgroup
- * on one stage, then the next step is transformed, split and stored into the other stage (whose
- * wgmma were waited for before the last barrier) while the tensor cores run, then the group is
+ * Step st (stage and register set st % 2): its 24 wgmma a warpgroup are issued; step st + 2's
+ * loads go into this step's register set (stored a step ago), so that each step's loads have a
+ * whole step to arrive; step st + 1 is transformed, split and stored into the other stage (whose
+ * wgmma were waited for before the last barrier) while the tensor cores run; then the group is
  * waited for, the stores are fenced for the async proxy (fence.proxy.async: wgmma reads shared
  * memory through it), and the block passes a barrier. Deterministic: the same fixed slices and
  * order as tile 0, each accumulator's terms in a fixed order. The exchange and the output
