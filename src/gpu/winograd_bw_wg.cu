@@ -7,9 +7,9 @@
  * at two warps a scheduler, and is bound by that issue rate; mma.sync in 3xTF32 (tile 2) cut the
  * instructions by a third and gained nothing (Hopper runs mma.sync well below its tensor rate).
  * wgmma takes the GEMM off the issue slots: a warp's step is its loads, transforms and stores.
- * Measured, it ran slower than tile 0 on an H100: splitting each staged value into TF32 halves
- * (two cvt.rna.tf32.f32, each several instructions on sm_90) cost about what the FMAs did, so
- * it is an experiment switch (winograd.h; bench/NOTES.md, "Winograd backward-weight on wgmma in
+ * Measured, it ran slower than tile 0 on an H100, issuing 0.84x tile 0's instructions where
+ * its PTX counted about half: most likely its two cvt.rna.tf32.f32 a staged value are several
+ * instructions each on sm_90 (its SASS not yet read), so it is an experiment switch (winograd.h; bench/NOTES.md, "Winograd backward-weight on wgmma in
  * 3xTF32").
  *
  * Block: 256 threads = two warpgroups, 32 (WINO_BT) input x 64 (WINO_BK) output channels, one
