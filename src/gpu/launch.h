@@ -82,8 +82,8 @@ int sc_launch_gemm_mma(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, co
 int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
                        const void *c, void *out, void *ws, cudaStream_t st);
 /* winograd_bw.cu: Winograd backward-weight with tile `tile` (0 wide, 1 narrow, 2 wide in
- * 3xTF32, 3 F(3x3,4x4), 4 wide on wgmma in 3xTF32: winograd.h, the plan's cfg) in `splits` reduction slices (ws holds them
- * where splits > 1: sc_wino_bw_ws_bytes). */
+ * 3xTF32, 3 F(3x3,4x4), 4 wide on wgmma in 3xTF32: winograd.h, the plan's cfg) in `splits`
+ * reduction slices (ws holds them where splits > 1: sc_wino_bw_ws_bytes). */
 int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, const void *dy,
                           void *dw, void *ws, cudaStream_t st);
 /* winograd_bw4.cu: the F(3x3,4x4) kernel alone (tile 3), into dw (one slice) or the slices at
