@@ -74,10 +74,11 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
  * only. */
 /* 4: the wide tile with its GEMM steps on Hopper's wgmma in 3xTF32 (winograd_bw_wg.cu; sm_90a
  * builds on sm_90 devices, sc_gpu_dev.wgmma): the same block, grid and slices as tile 0, the
- * GEMM off the issue slots, but on an H100 slower than tile 0 on every layer timed (it issued
- * 0.84x tile 0's instructions, not the half counted from PTX: most likely the splitting of the
- * staged values into TF32 halves; bench/NOTES.md, "Winograd backward-weight on wgmma in
- * 3xTF32"), so SAFECONV_GPU_WINOGRAD_BW_TILE=4 only. */
+ * GEMM off the issue slots; on an H100 0.94-1.07x tile 0's time (faster on the 256- and
+ * 512-channel layers, slower on the 64-channel ones), bound by shared memory's stores and reads
+ * and their latency rather than by the issue slots (bench/NOTES.md, "Winograd backward-weight
+ * on wgmma in 3xTF32" and "tile 4's rounding by integer operations"), so
+ * SAFECONV_GPU_WINOGRAD_BW_TILE=4 only. */
 #define WINO4_TS       4
 #define WINO4_BK       16
 static inline int sc_wino_bw_bk(int tile)

@@ -7,18 +7,20 @@
  * at two warps a scheduler, and is bound by that issue rate; mma.sync in 3xTF32 (tile 2) cut the
  * instructions by a third and gained nothing (Hopper runs mma.sync well below its tensor rate).
  * wgmma takes the GEMM off the issue slots: a warp's step is its loads, transforms and stores.
- * Measured, it ran slower than tile 0 on an H100, issuing 0.84x tile 0's instructions where
- * its PTX counted about half: most likely its two cvt.rna.tf32.f32 a staged value are several
- * instructions each on sm_90 (its SASS not yet read), so it is an experiment switch (winograd.h; bench/NOTES.md, "Winograd backward-weight on wgmma in
- * 3xTF32").
+ * Measured on an H100, it issues about 0.6x tile 0's instructions and runs 0.94-1.07x its time
+ * (faster on the 512- and 256-channel layers, slower on the 64-channel ones): its step is bound
+ * by the stores and the wgmma reads through shared memory and their latency at two warps a
+ * scheduler, not by the issue slots. A 512-thread form (four warpgroups, a U pair and a half x
+ * patch a thread) ran 3-5% slower still. So it is an experiment switch (winograd.h;
+ * bench/NOTES.md, "Winograd backward-weight on wgmma in 3xTF32" and "tile 4's rounding by
+ * integer operations").
  *
  * Block: 256 threads = two warpgroups, 32 (WINO_BT) input x 64 (WINO_BK) output channels, one
  * slice of dy's 2x2 tiles, WINO_BC = 8 tiles a step: tile 0's block, grid, slices and exchange.
  * Per transformed point p a step adds D_p[k][c] += sum over its 8 tiles t of U_p[k][t] V_p[c][t]
  * (U: dy's tiles transformed, winograd.cuh wino_bw_u; V: x's patches, wino_bw_v): one
  * wgmma m64n32k8 (M = the 64 k, N = the 32 c, K = the 8 tiles) for each term of 3xTF32. Each
- * staged value v is stored split, big = tf32(v) and small = tf32(v - big) (v - big is exact in
- * fp32), and the three products run small*big, big*small, big*big, in that order, into fp32
+ * staged value v is stored split, big = tf32(v) and small = v - big (exact in fp32; wg_put), and the three products run small*big, big*small, big*big, in that order, into fp32
  * accumulators; the small*small term (below 2^-22 of the product) is left out, as tile 2's
  * (winograd.cuh, wino_gemm_step_tf32x3). Warpgroup wg computes points 8wg .. 8wg+7: 8 x 16
  * accumulators a thread, in wgmma's m64nNk8 layout (warp w % 4 of the warpgroup: rows (k)
@@ -153,12 +155,20 @@ __device__ __forceinline__ void wg_mma(float (&d)[16], unsigned long long a, uns
                    "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
                  : "l"(a), "l"(b));
 }
-/* v's big and small TF32 halves into words w (big) and w + off (small). */
+/* v's big and small halves into words w (big) and w + off (small): big = v rounded to TF32, to
+ * nearest with ties away from zero (cvt.rna's rounding: adding half of the 13 dropped bits to the
+ * sign-magnitude word rounds the magnitude; a NaN whose payload is in those bits alone becomes an
+ * infinity, and small, infinity minus infinity, is a NaN again, so the sums stay NaN), small = v
+ * - big, exact in fp32 and stored whole: the tensor cores read its TF32 part, dropping its 13 low
+ * bits (a relative error of at most 2^-10 of small, itself at most 2^-11 of v). Three
+ * instructions a value (an integer add, a mask, a subtraction); two cvt.rna.tf32.f32 and their
+ * masks took about nine on sm_90, since cvt.rna is a test for infinity and NaN, a predicated
+ * add and a mask there (bench/NOTES.md, "tile 4's rounding by integer operations"). */
 __device__ __forceinline__ void wg_put(unsigned *w, int off, float v)
 {
-    const unsigned big = sc_tf32(v) & 0xffffe000u;
+    const unsigned big = (__float_as_uint(v) + 0x1000u) & 0xffffe000u;
     w[0] = big;
-    w[off] = sc_tf32(v - __uint_as_float(big));
+    w[off] = __float_as_uint(v - __uint_as_float(big));
 }
 #endif
 
