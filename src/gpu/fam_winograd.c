@@ -15,29 +15,31 @@ static bool wino_can(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
     return rq->dir == SC_DIR_BACKWARD_WEIGHT || sc_wino_ws_bytes(kp, rq->dir) <= rq->ws_limit;
 }
 
-/* Backward-weight tile (winograd.h): SAFECONV_GPU_WINOGRAD_BW_TILE, else the wide one; the
- * 3xTF32 tile (2) only where NVIDIA's mma.sync TF32 exists (sm_80+), the wgmma one (4) only on
- * an sm_90 device of a build with the sm_90a kernels, else the wide one. */
-static int bw_tile(const sc_gpu_dev *dev)
+/* Backward-weight tile (winograd.h): SAFECONV_GPU_WINOGRAD_BW_TILE=0-3 takes that tile (the
+ * 3xTF32 one, 2, only where NVIDIA's mma.sync TF32 exists, sm_80+, else the wide one); unset or
+ * any other value, the wgmma one (4) on an sm_90 device of a build with the sm_90a kernels where
+ * x and dy fit its 32-bit offsets (sc_wino_bw_wg_fits), else the wide one (0). */
+static int bw_tile(const sc_kp *kp, const sc_gpu_dev *dev)
 {
     int knob = sc_gpu_knobs_get()->winograd_bw_tile;
     if (knob == 2) return !dev->hip && dev->cc >= 80 ? 2 : 0;
-    if (knob == 4) return dev->wgmma ? 4 : 0;
-    return knob == 1 || knob == 3 ? knob : 0;
+    if (knob == 0 || knob == 1 || knob == 3) return knob;
+    return dev->wgmma && sc_wino_bw_wg_fits(kp) ? 4 : 0;
 }
 
 /* Backward-weight slices (SAFECONV_GPU_WINOGRAD_SPLITS asks for a count). */
 static int bw_splits(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     int want = sc_gpu_knobs_get()->winograd_splits;
-    return sc_wino_bw_splits(kp, bw_tile(dev), want > 0 ? want : 0, dev->sm_count, rq->ws_limit);
+    return sc_wino_bw_splits(kp, bw_tile(kp, dev), want > 0 ? want : 0, dev->sm_count,
+                             rq->ws_limit);
 }
 
 /* Blocks of a plan's launch. */
 static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     if (rq->dir == SC_DIR_BACKWARD_WEIGHT)
-        return sc_wino_bw_blocks(kp, bw_tile(dev)) * bw_splits(kp, rq, dev);
+        return sc_wino_bw_blocks(kp, bw_tile(kp, dev)) * bw_splits(kp, rq, dev);
     int co = sc_wino_co(kp, rq->dir);
     return (sc_wino_tiles(kp, rq->dir) + WINO_BT - 1) / WINO_BT * ((co + WINO_BK - 1) / WINO_BK);
 }
@@ -71,7 +73,7 @@ static void wino_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_de
 {
     sc_fam_plan_plain(SC_ALGO_GPU_WINOGRAD, out);
     if (rq->dir == SC_DIR_BACKWARD_WEIGHT) {
-        out->cfg = bw_tile(dev);
+        out->cfg = bw_tile(kp, dev);
         out->splits = bw_splits(kp, rq, dev);
         out->ws_bytes = sc_wino_bw_ws_bytes(kp, out->splits);
     } else {

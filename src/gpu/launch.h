@@ -90,8 +90,8 @@ int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, 
  * out; sc_launch_winograd_bw checks the problem and adds the slices. */
 int sc_launch_winograd_bw4(const sc_kp &kp, int splits, const void *x, const void *dy, void *out,
                            cudaStream_t st);
-/* winograd_bw_wg.cu: the wgmma 3xTF32 kernel alone (tile 4; sm_90a builds, else an error), the
- * same way. */
+/* winograd_bw_wg.cu: the wgmma 3xTF32 kernel alone (tile 4; sm_90a builds where x and dy have
+ * fewer than 2^31 elements, sc_wino_bw_wg_fits, else an error), the same way. */
 int sc_launch_winograd_bw_wg(const sc_kp &kp, int splits, const void *x, const void *dy, void *out,
                              cudaStream_t st);
 

@@ -73,12 +73,12 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
  * faster: "F(3x3, 4x4) backward-weight with staged copies"), so SAFECONV_GPU_WINOGRAD_BW_TILE=3
  * only. */
 /* 4: the wide tile with its GEMM steps on Hopper's wgmma in 3xTF32 (winograd_bw_wg.cu; sm_90a
- * builds on sm_90 devices, sc_gpu_dev.wgmma): the same block, grid and slices as tile 0, the
- * GEMM off the issue slots; on an H100 0.94-1.07x tile 0's time (faster on the 256- and
- * 512-channel layers, slower on the 64-channel ones), bound by shared memory's stores and reads
- * and their latency rather than by the issue slots (bench/NOTES.md, "Winograd backward-weight
- * on wgmma in 3xTF32" and "tile 4's rounding by integer operations"), so
- * SAFECONV_GPU_WINOGRAD_BW_TILE=4 only. */
+ * builds on sm_90 devices, sc_gpu_dev.wgmma, where x and dy have fewer than 2^31 elements each,
+ * sc_wino_bw_wg_fits): the same block, grid and slices as tile 0, the GEMM off the issue slots,
+ * dy's transformed tiles as wgmma's register operand and x's through shared memory. On an H100
+ * 0.72-0.88x tile 0's time on every NCHW layer timed and 0.76-0.99x NHWC (bench/NOTES.md,
+ * "tile 4 with U in registers"), so the default there; SAFECONV_GPU_WINOGRAD_BW_TILE=0 asks for
+ * tile 0. */
 #define WINO4_TS       4
 #define WINO4_BK       16
 static inline int sc_wino_bw_bk(int tile)
@@ -134,6 +134,15 @@ static inline int sc_wino_bw_splits(const sc_kp *kp, int tile, int want, int sm_
 
 /* fp32 tensors, 3x3, stride 1, dilation 1, groups 1, padding <= 2; tiles and filter-transform
  * threads under 2^31, grids within the launch limits. */
+/* Tile 4 (winograd_bw_wg.cu) indexes x and dy with 32-bit offsets (fewer registers: its loads
+ * sit beside 128 accumulators and 64 A registers): only where each has fewer than 2^31
+ * elements. */
+static inline bool sc_wino_bw_wg_fits(const sc_kp *kp)
+{
+    return (long long)kp->n * kp->c * kp->h * kp->w < (1ll << 31) &&
+           (long long)kp->n * kp->k * kp->p * kp->q < (1ll << 31);
+}
+
 static inline bool sc_wino_applies(const sc_kp *kp, sc_direction dir)
 {
     if (kp->dtype != SC_DTYPE_F32 || kp->g != 1 || kp->r != 3 || kp->s != 3 || kp->sh != 1 ||

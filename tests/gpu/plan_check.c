@@ -220,8 +220,13 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
     bool asked3 = tile && atoi(tile) == 2, mma = !dev->hip && dev->cc >= 80;
     if ((pl->cfg == 2) != (asked3 && mma))
         return fail(pb, rq, dev, pl, "Winograd backward-weight's 3xTF32 tile planned wrongly");
-    /* the wgmma tile (4) only when asked, and only on an sm_90 device of an sm_90a build */
-    if ((pl->cfg == 4) != (tile && atoi(tile) == 4 && dev->wgmma))
+    /* the wgmma tile (4) unless tile 0-3 is asked for, and then only on an sm_90 device of an
+     * sm_90a build where x and dy have fewer than 2^31 elements each (its 32-bit offsets; the
+     * bound written here) */
+    bool fits = (long long)kp->n * kp->c * kp->h * kp->w < (1ll << 31) &&
+                (long long)kp->n * kp->k * kp->p * kp->q < (1ll << 31);
+    int asked = tile && *tile ? atoi(tile) : -1;
+    if ((pl->cfg == 4) != (dev->wgmma && fits && (asked < 0 || asked > 3)))
         return fail(pb, rq, dev, pl, "Winograd backward-weight's wgmma tile planned wrongly");
     /* the narrow (1) and F(3x3,4x4) (3) tiles only when asked, on every device */
     if ((pl->cfg == 1 || pl->cfg == 3) && !(tile && atoi(tile) == pl->cfg))
@@ -447,6 +452,8 @@ int main(int argc, char **argv)
         if (rnd(0, 3) == 0) /* Winograd's shapes */
             d.r = d.s = 3, d.stride_h = d.stride_w = d.dil_h = d.dil_w = 1, d.groups = 1, d.c = cg,
             d.k = kg, d.pad_h = rnd(0, 3), d.pad_w = rnd(0, 3);
+        if (d.r == 3 && d.groups == 1 && rnd(0, 63) == 0) /* x of 2^31 elements or more */
+            d.n = 1, d.c = rnd(240, 256), d.h = d.w = rnd(2990, 3100);
         d.layout = rnd(0, 1) ? SC_NHWC : SC_NCHW;
         d.dtype = rnd(0, 2) == 0 ? SC_DTYPE_F32 : rnd(0, 1) ? SC_DTYPE_F16 : SC_DTYPE_BF16;
         sc_problem pb;
