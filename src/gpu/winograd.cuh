@@ -234,21 +234,20 @@ __device__ __forceinline__ void wino_bw_load_g(const wino_bw_args &a, const floa
         }
 }
 
-/* Rows r0 .. r0 + NR - 1 of x's 4x4 patch at (2ty - ph, 2tx - pw) of input channel c into d
- * (row-major, 4 a row); zeros outside x and where !ok. I: the offsets' type (int only where x
- * has fewer than 2^31 elements). */
-template <int NR, class I = long long>
+/* x's 4x4 patch at (2ty - ph, 2tx - pw) of input channel c into d (row-major); zeros outside x
+ * and where !ok. I: the offsets' type (int only where x has fewer than 2^31 elements). */
+template <class I = long long>
 __device__ __forceinline__ void wino_bw_load_d(const wino_bw_args &a, const float *__restrict__ x,
-                                               int n, int ty, int tx, bool ok, int c, int r0,
-                                               float (&d)[4 * NR])
+                                               int n, int ty, int tx, bool ok, int c,
+                                               float (&d)[16])
 {
     typedef I i64;
-    const int h0 = 2 * ty - a.ph + r0, w0 = 2 * tx - a.pw;
+    const int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
     const i64 cs = a.nhwc ? a.c : 1, rs = (i64)a.w * cs;
     const i64 base = a.nhwc ? (((i64)n * a.h + h0) * a.w + w0) * a.c + c
                             : (((i64)n * a.c + c) * a.h + h0) * a.w + w0;
 #pragma unroll
-    for (int r = 0; r < NR; r++)
+    for (int r = 0; r < 4; r++)
 #pragma unroll
         for (int s = 0; s < 4; s++)
             d[4 * r + s] =
@@ -270,7 +269,7 @@ __device__ __forceinline__ void wino_bw_load(const wino_bw_args &a, const float 
 #pragma unroll
     for (int j = 0; j < NH; j++)
         wino_bw_load_g(a, dy, n, ty, tx, in && k + 32 * j < a.k, k + 32 * j, g[j]);
-    wino_bw_load_d<4>(a, x, n, ty, tx, in && c < a.c, c, 0, d);
+    wino_bw_load_d(a, x, n, ty, tx, in && c < a.c, c, d);
 }
 
 /* dy's tile transformed: u[p] = (G g G^T)[p / 4][p % 4], point p of the 16. */
@@ -317,37 +316,17 @@ __device__ __forceinline__ void wino_bw_v(const float (&d)[16], float (&v)[16])
     }
 }
 
-/* Half H of x's patch transformed: v[i] = (B^T d B)[2H + i / 4][i % 4], i < 8 (points 8H ..
- * 8H + 7), from dh = d's rows H .. H + 2 (B^T's rows 2H and 2H + 1 read no other row). */
-template <int H>
-__device__ __forceinline__ void wino_bw_v_half(const float (&dh)[12], float (&v)[8])
-{
-    float b[8];
-#pragma unroll
-    for (int s = 0; s < 4; s++) { /* B^T d, rows 2H and 2H + 1 */
-        b[0 + s] = H == 0 ? dh[0 + s] - dh[8 + s] : dh[4 + s] - dh[0 + s];
-        b[4 + s] = H == 0 ? dh[4 + s] + dh[8 + s] : dh[8 + s] - dh[0 + s];
-    }
-#pragma unroll
-    for (int r = 0; r < 2; r++) { /* (B^T d) B */
-        v[4 * r] = b[4 * r + 0] - b[4 * r + 2];
-        v[4 * r + 1] = b[4 * r + 1] + b[4 * r + 2];
-        v[4 * r + 2] = b[4 * r + 2] - b[4 * r + 1];
-        v[4 * r + 3] = b[4 * r + 3] - b[4 * r + 1];
-    }
-}
-
 /* The output transform of exchange round rd: from Ms[16][WINO_BT][KQ + 1] (point, c - c0,
- * k - k0 - rd*KQ), thread t of NT (the block's threads) applies A^T . A to the 16 points of its (c, k) pairs
+ * k - k0 - rd*KQ), thread t of WINO_T applies A^T . A to the 16 points of its (c, k) pairs
  * (lanes along c) and stores the 9 weights into o (dw, or this slice of the workspace) in dw's
  * layout: KRSC (NHWC) or KCRS. */
-template <int KQ, int NT = WINO_T>
+template <int KQ>
 __device__ __forceinline__ void wino_bw_out(const wino_bw_args &a, const float *Ms, int rd, int k0,
                                             int c0, float *o, int t)
 {
     typedef long long i64;
     constexpr int MLD = KQ + 1;
-    for (int e = t; e < WINO_BT * KQ; e += NT) {
+    for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
         const int oc = e % WINO_BT, ok = e / WINO_BT;
         const int k = k0 + rd * KQ + ok, c = c0 + oc;
         if (k >= a.k || c >= a.c) continue;

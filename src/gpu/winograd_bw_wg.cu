@@ -233,7 +233,7 @@ __launch_bounds__(WINO_T, 1) void wino_bw_wg(wino_bw_args a0, const float *__res
         const bool in = T < tend;
         int n, ty, tx;
         wino_tile(in ? T : 0, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
-        wino_bw_load_d<4, int>(a, x, n, ty, tx, in && c0 + cl < a.c, c0 + cl, 0, d);
+        wino_bw_load_d<int>(a, x, n, ty, tx, in && c0 + cl < a.c, c0 + cl, d);
     };
     auto load_dy = [&](int step) {
 #pragma unroll
