@@ -53,18 +53,24 @@ static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc
  * WINO_BW_MIN_MACS multiply-adds of the direct form (N*P*Q*K*C*9): on the H200 it ran 0.41-0.92x
  * the GEMM's time on every 3x3 stride-1 suite layer above that, NCHW and NHWC (the 32-bit NHWC
  * gathers included), and 0.7-1.3x on YOLO's 0.24 G c2f layers, whose short reductions leave the
- * two close (bench/NOTES.md, "Winograd backward-weight as the default"). Small-C comes first
- * in the list for 16 channels a group. SAFECONV_GPU_WINOGRAD=1 takes it wherever it applies, 0
- * never. */
-#define WINO_BW_MIN_MACS (1ll << 29)
+ * two close (bench/NOTES.md, "Winograd backward-weight as the default"). With tile 4 (wgmma,
+ * sm_90) in NHWC from WINO_BW_WG_NHWC_MIN_MACS: on an H100 0.53-1.06x the GEMM's time on 14
+ * layers of 0.15-0.38 G (geometric mean about 0.8x), while in NCHW the same layers ran 0.71-1.35x
+ * (bench/NOTES.md, "Winograd backward-weight below its floor"). Small-C comes first in the list
+ * for 16 channels a group. SAFECONV_GPU_WINOGRAD=1 takes it wherever it applies, 0 never. */
+#define WINO_BW_MIN_MACS         (1ll << 29)
+#define WINO_BW_WG_NHWC_MIN_MACS (1ll << 27)
 static bool wino_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)
 {
     int knob = sc_gpu_knobs_get()->winograd;
     if (knob >= 0) return knob > 0 && wino_can(kp, rq, dev);
     if (!wino_can(kp, rq, dev) || sc_wino_ci(kp, rq->dir) < 16 || sc_wino_co(kp, rq->dir) < 16)
         return false;
-    if (rq->dir == SC_DIR_BACKWARD_WEIGHT)
-        return (double)kp->n * kp->p * kp->q * kp->k * kp->c * 9 >= (double)WINO_BW_MIN_MACS;
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT) {
+        long long floor =
+            kp->nhwc && bw_tile(kp, dev) == 4 ? WINO_BW_WG_NHWC_MIN_MACS : WINO_BW_MIN_MACS;
+        return (double)kp->n * kp->p * kp->q * kp->k * kp->c * 9 >= (double)floor;
+    }
     return 3 * wino_blocks(kp, rq, dev) >= dev->sm_count;
 }
 

@@ -423,9 +423,45 @@ static void check_n256(void)
     check_pins("n256", SC_MMA_WGMMA_N256_CFG, cases, sizeof cases / sizeof cases[0], also);
 }
 
+/* Winograd backward-weight's floor (fam_winograd.c): YOLO's 32-channel 80x80 layer (0.24 G
+ * multiply-adds, under 2^29) takes it only in NHWC where tile 4 runs (an sm_90 device with
+ * wgmma; measured 0.64x the GEMM's time there, 0.71x in NCHW but 1.01-1.35x on NCHW layers alike);
+ * a 0.06 G layer (8 x 32 x 28x28, 1.03x in NHWC) never does. */
+static void check_wino_floor(void)
+{
+    if (getenv("SAFECONV_GPU_WINOGRAD") || getenv("SAFECONV_GPU_WINOGRAD_BW_TILE")) return;
+    static const struct {
+        int n, c, h, k;
+        bool nhwc, wgmma, want;
+    } cases[] = {
+        {4, 32, 80, 32, true, true, true},   {4, 32, 80, 32, false, true, false},
+        {4, 32, 80, 32, true, false, false}, {8, 32, 28, 32, true, true, false},
+        {4, 64, 80, 64, false, true, true}, /* 0.94 G: over 2^29 in any layout */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sc_conv2d_desc d;
+        sc_conv2d_desc_init(&d);
+        d.n = cases[i].n, d.c = cases[i].c, d.h = d.w = cases[i].h, d.k = cases[i].k;
+        d.r = d.s = 3, d.pad_h = d.pad_w = 1;
+        d.layout = cases[i].nhwc ? SC_NHWC : SC_NCHW;
+        sc_problem pb;
+        sc_kplan pl;
+        sc_gpu_dev dev = {132, 90, false, cases[i].wgmma};
+        sc_gpu_request rq = {SC_DIR_BACKWARD_WEIGHT, SC_MATH_EXACT, (size_t)64 << 20, 16};
+        if (sc__problem_init(&d, &pb) || sc_gpu_select_plan(&pb, &rq, SC_ALGO_NONE, &dev, &pl) ||
+            (pl.algo == SC_ALGO_GPU_WINOGRAD) != cases[i].want) {
+            printf("FAIL Winograd floor case %zu (n%d c%d %dx%d k%d %s wgmma %d): %s\n", i,
+                   cases[i].n, cases[i].c, cases[i].h, cases[i].h, cases[i].k,
+                   cases[i].nhwc ? "nhwc" : "nchw", cases[i].wgmma, sc_algo_name(pl.algo));
+            bad++;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     check_routes();
+    check_wino_floor();
     check_persist();
     check_tf32_bw();
     check_n256();
