@@ -18,7 +18,7 @@
  * Per transformed point p a step adds D_p[k][c] += sum over its 8 tiles t of U_p[k][t] V_p[c][t]
  * (U: dy's tiles transformed, winograd.cuh wino_bw_u; V: x's patches, wino_bw_v): one
  * wgmma m64n32k8 (M = the 64 k, N = the 32 c, K = the 8 tiles) for each term of 3xTF32. Each
- * value v is split into big = tf32(v) and small = v - big (exact in fp32; wg_big), and the three
+ * value v is split into big = tf32(v) and small = v - big (exact in fp32; wg_split), and the three
  * products run small*big, big*small, big*big, in that order, into fp32 accumulators; the
  * small*small term (below 2^-22 of the product) is left out, as tile 2's (winograd.cuh,
  * wino_gemm_step_tf32x3). Warpgroup wg computes points 8wg .. 8wg+7: 8 x 16 accumulators a
@@ -158,24 +158,21 @@ __device__ __forceinline__ void wg_mma(float (&d)[16], const unsigned (&a)[4], u
                    "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
-/* v's big half: v rounded to TF32, to nearest with ties away from zero (cvt.rna's rounding:
- * adding half of the 13 dropped bits to the sign-magnitude word rounds the magnitude; a NaN
- * whose payload is in those bits alone becomes an infinity, and small, infinity minus infinity,
- * is a NaN again, so the sums stay NaN). Its small half is v - big, exact in fp32, passed whole:
- * the tensor cores read its TF32 part, dropping its 13 low bits (a relative error of at most
- * 2^-10 of small, itself at most 2^-11 of v). Three instructions a value for both halves; two
- * cvt.rna.tf32.f32 and their masks took about nine on sm_90 (bench/NOTES.md, "tile 4's rounding
- * by integer operations"). */
-__device__ __forceinline__ unsigned wg_big(float v)
+/* v's big and small halves: big = v rounded to TF32, to nearest with ties away from zero
+ * (cvt.rna's rounding: adding half of the 13 dropped bits to the sign-magnitude word rounds the
+ * magnitude; a NaN whose payload is in those bits alone becomes an infinity, and small, infinity
+ * minus infinity, is a NaN again, so the sums stay NaN); small = v - big, exact in fp32, passed
+ * whole: the tensor cores read its TF32 part, dropping its 13 low bits (a relative error of at
+ * most 2^-10 of small, itself at most 2^-11 of v). Three instructions a value for both halves;
+ * two cvt.rna.tf32.f32 and their masks took about nine on sm_90 (bench/NOTES.md, "tile 4's
+ * rounding by integer operations"). */
+__device__ __forceinline__ void wg_split(float v, unsigned &big, unsigned &small)
 {
-    return (__float_as_uint(v) + 0x1000u) & 0xffffe000u;
+    big = (__float_as_uint(v) + 0x1000u) & 0xffffe000u;
+    small = __float_as_uint(v - __uint_as_float(big));
 }
-__device__ __forceinline__ void wg_put(unsigned *w, int off, float v)
-{
-    const unsigned big = wg_big(v);
-    w[0] = big;
-    w[off] = __float_as_uint(v - __uint_as_float(big));
-}
+/* v's halves into words w (big) and w + off (small). */
+__device__ __forceinline__ void wg_put(unsigned *w, int off, float v) { wg_split(v, w[0], w[off]); }
 /* The A registers of the group in flight: kept allocated until its wait (sc_wgmma_keep). */
 __device__ __forceinline__ void wg_keep(unsigned (&a)[8][4])
 {
@@ -195,11 +192,7 @@ __device__ __forceinline__ void wg_a_frags(const float (&g)[4][4], unsigned (&ab
         float u[16];
         wino_bw_u(g[f], u);
 #pragma unroll
-        for (int q = 0; q < 8; q++) {
-            const float v = u[4 * R + q];
-            ab[q][f] = wg_big(v);
-            as[q][f] = __float_as_uint(v - __uint_as_float(ab[q][f]));
-        }
+        for (int q = 0; q < 8; q++) wg_split(u[4 * R + q], ab[q][f], as[q][f]);
     }
 }
 #endif
@@ -333,10 +326,9 @@ __launch_bounds__(WINO_T, 1) void wino_bw_wg(wino_bw_args a0, const float *__res
 #pragma unroll
         for (int i = 0; i < 4; i++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int k = 16 * (warp & 3) + g8 + 8 * (e >> 1), c = 8 * i + 2 * t4 + (e & 1);
-                Ms[((8 * wg + q) * WINO_BT + c) * (WINO_BK + 1) + k] = acc[q][4 * i + e];
-            }
+            for (int e = 0; e < 4; e++) /* a warp's 16 rows: mma.sync's m16n8 layout */
+                Ms[((8 * wg + q) * WINO_BT + wino_mma_c_col(i, e, t4)) * (WINO_BK + 1) +
+                   wino_mma_c_row(warp & 3, e, g8)] = acc[q][4 * i + e];
     __syncthreads();
     float *o = a.direct ? out : out + (long long)blockIdx.z * a.k * a.c * 9;
     wino_bw_out<WINO_BK>(a, Ms, 0, k0, c0, o, t);
