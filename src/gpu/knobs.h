@@ -38,8 +38,8 @@ typedef struct sc_gpu_knobs {
     int winograd_bw_tile; /* SAFECONV_GPU_WINOGRAD_BW_TILE: backward-weight tile, 0 the wide one
                            * (32 x 64 channels), 1 the narrow one (32 x 32), 2 the wide one with
                            * its GEMM steps in 3xTF32 (NVIDIA sm_80+), 3 F(3x3,4x4) (32 x 16),
-                           * 4 the wide one on wgmma in 3xTF32 (sm_90a builds on sm_90;
-                           * winograd.h) */
+                           * 4 the wide one on wgmma in 3xTF32 (sm_90a builds on sm_90);
+                           * unset or another value, 4 where it applies, else 0 (winograd.h) */
     int bias_slices;      /* SAFECONV_GPU_BIAS_SLICES: the bias gradient's row slices */
     int dw_slices;        /* SAFECONV_GPU_DW_SLICES: NHWC depthwise backward-weight's row slices */
     int dw_plane;         /* SAFECONV_GPU_DW_PLANE: 0 the generic NCHW depthwise backward-weight */

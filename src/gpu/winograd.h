@@ -132,8 +132,6 @@ static inline int sc_wino_bw_splits(const sc_kp *kp, int tile, int want, int sm_
     return (int)s;
 }
 
-/* fp32 tensors, 3x3, stride 1, dilation 1, groups 1, padding <= 2; tiles and filter-transform
- * threads under 2^31, grids within the launch limits. */
 /* Tile 4 (winograd_bw_wg.cu) indexes x and dy with 32-bit offsets (fewer registers: its loads
  * sit beside 128 accumulators and 64 A registers): only where each has fewer than 2^31
  * elements. */
@@ -143,6 +141,8 @@ static inline bool sc_wino_bw_wg_fits(const sc_kp *kp)
            (long long)kp->n * kp->k * kp->p * kp->q < (1ll << 31);
 }
 
+/* fp32 tensors, 3x3, stride 1, dilation 1, groups 1, padding <= 2; tiles and filter-transform
+ * threads under 2^31, grids within the launch limits. */
 static inline bool sc_wino_applies(const sc_kp *kp, sc_direction dir)
 {
     if (kp->dtype != SC_DTYPE_F32 || kp->g != 1 || kp->r != 3 || kp->s != 3 || kp->sh != 1 ||
