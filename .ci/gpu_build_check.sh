@@ -37,8 +37,8 @@ elif command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
     pids=()
     for f in src/gpu/*.cu; do
         b=$(basename "$f" .cu)
-        F=$FLAGS # gemm_wgmma.cu, winograd_bw_wg.cu: sm_90a in place of sm_90, as mk/gpu.mk
-        case $b in gemm_wgmma | winograd_bw_wg) F="${FLAGS//arch=compute_90,code=sm_90/arch=compute_90a,code=sm_90a} -DSC_WGMMA_SM90A=1" ;; esac
+        F=$FLAGS # gemm_wgmma.cu, winograd_bw_wg.cu, winograd_wg.cu: sm_90a in place of sm_90, as mk/gpu.mk
+        case $b in gemm_wgmma | winograd_bw_wg | winograd_wg) F="${FLAGS//arch=compute_90,code=sm_90/arch=compute_90a,code=sm_90a} -DSC_WGMMA_SM90A=1" ;; esac
         ( "$NVCC" $F -Xptxas -v -c "$f" -o "$OUTDIR/$b.cuda.o" >"$OUTDIR/$b.ptxas.log" 2>&1;
           echo $? >"$OUTDIR/$b.cuda.rc" ) &
         pids+=($!)

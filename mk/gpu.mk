@@ -85,11 +85,12 @@ ifeq ($(GPU_KIND),cuda)
   $(BUILD)/src/gpu/%.o: src/gpu/%.cu $(GPU_HDRS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) $(NVCC_EXTRA) -c $< -o $@
-  # Hopper's wgmma exists only in the arch-specific target sm_90a: gemm_wgmma.cu and
-  # winograd_bw_wg.cu are compiled for it in place of sm_90 (their machine code then runs on sm_90
-  # devices alone, and only there does the planner use it), and told so by SC_WGMMA_SM90A.
+  # Hopper's wgmma exists only in the arch-specific target sm_90a: gemm_wgmma.cu,
+  # winograd_bw_wg.cu and winograd_wg.cu are compiled for it in place of sm_90 (their machine code
+  # then runs on sm_90 devices alone, and only there does the planner use it), and told so by
+  # SC_WGMMA_SM90A.
   NVCC_GENCODE_WGMMA := $(subst arch=compute_90$(sc_comma)code=sm_90,arch=compute_90a$(sc_comma)code=sm_90a,$(NVCC_GENCODE))
-  $(BUILD)/src/gpu/gemm_wgmma.o $(BUILD)/src/gpu/winograd_bw_wg.o: $(BUILD)/src/gpu/%.o: src/gpu/%.cu $(GPU_HDRS)
+  $(BUILD)/src/gpu/gemm_wgmma.o $(BUILD)/src/gpu/winograd_bw_wg.o $(BUILD)/src/gpu/winograd_wg.o: $(BUILD)/src/gpu/%.o: src/gpu/%.cu $(GPU_HDRS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(subst $(NVCC_GENCODE),$(NVCC_GENCODE_WGMMA),$(NVCC_FLAGS)) \
 	    -DSC_WGMMA_SM90A=$(if $(filter sm_90,$(NVCC_ARCHS)),1,0) $(NVCC_EXTRA) -c $< -o $@

@@ -201,7 +201,7 @@ extern "C" sc_status sc_gpu_run(const sc_call *call)
         case SC_ALGO_GPU_WINOGRAD:
             e = dir == SC_DIR_BACKWARD_WEIGHT
                     ? sc_launch_winograd_bw(kp, pl->cfg, pl->splits, a, b, out, call->ws, st)
-                    : sc_launch_winograd(kp, dir, a, b, c, out, call->ws, st);
+                    : sc_launch_winograd(kp, dir, pl->cfg, a, b, c, out, call->ws, st);
             break;
         default:
             return sc__fail(SC_STATUS_INTERNAL, "gpu: algorithm %s is not a GPU algorithm",

@@ -1,5 +1,6 @@
 /* fam_winograd.c - Winograd for fp32 3x3 stride-1 layers (winograd.h): F(2x2,3x3) forward and
- * backward-data (winograd.cu, the transformed filter in the workspace), F(3x3,2x2)
+ * backward-data (winograd.cu, or winograd_wg.cu on wgmma; the transformed filter in the
+ * workspace), F(3x3,2x2)
  * backward-weight (winograd_bw.cu, reduction slices in the workspace). Exact fp32; where TF32
  * is allowed the matrix units come first in the list and stay there: on the H200 they ran these
  * layers 1.1-1.6x faster than Winograd in fp32 (bench/NOTES.md, "Winograd", run W3). */
@@ -18,13 +19,25 @@ static bool wino_can(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev
 /* Backward-weight tile (winograd.h): SAFECONV_GPU_WINOGRAD_BW_TILE=0-3 takes that tile (the
  * 3xTF32 one, 2, only where NVIDIA's mma.sync TF32 exists, sm_80+, else the wide one); unset or
  * any other value, the wgmma one (4) on an sm_90 device of a build with the sm_90a kernels where
- * x and dy fit its 32-bit offsets (sc_wino_bw_wg_fits), else the wide one (0). */
+ * x and dy fit its 32-bit offsets (sc_wino_wg_fits), else the wide one (0). */
 static int bw_tile(const sc_kp *kp, const sc_gpu_dev *dev)
 {
     int knob = sc_gpu_knobs_get()->winograd_bw_tile;
     if (knob == 2) return !dev->hip && dev->cc >= 80 ? 2 : 0;
     if (knob == 0 || knob == 1 || knob == 3) return knob;
-    return dev->wgmma && sc_wino_bw_wg_fits(kp) ? 4 : 0;
+    return dev->wgmma && sc_wino_wg_fits(kp) ? 4 : 0;
+}
+
+/* Forward and backward-data tile (the plan's cfg): 4, the wgmma kernel (winograd_wg.cu), on an
+ * sm_90 device of a build with the sm_90a kernels where the input and output fit its 32-bit
+ * offsets, unless SAFECONV_GPU_WINOGRAD_TILE=0 asks for the FMA kernel (wino_main, -1), which
+ * runs everywhere else. On an H100 the wgmma kernel ran 0.67-0.83x the FMA kernel's time on
+ * the ResNet-50, UNet and seed layers and 0.82-1.02x on YOLO's 16-64 channel ones
+ * (bench/NOTES.md, "Winograd forward and backward-data on wgmma in 3xTF32"). */
+static int fwd_tile(const sc_kp *kp, const sc_gpu_dev *dev)
+{
+    if (sc_gpu_knobs_get()->winograd_tile == 0) return -1;
+    return dev->wgmma && sc_wino_wg_fits(kp) ? 4 : -1;
 }
 
 /* Backward-weight slices (SAFECONV_GPU_WINOGRAD_SPLITS asks for a count). */
@@ -83,6 +96,7 @@ static void wino_plan(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_de
         out->splits = bw_splits(kp, rq, dev);
         out->ws_bytes = sc_wino_bw_ws_bytes(kp, out->splits);
     } else {
+        out->cfg = fwd_tile(kp, dev);
         out->ws_bytes = sc_wino_ws_bytes(kp, rq->dir);
     }
 }

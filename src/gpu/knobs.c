@@ -36,6 +36,7 @@ static void read_knobs(void)
     knobs.winograd_1stage = env_int("SAFECONV_GPU_WINOGRAD_1STAGE");
     knobs.winograd_splits = env_int("SAFECONV_GPU_WINOGRAD_SPLITS");
     knobs.winograd_bw_tile = env_int("SAFECONV_GPU_WINOGRAD_BW_TILE");
+    knobs.winograd_tile = env_int("SAFECONV_GPU_WINOGRAD_TILE");
     knobs.bias_slices = env_int("SAFECONV_GPU_BIAS_SLICES");
     knobs.dw_slices = env_int("SAFECONV_GPU_DW_SLICES");
     knobs.dw_plane = env_int("SAFECONV_GPU_DW_PLANE");

@@ -40,6 +40,9 @@ typedef struct sc_gpu_knobs {
                            * its GEMM steps in 3xTF32 (NVIDIA sm_80+), 3 F(3x3,4x4) (32 x 16),
                            * 4 the wide one on wgmma in 3xTF32 (sm_90a builds on sm_90);
                            * unset or another value, 4 where it applies, else 0 (winograd.h) */
+    int winograd_tile;    /* SAFECONV_GPU_WINOGRAD_TILE: 0 the FMA forward and backward-data
+                           * kernel (wino_main) everywhere; unset or another value, the wgmma one
+                           * where it applies (fam_winograd.c) */
     int bias_slices;      /* SAFECONV_GPU_BIAS_SLICES: the bias gradient's row slices */
     int dw_slices;        /* SAFECONV_GPU_DW_SLICES: NHWC depthwise backward-weight's row slices */
     int dw_plane;         /* SAFECONV_GPU_DW_PLANE: 0 the generic NCHW depthwise backward-weight */

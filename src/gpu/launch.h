@@ -77,9 +77,10 @@ extern "C" bool sc_wgmma_built(void);
 int sc_launch_gemm_mma(const sc_kp &kp, sc_direction dir, const sc_kplan &pl, const void *a,
                        const void *b, const void *c, void *out, void *ws, cudaStream_t st);
 
-/* winograd.cu: Winograd F(2x2,3x3), fp32 forward and backward-data (winograd.h); ws holds the
+/* winograd.cu: Winograd F(2x2,3x3), fp32 forward and backward-data (winograd.h) with tile
+ * `tile` (the plan's cfg: -1 the FMA kernel, 4 the wgmma one, winograd_wg.cu); ws holds the
  * transformed filter (sc_wino_ws_bytes). */
-int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
+int sc_launch_winograd(const sc_kp &kp, sc_direction dir, int tile, const void *a, const void *b,
                        const void *c, void *out, void *ws, cudaStream_t st);
 /* winograd_bw.cu: Winograd backward-weight with tile `tile` (0 wide, 1 narrow, 2 wide in
  * 3xTF32, 3 F(3x3,4x4), 4 wide on wgmma in 3xTF32: winograd.h, the plan's cfg) in `splits`
@@ -91,7 +92,7 @@ int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, 
 int sc_launch_winograd_bw4(const sc_kp &kp, int splits, const void *x, const void *dy, void *out,
                            cudaStream_t st);
 /* winograd_bw_wg.cu: the wgmma 3xTF32 kernel alone (tile 4; sm_90a builds where x and dy have
- * fewer than 2^31 elements, sc_wino_bw_wg_fits, else an error), the same way. */
+ * fewer than 2^31 elements, sc_wino_wg_fits, else an error), the same way. */
 int sc_launch_winograd_bw_wg(const sc_kp &kp, int splits, const void *x, const void *dy, void *out,
                              cudaStream_t st);
 

@@ -38,17 +38,10 @@ typedef long long i64;
 /* The kernel's two variants (stages NBUF, channels per exchange round KQ): wino_variant in
  * winograd.cuh. */
 
-struct wino_args {
-    int n, ci, hi, wi, co, ho, wo; /* the computed convolution (winograd.h) */
-    int ph, pw;
-    int cipad, copad; /* U's dimensions */
-    int th, tw;       /* tiles per column and per row: ceil(ho/2), ceil(wo/2) */
-    sc_fdiv dth, dtw;
-    int ntiles; /* n * th * tw */
-    int nhwc;
-};
-
 /* ---- filter transform: one thread per (i, o) of U, 16 outputs each -------------------------- */
+/* FRAG: U in the wgmma kernel's fragment order (winograd.cuh, wino_wg_u_index), else
+ * U[16][cipad][copad]. */
+template <bool FRAG>
 __global__ __launch_bounds__(256) void wino_filter(int ci, int co, int cipad, int copad, int bd,
                                                    int nhwc, int wc, const float *__restrict__ w,
                                                    float *__restrict__ U)
@@ -84,12 +77,18 @@ __global__ __launch_bounds__(256) void wino_filter(int ci, int co, int cipad, in
     }
     i64 pitch = (i64)cipad * copad;
     float *u = U + (i64)i * copad + o;
+    auto put = [&](int p, float v) {
+        if constexpr (FRAG)
+            U[wino_wg_u_index(p, i, o, cipad, copad)] = v;
+        else
+            u[p * pitch] = v;
+    };
 #pragma unroll
     for (int r = 0; r < 4; r++) { /* (G g) G^T */
-        u[(r * 4 + 0) * pitch] = t[r][0];
-        u[(r * 4 + 1) * pitch] = (t[r][0] + t[r][1] + t[r][2]) * 0.5f;
-        u[(r * 4 + 2) * pitch] = (t[r][0] - t[r][1] + t[r][2]) * 0.5f;
-        u[(r * 4 + 3) * pitch] = t[r][2];
+        put(r * 4 + 0, t[r][0]);
+        put(r * 4 + 1, (t[r][0] + t[r][1] + t[r][2]) * 0.5f);
+        put(r * 4 + 2, (t[r][0] - t[r][1] + t[r][2]) * 0.5f);
+        put(r * 4 + 3, t[r][2]);
     }
 }
 
@@ -149,21 +148,8 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
     };
     auto store = [&](int buf) {
         float *Vs = sm + buf * BUF_FLOATS, *Us = Vs + VS_FLOATS;
-        float b[16], v[16];
-#pragma unroll
-        for (int s = 0; s < 4; s++) { /* B^T d */
-            b[0 + s] = d[0 + s] - d[8 + s];
-            b[4 + s] = d[4 + s] + d[8 + s];
-            b[8 + s] = d[8 + s] - d[4 + s];
-            b[12 + s] = d[4 + s] - d[12 + s];
-        }
-#pragma unroll
-        for (int r = 0; r < 4; r++) { /* (B^T d) B */
-            v[4 * r + 0] = b[4 * r + 0] - b[4 * r + 2];
-            v[4 * r + 1] = b[4 * r + 1] + b[4 * r + 2];
-            v[4 * r + 2] = b[4 * r + 2] - b[4 * r + 1];
-            v[4 * r + 3] = b[4 * r + 1] - b[4 * r + 3];
-        }
+        float v[16];
+        wino_fwd_v(d, v);
 #pragma unroll
         for (int p = 0; p < 16; p++) Vs[(p * WINO_BC + lc) * VS_LD + lt] = v[p];
 #pragma unroll
@@ -194,45 +180,11 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
     /* Output: KQ channels per round through Ms[16][WINO_BT][KQ + 1] (the shared memory of the
      * stages, free after the last barrier above). */
     float *Ms = sm;
-    constexpr int MLD = KQ + 1;
 #pragma unroll
     for (int rd = 0; rd < WINO_BK / KQ; rd++) {
         wino_xchg_store<KQ>(Ms, acc, rd, warp, ty, kx);
         __syncthreads();
-        for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
-            /* NHWC: lanes along the channels (consecutive addresses); NCHW: along the tiles. */
-            const int tl = a.nhwc ? e / KQ : e % WINO_BT, ol = a.nhwc ? e % KQ : e / WINO_BT;
-            const int T = tile0 + tl, o = o0 + rd * KQ + ol;
-            if (T >= a.ntiles || o >= a.co) continue;
-            float m[16];
-#pragma unroll
-            for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + tl) * MLD + ol];
-            float z[2][4]; /* A^T M */
-#pragma unroll
-            for (int s = 0; s < 4; s++) {
-                z[0][s] = m[0 + s] + m[4 + s] + m[8 + s];
-                z[1][s] = m[4 + s] - m[8 + s] - m[12 + s];
-            }
-            const float bv = bias ? bias[o] : 0.f;
-            float out[2][2]; /* (A^T M) A */
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                out[r][0] = z[r][0] + z[r][1] + z[r][2] + bv;
-                out[r][1] = z[r][1] - z[r][2] - z[r][3] + bv;
-            }
-            int n, tyy, tx;
-            wino_tile(T, a.dth, a.th, a.dtw, a.tw, n, tyy, tx);
-            int h = 2 * tyy, w = 2 * tx;
-#pragma unroll
-            for (int r = 0; r < 2; r++)
-#pragma unroll
-                for (int s = 0; s < 2; s++)
-                    if (h + r < a.ho && w + s < a.wo) {
-                        i64 idx = a.nhwc ? (((i64)n * a.ho + h + r) * a.wo + w + s) * a.co + o
-                                         : (((i64)n * a.co + o) * a.ho + h + r) * a.wo + w + s;
-                        y[idx] = out[r][s];
-                    }
-        }
+        wino_fwd_out<KQ>(a, Ms, rd, tile0, o0, bias, y, t);
         __syncthreads();
     }
 }
@@ -255,9 +207,10 @@ int sc_wino_optin_bytes()
 }
 #endif
 
-int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const void *b,
+int sc_launch_winograd(const sc_kp &kp, sc_direction dir, int tile, const void *a, const void *b,
                        const void *c, void *out, void *ws, cudaStream_t st)
 {
+    if (tile != -1 && tile != 4) return (int)cudaErrorInvalidValue;
     if (!sc_wino_applies(&kp, dir) || !ws) return (int)cudaErrorInvalidValue;
     const bool bd = dir == SC_DIR_BACKWARD_DATA;
     wino_args w;
@@ -274,12 +227,24 @@ int sc_launch_winograd(const sc_kp &kp, sc_direction dir, const void *a, const v
     w.nhwc = kp.nhwc;
     float *U = (float *)ws;
     unsigned fblocks = (unsigned)(((i64)w.cipad * w.copad + 255) / 256);
-    wino_filter<<<fblocks, 256, 0, st>>>(w.ci, w.co, w.cipad, w.copad, bd, kp.nhwc, kp.c,
-                                         (const float *)b, U);
+    const float *bias = bd ? nullptr : (const float *)c;
+    if (tile == 4) { /* winograd_wg.cu */
+#if SC_GPU_HIP
+        return (int)cudaErrorInvalidValue; /* NVIDIA only: never planned */
+#else
+        if (!sc_wino_wg_fits(&kp)) return (int)cudaErrorInvalidValue; /* never planned */
+        wino_filter<true><<<fblocks, 256, 0, st>>>(w.ci, w.co, w.cipad, w.copad, bd, kp.nhwc, kp.c,
+                                                   (const float *)b, U);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) return (int)e;
+        return sc_launch_winograd_wg(w, (const float *)a, U, bias, (float *)out, st);
+#endif
+    }
+    wino_filter<false><<<fblocks, 256, 0, st>>>(w.ci, w.co, w.cipad, w.copad, bd, kp.nhwc, kp.c,
+                                                (const float *)b, U);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)((w.ntiles + WINO_BT - 1) / WINO_BT), (unsigned)(w.copad / WINO_BK));
-    const float *bias = bd ? nullptr : (const float *)c;
     return wino_variant([&](auto nb, auto kq) {
         constexpr int NB = decltype(nb)::value, KQ = decltype(kq)::value,
                       smem = wino_smem<NB, KQ>();

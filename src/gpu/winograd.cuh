@@ -191,6 +191,118 @@ __device__ __forceinline__ void wino_tile(int T, const sc_fdiv &dth, int th, con
     ty = nt - n * th;
 }
 
+/* ---- F(2x2,3x3) forward and backward-data (winograd.cu, winograd_wg.cu) ---- */
+struct wino_args {
+    int n, ci, hi, wi, co, ho, wo; /* the computed convolution (winograd.h) */
+    int ph, pw;
+    int cipad, copad; /* U's dimensions */
+    int th, tw;       /* tiles per column and per row: ceil(ho/2), ceil(wo/2) */
+    sc_fdiv dth, dtw;
+    int ntiles; /* n * th * tw */
+    int nhwc;
+};
+
+/* U's layout for the wgmma kernel (winograd_wg.cu): for each point p, step of WINO_BC input
+ * channels i and block of WINO_BK output channels o, the 64 (o) x 8 (i) A operand of one
+ * wgmma in its register-fragment order (winograd_wg.cuh, wg_mma): thread tw of a warpgroup
+ * (warp tw / 32, g = tw % 32 / 4, t = tw % 4) holds rows 16 (tw / 32) + g and + 8 by columns t
+ * and t + 4 as 4 consecutive words, so that it loads its fragment of a point in 16 bytes. The
+ * same 16 * cipad * copad words as U[16][cipad][copad]. */
+SC_HD constexpr long long wino_wg_u_index(int p, int i, int o, int cipad, int copad)
+{
+    const int r = o % WINO_BK, c = i % WINO_BC;
+    const int tw = 32 * (r >> 4) + 4 * (r & 7) + (c & 3), e = ((r >> 3) & 1) + 2 * (c >> 2);
+    return (((long long)p * (cipad / WINO_BC) + i / WINO_BC) * (copad / WINO_BK) + o / WINO_BK) *
+               (WINO_BC * WINO_BK) +
+           4 * tw + e;
+}
+/* Compile-time check: one block's 64 x 8 entries fill its 512 words, each once. */
+constexpr bool wino_wg_u_index_ok()
+{
+    bool seen[WINO_BC * WINO_BK] = {};
+    for (int o = 0; o < WINO_BK; o++)
+        for (int i = 0; i < WINO_BC; i++) {
+            const long long w = wino_wg_u_index(0, i, o, WINO_BC, WINO_BK);
+            if (w < 0 || w >= WINO_BC * WINO_BK || seen[w]) return false;
+            seen[w] = true;
+        }
+    return wino_wg_u_index(1, 0, 0, 2 * WINO_BC, 3 * WINO_BK) == 6 * WINO_BC * WINO_BK;
+}
+static_assert(wino_wg_u_index_ok(), "the wgmma kernel's U layout: a bijection on each block");
+
+#if !SC_GPU_HIP
+/* winograd_wg.cu: forward or backward-data on wgmma (sm_90a builds; U in wino_wg_u_index's
+ * order, made by winograd.cu's filter transform): an error elsewhere. */
+int sc_launch_winograd_wg(const wino_args &w, const float *x, const float *U, const float *bias,
+                          float *y, cudaStream_t st);
+#endif
+
+/* The input transform V = B^T d B of a 4x4 patch d (row-major). */
+__device__ __forceinline__ void wino_fwd_v(const float (&d)[16], float (&v)[16])
+{
+    float b[16];
+#pragma unroll
+    for (int s = 0; s < 4; s++) { /* B^T d */
+        b[0 + s] = d[0 + s] - d[8 + s];
+        b[4 + s] = d[4 + s] + d[8 + s];
+        b[8 + s] = d[8 + s] - d[4 + s];
+        b[12 + s] = d[4 + s] - d[12 + s];
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) { /* (B^T d) B */
+        v[4 * r + 0] = b[4 * r + 0] - b[4 * r + 2];
+        v[4 * r + 1] = b[4 * r + 1] + b[4 * r + 2];
+        v[4 * r + 2] = b[4 * r + 2] - b[4 * r + 1];
+        v[4 * r + 3] = b[4 * r + 1] - b[4 * r + 3];
+    }
+}
+
+/* Round rd of the output: the block's WINO_BT tiles from tile0 by KQ output channels from
+ * o0 + rd * KQ, their 16 points in Ms[16][WINO_BT][KQ + 1] (point, tile, channel); thread t
+ * of WINO_T applies Y = A^T M A, adds the bias and stores the 2x2 pixels inside y. */
+template <int KQ>
+__device__ __forceinline__ void wino_fwd_out(const wino_args &a, const float *Ms, int rd, int tile0,
+                                             int o0, const float *__restrict__ bias,
+                                             float *__restrict__ y, int t)
+{
+    typedef long long i64;
+    constexpr int MLD = KQ + 1;
+    for (int e = t; e < WINO_BT * KQ; e += WINO_T) {
+        /* NHWC: lanes along the channels (consecutive addresses); NCHW: along the tiles. */
+        const int tl = a.nhwc ? e / KQ : e % WINO_BT, ol = a.nhwc ? e % KQ : e / WINO_BT;
+        const int T = tile0 + tl, o = o0 + rd * KQ + ol;
+        if (T >= a.ntiles || o >= a.co) continue;
+        float m[16];
+#pragma unroll
+        for (int p = 0; p < 16; p++) m[p] = Ms[(p * WINO_BT + tl) * MLD + ol];
+        float z[2][4]; /* A^T M */
+#pragma unroll
+        for (int s = 0; s < 4; s++) {
+            z[0][s] = m[0 + s] + m[4 + s] + m[8 + s];
+            z[1][s] = m[4 + s] - m[8 + s] - m[12 + s];
+        }
+        const float bv = bias ? bias[o] : 0.f;
+        float out[2][2]; /* (A^T M) A */
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            out[r][0] = z[r][0] + z[r][1] + z[r][2] + bv;
+            out[r][1] = z[r][1] - z[r][2] - z[r][3] + bv;
+        }
+        int n, tyy, tx;
+        wino_tile(T, a.dth, a.th, a.dtw, a.tw, n, tyy, tx);
+        int h = 2 * tyy, w = 2 * tx;
+#pragma unroll
+        for (int r = 0; r < 2; r++)
+#pragma unroll
+            for (int s = 0; s < 2; s++)
+                if (h + r < a.ho && w + s < a.wo) {
+                    i64 idx = a.nhwc ? (((i64)n * a.ho + h + r) * a.wo + w + s) * a.co + o
+                                     : (((i64)n * a.co + o) * a.ho + h + r) * a.wo + w + s;
+                    y[idx] = out[r][s];
+                }
+    }
+}
+
 /* ---- F(3x3,2x2) backward-weight (winograd_bw.cu, winograd_bw_wg.cu) ---- */
 struct wino_bw_args {
     int n, c, h, w, k, p, q, ph, pw;

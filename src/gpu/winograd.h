@@ -4,7 +4,9 @@
  * The computed convolution: `in` (N, CI, HI, WI) -> `out` (N, CO, HO, WO), 3x3, stride 1,
  * dilation 1, groups 1, padding (ph, pw). Forward is x -> y with CI = C, CO = K; backward-data
  * is dy -> dx with CI = K, CO = C, the filter turned by 180 degrees and transposed, and padding
- * 2 - pad (so it exists for pad <= 2). Backward-weight (winograd_bw.cu) reduces over dy's
+ * 2 - pad (so it exists for pad <= 2). Forward and backward-data run the FMA kernel
+ * (winograd.cu, the plan's cfg -1) or, on sm_90, the wgmma one (winograd_wg.cu, cfg 4: see
+ * sc_wino_wg_fits). Backward-weight (winograd_bw.cu) reduces over dy's
  * 2x2 tiles: N * ceil(P/2) * ceil(Q/2) of them, in `splits` slices of whole steps. */
 #ifndef SC_GPU_WINOGRAD_H
 #define SC_GPU_WINOGRAD_H
@@ -74,7 +76,7 @@ static inline size_t sc_wino_bw_ws_bytes(const sc_kp *kp, int splits)
  * only. */
 /* 4: the wide tile with its GEMM steps on Hopper's wgmma in 3xTF32 (winograd_bw_wg.cu; sm_90a
  * builds on sm_90 devices, sc_gpu_dev.wgmma, where x and dy have fewer than 2^31 elements each,
- * sc_wino_bw_wg_fits): the same block, grid and slices as tile 0, the GEMM off the issue slots,
+ * sc_wino_wg_fits): the same block, grid and slices as tile 0, the GEMM off the issue slots,
  * dy's transformed tiles as wgmma's register operand and x's through shared memory. On an H100
  * 0.72-0.88x tile 0's time on every NCHW layer timed and 0.76-0.99x NHWC (bench/NOTES.md,
  * "tile 4 with U in registers"), so the default there; SAFECONV_GPU_WINOGRAD_BW_TILE=0 asks for
@@ -132,10 +134,10 @@ static inline int sc_wino_bw_splits(const sc_kp *kp, int tile, int want, int sm_
     return (int)s;
 }
 
-/* Tile 4 (winograd_bw_wg.cu) indexes x and dy with 32-bit offsets (fewer registers: its loads
- * sit beside 128 accumulators and 64 A registers): only where each has fewer than 2^31
- * elements. */
-static inline bool sc_wino_bw_wg_fits(const sc_kp *kp)
+/* The wgmma kernels (tile 4: winograd_bw_wg.cu backward-weight, winograd_wg.cu forward and
+ * backward-data) index x and dy (y, dx) with 32-bit offsets (fewer registers: their loads sit
+ * beside 128 accumulators and 64 A registers): only where each has fewer than 2^31 elements. */
+static inline bool sc_wino_wg_fits(const sc_kp *kp)
 {
     return (long long)kp->n * kp->c * kp->h * kp->w < (1ll << 31) &&
            (long long)kp->n * kp->k * kp->p * kp->q < (1ll << 31);

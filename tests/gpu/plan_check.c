@@ -211,20 +211,30 @@ static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_reque
                                                         sc_wino_bw_step(pl->cfg)) >=
             sc_wino_bw_units(kp, pl->cfg))
         return fail(pb, rq, dev, pl, "Winograd backward-weight slice with no tiles");
-    if (rq->dir == SC_DIR_BACKWARD_WEIGHT ? pl->cfg < 0 || pl->cfg > 4 : pl->cfg != -1)
+    if (rq->dir == SC_DIR_BACKWARD_WEIGHT ? pl->cfg < 0 || pl->cfg > 4
+                                          : pl->cfg != -1 && pl->cfg != 4)
         return fail(pb, rq, dev, pl, "Winograd tile out of range");
-    if (rq->dir != SC_DIR_BACKWARD_WEIGHT) return;
+    /* the wgmma kernel (4) on an sm_90 device of an sm_90a build where the input and output
+     * tensors (x and dy in every direction) have fewer than 2^31 elements each (its 32-bit
+     * offsets; the bound written here), unless SAFECONV_GPU_WINOGRAD_TILE=0 (forward and
+     * backward-data) or a tile 0-3 of SAFECONV_GPU_WINOGRAD_BW_TILE (backward-weight) is asked
+     * for */
+    bool fits = (long long)kp->n * kp->c * kp->h * kp->w < (1ll << 31) &&
+                (long long)kp->n * kp->k * kp->p * kp->q < (1ll << 31);
+    if (rq->dir != SC_DIR_BACKWARD_WEIGHT) {
+        const char *ft = getenv("SAFECONV_GPU_WINOGRAD_TILE");
+        bool fma = ft && *ft && atoi(ft) == 0;
+        if ((pl->cfg == 4) != (dev->wgmma && fits && !fma))
+            return fail(pb, rq, dev, pl,
+                        "Winograd forward/backward-data wgmma tile planned wrongly");
+        return;
+    }
     /* the 3xTF32 tile (2) only when asked, and only where mma.sync TF32 exists (NVIDIA sm_80+);
      * asked elsewhere, the wide tile */
     const char *tile = getenv("SAFECONV_GPU_WINOGRAD_BW_TILE");
     bool asked3 = tile && atoi(tile) == 2, mma = !dev->hip && dev->cc >= 80;
     if ((pl->cfg == 2) != (asked3 && mma))
         return fail(pb, rq, dev, pl, "Winograd backward-weight's 3xTF32 tile planned wrongly");
-    /* the wgmma tile (4) unless tile 0-3 is asked for, and then only on an sm_90 device of an
-     * sm_90a build where x and dy have fewer than 2^31 elements each (its 32-bit offsets; the
-     * bound written here) */
-    bool fits = (long long)kp->n * kp->c * kp->h * kp->w < (1ll << 31) &&
-                (long long)kp->n * kp->k * kp->p * kp->q < (1ll << 31);
     int asked = tile && *tile ? atoi(tile) : -1;
     if ((pl->cfg == 4) != (dev->wgmma && fits && (asked < 0 || asked > 3)))
         return fail(pb, rq, dev, pl, "Winograd backward-weight's wgmma tile planned wrongly");
@@ -550,7 +560,7 @@ int main(int argc, char **argv)
                          "SAFECONV_GPU_BIAS_SLICES",      "SAFECONV_GPU_DW_SLICES",
                          "SAFECONV_GPU_GEMM_PERSIST",     "SAFECONV_GPU_SMALLC_BW",
                          "SAFECONV_GPU_SMALLC_BW_SLICES", "SAFECONV_GPU_DW_PLANE",
-                         "SAFECONV_GPU_WINOGRAD_BW_TILE"};
+                         "SAFECONV_GPU_WINOGRAD_BW_TILE", "SAFECONV_GPU_WINOGRAD_TILE"};
     printf("plan_check");
     for (size_t j = 0; j < sizeof env / sizeof env[0]; j++)
         if (getenv(env[j])) printf(" %s=%s", env[j] + 13, getenv(env[j]));

@@ -197,7 +197,9 @@ memcheck)
 winograd)
     # gpu_winograd forced (fp32, 3x3 stride 1: --shape-class 3x3s1), every direction, both
     # layouts: COUNT configurations per direction in 8 processes of COUNT/8, seeds printed
-    # (SAFECONV_GPU_WINOGRAD_1STAGE / _SPLITS from the environment pick the variant)
+    # (SAFECONV_GPU_WINOGRAD_1STAGE / _SPLITS / _TILE / _BW_TILE from the environment pick the
+    # variant; on sm_90 forward and backward-data run winograd_wg.cu by default, and wino_mutant
+    # with build-mut holding winograd_wg.cu built with -DSC_WINO_WG_MUTANT=1 must fail those two)
     t0=$(date +%s)
     s=$((SEED + 800))
     for d in forward backward_data backward_weight; do
