@@ -68,8 +68,15 @@ variants)
     # suite never draws); the kernels the default takes on few shapes, forced on their class:
     # the GEMM's 32x144 tile (configuration 9) on backward-weight, the small-C 1x1
     # backward-weight on --shape-class pw, Winograd's F(3x3,4x4) backward-weight (tile 3) on
-    # --shape-class 3x3s1 in up to 5 slices.
+    # --shape-class 3x3s1 in up to 5 slices; and on sm_90, where the wgmma Winograd kernels are
+    # the default, the FMA ones the HIP build and other GPUs run (SAFECONV_GPU_WINOGRAD_TILE=0:
+    # wino_main, forward and backward-data; SAFECONV_GPU_WINOGRAD_BW_TILE=0: backward-weight's
+    # wide tile), with memcheck.
     t0=$(date +%s)
+    for d in forward backward_data backward_weight; do
+        SAFECONV_GPU_WINOGRAD_TILE=0 SAFECONV_GPU_WINOGRAD_BW_TILE=0 timeout $VERIFY_T $SC verify --device 0 --count $COUNT --seed $((SEED+30)) --direction $d --algo gpu_winograd --shape-class 3x3s1 --large 50 >"$OUT/w_wfma_$d.log" 2>&1 &
+    done
+    SAFECONV_GPU_WINOGRAD_TILE=0 SAFECONV_GPU_WINOGRAD_BW_TILE=0 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --count $MEMCHECK_COUNT --seed $((SEED+31)) --algo gpu_winograd --shape-class 3x3s1 >"$OUT/w_mc_wfma.log" 2>&1 &
     SAFECONV_GPU_GEMM_CFG=9 timeout $VERIFY_T $SC verify --device 0 --count $COUNT --seed $((SEED+24)) --direction backward_weight --algo gpu_implicit_gemm --large 30 >"$OUT/w_cfg9.log" 2>&1 &
     SAFECONV_GPU_SMALLC_BW=1 timeout $VERIFY_T $SC verify --device 0 --count $COUNT --seed $((SEED+25)) --direction backward_weight --algo gpu_direct_small_c --shape-class pw --large 30 >"$OUT/w_pw.log" 2>&1 &
     SAFECONV_GPU_GEMM_CFG=9 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --count $MEMCHECK_COUNT --seed $((SEED+26)) --direction backward_weight --algo gpu_implicit_gemm >"$OUT/w_mc_cfg9.log" 2>&1 &
@@ -83,7 +90,7 @@ variants)
     SAFECONV_GPU_SMALLC_PIX=4 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --count $MEMCHECK_COUNT --seed $((SEED+22)) --direction backward_data >"$OUT/w_mc_pix4.log" 2>&1 &
     SAFECONV_GPU_GEMM_LM=0 timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 $SC verify --device 0 --count $MEMCHECK_COUNT --seed $((SEED+23)) --algo gpu_implicit_gemm >"$OUT/w_mc_lm0.log" 2>&1 &
     wait
-    echo "variants: $(( $(date +%s) - t0 )) s (seeds: lm0 $((SEED+20)), pix4 $((SEED+21)), memcheck pix4 $((SEED+22)), lm0 $((SEED+23)), cfg9 $((SEED+24)), pw $((SEED+25)), memcheck cfg9 $((SEED+26)), pw $((SEED+27)), wino4 $((SEED+28)), memcheck wino4 $((SEED+29)))"
+    echo "variants: $(( $(date +%s) - t0 )) s (seeds: lm0 $((SEED+20)), pix4 $((SEED+21)), memcheck pix4 $((SEED+22)), lm0 $((SEED+23)), cfg9 $((SEED+24)), pw $((SEED+25)), memcheck cfg9 $((SEED+26)), pw $((SEED+27)), wino4 $((SEED+28)), memcheck wino4 $((SEED+29)), Winograd FMA $((SEED+30)), memcheck $((SEED+31)))"
     for f in "$OUT"/w_*.log; do echo "--- $(basename "$f" .log): $(grep -E 'passed, .* failed|ERROR SUMMARY' "$f" | tr '\n' ' ')"; grep -m5 '^FAIL' "$f"; done
     cat "$OUT"/w_*.log >"$OUT/variants.txt"; rm -f "$OUT"/w_*.log ;;
 bench_lm0)
