@@ -141,20 +141,14 @@ __global__ __launch_bounds__(256) void wino_bw_sum(int slices, i64 n, const floa
     dw[e] = v;
 }
 
-int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, const void *dy,
-                          void *dw, void *ws, cudaStream_t st)
+/* Tiles 0-2 (this file's kernel) into out: dw (one slice) or the slices in the workspace. */
+static int launch_fma(const sc_kp &kp, int tile, int splits, const void *x, const void *dy,
+                      float *out, cudaStream_t st)
 {
-    if (!sc_wino_applies(&kp, SC_DIR_BACKWARD_WEIGHT) || tile < 0 || tile > 4 || splits < 1 ||
-        (splits > 1 && !ws))
-        return (int)cudaErrorInvalidValue;
-#if SC_GPU_HIP
-    if (tile == 2) return (int)cudaErrorInvalidValue; /* 3xTF32: NVIDIA's tensor cores only */
-#endif
     const wino_bw_args w = wino_bw_args_make(kp, splits);
     const int bk = sc_wino_bw_bk(tile);
     dim3 grid((unsigned)((kp.k + bk - 1) / bk), (unsigned)((kp.c + WINO_BT - 1) / WINO_BT),
               (unsigned)splits);
-    float *out = splits == 1 ? (float *)dw : (float *)ws;
     const auto launch = [&](auto bkc, auto mmac) {
         constexpr int BK = decltype(bkc)::value;
         constexpr bool MMA = decltype(mmac)::value;
@@ -167,19 +161,28 @@ int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, 
             return (int)cudaGetLastError();
         });
     };
-    int e;
-    if (tile == 3) /* F(3x3,4x4): winograd_bw4.cu, the same slices and sum */
-        e = sc_launch_winograd_bw4(kp, splits, x, dy, out, st);
-    else if (tile == 4) /* wgmma in 3xTF32: winograd_bw_wg.cu, the same slices and sum */
-        e = sc_launch_winograd_bw_wg(kp, splits, x, dy, out, st);
-    else if (tile == 1)
-        e = launch(std::integral_constant<int, WINO_BW_NARROW>(), std::false_type());
+    if (tile == 1) return launch(std::integral_constant<int, WINO_BW_NARROW>(), std::false_type());
 #if !SC_GPU_HIP
-    else if (tile == 2)
-        e = launch(std::integral_constant<int, WINO_BK>(), std::true_type());
+    if (tile == 2) return launch(std::integral_constant<int, WINO_BK>(), std::true_type());
 #endif
-    else
-        e = launch(std::integral_constant<int, WINO_BK>(), std::false_type());
+    return launch(std::integral_constant<int, WINO_BK>(), std::false_type());
+}
+
+int sc_launch_winograd_bw(const sc_kp &kp, int tile, int splits, const void *x, const void *dy,
+                          void *dw, void *ws, cudaStream_t st)
+{
+    if (!sc_wino_applies(&kp, SC_DIR_BACKWARD_WEIGHT) || tile < 0 || tile > 4 || splits < 1 ||
+        (splits > 1 && !ws))
+        return (int)cudaErrorInvalidValue;
+#if SC_GPU_HIP
+    if (tile == 2) return (int)cudaErrorInvalidValue; /* 3xTF32: NVIDIA's tensor cores only */
+#endif
+    float *out = splits == 1 ? (float *)dw : (float *)ws;
+    /* tiles 3 (F(3x3,4x4): winograd_bw4.cu) and 4 (wgmma in 3xTF32: winograd_bw_wg.cu) make
+     * their own arguments; the same slices and sum */
+    const int e = tile == 3   ? sc_launch_winograd_bw4(kp, splits, x, dy, out, st)
+                  : tile == 4 ? sc_launch_winograd_bw_wg(kp, splits, x, dy, out, st)
+                              : launch_fma(kp, tile, splits, x, dy, out, st);
     if (e || splits == 1) return e;
     i64 n = (i64)kp.k * kp.c * 9;
     wino_bw_sum<<<(unsigned)((n + 255) / 256), 256, 0, st>>>(splits, n, (const float *)ws,
