@@ -151,6 +151,15 @@ void sc_random_desc(sc_rng *r, const sc_gen_options *o, sc_conv2d_desc *d)
             d->stride_w = 1 + (d->stride_w + d->h) % 2;
             d->pad_h = d->pad_w = 0;
             if (big) d->h += 40 + (d->k * 13) % 61, d->w += 40 + (d->c * 11) % 61;
+        } else if (o->shapes == SC_SHAPES_3X3D) { /* from the drawn values, no new draws */
+            d->groups = 1;                        /* C and K as drawn */
+            d->r = d->s = 3;
+            d->stride_h = d->stride_w = 1;
+            d->dil_h = (d->h + d->k) % 7 == 0 ? 1 : 2 + (d->h * 3 + d->c) % 4;
+            d->dil_w = (d->w + d->c) % 7 == 0 ? 1 : 2 + (d->w * 5 + d->k) % 4;
+            d->pad_h = (d->pad_h * 7 + d->w) % (2 * d->dil_h + 1);
+            d->pad_w = (d->pad_w * 5 + d->h) % (2 * d->dil_w + 1);
+            d->h += 2 * d->dil_h, d->w += 2 * d->dil_w;
         }
         if (sc_conv2d_validate(d) != SC_STATUS_OK) continue; /* filter beyond the padded input */
         double limit = large ? o->max_macs * 10 : o->max_macs;

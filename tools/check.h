@@ -43,10 +43,14 @@ typedef enum sc_shape_class {
                           * 5x5 or 7x7 filters (R 1-7 a quarter of the time), row stride 1-3,
                           * no dilation, padding up to the filter, 8-20 columns more than drawn
                           * (the strided depthwise backward-data's shapes) */
-    SC_SHAPES_PW = 7      /* pointwise with few channels: groups 1, 1x1, 1-64 input and output
+    SC_SHAPES_PW = 7,     /* pointwise with few channels: groups 1, 1x1, 1-64 input and output
                           * channels, strides 1-2, padding 0; a third of them 40-100 rows and
                           * columns larger than drawn (the small-C 1x1 backward-weight's shapes:
                           * long reductions in row slices) */
+    SC_SHAPES_3X3D = 8    /* dense 3x3, stride 1, dilation 2-5 in each dimension (1 now and
+                          * then), padding 0 to twice the dilation, rows and columns twice the
+                          * dilation more than drawn (the dilated Winograd forward's and
+                          * backward-data's shapes: several phases a tile grid) */
 } sc_shape_class;
 
 typedef struct sc_gen_options {

@@ -18,7 +18,7 @@ static const char usage[] =
     "                       [--layout nchw|nhwc|both] [--algo NAME] [--strategy S]\n"
     "                       [--workspace-limit BYTES] [--large PERCENT] [--replay SEED]\n"
     "                       [--channel-multiple M] [--dtype f32|f16|bf16|tf32] [--tune]\n"
-    "                       [--shape-class 3x3s1|dw|dwlong|stem|fewc|dws2|pw]\n"
+    "                       [--shape-class 3x3s1|dw|dwlong|stem|fewc|dws2|pw|3x3d]\n"
     "                       [--skip-unsupported] [--verbose] [--json]\n"
     "Checks N random configurations in every chosen direction against the double-precision\n"
     "reference, on the best device present. Ends with 'N passed, N failed'; exit 1 if any\n"
@@ -52,7 +52,9 @@ static const char usage[] =
     "                         small-C backward-weight's); dws2 depthwise with column stride\n"
     "                         2, no dilation, 3x3/5x5/7x7 (the strided backward-data's); pw\n"
     "                         1x1 with 1-64 channels in and out, strides 1-2, no padding\n"
-    "                         (the small-C 1x1 backward-weight's)\n"
+    "                         (the small-C 1x1 backward-weight's); 3x3d dense 3x3 of stride\n"
+    "                         1, dilation 2-5 (1 now and then), padding up to twice it (the\n"
+    "                         dilated Winograd forward's and backward-data's)\n"
     "  --skip-unsupported     with --algo: skip (and count) the configurations that algorithm\n"
     "                         does not apply to, instead of failing them\n"
     "  --verbose              print every check, not only failures\n"
@@ -100,8 +102,8 @@ static const struct option opts[] = {{"count", required_argument, NULL, O_COUNT}
 
 /* --shape-class's names, indexed by sc_shape_class (SC_SHAPES_ANY, the default, has none):
  * parsing, the error that lists them and the replay hint all read this table. */
-static const char *const shape_names[] = {NULL,   "3x3s1", "dw",   "dwlong",
-                                          "stem", "fewc",  "dws2", "pw"};
+static const char *const shape_names[] = {NULL,   "3x3s1", "dw", "dwlong", "stem",
+                                          "fewc", "dws2",  "pw", "3x3d"};
 #define NSHAPES ((int)(sizeof shape_names / sizeof shape_names[0]))
 
 typedef struct run_opts {

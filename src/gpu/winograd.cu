@@ -1,6 +1,7 @@
 /* winograd.cu - Winograd F(2x2,3x3) for fp32 3x3 stride-1 layers, forward and backward-data
  * (where it applies, and the computed convolution in -> out: winograd.h). Deterministic: each
- * output is computed by one thread, summing the input channels in a fixed order.
+ * output is computed by one thread, summing the input channels in a fixed order. Dilated layers
+ * run as one such convolution per dilation phase (winograd.cuh, wino_args).
  *
  * Per 2x2 output tile and output channel o (Lavin and Gray, "Fast Algorithms for Convolutional
  * Neural Networks"):   Y = A^T [ sum_i (G g_oi G^T) . (B^T d_i B) ] A
@@ -109,19 +110,22 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_main(wino_args a, const float 
     const int lt = a.nhwc ? t >> 3 : t & 31, lc = a.nhwc ? t & 7 : t >> 5;
     unsigned mask = 0; /* bit 4*r + s: patch element (r, s) lies inside the input */
     i64 base = 0;      /* element offset of patch (0, 0) in channel lc */
-    const i64 cs = a.nhwc ? a.ci : 1, rs = (i64)a.wi * cs;
+    /* patch element (r, s) -> (r + 1, s) and (r, s + 1): rs and cs elements (the dilation's
+     * rows and columns apart) */
+    const i64 px = a.nhwc ? a.ci : 1, cs = px * a.dlw, rs = (i64)a.wi * px * a.dlh;
     const i64 cstep = a.nhwc ? 1 : (i64)a.hi * a.wi; /* channel i -> i + 1 */
     {
         int T = tile0 + lt;
         if (T < a.ntiles) {
-            int n, ty, tx;
-            wino_tile(T, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
-            int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
+            int n, ah, aw, ty, tx;
+            wino_fwd_tile(a, T, n, ah, aw, ty, tx);
+            int h0 = 2 * ty * a.dlh + ah - a.ph, w0 = 2 * tx * a.dlw + aw - a.pw;
 #pragma unroll
             for (int r = 0; r < 4; r++)
 #pragma unroll
                 for (int s = 0; s < 4; s++)
-                    if ((unsigned)(h0 + r) < (unsigned)a.hi && (unsigned)(w0 + s) < (unsigned)a.wi)
+                    if ((unsigned)(h0 + r * a.dlh) < (unsigned)a.hi &&
+                        (unsigned)(w0 + s * a.dlw) < (unsigned)a.wi)
                         mask |= 1u << (4 * r + s);
             base = a.nhwc ? (((i64)n * a.hi + h0) * a.wi + w0) * a.ci + lc
                           : (((i64)n * a.ci + lc) * a.hi + h0) * a.wi + w0;
@@ -218,12 +222,13 @@ int sc_launch_winograd(const sc_kp &kp, sc_direction dir, int tile, const void *
     w.ci = sc_wino_ci(&kp, dir), w.co = sc_wino_co(&kp, dir);
     w.hi = bd ? kp.p : kp.h, w.wi = bd ? kp.q : kp.w;
     w.ho = bd ? kp.h : kp.p, w.wo = bd ? kp.w : kp.q;
-    w.ph = bd ? 2 - kp.ph : kp.ph, w.pw = bd ? 2 - kp.pw : kp.pw;
+    w.dlh = kp.dh, w.dlw = kp.dw;
+    w.ph = bd ? 2 * kp.dh - kp.ph : kp.ph, w.pw = bd ? 2 * kp.dw - kp.pw : kp.pw;
     w.cipad = (w.ci + WINO_BC - 1) / WINO_BC * WINO_BC;
     w.copad = (w.co + WINO_BK - 1) / WINO_BK * WINO_BK;
-    w.th = (w.ho + 1) / 2, w.tw = (w.wo + 1) / 2;
+    w.th = ((w.ho + w.dlh - 1) / w.dlh + 1) / 2, w.tw = ((w.wo + w.dlw - 1) / w.dlw + 1) / 2;
     w.dth = sc_fdiv_make((uint32_t)w.th), w.dtw = sc_fdiv_make((uint32_t)w.tw);
-    w.ntiles = w.n * w.th * w.tw; /* < 2^31 (sc_wino_applies) */
+    w.ntiles = (int)sc_wino_tiles(&kp, dir); /* n dlh dlw th tw < 2^31 (sc_wino_applies) */
     w.nhwc = kp.nhwc;
     float *U = (float *)ws;
     unsigned fblocks = (unsigned)(((i64)w.cipad * w.copad + 255) / 256);

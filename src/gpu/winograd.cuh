@@ -192,15 +192,39 @@ __device__ __forceinline__ void wino_tile(int T, const sc_fdiv &dth, int th, con
 }
 
 /* ---- F(2x2,3x3) forward and backward-data (winograd.cu, winograd_wg.cu) ---- */
+/* With dilation (dlh, dlw) the output's pixels fall into dlh x dlw phases (row % dlh, column
+ * % dlw), each a convolution of dilation 1 on the input's pixels of one phase: a phase's 2x2
+ * tile (ty, tx) is output rows (2ty + i) dlh + ah and columns (2tx + j) dlw + aw, i, j in
+ * {0, 1}, and its 4x4 patch input rows (2ty + u) dlh + ah - ph, u = 0..3 (the same for columns).
+ * The tiles are numbered over (n, ah, aw, ty, tx), th x tw a phase (those of the first, the
+ * largest: the last tiles of shorter phases fall outside the output). */
 struct wino_args {
     int n, ci, hi, wi, co, ho, wo; /* the computed convolution (winograd.h) */
     int ph, pw;
+    int dlh, dlw;     /* dilation */
     int cipad, copad; /* U's dimensions */
-    int th, tw;       /* tiles per column and per row: ceil(ho/2), ceil(wo/2) */
+    int th, tw;       /* tiles per column and per row of a phase: ceil(ceil(ho/dlh)/2), ... */
     sc_fdiv dth, dtw;
-    int ntiles; /* n * th * tw */
+    int ntiles; /* n * dlh * dlw * th * tw */
     int nhwc;
 };
+/* Tile T -> image n, phase (ah, aw), tile row ty and column tx of the phase.
+ * SC_WINO_DIL_MUTANT (tests only): every tile in column phase 0, which the checks of dilated
+ * shapes must fail. */
+__device__ __forceinline__ void wino_fwd_tile(const wino_args &a, int T, int &n, int &ah, int &aw,
+                                              int &ty, int &tx)
+{
+    wino_tile(T, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
+    ah = aw = 0;
+    if (a.dlh * a.dlw > 1) { /* n so far counts (image, phase) pairs */
+        const int ph = n % (a.dlh * a.dlw);
+        n /= a.dlh * a.dlw;
+        ah = ph / a.dlw, aw = ph % a.dlw;
+#ifdef SC_WINO_DIL_MUTANT
+        aw = 0;
+#endif
+    }
+}
 
 /* U's layout for the wgmma kernel (winograd_wg.cu): for each point p, step of WINO_BC input
  * channels i and block of WINO_BK output channels o, the 64 (o) x 8 (i) A operand of one
@@ -288,18 +312,19 @@ __device__ __forceinline__ void wino_fwd_out(const wino_args &a, const float *Ms
             out[r][0] = z[r][0] + z[r][1] + z[r][2] + bv;
             out[r][1] = z[r][1] - z[r][2] - z[r][3] + bv;
         }
-        int n, tyy, tx;
-        wino_tile(T, a.dth, a.th, a.dtw, a.tw, n, tyy, tx);
-        int h = 2 * tyy, w = 2 * tx;
+        int n, ah, aw, tyy, tx;
+        wino_fwd_tile(a, T, n, ah, aw, tyy, tx);
 #pragma unroll
         for (int r = 0; r < 2; r++)
 #pragma unroll
-            for (int s = 0; s < 2; s++)
-                if (h + r < a.ho && w + s < a.wo) {
-                    i64 idx = a.nhwc ? (((i64)n * a.ho + h + r) * a.wo + w + s) * a.co + o
-                                     : (((i64)n * a.co + o) * a.ho + h + r) * a.wo + w + s;
+            for (int s = 0; s < 2; s++) {
+                const int h = (2 * tyy + r) * a.dlh + ah, w = (2 * tx + s) * a.dlw + aw;
+                if (h < a.ho && w < a.wo) {
+                    i64 idx = a.nhwc ? (((i64)n * a.ho + h) * a.wo + w) * a.co + o
+                                     : (((i64)n * a.co + o) * a.ho + h) * a.wo + w;
                     y[idx] = out[r][s];
                 }
+            }
     }
 }
 

@@ -4,7 +4,8 @@
  * The computed convolution: `in` (N, CI, HI, WI) -> `out` (N, CO, HO, WO), 3x3, stride 1,
  * dilation 1, groups 1, padding (ph, pw). Forward is x -> y with CI = C, CO = K; backward-data
  * is dy -> dx with CI = K, CO = C, the filter turned by 180 degrees and transposed, and padding
- * 2 - pad (so it exists for pad <= 2). Forward and backward-data run the FMA kernel
+ * 2 - pad (so it exists for pad <= 2); both also with dilation (padding up to twice it;
+ * backward-data's 2 dilation - pad). Forward and backward-data run the FMA kernel
  * (winograd.cu, the plan's cfg -1) or, on sm_90, the wgmma one (winograd_wg.cu, cfg 4: see
  * sc_wino_wg_fits). Backward-weight (winograd_bw.cu) reduces over dy's
  * 2x2 tiles: N * ceil(P/2) * ceil(Q/2) of them, in `splits` slices of whole steps. */
@@ -40,12 +41,17 @@ static inline size_t sc_wino_ws_bytes(const sc_kp *kp, sc_direction dir)
     return 16 * ci * co * sizeof(float);
 }
 
-/* The output tiles of a direction: N * ceil(HO/2) * ceil(WO/2) (backward-weight: dy's). */
+/* The output tiles of a direction: N * ceil(HO/2) * ceil(WO/2) (backward-weight: dy's); with
+ * dilation (forward and backward-data), N * dh * dw phases of ceil(ceil(HO/dh)/2) *
+ * ceil(ceil(WO/dw)/2) (winograd.cuh, wino_args). */
 static inline long long sc_wino_tiles(const sc_kp *kp, sc_direction dir)
 {
     long long ho = dir == SC_DIR_BACKWARD_DATA ? kp->h : kp->p;
     long long wo = dir == SC_DIR_BACKWARD_DATA ? kp->w : kp->q;
-    return (long long)kp->n * ((ho + 1) / 2) * ((wo + 1) / 2);
+    long long dh = dir == SC_DIR_BACKWARD_WEIGHT ? 1 : kp->dh;
+    long long dw = dir == SC_DIR_BACKWARD_WEIGHT ? 1 : kp->dw;
+    return (long long)kp->n * dh * dw * (((ho + dh - 1) / dh + 1) / 2) *
+           (((wo + dw - 1) / dw + 1) / 2);
 }
 
 /* Backward-weight: the workspace of `splits` slices of dw (none for one: it writes dw). */
@@ -143,21 +149,26 @@ static inline bool sc_wino_wg_fits(const sc_kp *kp)
            (long long)kp->n * kp->k * kp->p * kp->q < (1ll << 31);
 }
 
-/* fp32 tensors, 3x3, stride 1, dilation 1, groups 1, padding <= 2; tiles and filter-transform
- * threads under 2^31, grids within the launch limits. */
+/* fp32 tensors, 3x3, stride 1, groups 1; forward and backward-data with dilation dh, dw of at
+ * most WINO_MAX_DIL and padding <= 2 dh, 2 dw (backward-data's padding 2 dh - ph then exists),
+ * backward-weight with dilation 1 and padding <= 2; tiles and filter-transform threads under
+ * 2^31, grids within the launch limits. */
+#define WINO_MAX_DIL 64
 static inline bool sc_wino_applies(const sc_kp *kp, sc_direction dir)
 {
     if (kp->dtype != SC_DTYPE_F32 || kp->g != 1 || kp->r != 3 || kp->s != 3 || kp->sh != 1 ||
-        kp->sw != 1 || kp->dh != 1 || kp->dw != 1 || kp->ph > 2 || kp->pw > 2)
+        kp->sw != 1 || kp->dh < 1 || kp->dw < 1 || kp->dh > WINO_MAX_DIL || kp->dw > WINO_MAX_DIL ||
+        kp->ph > 2 * kp->dh || kp->pw > 2 * kp->dw)
         return false;
     if (dir == SC_DIR_BACKWARD_WEIGHT)
-        return kp->p > 0 && kp->q > 0 && sc_wino_tiles(kp, dir) < (1ll << 31) - 64 * 64 &&
+        return kp->dh == 1 && kp->dw == 1 && kp->p > 0 && kp->q > 0 &&
+               sc_wino_tiles(kp, dir) < (1ll << 31) - 64 * 64 &&
                (long long)kp->k * kp->c * 9 < (1ll << 31) &&
                (kp->c + WINO_BT - 1) / WINO_BT <= 65535;
     if (dir != SC_DIR_FORWARD && dir != SC_DIR_BACKWARD_DATA) return false;
     long long ho = dir == SC_DIR_FORWARD ? kp->p : kp->h,
               wo = dir == SC_DIR_FORWARD ? kp->q : kp->w;
-    long long tiles = (long long)kp->n * ((ho + 1) / 2) * ((wo + 1) / 2);
+    long long tiles = sc_wino_tiles(kp, dir);
     long long ci = ((long long)sc_wino_ci(kp, dir) + WINO_BC - 1) / WINO_BC * WINO_BC;
     long long co = ((long long)sc_wino_co(kp, dir) + WINO_BK - 1) / WINO_BK * WINO_BK;
     return ho > 0 && wo > 0 && tiles < (1ll << 31) - WINO_BT && ci * co < (1ll << 31) &&

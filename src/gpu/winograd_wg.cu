@@ -99,19 +99,21 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_wg(wino_args a0, const float *
      * offsets are below 2^31). */
     const int ft = wgf_tile(t, NHWC), fc = wgf_chan(t, NHWC);
     unsigned mask = 0, base = 0;
-    const unsigned cs = NHWC ? (unsigned)a.ci : 1u, rs = (unsigned)a.wi * cs;
+    const unsigned px = NHWC ? (unsigned)a.ci : 1u;                   /* pixel -> next pixel */
+    const unsigned cs = px * a.dlw, rs = (unsigned)a.wi * px * a.dlh; /* patch column, row */
     const unsigned cstep = NHWC ? 1u : (unsigned)a.hi * (unsigned)a.wi;
     {
         const int T = tile0 + ft;
         if (T < a.ntiles) {
-            int n, ty, tx;
-            wino_tile(T, a.dth, a.th, a.dtw, a.tw, n, ty, tx);
-            const int h0 = 2 * ty - a.ph, w0 = 2 * tx - a.pw;
+            int n, ah, aw, ty, tx;
+            wino_fwd_tile(a, T, n, ah, aw, ty, tx);
+            const int h0 = 2 * ty * a.dlh + ah - a.ph, w0 = 2 * tx * a.dlw + aw - a.pw;
 #pragma unroll
             for (int r = 0; r < 4; r++)
 #pragma unroll
                 for (int s = 0; s < 4; s++)
-                    if ((unsigned)(h0 + r) < (unsigned)a.hi && (unsigned)(w0 + s) < (unsigned)a.wi)
+                    if ((unsigned)(h0 + r * a.dlh) < (unsigned)a.hi &&
+                        (unsigned)(w0 + s * a.dlw) < (unsigned)a.wi)
                         mask |= 1u << (4 * r + s);
             base = NHWC ? (((unsigned)n * a.hi + h0) * a.wi + w0) * a.ci + fc
                         : (((unsigned)n * a.ci + fc) * a.hi + h0) * a.wi + w0;

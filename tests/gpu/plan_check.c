@@ -197,8 +197,12 @@ static void check_small_c(const sc_problem *pb, const sc_kp *kp, const sc_gpu_re
 static void check_wino(const sc_problem *pb, const sc_kp *kp, const sc_gpu_request *rq,
                        const sc_gpu_dev *dev, const sc_kplan *pl)
 {
+    /* dilation: forward and backward-data only, in phases (winograd.cuh), with padding up to
+     * twice it */
+    bool dil = kp->dh != 1 || kp->dw != 1;
     if (kp->dtype != SC_DTYPE_F32 || kp->r != 3 || kp->s != 3 || kp->sh != 1 || kp->sw != 1 ||
-        kp->dh != 1 || kp->dw != 1 || kp->g != 1)
+        kp->g != 1 || kp->dh < 1 || kp->dw < 1 || kp->ph > 2 * kp->dh || kp->pw > 2 * kp->dw ||
+        (dil && rq->dir == SC_DIR_BACKWARD_WEIGHT))
         return fail(pb, rq, dev, pl, "Winograd planned for a shape it does not compute");
     size_t ws = rq->dir == SC_DIR_BACKWARD_WEIGHT ? sc_wino_bw_ws_bytes(kp, pl->splits)
                                                   : sc_wino_ws_bytes(kp, rq->dir);
@@ -495,9 +499,13 @@ int main(int argc, char **argv)
         d.dil_h = rnd(0, 5) ? 1 : 2, d.dil_w = rnd(0, 5) ? 1 : 2;
         if (kind >= 8 && rnd(0, 1)) /* the sliced depthwise backward-weight's filters */
             d.r = d.s = 3 + 2 * rnd(0, 2), d.pad_h = d.pad_w = d.r / 2;
-        if (rnd(0, 3) == 0) /* Winograd's shapes */
+        if (rnd(0, 3) == 0) { /* Winograd's shapes, a third of them dilated */
             d.r = d.s = 3, d.stride_h = d.stride_w = d.dil_h = d.dil_w = 1, d.groups = 1, d.c = cg,
             d.k = kg, d.pad_h = rnd(0, 3), d.pad_w = rnd(0, 3);
+            if (rnd(0, 2) == 0)
+                d.dil_h = rnd(1, 70), d.dil_w = rnd(1, 4), d.pad_h = rnd(0, 2 * d.dil_h + 1),
+                d.pad_w = rnd(0, 2 * d.dil_w + 1), d.h += 2 * d.dil_h, d.w += 2 * d.dil_w;
+        }
         if (d.r == 3 && d.groups == 1 && rnd(0, 63) == 0) /* x of 2^31 elements or more */
             d.n = 1, d.c = rnd(240, 256), d.h = d.w = rnd(2990, 3100);
         d.layout = rnd(0, 1) ? SC_NHWC : SC_NCHW;

@@ -14,7 +14,8 @@
 #                  backward-weight asked for 5 reduction slices (SAFECONV_GPU_WINOGRAD_SPLITS=5;
 #                  fewer where the tiles run out): at least 40 plans with 2-5; and its narrow
 #                  tile (SAFECONV_GPU_WINOGRAD_BW_TILE=1, 32 x 32 channels a block) in 5 slices;
-#                  and its F(3x3,4x4) tile (SAFECONV_GPU_WINOGRAD_BW_TILE=3) in 5 slices
+#                  and its F(3x3,4x4) tile (SAFECONV_GPU_WINOGRAD_BW_TILE=3) in 5 slices; and
+#                  forward and backward-data on dilated shapes (--shape-class 3x3d: phases)
 #   bias slices    the bias gradient (backward-bias, backward-weight's dbias) in 7 row slices
 #                  (SAFECONV_GPU_BIAS_SLICES=7): at least 40 such plans each
 #   depthwise slices  the NHWC depthwise backward-weight (--shape-class dw) in 5 row slices
@@ -167,6 +168,11 @@ need "winograd narrow" "$(plans cfg 1)" 100
 step "winograd F(3,4)" vv SAFECONV_GPU_WINOGRAD_BW_TILE=3 SAFECONV_GPU_WINOGRAD_SPLITS=5 -- --count 100 \
     --seed 4011 --large 100 --shape-class 3x3s1 --direction backward_weight --algo gpu_winograd
 need "winograd F(3,4)" "$(plans cfg 3)" 100
+for d in forward backward_data; do # dilated, in phases (winograd.cuh, wino_args)
+    step "winograd dilated $d" vv -- --count 80 --seed 4012 --large 30 --shape-class 3x3d \
+        --direction $d --algo gpu_winograd
+    need "winograd dilated $d" "$(grep -c ' gpu_winograd ' "$B/plans.txt")" 80
+done
 for d in backward_bias backward_weight; do # the bias gradient in 7 row slices (bias.h)
     step "bias slices $d" vv SAFECONV_GPU_BIAS_SLICES=7 -- --count 60 --seed 4009 --direction $d
     need "bias slices $d" "$(plans slices 7)" 40
