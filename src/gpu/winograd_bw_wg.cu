@@ -160,36 +160,14 @@ __launch_bounds__(WINO_T, 1) void wino_bw_wg(wino_bw_args a0, const float *__res
     const unsigned long long vd0 = wg_desc<WG_VLBO>(sbase + (unsigned)(8 * wg * WG_PT));
     auto gemm = [&](int buf) { wg_gemm8<SC_WINO_WG_MUTANT != 0>(acc, ab, as, vd0, buf); };
 
+    /* the steps of this slice (winograd_wg.cuh, wg_pipeline; the order in the header) */
     const int nsteps = tend > tbeg ? (tend - tbeg + WINO_BC - 1) / WINO_BC : 0;
-    /* Step st (stage s = st % 2; the order in the header) */
-    const std::integral_constant<int, 0> s0;
-    const std::integral_constant<int, 1> s1;
-    auto body = [&](int st, auto stage, auto other) {
-        gemm(decltype(stage)::value);
-        if (st + 1 < nsteps) store(other);
-        if (st + 2 < nsteps) load_x(st + 2);
-        sc_wgmma_wait<0>();
-        wg_keep(ab);
-        wg_keep(as);
-        if (st + 1 < nsteps) frags();
-        if (st + 2 < nsteps) load_dy(st + 2);
-        sc_fence_proxy_async();
-        __syncthreads();
-    };
-    if (nsteps > 0) { /* the same for the whole block */
-        load_dy(0);
-        load_x(0);
-        frags();
-        if (nsteps > 1) load_dy(1);
-        store(s0);
-        if (nsteps > 1) load_x(1);
-        sc_fence_proxy_async();
-        __syncthreads();
-        for (int st = 0; st < nsteps; st += 2) {
-            body(st, s0, s1);
-            if (st + 1 < nsteps) body(st + 1, s1, s0);
-        }
-    }
+    wg_pipeline(
+        nsteps, [&](int st, auto) { load_dy(st); }, load_x, [&](auto) { frags(); }, store, gemm,
+        [&]() {
+            wg_keep(ab);
+            wg_keep(as);
+        });
 
     /* Exchange through Ms[16][WINO_BT][WINO_BK + 1] (point, c - c0, k - k0), over the stages
      * (every wgmma was waited for before the last barrier), then tile 0's output transform. */

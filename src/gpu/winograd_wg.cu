@@ -178,34 +178,14 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_wg(wino_args a0, const float *
     const unsigned long long vd0 = wg_desc<WG_VLBO>(sbase + (unsigned)(8 * wg * WG_PT));
     auto gemm = [&](int buf) { wg_gemm8<SC_WINO_WG_MUTANT != 0>(acc, ab, as, vd0, buf); };
 
-    const int nsteps = (a.ci + WINO_BC - 1) / WINO_BC; /* >= 1 (sc_wino_applies) */
-    /* Step st (stage s = st % 2; the order in the header) */
-    const std::integral_constant<int, 0> s0;
-    const std::integral_constant<int, 1> s1;
-    auto body = [&](int st, auto stage, auto other) {
-        gemm(decltype(stage)::value);
-        if (st + 1 < nsteps) store(other);
-        if (st + 2 < nsteps) load_x(st + 2);
-        sc_wgmma_wait<0>();
-        wg_keep(ab);
-        wg_keep(as);
-        if (st + 1 < nsteps) frags(decltype(other)::value);
-        if (st + 2 < nsteps) copy_u(st + 2, decltype(stage)::value);
-        sc_fence_proxy_async();
-        __syncthreads();
-    };
-    copy_u(0, 0);
-    load_x(0);
-    frags(0);
-    if (nsteps > 1) copy_u(1, 1);
-    store(s0);
-    if (nsteps > 1) load_x(1);
-    sc_fence_proxy_async();
-    __syncthreads();
-    for (int st = 0; st < nsteps; st += 2) {
-        body(st, s0, s1);
-        if (st + 1 < nsteps) body(st + 1, s1, s0);
-    }
+    /* every input channel's steps (winograd_wg.cuh, wg_pipeline; the order in the header) */
+    wg_pipeline((a.ci + WINO_BC - 1) / WINO_BC,
+                [&](int st, auto ustage) { copy_u(st, decltype(ustage)::value); }, load_x,
+                [&](auto ustage) { frags(decltype(ustage)::value); }, store, gemm,
+                [&]() {
+                    wg_keep(ab);
+                    wg_keep(as);
+                });
 
     /* Exchange through Ms[16][WINO_BT][WINO_BK + 1] (point, tile - tile0, o - o0), over the
      * stages (every wgmma and copy was waited for before the last barrier), then wino_main's

@@ -155,6 +155,45 @@ __device__ __forceinline__ void wg_gemm8(float (&acc)[8][16], const unsigned (&a
     }
     sc_wgmma_commit();
 }
+/* The step order both kernels run (their headers): step st (stage st % 2) issues its group
+ * (gemm), stores step st + 1's B operand into the other stage (store; that stage's group was
+ * waited for before the last barrier) while the tensor cores run, issues step st + 2's B loads
+ * (load_b), waits for the group, keeps the A registers allocated until then (keep), makes step
+ * st + 1's A fragments from what was loaded a step ago (frags) and issues step st + 2's A loads
+ * (load_a, given the stage just freed), fences the stores for the async proxy (wgmma reads
+ * shared memory through it) and passes a barrier. Stages are passed as
+ * std::integral_constant<int, 0 or 1>. The same for the whole block. */
+template <class LoadA, class LoadB, class Frags, class Store, class Gemm, class Keep>
+__device__ __forceinline__ void wg_pipeline(int nsteps, LoadA &&load_a, LoadB &&load_b,
+                                            Frags &&frags, Store &&store, Gemm &&gemm, Keep &&keep)
+{
+    const std::integral_constant<int, 0> s0;
+    const std::integral_constant<int, 1> s1;
+    auto body = [&](int st, auto stage, auto other) {
+        gemm(decltype(stage)::value);
+        if (st + 1 < nsteps) store(other);
+        if (st + 2 < nsteps) load_b(st + 2);
+        sc_wgmma_wait<0>();
+        keep();
+        if (st + 1 < nsteps) frags(other);
+        if (st + 2 < nsteps) load_a(st + 2, stage);
+        sc_fence_proxy_async();
+        __syncthreads();
+    };
+    if (nsteps <= 0) return;
+    load_a(0, s0);
+    load_b(0);
+    frags(s0);
+    if (nsteps > 1) load_a(1, s1);
+    store(s0);
+    if (nsteps > 1) load_b(1);
+    sc_fence_proxy_async();
+    __syncthreads();
+    for (int st = 0; st < nsteps; st += 2) {
+        body(st, s0, s1);
+        if (st + 1 < nsteps) body(st + 1, s1, s0);
+    }
+}
 /* The accumulators of both warpgroups into Ms[16][WINO_BT][WINO_BK + 1] (point, column,
  * row): a warp's 16 rows hold mma.sync's m16n8 layout (winograd.cuh's wino_mma_c_row/col). */
 __device__ __forceinline__ void wg_xchg(float *Ms, const float (&acc)[8][16], int wg, int warp,
