@@ -70,7 +70,10 @@ static long long wino_blocks(const sc_kp *kp, const sc_gpu_request *rq, const sc
  * sm_90) in NHWC from WINO_BW_WG_NHWC_MIN_MACS: on an H100 0.53-1.06x the GEMM's time on 14
  * layers of 0.15-0.38 G (geometric mean about 0.8x), while in NCHW the same layers ran 0.71-1.35x
  * (bench/NOTES.md, "tile 4 with U in registers", calls 7 and 10). Small-C comes first in the list
- * for 16 channels a group. SAFECONV_GPU_WINOGRAD=1 takes it wherever it applies, 0 never. */
+ * for 16 channels a group. Dilated layers (forward and backward-data, in phases) keep the same
+ * rule: on an H100 0.30-0.81x the GEMM's time on eight layers of dilation 2-18 (bench/NOTES.md,
+ * "Dilated 3x3 layers on Winograd"). SAFECONV_GPU_WINOGRAD=1 takes it wherever it applies, 0
+ * never. */
 #define WINO_BW_MIN_MACS         (1ll << 29)
 #define WINO_BW_WG_NHWC_MIN_MACS (1ll << 27)
 static bool wino_preferred(const sc_kp *kp, const sc_gpu_request *rq, const sc_gpu_dev *dev)

@@ -264,33 +264,39 @@ static void check_routes(void)
         const char *name;
         int n, c, h, w, k, r, s, stride, ph, pw, groups;
         sc_algo fwd, bd, bw;
+        int dil;
     } routes[] = {
         /* one input channel, groups 1, a 1x64 filter: small-C forward, the depthwise family's
          * long-row kernels backward */
         {"eegnet_temporal", 64, 1, 22, 512, 16, 1, 64, 1, 0, 32, 1, SC_ALGO_GPU_DIRECT_SMALL_C,
-         SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_DIRECT_DEPTHWISE},
+         SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_DIRECT_DEPTHWISE, 1},
         /* a true depthwise layer keeps the depthwise kernel in every direction */
         {"dw_s2_32", 32, 32, 112, 112, 32, 3, 3, 2, 1, 1, 32, SC_ALGO_GPU_DIRECT_DEPTHWISE,
-         SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_DIRECT_DEPTHWISE},
+         SC_ALGO_GPU_DIRECT_DEPTHWISE, SC_ALGO_GPU_DIRECT_DEPTHWISE, 1},
         /* 3x3 backward-weight with 16 or fewer channels a group in and out: small-C's (on the
          * H200 0.35-0.46x the GEMM's time on these two, bench/NOTES.md, "The staged kernels on
          * the H200") */
         {"yolo_stem", 4, 3, 640, 640, 16, 3, 3, 2, 1, 1, 1, SC_ALGO_GPU_DIRECT_SMALL_C,
-         SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_DIRECT_SMALL_C},
+         SC_ALGO_GPU_DIRECT_SMALL_C, SC_ALGO_GPU_DIRECT_SMALL_C, 1},
         {"grouped_g8", 32, 128, 56, 56, 128, 3, 3, 1, 1, 1, 8, SC_ALGO_GPU_IMPLICIT_GEMM,
-         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_SMALL_C},
+         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_SMALL_C, 1},
         /* 3x3 stride 1, fp32: Winograd in every direction (3.7 G multiply-adds); YOLO's
          * 128-channel 20x20 layer (0.24 G, under 2^29) keeps the GEMM (fam_winograd.c) */
         {"r50_l3_3x3_256", 32, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, SC_ALGO_GPU_WINOGRAD,
-         SC_ALGO_GPU_WINOGRAD, SC_ALGO_GPU_WINOGRAD},
+         SC_ALGO_GPU_WINOGRAD, SC_ALGO_GPU_WINOGRAD, 1},
         {"yolo_c2f_3x3_128", 4, 128, 20, 20, 128, 3, 3, 1, 1, 1, 1, SC_ALGO_GPU_IMPLICIT_GEMM,
-         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_IMPLICIT_GEMM},
+         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_IMPLICIT_GEMM, 1},
+        /* dilation 2: Winograd in phases forward and backward-data (on an H100 0.41-0.48x the
+         * GEMM's time, bench/NOTES.md "Dilated 3x3 layers on Winograd"), the GEMM
+         * backward-weight */
+        {"dil2_256", 8, 256, 64, 64, 256, 3, 3, 1, 2, 2, 1, SC_ALGO_GPU_WINOGRAD,
+         SC_ALGO_GPU_WINOGRAD, SC_ALGO_GPU_IMPLICIT_GEMM, 2},
         /* narrow 1x1 backward-weight: the small-C 1x1 kernel at 16 output channels, the GEMM
          * at 32 x 32, where the 1x1 kernel ran slower */
         {"mnv3_02_1x1", 64, 16, 112, 112, 16, 1, 1, 1, 0, 0, 1, SC_ALGO_GPU_IMPLICIT_GEMM,
-         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_SMALL_C},
+         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_DIRECT_SMALL_C, 1},
         {"yolo_c2f_1x1_32", 4, 32, 160, 160, 32, 1, 1, 1, 0, 0, 1, SC_ALGO_GPU_IMPLICIT_GEMM,
-         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_IMPLICIT_GEMM},
+         SC_ALGO_GPU_IMPLICIT_GEMM, SC_ALGO_GPU_IMPLICIT_GEMM, 1},
     };
     if (getenv("SAFECONV_GPU_WINOGRAD") || getenv("SAFECONV_GPU_GEMM_MMA") ||
         getenv("SAFECONV_GPU_SMALLC_BW"))
@@ -303,6 +309,7 @@ static void check_routes(void)
         d.k = routes[i].k, d.r = routes[i].r, d.s = routes[i].s;
         d.stride_h = d.stride_w = routes[i].stride, d.pad_h = routes[i].ph;
         d.pad_w = routes[i].pw, d.groups = routes[i].groups;
+        d.dil_h = d.dil_w = routes[i].dil;
         sc_problem pb;
         if (sc__problem_init(&d, &pb)) {
             printf("FAIL route %s: the descriptor is rejected\n", routes[i].name);
