@@ -152,22 +152,13 @@ __launch_bounds__(WINO_T, 1) void wino_bw_wg(wino_bw_args a0, const float *__res
             wg_a_frags<2>(gy, ab, as);
     };
     float acc[8][16];
-#pragma unroll
-    for (int q = 0; q < 8; q++)
-#pragma unroll
-        for (int i = 0; i < 16; i++) acc[q][i] = 0.f;
-    /* this warpgroup's 8 points of stage buf (winograd_wg.cuh, wg_gemm8) */
+    /* the steps of this slice on this warpgroup's 8 points (winograd_wg.cuh, wg_pipeline; the
+     * order in the header) */
     const unsigned long long vd0 = wg_desc<WG_VLBO>(sbase + (unsigned)(8 * wg * WG_PT));
-    auto gemm = [&](int buf) { wg_gemm8<SC_WINO_WG_MUTANT != 0>(acc, ab, as, vd0, buf); };
-
-    /* the steps of this slice (winograd_wg.cuh, wg_pipeline; the order in the header) */
     const int nsteps = tend > tbeg ? (tend - tbeg + WINO_BC - 1) / WINO_BC : 0;
-    wg_pipeline(
-        nsteps, [&](int st, auto) { load_dy(st); }, load_x, [&](auto) { frags(); }, store, gemm,
-        [&]() {
-            wg_keep(ab);
-            wg_keep(as);
-        });
+    wg_pipeline<SC_WINO_WG_MUTANT != 0>(
+        nsteps, acc, ab, as, vd0, [&](int st, auto) { load_dy(st); }, load_x,
+        [&](auto) { frags(); }, store);
 
     /* Exchange through Ms[16][WINO_BT][WINO_BK + 1] (point, c - c0, k - k0), over the stages
      * (every wgmma was waited for before the last barrier), then tile 0's output transform. */

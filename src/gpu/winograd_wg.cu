@@ -148,12 +148,12 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_wg(wino_args a0, const float *
     const long long nib = a.cipad / WINO_BC, nob = a.copad / WINO_BK;
     const float *ug = U + ((8 * wg * nib) * nob + blockIdx.y) * (WINO_BC * WINO_BK) + 4 * (t & 127);
     const long long upt = nib * nob * (WINO_BC * WINO_BK), ust = nob * (WINO_BC * WINO_BK);
-    const unsigned ub = sbase + 2 * WG_STAGE;
+    /* byte offset in shared memory of this thread's fragment of point 8wg + q in U stage us */
+    auto uoff = [&](int us, int q) { return 2 * WG_STAGE + ((us * 8 + q) * WINO_T + t) * 16; };
     auto copy_u = [&](int step, int ustage) {
 #pragma unroll
         for (int q = 0; q < 8; q++)
-            sc_cp_async16(ub + (unsigned)(((ustage * 8 + q) * WINO_T + t) * 16),
-                          ug + q * upt + step * ust, true);
+            sc_cp_async16(sbase + (unsigned)uoff(ustage, q), ug + q * upt + step * ust, true);
         sc_cp_async_commit();
     };
     unsigned ab[8][4], as[8][4];
@@ -161,8 +161,7 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_wg(wino_args a0, const float *
         sc_cp_async_wait<0>(); /* this thread's copies of the step: the only ones in flight */
 #pragma unroll
         for (int q = 0; q < 8; q++) {
-            const float4 u =
-                *(const float4 *)(sm + 2 * WG_STAGE + ((ustage * 8 + q) * WINO_T + t) * 16);
+            const float4 u = *(const float4 *)(sm + uoff(ustage, q));
             wg_split(u.x, ab[q][0], as[q][0]);
             wg_split(u.y, ab[q][1], as[q][1]);
             wg_split(u.z, ab[q][2], as[q][2]);
@@ -170,22 +169,13 @@ __global__ __launch_bounds__(WINO_T, 1) void wino_wg(wino_args a0, const float *
         }
     };
     float acc[8][16];
-#pragma unroll
-    for (int q = 0; q < 8; q++)
-#pragma unroll
-        for (int i = 0; i < 16; i++) acc[q][i] = 0.f;
-    /* this warpgroup's 8 points of stage buf (winograd_wg.cuh, wg_gemm8) */
+    /* every input channel's steps on this warpgroup's 8 points (winograd_wg.cuh, wg_pipeline;
+     * the order in the header) */
     const unsigned long long vd0 = wg_desc<WG_VLBO>(sbase + (unsigned)(8 * wg * WG_PT));
-    auto gemm = [&](int buf) { wg_gemm8<SC_WINO_WG_MUTANT != 0>(acc, ab, as, vd0, buf); };
-
-    /* every input channel's steps (winograd_wg.cuh, wg_pipeline; the order in the header) */
-    wg_pipeline((a.ci + WINO_BC - 1) / WINO_BC,
-                [&](int st, auto ustage) { copy_u(st, decltype(ustage)::value); }, load_x,
-                [&](auto ustage) { frags(decltype(ustage)::value); }, store, gemm,
-                [&]() {
-                    wg_keep(ab);
-                    wg_keep(as);
-                });
+    wg_pipeline<SC_WINO_WG_MUTANT != 0>(
+        (a.ci + WINO_BC - 1) / WINO_BC, acc, ab, as, vd0,
+        [&](int st, auto ustage) { copy_u(st, decltype(ustage)::value); }, load_x,
+        [&](auto ustage) { frags(decltype(ustage)::value); }, store);
 
     /* Exchange through Ms[16][WINO_BT][WINO_BK + 1] (point, tile - tile0, o - o0), over the
      * stages (every wgmma and copy was waited for before the last barrier), then wino_main's

@@ -155,26 +155,33 @@ __device__ __forceinline__ void wg_gemm8(float (&acc)[8][16], const unsigned (&a
     }
     sc_wgmma_commit();
 }
-/* The step order both kernels run (their headers): step st (stage st % 2) issues its group
- * (gemm), stores step st + 1's B operand into the other stage (store; that stage's group was
+/* The accumulators acc (zeroed here) over nsteps steps, in the step order both kernels run
+ * (their headers): step st (stage st % 2) issues its group (wg_gemm8 on the A registers ab, as
+ * and the warpgroup's B descriptor vd0), stores step st + 1's B operand into the other stage (store; that stage's group was
  * waited for before the last barrier) while the tensor cores run, issues step st + 2's B loads
- * (load_b), waits for the group, keeps the A registers allocated until then (keep), makes step
+ * (load_b), waits for the group, keeps the A registers allocated until then (wg_keep), makes step
  * st + 1's A fragments from what was loaded a step ago (frags) and issues step st + 2's A loads
  * (load_a, given the stage just freed), fences the stores for the async proxy (wgmma reads
  * shared memory through it) and passes a barrier. Stages are passed as
  * std::integral_constant<int, 0 or 1>. The same for the whole block. */
-template <class LoadA, class LoadB, class Frags, class Store, class Gemm, class Keep>
-__device__ __forceinline__ void wg_pipeline(int nsteps, LoadA &&load_a, LoadB &&load_b,
-                                            Frags &&frags, Store &&store, Gemm &&gemm, Keep &&keep)
+template <bool MUTANT, class LoadA, class LoadB, class Frags, class Store>
+__device__ __forceinline__ void
+wg_pipeline(int nsteps, float (&acc)[8][16], unsigned (&ab)[8][4], unsigned (&as)[8][4],
+            unsigned long long vd0, LoadA &&load_a, LoadB &&load_b, Frags &&frags, Store &&store)
 {
+#pragma unroll
+    for (int q = 0; q < 8; q++)
+#pragma unroll
+        for (int i = 0; i < 16; i++) acc[q][i] = 0.f;
     const std::integral_constant<int, 0> s0;
     const std::integral_constant<int, 1> s1;
     auto body = [&](int st, auto stage, auto other) {
-        gemm(decltype(stage)::value);
+        wg_gemm8<MUTANT>(acc, ab, as, vd0, decltype(stage)::value);
         if (st + 1 < nsteps) store(other);
         if (st + 2 < nsteps) load_b(st + 2);
         sc_wgmma_wait<0>();
-        keep();
+        wg_keep(ab);
+        wg_keep(as);
         if (st + 1 < nsteps) frags(other);
         if (st + 2 < nsteps) load_a(st + 2, stage);
         sc_fence_proxy_async();
