@@ -226,7 +226,7 @@ int sc_launch_winograd(const sc_kp &kp, sc_direction dir, int tile, const void *
     w.ph = bd ? 2 * kp.dh - kp.ph : kp.ph, w.pw = bd ? 2 * kp.dw - kp.pw : kp.pw;
     w.cipad = (w.ci + WINO_BC - 1) / WINO_BC * WINO_BC;
     w.copad = (w.co + WINO_BK - 1) / WINO_BK * WINO_BK;
-    w.th = ((w.ho + w.dlh - 1) / w.dlh + 1) / 2, w.tw = ((w.wo + w.dlw - 1) / w.dlw + 1) / 2;
+    w.th = (int)sc_wino_phase_tiles(w.ho, w.dlh), w.tw = (int)sc_wino_phase_tiles(w.wo, w.dlw);
     w.dth = sc_fdiv_make((uint32_t)w.th), w.dtw = sc_fdiv_make((uint32_t)w.tw);
     w.ntiles = (int)sc_wino_tiles(&kp, dir); /* n dlh dlw th tw < 2^31 (sc_wino_applies) */
     w.nhwc = kp.nhwc;

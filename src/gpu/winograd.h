@@ -41,6 +41,13 @@ static inline size_t sc_wino_ws_bytes(const sc_kp *kp, sc_direction dir)
     return 16 * ci * co * sizeof(float);
 }
 
+/* 2x2 tiles along one output dimension of o pixels at dilation d, in each of its d phases (the
+ * largest phase's ceil(o / d) pixels): ceil(ceil(o / d) / 2). */
+static inline long long sc_wino_phase_tiles(long long o, long long d)
+{
+    return ((o + d - 1) / d + 1) / 2;
+}
+
 /* The output tiles of a direction: N * ceil(HO/2) * ceil(WO/2) (backward-weight: dy's); with
  * dilation (forward and backward-data), N * dh * dw phases of ceil(ceil(HO/dh)/2) *
  * ceil(ceil(WO/dw)/2) (winograd.cuh, wino_args). */
@@ -50,8 +57,7 @@ static inline long long sc_wino_tiles(const sc_kp *kp, sc_direction dir)
     long long wo = dir == SC_DIR_BACKWARD_DATA ? kp->w : kp->q;
     long long dh = dir == SC_DIR_BACKWARD_WEIGHT ? 1 : kp->dh;
     long long dw = dir == SC_DIR_BACKWARD_WEIGHT ? 1 : kp->dw;
-    return (long long)kp->n * dh * dw * (((ho + dh - 1) / dh + 1) / 2) *
-           (((wo + dw - 1) / dw + 1) / 2);
+    return (long long)kp->n * dh * dw * sc_wino_phase_tiles(ho, dh) * sc_wino_phase_tiles(wo, dw);
 }
 
 /* Backward-weight: the workspace of `splits` slices of dw (none for one: it writes dw). */
