@@ -157,13 +157,13 @@ __device__ __forceinline__ void wg_gemm8(float (&acc)[8][16], const unsigned (&a
 }
 /* The accumulators acc (zeroed here) over nsteps steps, in the step order both kernels run
  * (their headers): step st (stage st % 2) issues its group (wg_gemm8 on the A registers ab, as
- * and the warpgroup's B descriptor vd0), stores step st + 1's B operand into the other stage (store; that stage's group was
- * waited for before the last barrier) while the tensor cores run, issues step st + 2's B loads
- * (load_b), waits for the group, keeps the A registers allocated until then (wg_keep), makes step
- * st + 1's A fragments from what was loaded a step ago (frags) and issues step st + 2's A loads
- * (load_a, given the stage just freed), fences the stores for the async proxy (wgmma reads
- * shared memory through it) and passes a barrier. Stages are passed as
- * std::integral_constant<int, 0 or 1>. The same for the whole block. */
+ * and the warpgroup's B descriptor vd0), stores step st + 1's B operand into the other stage
+ * (store; that stage's group was waited for before the last barrier) while the tensor cores
+ * run, issues step st + 2's B loads (load_b), waits for the group, keeps the A registers
+ * allocated until then (wg_keep), makes step st + 1's A fragments from what was loaded a step
+ * ago (frags) and issues step st + 2's A loads (load_a, given the stage just freed), fences the
+ * stores for the async proxy (wgmma reads shared memory through it) and passes a barrier.
+ * Stages are passed as std::integral_constant<int, 0 or 1>. The same for the whole block. */
 template <bool MUTANT, class LoadA, class LoadB, class Frags, class Store>
 __device__ __forceinline__ void
 wg_pipeline(int nsteps, float (&acc)[8][16], unsigned (&ab)[8][4], unsigned (&as)[8][4],
